@@ -1,0 +1,62 @@
+"""lamina: a plugin host for imaging and learning algorithms.
+
+Four kinds of component — renderers, interpolators, position estimators and
+learners — come from plugins registered through the ``lamina`` entry-point
+group and are created by kind and name::
+
+    import lamina
+    bicubic = lamina.create("interpolator", "bicubic")
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from lamina.errors import (
+    ComponentNotFound,
+    ConfigError,
+    InputError,
+    LaminaError,
+    PluginError,
+)
+from lamina.hookspecs import hookimpl, hookspec
+from lamina.host import ENTRY_POINT_GROUP, Host, PluginInfo, components, create, get_host, reset_host
+from lamina.protocols import Interpolator, Learner, Locator, PositionEstimator, Renderer
+from lamina.registry import ComponentInfo, KindRegistry
+from lamina.types import KINDS, PointEstimates, Rendering, RenderStats, ShiftEstimate, Tags
+
+try:
+    __version__ = version("lamina")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KINDS",
+    "ComponentInfo",
+    "ComponentNotFound",
+    "ConfigError",
+    "Host",
+    "InputError",
+    "Interpolator",
+    "KindRegistry",
+    "LaminaError",
+    "Learner",
+    "Locator",
+    "PluginError",
+    "PluginInfo",
+    "PointEstimates",
+    "PositionEstimator",
+    "RenderStats",
+    "Renderer",
+    "Rendering",
+    "ShiftEstimate",
+    "Tags",
+    "__version__",
+    "components",
+    "create",
+    "get_host",
+    "hookimpl",
+    "hookspec",
+    "reset_host",
+]

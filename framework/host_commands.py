@@ -1,0 +1,84 @@
+"""The host's own subcommands: plugins, components, describe, check."""
+
+from __future__ import annotations
+
+import click
+
+import lamina
+from lamina.clitools import emit_json, json_option, print_table, stdout_console
+from lamina.types import KINDS
+
+__all__ = ["COMMANDS"]
+
+_STATUS_STYLE = {"loaded": "green", "failed": "red", "disabled": "yellow", "unavailable": "yellow"}
+
+
+@click.command()
+@json_option
+def plugins(as_json: bool) -> None:
+    """List every plugin: distribution, version, status, error and components."""
+    records = list(lamina.get_host().plugins.values())
+    if as_json:
+        emit_json([p.as_dict() for p in records])
+        return
+    print_table(
+        "lamina plugins",
+        ["plugin", "distribution", "version", "status", "components", "error"],
+        (
+            (
+                p.name,
+                p.distribution,
+                p.version,
+                f"[{_STATUS_STYLE[p.status]}]{p.status}[/]",
+                ", ".join(c.name for c in p.components),
+                p.error,
+            )
+            for p in records
+        ),
+    )
+
+
+@click.command()
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+@json_option
+def components(kind: str | None, as_json: bool) -> None:
+    """List registered components, optionally of one KIND."""
+    found = lamina.components(kind)
+    if as_json:
+        emit_json([c.as_dict() for c in found])
+        return
+    print_table(
+        "lamina components",
+        ["kind", "name", "plugin", "summary"],
+        (
+            (c.kind, c.name, c.plugin, c.summary if c.available else f"unavailable: {c.install_hint}")
+            for c in found
+        ),
+    )
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("name")
+@json_option
+def describe(kind: str, name: str, as_json: bool) -> None:
+    """Show one component: summary, parameters with types and defaults, tags."""
+    info = lamina.get_host().get(kind, name)
+    if as_json:
+        emit_json(info.as_dict(with_parameters=True))
+        return
+    stdout_console.print(f"[bold]{kind} {name}[/] — {info.summary}")
+    stdout_console.print(f"plugin {info.plugin} ({info.distribution} {info.version})")
+    if not info.available:
+        stdout_console.print(f"[yellow]unavailable[/]: {info.install_hint}")
+        return
+    print_table(
+        "parameters",
+        ["name", "type", "default"],
+        ((p.name, p.type_name, "(required)" if p.required else repr(p.default)) for p in info.parameters),
+    )
+    tags = ", ".join(f"{k}={v}" for k, v in info.tags.as_dict().items())
+    stdout_console.print(f"tags: {tags}")
+
+
+COMMANDS = [plugins, components, describe]

@@ -1,0 +1,166 @@
+"""Introspect a factory's keyword parameters and validate values against their hints."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.errors import InputError
+
+__all__ = ["Parameter", "coerce_value", "factory_parameters", "validate_parameters"]
+
+_MISSING = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One constructor parameter of a component."""
+
+    name: str
+    annotation: Any
+    default: Any = _MISSING
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.annotation)
+
+    def as_dict(self) -> dict[str, Any]:
+        default = None if self.required else self.default
+        if not isinstance(default, (str, int, float, bool, type(None), list, tuple)):
+            default = repr(default)
+        return {
+            "name": self.name,
+            "type": self.type_name,
+            "default": default,
+            "required": self.required,
+        }
+
+
+def type_name(annotation: Any) -> str:
+    if annotation is _MISSING:
+        return "any"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def factory_parameters(factory: Callable[..., Any]) -> list[Parameter]:
+    """The keyword parameters of ``factory`` (a class or callable) with resolved hints."""
+    target = factory.__init__ if isinstance(factory, type) else factory
+    signature = inspect.signature(target)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: fall back to raw annotations
+        hints = {}
+    result = []
+    for p in signature.parameters.values():
+        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        result.append(Parameter(p.name, hints.get(p.name, p.annotation), p.default))
+    return result
+
+
+def validate_parameters(
+    parameters: list[Parameter], values: Mapping[str, Any], *, what: str
+) -> dict[str, Any]:
+    """Check names and types of ``values`` before any work; strings are converted
+    to the annotated type, so ``--set k=3`` works from the command line."""
+    by_name = {p.name: p for p in parameters}
+    valid = ", ".join(sorted(by_name)) or "none"
+    checked = {}
+    for name, value in values.items():
+        if name not in by_name:
+            raise InputError(f"{what} has no parameter {name!r}; valid parameters: {valid}")
+        parameter = by_name[name]
+        try:
+            checked[name] = coerce_value(value, parameter.annotation)
+        except (TypeError, ValueError) as error:
+            raise InputError(
+                f"parameter {name!r} of {what} expects {parameter.type_name}, "
+                f"got {value!r} ({type(value).__name__}): {error}"
+            ) from None
+    missing = [p.name for p in parameters if p.required and p.name not in checked]
+    if missing:
+        raise InputError(f"{what} needs parameter(s) {', '.join(missing)}")
+    return checked
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("not a boolean (true/false)")
+
+
+def coerce_value(value: Any, annotation: Any) -> Any:
+    """Return ``value`` as ``annotation`` demands, converting strings; raise on mismatch."""
+    if annotation is _MISSING or annotation is Any:
+        return value
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce_value(value, arg)
+            except (TypeError, ValueError) as error:
+                errors.append(str(error))
+        raise ValueError("; ".join(errors))
+    if origin is typing.Literal:
+        for choice in args:
+            if value == choice or (isinstance(value, str) and str(choice) == value):
+                return choice
+        raise ValueError(f"must be one of {', '.join(map(repr, args))}")
+    if origin in (tuple, list) or annotation in (tuple, list):
+        item_type = args[0] if args else Any
+        if isinstance(value, str):
+            separated = value.replace("x", ",") if item_type in (int, float) else value
+            value = [v.strip() for v in separated.split(",") if v.strip()]
+        if not isinstance(value, (tuple, list)):
+            raise TypeError("not a sequence")
+        items = [coerce_value(v, item_type) for v in value]
+        return tuple(items) if (origin or annotation) is tuple else items
+    if annotation is bool:
+        if isinstance(value, (bool,)):
+            return value
+        if isinstance(value, str):
+            return _parse_bool(value)
+        raise TypeError("not a boolean")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise TypeError("a boolean is not an int")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            return int(value)
+        if hasattr(value, "__index__"):
+            return int(value)
+        raise TypeError("not an integer")
+    if annotation is float:
+        if isinstance(value, bool):
+            raise TypeError("a boolean is not a float")
+        if isinstance(value, (int, float)) or hasattr(value, "__float__"):
+            return float(value)
+        if isinstance(value, str):
+            return float(value)
+        raise TypeError("not a number")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError("not a string")
+    return value

@@ -1,0 +1,149 @@
+"""Component records and the register callback handed to each plugin hook."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from lamina.errors import PluginError
+from lamina.params import Parameter, factory_parameters
+from lamina.types import KINDS, Tags
+
+__all__ = ["ComponentInfo", "KindRegistry"]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+Factory = Callable[..., Any] | str
+
+
+@dataclass
+class ComponentInfo:
+    """A registered component: who provides it and how to build it."""
+
+    kind: str
+    name: str
+    factory: Factory
+    summary: str
+    tags: Tags
+    plugin: str
+    distribution: str
+    version: str
+    _resolved: Callable[..., Any] | None = field(default=None, repr=False)
+
+    @property
+    def missing_requirements(self) -> tuple[str, ...]:
+        """Modules named in ``tags.requires`` that cannot be imported here."""
+        return tuple(m for m in self.tags.requires if importlib.util.find_spec(m) is None)
+
+    @property
+    def available(self) -> bool:
+        return not self.missing_requirements
+
+    @property
+    def install_hint(self) -> str:
+        missing = self.missing_requirements
+        if not missing:
+            return ""
+        if self.distribution == "lamina":
+            return f"pip install 'lamina[{missing[0]}]'"
+        return f"pip install {' '.join(missing)}"
+
+    def load(self) -> Callable[..., Any]:
+        """Resolve the factory (importing a ``"module:attr"`` string on first use)."""
+        if self._resolved is not None:
+            return self._resolved
+        if not self.available:
+            raise PluginError(
+                f"{self.kind} {self.name!r} from plugin {self.plugin!r} "
+                f"({self.distribution} {self.version}) needs "
+                f"{', '.join(self.missing_requirements)}: {self.install_hint}"
+            )
+        factory = self.factory
+        if isinstance(factory, str):
+            module_name, _, attr = factory.partition(":")
+            try:
+                factory = getattr(importlib.import_module(module_name), attr)
+            except Exception as error:
+                raise PluginError(
+                    f"{self.kind} {self.name!r} from plugin {self.plugin!r} "
+                    f"({self.distribution} {self.version}): cannot load factory "
+                    f"{self.factory!r}: {type(error).__name__}: {error}"
+                ) from error
+        self._resolved = factory
+        return factory
+
+    @cached_property
+    def parameters(self) -> list[Parameter]:
+        """Keyword parameters of the factory with types and defaults."""
+        return factory_parameters(self.load())
+
+    def as_dict(self, *, with_parameters: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "name": self.name,
+            "plugin": self.plugin,
+            "distribution": self.distribution,
+            "version": self.version,
+            "summary": self.summary,
+            "tags": self.tags.as_dict(),
+            "available": self.available,
+        }
+        if not self.available:
+            data["install_hint"] = self.install_hint
+        if with_parameters and self.available:
+            data["parameters"] = [p.as_dict() for p in self.parameters]
+        return data
+
+
+class KindRegistry:
+    """The ``registry`` a plugin hook receives: ``add`` components of one kind.
+
+    Additions are staged and only committed when the hook returns normally,
+    so a hook that raises half-way registers nothing.
+    """
+
+    def __init__(self, kind: str, *, plugin: str, distribution: str, version: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        self.kind = kind
+        self._owner = (plugin, distribution, version)
+        self.staged: list[ComponentInfo] = []
+
+    def add(
+        self,
+        name: str,
+        factory: Factory,
+        *,
+        summary: str = "",
+        tags: Tags | Mapping[str, Any] | None = None,
+    ) -> None:
+        """Register component ``name`` built by ``factory`` (a callable or ``"module:attr"``)."""
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(
+                f"component name {name!r} must be lower-case letters, digits, '-', '_' or '.'"
+            )
+        if isinstance(factory, str):
+            if ":" not in factory:
+                raise ValueError(f"factory string {factory!r} must look like 'module:attr'")
+        elif not callable(factory):
+            raise TypeError(f"factory for {name!r} must be callable or 'module:attr'")
+        if any(c.name == name for c in self.staged):
+            raise ValueError(f"{self.kind} {name!r} is added twice by the same hook")
+        plugin, distribution, version = self._owner
+        self.staged.append(
+            ComponentInfo(
+                kind=self.kind,
+                name=name,
+                factory=factory,
+                summary=summary,
+                tags=Tags.coerce(tags),
+                plugin=plugin,
+                distribution=distribution,
+                version=version,
+            )
+        )

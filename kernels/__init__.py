@@ -1,0 +1,1 @@
+"""Taichi kernels: pure compute on arrays, no registry and no command line."""

@@ -1,0 +1,106 @@
+"""The one place that initialises Taichi: lazily, once per process.
+
+``LAMINA_ARCH`` (or :func:`init`'s ``arch``) picks ``cpu``, ``cuda``, ``vulkan``
+or ``auto`` (the first GPU backend that starts, else the CPU). Taichi's banner
+is kept off stdout, and compiled kernels go to Taichi's offline cache in the
+user cache directory, so only the first run in a fresh environment pays for
+compilation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+__all__ = ["ARCHES", "active_arch", "init", "offline_cache_dir"]
+
+ARCHES = ("auto", "cpu", "cuda", "vulkan")
+
+_lock = threading.Lock()
+_active: str | None = None
+
+
+def offline_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "lamina" / "taichi"
+
+
+def _import_taichi() -> ModuleType:
+    os.environ.setdefault("ENABLE_TAICHI_HEADER_PRINT", "0")
+    import taichi
+
+    return taichi
+
+
+def init(arch: str | None = None) -> str:
+    """Start Taichi on ``arch`` (default ``LAMINA_ARCH`` or ``auto``) once; return the
+    backend in use (``"cpu"``, ``"cuda"`` or ``"vulkan"``). Later calls return the
+    backend already running; asking for a different one is an error."""
+    global _active
+    from lamina.errors import InputError
+
+    requested = (arch or os.environ.get("LAMINA_ARCH") or "auto").lower()
+    if requested not in ARCHES:
+        raise InputError(f"arch {requested!r} is not one of {', '.join(ARCHES)}")
+    with _lock:
+        if _active is not None:
+            if requested not in ("auto", _active):
+                raise InputError(
+                    f"Taichi already runs on {_active} in this process; cannot switch to {requested}"
+                )
+            return _active
+        ti = _import_taichi()
+        cache = offline_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        options = {
+            "offline_cache": True,
+            "offline_cache_file_path": str(cache),
+            "log_level": ti.WARN,
+            "default_fp": ti.f32,
+            "random_seed": 0,
+        }
+        candidates = {"auto": ["cuda", "vulkan", "cpu"], "cpu": ["cpu"]}.get(
+            requested, [requested]
+        )
+        errors = []
+        for name in candidates:
+            backend = ti.x64 if name == "cpu" else getattr(ti, name)
+            try:
+                with _stdout_to_stderr():
+                    ti.init(arch=backend, **options)
+            except Exception as error:  # backend missing: try the next one
+                errors.append(f"{name}: {error}")
+                continue
+            actual = ti.lang.impl.current_cfg().arch
+            if name != "cpu" and actual != backend:
+                # Taichi falls back to the CPU silently when a GPU backend is absent.
+                errors.append(f"{name}: not available")
+                ti.reset()
+                continue
+            _active = name
+            return name
+        raise InputError(f"no Taichi backend could start for arch={requested}: {'; '.join(errors)}")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Taichi's C++ logger writes "Starting on arch=..." to fd 1; stdout is for data."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def active_arch() -> str | None:
+    """The backend Taichi runs on in this process, or ``None`` before :func:`init`."""
+    return _active

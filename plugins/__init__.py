@@ -1,0 +1,1 @@
+"""Built-in lamina plugins, each registered through the ``lamina`` entry-point group."""

@@ -1,0 +1,1 @@
+"""lamina plugin bayes (under construction)."""

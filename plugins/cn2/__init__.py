@@ -1,0 +1,1 @@
+"""lamina plugin cn2 (under construction)."""

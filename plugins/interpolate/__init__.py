@@ -1,0 +1,1 @@
+"""lamina plugin interpolate (under construction)."""

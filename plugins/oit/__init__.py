@@ -1,0 +1,1 @@
+"""lamina plugin oit (under construction)."""

@@ -1,0 +1,1 @@
+"""lamina plugin subpixel (under construction)."""

@@ -1,0 +1,1 @@
+"""lamina plugin torch_vae (under construction)."""
