@@ -20,7 +20,15 @@ from lamina.errors import (
     PluginError,
 )
 from lamina.hookspecs import hookimpl, hookspec
-from lamina.host import ENTRY_POINT_GROUP, Host, PluginInfo, components, create, get_host, reset_host
+from lamina.host import (
+    ENTRY_POINT_GROUP,
+    Host,
+    PluginInfo,
+    components,
+    create,
+    get_host,
+    reset_host,
+)
 from lamina.protocols import Interpolator, Learner, Locator, PositionEstimator, Renderer
 from lamina.registry import ComponentInfo, KindRegistry
 from lamina.types import KINDS, PointEstimates, Rendering, RenderStats, ShiftEstimate, Tags

@@ -65,8 +65,9 @@ def main(traceback: bool) -> None:
 
 def _register_host_commands() -> None:
     from lamina import host_commands
+    from lamina.pipeline import cli as pipeline_cli
 
-    for command in host_commands.COMMANDS:
+    for command in [*host_commands.COMMANDS, pipeline_cli.run, pipeline_cli.demo]:
         main.add_command(command)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -24,7 +25,8 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-stdout_console = Console(soft_wrap=True)
+# Tables go to stdout as data: never truncate them to a pipe's default 80 columns.
+stdout_console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def json_option(function: F) -> F:

@@ -58,7 +58,12 @@ class ConfigError(LaminaError):
     exit_code = 2
 
     def __init__(
-        self, message: str, *, file: str | None = None, line: int | None = None, key: str | None = None
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
     ) -> None:
         where = ""
         if file is not None:

@@ -9,7 +9,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from lamina.registry import KindRegistry
+    from lamina.registry import KindRegistry, OperationRegistry
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -35,6 +35,11 @@ def lamina_register_position_estimators(registry: KindRegistry) -> None:
 @hookspec
 def lamina_register_learners(registry: KindRegistry) -> None:
     """Register learners with ``registry.add(name, factory, summary=..., tags=...)``."""
+
+
+@hookspec
+def lamina_register_operations(registry: OperationRegistry) -> None:
+    """Register pipeline operations with ``registry.add(name, function, summary=...)``."""
 
 
 @hookspec

@@ -14,7 +14,7 @@ import pluggy
 from lamina import hookspecs
 from lamina.errors import ComponentNotFound, InputError, PluginError
 from lamina.params import validate_parameters
-from lamina.registry import ComponentInfo, KindRegistry
+from lamina.registry import ComponentInfo, KindRegistry, OperationInfo, OperationRegistry
 from lamina.types import KINDS
 
 __all__ = ["ENTRY_POINT_GROUP", "Host", "PluginInfo", "components", "create", "get_host"]
@@ -83,7 +83,10 @@ class Host:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._components: dict[str, dict[str, ComponentInfo]] = {kind: {} for kind in KINDS}
-        self.disabled = set(disabled) if disabled is not None else _env_list("LAMINA_DISABLE_PLUGINS")
+        self._operations: dict[str, OperationInfo] = {}
+        self.disabled = (
+            set(disabled) if disabled is not None else _env_list("LAMINA_DISABLE_PLUGINS")
+        )
         self.strict = _env_flag("LAMINA_STRICT_PLUGINS") if strict is None else strict
         if entry_points is None:
             entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
@@ -155,9 +158,7 @@ class Host:
             return
         info.module = module
         unknown = [
-            caller.name
-            for caller in self.pm.get_hookcallers(module) or []
-            if caller.spec is None
+            caller.name for caller in self.pm.get_hookcallers(module) or [] if caller.spec is None
         ]
         if unknown:
             self.pm.unregister(module)
@@ -168,6 +169,9 @@ class Host:
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 if impl.plugin is module:
                     self._call_kind_hook(info, kind, hook_name, impl.function)
+        for impl in self.pm.hook.lamina_register_operations.get_hookimpls():
+            if impl.plugin is module:
+                self._call_operations_hook(info, impl.function)
         requires_missing = info.components and all(not c.available for c in info.components)
         if info.status == "loaded" and requires_missing:
             info.status = "unavailable"
@@ -195,6 +199,29 @@ class Host:
             self._components[kind][component.name] = component
             info.components.append(component)
 
+    def _call_operations_hook(self, info: PluginInfo, function: Any) -> None:
+        registry = OperationRegistry(
+            plugin=info.name, distribution=info.distribution, version=info.version
+        )
+        try:
+            function(registry=registry)
+        except Exception as error:
+            self._fail(
+                info, f"hook lamina_register_operations raised {type(error).__name__}: {error}"
+            )
+            return
+        for operation in registry.staged:
+            existing = self._operations.get(operation.name)
+            if existing is not None:
+                self._fail(
+                    info,
+                    f"operation {operation.name!r} is already provided by plugin "
+                    f"{existing.plugin!r} ({existing.distribution} {existing.version}); "
+                    f"this one from {info.distribution} {info.version} is ignored",
+                )
+                continue
+            self._operations[operation.name] = operation
+
     def _fail(self, info: PluginInfo, message: str) -> None:
         info.status = "failed"
         info.errors.append(message)
@@ -219,7 +246,9 @@ class Host:
             try:
                 impl.function(cli=cli)
             except Exception as error:
-                self._fail(info, f"hook lamina_register_commands raised {type(error).__name__}: {error}")
+                self._fail(
+                    info, f"hook lamina_register_commands raised {type(error).__name__}: {error}"
+                )
 
     # -- queries -----------------------------------------------------------
     def components(self, kind: str | None = None) -> list[ComponentInfo]:
@@ -233,6 +262,17 @@ class Host:
             return self._components[_check_kind(kind)][name]
         except KeyError:
             raise ComponentNotFound(kind, name, self._components[kind]) from None
+
+    def operations(self) -> list[OperationInfo]:
+        """Registered pipeline operations, sorted by name."""
+        return [op for _, op in sorted(self._operations.items())]
+
+    def operation(self, name: str) -> OperationInfo:
+        """The pipeline operation ``name``; :class:`ComponentNotFound` suggests close names."""
+        try:
+            return self._operations[name]
+        except KeyError:
+            raise ComponentNotFound("operation", name, self._operations) from None
 
     def create(self, kind: str, name: str, **params: Any) -> Any:
         """Build component ``name`` with ``params`` validated against its signature."""

@@ -51,7 +51,12 @@ def components(kind: str | None, as_json: bool) -> None:
         "lamina components",
         ["kind", "name", "plugin", "summary"],
         (
-            (c.kind, c.name, c.plugin, c.summary if c.available else f"unavailable: {c.install_hint}")
+            (
+                c.kind,
+                c.name,
+                c.plugin,
+                c.summary if c.available else f"unavailable: {c.install_hint}",
+            )
             for c in found
         ),
     )
@@ -75,10 +80,47 @@ def describe(kind: str, name: str, as_json: bool) -> None:
     print_table(
         "parameters",
         ["name", "type", "default"],
-        ((p.name, p.type_name, "(required)" if p.required else repr(p.default)) for p in info.parameters),
+        (
+            (p.name, p.type_name, "(required)" if p.required else repr(p.default))
+            for p in info.parameters
+        ),
     )
     tags = ", ".join(f"{k}={v}" for k, v in info.tags.as_dict().items())
     stdout_console.print(f"tags: {tags}")
 
 
-COMMANDS = [plugins, components, describe]
+@click.command()
+@click.argument("plugin_names", nargs=-1, metavar="[PLUGIN]...")
+@json_option
+def check(plugin_names: tuple[str, ...], as_json: bool) -> None:
+    """Run the conformance suite on PLUGINs (default: every plugin); exit 1 on a failure."""
+    from lamina.progress import track
+    from lamina.testing import check_plugin
+
+    host = lamina.get_host()
+    names = plugin_names or tuple(
+        name for name, record in host.plugins.items() if record.status != "disabled"
+    )
+    results = [
+        r for name in track(names, description="checking plugins") for r in check_plugin(name)
+    ]
+    failed = [r for r in results if r.status == "failed"]
+    if as_json:
+        emit_json({"passed": not failed, "results": [r.as_dict() for r in results]})
+    else:
+        style = {"passed": "green", "failed": "red", "skipped": "yellow", "xfail": "yellow"}
+        print_table(
+            "lamina check",
+            ["kind", "component", "check", "status", "message"],
+            (
+                (r.kind, r.component, r.check, f"[{style[r.status]}]{r.status}[/]", r.message)
+                for r in results
+            ),
+        )
+        counts = {s: sum(r.status == s for r in results) for s in style}
+        stdout_console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if failed:
+        raise SystemExit(1)
+
+
+COMMANDS = [plugins, components, describe, check]

@@ -24,6 +24,7 @@ __all__ = [
     "atomic_write",
     "dumps_json",
     "read_image",
+    "unpremultiply",
     "write_image",
     "write_json",
 ]
@@ -36,14 +37,24 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     """Write to a temporary file beside ``path`` and rename it into place on success,
     so readers never see a half-written file and a failure leaves nothing behind."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=target.parent
+        )
+    except OSError as error:
+        raise InputError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
+    except OSError as error:
+        # Disk full, permissions, a folder in the way: the old file (if any) is intact.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise InputError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
@@ -77,6 +88,13 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def unpremultiply(rgba: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA -> straight alpha (what PNG viewers expect); clear pixels stay 0."""
+    alpha = rgba[..., 3:4]
+    rgb = np.divide(rgba[..., :3], alpha, out=np.zeros_like(rgba[..., :3]), where=alpha > 0)
+    return np.concatenate([np.clip(rgb, 0.0, 1.0), alpha], axis=-1)
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Write ``data`` as JSON to ``path`` atomically."""
     text = dumps_json(data) + "\n"
@@ -106,10 +124,13 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     try:
         if suffix == ".npy":
             data = np.load(source, allow_pickle=False)
+        elif suffix == ".png" and _png_bit_depth(source) == 16:
+            data = _read_png16(source)
         else:
             import imageio.v3 as iio
 
-            data = iio.imread(source)
+            plugin = "pillow" if suffix == ".png" else "tifffile"
+            data = iio.imread(source, plugin=plugin)
     except Exception as error:
         raise InputError(f"image {str(source)!r} cannot be read: {error}") from None
     if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[2] not in (1, 2, 3, 4)):
@@ -148,15 +169,47 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
             handle.write(buffer.getvalue())
         return
     if bit_depth not in (8, 16, 32) or (suffix == ".png" and bit_depth == 32):
-        raise InputError(f"output {str(target)!r}: bit depth {bit_depth} is not supported for {suffix}")
+        raise InputError(
+            f"output {str(target)!r}: bit depth {bit_depth} is not supported for {suffix}"
+        )
     if bit_depth == 32:
         data = array.astype(np.float32, copy=False)
     else:
         top = 255 if bit_depth == 8 else 65535
         scaled = np.clip(np.nan_to_num(array, nan=0.0), 0.0, 1.0) * top
         data = np.rint(scaled).astype(np.uint8 if bit_depth == 8 else np.uint16)
-    import imageio.v3 as iio
-
-    encoded = iio.imwrite("<bytes>", data, extension=suffix)
     with atomic_write(target) as handle:
-        handle.write(encoded)
+        if suffix == ".png" and bit_depth == 16:
+            _write_png16(handle, data)
+        else:
+            import imageio.v3 as iio
+
+            handle.write(iio.imwrite("<bytes>", data, extension=suffix))
+
+
+# Pillow, behind imageio, neither writes 16-bit colour PNG nor reads it without
+# dropping to 8 bits, so 16-bit PNG goes through pypng.
+def _png_bit_depth(path: Path) -> int:
+    with open(path, "rb") as handle:
+        header = handle.read(25)
+    return header[24] if len(header) == 25 and header[12:16] == b"IHDR" else 8
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    import png
+
+    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
+    planes = info["planes"]
+    data = np.vstack([np.asarray(row, np.uint16) for row in rows])
+    return data.reshape(height, width, planes) if planes > 1 else data.reshape(height, width)
+
+
+def _write_png16(handle: IO[bytes], data: np.ndarray) -> None:
+    import png
+
+    height, width = data.shape[:2]
+    planes = 1 if data.ndim == 2 else data.shape[2]
+    writer = png.Writer(
+        width, height, bitdepth=16, greyscale=planes in (1, 2), alpha=planes in (2, 4)
+    )
+    writer.write(handle, data.reshape(height, width * planes))

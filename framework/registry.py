@@ -14,7 +14,7 @@ from lamina.errors import PluginError
 from lamina.params import Parameter, factory_parameters
 from lamina.types import KINDS, Tags
 
-__all__ = ["ComponentInfo", "KindRegistry"]
+__all__ = ["ComponentInfo", "KindRegistry", "OperationInfo", "OperationRegistry"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -147,3 +147,37 @@ class KindRegistry:
                 version=version,
             )
         )
+
+
+@dataclass
+class OperationInfo:
+    """A pipeline operation: a function with keyword-only, type-hinted arguments."""
+
+    name: str
+    function: Callable[..., Any]
+    summary: str
+    plugin: str
+    distribution: str
+    version: str
+
+    @cached_property
+    def parameters(self) -> list[Parameter]:
+        return factory_parameters(self.function)
+
+
+class OperationRegistry:
+    """The ``registry`` the operations hook receives; staged like :class:`KindRegistry`."""
+
+    def __init__(self, *, plugin: str, distribution: str, version: str) -> None:
+        self._owner = (plugin, distribution, version)
+        self.staged: list[OperationInfo] = []
+
+    def add(self, name: str, function: Callable[..., Any], *, summary: str = "") -> None:
+        """Register operation ``name``; pipeline steps call it as ``op = "name"``."""
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(
+                f"operation name {name!r} must be lower-case letters, digits, '-', '_'"
+            )
+        if not callable(function):
+            raise TypeError(f"operation {name!r} must be callable")
+        self.staged.append(OperationInfo(name, function, summary, *self._owner))

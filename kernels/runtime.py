@@ -64,9 +64,7 @@ def init(arch: str | None = None) -> str:
             "default_fp": ti.f32,
             "random_seed": 0,
         }
-        candidates = {"auto": ["cuda", "vulkan", "cpu"], "cpu": ["cpu"]}.get(
-            requested, [requested]
-        )
+        candidates = {"auto": ["cuda", "vulkan", "cpu"], "cpu": ["cpu"]}.get(requested, [requested])
         errors = []
         for name in candidates:
             backend = ti.x64 if name == "cpu" else getattr(ti, name)

@@ -1,0 +1,42 @@
+# The README's commands. Each target creates .venv with python3 -m venv and installs
+# what it needs with pip (torch==2.13.0 is a CPU build pip takes from this machine's disk).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+.PHONY: demo test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip setuptools wheel
+
+# One stamp per set of extras, refreshed when pyproject.toml changes.
+$(VENV)/.run: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[torch]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml examples/lamina-example-plugin/pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[dev,torch,dask]' -e examples/lamina-example-plugin
+	touch $@
+
+$(VENV)/.bench: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[bench,torch]'
+	touch $@
+
+demo: $(VENV)/.run
+	$(BIN)/lamina plugins
+	$(BIN)/lamina demo
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.bench
+	command -v apt-get >/dev/null && (dpkg -s libosmesa6 libegl-mesa0 >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq libosmesa6 libegl-mesa0 libgl1)) || true
+	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

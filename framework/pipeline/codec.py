@@ -1,0 +1,112 @@
+"""Pickle-free storage of task results: JSON for structure, ``.npz`` for arrays.
+
+Only plain data and an allow-list of lamina's own dataclasses can be stored, so
+opening a cached result from elsewhere can never run code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lamina.errors import InputError
+from lamina.io import atomic_write
+
+__all__ = ["ALLOWED_TYPES", "dump", "load", "register_type"]
+
+#: "module:qualname" of dataclasses that may be stored; plugins add theirs.
+ALLOWED_TYPES: set[str] = {
+    "lamina.types:Rendering",
+    "lamina.types:RenderStats",
+    "lamina.types:ShiftEstimate",
+    "lamina.types:PointEstimates",
+}
+
+
+def register_type(cls: type) -> type:
+    """Allow instances of dataclass ``cls`` in stored results (usable as a decorator)."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not a dataclass")
+    ALLOWED_TYPES.add(f"{cls.__module__}:{cls.__qualname__}")
+    return cls
+
+
+def _encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return {"__float__": repr(value)} if not np.isfinite(value) else value
+    if isinstance(value, np.generic):
+        return _encode(value.item(), arrays)
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            raise TypeError("object arrays cannot be stored")
+        key = f"a{len(arrays)}"
+        arrays[key] = value
+        return {"__array__": key}
+    if isinstance(value, (list, tuple)):
+        items = [_encode(v, arrays) for v in value]
+        return {"__tuple__": items} if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {"__dict__": {k: _encode(v, arrays) for k, v in value.items()}}
+        raise TypeError("only dicts with string keys can be stored")
+    if dataclasses.is_dataclass(value):
+        name = f"{type(value).__module__}:{type(value).__qualname__}"
+        if name not in ALLOWED_TYPES:
+            raise TypeError(f"{name} is not registered with lamina.pipeline.codec.register_type")
+        fields = {
+            f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)
+        }
+        return {"__dataclass__": name, "fields": fields}
+    raise TypeError(f"{type(value).__name__} values cannot be stored")
+
+
+def _decode(tree: Any, arrays: Any) -> Any:
+    if isinstance(tree, list):
+        return [_decode(v, arrays) for v in tree]
+    if not isinstance(tree, dict):
+        return tree
+    if "__array__" in tree:
+        return arrays[tree["__array__"]]
+    if "__float__" in tree:
+        return float(tree["__float__"])
+    if "__tuple__" in tree:
+        return tuple(_decode(v, arrays) for v in tree["__tuple__"])
+    if "__dict__" in tree:
+        return {k: _decode(v, arrays) for k, v in tree["__dict__"].items()}
+    name = tree["__dataclass__"]
+    if name not in ALLOWED_TYPES:
+        raise InputError(f"stored result names type {name!r}, which is not allowed")
+    module, _, qualname = name.partition(":")
+    cls = getattr(importlib.import_module(module), qualname)
+    fields = {k: _decode(v, arrays) for k, v in tree["fields"].items()}
+    init = {f.name for f in dataclasses.fields(cls) if f.init}
+    instance = cls(**{k: v for k, v in fields.items() if k in init})
+    for key in set(fields) - init:
+        object.__setattr__(instance, key, fields[key])
+    return instance
+
+
+def dump(path: str | Path, value: Any) -> None:
+    """Store ``value`` at ``path`` (an ``.npz``) atomically; ``TypeError`` if it cannot be."""
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(value, arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, __tree__=np.array(json.dumps(tree)), **arrays)
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue())
+
+
+def load(path: str | Path) -> Any:
+    """Read a value stored by :func:`dump` (no pickle is ever loaded)."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files if key != "__tree__"}
+        tree = json.loads(str(data["__tree__"]))
+    return _decode(tree, arrays)

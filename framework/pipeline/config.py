@@ -1,0 +1,431 @@
+"""Read a pipeline TOML file and validate all of it before anything runs.
+
+A pipeline is a table of named steps. Each step either calls a component's core
+method (``uses = "kind:name"``) or a registered operation (``op = "name"``,
+optionally with a component it receives as ``component``)::
+
+    [steps.frame]
+    uses = "renderer:fragment-list"
+    params = { max_fragments = 1_000_000 }     # constructor parameters
+    with = { size = [96, 128] }                # literal call arguments
+    inputs = { scene = "scene.scene", camera = "scene.camera" }
+
+    [steps.frame.sweep]                        # one task per value (grid or zip)
+    "params.max_fragments" = [1000, 1_000_000]
+
+An input reference is ``STEP``, ``STEP[i]`` (item ``i`` of a swept step),
+``STEP[*]`` (all items as a list), each optionally followed by ``.key`` or
+``.attribute`` selectors. A step whose input names a swept step without an index
+runs once per item of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lamina.errors import ComponentNotFound, ConfigError, InputError, LaminaError
+from lamina.host import Host, get_host
+from lamina.params import Parameter, coerce_value, validate_parameters
+
+__all__ = ["CORE_CALLS", "InputRef", "Pipeline", "Step", "load_pipeline", "parse_pipeline"]
+
+#: The method a ``uses`` step calls on each kind, and that method's arguments.
+CORE_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "renderer": {"render": ("scene", "camera", "size")},
+    "interpolator": {"resize": ("image", "shape")},
+    "position_estimator": {"estimate": ("reference", "moving"), "locate": ("image",)},
+    "learner": {},
+}
+
+_STEP_KEYS = {
+    "op",
+    "uses",
+    "call",
+    "params",
+    "with",
+    "inputs",
+    "sweep",
+    "optional",
+    "save",
+    "title",
+}
+_REF = re.compile(r"^(?P<step>[A-Za-z_][\w-]*)(?:\[(?P<index>\*|\d+)\])?(?P<path>(?:\.[\w-]+)*)$")
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """A reference to another step's output: ``step[index].path``."""
+
+    step: str
+    index: int | str | None  # None: map over items; "*": gather all; int: one item
+    path: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> InputRef:
+        match = _REF.match(text.strip()) if isinstance(text, str) else None
+        if match is None:
+            raise ValueError(
+                f"input reference {text!r} must look like STEP, STEP[0], STEP[*] or STEP.key"
+            )
+        index = match["index"]
+        path = tuple(p for p in match["path"].split(".") if p)
+        return cls(
+            match["step"], None if index is None else (index if index == "*" else int(index)), path
+        )
+
+
+@dataclass
+class Step:
+    """One validated step and the tasks it expands to."""
+
+    name: str
+    op: str | None
+    uses: tuple[str, str] | None
+    call: str | None
+    params: dict[str, Any]
+    with_: dict[str, Any]
+    inputs: dict[str, InputRef]
+    sweep: list[dict[str, Any]]  # one dict per sweep point: {"with": {...}, "params": {...}}
+    optional: bool = False
+    save: bool = True
+    title: str = ""
+    n_tasks: int = 1
+    mapped_over: list[str] = field(default_factory=list)  # input args mapped item by item
+    unavailable: str | None = None  # reason, when optional and its component is missing
+
+
+@dataclass
+class Pipeline:
+    """A validated pipeline: its steps in a runnable (topological) order."""
+
+    name: str
+    title: str
+    description: str
+    steps: dict[str, Step]
+    source: Path | None = None
+
+
+class _Lines:
+    """Best-effort line numbers for keys, since tomllib does not report them."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[str, int] = {}
+        table = ""
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.split("#", 1)[0].strip()
+            header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?$", line)
+            if header:
+                table = header[1].replace('"', "")
+                self.lines.setdefault(table, number)
+                continue
+            key = re.match(r'^("?[\w.-]+"?)\s*=', line)
+            if key:
+                path = f"{table}.{key[1].strip(chr(34))}" if table else key[1].strip('"')
+                self.lines.setdefault(path, number)
+                for inner in re.finditer(r"([\w-]+)\s*=", line[key.end() :]):
+                    self.lines.setdefault(f"{path}.{inner[1]}", number)
+
+    def of(self, key: str) -> int | None:
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key.rpartition(".")[0]
+        return None
+
+
+def load_pipeline(path: str | Path, *, host: Host | None = None) -> Pipeline:
+    """Read and validate the pipeline file ``path``; :class:`ConfigError` on any problem."""
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read pipeline: {error.strerror or error}", file=str(source)
+        ) from None
+    return parse_pipeline(text, source=source, host=host)
+
+
+def parse_pipeline(text: str, *, source: Path | None = None, host: Host | None = None) -> Pipeline:
+    """Validate pipeline ``text`` (TOML) completely; :class:`ConfigError` names file, line and key."""
+    file = str(source) if source else "<pipeline>"
+    lines = _Lines(text)
+
+    def fail(message: str, key: str) -> ConfigError:
+        return ConfigError(message, file=file, line=lines.of(key), key=key)
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line = re.search(r"line (\d+)", str(error))
+        raise ConfigError(
+            f"malformed TOML: {error}", file=file, line=int(line[1]) if line else None
+        ) from None
+    unknown = sorted(set(data) - {"pipeline", "steps"})
+    if unknown:
+        raise fail(
+            f"unknown table {unknown[0]!r}; a pipeline has [pipeline] and [steps.NAME]", unknown[0]
+        )
+    header = data.get("pipeline", {})
+    raw_steps = data.get("steps")
+    if not isinstance(raw_steps, dict) or not raw_steps:
+        raise fail("the pipeline has no steps: add [steps.NAME] tables", "steps")
+    host = host or get_host()
+    steps: dict[str, Step] = {}
+    for name, raw in raw_steps.items():
+        steps[name] = _parse_step(name, raw, host, fail)
+    order = _topological_order(steps, fail)
+    ordered = {name: steps[name] for name in order}
+    _count_tasks(ordered, fail)
+    return Pipeline(
+        name=str(header.get("name", source.stem if source else "pipeline")),
+        title=str(header.get("title", header.get("name", "lamina pipeline"))),
+        description=str(header.get("description", "")),
+        steps=ordered,
+        source=source,
+    )
+
+
+def _parse_step(name: str, raw: Any, host: Host, fail: Any) -> Step:
+    key = f"steps.{name}"
+    if not isinstance(raw, dict):
+        raise fail("a step must be a table", key)
+    unknown = sorted(set(raw) - _STEP_KEYS)
+    if unknown:
+        raise fail(
+            f"unknown key {unknown[0]!r}; step keys are {', '.join(sorted(_STEP_KEYS))}",
+            f"{key}.{unknown[0]}",
+        )
+    if ("op" in raw) == ("uses" in raw) and "op" not in raw:
+        raise fail("a step needs `op` (an operation) or `uses` (a component), or both", key)
+    for table in ("params", "with", "inputs", "sweep"):
+        if not isinstance(raw.get(table, {}), dict):
+            raise fail(f"`{table}` must be a table", f"{key}.{table}")
+
+    uses = None
+    unavailable = None
+    component_parameters: list[Parameter] = []
+    if "uses" in raw:
+        kind, sep, component = str(raw["uses"]).partition(":")
+        if not sep:
+            raise fail(f"`uses` must be KIND:NAME, got {raw['uses']!r}", f"{key}.uses")
+        try:
+            info = host.get(kind, component)
+        except (ComponentNotFound, InputError) as error:
+            raise fail(str(error), f"{key}.uses") from None
+        uses = (kind, component)
+        if not info.available:
+            if not raw.get("optional", False):
+                raise fail(
+                    f"{kind} {component!r} is unavailable: {info.install_hint}", f"{key}.uses"
+                )
+            unavailable = info.install_hint
+        else:
+            try:
+                component_parameters = info.parameters
+            except LaminaError as error:
+                raise fail(str(error), f"{key}.uses") from None
+
+    op_parameters: list[Parameter]
+    call = raw.get("call")
+    if "op" in raw:
+        try:
+            operation = host.operation(str(raw["op"]))
+        except ComponentNotFound as error:
+            raise fail(str(error), f"{key}.op") from None
+        op_parameters = [p for p in operation.parameters if p.name not in ("component", "context")]
+        takes_component = any(p.name == "component" for p in operation.parameters)
+        if takes_component and uses is None:
+            raise fail(f'operation {raw["op"]!r} needs a component: add `uses = "KIND:NAME"`', key)
+        if uses is not None and not takes_component:
+            raise fail(f"operation {raw['op']!r} takes no component; remove `uses`", f"{key}.uses")
+    else:
+        assert uses is not None
+        calls = CORE_CALLS[uses[0]]
+        if not calls:
+            raise fail(f'a {uses[0]} step needs an operation, e.g. op = "cross_validate"', key)
+        call = call or next(iter(calls))
+        if call not in calls:
+            raise fail(f"`call` must be one of {', '.join(calls)}, got {call!r}", f"{key}.call")
+        op_parameters = [Parameter(n, Any) for n in calls[call]]
+
+    inputs = {}
+    for argument, text in raw.get("inputs", {}).items():
+        try:
+            inputs[argument] = InputRef.parse(text)
+        except ValueError as error:
+            raise fail(str(error), f"{key}.inputs.{argument}") from None
+
+    with_ = dict(raw.get("with", {}))
+    sweep_table = dict(raw.get("sweep", {}))
+    mode = sweep_table.pop("mode", "grid")
+    if mode not in ("grid", "zip"):
+        raise fail(f"sweep mode must be 'grid' or 'zip', got {mode!r}", f"{key}.sweep.mode")
+    params = dict(raw.get("params", {}))
+    if uses is not None and unavailable is None:
+        try:
+            params = validate_parameters(
+                component_parameters, params, what=f"{uses[0]} {uses[1]!r}"
+            )
+        except InputError as error:
+            raise fail(str(error), f"{key}.params") from None
+    elif params and uses is None:
+        raise fail("`params` configure a component; this step uses none", f"{key}.params")
+
+    by_name = {p.name: p for p in op_parameters}
+    for argument in list(with_) + list(inputs):
+        if argument not in by_name:
+            valid = ", ".join(sorted(by_name)) or "none"
+            table = "with" if argument in with_ else "inputs"
+            raise fail(
+                f"unknown argument {argument!r}; valid arguments: {valid}",
+                f"{key}.{table}.{argument}",
+            )
+    both = set(with_) & set(inputs)
+    if both:
+        raise fail(
+            f"argument {sorted(both)[0]!r} is given in both `with` and `inputs`", f"{key}.with"
+        )
+    for argument, value in with_.items():
+        try:
+            with_[argument] = coerce_value(value, by_name[argument].annotation)
+        except (TypeError, ValueError) as error:
+            raise fail(
+                f"argument {argument!r} expects {by_name[argument].type_name}: {error}",
+                f"{key}.with.{argument}",
+            ) from None
+
+    axes = []
+    for sweep_key, values in sweep_table.items():
+        if not isinstance(values, list) or not values:
+            raise fail("a sweep lists one or more values", f"{key}.sweep.{sweep_key}")
+        target, _, pname = sweep_key.partition(".")
+        if target == "params" and pname:
+            if uses is None:
+                raise fail(
+                    "this step has no component to sweep parameters of", f"{key}.sweep.{sweep_key}"
+                )
+            if unavailable is None:
+                try:
+                    values = [
+                        validate_parameters(
+                            component_parameters, {pname: v}, what=f"{uses[0]} {uses[1]!r}"
+                        )[pname]
+                        for v in values
+                    ]
+                except InputError as error:
+                    raise fail(str(error), f"{key}.sweep.{sweep_key}") from None
+            axes.append(("params", pname, values))
+        else:
+            if sweep_key not in by_name or sweep_key in inputs:
+                raise fail(
+                    f"cannot sweep {sweep_key!r}: not an argument of this step",
+                    f"{key}.sweep.{sweep_key}",
+                )
+            try:
+                values = [coerce_value(v, by_name[sweep_key].annotation) for v in values]
+            except (TypeError, ValueError) as error:
+                raise fail(f"sweep of {sweep_key!r}: {error}", f"{key}.sweep.{sweep_key}") from None
+            axes.append(("with", sweep_key, values))
+    if mode == "zip" and len({len(a[2]) for a in axes}) > 1:
+        raise fail("a zip sweep needs lists of equal length", f"{key}.sweep")
+    combos = (
+        zip(*(a[2] for a in axes), strict=True)
+        if mode == "zip"
+        else itertools.product(*(a[2] for a in axes))
+    )
+    sweep = []
+    for combo in combos:
+        point: dict[str, dict[str, Any]] = {"with": {}, "params": {}}
+        for (target, pname, _), value in zip(axes, combo, strict=True):
+            point[target][pname] = value
+        sweep.append(point)
+
+    given = set(with_) | set(inputs) | {a[1] for a in axes if a[0] == "with"}
+    missing = [p.name for p in op_parameters if p.required and p.name not in given]
+    if missing:
+        raise fail(
+            f"missing argument(s) {', '.join(missing)}: give them in `with` or `inputs`", key
+        )
+
+    return Step(
+        name=name,
+        op=str(raw["op"]) if "op" in raw else None,
+        uses=uses,
+        call=call,
+        params=params,
+        with_=with_,
+        inputs=inputs,
+        sweep=sweep or [{"with": {}, "params": {}}],
+        optional=bool(raw.get("optional", False)),
+        save=bool(raw.get("save", True)),
+        title=str(raw.get("title", "")),
+        unavailable=unavailable,
+    )
+
+
+def _topological_order(steps: dict[str, Step], fail: Any) -> list[str]:
+    for step in steps.values():
+        for argument, ref in step.inputs.items():
+            if ref.step not in steps:
+                raise fail(
+                    f"input {argument!r} names unknown step {ref.step!r}",
+                    f"steps.{step.name}.inputs.{argument}",
+                )
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join([*trail[trail.index(name) :], name])
+            raise fail(f"the steps form a cycle: {cycle}", f"steps.{name}.inputs")
+        state[name] = 1
+        for ref in steps[name].inputs.values():
+            visit(ref.step, [*trail, name])
+        state[name] = 2
+        order.append(name)
+
+    for name in steps:
+        visit(name, [])
+    return order
+
+
+def _count_tasks(steps: dict[str, Step], fail: Any) -> None:
+    for step in steps.values():
+        mapped = {
+            arg: steps[ref.step].n_tasks
+            for arg, ref in step.inputs.items()
+            if ref.index is None and steps[ref.step].n_tasks > 1
+        }
+        for arg, ref in step.inputs.items():
+            if isinstance(ref.index, int) and ref.index >= steps[ref.step].n_tasks:
+                raise fail(
+                    f"input {arg!r} asks for item {ref.index} of {ref.step!r}, which has {steps[ref.step].n_tasks}",
+                    f"steps.{step.name}.inputs.{arg}",
+                )
+        if len(set(mapped.values())) > 1:
+            raise fail(
+                f"inputs mapped item by item have different lengths: {mapped}",
+                f"steps.{step.name}.inputs",
+            )
+        step.mapped_over = sorted(mapped)
+        step.n_tasks = len(step.sweep) * (next(iter(mapped.values())) if mapped else 1)
+        if step.unavailable is None:
+            for ref in step.inputs.values():
+                if steps[ref.step].unavailable is not None:
+                    step.unavailable = f"needs step {ref.step!r}: {steps[ref.step].unavailable}"
+        if (
+            step.unavailable is not None
+            and not step.optional
+            and any(steps[ref.step].unavailable for ref in step.inputs.values())
+        ):
+            raise fail(
+                "step depends on an unavailable optional step; mark it optional = true",
+                f"steps.{step.name}",
+            )

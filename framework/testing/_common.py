@@ -1,0 +1,103 @@
+"""Checks every component must pass, and helpers the per-kind checks share."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from lamina.errors import InputError
+from lamina.registry import ComponentInfo
+from lamina.testing._runner import Check
+from lamina.types import KINDS, Tags
+
+__all__ = ["build", "checks", "expect_input_error", "unchanged"]
+
+
+def build(info: ComponentInfo, **params: Any) -> Any:
+    """A component built with its defaults (and ``random_state=0`` when it has one)."""
+    names = {p.name for p in info.parameters}
+    if "random_state" in names and "random_state" not in params:
+        params["random_state"] = 0
+    checked = {k: v for k, v in params.items() if k in names}
+    return info.load()(**checked)
+
+
+@contextmanager
+def unchanged(*arrays: Any) -> Iterator[None]:
+    """Assert that the block leaves every array argument exactly as it was."""
+    before = [copy.deepcopy(a) for a in arrays]
+    yield
+    for index, (old, new) in enumerate(zip(before, arrays, strict=True)):
+        assert _same(old, new), f"input argument {index} was modified in place"
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, np.ndarray):
+        return (
+            old.dtype == new.dtype
+            and old.shape == new.shape
+            and np.array_equal(old, new, equal_nan=old.dtype.kind == "f")
+        )
+    if hasattr(old, "__dataclass_fields__"):
+        return all(
+            _same(getattr(old, name), getattr(new, name)) for name in old.__dataclass_fields__
+        )
+    return bool(old == new)
+
+
+def expect_input_error(call: Callable[[], Any], what: str) -> None:
+    """Assert ``call()`` raises :class:`lamina.InputError` (not a bare exception)."""
+    try:
+        call()
+    except InputError:
+        return
+    except Exception as error:
+        raise AssertionError(
+            f"{what}: raised {type(error).__name__} ({error}) instead of lamina.InputError"
+        ) from error
+    raise AssertionError(f"{what}: no error raised")
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+def check_registration(info: ComponentInfo) -> None:
+    assert info.kind in KINDS, f"unknown kind {info.kind!r}"
+    assert _NAME.match(info.name), f"name {info.name!r} is not lower-case kebab/snake case"
+    assert info.summary.strip(), "summary is empty: `lamina components` shows it"
+    assert isinstance(info.tags, Tags), "tags are not a lamina.Tags"
+    assert info.plugin and info.distribution, "plugin or distribution not recorded"
+    assert callable(info.load()), "factory does not resolve to a callable"
+
+
+def check_parameters_introspectable(info: ComponentInfo) -> None:
+    factory = info.load()
+    target = factory.__init__ if isinstance(factory, type) else factory
+    signature = inspect.signature(target)
+    for p in signature.parameters.values():
+        if p.name == "self":
+            continue
+        assert p.kind == p.KEYWORD_ONLY, f"parameter {p.name!r} is not keyword-only"
+        assert p.annotation is not p.empty, f"parameter {p.name!r} has no type hint"
+        assert p.default is not p.empty, f"parameter {p.name!r} has no default"
+    for p in info.parameters:
+        assert p.type_name, f"parameter {p.name!r} has no readable type"
+
+
+def check_builds_with_defaults(info: ComponentInfo) -> None:
+    component = build(info)
+    assert component is not None
+
+
+def checks(info: ComponentInfo) -> list[Check]:
+    return [
+        Check("registration", check_registration),
+        Check("parameters_introspectable", check_parameters_introspectable),
+        Check("builds_with_defaults", check_builds_with_defaults),
+    ]

@@ -1,0 +1,96 @@
+"""The host's command line: listings, JSON, exit codes, and a light start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import lamina
+from lamina import host as host_module
+from lamina.cli import main
+
+from .broken_components import BrokenPlugin
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0 and lamina.__version__ in result.output
+
+
+def test_plugins_json_shape(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert isinstance(records, list) and records
+    for record in records:
+        assert set(record) == {"name", "distribution", "version", "status", "error", "components"}
+        assert record["status"] in {"loaded", "failed", "disabled", "unavailable"}
+        for component in record["components"]:
+            assert set(component) == {"kind", "name"}
+    names = {r["name"] for r in records}
+    assert {"oit", "interpolate", "subpixel", "bayes", "cn2"} <= names
+
+
+def test_components_json_lists_registered(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["components", "interpolator", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {c["name"] for c in json.loads(result.stdout)}
+    assert listed == {c.name for c in lamina.components("interpolator")}
+
+
+def test_describe_shows_parameters(runner: CliRunner) -> None:
+    info = lamina.components()[0]
+    result = runner.invoke(main, ["describe", info.kind, info.name, "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.stdout)
+    if info.available:
+        assert [p["name"] for p in described["parameters"]] == [p.name for p in info.parameters]
+
+
+def test_unknown_component_exits_2_with_one_line(runner: CliRunner) -> None:
+    kind = lamina.components()[0].kind
+    result = runner.invoke(main, ["describe", kind, "no-such-thing"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lamina: error: no ")
+
+
+def test_traceback_flag_shows_the_stack(runner: CliRunner) -> None:
+    kind = lamina.components()[0].kind
+    result = runner.invoke(main, ["--traceback", "describe", kind, "no-such-thing"])
+    assert result.exit_code == 2 and "Traceback" in result.stderr
+
+
+def test_usage_error_exits_2(runner: CliRunner) -> None:
+    assert runner.invoke(main, ["components", "shader"]).exit_code == 2
+
+
+@pytest.mark.parametrize("arguments", [["--help"], ["plugins"], ["components"]])
+def test_listing_imports_neither_torch_nor_taichi(arguments: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from lamina.cli import main\n"
+        f"try:\n    main({arguments!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('torch', 'taichi') if m in sys.modules)\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in done.stderr, done.stderr[-2000:]
+
+
+def test_check_exits_1_on_a_failing_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = lamina.Host(entry_points=[], disabled=(), strict=False)
+    host.register(BrokenPlugin(), name="broken", distribution="tests", version="0")
+    monkeypatch.setattr(host_module, "_host", host)
+    result = CliRunner().invoke(main, ["check", "broken", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["passed"] is False
