@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from lamina.errors import ComponentNotFound, ConfigError, InputError, LaminaError
 from lamina.host import Host, get_host
 from lamina.params import Parameter, coerce_value, validate_parameters
+from lamina.tomlfile import TomlFile
 
 __all__ = ["CORE_CALLS", "InputRef", "Pipeline", "Step", "load_pipeline", "parse_pipeline"]
 
@@ -110,61 +110,25 @@ class Pipeline:
     source: Path | None = None
 
 
-class _Lines:
-    """Best-effort line numbers for keys, since tomllib does not report them."""
-
-    def __init__(self, text: str) -> None:
-        self.lines: dict[str, int] = {}
-        table = ""
-        for number, raw in enumerate(text.splitlines(), start=1):
-            line = raw.split("#", 1)[0].strip()
-            header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?$", line)
-            if header:
-                table = header[1].replace('"', "")
-                self.lines.setdefault(table, number)
-                continue
-            key = re.match(r'^("?[\w.-]+"?)\s*=', line)
-            if key:
-                path = f"{table}.{key[1].strip(chr(34))}" if table else key[1].strip('"')
-                self.lines.setdefault(path, number)
-                for inner in re.finditer(r"([\w-]+)\s*=", line[key.end() :]):
-                    self.lines.setdefault(f"{path}.{inner[1]}", number)
-
-    def of(self, key: str) -> int | None:
-        while key:
-            if key in self.lines:
-                return self.lines[key]
-            key = key.rpartition(".")[0]
-        return None
-
-
 def load_pipeline(path: str | Path, *, host: Host | None = None) -> Pipeline:
     """Read and validate the pipeline file ``path``; :class:`ConfigError` on any problem."""
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(
-            f"cannot read pipeline: {error.strerror or error}", file=str(source)
-        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise ConfigError(f"cannot read pipeline: {reason}", file=str(source)) from None
     return parse_pipeline(text, source=source, host=host)
 
 
 def parse_pipeline(text: str, *, source: Path | None = None, host: Host | None = None) -> Pipeline:
     """Validate pipeline ``text`` (TOML) completely; :class:`ConfigError` names file, line and key."""
-    file = str(source) if source else "<pipeline>"
-    lines = _Lines(text)
+    toml = TomlFile(text, file=str(source) if source else "<pipeline>")
+    data = toml.data
 
     def fail(message: str, key: str) -> ConfigError:
-        return ConfigError(message, file=file, line=lines.of(key), key=key)
+        return toml.error(message, key)
 
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        line = re.search(r"line (\d+)", str(error))
-        raise ConfigError(
-            f"malformed TOML: {error}", file=file, line=int(line[1]) if line else None
-        ) from None
     unknown = sorted(set(data) - {"pipeline", "steps"})
     if unknown:
         raise fail(

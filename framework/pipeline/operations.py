@@ -7,6 +7,8 @@ Every operation is a plain function with keyword-only, type-hinted arguments;
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,11 +80,17 @@ def crop(*, image: Any, top: int, left: int, height: int, width: int) -> np.ndar
     return array[top : top + height, left : left + width].copy()
 
 
-def add_noise(*, image: Any, sigma: float, seed: int = 0) -> np.ndarray:
-    """Add white Gaussian noise of standard deviation ``sigma`` (not clipped)."""
+def add_noise(*, image: Any, sigma: float, seed: int | None = None) -> np.ndarray:
+    """Add white Gaussian noise of standard deviation ``sigma`` (not clipped).
+
+    Without a ``seed`` the noise is seeded by the image's content, so every
+    frame of a sweep gets its own noise and a rerun gets the same.
+    """
     if sigma < 0:
         raise InputError(f"sigma must be >= 0, got {sigma}")
     array = _image(image, "image")
+    if seed is None:
+        seed = int.from_bytes(hashlib.sha256(array.tobytes()).digest()[:8], "little")
     noise = np.random.default_rng(seed).normal(0.0, sigma, array.shape)
     return (array + noise).astype(np.float32)
 
@@ -215,18 +223,26 @@ def compare(*, result: Any, reference: Any) -> dict[str, float]:
     }
 
 
-def score_shifts(
-    *, estimates: Sequence[Any], true_dy: Sequence[float], true_dx: Sequence[float]
-) -> dict[str, Any]:
-    """Compare shift estimates with the truth and with their reported uncertainty."""
-    if not (len(estimates) == len(true_dy) == len(true_dx)):
-        raise InputError(
-            f"{len(estimates)} estimates but {len(true_dy)} / {len(true_dx)} true shifts"
-        )
-    found = np.array([[e.dy, e.dx] for e in estimates], dtype=np.float64)
+def _pair(item: Any) -> tuple[float, float]:
+    if isinstance(item, dict):
+        return float(item["dy"]), float(item["dx"])
+    if hasattr(item, "dy"):
+        return float(item.dy), float(item.dx)
+    dy, dx = item
+    return float(dy), float(dx)
+
+
+def score_shifts(*, estimates: Sequence[Any], truth: Sequence[Any]) -> dict[str, Any]:
+    """Compare shift estimates with the true shifts and with their reported uncertainty.
+
+    ``truth`` items are (dy, dx) pairs or anything with ``dy`` and ``dx``.
+    """
+    if len(estimates) != len(truth) or not estimates:
+        raise InputError(f"{len(estimates)} estimates but {len(truth)} true shifts")
+    found = np.array([_pair(e) for e in estimates], dtype=np.float64)
     sigma = np.array([e.uncertainty for e in estimates], dtype=np.float64)
-    truth = np.column_stack([true_dy, true_dx]).astype(np.float64)
-    error = found - truth
+    true = np.array([_pair(t) for t in truth], dtype=np.float64)
+    error = found - true
     z = error / np.where(sigma > 0, sigma, np.nan)
     rows = [
         {
@@ -237,7 +253,7 @@ def score_shifts(
             "sigma_dy": s[0],
             "sigma_dx": s[1],
         }
-        for t, f, s in zip(truth, found, sigma, strict=True)
+        for t, f, s in zip(true, found, sigma, strict=True)
     ]
     return {
         "rmse_px": float(np.sqrt(np.mean(error**2))),
@@ -246,13 +262,62 @@ def score_shifts(
         "within_2_sigma": float(np.nanmean(np.abs(z) <= 2)),
         "table": rows,
         "plot": {
-            "title": "estimated vs true shift",
-            "xlabel": "true shift (px)",
-            "ylabel": "estimate - truth (px)",
-            "x": truth[:, 1].tolist(),
-            "series": {"dx error": error[:, 1].tolist(), "dy error": error[:, 0].tolist()},
-            "errors": {"dx error": sigma[:, 1].tolist(), "dy error": sigma[:, 0].tolist()},
+            "title": "shift estimate minus truth, with reported 1-sigma",
+            "xlabel": "frame",
+            "ylabel": "error (px)",
+            "x": list(range(len(rows))),
+            "series": {"dy": error[:, 0].tolist(), "dx": error[:, 1].tolist()},
+            "errors": {"dy": sigma[:, 0].tolist(), "dx": sigma[:, 1].tolist()},
         },
+    }
+
+
+def image_patches(
+    *, images: Sequence[Any], size: int = 8, stride: int = 8
+) -> dict[str, np.ndarray]:
+    """Square patches of every image as rows of a table ``{"X"}`` (values flattened)."""
+    if size < 1 or stride < 1:
+        raise InputError(f"size and stride must be >= 1, got {size} and {stride}")
+    rows = []
+    for image in images:
+        array = _image(image, "images")
+        if array.ndim == 3:
+            array = array.mean(axis=2)
+        windows = np.lib.stride_tricks.sliding_window_view(array, (size, size))[::stride, ::stride]
+        rows.append(windows.reshape(-1, size * size))
+    return {"X": np.concatenate(rows).astype(np.float32)}
+
+
+def _grid(rows: np.ndarray, size: int, columns: int = 8) -> np.ndarray:
+    count = len(rows)
+    lines = -(-count // columns)
+    canvas = np.ones((lines * (size + 1) + 1, columns * (size + 1) + 1), np.float32)
+    for i, row in enumerate(rows):
+        y, x = divmod(i, columns)
+        canvas[
+            1 + y * (size + 1) : (y + 1) * (size + 1), 1 + x * (size + 1) : (x + 1) * (size + 1)
+        ] = np.clip(row.reshape(size, size), 0, 1)
+    return canvas
+
+
+def fit_generative(*, component: Any, data: Any, shown: int = 16, seed: int = 0) -> dict[str, Any]:
+    """Fit a generative learner on square patches {"X"}; report its ELBO and picture
+    originals, reconstructions and samples."""
+    X = np.asarray(data["X"] if isinstance(data, dict) else data, dtype=np.float32)
+    side = math.isqrt(X.shape[1])
+    if side * side != X.shape[1]:
+        raise InputError(f"rows of {X.shape[1]} values are not square patches")
+    start = time.perf_counter()
+    component.fit(X)
+    seconds = time.perf_counter() - start
+    picked = X[np.random.default_rng(seed).choice(len(X), size=min(shown, len(X)), replace=False)]
+    reconstructed = component.inverse_transform(component.transform(picked))
+    return {
+        "mean_elbo_nats": float(np.mean(component.score_samples(X))),
+        "fit_seconds": seconds,
+        "originals": _grid(picked, side),
+        "reconstructions": _grid(np.asarray(reconstructed), side),
+        "samples": _grid(np.asarray(component.sample(shown, random_state=seed)), side),
     }
 
 
@@ -268,6 +333,8 @@ OPERATIONS = {
     "cross_validate": cross_validate,
     "compare": compare,
     "score_shifts": score_shifts,
+    "image_patches": image_patches,
+    "fit_generative": fit_generative,
 }
 
 
