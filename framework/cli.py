@@ -64,10 +64,11 @@ def main(traceback: bool) -> None:
 
 
 def _register_host_commands() -> None:
-    from lamina import host_commands
+    from lamina import host_commands, learn_commands
     from lamina.pipeline import cli as pipeline_cli
 
-    for command in [*host_commands.COMMANDS, pipeline_cli.run, pipeline_cli.demo]:
+    commands = [*host_commands.COMMANDS, learn_commands.learn, learn_commands.datasets]
+    for command in [*commands, pipeline_cli.run, pipeline_cli.demo]:
         main.add_command(command)
 
 

@@ -139,44 +139,28 @@ def _dataset(data: Any) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def _stratified_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Fold number per row: each class dealt round-robin over the folds after a shuffle."""
-    rng = np.random.default_rng(seed)
-    assignment = np.empty(len(y), dtype=np.int64)
-    offset = 0
-    for label in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == label))
-        assignment[rows] = (np.arange(len(rows)) + offset) % folds
-        offset += len(rows)
-    return assignment
-
-
 def split(*, data: Any, test_fraction: float = 0.25, seed: int = 0) -> dict[str, Any]:
     """Stratified train/test split of a table {"X", "y"}."""
+    from lamina.datasets import stratified_folds
+
     if not 0 < test_fraction < 1:
         raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
     X, y = _dataset(data)
-    folds = round(1 / test_fraction)
-    test = _stratified_folds(y, folds, seed) == 0
-    return {"train": {"X": X[~test], "y": y[~test]}, "test": {"X": X[test], "y": y[test]}}
-
-
-def _fresh(component: Any) -> Any:
-    return type(component)(**component.get_params())
+    train, test = stratified_folds(y, round(1 / test_fraction), random_state=seed)[0]
+    return {"train": {"X": X[train], "y": y[train]}, "test": {"X": X[test], "y": y[test]}}
 
 
 def cross_validate(*, component: Any, data: Any, folds: int = 5, seed: int = 0) -> dict[str, Any]:
     """Stratified k-fold accuracy of a classifier, with fit and predict times."""
+    from lamina.datasets import stratified_folds
+    from lamina.estimator import clone_learner
+
     X, y = _dataset(data)
-    if not 2 <= folds <= len(y):
-        raise InputError(f"folds must be in 2..{len(y)}, got {folds}")
-    assignment = _stratified_folds(y, folds, seed)
     scores, fit_seconds, predict_seconds = [], 0.0, 0.0
-    for fold in range(folds):
-        test = assignment == fold
-        learner = _fresh(component)
+    for train, test in stratified_folds(y, folds, random_state=seed):
+        learner = clone_learner(component)
         start = time.perf_counter()
-        learner.fit(X[~test], y[~test])
+        learner.fit(X[train], y[train])
         fit_seconds += time.perf_counter() - start
         start = time.perf_counter()
         predicted = learner.predict(X[test])

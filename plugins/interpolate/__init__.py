@@ -1,1 +1,42 @@
-"""lamina plugin interpolate (under construction)."""
+"""lamina plugin ``interpolate``: resampling images up and down.
+
+Base interpolators (``nearest``, ``bilinear``, ``bicubic``, ``bspline3``,
+``lanczos3``, ``lanczos4``) and ``stairstep``, which enlarges in small steps with any of
+them. The ``lamina resize`` command resizes image files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lamina import Tags, hookimpl
+
+_MODULE = "lamina.plugins.interpolate"
+
+
+@hookimpl
+def lamina_register_interpolators(registry: Any) -> None:
+    """Register the base interpolators and stairstep."""
+    tags = Tags(deterministic=True)
+    for name, factory, summary in (
+        ("nearest", "base:Nearest", "nearest neighbour (baseline); antialias=True averages areas"),
+        ("bilinear", "base:Bilinear", "bilinear (triangle filter), anti-aliased reduction"),
+        ("bicubic", "base:Bicubic", "Keys cubic convolution (a=-0.5), anti-aliased reduction"),
+        ("bspline3", "base:BSpline3", "prefiltered cubic B-spline interpolation"),
+        ("lanczos3", "base:Lanczos3", "Lanczos, three lobes, anti-aliased reduction"),
+        ("lanczos4", "base:Lanczos4", "Lanczos, four lobes (OpenCV's INTER_LANCZOS4 kernel)"),
+        (
+            "stairstep",
+            "stairstep:Stairstep",
+            "resize in steps of at most 10% with a base interpolator",
+        ),
+    ):
+        registry.add(name, f"{_MODULE}.{factory}", summary=summary, tags=tags)
+
+
+@hookimpl
+def lamina_register_commands(cli: Any) -> None:
+    """Add ``lamina resize``."""
+    from lamina.plugins.interpolate.cli import resize
+
+    cli.add_command(resize)

@@ -7,7 +7,13 @@ import warnings
 import numpy as np
 import pytest
 
-from lamina.datasets import categorical_mask, encode_column, load_dataset, read_csv, stratified_folds
+from lamina.datasets import (
+    categorical_mask,
+    encode_column,
+    load_dataset,
+    read_csv,
+    stratified_folds,
+)
 from lamina.errors import InputError, LaminaError
 from lamina.estimator import (
     BaseLearner,
@@ -32,14 +38,14 @@ class Toy(ClassifierMixin, BaseLearner):
         self.inner = inner
 
     def fit(self, X, y):
-        X = self._validate_X(X, reset=True)
-        self.classes_, codes = check_classification_targets(y, X.shape[0])
+        X = self._validate_x(X, reset=True)
+        self.classes_, _ = check_classification_targets(y, X.shape[0])
         self.mean_ = X.mean(axis=0)
         return self
 
     def predict(self, X):
         self._check_fitted()
-        X = self._validate_X(X, reset=False)
+        X = self._validate_x(X, reset=False)
         return np.full(X.shape[0], self.classes_[0])
 
 
@@ -116,7 +122,11 @@ def test_targets():
 
 def test_sample_weight_checks():
     assert check_sample_weight(None, 3).tolist() == [1.0, 1.0, 1.0]
-    for bad, message in (([1, -1, 1], "non-negative"), ([0, 0, 0], "non-zero"), ([1, 1], "expected")):
+    for bad, message in (
+        ([1, -1, 1], "non-negative"),
+        ([0, 0, 0], "non-zero"),
+        ([1, 1], "expected"),
+    ):
         with pytest.raises(InputError, match=message):
             check_sample_weight(bad, 3)
 
@@ -159,7 +169,12 @@ def test_read_csv_types_missing_and_errors(tmp_path):
 
 
 def test_bundled_tables_match_their_published_sizes():
-    expected = {"iris": (150, 4, 3), "lenses": (24, 4, 3), "titanic": (2201, 3, 2), "zoo": (101, 16, 7)}
+    expected = {
+        "iris": (150, 4, 3),
+        "lenses": (24, 4, 3),
+        "titanic": (2201, 3, 2),
+        "zoo": (101, 16, 7),
+    }
     for name, (rows, columns, classes) in expected.items():
         data = load_dataset(name)
         assert (data.n_samples, data.n_features, len(data.classes)) == (rows, columns, classes)
@@ -167,7 +182,15 @@ def test_bundled_tables_match_their_published_sizes():
     assert int(np.sum(titanic.y == "yes")) == 711  # Dawson (1995): 711 survivors
     zoo = load_dataset("zoo")
     labels, counts = np.unique(zoo.y, return_counts=True)
-    published = {"mammal": 41, "bird": 20, "reptile": 5, "fish": 13, "amphibian": 4, "insect": 8, "invertebrate": 10}
+    published = {
+        "mammal": 41,
+        "bird": 20,
+        "reptile": 5,
+        "fish": 13,
+        "amphibian": 4,
+        "insect": 8,
+        "invertebrate": 10,
+    }
     assert dict(zip(labels.tolist(), counts.tolist(), strict=True)) == published
 
 

@@ -198,17 +198,19 @@ def test_dask_worker_without_a_plugin_is_named(workdir: Path) -> None:
     distributed = pytest.importorskip("distributed")
     from lamina import PluginError
 
-    with distributed.LocalCluster(
-        n_workers=1,
-        processes=True,
-        dashboard_address=None,
-        env={"LAMINA_DISABLE_PLUGINS": "pipeline"},
-    ) as cluster:
-        with pytest.raises(PluginError, match=r"worker .* lacks operation 'compare'"):
-            run_pipeline(
-                load_pipeline(workdir / "shifts.toml"),
-                workdir / "out",
-                executor="dask",
-                scheduler=cluster.scheduler_address,
-                progress=False,
-            )
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            processes=True,
+            dashboard_address=None,
+            env={"LAMINA_DISABLE_PLUGINS": "pipeline"},
+        ) as cluster,
+        pytest.raises(PluginError, match=r"worker .* lacks operation 'compare'"),
+    ):
+        run_pipeline(
+            load_pipeline(workdir / "shifts.toml"),
+            workdir / "out",
+            executor="dask",
+            scheduler=cluster.scheduler_address,
+            progress=False,
+        )

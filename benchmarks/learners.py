@@ -1,0 +1,287 @@
+"""Learners side by side with their peers.
+
+* Naive Bayes vs scikit-learn on synthetic data (Gaussian and multinomial):
+  fit and predict time, agreement of the predictions.
+* CN2 vs Orange3's ``CN2Learner`` / ``CN2UnorderedLearner`` (driven in its own
+  virtual environment as a subprocess; Orange is GPL and pins old numpy, so it
+  never enters lamina's environment) and scikit-learn's decision tree:
+  10-fold accuracy on the same folds and fit time.
+
+Usage::
+
+    python benchmarks/learners.py [--quick] [--json] [--orange-python PATH]
+
+``--orange-python`` (or ``LAMINA_ORANGE_PYTHON``) names the Python of a venv with
+``pip install orange3``; without it the Orange columns stay empty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lamina.datasets import Dataset, load_dataset, read_csv, stratified_folds
+from lamina.plugins.bayes.discrete import MultinomialNB
+from lamina.plugins.bayes.gaussian import GaussianNB
+from lamina.plugins.cn2.cn2 import CN2Classifier
+
+ORANGE_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+import Orange
+from Orange.data import ContinuousVariable, DiscreteVariable, Domain, Table
+from Orange.classification.rules import CN2Learner, CN2UnorderedLearner
+job = json.load(open(sys.argv[1]))
+if job.get("export"):
+    data = Table(job["export"])
+    names = [v.name for v in data.domain.attributes] + [data.domain.class_var.name]
+    with open(job["csv"], "w") as out:
+        out.write(",".join(n.replace(",", " ") for n in names) + "\n")
+        for row in data:
+            cells = [str(row[v]) if not np.isnan(row[v]) else "?" for v in data.domain.attributes]
+            out.write(",".join(cells + [str(row.get_class())]) + "\n")
+    print(json.dumps({"categorical": [v.name for v in data.domain.attributes if v.is_discrete]}))
+    sys.exit(0)
+X = job["X"]; y = job["y"]; cat = job["categorical"]
+attributes = []
+columns = []
+for j, name in enumerate(job["names"]):
+    col = [row[j] for row in X]
+    if cat[j]:
+        values = sorted({v for v in col if v is not None})
+        attributes.append(DiscreteVariable(name, values=values))
+        columns.append([values.index(v) if v is not None else np.nan for v in col])
+    else:
+        attributes.append(ContinuousVariable(name))
+        columns.append([np.nan if v is None else v for v in col])
+classes = sorted(set(y))
+domain = Domain(attributes, DiscreteVariable("class", values=classes))
+table = Table.from_numpy(domain, np.array(columns, dtype=float).T, np.array([classes.index(v) for v in y], dtype=float))
+result = {}
+for label, learner in (("ordered", CN2Learner), ("unordered", CN2UnorderedLearner)):
+    accuracy, seconds, rules = [], 0.0, []
+    for train, test in job["folds"]:
+        start = time.perf_counter()
+        model = learner()(table[train])
+        seconds += time.perf_counter() - start
+        accuracy.append(float(np.mean(model(table[test]) == table[test].Y)))
+        rules.append(len(model.rule_list))
+    result[label] = {"accuracy": float(np.mean(accuracy)), "fit_seconds": seconds, "rules": float(np.mean(rules))}
+print(json.dumps(result))
+"""
+
+
+def _time(function, repeat: int) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def bench_naive_bayes(n: int, d: int, repeat: int) -> list[dict]:
+    from sklearn import naive_bayes as sk
+
+    rng = np.random.default_rng(0)
+    rows = []
+    y = rng.integers(0, 2, n)
+    gaussian = rng.normal(size=(n, d)) + 0.05 * y[:, None]
+    counts = rng.poisson(3.0, (n, d)).astype(np.int32)
+    counts[y == 1, : d // 10] += rng.poisson(0.3, (int(np.sum(y == 1)), d // 10)).astype(np.int32)
+    for label, X, ours, theirs in (
+        ("gaussian-nb", gaussian, GaussianNB(), sk.GaussianNB()),
+        ("multinomial-nb (int32 counts)", counts, MultinomialNB(), sk.MultinomialNB()),
+        (
+            "multinomial-nb (float64 counts)",
+            counts.astype(np.float64),
+            MultinomialNB(),
+            sk.MultinomialNB(),
+        ),
+    ):
+        fit_ours, _ = _time(lambda o=ours, X=X: o.fit(X, y), repeat)
+        fit_theirs, _ = _time(lambda t=theirs, X=X: t.fit(X, y), repeat)
+        predict_ours, p_ours = _time(lambda o=ours, X=X: o.predict(X), repeat)
+        predict_theirs, p_theirs = _time(lambda t=theirs, X=X: t.predict(X), repeat)
+        rows.append(
+            {
+                "case": f"{label} {n}x{d}",
+                "lamina_fit_s": fit_ours,
+                "sklearn_fit_s": fit_theirs,
+                "lamina_predict_s": predict_ours,
+                "sklearn_predict_s": predict_theirs,
+                "speedup_fit_predict": (fit_theirs + predict_theirs) / (fit_ours + predict_ours),
+                "identical_predictions": bool(np.array_equal(p_ours, p_theirs)),
+                "disagreements": int(np.sum(p_ours != p_theirs)),
+            }
+        )
+    return rows
+
+
+def synthetic(n: int, seed: int = 0) -> Dataset:
+    """10 discrete attributes x 4 values, 2 classes, 10% label noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 4, (n, 10)).astype(str).astype(object)
+    clean = (
+        ((X[:, 0] == "1") & (X[:, 1] != "2"))
+        | (X[:, 2] == "3")
+        | ((X[:, 3] == "0") & (X[:, 4] == "0"))
+    )
+    y = np.where(clean ^ (rng.random(n) < 0.1), "pos", "neg")
+    return Dataset(f"synthetic-{n}", X, y, tuple(f"a{j}" for j in range(10)), "class", (True,) * 10)
+
+
+def _orange(python: str | None, job: dict) -> dict | None:
+    if not python:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        script, data = Path(folder) / "orange_cn2.py", Path(folder) / "job.json"
+        script.write_text(ORANGE_SCRIPT)
+        data.write_text(json.dumps(job))
+        done = subprocess.run(
+            [python, str(script), str(data)], capture_output=True, text=True, timeout=3600
+        )
+        if done.returncode:
+            print(f"Orange failed: {done.stderr[-500:]}", file=sys.stderr)
+            return None
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _orange_table(python: str | None, name: str) -> Dataset | None:
+    """A table shipped with Orange (read there, never copied into lamina)."""
+    if not python:
+        return None
+    folder = tempfile.mkdtemp()
+    csv = Path(folder) / f"{name}.csv"
+    info = _orange(python, {"export": name, "csv": str(csv)})
+    if info is None:
+        return None
+    header = csv.read_text().splitlines()[0].split(",")
+    return read_csv(csv, target=header[-1], categorical=info["categorical"], name=name)
+
+
+def bench_cn2(datasets: list[Dataset], orange_python: str | None) -> list[dict]:
+    from sklearn.preprocessing import OrdinalEncoder
+    from sklearn.tree import DecisionTreeClassifier
+
+    rows = []
+    for data in datasets:
+        n_folds = 24 if data.name == "lenses" else 10
+        folds = stratified_folds(data.y, n_folds, random_state=0)
+        row: dict = {
+            "case": f"{data.name} ({data.n_samples} rows)",
+            "majority": float(max(np.mean(data.y == c) for c in data.classes)),
+        }
+        for label, ordered in (("ordered", True), ("unordered", False)):
+            accuracy, seconds, rules = [], 0.0, []
+            for train, test in folds:
+                model = CN2Classifier(
+                    ordered=ordered, categorical_features=data.categorical_features or None
+                )
+                start = time.perf_counter()
+                model.fit(data.X[train], data.y[train], feature_names=data.feature_names)
+                seconds += time.perf_counter() - start
+                accuracy.append(model.score(data.X[test], data.y[test]))
+                rules.append(len(model.rules_))
+            row[f"lamina_{label}_acc"] = float(np.mean(accuracy))
+            row[f"lamina_{label}_fit_s"] = seconds
+            row[f"lamina_{label}_rules"] = float(np.mean(rules))
+        encoded = (
+            OrdinalEncoder(encoded_missing_value=-1).fit_transform(data.X.astype(str))
+            if any(data.categorical)
+            else data.X.astype(float)
+        )
+        if not any(data.categorical):
+            encoded = np.where(np.isnan(encoded), -1e9, encoded)
+        row["tree_acc"] = float(
+            np.mean(
+                [
+                    DecisionTreeClassifier(random_state=0)
+                    .fit(encoded[tr], data.y[tr])
+                    .score(encoded[te], data.y[te])
+                    for tr, te in folds
+                ]
+            )
+        )
+        job = {
+            "X": [
+                [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in row_]
+                for row_ in data.X.tolist()
+            ],
+            "y": data.y.tolist(),
+            "names": list(data.feature_names),
+            "categorical": list(data.categorical),
+            "folds": [train.tolist() for train, _ in folds],
+        }
+        job["folds"] = [[tr.tolist(), te.tolist()] for tr, te in folds]
+        orange = _orange(orange_python, job)
+        for label in ("ordered", "unordered"):
+            if orange:
+                row[f"orange_{label}_acc"] = orange[label]["accuracy"]
+                row[f"orange_{label}_fit_s"] = orange[label]["fit_seconds"]
+                row[f"orange_{label}_rules"] = orange[label]["rules"]
+                row[f"speedup_{label}"] = (
+                    orange[label]["fit_seconds"] / row[f"lamina_{label}_fit_s"]
+                )
+        rows.append(row)
+        print(f"done {data.name}", file=sys.stderr)
+    return rows
+
+
+def _print(title: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for r in rows:
+        cells = [r.get(c, "") for c in columns]
+        print(
+            "| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in cells) + " |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--orange-python", default=os.environ.get("LAMINA_ORANGE_PYTHON"))
+    parser.add_argument("--skip-nb", action="store_true")
+    parser.add_argument("--skip-cn2", action="store_true")
+    args = parser.parse_args()
+    n, repeat = (100_000, 1) if args.quick else (1_000_000, 3)
+    sizes = (1000,) if args.quick else (1000, 5000, 20000)
+    report: dict = {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "orange": bool(args.orange_python),
+    }
+    if not args.skip_nb:
+        report["naive_bayes"] = bench_naive_bayes(n, 100, repeat)
+    if not args.skip_cn2:
+        tables = [load_dataset(name) for name in ("iris", "lenses", "titanic", "zoo")]
+        extra = None if args.quick else _orange_table(args.orange_python, "heart_disease")
+        tables += [extra] if extra is not None else []
+        tables += [synthetic(size) for size in sizes]
+        report["cn2"] = bench_cn2(tables, args.orange_python)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"# learners benchmark (python {report['python']}, {report['cpus']} CPUs)")
+    _print("naive Bayes vs scikit-learn", report.get("naive_bayes", []))
+    _print("CN2 vs Orange3 and a scikit-learn decision tree (same folds)", report.get("cn2", []))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,628 @@
+"""Tables for learners: CSV reading with column typing, bundled example tables,
+category encoding and stratified folds.
+
+A :class:`Dataset` holds ``X`` as a 2-D object array whose numeric columns
+contain floats (``nan`` where missing) and whose categorical columns contain
+strings (``None`` where missing), so one array carries a mixed table into any
+lamina learner; :meth:`Dataset.numeric` gives the float matrix that purely
+numeric learners want.
+
+Plugins ship example tables in their package's ``data/`` folder, described by
+``data/datasets.json``; :func:`load_dataset` finds them by name.
+
+Examples
+--------
+>>> from lamina.datasets import load_dataset
+>>> iris = load_dataset("iris")  # doctest: +SKIP
+>>> iris.X.shape, iris.feature_names[0]  # doctest: +SKIP
+((150, 4), 'sepal_length')
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import numbers
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lamina.errors import InputError
+
+__all__ = [
+    "MISSING_TOKENS",
+    "CategoryCodes",
+    "Dataset",
+    "categorical_mask",
+    "category_key",
+    "column_keys",
+    "encode_column",
+    "is_missing",
+    "list_datasets",
+    "load_dataset",
+    "numeric_columns",
+    "read_csv",
+    "read_table",
+    "stratified_folds",
+    "table_options",
+]
+
+#: Field values read as "missing" in CSV files (compared after stripping spaces).
+MISSING_TOKENS: frozenset[str] = frozenset(
+    {"", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"}
+)
+
+
+@dataclass
+class Dataset:
+    """A table with one target column.
+
+    Attributes
+    ----------
+    name : str
+        Dataset name (file stem for CSV files).
+    X : ndarray of object, shape (n_samples, n_features)
+        Numeric columns hold floats (``nan`` = missing), categorical columns
+        hold ``str`` (``None`` = missing).
+    y : ndarray of str, shape (n_samples,)
+        Class labels.
+    feature_names : tuple of str
+    target : str
+        Name of the target column.
+    categorical : tuple of bool
+        Which columns are categorical.
+    description : str
+        Source, licence and notes.
+    """
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    target: str
+    categorical: tuple[bool, ...]
+    description: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X.shape[1])
+
+    @property
+    def categorical_features(self) -> tuple[int, ...]:
+        """Indices of the categorical columns."""
+        return tuple(i for i, c in enumerate(self.categorical) if c)
+
+    @property
+    def classes(self) -> np.ndarray:
+        return np.unique(self.y)
+
+    def numeric(self) -> np.ndarray:
+        """``X`` as a float64 matrix; :class:`InputError` if a column is categorical."""
+        if any(self.categorical):
+            names = [n for n, c in zip(self.feature_names, self.categorical, strict=True) if c]
+            raise InputError(
+                f"dataset {self.name!r} has categorical column(s) {', '.join(names)}; "
+                "use a learner for categorical or mixed data (categorical-nb, mixed-nb, cn2)"
+            )
+        return self.X.astype(np.float64)
+
+    def subset(self, rows: np.ndarray) -> Dataset:
+        """The same table restricted to ``rows`` (indices or a boolean mask)."""
+        return Dataset(
+            self.name,
+            self.X[rows],
+            self.y[rows],
+            self.feature_names,
+            self.target,
+            self.categorical,
+            self.description,
+            dict(self.metadata),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        classes, counts = np.unique(self.y, return_counts=True)
+        missing = int(sum(is_missing(v) for v in self.X.ravel().tolist()))
+        return {
+            "name": self.name,
+            "samples": self.n_samples,
+            "features": self.n_features,
+            "categorical": [
+                n for n, c in zip(self.feature_names, self.categorical, strict=True) if c
+            ],
+            "numeric": [
+                n for n, c in zip(self.feature_names, self.categorical, strict=True) if not c
+            ],
+            "target": self.target,
+            "classes": {str(c): int(k) for c, k in zip(classes, counts, strict=True)},
+            "missing_values": missing,
+            "description": self.description,
+        }
+
+
+def is_missing(value: Any) -> bool:
+    """``None`` and float NaN are missing values."""
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or (isinstance(value, np.floating) and bool(np.isnan(value)))
+    )
+
+
+def category_key(value: Any) -> str | None:
+    """The text a categorical value is matched by (``None`` for missing).
+
+    Integral numbers lose a trailing ``.0`` (``1``, ``1.0`` and ``"1"`` are the
+    same category), other floats use their shortest round-trip form.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isnan(number):
+            return None
+        if number.is_integer():
+            return str(int(number))
+        return repr(number)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+@dataclass
+class CategoryCodes:
+    """A categorical column as integer codes into ``categories`` (-1 = missing)."""
+
+    codes: np.ndarray
+    categories: np.ndarray
+
+
+def column_keys(column: np.ndarray) -> np.ndarray:
+    """Category keys of a 1-D column as an object array (``None`` = missing)."""
+    if column.dtype.kind in "US" or column.dtype.kind == "T":
+        keys = column.astype(str).astype(object)
+        return keys
+    if column.dtype.kind == "b":
+        return np.where(column, "True", "False").astype(object)
+    if column.dtype.kind in "iu":
+        return column.astype(str).astype(object)
+    if column.dtype.kind == "f":
+        out = np.empty(column.shape, dtype=object)
+        finite = ~np.isnan(column)
+        integral = finite & (column == np.round(column))
+        out[integral] = column[integral].astype(np.int64).astype(str)
+        rest = finite & ~integral
+        out[rest] = [repr(float(v)) for v in column[rest]]
+        out[~finite] = None
+        return out
+    return np.array([category_key(v) for v in column.tolist()], dtype=object)
+
+
+def encode_column(column: np.ndarray, categories: np.ndarray | None = None) -> CategoryCodes:
+    """Encode a 1-D column as indices into ``categories`` (learned, sorted, when
+    not given; any order when given); missing and unseen values get code -1."""
+    keys = column_keys(np.asarray(column))
+    present = np.not_equal(keys, None)
+    if categories is None:
+        categories = np.unique(keys[present].astype(str)) if present.any() else np.array([], str)
+    categories = np.asarray(categories, dtype=str)
+    codes = np.full(keys.shape[0], -1, dtype=np.int64)
+    if present.any() and len(categories):
+        found = keys[present].astype(str)
+        sorter = np.argsort(categories, kind="stable")
+        position = np.minimum(
+            np.searchsorted(categories, found, sorter=sorter), len(categories) - 1
+        )
+        index = sorter[position]
+        hit = categories[index] == found
+        codes[np.flatnonzero(present)[hit]] = index[hit]
+    return CategoryCodes(codes, categories)
+
+
+# -- CSV -----------------------------------------------------------------------------
+def _parse_float(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def read_csv(
+    path: str | os.PathLike[str],
+    *,
+    target: str,
+    categorical: Iterable[str] = (),
+    numeric: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+    missing: Iterable[str] = MISSING_TOKENS,
+    delimiter: str | None = None,
+    name: str | None = None,
+    description: str = "",
+) -> Dataset:
+    """Read a CSV file with a header row into a :class:`Dataset`.
+
+    A column is numeric when every non-missing value parses as a number, else
+    categorical; ``categorical`` and ``numeric`` override that by column name.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (``.csv``, or ``.tsv`` / ``.tab`` for tab-separated).
+    target : str
+        Name of the class column.
+    categorical, numeric : iterable of str
+        Columns forced to be categorical / numeric.
+    ignore : iterable of str
+        Columns to drop (identifiers, for example).
+    missing : iterable of str
+        Field values that mean "missing".
+    delimiter : str, optional
+        Field separator; by default sniffed from the header line.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, unknown column names, rows of the wrong length, a
+        missing class label, or a forced-numeric column that holds text; the
+        message names the file, the column and the line.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"data file {str(source)!r} does not exist")
+    try:
+        text = source.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"data file {str(source)!r} cannot be read: {error}") from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise InputError(f"data file {str(source)!r} is empty; expected a header row")
+    if delimiter is None:
+        if source.suffix.lower() in (".tsv", ".tab"):
+            delimiter = "\t"
+        else:
+            counts = {d: lines[0].count(d) for d in (",", ";", "\t", "|")}
+            delimiter = max(counts, key=lambda d: counts[d]) if max(counts.values()) else ","
+    rows = list(csv.reader(lines, delimiter=delimiter, skipinitialspace=True))
+    header = [h.strip() for h in rows[0]]
+    body = [
+        (number, row) for number, row in enumerate(rows[1:], start=2) if any(f.strip() for f in row)
+    ]
+    where = f"data file {str(source)!r}"
+    if len(set(header)) != len(header):
+        duplicates = sorted({h for h in header if header.count(h) > 1})
+        raise InputError(f"{where}: duplicate column name(s) {duplicates}")
+    categorical, numeric, ignore = set(categorical), set(numeric), set(ignore)
+    for label, names in (("categorical", categorical), ("numeric", numeric), ("ignore", ignore)):
+        unknown = sorted(names - set(header))
+        if unknown:
+            raise InputError(f"{where}: no column(s) {unknown} to mark {label}; columns: {header}")
+    if target not in header:
+        raise InputError(f"{where}: no target column {target!r}; columns are: {', '.join(header)}")
+    if target in ignore:
+        raise InputError(f"{where}: the target column {target!r} cannot be ignored")
+    both = sorted(categorical & numeric)
+    if both:
+        raise InputError(f"{where}: column(s) {both} marked both categorical and numeric")
+    if not body:
+        raise InputError(f"{where} has a header but no data rows")
+    width = len(header)
+    for number, row in body:
+        if len(row) != width:
+            raise InputError(
+                f"{where}, line {number}: {len(row)} fields, but the header has {width}"
+            )
+    missing = {m.strip() for m in missing}
+    columns = list(zip(*(row for _, row in body), strict=True))
+    target_index = header.index(target)
+    labels = [v.strip() for v in columns[target_index]]
+    for (number, _), label in zip(body, labels, strict=True):
+        if label in missing:
+            raise InputError(f"{where}, line {number}: the class ({target!r}) is missing")
+    features, names, kinds = [], [], []
+    for index, (column_name, values) in enumerate(zip(header, columns, strict=True)):
+        if index == target_index or column_name in ignore:
+            continue
+        stripped = [v.strip() for v in values]
+        parsed = [None if v in missing else _parse_float(v) for v in stripped]
+        all_numbers = all(
+            p is not None for p, v in zip(parsed, stripped, strict=True) if v not in missing
+        )
+        if column_name in numeric and not all_numbers:
+            bad = next(
+                (n, v)
+                for (n, _), p, v in zip(body, parsed, stripped, strict=True)
+                if p is None and v not in missing
+            )
+            raise InputError(
+                f"{where}, line {bad[0]}: column {column_name!r} is numeric but holds {bad[1]!r}"
+            )
+        is_categorical = column_name in categorical or not all_numbers
+        if is_categorical:
+            values_out = [None if v in missing else v for v in stripped]
+        else:
+            values_out = [math.nan if p is None else p for p in parsed]
+        features.append(values_out)
+        names.append(column_name)
+        kinds.append(is_categorical)
+    if not features:
+        raise InputError(f"{where}: no feature columns besides the target {target!r}")
+    X = np.empty((len(body), len(features)), dtype=object)
+    for j, values in enumerate(features):
+        X[:, j] = values
+    return Dataset(
+        name=name or source.stem,
+        X=X,
+        y=np.asarray(labels, dtype=str),
+        feature_names=tuple(names),
+        target=target,
+        categorical=tuple(kinds),
+        description=description,
+    )
+
+
+# -- bundled tables ------------------------------------------------------------------------
+def _data_packages() -> list[str]:
+    """Packages that may ship ``data/datasets.json``: every loaded plugin's module."""
+    from lamina.host import get_host
+
+    names = []
+    for info in get_host().plugins.values():
+        module = getattr(info, "module", None)
+        if module is not None and getattr(module, "__name__", None):
+            names.append(module.__name__)
+    return names
+
+
+def list_datasets() -> dict[str, dict[str, Any]]:
+    """Bundled tables by name: file, target, column types, source and licence."""
+    found: dict[str, dict[str, Any]] = {}
+    for package in _data_packages():
+        try:
+            manifest = resources.files(package) / "data" / "datasets.json"
+            if not manifest.is_file():
+                continue
+            entries = json.loads(manifest.read_text(encoding="utf-8"))
+        except (ModuleNotFoundError, TypeError, OSError, ValueError):  # plain modules, no data
+            continue
+        for dataset_name, entry in entries.items():
+            found.setdefault(dataset_name, {**entry, "package": package})
+    return dict(sorted(found.items()))
+
+
+def load_dataset(
+    name: str,
+    *,
+    target: str | None = None,
+    categorical: Iterable[str] = (),
+    numeric: Iterable[str] = (),
+    ignore: Iterable[str] | None = None,
+) -> Dataset:
+    """A bundled table by name, or a CSV file by path.
+
+    For bundled tables the target, column types and ignored columns come from
+    the manifest unless given; a path needs ``target``.
+    """
+    bundled = list_datasets()
+    if name in bundled:
+        entry = bundled[name]
+        with resources.as_file(resources.files(entry["package"]) / "data" / entry["file"]) as path:
+            return read_csv(
+                path,
+                target=target or entry["target"],
+                categorical=set(categorical) | set(entry.get("categorical", ())),
+                numeric=numeric,
+                ignore=entry.get("ignore", ()) if ignore is None else ignore,
+                name=name,
+                description=f"{entry.get('description', '')} Source: {entry.get('source', '?')}. "
+                f"Licence: {entry.get('licence', '?')}.",
+            )
+    if not Path(name).exists():
+        known = ", ".join(bundled) or "none"
+        raise InputError(
+            f"no data file {name!r} and no bundled dataset of that name; bundled: {known}"
+        )
+    if target is None:
+        raise InputError(f"data file {name!r} needs a target column (--target NAME)")
+    return read_csv(
+        name, target=target, categorical=categorical, numeric=numeric, ignore=ignore or ()
+    )
+
+
+# -- folds ---------------------------------------------------------------------------
+def stratified_folds(
+    y: Sequence[Any] | np.ndarray,
+    n_splits: int = 10,
+    *,
+    shuffle: bool = True,
+    random_state: int | None = 0,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified k-fold splits as ``(train_indices, test_indices)`` pairs.
+
+    Each class is spread over the folds as evenly as possible (fold sizes
+    differ by at most one per class), which is what scikit-learn's
+    ``StratifiedKFold`` promises too.
+    """
+    labels = np.asarray(y)
+    n = labels.shape[0]
+    if isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral) or n_splits < 2:
+        raise InputError(f"the number of folds must be an integer >= 2, got {n_splits!r}")
+    if n_splits > n:
+        raise InputError(f"cannot make {n_splits} folds from {n} samples")
+    rng = np.random.default_rng(random_state)
+    _, codes = np.unique(labels, return_inverse=True)
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    # Grouping by class (stable) then dealing rows round-robin stratifies exactly.
+    order = order[np.argsort(codes[order], kind="stable")]
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[order] = np.arange(n) % n_splits
+    return [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(n_splits)]
+
+
+# -- column types for learners -------------------------------------------------------------
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def categorical_mask(
+    X: np.ndarray, spec: Any, feature_names: Sequence[str] | None = None, *, owner: str = ""
+) -> np.ndarray:
+    """Which columns of ``X`` are categorical, as a boolean array.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Numeric, string, boolean or object data.
+    spec : "auto", "all", None, or sequence of int, str or bool
+        ``"auto"``: columns holding anything but numbers (strings, booleans,
+        other objects) are categorical, numbers are numeric; ``"all"`` /
+        ``None``: every / no column; a sequence: column indices, column names
+        (needs ``feature_names``) or a boolean mask.
+    """
+    n_features = X.shape[1]
+    where = f"parameter 'categorical_features' of {owner}" if owner else "categorical_features"
+    if spec is None or (isinstance(spec, str) and spec == "none"):
+        return np.zeros(n_features, dtype=bool)
+    if isinstance(spec, str) and spec == "all":
+        return np.ones(n_features, dtype=bool)
+    if isinstance(spec, str) and spec == "auto":
+        kind = X.dtype.kind
+        if kind in "fiu":
+            return np.zeros(n_features, dtype=bool)
+        if kind != "O":
+            return np.ones(n_features, dtype=bool)
+        return np.array(
+            [
+                any(not _is_number(v) for v in X[:, j].tolist() if not is_missing(v))
+                for j in range(n_features)
+            ],
+            dtype=bool,
+        )
+    if isinstance(spec, str):
+        spec = [s.strip() for s in spec.split(",") if s.strip()]
+    items = list(np.asarray(spec, dtype=object).ravel()) if not isinstance(spec, list) else spec
+    mask = np.zeros(n_features, dtype=bool)
+    if items and all(isinstance(v, (bool, np.bool_)) for v in items):
+        if len(items) != n_features:
+            raise InputError(f"{where}: a boolean mask needs {n_features} values, got {len(items)}")
+        return np.asarray(items, dtype=bool)
+    for item in items:
+        if isinstance(item, str):
+            if feature_names is None or item not in list(feature_names):
+                known = (
+                    list(feature_names)
+                    if feature_names is not None
+                    else "none (X has no column names)"
+                )
+                raise InputError(f"{where}: no column named {item!r}; columns: {known}")
+            mask[list(feature_names).index(item)] = True
+        elif isinstance(item, numbers.Integral) and not isinstance(item, (bool, np.bool_)):
+            if not -n_features <= int(item) < n_features:
+                raise InputError(
+                    f"{where}: column index {item} is out of range for {n_features} columns"
+                )
+            mask[int(item)] = True
+        else:
+            raise InputError(
+                f"{where}: expected column indices, names or a boolean mask, got {item!r}"
+            )
+    return mask
+
+
+def numeric_columns(
+    X: np.ndarray, columns: np.ndarray, feature_names: Sequence[str] | None = None
+) -> np.ndarray:
+    """``X[:, columns]`` as float64 with ``None`` turned into NaN; a column
+    holding text raises :class:`InputError` naming it and the row."""
+    part = X[:, columns]
+    if part.dtype.kind in "fiub":
+        return part.astype(np.float64)
+    part = part.copy()
+    if part.dtype.kind == "O":
+        part[np.equal(part, None)] = np.nan
+    try:
+        return part.astype(np.float64)
+    except (TypeError, ValueError):
+        pass
+    for local, j in enumerate(np.flatnonzero(columns) if columns.dtype == bool else columns):
+        for row, value in enumerate(part[:, local].tolist()):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                name = feature_names[j] if feature_names is not None else f"x{j}"
+                raise InputError(
+                    f"column {name!r} (index {j}) is numeric but row {row} holds {value!r}; "
+                    "declare it categorical with categorical_features"
+                ) from None
+    raise InputError("X holds values that are not numbers")  # pragma: no cover - unreachable
+
+
+# -- command-line helpers --------------------------------------------------------------------
+def table_options(function: Any) -> Any:
+    """``--data``, ``--target``, ``--categorical``, ``--numeric``, ``--ignore``."""
+    options = [
+        _click().option(
+            "--data",
+            "data",
+            required=True,
+            metavar="FILE.csv|NAME",
+            help="CSV file with a header row, or a bundled table (`lamina datasets`).",
+        ),
+        _click().option(
+            "--target",
+            default=None,
+            metavar="COLUMN",
+            help="Class column (bundled tables know theirs).",
+        ),
+        _click().option(
+            "--categorical",
+            default="",
+            metavar="COL,COL",
+            help="Columns to treat as categorical (default: those holding text).",
+        ),
+        _click().option(
+            "--numeric", default="", metavar="COL,COL", help="Columns to treat as numeric."
+        ),
+        _click().option("--ignore", default=None, metavar="COL,COL", help="Columns to leave out."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _click() -> Any:
+    import click
+
+    return click
+
+
+def _names(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def read_table(
+    data: str, target: str | None, categorical: str, numeric: str, ignore: str | None
+) -> Dataset:
+    """The table named on the command line."""
+    return load_dataset(
+        data,
+        target=target,
+        categorical=_names(categorical),
+        numeric=_names(numeric),
+        ignore=None if ignore is None else _names(ignore),
+    )

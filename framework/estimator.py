@@ -1,0 +1,867 @@
+"""The scikit-learn estimator API for lamina's learners, without importing scikit-learn.
+
+:class:`BaseLearner` gives ``get_params`` / ``set_params`` (read from the
+keyword-only ``__init__`` signature, nested ``a__b`` names included), an
+abbreviated ``repr``, the ``__sklearn_tags__`` that scikit-learn's
+``check_estimator`` reads, input validation that turns bad data into
+:class:`lamina.InputError`, and saving / loading of fitted models without
+pickle. :class:`ClassifierMixin` adds ``score`` and the classifier tags.
+
+scikit-learn is imported only when scikit-learn itself asks (``__sklearn_tags__``
+is only ever called by scikit-learn, and :class:`NotFittedError` is made a
+subclass of scikit-learn's when scikit-learn is already loaded), so lamina's
+learners drop into pipelines, ``cross_val_score`` and grid search while
+scikit-learn stays an optional, test-time dependency.
+
+Following scikit-learn (and its ``check_do_not_raise_errors_in_init_or_set_params``),
+``__init__`` and ``set_params`` only store values; ranges are checked by
+``validate_params()``, which ``fit`` calls first and which a caller that wants
+errors before any work (the command line) can call right after construction.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import inspect
+import io
+import json
+import numbers
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lamina.errors import InputError, LaminaError
+from lamina.io import atomic_write
+
+__all__ = [
+    "BaseLearner",
+    "ClassifierMixin",
+    "DataConversionWarning",
+    "InputTypeError",
+    "NotFittedError",
+    "accuracy",
+    "check_array",
+    "check_classification_targets",
+    "check_consistent_length",
+    "check_is_fitted",
+    "check_number",
+    "check_sample_weight",
+    "clone_learner",
+    "feature_names_of",
+    "load_model",
+    "logsumexp",
+]
+
+MODEL_FORMAT = "lamina-model"
+MODEL_VERSION = 1
+
+
+class NotFittedError(LaminaError, ValueError, AttributeError):
+    """A learner was used before ``fit``.
+
+    When scikit-learn is loaded, the error raised is an instance of a subclass
+    that also derives from ``sklearn.exceptions.NotFittedError``, so
+    scikit-learn's own checks recognise it.
+    """
+
+
+class InputTypeError(InputError, TypeError):
+    """Bad input of the wrong Python type (e.g. a dict in a numeric array).
+
+    Both an :class:`lamina.InputError` and a :class:`TypeError`, because that is
+    what NumPy and scikit-learn raise for values that are not numbers.
+    """
+
+
+class DataConversionWarning(UserWarning):
+    """Input was converted, e.g. a column-vector ``y`` was flattened.
+
+    Named as scikit-learn's warning so that code filtering it by name keeps working.
+    """
+
+
+_SKLEARN_TWINS: dict[type, type] = {}
+
+
+def _sklearn_twin(cls: type) -> type:
+    """``cls``, or (when scikit-learn is loaded) a subclass of ``cls`` that also
+    derives from scikit-learn's class of the same name, so that scikit-learn's
+    ``except`` clauses and warning filters recognise lamina's errors and
+    warnings while lamina never imports scikit-learn itself."""
+    exceptions = sys.modules.get("sklearn.exceptions")
+    if exceptions is None:
+        return cls
+    twin = _SKLEARN_TWINS.get(cls)
+    if twin is None:
+        twin = type(
+            cls.__name__,
+            (cls, getattr(exceptions, cls.__name__)),
+            {"__module__": __name__, "__doc__": cls.__doc__},
+        )
+        _SKLEARN_TWINS[cls] = twin
+    return twin
+
+
+def _not_fitted_error_class() -> type[NotFittedError]:
+    return _sklearn_twin(NotFittedError)
+
+
+def check_is_fitted(estimator: Any, attributes: str | Sequence[str] | None = None) -> None:
+    """Raise :class:`NotFittedError` unless ``estimator`` has been fitted.
+
+    Parameters
+    ----------
+    estimator : learner
+        The learner to check.
+    attributes : str or sequence of str, optional
+        Fitted attributes that must exist; by default any attribute ending
+        in ``_`` (``n_features_in_`` is set by every lamina ``fit``).
+    """
+    if attributes is None:
+        fitted = any(k.endswith("_") and not k.startswith("__") for k in vars(estimator))
+    else:
+        names = [attributes] if isinstance(attributes, str) else list(attributes)
+        fitted = all(hasattr(estimator, name) for name in names)
+    if not fitted:
+        raise _not_fitted_error_class()(
+            f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' "
+            "with appropriate arguments before using this estimator."
+        )
+
+
+# -- parameter checks ---------------------------------------------------------
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    owner: str = "",
+) -> None:
+    """Raise :class:`InputError` unless parameter ``name`` is a number in range."""
+    kind = "an integer" if integer else "a number"
+    allowed = numbers.Integral if integer else numbers.Real
+    where = f" of {owner}" if owner else ""
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        raise InputError(
+            f"parameter {name!r}{where} must be {kind}, got {value!r} ({type(value).__name__})"
+        )
+    if not np.isfinite(value):
+        raise InputError(f"parameter {name!r}{where} must be finite, got {value!r}")
+    too_low = low is not None and (value < low if low_inclusive else value <= low)
+    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    if too_low or too_high:
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        interval = f"{'[' if low_inclusive and low is not None else '('}{lo}, {hi}"
+        interval += "]" if high_inclusive and high is not None else ")"
+        raise InputError(f"parameter {name!r}{where} must be in {interval}, got {value!r}")
+
+
+# -- data checks ----------------------------------------------------------------
+def _is_sparse(X: Any) -> bool:
+    # scipy.sparse objects all have ``format`` and ``tocsr``; no import needed.
+    return hasattr(X, "tocsr") and hasattr(X, "format") and hasattr(X, "nnz")
+
+
+def _is_dataframe(X: Any) -> bool:
+    return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc")
+
+
+def feature_names_of(X: Any) -> np.ndarray | None:
+    """Column names of a DataFrame-like ``X`` when they are all strings, else ``None``."""
+    if not _is_dataframe(X):
+        return None
+    names = np.asarray(list(X.columns), dtype=object)
+    if len(names) and all(isinstance(n, str) for n in names):
+        return names
+    return None
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_array(
+    X: Any,
+    *,
+    name: str = "X",
+    dtype: Any = "numeric",
+    accept_sparse: bool = False,
+    allow_nan: bool = False,
+    min_samples: int = 1,
+    min_features: int = 1,
+    owner: str = "",
+) -> Any:
+    """Validate a 2-D input and return it as an ndarray (or CSR matrix).
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix
+        The data.
+    dtype : "numeric", None, dtype or tuple of dtypes
+        ``"numeric"`` keeps float32/float64 and converts everything else to
+        float64; a tuple keeps any listed dtype and converts to the first;
+        ``None`` keeps the data as it is (objects included, for tables).
+    accept_sparse : bool
+        Accept scipy sparse matrices (returned as CSR).
+    allow_nan : bool
+        Accept NaN (missing values); infinity is always rejected for numbers.
+    min_samples, min_features : int
+        Smallest accepted shape.
+
+    Raises
+    ------
+    InputError
+        For every kind of bad input, with the argument named.
+    """
+    who = f" for {owner}" if owner else ""
+    if X is None:
+        raise InputError(f"{name}{who} is None; expected a 2-D array-like")
+    if _is_sparse(X):
+        if not accept_sparse:
+            raise InputError(
+                f"{name}{who} is a sparse matrix, but sparse input is not supported; "
+                "convert it with X.toarray()"
+            )
+        X = X.tocsr()
+        if X.ndim != 2:
+            raise InputError(f"sparse {name}{who} must be 2-D, got shape {X.shape}")
+        data = _numeric(X.data, name, dtype, who)
+        if data is not X.data:
+            X = X.copy()
+            X.data = data
+        if np.iscomplexobj(X.data):
+            raise InputError(f"Complex data not supported: {name}{who} is complex")
+        _check_shape(X.shape, name, who, min_samples, min_features)
+        _check_finite(X.data, name, who, allow_nan)
+        return X
+    if _is_dataframe(X):
+        X = X.to_numpy(dtype=object if dtype is None else None)
+    array = _numeric(X, name, dtype, who) if dtype is not None else _as_object_array(X)
+    if np.iscomplexobj(array):
+        raise InputError(f"Complex data not supported: {name}{who} is complex")
+    if array.ndim != 2:
+        if array.ndim < 2:
+            raise InputError(
+                f"Expected 2D array for {name}{who}, got {array.ndim}D array instead "
+                f"(shape {_shape_text(array.shape)}). Reshape your data either using "
+                "array.reshape(-1, 1) if your data has a single feature or "
+                "array.reshape(1, -1) if it contains a single sample."
+            )
+        raise InputError(f"{name}{who} must be 2-D, got shape {_shape_text(array.shape)}")
+    _check_shape(array.shape, name, who, min_samples, min_features)
+    if array.dtype.kind in "fc":
+        _check_finite(array, name, who, allow_nan)
+    return array
+
+
+def _as_object_array(X: Any) -> np.ndarray:
+    array = np.asarray(X)
+    if array.dtype.kind == "c":
+        raise InputError("Complex data not supported")
+    return array
+
+
+def _numeric(X: Any, name: str, dtype: Any, who: str) -> np.ndarray:
+    try:
+        array = np.asarray(X)
+    except (TypeError, ValueError) as error:  # ragged lists, unconvertible objects
+        raise InputError(f"{name}{who} cannot be read as an array: {error}") from None
+    if array.dtype.kind == "c":
+        raise InputError(f"Complex data not supported: {name}{who} is complex")
+    allowed: tuple[Any, ...]
+    if dtype == "numeric":
+        allowed = (np.float64, np.float32)
+    elif isinstance(dtype, tuple):
+        allowed = dtype
+    else:
+        allowed = (dtype,)
+    if any(array.dtype == np.dtype(d) for d in allowed):
+        return array
+    if array.dtype.kind in "USO" or array.dtype.kind == "T":
+        try:
+            return array.astype(allowed[0])
+        except TypeError as error:
+            raise InputTypeError(
+                f"{name}{who} holds values that are not numbers ({error}); "
+                "this learner needs numeric input"
+            ) from None
+        except ValueError as error:
+            raise InputError(
+                f"{name}{who} holds values that are not numbers ({error}); this learner "
+                "needs numeric input (categorical data: use categorical-nb, mixed-nb or cn2)"
+            ) from None
+    if array.dtype.kind not in "biuf":
+        raise InputError(f"{name}{who} has unsupported dtype {array.dtype}")
+    return array.astype(allowed[0])
+
+
+def _check_shape(
+    shape: tuple[int, ...], name: str, who: str, min_samples: int, min_features: int
+) -> None:
+    if shape[0] < min_samples:
+        raise InputError(
+            f"Found array with {shape[0]} sample(s) (shape={_shape_text(shape)}) while a "
+            f"minimum of {min_samples} is required: {name}{who} is empty"
+        )
+    if len(shape) > 1 and shape[1] < min_features:
+        raise InputError(
+            f"Found array with {shape[1]} feature(s) (shape={_shape_text(shape)}) while a "
+            f"minimum of {min_features} is required: {name}{who} has no columns"
+        )
+
+
+def _check_finite(values: np.ndarray, name: str, who: str, allow_nan: bool) -> None:
+    # One reduction finds both NaN and infinity in the common (clean) case.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.sum(values, dtype=np.float64)) if values.size else 0.0
+    if np.isfinite(total):
+        return
+    bad = np.isinf(values)
+    if bad.any():
+        row = np.argwhere(bad)[0]
+        raise InputError(
+            f"Input {name}{who} contains infinity or a value too large for "
+            f"dtype('float64') (first at index {tuple(int(i) for i in row)})"
+        )
+    if not allow_nan:
+        row = np.argwhere(np.isnan(values))[0]
+        raise InputError(
+            f"Input {name}{who} contains NaN (first at index {tuple(int(i) for i in row)}); "
+            "this learner does not accept missing values"
+        )
+
+
+def check_consistent_length(*arrays: Any, names: Sequence[str] = ()) -> None:
+    """Raise :class:`InputError` unless all arrays have the same number of rows."""
+    lengths = [_num_samples(a) for a in arrays if a is not None]
+    if len(set(lengths)) > 1:
+        labels = ", ".join(f"{n}={k}" for n, k in zip(names, lengths, strict=False))
+        raise InputError(
+            f"Found input variables with inconsistent numbers of samples: {lengths}"
+            + (f" ({labels})" if labels else "")
+        )
+
+
+def _num_samples(a: Any) -> int:
+    shape = getattr(a, "shape", None)
+    if shape is not None and len(shape):
+        return int(shape[0])
+    return len(a)
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
+    """Validate ``sample_weight``: ``None`` means ones; else finite, non-negative,
+    one per sample and not all zero. Returns a new float64 array."""
+    if sample_weight is None:
+        return np.ones(n_samples)
+    if isinstance(sample_weight, numbers.Number):
+        weights = np.full(n_samples, float(sample_weight))
+    else:
+        try:
+            weights = np.array(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"sample_weight must be numbers: {error}") from None
+    if weights.ndim != 1 or weights.shape[0] != n_samples:
+        raise InputError(
+            f"sample_weight.shape == {weights.shape}, expected ({n_samples},): "
+            "one weight per sample"
+        )
+    if not np.all(np.isfinite(weights)):
+        raise InputError("sample_weight contains NaN or infinity")
+    if np.any(weights < 0):
+        raise InputError(
+            f"sample_weight must be non-negative; sample {int(np.argmin(weights))} has "
+            f"weight {weights.min()}"
+        )
+    if not np.any(weights > 0):
+        raise InputError("Sample weights must contain at least one non-zero number.")
+    return weights
+
+
+def check_classification_targets(
+    y: Any, n_samples: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate class labels; return ``(classes, y_encoded)`` with ``classes`` sorted.
+
+    Labels may be integers, strings, booleans, or floats with integral values;
+    continuous targets, NaN, infinity and 2-D targets are rejected with
+    :class:`lamina.InputError`. A column vector is flattened with a
+    :class:`DataConversionWarning`.
+    """
+    if y is None:
+        raise InputError("This classifier requires y to be passed, but the target y is None")
+    if _is_sparse(y):
+        raise InputError("y must be a dense 1-D array of class labels, not a sparse matrix")
+    try:
+        labels = np.asarray(y)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"y cannot be read as an array: {error}") from None
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        warnings.warn(
+            _sklearn_twin(DataConversionWarning)(
+                "A column-vector y was passed when a 1d array was expected. Please change "
+                "the shape of y to (n_samples, ), for example using ravel()."
+            ),
+            stacklevel=3,
+        )
+        labels = labels.ravel()
+    if labels.ndim != 1:
+        raise InputError(f"y should be a 1d array, got an array of shape {labels.shape} instead.")
+    if n_samples is not None and labels.shape[0] != n_samples:
+        raise InputError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"[{n_samples}, {labels.shape[0]}] (X has {n_samples} rows, y has {labels.shape[0]})"
+        )
+    if labels.dtype.kind == "c":
+        raise InputError("Complex data not supported: y is complex")
+    if labels.dtype.kind == "O":
+        labels = _object_labels(labels)
+    if labels.dtype.kind == "f":
+        if np.isnan(labels).any():
+            raise InputError(
+                f"Input y contains NaN (first at row {int(np.argmax(np.isnan(labels)))})"
+            )
+        if np.isinf(labels).any():
+            raise InputError("Input y contains infinity or a value too large for dtype('float64')")
+        if np.any(labels != np.round(labels)):
+            raise InputError(
+                "Unknown label type: continuous. Maybe you are trying to fit a classifier, "
+                "which expects discrete classes on a regression target with continuous values."
+            )
+    elif labels.dtype.kind not in "biuUSO" and labels.dtype.kind != "T":
+        raise InputError(f"Unknown label type: y has unsupported dtype {labels.dtype}")
+    classes, encoded = np.unique(labels, return_inverse=True)
+    return classes, encoded.reshape(-1)
+
+
+def _object_labels(labels: np.ndarray) -> np.ndarray:
+    values = labels.tolist()
+    if all(isinstance(v, str) for v in values):
+        return labels
+    if all(isinstance(v, (numbers.Integral, np.bool_)) for v in values):
+        return labels.astype(np.int64)
+    if all(isinstance(v, numbers.Real) for v in values):
+        return labels.astype(np.float64)
+    kinds = sorted({type(v).__name__ for v in values})
+    raise InputError(
+        f"Unknown label type: y mixes {', '.join(kinds)}; class labels must all be strings "
+        "or all be numbers"
+    )
+
+
+def logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``log(sum(exp(a), axis))`` without overflow; rows of ``-inf`` give ``-inf``."""
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(a - top), axis=axis, keepdims=True)) + top
+    return np.squeeze(out, axis=axis)
+
+
+# -- the base class -----------------------------------------------------------------
+class BaseLearner:
+    """Base class of lamina's learners: the scikit-learn estimator protocol.
+
+    Subclasses take only keyword-only constructor parameters with defaults and
+    store each one unchanged under its own name; fitted attributes end in ``_``.
+    A subclass checks its parameters in :meth:`_check_params`.
+
+    Examples
+    --------
+    >>> from lamina.estimator import BaseLearner
+    >>> class Smoother(BaseLearner):
+    ...     def __init__(self, *, alpha: float = 1.0) -> None:
+    ...         self.alpha = alpha
+    >>> Smoother(alpha=2.0)
+    Smoother(alpha=2.0)
+    >>> Smoother().set_params(alpha=0.5).get_params()
+    {'alpha': 0.5}
+    """
+
+    #: Attributes, besides those ending in ``_``, written by :meth:`save`.
+    _saved_extra: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        init = cls.__init__
+        if init is object.__init__:
+            return []
+        names = []
+        for p in inspect.signature(init).parameters.values():
+            if p.name == "self" or p.kind == p.VAR_KEYWORD:
+                continue
+            if p.kind == p.VAR_POSITIONAL:
+                raise TypeError(f"{cls.__name__}.__init__ must not take *args")
+            names.append(p.name)
+        return sorted(names)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (with ``name__sub`` entries for nested learners)."""
+        out: dict[str, Any] = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{k}", v) for k, v in value.get_params().items())
+            out[name] = value
+        return out
+
+    def set_params(self, **params: Any) -> BaseLearner:
+        """Set parameters (``name__sub`` reaches nested learners); returns ``self``.
+
+        Values are stored as given and checked at ``fit`` (see :meth:`validate_params`).
+        """
+        if not params:
+            return self
+        valid = self.get_params(deep=True)
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, sep, sub = key.partition("__")
+            if name not in valid:
+                raise InputError(
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {sorted(self._get_param_names())!r}."
+                )
+            if sep:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+                valid[name] = value
+        for name, sub_params in nested.items():
+            valid[name].set_params(**sub_params)
+        return self
+
+    def validate_params(self) -> None:
+        """Check every parameter now; raise :class:`lamina.InputError` naming a bad one."""
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """Subclasses check their parameters here (called at the start of ``fit``)."""
+
+    def __repr__(self) -> str:
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(type(self).__init__).parameters.values()
+            if p.default is not p.empty
+        }
+        shown = []
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if name in defaults and _same(value, defaults[name]):
+                continue
+            shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # -- scikit-learn protocol -------------------------------------------------------
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "n_features_in_")
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags; only scikit-learn calls this, so the import is free."""
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type=None,
+            target_tags=TargetTags(required=False),
+            input_tags=InputTags(),
+        )
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise _not_fitted_error_class()(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    # -- input validation --------------------------------------------------------------
+    def _validate_x(self, X: Any, *, reset: bool, **kwargs: Any) -> Any:
+        """:func:`check_array` plus ``n_features_in_`` / ``feature_names_in_`` bookkeeping."""
+        names = feature_names_of(X)
+        array = check_array(X, owner=type(self).__name__, **kwargs)
+        self._check_features(array.shape[1], names, reset=reset)
+        return array
+
+    def _check_features(self, n_features: int, names: np.ndarray | None, *, reset: bool) -> None:
+        if reset:
+            self.n_features_in_ = n_features
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            return
+        fitted_names = getattr(self, "feature_names_in_", None)
+        cls = type(self).__name__
+        if names is not None and fitted_names is None:
+            warnings.warn(
+                f"X has feature names, but {cls} was fitted without feature names", stacklevel=4
+            )
+        elif names is None and fitted_names is not None:
+            warnings.warn(
+                f"X does not have valid feature names, but {cls} was fitted with feature names",
+                stacklevel=4,
+            )
+        elif names is not None and fitted_names is not None and list(names) != list(fitted_names):
+            unseen = sorted(set(names) - set(fitted_names))
+            missing = sorted(set(fitted_names) - set(names))
+            detail = f"unseen at fit time: {unseen}; " if unseen else ""
+            detail += f"seen at fit time, yet now missing: {missing}" if missing else ""
+            raise InputError(
+                "The feature names should match those that were passed during fit. "
+                + (detail or "Feature names must be in the same order as they were in fit.")
+            )
+        if n_features != self.n_features_in_:
+            raise InputError(
+                f"X has {n_features} features, but {cls} is expecting {self.n_features_in_} "
+                "features as input."
+            )
+
+    # -- persistence without pickle ---------------------------------------------------
+    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-able values and arrays that describe the fitted model."""
+        meta: dict[str, Any] = {}
+        arrays: dict[str, np.ndarray] = {}
+        names = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]
+        for name in [*names, *self._saved_extra]:
+            _store(name, getattr(self, name), meta, arrays)
+        return meta, arrays
+
+    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        for name, value in _restore(meta, arrays).items():
+            setattr(self, name, value)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the parameters and the fitted model to ``path`` (``.npz``), atomically.
+
+        The file holds plain arrays and one JSON document, never pickles, so
+        a model file from someone else is safe to open with :func:`load_model`.
+        """
+        self._check_fitted()
+        params = self.get_params(deep=False)
+        try:
+            json.dumps(params, default=_json_default)
+        except TypeError as error:
+            raise InputError(f"{type(self).__name__} parameters cannot be saved: {error}") from None
+        meta, arrays = self._get_state()
+        header = {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "params": params,
+            "state": meta,
+        }
+        buffer = io.BytesIO()
+        arrays = {f"a:{k}": v for k, v in arrays.items()}
+        header_bytes = np.frombuffer(json.dumps(header, default=_json_default).encode(), np.uint8)
+        np.savez_compressed(buffer, __header__=header_bytes, **arrays)
+        with atomic_write(path) as handle:
+            handle.write(buffer.getvalue())
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _LEARNER_CLASSES[f"{cls.__module__}:{cls.__qualname__}"] = cls
+
+
+_LEARNER_CLASSES: dict[str, type[BaseLearner]] = {}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:  # objects whose == is unusual: show them
+        return False
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _store(name: str, value: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "O":
+            meta[name] = {"object_array": [_plain(v) for v in value.tolist()], "shape": value.shape}
+        else:
+            arrays[name] = value
+            meta[name] = {"array": name}
+    elif isinstance(value, list) and value and all(isinstance(v, np.ndarray) for v in value):
+        keys = []
+        for i, item in enumerate(value):
+            sub = f"{name}.{i}"
+            _store(sub, item, meta, arrays)
+            keys.append(sub)
+        meta[name] = {"list": keys}
+    elif hasattr(value, "to_dict") and hasattr(type(value), "from_dict"):
+        meta[name] = {
+            "object": f"{type(value).__module__}:{type(value).__qualname__}",
+            "value": value.to_dict(),
+        }
+    elif isinstance(value, list) and value and all(hasattr(v, "to_dict") for v in value):
+        kind = type(value[0])
+        meta[name] = {
+            "objects": f"{kind.__module__}:{kind.__qualname__}",
+            "value": [v.to_dict() for v in value],
+        }
+    else:
+        meta[name] = {"value": _plain(value)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise InputError(f"cannot save a value of type {type(value).__name__}")
+
+
+def _restore(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    nested = {k for entry in meta.values() if "list" in entry for k in entry["list"]}
+    for name, entry in meta.items():
+        if name in nested:
+            continue
+        out[name] = _restore_one(entry, meta, arrays)
+    return out
+
+
+def _restore_one(entry: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    if "array" in entry:
+        return arrays[entry["array"]]
+    if "object_array" in entry:
+        result = np.empty(len(entry["object_array"]), dtype=object)
+        result[:] = entry["object_array"]
+        return result.reshape(entry["shape"])
+    if "list" in entry:
+        return [_restore_one(meta[k], meta, arrays) for k in entry["list"]]
+    if "object" in entry:
+        return _trusted_class(entry["object"]).from_dict(entry["value"])
+    if "objects" in entry:
+        kind = _trusted_class(entry["objects"])
+        return [kind.from_dict(v) for v in entry["value"]]
+    return entry["value"]
+
+
+def _trusted_class(qualified: str) -> Any:
+    """A class named in a model file, accepted only from lamina's own modules."""
+    module_name, _, qualname = qualified.partition(":")
+    if not module_name.startswith("lamina.") or "." in qualname:
+        raise InputError(f"model file names a class outside lamina: {qualified!r}")
+    module = importlib.import_module(module_name)
+    kind = getattr(module, qualname, None)
+    if kind is None or not hasattr(kind, "from_dict"):
+        raise InputError(f"model file names an unknown class {qualified!r}")
+    return kind
+
+
+def clone_learner(learner: BaseLearner) -> BaseLearner:
+    """An unfitted copy with the same parameters (scikit-learn's ``clone``)."""
+    params = {
+        k: clone_learner(v) if isinstance(v, BaseLearner) else copy.deepcopy(v)
+        for k, v in learner.get_params(deep=False).items()
+    }
+    return type(learner)(**params)
+
+
+def load_model(path: str | os.PathLike[str]) -> BaseLearner:
+    """Read a model written by :meth:`BaseLearner.save` (no pickle is ever loaded).
+
+    The class must be a lamina learner (module ``lamina.*``) or one already
+    imported; anything else is refused with :class:`lamina.InputError`.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"model file {str(source)!r} does not exist")
+    try:
+        with np.load(source, allow_pickle=False) as data:
+            header = json.loads(bytes(data["__header__"]).decode())
+            arrays = {k[2:]: data[k] for k in data.files if k.startswith("a:")}
+    except (OSError, ValueError, KeyError) as error:
+        raise InputError(f"model file {str(source)!r} cannot be read: {error}") from None
+    if header.get("format") != MODEL_FORMAT:
+        raise InputError(f"{str(source)!r} is not a lamina model file")
+    if header.get("version", 0) > MODEL_VERSION:
+        raise InputError(
+            f"model file {str(source)!r} has format version {header['version']}; this lamina "
+            f"reads up to {MODEL_VERSION}"
+        )
+    qualified = header["class"]
+    cls = _LEARNER_CLASSES.get(qualified)
+    if cls is None:
+        module_name = qualified.partition(":")[0]
+        if not module_name.startswith("lamina."):
+            raise InputError(
+                f"model file {str(source)!r} names class {qualified!r}; import its module first"
+            )
+        try:
+            importlib.import_module(module_name)
+        except ImportError as error:
+            raise InputError(
+                f"cannot import {module_name!r} named in {str(source)!r}: {error}"
+            ) from None
+        cls = _LEARNER_CLASSES.get(qualified)
+        if cls is None:
+            raise InputError(f"model file {str(source)!r} names unknown class {qualified!r}")
+    params = {k: _from_json(v) for k, v in header["params"].items()}
+    model = cls(**params)
+    model._set_state(header["state"], arrays)
+    return model
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict) and "__ndarray__" in value:
+        return np.asarray(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
+    return value
+
+
+# -- mixins -------------------------------------------------------------------------------
+class ClassifierMixin:
+    """``score`` (accuracy) and scikit-learn's classifier tags; put it left of
+    :class:`BaseLearner` in the bases."""
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy of ``self.predict(X)`` against ``y`` (weighted if given)."""
+        predicted = self.predict(X)  # type: ignore[attr-defined]
+        truth = np.asarray(y)
+        if truth.ndim == 2 and truth.shape[1] == 1:
+            truth = truth.ravel()
+        check_consistent_length(predicted, truth, names=("X", "y"))
+        weights = check_sample_weight(sample_weight, len(truth))
+        return float(np.average(predicted == truth, weights=weights))
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import ClassifierTags
+
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags()
+        tags.target_tags.required = True
+        return tags
+
+
+def accuracy(y_true: Iterable[Any], y_pred: Iterable[Any]) -> float:
+    """Fraction of equal labels."""
+    truth, predicted = np.asarray(y_true), np.asarray(y_pred)
+    check_consistent_length(truth, predicted, names=("y_true", "y_pred"))
+    return float(np.mean(truth == predicted))

@@ -1,0 +1,216 @@
+"""``lamina learn`` (cross-validated accuracy and timings of any learner on a
+table) and ``lamina datasets`` (the bundled example tables)."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import Any
+
+import click
+import numpy as np
+
+import lamina
+from lamina.clitools import emit_json, json_option, parse_settings, print_table, set_option
+from lamina.datasets import (
+    Dataset,
+    list_datasets,
+    load_dataset,
+    read_table,
+    stratified_folds,
+    table_options,
+)
+from lamina.errors import InputError
+from lamina.progress import progress_bar
+
+__all__ = ["datasets", "learn", "prepare_learner"]
+
+
+def prepare_learner(
+    name: str, settings: tuple[str, ...], dataset: Dataset
+) -> tuple[Any, dict[str, Any], np.ndarray]:
+    """Build learner ``name`` with ``--set`` values, tell it which columns are
+    categorical, and return it with its fit keywords and the matching ``X``."""
+    info = lamina.get_host().get("learner", name)
+    params = parse_settings(settings)
+    parameters = {p.name for p in info.parameters}
+    if "categorical_features" in parameters and "categorical_features" not in params:
+        params["categorical_features"] = dataset.categorical_features or None
+    learner = lamina.create("learner", name, **params)
+    if hasattr(learner, "validate_params"):
+        learner.validate_params()
+    fit_keywords: dict[str, Any] = {}
+    if "feature_names" in inspect.signature(learner.fit).parameters:
+        fit_keywords["feature_names"] = list(dataset.feature_names)
+    X = dataset.X if info.tags.input_data in ("mixed", "categorical") else dataset.numeric()
+    return learner, fit_keywords, X
+
+
+def _evaluate(
+    learner: Any,
+    fit_keywords: dict[str, Any],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+) -> tuple[float, float, float]:
+    from lamina.estimator import clone_learner
+
+    model = clone_learner(learner)
+    start = time.perf_counter()
+    model.fit(X_train, y_train, **fit_keywords)
+    fitted = time.perf_counter()
+    predicted = model.predict(X_test)
+    done = time.perf_counter()
+    return float(np.mean(predicted == y_test)), fitted - start, done - fitted
+
+
+@click.command()
+@click.argument("learner")
+@table_options
+@click.option("--cv", "folds", type=int, default=10, show_default=True, help="Stratified folds.")
+@click.option(
+    "--test",
+    "test_file",
+    default=None,
+    metavar="FILE.csv",
+    help="Train on --data, test on this file instead of cross-validating.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold shuffle.")
+@click.option(
+    "--save",
+    "save_path",
+    default=None,
+    metavar="MODEL.npz",
+    help="Also fit on all of --data and save the model (no pickle).",
+)
+@set_option
+@json_option
+def learn(
+    learner: str,
+    data: str,
+    target: str | None,
+    categorical: str,
+    numeric: str,
+    ignore: str | None,
+    folds: int,
+    test_file: str | None,
+    seed: int,
+    save_path: str | None,
+    settings: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Accuracy, fit and predict time of LEARNER on a table (stratified k-fold or a test file).
+
+    Example: lamina learn cn2 --data titanic --cv 10 --set beam_width=8
+    """
+    dataset = read_table(data, target, categorical, numeric, ignore)
+    model, fit_keywords, X = prepare_learner(learner, settings, dataset)
+    results = []
+    if test_file is not None:
+        test = read_table(test_file, dataset.target, categorical, numeric, ignore)
+        if list(test.feature_names) != list(dataset.feature_names):
+            raise InputError(
+                f"--test {test_file!r} has columns {list(test.feature_names)}, but --data has "
+                f"{list(dataset.feature_names)}"
+            )
+        _, _, X_test = prepare_learner(learner, settings, test)
+        results.append(_evaluate(model, fit_keywords, X, dataset.y, X_test, test.y))
+        protocol = f"train on {dataset.name}, test on {test.name}"
+    else:
+        splits = stratified_folds(dataset.y, folds, random_state=seed)
+        with progress_bar() as progress:
+            task = progress.add_task(f"{learner} on {dataset.name}", total=len(splits), status="")
+            for train, test_rows in splits:
+                results.append(
+                    _evaluate(
+                        model,
+                        fit_keywords,
+                        X[train],
+                        dataset.y[train],
+                        X[test_rows],
+                        dataset.y[test_rows],
+                    )
+                )
+                progress.update(
+                    task, advance=1, status=f"acc {np.mean([r[0] for r in results]):.3f}"
+                )
+        protocol = f"{folds}-fold stratified cross-validation (seed {seed})"
+    accuracy = np.array([r[0] for r in results])
+    majority = float(max(np.mean(dataset.y == c) for c in np.unique(dataset.y)))
+    report = {
+        "learner": learner,
+        "params": {k: v for k, v in model.get_params().items() if not hasattr(v, "get_params")},
+        "data": dataset.name,
+        "samples": dataset.n_samples,
+        "features": dataset.n_features,
+        "protocol": protocol,
+        "accuracy_mean": float(accuracy.mean()),
+        "accuracy_std": float(accuracy.std()),
+        "majority_baseline": majority,
+        "fit_seconds": float(sum(r[1] for r in results)),
+        "predict_seconds": float(sum(r[2] for r in results)),
+        "folds": [
+            {"accuracy": r[0], "fit_seconds": r[1], "predict_seconds": r[2]} for r in results
+        ],
+    }
+    if save_path is not None:
+        from lamina.estimator import clone_learner
+
+        final = clone_learner(model).fit(X, dataset.y, **fit_keywords)
+        final.save(save_path)
+        report["saved"] = save_path
+    if as_json:
+        emit_json(report)
+        return
+    print_table(
+        f"{learner} on {dataset.name} ({protocol})",
+        ["accuracy", "std", "majority", "fit s", "predict s"],
+        [
+            (
+                f"{report['accuracy_mean']:.4f}",
+                f"{report['accuracy_std']:.4f}",
+                f"{majority:.4f}",
+                report["fit_seconds"],
+                report["predict_seconds"],
+            )
+        ],
+    )
+
+
+@click.command()
+@click.argument("name", required=False)
+@json_option
+def datasets(name: str | None, as_json: bool) -> None:
+    """List the bundled example tables, or describe table NAME."""
+    if name is not None:
+        summary = load_dataset(name).summary()
+        if as_json:
+            emit_json(summary)
+            return
+        print_table(
+            f"dataset {name}",
+            ["property", "value"],
+            [
+                (
+                    k,
+                    ", ".join(f"{a}: {b}" for a, b in v.items())
+                    if isinstance(v, dict)
+                    else (", ".join(v) if isinstance(v, list) else v),
+                )
+                for k, v in summary.items()
+            ],
+        )
+        return
+    found = list_datasets()
+    if as_json:
+        emit_json(found)
+        return
+    print_table(
+        "bundled datasets",
+        ["name", "target", "licence", "description"],
+        [
+            (n, e["target"], e.get("licence", ""), e.get("description", ""))
+            for n, e in found.items()
+        ],
+    )

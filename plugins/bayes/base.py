@@ -1,0 +1,198 @@
+"""What every naive Bayes learner shares: the MAP decision rule in log space,
+class bookkeeping for ``fit`` / ``partial_fit``, priors, and row blocks.
+
+Every model computes a joint log likelihood ``log P(c) + sum_j log P(x_j | c)``
+(never a product of probabilities, so thousands of features cannot underflow),
+predicts its arg-max and normalises it with log-sum-exp into probabilities.
+Data are processed in blocks of rows that fit in cache, so each pass over a
+large ``X`` reads main memory once and temporaries stay small.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from lamina.errors import InputError
+from lamina.estimator import (
+    BaseLearner,
+    ClassifierMixin,
+    check_classification_targets,
+    check_number,
+    check_sample_weight,
+    logsumexp,
+)
+
+__all__ = ["BaseNB", "check_alpha", "class_log_prior", "one_hot", "row_blocks"]
+
+#: Bytes of float64 data per block of rows (a few MiB: stays in L2/L3 cache).
+BLOCK_BYTES = 1 << 21
+
+#: Smallest additive smoothing used when ``force_alpha`` is false (as scikit-learn).
+ALPHA_MIN = 1e-10
+
+
+def row_blocks(n_rows: int, n_columns: int, block_bytes: int = BLOCK_BYTES) -> Iterator[slice]:
+    """Slices of rows whose float64 data fill about ``block_bytes``."""
+    step = max(1, block_bytes // (8 * max(1, n_columns)))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(n_rows, start + step))
+
+
+def one_hot(codes: np.ndarray, n_classes: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """``(n, n_classes)`` float64 indicator (or weight) matrix of class ``codes``."""
+    out = np.zeros((codes.shape[0], n_classes))
+    out[np.arange(codes.shape[0]), codes] = 1.0 if weights is None else weights
+    return out
+
+
+def check_alpha(alpha: Any, force_alpha: bool, n_features: int, owner: str) -> float | np.ndarray:
+    """Validated additive smoothing: a non-negative number or one per feature."""
+    if np.ndim(alpha) == 0:
+        check_number("alpha", alpha, low=0.0, owner=owner)
+        value: float | np.ndarray = float(alpha)
+    else:
+        value = np.asarray(alpha, dtype=np.float64)
+        if value.ndim != 1 or value.shape[0] != n_features:
+            raise InputError(
+                f"parameter 'alpha' of {owner}: when alpha is an array, it should contain "
+                f"n_features = {n_features} values, got shape {value.shape}"
+            )
+        if not np.all(np.isfinite(value)) or np.any(value < 0):
+            raise InputError(f"parameter 'alpha' of {owner}: all values must be finite and >= 0")
+    if np.min(value) < ALPHA_MIN and not force_alpha:
+        warnings.warn(
+            f"alpha too small will result in numeric errors, setting alpha = {ALPHA_MIN:.1e}. "
+            "Use `force_alpha=True` to keep alpha unchanged.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return np.maximum(value, ALPHA_MIN)
+    return value
+
+
+def class_log_prior(
+    class_count: np.ndarray, class_prior: Any, fit_prior: bool, owner: str
+) -> np.ndarray:
+    """Log prior: given (``class_prior``), fitted from counts, or uniform."""
+    n_classes = class_count.shape[0]
+    if class_prior is not None:
+        prior = _check_prior(class_prior, n_classes, "class_prior", owner)
+        with np.errstate(divide="ignore"):
+            return np.log(prior)
+    if fit_prior:
+        with np.errstate(divide="ignore"):
+            return np.log(class_count) - np.log(class_count.sum())
+    return np.full(n_classes, -np.log(n_classes))
+
+
+def _check_prior(prior: Any, n_classes: int, name: str, owner: str) -> np.ndarray:
+    try:
+        values = np.asarray(prior, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"parameter {name!r} of {owner} must be numbers, got {prior!r}") from None
+    if values.ndim != 1 or values.shape[0] != n_classes:
+        raise InputError(
+            f"parameter {name!r} of {owner}: Number of priors must match number of classes "
+            f"({n_classes}), got {values.shape[0] if values.ndim == 1 else values.shape}"
+        )
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise InputError(f"parameter {name!r} of {owner}: Priors must be non-negative and finite.")
+    return values
+
+
+class BaseNB(ClassifierMixin, BaseLearner):
+    """Shared prediction and class bookkeeping; subclasses implement
+    ``_joint_log_likelihood(X)`` on validated input and ``_check_predict_x``."""
+
+    def _joint_log_likelihood(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_predict_x(self, X: Any) -> Any:
+        raise NotImplementedError
+
+    def predict_joint_log_proba(self, X: Any) -> np.ndarray:
+        """Unnormalised ``log P(c) + log P(x | c)`` for each sample and class.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), columns in the order of ``classes_``.
+        """
+        self._check_fitted()
+        return self._joint_log_likelihood(self._check_predict_x(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class (maximum a posteriori) of each sample."""
+        jll = self.predict_joint_log_proba(X)
+        return self.classes_[np.argmax(jll, axis=1)]
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Log posterior probabilities, normalised with log-sum-exp."""
+        jll = self.predict_joint_log_proba(X)
+        return jll - logsumexp(jll, axis=1)[:, None]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Posterior probabilities; rows sum to one."""
+        return np.exp(self.predict_log_proba(X))
+
+    # -- classes -------------------------------------------------------------------
+    def _fit_classes(
+        self, y: Any, n_samples: int, sample_weight: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Set ``classes_`` from ``y`` for ``fit``; return ``(codes, weights)``."""
+        classes, codes = check_classification_targets(y, n_samples)
+        weights = check_sample_weight(sample_weight, n_samples)
+        present = np.bincount(codes, weights=weights, minlength=len(classes)) > 0
+        if present.sum() < 2:
+            only = classes[present][0] if present.any() else classes[0]
+            raise InputError(
+                f"{type(self).__name__} needs at least two classes, but y has one class "
+                f"({only!r}) with non-zero weight"
+            )
+        self.classes_ = classes
+        return codes, weights
+
+    def _partial_fit_classes(
+        self, y: Any, classes: Any, n_samples: int, sample_weight: Any
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Set ``classes_`` on the first ``partial_fit``; map ``y`` to codes."""
+        first = not hasattr(self, "classes_")
+        if first:
+            if classes is None:
+                raise InputError(
+                    "classes must be passed on the first call to partial_fit "
+                    f"of {type(self).__name__}"
+                )
+            all_classes, _ = check_classification_targets(np.asarray(classes))
+            if len(all_classes) < 2:
+                raise InputError(f"partial_fit needs at least two classes, got {list(all_classes)}")
+        elif classes is not None:
+            given, _ = check_classification_targets(np.asarray(classes))
+            if not np.array_equal(given, self.classes_):
+                raise InputError(
+                    f"`classes={list(given)}` is not the same as on the first call to "
+                    f"partial_fit, which was {list(self.classes_)}"
+                )
+            all_classes = self.classes_
+        else:
+            all_classes = self.classes_
+        labels, _ = check_classification_targets(y, n_samples)
+        unknown = np.setdiff1d(labels, all_classes)
+        if unknown.size:
+            raise InputError(
+                f"The target label(s) {list(unknown)} in y do not exist in the initial "
+                f"classes {list(all_classes)}"
+            )
+        codes = np.searchsorted(all_classes, np.asarray(y).ravel())
+        weights = check_sample_weight(sample_weight, n_samples)
+        if first:
+            self.classes_ = all_classes
+        return codes, weights, first
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags

@@ -1,0 +1,496 @@
+"""The CN2 rule learner (Clark & Niblett 1989; Clark & Boswell 1991)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from lamina.datasets import categorical_mask, encode_column, numeric_columns
+from lamina.errors import InputError
+from lamina.estimator import (
+    BaseLearner,
+    ClassifierMixin,
+    check_array,
+    check_classification_targets,
+    check_number,
+    feature_names_of,
+)
+from lamina.plugins.cn2.rules import Condition, Rule
+from lamina.plugins.cn2.search import (
+    ConditionSpace,
+    SearchSettings,
+    find_best_complex,
+    pack_rows,
+    popcount,
+)
+
+__all__ = ["CN2Classifier", "candidate_thresholds"]
+
+_QUALITIES = ("entropy", "laplace", "wracc")
+
+
+def candidate_thresholds(values: np.ndarray, codes: np.ndarray, limit: int) -> np.ndarray:
+    """Cut points for a numeric attribute: midpoints between consecutive distinct
+    values whose class distributions differ (Fayyad & Irani's boundary points,
+    where any entropy-optimal cut lies), thinned evenly to ``limit``."""
+    present = ~np.isnan(values)
+    values, codes = values[present], codes[present]
+    if values.size < 2:
+        return np.empty(0)
+    distinct, group = np.unique(values, return_inverse=True)
+    if distinct.size < 2:
+        return np.empty(0)
+    n_classes = int(codes.max()) + 1
+    table = np.zeros((distinct.size, n_classes))
+    np.add.at(table, (group, codes), 1.0)
+    pure = (table > 0).sum(axis=1) == 1
+    label = table.argmax(axis=1)
+    same = pure[:-1] & pure[1:] & (label[:-1] == label[1:])
+    cuts = ((distinct[:-1] + distinct[1:]) / 2.0)[~same]
+    if cuts.size > limit:
+        cuts = cuts[np.unique(np.round(np.linspace(0, cuts.size - 1, limit)).astype(int))]
+    return cuts
+
+
+class CN2Classifier(ClassifierMixin, BaseLearner):
+    """CN2 rule induction: an ordered decision list or an unordered rule set.
+
+    Ordered (Clark & Niblett 1989): repeatedly find the best complex on the
+    remaining examples, make it a rule predicting the majority class of what
+    it covers, and remove the covered examples; classify by the first rule
+    that fires. Unordered (Clark & Boswell 1991): learn rules for each class in
+    turn, removing only the covered examples of that class; classify by
+    summing the class distributions of all rules that fire. Both end with a
+    default rule. Complexes are found by beam search and must pass the
+    likelihood-ratio significance test.
+
+    Conditions are ``attribute == value`` (and ``!=`` with ``negations``) for
+    categorical attributes and ``attribute <= t`` / ``attribute > t`` for
+    numeric ones, ``t`` from the boundary points between classes. A missing
+    value (NaN, ``None``) satisfies no condition.
+
+    Parameters
+    ----------
+    ordered : bool
+        Learn a decision list (True) or an unordered rule set (False).
+    beam_width : int
+        Complexes kept at each step of the beam search.
+    quality : {"entropy", "laplace", "wracc"}
+        Search heuristic: entropy of the covered class distribution (CN2's
+        original; for unordered rules it means Laplace), Laplace accuracy
+        ``(n_c + 1) / (n + K)`` (Clark & Boswell 1991), or weighted relative
+        accuracy for subgroup discovery (Lavrač et al. 2004).
+    alpha : float
+        Significance level of the likelihood-ratio test; 1 turns it off.
+    min_covered_examples : int
+        Fewest examples (of the rule's class, for unordered rules) a rule covers.
+    max_rule_length : int
+        Most conditions in a rule.
+    max_thresholds : int
+        Most candidate thresholds per numeric attribute.
+    negations : bool
+        Also try ``attribute != value`` conditions.
+    categorical_features : "auto", "all", None, or sequence of int / str / bool
+        Which columns are categorical; ``"auto"``: those holding text,
+        booleans or other non-numbers.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    rules_ : list of Rule
+        The rules, default rule last (conditions empty).
+    categorical_ : ndarray of bool, shape (n_features,)
+    categories_ : list of ndarray of str
+        Categories of each categorical column (empty for numeric ones).
+    feature_names_ : ndarray of str
+        Column names used in the rules.
+    n_features_in_ : int
+
+    References
+    ----------
+    .. [1] P. Clark, T. Niblett (1989). "The CN2 induction algorithm."
+       Machine Learning 3(4): 261-283.
+    .. [2] P. Clark, R. Boswell (1991). "Rule induction with CN2: some recent
+       improvements." EWSL-91, LNCS 482: 151-163.
+    .. [3] U. M. Fayyad, K. B. Irani (1992). "On the handling of continuous-valued
+       attributes in decision tree generation." Machine Learning 8: 87-102.
+    .. [4] N. Lavrač, B. Kavšek, P. Flach, L. Todorovski (2004). "Subgroup
+       discovery with CN2-SD." JMLR 5: 153-188.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lamina.plugins.cn2.cn2 import CN2Classifier
+    >>> X = np.array([["sunny", 30.0], ["sunny", 25.0], ["rain", 18.0], ["rain", 12.0]] * 5, dtype=object)
+    >>> y = np.array(["no", "no", "yes", "yes"] * 5)
+    >>> model = CN2Classifier().fit(X, y, feature_names=["outlook", "temperature"])
+    >>> print(model.rules_[0])
+    IF outlook == rain THEN class=yes [0, 10]
+    >>> model.predict(np.array([["rain", 15.0]], dtype=object))
+    array(['yes'], dtype='<U3')
+    """
+
+    def __init__(
+        self,
+        *,
+        ordered: bool = True,
+        beam_width: int = 5,
+        quality: Literal["entropy", "laplace", "wracc"] = "entropy",
+        alpha: float = 0.05,
+        min_covered_examples: int = 1,
+        max_rule_length: int = 5,
+        max_thresholds: int = 32,
+        negations: bool = False,
+        categorical_features: str | tuple[int, ...] | tuple[str, ...] | None = "auto",
+    ) -> None:
+        self.ordered = ordered
+        self.beam_width = beam_width
+        self.quality = quality
+        self.alpha = alpha
+        self.min_covered_examples = min_covered_examples
+        self.max_rule_length = max_rule_length
+        self.max_thresholds = max_thresholds
+        self.negations = negations
+        self.categorical_features = categorical_features
+
+    def _check_params(self) -> None:
+        owner = "CN2Classifier"
+        for name in ("ordered", "negations"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise InputError(
+                    f"parameter {name!r} of {owner} must be a bool, got {getattr(self, name)!r}"
+                )
+        check_number("beam_width", self.beam_width, integer=True, low=1, owner=owner)
+        check_number(
+            "min_covered_examples", self.min_covered_examples, integer=True, low=1, owner=owner
+        )
+        check_number("max_rule_length", self.max_rule_length, integer=True, low=1, owner=owner)
+        check_number("max_thresholds", self.max_thresholds, integer=True, low=1, owner=owner)
+        check_number("alpha", self.alpha, low=0.0, high=1.0, low_inclusive=False, owner=owner)
+        if self.quality not in _QUALITIES:
+            raise InputError(
+                f"parameter 'quality' of {owner} must be one of {_QUALITIES}, got {self.quality!r}"
+            )
+
+    # -- data ----------------------------------------------------------------------------
+    def _table(
+        self, X: Any, *, reset: bool, feature_names: Sequence[str] | None = None
+    ) -> list[np.ndarray]:
+        """Columns of ``X``: float arrays (NaN = missing) for numeric attributes,
+        category text arrays (``None`` = missing / unseen) for categorical ones."""
+        names = feature_names_of(X)
+        array = check_array(X, dtype=None, allow_nan=True, owner="CN2Classifier")
+        self._check_features(array.shape[1], names, reset=reset)
+        if reset:
+            if feature_names is not None:
+                given = [str(n) for n in feature_names]
+                if len(given) != array.shape[1]:
+                    raise InputError(
+                        f"feature_names has {len(given)} names for {array.shape[1]} columns"
+                    )
+                names = np.asarray(given, dtype=object)
+            if names is None:
+                names = np.asarray([f"x{j}" for j in range(array.shape[1])], dtype=object)
+            self.feature_names_ = names
+            self.categorical_ = categorical_mask(
+                array, self.categorical_features, list(names), owner="CN2Classifier"
+            )
+        numeric = numeric_columns(array, ~self.categorical_, list(self.feature_names_))
+        if np.isinf(numeric).any():
+            raise InputError("Input X contains infinity in a numeric column")
+        columns: list[np.ndarray] = []
+        numeric_index = 0
+        for j in range(array.shape[1]):
+            if self.categorical_[j]:
+                known = self.categories_[j] if not reset else None
+                encoded = encode_column(array[:, j], known)
+                if reset:
+                    self.categories_.append(encoded.categories)
+                text = np.full(array.shape[0], None, dtype=object)
+                ok = encoded.codes >= 0
+                text[ok] = encoded.categories[encoded.codes[ok]]
+                columns.append(text)
+            else:
+                if reset:
+                    self.categories_.append(np.array([], dtype=str))
+                columns.append(numeric[:, numeric_index])
+                numeric_index += 1
+        return columns
+
+    def _conditions(
+        self, columns: list[np.ndarray], codes: np.ndarray
+    ) -> tuple[list[Condition], np.ndarray, np.ndarray]:
+        conditions: list[Condition] = []
+        masks: list[np.ndarray] = []
+        slots: list[int] = []
+        slot = 0
+        for j, column in enumerate(columns):
+            name = str(self.feature_names_[j])
+            if self.categorical_[j]:
+                operators = ("==", "!=") if self.negations else ("==",)
+                for op in operators:
+                    for value in self.categories_[j]:
+                        condition = Condition(j, name, op, str(value))
+                        conditions.append(condition)
+                        masks.append(condition.evaluate(column))
+                        slots.append(slot)
+                slot += 1
+            else:
+                for op in ("<=", ">"):
+                    for cut in candidate_thresholds(column, codes, self.max_thresholds):
+                        condition = Condition(j, name, op, float(cut))
+                        conditions.append(condition)
+                        masks.append(condition.evaluate(column))
+                        slots.append(slot)
+                    slot += 1
+        if not masks:
+            return conditions, np.zeros((0, len(codes)), dtype=bool), np.zeros(0, dtype=np.int64)
+        return conditions, np.asarray(masks), np.asarray(slots)
+
+    # -- learning --------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None) -> CN2Classifier:
+        """Learn the rules.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Numbers, text or a mix (object array or DataFrame); NaN/``None`` = missing.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        feature_names : sequence of str, optional
+            Column names for the rules (by default a DataFrame's columns, else x0, x1, ...).
+        """
+        self._check_params()
+        for name in ("categories_", "rules_"):
+            self.__dict__.pop(name, None)
+        self.categories_: list[np.ndarray] = []
+        columns = self._table(X, reset=True, feature_names=feature_names)
+        classes, codes = check_classification_targets(y, len(columns[0]))
+        if len(classes) < 2:
+            raise InputError(
+                f"CN2Classifier needs at least two classes, but y has one class ({classes[0]!r})"
+            )
+        self.classes_ = classes
+        conditions, masks, slots = self._conditions(columns, codes)
+        class_masks = codes[None, :] == np.arange(len(classes))[:, None]
+        space = ConditionSpace(
+            pack_rows(masks) if len(masks) else np.zeros((0, (len(codes) + 63) // 64), np.uint64),
+            pack_rows(class_masks),
+            slots,
+        )
+        settings = SearchSettings(
+            beam_width=int(self.beam_width),
+            max_rule_length=int(self.max_rule_length),
+            min_covered_examples=int(self.min_covered_examples),
+            quality="laplace"
+            if (self.quality == "entropy" and not self.ordered)
+            else str(self.quality),
+            critical_value=_critical_values(float(self.alpha), len(classes)),
+        )
+        labels = tuple(str(c) for c in classes)
+        everyone = pack_rows(np.ones((1, len(codes)), dtype=bool))[0]
+        learn = self._learn_ordered if self.ordered else self._learn_unordered
+        self.rules_ = learn(space, settings, conditions, everyone, labels)
+        return self
+
+    def _learn_ordered(
+        self,
+        space: ConditionSpace,
+        settings: SearchSettings,
+        conditions: list[Condition],
+        everyone: np.ndarray,
+        labels: tuple[str, ...],
+    ) -> list[Rule]:
+        rules: list[Rule] = []
+        active = everyone.copy()
+        while len(space.bits):
+            remaining = space.distribution(active)
+            if remaining.sum() < settings.min_covered_examples or (remaining > 0).sum() < 2:
+                break
+            found = find_best_complex(space, active, None, settings)
+            if found is None:
+                break
+            rules.append(
+                self._rule(
+                    found.conditions,
+                    found.counts,
+                    int(np.argmax(found.counts)),
+                    conditions,
+                    labels,
+                    found.quality,
+                )
+            )
+            active = active & ~found.coverage
+        remaining = space.distribution(active)
+        default = remaining if remaining.sum() > 0 else space.distribution(everyone)
+        rules.append(Rule((), int(np.argmax(default)), tuple(float(v) for v in default), labels))
+        return rules
+
+    def _learn_unordered(
+        self,
+        space: ConditionSpace,
+        settings: SearchSettings,
+        conditions: list[Condition],
+        everyone: np.ndarray,
+        labels: tuple[str, ...],
+    ) -> list[Rule]:
+        rules: list[Rule] = []
+        for target in range(space.n_classes):
+            active = everyone.copy()
+            while len(space.bits):
+                if popcount(active & space.class_bits[target]) < settings.min_covered_examples:
+                    break
+                found = find_best_complex(space, active, target, settings)
+                if found is None:
+                    break
+                # Classification uses what the rule covers in the whole training set.
+                coverage = everyone.copy()
+                for c in found.conditions:
+                    coverage &= space.bits[c]
+                counts = space.distribution(coverage)
+                rules.append(
+                    self._rule(found.conditions, counts, target, conditions, labels, found.quality)
+                )
+                active = active & ~(found.coverage & space.class_bits[target])
+        prior = space.distribution(everyone)
+        rules.append(Rule((), int(np.argmax(prior)), tuple(float(v) for v in prior), labels))
+        return rules
+
+    @staticmethod
+    def _rule(
+        chosen: tuple[int, ...],
+        counts: np.ndarray,
+        prediction: int,
+        conditions: list[Condition],
+        labels: tuple[str, ...],
+        quality: float,
+    ) -> Rule:
+        ordered = sorted(
+            (conditions[c] for c in chosen),
+            key=lambda c: (c.feature, c.op != "<=" and c.op != "=="),
+        )
+        return Rule(tuple(ordered), prediction, tuple(float(v) for v in counts), labels, quality)
+
+    # -- prediction --------------------------------------------------------------------------
+    def _coverage(self, X: Any) -> np.ndarray:
+        """``(n_rules, n_samples)`` booleans: which rules fire on which samples."""
+        self._check_fitted()
+        columns = self._table(X, reset=False)
+        n = len(columns[0])
+        cache: dict[Condition, np.ndarray] = {}
+        fired = np.ones((len(self.rules_), n), dtype=bool)
+        for r, rule in enumerate(self.rules_):
+            for condition in rule.conditions:
+                if condition not in cache:
+                    cache[condition] = condition.evaluate(columns[condition.feature])
+                fired[r] &= cache[condition]
+        return fired
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities: the (Laplace-corrected) distribution of the first
+        rule that fires (ordered) or of the summed distributions of all rules
+        that fire, the default rule when none does (unordered)."""
+        fired = self._coverage(X)
+        if self.ordered:
+            table = np.array([rule.probabilities() for rule in self.rules_])
+            return table[np.argmax(fired, axis=0)]
+        counts = np.array([rule.distribution for rule in self.rules_])
+        summed = fired[:-1].T.astype(np.float64) @ counts[:-1]
+        none = ~fired[:-1].any(axis=0)
+        summed[none] = counts[-1]
+        return (summed + 1.0) / (summed.sum(axis=1, keepdims=True) + summed.shape[1])
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each sample."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    # -- reading the model ------------------------------------------------------------------
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "rules_")
+
+    def export_text(self) -> str:
+        """The rules, one per line, default rule last."""
+        self._check_fitted()
+        return "\n".join(str(rule) for rule in self.rules_)
+
+    def to_json(self) -> str:
+        """The fitted model (parameters, columns, categories, classes, rules) as JSON."""
+        self._check_fitted()
+        document = {
+            "format": "lamina-cn2",
+            "version": 1,
+            "params": {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()
+            },
+            "classes": self.classes_.tolist(),
+            "classes_dtype": self.classes_.dtype.str,
+            "feature_names": [str(n) for n in self.feature_names_],
+            "feature_names_in": None
+            if not hasattr(self, "feature_names_in_")
+            else list(self.feature_names_in_),
+            "categorical": self.categorical_.tolist(),
+            "categories": [c.tolist() for c in self.categories_],
+            "rules": [rule.to_dict() for rule in self.rules_],
+        }
+        return json.dumps(document, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> CN2Classifier:
+        """Rebuild a fitted model from :meth:`to_json` output."""
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise InputError(f"rule file is not JSON: {error}") from None
+        if not isinstance(document, dict) or document.get("format") != "lamina-cn2":
+            raise InputError("not a lamina CN2 rule file (format must be 'lamina-cn2')")
+        try:
+            params = {
+                k: (tuple(v) if isinstance(v, list) else v) for k, v in document["params"].items()
+            }
+            model = cls(**params)
+            model.classes_ = np.asarray(
+                document["classes"], dtype=np.dtype(document["classes_dtype"])
+            )
+            model.feature_names_ = np.asarray(document["feature_names"], dtype=object)
+            if document.get("feature_names_in") is not None:
+                model.feature_names_in_ = np.asarray(document["feature_names_in"], dtype=object)
+            model.categorical_ = np.asarray(document["categorical"], dtype=bool)
+            model.categories_ = [np.asarray(c, dtype=str) for c in document["categories"]]
+            model.n_features_in_ = len(model.feature_names_)
+            model.rules_ = [Rule.from_dict(r) for r in document["rules"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"bad CN2 rule file: {error}") from None
+        if (
+            len(model.categories_) != model.n_features_in_
+            or len(model.categorical_) != model.n_features_in_
+        ):
+            raise InputError("bad CN2 rule file: columns, categories and types disagree")
+        if not model.rules_ or model.rules_[-1].conditions:
+            raise InputError("bad CN2 rule file: the last rule must be the default rule")
+        return model
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = False
+        return tags
+
+
+def _critical_values(alpha: float, n_classes: int) -> np.ndarray:
+    """Chi-square critical values for 0..n_classes-1 degrees of freedom (0 = no test)."""
+    if alpha >= 1.0:
+        return np.zeros(max(2, n_classes))
+    from scipy.stats import chi2
+
+    values = np.zeros(max(2, n_classes))
+    values[1:] = chi2.ppf(1.0 - alpha, np.arange(1, len(values)))
+    return values

@@ -1,0 +1,160 @@
+"""Conditions and rules: readable, JSON-exportable, evaluated on whole columns."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lamina.errors import InputError
+
+__all__ = ["OPERATORS", "Condition", "Rule", "format_value"]
+
+#: Tests on categorical (``==``, ``!=``) and numeric (``<=``, ``>``) attributes.
+OPERATORS = ("==", "!=", "<=", ">")
+
+
+def format_value(value: Any) -> str:
+    """A threshold or category as printed in a rule (up to 6 significant digits)."""
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+        return text if "e" in text or float(text) == value else repr(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One test ``feature op value`` of a rule; a missing value satisfies no test.
+
+    Parameters
+    ----------
+    feature : int
+        Column index.
+    name : str
+        Column name (for printing).
+    op : {"==", "!=", "<=", ">"}
+    value : str or float
+        A category (``==``, ``!=``) or a threshold (``<=``, ``>``).
+    """
+
+    feature: int
+    name: str
+    op: str
+    value: str | float
+
+    def __post_init__(self) -> None:
+        if self.op not in OPERATORS:
+            raise InputError(f"condition operator must be one of {OPERATORS}, got {self.op!r}")
+
+    @property
+    def numeric(self) -> bool:
+        return self.op in ("<=", ">")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.op} {format_value(self.value)}"
+
+    def evaluate(self, column: np.ndarray) -> np.ndarray:
+        """Boolean coverage of an encoded column: floats (NaN = missing) for a
+        numeric test, category text (``None`` = missing) otherwise."""
+        if self.numeric:
+            with np.errstate(invalid="ignore"):
+                return column <= self.value if self.op == "<=" else column > self.value
+        present = np.not_equal(column, None)
+        equal = np.equal(column, self.value) & present
+        return equal if self.op == "==" else present & ~equal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature": self.feature, "name": self.name, "op": self.op, "value": self.value}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Condition:
+        try:
+            value = data["value"]
+            if data["op"] in ("<=", ">"):
+                value = float(value)
+                if not math.isfinite(value):
+                    raise ValueError("threshold is not finite")
+            return cls(int(data["feature"]), str(data["name"]), str(data["op"]), value)
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"bad condition in rule file: {data!r} ({error})") from None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``IF conditions THEN class = prediction`` with the class distribution of
+    the training examples it covered.
+
+    Attributes
+    ----------
+    conditions : tuple of Condition
+        All must hold (an empty tuple is the default rule).
+    prediction : int
+        Index of the predicted class in ``classes``.
+    distribution : tuple of float
+        Training examples covered, per class.
+    classes : tuple of str
+        Class labels as text.
+    quality : float
+        Value of the search heuristic when the rule was chosen.
+    """
+
+    conditions: tuple[Condition, ...]
+    prediction: int
+    distribution: tuple[float, ...]
+    classes: tuple[str, ...]
+    quality: float = float("nan")
+
+    @property
+    def length(self) -> int:
+        return len(self.conditions)
+
+    @property
+    def label(self) -> str:
+        return self.classes[self.prediction]
+
+    @property
+    def coverage(self) -> float:
+        return float(sum(self.distribution))
+
+    def probabilities(self) -> np.ndarray:
+        """Laplace-corrected class probabilities ``(n_c + 1) / (n + K)``."""
+        counts = np.asarray(self.distribution, dtype=np.float64)
+        return (counts + 1.0) / (counts.sum() + len(counts))
+
+    def __str__(self) -> str:
+        body = " AND ".join(str(c) for c in self.conditions) if self.conditions else "TRUE"
+        counts = ", ".join(
+            format_value(float(v)) if v != int(v) else str(int(v)) for v in self.distribution
+        )
+        return f"IF {body} THEN class={self.label} [{counts}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conditions": [c.to_dict() for c in self.conditions],
+            "prediction": self.prediction,
+            "class": self.label,
+            "distribution": [float(v) for v in self.distribution],
+            "classes": list(self.classes),
+            "quality": None if math.isnan(self.quality) else self.quality,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rule:
+        try:
+            classes = tuple(str(c) for c in data["classes"])
+            distribution = tuple(float(v) for v in data["distribution"])
+            prediction = int(data["prediction"])
+            if len(distribution) != len(classes) or not 0 <= prediction < len(classes):
+                raise ValueError("distribution, classes and prediction disagree")
+            quality = data.get("quality")
+            return cls(
+                tuple(Condition.from_dict(c) for c in data["conditions"]),
+                prediction,
+                distribution,
+                classes,
+                float("nan") if quality is None else float(quality),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"bad rule in rule file: {error}") from None

@@ -1,0 +1,192 @@
+"""What every interpolator of this plugin shares: input checks, the memory
+guard, ``scale`` and parameter introspection."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lamina.errors import InputError
+from lamina.params import factory_parameters
+
+__all__ = [
+    "ResizerBase",
+    "check_image",
+    "check_memory",
+    "check_memory_limit",
+    "check_shape",
+    "scaled_shape",
+]
+
+
+def check_image(image: Any, *, name: str = "image") -> tuple[np.ndarray, bool]:
+    """Validate an image and return it as C-contiguous float32 (H, W, C).
+
+    Returns the array (a view of ``image`` when it already is float32 and
+    contiguous; never written to) and whether the input was grey (H, W).
+    """
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"{name} must be a numpy array, got {type(image).__name__}")
+    if image.ndim not in (2, 3):
+        raise InputError(
+            f"{name} must be grey (H, W) or colour (H, W, C), got {image.ndim} dimensions "
+            f"with shape {image.shape}"
+        )
+    if image.size == 0:
+        raise InputError(f"{name} is empty: shape {image.shape}")
+    if not np.issubdtype(image.dtype, np.floating):
+        raise InputError(
+            f"{name} must hold floating-point values (float32 in [0, 1] inside lamina), "
+            f"got dtype {image.dtype}; convert with skimage.util.img_as_float32 or read it "
+            "with lamina.io.read_image"
+        )
+    data = np.ascontiguousarray(image, dtype=np.float32)
+    if not np.isfinite(data).all():
+        raise InputError(f"{name} contains NaN or infinite values")
+    grey = data.ndim == 2
+    return (data[:, :, np.newaxis] if grey else data), grey
+
+
+def check_shape(shape: Any, *, name: str = "shape") -> tuple[int, int]:
+    """Validate an output ``(height, width)`` of positive integers."""
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence | np.ndarray):
+        raise InputError(f"{name} must be (height, width), got {shape!r}")
+    if len(shape) != 2:
+        raise InputError(f"{name} must be (height, width), got {len(shape)} values: {tuple(shape)}")
+    sizes = []
+    for axis, value in zip(("height", "width"), shape, strict=True):
+        if isinstance(value, (bool, np.bool_)):
+            raise InputError(f"{name} {axis} must be a positive integer, got {value!r}")
+        try:
+            size = operator.index(value)
+        except TypeError:
+            raise InputError(
+                f"{name} {axis} must be a positive integer, got {value!r} ({type(value).__name__})"
+            ) from None
+        if size <= 0:
+            raise InputError(f"{name} {axis} must be a positive integer, got {size}")
+        sizes.append(size)
+    return sizes[0], sizes[1]
+
+
+def scaled_shape(shape: tuple[int, ...], factor: Any) -> tuple[int, int]:
+    """``shape[:2]`` times ``factor`` (one number or (fy, fx)), rounded half up."""
+    if isinstance(factor, numbers.Real) and not isinstance(factor, bool):
+        factors = (float(factor), float(factor))
+    elif isinstance(factor, Sequence | np.ndarray) and len(factor) == 2:
+        try:
+            factors = (float(factor[0]), float(factor[1]))
+        except (TypeError, ValueError):
+            raise InputError(f"factor must be a number or (fy, fx), got {factor!r}") from None
+    else:
+        raise InputError(f"factor must be a positive number or (fy, fx), got {factor!r}")
+    if not all(math.isfinite(f) and f > 0 for f in factors):
+        raise InputError(f"factor must be finite and positive, got {factor!r}")
+    result = tuple(math.floor(n * f + 0.5) for n, f in zip(shape[:2], factors, strict=True))
+    if min(result) < 1:
+        raise InputError(
+            f"factor {factor!r} turns {shape[0]} x {shape[1]} pixels into {result[0]} x "
+            f"{result[1]}: an image needs at least one pixel per side"
+        )
+    return result[0], result[1]
+
+
+def check_memory_limit(memory_limit: Any) -> int | None:
+    """Validate the ``memory_limit`` parameter: ``None`` or a positive byte count."""
+    if memory_limit is None:
+        return None
+    if isinstance(memory_limit, bool) or not isinstance(memory_limit, numbers.Integral):
+        raise InputError(
+            f"memory_limit must be a positive number of bytes or None, got {memory_limit!r}"
+        )
+    if memory_limit <= 0:
+        raise InputError(f"memory_limit must be a positive number of bytes, got {memory_limit}")
+    return int(memory_limit)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def check_memory(needed: int, memory_limit: int | None, *, what: str) -> None:
+    """Refuse, before allocating, work that needs more than ``memory_limit``
+    bytes (by default the memory available right now)."""
+    if memory_limit is None:
+        import psutil
+
+        limit = psutil.virtual_memory().available
+        source = "the memory available now"
+    else:
+        limit = memory_limit
+        source = f"memory_limit={memory_limit}"
+    if needed > limit:
+        raise InputError(
+            f"{what} needs about {_gib(needed)} of working memory, more than {_gib(limit)} "
+            f"({source}); choose a smaller shape or raise memory_limit"
+        )
+
+
+class ResizerBase(ABC):
+    """Validation, ``scale`` and parameter introspection around ``_resize``.
+
+    Subclasses implement ``_resize(data, shape)`` on validated C-contiguous
+    float32 (H, W, C) data whose shape differs from ``shape``, and
+    ``_working_bytes`` for the memory guard.
+    """
+
+    memory_limit: int | None
+
+    def resize(self, image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Resample ``image`` to ``shape`` = (height, width).
+
+        Parameters
+        ----------
+        image : ndarray, shape (H, W) or (H, W, C)
+            Floating-point image; it is never modified.
+        shape : tuple of int
+            Output (height, width).
+
+        Returns
+        -------
+        ndarray of float32, shape (height, width) or (height, width, C)
+        """
+        data, grey = check_image(image)
+        return self._checked(data, grey, check_shape(shape))
+
+    def scale(self, image: np.ndarray, factor: float | tuple[float, float]) -> np.ndarray:
+        """Resample ``image`` by ``factor`` (one number, or (fy, fx) per axis);
+        each side becomes ``round(size * factor)`` pixels, at least one."""
+        data, grey = check_image(image)
+        return self._checked(data, grey, scaled_shape(data.shape, factor))
+
+    def _checked(self, data: np.ndarray, grey: bool, shape: tuple[int, int]) -> np.ndarray:
+        if shape == data.shape[:2]:
+            out = data.copy()
+        else:
+            check_memory(
+                self._working_bytes(data.shape, shape),
+                self.memory_limit,
+                what=f"resizing {data.shape[0]} x {data.shape[1]} to {shape[0]} x {shape[1]}",
+            )
+            out = self._resize(data, shape)
+        return out[:, :, 0] if grey else out
+
+    @abstractmethod
+    def _resize(self, data: np.ndarray, shape: tuple[int, int]) -> np.ndarray: ...
+
+    @abstractmethod
+    def _working_bytes(self, in_shape: tuple[int, int, int], shape: tuple[int, int]) -> int: ...
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters and their current values."""
+        return {p.name: getattr(self, p.name) for p in factory_parameters(type(self))}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"

@@ -1,0 +1,204 @@
+"""CN2: scikit-learn compatibility, accuracy on classic tables, rules, JSON, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import lamina
+from lamina.cli import main
+from lamina.datasets import load_dataset, stratified_folds
+from lamina.errors import InputError
+from lamina.plugins.cn2.cn2 import CN2Classifier, candidate_thresholds
+from lamina.plugins.cn2.search import pack_rows, popcount
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.preprocessing import OrdinalEncoder  # noqa: E402
+from sklearn.tree import DecisionTreeClassifier  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+
+@parametrize_with_checks(
+    [CN2Classifier(), CN2Classifier(ordered=False), CN2Classifier(quality="wracc", ordered=False)]
+)
+def test_sklearn_check_estimator(estimator, check):
+    check(estimator)
+
+
+def _cv_accuracy(model, dataset, folds):
+    scores = []
+    for train, test in folds:
+        fitted = CN2Classifier(**model.get_params()).fit(
+            dataset.X[train], dataset.y[train], feature_names=dataset.feature_names
+        )
+        scores.append(fitted.score(dataset.X[test], dataset.y[test]))
+    return float(np.mean(scores))
+
+
+def _tree_accuracy(dataset, folds):
+    X = (
+        OrdinalEncoder().fit_transform(dataset.X)
+        if any(dataset.categorical)
+        else dataset.X.astype(float)
+    )
+    return float(
+        np.mean(
+            [
+                DecisionTreeClassifier(random_state=0)
+                .fit(X[tr], dataset.y[tr])
+                .score(X[te], dataset.y[te])
+                for tr, te in folds
+            ]
+        )
+    )
+
+
+# 10-fold cross-validation (leave-one-out for the 24 lenses), the same folds for both learners.
+@pytest.mark.parametrize(
+    ("name", "n_folds", "slack"),
+    [("iris", 10, 0.03), ("titanic", 10, 0.02), ("zoo", 10, 0.05), ("lenses", 24, 0.1)],
+)
+@pytest.mark.parametrize("ordered", [True, False])
+def test_accuracy_close_to_a_decision_tree_on_the_same_folds(name, n_folds, slack, ordered):
+    dataset = load_dataset(name)
+    folds = stratified_folds(dataset.y, n_folds, random_state=0)
+    ours = _cv_accuracy(CN2Classifier(ordered=ordered), dataset, folds)
+    tree = _tree_accuracy(dataset, folds)
+    majority = max(np.mean(dataset.y == c) for c in dataset.classes)
+    assert ours >= tree - slack, (ours, tree)
+    assert ours >= majority
+
+
+def test_iris_rules_are_the_textbook_ones():
+    iris = load_dataset("iris")
+    model = CN2Classifier().fit(iris.X, iris.y, feature_names=iris.feature_names)
+    assert str(model.rules_[0]) == "IF petal_length <= 2.45 THEN class=setosa [50, 0, 0]"
+    assert str(model.rules_[-1]).startswith("IF TRUE THEN class=")
+    assert model.score(iris.X, iris.y) > 0.95
+
+
+def test_lenses_without_significance_finds_the_complete_rule_set():
+    lenses = load_dataset("lenses")
+    model = CN2Classifier(alpha=1.0).fit(lenses.X, lenses.y, feature_names=lenses.feature_names)
+    assert model.score(lenses.X, lenses.y) == 1.0
+    assert any(str(r).startswith("IF tear_rate == reduced THEN class=none") for r in model.rules_)
+
+
+def _noisy_problem(n, noise, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 4, (n, 10)).astype(str).astype(object)
+    clean = ((X[:, 0] == "1") & (X[:, 1] != "2")) | (X[:, 2] == "3")
+    flip = rng.random(n) < noise
+    return X, np.where(clean ^ flip, "pos", "neg"), np.where(clean, "pos", "neg")
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_robust_to_label_noise(ordered):
+    X, y, _ = _noisy_problem(3000, 0.1, 0)
+    X_test, _, truth = _noisy_problem(2000, 0.0, 1)
+    significant = CN2Classifier(ordered=ordered).fit(X, y)
+    unchecked = CN2Classifier(ordered=ordered, alpha=1.0).fit(X, y)
+    assert significant.score(X_test, truth) > 0.95
+    assert len(significant.rules_) < len(unchecked.rules_) / 4
+    assert significant.score(X_test, truth) >= unchecked.score(X_test, truth)
+
+
+def test_json_round_trip_is_exact(tmp_path):
+    iris = load_dataset("iris")
+    for params in ({}, {"ordered": False}, {"negations": True, "ordered": False}):
+        model = CN2Classifier(**params).fit(iris.X, iris.y, feature_names=iris.feature_names)
+        text = model.to_json()
+        back = CN2Classifier.from_json(text)
+        assert back.to_json() == text
+        assert [str(r) for r in back.rules_] == [str(r) for r in model.rules_]
+        np.testing.assert_array_equal(back.predict_proba(iris.X), model.predict_proba(iris.X))
+        path = tmp_path / "model.npz"
+        model.save(path)
+        np.testing.assert_array_equal(
+            lamina.estimator.load_model(path).predict(iris.X), model.predict(iris.X)
+        )
+    with pytest.raises(InputError, match="lamina-cn2"):
+        CN2Classifier.from_json(json.dumps({"format": "other"}))
+
+
+def test_missing_values_strings_and_unseen_categories():
+    titanic = load_dataset("titanic")
+    X = titanic.X.copy()
+    rng = np.random.default_rng(0)
+    X[rng.random(X.shape) < 0.1] = None
+    model = CN2Classifier().fit(X, titanic.y, feature_names=titanic.feature_names)
+    assert model.score(X, titanic.y) > 0.75
+    unseen = np.array([["4th", "adult", "male"], [None, None, None]], dtype=object)
+    assert model.predict(unseen).shape == (2,)
+    numeric = np.array([[1.0, np.nan], [2.0, 5.0], [np.nan, 6.0], [3.0, 7.0]] * 5)
+    fitted = CN2Classifier(ordered=False).fit(numeric, [0, 0, 1, 1] * 5)
+    assert fitted.predict(numeric).shape == (20,)
+
+
+def test_rules_are_readable_and_each_condition_counts():
+    titanic = load_dataset("titanic")
+    model = CN2Classifier(ordered=False).fit(
+        titanic.X, titanic.y, feature_names=titanic.feature_names
+    )
+    for rule in model.rules_[:-1]:
+        text = str(rule)
+        assert text.startswith("IF ") and " THEN class=" in text and text.endswith("]")
+        assert rule.length <= model.max_rule_length
+    # an unordered rule's distribution is what it covers in the training set
+    rule = model.rules_[0]
+    covered = np.ones(titanic.n_samples, dtype=bool)
+    for condition in rule.conditions:
+        covered &= titanic.X[:, condition.feature] == condition.value
+    counts = [np.sum(titanic.y[covered] == c) for c in model.classes_]
+    assert list(rule.distribution) == counts
+
+
+def test_bitset_helpers_against_numpy():
+    rng = np.random.default_rng(0)
+    mask = rng.random((5, 1000)) < 0.3
+    np.testing.assert_array_equal(popcount(pack_rows(mask)), mask.sum(axis=1))
+    values = np.array([1.0, 1.0, 2.0, 3.0, 4.0, np.nan])
+    codes = np.array([0, 0, 0, 1, 1, 1])
+    np.testing.assert_allclose(candidate_thresholds(values, codes, 10), [2.5])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"beam_width": 0}, "beam_width"),
+        ({"alpha": 0.0}, "alpha"),
+        ({"quality": "gini"}, "quality"),
+    ],
+)
+def test_bad_parameters(params, message):
+    with pytest.raises(InputError, match=message):
+        CN2Classifier(**params).fit([[0.0], [1.0]], [0, 1])
+
+
+def test_bad_input():
+    with pytest.raises(InputError, match="one class"):
+        CN2Classifier().fit([[0.0], [1.0]], [1, 1])
+    with pytest.raises(InputError, match="inconsistent"):
+        CN2Classifier().fit([[0.0], [1.0]], [1, 1, 0])
+    with pytest.raises(InputError, match="0 sample"):
+        CN2Classifier().fit(np.empty((0, 2)), [])
+
+
+def test_registered_and_cli(tmp_path):
+    info = lamina.get_host().get("learner", "cn2")
+    assert info.tags.learner_type == "classifier" and info.tags.input_data == "mixed"
+    runner = CliRunner()
+    out = tmp_path / "rules.json"
+    result = runner.invoke(
+        main, ["rules", "--data", "lenses", "--set", "alpha=1", "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "IF tear_rate == reduced THEN class=none [0, 12, 0]" in result.stdout
+    again = runner.invoke(main, ["rules", "--data", "lenses", "--load", str(out), "--json"])
+    assert json.loads(again.stdout)["accuracy_on_data"] == 1.0
+    learned = runner.invoke(main, ["learn", "cn2", "--data", "zoo", "--json"])
+    assert learned.exit_code == 0, learned.output
+    assert json.loads(learned.stdout)["accuracy_mean"] > 0.85
