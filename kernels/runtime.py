@@ -87,12 +87,14 @@ def init(arch: str | None = None) -> str:
 
 @contextlib.contextmanager
 def _stdout_to_stderr() -> Iterator[None]:
-    """Taichi's C++ logger writes "Starting on arch=..." to fd 1; stdout is for data."""
+    """Taichi's C++ logger writes "Starting on arch=..." to fd 1 (or, under a
+    captured sys.stdout, through sys.stdout); stdout is for data."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:
         os.dup2(2, 1)
-        yield
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
