@@ -33,10 +33,23 @@ test: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.bench
-	command -v apt-get >/dev/null && (dpkg -s libosmesa6 libegl-mesa0 >/dev/null 2>&1 || \
-		(apt-get update -qq && apt-get install -y -qq libosmesa6 libegl-mesa0 libgl1)) || true
-	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+# Peers that clash with our dependencies get venvs of their own: Orange3 pins an
+# older numpy (benchmarks/learners.py drives it as a subprocess).
+ORANGE := .bench/orange/bin/python
+$(ORANGE):
+	$(PYTHON) -m venv .bench/orange
+	.bench/orange/bin/python -m pip install --quiet --disable-pip-version-check orange3
+
+# VTK renders offscreen through Mesa (EGL/OSMesa on llvmpipe) from Debian's packages.
+.bench/mesa:
+	mkdir -p .bench
+	dpkg -s libosmesa6 libegl-mesa0 libgl1 >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq libosmesa6 libegl-mesa0 libgl1)
+	touch $@
+
+bench: $(VENV)/.bench $(ORANGE) .bench/mesa
+	LAMINA_ORANGE_PYTHON=$(abspath $(ORANGE)) sh -c \
+		'for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done'
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .bench build *.egg-info

@@ -47,7 +47,7 @@ class Parameter:
 def type_name(annotation: Any) -> str:
     if annotation is _MISSING:
         return "any"
-    if isinstance(annotation, type):
+    if isinstance(annotation, type) and typing.get_origin(annotation) is None:
         return annotation.__name__
     return str(annotation).replace("typing.", "")
 

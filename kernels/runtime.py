@@ -64,7 +64,9 @@ def init(arch: str | None = None) -> str:
             "default_fp": ti.f32,
             "random_seed": 0,
         }
-        candidates = {"auto": ["cuda", "vulkan", "cpu"], "cpu": ["cpu"]}.get(requested, [requested])
+        candidates = {"auto": [*_gpu_backends_present(), "cpu"], "cpu": ["cpu"]}.get(
+            requested, [requested]
+        )
         errors = []
         for name in candidates:
             backend = ti.x64 if name == "cpu" else getattr(ti, name)
@@ -83,6 +85,14 @@ def init(arch: str | None = None) -> str:
             _active = name
             return name
         raise InputError(f"no Taichi backend could start for arch={requested}: {'; '.join(errors)}")
+
+
+def _gpu_backends_present() -> list[str]:
+    """GPU backends worth trying: those whose driver library is installed, so that
+    ``auto`` on a machine without a GPU starts quietly on the CPU."""
+    import ctypes.util
+
+    return [name for name in ("cuda", "vulkan") if ctypes.util.find_library(name)]
 
 
 @contextlib.contextmanager

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
 from lamina.errors import InputError, PluginError
-from lamina.pipeline.tasks import Task, execute
+from lamina.pipeline.tasks import Task, run_task
 
 __all__ = ["DaskExecutor", "Executor", "LocalExecutor", "make_executor"]
 
-Done = Callable[[Task, Any], None]
+Done = Callable[[Task, Any, float], None]
 
 
 class Executor(Protocol):
     def run(
         self, tasks: list[Task], known: dict[str, Any], on_done: Done, base_dir: str, outdir: str
     ) -> None:
-        """Run ``tasks`` (in dependency order) given results already ``known``;
-        call ``on_done(task, result)`` in the calling thread as each finishes."""
+        """Run ``tasks`` (in dependency order) given results already ``known``; call
+        ``on_done(task, result, seconds)`` in the calling thread as each finishes."""
 
 
 class LocalExecutor:
@@ -36,11 +37,13 @@ class LocalExecutor:
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self._taichi = threading.Lock()
 
-    def _run_one(self, task: Task, values: dict[str, Any], base_dir: str, outdir: str) -> Any:
+    def _run_one(
+        self, task: Task, values: dict[str, Any], base_dir: str, outdir: str
+    ) -> tuple[Any, float]:
         if task.gpu:
             with self._taichi:
-                return execute(task, values, base_dir, outdir)
-        return execute(task, values, base_dir, outdir)
+                return run_task(task, values, base_dir, outdir)
+        return run_task(task, values, base_dir, outdir)
 
     def run(
         self, tasks: list[Task], known: dict[str, Any], on_done: Done, base_dir: str, outdir: str
@@ -62,8 +65,8 @@ class LocalExecutor:
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in finished:
                         task = running.pop(future)
-                        results[task.key] = future.result()
-                        on_done(task, results[task.key])
+                        results[task.key], seconds = future.result()
+                        on_done(task, results[task.key], seconds)
             except BaseException:
                 for future in running:
                     future.cancel()
@@ -127,7 +130,7 @@ class DaskExecutor:
                 for task in tasks:
                     values = {k: futures.get(k, known.get(k)) for k in task.dependencies}
                     future = client.submit(
-                        execute,
+                        run_task,
                         task,
                         values,
                         base_dir,
@@ -135,10 +138,11 @@ class DaskExecutor:
                         key=f"lamina-{task.step}-{task.index}-{task.key[:16]}",
                         pure=False,
                     )
-                    futures[task.key] = future
+                    # Downstream tasks take the value alone, not (value, seconds).
+                    futures[task.key] = client.submit(operator.getitem, future, 0, pure=False)
                     by_future[future] = task
                 for future in as_completed(list(by_future)):
-                    on_done(by_future[future], future.result())
+                    on_done(by_future[future], *future.result())
         except OSError as error:
             raise InputError(f"cannot reach the Dask scheduler {self.scheduler}: {error}") from None
         finally:

@@ -178,17 +178,14 @@ def run_pipeline(
 
     total = sum(len(t) for t in tasks.values())
     base_dir = str(pipeline.source.parent if pipeline.source else Path.cwd())
-    last = [time.perf_counter()]
     try:
         with progress_bar(enabled=progress) as bar:
             handle = bar.add_task(
                 f"pipeline {pipeline.name}", total=total, completed=len(known), status=""
             )
 
-            def on_done(task: Task, value: Any) -> None:
-                now = time.perf_counter()
-                steps[task.step].seconds += now - last[0]
-                last[0] = now
+            def on_done(task: Task, value: Any, seconds: float) -> None:
+                steps[task.step].seconds += seconds
                 steps[task.step].values[task.index] = value
                 try:
                     codec.dump(outdir / CACHE / f"{task.key}.npz", value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from lamina.host import Host, get_host
 from lamina.pipeline.config import InputRef, Pipeline, Step
 from lamina.pipeline.operations import Context
 
-__all__ = ["Task", "execute", "expand"]
+__all__ = ["Task", "execute", "expand", "run_task"]
 
 
 @dataclass(frozen=True)
@@ -151,3 +152,10 @@ def execute(task: Task, values: dict[str, Any], base_dir: str, outdir: str) -> A
     if "context" in accepted:
         arguments["context"] = Context(Path(base_dir), Path(outdir), task.step, task.index)
     return function(**arguments)
+
+
+def run_task(task: Task, values: dict[str, Any], base_dir: str, outdir: str) -> tuple[Any, float]:
+    """:func:`execute` ``task`` where it runs, and time it there."""
+    start = time.perf_counter()
+    value = execute(task, values, base_dir, outdir)
+    return value, time.perf_counter() - start

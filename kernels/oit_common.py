@@ -1,0 +1,392 @@
+"""Rasterisation building blocks shared by the order-independent-transparency kernels.
+
+Pure compute on ``ti.types.ndarray`` arguments, no global fields.  The triangle
+setup (clipping, snapping, integer edge and depth planes) is done in float64
+numpy by :mod:`lamina.plugins.oit.raster`; these functions evaluate its
+integer formulas at a pixel centre, so every backend sees bit-identical
+coverage and sort keys.  Colour arithmetic uses the ``real`` type given to
+:func:`build` (f64 on CPU/CUDA, f32 where the device lacks f64).
+
+Pixels are visited tile-major: pixel ``q`` of a launch is pixel
+``q % TILE**2`` (row-major) of screen tile ``tile0 + q // TILE**2``, so the
+pixels of one tile, which share one bin of triangles, run together.
+
+Every kernel takes the same leading "scene" arguments, in this order:
+``table`` (R, 17) i64, ``inv_w`` (R, 3) f32, ``colors`` (R, 12) f32,
+``bin_start`` (tiles + 1) i64, ``bin_entries`` (E) i32.
+"""
+
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+import taichi as ti
+
+__all__ = ["SHELL_GAPS", "TILE", "build"]
+
+# Must match lamina.plugins.oit.raster (checked by the tests).
+TILE = 16
+SUBPIXEL_BITS = 8
+GRADIENT_BITS = 8
+COL_Z, COL_GX, COL_GY, COL_ZLO, COL_ZHI = range(5)
+COL_EDGE = 5
+MAX_KEY = (1 << 63) - 1
+
+
+def _gaps() -> np.ndarray:
+    gaps = [1, 4, 10, 23, 57, 132, 301, 701]
+    while gaps[-1] < 2**31:
+        gaps.append(int(gaps[-1] * 2.25))
+    return np.array(gaps[::-1], dtype=np.int64)
+
+
+#: Shell-sort gaps, largest first (Ciura's sequence, extended by x2.25).
+SHELL_GAPS = _gaps()
+
+table_t = ti.types.ndarray(dtype=ti.i64, ndim=2)
+inv_w_t = ti.types.ndarray(dtype=ti.f32, ndim=2)
+colors_t = ti.types.ndarray(dtype=ti.f32, ndim=2)
+starts_t = ti.types.ndarray(dtype=ti.i64, ndim=1)
+entries_t = ti.types.ndarray(dtype=ti.i32, ndim=1)
+keys_t = ti.types.ndarray(dtype=ti.i64, ndim=1)
+map_i32_t = ti.types.ndarray(dtype=ti.i32, ndim=2)
+map_i64_t = ti.types.ndarray(dtype=ti.i64, ndim=2)
+map_f32_t = ti.types.ndarray(dtype=ti.f32, ndim=2)
+image_t = ti.types.ndarray(dtype=ti.f32, ndim=3)
+
+
+@functools.cache
+def build(real: object) -> SimpleNamespace:
+    """The shared ``ti.func`` helpers with colour arithmetic in ``real``."""
+    vec4 = ti.types.vector(4, real)
+
+    @ti.func
+    def pixel(q: ti.i32, tile0: ti.i32, tiles_x: ti.i32) -> ti.math.ivec3:
+        """(tile, column i, row j) of launch pixel ``q``."""
+        t = tile0 + q // (TILE * TILE)
+        local = q % (TILE * TILE)
+        return ti.math.ivec3(
+            t, (t % tiles_x) * TILE + local % TILE, (t // tiles_x) * TILE + local // TILE
+        )
+
+    @ti.func
+    def edge(table: ti.template(), r: ti.i32, k: ti.template(), x: ti.i64, y: ti.i64) -> ti.i64:
+        """Edge function ``k`` of triangle ``r`` at pixel (x >> 8, y >> 8)."""
+        c = COL_EDGE + 4 * k
+        return table[r, c] * x + table[r, c + 1] * y + table[r, c + 2]
+
+    @ti.func
+    def covers(table: ti.template(), r: ti.i32, i: ti.i32, j: ti.i32) -> ti.i32:
+        """Top-left-rule coverage of pixel (i, j)'s centre by raster triangle ``r``."""
+        x = ti.cast(i, ti.i64) << SUBPIXEL_BITS
+        y = ti.cast(j, ti.i64) << SUBPIXEL_BITS
+        inside = 1
+        for k in ti.static(range(3)):
+            if edge(table, r, k, x, y) < table[r, COL_EDGE + 4 * k + 3]:
+                inside = 0
+        return inside
+
+    @ti.func
+    def hit(table: ti.template(), entry: ti.i32, i: ti.i32, j: ti.i32) -> ti.i32:
+        """Whether bin ``entry`` (``2 * r + full``) covers pixel (i, j).  (Taichi's
+        ``or`` does not short-circuit, hence the explicit branch.)"""
+        result = 1
+        if entry & 1 == 0:
+            result = covers(table, entry >> 1, i, j)
+        return result
+
+    @ti.func
+    def key(
+        table: ti.template(), r: ti.i32, i: ti.i32, j: ti.i32, id_bits: ti.i32, depth_shift: ti.i32
+    ) -> ti.i64:
+        """``depth << id_bits | r``: the fragment's place in the depth order."""
+        z = (
+            table[r, COL_Z]
+            + table[r, COL_GX] * ti.cast(i, ti.i64)
+            + table[r, COL_GY] * ti.cast(j, ti.i64)
+        ) >> GRADIENT_BITS
+        z = ti.min(ti.max(z, table[r, COL_ZLO]), table[r, COL_ZHI])
+        return ((z >> depth_shift) << id_bits) | ti.cast(r, ti.i64)
+
+    @ti.func
+    def rgba(
+        table: ti.template(),
+        inv_w: ti.template(),
+        colors: ti.template(),
+        r: ti.i32,
+        i: ti.i32,
+        j: ti.i32,
+        flat: ti.template(),
+    ) -> vec4:
+        """Premultiplied colour of raster triangle ``r`` at pixel (i, j)."""
+        c = vec4(0.0)
+        if ti.static(flat):
+            c = vec4(colors[r, 0], colors[r, 1], colors[r, 2], colors[r, 3])
+        else:
+            x = ti.cast(i, ti.i64) << SUBPIXEL_BITS
+            y = ti.cast(j, ti.i64) << SUBPIXEL_BITS
+            total = real(0.0)
+            # Perspective-correct: screen barycentrics (edge k is opposite vertex k)
+            # weighted by 1/w, normalised.
+            for k in ti.static(range(3)):
+                weight = ti.cast(edge(table, r, k, x, y), real) * ti.cast(inv_w[r, k], real)
+                total += weight
+                c += weight * vec4(
+                    colors[r, 4 * k],
+                    colors[r, 4 * k + 1],
+                    colors[r, 4 * k + 2],
+                    colors[r, 4 * k + 3],
+                )
+            c /= total
+        return vec4(c[0] * c[3], c[1] * c[3], c[2] * c[3], c[3])
+
+    @ti.kernel
+    def count(
+        table: table_t,
+        bin_start: starts_t,
+        partial_start: starts_t,
+        partial_entries: entries_t,
+        depth_complexity: map_i32_t,
+        tile0: ti.i32,
+        n_pixels: ti.i32,
+        tiles_x: ti.i32,
+    ):
+        """Fragments per pixel (the depth complexity), one geometry pass: the
+        tile's fully covering triangles plus the partial ones that cover the centre."""
+        height, width = depth_complexity.shape[0], depth_complexity.shape[1]
+        for q in range(n_pixels):
+            p = pixel(q, tile0, tiles_x)
+            t = p[0]
+            if p[1] < width and p[2] < height:
+                lo, hi = ti.cast(partial_start[t], ti.i32), ti.cast(partial_start[t + 1], ti.i32)
+                n = ti.cast(bin_start[t + 1] - bin_start[t], ti.i32) - (hi - lo)
+                for e in range(lo, hi):
+                    n += covers(table, partial_entries[e], p[1], p[2])
+                depth_complexity[p[2], p[1]] = n
+
+    @ti.kernel
+    def tile_scan(
+        depth_complexity: map_i32_t,
+        offsets: map_i64_t,
+        tile_sum: keys_t,
+        tile_max: keys_t,
+        tiles_x: ti.i32,
+    ):
+        """Exclusive prefix sum of the counts inside each tile, with the tile's sum and max."""
+        height, width = depth_complexity.shape[0], depth_complexity.shape[1]
+        for t in range(tile_sum.shape[0]):
+            running = ti.i64(0)
+            largest = ti.i64(0)
+            for local in range(TILE * TILE):
+                i = (t % tiles_x) * TILE + local % TILE
+                j = (t // tiles_x) * TILE + local // TILE
+                if i < width and j < height:
+                    n = ti.cast(depth_complexity[j, i], ti.i64)
+                    offsets[j, i] = running
+                    running += n
+                    largest = ti.max(largest, n)
+            tile_sum[t] = running
+            tile_max[t] = largest
+
+    @ti.func
+    def shell_sort(
+        keys: ti.template(), values: ti.template(), gaps: ti.template(), start: ti.i32, n: ti.i32
+    ):
+        """Shell sort of ``keys[start:start + n]`` carrying ``values`` along (Ciura's gaps,
+        largest first in ``gaps``, the last one 1)."""
+        for g in range(gaps.shape[0]):
+            h = ti.cast(ti.min(gaps[g], n), ti.i32)
+            if h < n:
+                for a in range(start + h, start + n):
+                    k = keys[a]
+                    v = values[a]
+                    b = a
+                    while b >= start + h:
+                        if keys[b - h] <= k:
+                            break
+                        keys[b] = keys[b - h]
+                        values[b] = values[b - h]
+                        b -= h
+                    keys[b] = k
+                    values[b] = v
+
+    @ti.func
+    def sort_keys(keys: ti.template(), gaps: ti.template(), start: ti.i32, n: ti.i32):
+        """Sort ``keys[start:start + n]``: insertion sort, which is linear on the nearly
+        sorted lists that sorted bins give, falling back to Shell sort (Ciura's
+        gaps) once it has moved more than 8 keys per key."""
+        moves = 0
+        a = start + 1
+        while a < start + n:
+            k = keys[a]
+            b = a
+            while b > start:
+                if keys[b - 1] <= k:
+                    break
+                keys[b] = keys[b - 1]
+                b -= 1
+            keys[b] = k
+            moves += a - b
+            a += 1
+            if moves > 8 * n:
+                a = start + n  # too disordered: finish with Shell sort
+        if moves > 8 * n:
+            for g in range(gaps.shape[0]):
+                h = ti.cast(ti.min(gaps[g], n), ti.i32)
+                if h < n:
+                    for c in range(start + h, start + n):
+                        k = keys[c]
+                        b = c
+                        while b >= start + h:
+                            if keys[b - h] <= k:
+                                break
+                            keys[b] = keys[b - h]
+                            b -= h
+                        keys[b] = k
+
+    @ti.func
+    def finish(
+        image: ti.template(),
+        residual: ti.template(),
+        i: ti.i32,
+        j: ti.i32,
+        acc: vec4,
+        transmittance: real,
+        stopped: ti.i32,
+        background: vec4,
+    ):
+        """Write a finished pixel: the background goes behind unless compositing
+        stopped early, in which case the transmittance left bounds the error."""
+        out = acc
+        if stopped:
+            residual[j, i] = ti.cast(transmittance, ti.f32)
+        else:
+            out += transmittance * background
+            residual[j, i] = 0.0
+        for c in ti.static(range(4)):
+            image[j, i, c] = ti.cast(out[c], ti.f32)
+
+    @ti.func
+    def classify(
+        table: ti.template(), r: ti.i32, tx: ti.i32, ty: ti.i32, width: ti.i32, height: ti.i32
+    ) -> ti.i32:
+        """0: no pixel centre of tile (tx, ty) is covered, 1: some may be, 2: all are.
+        Edge functions are affine, so their extremes over the tile are at its corners."""
+        i_lo, j_lo = tx * TILE, ty * TILE
+        i_span = ti.cast(ti.min(i_lo + TILE - 1, width - 1) - i_lo, ti.i64)
+        j_span = ti.cast(ti.min(j_lo + TILE - 1, height - 1) - j_lo, ti.i64)
+        x = ti.cast(i_lo, ti.i64) << SUBPIXEL_BITS
+        y = ti.cast(j_lo, ti.i64) << SUBPIXEL_BITS
+        rejected = 0
+        full = 1
+        for k in ti.static(range(3)):
+            corner = edge(table, r, k, x, y)
+            step_i = (table[r, COL_EDGE + 4 * k] * i_span) << SUBPIXEL_BITS
+            step_j = (table[r, COL_EDGE + 4 * k + 1] * j_span) << SUBPIXEL_BITS
+            threshold = table[r, COL_EDGE + 4 * k + 3]
+            if corner + ti.max(step_i, 0) + ti.max(step_j, 0) < threshold:
+                rejected = 1
+            if corner + ti.min(step_i, 0) + ti.min(step_j, 0) < threshold:
+                full = 0
+        result = 1 + full
+        if rejected:
+            result = 0
+        return result
+
+    @ti.kernel
+    def bin_count(
+        table: table_t,
+        bbox: map_i64_t,
+        total: entries_t,
+        partial: entries_t,
+        tiles_x: ti.i32,
+        width: ti.i32,
+        height: ti.i32,
+    ):
+        """Per tile: how many triangles may cover a pixel centre, and how many partially."""
+        for r in range(table.shape[0]):
+            for ty in range(
+                ti.cast(bbox[r, 2], ti.i32) // TILE, ti.cast(bbox[r, 3], ti.i32) // TILE + 1
+            ):
+                for tx in range(
+                    ti.cast(bbox[r, 0], ti.i32) // TILE, ti.cast(bbox[r, 1], ti.i32) // TILE + 1
+                ):
+                    kind = classify(table, r, tx, ty, width, height)
+                    if kind > 0:
+                        ti.atomic_add(total[ty * tiles_x + tx], 1)
+                    if kind == 1:
+                        ti.atomic_add(partial[ty * tiles_x + tx], 1)
+
+    @ti.kernel
+    def bin_fill(
+        table: table_t,
+        bbox: map_i64_t,
+        bin_start: starts_t,
+        bin_entries: entries_t,
+        partial_start: starts_t,
+        partial_entries: entries_t,
+        cursor: entries_t,
+        partial_cursor: entries_t,
+        tiles_x: ti.i32,
+        width: ti.i32,
+        height: ti.i32,
+    ):
+        """Write ``2 * r + full`` into each tile's bin and ``r`` into its partial list
+        (in arbitrary order: :func:`bin_sort` orders the bins)."""
+        for r in range(table.shape[0]):
+            for ty in range(
+                ti.cast(bbox[r, 2], ti.i32) // TILE, ti.cast(bbox[r, 3], ti.i32) // TILE + 1
+            ):
+                for tx in range(
+                    ti.cast(bbox[r, 0], ti.i32) // TILE, ti.cast(bbox[r, 1], ti.i32) // TILE + 1
+                ):
+                    kind = classify(table, r, tx, ty, width, height)
+                    t = ty * tiles_x + tx
+                    if kind > 0:
+                        slot = ti.atomic_add(cursor[t], 1)
+                        bin_entries[ti.cast(bin_start[t], ti.i32) + slot] = 2 * r + kind // 2
+                    if kind == 1:
+                        slot = ti.atomic_add(partial_cursor[t], 1)
+                        partial_entries[ti.cast(partial_start[t], ti.i32) + slot] = r
+
+    @ti.kernel
+    def bin_sort(
+        table: table_t,
+        bin_start: starts_t,
+        bin_entries: entries_t,
+        scratch: keys_t,
+        gaps: keys_t,
+        tiles_x: ti.i32,
+        width: ti.i32,
+        height: ti.i32,
+        id_bits: ti.i32,
+        depth_shift: ti.i32,
+    ):
+        """Order each bin by the triangles' keys at the tile's centre pixel, so the
+        fragment lists built from it come out (nearly) sorted."""
+        for t in range(bin_start.shape[0] - 1):
+            i = ti.min((t % tiles_x) * TILE + TILE // 2, width - 1)
+            j = ti.min((t // tiles_x) * TILE + TILE // 2, height - 1)
+            lo, hi = ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32)
+            for e in range(lo, hi):
+                scratch[e] = key(table, bin_entries[e] >> 1, i, j, id_bits, depth_shift)
+            shell_sort(scratch, bin_entries, gaps, lo, hi - lo)
+
+    return SimpleNamespace(
+        classify=classify,
+        bin_count=bin_count,
+        bin_fill=bin_fill,
+        bin_sort=bin_sort,
+        sort_keys=sort_keys,
+        shell_sort=shell_sort,
+        vec4=vec4,
+        real=real,
+        pixel=pixel,
+        covers=covers,
+        hit=hit,
+        key=key,
+        rgba=rgba,
+        count=count,
+        tile_scan=tile_scan,
+        finish=finish,
+    )
