@@ -30,7 +30,8 @@ from lamina.host import (
     reset_host,
 )
 from lamina.protocols import Interpolator, Learner, Locator, PositionEstimator, Renderer
-from lamina.registry import ComponentInfo, KindRegistry
+from lamina.registry import ComponentInfo, KindRegistry, OperationRegistry
+from lamina.scene import Camera, Scene
 from lamina.types import KINDS, PointEstimates, Rendering, RenderStats, ShiftEstimate, Tags
 
 try:
@@ -41,6 +42,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "ENTRY_POINT_GROUP",
     "KINDS",
+    "Camera",
     "ComponentInfo",
     "ComponentNotFound",
     "ConfigError",
@@ -51,6 +53,7 @@ __all__ = [
     "LaminaError",
     "Learner",
     "Locator",
+    "OperationRegistry",
     "PluginError",
     "PluginInfo",
     "PointEstimates",
@@ -58,6 +61,7 @@ __all__ = [
     "RenderStats",
     "Renderer",
     "Rendering",
+    "Scene",
     "ShiftEstimate",
     "Tags",
     "__version__",

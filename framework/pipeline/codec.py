@@ -26,6 +26,8 @@ ALLOWED_TYPES: set[str] = {
     "lamina.types:RenderStats",
     "lamina.types:ShiftEstimate",
     "lamina.types:PointEstimates",
+    "lamina.scene:Scene",
+    "lamina.scene:Camera",
 }
 
 

@@ -1,1 +1,57 @@
-"""lamina plugin oit (under construction)."""
+"""lamina plugin oit: exact order-independent transparency renderers."""
+
+from lamina import Tags, hookimpl
+
+_EXACT_GPU = Tags(exact=True, deterministic=True, gpu=True)
+
+#: name -> (factory, summary, tags)
+RENDERERS = {
+    "fragment-list": (
+        "lamina.plugins.oit.renderers:FragmentList",
+        "per-pixel fragment lists sorted by (depth, id): 2 geometry passes (Yang et al. 2010)",
+        _EXACT_GPU,
+    ),
+    "depth-peeling": (
+        "lamina.plugins.oit.renderers:DepthPeeling",
+        "classic depth peeling: N layers in N geometry passes (Everitt 2001)",
+        _EXACT_GPU,
+    ),
+    "dual-depth-peeling": (
+        "lamina.plugins.oit.renderers:DualDepthPeeling",
+        "dual depth peeling: N layers in N/2+1 passes (Bavoil & Myers 2008)",
+        _EXACT_GPU,
+    ),
+    "multilayer-depth-peeling": (
+        "lamina.plugins.oit.renderers:MultiLayerDepthPeeling",
+        "multi-layer depth peeling, k-buffer: N layers in ceil(N/k) passes (Liu et al. 2009)",
+        _EXACT_GPU,
+    ),
+    "reference": (
+        "lamina.plugins.oit.reference:Reference",
+        "float64 numpy: all fragments sorted and composited (for tests and benchmarks)",
+        Tags(exact=True, deterministic=True),
+    ),
+}
+
+
+@hookimpl
+def lamina_register_renderers(registry):  # type: ignore[no-untyped-def]
+    for name, (factory, summary, tags) in RENDERERS.items():
+        registry.add(name, factory, summary=summary, tags=tags)
+
+
+@hookimpl
+def lamina_register_commands(cli):  # type: ignore[no-untyped-def]
+    # Imported on first use of the command line; cli.py imports no Taichi.
+    from lamina.plugins.oit.cli import render
+
+    cli.add_command(render)
+
+
+@hookimpl
+def lamina_register_operations(registry):  # type: ignore[no-untyped-def]
+    """Register the pipeline operations ``scene`` and ``move_in_image``."""
+    from lamina.plugins.oit.operations import OPERATIONS
+
+    for name, function in OPERATIONS.items():
+        registry.add(name, function, summary=function.__doc__.splitlines()[0])

@@ -1,0 +1,380 @@
+"""Triangle setup shared by every renderer: the one definition of coverage and depth.
+
+Everything here runs once per frame in float64 numpy.  It turns a
+:class:`~lamina.scene.Scene` seen by a
+:class:`~lamina.scene.Camera` into *raster triangles* whose
+coverage and depth at a pixel centre are integer formulas.  The reference
+renderer evaluates them with numpy ``int64`` and the Taichi kernels with
+``i64``; integer arithmetic is exact on every backend (no FMA contraction,
+no fast-math reassociation), so all renderers see exactly the same fragments
+in exactly the same order, and their images agree to float rounding in the
+compositing alone.
+
+The rules
+---------
+Clipping
+    Triangles are clipped in homogeneous clip space against the near and far
+    planes and against a guard band three viewports wide on each side
+    (Sutherland-Hodgman), then fanned back into triangles.  So a triangle
+    crossing the near plane is rendered correctly (its visible part), never
+    rejected.  An edge crossing a plane is always cut from its inside
+    endpoint, so two triangles sharing that edge get bit-identical new
+    vertices and stay watertight.
+Snapping
+    Screen positions (x right, y down, pixel (i, j) has its centre at
+    ``(i + 0.5, j + 0.5)``) are rounded to 1/256 pixel (8 sub-pixel bits),
+    as GPUs do; images are at most 16384 pixels on a side.
+Coverage
+    A pixel centre is covered when the three integer edge functions of the
+    (counter-clockwise re-oriented) triangle are >= 0, where a value of
+    exactly 0 counts only on *top* edges (horizontal, interior below) and
+    *left* edges (interior to their right): the Direct3D top-left rule, so
+    triangles sharing an edge neither overlap nor leave gaps.  Both windings
+    are rendered (no culling).
+Depth
+    Window depth ``(z_ndc + 1) / 2`` in [0, 1], which is affine in screen
+    space for both projections, quantised to 40 bits: a plane
+    ``z = (z0 + gx * i + gy * j) >> 8`` with integer coefficients (8 extra
+    fractional bits; ``z0`` is derived exactly from the depth rounded at a
+    pixel inside the triangle), clamped to the triangle's own vertex depth
+    range.  Quantisation moves a depth by less than about
+    ``2**-34`` of the near-far range.
+Order
+    Fragments at a pixel are ordered by the 64-bit key
+    ``depth << id_bits | index`` where ``index`` is the raster triangle's
+    position; raster triangles are sorted by face index (a clipped face's
+    pieces never overlap), so ties in depth -- exactly coplanar faces -- are
+    broken by face index, nearer first.  Every key at a pixel is distinct.
+Colour
+    Straight RGBA, per face or interpolated perspective-correctly from the
+    vertices with screen barycentrics ``E_k / sum(E)`` weighted by ``1/w``,
+    premultiplied per fragment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from lamina.errors import InputError
+from lamina.scene import Camera, Scene
+
+__all__ = [
+    "DEPTH_BITS",
+    "MAX_SIZE",
+    "SUBPIXEL_BITS",
+    "TILE",
+    "RasterTriangles",
+    "check_size",
+    "setup",
+]
+
+SUBPIXEL_BITS = 8
+DEPTH_BITS = 40
+#: Extra fractional bits of the per-pixel depth gradients.
+GRADIENT_BITS = 8
+MAX_SIZE = 16384
+#: Guard band half-width in NDC units: |x/w|, |y/w| <= GUARD after clipping.
+GUARD = 3.0
+#: Side of the square screen tiles the Taichi kernels bin triangles into.
+TILE = 16
+
+_MAX_GRADIENT = 1 << 47  # keeps z0 + gx * i + gy * j inside int64 (i, j < 2**14)
+_DEPTH_MAX = (1 << DEPTH_BITS) - 1
+
+# Columns of RasterTriangles.table (int64), shared with the Taichi kernels.
+COL_Z, COL_GX, COL_GY, COL_ZLO, COL_ZHI = range(5)
+COL_EDGE = 5  # then A, B, C, threshold for each of the three edges
+TABLE_COLUMNS = COL_EDGE + 12
+
+
+def check_size(size: object) -> tuple[int, int]:
+    """Validate an image ``size`` = (height, width); return it as ints."""
+    try:
+        height, width = size  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise InputError(f"size must be (height, width), got {size!r}") from None
+    out = []
+    for name, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise InputError(f"size {name} must be an integer, got {value!r}")
+        if not 1 <= value <= MAX_SIZE:
+            raise InputError(f"size {name} must lie in [1, {MAX_SIZE}] pixels, got {value}")
+        out.append(int(value))
+    return out[0], out[1]
+
+
+@dataclass(frozen=True)
+class RasterTriangles:
+    """Screen-space triangles ready to rasterise (see the module notes for the rules).
+
+    Attributes
+    ----------
+    size : (height, width)
+    face : (R,) int64
+        Scene face each raster triangle comes from (non-decreasing).
+    table : (R, 17) int64
+        Per triangle: depth plane ``z0, gx, gy`` (depth at pixel (i, j) is
+        ``(z0 + gx * i + gy * j) >> 8``), depth clamp range, then
+        (A, B, C, threshold) of each edge, where the edge function at pixel
+        (i, j) is ``A * (i << 8) + B * (j << 8) + C`` and the centre is inside
+        the edge when it is ``>= threshold`` (0 on top-left edges, 1
+        elsewhere).
+    bbox : (R, 4) int64
+        Inclusive pixel ranges i0, i1, j0, j1 that can hold covered centres.
+    inv_w : (R, 3) float64
+        1/w at the vertices, ordered so that edge k is opposite vertex
+        ``(k + 2) % 3``.
+    colors : (R, 3, 4) float64
+        Straight RGBA at the vertices (equal rows for face colours).
+    flat : bool
+        True when colours are per face (no interpolation needed).
+    id_bits, depth_shift : int
+        ``key = ((depth >> depth_shift) << id_bits) | index``.
+    background : (4,) float64
+        Premultiplied background colour.
+    """
+
+    size: tuple[int, int]
+    face: np.ndarray
+    table: np.ndarray
+    bbox: np.ndarray
+    inv_w: np.ndarray
+    colors: np.ndarray
+    flat: bool
+    id_bits: int
+    depth_shift: int
+    background: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.face)
+
+    @cached_property
+    def _edges(self) -> tuple[np.ndarray, ...]:
+        """Contiguous (R, 3) columns A, B, C, threshold of the edge functions."""
+        edges = self.table[:, COL_EDGE : COL_EDGE + 12].reshape(-1, 3, 4)
+        return tuple(np.ascontiguousarray(edges[:, :, k]) for k in range(4))
+
+    def edge_values(self, index: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The three edge functions (..., 3) of triangles ``index`` at pixels (i, j)."""
+        a, b, c, _ = self._edges
+        x = (np.asarray(i) << SUBPIXEL_BITS)[..., None]
+        y = (np.asarray(j) << SUBPIXEL_BITS)[..., None]
+        return a[index] * x + b[index] * y + c[index]
+
+    def covers(self, index: np.ndarray, edges: np.ndarray) -> np.ndarray:
+        """Coverage from :meth:`edge_values` (top-left rule)."""
+        return (edges >= self._edges[3][index]).all(axis=-1)
+
+    def keys(self, index: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Sort keys (int64) of triangles ``index`` at pixels (i, j)."""
+        column = self.table[:, COL_Z : COL_ZHI + 1].T
+        z0, gx, gy, zlo, zhi = (c[index] for c in column)
+        z = np.clip((z0 + gx * i + gy * j) >> GRADIENT_BITS, zlo, zhi)
+        return ((z >> self.depth_shift) << self.id_bits) | index
+
+
+def setup(scene: Scene, camera: Camera, size: tuple[int, int]) -> RasterTriangles:
+    """Transform, clip, snap and set up the triangles of ``scene`` for ``size`` = (h, w)."""
+    if not isinstance(scene, Scene):
+        raise InputError(
+            f"scene must be a lamina.scene.Scene, got {type(scene).__name__}"
+        )
+    if not isinstance(camera, Camera):
+        raise InputError(
+            f"camera must be a lamina.scene.Camera, got {type(camera).__name__}"
+        )
+    height, width = check_size(size)
+    matrix = camera.projection_matrix(width / height) @ camera.view_matrix()
+    clip = np.concatenate([scene.vertices, np.ones((scene.n_vertices, 1))], axis=1) @ matrix.T
+    faces = scene.faces
+    if scene.vertex_colors is not None:
+        vertex_rgba = scene.vertex_colors[faces]
+    else:
+        vertex_rgba = np.repeat(scene.face_colors[:, None, :], 3, axis=1)
+    positions, rgba, face = _clip(clip[faces], vertex_rgba, np.arange(len(faces)))
+    return _screen(
+        positions,
+        rgba,
+        face,
+        (height, width),
+        flat=scene.vertex_colors is None,
+        background=scene.premultiplied_background(),
+    )
+
+
+def _plane_distances(p: np.ndarray) -> np.ndarray:
+    """Signed distances (..., 6) to the clip planes; inside when >= 0."""
+    x, y, z, w = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
+    return np.stack(
+        [w + z, w - z, GUARD * w - x, GUARD * w + x, GUARD * w - y, GUARD * w + y], axis=-1
+    )
+
+
+def _clip(
+    positions: np.ndarray, rgba: np.ndarray, face: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clip (F, 3, 4) clip-space triangles; return triangles sorted by face."""
+    distances = _plane_distances(positions)  # (F, 3, 6)
+    outside = (distances < 0).all(axis=1).any(axis=1)
+    inside = (distances >= 0).all(axis=(1, 2))
+    crossing = ~inside & ~outside
+    if not crossing.any():
+        return positions[inside], rgba[inside], face[inside]
+    polygons, counts = _clip_polygons(np.concatenate([positions[crossing], rgba[crossing]], axis=2))
+    # Fan (v0, vk, vk+1) for k = 1 .. count - 2 (none when nothing is left).
+    fans_per_polygon = np.maximum(counts - 2, 0)
+    fan_face = np.repeat(face[crossing], fans_per_polygon)
+    owner = np.repeat(np.arange(len(counts)), fans_per_polygon)
+    first_fan = np.cumsum(fans_per_polygon) - fans_per_polygon
+    k = np.arange(len(owner)) - np.repeat(first_fan, fans_per_polygon) + 1
+    fans = np.stack([polygons[owner, 0], polygons[owner, k], polygons[owner, k + 1]], axis=1)
+    positions = np.concatenate([positions[inside], fans[..., :4]])
+    rgba = np.concatenate([rgba[inside], fans[..., 4:]])
+    face = np.concatenate([face[inside], fan_face])
+    order = np.argsort(face, kind="stable")
+    return positions[order], rgba[order], face[order]
+
+
+def _clip_polygons(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sutherland-Hodgman on (T, 3, 8) triangles [x, y, z, w, r, g, b, a] against
+    the six planes, vectorised over triangles; returns (T, 9, 8) polygons and
+    their vertex counts (< 3 when nothing is left)."""
+    size = 3 + 6  # each plane adds at most one vertex to a convex polygon
+    count = np.full(len(triangles), 3)
+    polygons = np.zeros((len(triangles), size, triangles.shape[2]))
+    polygons[:, :3] = triangles
+    slots = np.arange(size)
+    rows = np.arange(len(triangles))[:, None]
+    for plane in range(6):
+        valid = slots < count[:, None]
+        following = np.where(slots + 1 < count[:, None], slots + 1, 0)
+        distance = _plane_distances(polygons[..., :4])[..., plane]
+        d_next = np.take_along_axis(distance, following, axis=1)
+        keep = valid & (distance >= 0)
+        cut = valid & ((distance >= 0) != (d_next >= 0))
+        # Always interpolate from the inside endpoint: bit-identical for both
+        # triangles that share the edge.
+        ins = np.where(distance >= 0, slots, following)
+        out = np.where(distance >= 0, following, slots)
+        d_in = np.take_along_axis(distance, ins, axis=1)
+        d_out = np.take_along_axis(distance, out, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(cut, d_in / (d_in - d_out), 0.0)
+        p_in, p_out = polygons[rows, ins], polygons[rows, out]
+        crossing_point = p_in + t[..., None] * (p_out - p_in)
+        # Output order per edge: the current vertex (if kept), then the crossing.
+        emitted = keep.astype(np.int64) + cut
+        first = np.cumsum(emitted, axis=1) - emitted
+        result = np.zeros_like(polygons)
+        r, c = np.nonzero(keep)
+        result[r, first[r, c]] = polygons[r, c]
+        r, c = np.nonzero(cut)
+        result[r, first[r, c] + keep[r, c]] = crossing_point[r, c]
+        polygons, count = result, emitted.sum(axis=1)
+    return polygons, count
+
+
+def _screen(
+    positions: np.ndarray,
+    rgba: np.ndarray,
+    face: np.ndarray,
+    size: tuple[int, int],
+    *,
+    flat: bool,
+    background: np.ndarray,
+) -> RasterTriangles:
+    height, width = size
+    scale = float(1 << SUBPIXEL_BITS)
+    w = positions[..., 3]
+    ndc = positions[..., :3] / w[..., None]
+    x = np.rint((ndc[..., 0] + 1.0) * 0.5 * width * scale).astype(np.int64)
+    y = np.rint((1.0 - ndc[..., 1]) * 0.5 * height * scale).astype(np.int64)
+    depth = np.clip((ndc[..., 2] + 1.0) * 0.5, 0.0, 1.0) * float(1 << DEPTH_BITS)
+    inv_w = 1.0 / w
+
+    # Orient every triangle so that its interior is on the positive side of all edges.
+    area2 = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
+    flip = area2 < 0
+    for array in (x, y, depth, inv_w, rgba):
+        array[flip, 1], array[flip, 2] = array[flip, 2].copy(), array[flip, 1].copy()
+    area2 = np.abs(area2)
+
+    half = 1 << (SUBPIXEL_BITS - 1)
+    # Pixel ranges whose centres (i << 8) + half can lie inside the triangle.
+    i0 = np.maximum(-((half - x.min(axis=1)) >> SUBPIXEL_BITS), 0)  # ceil((min - half) / 256)
+    i1 = np.minimum((x.max(axis=1) - half) >> SUBPIXEL_BITS, width - 1)
+    j0 = np.maximum(-((half - y.min(axis=1)) >> SUBPIXEL_BITS), 0)
+    j1 = np.minimum((y.max(axis=1) - half) >> SUBPIXEL_BITS, height - 1)
+    visible = (area2 > 0) & (i0 <= i1) & (j0 <= j1)
+    x, y, depth, inv_w, rgba, face, area2 = (
+        a[visible] for a in (x, y, depth, inv_w, rgba, face, area2)
+    )
+    i0, i1, j0, j1 = (a[visible] for a in (i0, i1, j0, j1))
+    n = len(face)
+
+    # Reference pixel: the pixel of the centroid, kept inside the pixel box.
+    iref = np.clip(x.sum(axis=1) // (3 << SUBPIXEL_BITS), i0, i1)
+    jref = np.clip(y.sum(axis=1) // (3 << SUBPIXEL_BITS), j0, j1)
+    xref = (iref << SUBPIXEL_BITS) + half
+    yref = (jref << SUBPIXEL_BITS) + half
+
+    table = np.zeros((n, TABLE_COLUMNS), dtype=np.int64)
+    for k in range(3):
+        a_x, a_y = x[:, k], y[:, k]
+        dx, dy = x[:, (k + 1) % 3] - a_x, y[:, (k + 1) % 3] - a_y
+        # E(p) = dx * (p.y - a.y) - dy * (p.x - a.x): positive inside.
+        column = COL_EDGE + 4 * k
+        table[:, column] = -dy
+        table[:, column + 1] = dx
+        # C at pixel (0, 0), exactly: E(i, j) = A * (i << 8) + B * (j << 8) + C.
+        table[:, column + 2] = (
+            dx * (yref - a_y)
+            - dy * (xref - a_x)
+            + dy * (iref << SUBPIXEL_BITS)
+            - dx * (jref << SUBPIXEL_BITS)
+        )
+        top_left = (dy < 0) | ((dy == 0) & (dx > 0))
+        table[:, column + 3] = np.where(top_left, 0, 1)
+
+    # Depth plane through the snapped vertices, per pixel, with GRADIENT_BITS fraction bits.
+    xf, yf = x.astype(np.float64), y.astype(np.float64)
+    det = area2.astype(np.float64)  # > 0 after re-orientation
+    dz1, dz2 = depth[:, 1] - depth[:, 0], depth[:, 2] - depth[:, 0]
+    gx = (dz1 * (yf[:, 2] - yf[:, 0]) - dz2 * (yf[:, 1] - yf[:, 0])) / det
+    gy = (dz2 * (xf[:, 1] - xf[:, 0]) - dz1 * (xf[:, 2] - xf[:, 0])) / det
+    zref = depth[:, 0] + gx * (xref - xf[:, 0]) + gy * (yref - yf[:, 0])
+    per_pixel = float(1 << (SUBPIXEL_BITS + GRADIENT_BITS))
+    table[:, COL_GX] = np.clip(np.rint(gx * per_pixel), -_MAX_GRADIENT, _MAX_GRADIENT)
+    table[:, COL_GY] = np.clip(np.rint(gy * per_pixel), -_MAX_GRADIENT, _MAX_GRADIENT)
+    zlo = np.clip(np.floor(depth.min(axis=1)), 0, _DEPTH_MAX).astype(np.int64)
+    zhi = np.clip(np.ceil(depth.max(axis=1)), 0, _DEPTH_MAX).astype(np.int64)
+    # Depth in 1/256 units at pixel (0, 0), exactly, from the rounded depth at the
+    # reference pixel: z(i, j) = (Z + gx * i + gy * j) >> 8 = z_ref + (gx * di + gy * dj) >> 8.
+    table[:, COL_Z] = (
+        (np.clip(np.rint(zref), zlo, zhi).astype(np.int64) << GRADIENT_BITS)
+        - table[:, COL_GX] * iref
+        - table[:, COL_GY] * jref
+    )
+    table[:, COL_ZLO] = zlo
+    table[:, COL_ZHI] = zhi
+
+    id_bits = max(1, (n - 1).bit_length())
+    depth_shift = max(0, DEPTH_BITS + id_bits - 63)
+    # Edge k (v_k -> v_k+1) is opposite vertex k+2: reorder the vertex data to match.
+    opposite = [2, 0, 1]
+    return RasterTriangles(
+        size=(height, width),
+        face=face,
+        table=table,
+        bbox=np.stack([i0, i1, j0, j1], axis=1),
+        inv_w=np.ascontiguousarray(inv_w[:, opposite]),
+        colors=np.ascontiguousarray(rgba[:, opposite]),
+        flat=flat,
+        id_bits=id_bits,
+        depth_shift=depth_shift,
+        background=np.asarray(background, dtype=np.float64),
+    )

@@ -1,0 +1,262 @@
+"""The OIT kernels piece by piece: integer coverage and keys against the numpy
+definitions in lamina.plugins.oit.raster, binning against brute force, the
+per-pixel sorts against numpy.sort, counts and prefix sums against numpy."""
+
+import numpy as np
+import pytest
+
+from lamina.plugins.oit import raster
+from lamina.scene import Camera, Scene
+
+SIZE = (40, 56)
+
+
+@pytest.fixture(scope="session")
+def ti():
+    from lamina.kernels import runtime
+
+    runtime.init()
+    import taichi
+
+    return taichi
+
+
+@pytest.fixture(scope="session")
+def common(ti):
+    from lamina.kernels import oit_common
+
+    return oit_common.build(ti.f64)
+
+
+@pytest.fixture(scope="session")
+def probes(ti, common):
+    """Kernels that expose the ``ti.func`` helpers to the tests."""
+    from lamina.kernels import oit_common as oc
+
+    @ti.kernel
+    def coverage_and_keys(
+        table: oc.table_t,
+        covered: ti.types.ndarray(dtype=ti.i32, ndim=3),
+        keys: ti.types.ndarray(dtype=ti.i64, ndim=3),
+        id_bits: ti.i32,
+        depth_shift: ti.i32,
+    ):
+        for r, j, i in ti.ndrange(covered.shape[0], covered.shape[1], covered.shape[2]):
+            covered[r, j, i] = common.covers(table, r, i, j)
+            keys[r, j, i] = common.key(table, r, i, j, id_bits, depth_shift)
+
+    @ti.kernel
+    def sort_lists(
+        keys: oc.keys_t, starts: oc.keys_t, gaps: oc.keys_t, values: oc.entries_t, pairs: ti.i32
+    ):
+        for s in range(starts.shape[0] - 1):
+            start = ti.cast(starts[s], ti.i32)
+            n = ti.cast(starts[s + 1], ti.i32) - start
+            if pairs:
+                common.shell_sort(keys, values, gaps, start, n)
+            else:
+                common.sort_keys(keys, gaps, start, n)
+
+    return coverage_and_keys, sort_lists
+
+
+def random_scene(seed: int, n: int = 40, *, per_vertex: bool = False) -> Scene:
+    rng = np.random.default_rng(seed)
+    vertices = rng.uniform(-1.6, 1.6, (3 * n, 3))
+    vertices[:, 2] *= 2.0
+    # Some slivers, some huge triangles, some through the near plane.
+    vertices[:3] = [[-0.5, -0.5, 0], [0.5, 0.5, 0.0], [-0.5, -0.5 + 1e-4, 1.0]]
+    vertices[3:6] = [[-40, -30, -1], [50, -20, 1], [0, 60, 0.5]]
+    vertices[6:9] = [[-1, -1, 6], [1, -1, -3], [0, 1, 0]]
+    faces = np.arange(3 * n).reshape(n, 3)
+    colors = rng.uniform(0.1, 0.9, (3 * n if per_vertex else n, 4))
+    if per_vertex:
+        return Scene(vertices=vertices, faces=faces, vertex_colors=colors)
+    return Scene(vertices=vertices, faces=faces, face_colors=colors)
+
+
+CAMERAS = [
+    Camera.look_at((0.3, 0.2, 4), (0, 0, 0), fov_y=50, near=0.5),
+    Camera.look_at((0, 0, 4), (0, 0, 0), projection="orthographic", ortho_height=3.0),
+]
+
+
+def test_constants_match_the_raster_setup():
+    from lamina.kernels import oit_common
+
+    for name in ("TILE", "SUBPIXEL_BITS", "GRADIENT_BITS", "COL_Z", "COL_GX", "COL_GY"):
+        assert getattr(oit_common, name) == getattr(raster, name)
+    assert (oit_common.COL_ZLO, oit_common.COL_ZHI, oit_common.COL_EDGE) == (
+        raster.COL_ZLO,
+        raster.COL_ZHI,
+        raster.COL_EDGE,
+    )
+    gaps = oit_common.SHELL_GAPS
+    assert gaps[-1] == 1 and np.all(np.diff(gaps) < 0) and gaps[0] >= 2**31
+
+
+@pytest.mark.parametrize("camera", CAMERAS, ids=["perspective", "orthographic"])
+def test_coverage_and_keys_equal_the_numpy_definition(camera, probes):
+    tris = raster.setup(random_scene(1), camera, SIZE)
+    assert tris.n > 30
+    covered = np.zeros((tris.n, *SIZE), np.int32)
+    keys = np.zeros((tris.n, *SIZE), np.int64)
+    probes[0](tris.table, covered, keys, tris.id_bits, tris.depth_shift)
+    r, j, i = (
+        a.ravel() for a in np.meshgrid(np.arange(tris.n), *map(np.arange, SIZE), indexing="ij")
+    )
+    expected_cover = tris.covers(r, tris.edge_values(r, i, j)).reshape(covered.shape)
+    np.testing.assert_array_equal(covered, expected_cover)
+    expected_keys = tris.keys(r, i, j).reshape(keys.shape)
+    inside = expected_cover.astype(bool)
+    np.testing.assert_array_equal(keys[inside], expected_keys[inside])
+    # Keys at one pixel are distinct (the raster index is in the low bits).
+    assert len(np.unique(expected_keys[:, 20, 20][inside[:, 20, 20]])) == inside[:, 20, 20].sum()
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_sorts_equal_numpy(pairs, probes):
+    from lamina.kernels import oit_common
+
+    rng = np.random.default_rng(2)
+    lists = [rng.integers(0, 2**62, n) for n in (0, 1, 2, 3, 17, 50, 333)]
+    lists += [np.sort(rng.integers(0, 2**62, 64)), np.sort(rng.integers(0, 2**62, 80))[::-1]]
+    ordered = np.sort(rng.integers(0, 2**62, 60))
+    ordered[[5, 30]] = ordered[[30, 5]]  # nearly sorted
+    lists.append(ordered)
+    lists.append(rng.integers(0, 5, 40))  # many ties
+    keys = np.concatenate(lists)
+    starts = np.cumsum([0] + [len(x) for x in lists])
+    values = np.arange(len(keys), dtype=np.int32)
+    original = keys.copy()
+    probes[1](keys, starts, oit_common.SHELL_GAPS, values, int(pairs))
+    for s in range(len(lists)):
+        segment = slice(starts[s], starts[s + 1])
+        np.testing.assert_array_equal(keys[segment], np.sort(original[segment]))
+        if pairs:  # the values travelled with their keys
+            np.testing.assert_array_equal(original[values[segment]], keys[segment])
+
+
+def test_binning_is_conservative_and_exact_on_full_tiles(ti, common):
+    from lamina.kernels import oit_common
+
+    tris = raster.setup(random_scene(3), CAMERAS[0], SIZE)
+    height, width = SIZE
+    tile = raster.TILE
+    tiles_x, tiles_y = -(-width // tile), -(-height // tile)
+    n_tiles = tiles_x * tiles_y
+    total = np.zeros(n_tiles, np.int32)
+    partial = np.zeros(n_tiles, np.int32)
+    extent = {"tiles_x": tiles_x, "width": width, "height": height}
+    common.bin_count(tris.table, tris.bbox, total, partial, **extent)
+    start = np.concatenate([[0], np.cumsum(total)]).astype(np.int64)
+    partial_start = np.concatenate([[0], np.cumsum(partial)]).astype(np.int64)
+    entries = np.zeros(max(1, start[-1]), np.int32)
+    partial_entries = np.zeros(max(1, partial_start[-1]), np.int32)
+    common.bin_fill(
+        tris.table,
+        tris.bbox,
+        start,
+        entries,
+        partial_start,
+        partial_entries,
+        np.zeros(n_tiles, np.int32),
+        np.zeros(n_tiles, np.int32),
+        **extent,
+    )
+    common.bin_sort(
+        tris.table,
+        start,
+        entries,
+        np.zeros(len(entries), np.int64),
+        oit_common.SHELL_GAPS,
+        **extent,
+        id_bits=tris.id_bits,
+        depth_shift=tris.depth_shift,
+    )
+    jj, ii = np.mgrid[0:height, 0:width]
+    for t in range(n_tiles):
+        tx, ty = t % tiles_x, t // tiles_x
+        in_tile = (ii // tile == tx) & (jj // tile == ty)
+        i, j = ii[in_tile], jj[in_tile]
+        binned = entries[start[t] : start[t + 1]]
+        assert sorted(partial_entries[partial_start[t] : partial_start[t + 1]]) == sorted(
+            binned[(binned & 1) == 0] >> 1
+        )
+        for r in range(tris.n):
+            hits = tris.covers(np.full(len(i), r), tris.edge_values(np.full(len(i), r), i, j))
+            listed = [e for e in binned if e >> 1 == r]
+            if hits.any():
+                assert len(listed) == 1, (t, r)
+            if listed and listed[0] & 1:
+                assert hits.all(), (t, r)
+        # Bins are ordered by key at the tile centre.
+        ci, cj = min(tx * tile + tile // 2, width - 1), min(ty * tile + tile // 2, height - 1)
+        centre_keys = tris.keys(binned >> 1, np.full(len(binned), ci), np.full(len(binned), cj))
+        assert np.all(np.diff(centre_keys) > 0)
+
+
+def test_count_and_tile_scan(ti, common):
+    from lamina.plugins.oit.reference import fragments
+    from lamina.plugins.oit.renderers import FragmentList
+
+    tris = raster.setup(random_scene(4), CAMERAS[0], SIZE)
+    pixel, _, _ = fragments(tris)
+    expected = np.bincount(pixel, minlength=SIZE[0] * SIZE[1]).reshape(SIZE)
+    out = FragmentList().render(random_scene(4), CAMERAS[0], SIZE)
+    np.testing.assert_array_equal(out.depth_complexity, expected)
+    # tile_scan: exclusive prefix sums in tile-major order.
+    tile = raster.TILE
+    tiles_x = -(-SIZE[1] // tile)
+    n_tiles = tiles_x * -(-SIZE[0] // tile)
+    offsets = np.zeros(SIZE, np.int64)
+    sums, maxima = np.zeros(n_tiles, np.int64), np.zeros(n_tiles, np.int64)
+    common.tile_scan(expected.astype(np.int32), offsets, sums, maxima, tiles_x)
+    for t in range(n_tiles):
+        tx, ty = t % tiles_x, t // tiles_x
+        block = expected[ty * tile : (ty + 1) * tile, tx * tile : (tx + 1) * tile]
+        local = offsets[ty * tile : (ty + 1) * tile, tx * tile : (tx + 1) * tile]
+        flat = block.ravel()
+        np.testing.assert_array_equal(local.ravel(), np.cumsum(flat) - flat)
+        assert sums[t] == flat.sum() and maxima[t] == flat.max()
+
+
+@pytest.mark.parametrize("per_vertex", [False, True])
+def test_device_arrays_and_float32_paths(per_vertex, monkeypatch):
+    """The GPU code path (ti.ndarray buffers, copies at the edges) and the float32
+    accumulation used on Vulkan, both exercised on the CPU backend."""
+    from lamina.plugins.oit import renderers
+    from lamina.plugins.oit.reference import Reference
+
+    scene, camera = random_scene(5, per_vertex=per_vertex), CAMERAS[0]
+    expected = Reference().render(scene, camera, SIZE)
+    original = renderers._Device
+    for options in ({"host": False}, {"real": "f32"}):
+        monkeypatch.setattr(
+            renderers,
+            "_Device",
+            lambda arch, options=options, **kw: original(arch, **options, **kw),
+        )
+        for cls in (
+            renderers.FragmentList,
+            renderers.DepthPeeling,
+            renderers.DualDepthPeeling,
+            renderers.MultiLayerDepthPeeling,
+        ):
+            found = cls().render(scene, camera, SIZE)
+            np.testing.assert_array_equal(found.depth_complexity, expected.depth_complexity)
+            np.testing.assert_allclose(found.image, expected.image, rtol=0, atol=2e-6)
+        monkeypatch.undo()
+
+
+def test_clipping_removes_triangles_outside_the_frustum_corner():
+    # No single clip plane rejects this triangle, yet none of it is in the guard
+    # band: clipping must leave nothing (and not fail).
+    camera = Camera.look_at((0, 0, 5), (0, 0, 0), projection="orthographic", ortho_height=2.0)
+    aspect = SIZE[1] / SIZE[0]
+    corners = np.array([[5, 1.5], [1.5, 5], [5, 5]]) * [aspect, 1.0]  # in NDC-sized units
+    inside = np.array([[0.0, 0.0], [0.5, 0.0], [0.0, 0.5]])
+    vertices = np.column_stack([np.vstack([corners, inside]), np.zeros(6)])
+    scene = Scene(vertices=vertices, faces=[[0, 1, 2], [3, 4, 5]], face_colors=(1, 0, 0, 0.5))
+    tris = raster.setup(scene, camera, SIZE)
+    np.testing.assert_array_equal(tris.face, [1])
