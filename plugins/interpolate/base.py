@@ -9,7 +9,13 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.plugins.interpolate.common import ResizerBase, check_memory_limit
-from lamina.plugins.interpolate.engine import EDGE_MODES, EdgeMode, resample, working_bytes
+from lamina.plugins.interpolate.engine import (
+    EDGE_MODES,
+    AxisOperator,
+    EdgeMode,
+    resample,
+    working_bytes,
+)
 from lamina.plugins.interpolate.filters import (
     CubicBSpline,
     CubicBSplinePrefilter,
@@ -81,6 +87,18 @@ class SeparableInterpolator(ResizerBase):
     @abstractmethod
     def filter(self) -> Filter:
         """The one-dimensional filter applied along each axis."""
+
+    @property
+    def axis_operator(self) -> AxisOperator:
+        """The linear map :meth:`resize` applies along each axis, before clipping.
+
+        ``axis_operator.matrix(n_in, n_out)`` is its sparse matrix: resizing
+        ``x`` from (H, W) to (h, w) gives ``R @ x @ C.T`` with ``R =
+        matrix(H, h)`` and ``C = matrix(W, w)`` (for ``edge="constant"``,
+        ``cval + R @ (x - cval) @ C.T``), then the clip. Stairstep composes
+        these to resize in one pass.
+        """
+        return AxisOperator(self.filter, antialias=self.antialias, edge=self.edge)
 
     def _resize(self, data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         out = resample(
@@ -299,12 +317,19 @@ class BSpline3(SeparableInterpolator):
     def filter(self) -> Filter:
         return CubicBSpline()
 
+    @property
+    def axis_operator(self) -> AxisOperator:
+        """The prefilter onto the extended grid, then the B-spline kernel."""
+        return AxisOperator(
+            self.filter,
+            antialias=self.antialias,
+            edge=self.edge,
+            prefilter=CubicBSplinePrefilter(),
+        )
+
     def _margin(self, n_in: int, n_out: int) -> int:
         """Coefficients needed past each border: the B-spline's reach."""
-        if n_in == n_out:
-            return 0
-        stretch = n_in / n_out if self.antialias and n_out < n_in else 1.0
-        return math.ceil(2.0 * stretch) + 1
+        return self.axis_operator.margin(n_in, n_out)
 
     def _resize(self, data: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         margins = (self._margin(data.shape[0], shape[0]), self._margin(data.shape[1], shape[1]))

@@ -8,8 +8,10 @@ of the image -- no transposes and no Python loop over pixels. Windows that
 reach past the image edge are gathered through the edge mode first.
 
 The plans are cached per (filter, sizes, edge mode, axis), so resizing many
-images of one size (or the steps of a stairstep schedule, twice) pays for the
-weights once.
+images of one size pays for the weights once. The same resample is also
+available as a sparse matrix (:func:`axis_matrix`, :class:`AxisOperator`),
+and :func:`banded_plan` turns any banded sparse matrix -- such as stairstep's
+product of all its steps' matrices -- into blocks applied the same way.
 
 Images travel as C-contiguous float32 ``(H, W, C)`` arrays viewed as
 ``(H, W * C)``: the row pass multiplies whole rows, the column pass uses the
@@ -26,8 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,9 +43,14 @@ from lamina.plugins.interpolate.filters import Filter
 
 __all__ = [
     "EDGE_MODES",
+    "AxisOperator",
     "AxisPlan",
     "EdgeMode",
+    "apply_separable",
+    "axis_matrix",
     "axis_plan",
+    "band_indices",
+    "banded_plan",
     "edge_indices",
     "resample",
     "working_bytes",
@@ -236,18 +245,111 @@ def axis_plan(
     side of the ``n_in`` that define the geometry (used for prefiltered data).
     """
     first, weights = filter.taps(n_in, n_out, antialias=antialias)
-    first = first + pad
-    n_source = n_in + 2 * pad
-    width = weights.shape[1]
     expand = channels if axis == 1 else 1
-    block_size = _block_size(n_in, n_out, expand)
+    return _plan(
+        first + pad,
+        weights,
+        n_in,
+        pad,
+        edge=edge,
+        axis=axis,
+        expand=expand,
+        block_size=_block_size(n_in, n_out, expand),
+    )
+
+
+def band_indices(matrix: Any, *, wrap: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The row and the column of every stored entry of a CSR ``matrix``
+    (``n_out``, ``n_in``) that resamples an axis.
+
+    With ``wrap`` (a periodic matrix, whose rows near the border reach both
+    ends) each column is moved by whole periods to within half a period of
+    the row's sampling position, so every row's entries form one band.
+    """
+    n_out, n_in = matrix.shape
+    rows = np.repeat(np.arange(n_out), np.diff(matrix.indptr))
+    index = matrix.indices.astype(np.int64)
+    if wrap:
+        centres = (2.0 * np.arange(n_out) + 1.0) * (n_in / (2.0 * n_out)) - 0.5
+        index += n_in * np.round((centres[rows] - index) / n_in).astype(np.int64)
+    return rows, index
+
+
+def banded_plan(matrix: Any, *, axis: int, channels: int = 1, wrap: bool = False) -> AxisPlan:
+    """The plan that applies a sparse ``(n_out, n_in)`` matrix along ``axis``.
+
+    Each row's non-zeros must form a band (as in a product of resampling
+    matrices): a row is applied as the dense run from its first to its last
+    non-zero, so zeros inside the band cost multiply-adds. The matrix already
+    encodes the edge mode, so windows stay inside the image, except with
+    ``wrap`` (see :func:`band_indices`), whose windows crossing the border
+    wrap around. Not cached: the caller owns the matrix and caches the plan.
+    """
+    matrix = matrix.tocsr()
+    n_out, n_in = matrix.shape
+    rows, index = band_indices(matrix, wrap=wrap)
+    # Per-row extremes; a row without weights reads one pixel with weight 0.
+    first = np.full(n_out, np.iinfo(np.int64).max)
+    stop = np.full(n_out, np.iinfo(np.int64).min)
+    np.minimum.at(first, rows, index)
+    np.maximum.at(stop, rows, index + 1)
+    empty = np.diff(matrix.indptr) == 0
+    first[empty] = np.minimum(np.arange(n_out) * n_in // n_out, n_in - 1)[empty]
+    stop[empty] = first[empty] + 1
+    width = int((stop - first).max())
+    if not wrap:
+        # Rows near the far edge start early enough for their window to fit.
+        first = np.minimum(first, n_in - width)
+        stop = np.maximum(stop, first + 1)
+    weights = np.zeros((n_out, width))
+    weights[rows, index - first[rows]] = matrix.data
+    expand = channels if axis == 1 else 1
+    return _plan(
+        first,
+        weights,
+        n_in,
+        0,
+        edge="wrap" if wrap else "clamp",
+        axis=axis,
+        expand=expand,
+        block_size=_block_size(n_in, n_out, expand),
+        stop=stop,
+    )
+
+
+def _plan(
+    first: np.ndarray,
+    weights: np.ndarray,
+    n_in: int,
+    pad: int,
+    *,
+    edge: str,
+    axis: int,
+    expand: int,
+    block_size: int,
+    stop: np.ndarray | None = None,
+) -> AxisPlan:
+    """Group the taps (``first`` index and ``weights`` row of each output
+    pixel) into blocks of dense weights over contiguous windows of the
+    ``n_in + 2 * pad`` source pixels.
+
+    ``stop`` ends each row's non-zero weights where it is shorter than
+    ``weights`` (default: all of it), so that a few wide rows do not widen
+    every block's window.
+    """
+    n_source = n_in + 2 * pad
+    n_out, width = weights.shape
+    if stop is None:
+        stop = first + width
     starts = np.arange(0, n_out, block_size)
     stops = np.minimum(starts + block_size, n_out)
-    lows = first[starts]
-    highs = first[stops - 1] + width
+    # Rows of a composite need not start in order, so take each block's extremes.
+    lows = np.minimum.reduceat(first, starts)
+    highs = np.maximum.reduceat(stop, starts)
     # One padded dense array for all blocks, filled in a single scatter.
     rows = np.arange(n_out)
-    dense = np.zeros((len(starts), block_size, int((highs - lows).max())))
+    span = int((np.maximum.reduceat(first, starts) - lows).max()) + width
+    dense = np.zeros((len(starts), block_size, span))
     columns = first[:, None] - lows[rows // block_size, None] + np.arange(width)
     dense[(rows // block_size)[:, None], (rows % block_size)[:, None], columns] = weights
     eye = np.eye(expand, dtype=np.float32)
@@ -281,6 +383,78 @@ def axis_plan(
     return AxisPlan(n_in, n_out, axis, expand, tuple(blocks), flops)
 
 
+def axis_matrix(
+    filter: Filter, n_in: int, n_out: int, *, antialias: bool, edge: str, pad: int = 0
+) -> Any:
+    """The sparse ``(n_out, n_in + 2 * pad)`` matrix of the resample that
+    :func:`axis_plan` performs, with the edge mode folded in: taps past the
+    border are added to the pixels the edge mode maps them to.
+
+    For ``edge="constant"`` the taps that read the constant are left out, so
+    the matrix ``M`` is the linear part of an affine map: since every row of
+    taps sums to one, resampling ``x`` gives ``cval + M @ (x - cval)``.
+    Returns a ``scipy.sparse.csr_array`` of float64; the identity when the
+    length does not change and there is no padding (the engine leaves such
+    an axis untouched).
+    """
+    from scipy import sparse
+
+    n_source = n_in + 2 * pad
+    if n_in == n_out and not pad:
+        return sparse.csr_array(sparse.identity(n_in))
+    first, weights = filter.taps(n_in, n_out, antialias=antialias)
+    pixels, outside = edge_indices(
+        first[:, None] + pad + np.arange(weights.shape[1]), n_source, edge
+    )
+    if outside is not None:
+        weights = np.where(outside, 0.0, weights)
+    rows = np.repeat(np.arange(n_out), weights.shape[1])
+    # Duplicate (row, pixel) pairs -- taps folded back by the edge -- are summed.
+    matrix = sparse.csr_array((weights.ravel(), (rows, pixels.ravel())), shape=(n_out, n_source))
+    matrix.eliminate_zeros()
+    return matrix
+
+
+@dataclass(frozen=True)
+class AxisOperator:
+    """The linear map one axis of a separable resize applies, as a value.
+
+    ``filter`` resamples the axis with ``antialias`` and the ``edge`` mode;
+    with a ``prefilter`` (the B-spline's), the axis is first prefiltered onto
+    a grid extended by :meth:`margin` pixels on each side through the edge
+    mode, then resampled from that grid. Hashable, so that the matrices of
+    many resizes can be cached under it.
+    """
+
+    filter: Filter
+    antialias: bool
+    edge: str
+    prefilter: Filter | None = None
+
+    def margin(self, n_in: int, n_out: int) -> int:
+        """Extra prefiltered pixels needed past each border: the filter's reach."""
+        if self.prefilter is None or n_in == n_out:
+            return 0
+        stretch = n_in / n_out if self.antialias and n_out < n_in else 1.0
+        return math.ceil(self.filter.radius * stretch) + 1
+
+    def matrix(self, n_in: int, n_out: int) -> Any:
+        """The ``(n_out, n_in)`` ``scipy.sparse.csr_array`` of the map (see
+        :func:`axis_matrix`; for ``edge="constant"`` the linear part)."""
+        if self.prefilter is None or n_in == n_out:
+            return axis_matrix(self.filter, n_in, n_out, antialias=self.antialias, edge=self.edge)
+        margin = self.margin(n_in, n_out)
+        coefficients = axis_matrix(
+            self.prefilter, n_in, n_in + 2 * margin, antialias=False, edge=self.edge
+        )
+        # The extended grid covers the filter's reach, so the edge mode of
+        # this second resample never matters; clamp is what the engine uses.
+        kernel = axis_matrix(
+            self.filter, n_in, n_out, antialias=self.antialias, edge="clamp", pad=margin
+        )
+        return (kernel @ coefficients).tocsr()
+
+
 def resample(
     image: np.ndarray,
     shape: tuple[int, int],
@@ -298,52 +472,71 @@ def resample(
     padding, are left untouched. The two passes run in the order with fewer
     multiply-adds.
     """
+    sizes = (image.shape[0] - 2 * pad[0], image.shape[1] - 2 * pad[1])
+
+    def plan(axis: int, channels: int) -> AxisPlan | None:
+        if shape[axis] == sizes[axis] and not pad[axis]:
+            return None
+        return axis_plan(
+            filter,
+            sizes[axis],
+            shape[axis],
+            antialias=antialias,
+            edge=edge,
+            axis=axis,
+            channels=channels,
+            pad=pad[axis],
+        )
+
+    return apply_separable(image, shape, plan, cval=cval)
+
+
+def apply_separable(
+    image: np.ndarray,
+    shape: tuple[int, int],
+    plan: Callable[[int, int], AxisPlan | None],
+    *,
+    cval: float = 0.0,
+    max_intermediate: int | None = None,
+) -> np.ndarray:
+    """Resize ``image`` (H, W, C), C-contiguous float32, to ``shape`` with the
+    plans ``plan(axis, channels)`` gives (None leaves that axis as it is).
+
+    The two passes run in the order with fewer multiply-adds, unless its
+    intermediate image would hold more than ``max_intermediate`` pixels: then
+    in the other order, whose intermediate is the smaller.
+    """
     height, width, channels = image.shape
     if channels > _MAX_INTERLEAVED_CHANNELS:
         planes = [
-            resample(
+            apply_separable(
                 np.ascontiguousarray(image[:, :, c : c + 1]),
                 shape,
-                filter,
-                antialias=antialias,
-                edge=edge,
+                plan,
                 cval=cval,
-                pad=pad,
+                max_intermediate=max_intermediate,
             )
             for c in range(channels)
         ]
         return np.concatenate(planes, axis=2)
-    n_rows, n_columns = height - 2 * pad[0], width - 2 * pad[1]
-    rows = columns = None
-    if shape[0] != n_rows or pad[0]:
-        rows = axis_plan(
-            filter, n_rows, shape[0], antialias=antialias, edge=edge, axis=0, pad=pad[0]
-        )
-    if shape[1] != n_columns or pad[1]:
-        columns = axis_plan(
-            filter,
-            n_columns,
-            shape[1],
-            antialias=antialias,
-            edge=edge,
-            axis=1,
-            channels=channels,
-            pad=pad[1],
-        )
+    rows, columns = plan(0, 1), plan(1, channels)
     data = image.reshape(height, width * channels)
     if rows is not None and columns is not None:
         rows_first = rows.flops * width * channels + columns.flops * shape[0]
         columns_first = columns.flops * height + rows.flops * shape[1] * channels
-        order = (rows, columns) if rows_first <= columns_first else (columns, rows)
+        intermediate = shape[0] * width if rows_first <= columns_first else height * shape[1]
+        if max_intermediate is not None and intermediate > max_intermediate:
+            rows_first, columns_first = shape[0] * width, height * shape[1]
+        passes = (rows, columns) if rows_first <= columns_first else (columns, rows)
     else:
-        order = tuple(p for p in (rows, columns) if p is not None)
+        passes = tuple(p for p in (rows, columns) if p is not None)
     # Our own threads split the blocks; BLAS threads on top of them would
     # oversubscribe the CPUs, and BLAS's spin-waiting threads degrade badly on
     # a busy machine (scikit-learn's KMeans limits BLAS the same way).
     with _single_threaded_blas():
-        for plan in order:
-            data = plan.apply(data, cval)
-    if not order:
+        for step in passes:
+            data = step.apply(data, cval)
+    if not passes:
         data = data.copy()
     return data.reshape(shape[0], shape[1], channels)
 

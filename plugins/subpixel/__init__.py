@@ -1,1 +1,61 @@
-"""lamina plugin subpixel (under construction)."""
+"""Sub-pixel position estimators: registration, point localisation, feasibility.
+
+Components (kind ``position_estimator``):
+
+- ``ml-refine`` (the default, :data:`DEFAULT_ESTIMATOR`): coarse correlation,
+  then maximum-likelihood refinement on the Fourier-shift model; also
+  ``locate(image)`` for point sources.
+- ``phase-correlation``: scikit-image's upsampled phase cross-correlation.
+- ``peak-fit``: correlation peak with a three-point Gaussian/parabolic fit.
+
+Commands: ``lamina estimate``, ``lamina locate``, ``lamina track``,
+``lamina feasibility``.
+
+Sign convention: ``(dy, dx)`` is the displacement of the content from the
+reference to the moving image (``moving ≈ scipy.ndimage.shift(reference, (dy, dx))``),
+the negative of :func:`skimage.registration.phase_cross_correlation`'s result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lamina import Tags, hookimpl
+
+__all__ = ["DEFAULT_ESTIMATOR", "DEFAULT_LOCATOR"]
+
+#: The position estimator lamina uses when none is named.
+DEFAULT_ESTIMATOR = "ml-refine"
+#: The estimator whose ``locate`` the ``lamina locate`` command uses by default.
+DEFAULT_LOCATOR = "ml-refine"
+
+
+@hookimpl
+def lamina_register_position_estimators(registry: Any) -> None:
+    registry.add(
+        "ml-refine",
+        "lamina.plugins.subpixel.registration:MLRefine",
+        summary="(default) ML registration: coarse correlation + Gauss-Newton on the "
+        "Fourier-shift model, CRLB uncertainty; locate() for point sources",
+        tags=Tags(deterministic=True, locate=True),
+    )
+    registry.add(
+        "phase-correlation",
+        "lamina.plugins.subpixel.peers:PhaseCorrelation",
+        summary="scikit-image upsampled phase cross-correlation (Guizar-Sicairos 2008)",
+        tags=Tags(deterministic=True),
+    )
+    registry.add(
+        "peak-fit",
+        "lamina.plugins.subpixel.peers:PeakFit",
+        summary="correlation peak + 3-point Gaussian/parabolic fit (classic PIV; pixel-locks)",
+        tags=Tags(deterministic=True),
+    )
+
+
+@hookimpl
+def lamina_register_commands(cli: Any) -> None:
+    from lamina.plugins.subpixel.cli import estimate, feasibility, locate, track
+
+    for command in (estimate, locate, track, feasibility):
+        cli.add_command(command)

@@ -1,0 +1,167 @@
+"""Validation of the arrays handed to the sub-pixel estimators.
+
+Every public entry point of the plugin goes through these functions, so bad
+input is rejected with one :class:`lamina.InputError` that names the argument,
+what was expected and what came, before any work starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lamina.errors import InputError
+
+__all__ = [
+    "MIN_SIZE",
+    "as_image",
+    "as_pair",
+    "as_stack",
+    "check_choice",
+    "check_positive",
+    "require_texture",
+    "select_channel",
+]
+
+#: Smallest side accepted for registration: below it the spectrum has too few
+#: bins for a coarse peak and a noise estimate from the residual.
+MIN_SIZE = 8
+
+
+def as_image(
+    image: Any, name: str = "image", *, min_size: int = MIN_SIZE, dtype: type = np.float64
+) -> np.ndarray:
+    """Return ``image`` as a finite 2-D float array of ``dtype`` (never the caller's buffer
+    when a conversion happens; never written to either way).
+
+    Accepted: float arrays of shape (H, W) or (H, W, 1). Rejected with
+    :class:`~lamina.InputError`: integer, boolean and complex pixels (lamina
+    works on float images in [0, 1]; convert with ``skimage.util.img_as_float32``),
+    colour images (choose a channel explicitly, see :func:`select_channel`),
+    NaN/inf, empty arrays and sides shorter than ``min_size``.
+    """
+    if isinstance(image, (str, bytes)) or image is None:
+        raise InputError(f"{name} must be a 2-D float array, got {type(image).__name__}")
+    array = np.asarray(image)
+    kind = array.dtype.kind
+    if kind in "iub":
+        raise InputError(
+            f"{name} has {array.dtype} pixels; expected a float image in [0, 1] "
+            "(convert with skimage.util.img_as_float32 or lamina.io.read_image)"
+        )
+    if kind != "f":
+        raise InputError(f"{name} has {array.dtype} values; expected real float pixels")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] in (2, 3, 4):
+        raise InputError(
+            f"{name} is a colour image of shape {array.shape}; position estimators work on "
+            "one channel: pass image[..., c] or a grey conversion (skimage.color.rgb2gray), "
+            "or use --channel on the command line"
+        )
+    if array.ndim != 2:
+        raise InputError(f"{name} must be a 2-D (H, W) image, got shape {array.shape}")
+    if array.size == 0:
+        raise InputError(f"{name} is empty (shape {array.shape})")
+    if min(array.shape) < min_size:
+        raise InputError(
+            f"{name} of shape {array.shape} is too small; each side needs at least {min_size} pixels"
+        )
+    if not np.all(np.isfinite(array)):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        raise InputError(f"{name} contains {bad} NaN or infinite pixel(s)")
+    return array.astype(dtype, copy=False)
+
+
+def as_pair(
+    reference: Any, moving: Any, *, min_size: int = MIN_SIZE, dtype: type = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a registration pair: two images of the same shape."""
+    ref = as_image(reference, "reference", min_size=min_size, dtype=dtype)
+    mov = as_image(moving, "moving", min_size=min_size, dtype=dtype)
+    if ref.shape != mov.shape:
+        raise InputError(
+            f"reference and moving must have the same shape, got {ref.shape} and {mov.shape}"
+        )
+    return ref, mov
+
+
+def as_stack(
+    frames: Any, name: str = "frames", *, min_frames: int = 1, min_size: int = MIN_SIZE
+) -> list[np.ndarray]:
+    """Validate a stack: a sequence of 2-D images, or a 3-D array read as (N, H, W)."""
+    if isinstance(frames, np.ndarray):
+        if frames.ndim != 3:
+            raise InputError(f"{name} as an array must be 3-D (N, H, W), got shape {frames.shape}")
+        items: Sequence[Any] = list(frames)
+    elif isinstance(frames, Sequence) and not isinstance(frames, (str, bytes)):
+        items = frames
+    else:
+        raise InputError(f"{name} must be a sequence of images or an (N, H, W) array")
+    if len(items) < min_frames:
+        raise InputError(f"{name} needs at least {min_frames} frame(s), got {len(items)}")
+    stack = [as_image(f, f"{name}[{i}]", min_size=min_size) for i, f in enumerate(items)]
+    shapes = {f.shape for f in stack}
+    if len(shapes) > 1:
+        raise InputError(f"{name} must all have one shape, got {sorted(shapes)}")
+    return stack
+
+
+def select_channel(image: np.ndarray, channel: str | None, name: str = "image") -> np.ndarray:
+    """Reduce an (H, W, C) image to one channel, as the user asked explicitly.
+
+    ``channel`` is an index (``"0"``..``"3"``), ``"luminance"`` (Rec. 709 weights
+    via :func:`skimage.color.rgb2gray`, RGB or RGBA only) or ``"mean"``; ``None``
+    leaves grey images alone and rejects colour ones.
+    """
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return image if image.ndim == 2 else image[:, :, 0]
+    if channel is None:
+        raise InputError(
+            f"{name} is a colour image of shape {image.shape}; choose a channel with "
+            "--channel (an index, 'luminance' or 'mean')"
+        )
+    channels = image.shape[2]
+    if channel == "mean":
+        return image.mean(axis=2, dtype=np.float64).astype(np.float32)
+    if channel == "luminance":
+        if channels not in (3, 4):
+            raise InputError(f"{name}: 'luminance' needs an RGB(A) image, got {channels} channels")
+        from skimage.color import rgb2gray
+
+        rgb = image[:, :, :3]
+        return rgb2gray(rgb).astype(np.float32)
+    try:
+        index = int(channel)
+    except ValueError:
+        raise InputError(
+            f"channel must be an index, 'luminance' or 'mean', got {channel!r}"
+        ) from None
+    if not 0 <= index < channels:
+        raise InputError(f"channel {index} does not exist in {name} with {channels} channels")
+    return image[:, :, index]
+
+
+def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:
+    """A finite positive (or non-negative) number, else :class:`~lamina.InputError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise InputError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    ok = np.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
+        raise InputError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """``value`` must be one of ``choices``, else :class:`~lamina.InputError`."""
+    if value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def require_texture(image: np.ndarray, name: str) -> None:
+    """A constant image holds no position: say so instead of returning a number."""
+    if np.ptp(image) == 0:
+        raise InputError(f"not feasible: {name} is constant, so no shift can be measured")

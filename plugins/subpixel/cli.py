@@ -1,0 +1,334 @@
+"""Commands of the subpixel plugin: estimate, locate, track, feasibility."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import numpy as np
+
+import lamina
+from lamina.clitools import emit_json, json_option, parse_settings, print_table, set_option
+from lamina.errors import InputError
+from lamina.plugins.subpixel import DEFAULT_ESTIMATOR, DEFAULT_LOCATOR
+
+__all__ = ["estimate", "feasibility", "locate", "track"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_CONVENTION = (
+    "(dy, dx) is the displacement of the content from the reference to the moving "
+    "image, in pixels (the opposite sign of skimage's phase_cross_correlation)."
+)
+
+
+def _estimator_option(default: str) -> Callable[[F], F]:
+    return click.option(
+        "--estimator",
+        "-e",
+        default=default,
+        show_default=True,
+        help="Position estimator (`lamina components position_estimator` lists them).",
+    )
+
+
+def _channel_option(function: F) -> F:
+    return click.option(
+        "--channel",
+        default=None,
+        metavar="C",
+        help="For colour images: channel index, 'luminance' or 'mean' (required for colour).",
+    )(function)
+
+
+def _image_path(**kwargs: Any) -> click.Path:
+    return click.Path(dir_okay=False, **kwargs)
+
+
+def _read(path: str, channel: str | None) -> np.ndarray:
+    from lamina.io import read_image
+    from lamina.plugins.subpixel.checks import select_channel
+
+    image, _ = read_image(path)
+    return select_channel(image, channel, name=f"image {path!r}")
+
+
+def _create(name: str, settings: tuple[str, ...]) -> Any:
+    return lamina.create("position_estimator", name, **parse_settings(settings))
+
+
+@click.command()
+@click.argument("reference", type=_image_path())
+@click.argument("moving", type=_image_path())
+@_estimator_option(DEFAULT_ESTIMATOR)
+@set_option
+@_channel_option
+@json_option
+def estimate(
+    reference: str,
+    moving: str,
+    estimator: str,
+    settings: tuple[str, ...],
+    channel: str | None,
+    as_json: bool,
+) -> None:
+    """Shift (dy, dx) of MOVING relative to REFERENCE, with standard errors.
+
+    (dy, dx) is the displacement of the content from REFERENCE to MOVING in
+    pixels (the opposite sign of skimage's phase_cross_correlation). Images:
+    PNG, TIFF or .npy.
+    """
+    component = _create(estimator, settings)
+    result = component.estimate(_read(reference, channel), _read(moving, channel))
+    if as_json:
+        emit_json(
+            {"reference": reference, "moving": moving, "estimator": estimator, **result.as_dict()}
+        )
+        return
+    sy, sx = result.uncertainty
+    print_table(
+        f"{estimator}: {moving} relative to {reference}",
+        ["axis", "shift (px)", "standard error (px)"],
+        [("dy", f"{result.dy:.6f}", f"{sy:.3g}"), ("dx", f"{result.dx:.6f}", f"{sx:.3g}")],
+    )
+    shown = {
+        k: result.diagnostics[k]
+        for k in ("peak", "iterations", "converged", "noise_sigma")
+        if k in result.diagnostics
+    }
+    click.echo("  ".join(f"{key}={_short(value)}" for key, value in shown.items()))
+
+
+@click.command()
+@click.argument("image", type=_image_path())
+@_estimator_option(DEFAULT_LOCATOR)
+@set_option
+@_channel_option
+@json_option
+def locate(
+    image: str, estimator: str, settings: tuple[str, ...], channel: str | None, as_json: bool
+) -> None:
+    """Sub-pixel positions (y, x) of the isolated point sources in IMAGE.
+
+    The centre of pixel [i, j] is at (i, j). Each position comes with its
+    standard error (Cramér-Rao bound of the Gaussian fit).
+    """
+    info = lamina.get_host().get("position_estimator", estimator)
+    if not info.tags.locate:
+        locators = [c.name for c in lamina.components("position_estimator") if c.tags.locate]
+        raise InputError(
+            f"position estimator {estimator!r} does not locate points; use one of {', '.join(locators)}"
+        )
+    component = _create(estimator, settings)
+    found = component.locate(_read(image, channel))
+    diagnostics = found.diagnostics
+    if as_json:
+        emit_json(
+            {
+                "image": image,
+                "estimator": estimator,
+                "positions": found.positions,
+                "uncertainty": found.uncertainty,
+                "diagnostics": diagnostics,
+            }
+        )
+        return
+    rows = []
+    for i, ((y, x), (sy, sx)) in enumerate(zip(found.positions, found.uncertainty, strict=True)):
+        rows.append(
+            (
+                i,
+                f"{y:.4f}",
+                f"{x:.4f}",
+                f"{sy:.2g}",
+                f"{sx:.2g}",
+                f"{diagnostics['amplitude'][i]:.4g}",
+                f"{diagnostics['sigma'][i]:.3f}",
+            )
+        )
+    print_table(
+        f"{len(found)} point(s) in {image}",
+        ["#", "y", "x", "σy", "σx", "amplitude", "width σ"],
+        rows,
+    )
+    click.echo(
+        f"noise_sigma={_short(diagnostics['noise_sigma'])}  psf_fwhm={_short(diagnostics['psf_fwhm'])}  "
+        f"detected={diagnostics['detected']}  rejected={diagnostics['rejected']}"
+    )
+
+
+@click.command()
+@click.argument("frames", nargs=-1, required=True, type=_image_path())
+@_estimator_option(DEFAULT_ESTIMATOR)
+@set_option
+@click.option(
+    "--mode",
+    type=click.Choice(["reference", "sequential"]),
+    default="reference",
+    show_default=True,
+    help="Register every frame to the reference frame, or each to the previous one and accumulate.",
+)
+@click.option(
+    "--reference",
+    "reference",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Index of the zero-displacement frame.",
+)
+@_channel_option
+@json_option
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write one row per frame to this CSV file (atomically).",
+)
+def track(
+    frames: tuple[str, ...],
+    estimator: str,
+    settings: tuple[str, ...],
+    mode: str,
+    reference: int,
+    channel: str | None,
+    as_json: bool,
+    csv_path: str | None,
+) -> None:
+    """Displacement (dy, dx) of every FRAME relative to the reference frame.
+
+    Frames are image files (PNG, TIFF, .npy), one per frame, in order. In
+    sequential mode the frame-to-frame steps are summed and their uncertainties
+    combined, including the correlation of steps that share a frame.
+    """
+    from lamina.io import atomic_write
+    from lamina.plugins.subpixel.tracking import track_stack
+    from lamina.progress import track as progress
+
+    if as_json and csv_path:
+        raise click.UsageError("--json and --csv are exclusive")
+    component = _create(estimator, settings)
+    stack = [_read(path, channel) for path in progress(list(frames), description="reading")]
+    result = track_stack(
+        stack,
+        component,
+        mode=mode,  # type: ignore[arg-type]
+        reference=reference,
+        progress=lambda items: progress(list(items), description="registering"),
+    )
+    rows = result.rows()
+    for row, path in zip(rows, frames, strict=True):
+        row["file"] = path
+    if as_json:
+        emit_json({"estimator": estimator, **result.as_dict(), "frames": rows})
+        return
+    if csv_path:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer,
+            fieldnames=["frame", "file", "dy", "dx", "sigma_dy", "sigma_dx", "peak", "converged"],
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        with atomic_write(csv_path, "w") as handle:
+            handle.write(buffer.getvalue())
+        click.echo(f"wrote {len(rows)} rows to {csv_path}", err=True)
+        return
+    print_table(
+        f"{estimator}, {mode} mode, reference frame {result.reference}",
+        ["frame", "file", "dy", "dx", "σdy", "σdx"],
+        (
+            (
+                r["frame"],
+                r["file"],
+                f"{r['dy']:.5f}",
+                f"{r['dx']:.5f}",
+                f"{r['sigma_dy']:.2g}",
+                f"{r['sigma_dx']:.2g}",
+            )
+            for r in rows
+        ),
+    )
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=_image_path())
+@_estimator_option(DEFAULT_ESTIMATOR)
+@set_option
+@click.option(
+    "--pixel-size",
+    type=float,
+    default=None,
+    help="Size of one pixel in UNIT, to state the precision physically.",
+)
+@click.option("--unit", default="m", show_default=True, help="Unit of --pixel-size and --target.")
+@click.option(
+    "--target",
+    type=float,
+    default=None,
+    help="Precision wanted (in UNIT with --pixel-size, else px).",
+)
+@_channel_option
+@json_option
+def feasibility(
+    images: tuple[str, ...],
+    estimator: str,
+    settings: tuple[str, ...],
+    pixel_size: float | None,
+    unit: str,
+    target: float | None,
+    channel: str | None,
+    as_json: bool,
+) -> None:
+    """Is sub-pixel measurement feasible on IMAGES? Noise, PSF width, expected
+    precision (Cramér-Rao bound) and a pixel-locking check of the estimator.
+
+    One image, or several frames of a stationary scene (noise then comes from
+    their temporal fluctuations).
+    """
+    from lamina.plugins.subpixel.feasibility import feasibility_report
+
+    component = _create(estimator, settings)
+    stack = [_read(path, channel) for path in images]
+    report = feasibility_report(
+        stack if len(stack) > 1 else stack[0],
+        estimator=component,
+        pixel_size=pixel_size,
+        unit=unit if pixel_size is not None else "px",
+        target=target,
+    )
+    if as_json:
+        emit_json({"images": list(images), "estimator": estimator, **report.as_dict()})
+        return
+    precision = report.precision
+    psf = report.psf
+    locking = report.locking
+    rows = [
+        ("frames", report.frames),
+        ("noise sigma", _short(report.noise["used"])),
+        (
+            "PSF FWHM (px)",
+            f"{psf['fwhm']:.3f} from {psf['method']} ({psf['count']})"
+            if psf.get("method")
+            else psf["reason"],
+        ),
+        (
+            "expected σ per pair",
+            " x ".join(_short(v) for v in precision["pair_sigma"])
+            + f" {precision['unit']} (dy x dx)"
+            if "pair_sigma" in precision
+            else precision["reason"],
+        ),
+        ("pixel locking", locking.get("verdict", locking.get("reason"))),
+    ]
+    print_table("feasibility", ["measure", "value"], rows)
+    click.echo(report.verdict)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

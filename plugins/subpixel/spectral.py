@@ -1,0 +1,434 @@
+"""The Fourier-shift model of a registration pair, evaluated on the real-FFT half plane.
+
+For reference ``r`` and moving ``m`` with spectra ``R`` and ``M`` (unitary DFT, so
+white noise of standard deviation sigma per pixel has power sigma**2 in every
+bin), the symmetric half-shift model says both are one unknown midpoint image
+``g`` moved by -d/2 and +d/2::
+
+    R(k) = G(k) exp(+i k.d/2) + N1(k)        M(k) = G(k) exp(-i k.d/2) + N2(k)
+
+so ``moving`` is ``reference`` moved by +d (the lamina convention). Least squares
+with ``g`` unknown minimises ``sum q(k) |R exp(-i k.d/2) - M exp(+i k.d/2)|**2``,
+the same as maximising the Fourier-interpolated cross-correlation
+``sum q(k) Re C(k) exp(-i k.d)`` with ``C = R conj(M)``. With ``q = 1`` this is the
+ML estimate for a deterministic ``g``; with the Wiener weights
+``q = P / (P + sigma**2 / 2)`` (``P`` the power of ``g``) it is the ML estimate with
+``g`` marginalised under a Gaussian prior, which stays efficient when many bins
+hold more noise than signal.
+
+Every quantity the iteration and the covariance need is a sum of
+``C(k) exp(-i k.d)`` times 1, k or k k^T; the exponential is separable in
+(ky, kx), so each sum reduces to three weighted column sums of the cross
+spectrum and no FFT is needed after the first two.
+
+Nyquist bins of even sizes are left out (weight 0): the sampled Nyquist
+component of a shifted real image changes amplitude (``cos(pi d)``), not phase,
+so the complex shift model does not describe it. The DC bin is left out too, so
+a brightness offset between the images neither moves the estimate nor inflates
+the noise estimate.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+from lamina.errors import InputError
+
+__all__ = ["CrossSpectrum", "Moments", "half_plane_weights", "noise_floor", "wavenumbers"]
+
+
+def wavenumbers(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Angular wavenumbers (radians per pixel) of the rfft2 grid: ky (H,), kx (W//2+1,)."""
+    height, width = shape
+    return 2.0 * np.pi * scipy.fft.fftfreq(height), 2.0 * np.pi * scipy.fft.rfftfreq(width)
+
+
+def half_plane_weights(shape: tuple[int, int]) -> np.ndarray:
+    """How many bins of the full spectrum each rfft2 bin stands for (2 for the interior
+    columns, 1 for the DC column), with the DC and Nyquist bins set to 0."""
+    height, width = shape
+    wx = np.full(width // 2 + 1, 2.0)
+    wx[0] = 1.0
+    if width % 2 == 0:
+        wx[-1] = 0.0  # Nyquist column: amplitude, not phase, carries the shift
+    wy = np.ones(height)
+    if height % 2 == 0:
+        wy[height // 2] = 0.0
+    weights = np.outer(wy, wx)
+    weights[0, 0] = 0.0  # DC: brightness offsets carry no position
+    return weights
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The half-plane frequency grid of one shape and precision (read-only, cached)."""
+
+    ky: np.ndarray  # (H,)
+    kx: np.ndarray  # (W//2+1,)
+    base: np.ndarray  # half-plane multiplicity, 0 at DC and Nyquist
+    used: np.ndarray  # 1 where a bin enters the fit
+    products: tuple[np.ndarray, np.ndarray, np.ndarray]  # ky^2, ky kx, kx^2 grids
+
+
+@functools.lru_cache(maxsize=32)
+def _grid(shape: tuple[int, int], dtype: type) -> _Grid:
+    ky, kx = wavenumbers(shape)
+    base = half_plane_weights(shape)
+    arrays = {
+        "ky": ky,
+        "kx": kx,
+        "base": base,
+        "used": (base > 0).astype(np.float64),
+    }
+    frozen = {}
+    for name, value in arrays.items():
+        value = value.astype(dtype)
+        value.flags.writeable = False
+        frozen[name] = value
+    products = []
+    for value in (ky[:, None] ** 2 + 0 * kx, ky[:, None] * kx[None, :], 0 * ky[:, None] + kx**2):
+        value = value.astype(dtype)
+        value.flags.writeable = False
+        products.append(value)
+    return _Grid(products=tuple(products), **frozen)
+
+
+@dataclass(frozen=True)
+class Moments:
+    """The model at one shift d."""
+
+    #: ``sum q Re C exp(-ik.d)``.
+    correlation: float
+    #: (2,) derivative of the correlation with respect to (dy, dx).
+    gradient: np.ndarray
+    #: (2, 2) ``sum q k k^T Re C exp(-ik.d)``: minus the Hessian of the correlation,
+    #: whose expectation is ``sum q k k^T P`` (no noise bias: the noises are independent).
+    curvature: np.ndarray
+    #: ``sum q |R exp(-ik.d/2) - M exp(+ik.d/2)|^2``.
+    residual_power: float
+
+
+class CrossSpectrum:
+    """Spectra of a registration pair and the sums of the shift model over them.
+
+    Parameters
+    ----------
+    reference, moving : ndarray
+        Validated 2-D images of one shape (already windowed if a window is used).
+    dtype : {numpy.float32, numpy.float64}
+        Precision of the FFTs and of the per-bin arithmetic; sums are float64.
+    weights : ndarray or None
+        Per-bin weights ``q`` on the half plane (see :meth:`set_weights`).
+    """
+
+    def __init__(
+        self,
+        reference: np.ndarray,
+        moving: np.ndarray,
+        *,
+        dtype: type = np.float32,
+        weights: np.ndarray | None = None,
+    ):
+        self.shape: tuple[int, int] = reference.shape
+        self.dtype = dtype
+        self.grid = _grid(self.shape, dtype)
+        scale = dtype(1.0 / np.sqrt(reference.size))  # unitary: white noise keeps its variance
+        self.spectrum_r = scipy.fft.rfft2(reference.astype(dtype, copy=False))
+        self.spectrum_r *= scale
+        self.spectrum_m = scipy.fft.rfft2(moving.astype(dtype, copy=False))
+        self.spectrum_m *= scale
+        self.cross = self.spectrum_r * np.conj(self.spectrum_m)
+        self.power_r = _power(self.spectrum_r)
+        self.power_m = _power(self.spectrum_m)
+        self.set_weights(weights)
+
+    def set_weights(self, weights: np.ndarray | None) -> None:
+        """Use per-bin weights ``q`` (on top of the half-plane multiplicities); ``None``
+        for the plain least-squares fit."""
+        grid = self.grid
+        #: Per-bin weights q (0 on the DC and Nyquist bins).
+        self.bin_weights = grid.used if weights is None else grid.used * weights.astype(self.dtype)
+        #: q times the half-plane multiplicity: what the sums over the half plane use.
+        self.weights = grid.base * self.bin_weights
+        self._weighted = self.cross * self.weights
+        self._power_sum = _sum(self.weights, self.power_r) + _sum(self.weights, self.power_m)
+        self._power_kk: np.ndarray | None = None  # computed when Gauss-Newton needs it
+        #: Number of full-spectrum bins that enter the fit (with their weights).
+        self.n_bins = _sum(self.weights)
+
+    def gauss_newton_matrix(self, moments: Moments) -> np.ndarray:
+        """Gauss-Newton matrix ``sum q k k^T |A + B|^2 / 4`` of the symmetric residual:
+        positive semi-definite everywhere, unlike the curvature."""
+        if self._power_kk is None:
+            self._power_kk = self.kk_sum(
+                self.weights * (self.power_r + self.power_m), multiplicity=False
+            )
+        return (self._power_kk + 2.0 * moments.curvature) / 4.0
+
+    def kk_sum(self, values: np.ndarray, *, multiplicity: bool = True) -> np.ndarray:
+        """``sum values * k k^T`` over the full spectrum as a (2, 2) matrix; ``values``
+        on the half plane, multiplied by the half-plane multiplicity unless
+        ``multiplicity=False`` says it already is."""
+        if multiplicity:
+            values = values * self.grid.base
+        yy, yx, xx = (_sum(values, product) for product in self.grid.products)
+        return np.array([[yy, yx], [yx, xx]])
+
+    def coarse_shift(
+        self, *, phase: bool = False, fit: str = "parabolic"
+    ) -> tuple[np.ndarray, float]:
+        """Integer cross-correlation peak refined by a three-point fit per axis.
+
+        Returns the shift (dy, dx) of ``moving`` relative to ``reference`` and the
+        correlation surface at the integer peak. With ``phase=True`` the cross
+        spectrum is whitened first (phase correlation): a sharper peak for smooth
+        images, less robust to noise. ``fit`` is ``"parabolic"`` or ``"gaussian"``
+        (the parabola through the logarithms; it falls back to the parabola where a
+        value is not positive).
+        """
+        spectrum = np.conj(self.cross)  # conj(R) M: its inverse transform peaks at +d
+        if phase:
+            magnitude = np.abs(spectrum)
+            spectrum /= np.maximum(magnitude, np.finfo(magnitude.dtype).tiny)
+        spectrum[0, 0] = 0
+        surface = scipy.fft.irfft2(spectrum, s=self.shape)
+        peak = np.unravel_index(int(np.argmax(surface)), self.shape)
+        shift = np.zeros(2)
+        for axis, size in enumerate(self.shape):
+            index = list(peak)
+            values = []
+            for offset in (-1, 0, 1):
+                index[axis] = (peak[axis] + offset) % size
+                values.append(float(surface[tuple(index)]))
+            position = peak[axis] + _three_point(values, fit)
+            shift[axis] = position - size if position > size / 2 else position
+        return shift, float(surface[peak])
+
+    def phase(self, shift: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """``exp(-i k.(scale * shift))`` on the half-plane grid."""
+        phase_y = np.exp(-1j * scale * float(shift[0]) * self.grid.ky.astype(np.float64))
+        phase_x = np.exp(-1j * scale * float(shift[1]) * self.grid.kx.astype(np.float64))
+        return np.outer(phase_y, phase_x).astype(self.cross.dtype)
+
+    # -- the model at a shift ------------------------------------------------------
+    def moments(self, shift: np.ndarray) -> Moments:
+        """Correlation, gradient, curvature, Gauss-Newton matrix and residual at ``shift``."""
+        ky = self.grid.ky
+        phase_y = np.exp(-1j * float(shift[0]) * ky.astype(np.float64)).astype(self.cross.dtype)
+        rows = np.stack([phase_y, ky * phase_y, ky**2 * phase_y])[:, :, None]
+        # Broadcast and sum rather than BLAS: OpenBLAS threads products of this size,
+        # and its threads stall for milliseconds when the cores are busy.
+        projected = np.sum(rows * self._weighted[None], axis=1).astype(np.complex128)
+        kx = self.grid.kx.astype(np.float64)
+        phase_x = np.exp(-1j * float(shift[1]) * kx)
+        kx_phase = kx * phase_x
+        s00 = np.sum(projected[0] * phase_x)
+        s10 = np.sum(projected[1] * phase_x)
+        s01 = np.sum(projected[0] * kx_phase)
+        s20 = np.sum(projected[2] * phase_x)
+        s11 = np.sum(projected[1] * kx_phase)
+        s02 = np.sum(projected[0] * kx * kx_phase)
+        correlation = float(s00.real)
+        # d/dd Re sum C exp(-ik.d) = Re sum (-i k) C exp(-ik.d) = Im sum k C exp(-ik.d)
+        gradient = np.array([s10.imag, s01.imag])
+        curvature = np.array([[s20.real, s11.real], [s11.real, s02.real]])
+        residual = self._power_sum - 2.0 * correlation
+        return Moments(correlation, gradient, curvature, max(residual, 0.0))
+
+    def midpoint_power(self, shift: np.ndarray) -> np.ndarray:
+        """Per-bin power ``|A + B|^2 / 4`` of the aligned mean of the two images, whose
+        expectation is the power of ``g`` plus ``sigma**2 / 2``."""
+        aligned = np.real(self.cross * self.phase(shift))
+        return (self.power_r + self.power_m + 2.0 * aligned) / 4.0
+
+    def noise_sigma(self, moments: Moments) -> float:
+        """Noise standard deviation per pixel from the residual: each bin of
+        ``R exp(-ik.d/2) - M exp(ik.d/2)`` holds noise of power 2 sigma**2."""
+        dof = max(self.n_bins - 2.0, 1.0)
+        return float(np.sqrt(moments.residual_power / (2.0 * dof)))
+
+    def normalized_peak(self, moments: Moments) -> float:
+        """Correlation at the shift over the geometric mean of the two powers, in [-1, 1]."""
+        denominator = np.sqrt(_sum(self.weights, self.power_r) * _sum(self.weights, self.power_m))
+        return float(moments.correlation / denominator) if denominator > 0 else 0.0
+
+    def residual_image(self, shift: np.ndarray) -> np.ndarray:
+        """The symmetric residual ``r(x - d/2) - m(x + d/2)`` in pixel space (Fourier
+        interpolation, DC and Nyquist bins left out)."""
+        half = self.phase(shift, 0.5)
+        difference = self.spectrum_r * half - self.spectrum_m * np.conj(half)
+        difference *= self.grid.used
+        return scipy.fft.irfft2(difference, s=self.shape) * np.sqrt(self.shape[0] * self.shape[1])
+
+    # -- bounds and covariances ----------------------------------------------------
+    def signal_power(self, midpoint: np.ndarray, sigma: float, *, smooth: int = 9) -> np.ndarray:
+        """Estimated power of ``g`` per bin from the ``midpoint`` power
+        (:meth:`midpoint_power`): averaged over ``smooth`` x ``smooth`` neighbouring
+        bins, less its noise, floored at 0. It depends on the data only through
+        quantities that are symmetric in the two images, so weights built from it do
+        not bias the shift."""
+        power = midpoint
+        if smooth > 1:
+            power = ndimage.uniform_filter(power, smooth, mode=("wrap", "nearest"))
+        return np.maximum(power - self.dtype(0.5 * sigma**2), 0)
+
+    def information(self, midpoint: np.ndarray, sigma: float) -> np.ndarray:
+        """Unbiased estimate of ``G = sum grad g grad g^T`` of the midpoint image.
+
+        ``G = sum k k^T (|A + B|^2 / 4 - sigma**2 / 2)`` over the bins with a non-zero
+        weight, from the
+        ``midpoint`` power ``|A + B|^2 / 4`` (:meth:`midpoint_power`). Each
+        direction of ``G`` must exceed five of its own standard errors (what the
+        noise makes it vary by): otherwise the images hold no texture above the
+        noise in that direction and :class:`~lamina.InputError` says why the shift
+        is not feasible.
+        """
+        support = self.grid.base * (self.bin_weights > 0)  # the bins the fit uses
+        gradient_moments = self.kk_sum(
+            support * (midpoint - self.dtype(0.5 * sigma**2)), multiplicity=False
+        )
+        eigenvalues, vectors = np.linalg.eigh(gradient_moments)
+        # Noise makes a bin's midpoint power vary by 2 P n + n**2 (n = sigma**2 / 2
+        # its noise power, P its signal power); Hermitian pairs are one random
+        # variable, so each half-plane bin counts twice its multiplicity.
+        half_noise = 0.5 * sigma**2
+        signal = np.maximum(midpoint - half_noise, 0.0)
+        spread = 2.0 * support * (2.0 * signal * half_noise + half_noise**2)
+        yy, yx, xx = self.grid.products
+        significant = []
+        for value, (uy, ux) in zip(eigenvalues, vectors.T, strict=True):
+            along = uy * uy * yy + 2 * uy * ux * yx + ux * ux * xx  # (u.k)^2
+            error = np.sqrt(_sum(spread, along * along))
+            significant.append(bool(np.isfinite(value) and value > 5.0 * error))
+        if not significant[1]:
+            raise InputError(
+                "not feasible: the images carry no texture above the noise "
+                "(constant or pure noise), so no shift can be measured"
+            )
+        if not significant[0]:
+            vy, vx = vectors[:, 0]
+            angle = float(np.degrees(np.arctan2(vy, vx))) % 180.0
+            raise InputError(
+                "not feasible: the images have texture in one direction only (aperture "
+                f"problem); motion along {angle:.0f} degrees from the x axis cannot be measured"
+            )
+        return gradient_moments
+
+    @staticmethod
+    def crlb(gradient_moments: np.ndarray, sigma: float) -> np.ndarray:
+        """Cramér-Rao bound ``2 sigma**2 G^-1`` on the shift for two images with white
+        noise ``sigma`` (Robinson & Milanfar 2004)."""
+        return _symmetric(2.0 * sigma**2 * np.linalg.inv(gradient_moments))
+
+    def covariance(
+        self,
+        shift: np.ndarray,
+        moments: Moments,
+        sigma: float,
+        windows: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Covariance of the shift estimated with the current weights ``q``.
+
+        Sandwich ``H^-1 V H^-1`` of the estimating equation
+        ``s(d) = sum q k Im C exp(-ik.d) = 0``; ``H`` is the observed curvature.
+        ``V`` is the delta-method variance: the influence of each pixel of each
+        image on ``s`` weighted by its noise variance ``sigma**2 w(x)**2``. Without
+        windows, Parseval turns it into ``sigma**2 sum q**2 k k^T (|R|**2 + |M|**2)``;
+        with windows (non-stationary noise) the influences are computed in pixel
+        space, one inverse FFT per image and axis. Influences computed from the
+        noisy data each include the noise-times-noise term once, so it is
+        subtracted once (``sigma**4 mean(w**4) sum q**2 k k^T``) for the total and
+        twice for the part linear in the noise. With ``q = 1``, no window and high
+        SNR this is the Cramér-Rao bound ``2 sigma**2 G^-1``.
+
+        Parameters
+        ----------
+        shift, moments
+            The estimate and the model there.
+        sigma : float
+            Noise standard deviation per pixel of the raw images.
+        windows : (ndarray, ndarray) or None
+            The windows applied to reference and moving before the FFT.
+
+        Returns
+        -------
+        total, first_order : ndarray
+            (2, 2) covariances: everything, and the part linear in the noise.
+        """
+        q = self.bin_weights
+        if windows is None:
+            spread = sigma**2 * self.kk_sum(q * q * (self.power_r + self.power_m))
+            fourth = 1.0
+        else:
+            spread = self._windowed_spread(shift, sigma, windows)
+            fourth = 0.5 * float(np.mean(windows[0] ** 4) + np.mean(windows[1] ** 4))
+        bilinear = sigma**4 * fourth * self.kk_sum(q * q)
+        inverse = np.linalg.inv(moments.curvature)
+        total = inverse @ (spread - bilinear) @ inverse
+        first = inverse @ (spread - 2.0 * bilinear) @ inverse
+        # The subtractions are expectations; at very low SNR a noisy spread can
+        # fall below them. Never report less than the plug-in spread allows.
+        if np.any(np.diag(total) <= 0):
+            total = inverse @ spread @ inverse
+        if np.any(np.diag(first) <= 0):
+            first = total
+        return _symmetric(total), _symmetric(first)
+
+    def _windowed_spread(
+        self, shift: np.ndarray, sigma: float, windows: tuple[np.ndarray, np.ndarray]
+    ) -> np.ndarray:
+        size = self.shape[0] * self.shape[1]
+        phase = self.phase(shift)
+        # ds/dr(x) and ds/dm(x): inverse transforms of -i q k M exp(+ik.d) and
+        # -i q k R exp(-ik.d) (Hermitian, so irfft2 applies), times sqrt(N).
+        factor = (-1j * self.bin_weights).astype(self.cross.dtype)
+        spread = np.zeros((2, 2))
+        influences = (factor * self.spectrum_m * np.conj(phase), factor * self.spectrum_r * phase)
+        for spectrum, window in zip(influences, windows, strict=True):
+            influence = np.stack(
+                [
+                    scipy.fft.irfft2(spectrum * self.grid.ky[:, None], s=self.shape),
+                    scipy.fft.irfft2(spectrum * self.grid.kx[None, :], s=self.shape),
+                ]
+            ).reshape(2, -1)
+            weighted = influence * (window**2).reshape(1, -1).astype(influence.dtype)
+            spread += sigma**2 * size * np.einsum("in,jn->ij", weighted, influence)
+        return spread
+
+
+def noise_floor(spectrum: CrossSpectrum) -> float:
+    """Rounding noise of the FFTs: the smallest noise the residual can show."""
+    eps = float(np.finfo(spectrum.cross.real.dtype).eps)
+    power = (np.sum(spectrum.power_r) + np.sum(spectrum.power_m)) / (2.0 * spectrum.power_r.size)
+    return eps * float(np.sqrt(power))
+
+
+def _power(spectrum: np.ndarray) -> np.ndarray:
+    return spectrum.real**2 + spectrum.imag**2
+
+
+def _sum(values: np.ndarray, other: np.ndarray | None = None) -> float:
+    """``sum(values * other)`` accumulated in float64 without threaded BLAS."""
+    if other is None:
+        return float(np.sum(values, dtype=np.float64))
+    return float(np.einsum("ij,ij->", values, other, dtype=np.float64))
+
+
+def _three_point(values: list[float], fit: str) -> float:
+    """Sub-sample offset of a peak from its value and its two neighbours, in [-0.5, 0.5]."""
+    if fit == "gaussian" and min(values) > 0:
+        values = [float(np.log(v)) for v in values]
+    below, centre, above = values
+    curvature = below - 2.0 * centre + above
+    if curvature >= 0:
+        return 0.0
+    return float(np.clip(0.5 * (below - above) / curvature, -0.5, 0.5))
+
+
+def _symmetric(matrix: np.ndarray) -> np.ndarray:
+    return 0.5 * (matrix + matrix.T)

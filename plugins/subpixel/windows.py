@@ -1,0 +1,75 @@
+"""Apodisation windows that move with the image content.
+
+A window fixed to the pixel grid does not move when the content does, so the
+windowed images are no longer exact translates of each other and the estimate
+is pulled toward zero shift. Placing the window of each image at minus/plus half
+the current shift estimate (a window fixed in the frame of the midpoint image)
+keeps the windowed pair an exact translate pair, and its support shrinks with the
+shift so that only the overlap of the two views is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.errors import InputError
+
+__all__ = ["apply_window", "comoving_windows", "sum_product", "tukey_profile"]
+
+#: Fewest pixels of overlap, per axis, left for the windowed fit.
+MIN_OVERLAP = 8
+
+
+def tukey_profile(size: int, centre: float, length: float, taper: float) -> np.ndarray:
+    """Tukey window of support ``length`` centred at ``centre``, sampled at ``0..size-1``.
+
+    ``taper`` is the fraction of the support inside the two cosine tapers
+    (0: rectangular, 1: Hann).
+    """
+    u = (np.arange(size) - centre) / length + 0.5  # 0..1 across the support
+    window = np.zeros(size)
+    inside = (u > 0) & (u < 1)
+    window[inside] = 1.0
+    if taper > 0:
+        edge = np.minimum(u, 1.0 - u)
+        ramp = inside & (edge < taper / 2)
+        window[ramp] = 0.5 * (1.0 - np.cos(2.0 * np.pi * edge[ramp] / taper))
+    return window
+
+
+def comoving_windows(
+    shape: tuple[int, int], shift: np.ndarray, taper: float, *, dtype: type = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows for reference and moving that sit on the same content for ``shift``.
+
+    The reference window is centred at ``centre - shift / 2`` and the moving
+    window at ``centre + shift / 2``; the support per axis is
+    ``size - 1 - |shift|`` so both stay inside the image.
+    """
+    profiles_r, profiles_m = [], []
+    for axis, size in enumerate(shape):
+        offset = float(shift[axis])
+        length = size - 1.0 - abs(offset)
+        if length < MIN_OVERLAP:
+            raise InputError(
+                f"not feasible: a shift of {offset:.1f} px leaves {max(length, 0):.0f} px of "
+                f"overlap along axis {axis} (need {MIN_OVERLAP})"
+            )
+        centre = (size - 1) / 2.0
+        profiles_r.append(tukey_profile(size, centre - offset / 2, length, taper))
+        profiles_m.append(tukey_profile(size, centre + offset / 2, length, taper))
+    window_r = np.outer(*(p.astype(dtype) for p in profiles_r))
+    window_m = np.outer(*(p.astype(dtype) for p in profiles_m))
+    return window_r, window_m
+
+
+def sum_product(first: np.ndarray, second: np.ndarray) -> float:
+    """``sum(first * second)`` accumulated in float64, without threaded BLAS."""
+    return float(np.einsum("ij,ij->", first, second, dtype=np.float64))
+
+
+def apply_window(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """``window * (image - its window-weighted mean)``: with co-moving windows the
+    weighted means cover the same content, so brightness offsets cancel exactly."""
+    mean = sum_product(image, window) / np.sum(window, dtype=np.float64)
+    return window * (image - image.dtype.type(mean))

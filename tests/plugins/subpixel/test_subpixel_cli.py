@@ -1,0 +1,136 @@
+"""The estimate, locate, track and feasibility commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lamina.cli import main
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def pair(tmp_path, scene, shifted):
+    rng = np.random.default_rng(0)
+    reference = tmp_path / "reference.npy"
+    moving = tmp_path / "moving.npy"
+    np.save(reference, (scene + rng.normal(0, 0.01, scene.shape)).astype(np.float32))
+    np.save(
+        moving, (shifted(scene, (1.2, -0.7)) + rng.normal(0, 0.01, scene.shape)).astype(np.float32)
+    )
+    return str(reference), str(moving)
+
+
+@pytest.fixture
+def frames(tmp_path, scene, shifted):
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(4):
+        frame = np.clip(
+            shifted(scene[:96, :96], (0.25 * i, 0.1 * i)) + rng.normal(0, 0.01, (96, 96)), 0, 1
+        )
+        path = tmp_path / f"frame{i}.png"
+        iio.imwrite(path, np.round(frame * 65535).astype(np.uint16))
+        paths.append(str(path))
+    return paths
+
+
+def test_estimate_json(runner, pair):
+    result = runner.invoke(main, ["estimate", *pair, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["dy"] == pytest.approx(1.2, abs=0.01)
+    assert data["dx"] == pytest.approx(-0.7, abs=0.01)
+    assert data["estimator"] == "ml-refine"
+    assert len(data["uncertainty"]) == 2 and data["diagnostics"]["converged"] is True
+
+
+def test_estimate_table_with_another_estimator_and_settings(runner, pair):
+    result = runner.invoke(
+        main, ["estimate", *pair, "-e", "phase-correlation", "--set", "upsample_factor=10"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "dy" in result.output and "1.2" in result.output
+
+
+def test_estimate_rejects_bad_settings_and_names(runner, pair):
+    result = runner.invoke(main, ["estimate", *pair, "--set", "taper=2"])
+    assert result.exit_code == 2 and "taper" in result.output
+    result = runner.invoke(main, ["estimate", *pair, "-e", "ml-refin"])
+    assert result.exit_code == 2 and "ml-refine" in result.output
+
+
+def test_colour_needs_an_explicit_channel(runner, tmp_path, scene):
+    path = tmp_path / "colour.png"
+    iio.imwrite(path, np.round(np.dstack([scene.clip(0, 1)] * 3) * 255).astype(np.uint8))
+    result = runner.invoke(main, ["estimate", str(path), str(path)])
+    assert result.exit_code == 2 and "--channel" in result.output
+    result = runner.invoke(
+        main, ["estimate", str(path), str(path), "--channel", "luminance", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["dy"] == pytest.approx(0.0, abs=1e-3)
+    result = runner.invoke(main, ["estimate", str(path), str(path), "--channel", "7"])
+    assert result.exit_code == 2
+
+
+def test_locate_json_and_table(runner, tmp_path, spots):
+    truth = np.array([[20.3, 30.6], [50.2, 20.9], [45.7, 60.1]])
+    image = spots.make((80, 80), truth, sigma=1.5) + np.random.default_rng(2).normal(
+        0, 0.005, (80, 80)
+    )
+    path = tmp_path / "spots.npy"
+    np.save(path, image.astype(np.float32))
+    result = runner.invoke(main, ["locate", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    positions = np.array(data["positions"])
+    assert positions.shape == (3, 2)
+    assert np.max(np.abs(np.sort(positions, axis=0) - np.sort(truth, axis=0))) < 0.05
+    table = runner.invoke(main, ["locate", str(path)])
+    assert table.exit_code == 0 and "3 point(s)" in table.output
+    refused = runner.invoke(main, ["locate", str(path), "-e", "phase-correlation"])
+    assert refused.exit_code == 2 and "does not locate" in refused.output
+
+
+def test_track_csv_json_and_exclusive_options(runner, tmp_path, frames):
+    out = tmp_path / "out" / "track.csv"
+    result = runner.invoke(main, ["track", *frames, "--csv", str(out)])
+    assert result.exit_code == 0, result.output
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["frame"]) for r in rows] == [0, 1, 2, 3]
+    assert float(rows[3]["dy"]) == pytest.approx(0.75, abs=0.02)
+    assert float(rows[3]["dx"]) == pytest.approx(0.3, abs=0.02)
+    assert not list(out.parent.glob(".*.part"))  # written atomically, nothing left over
+    result = runner.invoke(main, ["track", *frames, "--json", "--mode", "sequential"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["mode"] == "sequential" and len(data["frames"]) == 4
+    assert runner.invoke(main, ["track", *frames, "--json", "--csv", str(out)]).exit_code == 2
+    assert runner.invoke(main, ["track", *frames, "--reference", "9"]).exit_code == 2
+
+
+def test_feasibility_json(runner, frames):
+    result = runner.invoke(main, ["feasibility", *frames[:1], "--json", "--pixel-size", "0.1"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["feasible"] is True
+    assert data["precision"]["unit"] == "m"
+    table = runner.invoke(main, ["feasibility", *frames[:1]])
+    assert table.exit_code == 0 and "feasible" in table.output
+
+
+def test_missing_file_is_a_clean_error(runner, tmp_path):
+    result = runner.invoke(main, ["estimate", str(tmp_path / "a.png"), str(tmp_path / "b.png")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output

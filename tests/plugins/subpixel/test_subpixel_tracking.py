@@ -1,0 +1,106 @@
+"""Tracking a stack: displacements against a reference and accumulated steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lamina
+from lamina.plugins.subpixel.peers import PhaseCorrelation
+from lamina.plugins.subpixel.registration import MLRefine
+from lamina.plugins.subpixel.tracking import track_stack
+
+
+def drifting_stack(scene, shifted, steps, sigma, rng):
+    positions = np.cumsum(np.vstack([[0.0, 0.0], steps]), axis=0)
+    frames = [shifted(scene, p) + rng.normal(0, sigma, scene.shape) for p in positions]
+    return frames, positions
+
+
+@pytest.mark.parametrize("mode", ["reference", "sequential"])
+def test_known_drift_is_recovered(scene, shifted, mode):
+    rng = np.random.default_rng(0)
+    steps = np.tile([0.23, -0.41], (5, 1))
+    frames, positions = drifting_stack(scene[:96, :96], shifted, steps, 0.01, rng)
+    track = track_stack(frames, mode=mode)
+    assert track.displacement.shape == (6, 2)
+    error = track.displacement - positions
+    assert np.all(np.abs(error[1:]) < 4 * track.uncertainty[1:])
+    assert np.all(track.displacement[0] == 0) and np.all(track.uncertainty[0] == 0)
+    assert len(track.estimates) == len(track.pairs) == 5
+
+
+def test_reference_frame_can_be_any_frame(scene, shifted):
+    rng = np.random.default_rng(1)
+    frames, positions = drifting_stack(scene[:96, :96], shifted, [[0.5, 0.1]] * 3, 0.005, rng)
+    for mode in ("reference", "sequential"):
+        track = track_stack(frames, mode=mode, reference=2)
+        assert np.allclose(track.displacement, positions - positions[2], atol=0.01)
+        assert track.uncertainty[2].tolist() == [0.0, 0.0]
+        assert track.reference == 2
+
+
+def test_sequential_uncertainty_accounts_for_shared_frames(scene, shifted):
+    # The first-order error of a sum of steps telescopes: the reported standard
+    # error of the last frame must match the spread over noise seeds, and be far
+    # below the sum of independent step variances after 7 steps.
+    crop = scene[16:80, 16:80]
+    rng = np.random.default_rng(5)
+    steps = np.tile([0.31, 0.17], (7, 1))
+    last_errors, reported, independent = [], [], []
+    for _ in range(24):
+        frames, positions = drifting_stack(crop, shifted, steps, 0.03, rng)
+        track = track_stack(frames, mode="sequential")
+        assert track.correlated_steps
+        last_errors.append(track.displacement[-1] - positions[-1])
+        reported.append(track.uncertainty[-1])
+        independent.append(np.sqrt(sum(np.square(e.uncertainty) for e in track.estimates)))
+    z = np.array(last_errors) / np.array(reported)
+    assert np.all((z.std(axis=0) > 0.6) & (z.std(axis=0) < 1.5)), z.std(axis=0)
+    assert np.all(np.mean(reported, axis=0) < 0.7 * np.mean(independent, axis=0))
+
+
+def test_estimators_without_linear_covariance_combine_independently(scene, shifted):
+    rng = np.random.default_rng(2)
+    frames, _ = drifting_stack(scene[:64, :64], shifted, [[0.3, 0.3]] * 3, 0.01, rng)
+    track = track_stack(frames, PhaseCorrelation(upsample_factor=50), mode="sequential")
+    assert not track.correlated_steps
+    variances = np.cumsum([np.square(e.uncertainty) for e in track.estimates], axis=0)
+    assert np.allclose(track.uncertainty[1:], np.sqrt(variances))
+
+
+def test_rows_and_progress(scene, shifted):
+    rng = np.random.default_rng(3)
+    frames, _ = drifting_stack(scene[:64, :64], shifted, [[0.2, 0.0]] * 2, 0.01, rng)
+    seen = []
+
+    def progress(items):
+        for item in items:
+            seen.append(item)
+            yield item
+
+    track = track_stack(np.stack(frames), MLRefine(), progress=progress)
+    assert seen == [1, 2]
+    rows = track.rows()
+    assert [r["frame"] for r in rows] == [0, 1, 2]
+    assert rows[0]["peak"] is None and rows[1]["converged"] is True
+    assert set(track.as_dict()) == {"mode", "reference", "correlated_steps", "frames"}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"mode": "both"}, {"reference": 5}, {"reference": 1.5}],
+)
+def test_bad_arguments(scene, kwargs):
+    frames = [scene[:32, :32]] * 3
+    with pytest.raises(lamina.InputError):
+        track_stack(frames, **kwargs)
+
+
+def test_bad_stacks(scene):
+    with pytest.raises(lamina.InputError):
+        track_stack([scene[:32, :32], scene[:40, :40]])
+    with pytest.raises(lamina.InputError):
+        track_stack([])
+    with pytest.raises(lamina.InputError):
+        track_stack(scene[:32, :32])  # one 2-D image is not a stack
