@@ -139,9 +139,11 @@ def parse_pipeline(text: str, *, source: Path | None = None, host: Host | None =
     if not isinstance(raw_steps, dict) or not raw_steps:
         raise fail("the pipeline has no steps: add [steps.NAME] tables", "steps")
     host = host or get_host()
+    # Input files are looked for beside the pipeline file; text without one skips that.
+    base_dir = source.parent if source is not None and source.is_file() else None
     steps: dict[str, Step] = {}
     for name, raw in raw_steps.items():
-        steps[name] = _parse_step(name, raw, host, fail)
+        steps[name] = _parse_step(name, raw, host, fail, base_dir)
     order = _topological_order(steps, fail)
     ordered = {name: steps[name] for name in order}
     _count_tasks(ordered, fail)
@@ -154,7 +156,7 @@ def parse_pipeline(text: str, *, source: Path | None = None, host: Host | None =
     )
 
 
-def _parse_step(name: str, raw: Any, host: Host, fail: Any) -> Step:
+def _parse_step(name: str, raw: Any, host: Host, fail: Any, base_dir: Path | None) -> Step:
     key = f"steps.{name}"
     if not isinstance(raw, dict):
         raise fail("a step must be a table", key)
@@ -262,6 +264,7 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any) -> Step:
                 f"argument {argument!r} expects {by_name[argument].type_name}: {error}",
                 f"{key}.with.{argument}",
             ) from None
+        _check_input_file(by_name[argument], value, base_dir, fail, f"{key}.with.{argument}")
 
     axes = []
     for sweep_key, values in sweep_table.items():
@@ -289,6 +292,10 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any) -> Step:
                 raise fail(
                     f"cannot sweep {sweep_key!r}: not an argument of this step",
                     f"{key}.sweep.{sweep_key}",
+                )
+            for value in values:
+                _check_input_file(
+                    by_name[sweep_key], value, base_dir, fail, f"{key}.sweep.{sweep_key}"
                 )
             try:
                 values = [coerce_value(v, by_name[sweep_key].annotation) for v in values]
@@ -330,6 +337,16 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any) -> Step:
         title=str(raw.get("title", "")),
         unavailable=unavailable,
     )
+
+
+def _check_input_file(
+    parameter: Parameter, value: Any, base_dir: Path | None, fail: Any, key: str
+) -> None:
+    """Arguments annotated ``pathlib.Path`` name input files: they must exist now."""
+    if base_dir is None or parameter.annotation is not Path:
+        return
+    if not (base_dir / str(value)).is_file():
+        raise fail(f"input file {str(value)!r} does not exist (looked in {base_dir})", key)
 
 
 def _topological_order(steps: dict[str, Step], fail: Any) -> list[str]:

@@ -42,7 +42,7 @@ def _image(value: Any, name: str) -> np.ndarray:
     return array
 
 
-def load(*, path: str, context: Context) -> np.ndarray:
+def load(*, path: Path, context: Context) -> np.ndarray:
     """Read an image (PNG/TIFF, scaled to [0, 1]) or a ``.npy`` array."""
     from lamina.io import read_image
 

@@ -137,6 +137,14 @@ def test_the_unedited_pipeline_is_valid() -> None:
     assert list(parse_pipeline(PIPELINE).steps) == ["image", "moved", "small", "error"]
 
 
+def test_missing_input_file_is_found_before_running(workdir: Path) -> None:
+    (workdir / "shifts.toml").write_text(PIPELINE.replace("image.npy", "missing.npy"))
+    with pytest.raises(ConfigError, match=r"input file 'missing\.npy' does not exist") as raised:
+        load_pipeline(workdir / "shifts.toml")
+    assert raised.value.line == 8
+    assert not (workdir / "out").exists()
+
+
 def test_output_folder_that_is_a_file(workdir: Path) -> None:
     (workdir / "taken").write_text("x")
     with pytest.raises(InputError, match="not a folder"):
