@@ -45,17 +45,20 @@ __all__ = [
     "DataConversionWarning",
     "InputTypeError",
     "NotFittedError",
+    "RegressorMixin",
     "accuracy",
     "check_array",
     "check_classification_targets",
     "check_consistent_length",
     "check_is_fitted",
     "check_number",
+    "check_regression_target",
     "check_sample_weight",
     "clone_learner",
     "feature_names_of",
     "load_model",
     "logsumexp",
+    "r2_score",
 ]
 
 MODEL_FORMAT = "lamina-model"
@@ -865,3 +868,71 @@ def accuracy(y_true: Iterable[Any], y_pred: Iterable[Any]) -> float:
     truth, predicted = np.asarray(y_true), np.asarray(y_pred)
     check_consistent_length(truth, predicted, names=("y_true", "y_pred"))
     return float(np.mean(truth == predicted))
+
+
+def check_regression_target(y: Any, n_samples: int) -> np.ndarray:
+    """Validate a regression target: (n,) or (n, n_outputs), numeric and finite.
+
+    Returns a new float64 array with the shape it came in.
+    """
+    if y is None:
+        raise InputError("This regressor requires y to be passed, but the target y is None")
+    if hasattr(y, "tocsr"):
+        raise InputError("y must be a dense array of targets, not a sparse matrix")
+    try:
+        target = np.array(y, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"y must hold numbers: {error}") from None
+    if target.ndim not in (1, 2):
+        raise InputError(f"y must be 1-D (n,) or 2-D (n, n_outputs), got shape {target.shape}")
+    if target.ndim == 2 and target.shape[1] == 0:
+        raise InputError(f"y has no columns (shape {target.shape})")
+    check_consistent_length(np.empty(n_samples), target, names=("X", "y"))
+    if not np.all(np.isfinite(target)):
+        row = int(np.argwhere(~np.isfinite(target))[0][0])
+        raise InputError(f"Input y contains NaN or infinity (first at row {row})")
+    return target
+
+
+def r2_score(
+    y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None
+) -> float:
+    """Coefficient of determination, averaged uniformly over outputs (as scikit-learn).
+
+    An output whose target is constant scores 1 when predicted exactly, else 0.
+    """
+    truth = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
+    predicted = np.asarray(y_pred, dtype=np.float64).reshape(len(y_pred), -1)
+    weights = check_sample_weight(sample_weight, len(truth))[:, None]
+    residual = np.sum(weights * (truth - predicted) ** 2, axis=0)
+    mean = np.sum(weights * truth, axis=0) / np.sum(weights)
+    total = np.sum(weights * (truth - mean) ** 2, axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), 0.0)
+    scores = np.where((total == 0) & (residual == 0), 1.0, scores)
+    return float(np.mean(scores))
+
+
+class RegressorMixin:
+    """``score`` (R²) and scikit-learn's regressor tags; put it left of
+    :class:`lamina.estimator.BaseLearner` in the bases."""
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R² of ``self.predict(X)`` against ``y``."""
+        predicted = self.predict(X)  # type: ignore[attr-defined]
+        target = check_regression_target(y, len(predicted))
+        if len(target) < 2:
+            warnings.warn("R^2 score is not well-defined with less than two samples.", stacklevel=2)
+            return float("nan")
+        return r2_score(target, predicted, sample_weight)
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import RegressorTags
+
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.estimator_type = "regressor"
+        tags.regressor_tags = RegressorTags()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
