@@ -180,13 +180,9 @@ class RasterTriangles:
 def setup(scene: Scene, camera: Camera, size: tuple[int, int]) -> RasterTriangles:
     """Transform, clip, snap and set up the triangles of ``scene`` for ``size`` = (h, w)."""
     if not isinstance(scene, Scene):
-        raise InputError(
-            f"scene must be a lamina.scene.Scene, got {type(scene).__name__}"
-        )
+        raise InputError(f"scene must be a lamina.scene.Scene, got {type(scene).__name__}")
     if not isinstance(camera, Camera):
-        raise InputError(
-            f"camera must be a lamina.scene.Camera, got {type(camera).__name__}"
-        )
+        raise InputError(f"camera must be a lamina.scene.Camera, got {type(camera).__name__}")
     height, width = check_size(size)
     matrix = camera.projection_matrix(width / height) @ camera.view_matrix()
     clip = np.concatenate([scene.vertices, np.ones((scene.n_vertices, 1))], axis=1) @ matrix.T
