@@ -3,7 +3,6 @@ hint, keeps ``lamina vae --help`` working and fails with a PluginError when used
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,18 +18,8 @@ HINT = "pip install 'lamina[torch]'"
 
 
 @pytest.fixture
-def without_torch(monkeypatch):
-    real = importlib.util.find_spec
-
-    def find_spec(name, *args, **kwargs):
-        if name == "torch" or name.startswith("torch."):
-            return None
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
-    lamina.reset_host()
-    yield
-    lamina.reset_host()
+def without_torch(lamina_hide_modules):
+    lamina_hide_modules("torch")
 
 
 def test_vae_unavailable_with_install_hint(without_torch):
