@@ -141,30 +141,6 @@ def build(real: object) -> SimpleNamespace:
         return vec4(c[0] * c[3], c[1] * c[3], c[2] * c[3], c[3])
 
     @ti.kernel
-    def count(
-        table: table_t,
-        bin_start: starts_t,
-        partial_start: starts_t,
-        partial_entries: entries_t,
-        depth_complexity: map_i32_t,
-        tile0: ti.i32,
-        n_pixels: ti.i32,
-        tiles_x: ti.i32,
-    ):
-        """Fragments per pixel (the depth complexity), one geometry pass: the
-        tile's fully covering triangles plus the partial ones that cover the centre."""
-        height, width = depth_complexity.shape[0], depth_complexity.shape[1]
-        for q in range(n_pixels):
-            p = pixel(q, tile0, tiles_x)
-            t = p[0]
-            if p[1] < width and p[2] < height:
-                lo, hi = ti.cast(partial_start[t], ti.i32), ti.cast(partial_start[t + 1], ti.i32)
-                n = ti.cast(bin_start[t + 1] - bin_start[t], ti.i32) - (hi - lo)
-                for e in range(lo, hi):
-                    n += covers(table, partial_entries[e], p[1], p[2])
-                depth_complexity[p[2], p[1]] = n
-
-    @ti.kernel
     def tile_scan(
         depth_complexity: map_i32_t,
         offsets: map_i64_t,
@@ -298,12 +274,11 @@ def build(real: object) -> SimpleNamespace:
         table: table_t,
         bbox: map_i64_t,
         total: entries_t,
-        partial: entries_t,
         tiles_x: ti.i32,
         width: ti.i32,
         height: ti.i32,
     ):
-        """Per tile: how many triangles may cover a pixel centre, and how many partially."""
+        """Per tile: how many triangles may cover a pixel centre."""
         for r in range(table.shape[0]):
             for ty in range(
                 ti.cast(bbox[r, 2], ti.i32) // TILE, ti.cast(bbox[r, 3], ti.i32) // TILE + 1
@@ -311,11 +286,8 @@ def build(real: object) -> SimpleNamespace:
                 for tx in range(
                     ti.cast(bbox[r, 0], ti.i32) // TILE, ti.cast(bbox[r, 1], ti.i32) // TILE + 1
                 ):
-                    kind = classify(table, r, tx, ty, width, height)
-                    if kind > 0:
+                    if classify(table, r, tx, ty, width, height) > 0:
                         ti.atomic_add(total[ty * tiles_x + tx], 1)
-                    if kind == 1:
-                        ti.atomic_add(partial[ty * tiles_x + tx], 1)
 
     @ti.kernel
     def bin_fill(
@@ -323,16 +295,13 @@ def build(real: object) -> SimpleNamespace:
         bbox: map_i64_t,
         bin_start: starts_t,
         bin_entries: entries_t,
-        partial_start: starts_t,
-        partial_entries: entries_t,
         cursor: entries_t,
-        partial_cursor: entries_t,
         tiles_x: ti.i32,
         width: ti.i32,
         height: ti.i32,
     ):
-        """Write ``2 * r + full`` into each tile's bin and ``r`` into its partial list
-        (in arbitrary order: :func:`bin_sort` orders the bins)."""
+        """Write ``2 * r + full`` into each tile's bin (in arbitrary order:
+        :func:`bin_sort` orders the bins)."""
         for r in range(table.shape[0]):
             for ty in range(
                 ti.cast(bbox[r, 2], ti.i32) // TILE, ti.cast(bbox[r, 3], ti.i32) // TILE + 1
@@ -345,9 +314,6 @@ def build(real: object) -> SimpleNamespace:
                     if kind > 0:
                         slot = ti.atomic_add(cursor[t], 1)
                         bin_entries[ti.cast(bin_start[t], ti.i32) + slot] = 2 * r + kind // 2
-                    if kind == 1:
-                        slot = ti.atomic_add(partial_cursor[t], 1)
-                        partial_entries[ti.cast(partial_start[t], ti.i32) + slot] = r
 
     @ti.kernel
     def bin_sort(
@@ -372,11 +338,49 @@ def build(real: object) -> SimpleNamespace:
                 scratch[e] = key(table, bin_entries[e] >> 1, i, j, id_bits, depth_shift)
             shell_sort(scratch, bin_entries, gaps, lo, hi - lo)
 
+    @ti.kernel
+    def tile_order(
+        table: table_t,
+        bin_start: starts_t,
+        bin_entries: entries_t,
+        ordered: entries_t,
+        tiles_x: ti.i32,
+        width: ti.i32,
+        height: ti.i32,
+        id_bits: ti.i32,
+        depth_shift: ti.i32,
+    ):
+        """``ordered[t] = 1`` when tile ``t``'s (sorted) bin is in key order at every
+        pixel centre of the tile, so every fragment list of the tile arrives sorted.
+
+        The depth plane is affine and the key monotone in it, so a triangle's keys
+        over the tile's rectangle of centres lie between its keys at the corners;
+        consecutive entries whose key ranges do not overlap keep their order
+        everywhere (a sufficient condition, exact in integers)."""
+        for t in range(bin_start.shape[0] - 1):
+            i0, j0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
+            i1, j1 = ti.min(i0 + TILE - 1, width - 1), ti.min(j0 + TILE - 1, height - 1)
+            lo, hi = ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32)
+            result = 1
+            previous = ti.i64(-1)  # the largest key of the entry before
+            for e in range(lo, hi):
+                r = bin_entries[e] >> 1
+                a = key(table, r, i0, j0, id_bits, depth_shift)
+                b = key(table, r, i1, j0, id_bits, depth_shift)
+                c = key(table, r, i0, j1, id_bits, depth_shift)
+                d = key(table, r, i1, j1, id_bits, depth_shift)
+                if ti.min(ti.min(a, b), ti.min(c, d)) <= previous:
+                    result = 0
+                    break
+                previous = ti.max(ti.max(a, b), ti.max(c, d))
+            ordered[t] = result
+
     return SimpleNamespace(
         classify=classify,
         bin_count=bin_count,
         bin_fill=bin_fill,
         bin_sort=bin_sort,
+        tile_order=tile_order,
         sort_keys=sort_keys,
         shell_sort=shell_sort,
         vec4=vec4,
@@ -386,7 +390,6 @@ def build(real: object) -> SimpleNamespace:
         hit=hit,
         key=key,
         rgba=rgba,
-        count=count,
         tile_scan=tile_scan,
         finish=finish,
     )

@@ -1,15 +1,28 @@
-"""Per-pixel fragment lists: fill, sort by (depth, primitive) key, composite.
+"""Per-pixel fragment lists: gather, sort by (depth, primitive) key, composite.
 
-After :func:`lamina.kernels.oit_common.build`'s ``count`` and ``tile_scan``
-have sized and placed every pixel's list (count -> exclusive prefix sum; no
-compare-and-swap is needed because each pixel thread gathers its own list
-from its tile's bin of triangles), :func:`build`'s ``resolve`` fills each
-list with 64-bit keys in one geometry pass, sorts it in place and
-composites it front to back.  The bins are ordered by depth at the tile
-centre, so most lists come out already sorted -- they are composited while
-they are filled -- and the others nearly sorted, which insertion sort
-handles in linear time (with a Shell-sort fallback for disordered lists,
-see ``sort_keys``).
+Each pixel thread gathers its own list from its tile's bin of triangles, so
+no compare-and-swap is needed.  :func:`build` makes two kernels:
+
+``resolve`` (one geometry pass over the whole frame)
+    counts every pixel's fragments (the depth complexity) and resolves every
+    list that fits in a per-thread array of ``local`` keys: it fills the
+    array with 64-bit keys, sorts it (insertion sort, linear on the nearly
+    sorted lists that depth-ordered bins give, with a Shell-sort fallback)
+    and composites it front to back.  In a tile whose bin is in key order at
+    every pixel (``tile_ordered``, see
+    :func:`lamina.kernels.oit_common.build`'s ``tile_order``) the lists
+    arrive sorted whatever their length: they are composited as they are
+    gathered, without keys.  A longer list anywhere else is *spilled*: its
+    count goes to ``pending`` and ``spilled[0]`` is set.
+``resolve_spilled`` (one geometry pass per region of tiles)
+    after an exclusive prefix sum of ``pending`` (``tile_scan``) has placed
+    the spilled lists in a global key buffer, fills them, sorts them in
+    place and composites them.  This is the count -> prefix sum -> fill
+    construction of GPU fragment lists, used for the lists that do not fit
+    a thread's registers.
+
+The per-thread array is a dynamically indexed local vector: stack memory on
+the CPU, local memory on CUDA, a function-scope array on Vulkan.
 
 References
 ----------
@@ -30,9 +43,65 @@ __all__ = ["build"]
 
 @functools.cache
 def build(real: object) -> SimpleNamespace:
-    """The fragment-list kernel with colour arithmetic in ``real``."""
+    """The fragment-list kernels with colour arithmetic in ``real``."""
     c = common.build(real)
     vec4 = c.vec4
+
+    @ti.func
+    def composite(
+        keys: ti.template(),
+        start: ti.i32,
+        n: ti.i32,
+        table: ti.template(),
+        inv_w: ti.template(),
+        colors: ti.template(),
+        i: ti.i32,
+        j: ti.i32,
+        mask: ti.i64,
+        threshold: ti.f32,
+        flat: ti.template(),
+        stop: ti.template(),
+        acc: ti.template(),
+        transmittance: ti.template(),
+        done: ti.template(),
+    ):
+        """Composite the sorted ``keys[start:start + n]`` front to back into the
+        caller's ``acc``, ``transmittance`` and ``done`` (layers composited so far),
+        which ``ti.template()`` passes by reference; ``keys`` is a global buffer or
+        the thread's own vector."""
+        while done < n:
+            if ti.static(stop) and transmittance < threshold:
+                break
+            r = ti.cast(keys[start + done] & mask, ti.i32)
+            color = c.rgba(table, inv_w, colors, r, i, j, flat)
+            acc += transmittance * color
+            transmittance *= 1.0 - color[3]
+            done += 1
+
+    @ti.func
+    def write(
+        image: ti.template(),
+        layers: ti.template(),
+        residual: ti.template(),
+        i: ti.i32,
+        j: ti.i32,
+        acc: vec4,
+        transmittance: real,
+        done: ti.i32,
+        n: ti.i32,
+        background: vec4,
+        stop: ti.template(),
+    ):
+        """Write a finished pixel.  Without early stopping every layer is composited,
+        so the layer count is the depth complexity and no residual is left: only
+        the image is written."""
+        if ti.static(stop):
+            layers[j, i] = done
+            c.finish(image, residual, i, j, acc, transmittance, done < n, background)
+        else:
+            out = acc + transmittance * background
+            for channel in ti.static(range(4)):
+                image[j, i, channel] = ti.cast(out[channel], ti.f32)
 
     @ti.kernel
     def resolve(
@@ -41,6 +110,107 @@ def build(real: object) -> SimpleNamespace:
         colors: common.colors_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
+        tile_ordered: common.entries_t,
+        gaps: common.keys_t,
+        image: common.image_t,
+        depth_complexity: common.map_i32_t,
+        layers: common.map_i32_t,
+        residual: common.map_f32_t,
+        pending: common.map_i32_t,
+        spilled: common.entries_t,
+        n_pixels: ti.i32,
+        tiles_x: ti.i32,
+        id_bits: ti.i32,
+        depth_shift: ti.i32,
+        bg_r: ti.f32,
+        bg_g: ti.f32,
+        bg_b: ti.f32,
+        bg_a: ti.f32,
+        threshold: ti.f32,
+        flat: ti.template(),
+        stop: ti.template(),
+        local: ti.template(),
+    ):
+        """Count every pixel's fragments and resolve the lists that fit ``local`` keys
+        or arrive sorted; mark the others in ``pending`` (their counts) and ``spilled``."""
+        height, width = image.shape[0], image.shape[1]
+        background = vec4(bg_r, bg_g, bg_b, bg_a)
+        mask = (ti.i64(1) << id_bits) - 1
+        for q in range(n_pixels):
+            p = c.pixel(q, 0, tiles_x)
+            i, j = p[1], p[2]
+            if i < width and j < height:
+                lo, hi = ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
+                acc = vec4(0.0)
+                transmittance = c.real(1.0)
+                done = 0
+                n = 0
+                spill = 0
+                if tile_ordered[p[0]]:
+                    # Every list of this tile arrives sorted: composite the hits as they come.
+                    for e in range(lo, hi):
+                        entry = bin_entries[e]
+                        if c.hit(table, entry, i, j):
+                            n += 1
+                            if not ti.static(stop) or transmittance >= threshold:
+                                color = c.rgba(table, inv_w, colors, entry >> 1, i, j, flat)
+                                acc += transmittance * color
+                                transmittance *= 1.0 - color[3]
+                                done += 1
+                else:
+                    # Insertion sort as the keys arrive (nearly sorted: few moves); past
+                    # 8 * local moves the rest is appended and Shell-sorted at the end.
+                    keys = ti.Vector([0] * local, dt=ti.i64)
+                    last = ti.i64(-1)  # the largest key so far
+                    moves = 0
+                    unsorted = 0
+                    for e in range(lo, hi):
+                        entry = bin_entries[e]
+                        if c.hit(table, entry, i, j):
+                            k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
+                            if n < local:
+                                b = n
+                                if k < last:
+                                    if moves < 8 * local:
+                                        while b > 0:
+                                            if keys[b - 1] < k:
+                                                break
+                                            keys[b] = keys[b - 1]
+                                            b -= 1
+                                        moves += n - b
+                                    else:
+                                        unsorted = 1
+                                keys[b] = k
+                            last = ti.max(last, k)
+                            n += 1
+                    if n > local:
+                        spill = 1
+                    else:
+                        if unsorted:
+                            c.sort_keys(keys, gaps, 0, n)
+                        composite(
+                            keys, 0, n, table, inv_w, colors, i, j, mask, threshold, flat, stop,
+                            acc, transmittance, done,
+                        )  # fmt: skip
+                depth_complexity[j, i] = n
+                if spill:
+                    pending[j, i] = n
+                    spilled[0] = 1
+                else:
+                    pending[j, i] = 0
+                    write(
+                        image, layers, residual, i, j, acc, transmittance, done, n, background,
+                        stop,
+                    )  # fmt: skip
+
+    @ti.kernel
+    def resolve_spilled(
+        table: common.table_t,
+        inv_w: common.inv_w_t,
+        colors: common.colors_t,
+        bin_start: common.starts_t,
+        bin_entries: common.entries_t,
+        pending: common.map_i32_t,
         offsets: common.map_i64_t,
         tile_base: common.keys_t,
         keys: common.keys_t,
@@ -60,56 +230,35 @@ def build(real: object) -> SimpleNamespace:
         bg_a: ti.f32,
         threshold: ti.f32,
         flat: ti.template(),
+        stop: ti.template(),
     ):
-        """Fill, sort and composite the lists of ``n_pixels`` pixels from tile ``tile0``;
-        ``keys`` holds the region's lists, which start at global offset ``base``."""
+        """Fill, sort and composite the spilled lists of ``n_pixels`` pixels from tile
+        ``tile0``; ``keys`` holds the region's lists, which start at global offset ``base``."""
         height, width = image.shape[0], image.shape[1]
         background = vec4(bg_r, bg_g, bg_b, bg_a)
         mask = (ti.i64(1) << id_bits) - 1
         for q in range(n_pixels):
             p = c.pixel(q, tile0, tiles_x)
             i, j = p[1], p[2]
-            if i < width and j < height:
+            if i < width and j < height and pending[ti.min(j, height - 1), ti.min(i, width - 1)]:
                 # Region-local list start; regions hold < 2**31 keys (the budget's bound).
                 start = ti.cast(tile_base[p[0]] + offsets[j, i] - base, ti.i32)
                 n = 0
-                acc = vec4(0.0)
-                transmittance = c.real(1.0)
-                done = 0
-                # Lists usually arrive sorted (bins are depth-ordered): composite on the
-                # fly while they do, sort and start over only when one does not.
-                ordered = 1
-                last = ti.i64(-1)
                 for e in range(
                     ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
                 ):
                     entry = bin_entries[e]
                     if c.hit(table, entry, i, j):
-                        k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
-                        keys[start + n] = k
+                        keys[start + n] = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         n += 1
-                        if k < last:
-                            ordered = 0
-                        last = k
-                        if ordered and transmittance >= threshold:
-                            color = c.rgba(table, inv_w, colors, entry >> 1, i, j, flat)
-                            acc += transmittance * color
-                            transmittance *= 1.0 - color[3]
-                            done += 1
-                if not ordered:
-                    c.sort_keys(keys, gaps, start, n)
-                    acc = vec4(0.0)
-                    transmittance = 1.0
-                    done = 0
-                    while done < n:
-                        if transmittance < threshold:
-                            break
-                        r = ti.cast(keys[start + done] & mask, ti.i32)
-                        color = c.rgba(table, inv_w, colors, r, i, j, flat)
-                        acc += transmittance * color
-                        transmittance *= 1.0 - color[3]
-                        done += 1
-                layers[j, i] = ti.cast(done, ti.i32)
-                c.finish(image, residual, i, j, acc, transmittance, done < n, background)
+                c.sort_keys(keys, gaps, start, n)
+                acc = vec4(0.0)
+                transmittance = c.real(1.0)
+                done = 0
+                composite(
+                    keys, start, n, table, inv_w, colors, i, j, mask, threshold, flat, stop,
+                    acc, transmittance, done,
+                )  # fmt: skip
+                write(image, layers, residual, i, j, acc, transmittance, done, n, background, stop)
 
-    return SimpleNamespace(resolve=resolve)
+    return SimpleNamespace(resolve=resolve, resolve_spilled=resolve_spilled)

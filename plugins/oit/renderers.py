@@ -218,8 +218,6 @@ class _Frame:
     bin_entries: int
     #: The leading arguments of every kernel, in order (see lamina.kernels.oit_common).
     scene: tuple
-    #: The arguments of the ``count`` kernel before its output.
-    count_args: tuple
     gaps: Any
 
     @property
@@ -293,36 +291,23 @@ class _TaichiRenderer(_Renderer):
         table = device.upload(tris.table)
         bbox = device.upload(tris.bbox)
         total = device.zeros((n_tiles,), np.int32)
-        partial = device.zeros((n_tiles,), np.int32)
         extent = {"tiles_x": tiles_x, "width": width, "height": height}
         if tris.n:  # (the uploaded arrays are padded to one row when empty)
-            common.bin_count(table, bbox, total, partial, **extent)
-        starts = []
-        for counts in (total, partial):
-            start = np.zeros(n_tiles + 1, dtype=np.int64)
-            np.cumsum(device.download(counts), out=start[1:])
-            if start[-1] >= 2**31:
-                raise InputError(
-                    f"the scene needs {start[-1]} (triangle, tile) pairs at this size; "
-                    "at most 2**31 - 1 are supported"
-                )
-            starts.append(start)
-        entries = int(starts[0][-1])
-        bin_start, partial_start = device.upload(starts[0]), device.upload(starts[1])
+            common.bin_count(table, bbox, total, **extent)
+        start = np.zeros(n_tiles + 1, dtype=np.int64)
+        np.cumsum(device.download(total), out=start[1:])
+        entries = int(start[-1])
+        if entries >= 2**31:
+            raise InputError(
+                f"the scene needs {entries} (triangle, tile) pairs at this size; "
+                "at most 2**31 - 1 are supported"
+            )
+        bin_start = device.upload(start)
         bin_entries = device.empty((max(1, entries),), np.int32)
-        partial_entries = device.empty((max(1, int(starts[1][-1])),), np.int32)
         gaps = device.upload(oit_common.SHELL_GAPS)
         if entries:
             common.bin_fill(
-                table,
-                bbox,
-                bin_start,
-                bin_entries,
-                partial_start,
-                partial_entries,
-                device.zeros((n_tiles,), np.int32),
-                device.zeros((n_tiles,), np.int32),
-                **extent,
+                table, bbox, bin_start, bin_entries, device.zeros((n_tiles,), np.int32), **extent
             )
             common.bin_sort(
                 table,
@@ -350,7 +335,6 @@ class _TaichiRenderer(_Renderer):
             n_tiles=n_tiles,
             bin_entries=entries,
             scene=scene,
-            count_args=(table, bin_start, partial_start, partial_entries),
             gaps=gaps,
         )
 
@@ -447,21 +431,27 @@ def _peel_k_passes(
 class FragmentList(_TaichiRenderer):
     """Exact OIT with per-pixel fragment lists (A-buffer).
 
-    One geometry pass counts the fragments of every pixel; an exclusive
-    prefix sum places each pixel's list in one key buffer; a second pass
-    fills every list with 64-bit (depth, primitive id) keys, sorts it and
-    composites it front to back.  Two geometry passes whatever the depth
-    complexity; memory is one 8-byte key per fragment.
+    Every pixel gathers its list of 64-bit (depth, primitive id) keys from
+    its screen tile's depth-ordered bin of triangles, sorts it and composites
+    it front to back.  One geometry pass counts every list and resolves those
+    that fit a thread's own array of 64 keys (sorted there by insertion
+    sort) or that provably arrive sorted (every list of a tile whose bin
+    order is the key order at all its pixels, whatever the length).  Longer
+    lists are spilled: an exclusive prefix sum of their counts places them
+    in a global key buffer, and a second geometry pass fills, sorts and
+    composites them.  So 1 geometry pass, or 2 when a list spills; memory is
+    one 8-byte key per spilled fragment.
 
     Parameters
     ----------
     max_fragments : int or None
-        Most fragment keys held at once; ``None`` sizes it from a quarter of
-        the memory available.  A frame with more fragments is resolved in
-        screen regions that each fit (``stats.tiles > 1``,
-        ``stats.bound_hit``); a tile whose own pixels exceed the budget is
-        resolved in batches of its nearest layers (multi-layer passes).  The
-        image is identical either way: no fragment is ever dropped.
+        Most fragment keys held at once in the global buffer (spilled
+        lists); ``None`` sizes it from a quarter of the memory available.
+        When the spilled lists need more, they are resolved in screen regions
+        that each fit (``stats.tiles > 1``, ``stats.bound_hit``); a tile
+        whose own spilled lists exceed the budget is resolved in batches of
+        its nearest layers (multi-layer passes).  The image is identical
+        either way: no fragment is ever dropped.
     early_stop_transmittance : float
         0 (default) composites every fragment.  Above 0 a pixel stops once
         its transmittance falls below the threshold and
@@ -475,6 +465,8 @@ class FragmentList(_TaichiRenderer):
     -----
     Coverage, depth and the (depth, primitive id) order are the integer rules
     of :mod:`lamina.plugins.oit.raster`, shared with every other renderer.
+    ``stats.notes["spilled_fragments"]`` counts the fragments that went
+    through the global buffer.
 
     References
     ----------
@@ -495,39 +487,97 @@ class FragmentList(_TaichiRenderer):
     >>> out.image[12, 16].round(3).tolist()
     [0.5, 0.0, 0.0, 0.5]
     >>> out.stats.geometry_passes, out.stats.max_depth_complexity
-    (2, 1)
+    (1, 1)
     """
+
+    #: Keys a pixel sorts in its own array (a compile-time size: 512 bytes of stack per
+    #: thread); longer lists outside ordered tiles take the global count -> prefix sum
+    #: -> fill path.
+    _local_keys = 64
 
     def _draw(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         from lamina.kernels import oit_fragments
 
-        device, budget, size = frame.device, frame.budget, frame.tris.size
+        device, size = frame.device, frame.tris.size
         out = _outputs(frame)
-        frame.common.count(
-            *frame.count_args,
+        kernels = oit_fragments.build(device.real)
+        table, _, _, bin_start, bin_entries = frame.scene
+        # Tiles whose every list arrives sorted from the (depth-ordered) bin.
+        tile_ordered = device.zeros((frame.n_tiles,), np.int32)
+        if frame.bin_entries:
+            frame.common.tile_order(
+                table,
+                bin_start,
+                bin_entries,
+                tile_ordered,
+                tiles_x=frame.tiles_x,
+                width=size[1],
+                height=size[0],
+                id_bits=frame.tris.id_bits,
+                depth_shift=frame.tris.depth_shift,
+            )
+        pending = device.empty(size, np.int32, keep="pending")
+        spilled = device.empty((1,), np.int32)
+        device.clear_flag(spilled)
+        kernels.resolve(
+            *frame.scene,
+            tile_ordered,
+            frame.gaps,
+            out["image"],
             out["depth_complexity"],
-            tile0=0,
+            out["layers"],
+            out["residual"],
+            pending,
+            spilled,
             n_pixels=frame.n_pixels,
-            tiles_x=frame.tiles_x,
+            **frame.args(self.early_stop_transmittance),
+            stop=self.early_stop_transmittance > 0,
+            local=self._local_keys,
         )
-        offsets = device.empty(size, np.int64, keep="offsets")
+        passes, regions, batched, spilled_fragments = 1, 0, 0, 0
+        if device.flag(spilled):
+            passes, regions, batched, spilled_fragments = self._resolve_spilled(
+                frame, out, pending, kernels
+            )
+        image, depth_complexity, layers, residual = _download(frame, out)
+        if not self.early_stop_transmittance:
+            layers = depth_complexity  # every layer composited (and no layer map written)
+        stats = self._stats(
+            frame,
+            layers,
+            residual,
+            geometry_passes=passes,
+            bound_hit=regions > 1,
+            tiles=max(1, regions),
+        )
+        stats.notes.update(batched_tiles=batched, spilled_fragments=spilled_fragments)
+        return image, depth_complexity, stats
+
+    def _resolve_spilled(
+        self, frame: _Frame, out: dict, pending: Any, kernels: Any
+    ) -> tuple[int, int, int, int]:
+        """The lists too long for a thread's array: count -> exclusive prefix sum ->
+        fill, in runs of tiles whose spilled keys fit the budget.  Returns the geometry
+        passes of the frame, the regions, the batched tiles and the spilled keys."""
+        device, budget = frame.device, frame.budget
+        offsets = device.empty(frame.tris.size, np.int64, keep="offsets")
         tile_sum = device.empty((frame.n_tiles,), np.int64)
         tile_max = device.empty((frame.n_tiles,), np.int64)
-        frame.common.tile_scan(out["depth_complexity"], offsets, tile_sum, tile_max, frame.tiles_x)
+        frame.common.tile_scan(pending, offsets, tile_sum, tile_max, frame.tiles_x)
         sums = np.array(device.download(tile_sum))
-        regions = _regions(sums, budget)
+        regions = [region for region in _regions(sums, budget) if region[2]]
         base = np.zeros(frame.n_tiles, dtype=np.int64)
         np.cumsum(sums[:-1], out=base[1:])
         tile_base = device.upload(base)
         fitting = [total for _, _, total in regions if total <= budget]
         keys = device.empty((max(1, max(fitting, default=1)),), np.int64, keep="keys")
-        resolve = oit_fragments.build(device.real).resolve
         passes, batched = 1, 0
         state = kbuffer = None
         for t0, t1, total in regions:
             if total <= budget:
-                resolve(
+                kernels.resolve_spilled(
                     *frame.scene,
+                    pending,
                     offsets,
                     tile_base,
                     keys,
@@ -539,11 +589,12 @@ class FragmentList(_TaichiRenderer):
                     n_pixels=(t1 - t0) * _TILE_PIXELS,
                     base=int(base[t0]),
                     **frame.args(self.early_stop_transmittance),
+                    stop=self.early_stop_transmittance > 0,
                 )
                 passes += 1
                 continue
-            # This tile alone holds more fragments than the budget: batches of the
-            # k nearest layers per pixel (multi-layer passes), k sized to the budget.
+            # This tile alone spills more keys than the budget: batches of the k
+            # nearest layers per pixel (multi-layer passes), k sized to the budget.
             batched += 1
             if state is None:
                 state = _PeelState(frame)
@@ -555,17 +606,7 @@ class FragmentList(_TaichiRenderer):
             passes += _peel_k_passes(
                 frame, out, state, kbuffer, k, (t0, t1), self.early_stop_transmittance
             )
-        image, depth_complexity, layers, residual = _download(frame, out)
-        stats = self._stats(
-            frame,
-            layers,
-            residual,
-            geometry_passes=passes,
-            bound_hit=len(regions) > 1,
-            tiles=len(regions),
-        )
-        stats.notes["batched_tiles"] = batched
-        return image, depth_complexity, stats
+        return passes, len(regions), batched, int(sums.sum())
 
 
 def _regions(tile_sum: np.ndarray, budget: int) -> list[tuple[int, int, int]]:

@@ -47,15 +47,22 @@ def probes(ti, common):
 
     @ti.kernel
     def sort_lists(
-        keys: oc.keys_t, starts: oc.keys_t, gaps: oc.keys_t, values: oc.entries_t, pairs: ti.i32
+        keys: oc.keys_t, starts: oc.keys_t, gaps: oc.keys_t, values: oc.entries_t, mode: ti.i32
     ):
         for s in range(starts.shape[0] - 1):
             start = ti.cast(starts[s], ti.i32)
             n = ti.cast(starts[s + 1], ti.i32) - start
-            if pairs:
+            if mode == 1:
                 common.shell_sort(keys, values, gaps, start, n)
-            else:
+            elif mode == 0:
                 common.sort_keys(keys, gaps, start, n)
+            elif n <= 64:  # in a thread's own array, as the fragment list does
+                local = ti.Vector([0] * 64, dt=ti.i64)
+                for a in range(n):
+                    local[a] = keys[start + a]
+                common.sort_keys(local, gaps, 0, n)
+                for a in range(n):
+                    keys[start + a] = local[a]
 
     return coverage_and_keys, sort_lists
 
@@ -114,8 +121,8 @@ def test_coverage_and_keys_equal_the_numpy_definition(camera, probes):
     assert len(np.unique(expected_keys[:, 20, 20][inside[:, 20, 20]])) == inside[:, 20, 20].sum()
 
 
-@pytest.mark.parametrize("pairs", [False, True])
-def test_sorts_equal_numpy(pairs, probes):
+@pytest.mark.parametrize("mode", ["keys", "pairs", "local"])
+def test_sorts_equal_numpy(mode, probes):
     from lamina.kernels import oit_common
 
     rng = np.random.default_rng(2)
@@ -129,41 +136,29 @@ def test_sorts_equal_numpy(pairs, probes):
     starts = np.cumsum([0] + [len(x) for x in lists])
     values = np.arange(len(keys), dtype=np.int32)
     original = keys.copy()
-    probes[1](keys, starts, oit_common.SHELL_GAPS, values, int(pairs))
+    probes[1](keys, starts, oit_common.SHELL_GAPS, values, ["keys", "pairs", "local"].index(mode))
     for s in range(len(lists)):
         segment = slice(starts[s], starts[s + 1])
+        if mode == "local" and len(lists[s]) > 64:
+            continue  # left alone
         np.testing.assert_array_equal(keys[segment], np.sort(original[segment]))
-        if pairs:  # the values travelled with their keys
+        if mode == "pairs":  # the values travelled with their keys
             np.testing.assert_array_equal(original[values[segment]], keys[segment])
 
 
-def test_binning_is_conservative_and_exact_on_full_tiles(ti, common):
+def bin_triangles(common, tris: raster.RasterTriangles) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """Bin ``tris`` into screen tiles with the kernels: (tiles_x, tiles, starts, entries)."""
     from lamina.kernels import oit_common
 
-    tris = raster.setup(random_scene(3), CAMERAS[0], SIZE)
-    height, width = SIZE
-    tile = raster.TILE
-    tiles_x, tiles_y = -(-width // tile), -(-height // tile)
+    height, width = tris.size
+    tiles_x, tiles_y = -(-width // raster.TILE), -(-height // raster.TILE)
     n_tiles = tiles_x * tiles_y
     total = np.zeros(n_tiles, np.int32)
-    partial = np.zeros(n_tiles, np.int32)
     extent = {"tiles_x": tiles_x, "width": width, "height": height}
-    common.bin_count(tris.table, tris.bbox, total, partial, **extent)
+    common.bin_count(tris.table, tris.bbox, total, **extent)
     start = np.concatenate([[0], np.cumsum(total)]).astype(np.int64)
-    partial_start = np.concatenate([[0], np.cumsum(partial)]).astype(np.int64)
     entries = np.zeros(max(1, start[-1]), np.int32)
-    partial_entries = np.zeros(max(1, partial_start[-1]), np.int32)
-    common.bin_fill(
-        tris.table,
-        tris.bbox,
-        start,
-        entries,
-        partial_start,
-        partial_entries,
-        np.zeros(n_tiles, np.int32),
-        np.zeros(n_tiles, np.int32),
-        **extent,
-    )
+    common.bin_fill(tris.table, tris.bbox, start, entries, np.zeros(n_tiles, np.int32), **extent)
     common.bin_sort(
         tris.table,
         start,
@@ -174,15 +169,20 @@ def test_binning_is_conservative_and_exact_on_full_tiles(ti, common):
         id_bits=tris.id_bits,
         depth_shift=tris.depth_shift,
     )
+    return tiles_x, n_tiles, start, entries
+
+
+def test_binning_is_conservative_and_exact_on_full_tiles(ti, common):
+    tris = raster.setup(random_scene(3), CAMERAS[0], SIZE)
+    height, width = SIZE
+    tile = raster.TILE
+    tiles_x, n_tiles, start, entries = bin_triangles(common, tris)
     jj, ii = np.mgrid[0:height, 0:width]
     for t in range(n_tiles):
         tx, ty = t % tiles_x, t // tiles_x
         in_tile = (ii // tile == tx) & (jj // tile == ty)
         i, j = ii[in_tile], jj[in_tile]
         binned = entries[start[t] : start[t + 1]]
-        assert sorted(partial_entries[partial_start[t] : partial_start[t + 1]]) == sorted(
-            binned[(binned & 1) == 0] >> 1
-        )
         for r in range(tris.n):
             hits = tris.covers(np.full(len(i), r), tris.edge_values(np.full(len(i), r), i, j))
             listed = [e for e in binned if e >> 1 == r]
@@ -194,6 +194,59 @@ def test_binning_is_conservative_and_exact_on_full_tiles(ti, common):
         ci, cj = min(tx * tile + tile // 2, width - 1), min(ty * tile + tile // 2, height - 1)
         centre_keys = tris.keys(binned >> 1, np.full(len(binned), ci), np.full(len(binned), cj))
         assert np.all(np.diff(centre_keys) > 0)
+
+
+def screen_parallel_stack(n: int = 12) -> Scene:
+    """Jittered quads facing an orthographic camera at distinct depths, plus a steep
+    quad on the left crossing them: ordered tiles away from it, unordered near it."""
+    rng = np.random.default_rng(7)
+    square = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], float)
+    vertices = [square * [2.0, 2.0, 1] + [*rng.uniform(-0.3, 0.3, 2), -0.2 * k] for k in range(n)]
+    vertices.append(np.array([[-2, -2, -2.5], [-1, -2, 0.3], [-1, 2, 0.3], [-2, 2, -2.5]]))
+    faces = (np.array([[0, 1, 2], [0, 2, 3]]) + 4 * np.arange(n + 1)[:, None, None]).reshape(-1, 3)
+    return Scene(vertices=np.concatenate(vertices), faces=faces, face_colors=(0.5, 0.5, 0.5, 0.5))
+
+
+@pytest.mark.parametrize("scene_name", ["random", "stack"])
+def test_tile_order_flags_only_tiles_whose_lists_arrive_sorted(scene_name, ti, common):
+    scene, camera = {
+        "random": (random_scene(3), CAMERAS[0]),
+        "stack": (screen_parallel_stack(), CAMERAS[1]),
+    }[scene_name]
+    tris = raster.setup(scene, camera, SIZE)
+    tiles_x, n_tiles, start, entries = bin_triangles(common, tris)
+    ordered = np.full(n_tiles, -1, np.int32)
+    common.tile_order(
+        tris.table,
+        start,
+        entries,
+        ordered,
+        tiles_x=tiles_x,
+        width=SIZE[1],
+        height=SIZE[0],
+        id_bits=tris.id_bits,
+        depth_shift=tris.depth_shift,
+    )
+    assert set(np.unique(ordered)) <= {0, 1}
+    jj, ii = np.mgrid[0 : SIZE[0], 0 : SIZE[1]]
+    sorted_everywhere = np.zeros(n_tiles, bool)
+    for t in range(n_tiles):
+        tx, ty = t % tiles_x, t // tiles_x
+        in_tile = (ii // raster.TILE == tx) & (jj // raster.TILE == ty)
+        r = entries[start[t] : start[t + 1]] >> 1
+        i, j = ii[in_tile], jj[in_tile]
+        rr, pi = np.meshgrid(r, np.arange(len(i)), indexing="ij")
+        covered = tris.covers(rr, tris.edge_values(rr, i[pi], j[pi]))
+        keys = np.where(covered, tris.keys(rr, i[pi], j[pi]), -1)
+        # In bin order, each pixel's covered keys must increase.
+        running = np.maximum.accumulate(keys, axis=0)
+        sorted_everywhere[t] = not np.any(covered[1:] & (keys[1:] <= running[:-1]))
+    # Sound: a flagged tile never holds an unsorted list.
+    assert not np.any(ordered.astype(bool) & ~sorted_everywhere)
+    if scene_name == "stack":  # and useful: most tiles of a screen-parallel stack qualify
+        assert ordered.mean() > 0.5 and not ordered.all()
+    else:
+        assert not sorted_everywhere.all()
 
 
 def test_count_and_tile_scan(ti, common):
@@ -237,13 +290,16 @@ def test_device_arrays_and_float32_paths(per_vertex, monkeypatch):
             "_Device",
             lambda arch, options=options, **kw: original(arch, **options, **kw),
         )
-        for cls in (
-            renderers.FragmentList,
-            renderers.DepthPeeling,
-            renderers.DualDepthPeeling,
-            renderers.MultiLayerDepthPeeling,
+        spilling = renderers.FragmentList()
+        spilling._local_keys = 1  # the global count -> prefix sum -> fill path
+        for renderer in (
+            renderers.FragmentList(),
+            spilling,
+            renderers.DepthPeeling(),
+            renderers.DualDepthPeeling(),
+            renderers.MultiLayerDepthPeeling(),
         ):
-            found = cls().render(scene, camera, SIZE)
+            found = renderer.render(scene, camera, SIZE)
             np.testing.assert_array_equal(found.depth_complexity, expected.depth_complexity)
             np.testing.assert_allclose(found.image, expected.image, rtol=0, atol=2e-6)
         monkeypatch.undo()

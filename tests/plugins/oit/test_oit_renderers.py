@@ -145,6 +145,18 @@ TAICHI = {
 }
 
 
+def spilling_fragment_list(**params) -> FragmentList:
+    """A fragment list whose threads hold one key: every list of two or more fragments
+    outside an ordered tile is spilled to the global count -> prefix sum -> fill path."""
+    renderer = FragmentList(**params)
+    renderer._local_keys = 1
+    return renderer
+
+
+#: The registered methods and the fragment list's global-buffer path.
+METHODS = {**TAICHI, "fragment-list-spilled": spilling_fragment_list}
+
+
 @pytest.fixture(scope="session")
 def references():
     """Reference renderings of every scene, once."""
@@ -153,13 +165,13 @@ def references():
     }
 
 
-@pytest.mark.parametrize("method", TAICHI)
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name", SCENES)
 def test_taichi_methods_equal_reference(method, name, references):
     scene, camera = SCENES[name]
     expected = references[name]
     kwargs = {"k": 3} if method == "multilayer-depth-peeling" else {}
-    found = TAICHI[method](**kwargs).render(scene, camera, SIZE)
+    found = METHODS[method](**kwargs).render(scene, camera, SIZE)
     assert found.image.dtype == np.float32 and found.image.shape == (*SIZE, 4)
     np.testing.assert_array_equal(found.depth_complexity, expected.depth_complexity)
     error = np.abs(found.image.astype(np.float64) - expected.image).max()
@@ -392,9 +404,30 @@ def test_pass_counts_match_theory(n):
     for k in (1, 3, 4, 8):
         stats = MultiLayerDepthPeeling(k=k).render(scene, ORTHO, SIZE).stats
         assert stats.geometry_passes == math.ceil(n / k), (n, k)
+    # Screen-parallel quads: every list arrives sorted and is resolved in the one pass.
     stats = FragmentList().render(scene, ORTHO, SIZE).stats
-    assert stats.geometry_passes == 2 and stats.layers == n == stats.max_depth_complexity
+    assert stats.geometry_passes == 1 and stats.layers == n == stats.max_depth_complexity
     assert stats.fragments == n * SIZE[0] * SIZE[1]
+    assert stats.notes["spilled_fragments"] == 0
+
+
+def test_fragment_list_sorts_in_threads_and_spills_long_lists(references):
+    """Short unsorted lists are sorted in the pixel's own array (one geometry pass);
+    longer ones go through count -> prefix sum -> fill (a second pass), exactly."""
+    scene, camera = SCENES["intersecting"]
+    expected = references["intersecting"]
+    local = FragmentList().render(scene, camera, SIZE)
+    spilled = spilling_fragment_list().render(scene, camera, SIZE)
+    assert local.stats.geometry_passes == 1 and local.stats.notes["spilled_fragments"] == 0
+    assert spilled.stats.geometry_passes == 2
+    assert 0 < spilled.stats.notes["spilled_fragments"] <= expected.stats.fragments
+    for out in (local, spilled):
+        np.testing.assert_array_equal(out.depth_complexity, expected.depth_complexity)
+        np.testing.assert_allclose(out.image, expected.image, rtol=0, atol=1e-5)
+    # Early stopping on the spilled path reports a true bound too.
+    stopped = spilling_fragment_list(early_stop_transmittance=0.5).render(scene, camera, SIZE)
+    error = np.abs(stopped.image - expected.image.astype(np.float64)).max()
+    assert 0 < error <= stopped.stats.early_stop_error + 1e-6
 
 
 def test_empty_view_renders_background():
@@ -425,7 +458,7 @@ def test_renderers_pickle_without_their_buffers():
 def test_deterministic_and_input_untouched():
     scene, camera = SCENES["intersecting"]
     before = scene.vertices.copy()
-    for cls in TAICHI.values():
+    for cls in METHODS.values():
         first = cls().render(scene, camera, SIZE).image
         np.testing.assert_array_equal(first, cls().render(scene, camera, SIZE).image)
     np.testing.assert_array_equal(scene.vertices, before)
@@ -434,28 +467,33 @@ def test_deterministic_and_input_untouched():
 # ---------------------------------------------------------------- bounded memory
 
 
-def test_fragment_list_tiles_exactly_under_a_tiny_budget(references):
-    scene, camera = SCENES["stacked"]
-    total = references["stacked"].stats.fragments  # 7 * 24 * 32 = 5376
+def test_fragment_list_tiles_exactly_under_a_tiny_budget():
+    # Lists that do not fit a thread (one key here) are held in the global key buffer,
+    # whose size the budget bounds.
+    scene, camera = SCENES["intersecting"]
     size = (40, 72)  # several 16 x 16 tiles
     exact = FragmentList().render(scene, camera, size)
-    budget = 600  # far below the frame's fragments; one 16 x 16 tile holds 1792
-    tiled = FragmentList(max_fragments=budget).render(scene, camera, size)
-    assert total < exact.stats.fragments
+    untiled = spilling_fragment_list().render(scene, camera, size)
+    spilled = untiled.stats.notes["spilled_fragments"]
+    budget = 600  # far below the spilled fragments; one 16 x 16 tile spills up to 1280
+    tiled = spilling_fragment_list(max_fragments=budget).render(scene, camera, size)
+    assert spilled > 3 * budget
     assert tiled.stats.bound_hit and tiled.stats.tiles > 1
     assert tiled.stats.notes["batched_tiles"] > 0  # a tile alone is over budget: batches
     np.testing.assert_array_equal(tiled.depth_complexity, exact.depth_complexity)
     np.testing.assert_allclose(tiled.image, exact.image, rtol=0, atol=1e-6)
     # Never more keys held than the budget (the pooled key buffers' sizes).
-    renderer = FragmentList(max_fragments=budget)
+    renderer = spilling_fragment_list(max_fragments=budget)
     renderer.render(scene, camera, size)
     held = {name: shape for name, (_, shape, _) in renderer._buffers.items()}
     assert held["keys"][0] <= budget and held["kbuffer"][0] <= budget
-    # A budget that fits whole tiles but not the frame: regions of tiles, no batches.
-    regions = FragmentList(max_fragments=4000).render(scene, camera, size)
+    # A budget that fits whole tiles but not the frame: regions of tiles, no batches,
+    # the same image bit for bit.
+    regions = spilling_fragment_list(max_fragments=1300).render(scene, camera, size)
     assert regions.stats.tiles > 1 and regions.stats.notes["batched_tiles"] == 0
-    np.testing.assert_array_equal(regions.image, exact.image)
-    assert not exact.stats.bound_hit and exact.stats.tiles == 1
+    np.testing.assert_array_equal(regions.image, untiled.image)
+    np.testing.assert_allclose(regions.image, exact.image, rtol=0, atol=1e-6)
+    assert not untiled.stats.bound_hit and untiled.stats.tiles == 1
 
 
 def test_multilayer_and_reference_respect_the_budget(references):
@@ -473,7 +511,7 @@ def test_multilayer_and_reference_respect_the_budget(references):
 # ---------------------------------------------------------------- early stopping
 
 
-@pytest.mark.parametrize("cls", [Reference, *TAICHI.values()])
+@pytest.mark.parametrize("cls", [Reference, *METHODS.values()])
 def test_early_stop_reports_a_true_error_bound(cls, references):
     scene, camera = SCENES["stacked"]
     exact = references["stacked"].image.astype(np.float64)
