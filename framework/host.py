@@ -33,6 +33,7 @@ class PluginInfo:
     status: str = "loaded"  # loaded | failed | disabled | unavailable
     errors: list[str] = field(default_factory=list)
     components: list[ComponentInfo] = field(default_factory=list)
+    operations: list[OperationInfo] = field(default_factory=list)
     module: Any = None
 
     @property
@@ -221,6 +222,7 @@ class Host:
                 )
                 continue
             self._operations[operation.name] = operation
+            info.operations.append(operation)
 
     def _fail(self, info: PluginInfo, message: str) -> None:
         info.status = "failed"

@@ -30,7 +30,7 @@ def plugins(as_json: bool) -> None:
                 p.distribution,
                 p.version,
                 f"[{_STATUS_STYLE[p.status]}]{p.status}[/]",
-                ", ".join(c.name for c in p.components),
+                ", ".join([c.name for c in p.components] + [f"op:{o.name}" for o in p.operations]),
                 p.error,
             )
             for p in records
