@@ -56,9 +56,12 @@ class ConditionSpace:
     class_bits: np.ndarray  # (n_classes, n_words) uint64
     slot: np.ndarray  # (n_conditions,) int
     by_class: np.ndarray = field(init=False)  # (n_conditions, n_classes, n_words)
+    in_slot: np.ndarray = field(init=False)  # (n_slots, n_conditions) bool
 
     def __post_init__(self) -> None:
         self.by_class = self.bits[:, None, :] & self.class_bits[None, :, :]
+        n_slots = int(self.slot.max()) + 1 if self.slot.size else 0
+        self.in_slot = self.slot[None, :] == np.arange(n_slots)[:, None]
 
     @property
     def n_classes(self) -> int:
@@ -76,6 +79,7 @@ class SearchSettings:
     min_covered_examples: int
     quality: str  # "entropy" | "laplace" | "wracc"
     critical_value: np.ndarray  # chi-square critical value by degrees of freedom; 0 = no test
+    parent_critical_value: np.ndarray  # the same for each refinement against its parent
 
 
 @dataclass
@@ -104,25 +108,31 @@ def _quality(counts: np.ndarray, kind: str, target: int | None, prior: np.ndarra
 
 
 def _significant(
-    counts: np.ndarray, prior: np.ndarray, target: int | None, settings: SearchSettings
+    counts: np.ndarray, prior: np.ndarray, target: int | None, critical_value: np.ndarray
 ) -> np.ndarray:
     """Likelihood-ratio test of each candidate's distribution against ``prior``
     (Clark & Niblett 1989): ``2 sum f ln(f / e)`` above the chi-square critical
-    value. ``prior`` is one distribution (K,) or one per candidate (m, K)."""
-    if not settings.critical_value.any():
+    value (indexed by degrees of freedom). ``prior`` is one distribution (K,) or
+    one per candidate (m, K)."""
+    if not critical_value.any():
         return np.ones(counts.shape[0], dtype=bool)
-    prior = np.broadcast_to(np.asarray(prior, dtype=np.float64), counts.shape)
-    if target is not None:
-        counts = np.stack([counts[:, target], counts.sum(axis=1) - counts[:, target]], axis=1)
-        prior = np.stack([prior[:, target], prior.sum(axis=1) - prior[:, target]], axis=1)
-    share = prior / prior.sum(axis=1, keepdims=True)
     observed = counts.astype(np.float64)
+    prior = np.asarray(prior, dtype=np.float64)
+    if target is not None:
+        # Target class against the rest: one degree of freedom.
+        hits, n = observed[:, target], observed.sum(axis=1)
+        observed = np.column_stack((hits, n - hits))
+        share = prior[..., target] / prior.sum(axis=-1)
+        share = np.stack((share, 1.0 - share), axis=-1)
+        dof = 1
+    else:
+        share = prior / prior.sum(axis=-1, keepdims=True)
+        dof = np.clip((share > 0).sum(axis=-1) - 1, 1, len(critical_value) - 1)
     expected = observed.sum(axis=1, keepdims=True) * share
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(observed > 0, observed * np.log(observed / expected), 0.0)
-    statistic = 2.0 * terms.sum(axis=1)
-    dof = np.clip((share > 0).sum(axis=1) - 1, 1, len(settings.critical_value) - 1)
-    return statistic > settings.critical_value[dof]
+    # f ln(f / e) with 0 ln 0 = 0 (e > 0 wherever f > 0: f counts a subset of e's examples).
+    ratio = np.divide(observed, expected, out=np.ones_like(observed), where=observed > 0)
+    statistic = 2.0 * (observed * np.log(ratio)).sum(axis=1)
+    return statistic > critical_value[dof]
 
 
 def find_best_complex(
@@ -142,69 +152,73 @@ def find_best_complex(
     prior = space.distribution(active)
     if prior.sum() == 0:
         return None
-    beam = [Complex((), active, prior, -np.inf)]
+    # The beam as arrays: conditions, coverage bitsets, class counts, and which
+    # conditions each complex may still take (one per slot).
+    keys: list[tuple[int, ...]] = [()]
+    coverage = active[None, :]
+    beam_counts = prior[None, :]
+    open_ = np.ones((1, space.bits.shape[0]), dtype=bool)
     best: Complex | None = None
-    n_conditions = space.bits.shape[0]
-    for _depth in range(settings.max_rule_length):
-        pool_counts, pool_parent, pool_condition = [], [], []
-        for index, parent in enumerate(beam):
-            allowed = np.ones(n_conditions, dtype=bool)
-            for used in parent.conditions:
-                allowed &= space.slot != space.slot[used]
-            candidates = np.flatnonzero(allowed)
-            if not candidates.size:
-                continue
-            counts = popcount(parent.coverage[None, None, :] & space.by_class[candidates])
-            covered = counts.sum(axis=1)
-            hits = counts[:, target] if target is not None else covered
-            useful = (
-                (hits >= settings.min_covered_examples)
-                & (covered < parent.counts.sum())
-                & (covered > 0)
-            )
-            if not useful.any():
-                continue
-            pool_counts.append(counts[useful])
-            pool_parent.append(np.full(int(useful.sum()), index))
-            pool_condition.append(candidates[useful])
-        if not pool_counts:
+    for depth in range(settings.max_rule_length):
+        # Every beam complex against every condition at once: (B, C, K) counts.
+        counts = _refined_counts(coverage, space.by_class)
+        covered = counts.sum(axis=2)
+        hits = counts[:, :, target] if target is not None else covered
+        useful = (
+            open_
+            & (hits >= settings.min_covered_examples)
+            & (covered < beam_counts.sum(axis=1)[:, None])
+            & (covered > 0)
+        )
+        parents, conditions = np.nonzero(useful)
+        if not parents.size:
             break
-        counts = np.concatenate(pool_counts)
-        parents = np.concatenate(pool_parent)
-        conditions = np.concatenate(pool_condition)
+        counts = counts[parents, conditions]
         quality = _quality(counts, settings.quality, target, prior)
         order = np.lexsort((conditions, parents, -counts.sum(axis=1), -quality))
-        # Significant against the examples at hand, and each added condition
-        # significant against the complex it refines, so noise earns no rule.
-        parent_counts = np.stack([beam[p].counts for p in parents])
-        significant = _significant(counts, prior, target, settings)
-        at_root = np.array([not beam[p].conditions for p in parents])
-        significant &= at_root | _significant(counts, parent_counts, target, settings)
+        # Significant against the examples at hand (so noise earns no rule) and,
+        # optionally, each added condition against the complex it refines.
+        significant = _significant(counts, prior, target, settings.critical_value)
+        if depth and settings.parent_critical_value.any():
+            significant &= _significant(
+                counts, beam_counts[parents], target, settings.parent_critical_value
+            )
         winners = order[significant[order]]
         if winners.size and (best is None or quality[winners[0]] > best.quality):
             w = winners[0]
-            chosen = beam[parents[w]]
             best = Complex(
-                tuple(sorted((*chosen.conditions, int(conditions[w])))),
-                chosen.coverage & space.bits[conditions[w]],
+                tuple(sorted((*keys[parents[w]], int(conditions[w])))),
+                coverage[parents[w]] & space.bits[conditions[w]],
                 counts[w],
                 float(quality[w]),
             )
-        next_beam: list[Complex] = []
-        seen: set[tuple[int, ...]] = set()
-        seen_coverage: set[bytes] = set()
-        for k in order:
-            key = tuple(sorted((*beam[parents[k]].conditions, int(conditions[k]))))
-            if key in seen:
-                continue
-            coverage = beam[parents[k]].coverage & space.bits[conditions[k]]
-            fingerprint = coverage.tobytes()
-            if fingerprint in seen_coverage:
-                continue
-            seen.add(key)
-            seen_coverage.add(fingerprint)
-            next_beam.append(Complex(key, coverage, counts[k], float(quality[k])))
-            if len(next_beam) == settings.beam_width:
+        # The next beam: the best candidates, one per distinct coverage (complexes
+        # covering the same examples are the same to the search).
+        look = order[: 4 * settings.beam_width]
+        while True:
+            refined = coverage[parents[look]] & space.bits[conditions[look]]
+            rows = np.ascontiguousarray(refined).view(np.dtype((np.void, refined.shape[1] * 8)))
+            first = np.sort(np.unique(rows.ravel(), return_index=True)[1])
+            if first.size >= settings.beam_width or look.size == order.size:
                 break
-        beam = next_beam
+            look = order
+        first = first[: settings.beam_width]
+        chosen = look[first]
+        keys = [tuple(sorted((*keys[parents[k]], int(conditions[k])))) for k in chosen]
+        open_ = open_[parents[chosen]] & ~space.in_slot[space.slot[conditions[chosen]]]
+        coverage = refined[first]
+        beam_counts = counts[chosen]
     return best
+
+
+def _refined_counts(coverage: np.ndarray, by_class: np.ndarray) -> np.ndarray:
+    """Class counts ``(B, C, K)`` of each of ``B`` coverages ANDed with each of
+    ``C`` conditions, in blocks of conditions to bound the temporary."""
+    n_beam, n_words = coverage.shape
+    n_conditions, n_classes = by_class.shape[:2]
+    counts = np.empty((n_beam, n_conditions, n_classes), dtype=np.int64)
+    step = max(1, (1 << 21) // max(1, n_beam * n_classes * n_words))
+    for start in range(0, n_conditions, step):
+        block = by_class[None, start : start + step] & coverage[:, None, None, :]
+        counts[:, start : start + step] = popcount(block)
+    return counts

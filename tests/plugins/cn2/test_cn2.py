@@ -82,9 +82,48 @@ def test_iris_rules_are_the_textbook_ones():
 
 def test_lenses_without_significance_finds_the_complete_rule_set():
     lenses = load_dataset("lenses")
-    model = CN2Classifier(alpha=1.0).fit(lenses.X, lenses.y, feature_names=lenses.feature_names)
+    model = CN2Classifier(alpha=1.0, parent_alpha=1.0).fit(
+        lenses.X, lenses.y, feature_names=lenses.feature_names
+    )
     assert model.score(lenses.X, lenses.y) == 1.0
     assert any(str(r).startswith("IF tear_rate == reduced THEN class=none") for r in model.rules_)
+
+
+@pytest.mark.parametrize("rule_distribution", ["training", "remaining"])
+def test_unordered_rule_distributions(rule_distribution):
+    # "remaining" (Orange's choice): each rule counts the examples of its class
+    # that no earlier rule of the class covered, so over a class's rules these
+    # add up to the class examples the rules cover; "training": each rule
+    # counts everything it covers in the training set.
+    zoo = load_dataset("zoo")
+    model = CN2Classifier(
+        ordered=False,
+        rule_distribution=rule_distribution,
+        categorical_features=zoo.categorical_features,
+    ).fit(zoo.X, zoo.y, feature_names=zoo.feature_names)
+    fired = model._coverage(zoo.X)
+    for c, label in enumerate(model.classes_):
+        mine = [r for r, rule in enumerate(model.rules_[:-1]) if rule.prediction == c]
+        if rule_distribution == "remaining":
+            counted = sum(model.rules_[r].distribution[c] for r in mine)
+            assert counted == np.sum(fired[mine].any(axis=0) & (zoo.y == label))
+        else:
+            for r in mine:
+                expected = [np.sum(fired[r] & (zoo.y == k)) for k in model.classes_]
+                assert list(model.rules_[r].distribution) == expected
+    assert model.rules_[-1].distribution == tuple(
+        float(np.sum(zoo.y == label)) for label in model.classes_
+    )
+
+
+def test_parent_alpha_defaults_by_mode():
+    zoo = load_dataset("zoo")
+    kwargs = {"categorical_features": zoo.categorical_features}
+    for ordered, parent_alpha in ((True, 0.05), (False, 0.1)):
+        default = CN2Classifier(ordered=ordered, **kwargs).fit(zoo.X, zoo.y)
+        explicit = CN2Classifier(ordered=ordered, parent_alpha=parent_alpha, **kwargs)
+        explicit.fit(zoo.X, zoo.y)
+        assert default.export_text() == explicit.export_text()
 
 
 def _noisy_problem(n, noise, seed):
@@ -100,9 +139,10 @@ def test_robust_to_label_noise(ordered):
     X, y, _ = _noisy_problem(3000, 0.1, 0)
     X_test, _, truth = _noisy_problem(2000, 0.0, 1)
     significant = CN2Classifier(ordered=ordered).fit(X, y)
-    unchecked = CN2Classifier(ordered=ordered, alpha=1.0).fit(X, y)
+    unchecked = CN2Classifier(ordered=ordered, alpha=1.0, parent_alpha=1.0).fit(X, y)
     assert significant.score(X_test, truth) > 0.95
-    assert len(significant.rules_) < len(unchecked.rules_) / 4
+    # Unordered rule sets learn every class in turn and keep more rules.
+    assert len(significant.rules_) < len(unchecked.rules_) / (4 if ordered else 2)
     assert significant.score(X_test, truth) >= unchecked.score(X_test, truth)
 
 
@@ -170,6 +210,8 @@ def test_bitset_helpers_against_numpy():
     [
         ({"beam_width": 0}, "beam_width"),
         ({"alpha": 0.0}, "alpha"),
+        ({"parent_alpha": 1.5}, "parent_alpha"),
+        ({"rule_distribution": "all"}, "rule_distribution"),
         ({"quality": "gini"}, "quality"),
     ],
 )
@@ -193,7 +235,11 @@ def test_registered_and_cli(tmp_path):
     runner = CliRunner()
     out = tmp_path / "rules.json"
     result = runner.invoke(
-        main, ["rules", "--data", "lenses", "--set", "alpha=1", "--output", str(out)]
+        main,
+        [
+            *("rules", "--data", "lenses", "--set", "alpha=1", "--set", "parent_alpha=1"),
+            *("--output", str(out)),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "IF tear_rate == reduced THEN class=none [0, 12, 0]" in result.stdout
