@@ -211,7 +211,20 @@ def column_keys(column: np.ndarray) -> np.ndarray:
         out[rest] = [repr(float(v)) for v in column[rest]]
         out[~finite] = None
         return out
-    return np.array([category_key(v) for v in column.tolist()], dtype=object)
+    cells = column.tolist()
+    keyed: dict[tuple[type, Any], Any] = {}
+    try:
+        # Categorical columns repeat a few values: key each distinct one once. The type
+        # is part of the lookup because True == 1 == 1.0 in Python but not as categories.
+        return np.array(
+            [
+                keyed[k] if (k := (type(v), v)) in keyed else keyed.setdefault(k, category_key(v))
+                for v in cells
+            ],
+            dtype=object,
+        )
+    except TypeError:  # an unhashable cell
+        return np.array([category_key(v) for v in cells], dtype=object)
 
 
 def encode_column(column: np.ndarray, categories: np.ndarray | None = None) -> CategoryCodes:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lamina.datasets import CategoryCodes, categorical_mask, encode_column, numeric_columns
+from lamina.datasets import categorical_mask, encode_column, numeric_columns
 from lamina.errors import InputError
 from lamina.estimator import (
     BaseLearner,
@@ -233,7 +233,7 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         for j in range(array.shape[1]):
             if self.categorical_[j]:
                 known = self.categories_[j] if not reset else None
-                encoded = _encode_distinct(array[:, j], known)
+                encoded = encode_column(array[:, j], known)
                 if reset:
                     self.categories_.append(encoded.categories)
                 text = np.full(array.shape[0], None, dtype=object)
@@ -517,33 +517,6 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         tags.input_tags.string = True
         tags.input_tags.categorical = False
         return tags
-
-
-def _encode_distinct(column: np.ndarray, known: np.ndarray | None) -> CategoryCodes:
-    """``encode_column`` run on the distinct cells of an object column only: a
-    categorical column repeats a few values, and keying each cell is the slow part."""
-    if column.dtype != object:
-        return encode_column(column, known)
-    cells = column.tolist()
-    if all(type(v) is str for v in cells):
-        distinct, inverse = np.unique(np.asarray(cells, dtype=str), return_inverse=True)
-        encoded = encode_column(distinct, known)
-        return CategoryCodes(encoded.codes[inverse], encoded.categories)
-    first: dict[tuple[type, Any], int] = {}
-    try:
-        # Keyed by type too: True == 1 == 1.0 in Python but not as categories.
-        inverse = np.fromiter(
-            (first.setdefault((type(v), v), len(first)) for v in cells),
-            dtype=np.int64,
-            count=len(column),
-        )
-    except TypeError:  # an unhashable cell
-        return encode_column(column, known)
-    distinct = np.empty(len(first), dtype=object)
-    for (_, value), index in first.items():
-        distinct[index] = value
-    encoded = encode_column(distinct, known)
-    return CategoryCodes(encoded.codes[inverse], encoded.categories)
 
 
 def _critical_values(alpha: float, n_classes: int) -> np.ndarray:
