@@ -44,6 +44,7 @@ from lamina.errors import InputError
 from lamina.plugins.subpixel.localize import locate_points
 from lamina.plugins.subpixel.peers import PeakFit, PhaseCorrelation
 from lamina.plugins.subpixel.registration import MLRefine
+from lamina.plugins.subpixel.spectral import periodic_component
 
 Estimate = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
@@ -52,23 +53,6 @@ Estimate = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray | Non
 
 def fourier_shift(image: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return np.fft.ifft2(ndimage.fourier_shift(np.fft.fft2(image), shift)).real
-
-
-def periodic_component(image: np.ndarray) -> np.ndarray:
-    """Moisan's periodic + smooth decomposition: the periodic part."""
-    height, width = image.shape
-    jumps = np.zeros_like(image)
-    jumps[0, :] += image[-1, :] - image[0, :]
-    jumps[-1, :] += image[0, :] - image[-1, :]
-    jumps[:, 0] += image[:, -1] - image[:, 0]
-    jumps[:, -1] += image[:, 0] - image[:, -1]
-    q = np.arange(height)[:, None]
-    r = np.arange(width)[None, :]
-    denominator = 2 * np.cos(2 * np.pi * q / height) + 2 * np.cos(2 * np.pi * r / width) - 4
-    denominator[0, 0] = 1.0
-    smooth = np.fft.fft2(jumps) / denominator
-    smooth[0, 0] = 0
-    return image - np.fft.ifft2(smooth).real
 
 
 def bounds(scene: np.ndarray, sigma: float) -> tuple[float, float]:

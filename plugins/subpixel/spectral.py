@@ -39,7 +39,38 @@ from scipy import ndimage
 
 from lamina.errors import InputError
 
-__all__ = ["CrossSpectrum", "Moments", "half_plane_weights", "noise_floor", "wavenumbers"]
+__all__ = [
+    "CrossSpectrum",
+    "Moments",
+    "half_plane_weights",
+    "noise_floor",
+    "periodic_component",
+    "wavenumbers",
+]
+
+
+def periodic_component(image: np.ndarray) -> np.ndarray:
+    """Moisan's periodic + smooth decomposition: the periodic part, i.e. the image less
+    the smooth field that carries its wrap-around jumps, so Fourier shifts of it have
+    no edge ringing.
+
+    References
+    ----------
+    L. Moisan (2011). "Periodic plus smooth image decomposition." J. Math. Imaging Vis.
+    """
+    height, width = image.shape
+    jumps = np.zeros_like(image)
+    jumps[0, :] += image[-1, :] - image[0, :]
+    jumps[-1, :] += image[0, :] - image[-1, :]
+    jumps[:, 0] += image[:, -1] - image[:, 0]
+    jumps[:, -1] += image[:, 0] - image[:, -1]
+    q = np.arange(height)[:, None]
+    r = np.arange(width)[None, :]
+    denominator = 2 * np.cos(2 * np.pi * q / height) + 2 * np.cos(2 * np.pi * r / width) - 4
+    denominator[0, 0] = 1.0
+    smooth = np.fft.fft2(jumps) / denominator
+    smooth[0, 0] = 0
+    return image - np.fft.ifft2(smooth).real
 
 
 def wavenumbers(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

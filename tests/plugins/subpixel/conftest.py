@@ -7,28 +7,12 @@ import pytest
 from scipy import ndimage
 from skimage import data
 
+from lamina.plugins.subpixel.spectral import periodic_component
+
 
 def fourier_shift(image: np.ndarray, shift: tuple[float, float]) -> np.ndarray:
     """``image`` circularly moved by ``shift`` (content displacement) via scipy."""
     return np.fft.ifft2(ndimage.fourier_shift(np.fft.fft2(image), shift)).real
-
-
-def periodic_component(image: np.ndarray) -> np.ndarray:
-    """Moisan's periodic component: the image less the smooth field that carries its
-    wrap-around jumps, so Fourier shifts of it have no ringing."""
-    height, width = image.shape
-    jumps = np.zeros_like(image)
-    jumps[0, :] += image[-1, :] - image[0, :]
-    jumps[-1, :] += image[0, :] - image[-1, :]
-    jumps[:, 0] += image[:, -1] - image[:, 0]
-    jumps[:, -1] += image[:, 0] - image[:, -1]
-    q = np.arange(height)[:, None]
-    r = np.arange(width)[None, :]
-    denominator = 2 * np.cos(2 * np.pi * q / height) + 2 * np.cos(2 * np.pi * r / width) - 4
-    denominator[0, 0] = 1.0
-    smooth = np.fft.fft2(jumps) / denominator
-    smooth[0, 0] = 0
-    return image - np.fft.ifft2(smooth).real
 
 
 @pytest.fixture(scope="session")
