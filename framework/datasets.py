@@ -28,6 +28,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,8 @@ def column_keys(column: np.ndarray) -> np.ndarray:
         out[~finite] = None
         return out
     cells = column.tolist()
+    if set(map(type, cells)) <= {str, type(None)}:
+        return column.astype(object, copy=True)
     keyed: dict[tuple[type, Any], Any] = {}
     try:
         # Categorical columns repeat a few values: key each distinct one once. The type
@@ -231,20 +234,16 @@ def encode_column(column: np.ndarray, categories: np.ndarray | None = None) -> C
     """Encode a 1-D column as indices into ``categories`` (learned, sorted, when
     not given; any order when given); missing and unseen values get code -1."""
     keys = column_keys(np.asarray(column))
-    present = np.not_equal(keys, None)
+    present = np.flatnonzero(np.not_equal(keys, None))
+    cells = keys[present].tolist()
     if categories is None:
-        categories = np.unique(keys[present].astype(str)) if present.any() else np.array([], str)
+        categories = np.array(sorted(set(cells)), dtype=str)
     categories = np.asarray(categories, dtype=str)
+    # A dict lookup per cell: categorical columns are short text, for which this
+    # beats numpy's string sort and search several times over.
+    lookup = {category: index for index, category in enumerate(categories.tolist())}
     codes = np.full(keys.shape[0], -1, dtype=np.int64)
-    if present.any() and len(categories):
-        found = keys[present].astype(str)
-        sorter = np.argsort(categories, kind="stable")
-        position = np.minimum(
-            np.searchsorted(categories, found, sorter=sorter), len(categories) - 1
-        )
-        index = sorter[position]
-        hit = categories[index] == found
-        codes[np.flatnonzero(present)[hit]] = index[hit]
+    codes[present] = np.fromiter(map(lookup.get, cells, repeat(-1)), np.int64, len(cells))
     return CategoryCodes(codes, categories)
 
 
@@ -492,6 +491,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def _holds_non_numbers(cells: list[Any]) -> bool:
+    """Whether a column holds anything but numbers and missing values."""
+    types = set(map(type, cells))
+    # Most columns are all numbers or hold text: decide those by type alone.
+    if types <= {float, int, np.float64, type(None)}:
+        return False
+    if str in types:
+        return True
+    return any(not _is_number(v) for v in cells if not is_missing(v))
+
+
 def categorical_mask(
     X: np.ndarray, spec: Any, feature_names: Sequence[str] | None = None, *, owner: str = ""
 ) -> np.ndarray:
@@ -519,13 +529,7 @@ def categorical_mask(
             return np.zeros(n_features, dtype=bool)
         if kind != "O":
             return np.ones(n_features, dtype=bool)
-        return np.array(
-            [
-                any(not _is_number(v) for v in X[:, j].tolist() if not is_missing(v))
-                for j in range(n_features)
-            ],
-            dtype=bool,
-        )
+        return np.array([_holds_non_numbers(X[:, j].tolist()) for j in range(n_features)])
     if isinstance(spec, str):
         spec = [s.strip() for s in spec.split(",") if s.strip()]
     items = list(np.asarray(spec, dtype=object).ravel()) if not isinstance(spec, list) else spec

@@ -207,7 +207,7 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         self, X: Any, *, reset: bool, feature_names: Sequence[str] | None = None
     ) -> list[np.ndarray]:
         """Columns of ``X``: float arrays (NaN = missing) for numeric attributes,
-        category text arrays (``None`` = missing / unseen) for categorical ones."""
+        integer codes into ``categories_`` (-1 = missing / unseen) for categorical ones."""
         names = feature_names_of(X)
         array = check_array(X, dtype=None, allow_nan=True, owner="CN2Classifier")
         self._check_features(array.shape[1], names, reset=reset)
@@ -236,10 +236,7 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
                 encoded = encode_column(array[:, j], known)
                 if reset:
                     self.categories_.append(encoded.categories)
-                text = np.full(array.shape[0], None, dtype=object)
-                ok = encoded.codes >= 0
-                text[ok] = encoded.categories[encoded.codes[ok]]
-                columns.append(text)
+                columns.append(encoded.codes)
             else:
                 if reset:
                     self.categories_.append(np.array([], dtype=str))
@@ -250,32 +247,34 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
     def _conditions(
         self, columns: list[np.ndarray], codes: np.ndarray
     ) -> tuple[list[Condition], np.ndarray, np.ndarray]:
+        """Every candidate condition, its coverage (one boolean row each) and its
+        slot (conditions sharing a slot never meet in one complex)."""
         conditions: list[Condition] = []
         masks: list[np.ndarray] = []
-        slots: list[int] = []
-        slot = 0
+        slots: list[np.ndarray] = []
         for j, column in enumerate(columns):
             name = str(self.feature_names_[j])
             if self.categorical_[j]:
+                values = self.categories_[j]
+                equal = column[None, :] == np.arange(len(values))[:, None]
                 operators = ("==", "!=") if self.negations else ("==",)
-                for op in operators:
-                    for value in self.categories_[j]:
-                        condition = Condition(j, name, op, str(value))
-                        conditions.append(condition)
-                        masks.append(condition.evaluate(column))
-                        slots.append(slot)
-                slot += 1
+                conditions += [Condition(j, name, op, str(v)) for op in operators for v in values]
+                masks.append(equal)
+                if self.negations:
+                    masks.append((column >= 0)[None, :] & ~equal)
+                slots.append(np.full(len(operators) * len(values), len(slots)))
             else:
-                for op in ("<=", ">"):
-                    for cut in candidate_thresholds(column, codes, self.max_thresholds):
-                        condition = Condition(j, name, op, float(cut))
-                        conditions.append(condition)
-                        masks.append(condition.evaluate(column))
-                        slots.append(slot)
-                    slot += 1
-        if not masks:
+                cuts = candidate_thresholds(column, codes, self.max_thresholds)
+                for op, covered in (
+                    ("<=", column[None, :] <= cuts[:, None]),
+                    (">", column[None, :] > cuts[:, None]),
+                ):
+                    conditions += [Condition(j, name, op, float(c)) for c in cuts]
+                    masks.append(covered)
+                    slots.append(np.full(len(cuts), len(slots)))
+        if not conditions:
             return conditions, np.zeros((0, len(codes)), dtype=bool), np.zeros(0, dtype=np.int64)
-        return conditions, np.asarray(masks), np.asarray(slots)
+        return conditions, np.concatenate(masks), np.concatenate(slots)
 
     # -- learning --------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None) -> CN2Classifier:
@@ -419,7 +418,9 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         for r, rule in enumerate(self.rules_):
             for condition in rule.conditions:
                 if condition not in cache:
-                    cache[condition] = condition.evaluate(columns[condition.feature])
+                    cache[condition] = condition.evaluate(
+                        columns[condition.feature], self.categories_[condition.feature]
+                    )
                 fired[r] &= cache[condition]
         return fired
 
@@ -523,8 +524,8 @@ def _critical_values(alpha: float, n_classes: int) -> np.ndarray:
     """Chi-square critical values for 0..n_classes-1 degrees of freedom (0 = no test)."""
     if alpha >= 1.0:
         return np.zeros(max(2, n_classes))
-    from scipy.stats import chi2
+    from scipy.special import chdtri
 
     values = np.zeros(max(2, n_classes))
-    values[1:] = chi2.ppf(1.0 - alpha, np.arange(1, len(values)))
+    values[1:] = chdtri(np.arange(1, len(values)), alpha)
     return values

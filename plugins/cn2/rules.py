@@ -55,15 +55,19 @@ class Condition:
     def __str__(self) -> str:
         return f"{self.name} {self.op} {format_value(self.value)}"
 
-    def evaluate(self, column: np.ndarray) -> np.ndarray:
+    def evaluate(self, column: np.ndarray, categories: np.ndarray | None = None) -> np.ndarray:
         """Boolean coverage of an encoded column: floats (NaN = missing) for a
-        numeric test, category text (``None`` = missing) otherwise."""
+        numeric test; for a categorical one, integer codes into ``categories``
+        (-1 = missing or unseen)."""
         if self.numeric:
             with np.errstate(invalid="ignore"):
                 return column <= self.value if self.op == "<=" else column > self.value
-        present = np.not_equal(column, None)
-        equal = np.equal(column, self.value) & present
-        return equal if self.op == "==" else present & ~equal
+        if categories is None:
+            raise InputError(f"condition {self} needs the column's categories")
+        found = np.flatnonzero(np.asarray(categories) == self.value)
+        # -2 matches no code: a category the column never holds covers nothing.
+        equal = column == (found[0] if found.size else -2)
+        return equal if self.op == "==" else (column >= 0) & ~equal
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature": self.feature, "name": self.name, "op": self.op, "value": self.value}

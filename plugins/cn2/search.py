@@ -22,8 +22,6 @@ __all__ = [
     "popcount",
 ]
 
-_BYTE_COUNTS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
 
 def pack_rows(mask: np.ndarray) -> np.ndarray:
     """Boolean ``(m, n)`` -> ``(m, ceil(n / 64))`` uint64 bitsets."""
@@ -37,10 +35,7 @@ def pack_rows(mask: np.ndarray) -> np.ndarray:
 
 def popcount(words: np.ndarray) -> np.ndarray:
     """Number of set bits along the last axis."""
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(words).sum(axis=-1, dtype=np.int64)
-    as_bytes = words.view(np.uint8).reshape(*words.shape[:-1], -1)
-    return _BYTE_COUNTS[as_bytes].sum(axis=-1, dtype=np.int64)
+    return np.bitwise_count(words).sum(axis=-1, dtype=np.int64)
 
 
 @dataclass
@@ -55,11 +50,15 @@ class ConditionSpace:
     bits: np.ndarray  # (n_conditions, n_words) uint64
     class_bits: np.ndarray  # (n_classes, n_words) uint64
     slot: np.ndarray  # (n_conditions,) int
-    by_class: np.ndarray = field(init=False)  # (n_conditions, n_classes, n_words)
+    # Word-major (n_words, n_conditions, n_classes): summing popcounts over the
+    # leading axis is one vectorised add per word, fast even for a few words.
+    by_class: np.ndarray = field(init=False)
     in_slot: np.ndarray = field(init=False)  # (n_slots, n_conditions) bool
 
     def __post_init__(self) -> None:
-        self.by_class = self.bits[:, None, :] & self.class_bits[None, :, :]
+        self.by_class = np.ascontiguousarray(
+            (self.bits[:, None, :] & self.class_bits[None, :, :]).transpose(2, 0, 1)
+        )
         n_slots = int(self.slot.max()) + 1 if self.slot.size else 0
         self.in_slot = self.slot[None, :] == np.arange(n_slots)[:, None]
 
@@ -80,6 +79,12 @@ class SearchSettings:
     quality: str  # "entropy" | "laplace" | "wracc"
     critical_value: np.ndarray  # chi-square critical value by degrees of freedom; 0 = no test
     parent_critical_value: np.ndarray  # the same for each refinement against its parent
+    test: bool = field(init=False)
+    parent_test: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "test", bool(self.critical_value.any()))
+        object.__setattr__(self, "parent_test", bool(self.parent_critical_value.any()))
 
 
 @dataclass
@@ -90,21 +95,37 @@ class Complex:
     quality: float
 
 
-def _quality(counts: np.ndarray, kind: str, target: int | None, prior: np.ndarray) -> np.ndarray:
-    """Heuristic value of candidates with class ``counts`` (m, K); higher is better."""
-    n = counts.sum(axis=1).astype(np.float64)
+def _class_total(counts: np.ndarray) -> np.ndarray:
+    """``counts.sum(axis=-1)`` for a handful of classes, one add per class (numpy's
+    reduction over a short last axis is several times slower)."""
+    total = counts[..., 0].copy()
+    for k in range(1, counts.shape[-1]):
+        total += counts[..., k]
+    return total
+
+
+def _quality(
+    counts: np.ndarray, n: np.ndarray, kind: str, target: int | None, prior: np.ndarray
+) -> np.ndarray:
+    """Heuristic value of candidates with class ``counts`` (m, K) covering ``n``
+    examples each; higher is better."""
+    n = n.astype(np.float64)
     safe = np.maximum(n, 1.0)
     n_classes = counts.shape[1]
     if kind == "entropy" and target is None:
         p = counts / safe[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(p > 0, p * np.log2(p), 0.0).sum(axis=1)
+        return (p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=1)
     hits = counts[:, target] if target is not None else counts.max(axis=1)
     if kind == "laplace" or (kind == "entropy" and target is not None):
         return (hits + 1.0) / (n + n_classes)
     total = prior.sum()
     base = prior[target] if target is not None else prior[np.argmax(counts, axis=1)]
     return (n / total) * (hits / safe - base / total)
+
+
+def _f_log_f_over_e(f: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """``f ln(f / e)`` with 0 ln 0 = 0 (e = 0 only where f = 0: f counts a subset of e's)."""
+    return f * (np.log(np.maximum(f, 1.0)) - np.log(np.maximum(e, 1e-300)))
 
 
 def _significant(
@@ -114,25 +135,18 @@ def _significant(
     (Clark & Niblett 1989): ``2 sum f ln(f / e)`` above the chi-square critical
     value (indexed by degrees of freedom). ``prior`` is one distribution (K,) or
     one per candidate (m, K)."""
-    if not critical_value.any():
-        return np.ones(counts.shape[0], dtype=bool)
     observed = counts.astype(np.float64)
     prior = np.asarray(prior, dtype=np.float64)
+    n = observed.sum(axis=1)
     if target is not None:
         # Target class against the rest: one degree of freedom.
-        hits, n = observed[:, target], observed.sum(axis=1)
-        observed = np.column_stack((hits, n - hits))
-        share = prior[..., target] / prior.sum(axis=-1)
-        share = np.stack((share, 1.0 - share), axis=-1)
-        dof = 1
-    else:
-        share = prior / prior.sum(axis=-1, keepdims=True)
-        dof = np.clip((share > 0).sum(axis=-1) - 1, 1, len(critical_value) - 1)
-    expected = observed.sum(axis=1, keepdims=True) * share
-    # f ln(f / e) with 0 ln 0 = 0 (e > 0 wherever f > 0: f counts a subset of e's examples).
-    ratio = np.divide(observed, expected, out=np.ones_like(observed), where=observed > 0)
-    statistic = 2.0 * (observed * np.log(ratio)).sum(axis=1)
-    return statistic > critical_value[dof]
+        hits, share = observed[:, target], prior[..., target] / prior.sum(axis=-1)
+        statistic = _f_log_f_over_e(hits, n * share) + _f_log_f_over_e(n - hits, n * (1.0 - share))
+        return 2.0 * statistic > critical_value[1]
+    share = prior / prior.sum(axis=-1, keepdims=True)
+    dof = np.minimum(np.maximum((share > 0).sum(axis=-1) - 1, 1), len(critical_value) - 1)
+    statistic = _f_log_f_over_e(observed, n[:, None] * share).sum(axis=1)
+    return 2.0 * statistic > critical_value[dof]
 
 
 def find_best_complex(
@@ -162,30 +176,26 @@ def find_best_complex(
     for depth in range(settings.max_rule_length):
         # Every beam complex against every condition at once: (B, C, K) counts.
         counts = _refined_counts(coverage, space.by_class)
-        covered = counts.sum(axis=2)
+        covered = _class_total(counts)
         hits = counts[:, :, target] if target is not None else covered
         useful = (
             open_
             & (hits >= settings.min_covered_examples)
-            & (covered < beam_counts.sum(axis=1)[:, None])
+            & (covered < _class_total(beam_counts)[:, None])
             & (covered > 0)
         )
         parents, conditions = np.nonzero(useful)
         if not parents.size:
             break
-        counts = counts[parents, conditions]
-        quality = _quality(counts, settings.quality, target, prior)
-        order = np.lexsort((conditions, parents, -counts.sum(axis=1), -quality))
-        # Significant against the examples at hand (so noise earns no rule) and,
-        # optionally, each added condition against the complex it refines.
-        significant = _significant(counts, prior, target, settings.critical_value)
-        if depth and settings.parent_critical_value.any():
-            significant &= _significant(
-                counts, beam_counts[parents], target, settings.parent_critical_value
-            )
-        winners = order[significant[order]]
-        if winners.size and (best is None or quality[winners[0]] > best.quality):
-            w = winners[0]
+        counts, covered = counts[parents, conditions], covered[parents, conditions]
+        quality = _quality(counts, covered, settings.quality, target, prior)
+        # Candidates come in (parent, condition) order and lexsort is stable: ties
+        # on quality and coverage keep that order.
+        order = np.lexsort((-covered, -quality))
+        # Only candidates better than the best so far can replace it.
+        better = order if best is None else order[quality[order] > best.quality]
+        w = _first_significant(better, counts, prior, beam_counts[parents], target, settings, depth)
+        if w is not None:
             best = Complex(
                 tuple(sorted((*keys[parents[w]], int(conditions[w])))),
                 coverage[parents[w]] & space.bits[conditions[w]],
@@ -194,14 +204,14 @@ def find_best_complex(
             )
         # The next beam: the best candidates, one per distinct coverage (complexes
         # covering the same examples are the same to the search).
-        look = order[: 4 * settings.beam_width]
+        size = 2 * settings.beam_width
         while True:
+            look = order[:size]
             refined = coverage[parents[look]] & space.bits[conditions[look]]
-            rows = np.ascontiguousarray(refined).view(np.dtype((np.void, refined.shape[1] * 8)))
-            first = np.sort(np.unique(rows.ravel(), return_index=True)[1])
+            first = _first_distinct(refined)
             if first.size >= settings.beam_width or look.size == order.size:
                 break
-            look = order
+            size *= 8
         first = first[: settings.beam_width]
         chosen = look[first]
         keys = [tuple(sorted((*keys[parents[k]], int(conditions[k])))) for k in chosen]
@@ -211,14 +221,60 @@ def find_best_complex(
     return best
 
 
+def _first_significant(
+    candidates: np.ndarray,
+    counts: np.ndarray,
+    prior: np.ndarray,
+    parent_counts: np.ndarray,
+    target: int | None,
+    settings: SearchSettings,
+    depth: int,
+) -> int | None:
+    """The first of ``candidates`` (indices, best first) that is significant
+    against the examples at hand (so noise earns no rule) and, past the first
+    condition, against the complex it refines. Tested in growing chunks: the
+    answer is usually among the first few."""
+    start, size = 0, 16
+    while start < len(candidates):
+        chunk = candidates[start : start + size]
+        passed = (
+            _significant(counts[chunk], prior, target, settings.critical_value)
+            if settings.test
+            else np.ones(len(chunk), dtype=bool)
+        )
+        if depth and settings.parent_test:
+            passed &= _significant(
+                counts[chunk], parent_counts[chunk], target, settings.parent_critical_value
+            )
+        first = int(np.argmax(passed))
+        if passed[first]:
+            return int(chunk[first])
+        start, size = start + size, 4 * size
+    return None
+
+
+def _first_distinct(rows: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct row, in order."""
+    if len(rows) <= 64:
+        # A dict of byte strings beats numpy's sort for the few rows of a beam.
+        seen: dict[bytes, int] = {}
+        for index, row in enumerate(rows):
+            seen.setdefault(row.tobytes(), index)
+        return np.fromiter(seen.values(), dtype=np.intp, count=len(seen))
+    keys = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1] * 8))).ravel()
+    return np.sort(np.unique(keys, return_index=True)[1])
+
+
 def _refined_counts(coverage: np.ndarray, by_class: np.ndarray) -> np.ndarray:
     """Class counts ``(B, C, K)`` of each of ``B`` coverages ANDed with each of
     ``C`` conditions, in blocks of conditions to bound the temporary."""
     n_beam, n_words = coverage.shape
-    n_conditions, n_classes = by_class.shape[:2]
-    counts = np.empty((n_beam, n_conditions, n_classes), dtype=np.int64)
+    n_conditions, n_classes = by_class.shape[1:]
+    counts = np.empty((n_beam, n_conditions, n_classes), dtype=np.int32)
     step = max(1, (1 << 21) // max(1, n_beam * n_classes * n_words))
     for start in range(0, n_conditions, step):
-        block = by_class[None, start : start + step] & coverage[:, None, None, :]
-        counts[:, start : start + step] = popcount(block)
+        block = coverage[:, :, None, None] & by_class[None, :, start : start + step]
+        np.add.reduce(
+            np.bitwise_count(block), axis=1, dtype=np.int32, out=counts[:, start : start + step]
+        )
     return counts
