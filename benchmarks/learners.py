@@ -5,7 +5,11 @@
 * CN2 vs Orange3's ``CN2Learner`` / ``CN2UnorderedLearner`` (driven in its own
   virtual environment as a subprocess; Orange is GPL and pins old numpy, so it
   never enters lamina's environment) and scikit-learn's decision tree:
-  10-fold accuracy on the same folds and fit time.
+  10-fold accuracy on the same folds and fit time, on iris, lenses, titanic,
+  zoo, Orange's heart_disease (read from the Orange venv, never copied),
+  scikit-learn's bundled breast-cancer (Wisconsin) table and synthetic sets of
+  1,000 / 5,000 / 20,000 rows. Tables of 5,000+ rows run the first
+  ``--large-folds`` (default 2) of the ten folds: Orange needs minutes per fit.
 
 Usage::
 
