@@ -190,13 +190,14 @@ def _orange_table(python: str | None, name: str) -> Dataset | None:
 
 
 #: lamina's defaults, and the settings Orange's CN2Learner / CN2UnorderedLearner use
-#: (beam 10, ``!=`` tests, no significance tests: Orange's default and parent alpha
-#: are 1; unordered rules keep the distribution of the examples left when learned),
-#: so the accuracy must can be judged like for like.
+#: (beam 10, ``!=`` tests, rules of up to 5 conditions, no significance tests:
+#: Orange's default and parent alpha are 1; unordered rules keep the distribution of
+#: the examples left when learned), so the accuracy must can be judged like for like.
 ORANGE_SETTINGS = {
     "alpha": 1.0,
     "parent_alpha": 1.0,
     "beam_width": 10,
+    "max_rule_length": 5,
     "negations": True,
     "rule_distribution": "remaining",
 }

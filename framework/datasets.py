@@ -233,17 +233,15 @@ def column_keys(column: np.ndarray) -> np.ndarray:
 def encode_column(column: np.ndarray, categories: np.ndarray | None = None) -> CategoryCodes:
     """Encode a 1-D column as indices into ``categories`` (learned, sorted, when
     not given; any order when given); missing and unseen values get code -1."""
-    keys = column_keys(np.asarray(column))
-    present = np.flatnonzero(np.not_equal(keys, None))
-    cells = keys[present].tolist()
+    cells = column_keys(np.asarray(column)).tolist()
     if categories is None:
-        categories = np.array(sorted(set(cells)), dtype=str)
+        categories = np.array(sorted(set(cells) - {None}), dtype=str)
     categories = np.asarray(categories, dtype=str)
     # A dict lookup per cell: categorical columns are short text, for which this
-    # beats numpy's string sort and search several times over.
+    # beats numpy's string sort and search several times over. Missing (None)
+    # and unseen values are not in the dict: code -1.
     lookup = {category: index for index, category in enumerate(categories.tolist())}
-    codes = np.full(keys.shape[0], -1, dtype=np.int64)
-    codes[present] = np.fromiter(map(lookup.get, cells, repeat(-1)), np.int64, len(cells))
+    codes = np.fromiter(map(lookup.get, cells, repeat(-1)), np.int64, len(cells))
     return CategoryCodes(codes, categories)
 
 

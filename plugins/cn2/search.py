@@ -202,6 +202,8 @@ def find_best_complex(
                 counts[w],
                 float(quality[w]),
             )
+        if depth + 1 == settings.max_rule_length:
+            break
         # The next beam: the best candidates, one per distinct coverage (complexes
         # covering the same examples are the same to the search).
         size = 2 * settings.beam_width
