@@ -47,6 +47,7 @@ __all__ = [
     "NotFittedError",
     "RegressorMixin",
     "accuracy",
+    "assert_finite",
     "check_array",
     "check_classification_targets",
     "check_consistent_length",
@@ -201,6 +202,7 @@ def check_array(
     dtype: Any = "numeric",
     accept_sparse: bool = False,
     allow_nan: bool = False,
+    check_finite: bool = True,
     min_samples: int = 1,
     min_features: int = 1,
     owner: str = "",
@@ -219,6 +221,10 @@ def check_array(
         Accept scipy sparse matrices (returned as CSR).
     allow_nan : bool
         Accept NaN (missing values); infinity is always rejected for numbers.
+    check_finite : bool
+        False leaves the NaN / infinity check to the caller, who must call
+        :func:`assert_finite` when its result is not finite (saves a pass over
+        the data where NaN and infinity propagate into the result anyway).
     min_samples, min_features : int
         Smallest accepted shape.
 
@@ -246,7 +252,8 @@ def check_array(
         if np.iscomplexobj(X.data):
             raise InputError(f"Complex data not supported: {name}{who} is complex")
         _check_shape(X.shape, name, who, min_samples, min_features)
-        _check_finite(X.data, name, who, allow_nan)
+        if check_finite:
+            _check_finite(X.data, name, who, allow_nan)
         return X
     if _is_dataframe(X):
         X = X.to_numpy(dtype=object if dtype is None else None)
@@ -263,9 +270,17 @@ def check_array(
             )
         raise InputError(f"{name}{who} must be 2-D, got shape {_shape_text(array.shape)}")
     _check_shape(array.shape, name, who, min_samples, min_features)
-    if array.dtype.kind in "fc":
+    if check_finite and array.dtype.kind in "fc":
         _check_finite(array, name, who, allow_nan)
     return array
+
+
+def assert_finite(X: Any, *, name: str = "X", owner: str = "", allow_nan: bool = False) -> None:
+    """Raise :class:`InputError` naming the first NaN or infinity in ``X``
+    (an array or sparse matrix validated with ``check_finite=False``)."""
+    values = X.data if _is_sparse(X) else np.asarray(X)
+    if values.dtype.kind in "fc":
+        _check_finite(values, name, f" for {owner}" if owner else "", allow_nan)
 
 
 def _as_object_array(X: Any) -> np.ndarray:
@@ -337,8 +352,10 @@ def _check_finite(values: np.ndarray, name: str, who: str, allow_nan: bool) -> N
             f"Input {name}{who} contains infinity or a value too large for "
             f"dtype('float64') (first at index {tuple(int(i) for i in row)})"
         )
-    if not allow_nan:
-        row = np.argwhere(np.isnan(values))[0]
+    missing = np.argwhere(np.isnan(values))
+    # No infinity and no NaN: the sum overflowed on large finite values.
+    if not allow_nan and missing.size:
+        row = missing[0]
         raise InputError(
             f"Input {name}{who} contains NaN (first at index {tuple(int(i) for i in row)}); "
             "this learner does not accept missing values"
@@ -444,8 +461,24 @@ def check_classification_targets(
             )
     elif labels.dtype.kind not in "biuUSO" and labels.dtype.kind != "T":
         raise InputError(f"Unknown label type: y has unsupported dtype {labels.dtype}")
+    if labels.dtype.kind in "iu" and labels.size:
+        return _encode_integer_labels(labels)
     classes, encoded = np.unique(labels, return_inverse=True)
     return classes, encoded.reshape(-1)
+
+
+def _encode_integer_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(labels, return_inverse=True)`` by counting when the labels span
+    a small range (the usual 0..K-1 codes): linear time instead of a sort."""
+    low, high = int(labels.min()), int(labels.max())
+    if high - low > max(1 << 16, labels.size):
+        classes, encoded = np.unique(labels, return_inverse=True)
+        return classes, encoded.reshape(-1)
+    shifted = (labels - low).astype(np.intp, copy=False)
+    present = np.bincount(shifted, minlength=high - low + 1) > 0
+    code_of = np.cumsum(present) - 1
+    classes = (np.flatnonzero(present) + low).astype(labels.dtype)
+    return classes, code_of[shifted]
 
 
 def _object_labels(labels: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.estimator import check_number
+from lamina.estimator import assert_finite, check_number
 from lamina.plugins.bayes.base import BaseNB, check_alpha, class_log_prior, one_hot, row_blocks
 
 __all__ = ["BernoulliNB", "ComplementNB", "MultinomialNB"]
@@ -41,6 +41,11 @@ def _block_product(X: Any, right: np.ndarray, *, binarize: float | None = None) 
             X.data = (X.data > binarize).astype(np.float64)
             X.eliminate_zeros()
         return np.asarray(X @ right)
+    if binarize is None and X.dtype == np.float64:
+        # Nothing to convert: one BLAS call over the whole array beats blocks of it.
+        # NaN / infinity in X are reported by the caller from the result.
+        with np.errstate(invalid="ignore", over="ignore"):
+            return X @ right
     out = np.empty((X.shape[0], right.shape[1]))
     for rows in row_blocks(X.shape[0], X.shape[1]):
         block = X[rows]
@@ -58,6 +63,9 @@ def _class_sums(
             X = X.copy()
             X.data = (X.data > binarize).astype(np.float64)
         return np.asarray((X.T @ one_hot(codes, n_classes, weights)).T)
+    if binarize is None and X.dtype == np.float64:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return one_hot(codes, n_classes, weights).T @ X
     total = np.zeros((n_classes, X.shape[1]))
     for rows in row_blocks(X.shape[0], X.shape[1]):
         block = X[rows]
@@ -70,7 +78,10 @@ def _class_sums(
 
 def _check_non_negative(X: Any, owner: str) -> None:
     values = X.data if hasattr(X, "tocsr") else X
-    if values.size and values.min() < 0:
+    smallest = values.min() if values.size else 0
+    if not smallest >= 0:
+        # NaN or -inf (X was validated without the finite check) get their own message.
+        assert_finite(X, owner=owner)
         if hasattr(X, "tocsr"):
             coo = X.tocoo()
             at = int(np.argmin(coo.data))
@@ -103,7 +114,15 @@ class _BaseDiscreteNB(BaseNB):
             )
 
     def _validate_counts(self, X: Any, *, reset: bool) -> Any:
-        X = self._validate_x(X, reset=reset, dtype=_COUNT_DTYPES, accept_sparse=True)
+        # Counts must be >= 0: the minimum that checks it also finds NaN and -inf, and
+        # +inf surfaces in the feature counts, so the separate finite pass is skipped.
+        X = self._validate_x(
+            X,
+            reset=reset,
+            dtype=_COUNT_DTYPES,
+            accept_sparse=True,
+            check_finite=not self._non_negative,
+        )
         if self._non_negative:
             _check_non_negative(X, type(self).__name__)
         return X
@@ -144,7 +163,11 @@ class _BaseDiscreteNB(BaseNB):
             codes, weights=weights, minlength=n_classes
         )
         if not np.all(np.isfinite(self.feature_count_)):
-            raise InputError(f"Input X passed to {type(self).__name__} contains infinity or NaN")
+            assert_finite(X, owner=type(self).__name__)
+            raise InputError(
+                f"feature counts of {type(self).__name__} overflow float64: "
+                "X holds values too large to sum"
+            )
 
     def _update(self) -> None:
         alpha = check_alpha(self.alpha, self.force_alpha, self.n_features_in_, type(self).__name__)
@@ -157,7 +180,23 @@ class _BaseDiscreteNB(BaseNB):
         raise NotImplementedError
 
     def _check_predict_x(self, X: Any) -> Any:
-        return self._validate_x(X, reset=False, dtype=_COUNT_DTYPES, accept_sparse=True)
+        return self._validate_x(
+            X,
+            reset=False,
+            dtype=_COUNT_DTYPES,
+            accept_sparse=True,
+            check_finite=not self._non_negative,
+        )
+
+    def predict_joint_log_proba(self, X: Any) -> np.ndarray:
+        """Unnormalised ``log P(c) + log P(x | c)`` for each sample and class."""
+        self._check_fitted()
+        X = self._check_predict_x(X)
+        jll = self._joint_log_likelihood(X)
+        # The scores are linear in X: a NaN or infinity in X leaves them not finite.
+        if self._non_negative and not np.isfinite(jll).all():
+            assert_finite(X, owner=type(self).__name__)
+        return jll
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -215,3 +215,21 @@ def test_encoding_and_categorical_mask():
     assert categorical_mask(X, ("b",), ["a", "b", "c"]).tolist() == [False, True, False]
     with pytest.raises(InputError, match="no column named 'z'"):
         categorical_mask(X, ("z",), ["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.random.default_rng(0).integers(-5, 7, 1000),
+        np.array([1, 0, 1], dtype=np.uint8),
+        np.array([2**62, -3, 5]),
+        np.array([3]),
+        np.array([4, 9, 4], dtype=np.int16),
+    ],
+)
+def test_integer_labels_encode_as_numpy_unique(labels):
+    classes, codes = check_classification_targets(labels)
+    expected_classes, expected_codes = np.unique(labels, return_inverse=True)
+    assert classes.dtype == expected_classes.dtype
+    np.testing.assert_array_equal(classes, expected_classes)
+    np.testing.assert_array_equal(codes, expected_codes)

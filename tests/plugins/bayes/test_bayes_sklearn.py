@@ -235,6 +235,38 @@ def test_bad_input_raises_input_error(model, X, y, message):
         model.fit(X, y)
 
 
+@pytest.mark.parametrize("model", [MultinomialNB(), ComplementNB(), BernoulliNB()])
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.nan, r"NaN \(first at index \(1, 2\)\)"),
+        (np.inf, r"infinity .*\(1, 2\)"),
+        (-np.inf, "infinity"),
+    ],
+)
+def test_count_models_name_nan_and_infinity_in_fit_and_predict(model, bad, message):
+    # The count models skip the separate finite pass: the error must still name it.
+    from lamina.errors import InputError
+
+    X = np.arange(12, dtype=np.float64).reshape(4, 3)
+    y = np.array([0, 1, 0, 1])
+    broken = X.copy()
+    broken[1, 2] = bad
+    with pytest.raises(InputError, match=message):
+        model.fit(broken, y)
+    model.fit(X, y)
+    with pytest.raises(InputError, match=message):
+        model.predict(broken)
+
+
+def test_count_overflow_is_not_reported_as_bad_input():
+    from lamina.errors import InputError
+
+    X = np.array([[1e308, 1.0], [1e308, 2.0], [1.0, 1.0]])
+    with pytest.raises(InputError, match="overflow"):
+        MultinomialNB().fit(X, [0, 0, 1])
+
+
 def test_drop_in_sklearn_pipelines_and_search():
     from sklearn.datasets import load_iris
 
