@@ -54,8 +54,16 @@ class ConditionSpace:
     # leading axis is one vectorised add per word, fast even for a few words.
     by_class: np.ndarray = field(init=False)
     in_slot: np.ndarray = field(init=False)  # (n_slots, n_conditions) bool
+    # ln k and k ln k for every count k (ln 0 = 0 ln 0 = 0): the likelihood-ratio
+    # statistic of integer counts becomes table lookups instead of logarithms.
+    log: np.ndarray = field(init=False)
+    x_log_x: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        n_samples = 64 * self.class_bits.shape[1]
+        k = np.arange(n_samples + 1, dtype=np.float64)
+        self.log = np.log(np.maximum(k, 1.0))
+        self.x_log_x = k * self.log
         self.by_class = np.ascontiguousarray(
             (self.bits[:, None, :] & self.class_bits[None, :, :]).transpose(2, 0, 1)
         )
@@ -123,29 +131,42 @@ def _quality(
     return (n / total) * (hits / safe - base / total)
 
 
-def _f_log_f_over_e(f: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """``f ln(f / e)`` with 0 ln 0 = 0 (e = 0 only where f = 0: f counts a subset of e's)."""
-    return f * (np.log(np.maximum(f, 1.0)) - np.log(np.maximum(e, 1e-300)))
-
-
 def _significant(
-    counts: np.ndarray, prior: np.ndarray, target: int | None, critical_value: np.ndarray
+    space: ConditionSpace,
+    counts: np.ndarray,
+    reference: np.ndarray,
+    target: int | None,
+    critical_value: np.ndarray,
 ) -> np.ndarray:
-    """Likelihood-ratio test of each candidate's distribution against ``prior``
-    (Clark & Niblett 1989): ``2 sum f ln(f / e)`` above the chi-square critical
-    value (indexed by degrees of freedom). ``prior`` is one distribution (K,) or
-    one per candidate (m, K)."""
-    observed = counts.astype(np.float64)
-    prior = np.asarray(prior, dtype=np.float64)
-    n = observed.sum(axis=1)
+    """Likelihood-ratio test of each candidate's class ``counts`` (m, K) against
+    the class distribution ``reference``, one (K,) or one per candidate (m, K)
+    (Clark & Niblett 1989): ``G = 2 sum f ln(f / e)`` with ``e`` the counts the
+    reference's proportions predict, above the chi-square critical value
+    (indexed by degrees of freedom). For the target class against the rest
+    (one degree of freedom) the two columns are ``target`` and the others.
+
+    With ``n`` covered and reference total ``R``, ``sum f ln(f / e) =
+    sum f ln f - n ln n - sum f ln r + n ln R``: integer counts only, so every
+    logarithm comes from the space's tables.
+    """
+    T, L = space.x_log_x, space.log
+    n = _class_total(counts)
+    total = _class_total(reference)
     if target is not None:
-        # Target class against the rest: one degree of freedom.
-        hits, share = observed[:, target], prior[..., target] / prior.sum(axis=-1)
-        statistic = _f_log_f_over_e(hits, n * share) + _f_log_f_over_e(n - hits, n * (1.0 - share))
+        hits, rest = counts[:, target], n - counts[:, target]
+        r_hits = reference[..., target]
+        statistic = (
+            T[hits] + T[rest] - T[n] - hits * L[r_hits] - rest * L[total - r_hits] + n * L[total]
+        )
         return 2.0 * statistic > critical_value[1]
-    share = prior / prior.sum(axis=-1, keepdims=True)
-    dof = np.minimum(np.maximum((share > 0).sum(axis=-1) - 1, 1), len(critical_value) - 1)
-    statistic = _f_log_f_over_e(observed, n[:, None] * share).sum(axis=1)
+    statistic = T[counts].sum(axis=1) - T[n] + n * L[total]
+    if reference.ndim == 1:
+        statistic -= counts @ L[reference]
+        nonzero = np.count_nonzero(reference)
+    else:
+        statistic -= (counts * L[reference]).sum(axis=1)
+        nonzero = (reference > 0).sum(axis=1)
+    dof = np.minimum(np.maximum(nonzero - 1, 1), len(critical_value) - 1)
     return 2.0 * statistic > critical_value[dof]
 
 
@@ -194,7 +215,9 @@ def find_best_complex(
         order = np.lexsort((-covered, -quality))
         # Only candidates better than the best so far can replace it.
         better = order if best is None else order[quality[order] > best.quality]
-        w = _first_significant(better, counts, prior, beam_counts[parents], target, settings, depth)
+        w = _first_significant(
+            space, better, counts, prior, beam_counts[parents], target, settings, depth
+        )
         if w is not None:
             best = Complex(
                 tuple(sorted((*keys[parents[w]], int(conditions[w])))),
@@ -224,6 +247,7 @@ def find_best_complex(
 
 
 def _first_significant(
+    space: ConditionSpace,
     candidates: np.ndarray,
     counts: np.ndarray,
     prior: np.ndarray,
@@ -240,13 +264,13 @@ def _first_significant(
     while start < len(candidates):
         chunk = candidates[start : start + size]
         passed = (
-            _significant(counts[chunk], prior, target, settings.critical_value)
+            _significant(space, counts[chunk], prior, target, settings.critical_value)
             if settings.test
             else np.ones(len(chunk), dtype=bool)
         )
         if depth and settings.parent_test:
             passed &= _significant(
-                counts[chunk], parent_counts[chunk], target, settings.parent_critical_value
+                space, counts[chunk], parent_counts[chunk], target, settings.parent_critical_value
             )
         first = int(np.argmax(passed))
         if passed[first]:

@@ -261,3 +261,49 @@ def test_registered_and_cli(tmp_path):
     learned = runner.invoke(main, ["learn", "cn2", "--data", "zoo", "--json"])
     assert learned.exit_code == 0, learned.output
     assert json.loads(learned.stdout)["accuracy_mean"] > 0.85
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_significance_test_matches_scipy_g_test(n_classes):
+    from scipy.stats import chi2, power_divergence
+
+    from lamina.plugins.cn2.search import ConditionSpace, _significant
+
+    rng = np.random.default_rng(n_classes)
+    space = ConditionSpace(
+        pack_rows(np.ones((1, 4096), bool)),
+        pack_rows(np.ones((n_classes, 4096), bool)),
+        np.zeros(1, int),
+    )
+    reference = rng.integers(0, 400, n_classes)
+    reference[-1] = max(reference[-1], 1)
+    reference[0] = 0  # a class absent from the examples at hand drops a degree of freedom
+    counts = rng.multinomial(60, reference / reference.sum(), size=300)
+    counts[:100] = rng.integers(0, 30, (100, n_classes)) * (reference > 0)
+    counts[:, -1] += 1  # every candidate covers something
+    critical = np.zeros(max(2, n_classes))
+    critical[1:] = chi2.ppf(0.95, np.arange(1, len(critical)))
+
+    def g(observed, ref):
+        keep = ref > 0
+        expected = observed.sum() * ref[keep] / ref.sum()
+        return power_divergence(observed[keep], expected, lambda_="log-likelihood")[0]
+
+    dof = max(1, int(np.count_nonzero(reference)) - 1)
+    expected = np.array([g(c, reference) > critical[dof] for c in counts])
+    np.testing.assert_array_equal(_significant(space, counts, reference, None, critical), expected)
+    # Per-candidate references (the test against the parent complex).
+    parents = counts + rng.integers(0, 20, counts.shape) * (reference > 0)
+    expected = [
+        g(c, p) > critical[max(1, int(np.count_nonzero(p)) - 1)]
+        for c, p in zip(counts, parents, strict=True)
+    ]
+    np.testing.assert_array_equal(_significant(space, counts, parents, None, critical), expected)
+    # One class against the rest: one degree of freedom.
+    target = n_classes - 1
+    binary = np.column_stack((counts[:, target], counts.sum(axis=1) - counts[:, target]))
+    ref2 = np.array([reference[target], reference.sum() - reference[target]])
+    expected = [g(b, ref2) > critical[1] for b in binary]
+    np.testing.assert_array_equal(
+        _significant(space, counts, reference, target, critical), expected
+    )
