@@ -216,7 +216,7 @@ def find_best_complex(
         # Only candidates better than the best so far can replace it.
         better = order if best is None else order[quality[order] > best.quality]
         w = _first_significant(
-            space, better, counts, prior, beam_counts[parents], target, settings, depth
+            space, better, counts, prior, beam_counts, parents, target, settings, depth
         )
         if w is not None:
             best = Complex(
@@ -251,7 +251,8 @@ def _first_significant(
     candidates: np.ndarray,
     counts: np.ndarray,
     prior: np.ndarray,
-    parent_counts: np.ndarray,
+    beam_counts: np.ndarray,
+    parents: np.ndarray,
     target: int | None,
     settings: SearchSettings,
     depth: int,
@@ -263,14 +264,19 @@ def _first_significant(
     start, size = 0, 16
     while start < len(candidates):
         chunk = candidates[start : start + size]
+        chunk_counts = counts[chunk]
         passed = (
-            _significant(space, counts[chunk], prior, target, settings.critical_value)
+            _significant(space, chunk_counts, prior, target, settings.critical_value)
             if settings.test
             else np.ones(len(chunk), dtype=bool)
         )
         if depth and settings.parent_test:
             passed &= _significant(
-                space, counts[chunk], parent_counts[chunk], target, settings.parent_critical_value
+                space,
+                chunk_counts,
+                beam_counts[parents[chunk]],
+                target,
+                settings.parent_critical_value,
             )
         first = int(np.argmax(passed))
         if passed[first]:

@@ -300,19 +300,6 @@ class BSpline3(SeparableInterpolator):
 
     overshoots = True
 
-    def __init__(
-        self,
-        *,
-        edge: EdgeMode = "reflect",
-        cval: float = 0.0,
-        antialias: bool = True,
-        clip: bool = True,
-        memory_limit: int | None = None,
-    ) -> None:
-        super().__init__(
-            edge=edge, cval=cval, antialias=antialias, clip=clip, memory_limit=memory_limit
-        )
-
     @property
     def filter(self) -> Filter:
         return CubicBSpline()
@@ -388,19 +375,6 @@ class Lanczos3(SeparableInterpolator):
 
     overshoots = True
     lobes = 3
-
-    def __init__(
-        self,
-        *,
-        edge: EdgeMode = "reflect",
-        cval: float = 0.0,
-        antialias: bool = True,
-        clip: bool = True,
-        memory_limit: int | None = None,
-    ) -> None:
-        super().__init__(
-            edge=edge, cval=cval, antialias=antialias, clip=clip, memory_limit=memory_limit
-        )
 
     @property
     def filter(self) -> Filter:

@@ -389,19 +389,17 @@ def _download(frame: _Frame, out: dict) -> tuple[np.ndarray, ...]:
     return tuple(frame.device.download(out[name]) for name in names)
 
 
-def _peel_k_passes(
+def _peel_passes(
     frame: _Frame,
     out: dict,
     state: _PeelState,
-    kbuffer: Any,
-    k: int,
+    kernel: Any,
     tiles: tuple[int, int],
     threshold: float,
+    **extra: Any,
 ) -> int:
-    """Multi-layer passes over ``tiles`` = [t0, t1) until no pixel is left; their count."""
-    from lamina.kernels import oit_peeling
-
-    kernel = oit_peeling.build(frame.device.real).peel_k
+    """Passes of a peeling ``kernel`` (classic or multi-layer, whose own arguments
+    come in ``extra``) over ``tiles`` = [t0, t1) until no pixel is left; their count."""
     passes = 0
     while True:
         frame.device.clear_flag(state.alive)
@@ -416,8 +414,7 @@ def _peel_k_passes(
             out["image"],
             out["residual"],
             state.alive,
-            kbuffer,
-            k=k,
+            **extra,
             first=int(passes == 0),
             tile0=tiles[0],
             n_pixels=(tiles[1] - tiles[0]) * _TILE_PIXELS,
@@ -559,6 +556,8 @@ class FragmentList(_TaichiRenderer):
         """The lists too long for a thread's array: count -> exclusive prefix sum ->
         fill, in runs of tiles whose spilled keys fit the budget.  Returns the geometry
         passes of the frame, the regions, the batched tiles and the spilled keys."""
+        from lamina.kernels import oit_peeling
+
         device, budget = frame.device, frame.budget
         offsets = device.empty(frame.tris.size, np.int64, keep="offsets")
         tile_sum = device.empty((frame.n_tiles,), np.int64)
@@ -572,7 +571,7 @@ class FragmentList(_TaichiRenderer):
         fitting = [total for _, _, total in regions if total <= budget]
         keys = device.empty((max(1, max(fitting, default=1)),), np.int64, keep="keys")
         passes, batched = 1, 0
-        state = kbuffer = None
+        state = kbuffer = peel_k = None
         for t0, t1, total in regions:
             if total <= budget:
                 kernels.resolve_spilled(
@@ -602,9 +601,17 @@ class FragmentList(_TaichiRenderer):
                     (budget // _TILE_PIXELS * _TILE_PIXELS,), np.int64, keep="kbuffer"
                 )
                 largest = np.array(device.download(tile_max))
+                peel_k = oit_peeling.build(device.real).peel_k
             k = int(min(largest[t0], budget // _TILE_PIXELS))
-            passes += _peel_k_passes(
-                frame, out, state, kbuffer, k, (t0, t1), self.early_stop_transmittance
+            passes += _peel_passes(
+                frame,
+                out,
+                state,
+                peel_k,
+                (t0, t1),
+                self.early_stop_transmittance,
+                kbuffer=kbuffer,
+                k=k,
             )
         return passes, len(regions), batched, int(sums.sum())
 
@@ -677,28 +684,9 @@ class DepthPeeling(_TaichiRenderer):
         out = _outputs(frame)
         state = _PeelState(frame)
         peel = oit_peeling.build(frame.device.real).peel
-        passes = 0
-        while True:
-            frame.device.clear_flag(state.alive)
-            peel(
-                *frame.scene,
-                state.previous,
-                state.accumulated,
-                state.transmittance,
-                state.active,
-                out["depth_complexity"],
-                out["layers"],
-                out["image"],
-                out["residual"],
-                state.alive,
-                first=int(passes == 0),
-                tile0=0,
-                n_pixels=frame.n_pixels,
-                **frame.args(self.early_stop_transmittance),
-            )
-            passes += 1
-            if not frame.device.flag(state.alive):
-                break
+        passes = _peel_passes(
+            frame, out, state, peel, (0, frame.n_tiles), self.early_stop_transmittance
+        )
         image, depth_complexity, layers, residual = _download(frame, out)
         stats = self._stats(frame, layers, residual, geometry_passes=passes)
         return image, depth_complexity, stats
@@ -848,16 +836,26 @@ class MultiLayerDepthPeeling(_TaichiRenderer):
         self.k = int(k)
 
     def _draw(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray, RenderStats]:
+        from lamina.kernels import oit_peeling
+
         out = _outputs(frame)
         state = _PeelState(frame)
         k = min(self.k, frame.budget // _TILE_PIXELS)
         per_region = min(frame.n_tiles, frame.budget // (k * _TILE_PIXELS))
         kbuffer = frame.device.empty((per_region * _TILE_PIXELS * k,), np.int64, keep="kbuffer")
+        peel_k = oit_peeling.build(frame.device.real).peel_k
         passes = regions = 0
         for t0 in range(0, frame.n_tiles, per_region):
             tiles = (t0, min(t0 + per_region, frame.n_tiles))
-            passes += _peel_k_passes(
-                frame, out, state, kbuffer, k, tiles, self.early_stop_transmittance
+            passes += _peel_passes(
+                frame,
+                out,
+                state,
+                peel_k,
+                tiles,
+                self.early_stop_transmittance,
+                kbuffer=kbuffer,
+                k=k,
             )
             regions += 1
         image, depth_complexity, layers, residual = _download(frame, out)
