@@ -1,0 +1,44 @@
+"""Size limits, in one table: the command line, the components and the docs all read them here.
+
+A limit is a hard bound on a user-given number that no amount of memory
+changes (a renderer's largest side, an upsampling factor beyond which the
+answer cannot improve). Bounds that depend on the machine are the memory
+guard's business (:mod:`lamina.memory`), not this table's.
+
+>>> from lamina.limits import LIMITS, MAX_IMAGE_SIDE
+>>> MAX_IMAGE_SIDE
+16384
+>>> LIMITS["MAX_IMAGE_SIDE"].applies_to
+'renderer and interpolator output height and width, in pixels'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LIMITS", "MAX_IMAGE_SIDE", "Limit"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One bound: its value, what it applies to, and why it is there."""
+
+    name: str
+    value: int | float
+    applies_to: str
+    why: str
+
+
+_TABLE = (
+    Limit(
+        "MAX_IMAGE_SIDE",
+        16384,
+        "renderer and interpolator output height and width, in pixels",
+        "the largest texture side of current GPUs; larger frames are tiled by the caller",
+    ),
+)
+
+#: Every limit by name.
+LIMITS: dict[str, Limit] = {limit.name: limit for limit in _TABLE}
+
+MAX_IMAGE_SIDE: int = int(LIMITS["MAX_IMAGE_SIDE"].value)

@@ -1,0 +1,119 @@
+"""The one memory guard: estimate, then check, before any allocation whose size a user chose.
+
+Every output, intermediate buffer, upsampled grid, design matrix or table whose
+size follows from a user-given number goes through :func:`check_allocation`
+first, so a request that cannot fit fails in well under a second with the size,
+the estimate and the fix, instead of swapping for a minute and dying in the
+middle of a write.
+
+The budget is the memory available now (``psutil``), lowered by the
+``LAMINA_MEMORY_LIMIT`` environment variable (bytes, or a number with a
+``K``/``M``/``G``/``T`` suffix, powers of 1024).
+
+Examples
+--------
+>>> from lamina.memory import array_bytes, check_allocation
+>>> array_bytes((1024, 1024, 4), "float32")
+16777216
+>>> check_allocation(array_bytes((1024, 1024, 4), "float32"), what="a 1024 x 1024 RGBA image",
+...                  fix="choose a smaller size")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable
+
+import numpy as np
+
+from lamina.errors import InputError
+
+__all__ = [
+    "MEMORY_LIMIT_ENV",
+    "MemoryLimitError",
+    "array_bytes",
+    "check_allocation",
+    "format_bytes",
+    "memory_budget",
+    "parse_bytes",
+]
+
+MEMORY_LIMIT_ENV = "LAMINA_MEMORY_LIMIT"
+
+_SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+
+
+class MemoryLimitError(InputError):
+    """A requested size needs more memory than lamina may use; raised before allocating."""
+
+
+def parse_bytes(text: str) -> int:
+    """Read a byte count such as ``"1073741824"``, ``"512M"`` or ``"4GiB"``.
+
+    >>> parse_bytes("512M")
+    536870912
+    """
+    match = _SIZE.match(text)
+    if match is None:
+        raise InputError(
+            f"{MEMORY_LIMIT_ENV} must be a byte count such as 4G, 512M or 1073741824, got {text!r}"
+        )
+    value = float(match.group(1)) * _SUFFIXES[match.group(2).upper()]
+    if value < 1:
+        raise InputError(f"{MEMORY_LIMIT_ENV} must be at least one byte, got {text!r}")
+    return int(value)
+
+
+def format_bytes(n: float) -> str:
+    """Bytes as a short human figure: ``format_bytes(3 * 2**30)`` is ``'3 GiB'``."""
+    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def memory_budget() -> tuple[int, str]:
+    """Bytes lamina may allocate now, and where that figure comes from."""
+    import psutil
+
+    available = int(psutil.virtual_memory().available)
+    configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
+    if configured:
+        limit = parse_bytes(configured)
+        if limit < available:
+            return limit, f"{MEMORY_LIMIT_ENV}={configured}"
+    return available, "the memory available now"
+
+
+def array_bytes(shape: Iterable[int], dtype: np.typing.DTypeLike = np.float64) -> int:
+    """Bytes of an array of that shape and dtype, in exact integer arithmetic (no overflow)."""
+    return math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+
+
+def check_allocation(nbytes: float, *, what: str, fix: str) -> None:
+    """Refuse, before allocating, work that needs more than the memory budget.
+
+    Parameters
+    ----------
+    nbytes : number
+        Estimated peak bytes of the work (outputs plus intermediates).
+    what : str
+        What needs the memory, with the user's sizes, e.g. ``"a 16384 x 16384 render"``.
+    fix : str
+        What the user can change, e.g. ``"choose a smaller --size"``.
+
+    Raises
+    ------
+    MemoryLimitError
+        An :class:`~lamina.InputError` (exit status 2) naming the estimate,
+        the budget and the fix.
+    """
+    limit, source = memory_budget()
+    if nbytes > limit:
+        raise MemoryLimitError(
+            f"{what} needs about {format_bytes(nbytes)} of memory, more than the "
+            f"{format_bytes(limit)} allowed ({source}); {fix}"
+        )
