@@ -136,6 +136,13 @@ def locate(
             }
         )
         return
+    if len(found) == 0:
+        # data on stdout: an empty result is a result, with the reason beside it
+        click.echo(
+            f"0 points in {image}: {diagnostics.get('reason', 'no point source found')} "
+            f"(noise_sigma={_short(diagnostics['noise_sigma'])})"
+        )
+        return
     rows = []
     for i, ((y, x), (sy, sx)) in enumerate(zip(found.positions, found.uncertainty, strict=True)):
         rows.append(

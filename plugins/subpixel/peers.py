@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.memory import array_bytes, check_allocation
 from lamina.plugins.subpixel.checks import as_pair, check_choice, check_positive, require_texture
 from lamina.plugins.subpixel.noise import noise_from_image
 from lamina.plugins.subpixel.registration import texture_check
@@ -113,6 +114,24 @@ def _bound_or_failure(
     return crlb, sigma, peak, None
 
 
+def _check_upsampling(shape: tuple[int, ...], factor: int) -> None:
+    """Refuse, before scikit-image allocates them, upsampled-DFT kernels that do not fit.
+
+    scikit-image refines the peak with a matrix DFT over a region of
+    ``ceil(1.5 factor)`` samples per axis: one complex kernel of that many rows
+    per axis and image side, and the region itself.
+    """
+    if factor <= 1:
+        return
+    region = int(np.ceil(1.5 * factor))
+    elements = region * sum(shape) + region ** len(shape)
+    check_allocation(
+        2 * array_bytes((elements,), np.complex128),
+        what=f"phase correlation with upsample_factor={factor} on {'x'.join(map(str, shape))} images",
+        fix="choose a smaller upsample_factor (100 resolves 0.01 px; use ml-refine for finer)",
+    )
+
+
 class PhaseCorrelation:
     """scikit-image's upsampled phase cross-correlation (Guizar-Sicairos et al. 2008),
     returning a lamina :class:`~lamina.ShiftEstimate`.
@@ -186,6 +205,7 @@ class PhaseCorrelation:
         ref, mov = as_pair(reference, moving)
         require_texture(ref, "reference")
         require_texture(mov, "moving")
+        _check_upsampling(ref.shape, self.upsample_factor)
         registration, error, phasediff = phase_cross_correlation(
             ref,
             mov,

@@ -134,3 +134,24 @@ def test_missing_file_is_a_clean_error(runner, tmp_path):
     result = runner.invoke(main, ["estimate", str(tmp_path / "a.png"), str(tmp_path / "b.png")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_huge_upsample_factor_fails_fast_through_the_memory_guard(runner, pair, monkeypatch):
+    # issue 16: 10**6 used to allocate ~6 GB of DFT kernels before failing
+    monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "1G")
+    result = runner.invoke(
+        main, ["estimate", *pair, "-e", "phase-correlation", "--set", "upsample_factor=1000000"]
+    )
+    assert result.exit_code == 2
+    assert "upsample_factor" in result.output and "LAMINA_MEMORY_LIMIT" in result.output
+
+
+def test_locate_with_no_point_prints_one_line(runner, tmp_path):
+    # issue 16: an image without point sources used to crash with KeyError: 'psf_fwhm'
+    path = tmp_path / "noise.npy"
+    np.save(path, 0.3 + np.random.default_rng(0).normal(0, 0.01, (32, 32)))
+    result = runner.invoke(main, ["locate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("0 points in") and "noise sigmas" in result.output
+    as_json = json.loads(runner.invoke(main, ["locate", str(path), "--json"]).output)
+    assert as_json["positions"] == []
