@@ -24,6 +24,8 @@ def lamina_register_learners(registry: Any) -> None:
 
 @hookimpl
 def lamina_register_commands(cli: Any) -> None:
-    from lamina.plugins.cn2.cli import rules
-
-    cli.add_command(rules)
+    cli.add(
+        "rules",
+        "lamina.plugins.cn2.cli:rules",
+        summary="Print CN2's rule list for a table (default rule last), with class counts.",
+    )

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 import numpy as np
 
 import lamina
 from lamina.clitools import emit_json, json_option, parse_settings, set_option, stdout_console
 from lamina.datasets import read_table, table_options
-from lamina.errors import InputError
 from lamina.io import atomic_write
 
 __all__ = ["rules"]
@@ -52,18 +49,19 @@ def rules(
     from lamina.plugins.cn2.cn2 import CN2Classifier
 
     dataset = read_table(data, target, categorical, numeric, ignore)
+    X = dataset.X
     if load_path is not None:
-        source = Path(load_path)
-        if not source.is_file():
-            raise InputError(f"rule file {load_path!r} does not exist")
-        model = CN2Classifier.from_json(source.read_text(encoding="utf-8"))
+        # Rules are applied by column name: a table with its columns in another
+        # order (or with extra ones) gets the same predictions.
+        model = CN2Classifier.from_file(load_path)
+        X = model.align_columns(X, dataset.feature_names, source=f"rule file {load_path!r}")
     else:
         params = parse_settings(settings)
         params.setdefault("categorical_features", dataset.categorical_features or None)
         model = lamina.create("learner", "cn2", **params)
         model.validate_params()
         model.fit(dataset.X, dataset.y, feature_names=list(dataset.feature_names))
-    accuracy = float(np.mean(model.predict(dataset.X) == dataset.y))
+    accuracy = float(np.mean(model.predict(X) == dataset.y))
     if output is not None:
         with atomic_write(output, "w") as handle:
             handle.write(model.to_json() + "\n")

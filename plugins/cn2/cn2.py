@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -18,6 +20,7 @@ from lamina.estimator import (
     check_number,
     feature_names_of,
 )
+from lamina.memory import array_bytes, check_allocation
 from lamina.plugins.cn2.rules import Condition, Rule
 from lamina.plugins.cn2.search import (
     ConditionSpace,
@@ -30,6 +33,15 @@ from lamina.plugins.cn2.search import (
 __all__ = ["CN2Classifier", "candidate_thresholds"]
 
 _QUALITIES = ("entropy", "laplace", "wracc")
+
+#: The rule file's ``format`` and the one ``version`` this lamina writes and reads.
+RULES_FORMAT = "lamina-cn2"
+RULES_VERSION = 1
+# Parsed JSON takes several times its text (a Python object per value); the
+# guard's estimate for reading a rule file.
+_JSON_EXPANSION = 16
+# Class dtypes a rule file may name: text, numbers, booleans (to_json writes classes_.tolist()).
+_CLASS_KINDS = frozenset("Uiufb")
 
 
 def candidate_thresholds(values: np.ndarray, codes: np.ndarray, limit: int) -> np.ndarray:
@@ -255,10 +267,21 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         return columns
 
     def _conditions(
-        self, columns: list[np.ndarray], codes: np.ndarray
+        self, columns: list[np.ndarray], codes: np.ndarray, n_classes: int
     ) -> tuple[list[Condition], np.ndarray, np.ndarray]:
         """Every candidate condition, its coverage (one boolean row each) and its
         slot (conditions sharing a slot never meet in one complex)."""
+        operators = ("==", "!=") if self.negations else ("==",)
+        cuts = {
+            j: candidate_thresholds(column, codes, self.max_thresholds)
+            for j, column in enumerate(columns)
+            if not self.categorical_[j]
+        }
+        n_conditions = sum(
+            len(operators) * len(self.categories_[j]) if self.categorical_[j] else 2 * len(cuts[j])
+            for j in range(len(columns))
+        )
+        self._check_search_memory(n_conditions, len(codes), n_classes)
         conditions: list[Condition] = []
         masks: list[np.ndarray] = []
         slots: list[np.ndarray] = []
@@ -267,24 +290,47 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
             if self.categorical_[j]:
                 values = self.categories_[j]
                 equal = column[None, :] == np.arange(len(values))[:, None]
-                operators = ("==", "!=") if self.negations else ("==",)
                 conditions += [Condition(j, name, op, str(v)) for op in operators for v in values]
                 masks.append(equal)
                 if self.negations:
                     masks.append((column >= 0)[None, :] & ~equal)
                 slots.append(np.full(len(operators) * len(values), len(slots)))
             else:
-                cuts = candidate_thresholds(column, codes, self.max_thresholds)
                 for op, covered in (
-                    ("<=", column[None, :] <= cuts[:, None]),
-                    (">", column[None, :] > cuts[:, None]),
+                    ("<=", column[None, :] <= cuts[j][:, None]),
+                    (">", column[None, :] > cuts[j][:, None]),
                 ):
-                    conditions += [Condition(j, name, op, float(c)) for c in cuts]
+                    conditions += [Condition(j, name, op, float(c)) for c in cuts[j]]
                     masks.append(covered)
-                    slots.append(np.full(len(cuts), len(slots)))
+                    slots.append(np.full(len(cuts[j]), len(slots)))
         if not conditions:
             return conditions, np.zeros((0, len(codes)), dtype=bool), np.zeros(0, dtype=np.int64)
         return conditions, np.concatenate(masks), np.concatenate(slots)
+
+    def _check_search_memory(self, n_conditions: int, n_samples: int, n_classes: int) -> None:
+        """Refuse, before building it, a condition space that cannot fit.
+
+        Per candidate condition: its boolean coverage row and the copy
+        ``np.concatenate`` makes (``2 n`` bytes), its bitset and its bitset per
+        class (``8 w (K + 1)``), and per beam complex its refined class counts,
+        their gathered copy and the search's per-candidate vectors
+        (``B (8 K + 64)``). Linear in rows x columns: nothing is per pair of columns.
+        """
+        words = (n_samples + 63) // 64
+        per_condition = (
+            2 * n_samples + 8 * words * (n_classes + 1) + self.beam_width * (8 * n_classes + 64)
+        )
+        check_allocation(
+            n_conditions * per_condition + array_bytes((n_samples, 4), np.float64),
+            what=(
+                f"CN2's search over {n_conditions:,} candidate conditions on {n_samples:,} rows "
+                f"and {n_classes} classes"
+            ),
+            fix=(
+                "use fewer rows or columns, lower max_thresholds or beam_width, or mark "
+                "high-cardinality columns (identifiers) as ignored"
+            ),
+        )
 
     # -- learning --------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, feature_names: Sequence[str] | None = None) -> CN2Classifier:
@@ -310,7 +356,7 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
                 f"CN2Classifier needs at least two classes, but y has one class ({classes[0]!r})"
             )
         self.classes_ = classes
-        conditions, masks, slots = self._conditions(columns, codes)
+        conditions, masks, slots = self._conditions(columns, codes, len(classes))
         class_masks = codes[None, :] == np.arange(len(classes))[:, None]
         space = ConditionSpace(
             pack_rows(masks) if len(masks) else np.zeros((0, (len(codes) + 63) // 64), np.uint64),
@@ -470,8 +516,8 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         """The fitted model (parameters, columns, categories, classes, rules) as JSON."""
         self._check_fitted()
         document = {
-            "format": "lamina-cn2",
-            "version": 1,
+            "format": RULES_FORMAT,
+            "version": RULES_VERSION,
             "params": {
                 k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()
             },
@@ -488,39 +534,156 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         return json.dumps(document, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> CN2Classifier:
-        """Rebuild a fitted model from :meth:`to_json` output."""
+    def from_json(cls, text: str, *, source: str = "rule file") -> CN2Classifier:
+        """Rebuild a fitted model from :meth:`to_json` output, checking every part of it.
+
+        Parameters
+        ----------
+        text : str
+            The JSON document.
+        source : str
+            What to call the document in error messages, e.g. ``"rule file 'r.json'"``.
+
+        Raises
+        ------
+        InputError
+            One error naming ``source`` for anything that is not a rule file this
+            version wrote: not JSON, another format or version, missing or
+            mistyped keys, rules naming columns or classes the model lacks.
+        """
         try:
             document = json.loads(text)
-        except ValueError as error:
-            raise InputError(f"rule file is not JSON: {error}") from None
-        if not isinstance(document, dict) or document.get("format") != "lamina-cn2":
-            raise InputError("not a lamina CN2 rule file (format must be 'lamina-cn2')")
-        try:
-            params = {
-                k: (tuple(v) if isinstance(v, list) else v) for k, v in document["params"].items()
-            }
-            model = cls(**params)
-            model.classes_ = np.asarray(
-                document["classes"], dtype=np.dtype(document["classes_dtype"])
+        except (ValueError, RecursionError) as error:
+            raise InputError(f"{source} is not JSON: {error}") from None
+        if not isinstance(document, dict) or document.get("format") != RULES_FORMAT:
+            raise InputError(
+                f"{source} is not a lamina CN2 rule file (format must be {RULES_FORMAT!r})"
             )
-            model.feature_names_ = np.asarray(document["feature_names"], dtype=object)
-            if document.get("feature_names_in") is not None:
-                model.feature_names_in_ = np.asarray(document["feature_names_in"], dtype=object)
-            model.categorical_ = np.asarray(document["categorical"], dtype=bool)
-            model.categories_ = [np.asarray(c, dtype=str) for c in document["categories"]]
-            model.n_features_in_ = len(model.feature_names_)
-            model.rules_ = [Rule.from_dict(r) for r in document["rules"]]
-        except (KeyError, TypeError, ValueError) as error:
-            raise InputError(f"bad CN2 rule file: {error}") from None
-        if (
-            len(model.categories_) != model.n_features_in_
-            or len(model.categorical_) != model.n_features_in_
-        ):
-            raise InputError("bad CN2 rule file: columns, categories and types disagree")
+        version = document.get("version")
+        if type(version) is not int or version != RULES_VERSION:
+            raise InputError(
+                f"{source} has format version {version!r}; this lamina reads version "
+                f"{RULES_VERSION} (learn the rules again with this lamina)"
+            )
+        try:
+            return cls._from_document(document)
+        except InputError as error:
+            raise InputError(f"{source}: {error}") from None
+        except KeyError as error:
+            raise InputError(f"{source} lacks the key {error}") from None
+        except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as error:
+            raise InputError(f"{source} is damaged: {error}") from None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> CN2Classifier:
+        """Read a rule file written by ``lamina rules --output`` (see :meth:`from_json`)."""
+        file = Path(path)
+        source = f"rule file {str(file)!r}"
+        if not file.is_file():
+            raise InputError(f"{source} does not exist")
+        check_allocation(
+            _JSON_EXPANSION * file.stat().st_size,
+            what=f"reading {source}",
+            fix="check that it is a CN2 rule file written by 'lamina rules --output'",
+        )
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{source} is not UTF-8 text") from None
+        except OSError as error:
+            raise InputError(f"{source} cannot be read: {error.strerror}") from None
+        return cls.from_json(text, source=source)
+
+    @classmethod
+    def _from_document(cls, document: dict[str, Any]) -> CN2Classifier:
+        params = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in document["params"].items()
+        }
+        model = cls(**params)
+        model._check_params()
+        model.classes_ = _classes_from(document["classes"], document["classes_dtype"])
+        names = [_text(n, "feature_names") for n in document["feature_names"]]
+        if len(set(names)) != len(names):
+            raise InputError("feature_names repeats a name")
+        n_features = len(names)
+        model.feature_names_ = np.asarray(names, dtype=object)
+        model.n_features_in_ = n_features
+        if document.get("feature_names_in") is not None:
+            given = [_text(n, "feature_names_in") for n in document["feature_names_in"]]
+            if len(given) != n_features:
+                raise InputError(
+                    f"feature_names_in has {len(given)} names for {n_features} columns"
+                )
+            model.feature_names_in_ = np.asarray(given, dtype=object)
+        categorical = document["categorical"]
+        if len(categorical) != n_features or not all(isinstance(c, bool) for c in categorical):
+            raise InputError(f"categorical must be {n_features} true/false values")
+        model.categorical_ = np.asarray(categorical, dtype=bool)
+        categories = document["categories"]
+        if len(categories) != n_features:
+            raise InputError(f"categories has {len(categories)} lists for {n_features} columns")
+        model.categories_ = [
+            np.asarray([_text(v, "categories") for v in c], dtype=str) for c in categories
+        ]
+        labels = tuple(str(c) for c in model.classes_)
+        model.rules_ = [Rule.from_dict(r) for r in document["rules"]]
+        for number, rule in enumerate(model.rules_, start=1):
+            model._check_rule(number, rule, labels)
         if not model.rules_ or model.rules_[-1].conditions:
-            raise InputError("bad CN2 rule file: the last rule must be the default rule")
+            raise InputError("the last rule must be the default rule (no conditions)")
         return model
+
+    def _check_rule(self, number: int, rule: Rule, labels: tuple[str, ...]) -> None:
+        """A loaded rule names this model's classes and columns, each with a fitting test."""
+        if rule.classes != labels:
+            raise InputError(
+                f"rule {number} has classes {list(rule.classes)}, the model {list(labels)}"
+            )
+        for condition in rule.conditions:
+            j = condition.feature
+            if not 0 <= j < self.n_features_in_:
+                raise InputError(
+                    f"rule {number} tests column {j}, but the model has {self.n_features_in_} columns"
+                )
+            if condition.name != self.feature_names_[j]:
+                raise InputError(
+                    f"rule {number} calls column {j} {condition.name!r}, the model "
+                    f"{self.feature_names_[j]!r}"
+                )
+            if condition.numeric == bool(self.categorical_[j]):
+                kind = "categorical" if self.categorical_[j] else "numeric"
+                raise InputError(
+                    f"rule {number} tests {kind} column {condition.name!r} with {condition.op!r}"
+                )
+
+    def align_columns(self, X: Any, names: Sequence[str], *, source: str = "the model") -> Any:
+        """The columns of ``X`` (named ``names``) that the rules read, matched by name
+        and put in the order the model was fitted with.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, len(names))
+        names : sequence of str
+            Column names of ``X``.
+        source : str
+            What to call the model in the error for missing columns.
+
+        Raises
+        ------
+        InputError
+            ``X`` lacks a column the model was fitted on.
+        """
+        self._check_fitted()
+        position = {str(name): j for j, name in enumerate(names)}
+        missing = [str(n) for n in self.feature_names_ if str(n) not in position]
+        if missing:
+            shown = ", ".join(repr(n) for n in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise InputError(
+                f"the table lacks {len(missing)} column(s) {source} was fitted on: {shown}{more}; "
+                "use a table with those columns"
+            )
+        return np.asarray(X)[:, [position[str(n)] for n in self.feature_names_]]
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -528,6 +691,28 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         tags.input_tags.string = True
         tags.input_tags.categorical = False
         return tags
+
+
+def _text(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{key} must hold text, got {value!r}")
+    return value
+
+
+def _classes_from(values: Any, dtype_text: Any) -> np.ndarray:
+    """The saved classes in their saved dtype, refusing dtypes to_json never writes
+    (objects, or a text width that would allocate gigabytes)."""
+    dtype = np.dtype(_text(dtype_text, "classes_dtype"))
+    if dtype.kind not in _CLASS_KINDS:
+        raise InputError(f"classes_dtype must be text, a number or a bool, got {dtype_text!r}")
+    if not isinstance(values, list) or not values:
+        raise InputError("classes must be a non-empty list")
+    if not all(isinstance(v, (str, int, float, bool)) for v in values):
+        raise InputError("classes must be text, numbers or booleans")
+    classes = np.asarray(values, dtype=str if dtype.kind == "U" else dtype)
+    if len(np.unique(classes)) != len(classes):
+        raise InputError("classes repeats a class")
+    return classes
 
 
 def _critical_values(alpha: float, n_classes: int) -> np.ndarray:

@@ -75,14 +75,18 @@ class Condition:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Condition:
         try:
-            value = data["value"]
+            value, feature = data["value"], data["feature"]
+            if type(feature) is not int:
+                raise ValueError(f"feature must be a column index, got {feature!r}")
             if data["op"] in ("<=", ">"):
+                if type(value) not in (int, float) or not math.isfinite(value):
+                    raise ValueError(f"threshold must be a finite number, got {value!r}")
                 value = float(value)
-                if not math.isfinite(value):
-                    raise ValueError("threshold is not finite")
-            return cls(int(data["feature"]), str(data["name"]), str(data["op"]), value)
-        except (KeyError, TypeError, ValueError) as error:
-            raise InputError(f"bad condition in rule file: {data!r} ({error})") from None
+            elif not isinstance(value, str):
+                raise ValueError(f"category must be text, got {value!r}")
+            return cls(feature, str(data["name"]), str(data["op"]), value)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise InputError(f"bad condition: {str(data)[:200]} ({error})") from None
 
 
 @dataclass(frozen=True)
@@ -149,9 +153,13 @@ class Rule:
         try:
             classes = tuple(str(c) for c in data["classes"])
             distribution = tuple(float(v) for v in data["distribution"])
-            prediction = int(data["prediction"])
+            prediction = data["prediction"]
+            if type(prediction) is not int:
+                raise ValueError(f"prediction must be a class index, got {prediction!r}")
             if len(distribution) != len(classes) or not 0 <= prediction < len(classes):
                 raise ValueError("distribution, classes and prediction disagree")
+            if not all(math.isfinite(v) and v >= 0 for v in distribution):
+                raise ValueError("class counts must be finite and non-negative")
             quality = data.get("quality")
             return cls(
                 tuple(Condition.from_dict(c) for c in data["conditions"]),
@@ -160,5 +168,7 @@ class Rule:
                 classes,
                 float("nan") if quality is None else float(quality),
             )
-        except (KeyError, TypeError, ValueError) as error:
-            raise InputError(f"bad rule in rule file: {error}") from None
+        except KeyError as error:
+            raise InputError(f"a rule lacks the key {error}") from None
+        except (TypeError, ValueError, OverflowError, AttributeError) as error:
+            raise InputError(f"bad rule: {error}") from None

@@ -53,7 +53,6 @@ class ConditionSpace:
     # Word-major (n_words, n_conditions, n_classes): summing popcounts over the
     # leading axis is one vectorised add per word, fast even for a few words.
     by_class: np.ndarray = field(init=False)
-    in_slot: np.ndarray = field(init=False)  # (n_slots, n_conditions) bool
     # ln k and k ln k for every count k (ln 0 = 0 ln 0 = 0): the likelihood-ratio
     # statistic of integer counts becomes table lookups instead of logarithms.
     log: np.ndarray = field(init=False)
@@ -67,8 +66,6 @@ class ConditionSpace:
         self.by_class = np.ascontiguousarray(
             (self.bits[:, None, :] & self.class_bits[None, :, :]).transpose(2, 0, 1)
         )
-        n_slots = int(self.slot.max()) + 1 if self.slot.size else 0
-        self.in_slot = self.slot[None, :] == np.arange(n_slots)[:, None]
 
     @property
     def n_classes(self) -> int:
@@ -240,7 +237,11 @@ def find_best_complex(
         first = first[: settings.beam_width]
         chosen = look[first]
         keys = [tuple(sorted((*keys[parents[k]], int(conditions[k])))) for k in chosen]
-        open_ = open_[parents[chosen]] & ~space.in_slot[space.slot[conditions[chosen]]]
+        # Compared per beam complex, not looked up in a (slots x conditions) table:
+        # that table grows with the square of the column count.
+        open_ = open_[parents[chosen]] & (
+            space.slot[None, :] != space.slot[conditions[chosen]][:, None]
+        )
         coverage = refined[first]
         beam_counts = counts[chosen]
     return best

@@ -1,0 +1,210 @@
+"""CN2 under hostile input: memory linear in rows x columns, rule files applied by
+column name, damaged rule files refused with one InputError naming the file."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lamina.cli import main
+from lamina.datasets import load_dataset
+from lamina.errors import InputError
+from lamina.memory import MemoryLimitError
+from lamina.plugins.cn2.cn2 import CN2Classifier
+
+
+def _peak_fit_bytes(n_columns: int) -> int:
+    rng = np.random.default_rng(n_columns)
+    X = rng.normal(size=(100, n_columns))
+    y = rng.integers(0, 2, 100)
+    tracemalloc.start()
+    try:
+        CN2Classifier(max_rule_length=2, max_thresholds=4).fit(X, y)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_fit_memory_grows_linearly_with_the_column_count():
+    # #16: 200 x 10,000 peaked at 13.4 GB through a (slots x conditions) table.
+    # Quadrupling the columns quadruples a linear peak and multiplies a quadratic
+    # one by 16; the fixed overhead only lowers the ratio.
+    _peak_fit_bytes(10)  # imports and caches out of the measurement
+    small, large = _peak_fit_bytes(250), _peak_fit_bytes(1000)
+    assert large < 5 * small, (small, large)
+
+
+def test_a_search_that_cannot_fit_fails_before_allocating(monkeypatch):
+    monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "1M")
+    X = np.random.default_rng(0).random((300, 50))
+    with pytest.raises(MemoryLimitError, match=r"CN2's search over 3,200 candidate conditions"):
+        CN2Classifier().fit(X, np.arange(300) % 2)
+
+
+# -- rule files ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def titanic_rules(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rules")
+    titanic = load_dataset("titanic")
+    model = CN2Classifier().fit(titanic.X, titanic.y, feature_names=titanic.feature_names)
+    path = folder / "titanic.json"
+    path.write_text(model.to_json(), encoding="utf-8")
+    return model, path
+
+
+def _csv(path, names, X, y):
+    lines = [",".join([*names, "survived"])]
+    lines += [",".join([*map(str, row), label]) for row, label in zip(X, y, strict=True)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _rules_json(runner, table, rules_path):
+    args = ["rules", "--data", str(table), "--target", "survived", "--load", str(rules_path)]
+    result = runner.invoke(main, [*args, "--json"])
+    return result
+
+
+def test_saved_rules_are_applied_by_column_name(tmp_path, titanic_rules):
+    model, path = titanic_rules
+    titanic = load_dataset("titanic")
+    runner = CliRunner()
+    in_order = _csv(tmp_path / "a.csv", titanic.feature_names, titanic.X, titanic.y)
+    order = [2, 0, 1]
+    shuffled = _csv(
+        tmp_path / "b.csv",
+        [titanic.feature_names[j] for j in order],
+        titanic.X[:, order],
+        titanic.y,
+    )
+    first, second = _rules_json(runner, in_order, path), _rules_json(runner, shuffled, path)
+    assert first.exit_code == 0 and second.exit_code == 0, (first.output, second.output)
+    a, b = json.loads(first.stdout), json.loads(second.stdout)
+    assert a == dict(b, data=a["data"])  # same accuracy and the same rule names
+    assert a["accuracy_on_data"] == pytest.approx(model.score(titanic.X, titanic.y))
+    assert a["accuracy_on_data"] > 0.78
+    # a missing column: one line naming the file and the column
+    dropped = _csv(tmp_path / "c.csv", titanic.feature_names[:2], titanic.X[:, :2], titanic.y)
+    missing = _rules_json(runner, dropped, path)
+    assert missing.exit_code == 2
+    assert str(path) in missing.stderr and "'sex'" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def _edited(document, edit):
+    changed = json.loads(json.dumps(document))
+    edit(changed)
+    return json.dumps(changed)
+
+
+EDITS = {
+    "version 99": lambda d: d.update(version=99),
+    "version as text": lambda d: d.update(version="1"),
+    "feature index out of range": lambda d: d["rules"][0]["conditions"][0].update(feature=7),
+    "negative feature index": lambda d: d["rules"][0]["conditions"][0].update(feature=-1),
+    "shortened classes": lambda d: d.update(classes=d["classes"][:1]),
+    "shortened rule classes": lambda d: d["rules"][0].update(classes=d["rules"][0]["classes"][:1]),
+    "prediction out of range": lambda d: d["rules"][0].update(prediction=5),
+    "renamed column in a rule": lambda d: d["rules"][0]["conditions"][0].update(name="other"),
+    "numeric test on a categorical column": lambda d: d["rules"][0]["conditions"][0].update(
+        op="<=", value=1.0
+    ),
+    "negative count": lambda d: d["rules"][0].update(distribution=[-1.0, 5.0]),
+    "unknown parameter": lambda d: d["params"].update(colour="red"),
+    "bad parameter value": lambda d: d["params"].update(beam_width=0),
+    "object class dtype": lambda d: d.update(classes_dtype="|O"),
+    "huge text class dtype": lambda d: d.update(classes_dtype="<U1000000000"),
+    "categories for too few columns": lambda d: d.update(categories=d["categories"][:1]),
+    "no default rule": lambda d: d.update(rules=d["rules"][:-1]),
+    "params as a list": lambda d: d.update(params=[]),
+    "rules as a number": lambda d: d.update(rules=3),
+    "no classes key": lambda d: d.pop("classes"),
+    "repeated column names": lambda d: d.update(feature_names=["a", "a", "b"]),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS), ids=list(EDITS))
+def test_edited_rule_files_are_refused_naming_the_file(tmp_path, titanic_rules, edit):
+    _, path = titanic_rules
+    document = json.loads(path.read_text(encoding="utf-8"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(_edited(document, EDITS[edit]), encoding="utf-8")
+    with pytest.raises(InputError, match="rule file") as caught:
+        CN2Classifier.from_file(bad)
+    assert str(bad) in str(caught.value)
+
+
+def test_damaged_rule_files_give_only_input_errors(tmp_path, titanic_rules):
+    """Seeded fuzz (widen ``range``): truncated, bit-flipped, byte-deleted and
+    value-edited copies either load as a valid model or raise one InputError."""
+    _, path = titanic_rules
+    titanic = load_dataset("titanic")
+    data = path.read_bytes()
+    document = json.loads(data)
+    rng = np.random.default_rng(0)
+    leaves = _leaf_paths(document)
+    bad = tmp_path / "fuzz.json"
+    loaded = 0
+    for trial in range(300):
+        kind = trial % 4
+        if kind == 0:
+            mutated = data[: rng.integers(0, len(data))]
+        elif kind == 1:
+            flipped = bytearray(data)
+            for at in rng.integers(0, len(data), 1 + trial % 3):
+                flipped[at] ^= 1 << int(rng.integers(0, 8))
+            mutated = bytes(flipped)
+        elif kind == 2:
+            at = int(rng.integers(0, len(data)))
+            mutated = data[:at] + data[at + 1 + trial % 5 :]
+        else:
+            copy = json.loads(data)
+            where = leaves[int(rng.integers(0, len(leaves)))]
+            _set(copy, where, _HOSTILE[int(rng.integers(0, len(_HOSTILE)))])
+            mutated = json.dumps(copy).encode()
+        bad.write_bytes(mutated)
+        try:
+            back = CN2Classifier.from_file(bad)
+        except InputError as error:
+            assert str(bad) in str(error)
+            continue
+        # A copy that loads is a whole model: it predicts every row.
+        assert back.predict(titanic.X).shape == (titanic.n_samples,)
+        loaded += 1
+    assert loaded < 300
+
+
+_HOSTILE = [None, -1, 10**30, 1e308, "x", [], {}, True, [1, 2], "nan", 0.5, ""]
+
+
+def _leaf_paths(value, prefix=()):
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaf_paths(v, (*prefix, k))]
+    if isinstance(value, list) and value:
+        return [p for i, v in enumerate(value) for p in _leaf_paths(v, (*prefix, i))]
+    return [prefix]
+
+
+def _set(document, where, value):
+    for key in where[:-1]:
+        document = document[key]
+    document[where[-1]] = value
+
+
+def test_rule_file_that_is_not_text_or_not_there(tmp_path):
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(InputError, match="not UTF-8"):
+        CN2Classifier.from_file(binary)
+    with pytest.raises(InputError, match="does not exist"):
+        CN2Classifier.from_file(tmp_path / "absent.json")
+    nested = tmp_path / "deep.json"
+    nested.write_text("[" * 100000 + "]" * 100000, encoding="utf-8")
+    with pytest.raises(InputError, match=r"not JSON|not a lamina"):
+        CN2Classifier.from_file(nested)
