@@ -464,7 +464,38 @@ def check_classification_targets(
     if labels.dtype.kind in "iu" and labels.size:
         return _encode_integer_labels(labels)
     classes, encoded = np.unique(labels, return_inverse=True)
+    if classes.dtype.kind in "UO" and _continuous_text(classes):
+        raise InputError(
+            f"Unknown label type: continuous. y holds {len(classes)} distinct numbers written "
+            f"as text, some not whole (e.g. {_first_fraction(classes)!r}): a regression target, "
+            "not class labels; round or bin it into classes first"
+        )
     return classes, encoded.reshape(-1)
+
+
+def _fraction(text: Any) -> bool:
+    """Whether ``text`` reads as a finite number that is not whole."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(value)) and value != round(value)
+
+
+def _continuous_text(classes: np.ndarray) -> bool:
+    """Whether text labels (a table's target column) are all numbers, some not whole."""
+    values = classes.tolist()
+    if not any(_fraction(v) for v in values):
+        return False
+    try:
+        [float(v) for v in values]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _first_fraction(classes: np.ndarray) -> str:
+    return next(str(c) for c in classes.tolist() if _fraction(c))
 
 
 def _encode_integer_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

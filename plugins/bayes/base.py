@@ -58,11 +58,15 @@ def check_alpha(alpha: Any, force_alpha: bool, n_features: int, owner: str) -> f
         value = np.asarray(alpha, dtype=np.float64)
         if value.ndim != 1 or value.shape[0] != n_features:
             raise InputError(
-                f"parameter 'alpha' of {owner}: when alpha is an array, it should contain "
-                f"n_features = {n_features} values, got shape {value.shape}"
+                f"parameter 'alpha' of {owner}: When alpha is an array, it should contains "
+                f"`n_features`. Got {value.shape[0] if value.ndim == 1 else value.shape} "
+                f"elements instead (X has {n_features} features)."
             )
         if not np.all(np.isfinite(value)) or np.any(value < 0):
-            raise InputError(f"parameter 'alpha' of {owner}: all values must be finite and >= 0")
+            raise InputError(
+                f"parameter 'alpha' of {owner}: All values in alpha must be greater than 0. "
+                f"Got {value.tolist()}; use finite values >= 0."
+            )
     if np.min(value) < ALPHA_MIN and not force_alpha:
         warnings.warn(
             f"alpha too small will result in numeric errors, setting alpha = {ALPHA_MIN:.1e}. "
@@ -102,6 +106,11 @@ def _check_prior(prior: Any, n_classes: int, name: str, owner: str) -> np.ndarra
     if not np.all(np.isfinite(values)) or np.any(values < 0):
         raise InputError(f"parameter {name!r} of {owner}: Priors must be non-negative and finite.")
     return values
+
+
+def _listed(values: Any) -> list[Any]:
+    """Labels as plain Python values, so messages show ``[1, 2]``, not ``[np.int64(1), ...]``."""
+    return np.asarray(values).tolist()
 
 
 class BaseNB(ClassifierMixin, BaseLearner):
@@ -145,13 +154,6 @@ class BaseNB(ClassifierMixin, BaseLearner):
         """Set ``classes_`` from ``y`` for ``fit``; return ``(codes, weights)``."""
         classes, codes = check_classification_targets(y, n_samples)
         weights = check_sample_weight(sample_weight, n_samples)
-        present = np.bincount(codes, weights=weights, minlength=len(classes)) > 0
-        if present.sum() < 2:
-            only = classes[present][0] if present.any() else classes[0]
-            raise InputError(
-                f"{type(self).__name__} needs at least two classes, but y has one class "
-                f"({only!r}) with non-zero weight"
-            )
         self.classes_ = classes
         return codes, weights
 
@@ -163,18 +165,16 @@ class BaseNB(ClassifierMixin, BaseLearner):
         if first:
             if classes is None:
                 raise InputError(
-                    "classes must be passed on the first call to partial_fit "
-                    f"of {type(self).__name__}"
+                    f"{type(self).__name__}: classes must be passed on the first call to "
+                    "partial_fit. Pass every class label, e.g. classes=np.unique(y_all)"
                 )
             all_classes, _ = check_classification_targets(np.asarray(classes))
-            if len(all_classes) < 2:
-                raise InputError(f"partial_fit needs at least two classes, got {list(all_classes)}")
         elif classes is not None:
             given, _ = check_classification_targets(np.asarray(classes))
             if not np.array_equal(given, self.classes_):
                 raise InputError(
-                    f"`classes={list(given)}` is not the same as on the first call to "
-                    f"partial_fit, which was {list(self.classes_)}"
+                    f"`classes={_listed(classes)}` is not the same as on last call to "
+                    f"partial_fit, was: {_listed(self.classes_)}"
                 )
             all_classes = self.classes_
         else:
@@ -183,8 +183,8 @@ class BaseNB(ClassifierMixin, BaseLearner):
         unknown = np.setdiff1d(labels, all_classes)
         if unknown.size:
             raise InputError(
-                f"The target label(s) {list(unknown)} in y do not exist in the initial "
-                f"classes {list(all_classes)}"
+                f"The target label(s) {_listed(unknown)} in y do not exist in the initial "
+                f"classes {_listed(all_classes)}"
             )
         codes = np.searchsorted(all_classes, np.asarray(y).ravel())
         weights = check_sample_weight(sample_weight, n_samples)

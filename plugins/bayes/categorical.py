@@ -168,10 +168,15 @@ def _check_min_categories(min_categories: Any, n_features: int, owner: str) -> n
     if values.ndim == 0:
         check_number("min_categories", min_categories, integer=True, low=1, owner=owner)
         return np.full(n_features, int(min_categories))
-    if values.shape != (n_features,) or values.dtype.kind not in "iu" or np.any(values < 1):
+    if values.shape != (n_features,):
         raise InputError(
-            f"parameter 'min_categories' of {owner} must be a positive integer or one "
-            f"positive integer per feature ({n_features}), got {min_categories!r}"
+            f"parameter 'min_categories' of {owner}: 'min_categories' should have shape "
+            f"({n_features},) when an array-like is provided. Got {values.shape} instead."
+        )
+    if values.dtype.kind not in "iu" or np.any(values < 1):
+        raise InputError(
+            f"parameter 'min_categories' of {owner} must hold positive integers, got "
+            f"{values.tolist()}"
         )
     return values.astype(np.int64)
 
@@ -247,6 +252,15 @@ class CategoricalNB(BaseNB):
         array = check_array(X, dtype=None, allow_nan=True, owner=type(self).__name__)
         if array.dtype.kind == "f" and np.isinf(array).any():
             raise InputError("Input X contains infinity; categories must be finite numbers or text")
+        if array.dtype.kind in "if" and np.any(array < 0):
+            # Numeric arrays are category codes 0..k-1 (as in scikit-learn); values of
+            # any other kind (text, objects) are categories by their text.
+            row, col = (int(i) for i in np.argwhere(array < 0)[0])
+            raise InputError(
+                f"Negative values in data passed to {type(self).__name__} (input X): category "
+                f"codes must be >= 0, but X[{row}, {col}] = {array[row, col]}; pass categories "
+                "as text (an object array) to use negative numbers as labels"
+            )
         self._check_features(array.shape[1], names, reset=reset)
         return array
 
@@ -299,6 +313,7 @@ class CategoricalNB(BaseNB):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.categorical = True
+        tags.input_tags.positive_only = True
         tags.input_tags.string = True
         tags.input_tags.allow_nan = True
         tags.classifier_tags.poor_score = True  # as scikit-learn's CategoricalNB

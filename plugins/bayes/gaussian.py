@@ -189,22 +189,27 @@ class GaussianNB(BaseNB):
 
     def _update(self, X: np.ndarray, codes: np.ndarray, weights: np.ndarray) -> None:
         n_classes = len(self.classes_)
-        count, mean, m2 = class_moments(X, codes, weights, n_classes)
-        if hasattr(self, "theta_"):
-            seen = np.repeat(self.class_count_[:, None], X.shape[1], axis=1)
-            seen_m2 = (self.var_ - self.epsilon_) * seen
-            count, mean, m2 = merge_moments(seen, self.theta_, seen_m2, count, mean, m2)
-        count = count[:, 0]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            variance = np.where(count[:, None] > 0, m2 / count[:, None], 0.0)
-        total = count.sum()
-        grand_mean = (count[:, None] * mean).sum(axis=0) / total
-        total_var = (count[:, None] * (variance + (mean - grand_mean) ** 2)).sum(axis=0) / total
+        # Squares of values beyond ~1e154 overflow: reported below, not as numpy warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            count, mean, m2 = class_moments(X, codes, weights, n_classes)
+            if hasattr(self, "theta_"):
+                seen = np.repeat(self.class_count_[:, None], X.shape[1], axis=1)
+                seen_m2 = (self.var_ - self.epsilon_) * seen
+                count, mean, m2 = merge_moments(seen, self.theta_, seen_m2, count, mean, m2)
+            count = count[:, 0]
+            with np.errstate(divide="ignore"):
+                variance = np.where(count[:, None] > 0, m2 / count[:, None], 0.0)
+            total = count.sum()
+            grand_mean = (count[:, None] * mean).sum(axis=0) / total
+            total_var = (count[:, None] * (variance + (mean - grand_mean) ** 2)).sum(axis=0) / total
+        _check_moments_finite(X, mean, total_var, type(self).__name__)
         # Constant data everywhere would give zero variances: fall back to an absolute epsilon.
         self.epsilon_ = float(self.var_smoothing * (total_var.max() or 1.0))
-        self.theta_ = mean
-        self.var_ = variance + self.epsilon_
-        self.class_count_ = count
+        # Statistics are accumulated in float64 and kept in X's dtype, as scikit-learn does.
+        dtype = X.dtype
+        self.theta_ = mean.astype(dtype)
+        self.var_ = (variance + self.epsilon_).astype(dtype)
+        self.class_count_ = count.astype(dtype)
         if self.priors is not None:
             prior = _check_prior(self.priors, n_classes, "priors", type(self).__name__)
             if not np.isclose(prior.sum(), 1.0):
@@ -212,9 +217,9 @@ class GaussianNB(BaseNB):
                     f"parameter 'priors' of {type(self).__name__}: The sum of the priors "
                     f"should be 1, got {prior.sum()}"
                 )
-            self.class_prior_ = prior
+            self.class_prior_ = prior.astype(dtype)
         else:
-            self.class_prior_ = count / total
+            self.class_prior_ = (count / total).astype(dtype)
         if self.epsilon_ == 0.0 and np.any(self.var_[count > 0] == 0.0):
             raise InputError(
                 f"{type(self).__name__}: a feature is constant within a class and "
@@ -225,6 +230,28 @@ class GaussianNB(BaseNB):
         return self._validate_x(X, reset=False)
 
     def _joint_log_likelihood(self, X: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            likelihood = gaussian_log_likelihood(X, self.theta_, self.var_)
+        if not np.isfinite(likelihood).all():
+            row = int(np.argwhere(~np.isfinite(likelihood))[0][0])
+            raise InputError(
+                f"{type(self).__name__}: sample {row} of X (largest |value| "
+                f"{np.max(np.abs(X[row])):.3g}) lies so far from every class that its squared "
+                "distance overflows float64; rescale X as the training data were"
+            )
         with np.errstate(divide="ignore"):
-            log_prior = np.log(self.class_prior_)
-        return gaussian_log_likelihood(X, self.theta_, self.var_) + log_prior
+            log_prior = np.log(self.class_prior_.astype(np.float64))
+        return likelihood + log_prior
+
+
+def _check_moments_finite(
+    X: np.ndarray, mean: np.ndarray, variance: np.ndarray, owner: str
+) -> None:
+    """One clear error where the means or variances overflowed float64."""
+    bad = ~np.isfinite(variance) | ~np.isfinite(mean).all(axis=0)
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{owner}: the variance of feature {j} overflows float64 (|X[:, {j}]| reaches "
+            f"{np.max(np.abs(X[:, j])):.3g}); rescale X first, e.g. with StandardScaler"
+        )

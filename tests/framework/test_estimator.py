@@ -110,6 +110,13 @@ def test_targets():
     assert list(classes) == ["a", "b"] and list(codes) == [1, 0, 1]
     with pytest.raises(InputError, match="Unknown label type: continuous"):
         check_classification_targets([0.5, 1.5])
+    # a table's numeric target column arrives as text: still continuous, not 100 classes
+    text = np.round(np.random.default_rng(0).normal(size=100), 3).astype(str)
+    with pytest.raises(InputError, match="Unknown label type: continuous"):
+        check_classification_targets(text)
+    assert check_classification_targets(["1", "2", "10"])[0].tolist() == ["1", "10", "2"]
+    assert check_classification_targets(["1.5", "a"])[0].tolist() == ["1.5", "a"]
+    assert check_classification_targets(["nan", "1"])[0].tolist() == ["1", "nan"]
     with pytest.raises(InputError, match="requires y to be passed"):
         check_classification_targets(None)
     with pytest.raises(InputError, match="inconsistent numbers of samples"):

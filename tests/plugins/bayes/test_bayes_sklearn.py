@@ -220,7 +220,6 @@ def test_mixed_nb_combines_gaussian_and_categorical_exactly():
     [
         (GaussianNB(), [[1.0, np.nan], [2.0, 1.0]], [0, 1], "NaN"),
         (MultinomialNB(), [[1, -1], [2, 1]], [0, 1], r"Negative values .* X\[0, 1\] = -1"),
-        (GaussianNB(), [[1.0], [2.0]], [0, 0], "one class"),
         (GaussianNB(), [[1.0], [2.0]], [0, 1, 1], "inconsistent numbers of samples"),
         (GaussianNB(), np.empty((0, 2)), [], "0 sample"),
         (GaussianNB(var_smoothing=-1.0), [[1.0], [2.0]], [0, 1], "var_smoothing"),
@@ -292,3 +291,58 @@ def test_inputs_are_not_modified(counts):
         model.fit(X, y, sample_weight=w).predict_proba(X)
         np.testing.assert_array_equal(X, X_copy)
         np.testing.assert_array_equal(w, w_copy)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e200, 1e300])
+def test_gaussian_on_huge_values_says_so_without_numpy_warnings(scale):
+    # scikit-learn prints overflow warnings and predicts one class; lamina gives one clear line.
+    import warnings
+
+    from lamina.errors import InputError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)) * scale
+    y = np.repeat([0, 1], 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=r"variance of feature 0 overflows float64.*rescale"):
+            GaussianNB().fit(X, y)
+        model = GaussianNB().fit(X / scale, y)
+        with pytest.raises(InputError, match=r"sample 0 of X .* overflows float64"):
+            model.predict(X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gaussian_keeps_the_input_dtype(dtype):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(50, 4)).astype(dtype)
+    y = rng.integers(0, 3, 50)
+    ours = GaussianNB().fit(X, y)
+    theirs = sk.GaussianNB().fit(X, y)
+    for name in ("theta_", "var_", "class_prior_", "class_count_"):
+        assert getattr(ours, name).dtype == getattr(theirs, name).dtype == dtype
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+@pytest.mark.parametrize(
+    "model_class", [GaussianNB, MultinomialNB, ComplementNB, BernoulliNB, CategoricalNB, MixedNB]
+)
+def test_one_class_fits_and_predicts_it_as_sklearn(model_class):
+    X = np.array([[1, 0], [0, 2], [3, 1]])
+    model = model_class().fit(X, ["only"] * 3)
+    assert model.predict(X).tolist() == ["only"] * 3
+    np.testing.assert_array_equal(model.predict_proba(X), np.ones((3, 1)))
+
+
+@pytest.mark.parametrize("codes", [[[0, -1]], [[-2.0, 1.0]]])
+def test_categorical_negative_codes_raise_at_fit_and_predict(codes):
+    from lamina.errors import InputError
+
+    model = CategoricalNB().fit([[0, 1], [1, 0]], [0, 1])
+    with pytest.raises(InputError, match=r"Negative values in data passed to CategoricalNB"):
+        model.predict(codes)
+    with pytest.raises(InputError, match=r"Negative values"):
+        CategoricalNB().fit(codes, [0])
+    # as text, negative numbers are ordinary categories
+    text = np.array([["-1", "a"], ["2", "b"]], dtype=object)
+    assert CategoricalNB().fit(text, [0, 1]).predict(text).tolist() == [0, 1]
