@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -12,8 +13,13 @@ from rich.table import Table
 
 from lamina.errors import InputError
 from lamina.io import dumps_json
+from lamina.limits import MAX_IMAGE_SIDE
 
 __all__ = [
+    "OutputFile",
+    "check_output_file",
+    "check_output_folder",
+    "count_option_type",
     "emit_json",
     "json_option",
     "parse_settings",
@@ -60,15 +66,71 @@ def parse_settings(settings: Iterable[str]) -> dict[str, str]:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"WxH"`` -> ``(height, width)``, both positive and at most 32768."""
+    """``"WxH"`` -> ``(height, width)``, each side in 1..:data:`lamina.limits.MAX_IMAGE_SIDE`.
+
+    >>> parse_size("640x480")
+    (480, 640)
+    """
     width, sep, height = text.lower().partition("x")
     try:
         w, h = int(width), int(height)
     except ValueError:
         raise InputError(f"size {text!r} must look like WIDTHxHEIGHT, e.g. 640x480") from None
-    if not sep or not (0 < w <= 32768 and 0 < h <= 32768):
-        raise InputError(f"size {text!r} must be WIDTHxHEIGHT with each side in 1..32768")
+    if not sep or not (0 < w <= MAX_IMAGE_SIDE and 0 < h <= MAX_IMAGE_SIDE):
+        raise InputError(
+            f"size {text!r} must be WIDTHxHEIGHT with each side in 1..{MAX_IMAGE_SIDE} "
+            "(lamina.limits.MAX_IMAGE_SIDE)"
+        )
     return h, w
+
+
+def check_output_file(path: str | Path, *, name: str = "output") -> Path:
+    """Refuse an output file whose folder is missing; lamina never creates
+    folders the user did not name (as ``cp`` and ``curl -o`` do not).
+
+    >>> check_output_file("/nonexistent_dir/x.png")
+    Traceback (most recent call last):
+    ...
+    lamina.errors.InputError: output '/nonexistent_dir/x.png': folder '/nonexistent_dir' does not exist; create it first
+    """
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist; create it first"
+        raise InputError(f"{name} {str(target)!r}: folder {str(folder)!r} {problem}")
+    if target.is_dir():
+        raise InputError(f"{name} {str(target)!r} is a folder; name a file")
+    return target
+
+
+def check_output_folder(path: str | Path, *, name: str = "output folder") -> Path:
+    """Refuse an output folder that is a file or whose parent is missing; the
+    folder itself is created when written to (only that one level)."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{name} {str(target)!r} is a file; name a folder")
+    if not target.exists():
+        check_output_file(target, name=name)
+    return target
+
+
+class OutputFile(click.ParamType):
+    """A click type for output file options: :func:`check_output_file` at parse time."""
+
+    name = "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        option = param.opts[-1] if param is not None and param.opts else "output"
+        return check_output_file(value, name=option)
+
+
+def count_option_type(minimum: int = 1) -> click.IntRange:
+    """An integer option of at least ``minimum``: 0 is refused, never read as "default".
+
+    >>> count_option_type(2).convert("3", None, None)
+    3
+    """
+    return click.IntRange(min=minimum)
 
 
 def emit_json(data: Any) -> None:

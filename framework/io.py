@@ -6,41 +6,121 @@ bit depth on the way in and back on the way out.
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import io
 import json
+import math
 import os
+import re
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.memory import array_bytes, check_allocation
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write",
     "dumps_json",
     "read_image",
+    "remove_stale_parts",
     "unpremultiply",
     "write_image",
     "write_json",
+    "writes_mark",
+    "writes_since",
 ]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 
 
+# A temporary file is named after its target and its writer's process id, so a
+# later write into the same folder can tell one left by a killed process (its
+# writer is gone) from one still being written, and remove it.
+_PART = re.compile(r"^\..+\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.part$")
+_swept: set[Path] = set()
+
+
+class _WriteLog:
+    """How many files this process has finished writing, and the latest few."""
+
+    count: ClassVar[int] = 0
+    recent: ClassVar[collections.deque[Path]] = collections.deque(maxlen=8)
+
+
+def writes_mark() -> int:
+    """A mark to pass to :func:`writes_since` later."""
+    return _WriteLog.count
+
+
+def writes_since(mark: int) -> tuple[int, list[Path]]:
+    """How many files were finished since ``mark`` and the last of them (at most 8).
+
+    >>> count, latest = writes_since(writes_mark())
+    >>> count, latest
+    (0, [])
+    """
+    count = _WriteLog.count - mark
+    return count, list(_WriteLog.recent)[len(_WriteLog.recent) - min(count, 8) :]
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_parts(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that killed writers left in ``folder``.
+
+    Only lamina's own ``.NAME.PID.XXXX.part`` files whose process is gone are
+    touched; returns what was removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _PART.match(entry.name)
+        if match is None or _alive(int(match.group("pid"))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write to a temporary file beside ``path`` and rename it into place on success,
-    so readers never see a half-written file and a failure leaves nothing behind."""
+    """Write to a temporary file beside ``path`` and rename it into place on success.
+
+    Readers never see a half-written file and a failure or Ctrl-C leaves
+    nothing behind; the temporary files of a process killed outright are
+    removed by the next write into the same folder (:func:`remove_stale_parts`).
+    A missing parent folder is created (callers that take paths from users
+    check them first: :class:`lamina.clitools.OutputFile`).
+    """
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        folder = target.parent.resolve()
+        if folder not in _swept:
+            _swept.add(folder)
+            remove_stale_parts(folder)
         fd, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".part", dir=target.parent
+            prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent
         )
         # mkstemp makes the file private (0600); give it the mode open() would.
         umask = os.umask(0)
@@ -63,6 +143,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    _WriteLog.count += 1
+    _WriteLog.recent.append(target)
 
 
 def _json_default(value: Any) -> Any:
@@ -109,12 +191,26 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
 def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """Read a PNG/TIFF (8 or 16 bit, or float) or ``.npy`` image.
 
+    The header is checked first: a damaged or truncated file, or one whose
+    declared size would not fit in memory (:mod:`lamina.memory`), is one
+    :class:`~lamina.InputError` naming the file before any pixel is decoded.
+
     Returns
     -------
     image : ndarray of float32
         (H, W) grey or (H, W, C) colour, integer files scaled to [0, 1].
     bit_depth : int
         8 or 16 for integer files, 32 for float data.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "ramp.png"
+    >>> write_image(path, np.linspace(0, 1, 6, dtype=np.float32).reshape(2, 3))
+    >>> image, bit_depth = read_image(path)
+    >>> image.shape, bit_depth
+    ((2, 3), 8)
     """
     source = Path(path)
     suffix = source.suffix.lower()
@@ -126,21 +222,17 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     if not source.is_file():
         raise InputError(f"image {str(source)!r} does not exist or is not a file")
     try:
-        if suffix == ".npy":
-            data = np.load(source, allow_pickle=False)
-        elif suffix == ".png" and _png_bit_depth(source) == 16:
-            data = _read_png16(source)
-        else:
-            import imageio.v3 as iio
-
-            plugin = "pillow" if suffix == ".png" else "tifffile"
-            data = iio.imread(source, plugin=plugin)
+        data = _decode(source, suffix)
+    except InputError:
+        raise
     except Exception as error:
         raise InputError(f"image {str(source)!r} cannot be read: {error}") from None
     if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[2] not in (1, 2, 3, 4)):
         raise InputError(
             f"image {str(source)!r} has shape {data.shape}; expected (H, W) or (H, W, C) with C <= 4"
         )
+    if data.size == 0:
+        raise InputError(f"image {str(source)!r} is empty: shape {data.shape}")
     if data.dtype == np.uint8:
         return data.astype(np.float32) / 255.0, 8
     if data.dtype == np.uint16:
@@ -155,9 +247,107 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     raise InputError(f"image {str(source)!r} has unsupported pixel type {data.dtype}")
 
 
+def _decode(source: Path, suffix: str) -> np.ndarray:
+    """The file's pixels as stored, after its header passed :func:`_check_declared`."""
+    if suffix == ".npy":
+        with open(source, "rb") as handle:
+            shape, dtype = _npy_header(source, handle)
+            _check_declared(source, shape, dtype)
+            handle.seek(0)
+            return np.load(handle, allow_pickle=False)
+    if suffix == ".png":
+        width, height, depth, planes = _png_header(source)
+        _check_declared(source, (height, width, planes), np.uint16 if depth == 16 else np.uint8)
+        if depth == 16:
+            return _read_png16(source)
+        import imageio.v3 as iio
+        from PIL import Image
+
+        # lamina.memory has already judged the declared size; Pillow's own
+        # bomb warning would only be noise on stderr.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return iio.imread(source, plugin="pillow")
+    import tifffile
+
+    with tifffile.TiffFile(source) as tif:
+        if not tif.series:
+            raise InputError(f"image {str(source)!r} holds no image data")
+        series = tif.series[0]
+        _check_declared(source, series.shape, series.dtype)
+        return series.asarray()
+
+
+def _npy_header(source: Path, handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """Shape and dtype from a ``.npy`` header, refusing files shorter than it declares."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise InputError(f"image {str(source)!r}: unsupported .npy format version {version}")
+    if dtype.hasobject:
+        raise InputError(f"image {str(source)!r} holds Python objects; only numbers are read")
+    declared = math.prod(shape) * dtype.itemsize
+    present = os.fstat(handle.fileno()).st_size - handle.tell()
+    if present < declared:
+        raise InputError(
+            f"image {str(source)!r} is truncated: its header declares {declared} bytes of "
+            f"pixels, the file holds {present}"
+        )
+    return shape, dtype
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Samples per pixel by PNG colour type; palette images may decode to RGBA.
+_PNG_PLANES = {0: 1, 2: 3, 3: 4, 4: 2, 6: 4}
+
+
+def _png_header(source: Path) -> tuple[int, int, int, int]:
+    """Width, height, bit depth and samples per pixel from a PNG's IHDR chunk."""
+    with open(source, "rb") as handle:
+        header = handle.read(33)
+    if len(header) < 33 or header[:8] != _PNG_SIGNATURE or header[12:16] != b"IHDR":
+        raise InputError(f"image {str(source)!r} is not a PNG file (no PNG signature and header)")
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    depth, colour = header[24], header[25]
+    if not (0 < width < 2**31 and 0 < height < 2**31) or colour not in _PNG_PLANES:
+        raise InputError(
+            f"image {str(source)!r} has a damaged PNG header "
+            f"({width} x {height} pixels, colour type {colour})"
+        )
+    return width, height, depth, _PNG_PLANES[colour]
+
+
+def _check_declared(source: Path, shape: tuple[int, ...], dtype: np.typing.DTypeLike) -> None:
+    """The memory guard for a file's declared size: its pixels and their float32 copy."""
+    shape = tuple(int(n) for n in shape)
+    check_allocation(
+        array_bytes(shape, dtype) + array_bytes(shape, np.float32),
+        what=f"image {str(source)!r} ({' x '.join(map(str, shape))} {np.dtype(dtype).name})",
+        fix="check the file, or raise LAMINA_MEMORY_LIMIT if it is right",
+    )
+
+
 def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: int = 8) -> None:
-    """Write a float image in [0, 1] atomically: ``.png`` as 8 or 16 bit, ``.tif``
-    as 8/16 bit or float32 (``bit_depth=32``), ``.npy`` as float32."""
+    """Write a float image in [0, 1] atomically.
+
+    ``.png`` as 8 or 16 bit, ``.tif`` as 8/16 bit or float32 (``bit_depth=32``),
+    ``.npy`` as float32 only (``bit_depth`` 32, or 8, the default, which means
+    "the format's own"; 16 is refused rather than ignored). The working memory
+    goes through :func:`lamina.memory.check_allocation` first.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from pathlib import Path
+    >>> path = Path(tempfile.mkdtemp()) / "a.npy"
+    >>> write_image(path, np.zeros((2, 2), np.float32), bit_depth=16)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lamina.errors.InputError: output '...a.npy': .npy images are float32; bit depth 16 ...
+    """
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
@@ -165,23 +355,35 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
             f"output {str(target)!r}: unsupported file type {suffix or '(none)'!r}; "
             f"expected one of {', '.join(IMAGE_SUFFIXES)}"
         )
-    array = np.asarray(image)
-    if suffix == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, array.astype(np.float32, copy=False), allow_pickle=False)
-        with atomic_write(target) as handle:
-            handle.write(buffer.getvalue())
-        return
+    if suffix == ".npy" and bit_depth == 16:
+        raise InputError(
+            f"output {str(target)!r}: .npy images are float32; bit depth 16 cannot be written "
+            "(use .png or .tif for 16-bit integers)"
+        )
     if bit_depth not in (8, 16, 32) or (suffix == ".png" and bit_depth == 32):
         raise InputError(
             f"output {str(target)!r}: bit depth {bit_depth} is not supported for {suffix}"
         )
+    array = np.asarray(image)
+    # A float32 working copy, the stored samples and the encoded file, at most.
+    stored = 4 if suffix == ".npy" or bit_depth == 32 else bit_depth // 8
+    check_allocation(
+        array.size * (4 + 2 * stored),
+        what=f"writing a {' x '.join(map(str, array.shape))} image to {str(target)!r}",
+        fix="choose a smaller size, or raise LAMINA_MEMORY_LIMIT",
+    )
+    if suffix == ".npy":
+        with atomic_write(target) as handle:
+            np.save(handle, array.astype(np.float32, copy=False), allow_pickle=False)
+        return
     if bit_depth == 32:
         data = array.astype(np.float32, copy=False)
     else:
-        top = 255 if bit_depth == 8 else 65535
-        scaled = np.clip(np.nan_to_num(array, nan=0.0), 0.0, 1.0) * top
-        data = np.rint(scaled).astype(np.uint8 if bit_depth == 8 else np.uint16)
+        scaled = np.nan_to_num(array.astype(np.float32), nan=0.0)
+        np.clip(scaled, 0.0, 1.0, out=scaled)
+        scaled *= 255 if bit_depth == 8 else 65535
+        data = np.rint(scaled, out=scaled).astype(np.uint8 if bit_depth == 8 else np.uint16)
+        del scaled
     with atomic_write(target) as handle:
         if suffix == ".png" and bit_depth == 16:
             _write_png16(handle, data)
@@ -193,12 +395,6 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
 
 # Pillow, behind imageio, neither writes 16-bit colour PNG nor reads it without
 # dropping to 8 bits, so 16-bit PNG goes through pypng.
-def _png_bit_depth(path: Path) -> int:
-    with open(path, "rb") as handle:
-        header = handle.read(25)
-    return header[24] if len(header) == 25 and header[12:16] == b"IHDR" else 8
-
-
 def _read_png16(path: Path) -> np.ndarray:
     import png
 

@@ -8,7 +8,8 @@ middle of a write.
 
 The budget is the memory available now (``psutil``), lowered by the
 ``LAMINA_MEMORY_LIMIT`` environment variable (bytes, or a number with a
-``K``/``M``/``G``/``T`` suffix, powers of 1024).
+``K``/``M``/``G``/``T`` suffix, powers of 1024) and by a component's own
+``memory_limit`` parameter where it has one: the smallest of the three wins.
 
 Examples
 --------
@@ -75,17 +76,23 @@ def format_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-def memory_budget() -> tuple[int, str]:
-    """Bytes lamina may allocate now, and where that figure comes from."""
+def memory_budget(*, limit: int | None = None, limit_name: str = "memory_limit") -> tuple[int, str]:
+    """Bytes lamina may allocate now, and where that figure comes from.
+
+    ``limit`` is a caller's own bound (a component's ``memory_limit``
+    parameter, named ``limit_name`` in messages); the smallest of it,
+    ``LAMINA_MEMORY_LIMIT`` and the memory available now is the budget.
+    """
     import psutil
 
-    available = int(psutil.virtual_memory().available)
+    candidates = [(int(psutil.virtual_memory().available), "the memory available now")]
     configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
     if configured:
-        limit = parse_bytes(configured)
-        if limit < available:
-            return limit, f"{MEMORY_LIMIT_ENV}={configured}"
-    return available, "the memory available now"
+        candidates.append((parse_bytes(configured), f"{MEMORY_LIMIT_ENV}={configured}"))
+    if limit is not None:
+        candidates.append((int(limit), f"{limit_name}={limit}"))
+    # Ties go to the explicit settings (listed last): they are what a user can change.
+    return min(reversed(candidates), key=lambda candidate: candidate[0])
 
 
 def array_bytes(shape: Iterable[int], dtype: np.typing.DTypeLike = np.float64) -> int:
@@ -93,7 +100,14 @@ def array_bytes(shape: Iterable[int], dtype: np.typing.DTypeLike = np.float64) -
     return math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
 
 
-def check_allocation(nbytes: float, *, what: str, fix: str) -> None:
+def check_allocation(
+    nbytes: float,
+    *,
+    what: str,
+    fix: str,
+    limit: int | None = None,
+    limit_name: str = "memory_limit",
+) -> None:
     """Refuse, before allocating, work that needs more than the memory budget.
 
     Parameters
@@ -104,6 +118,12 @@ def check_allocation(nbytes: float, *, what: str, fix: str) -> None:
         What needs the memory, with the user's sizes, e.g. ``"a 16384 x 16384 render"``.
     fix : str
         What the user can change, e.g. ``"choose a smaller --size"``.
+    limit : int, optional
+        The caller's own bound in bytes (a component's ``memory_limit``); the
+        budget is the smallest of it, ``LAMINA_MEMORY_LIMIT`` and the memory
+        available now.
+    limit_name : str, default "memory_limit"
+        How messages name ``limit``.
 
     Raises
     ------
@@ -111,9 +131,9 @@ def check_allocation(nbytes: float, *, what: str, fix: str) -> None:
         An :class:`~lamina.InputError` (exit status 2) naming the estimate,
         the budget and the fix.
     """
-    limit, source = memory_budget()
-    if nbytes > limit:
+    budget, source = memory_budget(limit=limit, limit_name=limit_name)
+    if nbytes > budget:
         raise MemoryLimitError(
             f"{what} needs about {format_bytes(nbytes)} of memory, more than the "
-            f"{format_bytes(limit)} allowed ({source}); {fix}"
+            f"{format_bytes(budget)} allowed ({source}); {fix}"
         )

@@ -11,7 +11,15 @@ from typing import Any
 import click
 
 import lamina
-from lamina.clitools import emit_json, json_option, parse_settings, parse_size, print_table
+from lamina.clitools import (
+    check_output_file,
+    check_output_folder,
+    emit_json,
+    json_option,
+    parse_settings,
+    parse_size,
+    print_table,
+)
 from lamina.clitools import set_option as settings_option
 from lamina.errors import InputError
 from lamina.io import IMAGE_SUFFIXES, read_image, write_image
@@ -56,11 +64,17 @@ def _plan_outputs(inputs: list[Path], output: Path, batch: bool) -> list[tuple[P
                 f"with several inputs or a folder, OUTPUT must be a folder; "
                 f"{str(output)!r} is a file"
             )
+        if not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES:
+            raise InputError(
+                f"with several inputs or a folder, OUTPUT must be a folder; {str(output)!r} "
+                "names an image file (create the folder first if that is its name)"
+            )
+        check_output_folder(output, name="OUTPUT")
         targets = [output / source.name for source in inputs]
     elif output.is_dir():
         targets = [output / inputs[0].name]
     else:
-        targets = [output]
+        targets = [check_output_file(output, name="OUTPUT")]
     seen: dict[Path, Path] = {}
     for source, target in zip(inputs, targets, strict=True):
         if target.suffix.lower() not in IMAGE_SUFFIXES:
@@ -77,6 +91,14 @@ def _plan_outputs(inputs: list[Path], output: Path, batch: bool) -> list[tuple[P
             )
         seen[target.resolve()] = source
     return list(zip(inputs, targets, strict=True))
+
+
+def _default_depth(depth: int, target: Path) -> int:
+    """An input's bit depth, as far as the output's format holds it."""
+    suffix = target.suffix.lower()
+    if suffix == ".npy":
+        return 32
+    return 16 if suffix == ".png" and depth == 32 else depth
 
 
 @click.command("resize")
@@ -97,7 +119,8 @@ def _plan_outputs(inputs: list[Path], output: Path, batch: bool) -> list[tuple[P
 @click.option(
     "--bit-depth",
     type=click.Choice(["8", "16", "32"]),
-    help="Bit depth of the outputs; by default that of each input (32 = float TIFF/NPY).",
+    help="Bit depth of the outputs (32 = float TIFF/NPY); by default that of each input, "
+    "float32 for .npy and 16 for PNG from float inputs.",
 )
 @json_option
 def resize(
@@ -134,6 +157,10 @@ def resize(
     jobs = _plan_outputs(inputs, paths[-1], batch=had_folder or len(inputs) > 1)
     if bit_depth == "32" and any(t.suffix.lower() == ".png" for _, t in jobs):
         raise InputError("--bit-depth 32 (float) needs .tif or .npy outputs; PNG holds 8 or 16")
+    if bit_depth in ("8", "16") and any(t.suffix.lower() == ".npy" for _, t in jobs):
+        raise InputError(
+            f"--bit-depth {bit_depth} needs .png or .tif outputs; .npy images are float32"
+        )
     records = []
     items = track(jobs, description="resize") if len(jobs) > 1 else jobs
     for source, target in items:
@@ -142,7 +169,7 @@ def resize(
         start = time.perf_counter()
         resized = interpolator.resize(image, shape)
         seconds = time.perf_counter() - start
-        out_depth = int(bit_depth) if bit_depth is not None else depth
+        out_depth = int(bit_depth) if bit_depth is not None else _default_depth(depth, target)
         write_image(target, resized, bit_depth=out_depth)
         record = {
             "input": str(source),

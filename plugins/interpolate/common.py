@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.limits import MAX_IMAGE_SIDE
+from lamina.memory import array_bytes, check_allocation, format_bytes
 from lamina.params import factory_parameters
 
 __all__ = [
     "ResizerBase",
     "check_image",
-    "check_memory",
     "check_memory_limit",
     "check_shape",
     "scaled_shape",
@@ -53,8 +54,11 @@ def check_image(image: Any, *, name: str = "image") -> tuple[np.ndarray, bool]:
     return (data[:, :, np.newaxis] if grey else data), grey
 
 
-def check_shape(shape: Any, *, name: str = "shape") -> tuple[int, int]:
-    """Validate an output ``(height, width)`` of positive integers."""
+def check_shape(
+    shape: Any, *, name: str = "shape", max_side: int | None = MAX_IMAGE_SIDE
+) -> tuple[int, int]:
+    """Validate a ``(height, width)`` of positive integers, each at most
+    ``max_side`` (outputs: :data:`lamina.limits.MAX_IMAGE_SIDE`; None for inputs)."""
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence | np.ndarray):
         raise InputError(f"{name} must be (height, width), got {shape!r}")
     if len(shape) != 2:
@@ -71,12 +75,18 @@ def check_shape(shape: Any, *, name: str = "shape") -> tuple[int, int]:
             ) from None
         if size <= 0:
             raise InputError(f"{name} {axis} must be a positive integer, got {size}")
+        if max_side is not None and size > max_side:
+            raise InputError(
+                f"{name} {axis} is {size} pixels; at most {max_side} per side "
+                "(lamina.limits.MAX_IMAGE_SIDE): resize larger images in tiles"
+            )
         sizes.append(size)
     return sizes[0], sizes[1]
 
 
 def scaled_shape(shape: tuple[int, ...], factor: Any) -> tuple[int, int]:
-    """``shape[:2]`` times ``factor`` (one number or (fy, fx)), rounded half up."""
+    """``shape[:2]`` times ``factor`` (one number or (fy, fx)), rounded half up;
+    each side must come out in 1..:data:`lamina.limits.MAX_IMAGE_SIDE`."""
     if isinstance(factor, numbers.Real) and not isinstance(factor, bool):
         factors = (float(factor), float(factor))
     elif isinstance(factor, Sequence | np.ndarray) and len(factor) == 2:
@@ -94,6 +104,13 @@ def scaled_shape(shape: tuple[int, ...], factor: Any) -> tuple[int, int]:
             f"factor {factor!r} turns {shape[0]} x {shape[1]} pixels into {result[0]} x "
             f"{result[1]}: an image needs at least one pixel per side"
         )
+    if max(result) > MAX_IMAGE_SIDE:
+        estimate = format_bytes(array_bytes((*result, *shape[2:]), np.float32))
+        raise InputError(
+            f"factor {factor!r} turns {shape[0]} x {shape[1]} pixels into {result[0]} x "
+            f"{result[1]} (about {estimate} as float32); at most {MAX_IMAGE_SIDE} per side "
+            "(lamina.limits.MAX_IMAGE_SIDE): choose a smaller factor"
+        )
     return result[0], result[1]
 
 
@@ -108,28 +125,6 @@ def check_memory_limit(memory_limit: Any) -> int | None:
     if memory_limit <= 0:
         raise InputError(f"memory_limit must be a positive number of bytes, got {memory_limit}")
     return int(memory_limit)
-
-
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.3g} GiB"
-
-
-def check_memory(needed: int, memory_limit: int | None, *, what: str) -> None:
-    """Refuse, before allocating, work that needs more than ``memory_limit``
-    bytes (by default the memory available right now)."""
-    if memory_limit is None:
-        import psutil
-
-        limit = psutil.virtual_memory().available
-        source = "the memory available now"
-    else:
-        limit = memory_limit
-        source = f"memory_limit={memory_limit}"
-    if needed > limit:
-        raise InputError(
-            f"{what} needs about {_gib(needed)} of working memory, more than {_gib(limit)} "
-            f"({source}); choose a smaller shape or raise memory_limit"
-        )
 
 
 class ResizerBase(ABC):
@@ -169,10 +164,11 @@ class ResizerBase(ABC):
         if shape == data.shape[:2]:
             out = data.copy()
         else:
-            check_memory(
+            check_allocation(
                 self._working_bytes(data.shape, shape),
-                self.memory_limit,
                 what=f"resizing {data.shape[0]} x {data.shape[1]} to {shape[0]} x {shape[1]}",
+                fix="choose a smaller shape, or raise memory_limit or LAMINA_MEMORY_LIMIT",
+                limit=self.memory_limit,
             )
             out = self._resize(data, shape)
         return out[:, :, 0] if grey else out

@@ -311,7 +311,7 @@ class Stairstep(ResizerBase):
 
         Empty when the shape does not change; the last entry is ``shape``.
         """
-        source = check_shape(tuple(in_shape[:2]), name="in_shape")
+        source = check_shape(tuple(in_shape[:2]), name="in_shape", max_side=None)
         target = check_shape(shape)
         steps = max(step_count(n, m, self.step) for n, m in zip(source, target, strict=True))
         heights, widths = (

@@ -60,7 +60,7 @@ def test_json_converts_numpy_and_non_finite() -> None:
     [
         ("missing.png", None, "does not exist"),
         ("image.bmp", b"", "unsupported file type"),
-        ("broken.png", b"not a png", "cannot be read"),
+        ("broken.png", b"not a png", "is not a PNG file"),
     ],
 )
 def test_bad_images_raise_input_error(

@@ -7,6 +7,7 @@ import pytest
 
 import lamina
 from lamina import InputError
+from lamina.memory import MemoryLimitError
 
 NAMES = ["nearest", "bilinear", "bicubic", "bspline3", "lanczos3", "lanczos4", "stairstep"]
 GOOD = np.random.default_rng(0).random((8, 8)).astype(np.float32)
@@ -87,11 +88,15 @@ def test_bad_scale_factors(name: str, factor: object, message: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_memory_guard_refuses_before_allocating(name: str) -> None:
-    # 10^6 x 10^6 float32 is 4 TB: refused from the default limit (available memory).
-    with pytest.raises(InputError, match=r"needs about \d.* GiB of working memory"):
-        lamina.create("interpolator", name).resize(GOOD, (10**6, 10**6))
-    with pytest.raises(InputError, match="memory_limit=1000000"):
+def test_memory_guard_refuses_before_allocating(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 16384^2 float32 is 1 GiB: refused by LAMINA_MEMORY_LIMIT through lamina.memory.
+    monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "100M")
+    with pytest.raises(
+        MemoryLimitError, match=r"needs about \d.* GiB of memory.*LAMINA_MEMORY_LIMIT"
+    ):
+        lamina.create("interpolator", name).resize(GOOD, (16384, 16384))
+    monkeypatch.delenv("LAMINA_MEMORY_LIMIT")
+    with pytest.raises(MemoryLimitError, match="memory_limit=1000000"):
         lamina.create("interpolator", name, memory_limit=10**6).resize(GOOD, (1000, 1000))
     small = lamina.create("interpolator", name, memory_limit=10**6).resize(GOOD, (100, 100))
     assert small.shape == (100, 100)

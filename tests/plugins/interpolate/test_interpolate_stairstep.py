@@ -210,7 +210,7 @@ def test_memory_guard_checks_the_largest_step_before_starting() -> None:
         (True, 4_000_000, 5_000_000),
     ):
         stairstep = Stairstep(compose=compose, memory_limit=refused)
-        with pytest.raises(InputError, match="working memory"):
+        with pytest.raises(InputError, match=f"memory_limit={refused}"):
             stairstep.resize(image, (1000, 1000))
         assert stairstep.n_steps_ == 0
         stairstep = Stairstep(compose=compose, memory_limit=accepted)
