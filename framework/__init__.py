@@ -11,6 +11,7 @@ group and are created by kind and name::
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from lamina.errors import (
     ComponentNotFound,
@@ -31,8 +32,10 @@ from lamina.host import (
 )
 from lamina.protocols import Interpolator, Learner, Locator, PositionEstimator, Renderer
 from lamina.registry import ComponentInfo, KindRegistry, OperationRegistry
-from lamina.scene import Camera, Scene
 from lamina.types import KINDS, PointEstimates, Rendering, RenderStats, ShiftEstimate, Tags
+
+if TYPE_CHECKING:
+    from lamina.scene import Camera, Scene
 
 try:
     __version__ = version("lamina")
@@ -72,3 +75,12 @@ __all__ = [
     "hookspec",
     "reset_host",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Scenes need numpy; importing it lazily keeps `lamina --help` fast.
+    if name in ("Camera", "Scene"):
+        from lamina import scene
+
+        return getattr(scene, name)
+    raise AttributeError(f"module 'lamina' has no attribute {name!r}")

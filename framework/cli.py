@@ -16,23 +16,42 @@ __all__ = ["main"]
 class LaminaGroup(click.Group):
     """A click group that turns :class:`LaminaError` into one line on stderr and
     exit status 2 (bad input or usage) or 1 (a failed run); ``--traceback`` shows
-    the stack. Plugin commands are added on first use."""
+    the stack.
 
-    _plugins_added = False
+    Subcommands come from the host's command table (name, one-line help and
+    ``"module:attr"``), so listing them imports no command module: a command's
+    module is imported only when that command runs.
+    """
 
-    def _add_plugin_commands(self, ctx: click.Context | None = None) -> None:
-        if not self._plugins_added:
-            self._plugins_added = True
-            lamina.get_host().add_commands(self)
+    def _table(self) -> dict[str, Any]:
+        table: dict[str, Any] = {}
+        self._guarded(lambda: table.update((c.name, c) for c in lamina.get_host().commands()))
+        return table
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._guarded(self._add_plugin_commands)
-        return super().list_commands(ctx)
+        return sorted({*self.commands, *self._table()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands:
-            self._guarded(self._add_plugin_commands)
-        return super().get_command(ctx, cmd_name)
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        info = self._table().get(cmd_name)
+        if info is None:
+            return None
+        loaded: list[click.Command] = []
+        self._guarded(lambda: loaded.append(info.load()))
+        return loaded[0]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        table = self._table()
+        width = formatter.width - 6 - max(map(len, table), default=0)
+        # click shortens a command's help to the width; a bare Command does it for us.
+        rows = [
+            (name, click.Command(name, help=table[name].summary).get_short_help_str(max(width, 45)))
+            for name in sorted(table)
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def _guarded(self, function: Any) -> None:
         try:
@@ -61,15 +80,3 @@ def _fail(error: LaminaError, *, traceback: bool) -> None:
 @click.option("--traceback", is_flag=True, help="Show the full stack on errors.")
 def main(traceback: bool) -> None:
     """lamina: imaging and learning components from plugins."""
-
-
-def _register_host_commands() -> None:
-    from lamina import host_commands, learn_commands
-    from lamina.pipeline import cli as pipeline_cli
-
-    commands = [*host_commands.COMMANDS, learn_commands.learn, learn_commands.datasets]
-    for command in [*commands, pipeline_cli.run, pipeline_cli.demo]:
-        main.add_command(command)
-
-
-_register_host_commands()

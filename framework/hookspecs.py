@@ -7,9 +7,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    import click
-
-    from lamina.registry import KindRegistry, OperationRegistry
+    from lamina.registry import CommandRegistry, KindRegistry, OperationRegistry
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -43,8 +41,15 @@ def lamina_register_operations(registry: OperationRegistry) -> None:
 
 
 @hookspec
-def lamina_register_commands(cli: click.Group) -> None:
-    """Add subcommands to the ``lamina`` command line with ``cli.add_command(...)``."""
+def lamina_register_commands(cli: CommandRegistry) -> None:
+    """Add subcommands to ``lamina`` with ``cli.add(name, "module:attr", summary=...)``.
+
+    The name and one-line summary are all ``lamina --help`` shows, so the
+    command's module is imported only when the command runs.
+    ``cli.add_command(command)`` takes a built click command instead (its module
+    is then imported at every start-up). A name the host or an earlier plugin
+    already uses is refused and recorded on this plugin.
+    """
 
 
 #: The hook that registers each kind of component.

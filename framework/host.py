@@ -4,7 +4,9 @@ keeps the registry of components by kind and name."""
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import logging
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,13 +16,72 @@ import pluggy
 from lamina import hookspecs
 from lamina.errors import ComponentNotFound, InputError, PluginError
 from lamina.params import validate_parameters
-from lamina.registry import ComponentInfo, KindRegistry, OperationInfo, OperationRegistry
+from lamina.registry import (
+    CommandInfo,
+    CommandRegistry,
+    ComponentInfo,
+    KindRegistry,
+    OperationInfo,
+    OperationRegistry,
+)
 from lamina.types import KINDS
 
-__all__ = ["ENTRY_POINT_GROUP", "Host", "PluginInfo", "components", "create", "get_host"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "HOST_COMMANDS",
+    "SLOW_LOAD_SECONDS",
+    "Host",
+    "PluginInfo",
+    "components",
+    "create",
+    "get_host",
+]
 
 ENTRY_POINT_GROUP = "lamina"
 _IN_PROCESS = "<in-process>"
+
+#: A plugin whose import and registration take longer than this is named in a
+#: warning: every command, ``--help`` included, waits for it.
+SLOW_LOAD_SECONDS = 1.0
+
+#: The host's own commands: name -> ("module:attr", one-line help). They are
+#: registered before any plugin, so no plugin can take their names.
+HOST_COMMANDS: dict[str, tuple[str, str]] = {
+    "plugins": (
+        "lamina.host_commands:plugins",
+        "List every plugin: distribution, version, status, load time, error and what it adds.",
+    ),
+    "components": (
+        "lamina.host_commands:components",
+        "List registered components, optionally of one KIND.",
+    ),
+    "describe": (
+        "lamina.host_commands:describe",
+        "Show one component: summary, parameters with types and defaults, tags.",
+    ),
+    "check": (
+        "lamina.host_commands:check",
+        "Run the conformance suite on PLUGINs (default: every plugin); exit 1 on a failure.",
+    ),
+    "learn": (
+        "lamina.learn_commands:learn",
+        "Accuracy, fit and predict time of LEARNER on a table (stratified k-fold or a test file).",
+    ),
+    "datasets": (
+        "lamina.learn_commands:datasets",
+        "List the bundled example tables, or describe table NAME.",
+    ),
+    "run": (
+        "lamina.pipeline.cli:run",
+        "Run a pipeline: validate all of it, then execute, reusing stored results.",
+    ),
+    "demo": (
+        "lamina.pipeline.cli:demo",
+        "Run the bundled demo: all four kinds of component end to end, with a report.",
+    ),
+}
+
+_log = logging.getLogger("lamina")
 
 
 @dataclass
@@ -34,6 +95,8 @@ class PluginInfo:
     errors: list[str] = field(default_factory=list)
     components: list[ComponentInfo] = field(default_factory=list)
     operations: list[OperationInfo] = field(default_factory=list)
+    commands: list[CommandInfo] = field(default_factory=list)
+    load_seconds: float | None = None  # import plus registration hooks
     module: Any = None
 
     @property
@@ -47,7 +110,10 @@ class PluginInfo:
             "version": self.version,
             "status": self.status,
             "error": self.error,
+            "load_seconds": self.load_seconds,
             "components": [{"kind": c.kind, "name": c.name} for c in self.components],
+            "operations": [o.name for o in self.operations],
+            "commands": [c.name for c in self.commands],
         }
 
 
@@ -85,6 +151,7 @@ class Host:
         self.plugins: dict[str, PluginInfo] = {}
         self._components: dict[str, dict[str, ComponentInfo]] = {kind: {} for kind in KINDS}
         self._operations: dict[str, OperationInfo] = {}
+        self._commands: dict[str, CommandInfo] = _host_commands()
         self.disabled = (
             set(disabled) if disabled is not None else _env_list("LAMINA_DISABLE_PLUGINS")
         )
@@ -120,12 +187,26 @@ class Host:
             )
             return
         self.plugins[entry_point.name] = info
+        started = time.perf_counter()
         try:
             module = entry_point.load()
-        except Exception as error:
-            self._fail(info, f"import failed: {type(error).__name__}: {error}")
-            return
-        self._register_module(info, module)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # SystemExit too: a plugin cannot end the host
+            self._fail(info, f"import failed: {_describe(error)}")
+        else:
+            self._register_module(info, module)
+        info.load_seconds = time.perf_counter() - started
+        if info.load_seconds > SLOW_LOAD_SECONDS:
+            _log.warning(
+                "lamina: warning: plugin %r (%s %s) took %.1f s to load and every command "
+                "waits for it; LAMINA_DISABLE_PLUGINS=%s skips it",
+                info.name,
+                info.distribution,
+                info.version,
+                info.load_seconds,
+                info.name,
+            )
 
     def register(
         self,
@@ -151,11 +232,13 @@ class Host:
     def _register_module(self, info: PluginInfo, module: Any) -> None:
         try:
             self.pm.register(module, name=info.name)
+        except KeyboardInterrupt:
+            raise
         except pluggy.PluginValidationError as error:
             self._fail(info, f"invalid hook implementation: {error}")
             return
-        except Exception as error:
-            self._fail(info, f"registration failed: {type(error).__name__}: {error}")
+        except BaseException as error:
+            self._fail(info, f"registration failed: {_describe(error)}")
             return
         info.module = module
         unknown = [
@@ -166,63 +249,53 @@ class Host:
             known = ", ".join(sorted(n for n in dir(self.pm.hook) if n.startswith("lamina_")))
             self._fail(info, f"unknown hook(s) {', '.join(unknown)}; lamina's hooks are: {known}")
             return
+        owner = {"plugin": info.name, "distribution": info.distribution, "version": info.version}
         for kind, hook_name in hookspecs.KIND_HOOKS.items():
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                if impl.plugin is module:
-                    self._call_kind_hook(info, kind, hook_name, impl.function)
-        for impl in self.pm.hook.lamina_register_operations.get_hookimpls():
-            if impl.plugin is module:
-                self._call_operations_hook(info, impl.function)
+            staged = self._call_hook(info, hook_name, "registry", KindRegistry(kind, **owner))
+            self._commit(info, kind, self._components[kind], staged, info.components)
+        staged = self._call_hook(
+            info, "lamina_register_operations", "registry", OperationRegistry(**owner)
+        )
+        self._commit(info, "operation", self._operations, staged, info.operations)
+        staged = self._call_hook(info, "lamina_register_commands", "cli", CommandRegistry(**owner))
+        self._commit(info, "command", self._commands, staged, info.commands)
         requires_missing = info.components and all(not c.available for c in info.components)
         if info.status == "loaded" and requires_missing:
             info.status = "unavailable"
             info.errors.append(info.components[0].install_hint)
 
-    def _call_kind_hook(self, info: PluginInfo, kind: str, hook_name: str, function: Any) -> None:
-        registry = KindRegistry(
-            kind, plugin=info.name, distribution=info.distribution, version=info.version
-        )
-        try:
-            function(registry=registry)
-        except Exception as error:
-            self._fail(info, f"hook {hook_name} raised {type(error).__name__}: {error}")
-            return
-        for component in registry.staged:
-            existing = self._components[kind].get(component.name)
-            if existing is not None:
-                self._fail(
-                    info,
-                    f"{kind} {component.name!r} is already provided by plugin "
-                    f"{existing.plugin!r} ({existing.distribution} {existing.version}); "
-                    f"this one from {info.distribution} {info.version} is ignored",
-                )
+    def _call_hook(self, info: PluginInfo, hook_name: str, argument: str, registry: Any) -> list:
+        """Call ``info``'s implementation of ``hook_name`` with a fresh ``registry``;
+        return what it staged, or nothing when it raised (anything but Ctrl-C)."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is not info.module:
                 continue
-            self._components[kind][component.name] = component
-            info.components.append(component)
+            try:
+                impl.function(**{argument: registry})
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:
+                self._fail(info, f"hook {hook_name} raised {_describe(error)}")
+                return []
+        return list(registry.staged)
 
-    def _call_operations_hook(self, info: PluginInfo, function: Any) -> None:
-        registry = OperationRegistry(
-            plugin=info.name, distribution=info.distribution, version=info.version
-        )
-        try:
-            function(registry=registry)
-        except Exception as error:
-            self._fail(
-                info, f"hook lamina_register_operations raised {type(error).__name__}: {error}"
-            )
-            return
-        for operation in registry.staged:
-            existing = self._operations.get(operation.name)
+    def _commit(
+        self, info: PluginInfo, what: str, table: dict[str, Any], staged: list, into: list
+    ) -> None:
+        """Add ``staged`` records to ``table``: a name already there keeps its first
+        provider, and the clash is recorded on ``info`` with both distributions."""
+        for record in staged:
+            existing = table.get(record.name)
             if existing is not None:
                 self._fail(
                     info,
-                    f"operation {operation.name!r} is already provided by plugin "
+                    f"{what} {record.name!r} is already provided by plugin "
                     f"{existing.plugin!r} ({existing.distribution} {existing.version}); "
                     f"this one from {info.distribution} {info.version} is ignored",
                 )
                 continue
-            self._operations[operation.name] = operation
-            info.operations.append(operation)
+            table[record.name] = record
+            into.append(record)
 
     def _fail(self, info: PluginInfo, message: str) -> None:
         info.status = "failed"
@@ -240,18 +313,6 @@ class Host:
         if problems:
             raise PluginError("LAMINA_STRICT_PLUGINS is set and " + "; ".join(problems))
 
-    # -- facade over the hooks ---------------------------------------------
-    def add_commands(self, cli: Any) -> None:
-        """Let every loaded plugin add its subcommands to ``cli`` (failures recorded)."""
-        for impl in self.pm.hook.lamina_register_commands.get_hookimpls():
-            info = next(p for p in self.plugins.values() if p.module is impl.plugin)
-            try:
-                impl.function(cli=cli)
-            except Exception as error:
-                self._fail(
-                    info, f"hook lamina_register_commands raised {type(error).__name__}: {error}"
-                )
-
     # -- queries -----------------------------------------------------------
     def components(self, kind: str | None = None) -> list[ComponentInfo]:
         """Registered components, optionally of one ``kind``, sorted by kind and name."""
@@ -264,6 +325,17 @@ class Host:
             return self._components[_check_kind(kind)][name]
         except KeyError:
             raise ComponentNotFound(kind, name, self._components[kind]) from None
+
+    def commands(self) -> list[CommandInfo]:
+        """The ``lamina`` subcommands, the host's and the plugins', sorted by name."""
+        return [command for _, command in sorted(self._commands.items())]
+
+    def command(self, name: str) -> CommandInfo:
+        """The subcommand ``name``; :class:`ComponentNotFound` suggests close names."""
+        try:
+            return self._commands[name]
+        except KeyError:
+            raise ComponentNotFound("command", name, self._commands) from None
 
     def operations(self) -> list[OperationInfo]:
         """Registered pipeline operations, sorted by name."""
@@ -288,6 +360,23 @@ def _check_kind(kind: str) -> str:
     if kind not in KINDS:
         raise InputError(f"unknown component kind {kind!r}; kinds are: {', '.join(KINDS)}")
     return kind
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"SystemExit({error.code!r}): the plugin tried to end the program"
+    return f"{type(error).__name__}: {error}"
+
+
+def _host_commands() -> dict[str, CommandInfo]:
+    try:
+        version = metadata.version("lamina")
+    except metadata.PackageNotFoundError:
+        version = ""
+    return {
+        name: CommandInfo(name, target, summary, "lamina", "lamina", version)
+        for name, (target, summary) in HOST_COMMANDS.items()
+    }
 
 
 def _distribution(entry_point: metadata.EntryPoint) -> tuple[str, str]:

@@ -16,21 +16,26 @@ _STATUS_STYLE = {"loaded": "green", "failed": "red", "disabled": "yellow", "unav
 @click.command()
 @json_option
 def plugins(as_json: bool) -> None:
-    """List every plugin: distribution, version, status, error and components."""
+    """List every plugin: distribution, version, status, load time, error and what it adds."""
     records = list(lamina.get_host().plugins.values())
     if as_json:
         emit_json([p.as_dict() for p in records])
         return
     print_table(
         "lamina plugins",
-        ["plugin", "distribution", "version", "status", "components", "error"],
+        ["plugin", "distribution", "version", "status", "load s", "adds", "error"],
         (
             (
                 p.name,
                 p.distribution,
                 p.version,
                 f"[{_STATUS_STYLE[p.status]}]{p.status}[/]",
-                ", ".join([c.name for c in p.components] + [f"op:{o.name}" for o in p.operations]),
+                "" if p.load_seconds is None else f"{p.load_seconds:.3f}",
+                ", ".join(
+                    [c.name for c in p.components]
+                    + [f"op:{o.name}" for o in p.operations]
+                    + [f"cmd:{c.name}" for c in p.commands]
+                ),
                 p.error,
             )
             for p in records

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from lamina.types import PointEstimates, Rendering, ShiftEstimate
+    from lamina.types import PointEstimates, Rendering, ShiftEstimate
 
 __all__ = ["Interpolator", "Learner", "Locator", "PositionEstimator", "Renderer"]
 

@@ -14,11 +14,33 @@ from lamina.errors import PluginError
 from lamina.params import Parameter, factory_parameters
 from lamina.types import KINDS, Tags
 
-__all__ = ["ComponentInfo", "KindRegistry", "OperationInfo", "OperationRegistry"]
+__all__ = [
+    "CommandInfo",
+    "CommandRegistry",
+    "ComponentInfo",
+    "KindRegistry",
+    "OperationInfo",
+    "OperationRegistry",
+    "resolve_target",
+]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 Factory = Callable[..., Any] | str
+
+
+def resolve_target(target: str, *, what: str) -> Any:
+    """Import ``"module:attr"`` and return the attribute; any failure is one
+    :class:`PluginError` naming ``what`` (the component or command and its plugin)."""
+    module_name, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # SystemExit too: a plugin's module cannot end the host
+        raise PluginError(
+            f"{what}: cannot load {target!r}: {type(error).__name__}: {error}"
+        ) from error
 
 
 @dataclass
@@ -65,15 +87,11 @@ class ComponentInfo:
             )
         factory = self.factory
         if isinstance(factory, str):
-            module_name, _, attr = factory.partition(":")
-            try:
-                factory = getattr(importlib.import_module(module_name), attr)
-            except Exception as error:
-                raise PluginError(
-                    f"{self.kind} {self.name!r} from plugin {self.plugin!r} "
-                    f"({self.distribution} {self.version}): cannot load factory "
-                    f"{self.factory!r}: {type(error).__name__}: {error}"
-                ) from error
+            factory = resolve_target(
+                factory,
+                what=f"{self.kind} {self.name!r} from plugin {self.plugin!r} "
+                f"({self.distribution} {self.version})",
+            )
         self._resolved = factory
         return factory
 
@@ -151,14 +169,26 @@ class KindRegistry:
 
 @dataclass
 class OperationInfo:
-    """A pipeline operation: a function with keyword-only, type-hinted arguments."""
+    """A pipeline operation: a function with keyword-only, type-hinted arguments,
+    given as a callable or a ``"module:attr"`` string imported on first use."""
 
     name: str
-    function: Callable[..., Any]
+    target: Callable[..., Any] | str
     summary: str
     plugin: str
     distribution: str
     version: str
+
+    @cached_property
+    def function(self) -> Callable[..., Any]:
+        """The operation's function (importing a ``"module:attr"`` on first use)."""
+        if callable(self.target):
+            return self.target
+        return resolve_target(
+            self.target,
+            what=f"operation {self.name!r} from plugin {self.plugin!r} "
+            f"({self.distribution} {self.version})",
+        )
 
     @cached_property
     def parameters(self) -> list[Parameter]:
@@ -172,12 +202,83 @@ class OperationRegistry:
         self._owner = (plugin, distribution, version)
         self.staged: list[OperationInfo] = []
 
-    def add(self, name: str, function: Callable[..., Any], *, summary: str = "") -> None:
-        """Register operation ``name``; pipeline steps call it as ``op = "name"``."""
+    def add(self, name: str, function: Callable[..., Any] | str, *, summary: str = "") -> None:
+        """Register operation ``name`` (a callable or ``"module:attr"``); pipeline
+        steps call it as ``op = "name"``."""
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(
                 f"operation name {name!r} must be lower-case letters, digits, '-', '_'"
             )
-        if not callable(function):
-            raise TypeError(f"operation {name!r} must be callable")
+        if isinstance(function, str):
+            if ":" not in function:
+                raise ValueError(f"operation {name!r} must be callable or 'module:attr'")
+        elif not callable(function):
+            raise TypeError(f"operation {name!r} must be callable or 'module:attr'")
         self.staged.append(OperationInfo(name, function, summary, *self._owner))
+
+
+@dataclass
+class CommandInfo:
+    """A subcommand of ``lamina``: its name and one-line help, known without
+    importing it, and the ``"module:attr"`` (or click command) that runs it."""
+
+    name: str
+    target: Any  # "module:attr" or an already built click.Command
+    summary: str
+    plugin: str
+    distribution: str
+    version: str
+
+    def load(self) -> Any:
+        """The click command, importing its module on first use."""
+        if not isinstance(self.target, str):
+            return self.target
+        command = resolve_target(
+            self.target,
+            what=f"command {self.name!r} from plugin {self.plugin!r} "
+            f"({self.distribution} {self.version})",
+        )
+        if not callable(getattr(command, "main", None)):
+            raise PluginError(
+                f"command {self.name!r} from plugin {self.plugin!r}: {self.target!r} "
+                f"is a {type(command).__name__}, not a click command"
+            )
+        self.target = command
+        return command
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "plugin": self.plugin, "summary": self.summary}
+
+
+class CommandRegistry:
+    """The ``cli`` the commands hook receives; staged like :class:`KindRegistry`.
+
+    ``add(name, "module:attr", summary=...)`` registers a command whose module is
+    imported only when it runs, so ``lamina --help`` stays fast; ``add_command``
+    takes an already built click command (its module is then imported at start-up).
+    """
+
+    def __init__(self, *, plugin: str, distribution: str, version: str) -> None:
+        self._owner = (plugin, distribution, version)
+        self.staged: list[CommandInfo] = []
+
+    def add(self, name: str, command: str, *, summary: str = "") -> None:
+        """Register command ``name`` run by the click command at ``"module:attr"``."""
+        if not isinstance(command, str) or ":" not in command:
+            raise ValueError(f"command {name!r} must be a 'module:attr' string, not {command!r}")
+        self._stage(name, command, summary)
+
+    def add_command(self, command: Any, name: str | None = None) -> None:
+        """Register a built click command (``click.Group.add_command``'s signature)."""
+        if not callable(getattr(command, "main", None)):
+            raise TypeError(f"add_command expects a click command, not {type(command).__name__}")
+        self._stage(name or command.name, command, command.get_short_help_str(limit=80))
+
+    def _stage(self, name: str, target: Any, summary: str) -> None:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(
+                f"command name {name!r} must be lower-case letters, digits, '-', '_' or '.'"
+            )
+        if any(c.name == name for c in self.staged):
+            raise ValueError(f"command {name!r} is added twice by the same hook")
+        self.staged.append(CommandInfo(name, target, summary, *self._owner))

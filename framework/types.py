@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported when first needed: `lamina --help` never needs it
+    import numpy as np
 
 __all__ = [
     "KINDS",
@@ -119,6 +120,8 @@ class ShiftEstimate:
 
     @property
     def shift(self) -> np.ndarray:
+        import numpy as np
+
         return np.array([self.dy, self.dx])
 
     def as_dict(self) -> dict[str, Any]:

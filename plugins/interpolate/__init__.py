@@ -36,7 +36,9 @@ def lamina_register_interpolators(registry: Any) -> None:
 
 @hookimpl
 def lamina_register_commands(cli: Any) -> None:
-    """Add ``lamina resize``."""
-    from lamina.plugins.interpolate.cli import resize
-
-    cli.add_command(resize)
+    """Add ``lamina resize`` (its module is imported only when it runs)."""
+    cli.add(
+        "resize",
+        "lamina.plugins.interpolate.cli:resize",
+        summary="Resize image files or folders with any registered interpolator.",
+    )

@@ -42,16 +42,20 @@ def lamina_register_renderers(registry):  # type: ignore[no-untyped-def]
 
 @hookimpl
 def lamina_register_commands(cli):  # type: ignore[no-untyped-def]
-    # Imported on first use of the command line; cli.py imports no Taichi.
-    from lamina.plugins.oit.cli import render
-
-    cli.add_command(render)
+    # The module is imported only when the command runs.
+    cli.add(
+        "render",
+        "lamina.plugins.oit.cli:render",
+        summary="Render SCENE with exact order-independent transparency.",
+    )
 
 
 @hookimpl
 def lamina_register_operations(registry):  # type: ignore[no-untyped-def]
-    """Register the pipeline operations ``scene`` and ``move_in_image``."""
-    from lamina.plugins.oit.operations import OPERATIONS
-
-    for name, function in OPERATIONS.items():
-        registry.add(name, function, summary=function.__doc__.splitlines()[0])
+    """Register the pipeline operations; their module is imported when a pipeline runs."""
+    for name, summary in (
+        ("scene", "Load a scene: a mesh, a .toml scene file or procedural:NAME[:N]."),
+        ("move_in_image", "Translate a scene so its picture moves by exactly (dy, dx) pixels."),
+        ("patch_features", "A table of patch features of renderings, classed by depth complexity."),
+    ):
+        registry.add(name, f"lamina.plugins.oit.operations:{name}", summary=summary)

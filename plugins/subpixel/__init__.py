@@ -55,7 +55,11 @@ def lamina_register_position_estimators(registry: Any) -> None:
 
 @hookimpl
 def lamina_register_commands(cli: Any) -> None:
-    from lamina.plugins.subpixel.cli import estimate, feasibility, locate, track
-
-    for command in (estimate, locate, track, feasibility):
-        cli.add_command(command)
+    # Each module is imported only when its command runs.
+    for name, summary in (
+        ("estimate", "Shift (dy, dx) of MOVING relative to REFERENCE, with standard errors."),
+        ("locate", "Sub-pixel positions (y, x) of the isolated point sources in IMAGE."),
+        ("track", "Displacement (dy, dx) of every FRAME relative to the reference frame."),
+        ("feasibility", "Is sub-pixel measurement feasible on IMAGES? Noise, PSF, precision."),
+    ):
+        cli.add(name, f"lamina.plugins.subpixel.cli:{name}", summary=summary)

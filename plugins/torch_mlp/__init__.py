@@ -45,6 +45,8 @@ def lamina_register_learners(registry: Any) -> None:
 
 @hookimpl
 def lamina_register_commands(cli: Any) -> None:
-    from lamina.plugins.torch_mlp.cli import approximate
-
-    cli.add_command(approximate)
+    cli.add(
+        "approximate",
+        "lamina.plugins.torch_mlp.cli:approximate",
+        summary="Fit the continuous function EXPRESSION and report sup-norm and RMS errors.",
+    )

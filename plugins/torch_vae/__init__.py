@@ -24,6 +24,8 @@ def lamina_register_learners(registry: Any) -> None:
 
 @hookimpl
 def lamina_register_commands(cli: Any) -> None:
-    from lamina.plugins.torch_vae.cli import vae
-
-    cli.add_command(vae)
+    cli.add(
+        "vae",
+        "lamina.plugins.torch_vae.cli:vae",
+        summary="Train a variational autoencoder on images; write samples and a checkpoint.",
+    )

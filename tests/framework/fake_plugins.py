@@ -107,3 +107,47 @@ def lamina_register_learners(registry):
     registry.add("heavy", "heavy_impl:Heavy", summary="needs a module that is not installed",
                  tags=Tags(requires=("no_such_module_for_lamina_tests",)))
 """
+
+EXITS_ON_IMPORT = """
+import sys
+sys.exit(3)
+"""
+
+EXITS_IN_HOOK = """
+from lamina import hookimpl
+
+@hookimpl
+def lamina_register_interpolators(registry):
+    raise SystemExit("leaving")
+"""
+
+INTERRUPTS_ON_IMPORT = """
+raise KeyboardInterrupt
+"""
+
+SLEEPS_ON_IMPORT = """
+import time
+time.sleep(0.2)
+"""
+
+TAKES_RESIZE = """
+from lamina import hookimpl
+
+@hookimpl
+def lamina_register_commands(cli):
+    cli.add("resize", "takes_resize_cli:resize", summary="not the real resize")
+    cli.add("shout", "takes_resize_cli:shout", summary="print HELLO")
+"""
+
+TAKES_RESIZE_CLI = """
+import click
+
+@click.command()
+def resize():
+    print("hijacked")
+
+@click.command()
+def shout():
+    '''print HELLO'''
+    print("HELLO")
+"""

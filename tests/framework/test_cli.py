@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -32,7 +33,17 @@ def test_plugins_json_shape(runner: CliRunner) -> None:
     records = json.loads(result.stdout)
     assert isinstance(records, list) and records
     for record in records:
-        assert set(record) == {"name", "distribution", "version", "status", "error", "components"}
+        assert set(record) == {
+            "name",
+            "distribution",
+            "version",
+            "status",
+            "error",
+            "load_seconds",
+            "components",
+            "operations",
+            "commands",
+        }
         assert record["status"] in {"loaded", "failed", "disabled", "unavailable"}
         for component in record["components"]:
             assert set(component) == {"kind", "name"}
@@ -75,16 +86,43 @@ def test_usage_error_exits_2(runner: CliRunner) -> None:
 
 
 @pytest.mark.parametrize("arguments", [["--help"], ["plugins"], ["components"]])
-def test_listing_imports_neither_torch_nor_taichi(arguments: list[str]) -> None:
+def test_listing_imports_no_command_or_component_module(arguments: list[str]) -> None:
+    """Listings read registration metadata only: beyond each plugin's package,
+    no plugin module (CLI, components, operations) and neither torch nor Taichi."""
     code = (
         "import sys\n"
         "from lamina.cli import main\n"
         f"try:\n    main({arguments!r})\nexcept SystemExit:\n    pass\n"
         "heavy = sorted(m for m in ('torch', 'taichi') if m in sys.modules)\n"
-        "print('HEAVY', heavy, file=sys.stderr)\n"
+        "deep = sorted(m for m in sys.modules if m.startswith('lamina.plugins.')"
+        " and m.count('.') > 2)\n"
+        "print('HEAVY', heavy, 'DEEP', deep, file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert "HEAVY []" in done.stderr, done.stderr[-2000:]
+    assert "HEAVY [] DEEP []" in done.stderr, done.stderr[-2000:]
+
+
+def test_help_lists_every_command_with_its_summary(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for command in lamina.get_host().commands():
+        assert f"{command.name}  " in result.stdout
+        assert command.summary[:40] in result.stdout, command.name
+
+
+@pytest.mark.parametrize("name", sorted(host_module.HOST_COMMANDS))
+def test_host_command_table_agrees_with_the_commands(name: str) -> None:
+    summary = host_module.HOST_COMMANDS[name][1]
+    command = lamina.get_host().command(name).load()
+    assert command.name == name
+    assert command.get_short_help_str(limit=200) == summary
+
+
+def test_every_plugin_command_resolves_to_a_click_command() -> None:
+    for info in lamina.get_host().commands():
+        command = info.load()
+        assert isinstance(command, click.Command) and command.name == info.name, info.target
+        assert info.summary, f"command {info.name!r} has no summary"
 
 
 def test_check_exits_1_on_a_failing_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
