@@ -80,6 +80,9 @@ class Dataset:
         Which columns are categorical.
     description : str
         Source, licence and notes.
+    lines : ndarray of int, optional
+        The line of the file each row was read from (1 = the header), so
+        errors about a row can point into the file.
     """
 
     name: str
@@ -90,6 +93,7 @@ class Dataset:
     categorical: tuple[bool, ...]
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    lines: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
@@ -129,6 +133,7 @@ class Dataset:
             self.categorical,
             self.description,
             dict(self.metadata),
+            None if self.lines is None else self.lines[rows],
         )
 
     def summary(self) -> dict[str, Any]:
@@ -293,6 +298,8 @@ def read_csv(
         message names the file, the column and the line.
     """
     source = Path(path)
+    if source.is_dir():
+        raise InputError(f"data file {str(source)!r} is a folder; expected a CSV file in it")
     if not source.is_file():
         raise InputError(f"data file {str(source)!r} does not exist")
     try:
@@ -383,6 +390,7 @@ def read_csv(
         target=target,
         categorical=tuple(kinds),
         description=description,
+        lines=np.array([number for number, _ in body], dtype=np.int64),
     )
 
 
@@ -442,6 +450,11 @@ def load_dataset(
                 description=f"{entry.get('description', '')} Source: {entry.get('source', '?')}. "
                 f"Licence: {entry.get('licence', '?')}.",
             )
+    if Path(name).is_dir():
+        raise InputError(
+            f"--data {name!r} is a folder; expected a CSV file (with --target NAME) or a "
+            f"bundled table: {', '.join(bundled) or 'none'}"
+        )
     if not Path(name).exists():
         known = ", ".join(bundled) or "none"
         raise InputError(

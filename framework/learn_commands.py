@@ -46,6 +46,22 @@ def prepare_learner(
     return learner, fit_keywords, X
 
 
+def _missing_value_error(
+    error: InputError, dataset: Dataset, X: np.ndarray, learner: str
+) -> Exception:
+    """A learner's refusal of NaN, pointed at the file's line instead of the fold's row
+    (a fold's row numbers mean nothing to someone looking at the file)."""
+    if "NaN" not in str(error) or X.dtype.kind != "f" or not np.isnan(X).any():
+        return error
+    row, column = (int(i) for i in np.argwhere(np.isnan(X))[0])
+    line = f", line {int(dataset.lines[row])}" if dataset.lines is not None else ""
+    return InputError(
+        f"table {dataset.name!r}{line}: column {dataset.feature_names[column]!r} is missing a value "
+        f"(data row {row + 1}) and {learner} does not accept missing values; fill or drop "
+        "such rows, or use a learner that does (mixed-nb, cn2)"
+    )
+
+
 def _evaluate(
     learner: Any,
     fit_keywords: dict[str, Any],
@@ -115,23 +131,30 @@ def learn(
                 f"{list(dataset.feature_names)}"
             )
         _, _, X_test = prepare_learner(learner, settings, test)
-        results.append(_evaluate(model, fit_keywords, X, dataset.y, X_test, test.y))
+        try:
+            results.append(_evaluate(model, fit_keywords, X, dataset.y, X_test, test.y))
+        except InputError as error:
+            error = _missing_value_error(error, dataset, X, learner)
+            raise _missing_value_error(error, test, X_test, learner) from None
         protocol = f"train on {dataset.name}, test on {test.name}"
     else:
         splits = stratified_folds(dataset.y, folds, random_state=seed)
         with progress_bar() as progress:
             task = progress.add_task(f"{learner} on {dataset.name}", total=len(splits), status="")
             for train, test_rows in splits:
-                results.append(
-                    _evaluate(
-                        model,
-                        fit_keywords,
-                        X[train],
-                        dataset.y[train],
-                        X[test_rows],
-                        dataset.y[test_rows],
+                try:
+                    results.append(
+                        _evaluate(
+                            model,
+                            fit_keywords,
+                            X[train],
+                            dataset.y[train],
+                            X[test_rows],
+                            dataset.y[test_rows],
+                        )
                     )
-                )
+                except InputError as error:
+                    raise _missing_value_error(error, dataset, X, learner) from None
                 progress.update(
                     task, advance=1, status=f"acc {np.mean([r[0] for r in results]):.3f}"
                 )
