@@ -12,8 +12,8 @@ Pixels are visited tile-major: pixel ``q`` of a launch is pixel
 pixels of one tile, which share one bin of triangles, run together.
 
 Every kernel takes the same leading "scene" arguments, in this order:
-``table`` (R, 17) i64, ``inv_w`` (R, 3) f32, ``colors`` (R, 12) f32,
-``bin_start`` (tiles + 1) i64, ``bin_entries`` (E) i32.
+``table`` (R, 17) i64, ``shade`` (R, 17) f32 (colour planes, see
+``RasterTriangles.shade``), ``bin_start`` (tiles + 1) i64, ``bin_entries`` (E) i32.
 """
 
 import functools
@@ -30,6 +30,7 @@ SUBPIXEL_BITS = 8
 GRADIENT_BITS = 8
 COL_Z, COL_GX, COL_GY, COL_ZLO, COL_ZHI = range(5)
 COL_EDGE = 5
+SHADE_ANCHOR = 15
 MAX_KEY = (1 << 63) - 1
 
 
@@ -44,8 +45,7 @@ def _gaps() -> np.ndarray:
 SHELL_GAPS = _gaps()
 
 table_t = ti.types.ndarray(dtype=ti.i64, ndim=2)
-inv_w_t = ti.types.ndarray(dtype=ti.f32, ndim=2)
-colors_t = ti.types.ndarray(dtype=ti.f32, ndim=2)
+shade_t = ti.types.ndarray(dtype=ti.f32, ndim=2)
 starts_t = ti.types.ndarray(dtype=ti.i64, ndim=1)
 entries_t = ti.types.ndarray(dtype=ti.i32, ndim=1)
 keys_t = ti.types.ndarray(dtype=ti.i64, ndim=1)
@@ -109,35 +109,26 @@ def build(real: object) -> SimpleNamespace:
         return ((z >> depth_shift) << id_bits) | ti.cast(r, ti.i64)
 
     @ti.func
-    def rgba(
-        table: ti.template(),
-        inv_w: ti.template(),
-        colors: ti.template(),
-        r: ti.i32,
-        i: ti.i32,
-        j: ti.i32,
-        flat: ti.template(),
-    ) -> vec4:
-        """Premultiplied colour of raster triangle ``r`` at pixel (i, j)."""
-        c = vec4(0.0)
-        if ti.static(flat):
-            c = vec4(colors[r, 0], colors[r, 1], colors[r, 2], colors[r, 3])
-        else:
-            x = ti.cast(i, ti.i64) << SUBPIXEL_BITS
-            y = ti.cast(j, ti.i64) << SUBPIXEL_BITS
-            total = real(0.0)
-            # Perspective-correct: screen barycentrics (edge k is opposite vertex k)
-            # weighted by 1/w, normalised.
-            for k in ti.static(range(3)):
-                weight = ti.cast(edge(table, r, k, x, y), real) * ti.cast(inv_w[r, k], real)
-                total += weight
-                c += weight * vec4(
-                    colors[r, 4 * k],
-                    colors[r, 4 * k + 1],
-                    colors[r, 4 * k + 2],
-                    colors[r, 4 * k + 3],
+    def rgba(shade: ti.template(), r: ti.i32, i: ti.i32, j: ti.i32, flat: ti.template()) -> vec4:
+        """Premultiplied colour of raster triangle ``r`` at pixel (i, j): its colour
+        planes (colour / w and 1 / w, affine in screen space) at the pixel, divided."""
+        c = vec4(shade[r, 0], shade[r, 1], shade[r, 2], shade[r, 3])
+        if ti.static(not flat):
+            di = ti.cast(i, real) - ti.cast(shade[r, SHADE_ANCHOR], real)
+            dj = ti.cast(j, real) - ti.cast(shade[r, SHADE_ANCHOR + 1], real)
+            q = vec4(0.0)
+            for k in ti.static(range(4)):
+                q[k] = (
+                    ti.cast(shade[r, k], real)
+                    + ti.cast(shade[r, 5 + k], real) * di
+                    + ti.cast(shade[r, 10 + k], real) * dj
                 )
-            c /= total
+            w = (
+                ti.cast(shade[r, 4], real)
+                + ti.cast(shade[r, 9], real) * di
+                + ti.cast(shade[r, 14], real) * dj
+            )
+            c = q / w
         return vec4(c[0] * c[3], c[1] * c[3], c[2] * c[3], c[3])
 
     @ti.kernel

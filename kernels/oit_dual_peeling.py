@@ -38,8 +38,7 @@ def build(real: object) -> SimpleNamespace:
     @ti.kernel
     def bounds(
         table: common.table_t,
-        inv_w: common.inv_w_t,
-        colors: common.colors_t,
+        shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         nearest: common.map_i64_t,
@@ -98,8 +97,7 @@ def build(real: object) -> SimpleNamespace:
     @ti.kernel
     def peel(
         table: common.table_t,
-        inv_w: common.inv_w_t,
-        colors: common.colors_t,
+        shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         nearest: common.map_i64_t,
@@ -159,12 +157,12 @@ def build(real: object) -> SimpleNamespace:
                     accumulated[j, i, 7],
                 )
                 trans = transmittance[j, i]
-                color = c.rgba(table, inv_w, colors, ti.cast(low & mask, ti.i32), i, j, flat)
+                color = c.rgba(shade, ti.cast(low & mask, ti.i32), i, j, flat)
                 front += trans * color
                 trans *= 1.0 - color[3]
                 peeled = layers[j, i] + 1
                 if high != low:
-                    color = c.rgba(table, inv_w, colors, ti.cast(high & mask, ti.i32), i, j, flat)
+                    color = c.rgba(shade, ti.cast(high & mask, ti.i32), i, j, flat)
                     back = color + (1.0 - color[3]) * back
                     peeled += 1
                 layers[j, i] = peeled

@@ -53,8 +53,7 @@ def build(real: object) -> SimpleNamespace:
         start: ti.i32,
         n: ti.i32,
         table: ti.template(),
-        inv_w: ti.template(),
-        colors: ti.template(),
+        shade: ti.template(),
         i: ti.i32,
         j: ti.i32,
         mask: ti.i64,
@@ -73,7 +72,7 @@ def build(real: object) -> SimpleNamespace:
             if ti.static(stop) and transmittance < threshold:
                 break
             r = ti.cast(keys[start + done] & mask, ti.i32)
-            color = c.rgba(table, inv_w, colors, r, i, j, flat)
+            color = c.rgba(shade, r, i, j, flat)
             acc += transmittance * color
             transmittance *= 1.0 - color[3]
             done += 1
@@ -106,8 +105,7 @@ def build(real: object) -> SimpleNamespace:
     @ti.kernel
     def resolve(
         table: common.table_t,
-        inv_w: common.inv_w_t,
-        colors: common.colors_t,
+        shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         tile_ordered: common.entries_t,
@@ -153,7 +151,7 @@ def build(real: object) -> SimpleNamespace:
                         if c.hit(table, entry, i, j):
                             n += 1
                             if not ti.static(stop) or transmittance >= threshold:
-                                color = c.rgba(table, inv_w, colors, entry >> 1, i, j, flat)
+                                color = c.rgba(shade, entry >> 1, i, j, flat)
                                 acc += transmittance * color
                                 transmittance *= 1.0 - color[3]
                                 done += 1
@@ -189,7 +187,7 @@ def build(real: object) -> SimpleNamespace:
                         if unsorted:
                             c.sort_keys(keys, gaps, 0, n)
                         composite(
-                            keys, 0, n, table, inv_w, colors, i, j, mask, threshold, flat, stop,
+                            keys, 0, n, table, shade, i, j, mask, threshold, flat, stop,
                             acc, transmittance, done,
                         )  # fmt: skip
                 depth_complexity[j, i] = n
@@ -206,8 +204,7 @@ def build(real: object) -> SimpleNamespace:
     @ti.kernel
     def resolve_spilled(
         table: common.table_t,
-        inv_w: common.inv_w_t,
-        colors: common.colors_t,
+        shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         pending: common.map_i32_t,
@@ -256,7 +253,7 @@ def build(real: object) -> SimpleNamespace:
                 transmittance = c.real(1.0)
                 done = 0
                 composite(
-                    keys, start, n, table, inv_w, colors, i, j, mask, threshold, flat, stop,
+                    keys, start, n, table, shade, i, j, mask, threshold, flat, stop,
                     acc, transmittance, done,
                 )  # fmt: skip
                 write(image, layers, residual, i, j, acc, transmittance, done, n, background, stop)

@@ -40,8 +40,7 @@ def build(real: object) -> SimpleNamespace:
     @ti.kernel
     def peel(
         table: common.table_t,
-        inv_w: common.inv_w_t,
-        colors: common.colors_t,
+        shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         previous: common.map_i64_t,
@@ -107,9 +106,7 @@ def build(real: object) -> SimpleNamespace:
                 if first:
                     depth_complexity[j, i] = remaining
                 if remaining > 0:
-                    color = c.rgba(
-                        table, inv_w, colors, ti.cast(nearest & mask, ti.i32), i, j, flat
-                    )
+                    color = c.rgba(shade, ti.cast(nearest & mask, ti.i32), i, j, flat)
                     acc += trans * color
                     trans *= 1.0 - color[3]
                     peeled += 1
@@ -131,8 +128,7 @@ def build(real: object) -> SimpleNamespace:
     @ti.kernel
     def peel_k(
         table: common.table_t,
-        inv_w: common.inv_w_t,
-        colors: common.colors_t,
+        shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         previous: common.map_i64_t,
@@ -219,7 +215,7 @@ def build(real: object) -> SimpleNamespace:
                     if trans < threshold:
                         break
                     r = ti.cast(kbuffer[slot + done] & mask, ti.i32)
-                    color = c.rgba(table, inv_w, colors, r, i, j, flat)
+                    color = c.rgba(shade, r, i, j, flat)
                     acc += trans * color
                     trans *= 1.0 - color[3]
                     done += 1

@@ -35,20 +35,32 @@ Depth
     Window depth ``(z_ndc + 1) / 2`` in [0, 1], which is affine in screen
     space for both projections, quantised to 40 bits: a plane
     ``z = (z0 + gx * i + gy * j) >> 8`` with integer coefficients (8 extra
-    fractional bits; ``z0`` is derived exactly from the depth rounded at a
-    pixel inside the triangle), clamped to the triangle's own vertex depth
-    range.  Quantisation moves a depth by less than about
-    ``2**-34`` of the near-far range.
+    fractional bits).  The plane is solved from the exact (unsnapped)
+    screen positions and depths of the vertices and rounded once, at the
+    centre of an anchor pixel near the triangle; it is never moved to fit a
+    sample, and the clamp to the triangle's own vertex depth range only
+    catches rounding at the tips of slivers.  So the depth at any pixel is
+    the true depth to within about ``2**-34`` of the near-far range, however
+    small, thin, steep or clipped the triangle (tested against an
+    independent float64 ray caster).
 Order
     Fragments at a pixel are ordered by the 64-bit key
     ``depth << id_bits | index`` where ``index`` is the raster triangle's
     position; raster triangles are sorted by face index (a clipped face's
-    pieces never overlap), so ties in depth -- exactly coplanar faces -- are
-    broken by face index, nearer first.  Every key at a pixel is distinct.
+    pieces never overlap), so fragments whose quantised depths are equal are
+    ordered by face index, nearer first, and every key at a pixel is
+    distinct.  Faces with the same three vertex positions (in the same
+    order) get the same plane bit for bit, so a duplicated face is always
+    ordered by face index, from either side.  Coplanar faces with different
+    vertices get planes that agree to rounding: where their rounded depths
+    differ by one unit the order follows the rounding (about 2**-40 of the
+    depth range; which face is nearer then may change across the overlap).
 Colour
-    Straight RGBA, per face or interpolated perspective-correctly from the
-    vertices with screen barycentrics ``E_k / sum(E)`` weighted by ``1/w``,
-    premultiplied per fragment.
+    Straight RGBA, per face or per vertex.  Vertex colours are interpolated
+    perspective-correctly: ``colour / w`` and ``1 / w`` are affine in screen
+    space, so each gets a plane solved, like depth, from the exact vertex
+    positions (``shade``); their ratio at a pixel centre is the colour, which
+    is premultiplied per fragment.
 """
 
 from __future__ import annotations
@@ -82,12 +94,17 @@ GUARD = 3.0
 TILE = 16
 
 _MAX_GRADIENT = 1 << 47  # keeps z0 + gx * i + gy * j inside int64 (i, j < 2**14)
+_ANCHOR_LIMIT = 1 << 52  # depth at the anchor, in 1/256 units: far beyond [0, 2**48]
+_GRADIENT_SCALE = float(1 << GRADIENT_BITS)
 _DEPTH_MAX = (1 << DEPTH_BITS) - 1
 
 # Columns of RasterTriangles.table (int64), shared with the Taichi kernels.
 COL_Z, COL_GX, COL_GY, COL_ZLO, COL_ZHI = range(5)
 COL_EDGE = 5  # then A, B, C, threshold for each of the three edges
 TABLE_COLUMNS = COL_EDGE + 12
+# RasterTriangles.shade: 5 planes (r/w, g/w, b/w, a/w, 1/w) as value, i step, j step.
+SHADE_ANCHOR = 15
+SHADE_COLUMNS = 17
 
 
 def check_size(size: object) -> tuple[int, int]:
@@ -124,11 +141,12 @@ class RasterTriangles:
         elsewhere).
     bbox : (R, 4) int64
         Inclusive pixel ranges i0, i1, j0, j1 that can hold covered centres.
-    inv_w : (R, 3) float64
-        1/w at the vertices, ordered so that edge k is opposite vertex
-        ``(k + 2) % 3``.
-    colors : (R, 3, 4) float64
-        Straight RGBA at the vertices (equal rows for face colours).
+    shade : (R, 17) float64
+        Colour planes: columns 0-4 hold ``(r, g, b, a) / w`` and ``1 / w`` at
+        the centre of the anchor pixel (columns 15, 16: its i, j), columns
+        5-9 their steps per pixel in i, 10-14 in j; the straight RGBA at
+        pixel (i, j) is the first four planes divided by the fifth.  Face
+        colours have zero steps and ``1 / w = 1``.
     flat : bool
         True when colours are per face (no interpolation needed).
     id_bits, depth_shift : int
@@ -141,8 +159,7 @@ class RasterTriangles:
     face: np.ndarray
     table: np.ndarray
     bbox: np.ndarray
-    inv_w: np.ndarray
-    colors: np.ndarray
+    shade: np.ndarray
     flat: bool
     id_bits: int
     depth_shift: int
@@ -168,6 +185,16 @@ class RasterTriangles:
     def covers(self, index: np.ndarray, edges: np.ndarray) -> np.ndarray:
         """Coverage from :meth:`edge_values` (top-left rule)."""
         return (edges >= self._edges[3][index]).all(axis=-1)
+
+    def rgba(self, index: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Straight RGBA (..., 4) float64 of triangles ``index`` at pixels (i, j)."""
+        shade = self.shade[index]
+        if self.flat:
+            return shade[..., :4]
+        di = (np.asarray(i) - shade[..., SHADE_ANCHOR])[..., None]
+        dj = (np.asarray(j) - shade[..., SHADE_ANCHOR + 1])[..., None]
+        planes = shade[..., :5] + shade[..., 5:10] * di + shade[..., 10:15] * dj
+        return planes[..., :4] / planes[..., 4:5]
 
     def keys(self, index: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Sort keys (int64) of triangles ``index`` at pixels (i, j)."""
@@ -287,15 +314,17 @@ def _screen(
     scale = float(1 << SUBPIXEL_BITS)
     w = positions[..., 3]
     ndc = positions[..., :3] / w[..., None]
-    x = np.rint((ndc[..., 0] + 1.0) * 0.5 * width * scale).astype(np.int64)
-    y = np.rint((1.0 - ndc[..., 1]) * 0.5 * height * scale).astype(np.int64)
+    xs = (ndc[..., 0] + 1.0) * 0.5 * width  # exact screen position, in pixels
+    ys = (1.0 - ndc[..., 1]) * 0.5 * height
+    x = np.rint(xs * scale).astype(np.int64)
+    y = np.rint(ys * scale).astype(np.int64)
     depth = np.clip((ndc[..., 2] + 1.0) * 0.5, 0.0, 1.0) * float(1 << DEPTH_BITS)
     inv_w = 1.0 / w
 
     # Orient every triangle so that its interior is on the positive side of all edges.
     area2 = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
     flip = area2 < 0
-    for array in (x, y, depth, inv_w, rgba):
+    for array in (x, y, xs, ys, depth, inv_w, rgba):
         array[flip, 1], array[flip, 2] = array[flip, 2].copy(), array[flip, 1].copy()
     area2 = np.abs(area2)
 
@@ -306,13 +335,14 @@ def _screen(
     j0 = np.maximum(-((half - y.min(axis=1)) >> SUBPIXEL_BITS), 0)
     j1 = np.minimum((y.max(axis=1) - half) >> SUBPIXEL_BITS, height - 1)
     visible = (area2 > 0) & (i0 <= i1) & (j0 <= j1)
-    x, y, depth, inv_w, rgba, face, area2 = (
-        a[visible] for a in (x, y, depth, inv_w, rgba, face, area2)
+    x, y, xs, ys, depth, inv_w, rgba, face, area2 = (
+        a[visible] for a in (x, y, xs, ys, depth, inv_w, rgba, face, area2)
     )
     i0, i1, j0, j1 = (a[visible] for a in (i0, i1, j0, j1))
     n = len(face)
 
-    # Reference pixel: the pixel of the centroid, kept inside the pixel box.
+    # Anchor pixel: the pixel of the centroid, kept inside the pixel box.  Planes are
+    # evaluated relative to it, so their rounding does not grow with the image size.
     iref = np.clip(x.sum(axis=1) // (3 << SUBPIXEL_BITS), i0, i1)
     jref = np.clip(y.sum(axis=1) // (3 << SUBPIXEL_BITS), j0, j1)
     xref = (iref << SUBPIXEL_BITS) + half
@@ -336,41 +366,84 @@ def _screen(
         top_left = (dy < 0) | ((dy == 0) & (dx > 0))
         table[:, column + 3] = np.where(top_left, 0, 1)
 
-    # Depth plane through the snapped vertices, per pixel, with GRADIENT_BITS fraction bits.
-    xf, yf = x.astype(np.float64), y.astype(np.float64)
-    det = area2.astype(np.float64)  # > 0 after re-orientation
-    dz1, dz2 = depth[:, 1] - depth[:, 0], depth[:, 2] - depth[:, 0]
-    gx = (dz1 * (yf[:, 2] - yf[:, 0]) - dz2 * (yf[:, 1] - yf[:, 0])) / det
-    gy = (dz2 * (xf[:, 1] - xf[:, 0]) - dz1 * (xf[:, 2] - xf[:, 0])) / det
-    zref = depth[:, 0] + gx * (xref - xf[:, 0]) + gy * (yref - yf[:, 0])
-    per_pixel = float(1 << (SUBPIXEL_BITS + GRADIENT_BITS))
-    table[:, COL_GX] = np.clip(np.rint(gx * per_pixel), -_MAX_GRADIENT, _MAX_GRADIENT)
-    table[:, COL_GY] = np.clip(np.rint(gy * per_pixel), -_MAX_GRADIENT, _MAX_GRADIENT)
-    zlo = np.clip(np.floor(depth.min(axis=1)), 0, _DEPTH_MAX).astype(np.int64)
-    zhi = np.clip(np.ceil(depth.max(axis=1)), 0, _DEPTH_MAX).astype(np.int64)
-    # Depth in 1/256 units at pixel (0, 0), exactly, from the rounded depth at the
-    # reference pixel: z(i, j) = (Z + gx * i + gy * j) >> 8 = z_ref + (gx * di + gy * dj) >> 8.
-    table[:, COL_Z] = (
-        (np.clip(np.rint(zref), zlo, zhi).astype(np.int64) << GRADIENT_BITS)
-        - table[:, COL_GX] * iref
-        - table[:, COL_GY] * jref
-    )
-    table[:, COL_ZLO] = zlo
-    table[:, COL_ZHI] = zhi
+    # Depth and colour are affine (colour over 1/w) in screen space: their planes come
+    # from the exact, unsnapped vertex positions, evaluated at the anchor pixel's centre.
+    plane = _Planes(xs, ys, x, y, area2, iref, jref)
+    gx, gy, zref = plane.solve(depth)
+    table[:, COL_GX] = np.clip(np.rint(gx * _GRADIENT_SCALE), -_MAX_GRADIENT, _MAX_GRADIENT)
+    table[:, COL_GY] = np.clip(np.rint(gy * _GRADIENT_SCALE), -_MAX_GRADIENT, _MAX_GRADIENT)
+    # z(i, j) = (Z + GX * i + GY * j) >> 8 equals the rounded plane at the anchor; the
+    # clamp to the vertex range only catches rounding at the edges of slivers.
+    zref = np.clip(np.rint(zref * _GRADIENT_SCALE), -_ANCHOR_LIMIT, _ANCHOR_LIMIT)
+    table[:, COL_Z] = zref.astype(np.int64) - table[:, COL_GX] * iref - table[:, COL_GY] * jref
+    table[:, COL_ZLO] = np.clip(np.floor(depth.min(axis=1)), 0, _DEPTH_MAX).astype(np.int64)
+    table[:, COL_ZHI] = np.clip(np.ceil(depth.max(axis=1)), 0, _DEPTH_MAX).astype(np.int64)
+
+    shade = np.zeros((n, SHADE_COLUMNS))
+    if flat:
+        shade[:, :4] = rgba[:, 0]
+        shade[:, 4] = 1.0
+    else:
+        # Perspective-correct: (colour / w) and 1 / w are the affine quantities.
+        values = np.concatenate([rgba * inv_w[..., None], inv_w[..., None]], axis=2)
+        for c in range(5):
+            shade[:, 5 + c], shade[:, 10 + c], shade[:, c] = plane.solve(values[..., c])
+    shade[:, SHADE_ANCHOR] = iref
+    shade[:, SHADE_ANCHOR + 1] = jref
 
     id_bits = max(1, (n - 1).bit_length())
     depth_shift = max(0, DEPTH_BITS + id_bits - 63)
-    # Edge k (v_k -> v_k+1) is opposite vertex k+2: reorder the vertex data to match.
-    opposite = [2, 0, 1]
     return RasterTriangles(
         size=(height, width),
         face=face,
         table=table,
         bbox=np.stack([i0, i1, j0, j1], axis=1),
-        inv_w=np.ascontiguousarray(inv_w[:, opposite]),
-        colors=np.ascontiguousarray(rgba[:, opposite]),
+        shade=shade,
         flat=flat,
         id_bits=id_bits,
         depth_shift=depth_shift,
         background=np.asarray(background, dtype=np.float64),
     )
+
+
+class _Planes:
+    """Affine interpolation over screen triangles: gradients per pixel and the value at
+    the anchor pixel's centre, from the exact vertex positions.
+
+    Snapping moves a vertex by up to 1/512 pixel, which would move a depth or colour
+    plane by its gradient times that (a whole depth range on a thin, steep
+    triangle); the exact positions keep every pixel's value to float rounding.  Only
+    when the exact triangle is far from its snapped shape (a sliver that snapping
+    fattened, with a near-zero exact area) do the snapped positions stand in.
+    """
+
+    def __init__(
+        self,
+        xs: np.ndarray,
+        ys: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        area2: np.ndarray,
+        iref: np.ndarray,
+        jref: np.ndarray,
+    ) -> None:
+        snapped_area = area2 / float(1 << (2 * SUBPIXEL_BITS))  # pixels**2, > 0
+        exact_area = (xs[:, 1] - xs[:, 0]) * (ys[:, 2] - ys[:, 0]) - (ys[:, 1] - ys[:, 0]) * (
+            xs[:, 2] - xs[:, 0]
+        )
+        # Both orientations agree after the flip in _screen (same vertex order).
+        exact = np.abs(exact_area - snapped_area) <= 0.5 * snapped_area
+        scale = float(1 << SUBPIXEL_BITS)
+        self.x = np.where(exact[:, None], xs, x / scale)
+        self.y = np.where(exact[:, None], ys, y / scale)
+        self.det = np.where(exact, exact_area, snapped_area)
+        self.ax = iref + 0.5 - self.x[:, 0]
+        self.ay = jref + 0.5 - self.y[:, 0]
+
+    def solve(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(d/di, d/dj, value at the anchor) of the plane through (x, y, ``values``)."""
+        x, y = self.x, self.y
+        d1, d2 = values[:, 1] - values[:, 0], values[:, 2] - values[:, 0]
+        gx = (d1 * (y[:, 2] - y[:, 0]) - d2 * (y[:, 1] - y[:, 0])) / self.det
+        gy = (d2 * (x[:, 1] - x[:, 0]) - d1 * (x[:, 2] - x[:, 0])) / self.det
+        return gx, gy, values[:, 0] + gx * self.ax + gy * self.ay

@@ -50,16 +50,10 @@ def fragments(
     for index, i, j in _candidates(tris, rows or (0, height)):
         edges = tris.edge_values(index, i, j)
         covered = tris.covers(index, edges)
-        index, i, j, edges = index[covered], i[covered], j[covered], edges[covered]
+        index, i, j = index[covered], i[covered], j[covered]
         pixel.append(j * width + i)
         keys.append(tris.keys(index, i, j))
-        if tris.flat:
-            rgba = tris.colors[index, 0]
-        else:
-            # Screen barycentrics (edge k is opposite vertex k), weighted by 1/w.
-            weights = edges / edges.sum(axis=1, keepdims=True) * tris.inv_w[index]
-            rgba = (weights[:, :, None] * tris.colors[index]).sum(axis=1)
-            rgba /= weights.sum(axis=1, keepdims=True)
+        rgba = tris.rgba(index, i, j)
         colors.append(np.concatenate([rgba[:, :3] * rgba[:, 3:], rgba[:, 3:]], axis=1))
     if not pixel:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4))

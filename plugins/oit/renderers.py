@@ -321,8 +321,7 @@ class _TaichiRenderer(_Renderer):
             )
         scene = (
             table,
-            device.upload(tris.inv_w.astype(np.float32)),
-            device.upload(tris.colors.reshape(-1, 12).astype(np.float32)),
+            device.upload(tris.shade.astype(np.float32)),
             bin_start,
             bin_entries,
         )
@@ -498,7 +497,7 @@ class FragmentList(_TaichiRenderer):
         device, size = frame.device, frame.tris.size
         out = _outputs(frame)
         kernels = oit_fragments.build(device.real)
-        table, _, _, bin_start, bin_entries = frame.scene
+        table, _, bin_start, bin_entries = frame.scene
         # Tiles whose every list arrives sorted from the (depth-ordered) bin.
         tile_ordered = device.zeros((frame.n_tiles,), np.int32)
         if frame.bin_entries:
