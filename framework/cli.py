@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 import lamina
+from lamina.clitools import error_line, standalone
 from lamina.errors import LaminaError
 
 __all__ = ["main"]
@@ -65,13 +66,19 @@ class LaminaGroup(click.Group):
         except LaminaError as error:
             _fail(error, traceback=bool(ctx.params.get("traceback")))
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        # Usage errors as one line, Ctrl-C as exit 130 naming what was kept.
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        standalone(lambda: super(LaminaGroup, self).main(*args, standalone_mode=False, **kwargs))
+
 
 def _fail(error: LaminaError, *, traceback: bool) -> None:
     if traceback:
         import traceback as tb
 
         tb.print_exception(error, file=sys.stderr)
-    click.echo(f"lamina: error: {error}", err=True)
+    click.echo(f"lamina: error: {error_line(str(error))}", err=True)
     sys.exit(error.exit_code)
 
 

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from lamina.errors import InputError
-from lamina.io import dumps_json
+from lamina.io import dumps_json, writes_mark, writes_since
 from lamina.limits import MAX_IMAGE_SIDE
 
 __all__ = [
     "OutputFile",
     "check_output_file",
     "check_output_folder",
-    "count_option_type",
     "emit_json",
+    "error_line",
     "json_option",
     "parse_settings",
     "parse_size",
     "print_table",
     "set_option",
+    "standalone",
     "stdout_console",
 ]
 
@@ -124,15 +127,6 @@ class OutputFile(click.ParamType):
         return check_output_file(value, name=option)
 
 
-def count_option_type(minimum: int = 1) -> click.IntRange:
-    """An integer option of at least ``minimum``: 0 is refused, never read as "default".
-
-    >>> count_option_type(2).convert("3", None, None)
-    3
-    """
-    return click.IntRange(min=minimum)
-
-
 def emit_json(data: Any) -> None:
     """Print ``data`` as one JSON document on stdout."""
     click.echo(dumps_json(data))
@@ -152,3 +146,70 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return "" if value is None else str(value)
+
+
+#: Longest error line printed on stderr; ``--traceback`` still shows the whole message.
+ERROR_LINE_LIMIT = 800
+
+
+def error_line(message: str, *, limit: int = ERROR_LINE_LIMIT) -> str:
+    """A message as one line of at most about ``limit`` characters: line breaks
+    become "; " and the middle of an overlong message is left out, with its length.
+
+    >>> error_line("first\\nsecond")
+    'first; second'
+    >>> len(error_line("x" * 50_000)) < 900
+    True
+    """
+    text = "; ".join(line.strip() for line in message.splitlines() if line.strip())
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit * 3 // 4], text[-(limit // 4) :]
+    return f"{head} ... [{len(text) - len(head) - len(tail)} characters left out] ... {tail}"
+
+
+def standalone(invoke: Callable[[], Any]) -> NoReturn:
+    """Run ``invoke`` (a click ``main(standalone_mode=False)``) and exit the lamina way.
+
+    Usage errors are one line on stderr (exit 2, with where to find help);
+    Ctrl-C exits 130 and SIGTERM 143, each naming what was finished and kept
+    (files written atomically are complete; the one being written is discarded).
+    """
+    mark = writes_mark()
+    terminated: list[int] = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
+    try:
+        result = invoke()
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        word, status = ("terminated", 143) if terminated else ("interrupted", 130)
+        click.echo(f"lamina: {word}; {_kept(mark)}", err=True)
+        sys.exit(status)
+    except click.ClickException as error:
+        message = error.format_message()
+        context = getattr(error, "ctx", None)
+        if context is not None:
+            message += f" (see '{context.command_path} --help')"
+        click.echo(f"lamina: error: {error_line(message)}", err=True)
+        sys.exit(error.exit_code)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _kept(mark: int) -> str:
+    count, latest = writes_since(mark)
+    if count == 0:
+        return "no file was written"
+    names = ", ".join(str(path) for path in latest)
+    more = f" (the last {len(latest)}: {names})" if count > len(latest) else f": {names}"
+    return (
+        f"{count} file{'s' if count != 1 else ''} finished and kept{more}; "
+        "any file still being written was discarded"
+    )
