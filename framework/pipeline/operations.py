@@ -18,8 +18,6 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.hookspecs import hookimpl
-from lamina.registry import OperationRegistry
 
 __all__ = ["Context"]
 
@@ -320,10 +318,3 @@ OPERATIONS = {
     "image_patches": image_patches,
     "fit_generative": fit_generative,
 }
-
-
-@hookimpl
-def lamina_register_operations(registry: OperationRegistry) -> None:
-    """Register the built-in operations."""
-    for name, function in OPERATIONS.items():
-        registry.add(name, function, summary=(function.__doc__ or "").strip().splitlines()[0])

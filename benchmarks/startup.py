@@ -1,0 +1,99 @@
+"""Start-up time of the ``lamina`` command line beside a bare Python and a bare click app.
+
+Every command line pays its start-up before doing anything: ``lamina --help``
+loads every plugin's registration (names, summaries, ``"module:attr"``
+targets) but imports no command, component or operation module, so it should
+cost little more than Python itself and click. Each row is the best of
+``--repeats`` runs in a fresh process (the best, because the machine's other
+load only ever adds time). Goal (issue 14): ``lamina --help`` <= 0.2 s.
+
+    python benchmarks/startup.py            # table on stdout
+    python benchmarks/startup.py --json     # one JSON document
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lamina.clitools import emit_json, print_table
+
+GOAL_SECONDS = 0.2
+_CLICK_APP = (
+    "import click\n"
+    "@click.group()\n"
+    "def cli():\n    'A one-command click app.'\n"
+    "@cli.command()\n"
+    "def hello():\n    'Say hello.'\n"
+    "cli(['--help'])\n"
+)
+
+
+def _lamina() -> list[str]:
+    script = Path(sys.executable).with_name("lamina")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from lamina.cli import main; main()"]
+
+
+def cases() -> dict[str, list[str]]:
+    """Row name -> command line."""
+    lamina = _lamina()
+    return {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "click app --help (peer)": [sys.executable, "-c", _CLICK_APP],
+        "lamina --version": [*lamina, "--version"],
+        "lamina --help": [*lamina, "--help"],
+        "lamina components": [*lamina, "components"],
+        "lamina plugins": [*lamina, "plugins"],
+    }
+
+
+def best_of(command: list[str], repeats: int) -> float:
+    """The shortest wall time of ``repeats`` runs of ``command``, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per row (best is kept)")
+    args = parser.parse_args(argv)
+    seconds = {name: best_of(command, args.repeats) for name, command in cases().items()}
+    floor = seconds["python -c pass"]
+    result = {
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "repeats": args.repeats,
+        "goal_seconds": GOAL_SECONDS,
+        "rows": [
+            {"case": name, "best_seconds": round(value, 4), "over_python": round(value - floor, 4)}
+            for name, value in seconds.items()
+        ],
+        "help_meets_goal": seconds["lamina --help"] <= GOAL_SECONDS,
+    }
+    if args.json:
+        emit_json(result)
+        return 0
+    print_table(
+        f"start-up, best of {args.repeats} (goal: lamina --help <= {GOAL_SECONDS} s)",
+        ["case", "best s", "over python s"],
+        [
+            (r["case"], f"{r['best_seconds']:.3f}", f"{r['over_python']:.3f}")
+            for r in result["rows"]
+        ],
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
