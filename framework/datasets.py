@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from lamina.errors import InputError
+from lamina.errors import InputError, shorten_list
 
 __all__ = [
     "MISSING_TOKENS",
@@ -328,9 +328,14 @@ def read_csv(
     for label, names in (("categorical", categorical), ("numeric", numeric), ("ignore", ignore)):
         unknown = sorted(names - set(header))
         if unknown:
-            raise InputError(f"{where}: no column(s) {unknown} to mark {label}; columns: {header}")
+            raise InputError(
+                f"{where}: no column(s) {shorten_list(unknown)} to mark {label}; "
+                f"columns: {shorten_list(header)}"
+            )
     if target not in header:
-        raise InputError(f"{where}: no target column {target!r}; columns are: {', '.join(header)}")
+        raise InputError(
+            f"{where}: no target column {target!r}; columns are: {shorten_list(header)}"
+        )
     if target in ignore:
         raise InputError(f"{where}: the target column {target!r} cannot be ignored")
     both = sorted(categorical & numeric)
@@ -553,7 +558,7 @@ def categorical_mask(
         if isinstance(item, str):
             if feature_names is None or item not in list(feature_names):
                 known = (
-                    list(feature_names)
+                    shorten_list(feature_names)
                     if feature_names is not None
                     else "none (X has no column names)"
                 )

@@ -11,7 +11,23 @@ __all__ = [
     "InputError",
     "LaminaError",
     "PluginError",
+    "shorten_list",
 ]
+
+
+def shorten_list(items: Iterable[object], *, limit: int = 8) -> str:
+    """Items for an error message: at most ``limit`` of them, then how many more.
+
+    A message lists what was expected; ten thousand column names would bury it.
+
+    >>> shorten_list(["a", "b"])
+    'a, b'
+    >>> shorten_list([f"c{i}" for i in range(10_000)], limit=3)
+    'c0, c1, c2 and 9,997 more'
+    """
+    values = [str(item) for item in items]
+    shown = ", ".join(values[:limit])
+    return shown + (f" and {len(values) - limit:,} more" if len(values) > limit else "")
 
 
 class LaminaError(Exception):
