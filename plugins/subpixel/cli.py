@@ -11,7 +11,14 @@ import click
 import numpy as np
 
 import lamina
-from lamina.clitools import emit_json, json_option, parse_settings, print_table, set_option
+from lamina.clitools import (
+    check_output_file,
+    emit_json,
+    json_option,
+    parse_settings,
+    print_table,
+    set_option,
+)
 from lamina.errors import InputError
 from lamina.plugins.subpixel import DEFAULT_ESTIMATOR, DEFAULT_LOCATOR
 
@@ -217,6 +224,8 @@ def track(
 
     if as_json and csv_path:
         raise click.UsageError("--json and --csv are exclusive")
+    if csv_path:
+        check_output_file(csv_path, name="--csv")
     component = _create(estimator, settings)
     stack = [_read(path, channel) for path in progress(list(frames), description="reading")]
     result = track_stack(

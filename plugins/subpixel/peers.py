@@ -16,7 +16,7 @@ from lamina.errors import InputError
 from lamina.memory import array_bytes, check_allocation
 from lamina.plugins.subpixel.checks import as_pair, check_choice, check_positive, require_texture
 from lamina.plugins.subpixel.noise import noise_from_image
-from lamina.plugins.subpixel.registration import texture_check
+from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, texture_significance
 from lamina.plugins.subpixel.spectral import CrossSpectrum, noise_floor
 from lamina.plugins.subpixel.windows import apply_window, comoving_windows
 from lamina.types import ShiftEstimate
@@ -108,7 +108,13 @@ def _bound_or_failure(
                 np.hypot(noise_from_image(reference), noise_from_image(moving)) / np.sqrt(2)
             )
         flat = np.ones(reference.shape)
-        texture_check(reference, moving, (flat, flat), noise)  # raises for textureless pairs
+        texture = texture_significance(reference, moving, (flat, flat), noise)
+        texture.require_two_directions()
+        if not texture.z[1] >= SIGNIFICANT_Z:
+            raise InputError(
+                "not feasible: the images carry no texture above the noise "
+                "(constant or pure noise), so no shift can be measured"
+            ) from None
         reason = f"the estimate does not align the images ({error}); try ml-refine"
         return np.full((2, 2), np.inf), noise, float("nan"), reason
     return crlb, sigma, peak, None

@@ -45,6 +45,7 @@ __all__ = [
     "half_plane_weights",
     "noise_floor",
     "periodic_component",
+    "surface_peak",
     "wavenumbers",
 ]
 
@@ -222,23 +223,17 @@ class CrossSpectrum:
         (the parabola through the logarithms; it falls back to the parabola where a
         value is not positive).
         """
+        return surface_peak(self.correlation_surface(phase=phase), fit=fit)
+
+    def correlation_surface(self, *, phase: bool = False) -> np.ndarray:
+        """Circular cross-correlation of the pair (whitened with ``phase=True``): its
+        value at index ``(i, j)`` is the match of a shift of ``(i, j)`` modulo the shape."""
         spectrum = np.conj(self.cross)  # conj(R) M: its inverse transform peaks at +d
         if phase:
             magnitude = np.abs(spectrum)
             spectrum /= np.maximum(magnitude, np.finfo(magnitude.dtype).tiny)
         spectrum[0, 0] = 0
-        surface = scipy.fft.irfft2(spectrum, s=self.shape)
-        peak = np.unravel_index(int(np.argmax(surface)), self.shape)
-        shift = np.zeros(2)
-        for axis, size in enumerate(self.shape):
-            index = list(peak)
-            values = []
-            for offset in (-1, 0, 1):
-                index[axis] = (peak[axis] + offset) % size
-                values.append(float(surface[tuple(index)]))
-            position = peak[axis] + _three_point(values, fit)
-            shift[axis] = position - size if position > size / 2 else position
-        return shift, float(surface[peak])
+        return scipy.fft.irfft2(spectrum, s=self.shape)
 
     def phase(self, shift: np.ndarray, scale: float = 1.0) -> np.ndarray:
         """``exp(-i k.(scale * shift))`` on the half-plane grid."""
@@ -308,7 +303,7 @@ class CrossSpectrum:
             power = ndimage.uniform_filter(power, smooth, mode=("wrap", "nearest"))
         return np.maximum(power - self.dtype(0.5 * sigma**2), 0)
 
-    def information(self, midpoint: np.ndarray, sigma: float) -> np.ndarray:
+    def information(self, midpoint: np.ndarray, sigma: float, *, check: bool = True) -> np.ndarray:
         """Unbiased estimate of ``G = sum grad g grad g^T`` of the midpoint image.
 
         ``G = sum k k^T (|A + B|^2 / 4 - sigma**2 / 2)`` over the bins with a non-zero
@@ -317,12 +312,14 @@ class CrossSpectrum:
         direction of ``G`` must exceed five of its own standard errors (what the
         noise makes it vary by): otherwise the images hold no texture above the
         noise in that direction and :class:`~lamina.InputError` says why the shift
-        is not feasible.
+        is not feasible (``check=False`` returns ``G`` without judging it).
         """
         support = self.grid.base * (self.bin_weights > 0)  # the bins the fit uses
         gradient_moments = self.kk_sum(
             support * (midpoint - self.dtype(0.5 * sigma**2)), multiplicity=False
         )
+        if not check:
+            return gradient_moments
         eigenvalues, vectors = np.linalg.eigh(gradient_moments)
         # Noise makes a bin's midpoint power vary by 2 P n + n**2 (n = sigma**2 / 2
         # its noise power, P its signal power); Hermitian pairs are one random
@@ -437,6 +434,23 @@ def noise_floor(spectrum: CrossSpectrum) -> float:
     eps = float(np.finfo(spectrum.cross.real.dtype).eps)
     power = (np.sum(spectrum.power_r) + np.sum(spectrum.power_m)) / (2.0 * spectrum.power_r.size)
     return eps * float(np.sqrt(power))
+
+
+def surface_peak(surface: np.ndarray, *, fit: str = "parabolic") -> tuple[np.ndarray, float]:
+    """Highest value of a circular correlation surface, refined by a three-point fit
+    per axis (see :meth:`CrossSpectrum.coarse_shift`): the shift in (-size/2, size/2]
+    and the value at the integer peak."""
+    peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    shift = np.zeros(surface.ndim)
+    for axis, size in enumerate(surface.shape):
+        index = list(peak)
+        values = []
+        for offset in (-1, 0, 1):
+            index[axis] = (peak[axis] + offset) % size
+            values.append(float(surface[tuple(index)]))
+        position = peak[axis] + _three_point(values, fit)
+        shift[axis] = position - size if position > size / 2 else position
+    return shift, float(surface[peak])
 
 
 def _power(spectrum: np.ndarray) -> np.ndarray:

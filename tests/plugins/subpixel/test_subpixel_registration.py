@@ -219,6 +219,8 @@ def bad_pairs(scene):
 @pytest.mark.parametrize("case", list(bad_pairs(np.zeros((128, 128)) + 0.5)))
 @pytest.mark.parametrize("factory", [MLRefine, PhaseCorrelation, PeakFit])
 def test_bad_input_raises_input_error(scene, case, factory):
+    if factory is MLRefine and case in ("pure noise", "integer", "too small"):
+        pytest.skip("ml-refine measures these: see test_subpixel_input_space.py")
     reference, moving = bad_pairs(scene)[case]
     with pytest.raises(lamina.InputError):
         factory().estimate(reference, moving)
@@ -228,8 +230,11 @@ def test_not_feasible_messages_say_why(scene):
     cases = bad_pairs(scene)
     with pytest.raises(lamina.InputError, match="constant"):
         MLRefine().estimate(*cases["constant"])
-    with pytest.raises(lamina.InputError, match="no texture above the noise"):
-        MLRefine().estimate(*cases["pure noise"])
+    # pure noise is measured, not refused: an estimate that says it may be anywhere
+    guess = MLRefine().estimate(*cases["pure noise"])
+    assert guess.diagnostics["feasible"] is False
+    assert any(w.startswith("low SNR") for w in guess.diagnostics["warnings"])
+    assert min(guess.uncertainty) > 64 / 4
     with pytest.raises(lamina.InputError, match="aperture"):
         MLRefine().estimate(*cases["aperture"])
     with pytest.raises(lamina.InputError, match="channel"):

@@ -1,0 +1,190 @@
+"""The integer start of a registration: which correlation peak, and how sure.
+
+A circular correlation cannot tell a shift ``d`` from ``d - N``, and a view that
+shares only a corner with the other hides its match in the tapers of a window.
+So the start is chosen among candidates (the peaks of several correlation
+surfaces and their wrapped alternatives) by how significantly the pixels they
+overlap correlate. Two doubts are reported rather than hidden:
+
+- the best match does not stand out of chance (low SNR, or an overlap too small
+  to carry the match): the estimate may be anywhere, and its uncertainty says so;
+- another candidate matches nearly as well (periodic or repetitive scenes): the
+  uncertainty covers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lamina.plugins.subpixel.windows import MIN_OVERLAP
+
+__all__ = ["Match", "choose_start", "independence", "secondary_peak"]
+
+#: Fisher z a match must reach to stand out of chance.
+MATCH_Z = 5.0
+
+#: A runner-up within this many Fisher z of the best is not ruled out.
+_RUNNER_UP_Z = 4.0
+
+#: Most pixels used to correlate an overlap (a strided subsample beyond that).
+_MAX_SAMPLES = 16384
+
+#: A second correlation peak at least this fraction of the first is a candidate.
+_SECOND_PEAK = 0.5
+
+
+@dataclass
+class Match:
+    """The chosen start, its significance, and the doubts about it."""
+
+    shift: np.ndarray
+    score: float
+    #: Per-axis standard deviation the doubts add to the estimate's uncertainty.
+    spread: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+
+def independence(power: np.ndarray, multiplicity: np.ndarray) -> float:
+    """Fraction of a scene's pixels that vary independently: ``(sum P)**2 / (N sum P**2)``
+    over the ``N`` bins of its power spectrum ``P`` (1 for white texture, small for
+    smooth scenes, whose neighbouring pixels say the same thing)."""
+    total = float(np.sum(multiplicity * power, dtype=np.float64))
+    squares = float(np.sum(multiplicity * power * power, dtype=np.float64))
+    bins = float(np.sum(multiplicity, dtype=np.float64))
+    if total <= 0 or squares <= 0:
+        return 1.0
+    return min(1.0, total**2 / (bins * squares))
+
+
+def choose_start(
+    reference: np.ndarray,
+    moving: np.ndarray,
+    peaks: list[np.ndarray],
+    *,
+    wrap: bool,
+    independent: float,
+) -> Match:
+    """The candidate whose overlap correlates most significantly.
+
+    Parameters
+    ----------
+    reference, moving : ndarray
+        The images (unwindowed).
+    peaks : list of ndarray
+        Correlation peaks (dy, dx), in (-size/2, size/2].
+    wrap : bool
+        Also try each peak's wrapped alternatives ``d - sign(d) N`` per axis (views
+        of a larger scene; not for circular translates).
+    independent : float
+        :func:`independence` of the scene: the effective sample count of ``n``
+        overlapping pixels is ``n * independent``.
+    """
+    candidates: list[np.ndarray] = []
+    for peak in peaks:
+        options = [np.asarray(peak, dtype=np.float64)]
+        if wrap:
+            for axis, size in enumerate(reference.shape):
+                options += [_wrapped(option, axis, size) for option in options]
+        for option in options:
+            if not any(np.all(np.abs(option - seen) <= 1.0) for seen in candidates):
+                candidates.append(option)
+    scores = np.array(
+        [_overlap_significance(reference, moving, c, independent) for c in candidates]
+    )
+    order = np.argsort(scores)[::-1]
+    best = candidates[order[0]]
+    score = float(scores[order[0]])
+    spread = np.zeros(len(best))
+    warnings: list[str] = []
+    if not score >= MATCH_Z:
+        # A guess anywhere in the search range: uniform over (-N, N) per axis.
+        spread = np.array(reference.shape, dtype=np.float64) / np.sqrt(3.0)
+        warnings.append(
+            f"low SNR: the best match stands only {max(score, 0.0):.1f} standard errors above "
+            "chance (noise, or an overlap too small to carry it); the estimate may be anywhere"
+        )
+        return Match(best, score, spread, warnings)
+    for index in order[1:]:
+        other = candidates[index]
+        if scores[index] >= score - _RUNNER_UP_Z and np.max(np.abs(other - best)) > 1.5:
+            spread = np.maximum(spread, np.abs(other - best) / 2.0)
+            warnings.append(
+                f"periodic texture: a shift of ({other[0]:.0f}, {other[1]:.0f}) px matches "
+                "nearly as well as the estimate"
+            )
+            break
+    return Match(best, score, spread, warnings)
+
+
+def secondary_peak(surface: np.ndarray) -> np.ndarray | None:
+    """The highest value of a circular correlation ``surface`` outside the main
+    peak's lobe, as a shift in (-size/2, size/2], when it reaches half the main peak
+    (a repeating scene); None otherwise.
+
+    The lobe is the box around the peak out to where the axis profiles through it
+    first fall below half the peak, doubled.
+    """
+    peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    top = float(surface[peak])
+    if top <= 0:
+        return None
+    index: list[np.ndarray] = []
+    for axis, size in enumerate(surface.shape):
+        profile = np.moveaxis(surface, axis, 0)[(slice(None), *np.delete(peak, axis))]
+        ahead = np.roll(profile, -peak[axis])[: size // 2]
+        behind = np.roll(profile[::-1], peak[axis] + 1)[: size // 2]
+        reach = [int(np.argmax(side < 0.5 * top)) or size // 2 for side in (ahead, behind)]
+        half = min(2 * max(reach), size // 2)
+        index.append(np.arange(peak[axis] - half, peak[axis] + half + 1) % size)
+    outside = np.ones(surface.shape, dtype=bool)
+    outside[np.ix_(*index)] = False
+    if not np.any(outside):
+        return None
+    flat = int(np.argmax(np.where(outside, surface, -np.inf)))
+    if surface.flat[flat] < _SECOND_PEAK * top:
+        return None
+    second = np.unravel_index(flat, surface.shape)
+    return np.array(
+        [s - n if s > n / 2 else s for s, n in zip(second, surface.shape, strict=True)],
+        dtype=np.float64,
+    )
+
+
+def _wrapped(shift: np.ndarray, axis: int, size: int) -> np.ndarray:
+    other = shift.copy()
+    other[axis] -= (1.0 if other[axis] >= 0 else -1.0) * size
+    return other
+
+
+def _overlap_significance(
+    reference: np.ndarray, moving: np.ndarray, shift: np.ndarray, independent: float
+) -> float:
+    """Fisher z-score ``atanh(r) sqrt(n_eff - 3)`` of the correlation ``r`` of the
+    pixels that overlap for the integer part of ``shift`` (``moving[y + dy, x + dx]``
+    against ``reference[y, x]``), ``n_eff`` their effective number: a good match over
+    a large overlap beats a chance match over a sliver, and smooth scenes count as
+    the few samples they are."""
+    steps = np.round(shift).astype(int)
+    slices_r, slices_m = [], []
+    count = 1
+    for step, size in zip(steps, reference.shape, strict=True):
+        if abs(step) > size - MIN_OVERLAP:
+            return -np.inf
+        slices_r.append(slice(max(0, -step), min(size, size - step)))
+        slices_m.append(slice(max(0, step), min(size, size + step)))
+        count *= size - abs(step)
+    stride = max(1, int(np.ceil(np.sqrt(count / _MAX_SAMPLES))))
+    sampled_r = tuple(slice(s.start, s.stop, stride) for s in slices_r)
+    sampled_m = tuple(slice(s.start, s.stop, stride) for s in slices_m)
+    first = reference[sampled_r].astype(np.float64).ravel()
+    second = moving[sampled_m].astype(np.float64).ravel()
+    first -= first.mean()
+    second -= second.mean()
+    denominator = np.sqrt(np.dot(first, first) * np.dot(second, second))
+    if denominator <= 0:
+        return -np.inf
+    correlation = float(np.clip(np.dot(first, second) / denominator, -0.999999, 0.999999))
+    effective = max(count * independent - 3.0, 1.0)
+    return float(np.arctanh(correlation) * np.sqrt(effective))
