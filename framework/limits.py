@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LIMITS", "MAX_IMAGE_SIDE", "Limit"]
+__all__ = ["LIMITS", "MAX_IMAGE_SIDE", "MAX_INTERPOLANT_NODES", "Limit"]
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,18 @@ _TABLE = (
         "renderer and interpolator output height and width, in pixels",
         "the largest texture side of current GPUs; larger frames are tiled by the caller",
     ),
+    Limit(
+        "MAX_INTERPOLANT_NODES",
+        2_000_000,
+        "grid nodes (hidden units) of a ReLU interpolant, fitted or built by "
+        "`lamina approximate --method constructive --width`",
+        "its sparse least-squares solve and its network grow with the nodes (1e8 nodes in 1-D "
+        "took 9.5 GB and over 100 s); 2 million knots already resolve a unit interval to 5e-7",
+    ),
 )
 
 #: Every limit by name.
 LIMITS: dict[str, Limit] = {limit.name: limit for limit in _TABLE}
 
 MAX_IMAGE_SIDE: int = int(LIMITS["MAX_IMAGE_SIDE"].value)
+MAX_INTERPOLANT_NODES: int = int(LIMITS["MAX_INTERPOLANT_NODES"].value)

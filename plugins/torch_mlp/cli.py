@@ -19,6 +19,8 @@ import lamina
 from lamina.clitools import emit_json, json_option, parse_settings, print_table, set_option
 from lamina.errors import InputError
 from lamina.io import atomic_write
+from lamina.limits import MAX_INTERPOLANT_NODES
+from lamina.memory import array_bytes, check_allocation
 from lamina.plugins.torch_mlp.expression import Expression, parse_domain, parse_expression
 
 __all__ = ["approximate"]
@@ -99,6 +101,73 @@ def _fit_one(
         "error_bound": bound,
         "seconds": seconds,
     }
+
+
+def _run_bytes(
+    method: str, width: int, depth: int, *, d: int, points: int, grid_points: int, itemsize: int
+) -> int:
+    """Estimated peak bytes of one run: what scales with --points, --grid, --width
+    and --depth (the fixed-size curvature grid and the networks' weights aside)."""
+    n_eval = grid_points**d
+    # Evaluation points, truth, prediction and error; the prediction's hidden layers
+    # (float64, two at a time) or the interpolant's vertex indices and weights.
+    evaluation = array_bytes((n_eval, d + 3))
+    if method == "constructive":
+        nodes = max(2, round(width ** (1.0 / d))) ** d
+        # The node grid (meshgrid, stack) and the fit's sorted and unique copies of it.
+        return evaluation + array_bytes((nodes, 6 * (d + 1))) + array_bytes((n_eval, 6 * (d + 1)))
+    n_train = points**d
+    training = array_bytes((n_train, 2 * (d + 1)))  # grid, targets and their scaled copies
+    if method == "random-features":
+        # The design matrix and least squares' copy of it; the evaluation features.
+        return (
+            evaluation
+            + training
+            + array_bytes((n_train, 2 * (width + 1)))
+            + array_bytes((n_eval, width + 1))
+        )
+    # Each hidden layer's input and output and their gradients, in the training dtype.
+    return (
+        evaluation
+        + training
+        + array_bytes((n_train, 4 * width * depth), np.dtype(f"f{itemsize}"))
+        + array_bytes((n_eval, 2 * width))
+    )
+
+
+def _check_memory(
+    runs: list[tuple[str, Any, int]],
+    *,
+    d: int,
+    points: int,
+    grid_points: int,
+    itemsize: int,
+) -> None:
+    """One check before any work: the interpolants within their node limit, and the
+    most demanding run within the memory budget."""
+    sizes = []
+    for method, width, depth in runs:
+        nodes = max(2, round(width ** (1.0 / d))) ** d if method == "constructive" else 0
+        if nodes > MAX_INTERPOLANT_NODES:
+            raise InputError(
+                f"--width {width:,} asks for a constructive network of {nodes:,} grid nodes; "
+                f"at most {MAX_INTERPOLANT_NODES:,} (MAX_INTERPOLANT_NODES): choose a smaller --width"
+            )
+        # The minimal universal width is at most d_in + d_out + 2 (networks.minimal_width).
+        units = d + 3 if width == "minimal" else int(width)
+        size = _run_bytes(
+            method, units, depth, d=d, points=points, grid_points=grid_points, itemsize=itemsize
+        )
+        sizes.append((size, method, units, depth))
+    size, method, units, depth = max(sizes)
+    check_allocation(
+        size,
+        what=(
+            f"approximating with {method} (width {units:,}, depth {depth}) on {points:,} "
+            f"training and {grid_points:,} evaluation points per axis in {d}-D"
+        ),
+        fix="choose smaller --points, --grid or --width",
+    )
 
 
 def _int_list(text: str, option: str) -> list[int]:
@@ -271,10 +340,31 @@ def approximate(
     for name, value in (("--width", width), ("--depth", depth), ("--max-iter", max_iter)):
         if value < 1:
             raise InputError(f"{name} must be a positive integer, got {value}")
-    points = points or (1001 if d == 1 else 41)
-    grid_points = grid_points or (20001 if d == 1 else 201)
-    if points < 2 or grid_points < 2:
-        raise InputError("--points and --grid need at least 2 points per axis")
+    # 0 is a mistake to report, not a request for the default.
+    points = (1001 if d == 1 else 41) if points is None else points
+    grid_points = (20001 if d == 1 else 201) if grid_points is None else grid_points
+    for name, value in (("--points", points), ("--grid", grid_points)):
+        if value < 2:
+            raise InputError(f"{name} needs at least 2 points per axis, got {value}")
+    if sweep is None:
+        runs = [(method or "train", width, depth)]
+    elif sweep == "width":
+        methods = [method] if method else list(METHODS)
+        runs = [(m, w, depth) for w in _int_list(widths, "--widths") for m in methods]
+    else:
+        narrow = (
+            "minimal"
+            if click.get_current_context().get_parameter_source("width").name == "DEFAULT"
+            else width
+        )
+        runs = [("train", narrow, k) for k in _int_list(depths, "--depths")]
+    _check_memory(
+        runs,
+        d=d,
+        points=points,
+        grid_points=grid_points,
+        itemsize=8 if dtype == "float64" else 4,
+    )
     evaluation = _grid(bounds, grid_points)
     truth = function.on(evaluation)
     options: dict[str, Any] = {
@@ -293,18 +383,6 @@ def approximate(
         "options": options,
         "second_derivative": curvature,
     }
-    if sweep is None:
-        runs = [(method or "train", width, depth)]
-    elif sweep == "width":
-        methods = [method] if method else list(METHODS)
-        runs = [(m, w, depth) for w in _int_list(widths, "--widths") for m in methods]
-    else:
-        narrow = (
-            "minimal"
-            if click.get_current_context().get_parameter_source("width").name == "DEFAULT"
-            else width
-        )
-        runs = [("train", narrow, k) for k in _int_list(depths, "--depths")]
     from lamina.progress import track
 
     rows = []

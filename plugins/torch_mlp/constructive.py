@@ -19,14 +19,12 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.estimator import BaseLearner, RegressorMixin, check_number, check_regression_target
+from lamina.limits import MAX_INTERPOLANT_NODES
 
 if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["RandomFeatures", "ReLUInterpolant", "kuhn_interpolate", "relu_layer_1d"]
-
-#: The most grid nodes a ReLUInterpolant may have (memory for the sparse solve).
-MAX_NODES = 2_000_000
 
 
 # -- piecewise-linear interpolation on a Kuhn triangulation --------------------------
@@ -212,10 +210,10 @@ class ReLUInterpolant(RegressorMixin, BaseLearner):
             knots = max(2, math.ceil(len(rows) ** (1.0 / d)))
         else:
             knots = int(self.n_knots)
-        if knots**d > MAX_NODES:
+        if knots**d > MAX_INTERPOLANT_NODES:
             raise InputError(
                 f"n_knots={knots} in {d} dimensions makes {knots**d:,} grid nodes; at most "
-                f"{MAX_NODES:,} (use fewer knots or RandomFeatures for many inputs)"
+                f"{MAX_INTERPOLANT_NODES:,} (use fewer knots or RandomFeatures for many inputs)"
             )
         low, high = X.min(axis=0), X.max(axis=0)
         axes = [

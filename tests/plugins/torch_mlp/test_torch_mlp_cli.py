@@ -152,3 +152,34 @@ def test_unsafe_or_bad_expressions_exit_2(expression, fragment):
     result = CliRunner().invoke(main, ["approximate", expression, "--method", "constructive"])
     assert result.exit_code == 2
     assert fragment in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        # #16: these ran to 7.9 GB and 9.5 GB (114 s) before failing.
+        (("--points", "1000000000"), "needs about"),
+        (("--grid", "100000000", "--dims", "2"), "needs about"),
+        (("--method", "random-features", "--width", "100000000"), "needs about"),
+        (("--width", "10000000", "--depth", "100"), "needs about"),
+        (("--method", "constructive", "--width", "100000000"), "MAX_INTERPOLANT_NODES"),
+        (("--sweep", "width", "--widths", "4,100000000"), "choose a smaller --width"),
+        # 0 is not "the default"
+        (("--points", "0"), "--points needs at least 2 points per axis, got 0"),
+        (("--grid", "0"), "--grid needs at least 2 points per axis, got 0"),
+    ],
+)
+def test_sizes_that_cannot_fit_fail_before_any_work(args, fragment):
+    result = CliRunner().invoke(main, ["approximate", "x", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], lines
+
+
+def test_the_memory_estimate_honours_the_configured_limit(monkeypatch):
+    monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "50M")
+    result = CliRunner().invoke(
+        main, ["approximate", "x", "--method", "constructive", "--width", "1000000"]
+    )
+    assert result.exit_code == 2
+    assert "LAMINA_MEMORY_LIMIT=50M" in result.stderr and "--width" in result.stderr
