@@ -16,6 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from lamina.array_api import (
+    check_foreign_array,
+    device_of,
+    foreign_namespace,
+    host,
+    to_numpy,
+    work_dtype,
+)
+from lamina.array_api import logsumexp as foreign_logsumexp
 from lamina.errors import InputError
 from lamina.estimator import (
     BaseLearner,
@@ -115,7 +124,18 @@ def _listed(values: Any) -> list[Any]:
 
 class BaseNB(ClassifierMixin, BaseLearner):
     """Shared prediction and class bookkeeping; subclasses implement
-    ``_joint_log_likelihood(X)`` on validated input and ``_check_predict_x``."""
+    ``_joint_log_likelihood(X)`` on validated input and ``_check_predict_x``.
+
+    Arrays of other array-API libraries (torch, CuPy, ...) are computed on in
+    their own namespace and device by models that define
+    ``_foreign_joint_log_likelihood(X, xp)`` (and accept them in ``fit``); the
+    fitted parameters are small NumPy arrays either way, so one model serves
+    every library and saves like any other. Other models read such input
+    through NumPy.
+    """
+
+    #: Whether X must be non-negative (counts).
+    _non_negative = False
 
     def _joint_log_likelihood(self, X: Any) -> np.ndarray:
         raise NotImplementedError
@@ -123,37 +143,71 @@ class BaseNB(ClassifierMixin, BaseLearner):
     def _check_predict_x(self, X: Any) -> Any:
         raise NotImplementedError
 
-    def predict_joint_log_proba(self, X: Any) -> np.ndarray:
+    def _foreign_joint_log_likelihood(self, X: Any, xp: Any) -> Any:
+        """The joint log likelihood of a validated foreign ``X`` (work dtype), in ``xp``."""
+        raise NotImplementedError
+
+    def _supports_foreign(self) -> bool:
+        return type(self)._foreign_joint_log_likelihood is not BaseNB._foreign_joint_log_likelihood
+
+    def _validate_foreign(self, X: Any, *, reset: bool) -> tuple[Any, Any] | None:
+        """``(X, xp)`` for a foreign array this model computes on, else ``None``."""
+        xp = foreign_namespace(X)
+        if xp is None or not self._supports_foreign():
+            return None
+        X = check_foreign_array(X, xp, owner=type(self).__name__, non_negative=self._non_negative)
+        self._check_features(int(X.shape[1]), None, reset=reset)
+        return X, xp
+
+    def predict_joint_log_proba(self, X: Any) -> Any:
         """Unnormalised ``log P(c) + log P(x | c)`` for each sample and class.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_classes), columns in the order of ``classes_``.
+        array of shape (n_samples, n_classes), columns in the order of ``classes_``;
+        of ``X``'s array library and device when the model computes there.
         """
         self._check_fitted()
-        return self._joint_log_likelihood(self._check_predict_x(X))
+        foreign = self._validate_foreign(X, reset=False)
+        if foreign is None:
+            return self._joint_log_likelihood(self._check_predict_x(host(X)))
+        X, xp = foreign
+        dtype = X.dtype
+        X = xp.astype(X, work_dtype(xp, device_of(X)))
+        return xp.astype(self._foreign_joint_log_likelihood(X, xp), dtype)
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any) -> Any:
         """The most probable class (maximum a posteriori) of each sample."""
         jll = self.predict_joint_log_proba(X)
-        return self.classes_[np.argmax(jll, axis=1)]
+        xp = foreign_namespace(jll)
+        if xp is None:
+            return self.classes_[np.argmax(jll, axis=1)]
+        labels = self.classes_[to_numpy(xp.argmax(jll, axis=1))]
+        if labels.dtype.kind not in "iufb":
+            return labels  # text labels have no array-API dtype (as in scikit-learn)
+        return xp.asarray(labels, device=device_of(jll))
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: Any) -> Any:
         """Log posterior probabilities, normalised with log-sum-exp."""
         jll = self.predict_joint_log_proba(X)
-        return jll - logsumexp(jll, axis=1)[:, None]
+        xp = foreign_namespace(jll)
+        if xp is None:
+            return jll - logsumexp(jll, axis=1)[:, None]
+        return jll - foreign_logsumexp(jll, xp)[:, None]
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any) -> Any:
         """Posterior probabilities; rows sum to one."""
-        return np.exp(self.predict_log_proba(X))
+        log_proba = self.predict_log_proba(X)
+        xp = foreign_namespace(log_proba)
+        return np.exp(log_proba) if xp is None else xp.exp(log_proba)
 
     # -- classes -------------------------------------------------------------------
     def _fit_classes(
         self, y: Any, n_samples: int, sample_weight: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         """Set ``classes_`` from ``y`` for ``fit``; return ``(codes, weights)``."""
-        classes, codes = check_classification_targets(y, n_samples)
-        weights = check_sample_weight(sample_weight, n_samples)
+        classes, codes = check_classification_targets(host(y), n_samples)
+        weights = check_sample_weight(host(sample_weight), n_samples)
         self.classes_ = classes
         return codes, weights
 
@@ -161,6 +215,7 @@ class BaseNB(ClassifierMixin, BaseLearner):
         self, y: Any, classes: Any, n_samples: int, sample_weight: Any
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """Set ``classes_`` on the first ``partial_fit``; map ``y`` to codes."""
+        y, classes, sample_weight = host(y), host(classes), host(sample_weight)
         first = not hasattr(self, "classes_")
         if first:
             if classes is None:

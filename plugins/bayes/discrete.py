@@ -12,6 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from lamina.array_api import (
+    device_of,
+    foreign_namespace,
+    host,
+    to_namespace,
+    to_numpy,
+    work_dtype,
+)
 from lamina.errors import InputError
 from lamina.estimator import assert_finite, check_number
 from lamina.plugins.bayes.base import BaseNB, check_alpha, class_log_prior, one_hot, row_blocks
@@ -76,6 +84,28 @@ def _class_sums(
     return total
 
 
+def _foreign_features(data: Any, binarize: float | None, xp: Any) -> Any:
+    """A foreign array, binarised (``> binarize``) when asked, in its own dtype."""
+    return data if binarize is None else xp.astype(data > binarize, data.dtype)
+
+
+def _foreign_class_sums(
+    X: Any,
+    codes: np.ndarray,
+    weights: np.ndarray,
+    n_classes: int,
+    binarize: float | None,
+    xp: Any,
+) -> np.ndarray:
+    """:func:`_class_sums` of a foreign array, in its namespace and on its device."""
+    device = device_of(X)
+    X = _foreign_features(xp.astype(X, work_dtype(xp, device)), binarize, xp)
+    codes_ = to_namespace(codes, xp, device)
+    Y = xp.astype(codes_[:, None] == xp.arange(n_classes, device=device)[None, :], X.dtype)
+    Y = Y * to_namespace(weights, xp, device, X.dtype)[:, None]
+    return to_numpy(Y.T @ X).astype(np.float64)
+
+
 def _check_non_negative(X: Any, owner: str) -> None:
     values = X.data if hasattr(X, "tocsr") else X
     smallest = values.min() if values.size else 0
@@ -114,6 +144,10 @@ class _BaseDiscreteNB(BaseNB):
             )
 
     def _validate_counts(self, X: Any, *, reset: bool) -> Any:
+        foreign = self._validate_foreign(X, reset=reset)
+        if foreign is not None:
+            return foreign[0]
+        X = host(X)
         # Counts must be >= 0: the minimum that checks it also finds NaN and -inf, and
         # +inf surfaces in the feature counts, so the separate finite pass is skipped.
         X = self._validate_x(
@@ -156,9 +190,12 @@ class _BaseDiscreteNB(BaseNB):
 
     def _count(self, X: Any, codes: np.ndarray, weights: np.ndarray) -> None:
         n_classes = len(self.classes_)
-        self.feature_count_ = self.feature_count_ + _class_sums(
-            X, codes, weights, n_classes, binarize=self._binarize()
-        )
+        xp = foreign_namespace(X)
+        if xp is None:
+            sums = _class_sums(X, codes, weights, n_classes, binarize=self._binarize())
+        else:
+            sums = _foreign_class_sums(X, codes, weights, n_classes, self._binarize(), xp)
+        self.feature_count_ = self.feature_count_ + sums
         self.class_count_ = self.class_count_ + np.bincount(
             codes, weights=weights, minlength=n_classes
         )
@@ -179,6 +216,18 @@ class _BaseDiscreteNB(BaseNB):
     def _update_feature_log_prob(self, alpha: float | np.ndarray) -> None:
         raise NotImplementedError
 
+    def _linear_form(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)`` with ``jll = f(X) @ W + b``, ``f`` the binarisation if any."""
+        raise NotImplementedError
+
+    def _joint_log_likelihood(self, X: Any) -> np.ndarray:
+        weights, bias = self._linear_form()
+        return _block_product(X, weights, binarize=self._binarize()) + bias
+
+    def _foreign_joint_log_likelihood(self, X: Any, xp: Any) -> Any:
+        weights, bias = (to_namespace(a, xp, device_of(X), X.dtype) for a in self._linear_form())
+        return _foreign_features(X, self._binarize(), xp) @ weights + bias
+
     def _check_predict_x(self, X: Any) -> Any:
         return self._validate_x(
             X,
@@ -190,8 +239,10 @@ class _BaseDiscreteNB(BaseNB):
 
     def predict_joint_log_proba(self, X: Any) -> np.ndarray:
         """Unnormalised ``log P(c) + log P(x | c)`` for each sample and class."""
+        if foreign_namespace(X) is not None:
+            return super().predict_joint_log_proba(X)
         self._check_fitted()
-        X = self._check_predict_x(X)
+        X = self._check_predict_x(host(X))
         jll = self._joint_log_likelihood(X)
         # The scores are linear in X: a NaN or infinity in X leaves them not finite.
         if self._non_negative and not np.isfinite(jll).all():
@@ -270,8 +321,8 @@ class MultinomialNB(_BaseDiscreteNB):
         with np.errstate(divide="ignore", invalid="ignore"):
             self.feature_log_prob_ = np.log(smoothed) - np.log(smoothed.sum(axis=1, keepdims=True))
 
-    def _joint_log_likelihood(self, X: Any) -> np.ndarray:
-        return _block_product(X, self.feature_log_prob_.T) + self.class_log_prior_
+    def _linear_form(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.feature_log_prob_.T, self.class_log_prior_
 
 
 class ComplementNB(_BaseDiscreteNB):
@@ -349,11 +400,10 @@ class ComplementNB(_BaseDiscreteNB):
         else:
             self.feature_log_prob_ = -logged
 
-    def _joint_log_likelihood(self, X: Any) -> np.ndarray:
-        jll = _block_product(X, self.feature_log_prob_.T)
-        if len(self.classes_) == 1:
-            jll += self.class_log_prior_
-        return jll
+    def _linear_form(self) -> tuple[np.ndarray, np.ndarray]:
+        # The prior counts only when there is a single class (as in scikit-learn).
+        one_class = len(self.classes_) == 1
+        return self.feature_log_prob_.T, self.class_log_prior_ * one_class
 
 
 class BernoulliNB(_BaseDiscreteNB):
@@ -431,8 +481,9 @@ class BernoulliNB(_BaseDiscreteNB):
                 self.class_count_[:, None] + 2 * alpha
             )
 
-    def _joint_log_likelihood(self, X: Any) -> np.ndarray:
+    def _linear_form(self) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(divide="ignore", invalid="ignore"):
             log_absent = np.log1p(-np.exp(self.feature_log_prob_))
-        jll = _block_product(X, (self.feature_log_prob_ - log_absent).T, binarize=self._binarize())
-        return jll + self.class_log_prior_ + log_absent.sum(axis=1)
+        return (self.feature_log_prob_ - log_absent).T, self.class_log_prior_ + log_absent.sum(
+            axis=1
+        )

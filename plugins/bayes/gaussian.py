@@ -6,6 +6,15 @@ from typing import Any
 
 import numpy as np
 
+from lamina.array_api import (
+    device_of,
+    foreign_namespace,
+    host,
+    numpy_dtype,
+    to_namespace,
+    to_numpy,
+    work_dtype,
+)
 from lamina.errors import InputError
 from lamina.estimator import check_number
 from lamina.plugins.bayes.base import BaseNB, _check_prior, one_hot, row_blocks
@@ -82,13 +91,7 @@ def gaussian_log_likelihood(
     NaN entries contribute nothing (the feature is marginalised out).
     """
     n_classes, n_features = theta.shape
-    center = theta.mean(axis=0)
-    shifted = theta - center
-    precision = 1.0 / var
-    quadratic = -0.5 * precision.T
-    linear = (shifted * precision).T
-    log_norm = -0.5 * np.log(2.0 * np.pi * var)
-    constant = log_norm - 0.5 * shifted * shifted * precision
+    center, quadratic, linear, constant = _expanded_form(theta, var)
     out = np.empty((X.shape[0], n_classes))
     for rows in row_blocks(X.shape[0], n_features):
         block = np.asarray(X[rows], dtype=np.float64) - center
@@ -99,6 +102,38 @@ def gaussian_log_likelihood(
         else:
             out[rows] = (block * block) @ quadratic + block @ linear + constant.sum(axis=1)
     return out
+
+
+def _expanded_form(
+    theta: np.ndarray, var: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``center, quadratic, linear, constant`` with ``log N(x) = (x-center)**2 @ quadratic
+    + (x-center) @ linear + constant`` summed over features (float64)."""
+    theta, var = np.asarray(theta, np.float64), np.asarray(var, np.float64)
+    center = theta.mean(axis=0)
+    shifted = theta - center
+    precision = 1.0 / var
+    log_norm = -0.5 * np.log(2.0 * np.pi * var)
+    constant = log_norm - 0.5 * shifted * shifted * precision
+    return center, -0.5 * precision.T, (shifted * precision).T, constant
+
+
+def foreign_class_moments(
+    X: Any, codes: np.ndarray, weights: np.ndarray, n_classes: int, xp: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`class_moments` of a foreign array, computed in its namespace and on its
+    device (two passes: means, then squared deviations); the small results as NumPy."""
+    device = device_of(X)
+    X = xp.astype(X, work_dtype(xp, device))
+    codes_ = to_namespace(codes, xp, device)
+    Y = xp.astype(codes_[:, None] == xp.arange(n_classes, device=device)[None, :], X.dtype)
+    Y = Y * to_namespace(weights, xp, device, X.dtype)[:, None]
+    count = xp.sum(Y, axis=0)
+    mean = (Y.T @ X) / xp.where(count > 0, count, xp.ones_like(count))[:, None]
+    deviation = X - xp.take(mean, codes_, axis=0)
+    m2 = Y.T @ (deviation * deviation)
+    counts = np.repeat(to_numpy(count).astype(np.float64)[:, None], X.shape[1], axis=1)
+    return counts, to_numpy(mean).astype(np.float64), to_numpy(m2).astype(np.float64)
 
 
 class GaussianNB(BaseNB):
@@ -169,7 +204,8 @@ class GaussianNB(BaseNB):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> GaussianNB:
         """Estimate class priors, means and variances from ``X`` and ``y``."""
         self._check_params()
-        X = self._validate_x(X, reset=True)
+        foreign = self._validate_foreign(X, reset=True)
+        X = foreign[0] if foreign else self._validate_x(host(X), reset=True)
         codes, weights = self._fit_classes(y, X.shape[0], sample_weight)
         for name in ("theta_", "var_", "class_count_", "epsilon_"):
             self.__dict__.pop(name, None)
@@ -182,16 +218,21 @@ class GaussianNB(BaseNB):
         """Update the model with one batch; ``classes`` is required on the first call."""
         self._check_params()
         first = not hasattr(self, "classes_")
-        X = self._validate_x(X, reset=first)
+        foreign = self._validate_foreign(X, reset=first)
+        X = foreign[0] if foreign else self._validate_x(host(X), reset=first)
         codes, weights, _ = self._partial_fit_classes(y, classes, X.shape[0], sample_weight)
         self._update(X, codes, weights)
         return self
 
-    def _update(self, X: np.ndarray, codes: np.ndarray, weights: np.ndarray) -> None:
+    def _update(self, X: Any, codes: np.ndarray, weights: np.ndarray) -> None:
         n_classes = len(self.classes_)
+        xp = foreign_namespace(X)
         # Squares of values beyond ~1e154 overflow: reported below, not as numpy warnings.
         with np.errstate(over="ignore", invalid="ignore"):
-            count, mean, m2 = class_moments(X, codes, weights, n_classes)
+            if xp is None:
+                count, mean, m2 = class_moments(X, codes, weights, n_classes)
+            else:
+                count, mean, m2 = foreign_class_moments(X, codes, weights, n_classes, xp)
             if hasattr(self, "theta_"):
                 seen = np.repeat(self.class_count_[:, None], X.shape[1], axis=1)
                 seen_m2 = (self.var_ - self.epsilon_) * seen
@@ -206,7 +247,7 @@ class GaussianNB(BaseNB):
         # Constant data everywhere would give zero variances: fall back to an absolute epsilon.
         self.epsilon_ = float(self.var_smoothing * (total_var.max() or 1.0))
         # Statistics are accumulated in float64 and kept in X's dtype, as scikit-learn does.
-        dtype = X.dtype
+        dtype = numpy_dtype(X)
         self.theta_ = mean.astype(dtype)
         self.var_ = (variance + self.epsilon_).astype(dtype)
         self.class_count_ = count.astype(dtype)
@@ -233,25 +274,40 @@ class GaussianNB(BaseNB):
         with np.errstate(over="ignore", invalid="ignore"):
             likelihood = gaussian_log_likelihood(X, self.theta_, self.var_)
         if not np.isfinite(likelihood).all():
-            row = int(np.argwhere(~np.isfinite(likelihood))[0][0])
-            raise InputError(
-                f"{type(self).__name__}: sample {row} of X (largest |value| "
-                f"{np.max(np.abs(X[row])):.3g}) lies so far from every class that its squared "
-                "distance overflows float64; rescale X as the training data were"
-            )
+            self._overflow(X, np.isfinite(likelihood))
+        return likelihood + self._log_prior()
+
+    def _foreign_joint_log_likelihood(self, X: Any, xp: Any) -> Any:
+        device = device_of(X)
+        center, quadratic, linear, constant = (
+            to_namespace(a, xp, device, X.dtype) for a in _expanded_form(self.theta_, self.var_)
+        )
+        X = X - center
+        likelihood = (X * X) @ quadratic + X @ linear + xp.sum(constant, axis=1)
+        finite = xp.isfinite(likelihood)
+        if not bool(xp.all(finite)):
+            self._overflow(to_numpy(X), to_numpy(finite))
+        return likelihood + to_namespace(self._log_prior(), xp, device, X.dtype)
+
+    def _log_prior(self) -> np.ndarray:
         with np.errstate(divide="ignore"):
-            log_prior = np.log(self.class_prior_.astype(np.float64))
-        return likelihood + log_prior
+            return np.log(self.class_prior_.astype(np.float64))
+
+    def _overflow(self, X: np.ndarray, finite: np.ndarray) -> None:
+        row = int(np.argwhere(~finite)[0][0])
+        raise InputError(
+            f"{type(self).__name__}: sample {row} of X (largest |value| "
+            f"{np.max(np.abs(X[row])):.3g}) lies so far from every class that its squared "
+            "distance overflows float64; rescale X as the training data were"
+        )
 
 
-def _check_moments_finite(
-    X: np.ndarray, mean: np.ndarray, variance: np.ndarray, owner: str
-) -> None:
+def _check_moments_finite(X: Any, mean: np.ndarray, variance: np.ndarray, owner: str) -> None:
     """One clear error where the means or variances overflowed float64."""
     bad = ~np.isfinite(variance) | ~np.isfinite(mean).all(axis=0)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"{owner}: the variance of feature {j} overflows float64 (|X[:, {j}]| reaches "
-            f"{np.max(np.abs(X[:, j])):.3g}); rescale X first, e.g. with StandardScaler"
+            f"{np.max(np.abs(to_numpy(X[:, j]))):.3g}); rescale X first, e.g. with StandardScaler"
         )
