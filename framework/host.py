@@ -79,6 +79,10 @@ HOST_COMMANDS: dict[str, tuple[str, str]] = {
         "lamina.pipeline.cli:demo",
         "Run the bundled demo: all four kinds of component end to end, with a report.",
     ),
+    "cache": (
+        "lamina.pipeline.cli:cache",
+        "Inspect or prune the stored results of an output folder.",
+    ),
 }
 
 _log = logging.getLogger("lamina")

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LIMITS", "MAX_IMAGE_SIDE", "MAX_INTERPOLANT_NODES", "Limit"]
+__all__ = [
+    "LIMITS",
+    "MAX_IMAGE_SIDE",
+    "MAX_INTERPOLANT_NODES",
+    "MAX_SWEEP_POINTS",
+    "MAX_TASK_RETRIES",
+    "Limit",
+]
 
 
 @dataclass(frozen=True)

@@ -1,42 +1,93 @@
-"""``lamina run`` and ``lamina demo``."""
+"""``lamina run``, ``lamina demo`` and ``lamina cache``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from lamina.clitools import emit_json, json_option, print_table
 
-__all__ = ["demo", "run"]
+__all__ = ["cache", "demo", "run"]
 
 DEMO = Path(__file__).with_name("demo.toml")
 
 
 def _options(function):  # type: ignore[no-untyped-def]
-    function = click.option(
-        "--workers",
-        type=click.IntRange(1, 64),
-        default=None,
-        help="Parallel tasks (local) or Dask workers.",
-    )(function)
-    function = click.option(
-        "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786."
-    )(function)
-    function = click.option(
-        "--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True
-    )(function)
-    return json_option(function)
+    for option in reversed(
+        [
+            click.option(
+                "--executor",
+                type=click.Choice(["local", "dask"]),
+                default="local",
+                show_default=True,
+            ),
+            click.option(
+                "--scheduler",
+                default=None,
+                metavar="ADDRESS",
+                help="Dask scheduler, e.g. tcp://127.0.0.1:8786 [default: a LocalCluster].",
+            ),
+            click.option(
+                "--workers",
+                type=click.IntRange(1, 64),
+                default=None,
+                help="Parallel tasks (local) or LocalCluster workers.",
+            ),
+            click.option(
+                "--worker-timeout",
+                type=click.FloatRange(0, 86400),
+                default=60.0,
+                show_default=True,
+                metavar="SECONDS",
+                help="How long to wait for a Dask worker to join the scheduler.",
+            ),
+            click.option(
+                "--keep-going",
+                is_flag=True,
+                help="Run every task that does not need a failed one; report all failures at the end.",
+            ),
+            click.option(
+                "--dry-run",
+                is_flag=True,
+                help="Say what would run and what is stored (with reasons); run nothing.",
+            ),
+            click.option(
+                "--only", multiple=True, metavar="STEP", help="Run only STEP (repeatable)."
+            ),
+            click.option(
+                "--from",
+                "start",
+                multiple=True,
+                metavar="STEP",
+                help="Run STEP and the steps after it.",
+            ),
+            click.option(
+                "--to", multiple=True, metavar="STEP", help="Run STEP and the steps it needs."
+            ),
+            click.option(
+                "--force",
+                multiple=True,
+                metavar="STEP",
+                help="Rerun STEP and the steps after it even if stored.",
+            ),
+            json_option,
+        ]
+    ):
+        function = option(function)
+    return function
 
 
-def _finish(result, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _finish(result: Any, as_json: bool) -> None:
     if as_json:
         emit_json(result.summary())
         return
     summary = result.summary()
     print_table(
-        f"{result.pipeline.name}: {summary['tasks']} tasks, {summary['cached']} reused, {summary['seconds']} s",
-        ["step", "tasks", "reused", "seconds", "status"],
+        f"{result.pipeline.name}: {summary['tasks']} tasks, {summary['cached']} reused, "
+        f"{summary['seconds']} s",
+        ["step", "tasks", "reused", "work s", "status"],
         (
             (
                 name,
@@ -51,6 +102,47 @@ def _finish(result, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     click.echo(f"report: {result.outdir / 'report.html'}")
 
 
+def _dry_run(plan: Any, as_json: bool) -> None:
+    summary = plan.summary()
+    if as_json:
+        emit_json(summary)
+        return
+    print_table(
+        f"{summary['pipeline']} (dry run): {summary['run']} of {summary['tasks']} tasks would "
+        f"run, {summary['stored']} are stored in {summary['outdir']}",
+        ["step", "tasks", "stored", "run", "why"],
+        (
+            (
+                name,
+                s["tasks"],
+                s["stored"],
+                s["run"],
+                "skipped: " + s["skipped"]
+                if s["skipped"]
+                else "; ".join(f"{n}: {why}" for why, n in s["why"].items())
+                or ("not selected" if s["left"] else ""),
+            )
+            for name, s in summary["steps"].items()
+        ),
+    )
+
+
+def _execute(pipeline: Any, outdir: Path, options: dict[str, Any]) -> None:
+    from lamina.pipeline.runner import Selection, plan_pipeline, run_pipeline
+
+    selection = Selection(
+        only=options.pop("only"),
+        start=options.pop("start"),
+        to=options.pop("to"),
+        force=options.pop("force"),
+    )
+    as_json = options.pop("as_json")
+    if options.pop("dry_run"):
+        _dry_run(plan_pipeline(pipeline, outdir, selection=selection, load=False), as_json)
+        return
+    _finish(run_pipeline(pipeline, outdir, selection=selection, **options), as_json)
+
+
 @click.command()
 @click.argument(
     "pipeline_file", metavar="PIPELINE.toml", type=click.Path(dir_okay=False, path_type=Path)
@@ -60,29 +152,19 @@ def _finish(result, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     "--outdir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Output folder [default: PIPELINE name].",
+    help="Output folder [default: the pipeline's name].",
 )
 @_options
-def run(
-    pipeline_file: Path,
-    outdir: Path | None,
-    executor: str,
-    scheduler: str | None,
-    workers: int | None,
-    as_json: bool,
-) -> None:
-    """Run a pipeline: validate all of it, then execute, reusing stored results."""
-    from lamina.pipeline import load_pipeline, run_pipeline
+def run(pipeline_file: Path, outdir: Path | None, **options: Any) -> None:
+    """Run a pipeline: validate all of it, then execute, reusing stored results.
+
+    Exit status 2 for an invalid pipeline or input, 1 for a failed run, 130
+    when interrupted (finished results are kept; a rerun continues).
+    """
+    from lamina.pipeline import load_pipeline
 
     pipeline = load_pipeline(pipeline_file)
-    result = run_pipeline(
-        pipeline,
-        outdir or Path(pipeline.name),
-        executor=executor,
-        scheduler=scheduler,
-        workers=workers,
-    )
-    _finish(result, as_json)
+    _execute(pipeline, outdir or Path(pipeline.name), options)
 
 
 @click.command()
@@ -94,13 +176,47 @@ def run(
     show_default=True,
 )
 @_options
-def demo(
-    outdir: Path, executor: str, scheduler: str | None, workers: int | None, as_json: bool
-) -> None:
+def demo(outdir: Path, **options: Any) -> None:
     """Run the bundled demo: all four kinds of component end to end, with a report."""
-    from lamina.pipeline import load_pipeline, run_pipeline
+    from lamina.pipeline import load_pipeline
 
-    result = run_pipeline(
-        load_pipeline(DEMO), outdir, executor=executor, scheduler=scheduler, workers=workers
-    )
-    _finish(result, as_json)
+    _execute(load_pipeline(DEMO), outdir, options)
+
+
+@click.group()
+def cache() -> None:
+    """Inspect or prune the stored results of an output folder."""
+
+
+_FOLDER = click.argument(
+    "outdir", metavar="OUTDIR", type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+
+
+@cache.command("info")
+@_FOLDER
+@json_option
+def cache_info(outdir: Path, as_json: bool) -> None:
+    """How many results OUTDIR stores, their size, and how many the last run used."""
+    from lamina.pipeline.cache import CACHE, Cache
+
+    info = Cache(outdir / CACHE).info().as_dict()
+    if as_json:
+        emit_json(info)
+        return
+    print_table(f"stored results in {outdir}", ["", "value"], list(info.items()))
+
+
+@cache.command("prune")
+@_FOLDER
+@click.option("--all", "everything", is_flag=True, help="Remove every stored result.")
+@json_option
+def cache_prune(outdir: Path, everything: bool, as_json: bool) -> None:
+    """Remove stored results the last run did not use (or all with --all)."""
+    from lamina.pipeline.cache import CACHE, Cache
+
+    removed, freed = Cache(outdir / CACHE).prune(everything=everything)
+    if as_json:
+        emit_json({"removed": removed, "bytes": freed})
+        return
+    click.echo(f"removed {removed} stored results ({freed / 1e6:.1f} MB) from {outdir}")

@@ -18,7 +18,7 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.io import atomic_write
 
-__all__ = ["ALLOWED_TYPES", "dump", "load", "register_type"]
+__all__ = ["ALLOWED_TYPES", "dump", "dumps", "load", "register_type"]
 
 #: "module:qualname" of dataclasses that may be stored; plugins add theirs.
 ALLOWED_TYPES: set[str] = {
@@ -96,14 +96,20 @@ def _decode(tree: Any, arrays: Any) -> Any:
     return instance
 
 
-def dump(path: str | Path, value: Any) -> None:
-    """Store ``value`` at ``path`` (an ``.npz``) atomically; ``TypeError`` if it cannot be."""
+def dumps(value: Any) -> bytes:
+    """``value`` as the bytes of an ``.npz``; ``TypeError`` if it cannot be stored."""
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(value, arrays)
     buffer = io.BytesIO()
     np.savez(buffer, __tree__=np.array(json.dumps(tree)), **arrays)
+    return buffer.getvalue()
+
+
+def dump(path: str | Path, value: Any) -> None:
+    """Store ``value`` at ``path`` (an ``.npz``) atomically; ``TypeError`` if it cannot be."""
+    payload = dumps(value)
     with atomic_write(path) as handle:
-        handle.write(buffer.getvalue())
+        handle.write(payload)
 
 
 def load(path: str | Path) -> Any:

@@ -12,6 +12,12 @@ optionally with a component it receives as ``component``)::
 
     [steps.frame.sweep]                        # one task per value (grid or zip)
     "params.max_fragments" = [1000, 1_000_000]
+    "with.size" = ...                          # or a range, see below
+
+A sweep axis is a list of values or a range: ``{ start = 0, stop = 1, num = 5 }``
+(``num`` evenly spaced values, both ends included, as ``numpy.linspace``) or
+``{ start = 0, stop = 10, step = 2 }`` (``stop`` excluded, as ``range``).
+``retries = N`` reruns a failing task up to N more times.
 
 An input reference is ``STEP``, ``STEP[i]`` (item ``i`` of a swept step),
 ``STEP[*]`` (all items as a list), each optionally followed by ``.key`` or
@@ -22,6 +28,7 @@ runs once per item of it.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +36,9 @@ from typing import Any
 
 from lamina.errors import ComponentNotFound, ConfigError, InputError, LaminaError
 from lamina.host import Host, get_host
+from lamina.limits import MAX_SWEEP_POINTS, MAX_TASK_RETRIES
 from lamina.params import Parameter, coerce_value, validate_parameters
+from lamina.pipeline.paths import RESERVED, STEP_NAME, STEP_SUFFIXES, relative_name
 from lamina.tomlfile import TomlFile
 
 __all__ = ["CORE_CALLS", "InputRef", "Pipeline", "Step", "load_pipeline", "parse_pipeline"]
@@ -53,6 +62,7 @@ _STEP_KEYS = {
     "optional",
     "save",
     "title",
+    "retries",
 }
 _REF = re.compile(r"^(?P<step>[A-Za-z_][\w-]*)(?:\[(?P<index>\*|\d+)\])?(?P<path>(?:\.[\w-]+)*)$")
 
@@ -94,6 +104,8 @@ class Step:
     optional: bool = False
     save: bool = True
     title: str = ""
+    retries: int = 0
+    writes: list[tuple[str, str]] = field(default_factory=list)  # (file name, its TOML key)
     n_tasks: int = 1
     mapped_over: list[str] = field(default_factory=list)  # input args mapped item by item
     unavailable: str | None = None  # reason, when optional and its component is missing
@@ -143,10 +155,17 @@ def parse_pipeline(text: str, *, source: Path | None = None, host: Host | None =
     base_dir = source.parent if source is not None and source.is_file() else None
     steps: dict[str, Step] = {}
     for name, raw in raw_steps.items():
+        if not STEP_NAME.match(name):
+            raise fail(
+                f"step name {name!r} must be letters, digits, '_' or '-' (it names the "
+                "step's output files inside the output folder)",
+                f"steps.{name}",
+            )
         steps[name] = _parse_step(name, raw, host, fail, base_dir)
     order = _topological_order(steps, fail)
     ordered = {name: steps[name] for name in order}
     _count_tasks(ordered, fail)
+    _check_outputs(ordered, fail)
     return Pipeline(
         name=str(header.get("name", source.stem if source else "pipeline")),
         title=str(header.get("title", header.get("name", "lamina pipeline"))),
@@ -256,6 +275,16 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any, base_dir: Path | Non
         raise fail(
             f"argument {sorted(both)[0]!r} is given in both `with` and `inputs`", f"{key}.with"
         )
+    retries = raw.get("retries", 0)
+    if (
+        not isinstance(retries, int)
+        or isinstance(retries, bool)
+        or not 0 <= retries <= MAX_TASK_RETRIES
+    ):
+        raise fail(
+            f"`retries` must be an integer in 0..{MAX_TASK_RETRIES}, got {retries!r}",
+            f"{key}.retries",
+        )
     for argument, value in with_.items():
         try:
             with_[argument] = coerce_value(value, by_name[argument].annotation)
@@ -268,8 +297,16 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any, base_dir: Path | Non
 
     axes = []
     for sweep_key, values in sweep_table.items():
+        if isinstance(values, dict):
+            try:
+                values = sweep_range(values)
+            except ValueError as error:
+                raise fail(str(error), f"{key}.sweep.{sweep_key}") from None
         if not isinstance(values, list) or not values:
-            raise fail("a sweep lists one or more values", f"{key}.sweep.{sweep_key}")
+            raise fail(
+                "a sweep lists one or more values or gives a range {start, stop, num|step}",
+                f"{key}.sweep.{sweep_key}",
+            )
         target, _, pname = sweep_key.partition(".")
         if target == "params" and pname:
             if uses is None:
@@ -304,6 +341,13 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any, base_dir: Path | Non
             axes.append(("with", sweep_key, values))
     if mode == "zip" and len({len(a[2]) for a in axes}) > 1:
         raise fail("a zip sweep needs lists of equal length", f"{key}.sweep")
+    points = len(axes[0][2]) if mode == "zip" and axes else math.prod(len(a[2]) for a in axes)
+    if points > MAX_SWEEP_POINTS:
+        raise fail(
+            f"the sweep has {points:,} points, more than {MAX_SWEEP_POINTS:,}: "
+            "split the study into several pipelines",
+            f"{key}.sweep",
+        )
     combos = (
         zip(*(a[2] for a in axes), strict=True)
         if mode == "zip"
@@ -323,6 +367,21 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any, base_dir: Path | Non
             f"missing argument(s) {', '.join(missing)}: give them in `with` or `inputs`", key
         )
 
+    writes = []
+    output_argument = getattr(operation.function, "output_argument", None) if "op" in raw else None
+    if output_argument is not None and output_argument not in inputs:
+        where = (
+            f"{key}.sweep.{output_argument}"
+            if output_argument in sweep_table
+            else f"{key}.with.{output_argument}"
+        )
+        for point in sweep or [{"with": {}}]:
+            written = str(point["with"].get(output_argument, with_.get(output_argument)))
+            try:
+                writes.append((str(relative_name(written)), where))
+            except ValueError as error:
+                raise fail(f"output name {error}", where) from None
+
     return Step(
         name=name,
         op=str(raw["op"]) if "op" in raw else None,
@@ -335,8 +394,51 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any, base_dir: Path | Non
         optional=bool(raw.get("optional", False)),
         save=bool(raw.get("save", True)),
         title=str(raw.get("title", "")),
+        retries=retries,
+        writes=writes,
         unavailable=unavailable,
     )
+
+
+def sweep_range(spec: dict[str, Any]) -> list[Any]:
+    """The values of a sweep range ``{start, stop, num}`` or ``{start, stop, step}``.
+
+    Examples
+    --------
+    >>> sweep_range({"start": 0, "stop": 1, "num": 5})
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    >>> sweep_range({"start": 2, "stop": 10, "step": 3})
+    [2, 5, 8]
+    """
+    keys = set(spec)
+    if keys not in ({"start", "stop", "num"}, {"start", "stop", "step"}):
+        raise ValueError(
+            f"a sweep range has keys start, stop and num (or step), got {', '.join(sorted(keys))}"
+        )
+    start, stop = spec["start"], spec["stop"]
+    for name in keys:
+        value = spec[name]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            raise ValueError(f"sweep range {name} must be a number, got {value!r}")
+    if "num" in spec:
+        num = spec["num"]
+        if not isinstance(num, int) or not 1 <= num <= MAX_SWEEP_POINTS:
+            raise ValueError(
+                f"sweep range num must be an integer in 1..{MAX_SWEEP_POINTS:,}, got {num!r}"
+            )
+        if num == 1:
+            return [float(start)]
+        # start + i * width keeps both ends exact, as numpy.linspace does.
+        width = (stop - start) / (num - 1)
+        return [float(start + i * width) if i < num - 1 else float(stop) for i in range(num)]
+    step = spec["step"]
+    if step == 0 or (stop - start) * step < 0:
+        raise ValueError(f"sweep range step {step!r} never gets from {start!r} to {stop!r}")
+    count = math.ceil((stop - start) / step)
+    if count > MAX_SWEEP_POINTS:
+        raise ValueError(f"sweep range has {count:,} values, more than {MAX_SWEEP_POINTS:,}")
+    exact = all(isinstance(spec[k], int) for k in ("start", "stop", "step"))
+    return [start + i * step if exact else float(start + i * step) for i in range(count)]
 
 
 def _check_input_file(
@@ -410,3 +512,34 @@ def _count_tasks(steps: dict[str, Step], fail: Any) -> None:
                 "step depends on an unavailable optional step; mark it optional = true",
                 f"steps.{step.name}",
             )
+
+
+def _check_outputs(steps: dict[str, Step], fail: Any) -> None:
+    """No two outputs share a path: saved steps own ``NAME.*`` (one task) or
+    ``NAME/`` (several); each file an operation writes is named once."""
+    # path or "NAME/" folder -> who writes it
+    owners: dict[str, str] = dict.fromkeys(RESERVED, "every run")
+    owners.update(dict.fromkeys((f"{name}/" for name in RESERVED), "every run"))
+    for step in steps.values():
+        claims = [f"{step.name}/"] if step.n_tasks > 1 else [step.name + s for s in STEP_SUFFIXES]
+        for claim in claims if step.save else []:
+            if claim in owners:
+                raise fail(
+                    f"the step's output {claim!r} is also written by {owners[claim]}: "
+                    "rename the step or set save = false",
+                    f"steps.{step.name}",
+                )
+            owners[claim] = f"step {step.name!r}"
+    for step in steps.values():
+        if step.writes and len(step.writes) < step.n_tasks:
+            raise fail(
+                f"all {step.n_tasks} tasks of this step write {step.writes[0][0]!r}: "
+                "sweep the file name or give it as an input",
+                step.writes[0][1],
+            )
+        for name, key in step.writes:
+            folder = name.split("/", 1)[0] + "/"
+            other = owners.get(name) or (owners.get(folder) if "/" in name else None)
+            if other is not None:
+                raise fail(f"{name!r} is also written by {other}: choose another name", key)
+            owners[name] = f"step {step.name!r}"

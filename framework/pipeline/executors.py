@@ -1,176 +1,203 @@
-"""Where tasks run: threads on this machine, or a Dask distributed cluster."""
+"""Where tasks run: threads on this machine (here), or a Dask cluster (:mod:`.dask`).
+
+Both take the tasks to run in dependency order with the results already known,
+and report through :class:`Events` in the calling thread as each task ends.
+A failing task raises :class:`~lamina.pipeline.tasks.TaskFailed` at once, or,
+with ``keep_going``, is reported and every task that does not need it still runs.
+"""
 
 from __future__ import annotations
 
-import operator
+import os
+import queue
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
-from lamina.errors import InputError, PluginError
-from lamina.pipeline.tasks import Task, run_task
+from lamina.errors import InputError
+from lamina.pipeline.tasks import Task, TaskFailed, run_task
 
-__all__ = ["DaskExecutor", "Executor", "LocalExecutor", "make_executor"]
+__all__ = ["Events", "Executor", "LocalExecutor", "make_executor", "order_graph"]
 
-Done = Callable[[Task, Any, float], None]
+
+class Events(Protocol):
+    """What an executor reports, always from the thread that called ``run``."""
+
+    def done(self, task: Task, value: Any, seconds: float, worker: str) -> None: ...
+    def failed(self, task: Task, error: TaskFailed) -> None: ...
+    def note(self, text: str) -> None: ...
 
 
 class Executor(Protocol):
     def run(
-        self, tasks: list[Task], known: dict[str, Any], on_done: Done, base_dir: str, outdir: str
+        self,
+        tasks: list[Task],
+        known: dict[str, Any],
+        events: Events,
+        base_dir: str,
+        outdir: str,
+        *,
+        keep_going: bool = False,
     ) -> None:
-        """Run ``tasks`` (in dependency order) given results already ``known``; call
-        ``on_done(task, result, seconds)`` in the calling thread as each finishes."""
+        """Run ``tasks`` (in dependency order) given results already ``known``."""
+
+
+def order_graph(
+    tasks: list[Task], known: dict[str, Any]
+) -> tuple[dict[str, int], dict[str, list[Task]]]:
+    """For each task key, how many of its dependencies are still to run; and, for
+    each key, the tasks waiting on it."""
+    waiting_on: dict[str, int] = {}
+    children: dict[str, list[Task]] = {}
+    to_run = {t.key for t in tasks}
+    for task in tasks:
+        pending = [k for k in task.dependencies if k not in known]
+        missing = [k for k in pending if k not in to_run]
+        if missing:
+            raise RuntimeError(f"{task.label} needs a result that is neither stored nor planned")
+        waiting_on[task.key] = len(pending)
+        for key in pending:
+            children.setdefault(key, []).append(task)
+    return waiting_on, children
+
+
+def blocked_by(failed: Task, children: dict[str, list[Task]]) -> list[Task]:
+    """Every task that needs ``failed``'s result, directly or not."""
+    found: dict[str, Task] = {}
+    stack = list(children.get(failed.key, []))
+    while stack:
+        child = stack.pop()
+        if child.key not in found:
+            found[child.key] = child
+            stack += children.get(child.key, [])
+    return list(found.values())
+
+
+def not_run(task: Task, failed: Task) -> TaskFailed:
+    return TaskFailed(
+        f"{task.described} was not run: it needs {failed.label}, which failed",
+        task.step,
+        task.index,
+    )
 
 
 class LocalExecutor:
-    """Independent tasks run in a thread pool; numpy and scipy release the GIL.
+    """Independent tasks run on a pool of threads; numpy and scipy release the GIL.
 
     Taichi's Python front end is not thread-safe, so tasks of GPU-capable
-    (Taichi) components take turns.
+    (Taichi) components take turns. The threads are daemons: Ctrl-C returns at
+    once, without waiting for a long task to finish.
     """
 
     def __init__(self, workers: int | None = None) -> None:
-        import os
-
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self._taichi = threading.Lock()
 
-    def _run_one(
-        self, task: Task, values: dict[str, Any], base_dir: str, outdir: str
-    ) -> tuple[Any, float]:
-        if task.gpu:
-            with self._taichi:
-                return run_task(task, values, base_dir, outdir)
-        return run_task(task, values, base_dir, outdir)
-
-    def run(
-        self, tasks: list[Task], known: dict[str, Any], on_done: Done, base_dir: str, outdir: str
-    ) -> None:
-        results = dict(known)
-        waiting = list(tasks)
-        running: dict[Future[Any], Task] = {}
-        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="lamina") as pool:
+    def _work(self, jobs: queue.Queue[Any], results: queue.Queue[Any], args: tuple) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            task, values = job
             try:
-                while waiting or running:
-                    for task in [t for t in waiting if t.dependencies <= results.keys()]:
-                        waiting.remove(task)
-                        values = {k: results[k] for k in task.dependencies}
-                        running[pool.submit(self._run_one, task, values, base_dir, outdir)] = task
-                    if not running:
-                        raise RuntimeError(
-                            "no task can run: the task graph has a missing dependency"
-                        )
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        task = running.pop(future)
-                        results[task.key], seconds = future.result()
-                        on_done(task, results[task.key], seconds)
-            except BaseException:
-                for future in running:
-                    future.cancel()
-                raise
-
-
-def _missing_on_worker(
-    components: Iterable[tuple[str, str]], operations: Iterable[str]
-) -> list[str]:
-    """Runs on a worker: the components and operations its lamina installation lacks."""
-    from lamina.host import get_host
-
-    host = get_host()
-    missing = []
-    for kind, name in components:
-        try:
-            info = host.get(kind, name)
-        except Exception:
-            missing.append(f"{kind} {name!r}")
-            continue
-        if not info.available:
-            missing.append(f"{kind} {name!r} ({info.install_hint})")
-    for name in operations:
-        try:
-            host.operation(name)
-        except Exception:
-            missing.append(f"operation {name!r}")
-    return missing
-
-
-class DaskExecutor:
-    """Tasks run on Dask distributed: an existing cluster at ``scheduler``, or a
-    ``LocalCluster`` started for the run. Workers need lamina and the plugins the
-    pipeline uses installed (checked before anything is submitted)."""
-
-    def __init__(self, scheduler: str | None = None, *, workers: int = 2) -> None:
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise InputError(
-                "--executor dask needs Dask distributed: pip install 'lamina[dask]'"
-            ) from None
-        self.scheduler = scheduler
-        self.workers = workers
+                if task.gpu:
+                    with self._taichi:
+                        outcome = run_task(task, values, *args)
+                else:
+                    outcome = run_task(task, values, *args)
+                results.put((task, outcome, None))
+            except BaseException as error:
+                results.put((task, None, error))
 
     def run(
-        self, tasks: list[Task], known: dict[str, Any], on_done: Done, base_dir: str, outdir: str
+        self,
+        tasks: list[Task],
+        known: dict[str, Any],
+        events: Events,
+        base_dir: str,
+        outdir: str,
+        *,
+        keep_going: bool = False,
     ) -> None:
-        from distributed import Client, LocalCluster, as_completed
-
-        cluster = None
-        if self.scheduler is None:
-            cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        values = dict(known)
+        waiting_on, children = order_graph(tasks, known)
+        attempts: dict[str, int] = {}
+        jobs: queue.Queue[Any] = queue.Queue()
+        results: queue.Queue[Any] = queue.Queue()
+        threads = [
+            threading.Thread(
+                target=self._work,
+                args=(jobs, results, (base_dir, outdir)),
+                daemon=True,
+                name=f"lamina-{i}",
             )
-        try:
-            with Client(self.scheduler or cluster, timeout="30s") as client:
-                self._check_workers(client, tasks)
-                futures: dict[str, Any] = {}
-                by_future: dict[Any, Task] = {}
-                for task in tasks:
-                    values = {k: futures.get(k, known.get(k)) for k in task.dependencies}
-                    future = client.submit(
-                        run_task,
-                        task,
-                        values,
-                        base_dir,
-                        outdir,
-                        key=f"lamina-{task.step}-{task.index}-{task.key[:16]}",
-                        pure=False,
-                    )
-                    # Downstream tasks take the value alone, not (value, seconds).
-                    futures[task.key] = client.submit(operator.getitem, future, 0, pure=False)
-                    by_future[future] = task
-                for future in as_completed(list(by_future)):
-                    on_done(by_future[future], *future.result())
-        except OSError as error:
-            raise InputError(f"cannot reach the Dask scheduler {self.scheduler}: {error}") from None
-        finally:
-            if cluster is not None:
-                cluster.close()
-
-    def _check_workers(self, client: Any, tasks: list[Task]) -> None:
-        components = sorted({t.uses for t in tasks if t.uses is not None})
-        operations = sorted({t.op for t in tasks if t.op is not None})
-        report = client.run(_missing_on_worker, components, operations)
-        problems = [
-            f"worker {worker} lacks {', '.join(missing)}"
-            for worker, missing in report.items()
-            if missing
+            for i in range(min(self.workers, max(1, len(tasks))))
         ]
-        if problems:
-            raise PluginError(
-                "; ".join(problems) + ": install lamina and those plugins on every worker"
-            )
+        for thread in threads:
+            thread.start()
+
+        def submit(task: Task) -> None:
+            jobs.put((task, {k: values[k] for k in task.dependencies}))
+
+        settled: set[str] = set()
+        try:
+            for task in tasks:
+                if waiting_on[task.key] == 0:
+                    submit(task)
+            while len(settled) < len(tasks):
+                # A timeout keeps the wait interruptible by Ctrl-C.
+                try:
+                    task, outcome, error = results.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if error is not None:
+                    if not isinstance(error, TaskFailed):
+                        raise error
+                    attempts[task.key] = attempts.get(task.key, 0) + 1
+                    if attempts[task.key] <= task.retries:
+                        events.note(
+                            f"{task.label} failed, retry {attempts[task.key]} of {task.retries}"
+                        )
+                        submit(task)
+                        continue
+                    if not keep_going:
+                        raise error
+                    events.failed(task, error)
+                    settled.add(task.key)
+                    for child in blocked_by(task, children):
+                        if child.key not in settled:
+                            settled.add(child.key)
+                            events.failed(child, not_run(child, task))
+                        waiting_on[child.key] = -1  # never submitted
+                    continue
+                value, seconds, worker = outcome
+                values[task.key] = value
+                settled.add(task.key)
+                events.done(task, value, seconds, worker)
+                for child in children.get(task.key, []):
+                    waiting_on[child.key] -= 1
+                    if waiting_on[child.key] == 0:
+                        submit(child)
+        finally:
+            # Drop queued work; running tasks finish in their daemon threads.
+            with jobs.mutex:
+                jobs.queue.clear()
+            for _ in threads:
+                jobs.put(None)
 
 
 def make_executor(
-    name: str, *, scheduler: str | None = None, workers: int | None = None
+    name: str,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    worker_timeout: float = 60.0,
 ) -> Executor:
     if name == "local":
         if scheduler is not None:
             raise InputError("--scheduler is only for --executor dask")
         return LocalExecutor(workers)
     if name == "dask":
-        return DaskExecutor(scheduler, workers=workers or 2)
+        from lamina.pipeline.dask import DaskExecutor
+
+        return DaskExecutor(scheduler, workers=workers or 2, worker_timeout=worker_timeout)
     raise InputError(f"executor must be 'local' or 'dask', got {name!r}")

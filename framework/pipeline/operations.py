@@ -2,12 +2,19 @@
 
 Every operation is a plain function with keyword-only, type-hinted arguments;
 ``component`` (when present) receives the step's configured component and
-``context`` the run's :class:`Context` (where files are read from and written to).
+``context`` the run's :class:`Context` (where files are read from and written to,
+and the seed of the task's randomness).
+
+Arguments annotated :class:`pathlib.Path` name input files: the runner resolves
+them against the pipeline file's folder and hashes their bytes into the task's
+key. An operation that reads other files too (a scene file and the meshes it
+names) lists them with a ``reads(arguments, base_dir)`` attribute; one that
+writes a file names the argument holding its name as ``output_argument``, so
+validation can check that the name stays inside the output folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Sequence
@@ -24,12 +31,15 @@ __all__ = ["Context"]
 
 @dataclass(frozen=True)
 class Context:
-    """Where a task runs: the pipeline file's folder and the output folder."""
+    """Where a task runs: the pipeline file's folder, the output folder, and
+    ``seed``, drawn from the task's key so randomness is the same on every
+    executor and after every retry."""
 
     base_dir: Path
     outdir: Path
     step: str
     index: int
+    seed: int = 0
 
 
 def _image(value: Any, name: str) -> np.ndarray:
@@ -50,15 +60,19 @@ def load(*, path: Path, context: Context) -> np.ndarray:
 def save(*, value: Any, name: str, context: Context) -> str:
     """Write ``value`` into the output folder as ``name`` (.png, .tif, .npy or .json)."""
     from lamina.io import write_image, write_json
+    from lamina.pipeline.paths import inside
 
-    target = context.outdir / name
+    target = inside(context.outdir, name)
     if target.suffix == ".json":
         write_json(target, value)
     else:
         write_image(
             target, _image(value, "value") if target.suffix != ".npy" else np.asarray(value)
         )
-    return str(target.relative_to(context.outdir))
+    return str(target.relative_to(context.outdir.resolve()))
+
+
+save.output_argument = "name"  # type: ignore[attr-defined]
 
 
 def crop(*, image: Any, top: int, left: int, height: int, width: int) -> np.ndarray:
@@ -78,17 +92,17 @@ def crop(*, image: Any, top: int, left: int, height: int, width: int) -> np.ndar
     return array[top : top + height, left : left + width].copy()
 
 
-def add_noise(*, image: Any, sigma: float, seed: int | None = None) -> np.ndarray:
+def add_noise(*, image: Any, sigma: float, context: Context, seed: int | None = None) -> np.ndarray:
     """Add white Gaussian noise of standard deviation ``sigma`` (not clipped).
 
-    Without a ``seed`` the noise is seeded by the image's content, so every
-    frame of a sweep gets its own noise and a rerun gets the same.
+    Without a ``seed`` the noise is seeded by the task's key, so every frame of
+    a sweep gets its own noise and a rerun, anywhere, gets the same.
     """
     if sigma < 0:
         raise InputError(f"sigma must be >= 0, got {sigma}")
     array = _image(image, "image")
     if seed is None:
-        seed = int.from_bytes(hashlib.sha256(array.tobytes()).digest()[:8], "little")
+        seed = context.seed
     noise = np.random.default_rng(seed).normal(0.0, sigma, array.shape)
     return (array + noise).astype(np.float32)
 
@@ -124,8 +138,10 @@ def to_grey(*, image: Any) -> np.ndarray:
     array = _image(image, "image")
     if array.ndim == 2:
         return array
-    weights = np.array([0.2126, 0.7152, 0.0722], np.float32)
-    return (array[..., :3] @ weights).astype(np.float32)
+    # Element-wise products and sums round the same whatever the array's address;
+    # a matrix product may take a different SIMD path (and differ by 1 ULP).
+    r, g, b = (array[..., c].astype(np.float64) for c in range(3))
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b).astype(np.float32)
 
 
 def _dataset(data: Any) -> tuple[np.ndarray, np.ndarray]:

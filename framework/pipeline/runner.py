@@ -1,32 +1,107 @@
-"""Run a validated pipeline: skip what is stored, execute the rest, write the outputs."""
+"""Run a validated pipeline: plan what is stored and what must run (and why),
+execute the rest, write the outputs that changed, and record the run."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import difflib
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lamina.errors import InputError
+from lamina.errors import ConfigError, InputError, LaminaError
 from lamina.io import unpremultiply, write_image, write_json
 from lamina.pipeline import codec
+from lamina.pipeline.cache import CACHE, MISSING, Cache, clean_parts
 from lamina.pipeline.config import Pipeline
+from lamina.pipeline.display import Mode, RunDisplay
 from lamina.pipeline.executors import make_executor
-from lamina.pipeline.tasks import Task, expand
-from lamina.progress import progress_bar
+from lamina.pipeline.paths import inside
+from lamina.pipeline.record import RunLog, write_provenance
+from lamina.pipeline.tasks import Task, TaskFailed, expand
 from lamina.types import Rendering
 
-__all__ = ["RunResult", "StepResult", "is_image", "run_pipeline"]
+__all__ = [
+    "Interrupted",
+    "Plan",
+    "RunResult",
+    "Selection",
+    "StepResult",
+    "is_image",
+    "plan_pipeline",
+    "run_pipeline",
+]
 
-CACHE = ".lamina-cache"
+
+class Interrupted(LaminaError):
+    """Ctrl-C stopped a run; says what finished and what was kept."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which steps run: ``only`` these; ``start`` (``--from``) and what follows;
+    up ``to`` these and what they need; ``force`` reruns these and what follows."""
+
+    only: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()
+    to: tuple[str, ...] = ()
+    force: tuple[str, ...] = ()
+
+    def resolve(self, pipeline: Pipeline) -> tuple[set[str], set[str]]:
+        """(steps selected to run, steps forced to rerun)."""
+        names = list(pipeline.steps)
+        for option, given in (
+            ("--only", self.only),
+            ("--from", self.start),
+            ("--to", self.to),
+            ("--force", self.force),
+        ):
+            for name in given:
+                if name not in pipeline.steps:
+                    close = difflib.get_close_matches(name, names, n=1)
+                    hint = (
+                        f"; did you mean {close[0]!r}?" if close else f"; steps: {', '.join(names)}"
+                    )
+                    raise ConfigError(f"{option} {name!r} names no step{hint}")
+        after = _descendants(pipeline)
+        before = _ancestors(pipeline)
+        selected = set(names)
+        if self.only:
+            selected = set(self.only)
+        if self.start:
+            selected &= set().union(*({s} | after[s] for s in self.start))
+        if self.to:
+            selected &= set().union(*({s} | before[s] for s in self.to))
+        forced = set().union(*({s} | after[s] for s in self.force)) if self.force else set()
+        return selected, forced
+
+
+def _descendants(pipeline: Pipeline) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {name: set() for name in pipeline.steps}
+    for name in reversed(list(pipeline.steps)):  # topological order, reversed
+        for ref in pipeline.steps[name].inputs.values():
+            found[ref.step] |= {name} | found[name]
+    return found
+
+
+def _ancestors(pipeline: Pipeline) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for name, step in pipeline.steps.items():
+        found[name] = set().union(*({r.step} | found[r.step] for r in step.inputs.values()))
+    return found
 
 
 @dataclass
 class StepResult:
-    """What one step produced: a value per task, the files written, how long it took."""
+    """What one step produced: a value per task, the files written, its work in seconds
+    (of the tasks run now and, for reused results, when they were computed)."""
 
     name: str
     title: str
@@ -35,6 +110,7 @@ class StepResult:
     seconds: float = 0.0
     cached: int = 0
     skipped: str | None = None
+    points: list[dict[str, Any]] = field(default_factory=list)  # sweep values per task
 
 
 @dataclass
@@ -48,6 +124,7 @@ class RunResult:
     seconds: float
     tasks: int
     cached: int
+    failures: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -57,6 +134,7 @@ class RunResult:
             "seconds": round(self.seconds, 3),
             "tasks": self.tasks,
             "cached": self.cached,
+            "failed": len(self.failures),
             "report": str(self.outdir / "report.html"),
             "steps": {
                 name: {
@@ -69,6 +147,133 @@ class RunResult:
                 for name, step in self.steps.items()
             },
         }
+
+
+@dataclass
+class Plan:
+    """What a run would do: stored results, tasks to run with the reason for each."""
+
+    pipeline: Pipeline
+    outdir: Path
+    tasks: dict[str, list[Task]]
+    stored: dict[str, Any]  # task key -> value (True when values were not loaded)
+    run: dict[str, str]  # task key -> why it runs
+    selected: set[str]
+    damaged: list[str]
+    previous: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        steps = {}
+        for name, step_tasks in self.tasks.items():
+            reasons = Counter(self.run[t.key] for t in step_tasks if t.key in self.run)
+            stored = sum(1 for t in step_tasks if t.key in self.stored)
+            steps[name] = {
+                "tasks": len(step_tasks),
+                "stored": stored,
+                "run": sum(reasons.values()),
+                "left": len(step_tasks) - stored - sum(reasons.values()),
+                "why": dict(reasons),
+                "skipped": self.pipeline.steps[name].unavailable,
+            }
+        return {
+            "pipeline": self.pipeline.name,
+            "outdir": str(self.outdir),
+            "tasks": sum(len(t) for t in self.tasks.values()),
+            "stored": len(self.stored),
+            "run": len(self.run),
+            "steps": steps,
+        }
+
+
+def _why(task: Task, before: dict[str, Any] | None, damaged: bool) -> str:
+    if before is None:
+        return "new task"
+    if before.get("key") == task.key:
+        return "stored result was damaged" if damaged else "stored result is missing"
+    old = before.get("parts", {})
+    now = _fingerprint(task)
+    changed = [
+        label
+        for part, label in (
+            ("code", "plugin, lamina or operation"),
+            ("params", "parameters"),
+            ("arguments", "arguments"),
+            ("inputs", "upstream results"),
+        )
+        if old.get(part) != now[part]
+    ]
+    changed += [
+        f"input file {name}"
+        for name, digest in now["files"].items()
+        if old.get("files", {}).get(name) != digest
+    ]
+    return "changed: " + ", ".join(changed) if changed else "new task"
+
+
+def _fingerprint(task: Task) -> dict[str, Any]:
+    """The task's key parts, compact: a digest each (input files by name)."""
+    import hashlib
+    import json
+
+    return {
+        part: value
+        if part == "files"
+        else hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()[
+            :16
+        ]
+        for part, value in task.parts.items()
+    }
+
+
+def plan_pipeline(
+    pipeline: Pipeline,
+    outdir: str | Path,
+    *,
+    selection: Selection | None = None,
+    load: bool = True,
+) -> Plan:
+    """What :func:`run_pipeline` would do; with ``load`` false, stored results are
+    only looked for (a dry run), not read."""
+    outdir = Path(outdir).expanduser().resolve()
+    selected, forced = (selection or Selection()).resolve(pipeline)
+    cache = Cache(outdir / CACHE)
+    previous = cache.read_index()
+    tasks = expand(pipeline)
+    stored: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    by_key: dict[str, Task] = {}
+    for name, step_tasks in tasks.items():
+        for task in step_tasks:
+            if task.key in by_key:
+                continue
+            by_key[task.key] = task
+            if name in forced:
+                reasons[task.key] = "forced (--force)"
+                continue
+            value = cache.load(task.key) if load else (True if cache.has(task.key) else MISSING)
+            if value is not MISSING:
+                stored[task.key] = value
+            else:
+                before = previous["tasks"].get(task.label)
+                reasons[task.key] = _why(task, before, f"{task.key}.npz" in str(cache.damaged))
+    run: dict[str, str] = {}
+    wanted = [t for t in by_key.values() if t.step in selected and t.key in reasons]
+    while wanted:
+        task = wanted.pop()
+        if task.key in run:
+            continue
+        run[task.key] = reasons[task.key]
+        for key in task.dependencies - stored.keys():
+            needed = by_key[key]
+            if needed.step not in selected:
+                if selection is not None and selection.only:
+                    raise ConfigError(
+                        f"--only {task.step}: it needs {needed.label}, which has no stored "
+                        f"result in {outdir}: run without --only, or with --to {task.step}"
+                    )
+                reasons[key] = f"needed by {task.step}; {reasons[key]}"
+            wanted.append(needed)
+    return Plan(pipeline, outdir, tasks, stored, run, selected, cache.damaged, previous)
 
 
 def _prepare_outdir(outdir: Path) -> None:
@@ -105,15 +310,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _write_outputs(outdir: Path, task: Task, single: bool, value: Any) -> list[str]:
-    stem = outdir / (task.step if single else f"{task.step}/{task.index:03d}")
+def _write_outputs(outdir: Path, stem_name: str, value: Any) -> list[str]:
+    stem = inside(outdir, stem_name)
     written = []
     if isinstance(value, Rendering):
         write_image(stem.with_suffix(".png"), unpremultiply(value.image))
-        np_path = stem.with_suffix(".npy")
-        write_image(np_path, value.image)
+        write_image(stem.with_suffix(".npy"), value.image)
         write_json(stem.with_suffix(".json"), value.stats.as_dict())
-        written += [stem.with_suffix(".png"), np_path, stem.with_suffix(".json")]
+        written += [stem.with_suffix(s) for s in (".png", ".npy", ".json")]
     elif is_image(value):
         write_image(stem.with_suffix(".png"), np.clip(value, 0, 1))
         write_image(stem.with_suffix(".npy"), value)
@@ -128,7 +332,54 @@ def _write_outputs(outdir: Path, task: Task, single: bool, value: Any) -> list[s
         except TypeError:
             codec.dump(stem.with_suffix(".npz"), value)
             written.append(stem.with_suffix(".npz"))
-    return [str(p.relative_to(outdir)) for p in written]
+    root = outdir.resolve()
+    return [str(p.relative_to(root)) for p in written]
+
+
+def _stat(path: Path) -> list[int] | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return [found.st_size, found.st_mtime_ns]
+
+
+class _Run:
+    """The bookkeeping of one run: values, timings, workers, log and display."""
+
+    def __init__(self, plan: Plan, log: RunLog, display: RunDisplay, cache: Cache) -> None:
+        self.plan, self.log, self.display, self.cache = plan, log, display, cache
+        self.values: dict[str, Any] = dict(plan.stored)
+        self.seconds: dict[str, float] = {}
+        self.workers: dict[str, str] = {}
+        self.failures: list[TaskFailed] = []
+        self.sharing: dict[str, list[Task]] = {}
+        for step_tasks in plan.tasks.values():
+            for task in step_tasks:
+                self.sharing.setdefault(task.key, []).append(task)
+
+    def done(self, task: Task, value: Any, seconds: float, worker: str) -> None:
+        self.values[task.key] = value
+        self.seconds[task.key] = seconds
+        self.workers[task.key] = worker
+        try:
+            self.cache.store(task.key, value)
+        except TypeError as error:
+            self.log.line(f"task {task.label} result not stored for reuse: {error}")
+        for same in self.sharing[task.key]:
+            self.log.task(same, worker=worker, seconds=seconds, stored=False)
+            self.display.advance(same.step, seconds, same.label)
+
+    def failed(self, task: Task, error: TaskFailed) -> None:
+        self.failures.append(error)
+        self.log.line(f"FAILED {error}")
+        if error.detail:
+            self.log.line("detail:\n" + error.detail.rstrip())
+        self.display.line(f"failed: {error}")
+
+    def note(self, text: str) -> None:
+        self.log.line(text)
+        self.display.line(text)
 
 
 def run_pipeline(
@@ -138,93 +389,218 @@ def run_pipeline(
     executor: str = "local",
     scheduler: str | None = None,
     workers: int | None = None,
-    progress: bool | None = None,
+    progress: bool | Mode | None = None,
+    keep_going: bool = False,
+    selection: Selection | None = None,
+    worker_timeout: float = 60.0,
 ) -> RunResult:
     """Run ``pipeline`` into ``outdir``; tasks stored by an earlier run with the same
-    inputs are not run again. Writes per-step outputs, ``metrics.json``,
-    ``run.log`` and ``report.html`` atomically."""
+    key are not run again, and outputs that did not change are not rewritten.
+
+    Writes per-step outputs, ``metrics.json``, ``provenance.json`` and
+    ``report.html`` atomically, and appends to ``run.log`` as tasks end.
+    ``progress``: True a bar, False nothing, None a bar on a terminal and plain
+    lines otherwise.
+    """
+    started = time.perf_counter()
+    runner = make_executor(
+        executor, scheduler=scheduler, workers=workers, worker_timeout=worker_timeout
+    )
+    outdir = Path(outdir).expanduser().resolve()
+    _prepare_outdir(outdir)
+    clean_parts(outdir)
+    plan = plan_pipeline(pipeline, outdir, selection=selection)
+    cache = Cache(outdir / CACHE)
+    mode: Mode | None = {True: "bar", False: "off"}.get(progress, progress)  # type: ignore[call-overload]
+    totals = {name: len(t) for name, t in plan.tasks.items() if name in plan.selected}
+    stored_counts = {
+        name: sum(1 for t in plan.tasks[name] if t.key in plan.stored) for name in totals
+    }
+    to_run = [t for ts in plan.tasks.values() for t in ts if t.key in plan.run]
+    unique = list({t.key: t for t in to_run}.values())
+    log = RunLog(outdir / "run.log")
+    base_dir = str((pipeline.source.parent if pipeline.source else Path.cwd()).resolve())
+    with RunDisplay(totals, stored_counts, mode) as display:
+        run = _Run(plan, log, display, cache)
+        log.line(
+            f"run {pipeline.name} -> {outdir} on the {executor} executor: "
+            f"{sum(map(len, plan.tasks.values()))} tasks, {len(plan.stored)} stored, "
+            f"{len(unique)} to run"
+        )
+        for damage in plan.damaged:
+            run.note(f"discarded a damaged stored result, recomputing it: {damage}")
+        for name, step in pipeline.steps.items():
+            if step.unavailable:
+                log.line(f"skip {name}: {step.unavailable}")
+        for step_tasks in plan.tasks.values():
+            for task in step_tasks:
+                if task.key in plan.stored:
+                    before = plan.previous["tasks"].get(task.label, {})
+                    log.task(
+                        task,
+                        worker=before.get("worker", "?"),
+                        seconds=before.get("seconds", 0.0),
+                        stored=True,
+                    )
+        try:
+            if unique:  # a fully stored run starts no executor (no cluster)
+                runner.run(unique, plan.stored, run, base_dir, str(outdir), keep_going=keep_going)
+        except KeyboardInterrupt:
+            kept = len(run.seconds)
+            _finish_index(plan, run, cache, outputs=None)
+            log.line(f"interrupted by the user; {kept} tasks finished this run and were kept")
+            log.close()
+            raise Interrupted(
+                f"interrupted: {kept} of {len(unique)} tasks to run had finished; their "
+                f"results (and {len(plan.stored)} stored before) are kept in {outdir / CACHE}: "
+                "rerun to continue"
+            ) from None
+        except BaseException as error:
+            _finish_index(plan, run, cache, outputs=None)
+            if isinstance(error, TaskFailed) and error.detail:
+                log.line(f"FAILED {error}\ndetail:\n{error.detail.rstrip()}")
+            else:
+                log.line(f"stopped: {type(error).__name__}: {error}")
+            log.close()
+            raise
+    steps = _step_results(pipeline, plan, run)
+    outputs = _write_step_outputs(pipeline, plan, run, steps, outdir)
+    _finish_index(plan, run, cache, outputs=outputs)
+    result = RunResult(
+        pipeline,
+        outdir,
+        steps,
+        executor,
+        time.perf_counter() - started,
+        sum(len(t) for t in plan.tasks.values()),
+        sum(1 for ts in plan.tasks.values() for t in ts if t.key in plan.stored),
+        [str(f) for f in run.failures],
+    )
+    _write_records(result, plan, run)
+    log.line(f"finished in {result.seconds:.2f} s")
+    log.close()
+    if run.failures:
+        first = run.failures[0]
+        raise TaskFailed(
+            f"{len(run.failures)} of {len(unique)} tasks failed or could not run; first: "
+            f"{first} (all of them in {outdir / 'run.log'})",
+            first.step,
+            first.index,
+            first.worker,
+        )
+    return result
+
+
+def _step_results(pipeline: Pipeline, plan: Plan, run: _Run) -> dict[str, StepResult]:
+    steps = {}
+    for name, step in pipeline.steps.items():
+        result = StepResult(name, step.title or name, skipped=step.unavailable)
+        for task in plan.tasks[name]:
+            value = run.values.get(task.key)
+            result.values.append(value)
+            result.points.append(task.point)
+            if task.key in run.seconds:
+                result.seconds += run.seconds[task.key]
+            elif task.key in plan.stored:
+                result.cached += 1
+                result.seconds += plan.previous["tasks"].get(task.label, {}).get("seconds", 0.0)
+        if name not in plan.selected and not any(v is not None for v in result.values):
+            result.skipped = result.skipped or "not selected"
+        steps[name] = result
+    return steps
+
+
+def _write_step_outputs(
+    pipeline: Pipeline, plan: Plan, run: _Run, steps: dict[str, StepResult], outdir: Path
+) -> dict[str, Any]:
+    """Write each saved task's files unless the same key's files are on disk as
+    written; remove files of earlier runs that this run no longer produces."""
+    before: dict[str, Any] = plan.previous.get("outputs", {})
+    outputs: dict[str, Any] = {}
+    for name, step in pipeline.steps.items():
+        if not step.save:
+            continue
+        single = len(plan.tasks[name]) == 1
+        for task in plan.tasks[name]:
+            if task.key not in run.values:
+                continue
+            previous = [r for r, o in before.items() if o["task"] == task.label]
+            if previous and all(
+                before[r]["key"] == task.key and _stat(outdir / r) == before[r]["stat"]
+                for r in previous
+            ):
+                files = previous
+            else:
+                stem = name if single else f"{name}/{task.index:03d}"
+                files = _write_outputs(outdir, stem, run.values[task.key])
+            steps[name].files += files
+            for relative in files:
+                outputs[relative] = {
+                    "task": task.label,
+                    "key": task.key,
+                    "stat": _stat(outdir / relative),
+                }
+    for relative, entry in before.items():
+        step = entry["task"].partition("[")[0]
+        if relative in outputs:
+            continue
+        if step in pipeline.steps and step not in plan.selected:
+            outputs[relative] = entry  # not this run's business
+            continue
+        target = outdir / relative
+        if _stat(target) == entry["stat"]:  # ours, unchanged since: a stale output
+            with contextlib.suppress(OSError):
+                target.unlink()
+                if target.parent != outdir and not any(target.parent.iterdir()):
+                    target.parent.rmdir()
+    return outputs
+
+
+def _finish_index(plan: Plan, run: _Run, cache: Cache, *, outputs: dict[str, Any] | None) -> None:
+    tasks = dict(plan.previous["tasks"])
+    for step_tasks in plan.tasks.values():
+        for task in step_tasks:
+            if task.key in run.seconds:
+                seconds, worker = run.seconds[task.key], run.workers[task.key]
+            elif task.key in plan.stored:
+                before = plan.previous["tasks"].get(task.label, {})
+                if before.get("key") == task.key:
+                    seconds, worker = before.get("seconds", 0.0), before.get("worker", "?")
+                else:
+                    seconds, worker = 0.0, "?"
+            else:
+                continue
+            tasks[task.label] = {
+                "key": task.key,
+                "parts": _fingerprint(task),
+                "seconds": seconds,
+                "worker": worker,
+            }
+    labels = {t.label for ts in plan.tasks.values() for t in ts}
+    index = {
+        "tasks": {label: entry for label, entry in tasks.items() if label in labels},
+        "outputs": plan.previous["outputs"] if outputs is None else outputs,
+    }
+    cache.write_index(index)
+
+
+def _write_records(result: RunResult, plan: Plan, run: _Run) -> None:
     from lamina.pipeline.report import write_report
 
-    outdir = Path(outdir)
-    runner = make_executor(executor, scheduler=scheduler, workers=workers)
-    _prepare_outdir(outdir)
-    started = time.perf_counter()
-    tasks = expand(pipeline)
-    steps = {
-        name: StepResult(
-            name, step.title or name, values=[None] * len(tasks[name]), skipped=step.unavailable
-        )
-        for name, step in pipeline.steps.items()
-    }
-    log: list[str] = [
-        f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {pipeline.name} -> {outdir} ({executor})"
-    ]
-    for name, step in pipeline.steps.items():
-        if step.unavailable:
-            log.append(f"skip {name}: {step.unavailable}")
-
-    known: dict[str, Any] = {}
-    to_run: list[Task] = []
-    for name, step_tasks in tasks.items():
-        for task in step_tasks:
-            stored = outdir / CACHE / f"{task.key}.npz"
-            if stored.exists():
-                known[task.key] = codec.load(stored)
-                steps[name].values[task.index] = known[task.key]
-                steps[name].cached += 1
-                log.append(f"{task.label} stored result {task.key[:12]} reused")
-            else:
-                to_run.append(task)
-
-    total = sum(len(t) for t in tasks.values())
-    base_dir = str(pipeline.source.parent if pipeline.source else Path.cwd())
-    try:
-        with progress_bar(enabled=progress) as bar:
-            handle = bar.add_task(
-                f"pipeline {pipeline.name}", total=total, completed=len(known), status=""
-            )
-
-            def on_done(task: Task, value: Any, seconds: float) -> None:
-                steps[task.step].seconds += seconds
-                steps[task.step].values[task.index] = value
-                try:
-                    codec.dump(outdir / CACHE / f"{task.key}.npz", value)
-                except TypeError as error:
-                    log.append(f"{task.label} result not stored for reuse: {error}")
-                log.append(f"{task.label} done")
-                bar.update(handle, advance=1, status=task.label)
-
-            runner.run(to_run, known, on_done, base_dir, str(outdir))
-    except BaseException as error:
-        log.append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} stopped: {type(error).__name__}: {error}")
-        _write_log(outdir, log)
-        raise
-
-    for name, step in pipeline.steps.items():
-        if step.save:
-            for task in tasks[name]:
-                steps[name].files += _write_outputs(
-                    outdir, task, len(tasks[name]) == 1, steps[name].values[task.index]
-                )
-    result = RunResult(
-        pipeline, outdir, steps, executor, time.perf_counter() - started, total, len(known)
-    )
     metrics = {
         name: _plain(step.values if len(step.values) != 1 else step.values[0])
-        for name, step in steps.items()
+        for name, step in result.steps.items()
         if step.values
         and all(isinstance(v, dict) or dataclasses.is_dataclass(v) for v in step.values)
         and not any(isinstance(v, Rendering) for v in step.values)
     }
-    write_json(outdir / "metrics.json", {"run": result.summary(), "metrics": metrics})
-    log.append(f"{time.strftime('%Y-%m-%d %H:%M:%S')} finished in {result.seconds:.2f} s")
-    _write_log(outdir, log)
-    write_report(result, outdir / "report.html")
-    return result
-
-
-def _write_log(outdir: Path, lines: list[str]) -> None:
-    from lamina.io import atomic_write
-
-    with atomic_write(outdir / "run.log", "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+    write_json(result.outdir / "metrics.json", {"run": result.summary(), "metrics": metrics})
+    write_provenance(
+        result.outdir / "provenance.json",
+        source=result.pipeline.source,
+        executor=result.executor,
+        tasks=plan.tasks,
+        workers=run.workers,
+        stored=set(plan.stored),
+    )
+    write_report(result, result.outdir / "report.html")

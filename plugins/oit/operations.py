@@ -3,7 +3,9 @@ turn renderings into a table for learners."""
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,30 @@ def scene(*, source: str, context: Context, opacity: float | None = None) -> dic
     where = source if source.startswith("procedural:") else context.base_dir / source
     loaded = load(where, opacity=opacity)
     return {"scene": loaded.scene, "camera": loaded.camera, "size": loaded.size}
+
+
+def _scene_files(arguments: dict[str, Any], base_dir: Path) -> list[Path]:
+    """The files ``scene`` reads: the scene file and, for a ``.toml``, the meshes
+    its ``[[mesh]]`` tables name (relative to it), so their bytes key the task."""
+    source = str(arguments["source"])
+    if source.startswith("procedural:"):
+        return []
+    path = base_dir / source
+    files = [path]
+    if path.suffix.lower() == ".toml":
+        try:
+            meshes = tomllib.loads(path.read_text(encoding="utf-8")).get("mesh", [])
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return files  # the task itself reports the damaged file
+        files += [
+            path.parent / str(mesh["path"])
+            for mesh in meshes
+            if isinstance(mesh, dict) and "path" in mesh
+        ]
+    return files
+
+
+scene.reads = _scene_files  # type: ignore[attr-defined]
 
 
 def move_in_image(

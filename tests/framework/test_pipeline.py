@@ -171,7 +171,10 @@ def test_disk_full_leaves_no_half_written_file(
     assert not list((workdir / "out").rglob("*.part"))
     monkeypatch.setattr(os, "fsync", real_fsync)
     resumed = run_pipeline(load_pipeline(workdir / "shifts.toml"), workdir / "out", progress=False)
-    assert 0 < resumed.cached < resumed.tasks
+    # Results were stored as tasks ended (no fsync needed: damage is detected);
+    # the outputs that failed to write are written now.
+    assert resumed.cached == resumed.tasks
+    assert (workdir / "out" / "moved" / "005.npy").is_file()
 
 
 def test_cli_run_json_and_exit_codes(workdir: Path) -> None:
@@ -213,7 +216,7 @@ def test_dask_worker_without_a_plugin_is_named(workdir: Path) -> None:
             dashboard_address=None,
             env={"LAMINA_DISABLE_PLUGINS": "pipeline"},
         ) as cluster,
-        pytest.raises(PluginError, match=r"worker .* lacks operation 'compare'"),
+        pytest.raises(PluginError, match=r"worker 0 \(tcp://.*\) lacks .*operation 'compare'"),
     ):
         run_pipeline(
             load_pipeline(workdir / "shifts.toml"),

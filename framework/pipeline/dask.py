@@ -1,0 +1,282 @@
+"""Tasks on a Dask distributed cluster: an existing one at ``scheduler``, or a
+``LocalCluster`` started for the run.
+
+Before any work is sent, every worker is checked: it must import lamina at the
+client's version and provide the components and operations the tasks use at
+the client's versions. Tasks go only to checked workers, so a worker that joins
+later never gets work it cannot do. One future per task, submitted in one pass
+and gathered in batches; upstream results stay on the workers. Failures name
+the worker by name and address; a lost scheduler is one clear error saying how
+many results were kept.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lamina.errors import InputError, LaminaError, PluginError
+from lamina.pipeline.executors import Events, blocked_by, not_run, order_graph
+from lamina.pipeline.tasks import Task, TaskFailed, run_remote
+
+__all__ = ["DaskExecutor", "SchedulerLost"]
+
+#: Seconds a client may stay disconnected before the scheduler counts as lost.
+_RECONNECT_GRACE = 5.0
+
+
+class SchedulerLost(LaminaError):
+    """The Dask scheduler went away during a run."""
+
+
+def _check_worker(expected: dict[str, str]) -> list[str]:
+    """Runs on a worker: what it lacks of ``expected`` ("what" -> "distribution==version")."""
+    import lamina
+    from lamina.host import get_host
+
+    host = get_host()
+    problems = []
+    if expected["lamina"] != lamina.__version__:
+        problems.append(f"lamina {lamina.__version__} (the client has {expected['lamina']})")
+    for what, want in expected.items():
+        if what == "lamina":
+            continue
+        kind, _, name = what.partition(" ")
+        try:
+            if kind == "op":
+                found = host.operation(name)
+                have = f"{found.distribution}=={found.version}"
+            else:
+                info = host.get(kind, name)
+                if not info.available:
+                    problems.append(f"{kind} {name!r} ({info.install_hint})")
+                    continue
+                have = f"{info.distribution}=={info.version}"
+        except LaminaError:
+            problems.append(f"{'operation' if kind == 'op' else kind} {name!r}")
+            continue
+        if have != want:
+            problems.append(f"{what} at {have} (the client has {want})")
+    return problems
+
+
+def _expected(tasks: list[Task]) -> dict[str, str]:
+    import lamina
+    from lamina.host import get_host
+
+    host = get_host()
+    expected = {"lamina": lamina.__version__}
+    for task in tasks:
+        if task.op is not None and f"op {task.op}" not in expected:
+            found = host.operation(task.op)
+            expected[f"op {task.op}"] = f"{found.distribution}=={found.version}"
+        if task.uses is not None and " ".join(task.uses) not in expected:
+            info = host.get(*task.uses)
+            expected[" ".join(task.uses)] = f"{info.distribution}=={info.version}"
+    return expected
+
+
+class DaskExecutor:
+    """Run tasks on Dask distributed (see the module's docstring)."""
+
+    def __init__(
+        self, scheduler: str | None = None, *, workers: int = 2, worker_timeout: float = 60.0
+    ) -> None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise InputError(
+                "--executor dask needs Dask distributed: pip install 'lamina[dask]'"
+            ) from None
+        self.scheduler = scheduler
+        self.workers = workers
+        self.worker_timeout = worker_timeout
+
+    def run(
+        self,
+        tasks: list[Task],
+        known: dict[str, Any],
+        events: Events,
+        base_dir: str,
+        outdir: str,
+        *,
+        keep_going: bool = False,
+    ) -> None:
+        from distributed import Client, LocalCluster
+
+        cluster = None
+        where = self.scheduler
+        try:
+            if self.scheduler is None:
+                cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=":0" if _has_dashboard() else None,
+                )
+                where = "a LocalCluster"
+            try:
+                client = Client(self.scheduler or cluster, timeout="20s")
+            except (OSError, TimeoutError) as error:
+                raise InputError(
+                    f"cannot reach the Dask scheduler {self.scheduler}: {error}; "
+                    "check the address and that `dask scheduler` runs there"
+                ) from None
+            with client:
+                if "dashboard" in client.scheduler_info().get("services", {}):
+                    events.note(f"Dask dashboard: {client.dashboard_link}")
+                checked = self._checked_workers(client, tasks, events)
+                self._run(client, checked, tasks, known, events, base_dir, outdir, keep_going)
+        except SchedulerLost as error:
+            raise SchedulerLost(f"lost the Dask scheduler {where}: {error}") from None
+        finally:
+            if cluster is not None:
+                cluster.close(timeout=5)
+
+    def _checked_workers(self, client: Any, tasks: list[Task], events: Events) -> list[str]:
+        try:
+            client.wait_for_workers(1, timeout=self.worker_timeout)
+        except TimeoutError:
+            raise LaminaError(
+                f"no Dask worker joined the scheduler {self.scheduler} within "
+                f"{self.worker_timeout:g} s: start one with `dask worker {self.scheduler}`, "
+                "or wait longer with --worker-timeout SECONDS"
+            ) from None
+        report = client.run(_check_worker, _expected(tasks), on_error="return")
+        names = {a: w.get("name", a) for a, w in client.scheduler_info()["workers"].items()}
+        good, problems = [], []
+        for address, found in sorted(report.items()):
+            who = f"worker {names.get(address, address)!r} ({address})"
+            if isinstance(found, BaseException):
+                problems.append(f"{who} cannot run lamina: {type(found).__name__}: {found}")
+            elif found:
+                problems.append(f"{who} lacks {', '.join(found)}")
+            else:
+                good.append(address)
+        if not good:
+            raise PluginError(
+                "; ".join(problems) + ": install lamina and those plugins on every worker"
+            )
+        for problem in problems:
+            events.note(f"{problem}: it gets no tasks")
+        return good
+
+    def _run(
+        self,
+        client: Any,
+        checked: list[str],
+        tasks: list[Task],
+        known: dict[str, Any],
+        events: Events,
+        base_dir: str,
+        outdir: str,
+        keep_going: bool,
+    ) -> None:
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        _, children = order_graph(tasks, known)
+        place = {"workers": checked, "allow_other_workers": False}
+        outcomes: dict[str, Any] = {}
+        stored = sorted({k for t in tasks for k in t.dependencies if k in known})
+        if stored:
+            # Stored results travel once, not once per task that reads them.
+            scattered = client.scatter(
+                {f"lamina-stored-{k}": (known[k], 0.0, "stored") for k in stored}, workers=checked
+            )
+            outcomes.update({k: scattered[f"lamina-stored-{k}"] for k in stored})
+        by_key: dict[str, Task] = {}
+        for task in tasks:
+            future = client.submit(
+                run_remote,
+                task,
+                {k: outcomes[k] for k in task.dependencies},
+                base_dir,
+                outdir,
+                key=f"lamina-{task.step}-{task.index}-{task.key[:16]}",
+                pure=False,
+                retries=task.retries,
+                **place,
+            )
+            outcomes[task.key] = future
+            by_key[future.key] = task
+        pending = as_completed([outcomes[t.key] for t in tasks])
+        settled: set[str] = set()
+        away_since: float | None = None
+        try:
+            while not pending.is_empty():
+                if not pending.has_ready():
+                    if client.status != "running":
+                        away_since = away_since or time.monotonic()
+                        if time.monotonic() - away_since > _RECONNECT_GRACE:
+                            raise SchedulerLost("the client lost its connection")
+                    else:
+                        away_since = None
+                    time.sleep(0.01)
+                    continue
+                batch = pending.next_batch(block=False)
+                finished = [f for f in batch if f.status == "finished"]
+                try:
+                    gathered = client.gather(finished) if finished else []
+                except Exception as error:
+                    raise SchedulerLost(f"{type(error).__name__}: {error}") from None
+                for future, (value, seconds, worker) in zip(finished, gathered, strict=True):
+                    settled.add(by_key[future.key].key)
+                    events.done(by_key[future.key], value, seconds, worker)
+                for future in batch:
+                    if future.status == "finished":
+                        continue
+                    task = by_key[future.key]
+                    if task.key in settled:
+                        continue
+                    if future.status == "cancelled":
+                        raise SchedulerLost(f"{task.label} was cancelled")
+                    error = self._failure(task, future.exception(), KilledWorker)
+                    if not keep_going:
+                        raise error
+                    if (error.step, error.index) != (task.step, task.index):
+                        # Dask passes an upstream failure on to the tasks that need it.
+                        error = TaskFailed(
+                            f"{task.described} was not run: it needs "
+                            f"{error.step}[{error.index}], which failed",
+                            task.step,
+                            task.index,
+                        )
+                    settled.add(task.key)
+                    events.failed(task, error)
+                    for child in blocked_by(task, children):
+                        if child.key not in settled:
+                            settled.add(child.key)
+                            events.failed(child, not_run(child, task))
+        except SchedulerLost as error:
+            raise SchedulerLost(
+                f"{error}; {len(settled)} of {len(tasks)} tasks had finished and their "
+                "results were kept: rerun to compute the rest"
+            ) from None
+        except BaseException:
+            client.cancel(list(outcomes.values()), force=True)
+            raise
+
+    @staticmethod
+    def _failure(task: Task, error: BaseException, killed: type) -> TaskFailed:
+        if isinstance(error, TaskFailed):
+            return error
+        if isinstance(error, killed):
+            return TaskFailed(
+                f"{task.described} failed: the workers running it died every time "
+                f"(last: {getattr(error, 'last_worker', None) or error})",
+                task.step,
+                task.index,
+            )
+        return TaskFailed(
+            f"{task.described} failed on the cluster: {type(error).__name__}: {error}",
+            task.step,
+            task.index,
+        )
+
+
+def _has_dashboard() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
