@@ -3,7 +3,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# setuptools' "Editable installation" notice is a warning that --quiet does not hide.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet \
+	--disable-pip-version-check
 
 .PHONY: demo test bench lint clean
 

@@ -85,5 +85,22 @@ def _fail(error: LaminaError, *, traceback: bool) -> None:
 @click.group(cls=LaminaGroup)
 @click.version_option(lamina.__version__, prog_name="lamina")
 @click.option("--traceback", is_flag=True, help="Show the full stack on errors.")
-def main(traceback: bool) -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Log progress details (e.g. Taichi's start-up) to stderr."
+)
+def main(traceback: bool, verbose: bool) -> None:
     """lamina: imaging and learning components from plugins."""
+    if verbose:
+        _log_to_stderr()
+
+
+def _log_to_stderr() -> None:
+    """Show the ``lamina`` log's INFO records on stderr (stdout is for data)."""
+    import logging
+
+    logger = logging.getLogger("lamina")
+    logger.setLevel(logging.INFO)
+    if not any(getattr(h, "lamina_verbose", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.lamina_verbose = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)

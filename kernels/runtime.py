@@ -2,7 +2,8 @@
 
 ``LAMINA_ARCH`` (or :func:`init`'s ``arch``) picks ``cpu``, ``cuda``, ``vulkan``
 or ``auto`` (the first GPU backend that starts, else the CPU). Taichi's banner
-is kept off stdout, and compiled kernels go to Taichi's offline cache in the
+is kept off stdout and logged at INFO on the ``lamina`` logger (``lamina -v``
+shows it), and compiled kernels go to Taichi's offline cache in the
 user cache directory, so only the first run in a fresh environment pays for
 compilation.
 """
@@ -10,6 +11,8 @@ compilation.
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
 import sys
 import threading
@@ -71,7 +74,7 @@ def init(arch: str | None = None) -> str:
         for name in candidates:
             backend = ti.x64 if name == "cpu" else getattr(ti, name)
             try:
-                with _stdout_to_stderr():
+                with _banner_to_log():
                     ti.init(arch=backend, **options)
             except Exception as error:  # backend missing: try the next one
                 errors.append(f"{name}: {error}")
@@ -96,19 +99,23 @@ def _gpu_backends_present() -> list[str]:
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Taichi's C++ logger writes "Starting on arch=..." to fd 1 (or, under a
-    captured sys.stdout, through sys.stdout); stdout is for data."""
+def _banner_to_log() -> Iterator[None]:
+    """Taichi prints "[Taichi] Starting on arch=..." on stdout, which is for data,
+    and its C++ logger may write to fd 1: the banner goes to the ``lamina`` log
+    at INFO (shown by ``lamina -v``), anything on fd 1 to stderr."""
     sys.stdout.flush()
     saved = os.dup(1)
+    banner = io.StringIO()
     try:
         os.dup2(2, 1)
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(banner):
             yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        for line in banner.getvalue().splitlines():
+            logging.getLogger("lamina.kernels").info("%s", line)
 
 
 def active_arch() -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -148,3 +149,32 @@ def test_operations_registered_by_name_match_their_modules() -> None:
         assert registered == set(module.OPERATIONS), plugin
         for name in registered:
             assert host.operation(name).function is module.OPERATIONS[name]
+
+
+@pytest.mark.slow
+def test_taichi_banner_only_with_verbose(tmp_path: Path) -> None:
+    """A clean first screen (issue 14): a render prints nothing but its result line;
+    ``lamina -v`` adds Taichi's start-up line on stderr, never on stdout."""
+    render = ["render", "procedural:nested_spheres:1", "--size", "8x8"]
+    runs = {
+        flag: subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from lamina.cli import main; main()",
+                *flag,
+                *render,
+                "-o",
+                str(tmp_path / "x.png"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        for flag in ((), ("-v",))
+    }
+    for done in runs.values():
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "Taichi" not in done.stdout
+    assert "Taichi" not in runs[()].stderr
+    assert "[Taichi] Starting on arch=" in runs[("-v",)].stderr

@@ -24,6 +24,16 @@ def packages_on_disk() -> set[str]:
     return found
 
 
+def data_folders_on_disk() -> set[str]:
+    """Folders without ``__init__.py`` inside a package: shipped as package data."""
+    found = set()
+    for folder, prefix in MAPPING.items():
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_dir() and path.name != "__pycache__" and not (path / "__init__.py").exists():
+                found.add(".".join((prefix, *path.relative_to(ROOT / folder).parts)))
+    return found
+
+
 def test_top_level_layout() -> None:
     expected = {"framework", "plugins", "kernels", "tests", "examples", "benchmarks"}
     expected |= {"pyproject.toml", "Makefile", "README.md", ".ci"}
@@ -40,7 +50,8 @@ def test_top_level_layout() -> None:
 def test_package_list_matches_folders() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert config["tool"]["setuptools"]["package-dir"] == {v: k for k, v in MAPPING.items()}
-    assert set(config["tool"]["setuptools"]["packages"]) == packages_on_disk()
+    listed = set(config["tool"]["setuptools"]["packages"])
+    assert listed == packages_on_disk() | data_folders_on_disk()
 
 
 @pytest.mark.slow
@@ -51,7 +62,7 @@ def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     shutil.copytree(
         ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "*.egg-info", "build")
     )
-    subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -59,20 +70,26 @@ def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
             "wheel",
             "--no-deps",
             "--no-build-isolation",
-            "-q",
+            "-v",
             "-w",
             str(tmp_path),
             str(source),
         ],
         check=True,
         capture_output=True,
+        text=True,
     )
+    # A clean first screen (issue 14): setuptools has nothing to warn about.
+    assert "BuildBackendWarning" not in done.stdout + done.stderr
     (wheel,) = tmp_path.glob("lamina-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     in_wheel = {n.rsplit("/", 1)[0].replace("/", ".") for n in names if n.endswith("/__init__.py")}
     assert in_wheel == packages_on_disk()
     assert not any(n.startswith(("framework/", "plugins/", "kernels/")) for n in names)
     assert any(n.endswith("entry_points.txt") for n in names)
+    for data in data_folders_on_disk():
+        folder = data.replace(".", "/") + "/"
+        assert any(n.startswith(folder) and n.endswith(".csv") for n in names), data
 
 
 @pytest.mark.parametrize("bare", ["framework", "plugins", "kernels"])
