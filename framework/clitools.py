@@ -18,7 +18,6 @@ from lamina.io import dumps_json, writes_mark, writes_since
 from lamina.limits import MAX_IMAGE_SIDE
 
 __all__ = [
-    "OutputFile",
     "check_output_file",
     "check_output_folder",
     "emit_json",
@@ -115,16 +114,6 @@ def check_output_folder(path: str | Path, *, name: str = "output folder") -> Pat
     if not target.exists():
         check_output_file(target, name=name)
     return target
-
-
-class OutputFile(click.ParamType):
-    """A click type for output file options: :func:`check_output_file` at parse time."""
-
-    name = "file"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
-        option = param.opts[-1] if param is not None and param.opts else "output"
-        return check_output_file(value, name=option)
 
 
 def emit_json(data: Any) -> None:

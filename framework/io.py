@@ -110,7 +110,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     nothing behind; the temporary files of a process killed outright are
     removed by the next write into the same folder (:func:`remove_stale_parts`).
     A missing parent folder is created (callers that take paths from users
-    check them first: :class:`lamina.clitools.OutputFile`).
+    check them first: :func:`lamina.clitools.check_output_file`).
     """
     target = Path(path)
     try:

@@ -11,7 +11,14 @@ import click
 import numpy as np
 
 import lamina
-from lamina.clitools import emit_json, json_option, parse_settings, print_table, set_option
+from lamina.clitools import (
+    check_output_file,
+    emit_json,
+    json_option,
+    parse_settings,
+    print_table,
+    set_option,
+)
 from lamina.datasets import (
     Dataset,
     list_datasets,
@@ -120,6 +127,8 @@ def learn(
 
     Example: lamina learn cn2 --data titanic --cv 10 --set beam_width=8
     """
+    if save_path is not None:
+        check_output_file(save_path, name="--save")
     dataset = read_table(data, target, categorical, numeric, ignore)
     model, fit_keywords, X = prepare_learner(learner, settings, dataset)
     results = []

@@ -6,7 +6,14 @@ import click
 import numpy as np
 
 import lamina
-from lamina.clitools import emit_json, json_option, parse_settings, set_option, stdout_console
+from lamina.clitools import (
+    check_output_file,
+    emit_json,
+    json_option,
+    parse_settings,
+    set_option,
+    stdout_console,
+)
 from lamina.datasets import read_table, table_options
 from lamina.io import atomic_write
 
@@ -48,6 +55,8 @@ def rules(
     """
     from lamina.plugins.cn2.cn2 import CN2Classifier
 
+    if output is not None:
+        check_output_file(output, name="--output")
     dataset = read_table(data, target, categorical, numeric, ignore)
     X = dataset.X
     if load_path is not None:

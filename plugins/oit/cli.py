@@ -16,6 +16,7 @@ import numpy as np
 
 import lamina
 from lamina.clitools import (
+    check_output_file,
     emit_json,
     json_option,
     parse_settings,
@@ -216,7 +217,7 @@ def render(
         return
     if output is None:
         raise click.UsageError("give -o/--output (or --compare)")
-    target = _check_output(output)
+    target = check_output_file(_check_output(output), name="-o/--output")
     job = _prepare(scene, size, settings, opacity, drop_degenerate)
     renderer = lamina.create("renderer", renderer_name, **job.settings)
     _start_arch(arch)

@@ -212,6 +212,7 @@ def test_bad_input_fails_cleanly_without_output(tmp_path, args, message):
 def test_bad_scene_files_fail_cleanly_without_output(tmp_path, name, text, message):
     (tmp_path / name).write_text(text)
     out = tmp_path / "out" / "image.npy"
+    out.parent.mkdir()  # lamina never creates an output file's missing folder
     result = invoke(str(tmp_path / name), "-o", str(out), "--renderer", "reference")
     assert result.exit_code == 2, result.output
     assert message in result.stderr and name in result.stderr

@@ -104,6 +104,7 @@ def test_locate_json_and_table(runner, tmp_path, spots):
 
 def test_track_csv_json_and_exclusive_options(runner, tmp_path, frames):
     out = tmp_path / "out" / "track.csv"
+    out.parent.mkdir()  # lamina never creates an output file's missing folder
     result = runner.invoke(main, ["track", *frames, "--csv", str(out)])
     assert result.exit_code == 0, result.output
     with open(out, newline="") as handle:
