@@ -18,11 +18,13 @@ is one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import math
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,13 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import ConfigError, InputError
+from lamina.limits import MAX_IMAGE_SIDE
 from lamina.scene import Camera, Scene, degenerate_faces
 
 __all__ = [
     "DEFAULT_SIZE",
     "MESH_SUFFIXES",
+    "FileError",
     "LoadedScene",
     "frame_camera",
     "load",
@@ -51,6 +55,15 @@ DEFAULT_SIZE = (480, 640)
 DEFAULT_COLOR = (0.8, 0.8, 0.8, 1.0)
 
 _PROCEDURAL_PREFIX = "procedural:"
+#: Longest parser message quoted in an error (a damaged file can make it huge).
+_DETAIL_CHARS = 160
+
+
+class FileError(ConfigError, InputError):
+    """A mesh or scene file is missing, damaged or invalid: names the file (and the
+    key and line where there is one); bad input, so the command line exits 2."""
+
+
 _TOP_KEYS = {"camera", "image", "mesh"}
 _CAMERA_KEYS = {"eye", "target", "up", "projection", "fov_y", "ortho_height", "near", "far"}
 _IMAGE_KEYS = {"width", "height", "background"}
@@ -139,29 +152,60 @@ def load_mesh(
     override = _override_color(color, opacity)
     suffix = source.suffix.lower()
     if suffix not in MESH_SUFFIXES:
-        raise ConfigError(
+        raise FileError(
             f"unsupported mesh file type {suffix or '(none)'!r}; "
             f"expected one of {', '.join(MESH_SUFFIXES)}",
             file=str(source),
         )
     if not source.is_file():
-        raise ConfigError("mesh file does not exist or is not a file", file=str(source))
+        raise FileError("mesh file does not exist or is not a file", file=str(source))
     import trimesh
 
     try:
-        # process=False keeps the file's vertices and faces as they are: merging
-        # vertices would blend per-vertex colours across seams.
-        loaded = trimesh.load(source, process=False)
-    except Exception as error:
-        raise ConfigError(
-            f"cannot read mesh: {type(error).__name__}: {error}", file=str(source)
-        ) from None
-    parts = []
-    for mesh in _triangle_meshes(loaded, trimesh):
-        parts.append(_mesh_to_scene(mesh, override, drop_degenerate, source))
+        with _quiet_trimesh():
+            # process=False keeps the file's vertices and faces as they are: merging
+            # vertices would blend per-vertex colours across seams.
+            loaded = trimesh.load(source, process=False)
+            parts = [
+                _mesh_to_scene(mesh, override, drop_degenerate, source)
+                for mesh in _triangle_meshes(loaded, trimesh)
+            ]
+    except ConfigError:
+        raise
+    except Exception as error:  # trimesh's parsers fail in many ways on damaged files
+        raise _damaged(source, error) from None
     if not parts:
-        raise ConfigError("the file holds no triangles", file=str(source))
+        raise FileError("the file holds no triangles", file=str(source))
     return parts[0] if len(parts) == 1 else Scene.concatenate(parts)
+
+
+def _damaged(source: Path, error: Exception) -> FileError:
+    """One clear line for a file a parser choked on."""
+    if isinstance(error, ModuleNotFoundError | UnicodeDecodeError):
+        # trimesh looks for a text-encoding detector when bytes are not UTF-8.
+        detail = "bytes that are not text where the format needs text"
+    else:
+        detail = f"{type(error).__name__}: {error}"
+        if len(detail) > _DETAIL_CHARS:
+            detail = detail[: _DETAIL_CHARS - 3] + "..."
+    kind = source.suffix.lstrip(".").upper()
+    return FileError(
+        f"not a readable {kind} mesh: the file is truncated, damaged or not in that format "
+        f"({detail})",
+        file=str(source),
+    )
+
+
+@contextlib.contextmanager
+def _quiet_trimesh() -> Iterator[None]:
+    """trimesh logs parser failures with tracebacks; the error raised here says it once."""
+    logger = logging.getLogger("trimesh")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _override_color(
@@ -211,11 +255,11 @@ def _mesh_to_scene(
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64)
     if len(faces) == 0:
-        raise ConfigError("a mesh in the file has no faces", file=str(source))
+        raise FileError("a mesh in the file has no faces", file=str(source))
     if not np.isfinite(vertices).all():
-        raise ConfigError("vertices contain NaN or infinite values", file=str(source))
+        raise FileError("vertices contain NaN or infinite values", file=str(source))
     if faces.min() < 0 or faces.max() >= len(vertices):
-        raise ConfigError("face indices out of bounds of the vertex list", file=str(source))
+        raise FileError("face indices out of bounds of the vertex list", file=str(source))
     color, opacity = override
     if color is not None:
         per_vertex, rgba = False, np.broadcast_to(color, (len(faces), 4)).copy()
@@ -226,7 +270,7 @@ def _mesh_to_scene(
     bad = degenerate_faces(vertices, faces)
     if bad.any():
         if not drop_degenerate:
-            raise ConfigError(
+            raise FileError(
                 f"{int(bad.sum())} of {len(faces)} faces are degenerate (zero area); "
                 "drop them with drop_degenerate = true (command line: --drop-degenerate)",
                 file=str(source),
@@ -235,13 +279,13 @@ def _mesh_to_scene(
         if not per_vertex:
             rgba = rgba[~bad]
         if len(faces) == 0:
-            raise ConfigError("every face is degenerate", file=str(source))
+            raise FileError("every face is degenerate", file=str(source))
     try:
         if per_vertex:
             return Scene(vertices=vertices, faces=faces, vertex_colors=rgba)
         return Scene(vertices=vertices, faces=faces, face_colors=rgba)
     except InputError as error:
-        raise ConfigError(str(error), file=str(source)) from None
+        raise FileError(str(error), file=str(source)) from None
 
 
 def _file_colors(mesh: Any) -> tuple[bool, np.ndarray]:
@@ -443,18 +487,18 @@ class _SceneFile:
         try:
             self.text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"cannot read scene file: {error}", file=str(path)) from None
+            raise FileError(f"cannot read scene file: {error}", file=str(path)) from None
         self.locate = _Locator(self.text)
 
     def error(
         self, message: str, section: str = "", key: str | None = None, index: int = 0
-    ) -> ConfigError:
+    ) -> FileError:
         line = self.locate.line(section, key, index) if section or key else None
         if section == "mesh":
             name = f"mesh[{index}]" + (f".{key}" if key else "")
         else:
             name = ".".join(part for part in (section, key) if part) or None
-        return ConfigError(message, file=str(self.path), line=line, key=name)
+        return FileError(message, file=str(self.path), line=line, key=name)
 
     def parse(self) -> dict[str, Any]:
         try:
@@ -464,7 +508,7 @@ class _SceneFile:
             line = int(found.group(1)) if found else None
             if line is None and "end of document" in str(error):
                 line = max(len(self.locate.lines), 1)
-            raise ConfigError(f"not valid TOML: {error}", file=str(self.path), line=line) from None
+            raise FileError(f"not valid TOML: {error}", file=str(self.path), line=line) from None
         for key in data:
             if key not in _TOP_KEYS:
                 raise self.error(
@@ -627,8 +671,12 @@ def load_scene_file(
             if key not in image:
                 raise file.error("give both width and height", "image", key)
             value = file.number(image, key, "image", integer=True)
-            if not 1 <= value <= 32768:
-                raise file.error(f"must be in 1..32768, got {value}", "image", key)
+            if not 1 <= value <= MAX_IMAGE_SIDE:
+                raise file.error(
+                    f"must be in 1..{MAX_IMAGE_SIDE} (lamina.limits.MAX_IMAGE_SIDE), got {value}",
+                    "image",
+                    key,
+                )
         size = (int(image["height"]), int(image["width"]))
     if "background" in image:
         background = file.vector(image, "background", "image", lengths=(3, 4), unit=True)
@@ -810,10 +858,10 @@ def load(
     path = Path(text)
     if path.suffix.lower() == ".toml":
         if not path.is_file():
-            raise ConfigError("scene file does not exist or is not a file", file=text)
+            raise FileError("scene file does not exist or is not a file", file=text)
         return load_scene_file(path, opacity=opacity, drop_degenerate=drop_degenerate)
     if path.suffix.lower() not in MESH_SUFFIXES:
-        raise ConfigError(
+        raise FileError(
             f"unsupported scene {path.suffix or '(no file type)'!r}: expected a .toml scene "
             f"file, a mesh ({', '.join(MESH_SUFFIXES)}) or procedural:NAME[:N]",
             file=text,

@@ -71,6 +71,7 @@ from functools import cached_property
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.limits import MAX_IMAGE_SIDE
 from lamina.scene import Camera, Scene
 
 __all__ = [
@@ -87,7 +88,8 @@ SUBPIXEL_BITS = 8
 DEPTH_BITS = 40
 #: Extra fractional bits of the per-pixel depth gradients.
 GRADIENT_BITS = 8
-MAX_SIZE = 16384
+#: Largest image side, from the one limits table.
+MAX_SIZE = MAX_IMAGE_SIDE
 #: Guard band half-width in NDC units: |x/w|, |y/w| <= GUARD after clipping.
 GUARD = 3.0
 #: Side of the square screen tiles the Taichi kernels bin triangles into.
@@ -102,6 +104,14 @@ _DEPTH_MAX = (1 << DEPTH_BITS) - 1
 COL_Z, COL_GX, COL_GY, COL_ZLO, COL_ZHI = range(5)
 COL_EDGE = 5  # then A, B, C, threshold for each of the three edges
 TABLE_COLUMNS = COL_EDGE + 12
+#: Faces set up at once: bounds the setup's scratch memory.
+SETUP_CHUNK = 1 << 16
+#: Measured peak scratch bytes per face of a chunk (tracemalloc: 1.2 KB unclipped;
+#: clipped faces make up to 7 fan triangles, each as large).
+SETUP_BYTES_PER_FACE = 2048
+SETUP_CHUNK_BYTES = SETUP_CHUNK * SETUP_BYTES_PER_FACE
+#: Bytes each raster triangle keeps after the setup (table, shade, bbox, face).
+KEPT_BYTES_PER_TRIANGLE = 8 * (17 + 17 + 4 + 1)
 # RasterTriangles.shade: 5 planes (r/w, g/w, b/w, a/w, 1/w) as value, i step, j step.
 SHADE_ANCHOR = 15
 SHADE_COLUMNS = 17
@@ -153,6 +163,8 @@ class RasterTriangles:
         ``key = ((depth >> depth_shift) << id_bits) | index``.
     background : (4,) float64
         Premultiplied background colour.
+    setup_bytes : int
+        Estimated peak scratch memory of the setup (one chunk of faces).
     """
 
     size: tuple[int, int]
@@ -164,6 +176,12 @@ class RasterTriangles:
     id_bits: int
     depth_shift: int
     background: np.ndarray
+    setup_bytes: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the setup's arrays."""
+        return sum(a.nbytes for a in (self.face, self.table, self.bbox, self.shade))
 
     @property
     def n(self) -> int:
@@ -205,7 +223,12 @@ class RasterTriangles:
 
 
 def setup(scene: Scene, camera: Camera, size: tuple[int, int]) -> RasterTriangles:
-    """Transform, clip, snap and set up the triangles of ``scene`` for ``size`` = (h, w)."""
+    """Transform, clip, snap and set up the triangles of ``scene`` for ``size`` = (h, w).
+
+    Faces are set up in chunks of :data:`SETUP_CHUNK`, so the scratch memory is
+    bounded whatever the triangle count; what stays is
+    :data:`KEPT_BYTES_PER_TRIANGLE` per raster triangle.
+    """
     if not isinstance(scene, Scene):
         raise InputError(f"scene must be a lamina.scene.Scene, got {type(scene).__name__}")
     if not isinstance(camera, Camera):
@@ -213,19 +236,29 @@ def setup(scene: Scene, camera: Camera, size: tuple[int, int]) -> RasterTriangle
     height, width = check_size(size)
     matrix = camera.projection_matrix(width / height) @ camera.view_matrix()
     clip = np.concatenate([scene.vertices, np.ones((scene.n_vertices, 1))], axis=1) @ matrix.T
-    faces = scene.faces
-    if scene.vertex_colors is not None:
-        vertex_rgba = scene.vertex_colors[faces]
-    else:
-        vertex_rgba = np.repeat(scene.face_colors[:, None, :], 3, axis=1)
-    positions, rgba, face = _clip(clip[faces], vertex_rgba, np.arange(len(faces)))
-    return _screen(
-        positions,
-        rgba,
-        face,
-        (height, width),
-        flat=scene.vertex_colors is None,
-        background=scene.premultiplied_background(),
+    flat = scene.vertex_colors is None
+    parts = []
+    for first in range(0, scene.n_triangles, SETUP_CHUNK):
+        faces = scene.faces[first : first + SETUP_CHUNK]
+        if flat:
+            vertex_rgba = np.repeat(scene.face_colors[first : first + len(faces), None], 3, axis=1)
+        else:
+            vertex_rgba = scene.vertex_colors[faces]
+        positions, rgba, face = _clip(clip[faces], vertex_rgba, first + np.arange(len(faces)))
+        parts.append(_screen(positions, rgba, face, (height, width), flat=flat))
+    face, table, bbox, shade = (np.concatenate(columns) for columns in zip(*parts, strict=True))
+    id_bits = max(1, (len(face) - 1).bit_length())
+    return RasterTriangles(
+        size=(height, width),
+        face=face,
+        table=table,
+        bbox=bbox,
+        shade=shade,
+        flat=flat,
+        id_bits=id_bits,
+        depth_shift=max(0, DEPTH_BITS + id_bits - 63),
+        background=np.asarray(scene.premultiplied_background(), dtype=np.float64),
+        setup_bytes=SETUP_CHUNK_BYTES if scene.n_triangles else 0,
     )
 
 
@@ -308,8 +341,8 @@ def _screen(
     size: tuple[int, int],
     *,
     flat: bool,
-    background: np.ndarray,
-) -> RasterTriangles:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Snap, orient and set up clipped triangles: (face, table, bbox, shade)."""
     height, width = size
     scale = float(1 << SUBPIXEL_BITS)
     w = positions[..., 3]
@@ -391,19 +424,7 @@ def _screen(
     shade[:, SHADE_ANCHOR] = iref
     shade[:, SHADE_ANCHOR + 1] = jref
 
-    id_bits = max(1, (n - 1).bit_length())
-    depth_shift = max(0, DEPTH_BITS + id_bits - 63)
-    return RasterTriangles(
-        size=(height, width),
-        face=face,
-        table=table,
-        bbox=np.stack([i0, i1, j0, j1], axis=1),
-        shade=shade,
-        flat=flat,
-        id_bits=id_bits,
-        depth_shift=depth_shift,
-        background=np.asarray(background, dtype=np.float64),
-    )
+    return face, table, np.stack([i0, i1, j0, j1], axis=1), shade
 
 
 class _Planes:

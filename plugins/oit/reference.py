@@ -133,6 +133,8 @@ class Reference(_Renderer):
 
     #: pixel, key and float64 RGBA per fragment, their concatenation and sort
     bytes_per_fragment = 160
+    #: float64 image, counts, layers, residual and transmittance; float32 outputs
+    bytes_per_pixel = 112
 
     def _render(self, tris: raster.RasterTriangles) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         height, width = tris.size

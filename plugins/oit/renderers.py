@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.memory import check_allocation
 from lamina.plugins.oit import raster
 from lamina.scene import Camera, Scene
 from lamina.types import Rendering, RenderStats
@@ -58,6 +59,9 @@ class _Renderer:
 
     #: Bytes one fragment record costs against ``max_fragments``.
     bytes_per_fragment = 8
+    #: Bytes of per-pixel buffers (outputs and state): with the setup, what the
+    #: memory guard checks before a frame allocates anything.
+    bytes_per_pixel = 40
 
     def __init__(
         self, *, max_fragments: int | None = None, early_stop_transmittance: float = 0.0
@@ -103,8 +107,12 @@ class _Renderer:
             complexity (H, W) int32 and the :class:`lamina.RenderStats`.
         """
         began = time.perf_counter()
+        self._check_memory(scene, size)
         tris = raster.setup(scene, camera, size)
         image, depth_complexity, stats = self._render(tris)
+        # Upper bound of the frame's peak: the setup's scratch or the render's buffers,
+        # on top of the setup's arrays.
+        stats.peak_memory_bytes = tris.nbytes + max(tris.setup_bytes, stats.peak_memory_bytes)
         stats.fragments = int(depth_complexity.sum(dtype=np.int64))
         stats.max_depth_complexity = int(depth_complexity.max(initial=0))
         stats.notes.setdefault("raster_triangles", tris.n)
@@ -113,6 +121,23 @@ class _Renderer:
 
     def _render(self, tris: raster.RasterTriangles) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         raise NotImplementedError
+
+    def _check_memory(self, scene: Scene, size: tuple[int, int]) -> None:
+        """Refuse, before allocating, a frame whose pixels and setup cannot fit."""
+        height, width = raster.check_size(size)
+        if not isinstance(scene, Scene):
+            return  # raster.setup names the wrong type
+        nbytes = (
+            height * width * self.bytes_per_pixel
+            + min(scene.n_triangles, raster.SETUP_CHUNK) * raster.SETUP_BYTES_PER_FACE
+            + scene.n_triangles * raster.KEPT_BYTES_PER_TRIANGLE
+        )
+        check_allocation(
+            nbytes,
+            what=f"a {width} x {height} render of {scene.n_triangles} triangles "
+            f"({type(self).__name__})",
+            fix="choose a smaller size (--size) or a smaller scene",
+        )
 
     def _early_stop_error(self, residual: np.ndarray) -> float | None:
         if self.early_stop_transmittance == 0.0:
@@ -297,6 +322,11 @@ class _TaichiRenderer(_Renderer):
         start = np.zeros(n_tiles + 1, dtype=np.int64)
         np.cumsum(device.download(total), out=start[1:])
         entries = int(start[-1])
+        check_allocation(
+            entries * 12,  # an i32 entry and an i64 sort key per (triangle, tile) pair
+            what=f"{entries} (triangle, tile) pairs of a {width} x {height} frame",
+            fix="choose a smaller size (--size) or a smaller scene",
+        )
         if entries >= 2**31:
             raise InputError(
                 f"the scene needs {entries} (triangle, tile) pairs at this size; "
@@ -677,6 +707,8 @@ class DepthPeeling(_TaichiRenderer):
     ([0.5, 0.0, 0.25, 0.75], 2)
     """
 
+    bytes_per_pixel = 84  # outputs 32, previous key 8, accumulator 32, transmittance 8, flag 4
+
     def _draw(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         from lamina.kernels import oit_peeling
 
@@ -729,6 +761,8 @@ class DualDepthPeeling(_TaichiRenderer):
     >>> DualDepthPeeling(arch="cpu").render(stack, camera, (24, 32)).stats.geometry_passes
     4
     """
+
+    bytes_per_pixel = 124  # as DepthPeeling, plus a back accumulator and the far key
 
     def _draw(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         from lamina.kernels import oit_dual_peeling
@@ -816,6 +850,8 @@ class MultiLayerDepthPeeling(_TaichiRenderer):
     >>> MultiLayerDepthPeeling(k=4, arch="cpu").render(stack, camera, (24, 32)).stats.geometry_passes
     3
     """
+
+    bytes_per_pixel = 84  # as DepthPeeling; the k-buffers are bounded by max_fragments
 
     def __init__(
         self,

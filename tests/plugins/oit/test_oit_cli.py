@@ -206,7 +206,7 @@ def test_bad_input_fails_cleanly_without_output(tmp_path, args, message):
         # trimesh itself fails on the index (lamina checks again when trimesh lets it by)
         ("range.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\nf 1 2 9\n", "out of bounds"),
         ("flat.obj", "v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n", "degenerate"),
-        ("junk.glb", "this is not a glb file", "cannot read mesh"),
+        ("junk.glb", "this is not a glb file", "not a readable GLB mesh"),
     ],
 )
 def test_bad_scene_files_fail_cleanly_without_output(tmp_path, name, text, message):

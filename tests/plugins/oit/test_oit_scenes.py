@@ -323,7 +323,7 @@ def test_degenerate_faces_are_refused_or_dropped(tmp_path):
     [
         ("missing.ply", None, "does not exist"),
         ("mesh.xyz", "1 2 3\n", "unsupported mesh file type '.xyz'"),
-        ("broken.ply", "ply\nformat nonsense\n", "cannot read mesh"),
+        ("broken.ply", "ply\nformat nonsense\n", "not a readable PLY mesh"),
         ("points.obj", "v 0 0 0\nv 1 0 0\n", "no triangles"),
     ],
 )
@@ -459,7 +459,7 @@ def _config_error(path: Path) -> ConfigError:
             '[image]\nwidth = 0\nheight = 5\n[[mesh]]\nprocedural = "torus"\n',
             "image.width",
             2,
-            "1..32768",
+            "1..16384",
         ),
         (
             '[image]\nbackground = [2, 0, 0]\n[[mesh]]\nprocedural = "torus"\n',
