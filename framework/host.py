@@ -83,6 +83,10 @@ HOST_COMMANDS: dict[str, tuple[str, str]] = {
         "lamina.pipeline.cli:cache",
         "Inspect or prune the stored results of an output folder.",
     ),
+    "new-plugin": (
+        "lamina.host_commands:new_plugin",
+        "Write a plugin package NAME with one component of KIND, ready to install and check.",
+    ),
 }
 
 _log = logging.getLogger("lamina")

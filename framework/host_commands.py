@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 import lamina
 from lamina.clitools import emit_json, json_option, print_table, stdout_console
+from lamina.scaffold import TEMPLATE_KINDS, write_plugin
 from lamina.types import KINDS
 
-__all__ = ["COMMANDS"]
+__all__ = ["check", "components", "describe", "new_plugin", "plugins"]
 
 _STATUS_STYLE = {"loaded": "green", "failed": "red", "disabled": "yellow", "unavailable": "yellow"}
 
@@ -128,4 +131,29 @@ def check(plugin_names: tuple[str, ...], as_json: bool) -> None:
         raise SystemExit(1)
 
 
-COMMANDS = [plugins, components, describe, check]
+@click.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(TEMPLATE_KINDS),
+    help="The kind of component the plugin starts with.",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(),
+    show_default="the current folder",
+    help="Folder to write the package lamina-NAME into.",
+)
+def new_plugin(name: str, kind: str, output: Path) -> None:
+    """Write a plugin package NAME with one component of KIND, ready to install and check.
+
+    \b
+    Example:
+      lamina new-plugin sharp-resize --kind interpolator
+      pip install -e lamina-sharp-resize && lamina check sharp-resize
+    """
+    folder = write_plugin(name, kind=kind, output=output)
+    click.echo(str(folder))
+    click.echo(f"next: pip install -e {folder} && lamina check {name}", err=True)

@@ -11,7 +11,13 @@ from typing import Any
 
 from lamina.errors import InputError
 
-__all__ = ["Parameter", "coerce_value", "factory_parameters", "validate_parameters"]
+__all__ = [
+    "Parameter",
+    "coerce_value",
+    "factory_parameters",
+    "factory_signature",
+    "validate_parameters",
+]
 
 _MISSING = inspect.Parameter.empty
 
@@ -52,20 +58,46 @@ def type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
+def _constructor(factory: Callable[..., Any]) -> Callable[..., Any] | None:
+    """What builds a component: a class's ``__init__`` (``None`` when the class
+    only inherits ``object.__init__`` and so takes no parameters) or the callable."""
+    if isinstance(factory, type):
+        return None if factory.__init__ is object.__init__ else factory.__init__
+    return factory
+
+
+def factory_signature(factory: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The parameters ``factory`` (a class or callable) declares, ``self`` left out.
+
+    >>> class Plain:
+    ...     pass
+    >>> factory_signature(Plain)
+    []
+    >>> class Sized:
+    ...     def __init__(self, *, size: int = 3) -> None:
+    ...         self.size = size
+    >>> [p.name for p in factory_signature(Sized)]
+    ['size']
+    """
+    constructor = _constructor(factory)
+    if constructor is None:
+        return []
+    parameters = inspect.signature(constructor).parameters.values()
+    return [p for p in parameters if p.name != "self"]
+
+
 def factory_parameters(factory: Callable[..., Any]) -> list[Parameter]:
     """The keyword parameters of ``factory`` (a class or callable) with resolved hints."""
-    target = factory.__init__ if isinstance(factory, type) else factory
-    signature = inspect.signature(target)
+    constructor = _constructor(factory)
     try:
-        hints = typing.get_type_hints(target)
+        hints = typing.get_type_hints(constructor) if constructor is not None else {}
     except Exception:  # unresolvable forward references: fall back to raw annotations
         hints = {}
-    result = []
-    for p in signature.parameters.values():
-        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        result.append(Parameter(p.name, hints.get(p.name, p.annotation), p.default))
-    return result
+    return [
+        Parameter(p.name, hints.get(p.name, p.annotation), p.default)
+        for p in factory_signature(factory)
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
 
 
 def validate_parameters(

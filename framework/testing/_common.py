@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.params import factory_signature
 from lamina.registry import ComponentInfo
 from lamina.testing._runner import Check
 from lamina.types import KINDS, Tags
@@ -77,12 +77,7 @@ def check_registration(info: ComponentInfo) -> None:
 
 
 def check_parameters_introspectable(info: ComponentInfo) -> None:
-    factory = info.load()
-    target = factory.__init__ if isinstance(factory, type) else factory
-    signature = inspect.signature(target)
-    for p in signature.parameters.values():
-        if p.name == "self":
-            continue
+    for p in factory_signature(info.load()):
         assert p.kind == p.KEYWORD_ONLY, f"parameter {p.name!r} is not keyword-only"
         assert p.annotation is not p.empty, f"parameter {p.name!r} has no type hint"
         assert p.default is not p.empty, f"parameter {p.name!r} has no default"

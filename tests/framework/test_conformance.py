@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 
-from lamina import Host
+import lamina
+from lamina import Host, InputError
 from lamina.testing import check_component, parametrize_with_checks
 
 from .broken_components import BrokenPlugin
@@ -98,3 +100,35 @@ def test_expected_failures_are_reported_and_enforced(host: Host) -> None:
 )
 def test_parametrize_with_checks_runs_under_pytest(component, check) -> None:  # type: ignore[no-untyped-def]
     check(component)
+
+
+class _NoInit:
+    """Nearest-neighbour resize written as a plain class: no ``__init__`` at all."""
+
+    def resize(self, image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        image = np.asarray(image)
+        if image.ndim not in (2, 3) or 0 in image.shape[:2] or not np.isfinite(image).all():
+            raise InputError("bad image")
+        if min(shape) < 1:
+            raise InputError("bad shape")
+        rows = (np.arange(shape[0]) * image.shape[0]) // shape[0]
+        cols = (np.arange(shape[1]) * image.shape[1]) // shape[1]
+        return image[rows][:, cols].astype(np.float32)
+
+
+class _PlainPlugin:
+    @lamina.hookimpl
+    def lamina_register_interpolators(self, registry: lamina.KindRegistry) -> None:
+        registry.add("no-init", _NoInit, summary="a class without __init__")
+
+
+def test_a_class_without_init_passes_the_suite() -> None:
+    """Issue 14: ``parameters_introspectable`` used to read ``object.__init__``."""
+    host = Host(entry_points=[], disabled=(), strict=False)
+    host.register(_PlainPlugin(), name="plain", distribution="tests", version="0")
+    results = outcomes(host, "interpolator", "no-init")
+    assert results["parameters_introspectable"] == "passed"
+    assert "failed" not in results.values(), results
+    assert host.get("interpolator", "no-init").parameters == []
+    with pytest.raises(InputError, match="no parameter 'size'"):
+        host.create("interpolator", "no-init", size=2)
