@@ -22,22 +22,26 @@ errors before any work (the command line) can call right after construction.
 from __future__ import annotations
 
 import copy
-import importlib
 import inspect
-import io
 import json
 import numbers
 import os
 import sys
 import warnings
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from lamina.errors import InputError, LaminaError
-from lamina.io import atomic_write
+from lamina.model_file import (
+    LEARNER_CLASSES,
+    decode_state,
+    encode_state,
+    json_default,
+    load_model,
+    write_model,
+)
 
 __all__ = [
     "BaseLearner",
@@ -61,9 +65,6 @@ __all__ = [
     "logsumexp",
     "r2_score",
 ]
-
-MODEL_FORMAT = "lamina-model"
-MODEL_VERSION = 1
 
 
 class NotFittedError(LaminaError, ValueError, AttributeError):
@@ -692,19 +693,37 @@ class BaseLearner:
                 "features as input."
             )
 
-    # -- persistence without pickle ---------------------------------------------------
+    # -- persistence without pickle (the file format: lamina.model_file) -----------------
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """JSON-able values and arrays that describe the fitted model."""
-        meta: dict[str, Any] = {}
-        arrays: dict[str, np.ndarray] = {}
         names = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]
-        for name in [*names, *self._saved_extra]:
-            _store(name, getattr(self, name), meta, arrays)
-        return meta, arrays
+        return encode_state({name: getattr(self, name) for name in [*names, *self._saved_extra]})
 
     def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        for name, value in _restore(meta, arrays).items():
+        for name, value in decode_state(meta, arrays).items():
             setattr(self, name, value)
+
+    def _check_state(self) -> None:
+        """Raise :class:`InputError` unless the fitted attributes (read from a model
+        file) are consistent; subclasses extend it with their own arrays."""
+        n_features = getattr(self, "n_features_in_", None)
+        if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
+            raise InputError(
+                f"fitted n_features_in_ must be a positive integer, got {n_features!r}"
+            )
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and (
+            not isinstance(names, np.ndarray) or names.shape != (n_features,)
+        ):
+            raise InputError(f"fitted feature_names_in_ must hold {n_features} names")
+        classes = getattr(self, "classes_", None)
+        if classes is not None:
+            if not isinstance(classes, np.ndarray) or classes.ndim != 1 or not classes.size:
+                raise InputError("fitted classes_ must be a non-empty 1-D array")
+            if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+                raise InputError("fitted classes_ holds NaN or infinity")
+            if not np.array_equal(np.unique(classes), classes):
+                raise InputError("fitted classes_ must be sorted and distinct")
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters and the fitted model to ``path`` (``.npz``), atomically.
@@ -715,30 +734,21 @@ class BaseLearner:
         self._check_fitted()
         params = self.get_params(deep=False)
         try:
-            json.dumps(params, default=_json_default)
+            json.dumps(params, default=json_default)
         except TypeError as error:
             raise InputError(f"{type(self).__name__} parameters cannot be saved: {error}") from None
         meta, arrays = self._get_state()
-        header = {
-            "format": MODEL_FORMAT,
-            "version": MODEL_VERSION,
-            "class": f"{type(self).__module__}:{type(self).__qualname__}",
-            "params": params,
-            "state": meta,
-        }
-        buffer = io.BytesIO()
-        arrays = {f"a:{k}": v for k, v in arrays.items()}
-        header_bytes = np.frombuffer(json.dumps(header, default=_json_default).encode(), np.uint8)
-        np.savez_compressed(buffer, __header__=header_bytes, **arrays)
-        with atomic_write(path) as handle:
-            handle.write(buffer.getvalue())
+        write_model(
+            path,
+            class_name=f"{type(self).__module__}:{type(self).__qualname__}",
+            params=params,
+            meta=meta,
+            arrays=arrays,
+        )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _LEARNER_CLASSES[f"{cls.__module__}:{cls.__qualname__}"] = cls
-
-
-_LEARNER_CLASSES: dict[str, type[BaseLearner]] = {}
+        LEARNER_CLASSES[f"{cls.__module__}:{cls.__qualname__}"] = cls
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -752,96 +762,6 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _store(name: str, value: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind == "O":
-            meta[name] = {"object_array": [_plain(v) for v in value.tolist()], "shape": value.shape}
-        else:
-            arrays[name] = value
-            meta[name] = {"array": name}
-    elif isinstance(value, list) and value and all(isinstance(v, np.ndarray) for v in value):
-        keys = []
-        for i, item in enumerate(value):
-            sub = f"{name}.{i}"
-            _store(sub, item, meta, arrays)
-            keys.append(sub)
-        meta[name] = {"list": keys}
-    elif hasattr(value, "to_dict") and hasattr(type(value), "from_dict"):
-        meta[name] = {
-            "object": f"{type(value).__module__}:{type(value).__qualname__}",
-            "value": value.to_dict(),
-        }
-    elif isinstance(value, list) and value and all(hasattr(v, "to_dict") for v in value):
-        kind = type(value[0])
-        meta[name] = {
-            "objects": f"{kind.__module__}:{kind.__qualname__}",
-            "value": [v.to_dict() for v in value],
-        }
-    else:
-        meta[name] = {"value": _plain(value)}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    raise InputError(f"cannot save a value of type {type(value).__name__}")
-
-
-def _restore(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    nested = {k for entry in meta.values() if "list" in entry for k in entry["list"]}
-    for name, entry in meta.items():
-        if name in nested:
-            continue
-        out[name] = _restore_one(entry, meta, arrays)
-    return out
-
-
-def _restore_one(entry: dict[str, Any], meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    if "array" in entry:
-        return arrays[entry["array"]]
-    if "object_array" in entry:
-        result = np.empty(len(entry["object_array"]), dtype=object)
-        result[:] = entry["object_array"]
-        return result.reshape(entry["shape"])
-    if "list" in entry:
-        return [_restore_one(meta[k], meta, arrays) for k in entry["list"]]
-    if "object" in entry:
-        return _trusted_class(entry["object"]).from_dict(entry["value"])
-    if "objects" in entry:
-        kind = _trusted_class(entry["objects"])
-        return [kind.from_dict(v) for v in entry["value"]]
-    return entry["value"]
-
-
-def _trusted_class(qualified: str) -> Any:
-    """A class named in a model file, accepted only from lamina's own modules."""
-    module_name, _, qualname = qualified.partition(":")
-    if not module_name.startswith("lamina.") or "." in qualname:
-        raise InputError(f"model file names a class outside lamina: {qualified!r}")
-    module = importlib.import_module(module_name)
-    kind = getattr(module, qualname, None)
-    if kind is None or not hasattr(kind, "from_dict"):
-        raise InputError(f"model file names an unknown class {qualified!r}")
-    return kind
-
-
 def clone_learner(learner: BaseLearner) -> BaseLearner:
     """An unfitted copy with the same parameters (scikit-learn's ``clone``)."""
     params = {
@@ -849,57 +769,6 @@ def clone_learner(learner: BaseLearner) -> BaseLearner:
         for k, v in learner.get_params(deep=False).items()
     }
     return type(learner)(**params)
-
-
-def load_model(path: str | os.PathLike[str]) -> BaseLearner:
-    """Read a model written by :meth:`BaseLearner.save` (no pickle is ever loaded).
-
-    The class must be a lamina learner (module ``lamina.*``) or one already
-    imported; anything else is refused with :class:`lamina.InputError`.
-    """
-    source = Path(path)
-    if not source.is_file():
-        raise InputError(f"model file {str(source)!r} does not exist")
-    try:
-        with np.load(source, allow_pickle=False) as data:
-            header = json.loads(bytes(data["__header__"]).decode())
-            arrays = {k[2:]: data[k] for k in data.files if k.startswith("a:")}
-    except (OSError, ValueError, KeyError) as error:
-        raise InputError(f"model file {str(source)!r} cannot be read: {error}") from None
-    if header.get("format") != MODEL_FORMAT:
-        raise InputError(f"{str(source)!r} is not a lamina model file")
-    if header.get("version", 0) > MODEL_VERSION:
-        raise InputError(
-            f"model file {str(source)!r} has format version {header['version']}; this lamina "
-            f"reads up to {MODEL_VERSION}"
-        )
-    qualified = header["class"]
-    cls = _LEARNER_CLASSES.get(qualified)
-    if cls is None:
-        module_name = qualified.partition(":")[0]
-        if not module_name.startswith("lamina."):
-            raise InputError(
-                f"model file {str(source)!r} names class {qualified!r}; import its module first"
-            )
-        try:
-            importlib.import_module(module_name)
-        except ImportError as error:
-            raise InputError(
-                f"cannot import {module_name!r} named in {str(source)!r}: {error}"
-            ) from None
-        cls = _LEARNER_CLASSES.get(qualified)
-        if cls is None:
-            raise InputError(f"model file {str(source)!r} names unknown class {qualified!r}")
-    params = {k: _from_json(v) for k, v in header["params"].items()}
-    model = cls(**params)
-    model._set_state(header["state"], arrays)
-    return model
-
-
-def _from_json(value: Any) -> Any:
-    if isinstance(value, dict) and "__ndarray__" in value:
-        return np.asarray(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
-    return value
 
 
 # -- mixins -------------------------------------------------------------------------------

@@ -34,11 +34,18 @@ from lamina.estimator import (
     check_sample_weight,
     logsumexp,
 )
+from lamina.model_file import check_fitted_array
 
 __all__ = ["BaseNB", "check_alpha", "class_log_prior", "one_hot", "row_blocks"]
 
 #: Bytes of float64 data per block of rows (a few MiB: stays in L2/L3 cache).
 BLOCK_BYTES = 1 << 21
+
+#: Rounding allowed above log(1) = 0 in fitted log probabilities read from a file.
+LOG_ONE_TOLERANCE = 1e-9
+
+#: Bound on |log a - log b| for positive float64 numbers (|log x| < 745 for any of them).
+LOG_RANGE = 1500.0
 
 #: Smallest additive smoothing used when ``force_alpha`` is false (as scikit-learn).
 ALPHA_MIN = 1e-10
@@ -246,6 +253,27 @@ class BaseNB(ClassifierMixin, BaseLearner):
         if first:
             self.classes_ = all_classes
         return codes, weights, first
+
+    # -- checks of a loaded model -------------------------------------------------------
+    def _check_state(self) -> None:
+        super()._check_state()
+        if getattr(self, "classes_", None) is None:
+            raise InputError("fitted classes_ is missing")
+
+    def _check_log_probabilities(self, name: str, shape: tuple[int, ...]) -> None:
+        """A fitted array of log probabilities: ``-inf`` allowed, no NaN, nothing above 0."""
+        check_fitted_array(
+            getattr(self, name, None),
+            f"{name} of {type(self).__name__}",
+            shape,
+            high=LOG_ONE_TOLERANCE,
+            finite=False,
+        )
+
+    def _check_counts(self, name: str, shape: tuple[int, ...]) -> None:
+        check_fitted_array(
+            getattr(self, name, None), f"{name} of {type(self).__name__}", shape, low=0
+        )
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

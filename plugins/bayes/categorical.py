@@ -19,8 +19,20 @@ import numpy as np
 from lamina.datasets import categorical_mask, column_keys, encode_column, numeric_columns
 from lamina.errors import InputError
 from lamina.estimator import check_array, check_number, feature_names_of
-from lamina.plugins.bayes.base import BaseNB, _check_prior, check_alpha, class_log_prior, one_hot
-from lamina.plugins.bayes.gaussian import class_moments, gaussian_log_likelihood
+from lamina.model_file import check_fitted_array
+from lamina.plugins.bayes.base import (
+    LOG_ONE_TOLERANCE,
+    BaseNB,
+    _check_prior,
+    check_alpha,
+    class_log_prior,
+    one_hot,
+)
+from lamina.plugins.bayes.gaussian import (
+    check_expanded_form,
+    class_moments,
+    gaussian_log_likelihood,
+)
 
 __all__ = ["CategoricalNB", "MixedNB"]
 
@@ -118,6 +130,40 @@ class _CategoricalCounts:
             model.category_count_[j] = counts
             sizes.append(size)
         model.n_categories_ = np.asarray(sizes, dtype=np.int64)
+
+    @staticmethod
+    def check_state(model: Any, n_features: int) -> None:
+        """Raise :class:`InputError` unless the per-feature tables of a loaded model agree."""
+        owner, n_classes = type(model).__name__, len(model.classes_)
+        lists = [
+            getattr(model, n, None) for n in ("categories_", "category_count_", "feature_log_prob_")
+        ]
+        if not all(isinstance(v, list) and len(v) == n_features for v in lists):
+            raise InputError(
+                f"fitted categories_, category_count_ and feature_log_prob_ of {owner} must "
+                f"be lists of {n_features} arrays"
+            )
+        sizes = check_fitted_array(
+            getattr(model, "n_categories_", None), f"n_categories_ of {owner}", (n_features,), low=0
+        )
+        for j, (categories, counts, log_prob) in enumerate(zip(*lists, strict=True)):
+            counts = check_fitted_array(
+                counts, f"category_count_[{j}] of {owner}", (n_classes, int(sizes[j])), low=0
+            )
+            check_fitted_array(
+                log_prob,
+                f"feature_log_prob_[{j}] of {owner}",
+                counts.shape,
+                high=LOG_ONE_TOLERANCE,
+                finite=False,
+            )
+            if not isinstance(categories, np.ndarray) or categories.ndim != 1:
+                raise InputError(f"fitted categories_[{j}] of {owner} must be a 1-D array")
+            if len(categories) > counts.shape[1]:
+                raise InputError(
+                    f"fitted categories_[{j}] of {owner} lists {len(categories)} categories "
+                    f"for {counts.shape[1]} counts"
+                )
 
     @staticmethod
     def log_probabilities(model: Any, alpha: float | np.ndarray) -> list[np.ndarray]:
@@ -301,6 +347,12 @@ class CategoricalNB(BaseNB):
             self.class_count_, self.class_prior, self.fit_prior, owner
         )
 
+    def _check_state(self) -> None:
+        super()._check_state()
+        self._check_counts("class_count_", (len(self.classes_),))
+        self._check_log_probabilities("class_log_prior_", (len(self.classes_),))
+        _CategoricalCounts.check_state(self, self.n_features_in_)
+
     def _check_predict_x(self, X: Any) -> np.ndarray:
         return self._table(X, reset=False)
 
@@ -440,6 +492,32 @@ class MixedNB(BaseNB):
         else:
             self.class_prior_ = self.class_count_ / total
         return self
+
+    def _check_state(self) -> None:
+        super()._check_state()
+        n_classes = len(self.classes_)
+        categorical = getattr(self, "categorical_", None)
+        if (
+            not isinstance(categorical, np.ndarray)
+            or categorical.dtype != bool
+            or categorical.shape != (self.n_features_in_,)
+        ):
+            raise InputError(
+                f"fitted categorical_ of MixedNB must be {self.n_features_in_} booleans"
+            )
+        shape = (n_classes, int(np.sum(~categorical)))
+        check_fitted_array(getattr(self, "theta_", None), "theta_ of MixedNB", shape)
+        check_fitted_array(
+            getattr(self, "var_", None), "var_ of MixedNB", shape, low=0, strict=True
+        )
+        check_expanded_form(self.theta_, self.var_, "MixedNB")
+        self._check_counts("class_count_", (n_classes,))
+        prior = check_fitted_array(
+            getattr(self, "class_prior_", None), "class_prior_ of MixedNB", (n_classes,), low=0
+        )
+        if not np.isclose(prior.sum(), 1.0):
+            raise InputError(f"fitted class_prior_ of MixedNB sums to {prior.sum()}, not 1")
+        _CategoricalCounts.check_state(self, int(np.sum(categorical)))
 
     def _check_predict_x(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         return self._split(X, reset=False)

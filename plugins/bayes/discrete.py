@@ -22,7 +22,15 @@ from lamina.array_api import (
 )
 from lamina.errors import InputError
 from lamina.estimator import assert_finite, check_number
-from lamina.plugins.bayes.base import BaseNB, check_alpha, class_log_prior, one_hot, row_blocks
+from lamina.model_file import check_fitted_array
+from lamina.plugins.bayes.base import (
+    LOG_RANGE,
+    BaseNB,
+    check_alpha,
+    class_log_prior,
+    one_hot,
+    row_blocks,
+)
 
 __all__ = ["BernoulliNB", "ComplementNB", "MultinomialNB"]
 
@@ -228,6 +236,24 @@ class _BaseDiscreteNB(BaseNB):
         weights, bias = (to_namespace(a, xp, device_of(X), X.dtype) for a in self._linear_form())
         return _foreign_features(X, self._binarize(), xp) @ weights + bias
 
+    def _check_state(self) -> None:
+        super()._check_state()
+        shape = (len(self.classes_), self.n_features_in_)
+        self._check_counts("class_count_", shape[:1])
+        self._check_counts("feature_count_", shape)
+        self._check_log_probabilities("class_log_prior_", shape[:1])
+        self._check_weights(shape)
+        # What prediction multiplies X by: finite, and no larger than a difference of two
+        # logarithms of float64 numbers can be, so edited files cannot make it overflow.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            weights, bias = self._linear_form()
+        owner = type(self).__name__
+        check_fitted_array(weights, f"weights of {owner}", low=-LOG_RANGE, high=LOG_RANGE)
+        check_fitted_array(bias, f"intercepts of {owner}", high=LOG_RANGE, finite=False)
+
+    def _check_weights(self, shape: tuple[int, int]) -> None:
+        self._check_log_probabilities("feature_log_prob_", shape)
+
     def _check_predict_x(self, X: Any) -> Any:
         return self._validate_x(
             X,
@@ -400,10 +426,21 @@ class ComplementNB(_BaseDiscreteNB):
         else:
             self.feature_log_prob_ = -logged
 
+    def _check_weights(self, shape: tuple[int, int]) -> None:
+        self._check_counts("feature_all_", shape[1:])
+        # complement weights are -log probabilities (or normalised ones): any sign, no NaN
+        check_fitted_array(
+            getattr(self, "feature_log_prob_", None),
+            "feature_log_prob_ of ComplementNB",
+            shape,
+            finite=False,
+        )
+
     def _linear_form(self) -> tuple[np.ndarray, np.ndarray]:
         # The prior counts only when there is a single class (as in scikit-learn).
-        one_class = len(self.classes_) == 1
-        return self.feature_log_prob_.T, self.class_log_prior_ * one_class
+        if len(self.classes_) == 1:
+            return self.feature_log_prob_.T, self.class_log_prior_
+        return self.feature_log_prob_.T, np.zeros(len(self.classes_))
 
 
 class BernoulliNB(_BaseDiscreteNB):

@@ -17,9 +17,16 @@ from lamina.array_api import (
 )
 from lamina.errors import InputError
 from lamina.estimator import check_number
+from lamina.model_file import check_fitted_array
 from lamina.plugins.bayes.base import BaseNB, _check_prior, one_hot, row_blocks
 
-__all__ = ["GaussianNB", "class_moments", "gaussian_log_likelihood", "merge_moments"]
+__all__ = [
+    "GaussianNB",
+    "check_expanded_form",
+    "class_moments",
+    "gaussian_log_likelihood",
+    "merge_moments",
+]
 
 
 def class_moments(
@@ -116,6 +123,15 @@ def _expanded_form(
     log_norm = -0.5 * np.log(2.0 * np.pi * var)
     constant = log_norm - 0.5 * shifted * shifted * precision
     return center, -0.5 * precision.T, (shifted * precision).T, constant
+
+
+def check_expanded_form(theta: np.ndarray, var: np.ndarray, owner: str) -> None:
+    """Raise :class:`InputError` if means and variances read from a file would make
+    prediction overflow (absurd but finite values)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        parts = _expanded_form(theta, var)
+    if not all(np.isfinite(part).all() for part in parts):
+        raise InputError(f"fitted theta_ and var_ of {owner} overflow float64 in prediction")
 
 
 def foreign_class_moments(
@@ -288,6 +304,25 @@ class GaussianNB(BaseNB):
         if not bool(xp.all(finite)):
             self._overflow(to_numpy(X), to_numpy(finite))
         return likelihood + to_namespace(self._log_prior(), xp, device, X.dtype)
+
+    def _check_state(self) -> None:
+        super()._check_state()
+        shape = (len(self.classes_), self.n_features_in_)
+        owner = type(self).__name__
+        check_fitted_array(getattr(self, "theta_", None), f"theta_ of {owner}", shape)
+        check_fitted_array(
+            getattr(self, "var_", None), f"var_ of {owner}", shape, low=0, strict=True
+        )
+        self._check_counts("class_count_", shape[:1])
+        prior = check_fitted_array(
+            getattr(self, "class_prior_", None), f"class_prior_ of {owner}", shape[:1], low=0
+        )
+        if not np.isclose(prior.sum(), 1.0):
+            raise InputError(f"fitted class_prior_ of {owner} sums to {prior.sum()}, not 1")
+        check_expanded_form(self.theta_, self.var_, owner)
+        epsilon = getattr(self, "epsilon_", None)
+        if not isinstance(epsilon, (int, float)) or not 0 <= epsilon < np.inf:
+            raise InputError(f"fitted epsilon_ of {owner} must be a number >= 0, got {epsilon!r}")
 
     def _log_prior(self) -> np.ndarray:
         with np.errstate(divide="ignore"):

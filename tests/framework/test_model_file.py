@@ -1,0 +1,242 @@
+"""Model files under attack: truncated, bit-flipped, empty and edited copies of saved
+models (issue #16). ``load_model`` must either refuse with one ``InputError`` that
+names the file, or return a model that predicts sensible probabilities.
+
+The fuzzing is seeded (``SEEDS``; widen it for a longer run): every truncation
+point on a grid, random bit flips, and structured edits of the JSON header and
+of every saved array (NaN, infinity, negative values, wrong shapes and dtypes,
+missing entries, foreign classes, unknown versions).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from lamina.errors import InputError
+from lamina.memory import MemoryLimitError
+from lamina.model_file import load_model
+from lamina.plugins.bayes.categorical import CategoricalNB, MixedNB
+from lamina.plugins.bayes.discrete import BernoulliNB, ComplementNB, MultinomialNB
+from lamina.plugins.bayes.gaussian import GaussianNB
+
+SEEDS = [0, 1]
+
+
+def _data(model_class: type) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 3, 40)
+    if model_class is MixedNB:
+        X = np.empty((40, 3), dtype=object)
+        X[:, 0] = rng.normal(size=40) + y
+        X[:, 1] = rng.choice(["red", "blue", "green"], 40)
+        X[:, 2] = rng.normal(size=40)
+        return X, y
+    return rng.integers(0, 4, (40, 4)).astype(np.float64), y
+
+
+MODELS = [GaussianNB, MultinomialNB, ComplementNB, BernoulliNB, CategoricalNB, MixedNB]
+
+
+@pytest.fixture(scope="module", params=MODELS, ids=lambda c: c.__name__)
+def saved(request, tmp_path_factory):
+    model_class = request.param
+    X, y = _data(model_class)
+    path = tmp_path_factory.mktemp(model_class.__name__) / "model.npz"
+    model_class().fit(X, y).save(path)
+    return path.read_bytes(), X, y
+
+
+def _verdict(path, X, y) -> str:
+    """'refused' or 'loaded'; fails the test on anything else."""
+    try:
+        model = load_model(path)
+    except InputError as error:
+        message = str(error)
+        assert str(path) in message and "\n" not in message, message
+        return "refused"
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), len(model.classes_))
+    assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)
+    assert set(np.asarray(model.predict(X)).tolist()) <= set(model.classes_.tolist())
+    return "loaded"
+
+
+def _members(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    header = json.loads(arrays.pop("__header__").tobytes().decode())
+    return header, arrays
+
+
+def _write(path, header: dict, arrays: dict[str, np.ndarray]) -> None:
+    blob = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    with open(path, "wb") as handle:
+        np.savez(handle, __header__=blob, **arrays)
+
+
+def test_truncated_copies_are_refused(saved, tmp_path):
+    data, X, y = saved
+    path = tmp_path / "cut.npz"
+    for cut in sorted({0, 1, 4, 30, *np.linspace(0, len(data) - 1, 40).astype(int).tolist()}):
+        path.write_bytes(data[:cut])
+        assert _verdict(path, X, y) == "refused", cut
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_bit_flipped_copies_are_refused_or_load_sensibly(saved, tmp_path, seed):
+    data, X, y = saved
+    rng = np.random.default_rng(seed)
+    path = tmp_path / "flip.npz"
+    for _ in range(40):
+        damaged = bytearray(data)
+        at = int(rng.integers(len(damaged)))
+        damaged[at] ^= 1 << int(rng.integers(8))
+        path.write_bytes(bytes(damaged))
+        _verdict(path, X, y)
+
+
+def _header_edits(header: dict) -> list[dict]:
+    edits = []
+    for key in list(header):
+        edits.append({k: v for k, v in header.items() if k != key})
+    for version in (99, 0, -1, "1", None, True, 1.5):
+        edits.append({**header, "version": version})
+    for name in (
+        "os:system",
+        "builtins:eval",
+        "lamina.plugins.bayes.gaussian:Nope",
+        "lamina.nowhere:X",
+        "lamina.plugins.bayes.gaussian:GaussianNB.__init__",
+        42,
+    ):
+        edits.append({**header, "class": name})
+    edits.append({**header, "params": {**header["params"], "bogus": 1}})
+    edits.append({**header, "params": []})
+    for key in header["params"]:
+        for value in ("x", -1, [1, 2], {"a": 1}):
+            edits.append({**header, "params": {**header["params"], key: value}})
+    for key in header["state"]:
+        edits.append({**header, "state": {k: v for k, v in header["state"].items() if k != key}})
+        for entry in (
+            {"array": "missing"},
+            {"value": None},
+            {"value": "text"},
+            {"list": ["nope"]},
+            5,
+            {"object": "os:system", "value": {}},
+            {"objects": "lamina.errors:InputError", "value": [1]},
+            {"array": "x", "value": 1},
+        ):
+            edits.append({**header, "state": {**header["state"], key: entry}})
+    return edits
+
+
+def test_edited_headers_are_refused_or_load_sensibly(saved, tmp_path):
+    data, X, y = saved
+    header, arrays = _members(data)
+    path = tmp_path / "edited.npz"
+    verdicts = []
+    for edited in _header_edits(header):
+        _write(path, edited, arrays)
+        verdicts.append(_verdict(path, X, y))
+    assert verdicts.count("refused") > len(verdicts) // 2
+
+
+def _array_edits(array: np.ndarray) -> list[np.ndarray]:
+    edits = [array.reshape(-1)[:-1] if array.size else array, array[..., None], np.array(0.0)]
+    edits += [array.astype("<U3"), np.zeros((0, *array.shape[1:]), array.dtype)]
+    if array.dtype.kind == "f" and array.size:
+        for bad in (np.nan, np.inf, -np.inf, -1.0, 1e308):
+            edited = array.copy()
+            edited.reshape(-1)[0] = bad
+            edits.append(edited)
+    if array.ndim == 2 and array.shape[0] != array.shape[1]:
+        edits.append(array.T.copy())
+    return edits
+
+
+def test_edited_arrays_are_refused_or_load_sensibly(saved, tmp_path):
+    data, X, y = saved
+    header, arrays = _members(data)
+    path = tmp_path / "edited.npz"
+    refused = 0
+    for name, array in arrays.items():
+        for edited in _array_edits(array):
+            _write(path, header, {**arrays, name: edited})
+            refused += _verdict(path, X, y) == "refused"
+    assert refused
+
+
+def test_nan_and_negative_variances_and_wrong_shapes_are_named(tmp_path):
+    X, y = _data(GaussianNB)
+    path = tmp_path / "g.npz"
+    GaussianNB().fit(X, y).save(path)
+    header, arrays = _members(path.read_bytes())
+    for value, message in (
+        (np.nan, r"var_ of GaussianNB holds NaN"),
+        (-1.0, r"var_ of GaussianNB must be > 0"),
+    ):
+        var = arrays["a:var_"].copy()
+        var[0, 0] = value
+        _write(path, header, {**arrays, "a:var_": var})
+        with pytest.raises(InputError, match=message):
+            load_model(path)
+    _write(path, header, {**arrays, "a:theta_": arrays["a:theta_"][:, :2]})
+    with pytest.raises(InputError, match=r"theta_ of GaussianNB has shape \(3, 2\), expected"):
+        load_model(path)
+    _write(path, {**header, "version": 99}, arrays)
+    with pytest.raises(InputError, match="format version 99 is not one this lamina reads"):
+        load_model(path)
+    _write(path, {**header, "class": "lamina.plugins.bayes.gaussian:Unknown"}, arrays)
+    with pytest.raises(InputError, match="names unknown class"):
+        load_model(path)
+
+
+def test_empty_folder_garbage_and_pickles_are_refused(tmp_path):
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="is empty"):
+        load_model(empty)
+    with pytest.raises(InputError, match="is a folder"):
+        load_model(tmp_path)
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(InputError, match="not a lamina model file"):
+        load_model(tmp_path / "junk.npz")
+    X, y = _data(GaussianNB)
+    path = tmp_path / "g.npz"
+    GaussianNB().fit(X, y).save(path)
+    header, arrays = _members(path.read_bytes())
+    blob = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    with open(path, "wb") as handle:
+        np.savez(handle, __header__=blob, **{**arrays, "a:theta_": np.array([object()])})
+    with pytest.raises(InputError, match="holds Python objects"):
+        load_model(path)
+
+
+def test_a_member_declaring_a_huge_array_is_refused_before_allocating(tmp_path):
+    X, y = _data(GaussianNB)
+    path = tmp_path / "g.npz"
+    GaussianNB().fit(X, y).save(path)
+    huge = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        huge, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    )
+    huge.write(b"\0" * 64)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("a:huge.npy", huge.getvalue())
+    with pytest.raises(InputError, match="declares 8000000000000 bytes of data but holds 64"):
+        load_model(path)
+
+
+def test_memory_guard_applies_to_model_files(tmp_path, monkeypatch):
+    X, y = _data(GaussianNB)
+    path = tmp_path / "g.npz"
+    GaussianNB().fit(X, y).save(path)
+    monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "64")
+    with pytest.raises(MemoryLimitError, match=r"g\.npz"):
+        load_model(path)
