@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import logging
 import math
 import os
 import re
@@ -258,24 +259,28 @@ def _decode(source: Path, suffix: str) -> np.ndarray:
     if suffix == ".png":
         width, height, depth, planes = _png_header(source)
         _check_declared(source, (height, width, planes), np.uint16 if depth == 16 else np.uint8)
-        if depth == 16:
-            return _read_png16(source)
-        import imageio.v3 as iio
-        from PIL import Image
-
-        # lamina.memory has already judged the declared size; Pillow's own
-        # bomb warning would only be noise on stderr.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return iio.imread(source, plugin="pillow")
+        return _read_png16(source) if depth == 16 else _read_png8(source)
     import tifffile
 
-    with tifffile.TiffFile(source) as tif:
+    # tifffile logs what it finds wrong and carries on; what it cannot read
+    # it raises, and that is the one error the user sees.
+    with _silenced("tifffile"), tifffile.TiffFile(source) as tif:
         if not tif.series:
             raise InputError(f"image {str(source)!r} holds no image data")
         series = tif.series[0]
         _check_declared(source, series.shape, series.dtype)
         return series.asarray()
+
+
+@contextlib.contextmanager
+def _silenced(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _npy_header(source: Path, handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
@@ -395,12 +400,28 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
 
 # Pillow, behind imageio, neither writes 16-bit colour PNG nor reads it without
 # dropping to 8 bits, so 16-bit PNG goes through pypng.
+def _read_png8(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    # lamina.memory has already judged the declared size; Pillow's own
+    # bomb warning would only be noise on stderr.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            if image.mode in ("P", "PA"):
+                transparent = image.mode == "PA" or "transparency" in image.info
+                return np.asarray(image.convert("RGBA" if transparent else "RGB"))
+            return np.asarray(image)
+
+
 def _read_png16(path: Path) -> np.ndarray:
     import png
 
-    width, height, rows, info = png.Reader(filename=str(path)).asDirect()
-    planes = info["planes"]
-    data = np.vstack([np.asarray(row, np.uint16) for row in rows])
+    # pypng leaves a file it opened itself open when decoding fails.
+    with open(path, "rb") as handle:
+        width, height, rows, info = png.Reader(file=handle).asDirect()
+        planes = info["planes"]
+        data = np.vstack([np.asarray(row, np.uint16) for row in rows])
     return data.reshape(height, width, planes) if planes > 1 else data.reshape(height, width)
 
 
