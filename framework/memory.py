@@ -6,10 +6,12 @@ first, so a request that cannot fit fails in well under a second with the size,
 the estimate and the fix, instead of swapping for a minute and dying in the
 middle of a write.
 
-The budget is the memory available now (``psutil``), lowered by the
+The budget is the smallest of: the memory available now (``psutil``); what
+is left of the process's address-space limit (``ulimit -v``) and of its
+container's memory limit (cgroup v2), where either is set; the
 ``LAMINA_MEMORY_LIMIT`` environment variable (bytes, or a number with a
-``K``/``M``/``G``/``T`` suffix, powers of 1024) and by a component's own
-``memory_limit`` parameter where it has one: the smallest of the three wins.
+``K``/``M``/``G``/``T`` suffix, powers of 1024); and a component's own
+``memory_limit`` parameter where it has one.
 
 Examples
 --------
@@ -26,6 +28,7 @@ import math
 import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -80,12 +83,14 @@ def memory_budget(*, limit: int | None = None, limit_name: str = "memory_limit")
     """Bytes lamina may allocate now, and where that figure comes from.
 
     ``limit`` is a caller's own bound (a component's ``memory_limit``
-    parameter, named ``limit_name`` in messages); the smallest of it,
-    ``LAMINA_MEMORY_LIMIT`` and the memory available now is the budget.
+    parameter, named ``limit_name`` in messages); the budget is the smallest
+    of it, ``LAMINA_MEMORY_LIMIT`` and what the machine, the address-space
+    limit and the container leave.
     """
     import psutil
 
     candidates = [(int(psutil.virtual_memory().available), "the memory available now")]
+    candidates += _process_limits()
     configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
     if configured:
         candidates.append((parse_bytes(configured), f"{MEMORY_LIMIT_ENV}={configured}"))
@@ -93,6 +98,33 @@ def memory_budget(*, limit: int | None = None, limit_name: str = "memory_limit")
         candidates.append((int(limit), f"{limit_name}={limit}"))
     # Ties go to the explicit settings (listed last): they are what a user can change.
     return min(reversed(candidates), key=lambda candidate: candidate[0])
+
+
+def _process_limits() -> list[tuple[int, str]]:
+    """What the address-space limit and the container's memory limit leave, where set."""
+    found = []
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        unlimited = soft == resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):  # no such limit on this platform
+        unlimited = True
+    if not unlimited:
+        import psutil
+
+        used = psutil.Process().memory_info().vms
+        found.append((max(0, soft - used), "what the address-space limit (ulimit -v) leaves"))
+    try:
+        maximum = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if maximum != "max":
+            current = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            found.append(
+                (max(0, int(maximum) - current), "what the container's memory limit leaves")
+            )
+    except (OSError, ValueError):  # no cgroup v2 memory controller here
+        pass
+    return found
 
 
 def array_bytes(shape: Iterable[int], dtype: np.typing.DTypeLike = np.float64) -> int:

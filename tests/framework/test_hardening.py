@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -153,6 +154,50 @@ def test_memory_budget_is_the_smallest_of_its_sources(monkeypatch: pytest.Monkey
     check_allocation(2 * 2**20, what="exactly the budget", fix="none needed")
     with pytest.raises(MemoryLimitError, match=r"about 2 MiB.*1.95 KiB allowed"):
         check_allocation(2 * 2**20 + 1, what="x", fix="y", limit=2000)
+
+
+def _address_space(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+
+    return apply
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS as Linux enforces it")
+def test_the_guard_sees_an_address_space_limit(camera: Path, tmp_path: Path) -> None:
+    # The runs were under `ulimit -v`: the guard must count it, not only free RAM.
+    code = "from lamina.memory import memory_budget; print(memory_budget()[0])"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        preexec_fn=_address_space(2**30),
+        check=True,
+    )
+    assert int(done.stdout) < 2**30
+    colour = tmp_path / "colour.png"
+    write_image(colour, np.zeros((512, 512, 3), np.float32))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _MAIN,
+            "resize",
+            str(colour),
+            str(tmp_path / "o.png"),
+            "--scale",
+            "32",
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=_address_space(2 * 2**30),
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("lamina: error: resizing 512 x 512 to 16384 x 16384 needs about")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["colour.png"]
 
 
 # Item 10: interrupted work leaves nothing behind.
