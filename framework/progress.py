@@ -1,8 +1,10 @@
-"""One rich progress display on stderr, silent when stderr is not a terminal."""
+"""Progress on stderr: a rich bar on a terminal; otherwise (a log file, CI) a plain
+line at most every few seconds, so long work is never silent and short work quiet."""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -16,11 +18,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["progress_bar", "stderr_console", "track"]
+__all__ = ["LINE_EVERY", "progress_bar", "stderr_console", "track"]
 
 T = TypeVar("T")
 
 stderr_console = Console(stderr=True)
+
+#: Seconds between two plain progress lines when stderr is not a terminal.
+LINE_EVERY = 5.0
 
 
 def progress_bar(*, enabled: bool | None = None) -> Progress:
@@ -41,11 +46,29 @@ def progress_bar(*, enabled: bool | None = None) -> Progress:
 
 
 def track(items: Iterable[T], *, description: str, total: int | None = None) -> Iterator[T]:
-    """Iterate ``items`` with a progress bar on stderr."""
+    """Iterate ``items`` with a progress bar on stderr (plain lines off a terminal).
+
+    >>> list(track(range(3), description="counting"))
+    [0, 1, 2]
+    """
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
+    if not sys.stderr.isatty():
+        yield from _lines(items, description=description, total=total)
+        return
     with progress_bar() as progress:
         task = progress.add_task(description, total=total, status="")
         for item in items:
             yield item
             progress.advance(task)
+
+
+def _lines(items: Iterable[T], *, description: str, total: int | None) -> Iterator[T]:
+    last = time.monotonic()
+    for done, item in enumerate(items, start=1):
+        yield item
+        if time.monotonic() - last >= LINE_EVERY:
+            last = time.monotonic()
+            of = f"/{total}" if total is not None else ""
+            sys.stderr.write(f"lamina: {description}: {done}{of} done\n")
+            sys.stderr.flush()

@@ -370,3 +370,16 @@ def test_error_line_and_shorten_list() -> None:
     assert len(long) < 900 and "characters left out" in long
     assert shorten_list(range(3)) == "0, 1, 2"
     assert shorten_list(range(20), limit=2) == "0, 1 and 18 more"
+
+
+def test_progress_off_a_terminal_is_plain_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lamina import progress
+
+    monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
+    assert list(progress.track(iter("ab"), description="work")) == ["a", "b"]
+    assert capsys.readouterr().err == "lamina: work: 1 done\nlamina: work: 2 done\n"
+    monkeypatch.setattr(progress, "LINE_EVERY", 3600.0)
+    assert list(progress.track([1, 2, 3], description="work")) == [1, 2, 3]
+    assert capsys.readouterr().err == ""
