@@ -113,7 +113,8 @@ class DaskExecutor:
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=":0" if _has_dashboard() else None,
+                    # A free port: the HTTP server starts even without bokeh.
+                    dashboard_address="127.0.0.1:0",
                 )
                 where = "a LocalCluster"
             try:
@@ -143,7 +144,17 @@ class DaskExecutor:
                 f"{self.worker_timeout:g} s: start one with `dask worker {self.scheduler}`, "
                 "or wait longer with --worker-timeout SECONDS"
             ) from None
-        report = client.run(_check_worker, _expected(tasks), on_error="return")
+        expected = _expected(tasks)
+        report = client.run(_check_worker, expected, on_error="return")
+        for _ in range(5):
+            # A worker still connecting answers with a closed stream: ask it again.
+            unreachable = [a for a, r in report.items() if isinstance(r, OSError)]
+            if not unreachable:
+                break
+            time.sleep(0.5)
+            report.update(
+                client.run(_check_worker, expected, workers=unreachable, on_error="return")
+            )
         names = {a: w.get("name", a) for a, w in client.scheduler_info()["workers"].items()}
         good, problems = [], []
         for address, found in sorted(report.items()):
@@ -274,9 +285,3 @@ class DaskExecutor:
             task.step,
             task.index,
         )
-
-
-def _has_dashboard() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("bokeh") is not None
