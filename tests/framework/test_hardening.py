@@ -383,3 +383,77 @@ def test_progress_off_a_terminal_is_plain_lines(
     monkeypatch.setattr(progress, "LINE_EVERY", 3600.0)
     assert list(progress.track([1, 2, 3], description="work")) == [1, 2, 3]
     assert capsys.readouterr().err == ""
+
+
+# Properties of the shared pieces, over seeded grids a reviewer can widen.
+
+GRID = np.random.default_rng(1616)
+
+
+def test_check_allocation_refuses_exactly_above_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import psutil
+
+    from lamina import memory
+
+    # A machine with plenty free, so the budget is LAMINA_MEMORY_LIMIT exactly.
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: types.SimpleNamespace(available=2**62))
+    monkeypatch.setattr(memory, "_process_limits", list)
+    for _ in range(200):
+        budget = int(GRID.integers(1, 2**50))
+        monkeypatch.setenv("LAMINA_MEMORY_LIMIT", str(budget))
+        allowed = memory_budget()[0]
+        assert allowed == budget
+        check_allocation(allowed, what="w", fix="f")
+        with pytest.raises(MemoryLimitError, match=r"^w needs about .* allowed \(.*\); f$"):
+            check_allocation(allowed + 1, what="w", fix="f")
+
+
+def test_parse_bytes_reads_every_suffix() -> None:
+    from lamina.memory import format_bytes, parse_bytes
+
+    for _ in range(200):
+        value = int(GRID.integers(1, 10**6))
+        suffix, scale = [("", 1), ("K", 2**10), ("M", 2**20), ("G", 2**30), ("T", 2**40)][
+            int(GRID.integers(5))
+        ]
+        for text in (f"{value}{suffix}", f"{value} {suffix.lower()}iB" if suffix else str(value)):
+            assert parse_bytes(text) == value * scale
+        assert format_bytes(value * scale).split()[-1] in {"B", "KiB", "MiB", "GiB", "TiB"}
+    for bad in ("", "-1", "1X", "G", "1e9", "0"):
+        with pytest.raises(InputError, match="LAMINA_MEMORY_LIMIT"):
+            parse_bytes(bad)
+
+
+def test_scaled_shapes_are_refused_exactly_beyond_the_side_limit() -> None:
+    from lamina.plugins.interpolate.common import scaled_shape
+
+    for _ in range(500):
+        shape = tuple(int(n) for n in GRID.integers(1, 4000, 2))
+        factor = float(np.exp(GRID.uniform(np.log(1e-4), np.log(100))))
+        sides = [int(np.floor(n * factor + 0.5)) for n in shape]
+        if min(sides) < 1 or max(sides) > MAX_IMAGE_SIDE:
+            with pytest.raises(InputError, match="factor"):
+                scaled_shape(shape, factor)
+        else:
+            assert scaled_shape(shape, factor) == tuple(sides)
+
+
+def test_error_lines_are_single_short_lines() -> None:
+    alphabet = np.array(list("ab \n\t;x"))
+    for _ in range(300):
+        text = "".join(GRID.choice(alphabet, int(GRID.integers(0, 3000))))
+        line = error_line(text, limit=200)
+        assert "\n" not in line and len(line) <= 200 + 60
+        if "\n" not in text and len(text.strip()) <= 200 and text.strip() == text:
+            assert line == text
+
+
+def test_shorten_list_shows_the_first_items_and_counts_the_rest() -> None:
+    for _ in range(100):
+        n, limit = int(GRID.integers(0, 50)), int(GRID.integers(1, 10))
+        text = shorten_list(range(n), limit=limit)
+        shown = text.split(" and ")[0]
+        assert shown == ", ".join(map(str, range(min(n, limit))))
+        assert text.endswith(f" and {n - limit} more") == (n > limit)

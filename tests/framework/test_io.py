@@ -78,3 +78,53 @@ def test_nan_in_float_image_is_refused(tmp_path: Path) -> None:
     np.save(path, np.array([[np.nan, 0.0]], np.float32))
     with pytest.raises(InputError, match="NaN"):
         read_image(path)
+
+
+def _pypng_reference(path: Path) -> np.ndarray:
+    """pypng's own decoding, scaled by the bit depth: shares no code with read_image's
+    8-bit path (Pillow)."""
+    import png
+
+    with open(path, "rb") as handle:
+        width, height, rows, info = png.Reader(file=handle).asDirect()
+        data = np.vstack([np.asarray(row, np.float64) for row in rows])
+    return data.reshape(height, width, info["planes"]) / (2 ** info["bitdepth"] - 1)
+
+
+@pytest.mark.parametrize(
+    ("bit_depth", "greyscale", "alpha"),
+    [(1, True, False), (2, True, False), (4, True, False)]
+    + [(depth, g, a) for depth in (8, 16) for g in (True, False) for a in (False, True)],
+)
+def test_png_matches_pypng_at_every_bit_depth_and_colour_type(
+    tmp_path: Path, bit_depth: int, greyscale: bool, alpha: bool
+) -> None:
+    import png
+
+    planes = (1 if greyscale else 3) + alpha
+    rng = np.random.default_rng(bit_depth * 4 + greyscale * 2 + alpha)
+    for height, width in ((1, 1), (5, 6), (17, 3)):
+        values = rng.integers(0, 2**bit_depth, (height, width * planes))
+        path = tmp_path / "image.png"
+        with open(path, "wb") as handle:
+            writer = png.Writer(width, height, greyscale=greyscale, alpha=alpha, bitdepth=bit_depth)
+            writer.write(handle, values.tolist())
+        image, depth = read_image(path)
+        assert depth == (16 if bit_depth == 16 else 8)
+        reference = _pypng_reference(path)
+        assert image.reshape(reference.shape) == pytest.approx(reference, abs=1e-6)
+        assert image.ndim == (2 if planes == 1 else 3)
+
+
+def test_palette_png_with_transparency_keeps_its_alpha(tmp_path: Path) -> None:
+    # Deliberate difference from imageio's pillow plugin, which returns RGB and
+    # drops the palette's transparency: lamina returns RGBA, as pypng does.
+    import png
+
+    palette = [(255, 0, 0, 0), (0, 255, 0, 128), (0, 0, 255, 255)]
+    path = tmp_path / "palette.png"
+    with open(path, "wb") as handle:
+        png.Writer(3, 2, palette=palette, bitdepth=8).write(handle, [[0, 1, 2], [2, 1, 0]])
+    image, _ = read_image(path)
+    assert image.shape == (2, 3, 4)
+    assert image == pytest.approx(_pypng_reference(path), abs=1e-6)
