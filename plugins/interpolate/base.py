@@ -134,8 +134,9 @@ _COMMON_PARAMETERS = """\
         unstretched filter, as OpenCV does.
     memory_limit : int or None, default None
         Refuse (with :class:`lamina.InputError`, before allocating) a resize
-        whose working memory would exceed this many bytes; None uses the
-        memory available at the time of the call."""
+        whose working memory would exceed this many bytes; The budget of
+        :mod:`lamina.memory` (the memory available at the call, lowered by
+        ``LAMINA_MEMORY_LIMIT``) applies either way."""
 
 _CLIP_PARAMETER = """\
     clip : bool, default True
@@ -156,8 +157,9 @@ class Nearest(SeparableInterpolator):
         pixel.
     memory_limit : int or None, default None
         Refuse (with :class:`lamina.InputError`, before allocating) a resize
-        whose working memory would exceed this many bytes; None uses the
-        memory available at the time of the call.
+        whose working memory would exceed this many bytes; The budget of
+        :mod:`lamina.memory` (the memory available at the call, lowered by
+        ``LAMINA_MEMORY_LIMIT``) applies either way.
 
     Examples
     --------

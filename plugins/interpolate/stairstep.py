@@ -221,8 +221,9 @@ class Stairstep(ResizerBase):
         Refuse (with :class:`lamina.InputError`, before any work) a resize
         whose working memory would exceed this many bytes: step by step, the
         largest step's input, output and intermediate; composed, the output
-        and one intermediate (never more than the steps). None uses the
-        memory available at the time of the call.
+        and one intermediate (never more than the steps). The budget of
+        :mod:`lamina.memory` (the memory available at the call, lowered by
+        ``LAMINA_MEMORY_LIMIT``) applies either way.
 
     Attributes
     ----------
