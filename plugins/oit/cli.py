@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from lamina.clitools import (
 )
 from lamina.errors import InputError, LaminaError
 from lamina.io import write_image
+from lamina.plugins.oit.frames import ANIMATION_SUFFIXES
 from lamina.progress import track
 
 __all__ = ["OUTPUT_SUFFIXES", "render", "save_rendering", "unpremultiply"]
@@ -52,12 +53,14 @@ def unpremultiply(image: np.ndarray) -> np.ndarray:
     return np.concatenate([colour, alpha], axis=-1).astype(np.float32)
 
 
-def _check_output(path: str) -> Path:
-    target = Path(path)
-    if target.suffix.lower() not in OUTPUT_SUFFIXES:
+def _check_output(path: str, *, animation: bool = False) -> Path:
+    target = check_output_file(path)
+    suffixes = OUTPUT_SUFFIXES + (ANIMATION_SUFFIXES if animation else ())
+    if target.suffix.lower() not in suffixes:
+        extra = "" if animation else f" ({', '.join(ANIMATION_SUFFIXES)} with --orbit)"
         raise InputError(
             f"output {path!r}: unsupported file type {target.suffix or '(none)'!r}; "
-            f"expected one of {', '.join(OUTPUT_SUFFIXES)}"
+            f"expected one of {', '.join(suffixes)}{extra}"
         )
     if target.is_dir():
         raise InputError(f"output {path!r} is a directory")
@@ -82,23 +85,132 @@ def save_rendering(path: str | Path, image: np.ndarray, *, png_alpha: str = "str
 
 
 @dataclass
+class _View:
+    """How the command line frames and lights the scene."""
+
+    eye: tuple[float, ...] | None = None
+    target: tuple[float, ...] | None = None
+    up: tuple[float, ...] | None = None
+    fov: float | None = None
+    ortho: bool = False
+    azimuth: float = 0.0
+    elevation: float = 0.0
+    zoom: float = 1.0
+    background: tuple[float, ...] | None = None
+    color: tuple[float, ...] | None = None
+    lights: tuple[str, ...] = ()
+    edge_opacity: float = 0.0
+    samples: int = 1
+
+
+@dataclass
 class _Job:
     """Everything checked before the first pixel is rendered."""
 
     loaded: Any
+    scene: Any  # the loaded scene, recoloured and with its background
+    camera: Any  # the loaded camera with the view's overrides
+    lighting: Any  # lamina.plugins.oit.lighting.Lighting or None
     size: tuple[int, int]
+    render_size: tuple[int, int]  # size times the supersampling factor
+    samples: int
     settings: dict[str, str]
 
 
+def _vector(
+    text: str | None, name: str, lengths: tuple[int, ...] = (3,)
+) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in lengths or not all(math.isfinite(v) for v in values):
+        shape = " or ".join(",".join("XYZW"[:n]) for n in lengths)
+        raise InputError(f"--{name} must be {shape} (numbers, comma-separated), got {text!r}")
+    return values
+
+
+def _lighting(specs: tuple[str, ...], edge_opacity: float, source: str) -> Any:
+    """The Lighting of ``--light`` options: none, headlight, or up to 4 X,Y,Z[:INTENSITY]."""
+    from lamina.plugins.oit.lighting import Light, Lighting
+    from lamina.plugins.oit.loaders import MESH_SUFFIXES
+
+    if not specs:
+        # A mesh file's own colours are usually plain: light it so it reads as a shape.
+        specs = ("headlight",) if Path(source).suffix.lower() in MESH_SUFFIXES else ("none",)
+    words = {spec.strip().lower() for spec in specs}
+    if words & {"none", "headlight"}:
+        if len(specs) > 1:
+            raise InputError("--light none and --light headlight cannot be combined with others")
+        if "none" in words:
+            if edge_opacity:
+                return Lighting(ambient=1.0, diffuse=0.0, specular=0.0, edge_opacity=edge_opacity)
+            return None
+        return Lighting(edge_opacity=edge_opacity)
+    lights = []
+    for spec in specs:
+        direction, _, intensity = spec.partition(":")
+        vector = _vector(direction, "light")
+        try:
+            strength = float(intensity) if intensity else 1.0
+        except ValueError:
+            raise InputError(f"--light intensity must be a number, got {intensity!r}") from None
+        lights.append(Light(vector, intensity=strength))  # type: ignore[arg-type]
+    return Lighting(lights=tuple(lights), edge_opacity=edge_opacity)
+
+
 def _prepare(
-    scene: str, size: str | None, settings: tuple[str, ...], opacity: float | None, drop: bool
+    scene: str,
+    size: str | None,
+    settings: tuple[str, ...],
+    opacity: float | None,
+    drop: bool,
+    view: _View,
 ) -> _Job:
-    from lamina.plugins.oit.loaders import DEFAULT_SIZE, load
+    from lamina.plugins.oit import view as views
+    from lamina.plugins.oit.loaders import DEFAULT_SIZE, fit_depth_range, load, recolor
 
     values = parse_settings(settings)
     shape = parse_size(size) if size is not None else None
+    background = _vector(view.background, "background", (3, 4)) if view.background else None
+    color = _vector(view.color, "color", (3, 4)) if view.color else None
     loaded = load(scene, opacity=opacity, drop_degenerate=drop)
-    return _Job(loaded, shape or loaded.size or DEFAULT_SIZE, values)
+    final = shape or loaded.size or DEFAULT_SIZE
+    render_size = views.supersampled_size(final, view.samples)
+    lit_scene = recolor(loaded.scene, color=color, opacity=opacity if color else None)
+    if background is not None:
+        if len(background) == 3:
+            background = (*background, 1.0)
+        lit_scene = replace(lit_scene, background=background)
+    camera = views.adjust_camera(
+        loaded.camera,
+        eye=_vector(view.eye, "eye"),
+        target=_vector(view.target, "target"),
+        up=_vector(view.up, "up"),
+        fov=view.fov,
+        ortho=view.ortho,
+        azimuth=view.azimuth,
+        elevation=view.elevation,
+        zoom=view.zoom,
+    )
+    if view.eye or view.target or view.azimuth or view.elevation:
+        camera = fit_depth_range(camera, lit_scene)
+    lighting = _lighting(view.lights, view.edge_opacity, scene)
+    return _Job(loaded, lit_scene, camera, lighting, final, render_size, view.samples, values)
+
+
+def _draw(renderer: Any, job: _Job, camera: Any) -> Any:
+    """Render one frame of ``job`` seen by ``camera``: lit, supersampled, filtered."""
+    from lamina.plugins.oit import view as views
+    from lamina.plugins.oit.lighting import shade
+
+    scene = job.scene if job.lighting is None else shade(job.scene, camera, job.lighting)
+    result = renderer.render(scene, camera, job.render_size)
+    if job.samples > 1:
+        result = replace(result, image=views.downsample(result.image, job.samples))
+    return result
 
 
 def _start_arch(arch: str | None) -> str | None:
@@ -120,14 +232,66 @@ def _frame_path(output: Path, frame: int, frames: int) -> Path:
     return output.with_name(f"{output.stem}_{frame:0{digits}d}{output.suffix}")
 
 
-def _orbit(camera: Any, frame: int, frames: int) -> Any:
-    """``camera`` turned ``frame / frames`` of a full circle about its target and up axis."""
-    from lamina.plugins.oit.procedural import axis_rotation
-
-    rotation = axis_rotation(np.asarray(camera.up), 2.0 * math.pi * frame / frames)
-    target = np.asarray(camera.target)
-    eye = target + rotation @ (np.asarray(camera.eye) - target)
-    return replace(camera, eye=tuple(eye))
+def _view_options(function: Any) -> Any:
+    """The camera, colour, lighting and sampling options of ``lamina render``."""
+    options = [
+        click.option("--eye", metavar="X,Y,Z", help="Camera position (default: the scene's)."),
+        click.option("--target", metavar="X,Y,Z", help="Point the camera looks at."),
+        click.option("--up", metavar="X,Y,Z", help="Camera up direction."),
+        click.option(
+            "--fov",
+            type=click.FloatRange(0, 180, min_open=True, max_open=True),
+            metavar="DEG",
+            help="Vertical field of view in degrees.",
+        ),
+        click.option("--ortho", is_flag=True, help="Orthographic projection (same framing)."),
+        click.option(
+            "--azimuth",
+            type=float,
+            default=0.0,
+            metavar="DEG",
+            help="Turn the camera about the up axis through the target.",
+        ),
+        click.option(
+            "--elevation",
+            type=float,
+            default=0.0,
+            metavar="DEG",
+            help="Turn the camera up over the target.",
+        ),
+        click.option(
+            "--zoom",
+            type=click.FloatRange(0, min_open=True),
+            default=1.0,
+            help="Zoom factor (>1 narrows the view).",
+        ),
+        click.option("--background", metavar="R,G,B[,A]", help="Background colour in [0, 1]."),
+        click.option("--color", metavar="R,G,B[,A]", help="Colour for every face, in [0, 1]."),
+        click.option(
+            "--light",
+            "lights",
+            multiple=True,
+            metavar="SPEC",
+            help="none, headlight, or X,Y,Z[:INTENSITY] (a direction towards the "
+            "light; up to 4). Default: headlight for mesh files, none otherwise.",
+        ),
+        click.option(
+            "--edge-opacity",
+            type=click.FloatRange(0, 1),
+            default=0.0,
+            help="Make surfaces seen edge-on more opaque (0: off, 1: opaque).",
+        ),
+        click.option(
+            "--samples",
+            type=click.IntRange(1, 8),
+            default=1,
+            metavar="N",
+            help="Supersample N x N exact samples per pixel (box filter).",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 @click.command()
@@ -136,7 +300,8 @@ def _orbit(camera: Any, frame: int, frames: int) -> Any:
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="Image to write: .png (8-bit), .tif/.tiff or .npy (float32 premultiplied RGBA).",
+    help="Image to write: .png (8-bit), .tif/.tiff or .npy (float32 premultiplied RGBA); "
+    "with --orbit also .gif or .mp4 (one animation).",
 )
 @click.option(
     "--renderer",
@@ -153,6 +318,7 @@ def _orbit(camera: Any, frame: int, frames: int) -> Any:
     help="Taichi backend (default: LAMINA_ARCH, else auto).",
 )
 @click.option("--opacity", type=float, help="Override the opacity of every face, in [0, 1].")
+@_view_options
 @click.option(
     "--drop-degenerate", is_flag=True, help="Drop zero-area faces of mesh files instead of failing."
 )
@@ -167,7 +333,17 @@ def _orbit(camera: Any, frame: int, frames: int) -> Any:
     "--orbit",
     type=click.IntRange(1, 100_000),
     metavar="FRAMES",
-    help="Render FRAMES views circling the target (OUT gets _0000, _0001, ... suffixes).",
+    help="Render FRAMES views circling the target: one .gif/.mp4, or numbered images "
+    "(OUT gets _0000, _0001, ... suffixes).",
+)
+@click.option(
+    "--fps", type=click.FloatRange(1, 120), default=20.0, show_default=True,
+    help="Frames per second of --orbit animations and the --show viewer.",
+)  # fmt: skip
+@click.option(
+    "--show",
+    is_flag=True,
+    help="Also write OUT.html: a self-contained viewer of the frames (any browser).",
 )
 @click.option(
     "--compare",
@@ -194,9 +370,12 @@ def render(
     drop_degenerate: bool,
     png_alpha: str,
     orbit: int | None,
+    fps: float,
+    show: bool,
     compare: bool,
     repeat: int,
     as_json: bool,
+    **view_options: Any,
 ) -> None:
     """Render SCENE with exact order-independent transparency.
 
@@ -207,46 +386,73 @@ def render(
     \b
     Examples:
       lamina render procedural:nested_spheres:3 -o spheres.png --size 320x240
+      lamina render mesh.ply -o mesh.png --azimuth 30 --elevation 20 --edge-opacity 0.5
+      lamina render procedural:torus -o torus.gif --orbit 36 --light 1,1,1 --samples 2
       lamina render examples/scenes/nested.toml -o nested.tif --renderer depth-peeling
       lamina render --compare procedural:stacked_quads:16 --size 128x128
     """
+    view = _View(**view_options)
     if compare:
-        if output is not None or orbit is not None:
-            raise click.UsageError("--compare prints a table; it takes neither -o nor --orbit")
-        _compare(scene, size, settings, arch, opacity, drop_degenerate, repeat, as_json)
+        if output is not None or orbit is not None or show:
+            raise click.UsageError("--compare prints a table; it takes no -o, --orbit or --show")
+        _compare(scene, size, settings, arch, opacity, drop_degenerate, repeat, as_json, view)
         return
     if output is None:
         raise click.UsageError("give -o/--output (or --compare)")
-    target = check_output_file(_check_output(output), name="-o/--output")
-    job = _prepare(scene, size, settings, opacity, drop_degenerate)
+    target = _check_output(output, animation=orbit is not None)
+    animated = target.suffix.lower() in ANIMATION_SUFFIXES
+    job = _prepare(scene, size, settings, opacity, drop_degenerate, view)
     renderer = lamina.create("renderer", renderer_name, **job.settings)
     _start_arch(arch)
-    loaded = job.loaded
-    if orbit is None:
-        result = renderer.render(loaded.scene, loaded.camera, job.size)
-        save_rendering(target, result.image, png_alpha=png_alpha)
-        frames = [(target, result)]
-    else:
-        frames = []
-        for frame in track(range(orbit), description=f"rendering {orbit} frames"):
-            camera = _orbit(loaded.camera, frame, orbit)
-            result = renderer.render(loaded.scene, camera, job.size)
-            path = _frame_path(target, frame, orbit)
+    from lamina.plugins.oit import view as views
+    from lamina.plugins.oit.frames import write_animation, write_viewer
+
+    cameras = (
+        [job.camera] if orbit is None else [views.orbit(job.camera, k, orbit) for k in range(orbit)]
+    )
+    frames = []
+    for k, camera in enumerate(track(cameras, description=f"rendering {len(cameras)} frames")):
+        result = _draw(renderer, job, camera)
+        path = target if orbit is None or animated else _frame_path(target, k, orbit)
+        if not animated:
             save_rendering(path, result.image, png_alpha=png_alpha)
-            frames.append((path, result))
+        frames.append((path, camera, result))
+    if animated:
+        write_animation(target, [r.image for _, _, r in frames], fps=fps)
+    viewer = target.with_suffix(".html") if show else None
+    if viewer is not None:
+        write_viewer(
+            viewer,
+            [r.image for _, _, r in frames],
+            title=f"lamina render {job.loaded.source}",
+            caption=f"{len(frames)} frame(s), {job.size[1]}x{job.size[0]}, {renderer_name}",
+            fps=fps,
+        )
     if as_json:
         emit_json(
             {
-                "scene": loaded.source,
+                "scene": job.loaded.source,
                 "renderer": renderer_name,
                 "parameters": job.settings,
                 "size": list(job.size),
+                "samples": job.samples,
                 "arch": _active_arch(),
-                "frames": [{"output": str(p), "stats": r.stats.as_dict()} for p, r in frames],
+                "camera": views.camera_record(job.camera),
+                "lighting": None if job.lighting is None else asdict(job.lighting),
+                "output": str(target),
+                "viewer": None if viewer is None else str(viewer),
+                "frames": [
+                    {
+                        "output": str(p),
+                        "camera": views.camera_record(c),
+                        "stats": r.stats.as_dict(),
+                    }
+                    for p, c, r in frames
+                ],
             }
         )
         return
-    for path, result in frames:
+    for path, _, result in frames:
         s = result.stats
         click.echo(
             f"{path}: {job.size[1]}x{job.size[0]}, {s.fragments} fragments, "
@@ -254,6 +460,10 @@ def render(
             f"passes, {s.seconds * 1e3:.1f} ms ({renderer_name})",
             err=True,
         )
+    if animated:
+        click.echo(f"{target}: {len(frames)} frames at {fps:g} fps", err=True)
+    if viewer is not None:
+        click.echo(f"{viewer}: viewer of {len(frames)} frame(s); open it in a browser", err=True)
 
 
 def _compare(
@@ -265,8 +475,9 @@ def _compare(
     drop: bool,
     repeat: int,
     as_json: bool,
+    view: _View,
 ) -> None:
-    job = _prepare(scene, size, settings, opacity, drop)
+    job = _prepare(scene, size, settings, opacity, drop, view)
     infos = [c for c in lamina.components("renderer") if c.available]
     names = [c.name for c in infos]
     if REFERENCE in names:  # first, so every other row can be measured against it
@@ -289,11 +500,11 @@ def _compare(
         row: dict[str, Any] = {"renderer": name, "parameters": parameters}
         try:
             # A tiny first render compiles the kernels, so the times are rendering alone.
-            renderer.render(loaded.scene, loaded.camera, (8, 8))
+            renderer.render(job.scene, job.camera, (8, 8))
             best = math.inf
             for _ in range(repeat):
                 start = time.perf_counter()
-                result = renderer.render(loaded.scene, loaded.camera, job.size)
+                result = _draw(renderer, job, job.camera)
                 best = min(best, time.perf_counter() - start)
         except LaminaError as error:
             if isinstance(error, InputError):

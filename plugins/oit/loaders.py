@@ -40,10 +40,12 @@ __all__ = [
     "MESH_SUFFIXES",
     "FileError",
     "LoadedScene",
+    "fit_depth_range",
     "frame_camera",
     "load",
     "load_mesh",
     "load_scene_file",
+    "recolor",
     "transform_matrix",
 ]
 
@@ -772,6 +774,30 @@ def _procedural_entry(
     except InputError as error:
         key = "procedural" if "no procedural scene" in str(error) else "args"
         raise file.error(str(error), "mesh", key, index) from None
+
+
+def recolor(
+    scene: Scene, *, color: Sequence[float] | None = None, opacity: float | None = None
+) -> Scene:
+    """``scene`` with every face's colour set to ``color`` (RGB or RGBA in [0, 1]) and/or
+    every opacity to ``opacity``; ``InputError`` when they are out of range.
+
+    >>> from lamina.plugins.oit.procedural import torus
+    >>> recolor(torus()[0], color=(1, 0.5, 0), opacity=0.3).vertex_colors[0].tolist()
+    [1.0, 0.5, 0.0, 0.3]
+    """
+    rgba, alpha = _override_color(color, opacity)
+    if rgba is None and alpha is None:
+        return scene
+    return _recolored(scene, rgba, alpha)
+
+
+def fit_depth_range(camera: Camera, scene: Scene) -> Camera:
+    """``camera`` with near and far hugging ``scene``'s bounding sphere (for a camera
+    moved by hand: depth precision follows far / near)."""
+    centre, radius = _bounding_sphere(scene)
+    near, far = _clip_range(np.asarray(camera.eye), centre, radius, camera.projection)
+    return dataclasses.replace(camera, near=near, far=far)
 
 
 def _recolored(scene: Scene, color: np.ndarray | None, opacity: float | None) -> Scene:
