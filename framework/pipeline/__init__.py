@@ -10,7 +10,13 @@ from lamina.hookspecs import hookimpl
 if TYPE_CHECKING:
     from lamina.pipeline.config import Pipeline, Step, load_pipeline, parse_pipeline
     from lamina.pipeline.operations import Context
-    from lamina.pipeline.runner import RunResult, StepResult, run_pipeline
+    from lamina.pipeline.runner import (
+        RunResult,
+        Selection,
+        StepResult,
+        plan_pipeline,
+        run_pipeline,
+    )
 
 # This package is the ``pipeline`` plugin, imported at every start-up: its
 # modules (numpy and all) are imported when a pipeline is first used.
@@ -22,6 +28,8 @@ _EXPORTS = {
     "Context": "operations",
     "RunResult": "runner",
     "StepResult": "runner",
+    "Selection": "runner",
+    "plan_pipeline": "runner",
     "run_pipeline": "runner",
 }
 
@@ -46,10 +54,12 @@ __all__ = [
     "Context",
     "Pipeline",
     "RunResult",
+    "Selection",
     "Step",
     "StepResult",
     "load_pipeline",
     "parse_pipeline",
+    "plan_pipeline",
     "run_pipeline",
 ]
 

@@ -114,7 +114,8 @@ def dump(path: str | Path, value: Any) -> None:
 
 def load(path: str | Path) -> Any:
     """Read a value stored by :func:`dump` (no pickle is ever loaded)."""
-    with np.load(path, allow_pickle=False) as data:
+    # Our own handle: numpy leaves its file open when the zip is damaged.
+    with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files if key != "__tree__"}
         tree = json.loads(str(data["__tree__"]))
     return _decode(tree, arrays)

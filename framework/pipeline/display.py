@@ -56,7 +56,7 @@ class RunDisplay:
             if self.done[step] == self.totals[step]:
                 reused = f", {self.stored[step]} reused" if self.stored.get(step) else ""
                 self.line(
-                    f"{step}: {self.totals[step]} tasks done{reused} "
+                    f"step {step}: {self.totals[step]} tasks done{reused} "
                     f"({self.seconds[step]:.2f} s of work)"
                 )
             elif time.monotonic() - self._last_line > _LINE_EVERY:
