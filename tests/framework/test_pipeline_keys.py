@@ -101,16 +101,24 @@ def test_nothing_changed_nothing_reruns(project: Path) -> None:
     ("edit", "expected"),
     [
         (lambda p: (p / "scene.toml").write_text(SCENE.replace("16", "24")), {"scene": 1}),
-        (lambda p: (p / "tri.obj").write_text(TRIANGLE.replace("v 0 1 0", "v 0 2 0")), {"scene": 1}),
+        (
+            lambda p: (p / "tri.obj").write_text(TRIANGLE.replace("v 0 1 0", "v 0 2 0")),
+            {"scene": 1},
+        ),
         (
             lambda p: (p / "p.toml").write_text(PIPELINE.replace("factor = 2", "factor = 4", 1)),
             {"small": 3},
         ),
         (
-            lambda p: (p / "p.toml").write_text(PIPELINE.replace("[0.0, 1.0, 2.0]", "[0.0, 1.0, 3.0]")),
+            lambda p: (p / "p.toml").write_text(
+                PIPELINE.replace("[0.0, 1.0, 2.0]", "[0.0, 1.0, 3.0]")
+            ),
             {"moved": 1, "small": 1},
         ),
-        (lambda p: np.save(p / "other.npy", np.zeros((16, 16), np.float32)), {"other": 1, "other_small": 1}),
+        (
+            lambda p: np.save(p / "other.npy", np.zeros((16, 16), np.float32)),
+            {"other": 1, "other_small": 1},
+        ),
     ],
     ids=["scene-toml", "mesh-it-names", "params", "one-sweep-value", "other-file"],
 )
