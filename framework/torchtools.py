@@ -13,7 +13,7 @@ import io
 import os
 import pickle
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "DTYPES",
     "TorchStateMixin",
     "activation_module",
+    "build_for_state",
     "cpu_threads",
     "generator",
     "largest_layer_work",
@@ -220,6 +221,39 @@ def load_state(module: torch.nn.Module, state: Any, *, source: str) -> None:
         ) from None
 
 
+def build_for_state(
+    build: Callable[[], torch.nn.Module], state: Any, *, source: str
+) -> torch.nn.Module:
+    """The module ``build()`` makes, filled with the saved weights ``state``.
+
+    The module is first built on torch's ``meta`` device (shapes, no memory) and
+    its parameter shapes compared with the saved ones, so saved settings that
+    describe a network far larger than the saved weights (an edited file asking
+    for a billion hidden units) are refused before anything is allocated.
+    """
+    import torch
+
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise InputError(f"checkpoint {source!r}: the model weights are not a mapping of tensors")
+    with torch.device("meta"):
+        skeleton = build()
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    found = {str(k): tuple(v.shape) for k, v in state.items()}
+    if expected != found:
+        differing = sorted(
+            k for k in expected.keys() | found.keys() if expected.get(k) != found.get(k)
+        )
+        shown = ", ".join(f"{k} {found.get(k)} (expected {expected.get(k)})" for k in differing[:2])
+        raise InputError(
+            f"checkpoint {source!r} does not fit the network its settings describe: {shown}"
+        )
+    module = build()
+    load_state(module, state, source=source)
+    return module
+
+
 class TorchStateMixin:
     """Lets :meth:`lamina.estimator.BaseLearner.save` / ``load_model`` store fitted torch
     modules: their ``state_dict`` tensors go into the model file as plain arrays
@@ -258,12 +292,11 @@ class TorchStateMixin:
         device = resolve_device(getattr(self, "device", "cpu"))
         for name, keys in modules.items():
             builder = "_build_network" if name == "model_" else f"_build_{name.rstrip('_')}"
-            module = getattr(self, builder)()
             missing = [k for k in keys if f"{name}.{k}" not in arrays]
             if missing:
                 raise InputError(f"model file lacks the weights {missing[:3]} of {name}")
             state = {k: torch.from_numpy(np.array(arrays[f"{name}.{k}"])) for k in keys}
-            load_state(module, state, source="model file")
+            module = build_for_state(getattr(self, builder), state, source="model file")
             setattr(self, name, module.to(device).eval())
         if modules and hasattr(self, "device_"):
             self.device_ = str(device)

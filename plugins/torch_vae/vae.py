@@ -25,6 +25,7 @@ from lamina.plugins.torch_vae.noise import row_keyed_normals
 from lamina.progress import progress_bar
 from lamina.torchtools import (
     TorchStateMixin,
+    build_for_state,
     cpu_threads,
     generator,
     load_checkpoint,
@@ -592,30 +593,39 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             learner = cls(**params)
             learner.validate_params()
             learner._restore_fitted(payload["fitted"])
-        except (KeyError, TypeError, ValueError) as error:
+            # With early stopping the fitted model is the best epoch's, kept beside the
+            # last epoch's weights (which resuming continues from).
+            best = (payload.get("monitor") or {}).get("best_state")
+            state = best if best is not None else payload.get("model")
+        except InputError as error:
+            raise InputError(f"checkpoint {str(path)!r}: {error}") from None
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            AttributeError,
+            IndexError,
+            OverflowError,
+        ) as error:
             raise InputError(
                 f"checkpoint {str(path)!r} is malformed: {type(error).__name__}: {error}"
             ) from None
         target = resolve_device(learner.device)
-        learner.model_ = learner._build_network()
-        # With early stopping the fitted model is the best epoch's, kept beside the
-        # last epoch's weights (which resuming continues from).
-        best = (payload.get("monitor") or {}).get("best_state")
-        load_state(
-            learner.model_, best if best is not None else payload.get("model"), source=str(path)
-        )
+        learner.model_ = build_for_state(learner._build_network, state, source=str(path))
         learner.model_.to(target).eval()
         learner.device_ = str(target)
         return learner
 
     def _restore_fitted(self, fitted: dict[str, Any]) -> None:
-        self.n_features_in_ = int(fitted["n_features_in"])
+        self.n_features_in_ = _count(fitted["n_features_in"], "n_features_in", low=1)
         shape = fitted["image_shape"]
-        self.image_shape_ = None if shape is None else tuple(int(s) for s in shape)
-        self.n_epochs_ = int(fitted["n_epochs"])
-        self.best_epoch_ = int(fitted["best_epoch"])
-        self.history_ = {k: list(v) for k, v in fitted["history"].items()}
-        self._eval_seed = int(fitted["eval_seed"])
+        self.image_shape_ = (
+            None if shape is None else tuple(_count(s, "image_shape", low=1) for s in shape)
+        )
+        self.n_epochs_ = _count(fitted["n_epochs"], "n_epochs")
+        self.best_epoch_ = _count(fitted["best_epoch"], "best_epoch")
+        self.history_ = {str(k): [float(v) for v in vs] for k, vs in fitted["history"].items()}
+        self._eval_seed = _count(fitted["eval_seed"], "eval_seed")
 
     def _resume(
         self,
@@ -827,3 +837,10 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     def n_parameters_(self) -> int:
         self._check_fitted()
         return int(self.model_.n_parameters)
+
+
+def _count(value: Any, name: str, *, low: int = 0) -> int:
+    """A saved whole number, refused when it is not one (a float, text, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+        raise InputError(f"{name} must be a whole number >= {low}, got {value!r}")
+    return int(value)

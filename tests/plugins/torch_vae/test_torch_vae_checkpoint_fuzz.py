@@ -1,0 +1,102 @@
+"""Damaged VAE checkpoints: truncated, bit-flipped and edited copies either load as a
+working model or raise one InputError naming the file; nothing else escapes."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lamina.errors import InputError  # noqa: E402
+from lamina.plugins.torch_vae.vae import VariationalAutoencoder  # noqa: E402
+
+_HOSTILE = [None, -1, 0, 10**12, 1e308, float("nan"), "x", [], {}, True, [1, 2], (10**9,)]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    X = (np.random.default_rng(0).random((40, 6)) > 0.5).astype(float)
+    model = VariationalAutoencoder(
+        latent_dim=2, hidden=(4,), max_epochs=2, random_state=0, device="cpu"
+    ).fit(X)
+    path = tmp_path_factory.mktemp("ckpt") / "vae.pt"
+    model.save_checkpoint(path)
+    return path, X
+
+
+def _leaves(value, prefix=()):
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaves(v, (*prefix, k))]
+    if isinstance(value, list | tuple) and value:
+        return [p for i, v in enumerate(value) for p in _leaves(v, (*prefix, i))]
+    return [prefix]
+
+
+def _replace(document, where, value):
+    for key in where[:-1]:
+        document = document[key]
+    if isinstance(document, tuple):
+        return False
+    document[where[-1]] = value
+    return True
+
+
+def _edited_payload(data: bytes, rng: np.random.Generator) -> bytes:
+    payload = torch.load(io.BytesIO(data), weights_only=True)
+    leaves = _leaves(payload)
+    where = leaves[int(rng.integers(0, len(leaves)))]
+    hostile = _HOSTILE[int(rng.integers(0, len(_HOSTILE)))]
+    if where and "." in str(where[-1]):  # a weight of the wrong shape
+        hostile = torch.zeros(int(rng.integers(1, 4)))
+    _replace(payload, where, hostile)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def test_damaged_checkpoints_give_only_input_errors(tmp_path, checkpoint):
+    """Seeded fuzz (widen ``range``)."""
+    path, X = checkpoint
+    data = path.read_bytes()
+    rng = np.random.default_rng(0)
+    bad = tmp_path / "fuzz.pt"
+    outcomes = {"refused": 0, "loaded": 0}
+    for trial in range(100):
+        kind = trial % 4
+        if kind == 0:
+            mutated = data[: int(rng.integers(0, len(data)))]
+        elif kind == 1:
+            flipped = bytearray(data)
+            for at in rng.integers(0, len(data), 1 + trial % 4):
+                flipped[at] ^= 1 << int(rng.integers(0, 8))
+            mutated = bytes(flipped)
+        elif kind == 2:
+            at = int(rng.integers(0, len(data)))
+            mutated = data[:at] + data[at + 1 + trial % 7 :]
+        else:
+            mutated = _edited_payload(data, rng)
+        bad.write_bytes(mutated)
+        try:
+            loaded = VariationalAutoencoder.load_checkpoint(bad)
+        except InputError as error:
+            assert str(bad) in str(error), error
+            assert "\n" not in str(error)
+            outcomes["refused"] += 1
+            continue
+        # A copy that loads is a working model.
+        assert loaded.transform(X).shape == (len(X), 2)
+        outcomes["loaded"] += 1
+    assert outcomes["refused"] > 50, outcomes
+
+
+def test_a_checkpoint_asking_for_a_huge_network_is_refused_before_building(tmp_path, checkpoint):
+    path, _ = checkpoint
+    payload = torch.load(path, weights_only=True)
+    payload["params"]["hidden"] = [10**9, 10**9]
+    bad = tmp_path / "huge.pt"
+    torch.save(payload, bad)
+    with pytest.raises(InputError, match=r"huge\.pt.*does not fit"):
+        VariationalAutoencoder.load_checkpoint(bad)
