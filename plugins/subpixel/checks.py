@@ -31,21 +31,34 @@ MIN_SIZE = 8
 
 
 def as_image(
-    image: Any, name: str = "image", *, min_size: int = MIN_SIZE, dtype: type = np.float64
+    image: Any,
+    name: str = "image",
+    *,
+    min_size: int = MIN_SIZE,
+    dtype: type = np.float64,
+    integers: bool = False,
 ) -> np.ndarray:
     """Return ``image`` as a finite 2-D float array of ``dtype`` (never the caller's buffer
     when a conversion happens; never written to either way).
 
-    Accepted: float arrays of shape (H, W) or (H, W, 1). Rejected with
-    :class:`~lamina.InputError`: integer, boolean and complex pixels (lamina
-    works on float images in [0, 1]; convert with ``skimage.util.img_as_float32``),
-    colour images (choose a channel explicitly, see :func:`select_channel`),
-    NaN/inf, empty arrays and sides shorter than ``min_size``.
+    Accepted: float arrays of shape (H, W) or (H, W, 1); with ``integers=True``
+    also integer pixels, scaled to [0, 1] (or [-1, 1] when signed) as
+    :func:`skimage.util.img_as_float` does. Rejected with
+    :class:`~lamina.InputError`: integer pixels otherwise (lamina works on float
+    images in [0, 1]; convert with ``skimage.util.img_as_float32``), boolean and
+    complex pixels, colour images (choose a channel explicitly, see
+    :func:`select_channel`), NaN/inf, empty arrays and sides shorter than
+    ``min_size``.
     """
     if isinstance(image, (str, bytes)) or image is None:
         raise InputError(f"{name} must be a 2-D float array, got {type(image).__name__}")
     array = np.asarray(image)
     kind = array.dtype.kind
+    if integers and kind in "iu" and array.size > 0:
+        from skimage.util import img_as_float
+
+        array = img_as_float(array)
+        kind = "f"
     if kind in "iub":
         raise InputError(
             f"{name} has {array.dtype} pixels; expected a float image in [0, 1] "
@@ -76,11 +89,16 @@ def as_image(
 
 
 def as_pair(
-    reference: Any, moving: Any, *, min_size: int = MIN_SIZE, dtype: type = np.float64
+    reference: Any,
+    moving: Any,
+    *,
+    min_size: int = MIN_SIZE,
+    dtype: type = np.float64,
+    integers: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a registration pair: two images of the same shape."""
-    ref = as_image(reference, "reference", min_size=min_size, dtype=dtype)
-    mov = as_image(moving, "moving", min_size=min_size, dtype=dtype)
+    """Validate a registration pair: two images of the same shape (see :func:`as_image`)."""
+    ref = as_image(reference, "reference", min_size=min_size, dtype=dtype, integers=integers)
+    mov = as_image(moving, "moving", min_size=min_size, dtype=dtype, integers=integers)
     if ref.shape != mov.shape:
         raise InputError(
             f"reference and moving must have the same shape, got {ref.shape} and {mov.shape}"

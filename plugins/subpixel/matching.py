@@ -91,7 +91,7 @@ def choose_start(
             if not any(np.all(np.abs(option - seen) <= 1.0) for seen in candidates):
                 candidates.append(option)
     scores = np.array(
-        [_overlap_significance(reference, moving, c, independent) for c in candidates]
+        [_overlap_significance(reference, moving, c, independent, wrap) for c in candidates]
     )
     order = np.argsort(scores)[::-1]
     best = candidates[order[0]]
@@ -159,18 +159,26 @@ def _wrapped(shift: np.ndarray, axis: int, size: int) -> np.ndarray:
 
 
 def _overlap_significance(
-    reference: np.ndarray, moving: np.ndarray, shift: np.ndarray, independent: float
+    reference: np.ndarray,
+    moving: np.ndarray,
+    shift: np.ndarray,
+    independent: float,
+    views: bool = True,
 ) -> float:
     """Fisher z-score ``atanh(r) sqrt(n_eff - 3)`` of the correlation ``r`` of the
     pixels that overlap for the integer part of ``shift`` (``moving[y + dy, x + dx]``
     against ``reference[y, x]``), ``n_eff`` their effective number: a good match over
     a large overlap beats a chance match over a sliver, and smooth scenes count as
-    the few samples they are."""
+    the few samples they are. Circular translates (``views=False``) overlap
+    everywhere."""
     steps = np.round(shift).astype(int)
+    if not views:
+        moving = np.roll(moving, tuple(-steps), axis=tuple(range(moving.ndim)))
+        steps = np.zeros_like(steps)
     slices_r, slices_m = [], []
     count = 1
     for step, size in zip(steps, reference.shape, strict=True):
-        if abs(step) > size - MIN_OVERLAP:
+        if abs(step) > size - min(MIN_OVERLAP, size):
             return -np.inf
         slices_r.append(slice(max(0, -step), min(size, size - step)))
         slices_m.append(slice(max(0, step), min(size, size + step)))

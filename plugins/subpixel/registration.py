@@ -12,17 +12,18 @@ gives the shift that registers ``moving`` back onto ``reference``).
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.checks import as_pair, check_choice, check_positive, require_texture
+from lamina.plugins.subpixel.checks import as_pair, check_choice, check_positive
 from lamina.plugins.subpixel.matching import Match, choose_start, independence, secondary_peak
-from lamina.plugins.subpixel.quality import Texture, texture_significance
+from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, Texture, texture_significance
 from lamina.plugins.subpixel.spectral import CrossSpectrum, Moments, noise_floor, surface_peak
-from lamina.plugins.subpixel.windows import apply_window, comoving_windows
+from lamina.plugins.subpixel.windows import MIN_OVERLAP, apply_window, comoving_windows
 from lamina.types import PointEstimates, ShiftEstimate
 
 __all__ = ["MLRefine", "gauss_newton"]
@@ -30,17 +31,35 @@ __all__ = ["MLRefine", "gauss_newton"]
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 #: Most refits with co-moving windows; each moves the windows to the last estimate.
-_MAX_WINDOW_PASSES = 20
+_MAX_WINDOW_PASSES = 12
 
 #: Relative rounding error of a shift estimate per pixel of image side, by precision
 #: (measured: about 1e-5 px on 450 px float32 views whose shift is exact).
 _ROUNDING = {"float32": 2e-8, "float64": 1e-16}
+
+#: Smallest side registered (scikit-image's smallest: a 3 x 3 grid has one
+#: frequency per axis besides DC).
+_MIN_SIDE = 3
+
+#: Images with a side below this are fitted with the periodic model (co-moving
+#: windows need MIN_OVERLAP pixels inside their tapers) and get a warning.
+_SMALL_SIDE = 16
 
 #: Below this fraction of shared area a "small overlap" warning is given.
 _SMALL_OVERLAP = 0.25
 
 #: Warnings that say the estimate may be grossly wrong: ``feasible`` is False.
 _DOUBTFUL = ("low SNR", "periodic texture")
+
+#: Standard errors by which the half-band estimate must differ from the full one
+#: before the difference counts as model error.
+_MODEL_Z = 3.0
+
+#: Standard error (px) under which the window's aliasing bias is checked.
+_BIAS_CHECK_SIGMA = 0.02
+
+#: Largest contraction of the window-placement fixed point used to extrapolate.
+_MAX_CONTRACTION = 0.95
 
 #: Farthest (px) the fixed-window fit may move the coarse start before it is
 #: distrusted: at large shifts the fixed window weights the overlap by its thin
@@ -262,28 +281,40 @@ class MLRefine:
     def estimate(self, reference: np.ndarray, moving: np.ndarray) -> ShiftEstimate:
         """Shift (dy, dx) of the content from ``reference`` to ``moving``, in pixels.
 
+        Integer images are scaled as :func:`skimage.util.img_as_float` does. A
+        constant image gives, as in scikit-image, a warning and a clear result:
+        NaN shift, infinite uncertainty, ``feasible`` False.
+        ``diagnostics["warnings"]`` names what limits the estimate (low SNR,
+        small overlap, periodic texture, a small image, a fit that did not
+        settle); ``diagnostics["feasible"]`` is False when a warning says the
+        estimate may be grossly wrong, and its uncertainty then covers that.
+
         Raises
         ------
         lamina.InputError
-            Bad arrays, or a pair whose shift is not feasible (constant images,
-            no texture above the noise, texture in one direction only, too little
-            overlap).
+            Bad arrays, or texture in one direction only (the aperture problem:
+            motion along the other direction cannot be measured).
         """
         dtype = _DTYPES[self.precision]
-        ref, mov = as_pair(reference, moving, dtype=dtype)
-        require_texture(ref, "reference")
-        require_texture(mov, "moving")
+        ref, mov = as_pair(reference, moving, dtype=dtype, min_size=_MIN_SIDE, integers=True)
+        constant = [n for n, image in (("reference", ref), ("moving", mov)) if np.ptp(image) == 0]
+        if constant:
+            return _constant_pair(constant)
+        boundary = self.boundary
+        small = min(ref.shape) < _SMALL_SIDE
+        if small:
+            boundary = "periodic"
         # The integer search runs on a fixed Tukey window, which keeps the
         # wrap-around edges out of the correlation but most of the overlap of
         # large shifts in; its pull toward zero shift is about 1e-2 px and the
         # refinement removes it.
-        window = _static_window(ref.shape, dtype)
+        window = _static_window(ref.shape, dtype) if not small else np.ones(ref.shape, dtype)
         coarse = CrossSpectrum(
             window * (ref - ref.mean()), window * (mov - mov.mean()), dtype=dtype
         )
-        match = self._coarse_start(ref, mov, coarse)
+        match = self._coarse_start(ref, mov, coarse, boundary)
         start = match.shift
-        if self.boundary == "periodic":
+        if boundary == "periodic":
             spectrum = CrossSpectrum(ref - ref.mean(), mov - mov.mean(), dtype=dtype)
             fit = self._fit_periodic(ref, mov, spectrum, start)
         else:
@@ -293,7 +324,11 @@ class MLRefine:
             )
             if np.max(np.abs(shift - start)) > _STATIC_DRIFT:
                 shift = start
-            fit = self._fit_windowed(ref, mov, shift, dtype, iterations)
+            if _fits_windows(ref.shape, shift):
+                fit = self._fit_windowed(ref, mov, shift, dtype, iterations)
+                fit.covariance = fit.covariance + self._window_bias(ref, mov, fit, dtype)
+            else:
+                fit = _peak_only(start, ref.shape)
         height, width = ref.shape
         dy, dx = (float(v) for v in fit.shift)
         # What the noise model leaves out: the fit stops within tol of its optimum,
@@ -302,7 +337,7 @@ class MLRefine:
         covariance = fit.covariance + np.diag(floor + match.spread**2)
         diagnostics: dict[str, Any] = {
             "estimator": "ml-refine",
-            "boundary": self.boundary,
+            "boundary": boundary,
             "weighting": self.weighting,
             "coarse_shift": start.tolist(),
             "match_z": match.score,
@@ -317,16 +352,23 @@ class MLRefine:
             "overlap": max(0.0, (1 - abs(dy) / height) * (1 - abs(dx) / width)),
         }
         warnings = match.warnings + [w for w in fit.warnings if w not in match.warnings]
-        if self.boundary == "window" and diagnostics["overlap"] < _SMALL_OVERLAP:
+        if boundary == "window" and diagnostics["overlap"] < _SMALL_OVERLAP:
             warnings.append(
                 f"small overlap: the views share {diagnostics['overlap']:.0%} of their area"
+            )
+        if small:
+            warnings.append(
+                f"small image: {ref.shape[0]}x{ref.shape[1]} px is fitted as a circular "
+                "translate (too small for co-moving windows) from few frequencies"
             )
         diagnostics["warnings"] = warnings
         diagnostics["feasible"] = not any(w.startswith(_DOUBTFUL) for w in warnings)
         uncertainty = np.sqrt(np.diag(covariance))
         return ShiftEstimate(dy, dx, (float(uncertainty[0]), float(uncertainty[1])), diagnostics)
 
-    def _coarse_start(self, ref: np.ndarray, mov: np.ndarray, spectrum: CrossSpectrum) -> Match:
+    def _coarse_start(
+        self, ref: np.ndarray, mov: np.ndarray, spectrum: CrossSpectrum, boundary: str
+    ) -> Match:
         """Integer (+ parabola) start, with its doubts (:mod:`.matching`).
 
         ``"auto"`` takes the peaks of both the plain correlation (resists noise) and
@@ -343,7 +385,7 @@ class MLRefine:
         second = secondary_peak(surfaces[0])
         if second is not None:
             peaks.append(second)
-        if self.boundary == "window" and self.coarse != "cross":
+        if boundary == "window" and self.coarse != "cross":
             # The fixed window hides a small overlap in its tapers (a 100 px corner
             # of a 450 px view): the unwindowed phase correlation still sees it.
             plain = CrossSpectrum(ref - ref.mean(), mov - mov.mean(), dtype=spectrum.dtype)
@@ -353,7 +395,7 @@ class MLRefine:
             ref,
             mov,
             peaks,
-            wrap=self.boundary == "window",
+            wrap=boundary == "window",
             independent=independence(power, spectrum.grid.base),
         )
 
@@ -401,21 +443,76 @@ class MLRefine:
             )
             iterations += more
         total, first = spectrum.covariance(shift, moments, sigma)
+        total = total + self._model_error(spectrum, shift, moments, total, texture, crlb)
         return _Fit(
             shift, total, first, crlb, sigma, iterations, converged, peak, texture.warnings()
         )
 
+    def _model_error(
+        self,
+        spectrum: CrossSpectrum,
+        shift: np.ndarray,
+        moments: Moments,
+        covariance: np.ndarray,
+        texture: Texture,
+        crlb: np.ndarray,
+    ) -> np.ndarray:
+        """Covariance the noise model leaves out.
+
+        Where the texture does not stand out of the noise, the observed curvature
+        is itself noise and the sandwich can be far too small: the bound with the
+        texture energy floored at its noise (``crlb``) takes over. And the
+        Fourier-shift model holds only approximately (aliasing of windowed or
+        non-band-limited content, circular borders of small images): the fit is
+        repeated on the lower half of the band, whose estimate would agree with
+        the full one to within ``V_sub - V_full`` if the model held; a larger
+        difference is counted as model error.
+        """
+        extra = np.zeros((2, 2))
+        if texture.z[1] < SIGNIFICANT_Z or texture.z[0] < SIGNIFICANT_Z:
+            extra += np.diag(np.maximum(np.diag(crlb) - np.diag(covariance), 0.0))
+        weights = spectrum.bin_weights.copy()
+        low = (np.abs(spectrum.grid.ky)[:, None] <= 0.5 * np.pi) & (
+            np.abs(spectrum.grid.kx)[None, :] <= 0.5 * np.pi
+        )
+        spectrum.set_weights(weights * low)
+        try:
+            sub_moments = spectrum.moments(shift)
+            if np.linalg.eigvalsh(sub_moments.curvature)[0] <= 0:
+                return extra
+            sub_shift, _, _, _ = gauss_newton(spectrum, shift, max_iter=self.max_iter, tol=self.tol)
+            ratio = np.diag(np.linalg.inv(sub_moments.curvature)) / np.diag(
+                np.linalg.inv(moments.curvature)
+            )
+        finally:
+            spectrum.set_weights(weights)
+        difference = (sub_shift - shift) ** 2
+        expected = np.diag(covariance) * np.maximum(ratio - 1.0, 0.0)
+        return extra + np.diag(np.where(difference > _MODEL_Z**2 * expected, difference, 0.0))
+
     def _fit_windowed(
         self, ref: np.ndarray, mov: np.ndarray, start: np.ndarray, dtype: type, iterations: int
     ) -> _Fit:
-        """Refit with co-moving windows until their placement stops moving."""
-        shift = start
+        """Refit with co-moving windows until their placement stops moving.
+
+        The estimate is a fixed point of ``placement -> estimate(placement)``; its
+        contraction ``c`` is about 0.01 on clean textured views but reaches 0.9 on
+        small noisy ones, so after two passes each axis is extrapolated (Aitken)
+        by ``step c / (1 - c)``. What the last placement may still be off by,
+        ``step c / (1 - c)`` of the last step, goes into the covariance.
+        """
+        placement = np.asarray(start, dtype=np.float64)
         weights: np.ndarray | None = None
         band: np.ndarray | None = None
         converged = False
-        moves: list[float] = []
+        steps: list[np.ndarray] = []
+        estimates: list[np.ndarray] = []
+        contraction = np.full(2, 0.01)
         for outer in range(_MAX_WINDOW_PASSES):
-            window_r, window_m = comoving_windows(ref.shape, shift, self.taper, dtype=dtype)
+            if outer and not _fits_windows(ref.shape, placement):
+                converged = False
+                break
+            window_r, window_m = comoving_windows(ref.shape, placement, self.taper, dtype=dtype)
             spectrum = CrossSpectrum(
                 apply_window(ref, window_r),
                 apply_window(mov, window_m),
@@ -424,20 +521,29 @@ class MLRefine:
             )
             noise_scale = float(np.sqrt(0.5 * (np.mean(window_r**2) + np.mean(window_m**2))))
             if outer == 0:
-                band = _alias_free_band(spectrum, ref.shape, shift, self.taper)
+                band = _alias_free_band(spectrum, ref.shape, placement, self.taper)
                 spectrum.set_weights(band)
-                sigma = self._sigma(spectrum, spectrum.moments(shift), noise_scale)
-                weights = self._weights(spectrum, shift, sigma)
+                sigma = self._sigma(spectrum, spectrum.moments(placement), noise_scale)
+                weights = self._weights(spectrum, placement, sigma)
                 weights = band if weights is None else weights * band
                 spectrum.set_weights(weights)
-            moved_to, moments, more, converged = gauss_newton(
-                spectrum, shift, max_iter=self.max_iter, tol=self.tol
+            shift, moments, more, converged = gauss_newton(
+                spectrum, placement, max_iter=self.max_iter, tol=self.tol
             )
             iterations += more
-            moves.append(float(np.hypot(*(moved_to - shift))))
-            shift = moved_to
-            if _placement_settled(moves, self.tol):
+            steps.append(shift - placement)
+            estimates.append(shift)
+            if len(steps) >= 2:
+                previous = steps[-2]
+                ratio = np.divide(steps[-1], previous, out=np.zeros(2), where=np.abs(previous) > 0)
+                contraction = np.clip(ratio, 0.01, _MAX_CONTRACTION)
+            lag = np.abs(steps[-1]) * contraction / (1.0 - contraction)
+            if np.max(lag) < self.tol:
                 break
+            # extrapolate only near the fixed point, and never by more than a
+            # tenth of a pixel per pass
+            jump = np.clip(steps[-1] * contraction / (1.0 - contraction), -0.1, 0.1)
+            placement = shift + (jump if outer and np.max(np.abs(steps[-1])) < 0.1 else 0.0)
         else:
             converged = False
         # Noise, bound and peak at the final shift, from the plain residual.
@@ -453,17 +559,43 @@ class MLRefine:
         total, first = spectrum.covariance(
             shift, moments, sigma / noise_scale, (window_r, window_m)
         )
+        total = total + self._model_error(spectrum, shift, moments, total, texture, crlb)
         warnings = texture.warnings()
+        total = total + np.diag(lag**2)
+        if not converged and len(estimates) > 3:
+            # The placement wandered instead of settling: the estimate depends on
+            # where the windows cut the content more than the noise model says, by
+            # about the spread of the estimates of the later passes.
+            total = total + np.cov(np.array(estimates[len(estimates) // 2 :]).T)
         if not converged:
-            # the placement still moved: what it would still move is unknown to
-            # within the last move, so that much goes into the uncertainty
             warnings.append(
-                f"not converged: the fit still moved {moves[-1]:.2g} px in its last pass"
+                f"not converged: the window placement may still be {np.max(lag):.2g} px off"
             )
-            total = total + np.eye(2) * moves[-1] ** 2
         return _Fit(
             shift, total, first, crlb, sigma / noise_scale, iterations, converged, peak, warnings
         )
+
+    def _window_bias(self, ref: np.ndarray, mov: np.ndarray, fit: _Fit, dtype: type) -> np.ndarray:
+        """Covariance of the bias the window's own aliasing leaves, at high SNR.
+
+        A steep taper folds content across Nyquist, so windowed views are not
+        exact Fourier translates; on noise-free views that moves the estimate by
+        up to a few 1e-2 px, far beyond a noise-only uncertainty. A Hann window
+        (taper 1) folds far less: when the estimate is precise enough for that to
+        matter (standard error under 0.02 px), one Hann pass at the estimate is
+        run, and a difference beyond three standard errors counts as bias.
+        """
+        variance = np.diag(fit.covariance)
+        if self.taper >= 1.0 or np.max(variance) >= _BIAS_CHECK_SIGMA**2:
+            return np.zeros((2, 2))
+        window_r, window_m = comoving_windows(ref.shape, fit.shift, 1.0, dtype=dtype)
+        spectrum = CrossSpectrum(
+            apply_window(ref, window_r), apply_window(mov, window_m), dtype=dtype
+        )
+        spectrum.set_weights(_alias_free_band(spectrum, ref.shape, fit.shift, 1.0))
+        hann, _, _, _ = gauss_newton(spectrum, fit.shift, max_iter=self.max_iter, tol=self.tol)
+        difference = (hann - fit.shift) ** 2
+        return np.diag(np.where(difference > _MODEL_Z**2 * variance, difference, 0.0))
 
     # -- localisation ----------------------------------------------------------
     def locate(self, image: np.ndarray) -> PointEstimates:
@@ -485,18 +617,39 @@ class MLRefine:
         )
 
 
-def _placement_settled(moves: list[float], tol: float) -> bool:
-    """Whether the co-moving windows have stopped moving the estimate.
+def _constant_pair(names: list[str]) -> ShiftEstimate:
+    """scikit-image warns and returns a result for a constant image; so does lamina,
+    with a NaN shift that no one can mistake for a measurement."""
+    message = (
+        f"constant image: {' and '.join(names)} {'is' if len(names) == 1 else 'are'} "
+        "constant, so no shift can be measured"
+    )
+    warnings.warn(message, UserWarning, stacklevel=3)
+    diagnostics = {
+        "estimator": "ml-refine",
+        "converged": False,
+        "feasible": False,
+        "warnings": [message],
+        "covariance": np.diag([np.inf, np.inf]).tolist(),
+    }
+    return ShiftEstimate(float("nan"), float("nan"), (np.inf, np.inf), diagnostics)
 
-    Each placement moves the estimate by a fraction ``c`` of the last move (about
-    0.01 for taper 0.25 from a start within a pixel; more at small overlaps), so
-    the moves still to come sum to ``move c / (1 - c)``. ``c`` is read from the
-    last two moves (0.01 after the first pass).
-    """
-    contraction = 0.01 if len(moves) < 2 or moves[-2] == 0 else moves[-1] / moves[-2]
-    if contraction >= 1.0:
-        return moves[-1] < tol
-    return moves[-1] * max(contraction, 0.01) / (1.0 - contraction) < tol
+
+def _fits_windows(shape: tuple[int, ...], shift: np.ndarray) -> bool:
+    """Whether co-moving windows at ``shift`` keep MIN_OVERLAP pixels on every axis."""
+    return bool(np.all(np.array(shape) - 1.0 - np.abs(shift) >= MIN_OVERLAP))
+
+
+def _peak_only(start: np.ndarray, shape: tuple[int, ...]) -> _Fit:
+    """The correlation peak as the estimate, for overlaps too thin for co-moving
+    windows: its three-point fit is good to about half a pixel."""
+    covariance = np.eye(2) * 0.25
+    message = (
+        f"small overlap: fewer than {MIN_OVERLAP} px overlap on an axis of the "
+        f"{shape[0]}x{shape[1]} views; the estimate is the correlation peak (about 0.5 px)"
+    )
+    nan = np.full((2, 2), np.nan)
+    return _Fit(start, covariance, covariance, nan, float("nan"), 0, False, float("nan"), [message])
 
 
 def _floor_eigenvalues(information: np.ndarray, texture: Texture) -> np.ndarray:
