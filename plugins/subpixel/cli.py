@@ -73,6 +73,11 @@ def _create(name: str, settings: tuple[str, ...]) -> Any:
 @_estimator_option(DEFAULT_ESTIMATOR)
 @set_option
 @_channel_option
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse (exit 2) an estimate that comes with warnings (low SNR, small overlap, ...).",
+)
 @json_option
 def estimate(
     reference: str,
@@ -80,16 +85,28 @@ def estimate(
     estimator: str,
     settings: tuple[str, ...],
     channel: str | None,
+    strict: bool,
     as_json: bool,
 ) -> None:
     """Shift (dy, dx) of MOVING relative to REFERENCE, with standard errors.
 
     (dy, dx) is the displacement of the content from REFERENCE to MOVING in
     pixels (the opposite sign of skimage's phase_cross_correlation). Images:
-    PNG, TIFF or .npy.
+    PNG, TIFF or .npy. What limits the estimate (low SNR, small overlap,
+    periodic texture) is printed as warnings on stderr; --strict refuses it.
     """
+    import warnings
+
     component = _create(estimator, settings)
-    result = component.estimate(_read(reference, channel), _read(moving, channel))
+    with warnings.catch_warnings():
+        # the constant-image warning is in the result's own warnings
+        warnings.simplefilter("ignore", UserWarning)
+        result = component.estimate(_read(reference, channel), _read(moving, channel))
+    notes = result.diagnostics.get("warnings", [])
+    if strict and notes:
+        raise InputError(f"refused (--strict): {'; '.join(notes)}")
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
     if as_json:
         emit_json(
             {"reference": reference, "moving": moving, "estimator": estimator, **result.as_dict()}
@@ -103,7 +120,7 @@ def estimate(
     )
     shown = {
         k: result.diagnostics[k]
-        for k in ("peak", "iterations", "converged", "noise_sigma")
+        for k in ("feasible", "peak", "iterations", "converged", "noise_sigma")
         if k in result.diagnostics
     }
     click.echo("  ".join(f"{key}={_short(value)}" for key, value in shown.items()))

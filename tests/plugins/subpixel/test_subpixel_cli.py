@@ -156,3 +156,18 @@ def test_locate_with_no_point_prints_one_line(runner, tmp_path):
     assert result.output.startswith("0 points in") and "noise sigmas" in result.output
     as_json = json.loads(runner.invoke(main, ["locate", str(path), "--json"]).output)
     assert as_json["positions"] == []
+
+
+def test_estimate_warnings_on_stderr_and_strict_refuses(tmp_path):
+    runner = CliRunner()  # click 8.2+: stdout and stderr apart
+    rng = np.random.default_rng(5)
+    first, second = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(first, rng.normal(size=(48, 48)))
+    np.save(second, rng.normal(size=(48, 48)))
+    plain = runner.invoke(main, ["estimate", str(first), str(second), "--json"])
+    assert plain.exit_code == 0
+    data = json.loads(plain.stdout)
+    assert data["diagnostics"]["feasible"] is False
+    assert "warning: low SNR" in plain.stderr
+    strict = runner.invoke(main, ["estimate", str(first), str(second), "--strict"])
+    assert strict.exit_code == 2 and "refused (--strict): low SNR" in strict.stderr
