@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet \
 	--disable-pip-version-check
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test typecheck docs bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,18 @@ demo: $(VENV)/.run
 	$(BIN)/lamina plugins
 	$(BIN)/lamina demo
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# mypy resolves `lamina` through a link tree that mirrors the package-dir mapping
+# (lamina -> framework/, lamina.plugins -> plugins/, lamina.kernels -> kernels/).
+typecheck: $(VENV)/.dev
+	rm -rf build/typing && mkdir -p build/typing/lamina
+	ln -s $(CURDIR)/framework/* $(CURDIR)/plugins $(CURDIR)/kernels build/typing/lamina/
+	cd build/typing && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \
+		lamina/*.py lamina/pipeline lamina/testing
 
 # Peers that clash with our dependencies get venvs of their own: Orange3 pins an
 # older numpy (benchmarks/learners.py drives it as a subprocess).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -66,11 +67,23 @@ class LaminaGroup(click.Group):
         except LaminaError as error:
             _fail(error, traceback=bool(ctx.params.get("traceback")))
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         # Usage errors as one line, Ctrl-C as exit 130 naming what was kept.
+        def run() -> Any:
+            return super(LaminaGroup, self).main(
+                args, prog_name, complete_var, standalone_mode=False, **extra
+            )
+
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
-        standalone(lambda: super(LaminaGroup, self).main(*args, standalone_mode=False, **kwargs))
+            return run()
+        standalone(run)
 
 
 def _fail(error: LaminaError, *, traceback: bool) -> None:

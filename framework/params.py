@@ -62,7 +62,8 @@ def _constructor(factory: Callable[..., Any]) -> Callable[..., Any] | None:
     """What builds a component: a class's ``__init__`` (``None`` when the class
     only inherits ``object.__init__`` and so takes no parameters) or the callable."""
     if isinstance(factory, type):
-        return None if factory.__init__ is object.__init__ else factory.__init__
+        init = getattr(factory, "__init__")  # noqa: B009  (mypy: the class's, not an instance's)
+        return None if init is object.__init__ else init
     return factory
 
 

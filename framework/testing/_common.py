@@ -81,8 +81,8 @@ def check_parameters_introspectable(info: ComponentInfo) -> None:
         assert p.kind == p.KEYWORD_ONLY, f"parameter {p.name!r} is not keyword-only"
         assert p.annotation is not p.empty, f"parameter {p.name!r} has no type hint"
         assert p.default is not p.empty, f"parameter {p.name!r} has no default"
-    for p in info.parameters:
-        assert p.type_name, f"parameter {p.name!r} has no readable type"
+    for parameter in info.parameters:
+        assert parameter.type_name, f"parameter {parameter.name!r} has no readable type"
 
 
 def check_builds_with_defaults(info: ComponentInfo) -> None:

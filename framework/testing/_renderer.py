@@ -70,8 +70,8 @@ def check_matches_reference(info: ComponentInfo) -> None:
     scene, camera = _scene()
     expected = reference.render(scene, camera, _SIZE).image
     found = build(info).render(scene, camera, _SIZE).image
-    error = float(np.abs(found.astype(np.float64) - expected).max())
-    assert error <= 1e-5, f"max error {error:.3g} against the reference renderer exceeds 1e-5"
+    largest = float(np.abs(found.astype(np.float64) - expected).max())
+    assert largest <= 1e-5, f"max error {largest:.3g} against the reference renderer exceeds 1e-5"
 
 
 def check_deterministic(info: ComponentInfo) -> None:

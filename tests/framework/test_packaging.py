@@ -87,6 +87,7 @@ def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     assert in_wheel == packages_on_disk()
     assert not any(n.startswith(("framework/", "plugins/", "kernels/")) for n in names)
     assert any(n.endswith("entry_points.txt") for n in names)
+    assert "lamina/py.typed" in names  # type checkers read lamina's hints (PEP 561)
     for data in data_folders_on_disk():
         folder = data.replace(".", "/") + "/"
         assert any(n.startswith(folder) and n.endswith(".csv") for n in names), data
