@@ -17,6 +17,7 @@ from lamina.errors import InputError
 __all__ = [
     "MIN_SIZE",
     "as_image",
+    "as_masked_pair",
     "as_pair",
     "as_stack",
     "check_choice",
@@ -104,6 +105,40 @@ def as_pair(
             f"reference and moving must have the same shape, got {ref.shape} and {mov.shape}"
         )
     return ref, mov
+
+
+def as_masked_pair(
+    reference: Any, moving: Any, reference_mask: Any, moving_mask: Any
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Validate masks (True where a pixel is valid; None: all valid) against their
+    images, and fill the invalid pixels (which may hold NaN) with the mean of the
+    valid ones, so that the images themselves pass :func:`as_pair`."""
+    images, masks = [], []
+    for name, image, mask in (
+        ("reference", reference, reference_mask),
+        ("moving", moving, moving_mask),
+    ):
+        array = np.asarray(image)
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[:, :, 0]
+        valid = np.ones(array.shape, dtype=bool) if mask is None else np.asarray(mask)
+        if valid.dtype.kind not in "biu" or valid.shape != array.shape:
+            raise InputError(
+                f"{name}_mask must be a boolean array of the {name}'s shape {array.shape}, "
+                f"got {valid.dtype} of shape {valid.shape}"
+            )
+        valid = valid.astype(bool)
+        if not np.any(valid):
+            raise InputError(f"{name}_mask marks no pixel valid; True marks a valid pixel")
+        if array.dtype.kind in "iu":
+            from skimage.util import img_as_float
+
+            array = img_as_float(array)
+        array = np.asarray(array, dtype=np.float64)
+        fill = float(np.mean(array[valid])) if np.all(np.isfinite(array[valid])) else 0.0
+        images.append(np.where(valid, array, fill))
+        masks.append(valid)
+    return images[0], images[1], (masks[0], masks[1])
 
 
 def as_stack(

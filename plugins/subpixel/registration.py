@@ -19,11 +19,16 @@ from typing import Any, Literal
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.checks import as_pair, check_choice, check_positive
+from lamina.plugins.subpixel.checks import as_masked_pair, as_pair, check_choice, check_positive
 from lamina.plugins.subpixel.matching import Match, choose_start, independence, secondary_peak
 from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, Texture, texture_significance
 from lamina.plugins.subpixel.spectral import CrossSpectrum, Moments, noise_floor, surface_peak
-from lamina.plugins.subpixel.windows import MIN_OVERLAP, apply_window, comoving_windows
+from lamina.plugins.subpixel.windows import (
+    MIN_OVERLAP,
+    apply_window,
+    comoving_windows,
+    masked_windows,
+)
 from lamina.types import PointEstimates, ShiftEstimate
 
 __all__ = ["MLRefine", "gauss_newton"]
@@ -278,8 +283,22 @@ class MLRefine:
         self.min_separation = min_separation
 
     # -- registration ----------------------------------------------------------
-    def estimate(self, reference: np.ndarray, moving: np.ndarray) -> ShiftEstimate:
+    def estimate(
+        self,
+        reference: np.ndarray,
+        moving: np.ndarray,
+        *,
+        reference_mask: np.ndarray | None = None,
+        moving_mask: np.ndarray | None = None,
+    ) -> ShiftEstimate:
         """Shift (dy, dx) of the content from ``reference`` to ``moving``, in pixels.
+
+        ``reference_mask`` and ``moving_mask`` (boolean, True where a pixel is
+        valid; as :func:`skimage.registration.phase_cross_correlation`) leave
+        pixels out of the match: the integer start comes from scikit-image's
+        masked normalised cross-correlation, the refinement weights each image
+        by its own mask times the other's moved to it. Invalid pixels may hold
+        anything, NaN included.
 
         Integer images are scaled as :func:`skimage.util.img_as_float` does. A
         constant image gives, as in scikit-image, a warning and a clear result:
@@ -296,10 +315,21 @@ class MLRefine:
             motion along the other direction cannot be measured).
         """
         dtype = _DTYPES[self.precision]
+        masks = None
+        if reference_mask is not None or moving_mask is not None:
+            if self.boundary != "window":
+                raise InputError(
+                    "masks need boundary='window' (a masked scene is not a circular translate)"
+                )
+            reference, moving, masks = as_masked_pair(
+                reference, moving, reference_mask, moving_mask
+            )
         ref, mov = as_pair(reference, moving, dtype=dtype, min_size=_MIN_SIDE, integers=True)
         constant = [n for n, image in (("reference", ref), ("moving", mov)) if np.ptp(image) == 0]
         if constant:
             return _constant_pair(constant)
+        if masks is not None:
+            return self._estimate_masked(ref, mov, masks, dtype)
         boundary = self.boundary
         small = min(ref.shape) < _SMALL_SIDE
         if small:
@@ -329,17 +359,41 @@ class MLRefine:
                 fit.covariance = fit.covariance + self._window_bias(ref, mov, fit, dtype)
             else:
                 fit = _peak_only(start, ref.shape)
-        height, width = ref.shape
+        return self._result(ref.shape, fit, match, boundary, small)
+
+    def _estimate_masked(
+        self, ref: np.ndarray, mov: np.ndarray, masks: tuple[np.ndarray, np.ndarray], dtype: type
+    ) -> ShiftEstimate:
+        """Masked registration: scikit-image's masked NCC for the integer start, then
+        co-moving windows times the masks (see :func:`.windows.masked_windows`)."""
+        from skimage.registration import phase_cross_correlation
+
+        registration = phase_cross_correlation(
+            ref, mov, reference_mask=masks[0], moving_mask=masks[1]
+        )
+        start = -np.asarray(registration[0] if isinstance(registration, tuple) else registration)
+        match = Match(start.astype(np.float64), float("inf"), np.zeros(2))
+        if not _fits_windows(ref.shape, start):
+            return self._result(ref.shape, _peak_only(start, ref.shape), match, "window", False)
+        fit = self._fit_windowed(ref, mov, start, dtype, 0, masks)
+        fit.covariance = fit.covariance + self._window_bias(ref, mov, fit, dtype, masks)
+        return self._result(ref.shape, fit, match, "window", False)
+
+    def _result(
+        self, shape: tuple[int, int], fit: _Fit, match: Match, boundary: str, small: bool
+    ) -> ShiftEstimate:
+        """The estimate with its floors, diagnostics and warnings."""
+        height, width = shape
         dy, dx = (float(v) for v in fit.shift)
         # What the noise model leaves out: the fit stops within tol of its optimum,
         # the FFTs round, and a doubtful start may belong to another match.
-        floor = (2.0 * self.tol) ** 2 + (_ROUNDING[self.precision] * max(ref.shape)) ** 2
+        floor = (2.0 * self.tol) ** 2 + (_ROUNDING[self.precision] * max(shape)) ** 2
         covariance = fit.covariance + np.diag(floor + match.spread**2)
         diagnostics: dict[str, Any] = {
             "estimator": "ml-refine",
             "boundary": boundary,
             "weighting": self.weighting,
-            "coarse_shift": start.tolist(),
+            "coarse_shift": match.shift.tolist(),
             "match_z": match.score,
             "iterations": fit.iterations,
             "converged": fit.converged,
@@ -358,7 +412,7 @@ class MLRefine:
             )
         if small:
             warnings.append(
-                f"small image: {ref.shape[0]}x{ref.shape[1]} px is fitted as a circular "
+                f"small image: {height}x{width} px is fitted as a circular "
                 "translate (too small for co-moving windows) from few frequencies"
             )
         diagnostics["warnings"] = warnings
@@ -491,7 +545,13 @@ class MLRefine:
         return extra + np.diag(np.where(difference > _MODEL_Z**2 * expected, difference, 0.0))
 
     def _fit_windowed(
-        self, ref: np.ndarray, mov: np.ndarray, start: np.ndarray, dtype: type, iterations: int
+        self,
+        ref: np.ndarray,
+        mov: np.ndarray,
+        start: np.ndarray,
+        dtype: type,
+        iterations: int,
+        masks: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> _Fit:
         """Refit with co-moving windows until their placement stops moving.
 
@@ -512,7 +572,7 @@ class MLRefine:
             if outer and not _fits_windows(ref.shape, placement):
                 converged = False
                 break
-            window_r, window_m = comoving_windows(ref.shape, placement, self.taper, dtype=dtype)
+            window_r, window_m = _windows(ref.shape, placement, self.taper, masks, dtype)
             spectrum = CrossSpectrum(
                 apply_window(ref, window_r),
                 apply_window(mov, window_m),
@@ -575,7 +635,14 @@ class MLRefine:
             shift, total, first, crlb, sigma / noise_scale, iterations, converged, peak, warnings
         )
 
-    def _window_bias(self, ref: np.ndarray, mov: np.ndarray, fit: _Fit, dtype: type) -> np.ndarray:
+    def _window_bias(
+        self,
+        ref: np.ndarray,
+        mov: np.ndarray,
+        fit: _Fit,
+        dtype: type,
+        masks: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Covariance of the bias the window's own aliasing leaves, at high SNR.
 
         A steep taper folds content across Nyquist, so windowed views are not
@@ -588,7 +655,7 @@ class MLRefine:
         variance = np.diag(fit.covariance)
         if self.taper >= 1.0 or np.max(variance) >= _BIAS_CHECK_SIGMA**2:
             return np.zeros((2, 2))
-        window_r, window_m = comoving_windows(ref.shape, fit.shift, 1.0, dtype=dtype)
+        window_r, window_m = _windows(ref.shape, fit.shift, 1.0, masks, dtype)
         spectrum = CrossSpectrum(
             apply_window(ref, window_r), apply_window(mov, window_m), dtype=dtype
         )
@@ -633,6 +700,18 @@ def _constant_pair(names: list[str]) -> ShiftEstimate:
         "covariance": np.diag([np.inf, np.inf]).tolist(),
     }
     return ShiftEstimate(float("nan"), float("nan"), (np.inf, np.inf), diagnostics)
+
+
+def _windows(
+    shape: tuple[int, int],
+    placement: np.ndarray,
+    taper: float,
+    masks: tuple[np.ndarray, np.ndarray] | None,
+    dtype: type,
+) -> tuple[np.ndarray, np.ndarray]:
+    if masks is None:
+        return comoving_windows(shape, placement, taper, dtype=dtype)
+    return masked_windows(shape, placement, taper, masks, dtype=dtype)
 
 
 def _fits_windows(shape: tuple[int, ...], shift: np.ndarray) -> bool:

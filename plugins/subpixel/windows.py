@@ -14,7 +14,7 @@ import numpy as np
 
 from lamina.errors import InputError
 
-__all__ = ["apply_window", "comoving_windows", "sum_product", "tukey_profile"]
+__all__ = ["apply_window", "comoving_windows", "masked_windows", "sum_product", "tukey_profile"]
 
 #: Fewest pixels of overlap, per axis, left for the windowed fit.
 MIN_OVERLAP = 8
@@ -73,3 +73,35 @@ def apply_window(image: np.ndarray, window: np.ndarray) -> np.ndarray:
     weighted means cover the same content, so brightness offsets cancel exactly."""
     mean = sum_product(image, window) / np.sum(window, dtype=np.float64)
     return window * (image - image.dtype.type(mean))
+
+
+def masked_windows(
+    shape: tuple[int, int],
+    shift: np.ndarray,
+    taper: float,
+    masks: tuple[np.ndarray, np.ndarray],
+    *,
+    dtype: type = np.float64,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Co-moving windows that also leave out each image's invalid pixels.
+
+    A content point counts when it is valid in both images: in the reference
+    frame that is ``mask_r(x) * mask_m(x + shift)``, in the moving frame
+    ``mask_r(y - shift) * mask_m(y)``. Each image's own mask is applied as it is
+    (its invalid pixels get weight 0 exactly); the other image's mask is moved
+    by linear interpolation, so the two windows stay close to translates of one
+    another at fractional shifts.
+    """
+    from scipy import ndimage
+
+    window_r, window_m = comoving_windows(shape, shift, taper, dtype=dtype)
+    mask_r, mask_m = (mask.astype(np.float64) for mask in masks)
+    moved_m = ndimage.shift(mask_m, -np.asarray(shift, dtype=np.float64), order=1, cval=0.0)
+    moved_r = ndimage.shift(mask_r, np.asarray(shift, dtype=np.float64), order=1, cval=0.0)
+    window_r = window_r * (mask_r * moved_m).astype(dtype)
+    window_m = window_m * (mask_m * moved_r).astype(dtype)
+    if not (np.any(window_r > 0) and np.any(window_m > 0)):
+        raise InputError(
+            "not feasible: the masks leave no pixel valid in both images at this shift"
+        )
+    return window_r, window_m
