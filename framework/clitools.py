@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -14,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lamina.errors import InputError
-from lamina.io import dumps_json, writes_mark, writes_since
+from lamina.io import discard_partial_writes, dumps_json, writes_mark, writes_since
 from lamina.limits import MAX_IMAGE_SIDE
 
 __all__ = [
@@ -162,7 +164,9 @@ def standalone(invoke: Callable[[], Any]) -> NoReturn:
 
     Usage errors are one line on stderr (exit 2, with where to find help);
     Ctrl-C exits 130 and SIGTERM 143, each naming what was finished and kept
-    (files written atomically are complete; the one being written is discarded).
+    (files written atomically are complete; the one being written is
+    discarded), within :data:`STOP_GRACE` seconds even when the work is
+    inside a call Python cannot interrupt.
     """
     mark = writes_mark()
     terminated: list[int] = []
@@ -174,10 +178,14 @@ def standalone(invoke: Callable[[], Any]) -> NoReturn:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
     try:
-        result = invoke()
+        with _stop_promptly(mark) if in_main else contextlib.nullcontext():
+            result = invoke()
     except (click.exceptions.Abort, KeyboardInterrupt):
-        word, status = ("terminated", 143) if terminated else ("interrupted", 130)
-        click.echo(f"lamina: {word}; {_kept(mark)}", err=True)
+        word, status = _STOPS[signal.SIGTERM if terminated else signal.SIGINT]
+        click.echo(
+            f"lamina: {word}; {_kept(mark)}; any file still being written was discarded",
+            err=True,
+        )
         sys.exit(status)
     except click.ClickException as error:
         message = error.format_message()
@@ -192,13 +200,51 @@ def standalone(invoke: Callable[[], Any]) -> NoReturn:
     sys.exit(result if isinstance(result, int) else 0)
 
 
+#: Seconds a command has, after Ctrl-C or SIGTERM, to stop by itself before it is ended.
+STOP_GRACE = 1.0
+
+_STOPS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+
+
+@contextlib.contextmanager
+def _stop_promptly(mark: int) -> Iterator[None]:
+    """End the process :data:`STOP_GRACE` seconds after Ctrl-C or SIGTERM if it has
+    not stopped by then: Python runs signal handlers only between bytecodes, so a
+    long kernel, BLAS or C loop would otherwise keep it going. A thread hears the
+    signal at once through :func:`signal.set_wakeup_fd`."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    finished = threading.Event()
+
+    def watch() -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as pipe:
+            while byte := pipe.read(1):
+                if byte[0] in _STOPS and not finished.wait(STOP_GRACE):
+                    word, status = _STOPS[signal.Signals(byte[0])]
+                    discard_partial_writes()
+                    os.write(
+                        2,
+                        f"lamina: {word}; {_kept(mark)}; the work in progress did not stop "
+                        f"within {STOP_GRACE:g} s and was abandoned, its partial files "
+                        "removed\n".encode(),
+                    )
+                    os._exit(status)
+
+    watcher = threading.Thread(target=watch, name="lamina-stop", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        finished.set()
+        signal.set_wakeup_fd(previous)
+        os.close(write_end)
+
+
 def _kept(mark: int) -> str:
     count, latest = writes_since(mark)
     if count == 0:
         return "no file was written"
     names = ", ".join(str(path) for path in latest)
     more = f" (the last {len(latest)}: {names})" if count > len(latest) else f": {names}"
-    return (
-        f"{count} file{'s' if count != 1 else ''} finished and kept{more}; "
-        "any file still being written was discarded"
-    )
+    return f"{count} file{'s' if count != 1 else ''} finished and kept{more}"

@@ -27,6 +27,7 @@ from lamina.memory import array_bytes, check_allocation
 __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write",
+    "discard_partial_writes",
     "dumps_json",
     "read_image",
     "remove_stale_parts",
@@ -48,10 +49,20 @@ _swept: set[Path] = set()
 
 
 class _WriteLog:
-    """How many files this process has finished writing, and the latest few."""
+    """How many files this process has finished writing, the latest few, and the
+    temporary files of the writes in progress."""
 
     count: ClassVar[int] = 0
     recent: ClassVar[collections.deque[Path]] = collections.deque(maxlen=8)
+    in_progress: ClassVar[set[str]] = set()
+
+
+def discard_partial_writes() -> None:
+    """Remove the temporary files of the writes in progress, for a process that is
+    about to end without unwinding (see :func:`lamina.clitools.standalone`)."""
+    for temporary in list(_WriteLog.in_progress):
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
 
 
 def writes_mark() -> int:
@@ -129,6 +140,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         os.fchmod(fd, 0o666 & ~umask)
     except OSError as error:
         raise InputError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
+    _WriteLog.in_progress.add(temporary)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -144,6 +156,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+    finally:
+        _WriteLog.in_progress.discard(temporary)
     _WriteLog.count += 1
     _WriteLog.recent.append(target)
 
