@@ -43,6 +43,7 @@ __all__ = [
     "nested_spheres",
     "partial_quads",
     "procedural_scene",
+    "random_triangles",
     "stacked_quads",
     "torus",
 ]
@@ -527,7 +528,69 @@ def torus(
 
 
 #: Generators by the name the command line and scene files use (``procedural:NAME[:N]``).
+def random_triangles(
+    n: int = 10_000, *, coverage: float = 6.0, seed: int = 0, opacity: float = 0.3
+) -> tuple[Scene, Camera]:
+    """``n`` small triangles at random places and tilts in a cube, for throughput tests.
+
+    The triangles shrink as ``n`` grows so that together they cover about
+    ``coverage`` times the view: the fragment count stays about the same whatever
+    ``n``, so the cost per triangle shows.  The camera is orthographic, looking
+    down -z at the cube.
+
+    Parameters
+    ----------
+    n : int, default 10000
+        Number of triangles, 1 .. 10,000,000.
+    coverage : float, default 6
+        Total projected area over the view's area (about the mean depth complexity).
+    seed : int, default 0
+    opacity : float, default 0.3
+
+    Examples
+    --------
+    >>> scene, camera = random_triangles(1000)
+    >>> scene.n_triangles, camera.projection
+    (1000, 'orthographic')
+    """
+    from lamina.memory import array_bytes, check_allocation
+
+    n = _check_count(n, limit=10_000_000)
+    if not (isinstance(coverage, int | float) and 0 < coverage <= 1000):
+        raise InputError(f"coverage must be a number in (0, 1000], got {coverage!r}")
+    if not (isinstance(opacity, int | float) and 0 <= opacity <= 1):
+        raise InputError(f"opacity must lie in [0, 1], got {opacity!r}")
+    check_allocation(
+        4 * array_bytes((n, 3, 3)),
+        what=f"{n} random triangles",
+        fix="choose a smaller n",
+    )
+    rng = np.random.default_rng(seed)
+    view_area = 2.2 * 2.2
+    # An equilateral triangle of circumradius r has area 1.3 r**2; a random tilt halves
+    # its projected area on average.
+    radius = math.sqrt(coverage * view_area / n / 1.3 * 2.0)
+    angles = rng.uniform(0, 2 * math.pi, (n, 1)) + np.array([0.0, 2.1, 4.2])
+    flat = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=-1)
+    tilt = rng.normal(size=(n, 3))
+    tilt /= np.linalg.norm(tilt, axis=1, keepdims=True)
+    # Turn the xy-plane triangle so that its normal is ``tilt`` (a reflection suffices).
+    mirror = tilt - np.array([0.0, 0.0, 1.0])
+    length = np.maximum(np.linalg.norm(mirror, axis=1, keepdims=True), 1e-12)
+    mirror = mirror / length
+    flat = flat - 2.0 * (flat @ mirror[..., None]) * mirror[:, None, :]
+    centres = rng.uniform(-1.1, 1.1, (n, 1, 3)) * [1.0, 1.0, 0.9]
+    vertices = (centres + radius * flat).reshape(-1, 3)
+    colors = np.column_stack([_palette(n, rng), np.full(n, float(opacity))])
+    scene = Scene(vertices=vertices, faces=np.arange(3 * n).reshape(n, 3), face_colors=colors)
+    camera = Camera.look_at(
+        (0.0, 0.0, 3.0), (0.0, 0.0, 0.0), projection="orthographic", ortho_height=2.2, near=1.0
+    )
+    return scene, camera
+
+
 PROCEDURAL: dict[str, Callable[..., tuple[Scene, Camera]]] = {
+    "random_triangles": random_triangles,
     "stacked_quads": stacked_quads,
     "partial_quads": partial_quads,
     "intersecting_quads": intersecting_quads,

@@ -104,8 +104,10 @@ _DEPTH_MAX = (1 << DEPTH_BITS) - 1
 COL_Z, COL_GX, COL_GY, COL_ZLO, COL_ZHI = range(5)
 COL_EDGE = 5  # then A, B, C, threshold for each of the three edges
 TABLE_COLUMNS = COL_EDGE + 12
-#: Faces set up at once: bounds the setup's scratch memory.
-SETUP_CHUNK = 1 << 16
+#: Faces set up at once: bounds the setup's scratch memory (16 MiB), and small
+#: temporaries reuse the heap instead of first-touching fresh pages (measured 25 %
+#: less CPU time than chunks of 65,536 faces).
+SETUP_CHUNK = 1 << 13
 #: Measured peak scratch bytes per face of a chunk (tracemalloc: 1.2 KB unclipped;
 #: clipped faces make up to 7 fan triangles, each as large).
 SETUP_BYTES_PER_FACE = 2048
