@@ -19,7 +19,7 @@ $(VENV)/.run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev: pyproject.toml examples/lamina-example-plugin/pyproject.toml | $(BIN)/python
-	$(PIP) -e '.[dev,torch,dask]' -e examples/lamina-example-plugin
+	$(PIP) -e '.[dev,torch,dask,docs]' -e examples/lamina-example-plugin
 	touch $@
 
 $(VENV)/.bench: pyproject.toml | $(BIN)/python
@@ -30,10 +30,15 @@ demo: $(VENV)/.run
 	$(BIN)/lamina plugins
 	$(BIN)/lamina demo
 
-test: $(VENV)/.dev typecheck
+test: $(VENV)/.dev typecheck docs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The documentation site, warnings as errors; the gallery's pictures are computed
+# by lamina as it builds (about 15 s on an idle machine).
+docs: $(VENV)/.dev
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs build/docs
 
 # mypy resolves `lamina` through a link tree that mirrors the package-dir mapping
 # (lamina -> framework/, lamina.plugins -> plugins/, lamina.kernels -> kernels/).

@@ -35,7 +35,7 @@ def data_folders_on_disk() -> set[str]:
 
 
 def test_top_level_layout() -> None:
-    expected = {"framework", "plugins", "kernels", "tests", "examples", "benchmarks"}
+    expected = {"framework", "plugins", "kernels", "tests", "examples", "benchmarks", "docs"}
     expected |= {"pyproject.toml", "Makefile", "README.md", ".ci"}
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
