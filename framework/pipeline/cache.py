@@ -1,4 +1,4 @@
-"""The store of task results in ``OUTDIR/.lamina-cache``: one ``.npz`` per task key,
+"""The store of task results in ``OUTDIR/.lamina-cache``: one record per task key,
 and ``index.json`` saying which task and output file each key belongs to.
 
 A damaged entry (empty, truncated, garbage, a type that is not allowed) is
@@ -21,9 +21,10 @@ from typing import Any
 from lamina.io import atomic_write
 from lamina.pipeline import codec
 
-__all__ = ["CACHE", "Cache", "CacheInfo", "clean_parts"]
+__all__ = ["CACHE", "SUFFIX", "Cache", "CacheInfo", "clean_parts"]
 
 CACHE = ".lamina-cache"
+SUFFIX = ".result"
 _INDEX = "index.json"
 MISSING = object()
 
@@ -59,7 +60,7 @@ class Cache:
     damaged: list[str] = field(default_factory=list)
 
     def entry(self, key: str) -> Path:
-        return self.folder / f"{key}.npz"
+        return self.folder / f"{key}{SUFFIX}"
 
     def has(self, key: str) -> bool:
         return self.entry(key).is_file()
@@ -70,7 +71,7 @@ class Cache:
         if not path.is_file():
             return MISSING
         try:
-            return codec.load(path)
+            return codec.unpack(path.read_bytes())
         except Exception as error:  # any damage at all: the entry is only a cache
             self.damaged.append(f"{path.name}: {type(error).__name__}: {error}")
             with contextlib.suppress(OSError):
@@ -79,8 +80,7 @@ class Cache:
 
     def store(self, key: str, value: Any) -> None:
         """Keep ``value`` under ``key``; ``TypeError`` if it cannot be stored."""
-        payload = codec.dumps(value)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        payload = codec.pack(value)
         fd, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".part", dir=self.folder)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -108,7 +108,7 @@ class Cache:
             json.dump(index, handle)
 
     def info(self) -> CacheInfo:
-        entries = list(self.folder.glob("*.npz"))
+        entries = list(self.folder.glob(f"*{SUFFIX}"))
         stats = [p.stat() for p in entries]
         used = {t["key"] for t in self.read_index()["tasks"].values()}
         return CacheInfo(
@@ -124,7 +124,7 @@ class Cache:
         returns (entries, bytes) removed."""
         used = set() if everything else {t["key"] for t in self.read_index()["tasks"].values()}
         removed = freed = 0
-        for path in self.folder.glob("*.npz"):
+        for path in self.folder.glob(f"*{SUFFIX}"):
             if path.stem not in used:
                 freed += path.stat().st_size
                 path.unlink()

@@ -1,7 +1,12 @@
-"""Pickle-free storage of task results: JSON for structure, ``.npz`` for arrays.
+"""Pickle-free storage of task results: JSON for structure, raw bytes for arrays.
 
 Only plain data and an allow-list of lamina's own dataclasses can be stored, so
-opening a cached result from elsewhere can never run code.
+opening a cached result from elsewhere can never run code. Two containers:
+``.npz`` (:func:`dump`, :func:`load`) for files users open, and the runner's
+own record (:func:`pack`, :func:`unpack`), a JSON header and the arrays' bytes
+in one buffer, read without a zip archive, so 2,000 stored results load in a
+fraction of a second. Every size in a record is checked against the bytes
+really there before anything is allocated.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import dataclasses
 import importlib
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +24,10 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.io import atomic_write
 
-__all__ = ["ALLOWED_TYPES", "dump", "dumps", "load", "register_type"]
+__all__ = ["ALLOWED_TYPES", "dump", "load", "pack", "register_type", "unpack"]
+
+_MAGIC = b"LAMINA-RESULT-1\n"
+_ALIGN = 64
 
 #: "module:qualname" of dataclasses that may be stored; plugins add theirs.
 ALLOWED_TYPES: set[str] = {
@@ -96,20 +105,60 @@ def _decode(tree: Any, arrays: Any) -> Any:
     return instance
 
 
-def dumps(value: Any) -> bytes:
-    """``value`` as the bytes of an ``.npz``; ``TypeError`` if it cannot be stored."""
+def pack(value: Any) -> bytes:
+    """``value`` as one record; ``TypeError`` if it cannot be stored.
+
+    >>> unpack(pack({"a": np.arange(3), "b": (1.5, "x")}))
+    {'a': array([0, 1, 2]), 'b': (1.5, 'x')}
+    """
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(value, arrays)
-    buffer = io.BytesIO()
-    np.savez(buffer, __tree__=np.array(json.dumps(tree)), **arrays)
-    return buffer.getvalue()
+    layout, offset, blobs = {}, 0, []
+    for key, array in arrays.items():
+        data = np.ascontiguousarray(array)
+        padding = -offset % _ALIGN
+        blobs += [b"\0" * padding, data.tobytes()]
+        offset += padding
+        layout[key] = {"dtype": data.dtype.str, "shape": list(data.shape), "offset": offset}
+        offset += data.nbytes
+    header = json.dumps({"tree": tree, "arrays": layout}).encode()
+    return b"".join([_MAGIC, len(header).to_bytes(8, "little"), header, *blobs])
+
+
+def unpack(record: bytes) -> Any:
+    """The value in a :func:`pack` record; ``ValueError`` naming the damage."""
+    if not record.startswith(_MAGIC) or len(record) < len(_MAGIC) + 8:
+        raise ValueError("not a lamina result record (truncated or another kind of file)")
+    start = len(_MAGIC) + 8
+    size = int.from_bytes(record[len(_MAGIC) : start], "little")
+    if size > len(record) - start:
+        raise ValueError(f"header of {size} bytes, but only {len(record) - start} follow")
+    header = json.loads(record[start : start + size])
+    body = memoryview(record)[start + size :]
+    arrays = {}
+    for key, spec in header["arrays"].items():
+        dtype = np.dtype(spec["dtype"])
+        shape = tuple(int(n) for n in spec["shape"])
+        if dtype.hasobject or any(n < 0 for n in shape):
+            raise ValueError(f"array {key!r} has dtype {dtype} and shape {shape}")
+        count = math.prod(shape)
+        end = int(spec["offset"]) + count * dtype.itemsize
+        if int(spec["offset"]) < 0 or end > len(body):
+            raise ValueError(f"array {key!r} needs bytes up to {end}, the record has {len(body)}")
+        arrays[key] = (
+            np.frombuffer(body, dtype, count, int(spec["offset"])).reshape(shape).copy()
+        )
+    return _decode(header["tree"], arrays)
 
 
 def dump(path: str | Path, value: Any) -> None:
     """Store ``value`` at ``path`` (an ``.npz``) atomically; ``TypeError`` if it cannot be."""
-    payload = dumps(value)
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(value, arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, __tree__=np.array(json.dumps(tree)), **arrays)
     with atomic_write(path) as handle:
-        handle.write(payload)
+        handle.write(buffer.getvalue())
 
 
 def load(path: str | Path) -> Any:

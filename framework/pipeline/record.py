@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import lamina
-from lamina.io import write_json
+from lamina.io import atomic_write
 from lamina.pipeline.tasks import Task
 
 __all__ = ["RunLog", "write_provenance"]
@@ -90,7 +90,7 @@ def write_provenance(
             )
     for step_tasks in tasks.values():
         if step_tasks:
-            providers.update(step_tasks[0].parts["code"]["providers"])
+            providers.update(step_tasks[0].providers)
     record: dict[str, Any] = {
         "finished": _now(),
         "lamina": lamina.__version__,
@@ -104,4 +104,5 @@ def write_provenance(
         "input_files": files,
         "tasks": rows,
     }
-    write_json(path, json.loads(json.dumps(record, default=str)))
+    with atomic_write(path, "w") as handle:
+        json.dump(record, handle, default=str)

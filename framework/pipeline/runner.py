@@ -8,6 +8,7 @@ import dataclasses
 import difflib
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,10 @@ __all__ = [
     "plan_pipeline",
     "run_pipeline",
 ]
+
+
+#: Output files written at once (each is fsynced: parallel writes overlap the waits).
+_WRITERS = 16
 
 
 class Interrupted(LaminaError):
@@ -191,7 +196,7 @@ def _why(task: Task, before: dict[str, Any] | None, damaged: bool) -> str:
     if before.get("key") == task.key:
         return "stored result was damaged" if damaged else "stored result is missing"
     old = before.get("parts", {})
-    now = _fingerprint(task)
+    now = task.parts
     changed = [
         label
         for part, label in (
@@ -208,21 +213,6 @@ def _why(task: Task, before: dict[str, Any] | None, damaged: bool) -> str:
         if old.get("files", {}).get(name) != digest
     ]
     return "changed: " + ", ".join(changed) if changed else "new task"
-
-
-def _fingerprint(task: Task) -> dict[str, Any]:
-    """The task's key parts, compact: a digest each (input files by name)."""
-    import hashlib
-    import json
-
-    return {
-        part: value
-        if part == "files"
-        else hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()[
-            :16
-        ]
-        for part, value in task.parts.items()
-    }
 
 
 def plan_pipeline(
@@ -255,7 +245,9 @@ def plan_pipeline(
                 stored[task.key] = value
             else:
                 before = previous["tasks"].get(task.label)
-                reasons[task.key] = _why(task, before, f"{task.key}.npz" in str(cache.damaged))
+                reasons[task.key] = _why(
+                    task, before, any(d.startswith(task.key) for d in cache.damaged)
+                )
     run: dict[str, str] = {}
     wanted = [t for t in by_key.values() if t.step in selected and t.key in reasons]
     while wanted:
@@ -463,22 +455,27 @@ def run_pipeline(
                 log.line(f"stopped: {type(error).__name__}: {error}")
             log.close()
             raise
-    steps = _step_results(pipeline, plan, run)
-    outputs = _write_step_outputs(pipeline, plan, run, steps, outdir)
-    _finish_index(plan, run, cache, outputs=outputs)
-    result = RunResult(
-        pipeline,
-        outdir,
-        steps,
-        executor,
-        time.perf_counter() - started,
-        sum(len(t) for t in plan.tasks.values()),
-        sum(1 for ts in plan.tasks.values() for t in ts if t.key in plan.stored),
-        [str(f) for f in run.failures],
-    )
-    _write_records(result, plan, run)
-    log.line(f"finished in {result.seconds:.2f} s")
-    log.close()
+    try:
+        steps = _step_results(pipeline, plan, run)
+        outputs = _write_step_outputs(pipeline, plan, run, steps, outdir)
+        _finish_index(plan, run, cache, outputs=outputs)
+        result = RunResult(
+            pipeline,
+            outdir,
+            steps,
+            executor,
+            time.perf_counter() - started,
+            sum(len(t) for t in plan.tasks.values()),
+            sum(1 for ts in plan.tasks.values() for t in ts if t.key in plan.stored),
+            [str(f) for f in run.failures],
+        )
+        _write_records(result, plan, run)
+        log.line(f"finished in {result.seconds:.2f} s")
+    except BaseException as error:
+        log.line(f"stopped while writing outputs: {type(error).__name__}: {error}")
+        raise
+    finally:
+        log.close()
     if run.failures:
         first = run.failures[0]
         raise TaskFailed(
@@ -516,26 +513,41 @@ def _write_step_outputs(
     """Write each saved task's files unless the same key's files are on disk as
     written; remove files of earlier runs that this run no longer produces."""
     before: dict[str, Any] = plan.previous.get("outputs", {})
+    by_task: dict[str, list[str]] = {}
+    for relative, entry in before.items():
+        by_task.setdefault(entry["task"], []).append(relative)
     outputs: dict[str, Any] = {}
+    chosen: list[tuple[Task, list[str] | None, str]] = []  # task, files kept, stem
     for name, step in pipeline.steps.items():
         if not step.save:
             continue
-        single = len(plan.tasks[name]) == 1
+        count = len(plan.tasks[name])
+        digits = max(3, len(str(count - 1)))
         for task in plan.tasks[name]:
             if task.key not in run.values:
                 continue
-            previous = [r for r, o in before.items() if o["task"] == task.label]
-            if previous and all(
+            previous = by_task.get(task.label, [])
+            unchanged = previous and all(
                 before[r]["key"] == task.key and _stat(outdir / r) == before[r]["stat"]
                 for r in previous
-            ):
-                files = previous
-            else:
-                stem = name if single else f"{name}/{task.index:03d}"
-                files = _write_outputs(outdir, stem, run.values[task.key])
-            steps[name].files += files
+            )
+            stem = name if count == 1 else f"{name}/{task.index:0{digits}d}"
+            chosen.append((task, previous if unchanged else None, stem))
+    # Each file is fsynced; many in flight at once overlap their waits for the disk.
+    with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+        written = pool.map(
+            lambda job: (
+                job[1]
+                if job[1] is not None
+                else _write_outputs(outdir, job[2], run.values[job[0].key])
+            ),
+            chosen,
+        )
+        for (task, kept_files, _), files in zip(chosen, written, strict=True):
+            steps[task.step].files += files
             for relative in files:
-                outputs[relative] = {
+                kept = before.get(relative) if files is kept_files else None
+                outputs[relative] = kept or {
                     "task": task.label,
                     "key": task.key,
                     "stat": _stat(outdir / relative),
@@ -572,7 +584,7 @@ def _finish_index(plan: Plan, run: _Run, cache: Cache, *, outputs: dict[str, Any
                 continue
             tasks[task.label] = {
                 "key": task.key,
-                "parts": _fingerprint(task),
+                "parts": task.parts,
                 "seconds": seconds,
                 "worker": worker,
             }
@@ -581,7 +593,8 @@ def _finish_index(plan: Plan, run: _Run, cache: Cache, *, outputs: dict[str, Any
         "tasks": {label: entry for label, entry in tasks.items() if label in labels},
         "outputs": plan.previous["outputs"] if outputs is None else outputs,
     }
-    cache.write_index(index)
+    if index != plan.previous:  # a fully stored rerun leaves it as it was
+        cache.write_index(index)
 
 
 def _write_records(result: RunResult, plan: Plan, run: _Run) -> None:

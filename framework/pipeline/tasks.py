@@ -75,7 +75,8 @@ class Task:
     gpu: bool = False
     retries: int = 0
     point: dict[str, Any] = field(default_factory=dict)  # sweep values (and mapped item)
-    parts: dict[str, Any] = field(default_factory=dict)  # digests of what the key covers
+    parts: dict[str, Any] = field(default_factory=dict)  # a digest per part the key covers
+    providers: tuple[str, ...] = ()  # "what: distribution==version" of its op and component
 
     @property
     def label(self) -> str:
@@ -166,8 +167,11 @@ def expand(
         gpu = step.uses is not None and (
             step.uses[0] == "renderer" or host.get(*step.uses).tags.gpu
         )
-        code = {"providers": _providers(step, host), "lamina": lamina.__version__}
-        code.update(op=step.op, uses=step.uses, call=step.call)
+        providers = tuple(_providers(step, host))
+        code = _digest(
+            {"providers": providers, "lamina": lamina.__version__, "op": step.op}
+            | {"uses": step.uses, "call": step.call}
+        )
         path_arguments, reads = _file_arguments(step, host)
         made = []
         for item in range(n_items):
@@ -196,7 +200,9 @@ def expand(
                     "arguments": _digest(written),
                     # Relative names: the project folder can move without a rerun.
                     "files": {_shown(f, base_dir): digests(f) for f in files},
-                    "inputs": {a: [list(k), r.index, r.path] for a, (k, r) in inputs.items()},
+                    "inputs": _digest(
+                        {a: [list(k), r.index, r.path] for a, (k, r) in inputs.items()}
+                    ),
                 }
                 shown = {**point["with"], **point["params"]}
                 if step.mapped_over:
@@ -216,6 +222,7 @@ def expand(
                         step.retries,
                         shown,
                         parts,
+                        providers,
                     )
                 )
         tasks[step.name] = made

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from lamina import ConfigError, InputError
 from lamina.cli import main
 from lamina.pipeline import load_pipeline, parse_pipeline, run_pipeline
-from lamina.pipeline.cache import CACHE
+from lamina.pipeline.cache import CACHE, SUFFIX
 from lamina.pipeline.paths import inside, relative_name
 
 BASE = """
@@ -163,7 +163,7 @@ def test_a_damaged_stored_result_is_reported_once_and_recomputed(
     (workdir / "p.toml").write_text(BASE)
     pipeline = load_pipeline(workdir / "p.toml")
     first = run_pipeline(pipeline, workdir / "out", progress=False)
-    entries = sorted((workdir / "out" / CACHE).glob("*.npz"))
+    entries = sorted((workdir / "out" / CACHE).glob(f"*{SUFFIX}"))
     assert len(entries) == 2
     for entry in entries:
         entry.write_bytes(damage)

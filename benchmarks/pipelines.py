@@ -1,0 +1,145 @@
+"""Pipeline runner throughput: tiny tasks on the local executor, a LocalCluster and a
+loopback Dask scheduler with workers started as subprocesses, fresh and fully stored.
+
+The pipeline is one ``load`` and a sweep of ``shift`` over an 8x8 image (2,000
+points: 2,001 tasks by default), so the numbers measure the runner, not the work.
+The floor is the same calls in a plain Python loop (no keys, no storage).
+
+    python benchmarks/pipelines.py [--tasks 2000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PIPELINE = """
+[steps.image]
+op = "load"
+with = {{ path = "image.npy" }}
+
+[steps.moved]
+op = "shift"
+inputs = {{ image = "image" }}
+with = {{ dx = 0.5 }}
+sweep = {{ dy = {{ start = 0.0, stop = 1.0, num = {points} }} }}
+"""
+
+
+def _plain_loop(image: np.ndarray, points: int) -> float:
+    from lamina.pipeline.operations import shift
+
+    started = time.perf_counter()
+    for dy in np.linspace(0.0, 1.0, points):
+        shift(image=image, dy=float(dy), dx=0.5)
+    return time.perf_counter() - started
+
+
+def _timed(folder: Path, out: str, **options: Any) -> tuple[float, int]:
+    from lamina.pipeline import load_pipeline, run_pipeline
+
+    started = time.perf_counter()
+    result = run_pipeline(
+        load_pipeline(folder / "p.toml"), folder / out, progress=False, **options
+    )
+    return time.perf_counter() - started, result.tasks - result.cached
+
+
+def _loopback(folder: Path, workers: int) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    dask = str(Path(sys.executable).with_name("dask"))
+    file = folder / "scheduler.json"
+    common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    processes = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(file)],
+            **common,  # type: ignore[arg-type]
+        )
+    ]
+    while not file.is_file() or not file.read_text().strip():
+        time.sleep(0.1)
+    address = json.loads(file.read_text())["address"]
+    for i in range(workers):
+        processes.append(
+            subprocess.Popen(
+                [dask, "worker", "--scheduler-file", str(file), "--nthreads", "1",
+                 "--name", f"w{i}", "--no-dashboard", "--host", "127.0.0.1"],
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    from distributed import Client
+
+    with Client(address, timeout="60s") as client:
+        client.wait_for_workers(workers, timeout=120)
+    return address, processes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=2000, help="sweep points (tasks - 1)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        image = np.random.default_rng(0).random((8, 8)).astype(np.float32)
+        np.save(folder / "image.npy", image)
+        (folder / "p.toml").write_text(PIPELINE.format(points=args.tasks))
+        total = args.tasks + 1
+
+        def add(runner: str, run: str, seconds: float, computed: int) -> None:
+            rows.append(
+                {
+                    "runner": runner,
+                    "run": run,
+                    "tasks": total,
+                    "computed": computed,
+                    "seconds": round(seconds, 3),
+                    "tasks_per_s": round(total / seconds, 1),
+                }
+            )
+
+        add("plain loop (floor)", "fresh", _plain_loop(image, args.tasks), args.tasks)
+        add("local", "fresh", *_timed(folder, "local"))
+        add("local", "stored", *_timed(folder, "local"))
+        add(
+            f"LocalCluster x{args.workers}",
+            "fresh",
+            *_timed(folder, "cluster", executor="dask", workers=args.workers),
+        )
+        add("LocalCluster", "stored", *_timed(folder, "cluster", executor="dask"))
+        address, processes = _loopback(folder, args.workers)
+        try:
+            add(
+                f"loopback scheduler x{args.workers}",
+                "fresh",
+                *_timed(folder, "loopback", executor="dask", scheduler=address),
+            )
+        finally:
+            for process in processes:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    if args.json:
+        print(json.dumps({"benchmark": "pipelines", "rows": rows}, indent=2))
+        return
+    print(f"{'runner':<26}{'run':<8}{'tasks':>7}{'computed':>10}{'seconds':>10}{'tasks/s':>10}")
+    for row in rows:
+        print(
+            f"{row['runner']:<26}{row['run']:<8}{row['tasks']:>7}{row['computed']:>10}"
+            f"{row['seconds']:>10.3f}{row['tasks_per_s']:>10.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
