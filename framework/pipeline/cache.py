@@ -21,7 +21,7 @@ from typing import Any
 from lamina.io import atomic_write
 from lamina.pipeline import codec
 
-__all__ = ["CACHE", "SUFFIX", "Cache", "CacheInfo", "clean_parts"]
+__all__ = ["CACHE", "SUFFIX", "Cache", "CacheInfo"]
 
 CACHE = ".lamina-cache"
 SUFFIX = ".result"
@@ -81,7 +81,11 @@ class Cache:
     def store(self, key: str, value: Any) -> None:
         """Keep ``value`` under ``key``; ``TypeError`` if it cannot be stored."""
         payload = codec.pack(value)
-        fd, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".part", dir=self.folder)
+        # Named as lamina.io names its temporary files, so remove_stale_parts
+        # clears those of a killed run.
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{key}.{os.getpid()}.", suffix=".part", dir=self.folder
+        )
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
@@ -130,19 +134,3 @@ class Cache:
                 path.unlink()
                 removed += 1
         return removed, freed
-
-
-def clean_parts(outdir: Path, *, older_than: float = 60.0) -> int:
-    """Remove temporary ``.NAME.*.part`` files a killed run left in ``outdir``.
-
-    Only files older than ``older_than`` seconds go, so a run writing into the
-    same folder right now keeps its own.
-    """
-    removed = 0
-    limit = time.time() - older_than
-    for path in outdir.rglob(".*.part"):
-        with contextlib.suppress(OSError):
-            if path.is_file() and path.stat().st_mtime < limit:
-                path.unlink()
-                removed += 1
-    return removed

@@ -145,9 +145,7 @@ def unpack(record: bytes) -> Any:
         end = int(spec["offset"]) + count * dtype.itemsize
         if int(spec["offset"]) < 0 or end > len(body):
             raise ValueError(f"array {key!r} needs bytes up to {end}, the record has {len(body)}")
-        arrays[key] = (
-            np.frombuffer(body, dtype, count, int(spec["offset"])).reshape(shape).copy()
-        )
+        arrays[key] = np.frombuffer(body, dtype, count, int(spec["offset"])).reshape(shape).copy()
     return _decode(header["tree"], arrays)
 
 

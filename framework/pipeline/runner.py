@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import ConfigError, InputError, LaminaError
-from lamina.io import unpremultiply, write_image, write_json
+from lamina.io import remove_stale_parts, unpremultiply, write_image, write_json
 from lamina.pipeline import codec
-from lamina.pipeline.cache import CACHE, MISSING, Cache, clean_parts
+from lamina.pipeline.cache import CACHE, MISSING, Cache
 from lamina.pipeline.config import Pipeline
 from lamina.pipeline.display import Mode, RunDisplay
 from lamina.pipeline.executors import make_executor
@@ -400,7 +400,10 @@ def run_pipeline(
     )
     outdir = Path(outdir).expanduser().resolve()
     _prepare_outdir(outdir)
-    clean_parts(outdir)
+    # Temporary files of a killed run, in every folder (unchanged outputs are
+    # not rewritten, so their folders may see no write that would sweep them).
+    for folder in [outdir, *(p for p in outdir.rglob("*") if p.is_dir())]:
+        remove_stale_parts(folder)
     plan = plan_pipeline(pipeline, outdir, selection=selection)
     cache = Cache(outdir / CACHE)
     mode: Mode | None = {True: "bar", False: "off"}.get(progress, progress)  # type: ignore[call-overload]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -289,11 +291,15 @@ def test_unchanged_outputs_are_not_rewritten_and_shrunk_sweeps_leave_no_stale_fi
 
 def test_stale_part_files_of_a_killed_run_are_removed(project: Path) -> None:
     (project / "out" / "moved").mkdir(parents=True)
-    stale = project / "out" / "moved" / ".000.npy.abc123.part"
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stale = project / "out" / "moved" / f".000.npy.{dead.stdout.strip()}.abc123.part"
     stale.write_bytes(b"half")
-    old = time.time() - 3600
-    os.utime(stale, (old, old))
-    fresh = project / "out" / ".x.json.new.part"
+    fresh = project / "out" / f".x.json.{os.getpid()}.new.part"  # a live writer's
     fresh.write_bytes(b"in flight")
     run(project)
     assert not stale.exists() and fresh.exists()
