@@ -73,6 +73,32 @@ QUICK = [
 ]
 VTK_METHODS = ("vtk-classic", "vtk-dual")
 
+#: Sweeps (issue 17): (name, generator, n, size, methods); one timed render per row
+#: after a warm-up, lamina only (VTK rows come from the cases above).
+SWEEP_METHODS = {
+    "triangles": ("fragment-list", "fragment-list budget=256", "reference"),
+    "resolution": ("fragment-list", "multilayer-depth-peeling"),
+    "depth": (
+        "fragment-list",
+        "depth-peeling",
+        "dual-depth-peeling",
+        "multilayer-depth-peeling",
+    ),
+}
+SWEEPS = [
+    *(("triangles", "random_triangles", n, (1024, 1024)) for n in (1_000, 10_000, 100_000, 1_000_000)),
+    *(("resolution", "stacked_quads", 16, size)
+      for size in ((256, 256), (512, 512), (1024, 1024), (1080, 1920), (2160, 3840))),
+    *(("depth", "stacked_quads", n, (128, 128)) for n in (8, 32, 128, 256)),
+]  # fmt: skip
+QUICK_SWEEPS = [
+    *(("triangles", "random_triangles", n, (128, 128)) for n in (1_000, 10_000)),
+    *(("resolution", "stacked_quads", 8, size) for size in ((64, 64), (128, 128))),
+    *(("depth", "stacked_quads", n, (64, 64)) for n in (8, 32)),
+]
+#: The reference (float64 numpy) is skipped above this many triangles (minutes, GBs).
+REFERENCE_LIMIT = 200_000
+
 
 def quantised(scene: Scene) -> Scene:
     """The scene with colours rounded to multiples of 1/255: what VTK can represent."""
@@ -416,6 +442,75 @@ def run_case(case: Case, args: argparse.Namespace, methods: list[str]) -> dict[s
     }
 
 
+def _sweep_renderer(method: str) -> Any:
+    name, _, budget = method.partition(" budget=")
+    return lamina.create("renderer", name, **({"max_fragments": int(budget)} if budget else {}))
+
+
+def run_sweep_row(
+    sweep: str, generator: str, n: int, size: tuple[int, int]
+) -> list[dict[str, Any]]:
+    """One scene of a sweep with each of the sweep's methods: time, CPU time, throughput,
+    peak memory (the renderer's own account and the process's peak RSS so far) and, where
+    the reference ran, the largest error against it."""
+    import resource
+
+    scene, camera = procedural_scene(generator, n=n)
+    rows, expected = [], None
+    for method in SWEEP_METHODS[sweep]:
+        if method == "reference" and scene.n_triangles > REFERENCE_LIMIT:
+            continue
+        renderer = _sweep_renderer(method)
+        renderer.render(scene, camera, (16, 16))  # compile outside the timing
+        timer = Timer()
+        with timer:
+            result = renderer.render(scene, camera, size)
+        if method == "reference":
+            expected = result.image.astype(np.float64)
+        rows.append(
+            {
+                "sweep": sweep,
+                "scene": f"{generator}(n={n})",
+                "triangles": scene.n_triangles,
+                "size": [size[1], size[0]],
+                "method": method,
+                "fragments": result.stats.fragments,
+                "max_depth_complexity": result.stats.max_depth_complexity,
+                "passes": result.stats.geometry_passes,
+                "peak_memory_mib": result.stats.peak_memory_bytes / 2**20,
+                "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "image": result.image,
+                **_times(timer, result.stats.fragments),
+            }
+        )
+    for row in rows:
+        image = row.pop("image")
+        row["max_error"] = (
+            None if expected is None else float(np.abs(image.astype(np.float64) - expected).max())
+        )
+    return rows
+
+
+def print_sweeps(rows: list[dict[str, Any]]) -> None:
+    for sweep in SWEEP_METHODS:
+        mine = [r for r in rows if r["sweep"] == sweep]
+        if not mine:
+            continue
+        print_table(
+            f"{sweep} sweep",
+            ["scene", "size", "method", "fragments", "depth", "passes", "ms", "cpu ms",
+             "Mfrag/s", "peak MiB", "max RSS MiB", "max err"],
+            (
+                [r["scene"], f"{r['size'][0]}x{r['size'][1]}", r["method"], f"{r['fragments']:,}",
+                 r["max_depth_complexity"], r["passes"], f"{r['ms']:.1f}", f"{r['cpu_ms']:.1f}",
+                 f"{r['mfragments_per_s']:.1f}", f"{r['peak_memory_mib']:.0f}",
+                 f"{r['max_rss_mib']:.0f}",
+                 "n/a" if r["max_error"] is None else f"{r['max_error']:.1e}"]
+                for r in mine
+            ),
+        )  # fmt: skip
+
+
 #: (faster, slower) method pairs whose speed-up every case reports.
 PAIRS = [
     ("fragment-list", "vtk-classic"),
@@ -587,6 +682,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", default=None, help="Taichi backend: cpu, cuda, vulkan, auto")
     parser.add_argument("--no-vtk", action="store_true", help="lamina's renderers only")
     parser.add_argument("--cases", default=None, help="comma-separated case names to run")
+    parser.add_argument(
+        "--sweeps",
+        default=None,
+        help="comma-separated sweeps to run (triangles, resolution, depth) instead of the cases",
+    )
     args = parser.parse_args(argv)
     args.opengl = None
     vtk_version = None if args.no_vtk else _prepare_vtk()
@@ -599,6 +699,16 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in cases if c.name in wanted]
     methods = lamina_methods()
     results = []
+    sweep_rows: list[dict[str, Any]] = []
+    if args.sweeps:
+        wanted = set(args.sweeps.split(","))
+        cases = []
+        for sweep, generator, n, size in QUICK_SWEEPS if args.quick else SWEEPS:
+            if sweep in wanted:
+                print(f"running {sweep} sweep: {generator}({n}) at {size} ...", file=sys.stderr)
+                sweep_rows += run_sweep_row(sweep, generator, n, size)
+        if not args.json:
+            print_sweeps(sweep_rows)
     for case in cases:
         print(f"running {case.name} ...", file=sys.stderr, flush=True)
         result = run_case(case, args, methods)
@@ -616,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
         "vtk": vtk_version,
         "vtk_opengl": args.opengl,
     }
-    verdicts = checks(results)
+    verdicts = checks(results) if results else []
     if args.json:
         emit_json(
             {
@@ -624,10 +734,11 @@ def main(argv: list[str] | None = None) -> int:
                 "quick": args.quick,
                 "machine": machine,
                 "cases": results,
+                "sweeps": sweep_rows,
                 "checks": verdicts,
             }
         )
-    else:
+    elif verdicts:
         print_table(
             "criteria"
             + (" (quick run: scenes too small for the speed goals)" if args.quick else ""),

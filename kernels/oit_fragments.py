@@ -258,4 +258,90 @@ def build(real: object) -> SimpleNamespace:
                 )  # fmt: skip
                 write(image, layers, residual, i, j, acc, transmittance, done, n, background, stop)
 
-    return SimpleNamespace(resolve=resolve, resolve_spilled=resolve_spilled)
+    @ti.kernel
+    def resolve_batched(
+        table: common.table_t,
+        shade: common.shade_t,
+        bin_start: common.starts_t,
+        bin_entries: common.entries_t,
+        pending: common.map_i32_t,
+        batched: common.entries_t,
+        image: common.image_t,
+        layers: common.map_i32_t,
+        residual: common.map_f32_t,
+        n_pixels: ti.i32,
+        tiles_x: ti.i32,
+        id_bits: ti.i32,
+        depth_shift: ti.i32,
+        bg_r: ti.f32,
+        bg_g: ti.f32,
+        bg_b: ti.f32,
+        bg_a: ti.f32,
+        threshold: ti.f32,
+        flat: ti.template(),
+        stop: ti.template(),
+        local: ti.template(),
+    ):
+        """Resolve the spilled lists of the tiles flagged in ``batched`` without any
+        global key buffer: each pixel peels its list in batches of its ``local``
+        nearest keys behind the last batch, held sorted in the thread's own array
+        (a k-buffer in registers), compositing each batch before the next walk of
+        the bin.  ceil(n / local) walks for a list of n keys, all in one launch."""
+        height, width = image.shape[0], image.shape[1]
+        background = vec4(bg_r, bg_g, bg_b, bg_a)
+        mask = (ti.i64(1) << id_bits) - 1
+        for q in range(n_pixels):
+            p = c.pixel(q, 0, tiles_x)
+            i, j = p[1], p[2]
+            if (
+                i < width
+                and j < height
+                and batched[p[0]]
+                and pending[ti.min(j, height - 1), ti.min(i, width - 1)]
+            ):
+                n = pending[j, i]
+                acc = vec4(0.0)
+                transmittance = c.real(1.0)
+                done = 0
+                behind = ti.i64(-1)
+                keys = ti.Vector([0] * local, dt=ti.i64)
+                while done < n:
+                    if ti.static(stop) and transmittance < threshold:
+                        break
+                    held = 0
+                    for e in range(
+                        ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
+                    ):
+                        entry = bin_entries[e]
+                        if c.hit(table, entry, i, j):
+                            key = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
+                            place = -1
+                            if key > behind:
+                                if held < local:
+                                    place = held
+                                    held += 1
+                                elif key < keys[local - 1]:
+                                    place = local - 1  # the farthest held key drops out
+                            if place >= 0:
+                                while place > 0:
+                                    if keys[place - 1] < key:
+                                        break
+                                    keys[place] = keys[place - 1]
+                                    place -= 1
+                                keys[place] = key
+                    if held == 0:
+                        break  # (cannot happen: n counted these keys)
+                    batch = 0
+                    composite(
+                        keys, 0, held, table, shade, i, j, mask, threshold, flat, stop,
+                        acc, transmittance, batch,
+                    )  # fmt: skip
+                    done += batch
+                    behind = keys[held - 1]
+                    if batch < held:
+                        break  # stopped early inside the batch
+                write(image, layers, residual, i, j, acc, transmittance, done, n, background, stop)
+
+    return SimpleNamespace(
+        resolve=resolve, resolve_spilled=resolve_spilled, resolve_batched=resolve_batched
+    )

@@ -260,7 +260,7 @@ def setup(scene: Scene, camera: Camera, size: tuple[int, int]) -> RasterTriangle
         id_bits=id_bits,
         depth_shift=max(0, DEPTH_BITS + id_bits - 63),
         background=np.asarray(scene.premultiplied_background(), dtype=np.float64),
-        setup_bytes=SETUP_CHUNK_BYTES if scene.n_triangles else 0,
+        setup_bytes=min(scene.n_triangles, SETUP_CHUNK) * SETUP_BYTES_PER_FACE,
     )
 
 

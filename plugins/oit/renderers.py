@@ -475,9 +475,9 @@ class FragmentList(_TaichiRenderer):
         lists); ``None`` sizes it from a quarter of the memory available.
         When the spilled lists need more, they are resolved in screen regions
         that each fit (``stats.tiles > 1``, ``stats.bound_hit``); a tile
-        whose own spilled lists exceed the budget is resolved in batches of
-        its nearest layers (multi-layer passes).  The image is identical
-        either way: no fragment is ever dropped.
+        whose own spilled lists exceed the budget is resolved without global
+        memory, each pixel peeling batches of its nearest keys in its own
+        array.  The image is identical either way: no fragment is ever dropped.
     early_stop_transmittance : float
         0 (default) composites every fragment.  Above 0 a pixel stops once
         its transmittance falls below the threshold and
@@ -585,8 +585,6 @@ class FragmentList(_TaichiRenderer):
         """The lists too long for a thread's array: count -> exclusive prefix sum ->
         fill, in runs of tiles whose spilled keys fit the budget.  Returns the geometry
         passes of the frame, the regions, the batched tiles and the spilled keys."""
-        from lamina.kernels import oit_peeling
-
         device, budget = frame.device, frame.budget
         offsets = device.empty(frame.tris.size, np.int64, keep="offsets")
         tile_sum = device.empty((frame.n_tiles,), np.int64)
@@ -599,49 +597,49 @@ class FragmentList(_TaichiRenderer):
         tile_base = device.upload(base)
         fitting = [total for _, _, total in regions if total <= budget]
         keys = device.empty((max(1, max(fitting, default=1)),), np.int64, keep="keys")
-        passes, batched = 1, 0
-        state = kbuffer = peel_k = None
+        passes = 1
+        over = np.zeros(frame.n_tiles, dtype=np.int32)
         for t0, t1, total in regions:
-            if total <= budget:
-                kernels.resolve_spilled(
-                    *frame.scene,
-                    pending,
-                    offsets,
-                    tile_base,
-                    keys,
-                    frame.gaps,
-                    out["image"],
-                    out["layers"],
-                    out["residual"],
-                    tile0=t0,
-                    n_pixels=(t1 - t0) * _TILE_PIXELS,
-                    base=int(base[t0]),
-                    **frame.args(self.early_stop_transmittance),
-                    stop=self.early_stop_transmittance > 0,
-                )
-                passes += 1
+            if total > budget:
+                # This tile alone spills more keys than the budget: its pixels peel their
+                # lists in batches of their nearest keys in their own arrays (no global
+                # memory), all such tiles in one launch below.
+                over[t0:t1] = 1
                 continue
-            # This tile alone spills more keys than the budget: batches of the k
-            # nearest layers per pixel (multi-layer passes), k sized to the budget.
-            batched += 1
-            if state is None:
-                state = _PeelState(frame)
-                kbuffer = device.empty(
-                    (budget // _TILE_PIXELS * _TILE_PIXELS,), np.int64, keep="kbuffer"
-                )
-                largest = np.array(device.download(tile_max))
-                peel_k = oit_peeling.build(device.real).peel_k
-            k = int(min(largest[t0], budget // _TILE_PIXELS))
-            passes += _peel_passes(
-                frame,
-                out,
-                state,
-                peel_k,
-                (t0, t1),
-                self.early_stop_transmittance,
-                kbuffer=kbuffer,
-                k=k,
+            kernels.resolve_spilled(
+                *frame.scene,
+                pending,
+                offsets,
+                tile_base,
+                keys,
+                frame.gaps,
+                out["image"],
+                out["layers"],
+                out["residual"],
+                tile0=t0,
+                n_pixels=(t1 - t0) * _TILE_PIXELS,
+                base=int(base[t0]),
+                **frame.args(self.early_stop_transmittance),
+                stop=self.early_stop_transmittance > 0,
             )
+            passes += 1
+        batched = int(over.sum())
+        if batched:
+            kernels.resolve_batched(
+                *frame.scene,
+                pending,
+                device.upload(over),
+                out["image"],
+                out["layers"],
+                out["residual"],
+                n_pixels=frame.n_pixels,
+                **frame.args(self.early_stop_transmittance),
+                stop=self.early_stop_transmittance > 0,
+                local=self._local_keys,
+            )
+            # Each list takes ceil(n / local) walks of its tile's bin.
+            longest = int(np.array(device.download(tile_max))[over.astype(bool)].max())
+            passes += -(-longest // self._local_keys)
         return passes, len(regions), batched, int(sums.sum())
 
 
