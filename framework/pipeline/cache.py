@@ -109,7 +109,7 @@ class Cache:
 
     def write_index(self, index: dict[str, Any]) -> None:
         with atomic_write(self.folder / _INDEX, "w") as handle:
-            json.dump(index, handle)
+            json.dump(index, handle, separators=(",", ":"))
 
     def info(self) -> CacheInfo:
         entries = list(self.folder.glob(f"*{SUFFIX}"))

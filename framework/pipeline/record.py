@@ -1,5 +1,5 @@
-"""The record of runs in the output folder: ``run.log``, appended and flushed line
-by line as tasks end (one line per task: step, index, parameters, worker,
+"""The record of runs in the output folder: ``run.log``, appended as tasks end
+(flushed at least every quarter second; one line per task: step, index, parameters, worker,
 seconds, stored or computed), and ``provenance.json``, what the latest run
 used (pipeline file hash, versions, git commit, input file hashes, tasks)."""
 
@@ -24,16 +24,20 @@ def _now() -> str:
 
 
 class RunLog:
-    """``run.log``, opened for appending; every line is flushed as it is written."""
+    """``run.log``, opened for appending; lines reach the file as tasks end."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._handle: IO[str] | None = path.open("a", encoding="utf-8")
+        self._flushed = 0.0
 
     def line(self, text: str) -> None:
         if self._handle is not None:
             self._handle.write(f"{_now()} {text}\n")
-            self._handle.flush()
+            # At most a quarter second behind, without one flush per task.
+            if time.monotonic() - self._flushed > 0.25:
+                self._handle.flush()
+                self._flushed = time.monotonic()
 
     def task(self, task: Task, *, worker: str, seconds: float, stored: bool) -> None:
         values = " ".join(f"{k}={v!r}" for k, v in task.point.items())

@@ -8,7 +8,7 @@ import dataclasses
 import difflib
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -336,11 +336,25 @@ def _stat(path: Path) -> list[int] | None:
     return [found.st_size, found.st_mtime_ns]
 
 
+def _stem(plan: Plan, task: Task) -> str:
+    """Where a saved task's files go: ``STEP`` alone, or ``STEP/007`` in a sweep."""
+    count = len(plan.tasks[task.step])
+    return task.step if count == 1 else f"{task.step}/{task.index:0{max(3, len(str(count - 1)))}d}"
+
+
 class _Run:
-    """The bookkeeping of one run: values, timings, workers, log and display."""
+    """The bookkeeping of one run: values, timings, workers, log and display.
+
+    Each finished task's result is stored, and its output files written, on a
+    pool of threads, so the disk's waits (every output file is fsynced) overlap
+    each other and the work.
+    """
 
     def __init__(self, plan: Plan, log: RunLog, display: RunDisplay, cache: Cache) -> None:
         self.plan, self.log, self.display, self.cache = plan, log, display, cache
+        self.pool = ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="lamina-write")
+        self.stores: list[tuple[Task, Future[None]]] = []
+        self.files: dict[str, Future[list[str]]] = {}  # task label -> its files written
         self.values: dict[str, Any] = dict(plan.stored)
         self.seconds: dict[str, float] = {}
         self.workers: dict[str, str] = {}
@@ -354,13 +368,26 @@ class _Run:
         self.values[task.key] = value
         self.seconds[task.key] = seconds
         self.workers[task.key] = worker
-        try:
-            self.cache.store(task.key, value)
-        except TypeError as error:
-            self.log.line(f"task {task.label} result not stored for reuse: {error}")
+        self.stores.append((task, self.pool.submit(self.cache.store, task.key, value)))
         for same in self.sharing[task.key]:
+            if self.plan.pipeline.steps[same.step].save:
+                self.files[same.label] = self.pool.submit(
+                    _write_outputs, self.plan.outdir, _stem(self.plan, same), value
+                )
             self.log.task(same, worker=worker, seconds=seconds, stored=False)
             self.display.advance(same.step, seconds, same.label)
+
+    def settle(self) -> None:
+        """Wait for every result to be stored (those that cannot be are logged)."""
+        for task, future in self.stores:
+            try:
+                future.result()
+            except TypeError as error:
+                self.log.line(f"task {task.label} result not stored for reuse: {error}")
+        self.stores.clear()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def failed(self, task: Task, error: TaskFailed) -> None:
         self.failures.append(error)
@@ -442,6 +469,8 @@ def run_pipeline(
                 runner.run(unique, plan.stored, run, base_dir, str(outdir), keep_going=keep_going)
         except KeyboardInterrupt:
             kept = len(run.seconds)
+            run.settle()
+            run.close()
             _finish_index(plan, run, cache, outputs=None)
             log.line(f"interrupted by the user; {kept} tasks finished this run and were kept")
             log.close()
@@ -451,6 +480,8 @@ def run_pipeline(
                 "rerun to continue"
             ) from None
         except BaseException as error:
+            run.settle()
+            run.close()
             _finish_index(plan, run, cache, outputs=None)
             if isinstance(error, TaskFailed) and error.detail:
                 log.line(f"FAILED {error}\ndetail:\n{error.detail.rstrip()}")
@@ -461,6 +492,7 @@ def run_pipeline(
     try:
         steps = _step_results(pipeline, plan, run)
         outputs = _write_step_outputs(pipeline, plan, run, steps, outdir)
+        run.settle()
         _finish_index(plan, run, cache, outputs=outputs)
         result = RunResult(
             pipeline,
@@ -478,6 +510,7 @@ def run_pipeline(
         log.line(f"stopped while writing outputs: {type(error).__name__}: {error}")
         raise
     finally:
+        run.close()
         log.close()
     if run.failures:
         first = run.failures[0]
@@ -520,37 +553,28 @@ def _write_step_outputs(
     for relative, entry in before.items():
         by_task.setdefault(entry["task"], []).append(relative)
     outputs: dict[str, Any] = {}
-    chosen: list[tuple[Task, list[str] | None, str]] = []  # task, files kept, stem
     for name, step in pipeline.steps.items():
         if not step.save:
             continue
-        count = len(plan.tasks[name])
-        digits = max(3, len(str(count - 1)))
         for task in plan.tasks[name]:
             if task.key not in run.values:
                 continue
             previous = by_task.get(task.label, [])
-            unchanged = previous and all(
-                before[r]["key"] == task.key and _stat(outdir / r) == before[r]["stat"]
-                for r in previous
-            )
-            stem = name if count == 1 else f"{name}/{task.index:0{digits}d}"
-            chosen.append((task, previous if unchanged else None, stem))
-    # Each file is fsynced; many in flight at once overlap their waits for the disk.
-    with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
-        written = pool.map(
-            lambda job: (
-                job[1]
-                if job[1] is not None
-                else _write_outputs(outdir, job[2], run.values[job[0].key])
-            ),
-            chosen,
-        )
-        for (task, kept_files, _), files in zip(chosen, written, strict=True):
+            if task.label not in run.files and not (
+                previous
+                and all(
+                    before[r]["key"] == task.key and _stat(outdir / r) == before[r]["stat"]
+                    for r in previous
+                )
+            ):
+                run.files[task.label] = run.pool.submit(
+                    _write_outputs, outdir, _stem(plan, task), run.values[task.key]
+                )
+            written = run.files.get(task.label)
+            files = previous if written is None else written.result()
             steps[task.step].files += files
             for relative in files:
-                kept = before.get(relative) if files is kept_files else None
-                outputs[relative] = kept or {
+                outputs[relative] = (written is None and before.get(relative)) or {
                     "task": task.label,
                     "key": task.key,
                     "stat": _stat(outdir / relative),
