@@ -28,8 +28,10 @@ from lamina.plugins.bayes.base import (
     BaseNB,
     check_alpha,
     class_log_prior,
+    class_sums,
     one_hot,
     row_blocks,
+    thin_product,
 )
 
 __all__ = ["BernoulliNB", "ComplementNB", "MultinomialNB"]
@@ -57,39 +59,46 @@ def _block_product(X: Any, right: np.ndarray, *, binarize: float | None = None) 
             X.data = (X.data > binarize).astype(np.float64)
             X.eliminate_zeros()
         return np.asarray(X @ right)
-    if binarize is None and X.dtype == np.float64:
-        # Nothing to convert: one BLAS call over the whole array beats blocks of it.
-        # NaN / infinity in X are reported by the caller from the result.
-        with np.errstate(invalid="ignore", over="ignore"):
-            return X @ right
+    # Blocks that stay in cache: each row of X is read from memory once, however many
+    # classes. NaN / infinity in X are reported by the caller from the result.
     out = np.empty((X.shape[0], right.shape[1]))
-    for rows in row_blocks(X.shape[0], X.shape[1]):
-        block = X[rows]
-        block = (block > binarize) if binarize is not None else block
-        out[rows] = block.astype(np.float64, copy=False) @ right
+    with np.errstate(invalid="ignore", over="ignore"):
+        for rows in row_blocks(X.shape[0], X.shape[1]):
+            block = X[rows]
+            block = (block > binarize) if binarize is not None else block
+            out[rows] = thin_product(block.astype(np.float64, copy=False), right)
     return out
 
 
 def _class_sums(
-    X: Any, codes: np.ndarray, weights: np.ndarray, n_classes: int, *, binarize: float | None = None
-) -> np.ndarray:
-    """``Y.T @ f(X)``: weighted feature totals per class, shape (n_classes, n_features)."""
+    X: Any,
+    codes: np.ndarray,
+    weights: np.ndarray,
+    n_classes: int,
+    *,
+    binarize: float | None = None,
+) -> tuple[np.ndarray, float]:
+    """``Y.T @ f(X)``: weighted feature totals per class, shape (n_classes, n_features),
+    and the smallest value of ``X`` (NaN if it holds NaN), found in the same pass."""
     if hasattr(X, "tocsr"):
+        smallest = float(X.data.min()) if X.nnz else 0.0
         if binarize is not None:
             X = X.copy()
             X.data = (X.data > binarize).astype(np.float64)
-        return np.asarray((X.T @ one_hot(codes, n_classes, weights)).T)
-    if binarize is None and X.dtype == np.float64:
-        with np.errstate(invalid="ignore", over="ignore"):
-            return one_hot(codes, n_classes, weights).T @ X
+        return np.asarray((X.T @ one_hot(codes, n_classes, weights)).T), smallest
     total = np.zeros((n_classes, X.shape[1]))
-    for rows in row_blocks(X.shape[0], X.shape[1]):
-        block = X[rows]
-        block = (block > binarize) if binarize is not None else block
-        total += one_hot(codes[rows], n_classes, weights[rows]).T @ block.astype(
-            np.float64, copy=False
-        )
-    return total
+    smallest = np.inf
+    with np.errstate(invalid="ignore", over="ignore"):
+        for rows in row_blocks(X.shape[0], X.shape[1]):
+            block = X[rows]
+            # np.min propagates NaN, so NaN in X shows as a NaN minimum
+            smallest = min(smallest, float(block.min())) if block.size else smallest
+            block = (block > binarize) if binarize is not None else block
+            total += class_sums(
+                one_hot(codes[rows], n_classes, weights[rows]),
+                block.astype(np.float64, copy=False),
+            )
+    return total, smallest
 
 
 def _foreign_features(data: Any, binarize: float | None, xp: Any) -> Any:
@@ -151,7 +160,9 @@ class _BaseDiscreteNB(BaseNB):
                 f"parameter 'force_alpha' of {type(self).__name__} must be a bool, got {self.force_alpha!r}"
             )
 
-    def _validate_counts(self, X: Any, *, reset: bool) -> Any:
+    def _validate_counts(self, X: Any, *, reset: bool, check_sign: bool = True) -> Any:
+        """Validated X; ``check_sign=False`` leaves the non-negativity check of dense
+        X to :meth:`_count`, which finds the minimum in its own pass."""
         foreign = self._validate_foreign(X, reset=reset)
         if foreign is not None:
             return foreign[0]
@@ -165,14 +176,14 @@ class _BaseDiscreteNB(BaseNB):
             accept_sparse=True,
             check_finite=not self._non_negative,
         )
-        if self._non_negative:
+        if self._non_negative and check_sign:
             _check_non_negative(X, type(self).__name__)
         return X
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _BaseDiscreteNB:
         """Count features per class in ``X`` and set the smoothed log probabilities."""
         self._check_params()
-        X = self._validate_counts(X, reset=True)
+        X = self._validate_counts(X, reset=True, check_sign=False)
         codes, weights = self._fit_classes(y, X.shape[0], sample_weight)
         n_classes = len(self.classes_)
         self.class_count_ = np.zeros(n_classes)
@@ -200,7 +211,9 @@ class _BaseDiscreteNB(BaseNB):
         n_classes = len(self.classes_)
         xp = foreign_namespace(X)
         if xp is None:
-            sums = _class_sums(X, codes, weights, n_classes, binarize=self._binarize())
+            sums, smallest = _class_sums(X, codes, weights, n_classes, binarize=self._binarize())
+            if self._non_negative and not smallest >= 0:
+                _check_non_negative(X, type(self).__name__)
         else:
             sums = _foreign_class_sums(X, codes, weights, n_classes, self._binarize(), xp)
         self.feature_count_ = self.feature_count_ + sums

@@ -18,7 +18,14 @@ from lamina.array_api import (
 from lamina.errors import InputError
 from lamina.estimator import check_number
 from lamina.model_file import check_fitted_array
-from lamina.plugins.bayes.base import BaseNB, _check_prior, one_hot, row_blocks
+from lamina.plugins.bayes.base import (
+    BaseNB,
+    _check_prior,
+    class_sums,
+    one_hot,
+    row_blocks,
+    thin_product,
+)
 
 __all__ = [
     "GaussianNB",
@@ -30,7 +37,12 @@ __all__ = [
 
 
 def class_moments(
-    X: np.ndarray, codes: np.ndarray, weights: np.ndarray, n_classes: int
+    X: np.ndarray,
+    codes: np.ndarray,
+    weights: np.ndarray,
+    n_classes: int,
+    *,
+    missing: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted count, mean and sum of squared deviations (M2) per class and feature.
 
@@ -38,7 +50,8 @@ def class_moments(
     feature's statistics, so counts are per class *and* feature. Blocks of
     rows are reduced exactly (two passes in cache) and merged with Chan et
     al.'s pairwise update, which keeps the variance accurate for data far
-    from the origin.
+    from the origin. ``missing=False`` promises that ``X`` holds no NaN (it
+    was validated) and saves the pass over ``X`` that looks for them.
 
     Returns
     -------
@@ -48,23 +61,23 @@ def class_moments(
     count = np.zeros((n_classes, n_features))
     mean = np.zeros((n_classes, n_features))
     m2 = np.zeros((n_classes, n_features))
-    has_nan = X.dtype.kind == "f" and bool(np.isnan(np.sum(X)))
+    has_nan = missing and X.dtype.kind == "f" and bool(np.isnan(np.sum(X)))
     for rows in row_blocks(X.shape[0], n_features):
         block = np.asarray(X[rows], dtype=np.float64)
         Y = one_hot(codes[rows], n_classes, weights[rows])
         if has_nan:
             present = ~np.isnan(block)
             block = np.where(present, block, 0.0)
-            block_count = Y.T @ present
+            block_count = class_sums(Y, present.astype(np.float64))
         else:
             present = None
             block_count = np.repeat(Y.sum(axis=0)[:, None], n_features, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            block_mean = np.where(block_count > 0, (Y.T @ block) / block_count, 0.0)
+            block_mean = np.where(block_count > 0, class_sums(Y, block) / block_count, 0.0)
         deviation = block - block_mean[codes[rows]]
         if present is not None:
             deviation *= present
-        block_m2 = Y.T @ (deviation * deviation)
+        block_m2 = class_sums(Y, deviation * deviation)
         count, mean, m2 = merge_moments(count, mean, m2, block_count, block_mean, block_m2)
     return count, mean, m2
 
@@ -105,9 +118,17 @@ def gaussian_log_likelihood(
         if skip_missing:
             present = ~np.isnan(block)
             block = np.where(present, block, 0.0)
-            out[rows] = (block * block) @ quadratic + block @ linear + present @ constant.T
+            out[rows] = (
+                thin_product(block * block, quadratic)
+                + thin_product(block, linear)
+                + thin_product(present.astype(np.float64), constant.T)
+            )
         else:
-            out[rows] = (block * block) @ quadratic + block @ linear + constant.sum(axis=1)
+            out[rows] = (
+                thin_product(block * block, quadratic)
+                + thin_product(block, linear)
+                + constant.sum(axis=1)
+            )
     return out
 
 
@@ -246,7 +267,7 @@ class GaussianNB(BaseNB):
         # Squares of values beyond ~1e154 overflow: reported below, not as numpy warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             if xp is None:
-                count, mean, m2 = class_moments(X, codes, weights, n_classes)
+                count, mean, m2 = class_moments(X, codes, weights, n_classes, missing=False)
             else:
                 count, mean, m2 = foreign_class_moments(X, codes, weights, n_classes, xp)
             if hasattr(self, "theta_"):
