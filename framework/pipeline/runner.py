@@ -508,6 +508,9 @@ def run_pipeline(
         log.line(f"finished in {result.seconds:.2f} s")
     except BaseException as error:
         log.line(f"stopped while writing outputs: {type(error).__name__}: {error}")
+        with contextlib.suppress(Exception):
+            run.settle()  # results computed are kept even when an output failed
+            _finish_index(plan, run, cache, outputs=None)
         raise
     finally:
         run.close()
