@@ -27,7 +27,7 @@ from lamina.datasets import (
     stratified_folds,
     table_options,
 )
-from lamina.errors import InputError
+from lamina.errors import InputError, shorten_list
 from lamina.progress import progress_bar
 
 __all__ = ["datasets", "learn", "prepare_learner"]
@@ -67,6 +67,25 @@ def _missing_value_error(
         f"(data row {row + 1}) and {learner} does not accept missing values; fill or drop "
         "such rows, or use a learner that does (mixed-nb, cn2)"
     )
+
+
+def _column_difference(test: Dataset, data: Dataset) -> str:
+    """How --test's columns differ from --data's, in a line whatever their number."""
+    ours, theirs = list(test.feature_names), list(data.feature_names)
+    missing = [name for name in theirs if name not in set(ours)]
+    extra = [name for name in ours if name not in set(theirs)]
+    if not missing and not extra:
+        index = next(i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b)
+        return (
+            f"has --data's columns in another order: column {index + 1} is {ours[index]!r}, "
+            f"--data's is {theirs[index]!r}"
+        )
+    parts = (
+        [f"lacks {len(missing):,} of --data's columns ({shorten_list(missing)})"] if missing else []
+    )
+    if extra:
+        parts.append(f"has {len(extra):,} columns --data lacks ({shorten_list(extra)})")
+    return "; ".join(parts)
 
 
 def _evaluate(
@@ -135,10 +154,7 @@ def learn(
     if test_file is not None:
         test = read_table(test_file, dataset.target, categorical, numeric, ignore)
         if list(test.feature_names) != list(dataset.feature_names):
-            raise InputError(
-                f"--test {test_file!r} has columns {list(test.feature_names)}, but --data has "
-                f"{list(dataset.feature_names)}"
-            )
+            raise InputError(f"--test {test_file!r} {_column_difference(test, dataset)}")
         _, _, X_test = prepare_learner(learner, settings, test)
         try:
             results.append(_evaluate(model, fit_keywords, X, dataset.y, X_test, test.y))

@@ -486,3 +486,27 @@ def test_shorten_list_shows_the_first_items_and_counts_the_rest() -> None:
         shown = text.split(" and ")[0]
         assert shown == ", ".join(map(str, range(min(n, limit))))
         assert text.endswith(f" and {n - limit} more") == (n > limit)
+
+
+def test_test_table_column_mismatch_is_one_short_line(tmp_path: Path) -> None:
+    def table(name: str, columns: list[str]) -> Path:
+        path = tmp_path / name
+        rows = "\n".join(",".join(["1"] * len(columns) + [str(k % 2)]) for k in range(6))
+        path.write_text(",".join([*columns, "y"]) + "\n" + rows + "\n")
+        return path
+
+    data = table("a.csv", [f"feature_{i:05d}" for i in range(3000)])
+    other = table("b.csv", [f"other_{i:05d}" for i in range(3000)])
+    status, first, stderr = lamina(
+        "learn", "gaussian-nb", "--data", data, "--test", other, "--target", "y"
+    )
+    assert status == 2 and stderr.count("\n") == 1 and len(first) < 600
+    assert "lacks 3,000 of --data's columns (feature_00000" in first and "2,992 more" in first
+    swapped = table(
+        "c.csv", ["feature_00001", "feature_00000", *[f"feature_{i:05d}" for i in range(2, 3000)]]
+    )
+    status, first, _ = lamina(
+        "learn", "gaussian-nb", "--data", data, "--test", swapped, "--target", "y"
+    )
+    assert status == 2
+    assert "another order: column 1 is 'feature_00001', --data's is 'feature_00000'" in first
