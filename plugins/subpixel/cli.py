@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -210,6 +212,22 @@ def locate(
     show_default=True,
     help="Index of the zero-displacement frame.",
 )
+@click.option(
+    "--roi",
+    "rois",
+    multiple=True,
+    metavar="Y0:Y1,X0:X1",
+    help="Track only this region (rows Y0..Y1-1, columns X0..X1-1); repeat for one "
+    "series per region.",
+)
+@click.option("--pixel-size", type=float, default=None, help="Size of one pixel in UNIT.")
+@click.option("--unit", default="px", show_default=True, help="Unit of --pixel-size.")
+@click.option(
+    "--fps",
+    type=float,
+    default=None,
+    help="Frames per second: time in seconds and velocity in UNIT per second.",
+)
 @_channel_option
 @json_option
 @click.option(
@@ -217,7 +235,8 @@ def locate(
     "csv_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write one row per frame to this CSV file (atomically).",
+    help="Write one row per frame and ROI to this CSV file, and the displacement plot "
+    "(±2σ bands) beside it as a PNG (both atomically).",
 )
 def track(
     frames: tuple[str, ...],
@@ -225,66 +244,108 @@ def track(
     settings: tuple[str, ...],
     mode: str,
     reference: int,
+    rois: tuple[str, ...],
+    pixel_size: float | None,
+    unit: str,
+    fps: float | None,
     channel: str | None,
     as_json: bool,
     csv_path: str | None,
 ) -> None:
-    """Displacement (dy, dx) of every FRAME relative to the reference frame.
+    """Displacement (dy, dx) of every frame relative to the reference frame.
 
-    Frames are image files (PNG, TIFF, .npy), one per frame, in order. In
+    FRAMES are image files (PNG, TIFF, .npy; one frame each), multi-page TIFF
+    stacks and video files (MP4, AVI, MOV, MKV, WebM), in order. In
     sequential mode the frame-to-frame steps are summed and their uncertainties
     combined, including the correlation of steps that share a frame.
     """
     from lamina.io import atomic_write
+    from lamina.plugins.subpixel.footage import (
+        parse_roi,
+        physical_series,
+        plot_tracks,
+        read_frames,
+        series_rows,
+    )
     from lamina.plugins.subpixel.tracking import track_stack
     from lamina.progress import track as progress
 
     if as_json and csv_path:
         raise click.UsageError("--json and --csv are exclusive")
+    for name, value in (("--pixel-size", pixel_size), ("--fps", fps)):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise InputError(f"{name} must be a finite number > 0, got {value}")
+    component = _create(estimator, settings)
     if csv_path:
         check_output_file(csv_path, name="--csv")
-    component = _create(estimator, settings)
-    stack = [_read(path, channel) for path in progress(list(frames), description="reading")]
-    result = track_stack(
-        stack,
-        component,
-        mode=mode,  # type: ignore[arg-type]
-        reference=reference,
-        progress=lambda items: progress(list(items), description="registering"),
-    )
-    rows = result.rows()
-    for row, path in zip(rows, frames, strict=True):
-        row["file"] = path
+        check_output_file(Path(csv_path).with_suffix(".png"), name="--csv's plot")
+    stack, labels = read_frames(list(progress(list(frames), description="reading")), channel)
+    regions = [parse_roi(text, stack[0].shape) for text in rois] if rois else [None]
+    shown_unit = unit if pixel_size is not None else "px"
+    series, rows, results = [], [], []
+    for text, region in zip(rois or ("all",), regions, strict=True):
+        crops = stack if region is None else [frame[region] for frame in stack]
+        result = track_stack(
+            crops,
+            component,
+            mode=mode,  # type: ignore[arg-type]
+            reference=reference,
+            progress=functools.partial(_registering, progress, f"registering {text}"),
+        )
+        frame_rows = result.rows()
+        for row, label in zip(frame_rows, labels, strict=True):
+            row["file"] = label
+        physical = physical_series(
+            result.displacement, result.uncertainty, pixel_size=pixel_size, fps=fps
+        )
+        series.append((text, physical))
+        rows += series_rows(text, frame_rows, physical, shown_unit)
+        results.append({"roi": text, **result.as_dict(), "frames": frame_rows})
     if as_json:
-        emit_json({"estimator": estimator, **result.as_dict(), "frames": rows})
+        emit_json(
+            {
+                "estimator": estimator,
+                "unit": shown_unit,
+                "fps": fps,
+                "series": results,
+                **({"frames": results[0]["frames"], "mode": mode} if len(results) == 1 else {}),
+                "rows": rows,
+            }
+        )
         return
     if csv_path:
         buffer = io.StringIO()
-        writer = csv.DictWriter(
-            buffer,
-            fieldnames=["frame", "file", "dy", "dx", "sigma_dy", "sigma_dx", "peak", "converged"],
-        )
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+        plot = plot_tracks(series, unit=shown_unit, seconds=fps is not None)
+        plot_path = str(Path(csv_path).with_suffix(".png"))
         with atomic_write(csv_path, "w") as handle:
             handle.write(buffer.getvalue())
-        click.echo(f"wrote {len(rows)} rows to {csv_path}", err=True)
+        with atomic_write(plot_path, "wb") as handle:
+            handle.write(plot)
+        click.echo(f"wrote {len(rows)} rows to {csv_path} and the plot to {plot_path}", err=True)
         return
     print_table(
-        f"{estimator}, {mode} mode, reference frame {result.reference}",
-        ["frame", "file", "dy", "dx", "σdy", "σdx"],
+        f"{estimator}, {mode} mode, reference frame {reference}",
+        ["roi", "frame", "file", f"dy ({shown_unit})", f"dx ({shown_unit})", "σdy", "σdx"],
         (
             (
+                r["roi"],
                 r["frame"],
                 r["file"],
-                f"{r['dy']:.5f}",
-                f"{r['dx']:.5f}",
-                f"{r['sigma_dy']:.2g}",
-                f"{r['sigma_dx']:.2g}",
+                f"{r[f'dy_{shown_unit}']:.5g}",
+                f"{r[f'dx_{shown_unit}']:.5g}",
+                f"{r[f'sigma_dy_{shown_unit}']:.2g}",
+                f"{r[f'sigma_dx_{shown_unit}']:.2g}",
             )
             for r in rows
         ),
     )
+
+
+def _registering(progress: Callable, description: str, items: Any) -> Any:
+    return progress(list(items), description=description)
 
 
 @click.command()
