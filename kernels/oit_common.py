@@ -13,7 +13,8 @@ pixels of one tile, which share one bin of triangles, run together.
 
 Every kernel takes the same leading "scene" arguments, in this order:
 ``table`` (R, 17) i64, ``shade`` (R, 17) f32 (colour planes, see
-``RasterTriangles.shade``), ``bin_start`` (tiles + 1) i64, ``bin_entries`` (E) i32.
+``RasterTriangles.shade``), ``bin_start`` (tiles + 1) i64, ``bin_entries`` (E) i32,
+``bin_boxes`` (E) i32 (each entry's pixel box within its tile).
 """
 
 import functools
@@ -94,6 +95,21 @@ def build(real: object) -> SimpleNamespace:
         if entry & 1 == 0:
             result = covers(table, entry >> 1, i, j)
         return result
+
+    @ti.func
+    def hit_boxed(
+        table: ti.template(), boxes: ti.template(), e: ti.i32, entry: ti.i32, i: ti.i32, j: ti.i32
+    ) -> ti.i32:
+        """:func:`hit` behind a cheap test of the triangle's pixel box within the tile
+        (``boxes[e]``, see ``bin_boxes``): small triangles, most of a bin, are rejected
+        without reading their row of the table."""
+        box = boxes[e]
+        li, lj = i % TILE, j % TILE
+        inside = 0
+        # (Taichi's `and` evaluates every side: all four are cheap comparisons.)
+        if box & 15 <= li <= (box >> 4) & 15 and (box >> 8) & 15 <= lj <= (box >> 12) & 15:
+            inside = hit(table, entry, i, j)
+        return inside
 
     @ti.func
     def key(
@@ -330,6 +346,26 @@ def build(real: object) -> SimpleNamespace:
             shell_sort(scratch, bin_entries, gaps, lo, hi - lo)
 
     @ti.kernel
+    def bin_boxes(
+        bbox: map_i64_t,
+        bin_start: starts_t,
+        bin_entries: entries_t,
+        boxes: entries_t,
+        tiles_x: ti.i32,
+    ):
+        """``boxes[e]``: bin entry ``e``'s pixel box clipped to its tile, in tile
+        coordinates, 4 bits each: i0 | i1 << 4 | j0 << 8 | j1 << 12."""
+        for t in range(bin_start.shape[0] - 1):
+            i_lo, j_lo = (t % tiles_x) * TILE, (t // tiles_x) * TILE
+            for e in range(ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32)):
+                r = bin_entries[e] >> 1
+                i0 = ti.max(ti.cast(bbox[r, 0], ti.i32) - i_lo, 0)
+                i1 = ti.min(ti.cast(bbox[r, 1], ti.i32) - i_lo, TILE - 1)
+                j0 = ti.max(ti.cast(bbox[r, 2], ti.i32) - j_lo, 0)
+                j1 = ti.min(ti.cast(bbox[r, 3], ti.i32) - j_lo, TILE - 1)
+                boxes[e] = i0 | (i1 << 4) | (j0 << 8) | (j1 << 12)
+
+    @ti.kernel
     def tile_order(
         table: table_t,
         bin_start: starts_t,
@@ -371,6 +407,8 @@ def build(real: object) -> SimpleNamespace:
         bin_count=bin_count,
         bin_fill=bin_fill,
         bin_sort=bin_sort,
+        bin_boxes=bin_boxes,
+        hit_boxed=hit_boxed,
         tile_order=tile_order,
         sort_keys=sort_keys,
         shell_sort=shell_sort,

@@ -41,6 +41,7 @@ def build(real: object) -> SimpleNamespace:
         shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
+        bin_boxes: common.entries_t,
         nearest: common.map_i64_t,
         farthest: common.map_i64_t,
         accumulated: acc_t,
@@ -75,7 +76,7 @@ def build(real: object) -> SimpleNamespace:
                 ):
                     entry = bin_entries[e]
                     r = entry >> 1
-                    if c.hit(table, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                         k = c.key(table, r, i, j, id_bits, depth_shift)
                         n += 1
                         low = ti.min(low, k)
@@ -100,6 +101,7 @@ def build(real: object) -> SimpleNamespace:
         shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
+        bin_boxes: common.entries_t,
         nearest: common.map_i64_t,
         farthest: common.map_i64_t,
         accumulated: acc_t,
@@ -138,7 +140,7 @@ def build(real: object) -> SimpleNamespace:
                 ):
                     entry = bin_entries[e]
                     r = entry >> 1
-                    if c.hit(table, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                         k = c.key(table, r, i, j, id_bits, depth_shift)
                         if low < k and k < high:
                             between += 1

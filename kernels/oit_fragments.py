@@ -108,6 +108,7 @@ def build(real: object) -> SimpleNamespace:
         shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
+        bin_boxes: common.entries_t,
         tile_ordered: common.entries_t,
         gaps: common.keys_t,
         image: common.image_t,
@@ -148,7 +149,7 @@ def build(real: object) -> SimpleNamespace:
                     # Every list of this tile arrives sorted: composite the hits as they come.
                     for e in range(lo, hi):
                         entry = bin_entries[e]
-                        if c.hit(table, entry, i, j):
+                        if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                             n += 1
                             if not ti.static(stop) or transmittance >= threshold:
                                 color = c.rgba(shade, entry >> 1, i, j, flat)
@@ -164,7 +165,7 @@ def build(real: object) -> SimpleNamespace:
                     unsorted = 0
                     for e in range(lo, hi):
                         entry = bin_entries[e]
-                        if c.hit(table, entry, i, j):
+                        if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                             k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                             if n < local:
                                 b = n
@@ -207,6 +208,7 @@ def build(real: object) -> SimpleNamespace:
         shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
+        bin_boxes: common.entries_t,
         pending: common.map_i32_t,
         offsets: common.map_i64_t,
         tile_base: common.keys_t,
@@ -245,7 +247,7 @@ def build(real: object) -> SimpleNamespace:
                     ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
                 ):
                     entry = bin_entries[e]
-                    if c.hit(table, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                         keys[start + n] = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         n += 1
                 c.sort_keys(keys, gaps, start, n)
@@ -264,6 +266,7 @@ def build(real: object) -> SimpleNamespace:
         shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
+        bin_boxes: common.entries_t,
         pending: common.map_i32_t,
         batched: common.entries_t,
         image: common.image_t,
@@ -313,7 +316,7 @@ def build(real: object) -> SimpleNamespace:
                         ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
                     ):
                         entry = bin_entries[e]
-                        if c.hit(table, entry, i, j):
+                        if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                             key = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                             place = -1
                             if key > behind:

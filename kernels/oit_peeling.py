@@ -43,6 +43,7 @@ def build(real: object) -> SimpleNamespace:
         shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
+        bin_boxes: common.entries_t,
         previous: common.map_i64_t,
         accumulated: acc_t,
         transmittance: trans_t,
@@ -98,7 +99,7 @@ def build(real: object) -> SimpleNamespace:
                 ):
                     entry = bin_entries[e]
                     r = entry >> 1
-                    if c.hit(table, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                         k = c.key(table, r, i, j, id_bits, depth_shift)
                         if k > behind:
                             remaining += 1
@@ -131,6 +132,7 @@ def build(real: object) -> SimpleNamespace:
         shade: common.shade_t,
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
+        bin_boxes: common.entries_t,
         previous: common.map_i64_t,
         accumulated: acc_t,
         transmittance: trans_t,
@@ -190,7 +192,7 @@ def build(real: object) -> SimpleNamespace:
                 ):
                     entry = bin_entries[e]
                     r = entry >> 1
-                    if c.hit(table, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                         key = c.key(table, r, i, j, id_bits, depth_shift)
                         if key > behind:
                             remaining += 1

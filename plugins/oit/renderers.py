@@ -323,7 +323,7 @@ class _TaichiRenderer(_Renderer):
         np.cumsum(device.download(total), out=start[1:])
         entries = int(start[-1])
         check_allocation(
-            entries * 12,  # an i32 entry and an i64 sort key per (triangle, tile) pair
+            entries * 16,  # i32 entry and box, i64 sort key per (triangle, tile) pair
             what=f"{entries} (triangle, tile) pairs of a {width} x {height} frame",
             fix="choose a smaller size (--size) or a smaller scene",
         )
@@ -349,11 +349,15 @@ class _TaichiRenderer(_Renderer):
                 id_bits=tris.id_bits,
                 depth_shift=tris.depth_shift,
             )
+        boxes = device.empty((max(1, entries),), np.int32)
+        if entries:
+            common.bin_boxes(bbox, bin_start, bin_entries, boxes, tiles_x)
         scene = (
             table,
             device.upload(tris.shade.astype(np.float32)),
             bin_start,
             bin_entries,
+            boxes,
         )
         return _Frame(
             tris=tris,
@@ -527,7 +531,7 @@ class FragmentList(_TaichiRenderer):
         device, size = frame.device, frame.tris.size
         out = _outputs(frame)
         kernels = oit_fragments.build(device.real)
-        table, _, bin_start, bin_entries = frame.scene
+        table, _, bin_start, bin_entries, _ = frame.scene
         # Tiles whose every list arrives sorted from the (depth-ordered) bin.
         tile_ordered = device.zeros((frame.n_tiles,), np.int32)
         if frame.bin_entries:

@@ -99,7 +99,9 @@ def test_damaged_files_raise_one_input_error_naming_the_file(tmp_path, kind):
 def test_corrupt_stl_is_not_reported_as_a_missing_module(tmp_path):
     path = tmp_path / "broken.stl"
     path.write_bytes(b"solid x\n\xff\xfe\x00garbage\x80\x81 facet normal")
-    with pytest.raises(InputError, match=r"broken\.stl: not a readable STL mesh"):
+    # (trimesh reads binary junk as text through charset_normalizer when installed: then
+    # it finds no triangles; either way one line naming the file, no missing module.)
+    with pytest.raises(InputError, match=r"broken\.stl: (not a readable STL|the file holds no)"):
         load_mesh(path)
 
 
