@@ -20,8 +20,7 @@ RENDERERS = {
     ),
     "dual-depth-peeling": (
         "lamina.plugins.oit.renderers:DualDepthPeeling",
-        "dual depth peeling: N layers in N/2+1 passes, work O(N^2) per pixel "
-        "(Bavoil & Myers 2008)",
+        "dual depth peeling: N layers in N/2+1 passes, work O(N^2) per pixel (Bavoil & Myers 2008)",
         _EXACT_GPU,
     ),
     "multilayer-depth-peeling": (
