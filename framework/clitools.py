@@ -1,4 +1,5 @@
-"""Helpers for plugin commands: shared options, ``--set`` parsing, JSON and tables."""
+"""Helpers for commands: shared options, ``--set`` parsing, sizes, output paths, JSON
+and tables, and how the ``lamina`` root exits (one-line errors, Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from lamina.io import discard_partial_writes, dumps_json, writes_mark, writes_si
 from lamina.limits import MAX_IMAGE_SIDE
 
 __all__ = [
+    "ERROR_LINE_LIMIT",
+    "STOP_GRACE",
     "check_output_file",
     "check_output_folder",
     "emit_json",
