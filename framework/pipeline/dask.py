@@ -4,8 +4,9 @@
 Before any work is sent, every worker is checked: it must import lamina at the
 client's version and provide the components and operations the tasks use at
 the client's versions. Tasks go only to checked workers, so a worker that joins
-later never gets work it cannot do. One future per task, submitted in one pass
-and gathered in batches; upstream results stay on the workers. Failures name
+later never gets work it cannot do. Tiny tasks travel in chunks (one Dask task
+runs several of one step), submitted in one pass and gathered in batches;
+upstream results stay on the workers. Failures name
 the worker by name and address; a lost scheduler is one clear error saying how
 many results were kept.
 """
@@ -17,12 +18,29 @@ from typing import Any
 
 from lamina.errors import InputError, LaminaError, PluginError
 from lamina.pipeline.executors import Events, blocked_by, not_run, order_graph
-from lamina.pipeline.tasks import Task, TaskFailed, run_remote
+from lamina.pipeline.tasks import Task, TaskFailed, run_chunk
 
 __all__ = ["DaskExecutor", "SchedulerLost"]
 
 #: Seconds a client may stay disconnected before the scheduler counts as lost.
 _RECONNECT_GRACE = 5.0
+
+
+#: At most this many tiny tasks travel as one Dask task (fewer when a step has
+#: few: every worker should get several chunks of every step).
+_CHUNK = 64
+
+
+def _chunks(tasks: list[Task], workers: int) -> list[list[Task]]:
+    """Consecutive tasks of one step, in groups: a step's tasks never need each other."""
+    by_step: dict[str, list[Task]] = {}
+    for task in tasks:
+        by_step.setdefault(task.step, []).append(task)
+    groups = []
+    for step_tasks in by_step.values():
+        size = max(1, min(_CHUNK, len(step_tasks) // (8 * max(1, workers))))
+        groups += [step_tasks[i : i + size] for i in range(0, len(step_tasks), size)]
+    return groups
 
 
 class SchedulerLost(LaminaError):
@@ -189,32 +207,47 @@ class DaskExecutor:
 
         _, children = order_graph(tasks, known)
         place = {"workers": checked, "allow_other_workers": False}
-        outcomes: dict[str, Any] = {}
+        holder: dict[str, Any] = {}  # task key -> future of the chunk that computes it
         stored = sorted({k for t in tasks for k in t.dependencies if k in known})
         if stored:
-            # Stored results travel once, not once per task that reads them.
+            # Stored results travel once, shaped like a chunk's result.
             scattered = client.scatter(
-                {f"lamina-stored-{k}": (known[k], 0.0, "stored") for k in stored}, workers=checked
+                {f"lamina-stored-{k}": {k: ("done", known[k], 0.0, "stored")} for k in stored},
+                workers=checked,
             )
-            outcomes.update({k: scattered[f"lamina-stored-{k}"] for k in stored})
-        by_key: dict[str, Task] = {}
-        for task in tasks:
+            holder.update({k: scattered[f"lamina-stored-{k}"] for k in stored})
+        chunks: dict[str, list[Task]] = {}
+        for chunk in _chunks(tasks, len(checked)):
+            needs = {k: holder[k] for t in chunk for k in t.dependencies}
+            first, last = chunk[0], chunk[-1]
             future = client.submit(
-                run_remote,
-                task,
-                {k: outcomes[k] for k in task.dependencies},
+                run_chunk,
+                chunk,
+                needs,
                 base_dir,
                 outdir,
-                key=f"lamina-{task.step}-{task.index}-{task.key[:16]}",
+                key=f"lamina-{first.step}-{first.index}-{last.index}-{first.key[:16]}",
                 pure=False,
-                retries=task.retries,
                 **place,
             )
-            outcomes[task.key] = future
-            by_key[future.key] = task
-        pending = as_completed([outcomes[t.key] for t in tasks])
+            holder.update({t.key: future for t in chunk})
+            chunks[future.key] = chunk
+        pending = as_completed(
+            list({id(f): f for f in holder.values() if f.key in chunks}.values())
+        )
         settled: set[str] = set()
         away_since: float | None = None
+
+        def failed(task: Task, error: TaskFailed) -> None:
+            if not keep_going:
+                raise error
+            settled.add(task.key)
+            events.failed(task, error)
+            for child in blocked_by(task, children):
+                if child.key not in settled:
+                    settled.add(child.key)
+                    events.failed(child, not_run(child, task))
+
         try:
             while not pending.is_empty():
                 if not pending.has_ready():
@@ -232,41 +265,31 @@ class DaskExecutor:
                     gathered = client.gather(finished) if finished else []
                 except Exception as error:
                     raise SchedulerLost(f"{type(error).__name__}: {error}") from None
-                for future, (value, seconds, worker) in zip(finished, gathered, strict=True):
-                    settled.add(by_key[future.key].key)
-                    events.done(by_key[future.key], value, seconds, worker)
+                for future, results in zip(finished, gathered, strict=True):
+                    for task in chunks[future.key]:
+                        if task.key in settled:
+                            continue
+                        outcome = results[task.key]
+                        if outcome[0] == "done":
+                            settled.add(task.key)
+                            events.done(task, *outcome[1:])
+                        else:
+                            failed(task, outcome[1])
                 for future in batch:
                     if future.status == "finished":
                         continue
-                    task = by_key[future.key]
-                    if task.key in settled:
-                        continue
                     if future.status == "cancelled":
-                        raise SchedulerLost(f"{task.label} was cancelled")
-                    error = self._failure(task, future.exception(), KilledWorker)
-                    if not keep_going:
-                        raise error
-                    if (error.step, error.index) != (task.step, task.index):
-                        # Dask passes an upstream failure on to the tasks that need it.
-                        error = TaskFailed(
-                            f"{task.described} was not run: it needs "
-                            f"{error.step}[{error.index}], which failed",
-                            task.step,
-                            task.index,
-                        )
-                    settled.add(task.key)
-                    events.failed(task, error)
-                    for child in blocked_by(task, children):
-                        if child.key not in settled:
-                            settled.add(child.key)
-                            events.failed(child, not_run(child, task))
+                        raise SchedulerLost(f"{chunks[future.key][0].label} was cancelled")
+                    for task in chunks[future.key]:
+                        if task.key not in settled:
+                            failed(task, self._failure(task, future.exception(), KilledWorker))
         except SchedulerLost as error:
             raise SchedulerLost(
                 f"{error}; {len(settled)} of {len(tasks)} tasks had finished and their "
                 "results were kept: rerun to compute the rest"
             ) from None
         except BaseException:
-            client.cancel(list(outcomes.values()), force=True)
+            client.cancel(list(holder.values()), force=True)
             raise
 
     @staticmethod

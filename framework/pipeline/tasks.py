@@ -33,7 +33,7 @@ from lamina.host import Host, get_host
 from lamina.pipeline.config import InputRef, Pipeline, Step
 from lamina.pipeline.operations import Context
 
-__all__ = ["Task", "TaskFailed", "execute", "expand", "normalised", "run_remote", "run_task"]
+__all__ = ["Task", "TaskFailed", "execute", "expand", "normalised", "run_chunk", "run_task"]
 
 #: Where a task ran, when it ran in this process.
 LOCAL_WORKER = "local"
@@ -328,13 +328,43 @@ def run_task(
     return value, time.perf_counter() - start, worker
 
 
-def run_remote(
-    task: Task, outcomes: dict[str, tuple[Any, float, str]], base_dir: str, outdir: str
-) -> tuple[Any, float, str]:
-    """:func:`run_task` on a Dask worker, whose upstream results arrive as outcomes."""
+def run_chunk(
+    tasks: list[Task], upstream: dict[str, dict[str, tuple[Any, ...]]], base_dir: str, outdir: str
+) -> dict[str, tuple[Any, ...]]:
+    """On a Dask worker: run ``tasks`` (independent of each other) one by one.
+
+    ``upstream[key]`` is the result of the chunk holding dependency ``key``.
+    Returns, by task key, ``("done", value, seconds, worker)`` or ``("failed",
+    TaskFailed)``; a task is retried here up to its ``retries``, and one whose
+    input failed is not run.
+    """
     from distributed import get_worker
 
     here = get_worker()
     worker = f"worker {here.name!r} ({here.address})"
-    values = {key: outcome[0] for key, outcome in outcomes.items()}
-    return run_task(task, values, base_dir, outdir, worker)
+    results: dict[str, tuple[Any, ...]] = {}
+    for task in tasks:
+        outcomes = {key: upstream[key][key] for key in task.dependencies}
+        failed = [key for key, outcome in outcomes.items() if outcome[0] != "done"]
+        if failed:
+            cause = outcomes[failed[0]][1]
+            results[task.key] = (
+                "failed",
+                TaskFailed(
+                    f"{task.described} was not run: it needs {cause.step}[{cause.index}], "
+                    "which failed",
+                    task.step,
+                    task.index,
+                ),
+            )
+            continue
+        values = {key: outcome[1] for key, outcome in outcomes.items()}
+        for attempt in range(task.retries + 1):
+            try:
+                results[task.key] = ("done", *run_task(task, values, base_dir, outdir, worker))
+                break
+            except TaskFailed as error:
+                results[task.key] = ("failed", error)
+                if attempt < task.retries:
+                    continue
+    return results
