@@ -101,7 +101,7 @@ def build(real: object) -> SimpleNamespace:
         table: ti.template(), boxes: ti.template(), e: ti.i32, entry: ti.i32, i: ti.i32, j: ti.i32
     ) -> ti.i32:
         """:func:`hit` behind a cheap test of the triangle's pixel box within the tile
-        (``boxes[e]``, see ``bin_boxes``): small triangles, most of a bin, are rejected
+        (``boxes[e]``, see ``bin_sort``): small triangles, most of a bin, are rejected
         without reading their row of the table."""
         box = boxes[e]
         li, lj = i % TILE, j % TILE
@@ -322,54 +322,56 @@ def build(real: object) -> SimpleNamespace:
                         slot = ti.atomic_add(cursor[t], 1)
                         bin_entries[ti.cast(bin_start[t], ti.i32) + slot] = 2 * r + kind // 2
 
+    @ti.func
+    def tile_boxes(bbox: ti.template(), bin_entries: ti.template(), boxes: ti.template(),
+                   t: ti.i32, lo: ti.i32, hi: ti.i32, tiles_x: ti.i32):  # fmt: skip
+        """``boxes[e]``: bin entry ``e``'s pixel box clipped to its tile, in tile
+        coordinates, 4 bits each: i0 | i1 << 4 | j0 << 8 | j1 << 12."""
+        i_lo, j_lo = (t % tiles_x) * TILE, (t // tiles_x) * TILE
+        for e in range(lo, hi):
+            r = bin_entries[e] >> 1
+            i0 = ti.max(ti.cast(bbox[r, 0], ti.i32) - i_lo, 0)
+            i1 = ti.min(ti.cast(bbox[r, 1], ti.i32) - i_lo, TILE - 1)
+            j0 = ti.max(ti.cast(bbox[r, 2], ti.i32) - j_lo, 0)
+            j1 = ti.min(ti.cast(bbox[r, 3], ti.i32) - j_lo, TILE - 1)
+            boxes[e] = i0 | (i1 << 4) | (j0 << 8) | (j1 << 12)
+
+    @ti.func
+    def tile_order(table: ti.template(), bin_entries: ti.template(), t: ti.i32, lo: ti.i32,
+                   hi: ti.i32, tiles_x: ti.i32, width: ti.i32, height: ti.i32,
+                   id_bits: ti.i32, depth_shift: ti.i32) -> ti.i32:  # fmt: skip
+        """1 when tile ``t``'s (sorted) bin is in key order at every pixel centre of
+        the tile, so every fragment list of the tile arrives sorted.
+
+        The depth plane is affine and the key monotone in it, so a triangle's keys
+        over the tile's rectangle of centres lie between its keys at the corners;
+        consecutive entries whose key ranges do not overlap keep their order
+        everywhere (a sufficient condition, exact in integers)."""
+        i0, j0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
+        i1, j1 = ti.min(i0 + TILE - 1, width - 1), ti.min(j0 + TILE - 1, height - 1)
+        result = 1
+        previous = ti.i64(-1)  # the largest key of the entry before
+        for e in range(lo, hi):
+            r = bin_entries[e] >> 1
+            a = key(table, r, i0, j0, id_bits, depth_shift)
+            b = key(table, r, i1, j0, id_bits, depth_shift)
+            c = key(table, r, i0, j1, id_bits, depth_shift)
+            d = key(table, r, i1, j1, id_bits, depth_shift)
+            if ti.min(ti.min(a, b), ti.min(c, d)) <= previous:
+                result = 0
+                break
+            previous = ti.max(ti.max(a, b), ti.max(c, d))
+        return result
+
     @ti.kernel
     def bin_sort(
         table: table_t,
+        bbox: map_i64_t,
         bin_start: starts_t,
         bin_entries: entries_t,
         scratch: keys_t,
         gaps: keys_t,
-        tiles_x: ti.i32,
-        width: ti.i32,
-        height: ti.i32,
-        id_bits: ti.i32,
-        depth_shift: ti.i32,
-    ):
-        """Order each bin by the triangles' keys at the tile's centre pixel, so the
-        fragment lists built from it come out (nearly) sorted."""
-        for t in range(bin_start.shape[0] - 1):
-            i = ti.min((t % tiles_x) * TILE + TILE // 2, width - 1)
-            j = ti.min((t // tiles_x) * TILE + TILE // 2, height - 1)
-            lo, hi = ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32)
-            for e in range(lo, hi):
-                scratch[e] = key(table, bin_entries[e] >> 1, i, j, id_bits, depth_shift)
-            shell_sort(scratch, bin_entries, gaps, lo, hi - lo)
-
-    @ti.kernel
-    def bin_boxes(
-        bbox: map_i64_t,
-        bin_start: starts_t,
-        bin_entries: entries_t,
         boxes: entries_t,
-        tiles_x: ti.i32,
-    ):
-        """``boxes[e]``: bin entry ``e``'s pixel box clipped to its tile, in tile
-        coordinates, 4 bits each: i0 | i1 << 4 | j0 << 8 | j1 << 12."""
-        for t in range(bin_start.shape[0] - 1):
-            i_lo, j_lo = (t % tiles_x) * TILE, (t // tiles_x) * TILE
-            for e in range(ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32)):
-                r = bin_entries[e] >> 1
-                i0 = ti.max(ti.cast(bbox[r, 0], ti.i32) - i_lo, 0)
-                i1 = ti.min(ti.cast(bbox[r, 1], ti.i32) - i_lo, TILE - 1)
-                j0 = ti.max(ti.cast(bbox[r, 2], ti.i32) - j_lo, 0)
-                j1 = ti.min(ti.cast(bbox[r, 3], ti.i32) - j_lo, TILE - 1)
-                boxes[e] = i0 | (i1 << 4) | (j0 << 8) | (j1 << 12)
-
-    @ti.kernel
-    def tile_order(
-        table: table_t,
-        bin_start: starts_t,
-        bin_entries: entries_t,
         ordered: entries_t,
         tiles_x: ti.i32,
         width: ti.i32,
@@ -377,39 +379,29 @@ def build(real: object) -> SimpleNamespace:
         id_bits: ti.i32,
         depth_shift: ti.i32,
     ):
-        """``ordered[t] = 1`` when tile ``t``'s (sorted) bin is in key order at every
-        pixel centre of the tile, so every fragment list of the tile arrives sorted.
-
-        The depth plane is affine and the key monotone in it, so a triangle's keys
-        over the tile's rectangle of centres lie between its keys at the corners;
-        consecutive entries whose key ranges do not overlap keep their order
-        everywhere (a sufficient condition, exact in integers)."""
+        """Per tile, in one launch (each kernel costs compile time on a first render):
+        order the bin by the triangles' keys at the tile's centre pixel, so the
+        fragment lists built from it come out (nearly) sorted; write each entry's
+        pixel box (``tile_boxes``); flag the tile when its bin is in key order at
+        every pixel (``ordered[t]``, see ``tile_order``)."""
         for t in range(bin_start.shape[0] - 1):
-            i0, j0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
-            i1, j1 = ti.min(i0 + TILE - 1, width - 1), ti.min(j0 + TILE - 1, height - 1)
+            i = ti.min((t % tiles_x) * TILE + TILE // 2, width - 1)
+            j = ti.min((t // tiles_x) * TILE + TILE // 2, height - 1)
             lo, hi = ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32)
-            result = 1
-            previous = ti.i64(-1)  # the largest key of the entry before
             for e in range(lo, hi):
-                r = bin_entries[e] >> 1
-                a = key(table, r, i0, j0, id_bits, depth_shift)
-                b = key(table, r, i1, j0, id_bits, depth_shift)
-                c = key(table, r, i0, j1, id_bits, depth_shift)
-                d = key(table, r, i1, j1, id_bits, depth_shift)
-                if ti.min(ti.min(a, b), ti.min(c, d)) <= previous:
-                    result = 0
-                    break
-                previous = ti.max(ti.max(a, b), ti.max(c, d))
-            ordered[t] = result
+                scratch[e] = key(table, bin_entries[e] >> 1, i, j, id_bits, depth_shift)
+            shell_sort(scratch, bin_entries, gaps, lo, hi - lo)
+            tile_boxes(bbox, bin_entries, boxes, t, lo, hi, tiles_x)
+            ordered[t] = tile_order(
+                table, bin_entries, t, lo, hi, tiles_x, width, height, id_bits, depth_shift
+            )
 
     return SimpleNamespace(
         classify=classify,
         bin_count=bin_count,
         bin_fill=bin_fill,
         bin_sort=bin_sort,
-        bin_boxes=bin_boxes,
         hit_boxed=hit_boxed,
-        tile_order=tile_order,
         sort_keys=sort_keys,
         shell_sort=shell_sort,
         vec4=vec4,

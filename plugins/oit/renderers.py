@@ -244,6 +244,8 @@ class _Frame:
     #: The leading arguments of every kernel, in order (see lamina.kernels.oit_common).
     scene: tuple
     gaps: Any
+    #: Per tile: 1 when its bin is in key order at every pixel (oit_common.tile_order).
+    ordered: Any
 
     @property
     def n_pixels(self) -> int:
@@ -335,23 +337,25 @@ class _TaichiRenderer(_Renderer):
         bin_start = device.upload(start)
         bin_entries = device.empty((max(1, entries),), np.int32)
         gaps = device.upload(oit_common.SHELL_GAPS)
+        boxes = device.empty((max(1, entries),), np.int32)
+        ordered = device.zeros((n_tiles,), np.int32)
         if entries:
             common.bin_fill(
                 table, bbox, bin_start, bin_entries, device.zeros((n_tiles,), np.int32), **extent
             )
             common.bin_sort(
                 table,
+                bbox,
                 bin_start,
                 bin_entries,
                 device.empty((max(1, entries),), np.int64),
                 gaps,
+                boxes,
+                ordered,
                 **extent,
                 id_bits=tris.id_bits,
                 depth_shift=tris.depth_shift,
             )
-        boxes = device.empty((max(1, entries),), np.int32)
-        if entries:
-            common.bin_boxes(bbox, bin_start, bin_entries, boxes, tiles_x)
         scene = (
             table,
             device.upload(tris.shade.astype(np.float32)),
@@ -369,6 +373,7 @@ class _TaichiRenderer(_Renderer):
             bin_entries=entries,
             scene=scene,
             gaps=gaps,
+            ordered=ordered,
         )
 
     def _stats(
@@ -531,27 +536,12 @@ class FragmentList(_TaichiRenderer):
         device, size = frame.device, frame.tris.size
         out = _outputs(frame)
         kernels = oit_fragments.build(device.real)
-        table, _, bin_start, bin_entries, _ = frame.scene
-        # Tiles whose every list arrives sorted from the (depth-ordered) bin.
-        tile_ordered = device.zeros((frame.n_tiles,), np.int32)
-        if frame.bin_entries:
-            frame.common.tile_order(
-                table,
-                bin_start,
-                bin_entries,
-                tile_ordered,
-                tiles_x=frame.tiles_x,
-                width=size[1],
-                height=size[0],
-                id_bits=frame.tris.id_bits,
-                depth_shift=frame.tris.depth_shift,
-            )
         pending = device.empty(size, np.int32, keep="pending")
         spilled = device.empty((1,), np.int32)
         device.clear_flag(spilled)
         kernels.resolve(
             *frame.scene,
-            tile_ordered,
+            frame.ordered,  # tiles whose every list arrives sorted from the bin
             frame.gaps,
             out["image"],
             out["depth_complexity"],

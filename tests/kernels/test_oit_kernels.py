@@ -146,8 +146,9 @@ def test_sorts_equal_numpy(mode, probes):
             np.testing.assert_array_equal(original[values[segment]], keys[segment])
 
 
-def bin_triangles(common, tris: raster.RasterTriangles) -> tuple[int, int, np.ndarray, np.ndarray]:
-    """Bin ``tris`` into screen tiles with the kernels: (tiles_x, tiles, starts, entries)."""
+def bin_triangles(common, tris: raster.RasterTriangles) -> tuple[int, int, np.ndarray, ...]:
+    """Bin ``tris`` into screen tiles with the kernels: (tiles_x, tiles, starts, entries,
+    per-tile order flags, per-entry pixel boxes)."""
     from lamina.kernels import oit_common
 
     height, width = tris.size
@@ -159,35 +160,47 @@ def bin_triangles(common, tris: raster.RasterTriangles) -> tuple[int, int, np.nd
     start = np.concatenate([[0], np.cumsum(total)]).astype(np.int64)
     entries = np.zeros(max(1, start[-1]), np.int32)
     common.bin_fill(tris.table, tris.bbox, start, entries, np.zeros(n_tiles, np.int32), **extent)
+    boxes = np.zeros(len(entries), np.int32)
+    ordered = np.full(n_tiles, -1, np.int32)
     common.bin_sort(
         tris.table,
+        tris.bbox,
         start,
         entries,
         np.zeros(len(entries), np.int64),
         oit_common.SHELL_GAPS,
+        boxes,
+        ordered,
         **extent,
         id_bits=tris.id_bits,
         depth_shift=tris.depth_shift,
     )
-    return tiles_x, n_tiles, start, entries
+    return tiles_x, n_tiles, start, entries, ordered, boxes
 
 
 def test_binning_is_conservative_and_exact_on_full_tiles(ti, common):
     tris = raster.setup(random_scene(3), CAMERAS[0], SIZE)
     height, width = SIZE
     tile = raster.TILE
-    tiles_x, n_tiles, start, entries = bin_triangles(common, tris)
+    tiles_x, n_tiles, start, entries, _, boxes = bin_triangles(common, tris)
     jj, ii = np.mgrid[0:height, 0:width]
     for t in range(n_tiles):
         tx, ty = t % tiles_x, t // tiles_x
         in_tile = (ii // tile == tx) & (jj // tile == ty)
         i, j = ii[in_tile], jj[in_tile]
         binned = entries[start[t] : start[t + 1]]
+        pairs = zip((binned >> 1).tolist(), boxes[start[t] : start[t + 1]].tolist(), strict=True)
+        box_of = dict(pairs)
         for r in range(tris.n):
             hits = tris.covers(np.full(len(i), r), tris.edge_values(np.full(len(i), r), i, j))
             listed = [e for e in binned if e >> 1 == r]
             if hits.any():
                 assert len(listed) == 1, (t, r)
+                # Every covered pixel lies in the entry's box (the pixels' cheap test).
+                box = box_of[r]
+                li, lj = i[hits] - tx * tile, j[hits] - ty * tile
+                assert (box & 15) <= li.min() and li.max() <= (box >> 4) & 15, (t, r)
+                assert (box >> 8) & 15 <= lj.min() and lj.max() <= (box >> 12) & 15, (t, r)
             if listed and listed[0] & 1:
                 assert hits.all(), (t, r)
         # Bins are ordered by key at the tile centre.
@@ -214,19 +227,7 @@ def test_tile_order_flags_only_tiles_whose_lists_arrive_sorted(scene_name, ti, c
         "stack": (screen_parallel_stack(), CAMERAS[1]),
     }[scene_name]
     tris = raster.setup(scene, camera, SIZE)
-    tiles_x, n_tiles, start, entries = bin_triangles(common, tris)
-    ordered = np.full(n_tiles, -1, np.int32)
-    common.tile_order(
-        tris.table,
-        start,
-        entries,
-        ordered,
-        tiles_x=tiles_x,
-        width=SIZE[1],
-        height=SIZE[0],
-        id_bits=tris.id_bits,
-        depth_shift=tris.depth_shift,
-    )
+    tiles_x, n_tiles, start, entries, ordered, _ = bin_triangles(common, tris)
     assert set(np.unique(ordered)) <= {0, 1}
     jj, ii = np.mgrid[0 : SIZE[0], 0 : SIZE[1]]
     sorted_everywhere = np.zeros(n_tiles, bool)
