@@ -659,10 +659,23 @@ class MLRefine:
         spectrum = CrossSpectrum(
             apply_window(ref, window_r), apply_window(mov, window_m), dtype=dtype
         )
-        spectrum.set_weights(_alias_free_band(spectrum, ref.shape, fit.shift, 1.0))
-        hann, _, _, _ = gauss_newton(spectrum, fit.shift, max_iter=self.max_iter, tol=self.tol)
+        band = _alias_free_band(spectrum, ref.shape, fit.shift, 1.0)
+        spectrum.set_weights(band)
+        noise_scale = float(np.sqrt(0.5 * (np.mean(window_r**2) + np.mean(window_m**2))))
+        weights = self._weights(spectrum, fit.shift, fit.sigma * noise_scale)
+        spectrum.set_weights(band if weights is None else band * weights)
+        hann, moments, _, _ = gauss_newton(
+            spectrum, fit.shift, max_iter=self.max_iter, tol=self.tol
+        )
+        if np.linalg.eigvalsh(moments.curvature)[0] <= 0:
+            return np.zeros((2, 2))
+        # the (Wiener-weighted, so nearly efficient) Hann fit's own noise: about
+        # the bound 2 sigma_w**2 H^-1
+        inverse = np.linalg.inv(moments.curvature)
+        hann_variance = 2.0 * (fit.sigma * noise_scale) ** 2 * np.diag(inverse)
         difference = (hann - fit.shift) ** 2
-        return np.diag(np.where(difference > _MODEL_Z**2 * variance, difference, 0.0))
+        expected = variance + hann_variance
+        return np.diag(np.where(difference > _MODEL_Z**2 * expected, difference, 0.0))
 
     # -- localisation ----------------------------------------------------------
     def locate(self, image: np.ndarray) -> PointEstimates:
