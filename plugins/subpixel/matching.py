@@ -190,9 +190,11 @@ def _overlap_significance(
     second = moving[sampled_m].astype(np.float64).ravel()
     first -= first.mean()
     second -= second.mean()
-    denominator = np.sqrt(np.dot(first, first) * np.dot(second, second))
+    # einsum, not BLAS dot: threaded BLAS stalls for milliseconds on busy cores
+    denominator = np.sqrt(np.einsum("i,i->", first, first) * np.einsum("i,i->", second, second))
     if denominator <= 0:
         return -np.inf
-    correlation = float(np.clip(np.dot(first, second) / denominator, -0.999999, 0.999999))
+    product = np.einsum("i,i->", first, second)
+    correlation = float(np.clip(product / denominator, -0.999999, 0.999999))
     effective = max(count * independent - 3.0, 1.0)
     return float(np.arctanh(correlation) * np.sqrt(effective))
