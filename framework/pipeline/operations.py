@@ -26,7 +26,7 @@ import numpy as np
 
 from lamina.errors import InputError
 
-__all__ = ["Context"]
+__all__ = ["Context", "patch_grid"]
 
 
 @dataclass(frozen=True)
@@ -286,7 +286,9 @@ def image_patches(
     return {"X": np.concatenate(rows).astype(np.float32)}
 
 
-def _grid(rows: np.ndarray, size: int, columns: int = 8) -> np.ndarray:
+def patch_grid(rows: np.ndarray, size: int, columns: int = 8) -> np.ndarray:
+    """Rows of ``size`` x ``size`` patches as one picture, ``columns`` across,
+    separated by white lines."""
     count = len(rows)
     lines = -(-count // columns)
     canvas = np.ones((lines * (size + 1) + 1, columns * (size + 1) + 1), np.float32)
@@ -313,9 +315,9 @@ def fit_generative(*, component: Any, data: Any, shown: int = 16, seed: int = 0)
     return {
         "mean_elbo_nats": float(np.mean(component.score_samples(X))),
         "fit_seconds": seconds,
-        "originals": _grid(picked, side),
-        "reconstructions": _grid(np.asarray(reconstructed), side),
-        "samples": _grid(np.asarray(component.sample(shown, random_state=seed)), side),
+        "originals": patch_grid(picked, side),
+        "reconstructions": patch_grid(np.asarray(reconstructed), side),
+        "samples": patch_grid(np.asarray(component.sample(shown, random_state=seed)), side),
     }
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["write_report"]
 
 _MAX_IMAGES = 12
+_PATCHES = 64
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 h1{margin-bottom:0}.sub{color:#666;margin-top:.2em}
@@ -48,9 +49,16 @@ def _picture(value: Any) -> np.ndarray | None:
     return value if is_image(value) else None
 
 
+def _display_width(array: np.ndarray) -> int:
+    """On-page width: small pictures at 3x, pixelated, so a 96 px frame can be
+    judged by eye; capped at 384 px, never below the picture's own width. The
+    rule grows with the picture's width, so a smaller image never looks larger."""
+    width = int(array.shape[1])
+    return max(width, min(3 * width, 384))
+
+
 def _figure(array: np.ndarray, caption: str) -> str:
-    scale = max(1, 160 // max(array.shape[:2]))
-    width = array.shape[1] * scale
+    width = _display_width(array)
     return (
         f'<figure><img width="{width}" src="data:image/png;base64,{_png(array)}">'
         f"<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -119,32 +127,132 @@ def _scalars(value: Any) -> dict[str, Any] | None:
     return None
 
 
+def _caption(step: StepResult, index: int) -> str:
+    """A task by its sweep values (``dy=0.25, dx=-0.45``), else by its index."""
+    point = step.points[index] if index < len(step.points) else {}
+    values = ", ".join(f"{k}={_cell(v)}" for k, v in point.items())
+    return values or (f"{step.name}[{index}]" if len(step.values) > 1 else step.name)
+
+
+def _pictures(step: StepResult) -> list[tuple[np.ndarray, str]]:
+    """Every picture a step made: its results, and images held in result tables
+    (a generative model's originals, reconstructions and samples)."""
+    found = []
+    for index, value in enumerate(step.values):
+        picture = _picture(value)
+        if picture is not None:
+            found.append((picture, _caption(step, index)))
+        elif isinstance(value, dict) and "X" in value:
+            patches = _patches(np.asarray(value["X"]))
+            if patches is not None and "y" not in value:
+                found.append((patches, f"the first {_PATCHES} of {len(value['X']):,} patches"))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                picture = _picture(item)
+                if picture is not None:
+                    label = _caption(step, index) if len(step.values) > 1 else ""
+                    found.append((picture, f"{key} {label}".strip()))
+    return found
+
+
+def _patches(X: np.ndarray) -> np.ndarray | None:
+    """Rows of square patches (8x8 = 64 values) as one picture, or None."""
+    from lamina.pipeline.operations import patch_grid
+
+    side = int(np.sqrt(X.shape[1])) if X.ndim == 2 else 0
+    if side < 2 or side * side != X.shape[1] or X.dtype.kind != "f":
+        return None
+    return patch_grid(X[:_PATCHES], side)
+
+
+def _describe(value: Any) -> str:
+    """One line saying what a value holds, for values with no picture or number."""
+    if isinstance(value, np.ndarray):
+        return f"array {'x'.join(map(str, value.shape))} of {value.dtype}"
+    if hasattr(value, "faces") and hasattr(value, "vertices"):
+        return f"scene: {len(value.faces):,} triangles, {len(value.vertices):,} vertices"
+    if dataclasses.is_dataclass(value):
+        fields = _scalars(value) or {}
+        inner = ", ".join(f"{k}={_cell(v)}" for k, v in fields.items())
+        return f"{type(value).__name__}({inner})"
+    if isinstance(value, (list, tuple)) and len(value) <= 4:
+        return _cell(value)
+    if isinstance(value, (list, tuple)):
+        return f"{len(value)} items"
+    return _cell(value)
+
+
+def _dataset(value: dict[str, Any]) -> str:
+    """A learning table {"X", "y"?}: its size, class counts and first rows."""
+    X = np.asarray(value["X"])
+    parts = [f"<p>{X.shape[0]:,} rows of {X.shape[1] if X.ndim > 1 else 1} features</p>"]
+    names = list(value.get("feature_names") or [f"x{i}" for i in range(X.shape[1])])
+    head: list[dict[str, Any]] = [
+        {
+            **({"y": _cell(value["y"][i])} if "y" in value else {}),
+            **dict(zip(names, row, strict=False)),
+        }
+        for i, row in enumerate(X[:5].tolist())
+    ]
+    if "y" in value:
+        classes, counts = np.unique(np.asarray(value["y"]), return_counts=True)
+        parts.append(
+            _table(
+                [
+                    {"class": _cell(c.item()), "rows": int(n)}
+                    for c, n in zip(classes, counts, strict=True)
+                ]
+            )
+        )
+    if X.ndim == 2 and X.shape[1] <= 16:
+        parts.append("<h3>first rows</h3>" + _table(head))
+    return "".join(parts)
+
+
 def _step_section(step: StepResult) -> str:
     parts = [f"<section><h2>{html.escape(step.title)}</h2>"]
     if step.skipped:
         parts.append(f'<p class="skip">skipped: {html.escape(step.skipped)}</p></section>')
         return "".join(parts)
-    pictures = [
-        (i, p) for i, p in ((i, _picture(v)) for i, v in enumerate(step.values)) if p is not None
-    ]
-    for index, picture in pictures[:_MAX_IMAGES]:
-        parts.append(_figure(picture, f"{step.name}[{index}]"))
+    shown = len(parts)
+    pictures = _pictures(step)
+    for picture, caption in pictures[:_MAX_IMAGES]:
+        parts.append(_figure(picture, caption))
     if len(pictures) > _MAX_IMAGES:
         parts.append(
             f"<p>… and {len(pictures) - _MAX_IMAGES} more in {html.escape(step.name)}/</p>"
         )
-    rows = [s for s in (_scalars(v) for v in step.values) if s]
+    rows = [(i, r) for i, r in ((i, _scalars(v)) for i, v in enumerate(step.values)) if r]
     if rows:
+        multiple = len(step.values) > 1
         parts.append(
-            _table([{"task": i, **r} for i, r in enumerate(rows)] if len(rows) > 1 else rows)
+            _table([{**(step.points[i] or {"task": i}), **r} if multiple else r for i, r in rows])
         )
     for value in step.values:
         if isinstance(value, dict):
+            if "X" in value and isinstance(value["X"], np.ndarray) and len(step.values) == 1:
+                parts.append(_dataset(value))
             for key, item in value.items():
                 if key == "plot" and isinstance(item, dict):
                     parts.append(_plot(item))
                 elif isinstance(item, list) and item and all(isinstance(r, dict) for r in item):
                     parts.append(f"<h3>{html.escape(key)}</h3>" + _table(item))
+    if len(parts) == shown:
+        # Nothing to picture or tabulate: say what the step holds.
+        held = [
+            {
+                "task": _caption(step, i),
+                **(
+                    {k: _describe(v) for k, v in value.items()}
+                    if isinstance(value, dict)
+                    else {"holds": _describe(value)}
+                ),
+            }
+            for i, value in enumerate(step.values[:_MAX_IMAGES])
+            if value is not None
+        ]
+        if held:
+            parts.append(_table(held))
     parts.append("</section>")
     return "".join(parts)
 
@@ -159,7 +267,7 @@ def write_report(result: RunResult, path: Path) -> None:
             + (f" {step.op}" if step.op else ""),
             "tasks": len(result.steps[name].values),
             "reused": result.steps[name].cached,
-            "seconds": round(result.steps[name].seconds, 3),
+            "work s": round(result.steps[name].seconds, 3),
             "status": "skipped" if step.unavailable else "done",
         }
         for name, step in pipeline.steps.items()
@@ -170,7 +278,8 @@ def write_report(result: RunResult, path: Path) -> None:
         f"<h1>{html.escape(pipeline.title)}</h1>",
         f"<p class='sub'>{html.escape(pipeline.description)}</p>",
         f"<p>{result.tasks} tasks ({result.cached} reused from an earlier run) on the "
-        f"{html.escape(result.executor)} executor in {result.seconds:.1f} s.</p>",
+        f"{html.escape(result.executor)} executor in {result.seconds:.1f} s. "
+        "Work seconds count reused results at the time they took when computed.</p>",
         _table(overview),
         *(_step_section(step) for step in result.steps.values()),
         "</body></html>",

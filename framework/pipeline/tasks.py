@@ -206,7 +206,9 @@ def expand(
                 }
                 shown = {**point["with"], **point["params"]}
                 if step.mapped_over:
-                    shown = {"item": item, **shown}
+                    # An item of a swept step is known by that step's sweep values.
+                    source = step.inputs[step.mapped_over[0]].step
+                    shown = {**(tasks[source][item].point or {"item": item}), **shown}
                 made.append(
                     Task(
                         step.name,

@@ -225,7 +225,7 @@ def test_relative_paths_resolve_on_the_client_and_failures_name_the_worker(
             progress=False,
         )
     message = str(raised.value)
-    assert "step 'tiny' task" in message and "item=" in message
+    assert "step 'tiny' task" in message and "dy=" in message  # the sweep values it maps over
     assert "worker 'w1' (tcp://127.0.0.1:" in message and "factor must be in" in message
     assert raised.value.exit_code == 1
 

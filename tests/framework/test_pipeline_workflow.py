@@ -158,7 +158,7 @@ def test_keep_going_runs_every_independent_task_and_reports_all_failures(project
     # bad[2] and fine are one task (same key): 7 to run, not 8.
     assert "step 'bad' task 1 (factor=100000)" in str(raised.value)
     log = (project / "out" / "run.log").read_text()
-    assert "step 'after' task 1 (item=1) was not run: it needs bad[1], which failed" in log
+    assert "step 'after' task 1 (factor=100000) was not run: it needs bad[1], which failed" in log
     assert (project / "out" / "after" / "002.npy").is_file()
     assert (project / "out" / "fine.npy").is_file()
 
