@@ -116,20 +116,26 @@ def composite_matrix(operator: AxisOperator, sizes: tuple[int, ...]) -> Any:
     sizes[0])`` sparse matrix that takes the axis through every size in
     ``sizes`` with ``operator`` in one go.
 
-    Products are formed from the first step on, in float64, on the 1-D sizes
-    only. After each one, every row's leading and trailing weights whose
-    absolute values sum to less than 1e-10 are dropped, which keeps the band
-    as narrow as the weights that matter. Cached (treat the result as
-    read-only).
+    Products are formed from the small end on (the first step when
+    enlarging, the last when reducing), so every partial product has as few
+    rows as the axis ever has, in float64, on the 1-D sizes only. After each
+    one, every row's leading and trailing weights whose absolute values sum to
+    less than 1e-10 are dropped, which keeps the band as narrow as the weights
+    that matter. Cached (treat the result as read-only).
     """
     from scipy import sparse
 
-    product = sparse.csr_array(sparse.identity(sizes[0]))
-    for n_in, n_out in itertools.pairwise(sizes):
-        if n_in != n_out:
-            product = _trim_tails(
-                operator.matrix(n_in, n_out) @ product, wrap=operator.edge == "wrap"
-            )
+    wrap = operator.edge == "wrap"
+    steps = [(n_in, n_out) for n_in, n_out in itertools.pairwise(sizes) if n_in != n_out]
+    if sizes[-1] >= sizes[0]:
+        product = sparse.csr_array(sparse.identity(sizes[0]))
+        for n_in, n_out in steps:
+            product = _trim_tails(operator.matrix(n_in, n_out) @ product, wrap=wrap)
+        return product
+    # Reducing: from the output side, a product of sizes[-1] rows whatever the step.
+    product = sparse.csr_array(sparse.identity(sizes[-1]))
+    for n_in, n_out in reversed(steps):
+        product = _trim_tails(sparse.csr_array(product @ operator.matrix(n_in, n_out)), wrap=wrap)
     return product
 
 

@@ -126,3 +126,17 @@ def test_cli_style_strings_are_checked_by_the_host() -> None:
     with pytest.raises(InputError, match="edge"):
         lamina.create("interpolator", "bicubic", edge="sideways")
     assert lamina.create("interpolator", "bicubic", a="-0.75", antialias="false").a == -0.75
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_output_sides_beyond_the_limits_table_are_refused(name: str) -> None:
+    from lamina.limits import MAX_IMAGE_SIDE
+
+    interpolator = lamina.create("interpolator", name)
+    with pytest.raises(InputError, match=f"at most {MAX_IMAGE_SIDE} per side"):
+        interpolator.resize(GOOD, (4, MAX_IMAGE_SIDE + 1))
+    with pytest.raises(InputError, match=r"MAX_IMAGE_SIDE.*smaller factor"):
+        interpolator.scale(GOOD, MAX_IMAGE_SIDE)
+    # Inputs are not capped: only what lamina would allocate is.
+    wide = np.zeros((1, MAX_IMAGE_SIDE + 7), np.float32)
+    assert interpolator.resize(wide, (1, 9)).shape == (1, 9)
