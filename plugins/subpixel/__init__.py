@@ -9,7 +9,7 @@ Components (kind ``position_estimator``):
 - ``peak-fit``: correlation peak with a three-point Gaussian/parabolic fit.
 
 Commands: ``lamina estimate``, ``lamina locate``, ``lamina track``,
-``lamina feasibility``.
+``lamina field``, ``lamina feasibility``.
 
 Sign convention: ``(dy, dx)`` is the displacement of the content from the
 reference to the moving image (``moving ≈ scipy.ndimage.shift(reference, (dy, dx))``),
@@ -60,6 +60,7 @@ def lamina_register_commands(cli: Any) -> None:
         ("estimate", "Shift (dy, dx) of MOVING relative to REFERENCE, with standard errors."),
         ("locate", "Sub-pixel positions (y, x) of the isolated point sources in IMAGE."),
         ("track", "Displacement (dy, dx) of every FRAME relative to the reference frame."),
+        ("field", "Displacement field of MOVING relative to REFERENCE (image correlation)."),
         ("feasibility", "Is sub-pixel measurement feasible on IMAGES? Noise, PSF, precision."),
     ):
         cli.add(name, f"lamina.plugins.subpixel.cli:{name}", summary=summary)

@@ -24,7 +24,7 @@ from lamina.clitools import (
 from lamina.errors import InputError
 from lamina.plugins.subpixel import DEFAULT_ESTIMATOR, DEFAULT_LOCATOR
 
-__all__ = ["estimate", "feasibility", "locate", "track"]
+__all__ = ["estimate", "feasibility", "field", "locate", "track"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -341,6 +341,90 @@ def track(
             )
             for r in rows
         ),
+    )
+
+
+@click.command("field")
+@click.argument("reference", type=_image_path())
+@click.argument("moving", type=_image_path())
+@_estimator_option(DEFAULT_ESTIMATOR)
+@set_option
+@click.option("--subset", type=int, default=32, show_default=True, help="Subset side (px).")
+@click.option("--step", type=int, default=None, help="Grid spacing (px); subset/2 by default.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Arrays (.npz: centre_y, centre_x, dy, dx, sigma_dy, sigma_dx, feasible); the "
+    "quiver/heat-map PNG is written beside it.",
+)
+@_channel_option
+@json_option
+def field(
+    reference: str,
+    moving: str,
+    estimator: str,
+    settings: tuple[str, ...],
+    subset: int,
+    step: int | None,
+    output: str,
+    channel: str | None,
+    as_json: bool,
+) -> None:
+    """Displacement field of MOVING relative to REFERENCE (digital image correlation).
+
+    Subsets of --subset pixels every --step pixels are registered one by one,
+    each with its standard error; subsets that cannot be measured are NaN.
+    """
+    from lamina.io import atomic_write
+    from lamina.plugins.subpixel.field import displacement_field, plot_field
+    from lamina.progress import track as progress
+
+    if not output.endswith(".npz"):
+        raise InputError(f"--output must end in .npz, got {output!r}")
+    check_output_file(output, name="--output")
+    picture = str(Path(output).with_suffix(".png"))
+    check_output_file(picture, name="--output's plot")
+    component = _create(estimator, settings)
+    first = _read(reference, channel)
+    result = displacement_field(
+        first,
+        _read(moving, channel),
+        component,
+        subset=subset,
+        step=step,
+        progress=lambda cells: progress(list(cells), description="subsets"),
+    )
+    buffer = io.BytesIO()
+    np.savez(buffer, **result.arrays())
+    with atomic_write(output, "wb") as handle:
+        handle.write(buffer.getvalue())
+    with atomic_write(picture, "wb") as handle:
+        handle.write(plot_field(result, first))
+    measured = int(np.count_nonzero(np.isfinite(result.dy)))
+    summary = {
+        "reference": reference,
+        "moving": moving,
+        "estimator": estimator,
+        "output": output,
+        "plot": picture,
+        "grid": list(result.dy.shape),
+        "measured": measured,
+        "feasible": int(np.count_nonzero(result.feasible)),
+        "global_shift": list(result.global_shift),
+        "median_sigma": [
+            float(np.nanmedian(result.sigma_dy)) if measured else None,
+            float(np.nanmedian(result.sigma_dx)) if measured else None,
+        ],
+        "reasons": result.reasons,
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(
+        f"{measured}/{result.dy.size} subsets measured ({summary['feasible']} feasible) on a "
+        f"{result.dy.shape[0]}x{result.dy.shape[1]} grid; wrote {output} and {picture}"
     )
 
 
