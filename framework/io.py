@@ -398,7 +398,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
     if bit_depth == 32:
         data = array.astype(np.float32, copy=False)
     else:
-        scaled = np.nan_to_num(array.astype(np.float32), nan=0.0)
+        scaled = np.nan_to_num(array.astype(np.float32), copy=False, nan=0.0)
         np.clip(scaled, 0.0, 1.0, out=scaled)
         scaled *= 255 if bit_depth == 8 else 65535
         data = np.rint(scaled, out=scaled).astype(np.uint8 if bit_depth == 8 else np.uint16)
