@@ -111,10 +111,17 @@ def to_namespace(value: Any, xp: Any, device: Any, dtype: Any = None) -> Any:
 
 
 def check_foreign_array(
-    X: Any, xp: Any, *, name: str = "X", owner: str = "", non_negative: bool = False
+    X: Any,
+    xp: Any,
+    *,
+    name: str = "X",
+    owner: str = "",
+    non_negative: bool = False,
+    allow_nan: bool = False,
 ) -> Any:
     """Validate a 2-D foreign array without moving it: shape, real dtype, finite
-    values (and non-negative ones where asked); return it as a floating array.
+    values (and non-negative ones where asked; NaN where allowed, as missing
+    values); return it as a floating array.
 
     Raises
     ------
@@ -139,7 +146,7 @@ def check_foreign_array(
         if not xp.isdtype(X.dtype, ("integral", "bool")):
             raise InputError(f"{name}{who} has unsupported dtype {X.dtype}; expected numbers")
         X = xp.astype(X, work_dtype(xp, array_api_compat.device(X)))
-    finite = xp.isfinite(X)
+    finite = xp.isfinite(X) | (xp.isnan(X) if allow_nan else xp.zeros_like(X, dtype=xp.bool))
     if not bool(xp.all(finite)):
         row, column = (int(i) for i in np.argwhere(~to_numpy(finite))[0])
         value = float(to_numpy(X[row, column]))
@@ -148,7 +155,7 @@ def check_foreign_array(
     if non_negative and bool(xp.any(X < 0)):
         row, column = (int(i) for i in np.argwhere(to_numpy(X < 0))[0])
         raise InputError(
-            f"Negative values in data passed to {owner} (input X): counts must be >= 0, but "
+            f"Negative values in data passed to {owner} (input X): values must be >= 0, but "
             f"X[{row}, {column}] = {float(to_numpy(X[row, column]))}"
         )
     return X

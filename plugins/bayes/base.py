@@ -179,6 +179,9 @@ class BaseNB(ClassifierMixin, BaseLearner):
     #: Whether X must be non-negative (counts).
     _non_negative = False
 
+    #: Whether NaN in X means "missing" (else it is an error).
+    _allow_missing = False
+
     def _joint_log_likelihood(self, X: Any) -> np.ndarray:
         raise NotImplementedError
 
@@ -197,7 +200,13 @@ class BaseNB(ClassifierMixin, BaseLearner):
         xp = foreign_namespace(X)
         if xp is None or not self._supports_foreign():
             return None
-        X = check_foreign_array(X, xp, owner=type(self).__name__, non_negative=self._non_negative)
+        X = check_foreign_array(
+            X,
+            xp,
+            owner=type(self).__name__,
+            non_negative=self._non_negative,
+            allow_nan=self._allow_missing,
+        )
         self._check_features(int(X.shape[1]), None, reset=reset)
         return X, xp
 

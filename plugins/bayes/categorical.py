@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from lamina.array_api import device_of, host, to_namespace
 from lamina.datasets import categorical_mask, column_keys, encode_column, numeric_columns
 from lamina.errors import InputError
 from lamina.estimator import check_array, check_number, feature_names_of
@@ -271,6 +272,10 @@ class CategoricalNB(BaseNB):
     array([0])
     """
 
+    #: Category codes are >= 0 (checked here for NumPy input, by the array API check otherwise).
+    _non_negative = True
+    _allow_missing = True
+
     def __init__(
         self,
         *,
@@ -294,6 +299,7 @@ class CategoricalNB(BaseNB):
                 )
 
     def _table(self, X: Any, *, reset: bool) -> np.ndarray:
+        X = host(X)
         names = feature_names_of(X)
         array = check_array(X, dtype=None, allow_nan=True, owner=type(self).__name__)
         if array.dtype.kind == "f" and np.isinf(array).any():
@@ -355,6 +361,25 @@ class CategoricalNB(BaseNB):
 
     def _check_predict_x(self, X: Any) -> np.ndarray:
         return self._table(X, reset=False)
+
+    def _supports_foreign(self) -> bool:
+        # Integer category codes (0..k-1, as in scikit-learn) are looked up on the
+        # array's device; categories of any other kind go through NumPy.
+        categories = getattr(self, "categories_", None)
+        return categories is not None and all(map(_is_code_range, categories))
+
+    def _foreign_joint_log_likelihood(self, X: Any, xp: Any) -> Any:
+        device = device_of(X)
+        jll = xp.zeros((X.shape[0], len(self.classes_)), dtype=X.dtype, device=device)
+        for j, log_prob in enumerate(self.feature_log_prob_):
+            column = X[:, j]
+            # codes never seen in training (or not whole numbers) add no evidence
+            known = (column == xp.floor(column)) & (column < len(self.categories_[j]))
+            codes = xp.astype(xp.where(known, column, xp.zeros_like(column)), xp.int64)
+            table = to_namespace(log_prob, xp, device, X.dtype)
+            evidence = xp.take(table, codes, axis=1).T
+            jll = jll + xp.where(known[:, None], evidence, xp.zeros_like(evidence))
+        return jll + to_namespace(self.class_log_prior_, xp, device, X.dtype)
 
     def _joint_log_likelihood(self, X: np.ndarray) -> np.ndarray:
         return (
@@ -443,6 +468,7 @@ class MixedNB(BaseNB):
             )
 
     def _split(self, X: Any, *, reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        X = host(X)
         names = feature_names_of(X)
         array = check_array(X, dtype=None, allow_nan=True, owner="MixedNB")
         self._check_features(array.shape[1], names, reset=reset)

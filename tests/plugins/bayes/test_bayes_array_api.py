@@ -2,7 +2,8 @@
 
 The same cases as scikit-learn's ``test_gnb_array_api_compliance`` (string and
 numeric labels, with and without sample weights, float32 and float64), for
-every model that computes in the input's namespace, against the NumPy results.
+every model that computes in the input's namespace, against the NumPy results;
+``categorical-nb`` looks integer category codes up on the device too.
 
 Deliberate difference from scikit-learn: fitted attributes (``theta_``,
 ``feature_log_prob_``, ...) stay small NumPy arrays in the input's float dtype
@@ -119,13 +120,37 @@ def test_bad_torch_input_gets_the_same_errors(model_class):
             model.fit(-torch.asarray(X_np) - 1, torch.asarray(y_np))
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("seed", SEEDS)
+def test_categorical_codes_are_looked_up_in_torch(seed, device):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 4, (80, 3)).astype(np.float64)
+    y = rng.integers(0, 3, 80)
+    model = CategoricalNB().fit(X, y)
+    test = np.vstack(
+        [X[:10], [[7, 1, 2], [1.5, 0, 3], [np.nan, 2, 1]]]
+    )  # unseen, fraction, missing
+    ours = model.predict_proba(test)
+    theirs = model.predict_proba(torch.asarray(test, device=device))
+    assert isinstance(theirs, torch.Tensor) and theirs.device.type == device
+    np.testing.assert_allclose(theirs.cpu().numpy(), ours, rtol=1e-12)
+    fitted = CategoricalNB().fit(torch.asarray(X, device=device), torch.asarray(y, device=device))
+    np.testing.assert_allclose(fitted.predict_proba(test), ours, rtol=1e-12)
+    with pytest.raises(InputError, match=r"Negative values in data passed to CategoricalNB"):
+        model.predict(torch.asarray([[0.0, -1.0, 1.0]], device=device))
+
+
 @pytest.mark.parametrize("model_class", [CategoricalNB, MixedNB])
-def test_table_models_read_torch_through_numpy(model_class):
+def test_text_categories_read_torch_through_numpy(model_class):
     rng = np.random.default_rng(5)
     X = rng.integers(0, 4, (60, 3)).astype(np.float64)
     y = rng.integers(0, 2, 60)
-    ours = model_class().fit(X, y)
-    theirs = model_class().fit(torch.asarray(X), torch.asarray(y))
-    np.testing.assert_allclose(
-        np.asarray(theirs.predict_proba(torch.asarray(X))), ours.predict_proba(X)
-    )
+    text = np.where(X > 1, "hi", "lo").astype(object)
+    data = text if model_class is CategoricalNB else X
+    ours = model_class().fit(data, y)
+    probe = torch.asarray(X)
+    # categories held as text, or numeric columns of a mixed model: computed by NumPy
+    theirs = model_class().fit(data, torch.asarray(y))
+    np.testing.assert_allclose(theirs.predict_proba(data), ours.predict_proba(data))
+    if model_class is MixedNB:
+        assert isinstance(theirs.predict_proba(probe), np.ndarray)
