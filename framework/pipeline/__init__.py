@@ -42,6 +42,7 @@ OPERATION_NAMES = (
     "shift",
     "downsample",
     "to_grey",
+    "dataset",
     "split",
     "cross_validate",
     "compare",

@@ -153,6 +153,19 @@ def _dataset(data: Any) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def dataset(*, name: str) -> dict[str, Any]:
+    """A bundled table (``lamina datasets``) as {"X", "y", "feature_names"}: numeric
+    columns as floats, categorical ones as text (missing values as "")."""
+    from lamina.datasets import load_dataset
+
+    table = load_dataset(name)
+    if any(table.categorical):
+        X = np.array([["" if v is None else str(v) for v in row] for row in table.X], dtype=str)
+    else:
+        X = table.X.astype(np.float64)
+    return {"X": X, "y": table.y.astype(str), "feature_names": list(table.feature_names)}
+
+
 def split(*, data: Any, test_fraction: float = 0.25, seed: int = 0) -> dict[str, Any]:
     """Stratified train/test split of a table {"X", "y"}."""
     from lamina.datasets import stratified_folds
@@ -329,6 +342,7 @@ OPERATIONS = {
     "shift": shift,
     "downsample": downsample,
     "to_grey": to_grey,
+    "dataset": dataset,
     "split": split,
     "cross_validate": cross_validate,
     "compare": compare,
