@@ -146,3 +146,17 @@ def test_cli_size_limits_are_the_limits_table(tmp_path, monkeypatch):
     )  # fmt: skip
     assert result.exit_code == 2 and "LAMINA_MEMORY_LIMIT" in result.output
     assert not list(tmp_path.glob("o*"))
+
+
+def test_peak_memory_counts_the_triangle_setup():
+    """Issue 17: the setup's arrays (312 bytes per raster triangle) and its scratch were
+    left out of peak_memory_bytes."""
+    from lamina.plugins.oit import raster
+    from lamina.plugins.oit.procedural import random_triangles
+
+    scene, camera = random_triangles(20_000)
+    tris = raster.setup(scene, camera, (64, 64))
+    for renderer in (FragmentList(arch="cpu"), Reference()):
+        stats = renderer.render(scene, camera, (64, 64)).stats
+        assert stats.peak_memory_bytes >= tris.nbytes + tris.setup_bytes
+        assert tris.nbytes == tris.n * raster.KEPT_BYTES_PER_TRIANGLE
