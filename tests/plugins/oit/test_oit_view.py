@@ -178,10 +178,12 @@ def test_show_writes_a_self_contained_viewer(tmp_path):
         (["-o", "x.png", "--background", "2,0,0"], "background"),
         (["-o", "x.png", "--samples", "8", "--size", "4096x4096"], "MAX_IMAGE_SIDE"),
         (["-o", "x.png", "--eye", "0,0,0", "--target", "0,0,0"], "eye and target must differ"),
+        (["-o", "missing/x.png"], "does not exist"),  # issue 16: no folders made
+        (["-o", "missing/x.gif", "--orbit", "2", "--show"], "does not exist"),
     ],
 )
 def test_bad_view_options_fail_in_one_line(tmp_path, args, message):
-    args = [a if a[:2] != "x." else str(tmp_path / a) for a in args]
+    args = [str(tmp_path / a) if a.startswith(("x.", "missing/")) else a for a in args]
     result = invoke("procedural:torus", *args)
     assert result.exit_code == 2, result.output
     assert message in result.output
