@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lamina.errors import InputError
-from lamina.io import discard_partial_writes, dumps_json, writes_mark, writes_since
+from lamina.journal import discard_partial_writes, writes_mark, writes_since
 from lamina.limits import MAX_IMAGE_SIDE
 
 __all__ = [
@@ -123,6 +123,8 @@ def check_output_folder(path: str | Path, *, name: str = "output folder") -> Pat
 
 def emit_json(data: Any) -> None:
     """Print ``data`` as one JSON document on stdout."""
+    from lamina.io import dumps_json  # numpy-aware; imported by the commands that print JSON
+
     click.echo(dumps_json(data))
 
 

@@ -6,7 +6,6 @@ bit depth on the way in and back on the way out.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import logging
@@ -17,25 +16,23 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any
 
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.journal import begin_write, end_write, record_write
 from lamina.memory import array_bytes, check_allocation
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write",
-    "discard_partial_writes",
     "dumps_json",
     "read_image",
     "remove_stale_parts",
     "unpremultiply",
     "write_image",
     "write_json",
-    "writes_mark",
-    "writes_since",
 ]
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
@@ -46,39 +43,6 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 # writer is gone) from one still being written, and remove it.
 _PART = re.compile(r"^\..+\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.part$")
 _swept: set[Path] = set()
-
-
-class _WriteLog:
-    """How many files this process has finished writing, the latest few, and the
-    temporary files of the writes in progress."""
-
-    count: ClassVar[int] = 0
-    recent: ClassVar[collections.deque[Path]] = collections.deque(maxlen=8)
-    in_progress: ClassVar[set[str]] = set()
-
-
-def discard_partial_writes() -> None:
-    """Remove the temporary files of the writes in progress, for a process that is
-    about to end without unwinding (see :func:`lamina.clitools.standalone`)."""
-    for temporary in list(_WriteLog.in_progress):
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-
-
-def writes_mark() -> int:
-    """A mark to pass to :func:`writes_since` later."""
-    return _WriteLog.count
-
-
-def writes_since(mark: int) -> tuple[int, list[Path]]:
-    """How many files were finished since ``mark`` and the last of them (at most 8).
-
-    >>> count, latest = writes_since(writes_mark())
-    >>> count, latest
-    (0, [])
-    """
-    count = _WriteLog.count - mark
-    return count, list(_WriteLog.recent)[len(_WriteLog.recent) - min(count, 8) :]
 
 
 def _alive(pid: int) -> bool:
@@ -140,7 +104,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         os.fchmod(fd, 0o666 & ~umask)
     except OSError as error:
         raise InputError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
-    _WriteLog.in_progress.add(temporary)
+    begin_write(temporary)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -157,9 +121,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             os.unlink(temporary)
         raise
     finally:
-        _WriteLog.in_progress.discard(temporary)
-    _WriteLog.count += 1
-    _WriteLog.recent.append(target)
+        end_write(temporary)
+    record_write(target)
 
 
 def _json_default(value: Any) -> Any:

@@ -89,12 +89,13 @@ def test_usage_error_exits_2(runner: CliRunner) -> None:
 @pytest.mark.parametrize("arguments", [["--help"], ["plugins"], ["components"]])
 def test_listing_imports_no_command_or_component_module(arguments: list[str]) -> None:
     """Listings read registration metadata only: beyond each plugin's package,
-    no plugin module (CLI, components, operations) and neither torch nor Taichi."""
+    no plugin module (CLI, components, operations); not even numpy (issue 14:
+    `lamina --help` within 0.2 s, see benchmarks/startup.py)."""
     code = (
         "import sys\n"
         "from lamina.cli import main\n"
         f"try:\n    main({arguments!r})\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('torch', 'taichi') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'taichi', 'numpy') if m in sys.modules)\n"
         "deep = sorted(m for m in sys.modules if m.startswith('lamina.plugins.')"
         " and m.count('.') > 2)\n"
         "print('HEAVY', heavy, 'DEEP', deep, file=sys.stderr)\n"
