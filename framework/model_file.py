@@ -171,9 +171,17 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         header, arrays = _read_archive(source)
         return _rebuild(header, arrays)
     except InputError as error:
-        raise type(error)(f"{where}: {error}") from None
+        raise _renamed(error, f"{where}: {error}") from None
     except Exception as error:
         raise InputError(f"{where} is damaged: {type(error).__name__}: {error}") from None
+
+
+def _renamed(error: InputError, message: str) -> InputError:
+    """``error``'s class (e.g. MemoryLimitError) with ``message``, or a plain InputError."""
+    try:
+        return type(error)(message)
+    except TypeError:  # a subclass whose constructor takes other arguments
+        return InputError(message)
 
 
 def _read_archive(source: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
