@@ -149,7 +149,7 @@ def test_save_load_roundtrip(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         load_model(tmp_path / "missing.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
-    with pytest.raises(InputError, match="junk.npz.*not a lamina model file"):
+    with pytest.raises(InputError, match=r"junk\.npz.*not a lamina model file"):
         load_model(tmp_path / "junk.npz")
 
 
