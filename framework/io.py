@@ -29,6 +29,7 @@ __all__ = [
     "atomic_write",
     "dumps_json",
     "read_image",
+    "read_npy_header",
     "remove_stale_parts",
     "unpremultiply",
     "write_image",
@@ -260,17 +261,28 @@ def _silenced(logger_name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _npy_header(source: Path, handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
-    """Shape and dtype from a ``.npy`` header, refusing files shorter than it declares."""
+def read_npy_header(handle: IO[bytes], *, what: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """Shape, Fortran order and dtype from the ``.npy`` header at ``handle``'s position
+    (which is left at the data), refusing unknown versions and Python objects, so a
+    caller can check the declared size before anything is allocated.
+
+    ``what`` names the file (or archive member) in the :class:`InputError`.
+    """
     version = np.lib.format.read_magic(handle)
     if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
     elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
     else:
-        raise InputError(f"image {str(source)!r}: unsupported .npy format version {version}")
+        raise InputError(f"{what}: unsupported .npy format version {version}")
     if dtype.hasobject:
-        raise InputError(f"image {str(source)!r} holds Python objects; only numbers are read")
+        raise InputError(f"{what} holds Python objects; only numbers are read (no pickle)")
+    return shape, fortran, dtype
+
+
+def _npy_header(source: Path, handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """Shape and dtype from a ``.npy`` header, refusing files shorter than it declares."""
+    shape, _, dtype = read_npy_header(handle, what=f"image {str(source)!r}")
     declared = math.prod(shape) * dtype.itemsize
     present = os.fstat(handle.fileno()).st_size - handle.tell()
     if present < declared:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.io import atomic_write
+from lamina.io import atomic_write, read_npy_header
 from lamina.memory import check_allocation
 
 __all__ = [
@@ -218,15 +218,7 @@ def _read_archive(source: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> np.ndarray:
     """One ``.npy`` member, its declared shape checked against its size before reading."""
     with archive.open(member) as handle:
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:
-            raise InputError(f"member {member.filename!r} has .npy version {version}")
-        if dtype.hasobject:
-            raise InputError(f"member {member.filename!r} holds Python objects (pickle refused)")
+        shape, fortran, dtype = read_npy_header(handle, what=f"member {member.filename!r}")
         declared = math.prod(shape) * dtype.itemsize
         if declared != member.file_size - handle.tell():
             raise InputError(
