@@ -321,3 +321,40 @@ def test_cache_info_and_prune(project: Path) -> None:
     assert "removed 13" in everything.stdout
     missing = runner.invoke(main, ["cache", "info", str(project / "nowhere")])
     assert missing.exit_code == 2
+
+
+def test_ctrl_c_stops_promptly_says_what_was_kept_and_exits_130(project: Path) -> None:
+    import signal
+
+    np.save(project / "big.npy", np.random.default_rng(0).random((768, 768)).astype(np.float32))
+    (project / "slow.toml").write_text(
+        PIPELINE.replace("image.npy", "big.npy").replace(
+            "[0.0, 1.0, 2.0, 3.0]", "{ start = 0.0, stop = 1.0, num = 400 }"
+        )
+    )
+    log = project / "out" / "run.log"
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("lamina")),
+            "run",
+            str(project / "slow.toml"),
+            "-o",
+            str(project / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and log.read_text().count(" computed ") >= 3):
+        assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    stopped = time.monotonic() - sent
+    assert process.returncode == 130, stderr
+    lines = stderr.decode().strip().splitlines()
+    assert "interrupted" in lines[-1] and "kept" in lines[-1], lines
+    assert stopped < 30  # a hang guard, not the goal (the goal, < 1 s, is measured in the notes)
+    resumed = plan_pipeline(load_pipeline(project / "slow.toml"), project / "out", load=False)
+    assert resumed.summary()["stored"] >= 3
