@@ -300,6 +300,9 @@ class MLRefine:
         by its own mask times the other's moved to it. Invalid pixels may hold
         anything, NaN included.
 
+        Volumes (z, y, x) are registered in 3-D
+        (:mod:`lamina.plugins.subpixel.volumes`): the result's ``shift`` and
+        ``diagnostics["uncertainty_zyx"]`` have three entries and ``dz`` is set.
         Integer images are scaled as :func:`skimage.util.img_as_float` does. A
         constant image gives, as in scikit-image, a warning and a clear result:
         NaN shift, infinite uncertainty, ``feasible`` False.
@@ -315,6 +318,17 @@ class MLRefine:
             motion along the other direction cannot be measured).
         """
         dtype = _DTYPES[self.precision]
+        if _is_volume(reference) and reference_mask is None and moving_mask is None:
+            from lamina.plugins.subpixel.volumes import register_volumes
+
+            return register_volumes(
+                reference,
+                moving,
+                taper=self.taper,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                periodic=self.boundary == "periodic",
+            )
         masks = None
         if reference_mask is not None or moving_mask is not None:
             if self.boundary != "window":
@@ -713,6 +727,13 @@ def _constant_pair(names: list[str]) -> ShiftEstimate:
         "covariance": np.diag([np.inf, np.inf]).tolist(),
     }
     return ShiftEstimate(float("nan"), float("nan"), (np.inf, np.inf), diagnostics)
+
+
+def _is_volume(array: Any) -> bool:
+    """A (z, y, x) volume: 3-D with more than four samples on its last axis (fewer
+    is a colour or multi-channel image, which needs a channel chosen)."""
+    shape = np.shape(array)
+    return len(shape) == 3 and shape[2] > 4
 
 
 def _windows(

@@ -18,8 +18,8 @@ deliberately differs the case says so and why:
 - A size-one axis (``test_size_one_dimension_input``): scikit-image returns 0
   along it; lamina refuses images with a side under 3 px (no frequency along it
   carries a shift) rather than report a number that measured nothing.
-- 4-D input: not supported (2-D images and, through ``as_image``, (H, W, 1)).
-  3-D volumes: not yet supported by ml-refine (issue 12 Must 4, open).
+- 4-D input: not supported (2-D images, (H, W, 1), and 3-D volumes (z, y, x)
+  whose last axis is longer than 4 -- shorter is read as colour channels).
 - ``(5, 5, 1)`` against ``(5, 5)`` (``test_wrong_input``): lamina reads
   ``(H, W, 1)`` as a grey image, so the pair is valid; other mismatches raise.
 - Images of different sizes with masks
@@ -43,8 +43,9 @@ import numpy as np
 import pytest
 import scipy.fft as fft
 from scipy.ndimage import fourier_shift
+from skimage import img_as_float
 from skimage.color import rgb2gray
-from skimage.data import camera, retina
+from skimage.data import binary_blobs, camera, retina
 
 import lamina
 from lamina.plugins.subpixel import DEFAULT_ESTIMATOR
@@ -95,12 +96,17 @@ def test_size_one_dimension_input_is_refused():
         default().estimate(strip, circular(strip, (-2.4, 0)))
 
 
-def test_3d_and_4d_input_are_refused_with_the_reason():
-    volume = np.random.default_rng(0).random((16, 16, 16))
+@pytest.mark.parametrize("shift", [(-2.0, 1.0, 5.0), (-2.3, 1.7, 5.4)])
+def test_3d_input(shift):
+    phantom = img_as_float(binary_blobs(length=32, n_dim=3, rng=1))
+    result = default(boundary="periodic").estimate(phantom, circular(phantom, shift))
+    assert np.allclose(result.shift, shift, atol=0.05)
+
+
+def test_4d_input_is_refused_with_the_reason():
+    volume = np.random.default_rng(0).random((8, 8, 8, 8))
     with pytest.raises(lamina.InputError, match="2-D"):
         default().estimate(volume, volume)
-    with pytest.raises(lamina.InputError, match="2-D"):
-        default().estimate(volume[None], volume[None])
 
 
 def test_wrong_input():

@@ -1,0 +1,59 @@
+"""ml-refine on volumes (z, y, x)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.fft as fft
+from scipy import ndimage
+from scipy.ndimage import fourier_shift
+from skimage import img_as_float
+from skimage.data import binary_blobs
+
+import lamina
+from lamina.plugins.subpixel.registration import MLRefine
+from lamina.plugins.subpixel.volumes import VolumeShiftEstimate
+
+
+def circular(volume: np.ndarray, shift) -> np.ndarray:
+    return fft.ifftn(fourier_shift(fft.fftn(volume), shift)).real
+
+
+@pytest.mark.parametrize("shift", [(-2.0, 1.0, 5.0), (-2.3, 1.7, 5.4)])
+def test_circular_phantom_as_skimage_tests_it(shift):
+    # skimage's test_3d_input, in lamina's sign
+    phantom = img_as_float(binary_blobs(length=32, n_dim=3, rng=1))
+    result = MLRefine(boundary="periodic").estimate(phantom, circular(phantom, shift))
+    assert isinstance(result, VolumeShiftEstimate)
+    assert np.allclose(result.shift, shift, atol=1e-3)
+    assert result.as_dict()["dz"] == pytest.approx(shift[0], abs=1e-3)
+
+
+def test_noisy_views_are_calibrated():
+    rng = np.random.default_rng(0)
+    scene = ndimage.gaussian_filter(rng.normal(size=(80, 80, 80)), 1.5, mode="wrap")
+    scene /= scene.std()
+    z = []
+    for _ in range(6):
+        shift = rng.uniform(-4, 4, 3)
+        moved = circular(scene, shift)
+        view = (slice(16, 56),) * 3
+        reference = scene[view] + rng.normal(0, 0.3, (40, 40, 40))
+        moving = moved[view] + rng.normal(0, 0.3, (40, 40, 40))
+        result = MLRefine().estimate(reference, moving)
+        z.append((result.shift - shift) / np.array(result.diagnostics["uncertainty_zyx"]))
+    z = np.array(z)
+    assert np.all(np.abs(z) < 5)
+    assert 0.5 < np.sqrt(np.mean(z**2)) < 1.6
+
+
+def test_bad_volumes():
+    volume = np.random.default_rng(1).random((8, 8, 8))
+    with pytest.raises(lamina.InputError, match="same shape"):
+        MLRefine().estimate(volume, volume[:-1])
+    with pytest.raises(lamina.InputError, match="constant"):
+        MLRefine().estimate(volume, np.zeros_like(volume))
+    broken = volume.copy()
+    broken[1, 2, 3] = np.nan
+    with pytest.raises(lamina.InputError, match="NaN"):
+        MLRefine().estimate(volume, broken)
