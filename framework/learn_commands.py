@@ -56,16 +56,25 @@ def prepare_learner(
 def _missing_value_error(
     error: InputError, dataset: Dataset, X: np.ndarray, learner: str
 ) -> Exception:
-    """A learner's refusal of NaN, pointed at the file's line instead of the fold's row
-    (a fold's row numbers mean nothing to someone looking at the file)."""
-    if "NaN" not in str(error) or X.dtype.kind != "f" or not np.isnan(X).any():
+    """A learner's refusal of NaN or infinity, pointed at the file's line instead of
+    the fold's row (a fold's row numbers mean nothing to someone looking at the file)."""
+    text = str(error)
+    if ("NaN" not in text and "infinity" not in text) or X.dtype.kind != "f":
         return error
-    row, column = (int(i) for i in np.argwhere(np.isnan(X))[0])
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return error
+    row, column = (int(i) for i in np.argwhere(bad)[0])
     line = f", line {int(dataset.lines[row])}" if dataset.lines is not None else ""
+    where = f"table {dataset.name!r}{line}: column {dataset.feature_names[column]!r}"
+    if np.isnan(X[row, column]):
+        return InputError(
+            f"{where} is missing a value (data row {row + 1}) and {learner} does not accept "
+            "missing values; fill or drop such rows, or use a learner that does (mixed-nb, cn2)"
+        )
     return InputError(
-        f"table {dataset.name!r}{line}: column {dataset.feature_names[column]!r} is missing a value "
-        f"(data row {row + 1}) and {learner} does not accept missing values; fill or drop "
-        "such rows, or use a learner that does (mixed-nb, cn2)"
+        f"{where} holds {X[row, column]} (data row {row + 1}); {learner} needs finite "
+        "numbers: fix or drop that row"
     )
 
 

@@ -48,3 +48,11 @@ def test_read_csv_records_each_rows_line(tmp_path):
     data = read_csv(path, target="label")
     assert data.lines.tolist() == [2, 4, 5]
     assert data.subset(np.array([2, 0])).lines.tolist() == [5, 2]
+
+
+def test_infinity_in_cross_validation_is_named_by_file_line(tmp_path):
+    path = tmp_path / "inf.csv"
+    path.write_text("a,b,label\n1,2,x\n2,3,y\n3,inf,x\n4,5,y\n5,6,x\n6,7,y\n")
+    result = _run("learn", "gaussian-nb", "--data", str(path), "--target", "label", "--cv", "2")
+    assert result.exit_code == 2
+    assert "line 4: column 'b' holds inf (data row 3)" in result.output
