@@ -15,7 +15,15 @@ import click
 import numpy as np
 
 import lamina
-from lamina.clitools import emit_json, json_option, parse_settings, print_table, set_option
+from lamina.clitools import (
+    check_output_file,
+    check_output_folder,
+    emit_json,
+    json_option,
+    parse_settings,
+    print_table,
+    set_option,
+)
 from lamina.errors import InputError
 from lamina.io import write_image, write_json
 from lamina.plugins.torch_vae.data_sources import (
@@ -151,6 +159,9 @@ def vae(
     """
     if not 0.0 < test_fraction < 1.0:
         raise InputError(f"--test-fraction must be in (0, 1), got {test_fraction}")
+    check_output_folder(out_dir, name="--out")
+    if checkpoint is not None and checkpoint.parent != out_dir:  # OUT itself is made
+        check_output_file(checkpoint, name="--checkpoint")
     if data == "digits":
         images, _ = load_digits()
         binarize = 0.5 if binarize is None else binarize
