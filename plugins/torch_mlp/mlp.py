@@ -70,7 +70,7 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
         max_iter: int = 200,
         tol: float = 1e-4,
         n_iter_no_change: int = 10,
-        alpha: float = 0.0,
+        alpha: float | None = None,
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         standardize: bool = True,
@@ -119,7 +119,8 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
         check_number("max_iter", self.max_iter, integer=True, low=1, owner=owner)
         check_number("tol", self.tol, low=0, owner=owner)
         check_number("n_iter_no_change", self.n_iter_no_change, integer=True, low=1, owner=owner)
-        check_number("alpha", self.alpha, low=0, owner=owner)
+        if self.alpha is not None:
+            check_number("alpha", self.alpha, low=0, owner=owner)
         check_number(
             "validation_fraction",
             self.validation_fraction,
@@ -134,6 +135,12 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
                 raise InputError(
                     f"parameter {name!r} of {owner} must be True or False, got {getattr(self, name)!r}"
                 )
+
+    #: The L2 penalty ``alpha=None`` stands for (see the subclasses).
+    _default_alpha = 0.0
+
+    def _alpha(self) -> float:
+        return self._default_alpha if self.alpha is None else float(self.alpha)
 
     # -- network ----------------------------------------------------------------------
     def _build_network(self) -> nn.Sequential:
@@ -223,9 +230,10 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
     def _objective(self, data: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         inputs, target = data
         value = self._loss(self.model_(inputs), target)
-        if self.alpha > 0:
+        alpha = self._alpha()
+        if alpha > 0:
             penalty = sum(m.weight.square().sum() for m in self.model_ if isinstance(m, nn.Linear))
-            value = value + 0.5 * self.alpha * penalty / len(inputs)
+            value = value + 0.5 * alpha * penalty / len(inputs)
         return value
 
     def _evaluate(self, data: tuple[torch.Tensor, torch.Tensor] | None) -> float | None:
@@ -399,8 +407,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     n_iter_no_change : int, default=10
         Stop after this many epochs (Adam) or blocks of 10 iterations (L-BFGS)
         without progress.
-    alpha : float, default=0.0
-        L2 penalty ``alpha / (2 n) * sum ||W||^2`` on the weights.
+    alpha : float or None, default=None
+        L2 penalty ``alpha / (2 n) * sum ||W||^2`` on the weights. None: 0 for
+        the regressor (an approximation as exact as the optimiser gets), 2 for
+        the classifier, whose unpenalised fit on separable classes drives the
+        logits apart without bound (log-probabilities of -9000 on
+        scikit-learn's check data; -14 with 2), so its probabilities are
+        calibrated: held-out log-loss below scikit-learn's ``MLPClassifier``
+        at its defaults on iris, wine, breast cancer and digits.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, monitor its loss, and keep
         the weights that did best on it.
@@ -503,7 +517,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             ]
         )
         # 0.5 * mean squared error + alpha / (2 n) ||W||^2, times n * k.
-        ridge = float(self.alpha) * target.shape[1]
+        ridge = self._alpha() * target.shape[1]
         scale = target.numel()
         monitor = _Monitor(self)
         damping, growth = 1e-3, 2.0
@@ -558,7 +572,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """A fully connected network with a softmax output, fitted by cross-entropy.
 
     Parameters are those of :class:`MLPRegressor` (which documents them); the
-    loss is the mean cross-entropy, and ``standardize`` scales the inputs only.
+    loss is the mean cross-entropy, ``standardize`` scales the inputs only, and
+    ``alpha=None`` means 2 (weight decay that calibrates the probabilities).
 
     Attributes
     ----------
@@ -577,6 +592,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> clf.predict([[-2.0, -2.0], [2.0, 2.0]]).tolist()
     ['left', 'right']
     """
+
+    # Weight decay keeps the logits of separable classes finite (see ``alpha``).
+    _default_alpha = 2.0
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
         """Train on ``X`` (n, d) and class labels ``y`` (n,)."""

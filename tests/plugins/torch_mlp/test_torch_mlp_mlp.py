@@ -258,7 +258,8 @@ def _sklearn_checks():
     estimators = [
         MLPRegressor(width=16, max_iter=40, random_state=0),
         MLPRegressor(width=16, solver="adam", learning_rate=1e-2, max_iter=40, random_state=0),
-        MLPClassifier(width=16, max_iter=40, random_state=0),
+        # Defaults, as a scikit-learn user meets them (#15: 3 checks failed here).
+        MLPClassifier(),
         RandomFeatures(n_features=40, random_state=0),
         ReLUInterpolant(),
     ]
