@@ -264,6 +264,29 @@ def setup(scene: Scene, camera: Camera, size: tuple[int, int]) -> RasterTriangle
     )
 
 
+# Reductions over a triangle's three corners, as two elementwise operations: numpy's
+# axis reductions over a length-3 axis cost 10-20x more (measured 612 us against
+# 35 us for 8,192 triangles), and the setup makes a dozen of them per chunk.
+def _corner_min(a: np.ndarray) -> np.ndarray:
+    return np.minimum(np.minimum(a[:, 0], a[:, 1]), a[:, 2])
+
+
+def _corner_max(a: np.ndarray) -> np.ndarray:
+    return np.maximum(np.maximum(a[:, 0], a[:, 1]), a[:, 2])
+
+
+def _corner_sum(a: np.ndarray) -> np.ndarray:
+    return a[:, 0] + a[:, 1] + a[:, 2]
+
+
+def _any_column(mask: np.ndarray) -> np.ndarray:
+    """Row-wise any of a (N, K) boolean array with small K, column by column."""
+    result = mask[:, 0].copy()
+    for k in range(1, mask.shape[1]):
+        result |= mask[:, k]
+    return result
+
+
 def _plane_distances(p: np.ndarray) -> np.ndarray:
     """Signed distances (..., 6) to the clip planes; inside when >= 0."""
     x, y, z, w = p[..., 0], p[..., 1], p[..., 2], p[..., 3]
@@ -277,8 +300,11 @@ def _clip(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Clip (F, 3, 4) clip-space triangles; return triangles sorted by face."""
     distances = _plane_distances(positions)  # (F, 3, 6)
-    outside = (distances < 0).all(axis=1).any(axis=1)
-    inside = (distances >= 0).all(axis=(1, 2))
+    # Per plane, the nearest and farthest vertex: outside when all three are behind one
+    # plane, inside when none is behind any.
+    lowest = _corner_min(distances)
+    outside = _any_column(_corner_max(distances) < 0)
+    inside = ~_any_column(lowest < 0)
     crossing = ~inside & ~outside
     if not crossing.any():
         return positions[inside], rgba[inside], face[inside]
@@ -365,21 +391,22 @@ def _screen(
 
     half = 1 << (SUBPIXEL_BITS - 1)
     # Pixel ranges whose centres (i << 8) + half can lie inside the triangle.
-    i0 = np.maximum(-((half - x.min(axis=1)) >> SUBPIXEL_BITS), 0)  # ceil((min - half) / 256)
-    i1 = np.minimum((x.max(axis=1) - half) >> SUBPIXEL_BITS, width - 1)
-    j0 = np.maximum(-((half - y.min(axis=1)) >> SUBPIXEL_BITS), 0)
-    j1 = np.minimum((y.max(axis=1) - half) >> SUBPIXEL_BITS, height - 1)
+    i0 = np.maximum(-((half - _corner_min(x)) >> SUBPIXEL_BITS), 0)  # ceil((min - half) / 256)
+    i1 = np.minimum((_corner_max(x) - half) >> SUBPIXEL_BITS, width - 1)
+    j0 = np.maximum(-((half - _corner_min(y)) >> SUBPIXEL_BITS), 0)
+    j1 = np.minimum((_corner_max(y) - half) >> SUBPIXEL_BITS, height - 1)
     visible = (area2 > 0) & (i0 <= i1) & (j0 <= j1)
-    x, y, xs, ys, depth, inv_w, rgba, face, area2 = (
-        a[visible] for a in (x, y, xs, ys, depth, inv_w, rgba, face, area2)
-    )
-    i0, i1, j0, j1 = (a[visible] for a in (i0, i1, j0, j1))
+    if not visible.all():  # (a mesh in view usually is: no copies then)
+        x, y, xs, ys, depth, inv_w, rgba, face, area2 = (
+            a[visible] for a in (x, y, xs, ys, depth, inv_w, rgba, face, area2)
+        )
+        i0, i1, j0, j1 = (a[visible] for a in (i0, i1, j0, j1))
     n = len(face)
 
     # Anchor pixel: the pixel of the centroid, kept inside the pixel box.  Planes are
     # evaluated relative to it, so their rounding does not grow with the image size.
-    iref = np.clip(x.sum(axis=1) // (3 << SUBPIXEL_BITS), i0, i1)
-    jref = np.clip(y.sum(axis=1) // (3 << SUBPIXEL_BITS), j0, j1)
+    iref = np.clip(_corner_sum(x) // (3 << SUBPIXEL_BITS), i0, i1)
+    jref = np.clip(_corner_sum(y) // (3 << SUBPIXEL_BITS), j0, j1)
     xref = (iref << SUBPIXEL_BITS) + half
     yref = (jref << SUBPIXEL_BITS) + half
 
@@ -411,8 +438,8 @@ def _screen(
     # clamp to the vertex range only catches rounding at the edges of slivers.
     zref = np.clip(np.rint(zref * _GRADIENT_SCALE), -_ANCHOR_LIMIT, _ANCHOR_LIMIT)
     table[:, COL_Z] = zref.astype(np.int64) - table[:, COL_GX] * iref - table[:, COL_GY] * jref
-    table[:, COL_ZLO] = np.clip(np.floor(depth.min(axis=1)), 0, _DEPTH_MAX).astype(np.int64)
-    table[:, COL_ZHI] = np.clip(np.ceil(depth.max(axis=1)), 0, _DEPTH_MAX).astype(np.int64)
+    table[:, COL_ZLO] = np.clip(np.floor(_corner_min(depth)), 0, _DEPTH_MAX).astype(np.int64)
+    table[:, COL_ZHI] = np.clip(np.ceil(_corner_max(depth)), 0, _DEPTH_MAX).astype(np.int64)
 
     shade = np.zeros((n, SHADE_COLUMNS))
     if flat:
