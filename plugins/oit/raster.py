@@ -385,7 +385,8 @@ def _screen(
     # Orient every triangle so that its interior is on the positive side of all edges.
     area2 = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
     flip = area2 < 0
-    for array in (x, y, xs, ys, depth, inv_w, rgba):
+    # (Face colours are equal at the three corners: nothing to swap.)
+    for array in (x, y, xs, ys, depth, inv_w) + (() if flat else (rgba,)):
         array[flip, 1], array[flip, 2] = array[flip, 2].copy(), array[flip, 1].copy()
     area2 = np.abs(area2)
 
