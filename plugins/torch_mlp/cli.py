@@ -16,7 +16,14 @@ import click
 import numpy as np
 
 import lamina
-from lamina.clitools import emit_json, json_option, parse_settings, print_table, set_option
+from lamina.clitools import (
+    check_output_file,
+    emit_json,
+    json_option,
+    parse_settings,
+    print_table,
+    set_option,
+)
 from lamina.errors import InputError
 from lamina.io import atomic_write
 from lamina.limits import MAX_INTERPOLANT_NODES
@@ -334,6 +341,8 @@ def approximate(
       lamina approximate "franke(x, y)" --dims 2 --domain 0:1 --method constructive --width 1024
       lamina approximate "abs(x)" --sweep depth --activation relu
     """
+    if plot_path is not None:
+        check_output_file(plot_path, name="--plot")
     d = int(dims)
     function = parse_expression(expression, VARIABLES[d])
     bounds = parse_domain(domain, d)
