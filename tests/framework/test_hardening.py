@@ -510,3 +510,34 @@ def test_test_table_column_mismatch_is_one_short_line(tmp_path: Path) -> None:
     )
     assert status == 2
     assert "another order: column 1 is 'feature_00001', --data's is 'feature_00000'" in first
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("render", "procedural:stacked_quads:2", "--size", "8x8", "-o", "{missing}/x.png"),
+        ("rules", "--data", "lenses", "--output", "{missing}/rules.json"),
+        ("learn", "gaussian-nb", "--data", "iris", "--save", "{missing}/model.npz"),
+        ("track", "{frame}", "{frame}", "--csv", "{missing}/track.csv"),
+        ("approximate", "x", "--sweep", "width", "--plot", "{missing}/plot.png"),
+        ("vae", "--out", "{missing}/deeper/out", "--epochs", "1"),
+    ],
+    ids=lambda args: args[0],
+)
+def test_every_output_option_refuses_a_missing_folder(
+    args: tuple[str, ...], camera: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from lamina.cli import main
+
+    if args[0] in ("approximate", "vae"):
+        pytest.importorskip("torch")
+    missing = tmp_path / "missing"
+    argv = [a.format(missing=missing, frame=camera) for a in args]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("lamina: error: ") and "does not exist; create it first" in (
+        result.stderr
+    )
+    assert not missing.exists()
