@@ -166,19 +166,27 @@ class Host:
         self.strict = _env_flag("LAMINA_STRICT_PLUGINS") if strict is None else strict
         if entry_points is None:
             entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        # Each distribution's metadata is parsed once: it holds the whole README.
+        owners: dict[int, tuple[str, str]] = {}
+
+        def owner(entry_point: metadata.EntryPoint) -> tuple[str, str]:
+            key = id(getattr(entry_point, "dist", None))
+            if key not in owners:
+                owners[key] = _distribution(entry_point)
+            return owners[key]
+
+        described = [(ep, *owner(ep)) for ep in entry_points]
         # Built-ins first, then by name: the first registration of a name wins,
         # so the outcome of a clash never depends on installation order.
-        ordered = sorted(
-            entry_points,
-            key=lambda ep: (_distribution(ep)[0] != "lamina", ep.name),
-        )
-        for entry_point in ordered:
-            self._load_entry_point(entry_point)
+        described.sort(key=lambda item: (item[1] != "lamina", item[0].name))
+        for entry_point, distribution, version in described:
+            self._load_entry_point(entry_point, distribution, version)
         self.raise_if_strict()
 
     # -- loading -----------------------------------------------------------
-    def _load_entry_point(self, entry_point: metadata.EntryPoint) -> None:
-        distribution, version = _distribution(entry_point)
+    def _load_entry_point(
+        self, entry_point: metadata.EntryPoint, distribution: str, version: str
+    ) -> None:
         if entry_point.name in self.disabled:
             self.plugins[entry_point.name] = PluginInfo(
                 entry_point.name, distribution, version, status="disabled"
@@ -377,10 +385,8 @@ def _describe(error: BaseException) -> str:
 
 
 def _host_commands() -> dict[str, CommandInfo]:
-    try:
-        version = metadata.version("lamina")
-    except metadata.PackageNotFoundError:
-        version = ""
+    from lamina import __version__ as version  # lamina/__init__ has read it already
+
     return {
         name: CommandInfo(name, target, summary, "lamina", "lamina", version)
         for name, (target, summary) in HOST_COMMANDS.items()
