@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lamina.clitools import emit_json, json_option, print_table
+from lamina.clitools import check_output_folder, emit_json, json_option, print_table
 
 __all__ = ["cache", "demo", "run"]
 
@@ -130,6 +130,7 @@ def _dry_run(plan: Any, as_json: bool) -> None:
 def _execute(pipeline: Any, outdir: Path, options: dict[str, Any]) -> None:
     from lamina.pipeline.runner import Selection, plan_pipeline, run_pipeline
 
+    check_output_folder(outdir, name="--outdir")
     selection = Selection(
         only=options.pop("only"),
         start=options.pop("start"),
