@@ -521,6 +521,7 @@ def test_test_table_column_mismatch_is_one_short_line(tmp_path: Path) -> None:
         ("track", "{frame}", "{frame}", "--csv", "{missing}/track.csv"),
         ("approximate", "x", "--sweep", "width", "--plot", "{missing}/plot.png"),
         ("vae", "--out", "{missing}/deeper/out", "--epochs", "1"),
+        ("run", str(ROOT / "examples" / "pipelines" / "learners.toml"), "-o", "{missing}/out"),
     ],
     ids=lambda args: args[0],
 )
