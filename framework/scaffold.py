@@ -199,6 +199,101 @@ class {cls}:
         return float(np.mean(self.predict(X) == np.asarray(y)))
 '''
 
+_RENDERER = """\
+\"\"\"{title}: a lamina renderer.\"\"\"
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from lamina import Camera, InputError, Rendering, RenderStats, Scene
+from lamina.limits import MAX_IMAGE_SIDE
+from lamina.memory import array_bytes, check_allocation
+
+
+class {cls}:
+    \"\"\"Painter's algorithm: whole triangles sorted far to near by their mean
+    depth, each composited over the image with premultiplied alpha.
+
+    Not exact where triangles interpenetrate or overlap cyclically (lamina's
+    ``fragment-list`` renderer is); triangles reaching behind the camera are
+    left out, and vertex colours are averaged per face.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lamina import Camera, Scene
+    >>> quad = Scene(
+    ...     vertices=np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], float),
+    ...     faces=np.array([[0, 1, 2], [0, 2, 3]]),
+    ...     face_colors=(1.0, 0.0, 0.0, 0.5),
+    ... )
+    >>> camera = Camera(eye=(0, 0, 4), target=(0, 0, 0))
+    >>> {cls}().render(quad, camera, (8, 8)).image[4, 4].tolist()
+    [0.5, 0.0, 0.0, 0.5]
+    \"\"\"
+
+    def render(self, scene: Scene, camera: Camera, size: tuple[int, int]) -> Rendering:
+        \"\"\"Render ``scene`` seen by ``camera`` at ``size`` = (height, width).\"\"\"
+        start = time.perf_counter()
+        height, width = (int(side) for side in size)
+        if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE):
+            raise InputError(
+                f"size: expected height and width in 1..{{MAX_IMAGE_SIDE}}, got {{tuple(size)}}"
+            )
+        check_allocation(
+            array_bytes((height, width, 6), np.float32),
+            what=f"a {{height}} x {{width}} image and its depth-complexity map",
+            fix="ask for a smaller size",
+        )
+        transform = camera.projection_matrix(width / height) @ camera.view_matrix()
+        clip = np.c_[scene.vertices, np.ones(len(scene.vertices))] @ transform.T
+        w = clip[:, 3]
+        safe_w = np.where(w > 1e-12, w, 1.0)
+        columns = (clip[:, 0] / safe_w + 1.0) * 0.5 * width
+        rows = (1.0 - clip[:, 1] / safe_w) * 0.5 * height
+        depth = clip[:, 2] / safe_w
+        faces = scene.faces
+        if scene.face_colors is not None:
+            colors = np.asarray(scene.face_colors, np.float64)
+        else:
+            colors = np.asarray(scene.vertex_colors, np.float64)[faces].mean(axis=1)
+        in_front = (w[faces] > 1e-12).all(axis=1)
+        order = np.argsort(-depth[faces].mean(axis=1), kind="stable")  # far first
+        image = np.empty((height, width, 4), np.float64)
+        image[:] = scene.premultiplied_background()
+        complexity = np.zeros((height, width), np.int32)
+        for face in order[in_front[order]]:
+            ys, xs = rows[faces[face]], columns[faces[face]]
+            top, bottom = max(int(np.floor(ys.min())), 0), min(int(np.ceil(ys.max())), height)
+            left, right = max(int(np.floor(xs.min())), 0), min(int(np.ceil(xs.max())), width)
+            if top >= bottom or left >= right:
+                continue
+            py, px = np.mgrid[top:bottom, left:right] + 0.5  # pixel centres
+            edges = [
+                (xs[(k + 1) % 3] - xs[k]) * (py - ys[k]) - (ys[(k + 1) % 3] - ys[k]) * (px - xs[k])
+                for k in range(3)
+            ]
+            inside = (edges[0] >= 0) & (edges[1] >= 0) & (edges[2] >= 0)
+            inside |= (edges[0] <= 0) & (edges[1] <= 0) & (edges[2] <= 0)  # either winding
+            r, g, b, alpha = colors[face]
+            window = image[top:bottom, left:right]
+            window[inside] = np.array([r * alpha, g * alpha, b * alpha, alpha]) + (
+                1.0 - alpha
+            ) * window[inside]
+            complexity[top:bottom, left:right] += inside
+        stats = RenderStats(
+            geometry_passes=1,
+            layers=int(complexity.max()),
+            fragments=int(complexity.sum()),
+            max_depth_complexity=int(complexity.max()),
+            seconds=time.perf_counter() - start,
+        )
+        return Rendering(np.clip(image, 0.0, 1.0).astype(np.float32), complexity, stats)
+"""
+
 _KINDS = {
     "interpolator": (
         "lamina_register_interpolators",
@@ -211,6 +306,12 @@ _KINDS = {
         "{}",
         "cross-correlation with a parabolic peak",
         _POSITION,
+    ),
+    "renderer": (
+        "lamina_register_renderers",
+        "{}",
+        "painter's algorithm: triangles sorted by depth",
+        _RENDERER,
     ),
     "learner": (
         "lamina_register_learners",
