@@ -90,8 +90,11 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         square single-channel image.
     activation : str, default="relu"
         relu, leaky_relu, tanh, elu, gelu, silu or softplus.
-    decoder : {"bernoulli", "gaussian"}, default="bernoulli"
-        Bernoulli needs data in {0, 1}; Gaussian takes any real data.
+    decoder : {"auto", "bernoulli", "gaussian"}, default="auto"
+        Bernoulli needs data in {0, 1}; Gaussian takes any real data. ``auto``
+        picks Bernoulli when every training value is 0 or 1 and Gaussian
+        otherwise (``decoder_`` says which), so ``fit`` takes any real data as
+        a scikit-learn user expects; the likelihood follows the data.
     decoder_std : float or None, default=None
         Gaussian decoder's standard deviation: fixed at this value, or learned
         (one per feature) when ``None``.
@@ -184,7 +187,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         activation: Literal[
             "relu", "leaky_relu", "tanh", "elu", "gelu", "silu", "softplus"
         ] = "relu",
-        decoder: Literal["bernoulli", "gaussian"] = "bernoulli",
+        decoder: Literal["auto", "bernoulli", "gaussian"] = "auto",
         decoder_std: float | None = None,
         beta: float = 1.0,
         mmd_weight: float = 0.0,
@@ -256,7 +259,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         for name, allowed in (
             ("architecture", ("mlp", "conv")),
             ("activation", _ACTIVATIONS),
-            ("decoder", ("bernoulli", "gaussian")),
+            ("decoder", ("auto", "bernoulli", "gaussian")),
             ("mmd_kernel", ("imq", "rbf")),
             ("optimizer", tuple(_OPTIMIZERS)),
             ("device", ("auto", "cpu", "cuda")),
@@ -296,7 +299,13 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     # -- data -------------------------------------------------------------------------------
     def _check_data(self, X: Any, *, reset: bool, name: str = "X") -> np.ndarray:
         array = self._validate_x(X, reset=reset) if name == "X" else check_array(X, name=name)
-        if self.decoder == "bernoulli":
+        if reset:
+            self.decoder_ = (
+                ("bernoulli" if np.isin(array, (0.0, 1.0)).all() else "gaussian")
+                if self.decoder == "auto"
+                else str(self.decoder)
+            )
+        if self.decoder_ == "bernoulli":
             binary = (array == 0) | (array == 1)
             if not binary.all():
                 row, column = np.argwhere(~binary)[0]
@@ -322,7 +331,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             self.activation,
             image_shape=self.image_shape_,
             channels=tuple(int(c) for c in self.channels),
-            learn_scale=self.decoder == "gaussian" and self.decoder_std is None,
+            learn_scale=self.decoder_ == "gaussian" and self.decoder_std is None,
         )
 
     def _log_scale(self, network: VAENetwork) -> torch.Tensor:
@@ -337,7 +346,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     def _log_likelihood(
         self, x: torch.Tensor, output: torch.Tensor, network: VAENetwork
     ) -> torch.Tensor:
-        if self.decoder == "bernoulli":
+        if self.decoder_ == "bernoulli":
             return bernoulli_log_prob(x, output)
         return gaussian_log_prob(x, output, self._log_scale(network))
 
@@ -353,7 +362,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         eps = torch.randn(mean.shape, generator=noise, device=mean.device, dtype=mean.dtype)
         z = mean + torch.exp(0.5 * log_var) * eps
         output = self.model_.decode(z)
-        if self.decoder == "bernoulli":
+        if self.decoder_ == "bernoulli":
             reconstruction = functional.binary_cross_entropy_with_logits(output, x, reduction="sum")
             reconstruction = reconstruction / len(x)
         else:
@@ -554,6 +563,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             "params": params,
             "fitted": {
                 "n_features_in": int(self.n_features_in_),
+                "decoder": self.decoder_,
                 "image_shape": None if self.image_shape_ is None else list(self.image_shape_),
                 "n_epochs": int(self.n_epochs_),
                 "best_epoch": int(self.best_epoch_),
@@ -618,6 +628,10 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
 
     def _restore_fitted(self, fitted: dict[str, Any]) -> None:
         self.n_features_in_ = _count(fitted["n_features_in"], "n_features_in", low=1)
+        # Checkpoints from before decoder="auto" name the decoder in the parameters only.
+        self.decoder_ = fitted.get("decoder", self.decoder)
+        if self.decoder_ not in ("bernoulli", "gaussian"):
+            raise InputError(f"decoder must be 'bernoulli' or 'gaussian', got {self.decoder_!r}")
         shape = fitted["image_shape"]
         self.image_shape_ = (
             None if shape is None else tuple(_count(s, "image_shape", low=1) for s in shape)
@@ -735,7 +749,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             )
         with torch.no_grad():
             output = network.decode(self._as_tensor(codes, network))
-            if self.decoder == "bernoulli":
+            if self.decoder_ == "bernoulli":
                 output = torch.sigmoid(output)
         return output.cpu().numpy().astype(np.float32)
 
@@ -756,7 +770,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
                 (int(n_samples), int(self.latent_dim)), generator=rng, dtype=torch.float64
             )
             output = network.decode(z.to(next(network.parameters())))
-            if self.decoder == "bernoulli":
+            if self.decoder_ == "bernoulli":
                 output = torch.sigmoid(output).double().cpu()
                 if not mean:
                     output = torch.bernoulli(output, generator=rng)
