@@ -200,13 +200,15 @@ class _Device:
         self.bytes += int(np.prod(held[1])) * dtype.itemsize
         return held[0]
 
-    def upload(self, array: np.ndarray) -> Any:
+    def upload(self, array: np.ndarray, *, held: bool = False) -> Any:
+        """``array`` for the kernels; ``held``: the caller keeps it anyway (the setup's
+        arrays), so on the host, where it is passed as it is, it costs nothing more."""
         # A frame with nothing visible still passes (unused) triangle arrays.
         array = np.ascontiguousarray(
             array if len(array) else np.zeros((1, *array.shape[1:]), array.dtype)
         )
         if self.host:
-            self.bytes += array.nbytes
+            self.bytes += 0 if held else array.nbytes
             return array
         buffer = self.empty(array.shape, array.dtype)
         buffer.from_numpy(array)
@@ -315,8 +317,8 @@ class _TaichiRenderer(_Renderer):
         height, width = tris.size
         tiles_x, tiles_y = -(-width // raster.TILE), -(-height // raster.TILE)
         n_tiles = tiles_x * tiles_y
-        table = device.upload(tris.table)
-        bbox = device.upload(tris.bbox)
+        table = device.upload(tris.table, held=True)
+        bbox = device.upload(tris.bbox, held=True)
         total = device.zeros((n_tiles,), np.int32)
         extent = {"tiles_x": tiles_x, "width": width, "height": height}
         if tris.n:  # (the uploaded arrays are padded to one row when empty)

@@ -159,4 +159,4 @@ def test_peak_memory_counts_the_triangle_setup():
     for renderer in (FragmentList(arch="cpu"), Reference()):
         stats = renderer.render(scene, camera, (64, 64)).stats
         assert stats.peak_memory_bytes >= tris.nbytes + tris.setup_bytes
-        assert tris.nbytes == tris.n * raster.KEPT_BYTES_PER_TRIANGLE
+        assert tris.nbytes <= tris.n * raster.KEPT_BYTES_PER_TRIANGLE
