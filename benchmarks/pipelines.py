@@ -3,7 +3,8 @@ loopback Dask scheduler with workers started as subprocesses, fresh and fully st
 
 The pipeline is one ``load`` and a sweep of ``shift`` over an 8x8 image (2,000
 points: 2,001 tasks by default), so the numbers measure the runner, not the work.
-The floor is the same calls in a plain Python loop (no keys, no storage).
+The floors are the same calls in a plain Python loop (no keys, no storage) and
+creating one small file per task (the disk's cost of storing each result).
 
     python benchmarks/pipelines.py [--tasks 2000] [--json]
 """
@@ -45,13 +46,25 @@ def _plain_loop(image: np.ndarray, points: int) -> float:
     return time.perf_counter() - started
 
 
+def _disk_floor(folder: Path, count: int) -> float:
+    """Create ``count`` small files by temporary name and rename (no fsync), as the
+    runner stores one result per task: what this disk allows at best."""
+    target = folder / "floor"
+    target.mkdir()
+    started = time.perf_counter()
+    for i in range(count):
+        fd, temporary = tempfile.mkstemp(prefix=f".{i}.", suffix=".part", dir=target)
+        os.write(fd, b"x" * 600)
+        os.close(fd)
+        os.replace(temporary, target / f"{i:064x}")
+    return time.perf_counter() - started
+
+
 def _timed(folder: Path, out: str, **options: Any) -> tuple[float, int]:
     from lamina.pipeline import load_pipeline, run_pipeline
 
     started = time.perf_counter()
-    result = run_pipeline(
-        load_pipeline(folder / "p.toml"), folder / out, progress=False, **options
-    )
+    result = run_pipeline(load_pipeline(folder / "p.toml"), folder / out, progress=False, **options)
     return time.perf_counter() - started, result.tasks - result.cached
 
 
@@ -61,8 +74,17 @@ def _loopback(folder: Path, workers: int) -> tuple[str, list[subprocess.Popen[by
     common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
     processes = [
         subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-             "--scheduler-file", str(file)],
+            [
+                dask,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(file),
+            ],
             **common,  # type: ignore[arg-type]
         )
     ]
@@ -72,8 +94,19 @@ def _loopback(folder: Path, workers: int) -> tuple[str, list[subprocess.Popen[by
     for i in range(workers):
         processes.append(
             subprocess.Popen(
-                [dask, "worker", "--scheduler-file", str(file), "--nthreads", "1",
-                 "--name", f"w{i}", "--no-dashboard", "--host", "127.0.0.1"],
+                [
+                    dask,
+                    "worker",
+                    "--scheduler-file",
+                    str(file),
+                    "--nthreads",
+                    "1",
+                    "--name",
+                    f"w{i}",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                ],
                 **common,  # type: ignore[arg-type]
             )
         )
@@ -111,8 +144,18 @@ def main() -> None:
             )
 
         add("plain loop (floor)", "fresh", _plain_loop(image, args.tasks), args.tasks)
+        add("create a file per task (disk floor)", "-", _disk_floor(folder, total), total)
         add("local", "fresh", *_timed(folder, "local"))
         add("local", "stored", *_timed(folder, "local"))
+        # The same tasks without their two output files each (PNG and .npy, fsynced):
+        # the runner's own overhead, stored results included.
+        (folder / "p.toml").write_text(
+            PIPELINE.format(points=args.tasks).replace(
+                "with = { dx = 0.5 }", "with = { dx = 0.5 }\nsave = false"
+            )
+        )
+        add("local, outputs not saved", "fresh", *_timed(folder, "nosave"))
+        (folder / "p.toml").write_text(PIPELINE.format(points=args.tasks))
         add(
             f"LocalCluster x{args.workers}",
             "fresh",
@@ -133,10 +176,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"benchmark": "pipelines", "rows": rows}, indent=2))
         return
-    print(f"{'runner':<26}{'run':<8}{'tasks':>7}{'computed':>10}{'seconds':>10}{'tasks/s':>10}")
+    print(f"{'runner':<36}{'run':<8}{'tasks':>7}{'computed':>10}{'seconds':>10}{'tasks/s':>10}")
     for row in rows:
         print(
-            f"{row['runner']:<26}{row['run']:<8}{row['tasks']:>7}{row['computed']:>10}"
+            f"{row['runner']:<36}{row['run']:<8}{row['tasks']:>7}{row['computed']:>10}"
             f"{row['seconds']:>10.3f}{row['tasks_per_s']:>10.1f}"
         )
 

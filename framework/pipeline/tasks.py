@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import inspect
 import json
@@ -279,6 +280,12 @@ def _select(value: Any, path: tuple[str, ...], ref: InputRef) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=256)
+def _accepted(function: Any) -> frozenset[str]:
+    """The argument names of an operation (read once per process)."""
+    return frozenset(inspect.signature(function).parameters)
+
+
 def execute(task: Task, values: dict[str, Any], base_dir: str, outdir: str) -> Any:
     """Run ``task`` given the results of its dependencies (by task key)."""
     host = get_host()
@@ -298,7 +305,7 @@ def execute(task: Task, values: dict[str, Any], base_dir: str, outdir: str) -> A
     if task.op is None:
         return getattr(component, task.call or "")(**arguments)
     function = host.operation(task.op).function
-    accepted = inspect.signature(function).parameters
+    accepted = _accepted(function)
     if "component" in accepted:
         arguments["component"] = component
     if "context" in accepted:
