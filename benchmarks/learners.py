@@ -71,14 +71,15 @@ domain = Domain(attributes, DiscreteVariable("class", values=classes))
 table = Table.from_numpy(domain, np.array(columns, dtype=float).T, np.array([classes.index(v) for v in y], dtype=float))
 result = {}
 for label, learner in (("ordered", CN2Learner), ("unordered", CN2UnorderedLearner)):
-    accuracy, seconds, rules = [], 0.0, []
+    accuracy, seconds, rules, probabilities = [], 0.0, [], []
     for train, test in job["folds"]:
         start = time.perf_counter()
         model = learner()(table[train])
         seconds += time.perf_counter() - start
         accuracy.append(float(np.mean(model(table[test]) == table[test].Y)))
+        probabilities += model(table[test], model.Probs).tolist()
         rules.append(len(model.rule_list))
-    result[label] = {"accuracy": float(np.mean(accuracy)), "fit_seconds": seconds, "rules": float(np.mean(rules))}
+    result[label] = {"accuracy": float(np.mean(accuracy)), "fit_seconds": seconds, "rules": float(np.mean(rules)), "probabilities": probabilities}
 print(json.dumps(result))
 """
 
@@ -225,8 +226,11 @@ def bench_cn2(datasets: list[Dataset], orange_python: str | None, large_folds: i
             "folds": f"{len(folds)} of {n_folds}",
             "majority": float(max(np.mean(data.y == c) for c in data.classes)),
         }
+        # ROC AUC on the out-of-fold probabilities of all folds pooled (a leave-one-out
+        # fold holds one class only), one-vs-rest and macro-averaged over classes.
+        pooled = np.concatenate([test for _, test in folds])
         for label, ordered, settings in LAMINA_VARIANTS:
-            accuracy, seconds, rules = [], 0.0, []
+            accuracy, seconds, rules, probabilities = [], 0.0, [], []
             for train, test in folds:
                 model = CN2Classifier(
                     ordered=ordered,
@@ -237,8 +241,12 @@ def bench_cn2(datasets: list[Dataset], orange_python: str | None, large_folds: i
                 model.fit(data.X[train], data.y[train], feature_names=data.feature_names)
                 seconds += time.perf_counter() - start
                 accuracy.append(model.score(data.X[test], data.y[test]))
+                probabilities.append(_all_classes(model, data.X[test], data.classes))
                 rules.append(len(model.rules_))
             row[f"lamina_{label}_acc"] = float(np.mean(accuracy))
+            row[f"lamina_{label}_auc"] = _auc(
+                data.y[pooled], np.vstack(probabilities), data.classes
+            )
             row[f"lamina_{label}_fit_s"] = seconds
             row[f"lamina_{label}_rules"] = float(np.mean(rules))
         encoded = (
@@ -248,15 +256,26 @@ def bench_cn2(datasets: list[Dataset], orange_python: str | None, large_folds: i
         )
         if not any(data.categorical):
             encoded = np.where(np.isnan(encoded), -1e9, encoded)
+        trees = [
+            DecisionTreeClassifier(random_state=0).fit(encoded[tr], data.y[tr]) for tr, _ in folds
+        ]
         row["tree_acc"] = float(
             np.mean(
                 [
-                    DecisionTreeClassifier(random_state=0)
-                    .fit(encoded[tr], data.y[tr])
-                    .score(encoded[te], data.y[te])
-                    for tr, te in folds
+                    tree.score(encoded[te], data.y[te])
+                    for tree, (_, te) in zip(trees, folds, strict=True)
                 ]
             )
+        )
+        row["tree_auc"] = _auc(
+            data.y[pooled],
+            np.vstack(
+                [
+                    _all_classes(t, encoded[te], data.classes)
+                    for t, (_, te) in zip(trees, folds, strict=True)
+                ]
+            ),
+            data.classes,
         )
         job = {
             "X": [
@@ -275,6 +294,9 @@ def bench_cn2(datasets: list[Dataset], orange_python: str | None, large_folds: i
                 row[f"orange_{label}_acc"] = orange[label]["accuracy"]
                 row[f"orange_{label}_fit_s"] = orange[label]["fit_seconds"]
                 row[f"orange_{label}_rules"] = orange[label]["rules"]
+                row[f"orange_{label}_auc"] = _auc(
+                    data.y[pooled], np.asarray(orange[label]["probabilities"]), data.classes
+                )
                 for variant in (label, f"{label}_as_orange"):
                     row[f"speedup_{variant}"] = (
                         orange[label]["fit_seconds"] / row[f"lamina_{variant}_fit_s"]
@@ -285,6 +307,24 @@ def bench_cn2(datasets: list[Dataset], orange_python: str | None, large_folds: i
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
     return rows
+
+
+def _all_classes(model, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """``predict_proba`` with a column for every class of the table (a fold's model
+    knows only the classes of its training rows)."""
+    proba = np.zeros((len(X), len(classes)))
+    proba[:, np.searchsorted(classes, model.classes_)] = model.predict_proba(X)
+    return proba
+
+
+def _auc(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if len(classes) == 2:
+        return float(roc_auc_score(y == classes[1], proba[:, 1]))
+    present = np.isin(classes, y)  # a class with no row has no ROC curve
+    proba = proba[:, present] / proba[:, present].sum(axis=1, keepdims=True)
+    return float(roc_auc_score(y, proba, multi_class="ovr", labels=classes[present]))
 
 
 def _print(title: str, rows: list[dict]) -> None:
