@@ -166,11 +166,13 @@ def grid() -> list[dict]:
         return run_grid(reps, sizes)
 
 
+@pytest.mark.slow
 def test_errors_stay_within_five_reported_standard_errors(grid):
     z = np.concatenate([np.abs(r["error"]) / r["sigma"] for r in grid if "error" in r])
     assert np.mean(z <= 5) >= 0.995, np.sort(z)[-10:]
 
 
+@pytest.mark.slow
 def test_no_confident_gross_error(grid):
     for record in grid:
         if "error" in record:
@@ -178,12 +180,14 @@ def test_no_confident_gross_error(grid):
             assert not np.any(wrong), record
 
 
+@pytest.mark.slow
 def test_refusals_only_for_one_directional_texture(grid):
     refusals = [r for r in grid if "refused" in r]
     assert all("aperture" in r["refused"] for r in refusals), refusals[:3]
     assert len(refusals) <= 0.05 * len(grid)
 
 
+@pytest.mark.slow
 def test_coverage_per_condition_cell(grid):
     for row in coverage_table(grid):
         n = row["values_feasible"]

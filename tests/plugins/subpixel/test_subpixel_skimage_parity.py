@@ -121,6 +121,7 @@ def test_wrong_input():
         default().estimate(np.ones((5, 5)), broken)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shift", list(itertools.product((100, -100, 350, -350), repeat=2)))
 def test_disambiguate_2d(shift):
     image = rgb2gray(retina())[250:1100, 250:1100]  # a highly textured part

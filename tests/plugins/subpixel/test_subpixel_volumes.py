@@ -29,6 +29,7 @@ def test_circular_phantom_as_skimage_tests_it(shift):
     assert result.as_dict()["dz"] == pytest.approx(shift[0], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_noisy_views_are_calibrated():
     rng = np.random.default_rng(0)
     scene = ndimage.gaussian_filter(rng.normal(size=(80, 80, 80)), 1.5, mode="wrap")
