@@ -489,7 +489,11 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
             table = np.array([rule.probabilities() for rule in self.rules_])
             return table[np.argmax(fired, axis=0)]
         counts = np.array([rule.distribution for rule in self.rules_])
-        summed = fired[:-1].T.astype(np.float64) @ counts[:-1]
+        # Rule by rule, not as one (samples x rules) float matrix product: memory
+        # stays at (samples x classes) however many rules a file holds.
+        summed = np.zeros((fired.shape[1], counts.shape[1]))
+        for r in range(len(self.rules_) - 1):
+            summed[fired[r]] += counts[r]
         none = ~fired[:-1].any(axis=0)
         summed[none] = counts[-1]
         return (summed + 1.0) / (summed.sum(axis=1, keepdims=True) + summed.shape[1])
