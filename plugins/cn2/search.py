@@ -26,11 +26,11 @@ __all__ = [
 def pack_rows(mask: np.ndarray) -> np.ndarray:
     """Boolean ``(m, n)`` -> ``(m, ceil(n / 64))`` uint64 bitsets."""
     mask = np.atleast_2d(np.asarray(mask, dtype=bool))
-    packed = np.packbits(mask, axis=1, bitorder="little")
-    pad = (-packed.shape[1]) % 8
-    if pad:
-        packed = np.pad(packed, ((0, 0), (0, pad)))
-    return np.ascontiguousarray(packed).view(np.uint64)
+    n_bytes = (mask.shape[1] + 7) // 8
+    # Packed straight into word-sized rows (np.pad would copy them once more).
+    packed = np.zeros((mask.shape[0], 8 * ((n_bytes + 7) // 8)), dtype=np.uint8)
+    packed[:, :n_bytes] = np.packbits(mask, axis=1, bitorder="little")
+    return packed.view(np.uint64)
 
 
 def popcount(words: np.ndarray) -> np.ndarray:
