@@ -142,11 +142,14 @@ class DaskExecutor:
                     f"cannot reach the Dask scheduler {self.scheduler}: {error}; "
                     "check the address and that `dask scheduler` runs there"
                 ) from None
-            with client:
+            try:
                 if "dashboard" in client.scheduler_info().get("services", {}):
                     events.note(f"Dask dashboard: {client.dashboard_link}")
                 checked = self._checked_workers(client, tasks, events)
                 self._run(client, checked, tasks, known, events, base_dir, outdir, keep_going)
+            finally:
+                # Briefly: a lost scheduler would otherwise be waited for.
+                client.close(timeout=2)
         except SchedulerLost as error:
             raise SchedulerLost(f"lost the Dask scheduler {where}: {error}") from None
         finally:
@@ -264,7 +267,8 @@ class DaskExecutor:
                 try:
                     gathered = client.gather(finished) if finished else []
                 except Exception as error:
-                    raise SchedulerLost(f"{type(error).__name__}: {error}") from None
+                    first = (str(error).splitlines() or [""])[0]
+                    raise SchedulerLost(f"{type(error).__name__}: {first}") from None
                 for future, results in zip(finished, gathered, strict=True):
                     for task in chunks[future.key]:
                         if task.key in settled:
