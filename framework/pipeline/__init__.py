@@ -10,13 +10,8 @@ from lamina.hookspecs import hookimpl
 if TYPE_CHECKING:
     from lamina.pipeline.config import Pipeline, Step, load_pipeline, parse_pipeline
     from lamina.pipeline.operations import Context
-    from lamina.pipeline.runner import (
-        RunResult,
-        Selection,
-        StepResult,
-        plan_pipeline,
-        run_pipeline,
-    )
+    from lamina.pipeline.plan import Selection, plan_pipeline
+    from lamina.pipeline.runner import RunResult, StepResult, run_pipeline
 
 # This package is the ``pipeline`` plugin, imported at every start-up: its
 # modules (numpy and all) are imported when a pipeline is first used.
@@ -28,8 +23,8 @@ _EXPORTS = {
     "Context": "operations",
     "RunResult": "runner",
     "StepResult": "runner",
-    "Selection": "runner",
-    "plan_pipeline": "runner",
+    "Selection": "plan",
+    "plan_pipeline": "plan",
     "run_pipeline": "runner",
 }
 

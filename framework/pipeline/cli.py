@@ -128,7 +128,8 @@ def _dry_run(plan: Any, as_json: bool) -> None:
 
 
 def _execute(pipeline: Any, outdir: Path, options: dict[str, Any]) -> None:
-    from lamina.pipeline.runner import Selection, plan_pipeline, run_pipeline
+    from lamina.pipeline.plan import Selection, plan_pipeline
+    from lamina.pipeline.runner import run_pipeline
 
     check_output_folder(outdir, name="--outdir")
     selection = Selection(
