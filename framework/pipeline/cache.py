@@ -20,6 +20,7 @@ from typing import Any
 
 from lamina.io import atomic_write
 from lamina.pipeline import codec
+from lamina.pipeline.paths import relative_name
 
 __all__ = ["CACHE", "SUFFIX", "Cache", "CacheInfo"]
 
@@ -96,16 +97,27 @@ class Cache:
             raise
 
     def read_index(self) -> dict[str, Any]:
-        """The last run's index (empty when there is none or it is damaged)."""
+        """The last run's index, keeping only well-formed entries (an output entry
+        must name a file inside the output folder): an edited or damaged index
+        costs reruns and rewrites, never a write or a removal elsewhere."""
         try:
             index = json.loads((self.folder / _INDEX).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return {"tasks": {}, "outputs": {}}
-        if not isinstance(index, dict):
-            return {"tasks": {}, "outputs": {}}
-        index.setdefault("tasks", {})
-        index.setdefault("outputs", {})
-        return index
+            index = {}
+        tasks = index.get("tasks") if isinstance(index, dict) else None
+        outputs = index.get("outputs") if isinstance(index, dict) else None
+        return {
+            "tasks": {
+                label: entry
+                for label, entry in (tasks if isinstance(tasks, dict) else {}).items()
+                if isinstance(entry, dict) and isinstance(entry.get("key"), str)
+            },
+            "outputs": {
+                name: entry
+                for name, entry in (outputs if isinstance(outputs, dict) else {}).items()
+                if _is_output(name, entry)
+            },
+        }
 
     def write_index(self, index: dict[str, Any]) -> None:
         with atomic_write(self.folder / _INDEX, "w") as handle:
@@ -134,3 +146,18 @@ class Cache:
                 path.unlink()
                 removed += 1
         return removed, freed
+
+
+def _is_output(name: str, entry: Any) -> bool:
+    if not (
+        isinstance(entry, dict)
+        and isinstance(entry.get("task"), str)
+        and isinstance(entry.get("key"), str)
+        and isinstance(entry.get("stat"), list)
+    ):
+        return False
+    try:
+        relative_name(name)
+    except ValueError:
+        return False
+    return True

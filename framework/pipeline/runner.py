@@ -411,7 +411,10 @@ def _write_step_outputs(
         if step in pipeline.steps and step not in plan.selected:
             outputs[relative] = entry  # not this run's business
             continue
-        target = outdir / relative
+        try:
+            target = inside(outdir, relative)
+        except InputError:
+            continue  # a link inside the folder points out of it: not ours to remove
         if _stat(target) == entry["stat"]:  # ours, unchanged since: a stale output
             with contextlib.suppress(OSError):
                 target.unlink()

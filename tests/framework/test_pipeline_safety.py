@@ -199,3 +199,26 @@ def test_exit_status_2_for_invalid_and_1_for_a_failed_run_naming_the_step(
 def test_runtime_write_outside_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a relative path"):
         inside(tmp_path, "/etc/passwd")
+
+
+def test_an_edited_index_cannot_remove_or_skip_files_outside(workdir: Path) -> None:
+    import json
+
+    victim = workdir.parent / "victim.txt"
+    victim.write_text("keep me")
+    stat = victim.stat()
+    (workdir / "p.toml").write_text(BASE)
+    pipeline = load_pipeline(workdir / "p.toml")
+    run_pipeline(pipeline, workdir / "out", progress=False)
+    (workdir / "out" / "up").symlink_to(workdir.parent)
+    index_path = workdir / "out" / CACHE / "index.json"
+    index = json.loads(index_path.read_text())
+    entry = {"task": "gone[0]", "key": "x", "stat": [stat.st_size, stat.st_mtime_ns]}
+    index["outputs"].update({"../../victim.txt": entry, "up/victim.txt": entry, "/x": 3})
+    index["tasks"]["small[0]"] = "garbage"
+    index_path.write_text(json.dumps(index))
+    again = run_pipeline(pipeline, workdir / "out", progress=False)
+    assert victim.read_text() == "keep me"
+    assert again.cached == again.tasks
+    index_path.write_text("{not json")
+    assert run_pipeline(pipeline, workdir / "out", progress=False).cached == 2
