@@ -67,7 +67,8 @@ def _lines(items: Iterable[T], *, description: str, total: int | None) -> Iterat
     last = time.monotonic()
     for done, item in enumerate(items, start=1):
         yield item
-        if time.monotonic() - last >= LINE_EVERY:
+        # The last item needs no line: the command's own output follows it.
+        if done != total and time.monotonic() - last >= LINE_EVERY:
             last = time.monotonic()
             of = f"/{total}" if total is not None else ""
             sys.stderr.write(f"lamina: {description}: {done}{of} done\n")

@@ -409,6 +409,8 @@ def test_progress_off_a_terminal_is_plain_lines(
     monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
     assert list(progress.track(iter("ab"), description="work")) == ["a", "b"]
     assert capsys.readouterr().err == "lamina: work: 1 done\nlamina: work: 2 done\n"
+    assert list(progress.track(["a", "b"], description="work")) == ["a", "b"]
+    assert capsys.readouterr().err == "lamina: work: 1/2 done\n"  # not the last
     monkeypatch.setattr(progress, "LINE_EVERY", 3600.0)
     assert list(progress.track([1, 2, 3], description="work")) == [1, 2, 3]
     assert capsys.readouterr().err == ""
