@@ -264,6 +264,7 @@ def error_against_depth(quick: bool) -> list[dict[str, Any]]:
 
 
 def classification(quick: bool) -> list[dict[str, Any]]:
+    from sklearn.metrics import log_loss
     from sklearn.neural_network import MLPClassifier
 
     from lamina.datasets import load_dataset
@@ -292,6 +293,11 @@ def classification(quick: bool) -> list[dict[str, Any]]:
         "sklearn MLPClassifier (64, adam)": MLPClassifier(
             (64,), solver="adam", max_iter=iterations, random_state=0
         ),
+        # Both at their defaults, as a user meets them (#15: calibrated probabilities).
+        "lamina mlp-classifier (defaults)": lamina.create(
+            "learner", "mlp-classifier", random_state=0
+        ),
+        "sklearn MLPClassifier (defaults)": MLPClassifier(random_state=0),
     }
     rows = []
     for name, model in models.items():
@@ -304,6 +310,9 @@ def classification(quick: bool) -> list[dict[str, Any]]:
             {
                 "model": name,
                 "test_accuracy": float(np.mean(model.predict(X[test]) == y[test])),
+                "test_log_loss": float(
+                    log_loss(y[test], model.predict_proba(X[test]), labels=model.classes_)
+                ),
                 "seconds": seconds,
             }
         )
@@ -382,9 +391,14 @@ def main() -> None:
     )
     print_table(
         "Digits classification (1437 train / 360 test)",
-        ["model", "test accuracy", "fit seconds"],
+        ["model", "test accuracy", "test log-loss", "fit seconds"],
         (
-            (r["model"], f"{r['test_accuracy']:.3f}", f"{r['seconds']:.2f}")
+            (
+                r["model"],
+                f"{r['test_accuracy']:.3f}",
+                f"{r['test_log_loss']:.4f}",
+                f"{r['seconds']:.2f}",
+            )
             for r in result["classification"]
         ),
     )
