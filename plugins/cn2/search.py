@@ -113,19 +113,18 @@ def _quality(
     counts: np.ndarray, n: np.ndarray, kind: str, target: int | None, prior: np.ndarray
 ) -> np.ndarray:
     """Heuristic value of candidates with class ``counts`` (m, K) covering ``n``
-    examples each; higher is better."""
+    examples each (at least one: the search drops empty candidates); higher is better."""
     n = n.astype(np.float64)
-    safe = np.maximum(n, 1.0)
     n_classes = counts.shape[1]
     if kind == "entropy" and target is None:
-        p = counts / safe[:, None]
+        p = counts / n[:, None]
         return (p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=1)
     hits = counts[:, target] if target is not None else counts.max(axis=1)
     if kind == "laplace" or (kind == "entropy" and target is not None):
         return (hits + 1.0) / (n + n_classes)
     total = prior.sum()
     base = prior[target] if target is not None else prior[np.argmax(counts, axis=1)]
-    return (n / total) * (hits / safe - base / total)
+    return (n / total) * (hits / n - base / total)
 
 
 def _significant(
@@ -189,6 +188,7 @@ def find_best_complex(
     keys: list[tuple[int, ...]] = [()]
     coverage = active[None, :]
     beam_counts = prior[None, :]
+    beam_totals = np.array([prior.sum()])
     open_ = np.ones((1, space.bits.shape[0]), dtype=bool)
     best: Complex | None = None
     for depth in range(settings.max_rule_length):
@@ -196,12 +196,8 @@ def find_best_complex(
         counts = _refined_counts(coverage, space.by_class)
         covered = _class_total(counts)
         hits = counts[:, :, target] if target is not None else covered
-        useful = (
-            open_
-            & (hits >= settings.min_covered_examples)
-            & (covered < _class_total(beam_counts)[:, None])
-            & (covered > 0)
-        )
+        # min_covered_examples >= 1, so every useful candidate covers something.
+        useful = open_ & (hits >= settings.min_covered_examples) & (covered < beam_totals[:, None])
         parents, conditions = np.nonzero(useful)
         if not parents.size:
             break
@@ -244,6 +240,7 @@ def find_best_complex(
         )
         coverage = refined[first]
         beam_counts = counts[chosen]
+        beam_totals = covered[chosen]
     return best
 
 
