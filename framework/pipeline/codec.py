@@ -154,7 +154,8 @@ def dump(path: str | Path, value: Any) -> None:
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(value, arrays)
     buffer = io.BytesIO()
-    np.savez(buffer, __tree__=np.array(json.dumps(tree)), **arrays)
+    contents: dict[str, Any] = {"__tree__": np.array(json.dumps(tree)), **arrays}
+    np.savez(buffer, **contents)
     with atomic_write(path) as handle:
         handle.write(buffer.getvalue())
 

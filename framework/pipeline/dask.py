@@ -267,8 +267,8 @@ class DaskExecutor:
                 try:
                     gathered = client.gather(finished) if finished else []
                 except Exception as error:
-                    first = (str(error).splitlines() or [""])[0]
-                    raise SchedulerLost(f"{type(error).__name__}: {first}") from None
+                    line = (str(error).splitlines() or [""])[0]
+                    raise SchedulerLost(f"{type(error).__name__}: {line}") from None
                 for future, results in zip(finished, gathered, strict=True):
                     for task in chunks[future.key]:
                         if task.key in settled:

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Literal
 
+from rich.progress import TaskID
+
 from lamina.progress import progress_bar
 
 __all__ = ["RunDisplay"]
@@ -30,7 +32,7 @@ class RunDisplay:
         self.stored = dict(stored)
         self.seconds = dict.fromkeys(self.totals, 0.0)
         self._bar = progress_bar(enabled=True) if mode == "bar" else None
-        self._rows: dict[str, int] = {}
+        self._rows: dict[str, TaskID] = {}
         self._last_line = time.monotonic()
 
     def __enter__(self) -> RunDisplay:

@@ -185,7 +185,7 @@ def cross_validate(*, component: Any, data: Any, folds: int = 5, seed: int = 0) 
     X, y = _dataset(data)
     scores, fit_seconds, predict_seconds = [], 0.0, 0.0
     for train, test in stratified_folds(y, folds, random_state=seed):
-        learner = clone_learner(component)
+        learner: Any = clone_learner(component)
         start = time.perf_counter()
         learner.fit(X[train], y[train])
         fit_seconds += time.perf_counter() - start

@@ -255,7 +255,7 @@ def run_pipeline(
         remove_stale_parts(folder)
     plan = plan_pipeline(pipeline, outdir, selection=selection)
     cache = Cache(outdir / CACHE)
-    mode: Mode | None = {True: "bar", False: "off"}.get(progress, progress)  # type: ignore[call-overload]
+    mode: Mode | None = "bar" if progress is True else "off" if progress is False else progress
     totals = {name: len(t) for name, t in plan.tasks.items() if name in plan.selected}
     stored_counts = {
         name: sum(1 for t in plan.tasks[name] if t.key in plan.stored) for name in totals

@@ -185,7 +185,7 @@ def expand(
                     elif ref.index is None:
                         keys = (upstream[item if argument in step.mapped_over else 0].key,)
                     else:
-                        keys = (upstream[ref.index].key,)
+                        keys = (upstream[int(ref.index)].key,)
                     inputs[argument] = (keys, ref)
                 written = {**step.with_, **point["with"]}
                 params = {**step.params, **point["params"]}
