@@ -26,31 +26,22 @@ from lamina.clitools import (
     stdout_console,
 )
 from lamina.errors import InputError, LaminaError
-from lamina.io import write_image
+from lamina.io import unpremultiply, write_image
+from lamina.memory import check_allocation
 from lamina.plugins.oit.frames import ANIMATION_SUFFIXES
 from lamina.progress import track
 
 __all__ = ["OUTPUT_SUFFIXES", "render", "save_rendering", "unpremultiply"]
 
+#: Bytes per output pixel the command holds besides the renderer's buffers: the
+#: rendered float32 RGBA image, its float32 straight-alpha copy and the temporaries
+#: of that division, the 8-bit copy written to PNG.
+WRITE_BYTES_PER_PIXEL = 16 + 16 + 12 + 4
 #: Output types: PNG as 8-bit (straight alpha by default), TIFF and .npy as float32
 #: premultiplied RGBA.
 OUTPUT_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 DEFAULT_RENDERER = "fragment-list"
 REFERENCE = "reference"
-
-
-def unpremultiply(image: np.ndarray) -> np.ndarray:
-    """Premultiplied RGBA -> straight RGBA (colour divided by alpha; 0 where alpha is 0).
-
-    Examples
-    --------
-    >>> unpremultiply(np.array([[[0.25, 0.0, 0.5, 0.5]]], np.float32)).tolist()
-    [[[0.5, 0.0, 1.0, 0.5]]]
-    """
-    alpha = image[..., 3:4]
-    safe = np.where(alpha > 0, alpha, 1.0)
-    colour = np.where(alpha > 0, np.clip(image[..., :3] / safe, 0.0, 1.0), 0.0)
-    return np.concatenate([colour, alpha], axis=-1).astype(np.float32)
 
 
 def _check_output(path: str, *, animation: bool = False) -> Path:
@@ -199,6 +190,20 @@ def _prepare(
         camera = fit_depth_range(camera, lit_scene)
     lighting = _lighting(view.lights, view.edge_opacity, scene)
     return _Job(loaded, lit_scene, camera, lighting, final, render_size, view.samples, values)
+
+
+def _check_memory(renderer: Any, job: _Job, *, frames: int) -> None:
+    """Refuse, before rendering, a job whose frame and its writing cannot fit (the
+    renderer checks its own buffers again; this adds what writing the file takes,
+    and the frames an animation or viewer holds until the end)."""
+    estimate = getattr(renderer, "memory_estimate", None)
+    rendering = estimate(job.scene, job.render_size) if estimate else 0
+    pixels = job.size[0] * job.size[1]
+    check_allocation(
+        rendering + pixels * (WRITE_BYTES_PER_PIXEL + 16 * max(0, frames - 1)),
+        what=f"rendering and writing {frames} {job.size[1]} x {job.size[0]} frame(s)",
+        fix="choose a smaller --size, fewer --samples or --orbit frames",
+    )
 
 
 def _draw(renderer: Any, job: _Job, camera: Any) -> Any:
@@ -403,6 +408,7 @@ def render(
     animated = target.suffix.lower() in ANIMATION_SUFFIXES
     job = _prepare(scene, size, settings, opacity, drop_degenerate, view)
     renderer = lamina.create("renderer", renderer_name, **job.settings)
+    _check_memory(renderer, job, frames=(orbit or 1) if animated or show else 1)
     _start_arch(arch)
     from lamina.plugins.oit import view as views
     from lamina.plugins.oit.frames import write_animation, write_viewer

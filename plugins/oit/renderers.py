@@ -122,18 +122,23 @@ class _Renderer:
     def _render(self, tris: raster.RasterTriangles) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         raise NotImplementedError
 
-    def _check_memory(self, scene: Scene, size: tuple[int, int]) -> None:
-        """Refuse, before allocating, a frame whose pixels and setup cannot fit."""
+    def memory_estimate(self, scene: Scene, size: tuple[int, int]) -> int:
+        """Bytes a frame of ``scene`` at ``size`` needs besides its fragment records:
+        per-pixel buffers and the triangle setup (what :meth:`render` checks first)."""
         height, width = raster.check_size(size)
-        if not isinstance(scene, Scene):
-            return  # raster.setup names the wrong type
-        nbytes = (
+        return (
             height * width * self.bytes_per_pixel
             + min(scene.n_triangles, raster.SETUP_CHUNK) * raster.SETUP_BYTES_PER_FACE
             + scene.n_triangles * raster.KEPT_BYTES_PER_TRIANGLE
         )
+
+    def _check_memory(self, scene: Scene, size: tuple[int, int]) -> None:
+        """Refuse, before allocating, a frame whose pixels and setup cannot fit."""
+        if not isinstance(scene, Scene):
+            return  # raster.setup names the wrong type
+        height, width = raster.check_size(size)
         check_allocation(
-            nbytes,
+            self.memory_estimate(scene, size),
             what=f"a {width} x {height} render of {scene.n_triangles} triangles "
             f"({type(self).__name__})",
             fix="choose a smaller size (--size) or a smaller scene",

@@ -160,3 +160,14 @@ def test_peak_memory_counts_the_triangle_setup():
         stats = renderer.render(scene, camera, (64, 64)).stats
         assert stats.peak_memory_bytes >= tris.nbytes + tris.setup_bytes
         assert tris.nbytes <= tris.n * raster.KEPT_BYTES_PER_TRIANGLE
+
+
+def test_cli_counts_writing_the_file_in_its_memory_check(tmp_path, monkeypatch):
+    """Issue 16 under an address-space limit: the frame fitted, then converting it to
+    PNG ran out of memory with a traceback; the command checks both first."""
+    monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "300M")  # 2048 x 2048: 160 MB + 192 MB
+    args = ["render", "procedural:torus", "-o", str(tmp_path / "o.png"), "--size", "2048x2048"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "rendering and writing 1 2048 x 2048 frame" in result.output
+    assert not any(tmp_path.iterdir())
