@@ -4,21 +4,23 @@ and tables, and how the ``lamina`` root exits (one-line errors, Ctrl-C)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from lamina.errors import InputError
 from lamina.journal import discard_partial_writes, writes_mark, writes_since
 from lamina.limits import MAX_IMAGE_SIDE
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "ERROR_LINE_LIMIT",
@@ -38,8 +40,24 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Tables go to stdout as data: never truncate them to a pipe's default 80 columns.
-stdout_console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+#: rich's console for tables on stdout; made on first use by ``__getattr__``.
+stdout_console: Console
+
+
+@functools.cache
+def _stdout_console() -> Console:
+    from rich.console import Console
+
+    # Tables go to stdout as data: never truncate them to a pipe's default 80 columns.
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
+def __getattr__(name: str) -> Any:
+    # ``stdout_console`` is made on first use: rich is not imported at every start-up.
+    if name == "stdout_console":
+        return _stdout_console()
+    raise AttributeError(f"module 'lamina.clitools' has no attribute {name!r}")
 
 
 def json_option(function: F) -> F:
@@ -130,12 +148,14 @@ def emit_json(data: Any) -> None:
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print a rich table on stdout."""
+    from rich.table import Table
+
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*(_cell(value) for value in row))
-    stdout_console.print(table)
+    _stdout_console().print(table)
 
 
 def _cell(value: Any) -> str:
@@ -164,14 +184,16 @@ def error_line(message: str, *, limit: int = ERROR_LINE_LIMIT) -> str:
     return f"{head} ... [{len(text) - len(head) - len(tail)} characters left out] ... {tail}"
 
 
-def standalone(invoke: Callable[[], Any]) -> NoReturn:
+def standalone(invoke: Callable[[], Any], *, hard_exit: bool = False) -> NoReturn:
     """Run ``invoke`` (a click ``main(standalone_mode=False)``) and exit the lamina way.
 
     Usage errors are one line on stderr (exit 2, with where to find help);
     Ctrl-C exits 130 and SIGTERM 143, each naming what was finished and kept
     (files written atomically are complete; the one being written is
     discarded), within :data:`STOP_GRACE` seconds even when the work is
-    inside a call Python cannot interrupt.
+    inside a call Python cannot interrupt. With ``hard_exit`` (the real
+    command line, not a test's runner) an interrupted process then ends at
+    once, without waiting for worker threads' tasks or interpreter teardown.
     """
     mark = writes_mark()
     terminated: list[int] = []
@@ -191,7 +213,7 @@ def standalone(invoke: Callable[[], Any]) -> NoReturn:
             f"lamina: {word}; {_kept(mark)}; any file still being written was discarded",
             err=True,
         )
-        sys.exit(status)
+        _exit(status, hard=hard_exit)
     except click.ClickException as error:
         message = error.format_message()
         context = getattr(error, "ctx", None)
@@ -199,10 +221,25 @@ def standalone(invoke: Callable[[], Any]) -> NoReturn:
             message += f" (see '{context.command_path} --help')"
         click.echo(f"lamina: error: {error_line(message)}", err=True)
         sys.exit(error.exit_code)
+    except SystemExit as stop:  # a command's own "interrupted" error (lamina run)
+        if isinstance(stop.code, int) and stop.code in (130, 143):
+            _exit(stop.code, hard=hard_exit)
+        raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _exit(status: int, *, hard: bool) -> NoReturn:
+    """Exit; ``hard`` skips joining worker threads (a pool's unfinished tasks)
+    and interpreter teardown, which can take seconds after an interrupt."""
+    if hard:
+        discard_partial_writes()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 #: Seconds a command has, after Ctrl-C or SIGTERM, to stop by itself before it is ended.

@@ -4,7 +4,6 @@ keeps the registry of components by kind and name."""
 from __future__ import annotations
 
 import importlib.metadata as metadata
-import logging
 import os
 import time
 from collections.abc import Iterable
@@ -88,8 +87,6 @@ HOST_COMMANDS: dict[str, tuple[str, str]] = {
         "Write a plugin package NAME with one component of KIND, ready to install and check.",
     ),
 }
-
-_log = logging.getLogger("lamina")
 
 
 @dataclass
@@ -214,7 +211,9 @@ class Host:
             self._register_module(info, module)
         info.load_seconds = time.perf_counter() - started
         if info.load_seconds > SLOW_LOAD_SECONDS:
-            _log.warning(
+            import logging  # only now: logging costs every start-up a few milliseconds
+
+            logging.getLogger("lamina").warning(
                 "lamina: warning: plugin %r (%s %s) took %.1f s to load and every command "
                 "waits for it; LAMINA_DISABLE_PLUGINS=%s skips it",
                 info.name,
