@@ -308,6 +308,8 @@ def _clip(
     inside = ~_any_column(lowest < 0)
     crossing = ~inside & ~outside
     if not crossing.any():
+        if inside.all():  # (the usual case: no copies)
+            return positions, rgba, face
         return positions[inside], rgba[inside], face[inside]
     polygons, counts = _clip_polygons(np.concatenate([positions[crossing], rgba[crossing]], axis=2))
     # Fan (v0, vk, vk+1) for k = 1 .. count - 2 (none when nothing is left).
