@@ -83,7 +83,7 @@ class LaminaGroup(click.Group):
 
         if not standalone_mode:
             return run()
-        standalone(run)
+        standalone(run, hard_exit=args is None)  # args given: a test's runner
 
 
 def _fail(error: LaminaError, *, traceback: bool) -> None:
