@@ -295,6 +295,19 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any, base_dir: Path | Non
             ) from None
         _check_input_file(by_name[argument], value, base_dir, fail, f"{key}.with.{argument}")
 
+    # Count a grid's points first: two large ranges are refused before any value
+    # is made or checked (one axis is bounded by itself, below).
+    counts = [
+        _range_count(v) if isinstance(v, dict) else len(v) if isinstance(v, list) else 1
+        for v in sweep_table.values()
+    ]
+    points = math.prod(counts)
+    if mode == "grid" and len(counts) > 1 and points > MAX_SWEEP_POINTS:
+        raise fail(
+            f"the sweep has {points:,} points, more than {MAX_SWEEP_POINTS:,}: "
+            "split the study into several pipelines",
+            f"{key}.sweep",
+        )
     axes = []
     for sweep_key, values in sweep_table.items():
         if isinstance(values, dict):
@@ -398,6 +411,16 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any, base_dir: Path | Non
         writes=writes,
         unavailable=unavailable,
     )
+
+
+def _range_count(spec: dict[str, Any]) -> int:
+    """How many values a range spec gives (1 when it is malformed: reported later)."""
+    try:
+        if "num" in spec:
+            return max(1, int(spec["num"]))
+        return max(1, math.ceil((spec["stop"] - spec["start"]) / spec["step"]))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return 1
 
 
 def sweep_range(spec: dict[str, Any]) -> list[Any]:
