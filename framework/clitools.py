@@ -205,7 +205,9 @@ def standalone(invoke: Callable[[], Any], *, hard_exit: bool = False) -> NoRetur
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
     try:
-        with _stop_promptly(mark) if in_main else contextlib.nullcontext():
+        # The wakeup pipe and non-blocking fds it needs are POSIX's.
+        watch = in_main and os.name == "posix"
+        with _stop_promptly(mark) if watch else contextlib.nullcontext():
             result = invoke()
     except (click.exceptions.Abort, KeyboardInterrupt):
         word, status = _STOPS[signal.SIGTERM if terminated else signal.SIGINT]
