@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "REFINED_BLOCK_BYTES",
     "Complex",
     "ConditionSpace",
     "SearchSettings",
@@ -295,13 +296,19 @@ def _first_distinct(rows: np.ndarray) -> np.ndarray:
     return np.sort(np.unique(keys, return_index=True)[1])
 
 
+#: Words of one block of :func:`_refined_counts` (the AND of coverages and conditions).
+_BLOCK_WORDS = 1 << 21
+#: Its peak bytes: the uint64 block and its uint8 popcounts.
+REFINED_BLOCK_BYTES = 9 * _BLOCK_WORDS
+
+
 def _refined_counts(coverage: np.ndarray, by_class: np.ndarray) -> np.ndarray:
     """Class counts ``(B, C, K)`` of each of ``B`` coverages ANDed with each of
     ``C`` conditions, in blocks of conditions to bound the temporary."""
     n_beam, n_words = coverage.shape
     n_conditions, n_classes = by_class.shape[1:]
     counts = np.empty((n_beam, n_conditions, n_classes), dtype=np.int32)
-    step = max(1, (1 << 21) // max(1, n_beam * n_classes * n_words))
+    step = max(1, _BLOCK_WORDS // max(1, n_beam * n_classes * n_words))
     for start in range(0, n_conditions, step):
         block = coverage[:, :, None, None] & by_class[None, :, start : start + step]
         np.add.reduce(

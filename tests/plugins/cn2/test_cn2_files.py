@@ -38,6 +38,30 @@ def test_fit_memory_grows_linearly_with_the_column_count():
     assert large < 5 * small, (small, large)
 
 
+@pytest.mark.parametrize("shape", [(100, 500), (400, 60)])
+def test_the_memory_estimate_covers_the_measured_peak(monkeypatch, shape):
+    import lamina.plugins.cn2.cn2 as module
+
+    estimates = []
+    real = module.check_allocation
+
+    def spy(nbytes, **kwargs):
+        estimates.append(nbytes)
+        return real(nbytes, **kwargs)
+
+    monkeypatch.setattr(module, "check_allocation", spy)
+    rng = np.random.default_rng(sum(shape))
+    X, y = rng.normal(size=shape), rng.integers(0, 3, shape[0])
+    _peak_fit_bytes(10)
+    tracemalloc.start()
+    try:
+        CN2Classifier().fit(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert estimates and estimates[-1] >= peak, (estimates, peak)
+
+
 def test_a_search_that_cannot_fit_fails_before_allocating(monkeypatch):
     monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "1M")
     X = np.random.default_rng(0).random((300, 50))
