@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def _dry_run(plan: Any, as_json: bool) -> None:
 
 def _execute(pipeline: Any, outdir: Path, options: dict[str, Any]) -> None:
     from lamina.pipeline.plan import Selection, plan_pipeline
-    from lamina.pipeline.runner import run_pipeline
+    from lamina.pipeline.runner import Interrupted, run_pipeline
 
     check_output_folder(outdir, name="--outdir")
     selection = Selection(
@@ -142,7 +143,13 @@ def _execute(pipeline: Any, outdir: Path, options: dict[str, Any]) -> None:
     if options.pop("dry_run"):
         _dry_run(plan_pipeline(pipeline, outdir, selection=selection, load=False), as_json)
         return
-    _finish(run_pipeline(pipeline, outdir, selection=selection, **options), as_json)
+    try:
+        result = run_pipeline(pipeline, outdir, selection=selection, **options)
+    except Interrupted as stop:
+        # The wording of every other command's Ctrl-C (lamina.clitools.standalone).
+        click.echo(f"lamina: interrupted; {stop}", err=True)
+        sys.exit(stop.exit_code)
+    _finish(result, as_json)
 
 
 @click.command()

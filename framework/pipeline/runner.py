@@ -297,7 +297,7 @@ def run_pipeline(
             log.line(f"interrupted by the user; {kept} tasks finished this run and were kept")
             log.close()
             raise Interrupted(
-                f"interrupted: {kept} of {len(unique)} tasks to run had finished; their "
+                f"{kept} of {len(unique)} tasks to run had finished; their "
                 f"results (and {len(plan.stored)} stored before) are kept in {outdir / CACHE}: "
                 "rerun to continue"
             ) from None
