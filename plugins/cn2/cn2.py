@@ -641,13 +641,54 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         model.categories_ = [
             np.asarray([_text(v, "categories") for v in c], dtype=str) for c in categories
         ]
-        labels = tuple(str(c) for c in model.classes_)
         model.rules_ = [Rule.from_dict(r) for r in document["rules"]]
-        for number, rule in enumerate(model.rules_, start=1):
-            model._check_rule(number, rule, labels)
-        if not model.rules_ or model.rules_[-1].conditions:
-            raise InputError("the last rule must be the default rule (no conditions)")
+        model._check_rules()
         return model
+
+    def _check_state(self) -> None:
+        """The fitted attributes read from a model file: columns, their kinds and
+        categories, classes, and rules that fit them (as for a rule file)."""
+        super()._check_state()
+        n_features = self.n_features_in_
+        classes = getattr(self, "classes_", None)
+        if classes is None or classes.dtype.kind not in _CLASS_KINDS:
+            raise InputError("fitted classes_ must be an array of text, numbers or booleans")
+        names = getattr(self, "feature_names_", None)
+        if (
+            not isinstance(names, np.ndarray)
+            or names.shape != (n_features,)
+            or not all(isinstance(n, str) for n in names.tolist())
+            or len(set(names.tolist())) != n_features
+        ):
+            raise InputError(f"fitted feature_names_ must be {n_features} distinct names")
+        categorical = getattr(self, "categorical_", None)
+        if (
+            not isinstance(categorical, np.ndarray)
+            or categorical.dtype != bool
+            or (categorical.shape != (n_features,))
+        ):
+            raise InputError(f"fitted categorical_ must be {n_features} booleans")
+        categories = getattr(self, "categories_", None)
+        if (
+            not isinstance(categories, list)
+            or len(categories) != n_features
+            or not all(isinstance(c, np.ndarray) and c.ndim == 1 for c in categories)
+            or any(c.size and c.dtype.kind != "U" for c in categories)
+        ):
+            raise InputError(f"fitted categories_ must be {n_features} 1-D arrays of text")
+        if not isinstance(getattr(self, "rules_", None), list) or not all(
+            isinstance(rule, Rule) for rule in self.rules_
+        ):
+            raise InputError("fitted rules_ must be a list of rules")
+        self._check_rules()
+
+    def _check_rules(self) -> None:
+        """Every rule names this model's classes and columns; the last is the default."""
+        labels = tuple(str(c) for c in self.classes_)
+        for number, rule in enumerate(self.rules_, start=1):
+            self._check_rule(number, rule, labels)
+        if not self.rules_ or self.rules_[-1].conditions:
+            raise InputError("the last rule must be the default rule (no conditions)")
 
     def _check_rule(self, number: int, rule: Rule, labels: tuple[str, ...]) -> None:
         """A loaded rule names this model's classes and columns, each with a fitting test."""
