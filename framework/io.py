@@ -81,12 +81,18 @@ def remove_stale_parts(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+def atomic_write(
+    path: str | os.PathLike[str], mode: str = "wb", *, durable: bool = True
+) -> Iterator[IO[Any]]:
     """Write to a temporary file beside ``path`` and rename it into place on success.
 
     Readers never see a half-written file and a failure or Ctrl-C leaves
     nothing behind; the temporary files of a process killed outright are
     removed by the next write into the same folder (:func:`remove_stale_parts`).
+    The rename is what makes the write atomic; ``durable`` (the default) also
+    waits for the bytes to reach the disk. A caller writing many files passes
+    ``durable=False`` and makes them durable together (one ``os.sync``) before
+    it records them anywhere.
     A missing parent folder is created (callers that take paths from users
     check them first: :func:`lamina.clitools.check_output_file`).
     """
@@ -111,7 +117,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(temporary, target)
     except OSError as error:
         # Disk full, permissions, a folder in the way: the old file (if any) is intact.
@@ -161,10 +168,10 @@ def unpremultiply(rgba: np.ndarray) -> np.ndarray:
     return np.concatenate([np.clip(rgb, 0.0, 1.0), alpha], axis=-1)
 
 
-def write_json(path: str | os.PathLike[str], data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically."""
+def write_json(path: str | os.PathLike[str], data: Any, *, durable: bool = True) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (``durable``: :func:`atomic_write`)."""
     text = dumps_json(data) + "\n"
-    with atomic_write(path, "w") as handle:
+    with atomic_write(path, "w", durable=durable) as handle:
         handle.write(text)
 
 
@@ -325,8 +332,10 @@ def _check_declared(source: Path, shape: tuple[int, ...], dtype: np.typing.DType
     )
 
 
-def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: int = 8) -> None:
-    """Write a float image in [0, 1] atomically.
+def write_image(
+    path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: int = 8, durable: bool = True
+) -> None:
+    """Write a float image in [0, 1] atomically (``durable``: :func:`atomic_write`).
 
     ``.png`` as 8 or 16 bit, ``.tif`` as 8/16 bit or float32 (``bit_depth=32``),
     ``.npy`` as float32 only (``bit_depth`` 32, or 8, the default, which means
@@ -368,7 +377,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
         fix="choose a smaller size, or raise LAMINA_MEMORY_LIMIT",
     )
     if suffix == ".npy":
-        with atomic_write(target) as handle:
+        with atomic_write(target, durable=durable) as handle:
             np.save(handle, array.astype(np.float32, copy=False), allow_pickle=False)
         return
     if bit_depth == 32:
@@ -379,7 +388,7 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, bit_depth: i
         scaled *= 255 if bit_depth == 8 else 65535
         data = np.rint(scaled, out=scaled).astype(np.uint8 if bit_depth == 8 else np.uint16)
         del scaled
-    with atomic_write(target) as handle:
+    with atomic_write(target, durable=durable) as handle:
         if suffix == ".png" and bit_depth == 16:
             _write_png16(handle, data)
         else:

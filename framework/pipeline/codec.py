@@ -149,14 +149,16 @@ def unpack(record: bytes) -> Any:
     return _decode(header["tree"], arrays)
 
 
-def dump(path: str | Path, value: Any) -> None:
-    """Store ``value`` at ``path`` (an ``.npz``) atomically; ``TypeError`` if it cannot be."""
+def dump(path: str | Path, value: Any, *, durable: bool = True) -> None:
+    """Store ``value`` at ``path`` (an ``.npz``) atomically; ``TypeError`` if it cannot be.
+
+    ``durable``: as :func:`lamina.io.atomic_write`."""
     arrays: dict[str, np.ndarray] = {}
     tree = _encode(value, arrays)
     buffer = io.BytesIO()
     contents: dict[str, Any] = {"__tree__": np.array(json.dumps(tree)), **arrays}
     np.savez(buffer, **contents)
-    with atomic_write(path) as handle:
+    with atomic_write(path, durable=durable) as handle:
         handle.write(buffer.getvalue())
 
 

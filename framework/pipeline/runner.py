@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,8 +30,14 @@ from lamina.types import Rendering
 __all__ = ["Interrupted", "RunResult", "StepResult", "is_image", "run_pipeline"]
 
 
-#: Output files written at once (each is fsynced: parallel writes overlap the waits).
-_WRITERS = 16
+#: Output files written at once: encoding overlaps the disk's waits.
+_WRITERS = 4
+
+#: Outputs are renamed into place unsynced and made durable together, by one
+#: ``os.sync`` before the index that vouches for them is written (a crash before
+#: it leaves the old index, so the next run rewrites them). Without ``os.sync``
+#: (Windows) each file is synced as it is written.
+_SYNC_AT_END = hasattr(os, "sync")
 
 
 class Interrupted(LaminaError):
@@ -126,25 +133,26 @@ def _plain(value: Any) -> Any:
 
 def _write_outputs(outdir: Path, stem_name: str, value: Any) -> list[str]:
     stem = inside(outdir, stem_name)
+    durable = not _SYNC_AT_END
     written = []
     if isinstance(value, Rendering):
-        write_image(stem.with_suffix(".png"), unpremultiply(value.image))
-        write_image(stem.with_suffix(".npy"), value.image)
-        write_json(stem.with_suffix(".json"), value.stats.as_dict())
+        write_image(stem.with_suffix(".png"), unpremultiply(value.image), durable=durable)
+        write_image(stem.with_suffix(".npy"), value.image, durable=durable)
+        write_json(stem.with_suffix(".json"), value.stats.as_dict(), durable=durable)
         written += [stem.with_suffix(s) for s in (".png", ".npy", ".json")]
     elif is_image(value):
-        write_image(stem.with_suffix(".png"), np.clip(value, 0, 1))
-        write_image(stem.with_suffix(".npy"), value)
+        write_image(stem.with_suffix(".png"), np.clip(value, 0, 1), durable=durable)
+        write_image(stem.with_suffix(".npy"), value, durable=durable)
         written += [stem.with_suffix(".png"), stem.with_suffix(".npy")]
     elif isinstance(value, np.ndarray):
-        codec.dump(stem.with_suffix(".npz"), value)
+        codec.dump(stem.with_suffix(".npz"), value, durable=durable)
         written.append(stem.with_suffix(".npz"))
     else:
         try:
-            write_json(stem.with_suffix(".json"), _plain(value))
+            write_json(stem.with_suffix(".json"), _plain(value), durable=durable)
             written.append(stem.with_suffix(".json"))
         except TypeError:
-            codec.dump(stem.with_suffix(".npz"), value)
+            codec.dump(stem.with_suffix(".npz"), value, durable=durable)
             written.append(stem.with_suffix(".npz"))
     root = outdir.resolve()
     return [str(p.relative_to(root)) for p in written]
@@ -168,8 +176,7 @@ class _Run:
     """The bookkeeping of one run: values, timings, workers, log and display.
 
     Each finished task's result is stored, and its output files written, on a
-    pool of threads, so the disk's waits (every output file is fsynced) overlap
-    each other and the work.
+    pool of threads, so the disk's waits overlap each other and the work.
     """
 
     def __init__(self, plan: Plan, log: RunLog, display: RunDisplay, cache: Cache) -> None:
@@ -315,6 +322,8 @@ def run_pipeline(
         steps = _step_results(pipeline, plan, run)
         outputs = _write_step_outputs(pipeline, plan, run, steps, outdir)
         run.settle()
+        if _SYNC_AT_END and (run.seconds or outputs != plan.previous.get("outputs")):
+            os.sync()
         _finish_index(plan, run, cache, outputs=outputs)
         result = RunResult(
             pipeline,

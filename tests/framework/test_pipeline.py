@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -156,25 +157,72 @@ def test_disk_full_leaves_no_half_written_file(
 ) -> None:
     import errno
 
-    real_fsync = os.fsync
-    calls = {"n": 0}
+    import lamina.io
 
-    def fsync(fd: int) -> None:
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        real_fsync(fd)
+    class DiskFull:
+        """lamina.io's view of ``os``: the disk is full from the sixth file it writes
+        (outputs are not fsynced one by one, so a full disk shows at the write)."""
 
-    monkeypatch.setattr(os, "fsync", fsync)
+        def __init__(self) -> None:
+            self.opened = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        def fdopen(self, fd: int, *args: Any, **kwargs: Any) -> Any:
+            self.opened += 1
+            if self.opened > 5:
+                os.close(fd)
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return os.fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(lamina.io, "os", DiskFull())
     with pytest.raises(InputError, match="No space left on device"):
         run_pipeline(load_pipeline(workdir / "shifts.toml"), workdir / "out", progress=False)
     assert not list((workdir / "out").rglob("*.part"))
-    monkeypatch.setattr(os, "fsync", real_fsync)
+    monkeypatch.undo()
     resumed = run_pipeline(load_pipeline(workdir / "shifts.toml"), workdir / "out", progress=False)
     # Results were stored as tasks ended (no fsync needed: damage is detected);
     # the outputs that failed to write are written now.
     assert resumed.cached == resumed.tasks
     assert (workdir / "out" / "moved" / "005.npy").is_file()
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sync"), reason="each output is fsynced where os.sync is missing"
+)
+def test_outputs_reach_the_disk_before_the_index_names_them(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Outputs are renamed into place unsynced (the rename makes them atomic); one
+    # os.sync makes all of them durable before the index vouches for them, so a
+    # crash in between leaves the old index and the next run rewrites them.
+    import lamina.io
+    from lamina.pipeline.cache import Cache
+
+    events: list[str] = []
+    fsyncs = {"n": 0}
+    real_fsync, real_write_index = os.fsync, Cache.write_index
+
+    def fsync(fd: int) -> None:
+        fsyncs["n"] += 1
+        real_fsync(fd)
+
+    def write_index(self: Cache, index: dict[str, Any]) -> None:
+        events.append("index")
+        real_write_index(self, index)
+
+    monkeypatch.setattr(lamina.io.os, "fsync", fsync)
+    monkeypatch.setattr(lamina.io.os, "sync", lambda: events.append("sync"))
+    monkeypatch.setattr(Cache, "write_index", write_index)
+    first = run_pipeline(load_pipeline(workdir / "shifts.toml"), workdir / "out", progress=False)
+    saved = sum(len(step.files) for step in first.steps.values())
+    assert saved >= 8 and events == ["sync", "index"]
+    # The index and the three run records only: no output is fsynced by itself.
+    assert fsyncs["n"] == 4
+    events.clear()
+    again = run_pipeline(load_pipeline(workdir / "shifts.toml"), workdir / "out", progress=False)
+    assert again.cached == again.tasks and events == []  # nothing new to make durable
 
 
 def test_cli_run_json_and_exit_codes(workdir: Path) -> None:
