@@ -12,7 +12,6 @@ import functools
 import io
 import os
 import pickle
-import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVATIONS",
     "DTYPES",
+    "WEIGHT_BOUND",
     "TorchStateMixin",
     "activation_module",
     "build_for_state",
@@ -45,6 +45,11 @@ __all__ = [
 
 #: dtype names the learners accept.
 DTYPES = ("float32", "float64")
+
+#: Largest magnitude of a fitted weight or standardisation statistic a model file may
+#: hold: what a float32 network can represent. Larger values only come from editing or
+#: divergence, and would overflow a forward pass to infinity and NaN.
+WEIGHT_BOUND = float(np.finfo(np.float32).max)
 
 #: Activation names the learners accept.
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu", "elu", "softplus", "sin")
@@ -190,7 +195,10 @@ def load_checkpoint(path: str | os.PathLike[str], *, format: str) -> dict[str, A
             f"checkpoint {str(source)!r} holds Python objects other than tensors and plain "
             f"data; refusing to load it (weights_only=True): {detail.strip()}"
         ) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+    except Exception as error:
+        # Damaged bytes provoke whatever the zip reader or the weights-only unpickler
+        # trips on (IndexError from an empty stack, struct.error, TypeError, KeyError,
+        # ...); neither runs code from the file, so every exception here is damage.
         raise InputError(
             f"checkpoint {str(source)!r} is not a readable torch checkpoint "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
@@ -237,8 +245,17 @@ def build_for_state(
         isinstance(v, torch.Tensor) for v in state.values()
     ):
         raise InputError(f"checkpoint {source!r}: the model weights are not a mapping of tensors")
-    with torch.device("meta"):
-        skeleton = build()
+    try:
+        with torch.device("meta"):
+            skeleton = build()
+    except Exception as error:
+        # The settings come from the file (an edited image shape, a negative width):
+        # whatever they make the constructor raise, on a device that allocates nothing,
+        # is that file's damage.
+        raise InputError(
+            f"checkpoint {source!r}: its settings do not describe a network "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+        ) from error
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     found = {str(k): tuple(v.shape) for k, v in state.items()}
     if expected != found:
@@ -300,6 +317,25 @@ class TorchStateMixin:
             setattr(self, name, module.to(device).eval())
         if modules and hasattr(self, "device_"):
             self.device_ = str(device)
+
+    def _check_state(self) -> None:
+        """Every torch module was in the file, its weights finite and within
+        :data:`WEIGHT_BOUND` (``_set_state`` already matched their shapes)."""
+        import torch
+
+        super()._check_state()  # type: ignore[misc]
+        for name in self._torch_modules:
+            module = getattr(self, name, None)
+            if not isinstance(module, torch.nn.Module):
+                raise InputError(f"model file lacks the network {name}")
+            for key, tensor in module.state_dict().items():
+                if tensor.is_floating_point() and not bool(
+                    torch.all(tensor.abs() <= WEIGHT_BOUND)  # False for NaN too
+                ):
+                    raise InputError(
+                        f"weights {name}.{key} hold NaN, infinity or values beyond "
+                        f"{WEIGHT_BOUND:.3g}"
+                    )
 
 
 @contextlib.contextmanager

@@ -1,0 +1,136 @@
+"""lamina.torchtools checkpoints: every damaged file is one InputError naming it.
+
+The format-level fuzz is a seeded loop (hypothesis is not a dependency);
+``LAMINA_FUZZ_CASES`` widens it, as in test_io_fuzz.py.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lamina.errors import InputError  # noqa: E402
+from lamina.torchtools import build_for_state, load_checkpoint, save_checkpoint  # noqa: E402
+
+CASES = int(os.environ.get("LAMINA_FUZZ_CASES", "60"))
+FORMAT = "lamina-test-checkpoint"
+
+
+def _payload() -> dict:
+    return {
+        "format": FORMAT,
+        "params": {"hidden": [4, 3], "name": "x"},
+        "model": {"weight": torch.arange(12.0).reshape(3, 4), "bias": torch.zeros(3)},
+    }
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> bytes:
+    path = tmp_path_factory.mktemp("ckpt") / "good.pt"
+    save_checkpoint(path, _payload())
+    return path.read_bytes()
+
+
+def _with_pickle(data: bytes, stream: bytes) -> bytes:
+    """``data`` (a torch zip checkpoint) with its pickle stream replaced by ``stream``."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for name in source.namelist():
+            target.writestr(name, stream if name.endswith("data.pkl") else source.read(name))
+    return out.getvalue()
+
+
+def _refused(path: Path, match: str | None = None) -> str:
+    with pytest.raises(InputError, match=match) as caught:
+        load_checkpoint(path, format=FORMAT)
+    message = str(caught.value)
+    assert str(path) in message and "\n" not in message, message
+    return message
+
+
+def test_a_saved_checkpoint_loads_back(tmp_path, saved):
+    path = tmp_path / "good.pt"
+    path.write_bytes(saved)
+    loaded = load_checkpoint(path, format=FORMAT)
+    assert loaded["params"] == _payload()["params"]
+    torch.testing.assert_close(loaded["model"]["weight"], _payload()["model"]["weight"])
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"\x80\x02.",  # STOP on an empty stack: IndexError "pop from empty list"
+        b"\x80\x02}s.",  # SETITEM with one item on the stack: IndexError too
+        b"\x80\x02J\x01\x00",  # BININT cut short: struct.error
+        b"\x80\x02X\xff\xff\xff\x7fab.",  # a 2 GB string announced, 3 bytes there: EOFError
+        b"",  # no stream at all
+    ],
+)
+def test_broken_pickle_streams_are_input_errors(tmp_path, saved, stream):
+    path = tmp_path / "broken.pt"
+    path.write_bytes(_with_pickle(saved, stream))
+    _refused(path, "not a readable torch checkpoint|holds Python objects")
+
+
+def test_other_formats_and_missing_files(tmp_path, saved):
+    path = tmp_path / "other.pt"
+    save_checkpoint(path, {**_payload(), "format": "something-else"})
+    assert "found format 'something-else'" in _refused(path)
+    torch.save([1, 2], path)
+    assert "found format 'list'" in _refused(path)
+    with pytest.raises(InputError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt", format=FORMAT)
+
+
+def test_damaged_copies_give_only_input_errors(tmp_path, saved):
+    """Truncated, bit-flipped and cut copies: the payload back unchanged in its
+    structure, or one InputError naming the file; nothing else escapes."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "fuzz.pt"
+    refused = 0
+    for case in range(CASES):
+        data = bytearray(saved)
+        if case % 3 == 0:
+            data = data[: int(rng.integers(0, len(data)))]
+        elif case % 3 == 1:
+            for at in rng.integers(0, len(data), 1 + case % 5):
+                data[at] ^= 1 << int(rng.integers(0, 8))
+        else:
+            at = int(rng.integers(0, len(data)))
+            del data[at : at + 1 + case % 7]
+        path.write_bytes(bytes(data))
+        try:
+            loaded = load_checkpoint(path, format=FORMAT)
+        except InputError as error:
+            assert str(path) in str(error) and "\n" not in str(error), error
+            refused += 1
+            continue
+        assert loaded["format"] == FORMAT
+    assert refused > CASES // 2
+
+
+def test_settings_that_break_the_constructor_are_input_errors():
+    state = {"weight": torch.zeros(3, 4)}
+
+    def build():
+        channels, height, width = ()  # an edited image shape: ValueError in the constructor
+        return torch.nn.Linear(channels * height * width, 3)
+
+    with pytest.raises(InputError, match=r"'f\.pt': its settings do not describe a network"):
+        build_for_state(build, state, source="f.pt")
+
+
+def test_weights_of_another_shape_are_refused_before_allocating():
+    state = {"weight": torch.zeros(3, 4), "bias": torch.zeros(3)}
+    with pytest.raises(InputError, match=r"does not fit the network"):
+        build_for_state(lambda: torch.nn.Linear(5, 3), state, source="f.pt")
+    module = build_for_state(lambda: torch.nn.Linear(4, 3), state, source="f.pt")
+    assert module.weight.shape == (3, 4)
