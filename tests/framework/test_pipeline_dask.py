@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from lamina import LaminaError, PluginError
-from lamina.pipeline import load_pipeline, run_pipeline
+from lamina.pipeline import codec, load_pipeline, run_pipeline
+from lamina.pipeline.cache import SUFFIX
 from lamina.pipeline.runner import RunResult
 from lamina.pipeline.tasks import TaskFailed
 
@@ -331,3 +332,112 @@ def test_a_fully_stored_dask_run_starts_no_cluster(
     monkeypatch.setattr(distributed, "LocalCluster", refuse)
     again = run_pipeline(pipeline, project / "out", executor="dask", progress=False)
     assert again.cached == again.tasks
+
+
+# The demo's imaging steps (Taichi render, float64 reference render, grey, reduce,
+# stairstep and direct enlargement, noise, registration and its score) at 128x128
+# instead of 384x384; the learners are left out to keep the three runs bounded.
+DEMO_IMAGING = {
+    "scene",
+    "moved",
+    "frames",
+    "frame0_reference",
+    "exact_fragment_list",
+    "grey_fine",
+    "grey",
+    "small",
+    "stairstep",
+    "direct",
+    "stairstep_quality",
+    "direct_quality",
+    "noisy",
+    "motion",
+    "motion_score",
+}
+
+# What may differ between runs of the same pipeline, each with why; everything
+# else in the output folder must be the same bytes.
+NOT_COMPARED = {
+    "run.log": "a line per task with its worker and seconds, and the time of day",
+    "report.html": "shows each step's seconds and the output folder; every picture and "
+    "number in it is an output file compared here",
+    ".lamina-cache/index.json": "each task's seconds and worker, each output's mtime",
+}
+VARYING_FIELDS = {
+    "seconds": "a rendering's time (its .json, its stored result) and a step's time in "
+    "metrics.json",
+    "budget": "a renderer's memory budget: the memory available when it ran",
+    "outdir": "metrics.json names the output folder, a different one per run here",
+    "report": "metrics.json names the report, inside that folder",
+    "executor": "metrics.json and provenance.json name the executor",
+    "finished": "provenance.json: the time the run finished",
+    "worker": "provenance.json: where each task ran",
+}
+
+
+def _without_varying(value: object) -> object:
+    """``value`` with the fields of VARYING_FIELDS left out (arrays as their bytes)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _without_varying(v) for k, v in value.items() if k not in VARYING_FIELDS}
+    if isinstance(value, (list, tuple)):
+        return [_without_varying(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, value.tobytes())
+    return value
+
+
+def _contents(folder: Path) -> dict[str, object]:
+    import json
+
+    found: dict[str, object] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        if name in NOT_COMPARED:
+            continue
+        data = path.read_bytes()
+        if name.endswith(".json"):
+            found[name] = _without_varying(json.loads(data))
+        elif name.endswith(SUFFIX):  # a stored rendering holds its stats, seconds included
+            found[name] = _without_varying(codec.unpack(data))
+        else:
+            found[name] = data
+    return found
+
+
+def test_the_demo_imaging_steps_give_the_same_bytes_on_every_executor(
+    tmp_path: Path, cluster: Cluster
+) -> None:
+    from lamina.pipeline.cli import DEMO
+
+    head, *sections = DEMO.read_text().split("\n[steps.")
+    kept = [s for s in sections if s.split("]")[0].split(".")[0] in DEMO_IMAGING]
+    assert len(kept) == len(DEMO_IMAGING) + 1  # and [steps.moved.sweep]
+    project = tmp_path / "demo"
+    project.mkdir()
+    text = "\n[steps.".join([head, *kept])
+    assert text.count("size = [384, 384]") == 2
+    (project / "demo.toml").write_text(text.replace("size = [384, 384]", "size = [128, 128]"))
+    (project / "demo_scene.toml").write_bytes(DEMO.with_name("demo_scene.toml").read_bytes())
+    pipeline = load_pipeline(project / "demo.toml")
+
+    local = run_pipeline(pipeline, project / "local", progress=False)
+    run_pipeline(pipeline, project / "cluster", executor="dask", workers=2, progress=False)
+    address = cluster.scheduler()
+    for name in ("w1", "w2"):
+        cluster.worker(name)
+    cluster.wait_for(address, 2)
+    remote = run_pipeline(
+        pipeline, project / "loopback", executor="dask", scheduler=address, progress=False
+    )
+    expected = _contents(project / "local")
+    assert len(expected) > 100 and all(not s.skipped for s in local.steps.values())
+    assert remote.cached == 0 and {*remote.summary()["steps"]} == DEMO_IMAGING
+    for other in ("cluster", "loopback"):
+        found = _contents(project / other)
+        assert found.keys() == expected.keys(), other
+        differ = [name for name in expected if found[name] != expected[name]]
+        assert not differ, f"{other}: {differ[:10]}"
