@@ -20,6 +20,11 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.estimator import BaseLearner, RegressorMixin, check_number, check_regression_target
 from lamina.limits import MAX_INTERPOLANT_NODES
+from lamina.plugins.torch_mlp.fitted_state import (
+    check_bounded,
+    check_outputs,
+    check_standardisation,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -213,7 +218,8 @@ class ReLUInterpolant(RegressorMixin, BaseLearner):
         if knots**d > MAX_INTERPOLANT_NODES:
             raise InputError(
                 f"n_knots={knots} in {d} dimensions makes {knots**d:,} grid nodes; at most "
-                f"{MAX_INTERPOLANT_NODES:,} (use fewer knots or RandomFeatures for many inputs)"
+                f"{MAX_INTERPOLANT_NODES:,} (lamina.limits.MAX_INTERPOLANT_NODES): use fewer "
+                "knots, or RandomFeatures for many inputs"
             )
         low, high = X.min(axis=0), X.max(axis=0)
         axes = [
@@ -294,6 +300,18 @@ class ReLUInterpolant(RegressorMixin, BaseLearner):
             n = len(self.axes_[0])
             return 2 * n + self.values_.shape[1] * (n + 1)
         return int(self.values_.size)
+
+    def _check_state(self) -> None:
+        super()._check_state()
+        n_outputs = check_outputs(self)
+        axes = getattr(self, "axes_", None)
+        if not isinstance(axes, list) or len(axes) != self.n_features_in_:
+            raise InputError(f"fitted axes_ must be a list of {self.n_features_in_} knot arrays")
+        for j, axis in enumerate(axes):
+            check_bounded(self, f"axes_[{j}]", (-1,), axis)
+            if not axis.size or np.any(np.diff(axis) <= 0):
+                raise InputError(f"fitted axes_[{j}] must hold increasing knots")
+        check_bounded(self, "values_", (math.prod(len(axis) for axis in axes), n_outputs))
 
 
 class RandomFeatures(RegressorMixin, BaseLearner):
@@ -440,6 +458,15 @@ class RandomFeatures(RegressorMixin, BaseLearner):
         self._check_fitted()
         out = self.features(X) @ self.coef_ + self.intercept_
         return out[:, 0] if self._y_ndim == 1 else out
+
+    def _check_state(self) -> None:
+        super()._check_state()
+        n_outputs = check_outputs(self)
+        check_standardisation(self, "center_", "half_range_", self.n_features_in_)
+        k = len(check_bounded(self, "weights_", (-1, self.n_features_in_)))
+        check_bounded(self, "biases_", (k,))
+        check_bounded(self, "coef_", (k, n_outputs))
+        check_bounded(self, "intercept_", (n_outputs,))
 
 
 def _seed(random_state: Any) -> Any:
