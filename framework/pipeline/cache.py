@@ -3,8 +3,9 @@ and ``index.json`` saying which task and output file each key belongs to.
 
 A damaged entry (empty, truncated, garbage, a type that is not allowed) is
 reported once, removed and recomputed; it never stops a run. Entries are
-written to a temporary file and renamed into place, without ``fsync``: a power
-cut can at worst damage an entry, and damage is detected and recomputed.
+written to a temporary file and renamed into place, without ``fsync`` (a run
+ends with one ``os.sync`` when it wrote anything): a power cut can at worst
+damage an entry, and damage is detected and recomputed.
 """
 
 from __future__ import annotations
