@@ -31,6 +31,8 @@ from lamina.plugins.bayes.base import (
 )
 from lamina.plugins.bayes.gaussian import (
     check_expanded_form,
+    check_finite_likelihood,
+    check_moments_finite,
     class_moments,
     gaussian_log_likelihood,
 )
@@ -493,8 +495,9 @@ class MixedNB(BaseNB):
             np.float64
         )
         total = self.class_count_.sum()
-        count, mean, m2 = class_moments(numeric, codes, weights, n_classes)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        # Squares of values beyond ~1e154 overflow: reported below, not as numpy warnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            count, mean, m2 = class_moments(numeric, codes, weights, n_classes)
             variance = np.where(count > 0, m2 / count, 0.0)
             feature_total = count.sum(axis=0)
             grand = np.where(feature_total > 0, (count * mean).sum(axis=0) / feature_total, 0.0)
@@ -503,6 +506,13 @@ class MixedNB(BaseNB):
                 (count * (variance + (mean - grand) ** 2)).sum(axis=0) / feature_total,
                 0.0,
             )
+        check_moments_finite(
+            numeric,
+            np.where(count > 0, mean, 0.0),
+            spread,
+            "MixedNB",
+            columns=np.flatnonzero(~self.categorical_),
+        )
         self.epsilon_ = float(self.var_smoothing * spread.max()) if spread.size else 0.0
         self.theta_ = mean
         self.var_ = variance + self.epsilon_
@@ -553,7 +563,12 @@ class MixedNB(BaseNB):
         with np.errstate(divide="ignore"):
             jll = np.log(self.class_prior_) + np.zeros((numeric.shape[0], 1))
         if numeric.shape[1]:
-            jll += gaussian_log_likelihood(numeric, self.theta_, self.var_, skip_missing=True)
+            with np.errstate(over="ignore", invalid="ignore"):
+                gaussian = gaussian_log_likelihood(
+                    numeric, self.theta_, self.var_, skip_missing=True
+                )
+            check_finite_likelihood(numeric, np.isfinite(gaussian), "MixedNB")
+            jll += gaussian
         if categorical.shape[1]:
             jll += _CategoricalCounts.log_likelihood(self, categorical, self.feature_log_prob_)
         return jll

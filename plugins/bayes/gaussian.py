@@ -30,6 +30,8 @@ from lamina.plugins.bayes.base import (
 __all__ = [
     "GaussianNB",
     "check_expanded_form",
+    "check_finite_likelihood",
+    "check_moments_finite",
     "class_moments",
     "gaussian_log_likelihood",
     "merge_moments",
@@ -280,7 +282,7 @@ class GaussianNB(BaseNB):
             total = count.sum()
             grand_mean = (count[:, None] * mean).sum(axis=0) / total
             total_var = (count[:, None] * (variance + (mean - grand_mean) ** 2)).sum(axis=0) / total
-        _check_moments_finite(X, mean, total_var, type(self).__name__)
+        check_moments_finite(X, mean, total_var, type(self).__name__)
         # Constant data everywhere would give zero variances: fall back to an absolute epsilon.
         self.epsilon_ = float(self.var_smoothing * (total_var.max() or 1.0))
         # Statistics are accumulated in float64 and kept in X's dtype, as scikit-learn does.
@@ -310,8 +312,7 @@ class GaussianNB(BaseNB):
     def _joint_log_likelihood(self, X: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
             likelihood = gaussian_log_likelihood(X, self.theta_, self.var_)
-        if not np.isfinite(likelihood).all():
-            self._overflow(X, np.isfinite(likelihood))
+        check_finite_likelihood(X, np.isfinite(likelihood), type(self).__name__)
         return likelihood + self._log_prior()
 
     def _foreign_joint_log_likelihood(self, X: Any, xp: Any) -> Any:
@@ -323,7 +324,7 @@ class GaussianNB(BaseNB):
         likelihood = (X * X) @ quadratic + X @ linear + xp.sum(constant, axis=1)
         finite = xp.isfinite(likelihood)
         if not bool(xp.all(finite)):
-            self._overflow(to_numpy(X), to_numpy(finite))
+            check_finite_likelihood(to_numpy(X), to_numpy(finite), type(self).__name__)
         return likelihood + to_namespace(self._log_prior(), xp, device, X.dtype)
 
     def _check_state(self) -> None:
@@ -349,21 +350,37 @@ class GaussianNB(BaseNB):
         with np.errstate(divide="ignore"):
             return np.log(self.class_prior_.astype(np.float64))
 
-    def _overflow(self, X: np.ndarray, finite: np.ndarray) -> None:
-        row = int(np.argwhere(~finite)[0][0])
-        raise InputError(
-            f"{type(self).__name__}: sample {row} of X (largest |value| "
-            f"{np.max(np.abs(X[row])):.3g}) lies so far from every class that its squared "
-            "distance overflows float64; rescale X as the training data were"
-        )
+
+def check_finite_likelihood(X: np.ndarray, finite: np.ndarray, owner: str) -> None:
+    """One clear :class:`InputError` (bad data: the fix is rescaling ``X``) where a
+    sample's Gaussian log-likelihood overflowed float64; ``finite`` is its mask."""
+    if finite.all():
+        return
+    row = int(np.argwhere(~finite)[0][0])
+    raise InputError(
+        f"{owner}: sample {row} of X (largest |value| "
+        f"{np.nanmax(np.abs(X[row])):.3g}) lies so far from every class that its squared "
+        "distance overflows float64; rescale X as the training data were"
+    )
 
 
-def _check_moments_finite(X: Any, mean: np.ndarray, variance: np.ndarray, owner: str) -> None:
-    """One clear error where the means or variances overflowed float64."""
+def check_moments_finite(
+    X: Any,
+    mean: np.ndarray,
+    variance: np.ndarray,
+    owner: str,
+    *,
+    columns: np.ndarray | None = None,
+) -> None:
+    """One clear :class:`InputError` (bad data) where the class means or variances of a
+    column of ``X`` overflowed float64; ``columns`` are the columns' numbers in the
+    user's table when ``X`` holds only some of them."""
     bad = ~np.isfinite(variance) | ~np.isfinite(mean).all(axis=0)
     if bad.any():
         j = int(np.flatnonzero(bad)[0])
+        feature = j if columns is None else int(columns[j])
         raise InputError(
-            f"{owner}: the variance of feature {j} overflows float64 (|X[:, {j}]| reaches "
-            f"{np.max(np.abs(to_numpy(X[:, j]))):.3g}); rescale X first, e.g. with StandardScaler"
+            f"{owner}: the variance of feature {feature} overflows float64 (|X[:, {feature}]| "
+            f"reaches {np.nanmax(np.abs(to_numpy(X[:, j]))):.3g}); rescale X first, "
+            "e.g. with StandardScaler"
         )

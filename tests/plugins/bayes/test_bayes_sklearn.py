@@ -312,6 +312,29 @@ def test_gaussian_on_huge_values_says_so_without_numpy_warnings(scale):
             model.predict(X)
 
 
+@pytest.mark.parametrize("scale", [1e160, 1e300])
+def test_mixed_on_huge_values_says_so_naming_the_users_column(scale):
+    # MixedNB's Gaussian part, as GaussianNB above: one InputError, no numpy warnings, and
+    # the feature number is the column of the user's table (column 0 is categorical here).
+    import warnings
+
+    from lamina.errors import InputError
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    colours = np.array(["red", "blue"], dtype=object)[rng.integers(0, 2, 40)]
+    X = np.column_stack([colours, rng.normal(size=(40, 2))]).astype(object)
+    huge = X.copy()
+    huge[:, 2] = huge[:, 2].astype(float) * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=r"MixedNB: the variance of feature 2 overflows"):
+            MixedNB().fit(huge, y)
+        model = MixedNB().fit(X, y)
+        with pytest.raises(InputError, match=r"MixedNB: sample 0 of X .* overflows float64"):
+            model.predict(huge)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gaussian_keeps_the_input_dtype(dtype):
     rng = np.random.default_rng(1)
