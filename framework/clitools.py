@@ -17,7 +17,7 @@ import click
 
 from lamina.errors import InputError
 from lamina.journal import discard_partial_writes, writes_mark, writes_since
-from lamina.limits import MAX_IMAGE_SIDE
+from lamina.limits import LIMITS, MAX_IMAGE_SIDE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,6 +30,7 @@ __all__ = [
     "emit_json",
     "error_line",
     "json_option",
+    "limited",
     "parse_settings",
     "parse_size",
     "print_table",
@@ -107,6 +108,52 @@ def parse_size(text: str) -> tuple[int, int]:
             "(lamina.limits.MAX_IMAGE_SIDE)"
         )
     return h, w
+
+
+class _NamesLimit:
+    """Mixed into a click range whose maximum is a :mod:`lamina.limits` entry, so that
+    a value out of range is refused naming the entry."""
+
+    limit: str
+    base: click.ParamType
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)  # type: ignore[misc]
+        except click.BadParameter as error:
+            number = self.base.convert(value, param, ctx)  # not a number: click's message
+            if number <= LIMITS[self.limit].value:
+                raise
+            raise click.BadParameter(
+                f"{error.message} (lamina.limits.{self.limit})", ctx=ctx, param=param
+            ) from None
+
+
+class _LimitedInt(_NamesLimit, click.IntRange):
+    base = click.INT
+
+
+class _LimitedFloat(_NamesLimit, click.FloatRange):
+    base = click.FLOAT
+
+
+def limited(limit: str, *, low: float = 1, low_open: bool = False, floats: bool = False) -> Any:
+    """A click type for an option bounded by ``lamina.limits.<limit>``: ``low``..the limit,
+    integers (or ``floats``); a refusal names the limit.
+
+    >>> limited("MAX_WORKERS").max
+    64
+    """
+    if limit not in LIMITS:
+        raise KeyError(f"no limit {limit!r} in lamina.limits")
+    top = LIMITS[limit].value
+    result: _LimitedInt | _LimitedFloat = (
+        _LimitedFloat(low, top, min_open=low_open)
+        if floats
+        else _LimitedInt(int(low), int(top), min_open=low_open)
+    )
+    result.limit = limit
+    return result
 
 
 def check_output_file(path: str | Path, *, name: str = "output") -> Path:

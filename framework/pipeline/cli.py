@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lamina.clitools import check_output_folder, emit_json, json_option, print_table
+from lamina.clitools import check_output_folder, emit_json, json_option, limited, print_table
 
 __all__ = ["cache", "demo", "run"]
 
@@ -32,13 +32,13 @@ def _options(function):  # type: ignore[no-untyped-def]
             ),
             click.option(
                 "--workers",
-                type=click.IntRange(1, 64),
+                type=limited("MAX_WORKERS"),
                 default=None,
                 help="Parallel tasks (local) or LocalCluster workers.",
             ),
             click.option(
                 "--worker-timeout",
-                type=click.FloatRange(0, 86400),
+                type=limited("MAX_WORKER_TIMEOUT", low=0, floats=True),
                 default=60.0,
                 show_default=True,
                 metavar="SECONDS",

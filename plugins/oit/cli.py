@@ -19,6 +19,7 @@ from lamina.clitools import (
     check_output_file,
     emit_json,
     json_option,
+    limited,
     parse_settings,
     parse_size,
     print_table,
@@ -27,6 +28,7 @@ from lamina.clitools import (
 )
 from lamina.errors import InputError, LaminaError
 from lamina.io import unpremultiply, write_image
+from lamina.limits import MAX_LIGHTS
 from lamina.memory import check_allocation
 from lamina.plugins.oit.frames import ANIMATION_SUFFIXES
 from lamina.progress import track
@@ -124,7 +126,8 @@ def _vector(
 
 
 def _lighting(specs: tuple[str, ...], edge_opacity: float, source: str) -> Any:
-    """The Lighting of ``--light`` options: none, headlight, or up to 4 X,Y,Z[:INTENSITY]."""
+    """The Lighting of ``--light`` options: none, headlight, or up to
+    :data:`lamina.limits.MAX_LIGHTS` X,Y,Z[:INTENSITY]."""
     from lamina.plugins.oit.lighting import Light, Lighting
     from lamina.plugins.oit.loaders import MESH_SUFFIXES
 
@@ -278,7 +281,7 @@ def _view_options(function: Any) -> Any:
             multiple=True,
             metavar="SPEC",
             help="none, headlight, or X,Y,Z[:INTENSITY] (a direction towards the "
-            "light; up to 4). Default: headlight for mesh files, none otherwise.",
+            f"light; up to {MAX_LIGHTS}). Default: headlight for mesh files, none otherwise.",
         ),
         click.option(
             "--edge-opacity",
@@ -288,7 +291,7 @@ def _view_options(function: Any) -> Any:
         ),
         click.option(
             "--samples",
-            type=click.IntRange(1, 8),
+            type=limited("MAX_SUPERSAMPLES"),
             default=1,
             metavar="N",
             help="Supersample N x N exact samples per pixel (box filter).",
@@ -336,13 +339,13 @@ def _view_options(function: Any) -> Any:
 )
 @click.option(
     "--orbit",
-    type=click.IntRange(1, 100_000),
+    type=limited("MAX_ORBIT_FRAMES"),
     metavar="FRAMES",
     help="Render FRAMES views circling the target: one .gif/.mp4, or numbered images "
     "(OUT gets _0000, _0001, ... suffixes).",
 )
 @click.option(
-    "--fps", type=click.FloatRange(1, 120), default=20.0, show_default=True,
+    "--fps", type=limited("MAX_FPS", floats=True), default=20.0, show_default=True,
     help="Frames per second of --orbit animations and the --show viewer.",
 )  # fmt: skip
 @click.option(
@@ -357,7 +360,7 @@ def _view_options(function: Any) -> Any:
 )
 @click.option(
     "--repeat",
-    type=click.IntRange(1, 1000),
+    type=limited("MAX_COMPARE_REPEATS"),
     default=1,
     show_default=True,
     help="With --compare: render each this many times and report the fastest "

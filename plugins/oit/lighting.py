@@ -42,12 +42,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.limits import MAX_LIGHTS
 from lamina.scene import Camera, Scene
 
 __all__ = ["MAX_LIGHTS", "Light", "Lighting", "shade", "vertex_normals"]
-
-#: Directional lights a :class:`Lighting` may hold (besides the default headlight).
-MAX_LIGHTS = 4
 
 
 def _unit(vector: object, name: str) -> tuple[float, float, float]:
@@ -121,7 +119,9 @@ class Lighting:
     def __post_init__(self) -> None:
         lights = tuple(self.lights)
         if len(lights) > MAX_LIGHTS:
-            raise InputError(f"at most {MAX_LIGHTS} lights, got {len(lights)}")
+            raise InputError(
+                f"at most {MAX_LIGHTS} lights (lamina.limits.MAX_LIGHTS), got {len(lights)}"
+            )
         if not all(isinstance(light, Light) for light in lights):
             raise InputError("lights must be lamina.plugins.oit.lighting.Light objects")
         object.__setattr__(self, "lights", lights)

@@ -33,6 +33,7 @@ from typing import Literal
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.limits import LIMITS, MAX_SPHERE_SUBDIVISIONS, MAX_TORUS_SUBDIVISIONS
 from lamina.scene import Camera, Scene
 
 __all__ = [
@@ -53,11 +54,13 @@ __all__ = [
 _TARGET_TRANSMITTANCE = 0.05
 
 
-def _check_count(n: int, name: str = "n", *, limit: int = 100_000) -> int:
+def _check_count(n: int, name: str = "n", *, limit: str = "MAX_PROCEDURAL_LAYERS") -> int:
+    """``n`` as an int in 1..the :mod:`lamina.limits` entry ``limit``."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise InputError(f"{name} must be an integer, got {n!r} ({type(n).__name__})")
-    if not 1 <= n <= limit:
-        raise InputError(f"{name} must be in 1..{limit}, got {n}")
+    top = int(LIMITS[limit].value)
+    if not 1 <= n <= top:
+        raise InputError(f"{name} must be in 1..{top:,} (lamina.limits.{limit}), got {n}")
     return int(n)
 
 
@@ -424,9 +427,12 @@ def nested_spheres(
     >>> scene.n_triangles
     160
     """
-    n = _check_count(n, limit=1000)
-    if not 0 <= subdivisions <= 7:
-        raise InputError(f"subdivisions must be in 0..7, got {subdivisions}")
+    n = _check_count(n, limit="MAX_PROCEDURAL_SHELLS")
+    if not 0 <= subdivisions <= MAX_SPHERE_SUBDIVISIONS:
+        raise InputError(
+            f"subdivisions must be in 0..{MAX_SPHERE_SUBDIVISIONS} "
+            f"(lamina.limits.MAX_SPHERE_SUBDIVISIONS), got {subdivisions}"
+        )
     color_mode = _check_color_mode(color_mode)
     rng = np.random.default_rng(seed)
     unit, faces = _icosphere(subdivisions)
@@ -488,12 +494,15 @@ def torus(
     >>> scene.n_triangles
     128
     """
-    n = _check_count(n, limit=1000)
+    n = _check_count(n, limit="MAX_PROCEDURAL_SHELLS")
     if not 0.0 < minor < major:
         raise InputError(f"torus needs 0 < minor < major, got minor={minor}, major={major}")
     for name, value in (("segments", segments), ("rings", rings)):
-        if not 3 <= value <= 4096:
-            raise InputError(f"{name} must be in 3..4096, got {value}")
+        if not 3 <= value <= MAX_TORUS_SUBDIVISIONS:
+            raise InputError(
+                f"{name} must be in 3..{MAX_TORUS_SUBDIVISIONS} "
+                f"(lamina.limits.MAX_TORUS_SUBDIVISIONS), got {value}"
+            )
     color_mode = _check_color_mode(color_mode)
     rng = np.random.default_rng(seed)
     # Half-step offsets put the axis-aligned rays (x = 0, y = 0) through the middle of
@@ -555,7 +564,7 @@ def random_triangles(
     """
     from lamina.memory import array_bytes, check_allocation
 
-    n = _check_count(n, limit=10_000_000)
+    n = _check_count(n, limit="MAX_RANDOM_TRIANGLES")
     if not (isinstance(coverage, int | float) and 0 < coverage <= 1000):
         raise InputError(f"coverage must be a number in (0, 1000], got {coverage!r}")
     if not (isinstance(opacity, int | float) and 0 <= opacity <= 1):

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.limits import MAX_FRAGMENTS, MAX_PEEL_LAYERS
 from lamina.memory import check_allocation
 from lamina.plugins.oit import raster
 from lamina.scene import Camera, Scene
@@ -38,8 +39,6 @@ __all__ = [
     "default_max_fragments",
 ]
 
-#: Largest fragment budget (Taichi ndarrays index with 32-bit integers).
-MAX_BUDGET = 2**31 - 1
 #: Smallest budget: one screen tile must fit one fragment per pixel.
 MIN_BUDGET = raster.TILE * raster.TILE
 _TILE_PIXELS = raster.TILE * raster.TILE
@@ -51,7 +50,7 @@ def default_max_fragments(bytes_per_fragment: int) -> int:
     import psutil
 
     available = psutil.virtual_memory().available
-    return int(min(MAX_BUDGET, max(MIN_BUDGET, available // 4 // bytes_per_fragment)))
+    return int(min(MAX_FRAGMENTS, max(MIN_BUDGET, available // 4 // bytes_per_fragment)))
 
 
 class _Renderer:
@@ -69,9 +68,10 @@ class _Renderer:
         if max_fragments is not None:
             if isinstance(max_fragments, bool) or not isinstance(max_fragments, int | np.integer):
                 raise InputError(f"max_fragments must be an integer or None, got {max_fragments!r}")
-            if not MIN_BUDGET <= max_fragments <= MAX_BUDGET:
+            if not MIN_BUDGET <= max_fragments <= MAX_FRAGMENTS:
                 raise InputError(
-                    f"max_fragments must lie in [{MIN_BUDGET}, {MAX_BUDGET}], got {max_fragments}"
+                    f"max_fragments must lie in [{MIN_BUDGET}, {MAX_FRAGMENTS}] "
+                    f"(lamina.limits.MAX_FRAGMENTS), got {max_fragments}"
                 )
             max_fragments = int(max_fragments)
         if isinstance(early_stop_transmittance, bool) or not isinstance(
@@ -865,8 +865,15 @@ class MultiLayerDepthPeeling(_TaichiRenderer):
             early_stop_transmittance=early_stop_transmittance,
             arch=arch,
         )
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= 4096:
-            raise InputError(f"k must be an integer in [1, 4096], got {k!r}")
+        if (
+            isinstance(k, bool)
+            or not isinstance(k, int | np.integer)
+            or not 1 <= k <= MAX_PEEL_LAYERS
+        ):
+            raise InputError(
+                f"k must be an integer in [1, {MAX_PEEL_LAYERS}] (lamina.limits.MAX_PEEL_LAYERS), "
+                f"got {k!r}"
+            )
         self.k = int(k)
 
     def _draw(self, frame: _Frame) -> tuple[np.ndarray, np.ndarray, RenderStats]:

@@ -27,21 +27,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.limits import MAX_IMAGE_SIDE
+from lamina.limits import MAX_IMAGE_SIDE, MAX_SUPERSAMPLES
 from lamina.plugins.oit.procedural import axis_rotation
 from lamina.scene import Camera
 
 __all__ = [
-    "MAX_SAMPLES",
     "adjust_camera",
     "camera_record",
     "downsample",
     "orbit",
     "supersampled_size",
 ]
-
-#: Largest supersampling factor per side (``--samples``).
-MAX_SAMPLES = 8
 
 
 def _turned(camera: Camera, axis: np.ndarray, degrees: float) -> Camera:
@@ -121,8 +117,15 @@ def camera_record(camera: Camera) -> dict[str, object]:
 
 def supersampled_size(size: tuple[int, int], samples: int) -> tuple[int, int]:
     """The render size for ``samples`` x ``samples`` samples per pixel (checked)."""
-    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
-        raise InputError(f"samples must be an integer in 1..{MAX_SAMPLES}, got {samples!r}")
+    if (
+        isinstance(samples, bool)
+        or not isinstance(samples, int)
+        or not 1 <= samples <= MAX_SUPERSAMPLES
+    ):
+        raise InputError(
+            f"samples must be an integer in 1..{MAX_SUPERSAMPLES} "
+            f"(lamina.limits.MAX_SUPERSAMPLES), got {samples!r}"
+        )
     height, width = size[0] * samples, size[1] * samples
     if max(height, width) > MAX_IMAGE_SIDE:
         raise InputError(

@@ -26,7 +26,7 @@ from lamina.clitools import (
 )
 from lamina.errors import InputError
 from lamina.io import atomic_write
-from lamina.limits import MAX_INTERPOLANT_NODES
+from lamina.limits import MAX_INTERPOLANT_NODES, MAX_LM_PARAMETERS
 from lamina.memory import array_bytes, check_allocation
 from lamina.plugins.torch_mlp.expression import Expression, parse_domain, parse_expression
 
@@ -158,7 +158,7 @@ def _check_memory(
         if nodes > MAX_INTERPOLANT_NODES:
             raise InputError(
                 f"--width {width:,} asks for a constructive network of {nodes:,} grid nodes; "
-                f"at most {MAX_INTERPOLANT_NODES:,} (MAX_INTERPOLANT_NODES): choose a smaller --width"
+                f"at most {MAX_INTERPOLANT_NODES:,} (lamina.limits.MAX_INTERPOLANT_NODES): choose a smaller --width"
             )
         # The minimal universal width is at most d_in + d_out + 2 (networks.minimal_width).
         units = d + 3 if width == "minimal" else int(width)
@@ -265,7 +265,7 @@ def _plot(rows: list[dict[str, Any]], sweep: str, title: str, path: Path) -> Non
     type=click.Choice(["lm", "lbfgs", "adam"]),
     default="lm",
     show_default=True,
-    help="Levenberg-Marquardt (networks up to 4096 parameters), L-BFGS or Adam.",
+    help=f"Levenberg-Marquardt (networks up to {MAX_LM_PARAMETERS:,} parameters), L-BFGS or Adam.",
 )
 @click.option(
     "--max-iter",

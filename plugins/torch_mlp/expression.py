@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.limits import MAX_EXPRESSION_LENGTH
 
 __all__ = ["FUNCTIONS", "Expression", "franke", "parse_domain", "parse_expression"]
-
-MAX_LENGTH = 2000
 
 
 def franke(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -133,8 +132,11 @@ def parse_expression(text: str, variables: Sequence[str] = ("x",)) -> Expression
     """
     if not isinstance(text, str) or not text.strip():
         raise InputError("the expression is empty; give a function such as 'sin(3*x) + x**2'")
-    if len(text) > MAX_LENGTH:
-        raise InputError(f"the expression has {len(text)} characters; at most {MAX_LENGTH}")
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise InputError(
+            f"the expression has {len(text)} characters; at most {MAX_EXPRESSION_LENGTH} "
+            "(lamina.limits.MAX_EXPRESSION_LENGTH)"
+        )
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as error:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina.limits import MAX_HAT_NETWORK_NODES
 from lamina.plugins.torch_mlp.constructive import relu_layer_1d
 from lamina.torchtools import resolve_dtype
 
@@ -81,8 +82,12 @@ def interpolant_network(axes: list[np.ndarray], values: np.ndarray, *, dtype: st
     torch_dtype = resolve_dtype(dtype)
     if len(axes) == 1:
         return _shallow(np.asarray(axes[0], dtype=np.float64), np.asarray(values), torch_dtype)
-    if math.prod(len(a) for a in axes) > 100_000:
+    nodes = math.prod(len(a) for a in axes)
+    if nodes > MAX_HAT_NETWORK_NODES:
         from lamina.errors import InputError
 
-        raise InputError("the hat network is built only for grids of at most 100,000 nodes")
+        raise InputError(
+            f"the interpolant's grid has {nodes:,} nodes; its hat network is built for at most "
+            f"{MAX_HAT_NETWORK_NODES:,} (lamina.limits.MAX_HAT_NETWORK_NODES): use fewer knots"
+        )
     return KuhnHatNetwork(axes, values, dtype=torch_dtype)

@@ -20,6 +20,7 @@ from lamina.clitools import (
     check_output_folder,
     emit_json,
     json_option,
+    limited,
     parse_settings,
     print_table,
     set_option,
@@ -116,14 +117,14 @@ def _traversal(model: Any, dims: list[int], steps: int, span: float) -> np.ndarr
 )
 @click.option(
     "--zoom",
-    type=click.IntRange(1, 32),
+    type=limited("MAX_PREVIEW_ZOOM"),
     default=4,
     show_default=True,
     help="Pixel enlargement in the PNGs.",
 )
 @click.option(
     "--traverse",
-    type=click.IntRange(1, 64),
+    type=limited("MAX_TRAVERSE_LATENTS"),
     default=8,
     show_default=True,
     help="Latent coordinates shown in traversal.png (those with the largest KL).",
