@@ -28,6 +28,7 @@ __all__ = [
     "device_of",
     "foreign_namespace",
     "host",
+    "labels_at",
     "logsumexp",
     "numpy_dtype",
     "to_namespace",
@@ -159,6 +160,16 @@ def check_foreign_array(
             f"X[{row}, {column}] = {float(to_numpy(X[row, column]))}"
         )
     return X
+
+
+def labels_at(classes: np.ndarray, indices: Any, xp: Any) -> Any:
+    """``classes[indices]`` for class indices in ``xp``: in ``xp`` on their device when
+    the labels are numbers or booleans, a NumPy array for text labels (which have no
+    array-API dtype; scikit-learn does the same)."""
+    labels = classes[to_numpy(indices)]
+    if labels.dtype.kind not in "iufb":
+        return labels
+    return xp.asarray(labels, device=device_of(indices))
 
 
 def logsumexp(a: Any, xp: Any) -> Any:

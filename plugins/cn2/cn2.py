@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lamina.array_api import foreign_namespace, labels_at
 from lamina.datasets import categorical_mask, encode_column, numeric_columns
 from lamina.errors import InputError
 from lamina.estimator import (
@@ -22,6 +23,7 @@ from lamina.estimator import (
     feature_names_of,
 )
 from lamina.memory import array_bytes, check_allocation
+from lamina.plugins.cn2.foreign import foreign_coverage, foreign_probabilities
 from lamina.plugins.cn2.rules import Condition, Rule
 from lamina.plugins.cn2.search import (
     REFINED_BLOCK_BYTES,
@@ -492,10 +494,19 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
                 fired[r] &= cache[condition]
         return fired
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any) -> Any:
         """Class probabilities: the (Laplace-corrected) distribution of the first
         rule that fires (ordered) or of the summed distributions of all rules
-        that fire, the default rule when none does (unordered)."""
+        that fire, the default rule when none does (unordered).
+
+        An array of another library (torch, CuPy, ...: the array API) is
+        evaluated there, on its device, and the probabilities are returned there.
+        """
+        xp = foreign_namespace(X)
+        if xp is not None:
+            self._check_fitted()
+            fired = foreign_coverage(self, X, xp)
+            return foreign_probabilities(self.rules_, fired, xp, ordered=bool(self.ordered))
         fired = self._coverage(X)
         if self.ordered:
             table = np.array([rule.probabilities() for rule in self.rules_])
@@ -510,14 +521,20 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         summed[none] = counts[-1]
         return (summed + 1.0) / (summed.sum(axis=1, keepdims=True) + summed.shape[1])
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: Any) -> Any:
         """Logarithm of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X))
-
-    def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each sample."""
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        xp = foreign_namespace(proba)
+        return np.log(proba) if xp is None else xp.log(proba)
+
+    def predict(self, X: Any) -> Any:
+        """The most probable class of each sample (for an array of another library:
+        numeric labels in that library, text labels as NumPy)."""
+        proba = self.predict_proba(X)
+        xp = foreign_namespace(proba)
+        if xp is None:
+            return self.classes_[np.argmax(proba, axis=1)]
+        return labels_at(self.classes_, xp.argmax(proba, axis=1), xp)
 
     # -- reading the model ------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:

@@ -1,0 +1,126 @@
+"""CN2 prediction on arrays of other libraries (issue #15 Must 3): torch here, CUDA when lent.
+
+``predict_proba``, ``predict_log_proba`` and ``predict`` on a torch tensor run in
+torch, on the tensor's device, and return tensors there, equal to the NumPy
+results on the tensor's host copy — on a seeded grid of tables (numeric and
+categorical columns, float32 / float64 / integer / boolean tensors, missing
+values, categories never seen in training), ordered and unordered rule sets,
+with and without ``!=`` conditions. Widen ``SEEDS`` for a longer run.
+
+Deliberate difference from the NumPy path: a tensor holding infinity is
+refused as a whole (array-API validation), where NumPy input refuses it only
+in numeric columns (in a categorical column it is an unseen category).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("array_api_compat")
+
+from lamina.datasets import column_keys  # noqa: E402
+from lamina.errors import InputError  # noqa: E402
+from lamina.plugins.cn2.cn2 import CN2Classifier  # noqa: E402
+from lamina.plugins.cn2.foreign import category_number  # noqa: E402
+
+SEEDS = [0, 1, 2]
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+    ),
+]
+
+
+def _table(seed: int, n: int = 150) -> tuple[np.ndarray, np.ndarray]:
+    """Two numeric columns, an integer-coded and a half-step categorical column."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack(
+        [
+            rng.normal(size=n),
+            rng.normal(size=n),
+            rng.integers(0, 4, n).astype(float),
+            rng.integers(0, 3, n) * 0.5,
+        ]
+    )
+    y = ((X[:, 0] + 0.6 * X[:, 2] + rng.normal(0, 0.6, n)) > 1.2).astype(int) + (X[:, 3] == 1.0)
+    return X, y
+
+
+def _hostile_rows(X: np.ndarray, seed: int) -> np.ndarray:
+    """Prediction rows with missing values and categories never seen in training."""
+    rng = np.random.default_rng(seed + 100)
+    test = X[rng.permutation(len(X))].copy()
+    test[::7, 0] = np.nan
+    test[::5, 2] = 9.0  # unseen category
+    test[::6, 3] = np.nan
+    return test
+
+
+def _assert_same(model: CN2Classifier, tensor, device: str) -> None:
+    host = tensor.cpu().numpy()
+    proba = model.predict_proba(tensor)
+    assert isinstance(proba, torch.Tensor) and proba.device.type == device
+    np.testing.assert_array_equal(proba.cpu().numpy(), model.predict_proba(host))
+    log_proba = model.predict_log_proba(tensor)
+    assert isinstance(log_proba, torch.Tensor)
+    np.testing.assert_array_equal(log_proba.cpu().numpy(), model.predict_log_proba(host))
+    labels = model.predict(tensor)
+    expected = model.predict(host)
+    if expected.dtype.kind in "iufb":
+        assert isinstance(labels, torch.Tensor) and labels.device.type == device
+        labels = labels.cpu().numpy()
+    np.testing.assert_array_equal(labels, expected)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("ordered", [True, False])
+@pytest.mark.parametrize("negations", [False, True])
+def test_torch_input_matches_numpy(device, seed, ordered, negations):
+    X, y = _table(seed)
+    model = CN2Classifier(ordered=ordered, negations=negations, categorical_features=(2, 3))
+    model.fit(X, y)
+    assert any(c.op in ("==", "!=") for r in model.rules_ for c in r.conditions)
+    test = _hostile_rows(X, seed)
+    for dtype in (torch.float64, torch.float32):
+        _assert_same(model, torch.asarray(test, dtype=dtype, device=device), device)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_integer_and_boolean_tensors_match_numpy(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 3, (120, 3))
+    y = np.where(X[:, 0] == 2, "yes", "no")
+    model = CN2Classifier(negations=True, categorical_features="all").fit(X, y)
+    _assert_same(model, torch.asarray(rng.integers(0, 4, (50, 3))), "cpu")  # text labels: NumPy
+    flags = rng.random((120, 3)) < 0.5
+    model = CN2Classifier(ordered=False).fit(flags, flags[:, 1] ^ (rng.random(120) < 0.1))
+    _assert_same(model, torch.asarray(rng.random((40, 3)) < 0.5), "cpu")
+
+
+def test_category_number_agrees_with_the_numpy_category_keys():
+    for dtype in (np.float64, np.float32, np.int64):
+        for value in (0, 1, 3, 0.5, -2.25, 0.1, 2.0**40):
+            column = np.array([value]).astype(dtype)
+            key = column_keys(column)[0]
+            assert category_number(key, np.dtype(dtype)) == float(column[0])
+    assert category_number("True", np.dtype(bool)) == 1.0
+    assert category_number("red", np.dtype(np.float64)) is None
+    assert category_number("3.5", np.dtype(np.int64)) is None
+    assert category_number("inf", np.dtype(np.float64)) is None
+
+
+def test_bad_foreign_input_is_one_input_error():
+    X, y = _table(0)
+    model = CN2Classifier(categorical_features=(2, 3)).fit(X, y)
+    with pytest.raises(InputError, match="X has 3 features"):
+        model.predict(torch.asarray(X[:, :3]))
+    with pytest.raises(InputError, match="2D"):
+        model.predict_proba(torch.asarray(X[:, 0]))
+    bad = torch.asarray(X)
+    bad[3, 1] = float("inf")
+    with pytest.raises(InputError, match="infinity"):
+        model.predict_proba(bad)
