@@ -99,7 +99,7 @@ _TABLE = (
         "MAX_LM_PARAMETERS",
         4096,
         "trainable parameters of a network fitted with `solver='lm'` (Levenberg-Marquardt)",
-        "each step solves a dense parameters x parameters normal matrix: 4,096 is a 128 MB "
+        "each step solves a dense parameters x parameters normal matrix: 4,096 is a 128 MiB "
         "float64 matrix and a cubic solve per step; larger networks use 'lbfgs'",
     ),
     Limit(
@@ -185,13 +185,13 @@ _TABLE = (
         "MAX_RANDOM_TRIANGLES",
         10_000_000,
         "`n` of the procedural random-triangles scene",
-        "a throughput test: ten million triangles take about a gigabyte of setup tables",
+        "a throughput test; ten million triangles already need gigabytes of vertex and setup arrays",
     ),
     Limit(
         "MAX_PREVIEW_ZOOM",
         32,
         "`lamina vae --zoom` (pixel enlargement of the PNG previews)",
-        "the previews are grids of samples; a 28-pixel digit at 32x is already 896 pixels",
+        "the previews are grids of samples: a 28 x 28 image at 32x is already 896 pixels a side",
     ),
     Limit(
         "MAX_TRAVERSE_LATENTS",
