@@ -26,6 +26,8 @@ from lamina.estimator import (
     check_number,
     check_regression_target,
 )
+from lamina.limits import MAX_LM_PARAMETERS
+from lamina.plugins.torch_mlp.fitted_state import check_outputs, check_standardisation
 from lamina.plugins.torch_mlp.networks import build_mlp, minimal_width
 from lamina.progress import progress_bar
 from lamina.torchtools import (
@@ -48,9 +50,6 @@ Activation = Literal[
 
 #: L-BFGS iterations per block: progress, early stopping and stall checks run between blocks.
 LBFGS_BLOCK = 10
-
-#: Most trainable parameters for Levenberg-Marquardt (its normal matrix is p x p).
-LM_MAX_PARAMETERS = 4096
 
 
 class _BaseMLP(TorchStateMixin, BaseLearner):
@@ -330,6 +329,10 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
         self._check_fitted()
         return int(sum(p.numel() for p in self.model_.parameters()))
 
+    def _check_state(self) -> None:
+        super()._check_state()
+        check_standardisation(self, "x_mean_", "x_scale_", self.n_features_in_)
+
 
 class _Monitor:
     """Track losses, report them on the progress bar, and decide when to stop:
@@ -503,10 +506,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         retry — Nielsen's (1999) damping update, as in Madsen, Nielsen & Tingleff,
         "Methods for non-linear least squares problems" (2004)."""
         n_parameters = self.n_parameters_
-        if n_parameters > LM_MAX_PARAMETERS:
+        if n_parameters > MAX_LM_PARAMETERS:
             raise InputError(
                 f"solver='lm' builds a {n_parameters} x {n_parameters} normal matrix; it is "
-                f"for networks of at most {LM_MAX_PARAMETERS} parameters (use 'lbfgs')"
+                f"for networks of at most {MAX_LM_PARAMETERS} parameters "
+                "(lamina.limits.MAX_LM_PARAMETERS; use 'lbfgs')"
             )
         inputs, target = data
         parameters = list(self.model_.parameters())
@@ -566,6 +570,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """Predicted targets, (n,) or (n, k) as ``y`` was at fit."""
         out = self._network_output(X) * self.y_scale_ + self.y_mean_
         return out[:, 0] if self._y_ndim == 1 else out
+
+    def _check_state(self) -> None:
+        super()._check_state()
+        check_standardisation(self, "y_mean_", "y_scale_", check_outputs(self))
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
