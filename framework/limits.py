@@ -35,6 +35,7 @@ __all__ = [
     "MAX_PREVIEW_ZOOM",
     "MAX_PROCEDURAL_LAYERS",
     "MAX_PROCEDURAL_SHELLS",
+    "MAX_RANDOM_COVERAGE",
     "MAX_RANDOM_TRIANGLES",
     "MAX_SPHERE_SUBDIVISIONS",
     "MAX_SUPERSAMPLES",
@@ -188,6 +189,14 @@ _TABLE = (
         "a throughput test; ten million triangles already need gigabytes of vertex and setup arrays",
     ),
     Limit(
+        "MAX_RANDOM_COVERAGE",
+        1000,
+        "`coverage` of the procedural random-triangles scene (the triangles' total "
+        "projected area over the view's: about the mean depth complexity)",
+        "fragments grow with coverage x pixels; a thousand layers per pixel on average is "
+        "far past any real scene",
+    ),
+    Limit(
         "MAX_PREVIEW_ZOOM",
         32,
         "`lamina vae --zoom` (pixel enlargement of the PNG previews)",
@@ -235,6 +244,7 @@ MAX_PROCEDURAL_SHELLS: int = int(LIMITS["MAX_PROCEDURAL_SHELLS"].value)
 MAX_SPHERE_SUBDIVISIONS: int = int(LIMITS["MAX_SPHERE_SUBDIVISIONS"].value)
 MAX_TORUS_SUBDIVISIONS: int = int(LIMITS["MAX_TORUS_SUBDIVISIONS"].value)
 MAX_RANDOM_TRIANGLES: int = int(LIMITS["MAX_RANDOM_TRIANGLES"].value)
+MAX_RANDOM_COVERAGE: int = int(LIMITS["MAX_RANDOM_COVERAGE"].value)
 MAX_PREVIEW_ZOOM: int = int(LIMITS["MAX_PREVIEW_ZOOM"].value)
 MAX_TRAVERSE_LATENTS: int = int(LIMITS["MAX_TRAVERSE_LATENTS"].value)
 MAX_WORKERS: int = int(LIMITS["MAX_WORKERS"].value)

@@ -33,7 +33,12 @@ from typing import Literal
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.limits import LIMITS, MAX_SPHERE_SUBDIVISIONS, MAX_TORUS_SUBDIVISIONS
+from lamina.limits import (
+    LIMITS,
+    MAX_RANDOM_COVERAGE,
+    MAX_SPHERE_SUBDIVISIONS,
+    MAX_TORUS_SUBDIVISIONS,
+)
 from lamina.scene import Camera, Scene
 
 __all__ = [
@@ -565,8 +570,11 @@ def random_triangles(
     from lamina.memory import array_bytes, check_allocation
 
     n = _check_count(n, limit="MAX_RANDOM_TRIANGLES")
-    if not (isinstance(coverage, int | float) and 0 < coverage <= 1000):
-        raise InputError(f"coverage must be a number in (0, 1000], got {coverage!r}")
+    if not (isinstance(coverage, int | float) and 0 < coverage <= MAX_RANDOM_COVERAGE):
+        raise InputError(
+            f"coverage must be a number in (0, {MAX_RANDOM_COVERAGE}] "
+            f"(lamina.limits.MAX_RANDOM_COVERAGE), got {coverage!r}"
+        )
     if not (isinstance(opacity, int | float) and 0 <= opacity <= 1):
         raise InputError(f"opacity must lie in [0, 1], got {opacity!r}")
     check_allocation(

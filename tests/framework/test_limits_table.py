@@ -155,6 +155,10 @@ def _component_checks() -> list[tuple[str, object]]:
             "MAX_RANDOM_TRIANGLES",
             lambda: procedural.random_triangles(over("MAX_RANDOM_TRIANGLES")),
         ),
+        (
+            "MAX_RANDOM_COVERAGE",
+            lambda: procedural.random_triangles(10, coverage=over("MAX_RANDOM_COVERAGE")),
+        ),
     ]
 
 
