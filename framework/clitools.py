@@ -125,7 +125,7 @@ class _NamesLimit:
             if number <= LIMITS[self.limit].value:
                 raise
             raise click.BadParameter(
-                f"{error.message} (lamina.limits.{self.limit})", ctx=ctx, param=param
+                f"{error.message.rstrip('.')} (lamina.limits.{self.limit}).", ctx=ctx, param=param
             ) from None
 
 
