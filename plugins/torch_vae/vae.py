@@ -852,6 +852,15 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         self._check_fitted()
         return int(self.model_.n_parameters)
 
+    def _check_state(self) -> None:
+        """The fitted values a model file holds beside the weights, as a checkpoint's."""
+        super()._check_state()
+        if getattr(self, "decoder_", None) not in ("bernoulli", "gaussian"):
+            raise InputError(
+                f"fitted decoder_ must be 'bernoulli' or 'gaussian', got {getattr(self, 'decoder_', None)!r}"
+            )
+        self._eval_seed = _count(getattr(self, "_eval_seed", None), "fitted _eval_seed")
+
 
 def _count(value: Any, name: str, *, low: int = 0) -> int:
     """A saved whole number, refused when it is not one (a float, text, a bool)."""
