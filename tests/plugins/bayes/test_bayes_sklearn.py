@@ -369,3 +369,22 @@ def test_categorical_negative_codes_raise_at_fit_and_predict(codes):
     # as text, negative numbers are ordinary categories
     text = np.array([["-1", "a"], ["2", "b"]], dtype=object)
     assert CategoricalNB().fit(text, [0, 1]).predict(text).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("learner", ["gaussian-nb", "mixed-nb"])
+def test_learn_on_huge_values_exits_2_with_one_line(tmp_path, learner):
+    # Bad data, not a failed run: the fix (rescaling) is the user's.
+    from click.testing import CliRunner
+
+    from lamina.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = [",".join(repr(float(v)) for v in row) for row in rng.normal(size=(40, 2)) * 1e300]
+    table = tmp_path / "huge.csv"
+    table.write_text("a,b,label\n" + "".join(f"{r},{'xy'[i % 2]}\n" for i, r in enumerate(rows)))
+    result = CliRunner().invoke(
+        main, ["learn", learner, "--data", str(table), "--target", "label", "--cv", "2"]
+    )
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and "overflows float64" in lines[0] and "rescale X" in lines[0]
