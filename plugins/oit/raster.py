@@ -23,7 +23,8 @@ Clipping
 Snapping
     Screen positions (x right, y down, pixel (i, j) has its centre at
     ``(i + 0.5, j + 0.5)``) are rounded to 1/256 pixel (8 sub-pixel bits),
-    as GPUs do; images are at most 16384 pixels on a side.
+    as GPUs do; images are at most :data:`lamina.limits.MAX_IMAGE_SIDE` (16384 = 2**14)
+    pixels on a side.
 Coverage
     A pixel centre is covered when the three integer edge functions of the
     (counter-clockwise re-oriented) triangle are >= 0, where a value of
@@ -76,7 +77,6 @@ from lamina.scene import Camera, Scene
 
 __all__ = [
     "DEPTH_BITS",
-    "MAX_SIZE",
     "SUBPIXEL_BITS",
     "TILE",
     "RasterTriangles",
@@ -88,8 +88,6 @@ SUBPIXEL_BITS = 8
 DEPTH_BITS = 40
 #: Extra fractional bits of the per-pixel depth gradients.
 GRADIENT_BITS = 8
-#: Largest image side, from the one limits table.
-MAX_SIZE = MAX_IMAGE_SIDE
 #: Guard band half-width in NDC units: |x/w|, |y/w| <= GUARD after clipping.
 GUARD = 3.0
 #: Side of the square screen tiles the Taichi kernels bin triangles into.
@@ -130,8 +128,11 @@ def check_size(size: object) -> tuple[int, int]:
     for name, value in (("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise InputError(f"size {name} must be an integer, got {value!r}")
-        if not 1 <= value <= MAX_SIZE:
-            raise InputError(f"size {name} must lie in [1, {MAX_SIZE}] pixels, got {value}")
+        if not 1 <= value <= MAX_IMAGE_SIDE:
+            raise InputError(
+                f"size {name} must lie in [1, {MAX_IMAGE_SIDE}] pixels "
+                f"(lamina.limits.MAX_IMAGE_SIDE), got {value}"
+            )
         out.append(int(value))
     return out[0], out[1]
 

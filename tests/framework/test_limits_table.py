@@ -63,6 +63,14 @@ def test_the_table_is_well_formed() -> None:
         assert getattr(lamina.limits, name) == limit.value and name in lamina.limits.__all__
 
 
+def test_limits_other_code_depends_on() -> None:
+    # The rasteriser's fixed-point depth plane keeps z0 + gx * i + gy * j inside int64
+    # only for pixel indices below 2**14: a larger MAX_IMAGE_SIDE needs wider gradients.
+    assert lamina.limits.MAX_IMAGE_SIDE <= 1 << 14
+    # Fragment indices are int32 in the kernels.
+    assert lamina.limits.MAX_FRAGMENTS <= 2**31 - 1
+
+
 def test_every_command_line_maximum_is_a_limit() -> None:
     bounded = _bounded()
     assert len(bounded) >= 10  # the walk reached the plugins' commands
