@@ -14,6 +14,7 @@ import threading
 from typing import Any, Protocol
 
 from lamina.errors import InputError
+from lamina.limits import MAX_WORKER_TIMEOUT, MAX_WORKERS
 from lamina.pipeline.tasks import Task, TaskFailed, run_task
 
 __all__ = ["Events", "Executor", "LocalExecutor", "make_executor", "order_graph"]
@@ -192,6 +193,18 @@ def make_executor(
     workers: int | None = None,
     worker_timeout: float = 60.0,
 ) -> Executor:
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS
+    ):
+        raise InputError(
+            f"workers must be an integer in 1..{MAX_WORKERS} (lamina.limits.MAX_WORKERS), "
+            f"got {workers!r}"
+        )
+    if not 0 <= worker_timeout <= MAX_WORKER_TIMEOUT:
+        raise InputError(
+            f"worker_timeout must be in 0..{MAX_WORKER_TIMEOUT} seconds "
+            f"(lamina.limits.MAX_WORKER_TIMEOUT), got {worker_timeout!r}"
+        )
     if name == "local":
         if scheduler is not None:
             raise InputError("--scheduler is only for --executor dask")

@@ -136,6 +136,7 @@ def test_limited_accepts_the_limit_and_refuses_past_it(floats: bool) -> None:
 
 
 def _component_checks() -> list[tuple[str, object]]:
+    from lamina.pipeline.executors import make_executor
     from lamina.plugins.oit import procedural
     from lamina.plugins.oit.lighting import Light, Lighting
     from lamina.plugins.oit.renderers import MultiLayerDepthPeeling
@@ -145,6 +146,11 @@ def _component_checks() -> list[tuple[str, object]]:
         return int(LIMITS[name].value) + 1
 
     return [
+        ("MAX_WORKERS", lambda: make_executor("local", workers=over("MAX_WORKERS"))),
+        (
+            "MAX_WORKER_TIMEOUT",
+            lambda: make_executor("dask", worker_timeout=over("MAX_WORKER_TIMEOUT")),
+        ),
         ("MAX_SUPERSAMPLES", lambda: supersampled_size((4, 4), over("MAX_SUPERSAMPLES"))),
         ("MAX_LIGHTS", lambda: Lighting(lights=(Light((0, 0, 1)),) * over("MAX_LIGHTS"))),
         ("MAX_PEEL_LAYERS", lambda: MultiLayerDepthPeeling(k=over("MAX_PEEL_LAYERS"))),
