@@ -81,6 +81,10 @@ _COARSE_TAPER = 0.25
 #: Largest fraction of the band left out next to Nyquist in the window model.
 _MAX_BAND_CUT = 0.3
 
+#: Largest shift, as a fraction of the side, that the fixed window's flat part
+#: keeps in view (its tapers take an eighth of each side).
+_FLAT_FRACTION = 0.25
+
 #: How much of a change of the window placement reaches the estimate (measured on
 #: camera crops: about 0.008 for taper 0.25, so 0.01 errs on the safe side).
 _WINDOW_CONTRACTION = 0.01
@@ -457,9 +461,12 @@ class MLRefine:
         second = secondary_peak(surfaces[0])
         if second is not None:
             peaks.append(second)
-        if boundary == "window" and self.coarse != "cross":
+        if boundary == "window" and self.coarse != "cross" and not _agree_small(peaks, ref.shape):
             # The fixed window hides a small overlap in its tapers (a 100 px corner
             # of a 450 px view): the unwindowed phase correlation still sees it.
+            # Where the windowed surfaces agree on a shift inside the window's flat
+            # part it adds nothing (its peak is the same modulo the size, and the
+            # wrapped alternatives are candidates anyway): one FFT pair saved.
             plain = CrossSpectrum(ref - ref.mean(), mov - mov.mean(), dtype=spectrum.dtype)
             peaks.append(surface_peak(plain.correlation_surface(phase=True))[0])
         power = spectrum.power_r + spectrum.power_m
@@ -757,6 +764,14 @@ def _windows(
     if masks is None:
         return comoving_windows(shape, placement, taper, dtype=dtype)
     return masked_windows(shape, placement, taper, masks, dtype=dtype)
+
+
+def _agree_small(peaks: list[np.ndarray], shape: tuple[int, ...]) -> bool:
+    """Whether the correlation peaks agree to a pixel on a shift inside the fixed
+    window's flat part."""
+    first = peaks[0]
+    inside = np.all(np.abs(first) <= _FLAT_FRACTION * np.array(shape))
+    return bool(inside and all(np.all(np.abs(p - first) <= 1.0) for p in peaks[1:]))
 
 
 def _fits_windows(shape: tuple[int, ...], shift: np.ndarray) -> bool:

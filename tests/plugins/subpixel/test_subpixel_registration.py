@@ -295,3 +295,31 @@ def test_peer_estimate_that_misses_gets_an_infinite_uncertainty():
     assert result.diagnostics["converged"] is False and "failure" in result.diagnostics
     good = MLRefine().estimate(blob, moved)
     assert np.allclose(good.shift, (1.3, -1.6), atol=1e-3)
+
+
+def test_skipping_the_unwindowed_search_changes_no_result(large_scene, shifted, monkeypatch):
+    # The unwindowed phase correlation is skipped when the windowed peaks agree on
+    # a shift inside the fixed window's flat part: a seeded grid of views (shifts
+    # up to 40 % of the side, noise-free to SNR ~2) must give the same estimates
+    # as always running it. Widen with more seeds.
+    from lamina.plugins.subpixel import registration
+
+    rng = np.random.default_rng(21)
+    cases = []
+    for _ in range(8):
+        shift = rng.uniform(-0.4, 0.4, 2) * 96
+        moved = shifted(large_scene, tuple(shift))
+        top, left = rng.integers(60, 300, 2)
+        view = (slice(top, top + 96), slice(left, left + 96))
+        sigma = rng.choice([0.0, 0.02, 0.1])
+        cases.append(
+            (
+                large_scene[view] + rng.normal(0, sigma, (96, 96)),
+                moved[view] + rng.normal(0, sigma, (96, 96)),
+            )
+        )
+    skipped = [MLRefine().estimate(*case) for case in cases]
+    monkeypatch.setattr(registration, "_FLAT_FRACTION", -1.0)  # never skip
+    always = [MLRefine().estimate(*case) for case in cases]
+    for fast, full in zip(skipped, always, strict=True):
+        assert np.array_equal(fast.shift, full.shift) and fast.uncertainty == full.uncertainty
