@@ -60,8 +60,9 @@ _DOUBTFUL = ("low SNR", "periodic texture")
 #: before the difference counts as model error.
 _MODEL_Z = 3.0
 
-#: Standard errors by which the Hann pass must differ to count as window bias:
-#: lower than _MODEL_Z, since a missed bias costs coverage on noise-free views.
+#: Standard errors of the difference by which the Hann pass must differ to count
+#: as window bias: lower than _MODEL_Z, since a missed bias costs coverage on
+#: noise-free views.
 _BIAS_Z = 2.0
 
 #: Standard error (px) under which the window's aliasing bias is checked.
@@ -408,9 +409,8 @@ class MLRefine:
         height, width = shape
         dy, dx = (float(v) for v in fit.shift)
         # What the noise model leaves out: the fit stops within tol of its optimum,
-        # the FFTs round, and a doubtful start may belong to another match.
-        floor = (2.0 * self.tol) ** 2 + (_ROUNDING[self.precision] * max(shape)) ** 2
-        covariance = fit.covariance + np.diag(floor + match.spread**2)
+        # the FFTs round (_floor), and a doubtful start may belong to another match.
+        covariance = fit.covariance + np.diag(self._floor(shape) + match.spread**2)
         diagnostics: dict[str, Any] = {
             "estimator": "ml-refine",
             "boundary": boundary,
@@ -441,6 +441,10 @@ class MLRefine:
         diagnostics["feasible"] = not any(w.startswith(_DOUBTFUL) for w in warnings)
         uncertainty = np.sqrt(np.diag(covariance))
         return ShiftEstimate(dy, dx, (float(uncertainty[0]), float(uncertainty[1])), diagnostics)
+
+    def _floor(self, shape: tuple[int, ...]) -> float:
+        """Variance no fit resolves: it stops within tol of its optimum, and the FFTs round."""
+        return (2.0 * self.tol) ** 2 + (_ROUNDING[self.precision] * max(shape)) ** 2
 
     def _coarse_start(
         self, ref: np.ndarray, mov: np.ndarray, spectrum: CrossSpectrum, boundary: str
@@ -682,7 +686,8 @@ class MLRefine:
         up to a few 1e-2 px, far beyond a noise-only uncertainty. A Hann window
         (taper 1) folds far less: when the estimate is precise enough for that to
         matter (standard error under 0.02 px), one Hann pass at the estimate is
-        run, and a difference beyond three standard errors counts as bias.
+        run, and a difference beyond two standard errors *of the difference*
+        (about ``V_hann - V``) counts as bias.
         """
         variance = np.diag(fit.covariance)
         if self.taper >= 1.0 or np.max(variance) >= _BIAS_CHECK_SIGMA**2:
@@ -701,13 +706,22 @@ class MLRefine:
         )
         if np.linalg.eigvalsh(moments.curvature)[0] <= 0:
             return np.zeros((2, 2))
-        # the (Wiener-weighted, so nearly efficient) Hann fit's own noise: about
-        # the bound 2 sigma_w**2 H^-1
-        inverse = np.linalg.inv(moments.curvature)
-        hann_variance = 2.0 * (fit.sigma * noise_scale) ** 2 * np.diag(inverse)
+        # The Hann fit's noise from its own residual (on noise-free views the
+        # residual is the aliasing each window leaves, far less for Hann), by the
+        # same sandwich as the estimate's.
+        spectrum.set_weights(band)
+        hann_sigma = self._sigma(spectrum, spectrum.moments(hann), noise_scale) / noise_scale
+        spectrum.set_weights(band if weights is None else band * weights)
+        hann_covariance, _ = spectrum.covariance(hann, moments, hann_sigma, (window_r, window_m))
+        # Both fits see the same noise, so their difference varies by about
+        # V_hann - V (Hausman 1978: a consistent, less efficient estimator minus
+        # the efficient one), not by V_hann + V, which let biases of two reported
+        # standard errors through on small smooth views. A significant difference
+        # is bias, which adds to the variance (mean squared error).
+        noise = np.maximum(np.diag(hann_covariance) - np.diag(fit.first_order), 0.0)
         difference = (hann - fit.shift) ** 2
-        expected = variance + hann_variance
-        return np.diag(np.where(difference > _BIAS_Z**2 * expected, difference, 0.0))
+        significant = difference > _BIAS_Z**2 * (noise + self._floor(ref.shape))
+        return np.diag(np.where(significant, difference, 0.0))
 
     # -- localisation ----------------------------------------------------------
     def locate(self, image: np.ndarray) -> PointEstimates:
