@@ -186,10 +186,10 @@ def main() -> None:
     if args.json:
         print(json.dumps({"benchmark": "pipelines", "rows": rows}, indent=2))
         return
-    print(f"{'runner':<36}{'run':<8}{'tasks':>7}{'computed':>10}{'seconds':>10}{'tasks/s':>10}")
+    print(f"{'runner':<40}{'run':<8}{'tasks':>7}{'computed':>10}{'seconds':>10}{'tasks/s':>10}")
     for row in rows:
         print(
-            f"{row['runner']:<36}{row['run']:<8}{row['tasks']:>7}{row['computed']:>10}"
+            f"{row['runner']:<40}{row['run']:<8}{row['tasks']:>7}{row['computed']:>10}"
             f"{row['seconds']:>10.3f}{row['tasks_per_s']:>10.1f}"
         )
 
