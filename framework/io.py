@@ -7,6 +7,7 @@ bit depth on the way in and back on the way out.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -80,6 +81,23 @@ def remove_stale_parts(folder: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+@functools.cache
+def _process_umask() -> int:
+    """The process's umask, read once.
+
+    Reading it means setting it (``os.umask``), and the umask is process-wide:
+    pipelines write from many threads, and a file another thread created in
+    that instant would get mode 0666. Linux reports it without setting it.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
+
+
 @contextlib.contextmanager
 def atomic_write(
     path: str | os.PathLike[str], mode: str = "wb", *, durable: bool = True
@@ -107,9 +125,7 @@ def atomic_write(
             prefix=f".{target.name}.{os.getpid()}.", suffix=".part", dir=target.parent
         )
         # mkstemp makes the file private (0600); give it the mode open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        os.fchmod(fd, 0o666 & ~_process_umask())
     except OSError as error:
         raise InputError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
     begin_write(temporary)
