@@ -57,6 +57,17 @@ def start_lamina(*args: str | Path) -> subprocess.Popen[str]:
     )
 
 
+def finish(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """``communicate``, killing the process if it outlives ``timeout`` (a child that
+    ignored the signal must not keep running, and allocating, after the test)."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+
+
 def parts(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if PART.match(p.name))
 
@@ -257,7 +268,7 @@ def test_interrupt_exits_naming_what_was_kept(
     while not (out / "f0.png").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signum)
-    _, stderr = process.communicate(timeout=30)
+    _, stderr = finish(process, 30)
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert process.returncode == status, stderr
     assert re.fullmatch(
@@ -293,7 +304,7 @@ def test_interrupt_ends_work_python_cannot_interrupt(tmp_path: Path) -> None:
     assert process.stdout is not None and process.stdout.readline().strip() == "go"
     time.sleep(0.3)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = finish(process, 60)
     assert process.returncode == 130, stderr
     assert stderr.strip().startswith("lamina: interrupted; no file was written; ")
     assert list(tmp_path.iterdir()) == []

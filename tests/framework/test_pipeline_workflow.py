@@ -351,7 +351,12 @@ def test_ctrl_c_stops_promptly_says_what_was_kept_and_exits_130(project: Path) -
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     sent = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()  # one that ignored Ctrl-C must not outlive the test
+        process.communicate()
+        raise
     stopped = time.monotonic() - sent
     assert process.returncode == 130, stderr
     lines = stderr.decode().strip().splitlines()
