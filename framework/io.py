@@ -30,6 +30,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write",
     "dumps_json",
+    "quiet_logger",
     "read_image",
     "read_npy_header",
     "remove_stale_parts",
@@ -266,7 +267,7 @@ def _decode(source: Path, suffix: str) -> np.ndarray:
 
     # tifffile logs what it finds wrong and carries on; what it cannot read
     # it raises, and that is the one error the user sees.
-    with _silenced("tifffile"), tifffile.TiffFile(source) as tif:
+    with quiet_logger("tifffile"), tifffile.TiffFile(source) as tif:
         if not tif.series:
             raise InputError(f"image {str(source)!r} holds no image data")
         series = tif.series[0]
@@ -275,7 +276,10 @@ def _decode(source: Path, suffix: str) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _silenced(logger_name: str) -> Iterator[None]:
+def quiet_logger(logger_name: str) -> Iterator[None]:
+    """Keep a third-party library's log records (tracebacks of parse failures,
+    warnings about damaged files) off stderr while lamina reads a file: the
+    ``InputError`` raised for a damaged file says it once."""
     logger = logging.getLogger(logger_name)
     level = logger.level
     logger.setLevel(logging.CRITICAL)

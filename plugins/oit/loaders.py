@@ -18,13 +18,11 @@ is one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import logging
 import math
 import re
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import ConfigError, InputError
+from lamina.io import quiet_logger
 from lamina.limits import MAX_IMAGE_SIDE
 from lamina.scene import Camera, Scene, degenerate_faces
 
@@ -164,7 +163,7 @@ def load_mesh(
     import trimesh
 
     try:
-        with _quiet_trimesh():
+        with quiet_logger("trimesh"):
             # process=False keeps the file's vertices and faces as they are: merging
             # vertices would blend per-vertex colours across seams.
             loaded = trimesh.load(source, process=False)
@@ -196,18 +195,6 @@ def _damaged(source: Path, error: Exception) -> FileError:
         f"({detail})",
         file=str(source),
     )
-
-
-@contextlib.contextmanager
-def _quiet_trimesh() -> Iterator[None]:
-    """trimesh logs parser failures with tracebacks; the error raised here says it once."""
-    logger = logging.getLogger("trimesh")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _override_color(
