@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lamina.errors import InputError  # noqa: E402
+from lamina.testing.damage import bit_flipped, cut_out, truncated  # noqa: E402
 from lamina.torchtools import build_for_state, load_checkpoint, save_checkpoint  # noqa: E402
 
 CASES = int(os.environ.get("LAMINA_FUZZ_CASES", "60"))
@@ -97,16 +98,13 @@ def test_damaged_copies_give_only_input_errors(tmp_path, saved):
     path = tmp_path / "fuzz.pt"
     refused = 0
     for case in range(CASES):
-        data = bytearray(saved)
         if case % 3 == 0:
-            data = data[: int(rng.integers(0, len(data)))]
+            data = truncated(saved, rng)
         elif case % 3 == 1:
-            for at in rng.integers(0, len(data), 1 + case % 5):
-                data[at] ^= 1 << int(rng.integers(0, 8))
+            data = bit_flipped(saved, rng, 1 + case % 5)
         else:
-            at = int(rng.integers(0, len(data)))
-            del data[at : at + 1 + case % 7]
-        path.write_bytes(bytes(data))
+            data = cut_out(saved, rng, 1 + case % 7)
+        path.write_bytes(data)
         try:
             loaded = load_checkpoint(path, format=FORMAT)
         except InputError as error:

@@ -15,6 +15,7 @@ from lamina.datasets import load_dataset
 from lamina.errors import InputError
 from lamina.memory import MemoryLimitError
 from lamina.plugins.cn2.cn2 import CN2Classifier
+from lamina.testing.damage import bit_flipped, cut_out, truncated
 
 
 def _peak_fit_bytes(n_columns: int) -> int:
@@ -178,15 +179,11 @@ def test_damaged_rule_files_give_only_input_errors(tmp_path, titanic_rules):
     for trial in range(300):
         kind = trial % 4
         if kind == 0:
-            mutated = data[: rng.integers(0, len(data))]
+            mutated = truncated(data, rng)
         elif kind == 1:
-            flipped = bytearray(data)
-            for at in rng.integers(0, len(data), 1 + trial % 3):
-                flipped[at] ^= 1 << int(rng.integers(0, 8))
-            mutated = bytes(flipped)
+            mutated = bit_flipped(data, rng, 1 + trial % 3)
         elif kind == 2:
-            at = int(rng.integers(0, len(data)))
-            mutated = data[:at] + data[at + 1 + trial % 5 :]
+            mutated = cut_out(data, rng, 1 + trial % 5)
         else:
             copy = json.loads(data)
             where = leaves[int(rng.integers(0, len(leaves)))]

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from lamina.errors import InputError  # noqa: E402
 from lamina.plugins.torch_vae.vae import VariationalAutoencoder  # noqa: E402
+from lamina.testing.damage import bit_flipped, cut_out, truncated  # noqa: E402
 
 _HOSTILE = [None, -1, 0, 10**12, 1e308, float("nan"), "x", [], {}, True, [1, 2], (10**9,)]
 
@@ -67,15 +68,11 @@ def test_damaged_checkpoints_give_only_input_errors(tmp_path, checkpoint):
     for trial in range(100):
         kind = trial % 4
         if kind == 0:
-            mutated = data[: int(rng.integers(0, len(data)))]
+            mutated = truncated(data, rng)
         elif kind == 1:
-            flipped = bytearray(data)
-            for at in rng.integers(0, len(data), 1 + trial % 4):
-                flipped[at] ^= 1 << int(rng.integers(0, 8))
-            mutated = bytes(flipped)
+            mutated = bit_flipped(data, rng, 1 + trial % 4)
         elif kind == 2:
-            at = int(rng.integers(0, len(data)))
-            mutated = data[:at] + data[at + 1 + trial % 7 :]
+            mutated = cut_out(data, rng, 1 + trial % 7)
         else:
             mutated = _edited_payload(data, rng)
         bad.write_bytes(mutated)
