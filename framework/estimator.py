@@ -22,7 +22,6 @@ errors before any work (the command line) can call right after construction.
 from __future__ import annotations
 
 import copy
-import inspect
 import json
 import numbers
 import os
@@ -42,6 +41,7 @@ from lamina.model_file import (
     load_model,
     write_model,
 )
+from lamina.params import Parameterized
 
 __all__ = [
     "BaseLearner",
@@ -538,11 +538,13 @@ def logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 # -- the base class -----------------------------------------------------------------
-class BaseLearner:
+class BaseLearner(Parameterized):
     """Base class of lamina's learners: the scikit-learn estimator protocol.
 
     Subclasses take only keyword-only constructor parameters with defaults and
-    store each one unchanged under its own name; fitted attributes end in ``_``.
+    store each one unchanged under its own name (``get_params``, ``set_params``
+    and the ``repr`` come from :class:`lamina.params.Parameterized`); fitted
+    attributes end in ``_``.
     A subclass checks its parameters in :meth:`_check_params`.
 
     Examples
@@ -560,75 +562,12 @@ class BaseLearner:
     #: Attributes, besides those ending in ``_``, written by :meth:`save`.
     _saved_extra: ClassVar[tuple[str, ...]] = ()
 
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        init = cls.__init__
-        if init is object.__init__:
-            return []
-        names = []
-        for p in inspect.signature(init).parameters.values():
-            if p.name == "self" or p.kind == p.VAR_KEYWORD:
-                continue
-            if p.kind == p.VAR_POSITIONAL:
-                raise TypeError(f"{cls.__name__}.__init__ must not take *args")
-            names.append(p.name)
-        return sorted(names)
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters (with ``name__sub`` entries for nested learners)."""
-        out: dict[str, Any] = {}
-        for name in self._get_param_names():
-            value = getattr(self, name)
-            if deep and hasattr(value, "get_params") and not isinstance(value, type):
-                out.update((f"{name}__{k}", v) for k, v in value.get_params().items())
-            out[name] = value
-        return out
-
-    def set_params(self, **params: Any) -> BaseLearner:
-        """Set parameters (``name__sub`` reaches nested learners); returns ``self``.
-
-        Values are stored as given and checked at ``fit`` (see :meth:`validate_params`).
-        """
-        if not params:
-            return self
-        valid = self.get_params(deep=True)
-        nested: dict[str, dict[str, Any]] = {}
-        for key, value in params.items():
-            name, sep, sub = key.partition("__")
-            if name not in valid:
-                raise InputError(
-                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
-                    f"Valid parameters are: {sorted(self._get_param_names())!r}."
-                )
-            if sep:
-                nested.setdefault(name, {})[sub] = value
-            else:
-                setattr(self, name, value)
-                valid[name] = value
-        for name, sub_params in nested.items():
-            valid[name].set_params(**sub_params)
-        return self
-
     def validate_params(self) -> None:
         """Check every parameter now; raise :class:`lamina.InputError` naming a bad one."""
         self._check_params()
 
     def _check_params(self) -> None:
         """Subclasses check their parameters here (called at the start of ``fit``)."""
-
-    def __repr__(self) -> str:
-        defaults = {
-            p.name: p.default
-            for p in inspect.signature(type(self).__init__).parameters.values()
-            if p.default is not p.empty
-        }
-        shown = []
-        for name in self._get_param_names():
-            value = getattr(self, name)
-            if name in defaults and _same(value, defaults[name]):
-                continue
-            shown.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({', '.join(shown)})"
 
     # -- scikit-learn protocol -------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -749,17 +688,6 @@ class BaseLearner:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         LEARNER_CLASSES[f"{cls.__module__}:{cls.__qualname__}"] = cls
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return False
-    try:
-        return bool(a == b) and type(a) is type(b)
-    except Exception:  # objects whose == is unusual: show them
-        return False
 
 
 def clone_learner(learner: BaseLearner) -> BaseLearner:

@@ -1,4 +1,6 @@
-"""Introspect a factory's keyword parameters and validate values against their hints."""
+"""A component's parameters: introspect a factory's keyword parameters, validate
+values against their hints, and :class:`Parameterized`, the one ``get_params`` /
+``set_params`` / ``repr`` base shared by learners, interpolators and renderers."""
 
 from __future__ import annotations
 
@@ -7,19 +9,126 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from lamina.errors import InputError
 
 __all__ = [
     "Parameter",
+    "Parameterized",
     "coerce_value",
     "factory_parameters",
     "factory_signature",
+    "same_value",
     "validate_parameters",
 ]
 
 _MISSING = inspect.Parameter.empty
+
+
+class Parameterized:
+    """``get_params`` / ``set_params`` / ``repr`` read from the ``__init__`` signature.
+
+    A subclass takes keyword parameters and keeps each one under its own name,
+    as scikit-learn's estimators do, so these follow scikit-learn's protocol:
+    ``get_params(deep=True)`` adds ``name__sub`` entries for parameters that
+    have parameters themselves, ``set_params`` reaches them the same way, and
+    the ``repr`` shows the parameters that differ from their defaults.
+    ``set_params`` runs ``__init__`` again with the changed values, so a class
+    that checks its values or derives state there (an interpolator, a renderer)
+    checks and derives them again, and one that only stores them (a learner)
+    just stores them.
+
+    Examples
+    --------
+    >>> class Smoother(Parameterized):
+    ...     def __init__(self, *, alpha: float = 1.0, passes: int = 1) -> None:
+    ...         self.alpha = alpha
+    ...         self.passes = passes
+    >>> Smoother(alpha=2.0)
+    Smoother(alpha=2.0)
+    >>> Smoother().set_params(passes=3).get_params()
+    {'alpha': 1.0, 'passes': 3}
+    """
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The constructor's parameter names, sorted (scikit-learn's name for it)."""
+        names = []
+        for p in factory_signature(cls):
+            if p.kind == p.VAR_KEYWORD:
+                continue
+            if p.kind == p.VAR_POSITIONAL:
+                raise TypeError(f"{cls.__name__}.__init__ must not take *args")
+            names.append(p.name)
+        return sorted(names)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (with ``name__sub`` entries for nested ones)."""
+        out: dict[str, Any] = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{k}", v) for k, v in value.get_params().items())
+            out[name] = value
+        return out
+
+    def set_params(self, **params: Any) -> Self:
+        """Set parameters (``name__sub`` reaches nested ones); returns ``self``.
+
+        Raises
+        ------
+        InputError
+            For a name that is not a parameter, or whatever ``__init__`` raises
+            for a value it refuses.
+        """
+        if not params:
+            return self
+        current = self.get_params(deep=False)
+        nested: dict[str, dict[str, Any]] = {}
+        changed: dict[str, Any] = {}
+        for key, value in params.items():
+            name, sep, sub = key.partition("__")
+            if name not in current:
+                raise InputError(
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {sorted(current)!r}."
+                )
+            if sep:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                changed[name] = value
+        if changed:
+            type(self).__init__(self, **(current | changed))
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in factory_signature(type(self))}
+        shown = [
+            f"{name}={value!r}"
+            for name, value in self.get_params(deep=False).items()
+            if not same_value(value, defaults.get(name, _MISSING))
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether ``a`` is ``b`` or equal to it with the same type (arrays never are):
+    when a parameter's value counts as its default.
+
+    >>> same_value(1, 1), same_value(1, 1.0), same_value("a", "a")
+    (True, False, True)
+    """
+    if a is b:
+        return True
+    if hasattr(a, "__array__") or hasattr(b, "__array__"):
+        return False
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:  # objects whose == is unusual: show them
+        return False
 
 
 @dataclass(frozen=True)

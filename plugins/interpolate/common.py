@@ -15,7 +15,7 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.limits import MAX_IMAGE_SIDE
 from lamina.memory import array_bytes, check_allocation, format_bytes
-from lamina.params import factory_parameters
+from lamina.params import Parameterized
 
 __all__ = [
     "ResizerBase",
@@ -127,7 +127,7 @@ def check_memory_limit(memory_limit: Any) -> int | None:
     return int(memory_limit)
 
 
-class ResizerBase(ABC):
+class ResizerBase(Parameterized, ABC):
     """Validation, ``scale`` and parameter introspection around ``_resize``.
 
     Subclasses implement ``_resize(data, shape)`` on validated C-contiguous
@@ -179,10 +179,3 @@ class ResizerBase(ABC):
     @abstractmethod
     def _working_bytes(self, in_shape: tuple[int, int, int], shape: tuple[int, int]) -> int: ...
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters and their current values."""
-        return {p.name: getattr(self, p.name) for p in factory_parameters(type(self))}
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"
