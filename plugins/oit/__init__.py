@@ -7,24 +7,24 @@ _EXACT_GPU = Tags(exact=True, deterministic=True, gpu=True)
 #: name -> (factory, summary, tags)
 RENDERERS = {
     "fragment-list": (
-        "lamina.plugins.oit.renderers:FragmentList",
+        "lamina.plugins.oit.renderers.fragment_list:FragmentList",
         "the default: per-pixel fragment lists sorted by (depth, id); 1 geometry pass "
         "(2 when long lists spill), work O(fragments) (Yang et al. 2010)",
         _EXACT_GPU,
     ),
     "depth-peeling": (
-        "lamina.plugins.oit.renderers:DepthPeeling",
+        "lamina.plugins.oit.renderers.peeling:DepthPeeling",
         "classic depth peeling: N layers in N geometry passes, work O(N^2) per pixel "
         "(Everitt 2001)",
         _EXACT_GPU,
     ),
     "dual-depth-peeling": (
-        "lamina.plugins.oit.renderers:DualDepthPeeling",
+        "lamina.plugins.oit.renderers.peeling:DualDepthPeeling",
         "dual depth peeling: N layers in N/2+1 passes, work O(N^2) per pixel (Bavoil & Myers 2008)",
         _EXACT_GPU,
     ),
     "multilayer-depth-peeling": (
-        "lamina.plugins.oit.renderers:MultiLayerDepthPeeling",
+        "lamina.plugins.oit.renderers.peeling:MultiLayerDepthPeeling",
         "multi-layer depth peeling, k-buffer: N layers in ceil(N/k) passes, work "
         "O(N^2/k) per pixel (Liu et al. 2009)",
         _EXACT_GPU,

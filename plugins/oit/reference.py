@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.plugins.oit import raster
-from lamina.plugins.oit.renderers import _Renderer
+from lamina.plugins.oit.renderers.base import OITRenderer
 from lamina.types import RenderStats
 
 __all__ = ["Reference", "fragments"]
@@ -94,7 +94,7 @@ def composite(
     return image, count, layers, residual
 
 
-class Reference(_Renderer):
+class Reference(OITRenderer):
     """Exact OIT in float64 numpy: all fragments, sorted, composited (for tests).
 
     Parameters

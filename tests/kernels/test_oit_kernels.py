@@ -281,14 +281,15 @@ def test_device_arrays_and_float32_paths(per_vertex, monkeypatch):
     accumulation used on Vulkan, both exercised on the CPU backend."""
     from lamina.plugins.oit import renderers
     from lamina.plugins.oit.reference import Reference
+    from lamina.plugins.oit.renderers import device
 
     scene, camera = random_scene(5, per_vertex=per_vertex), CAMERAS[0]
     expected = Reference().render(scene, camera, SIZE)
-    original = renderers._Device
+    original = device.Device
     for options in ({"host": False}, {"real": "f32"}):
         monkeypatch.setattr(
-            renderers,
-            "_Device",
+            device,
+            "Device",
             lambda arch, options=options, **kw: original(arch, **options, **kw),
         )
         spilling = renderers.FragmentList()

@@ -1,0 +1,144 @@
+"""One frame on the device: the raster triangles uploaded and binned into
+16x16-pixel screen tiles, each bin in depth order (:mod:`lamina.kernels.oit_common`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lamina.errors import InputError
+from lamina.memory import check_allocation
+from lamina.plugins.oit import raster
+from lamina.plugins.oit.renderers.base import TILE_PIXELS
+
+if TYPE_CHECKING:
+    from lamina.plugins.oit.renderers.device import Device
+
+__all__ = ["Frame", "bin_triangles"]
+
+
+@dataclass
+class Frame:
+    """One frame on the device: the binned triangles and what every kernel needs."""
+
+    tris: raster.RasterTriangles
+    device: Device
+    common: Any  # lamina.kernels.oit_common.build(real)
+    budget: int
+    tiles_x: int
+    n_tiles: int
+    bin_entries: int
+    #: The leading arguments of every kernel, in order (see lamina.kernels.oit_common).
+    scene: tuple
+    gaps: Any
+    #: Per tile: 1 when its bin is in key order at every pixel (oit_common.tile_order).
+    ordered: Any
+
+    @property
+    def n_pixels(self) -> int:
+        """Pixels of all tiles, the launch size of a whole-frame pass."""
+        return self.n_tiles * TILE_PIXELS
+
+    def args(self, threshold: float | None = None) -> dict[str, Any]:
+        """Keyword arguments shared by the compositing kernels."""
+        bg = self.tris.background
+        args = {
+            "tiles_x": self.tiles_x,
+            "id_bits": self.tris.id_bits,
+            "depth_shift": self.tris.depth_shift,
+            "bg_r": float(bg[0]),
+            "bg_g": float(bg[1]),
+            "bg_b": float(bg[2]),
+            "bg_a": float(bg[3]),
+        }
+        if threshold is not None:
+            args.update(threshold=threshold, flat=self.tris.flat)
+        return args
+
+    def outputs(self) -> dict[str, Any]:
+        """The frame's output buffers: image, depth complexity, layers, residual."""
+        device, size = self.device, self.tris.size
+        return {
+            "image": device.empty((*size, 4), np.float32),
+            "depth_complexity": device.empty(size, np.int32),
+            "layers": device.empty(size, np.int32, keep="layers"),
+            "residual": device.empty(size, np.float32, keep="residual"),
+        }
+
+    def download(self, out: dict) -> tuple[np.ndarray, ...]:
+        """image, depth complexity, layers, residual of ``out`` on the host."""
+        names = ("image", "depth_complexity", "layers", "residual")
+        return tuple(self.device.download(out[name]) for name in names)
+
+
+def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) -> Frame:
+    """Upload ``tris`` to ``device`` (Taichi started) and bin them into screen tiles;
+    ``budget`` is the frame's fragment budget."""
+    from lamina.kernels import oit_common
+
+    common = oit_common.build(device.real)
+    height, width = tris.size
+    tiles_x, tiles_y = -(-width // raster.TILE), -(-height // raster.TILE)
+    n_tiles = tiles_x * tiles_y
+    table = device.upload(tris.table, held=True)
+    bbox = device.upload(tris.bbox, held=True)
+    total = device.zeros((n_tiles,), np.int32)
+    extent = {"tiles_x": tiles_x, "width": width, "height": height}
+    if tris.n:  # (the uploaded arrays are padded to one row when empty)
+        common.bin_count(table, bbox, total, **extent)
+    start = np.zeros(n_tiles + 1, dtype=np.int64)
+    np.cumsum(device.download(total), out=start[1:])
+    entries = int(start[-1])
+    check_allocation(
+        entries * 16,  # i32 entry and box, i64 sort key per (triangle, tile) pair
+        what=f"{entries} (triangle, tile) pairs of a {width} x {height} frame",
+        fix="choose a smaller size (--size) or a smaller scene",
+    )
+    if entries >= 2**31:
+        raise InputError(
+            f"the scene needs {entries} (triangle, tile) pairs at this size; "
+            "at most 2**31 - 1 are supported"
+        )
+    bin_start = device.upload(start)
+    bin_entries = device.empty((max(1, entries),), np.int32)
+    gaps = device.upload(oit_common.SHELL_GAPS)
+    boxes = device.empty((max(1, entries),), np.int32)
+    ordered = device.zeros((n_tiles,), np.int32)
+    if entries:
+        common.bin_fill(
+            table, bbox, bin_start, bin_entries, device.zeros((n_tiles,), np.int32), **extent
+        )
+        common.bin_sort(
+            table,
+            bbox,
+            bin_start,
+            bin_entries,
+            device.empty((max(1, entries),), np.int64),
+            gaps,
+            boxes,
+            ordered,
+            **extent,
+            id_bits=tris.id_bits,
+            depth_shift=tris.depth_shift,
+        )
+    scene = (
+        table,
+        device.upload(tris.shade.astype(np.float32)),
+        bin_start,
+        bin_entries,
+        boxes,
+    )
+    return Frame(
+        tris=tris,
+        device=device,
+        common=common,
+        budget=budget,
+        tiles_x=tiles_x,
+        n_tiles=n_tiles,
+        bin_entries=entries,
+        scene=scene,
+        gaps=gaps,
+        ordered=ordered,
+    )
