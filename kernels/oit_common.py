@@ -54,6 +54,8 @@ map_i32_t = ti.types.ndarray(dtype=ti.i32, ndim=2)
 map_i64_t = ti.types.ndarray(dtype=ti.i64, ndim=2)
 map_f32_t = ti.types.ndarray(dtype=ti.f32, ndim=2)
 image_t = ti.types.ndarray(dtype=ti.f32, ndim=3)
+#: The background colour, premultiplied RGBA.
+background_t = ti.types.vector(4, ti.f32)
 
 
 @functools.cache
@@ -69,6 +71,16 @@ def build(real: object) -> SimpleNamespace:
         return ti.math.ivec3(
             t, (t % tiles_x) * TILE + local % TILE, (t // tiles_x) * TILE + local // TILE
         )
+
+    @ti.func
+    def bin_span(bin_start: ti.template(), t: ti.i32) -> ti.math.ivec2:
+        """[first, end) entries of tile ``t``'s bin."""
+        return ti.math.ivec2(ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32))
+
+    @ti.func
+    def id_mask(id_bits: ti.i32) -> ti.i64:
+        """The primitive-id bits of a key."""
+        return (ti.i64(1) << id_bits) - 1
 
     @ti.func
     def edge(table: ti.template(), r: ti.i32, k: ti.template(), x: ti.i64, y: ti.i64) -> ti.i64:
@@ -146,6 +158,61 @@ def build(real: object) -> SimpleNamespace:
             )
             c = q / w
         return vec4(c[0] * c[3], c[1] * c[3], c[2] * c[3], c[3])
+
+    @ti.func
+    def under(
+        shade: ti.template(),
+        r: ti.i32,
+        i: ti.i32,
+        j: ti.i32,
+        flat: ti.template(),
+        acc: ti.template(),
+        transmittance: ti.template(),
+    ):
+        """Composite raster triangle ``r``'s fragment at (i, j) behind the caller's
+        ``acc`` and ``transmittance`` (front to back; ``ti.template()`` passes both by
+        reference)."""
+        color = rgba(shade, r, i, j, flat)
+        acc += transmittance * color
+        transmittance *= 1.0 - color[3]
+
+    @ti.func
+    def load4(buffer: ti.template(), i: ti.i32, j: ti.i32, offset: ti.template()) -> vec4:
+        """Channels ``offset`` to ``offset + 3`` of pixel (i, j) of ``buffer``."""
+        return vec4(
+            buffer[j, i, offset],
+            buffer[j, i, offset + 1],
+            buffer[j, i, offset + 2],
+            buffer[j, i, offset + 3],
+        )
+
+    @ti.func
+    def store4(buffer: ti.template(), i: ti.i32, j: ti.i32, offset: ti.template(), value: vec4):
+        """Write ``value`` to channels ``offset`` to ``offset + 3`` of pixel (i, j)."""
+        for c in ti.static(range(4)):
+            buffer[j, i, offset + c] = value[c]
+
+    @ti.func
+    def kbuffer_insert(
+        keys: ti.template(), slot: ti.template(), held: ti.i32, k: ti.i32, key: ti.i64
+    ) -> ti.i32:
+        """Insert ``key`` into the sorted k-buffer ``keys[slot:slot + k]`` holding ``held``
+        keys (the farthest drops out when it is full and ``key`` is nearer); return
+        the keys held after.  ``keys`` is a global buffer or a thread's own vector."""
+        place = -1
+        if held < k:
+            place = held
+            held += 1
+        elif key < keys[slot + k - 1]:
+            place = k - 1  # the farthest held key drops out
+        if place >= 0:
+            while place > 0:
+                if keys[slot + place - 1] < key:
+                    break
+                keys[slot + place] = keys[slot + place - 1]
+                place -= 1
+            keys[slot + place] = key
+        return held
 
     @ti.kernel
     def tile_scan(
@@ -406,6 +473,12 @@ def build(real: object) -> SimpleNamespace:
         shell_sort=shell_sort,
         vec4=vec4,
         real=real,
+        bin_span=bin_span,
+        id_mask=id_mask,
+        under=under,
+        load4=load4,
+        store4=store4,
+        kbuffer_insert=kbuffer_insert,
         pixel=pixel,
         covers=covers,
         hit=hit,

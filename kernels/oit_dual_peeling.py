@@ -57,10 +57,7 @@ def build(real: object) -> SimpleNamespace:
         tiles_x: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
-        bg_r: ti.f32,
-        bg_g: ti.f32,
-        bg_b: ti.f32,
-        bg_a: ti.f32,
+        background: common.background_t,
     ):
         """The first pass: per-pixel nearest and farthest keys and the fragment count."""
         height, width = image.shape[0], image.shape[1]
@@ -71,13 +68,11 @@ def build(real: object) -> SimpleNamespace:
                 low = ti.i64(common.MAX_KEY)
                 high = ti.i64(-1)
                 n = 0
-                for e in range(
-                    ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
-                ):
+                span = c.bin_span(bin_start, p[0])
+                for e in range(span[0], span[1]):
                     entry = bin_entries[e]
-                    r = entry >> 1
                     if c.hit_boxed(table, bin_boxes, e, entry, i, j):
-                        k = c.key(table, r, i, j, id_bits, depth_shift)
+                        k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         n += 1
                         low = ti.min(low, k)
                         high = ti.max(high, k)
@@ -88,7 +83,7 @@ def build(real: object) -> SimpleNamespace:
                 transmittance[j, i] = 1.0
                 if n == 0:
                     active[j, i] = 0
-                    c.finish(image, residual, i, j, vec4(0.0), 1.0, 0, vec4(bg_r, bg_g, bg_b, bg_a))
+                    c.finish(image, residual, i, j, vec4(0.0), 1.0, 0, vec4(background))
                 else:
                     active[j, i] = 1
                     alive[0] = 1
@@ -116,16 +111,13 @@ def build(real: object) -> SimpleNamespace:
         tiles_x: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
-        bg_r: ti.f32,
-        bg_g: ti.f32,
-        bg_b: ti.f32,
-        bg_a: ti.f32,
+        background: common.background_t,
         threshold: ti.f32,
         flat: ti.template(),
     ):
         """One dual pass; ``accumulated[..., :4]`` is the front colour, ``[..., 4:]`` the back."""
         height, width = image.shape[0], image.shape[1]
-        mask = (ti.i64(1) << id_bits) - 1
+        mask = c.id_mask(id_bits)
         for q in range(n_pixels):
             p = c.pixel(q, tile0, tiles_x)
             i, j = p[1], p[2]
@@ -135,33 +127,19 @@ def build(real: object) -> SimpleNamespace:
                 next_low = ti.i64(common.MAX_KEY)
                 next_high = ti.i64(-1)
                 between = 0
-                for e in range(
-                    ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
-                ):
+                span = c.bin_span(bin_start, p[0])
+                for e in range(span[0], span[1]):
                     entry = bin_entries[e]
-                    r = entry >> 1
                     if c.hit_boxed(table, bin_boxes, e, entry, i, j):
-                        k = c.key(table, r, i, j, id_bits, depth_shift)
+                        k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         if low < k and k < high:
                             between += 1
                             next_low = ti.min(next_low, k)
                             next_high = ti.max(next_high, k)
-                front = vec4(
-                    accumulated[j, i, 0],
-                    accumulated[j, i, 1],
-                    accumulated[j, i, 2],
-                    accumulated[j, i, 3],
-                )
-                back = vec4(
-                    accumulated[j, i, 4],
-                    accumulated[j, i, 5],
-                    accumulated[j, i, 6],
-                    accumulated[j, i, 7],
-                )
+                front = c.load4(accumulated, i, j, 0)
+                back = c.load4(accumulated, i, j, 4)
                 trans = transmittance[j, i]
-                color = c.rgba(shade, ti.cast(low & mask, ti.i32), i, j, flat)
-                front += trans * color
-                trans *= 1.0 - color[3]
+                c.under(shade, ti.cast(low & mask, ti.i32), i, j, flat, front, trans)
                 peeled = layers[j, i] + 1
                 if high != low:
                     color = c.rgba(shade, ti.cast(high & mask, ti.i32), i, j, flat)
@@ -178,18 +156,17 @@ def build(real: object) -> SimpleNamespace:
                         front + trans * back,
                         trans * (1.0 - back[3]),
                         0,
-                        vec4(bg_r, bg_g, bg_b, bg_a),
+                        vec4(background),
                     )
                 elif trans < threshold:
                     active[j, i] = 0
-                    c.finish(image, residual, i, j, front, trans, 1, vec4(bg_r, bg_g, bg_b, bg_a))
+                    c.finish(image, residual, i, j, front, trans, 1, vec4(background))
                 else:
                     alive[0] = 1
                     nearest[j, i] = next_low
                     farthest[j, i] = next_high
                     transmittance[j, i] = trans
-                    for ch in ti.static(range(4)):
-                        accumulated[j, i, ch] = front[ch]
-                        accumulated[j, i, 4 + ch] = back[ch]
+                    c.store4(accumulated, i, j, 0, front)
+                    c.store4(accumulated, i, j, 4, back)
 
     return SimpleNamespace(bounds=bounds, peel=peel)

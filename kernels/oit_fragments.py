@@ -71,10 +71,9 @@ def build(real: object) -> SimpleNamespace:
         while done < n:
             if ti.static(stop) and transmittance < threshold:
                 break
-            r = ti.cast(keys[start + done] & mask, ti.i32)
-            color = c.rgba(shade, r, i, j, flat)
-            acc += transmittance * color
-            transmittance *= 1.0 - color[3]
+            c.under(
+                shade, ti.cast(keys[start + done] & mask, ti.i32), i, j, flat, acc, transmittance
+            )
             done += 1
 
     @ti.func
@@ -121,10 +120,7 @@ def build(real: object) -> SimpleNamespace:
         tiles_x: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
-        bg_r: ti.f32,
-        bg_g: ti.f32,
-        bg_b: ti.f32,
-        bg_a: ti.f32,
+        background: common.background_t,
         threshold: ti.f32,
         flat: ti.template(),
         stop: ti.template(),
@@ -133,13 +129,13 @@ def build(real: object) -> SimpleNamespace:
         """Count every pixel's fragments and resolve the lists that fit ``local`` keys
         or arrive sorted; mark the others in ``pending`` (their counts) and ``spilled``."""
         height, width = image.shape[0], image.shape[1]
-        background = vec4(bg_r, bg_g, bg_b, bg_a)
-        mask = (ti.i64(1) << id_bits) - 1
+        bg = vec4(background)  # in the accumulation type
+        mask = c.id_mask(id_bits)
         for q in range(n_pixels):
             p = c.pixel(q, 0, tiles_x)
             i, j = p[1], p[2]
             if i < width and j < height:
-                lo, hi = ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
+                span = c.bin_span(bin_start, p[0])
                 acc = vec4(0.0)
                 transmittance = c.real(1.0)
                 done = 0
@@ -147,14 +143,12 @@ def build(real: object) -> SimpleNamespace:
                 spill = 0
                 if tile_ordered[p[0]]:
                     # Every list of this tile arrives sorted: composite the hits as they come.
-                    for e in range(lo, hi):
+                    for e in range(span[0], span[1]):
                         entry = bin_entries[e]
                         if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                             n += 1
                             if not ti.static(stop) or transmittance >= threshold:
-                                color = c.rgba(shade, entry >> 1, i, j, flat)
-                                acc += transmittance * color
-                                transmittance *= 1.0 - color[3]
+                                c.under(shade, entry >> 1, i, j, flat, acc, transmittance)
                                 done += 1
                 else:
                     # Insertion sort as the keys arrive (nearly sorted: few moves); past
@@ -163,7 +157,7 @@ def build(real: object) -> SimpleNamespace:
                     last = ti.i64(-1)  # the largest key so far
                     moves = 0
                     unsorted = 0
-                    for e in range(lo, hi):
+                    for e in range(span[0], span[1]):
                         entry = bin_entries[e]
                         if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                             k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
@@ -198,7 +192,7 @@ def build(real: object) -> SimpleNamespace:
                 else:
                     pending[j, i] = 0
                     write(
-                        image, layers, residual, i, j, acc, transmittance, done, n, background,
+                        image, layers, residual, i, j, acc, transmittance, done, n, bg,
                         stop,
                     )  # fmt: skip
 
@@ -223,10 +217,7 @@ def build(real: object) -> SimpleNamespace:
         base: ti.i64,
         id_bits: ti.i32,
         depth_shift: ti.i32,
-        bg_r: ti.f32,
-        bg_g: ti.f32,
-        bg_b: ti.f32,
-        bg_a: ti.f32,
+        background: common.background_t,
         threshold: ti.f32,
         flat: ti.template(),
         stop: ti.template(),
@@ -234,8 +225,8 @@ def build(real: object) -> SimpleNamespace:
         """Fill, sort and composite the spilled lists of ``n_pixels`` pixels from tile
         ``tile0``; ``keys`` holds the region's lists, which start at global offset ``base``."""
         height, width = image.shape[0], image.shape[1]
-        background = vec4(bg_r, bg_g, bg_b, bg_a)
-        mask = (ti.i64(1) << id_bits) - 1
+        bg = vec4(background)  # in the accumulation type
+        mask = c.id_mask(id_bits)
         for q in range(n_pixels):
             p = c.pixel(q, tile0, tiles_x)
             i, j = p[1], p[2]
@@ -243,9 +234,8 @@ def build(real: object) -> SimpleNamespace:
                 # Region-local list start; regions hold < 2**31 keys (the budget's bound).
                 start = ti.cast(tile_base[p[0]] + offsets[j, i] - base, ti.i32)
                 n = 0
-                for e in range(
-                    ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
-                ):
+                span = c.bin_span(bin_start, p[0])
+                for e in range(span[0], span[1]):
                     entry = bin_entries[e]
                     if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                         keys[start + n] = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
@@ -258,7 +248,7 @@ def build(real: object) -> SimpleNamespace:
                     keys, start, n, table, shade, i, j, mask, threshold, flat, stop,
                     acc, transmittance, done,
                 )  # fmt: skip
-                write(image, layers, residual, i, j, acc, transmittance, done, n, background, stop)
+                write(image, layers, residual, i, j, acc, transmittance, done, n, bg, stop)
 
     @ti.kernel
     def resolve_batched(
@@ -276,10 +266,7 @@ def build(real: object) -> SimpleNamespace:
         tiles_x: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
-        bg_r: ti.f32,
-        bg_g: ti.f32,
-        bg_b: ti.f32,
-        bg_a: ti.f32,
+        background: common.background_t,
         threshold: ti.f32,
         flat: ti.template(),
         stop: ti.template(),
@@ -291,8 +278,8 @@ def build(real: object) -> SimpleNamespace:
         (a k-buffer in registers), compositing each batch before the next walk of
         the bin.  ceil(n / local) walks for a list of n keys, all in one launch."""
         height, width = image.shape[0], image.shape[1]
-        background = vec4(bg_r, bg_g, bg_b, bg_a)
-        mask = (ti.i64(1) << id_bits) - 1
+        bg = vec4(background)  # in the accumulation type
+        mask = c.id_mask(id_bits)
         for q in range(n_pixels):
             p = c.pixel(q, 0, tiles_x)
             i, j = p[1], p[2]
@@ -312,26 +299,13 @@ def build(real: object) -> SimpleNamespace:
                     if ti.static(stop) and transmittance < threshold:
                         break
                     held = 0
-                    for e in range(
-                        ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
-                    ):
+                    span = c.bin_span(bin_start, p[0])
+                    for e in range(span[0], span[1]):
                         entry = bin_entries[e]
                         if c.hit_boxed(table, bin_boxes, e, entry, i, j):
                             key = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
-                            place = -1
                             if key > behind:
-                                if held < local:
-                                    place = held
-                                    held += 1
-                                elif key < keys[local - 1]:
-                                    place = local - 1  # the farthest held key drops out
-                            if place >= 0:
-                                while place > 0:
-                                    if keys[place - 1] < key:
-                                        break
-                                    keys[place] = keys[place - 1]
-                                    place -= 1
-                                keys[place] = key
+                                held = c.kbuffer_insert(keys, 0, held, local, key)
                     if held == 0:
                         break  # (cannot happen: n counted these keys)
                     batch = 0
@@ -343,7 +317,7 @@ def build(real: object) -> SimpleNamespace:
                     behind = keys[held - 1]
                     if batch < held:
                         break  # stopped early inside the batch
-                write(image, layers, residual, i, j, acc, transmittance, done, n, background, stop)
+                write(image, layers, residual, i, j, acc, transmittance, done, n, bg, stop)
 
     return SimpleNamespace(
         resolve=resolve, resolve_spilled=resolve_spilled, resolve_batched=resolve_batched

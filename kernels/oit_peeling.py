@@ -37,6 +37,61 @@ def build(real: object) -> SimpleNamespace:
     trans_t = ti.types.ndarray(dtype=real, ndim=2)
     flag_t = ti.types.ndarray(dtype=ti.i32, ndim=1)
 
+    @ti.func
+    def resume(
+        first: ti.i32,
+        previous: ti.template(),
+        accumulated: ti.template(),
+        transmittance: ti.template(),
+        layers: ti.template(),
+        i: ti.i32,
+        j: ti.i32,
+        behind: ti.template(),
+        acc: ti.template(),
+        trans: ti.template(),
+        peeled: ti.template(),
+    ):
+        """Load pixel (i, j)'s state from the previous pass into the caller's variables
+        (by reference): the last key peeled, colour, transmittance and layers so far.
+        The first pass keeps their initial values (nothing peeled)."""
+        # Assigning a ti.template() argument writes the caller's variable (ruff sees
+        # only local names that are never read).
+        if not first:
+            behind = previous[j, i]  # noqa: F841
+            acc = c.load4(accumulated, i, j, 0)  # noqa: F841
+            trans = transmittance[j, i]  # noqa: F841
+            peeled = layers[j, i]  # noqa: F841
+
+    @ti.func
+    def settle(
+        finished: ti.i32,
+        stopped: ti.i32,
+        last: ti.i64,
+        previous: ti.template(),
+        accumulated: ti.template(),
+        transmittance: ti.template(),
+        active: ti.template(),
+        alive: ti.template(),
+        image: ti.template(),
+        residual: ti.template(),
+        i: ti.i32,
+        j: ti.i32,
+        acc: vec4,
+        trans: real,
+        background: vec4,
+    ):
+        """End pixel (i, j)'s pass: write it when ``finished`` (``stopped``: early), else
+        keep its state, ``last`` the key peeled last, for the next pass."""
+        if finished:
+            active[j, i] = 0
+            c.finish(image, residual, i, j, acc, trans, stopped, background)
+        else:
+            active[j, i] = 1
+            alive[0] = 1
+            previous[j, i] = last
+            transmittance[j, i] = trans
+            c.store4(accumulated, i, j, 0, acc)
+
     @ti.kernel
     def peel(
         table: common.table_t,
@@ -59,16 +114,13 @@ def build(real: object) -> SimpleNamespace:
         tiles_x: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
-        bg_r: ti.f32,
-        bg_g: ti.f32,
-        bg_b: ti.f32,
-        bg_a: ti.f32,
+        background: common.background_t,
         threshold: ti.f32,
         flat: ti.template(),
     ):
         """One classic depth-peeling pass: peel the nearest fragment behind ``previous``."""
         height, width = image.shape[0], image.shape[1]
-        mask = (ti.i64(1) << id_bits) - 1
+        mask = c.id_mask(id_bits)
         for q in range(n_pixels):
             p = c.pixel(q, tile0, tiles_x)
             i, j = p[1], p[2]
@@ -82,49 +134,32 @@ def build(real: object) -> SimpleNamespace:
                 acc = vec4(0.0)
                 trans = c.real(1.0)
                 peeled = 0
-                if not first:
-                    behind = previous[j, i]
-                    acc = vec4(
-                        accumulated[j, i, 0],
-                        accumulated[j, i, 1],
-                        accumulated[j, i, 2],
-                        accumulated[j, i, 3],
-                    )
-                    trans = transmittance[j, i]
-                    peeled = layers[j, i]
+                resume(
+                    first, previous, accumulated, transmittance, layers, i, j,
+                    behind, acc, trans, peeled,
+                )  # fmt: skip
                 nearest = ti.i64(common.MAX_KEY)
                 remaining = 0
-                for e in range(
-                    ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
-                ):
+                span = c.bin_span(bin_start, p[0])
+                for e in range(span[0], span[1]):
                     entry = bin_entries[e]
-                    r = entry >> 1
                     if c.hit_boxed(table, bin_boxes, e, entry, i, j):
-                        k = c.key(table, r, i, j, id_bits, depth_shift)
+                        k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         if k > behind:
                             remaining += 1
                             nearest = ti.min(nearest, k)
                 if first:
                     depth_complexity[j, i] = remaining
                 if remaining > 0:
-                    color = c.rgba(shade, ti.cast(nearest & mask, ti.i32), i, j, flat)
-                    acc += trans * color
-                    trans *= 1.0 - color[3]
+                    c.under(shade, ti.cast(nearest & mask, ti.i32), i, j, flat, acc, trans)
                     peeled += 1
                 layers[j, i] = peeled
                 stopped = remaining > 1 and trans < threshold
-                if remaining <= 1 or stopped:
-                    active[j, i] = 0
-                    c.finish(
-                        image, residual, i, j, acc, trans, stopped, vec4(bg_r, bg_g, bg_b, bg_a)
-                    )
-                else:
-                    active[j, i] = 1
-                    alive[0] = 1
-                    previous[j, i] = nearest
-                    transmittance[j, i] = trans
-                    for ch in ti.static(range(4)):
-                        accumulated[j, i, ch] = acc[ch]
+                settle(
+                    remaining <= 1 or stopped, stopped, nearest, previous, accumulated,
+                    transmittance, active, alive, image, residual, i, j, acc, trans,
+                    vec4(background),
+                )  # fmt: skip
 
     @ti.kernel
     def peel_k(
@@ -150,17 +185,14 @@ def build(real: object) -> SimpleNamespace:
         tiles_x: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
-        bg_r: ti.f32,
-        bg_g: ti.f32,
-        bg_b: ti.f32,
-        bg_a: ti.f32,
+        background: common.background_t,
         threshold: ti.f32,
         flat: ti.template(),
     ):
         """One multi-layer pass: keep the ``k`` nearest fragments behind ``previous`` in
         the pixel's sorted k-buffer (``kbuffer[q * k:(q + 1) * k]``), composite them."""
         height, width = image.shape[0], image.shape[1]
-        mask = (ti.i64(1) << id_bits) - 1
+        mask = c.id_mask(id_bits)
         for q in range(n_pixels):
             p = c.pixel(q, tile0, tiles_x)
             i, j = p[1], p[2]
@@ -174,67 +206,40 @@ def build(real: object) -> SimpleNamespace:
                 acc = vec4(0.0)
                 trans = c.real(1.0)
                 peeled = 0
-                if not first:
-                    behind = previous[j, i]
-                    acc = vec4(
-                        accumulated[j, i, 0],
-                        accumulated[j, i, 1],
-                        accumulated[j, i, 2],
-                        accumulated[j, i, 3],
-                    )
-                    trans = transmittance[j, i]
-                    peeled = layers[j, i]
+                resume(
+                    first, previous, accumulated, transmittance, layers, i, j,
+                    behind, acc, trans, peeled,
+                )  # fmt: skip
                 slot = ti.cast(q, ti.i64) * k
                 held = 0
                 remaining = 0
-                for e in range(
-                    ti.cast(bin_start[p[0]], ti.i32), ti.cast(bin_start[p[0] + 1], ti.i32)
-                ):
+                span = c.bin_span(bin_start, p[0])
+                for e in range(span[0], span[1]):
                     entry = bin_entries[e]
-                    r = entry >> 1
                     if c.hit_boxed(table, bin_boxes, e, entry, i, j):
-                        key = c.key(table, r, i, j, id_bits, depth_shift)
+                        key = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         if key > behind:
                             remaining += 1
-                            place = -1
-                            if held < k:
-                                place = held
-                                held += 1
-                            elif key < kbuffer[slot + k - 1]:
-                                place = k - 1  # the farthest held key drops out
-                            if place >= 0:
-                                # Insertion into the sorted k-buffer.
-                                while place > 0:
-                                    if kbuffer[slot + place - 1] < key:
-                                        break
-                                    kbuffer[slot + place] = kbuffer[slot + place - 1]
-                                    place -= 1
-                                kbuffer[slot + place] = key
+                            held = c.kbuffer_insert(kbuffer, slot, held, k, key)
                 if first:
                     depth_complexity[j, i] = remaining
                 done = 0
                 while done < held:
                     if trans < threshold:
                         break
-                    r = ti.cast(kbuffer[slot + done] & mask, ti.i32)
-                    color = c.rgba(shade, r, i, j, flat)
-                    acc += trans * color
-                    trans *= 1.0 - color[3]
+                    c.under(
+                        shade, ti.cast(kbuffer[slot + done] & mask, ti.i32), i, j, flat, acc, trans
+                    )
                     done += 1
                 layers[j, i] = peeled + done
                 more = remaining > done
                 stopped = more and trans < threshold
-                if not more or stopped:
-                    active[j, i] = 0
-                    c.finish(
-                        image, residual, i, j, acc, trans, stopped, vec4(bg_r, bg_g, bg_b, bg_a)
-                    )
-                else:
-                    active[j, i] = 1
-                    alive[0] = 1
-                    previous[j, i] = kbuffer[slot + held - 1]
-                    transmittance[j, i] = trans
-                    for ch in ti.static(range(4)):
-                        accumulated[j, i, ch] = acc[ch]
+                # (With nothing held the pixel is finished and the key is not used; the
+                # index stays inside its k-buffer all the same.)
+                settle(
+                    not more or stopped, stopped, kbuffer[slot + ti.max(held, 1) - 1], previous,
+                    accumulated, transmittance, active, alive, image, residual, i, j, acc, trans,
+                    vec4(background),
+                )  # fmt: skip
 
     return SimpleNamespace(peel=peel, peel_k=peel_k)

@@ -48,10 +48,7 @@ class Frame:
             "tiles_x": self.tiles_x,
             "id_bits": self.tris.id_bits,
             "depth_shift": self.tris.depth_shift,
-            "bg_r": float(bg[0]),
-            "bg_g": float(bg[1]),
-            "bg_b": float(bg[2]),
-            "bg_a": float(bg[3]),
+            "background": tuple(float(v) for v in bg),
         }
         if threshold is not None:
             args.update(threshold=threshold, flat=self.tris.flat)
