@@ -30,9 +30,18 @@ from lamina.host import (
     get_host,
     reset_host,
 )
-from lamina.protocols import Interpolator, Learner, Locator, PositionEstimator, Renderer
+from lamina.kinds import Tags
+from lamina.kinds.interpolator import Interpolator
+from lamina.kinds.learner import Learner
+from lamina.kinds.position_estimator import (
+    Locator,
+    PointEstimates,
+    PositionEstimator,
+    ShiftEstimate,
+)
+from lamina.kinds.renderer import Renderer, Rendering, RenderStats
 from lamina.registry import ComponentInfo, KindRegistry, OperationRegistry
-from lamina.types import KINDS, PointEstimates, Rendering, RenderStats, ShiftEstimate, Tags
+from lamina.types import KINDS
 
 if TYPE_CHECKING:
     from lamina.scene import Camera, Scene

@@ -1,4 +1,11 @@
-"""The hooks a lamina plugin may implement; each one receives a register callback."""
+"""The hooks a lamina plugin may implement; each one receives a register callback.
+
+Each kind of component adds its own registration hook, ``lamina_register_<plural>``
+(:attr:`lamina.kinds.Kind.hook`): ``lamina_register_renderers``,
+``lamina_register_interpolators``, ``lamina_register_position_estimators`` and
+``lamina_register_learners`` for the built-in kinds, and one per kind a plugin
+adds with :func:`lamina_register_kinds`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from lamina.registry import CommandRegistry, KindRegistry, OperationRegistry
+    from lamina.kinds import KindDefinitions
+    from lamina.registry import CommandRegistry, OperationRegistry
 
 __all__ = ["hookimpl", "hookspec"]
 
@@ -16,23 +24,16 @@ hookimpl = pluggy.HookimplMarker("lamina")
 
 
 @hookspec
-def lamina_register_renderers(registry: KindRegistry) -> None:
-    """Register renderers with ``registry.add(name, factory, summary=..., tags=...)``."""
+def lamina_register_kinds(registry: KindDefinitions) -> None:
+    """Add kinds of component with ``registry.add(lamina.kinds.Kind(...))``.
 
-
-@hookspec
-def lamina_register_interpolators(registry: KindRegistry) -> None:
-    """Register interpolators with ``registry.add(name, factory, summary=..., tags=...)``."""
-
-
-@hookspec
-def lamina_register_position_estimators(registry: KindRegistry) -> None:
-    """Register position estimators with ``registry.add(name, factory, summary=..., tags=...)``."""
-
-
-@hookspec
-def lamina_register_learners(registry: KindRegistry) -> None:
-    """Register learners with ``registry.add(name, factory, summary=..., tags=...)``."""
+    A new kind brings its registration hook (``lamina_register_<plural>``),
+    protocol, tags, conformance checks, pipeline result types and generic
+    commands; the host handles its components like the built-in kinds'. A kind's
+    name is taken by its first provider, as a component's is. The hook runs
+    before the plugin's other hooks, so the same plugin may register
+    components of the kind it adds.
+    """
 
 
 @hookspec
@@ -50,12 +51,3 @@ def lamina_register_commands(cli: CommandRegistry) -> None:
     is then imported at every start-up). A name the host or an earlier plugin
     already uses is refused and recorded on this plugin.
     """
-
-
-#: The hook that registers each kind of component.
-KIND_HOOKS: dict[str, str] = {
-    "renderer": "lamina_register_renderers",
-    "interpolator": "lamina_register_interpolators",
-    "position_estimator": "lamina_register_position_estimators",
-    "learner": "lamina_register_learners",
-}

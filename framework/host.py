@@ -1,5 +1,5 @@
 """The plugin host: loads the ``lamina`` entry points, isolates failures, and
-keeps the registry of components by kind and name."""
+keeps the registry of kinds, and of components by kind and name."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pluggy
 
 from lamina import hookspecs
 from lamina.errors import ComponentNotFound, InputError, PluginError
+from lamina.kinds import Kind, KindDefinitions, KindInfo, builtin_kinds
 from lamina.params import validate_parameters
 from lamina.registry import (
     CommandInfo,
@@ -23,7 +24,6 @@ from lamina.registry import (
     OperationInfo,
     OperationRegistry,
 )
-from lamina.types import KINDS
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -44,7 +44,8 @@ _IN_PROCESS = "<in-process>"
 SLOW_LOAD_SECONDS = 1.0
 
 #: The host's own commands: name -> ("module:attr", one-line help). They are
-#: registered before any plugin, so no plugin can take their names.
+#: registered before any plugin, so no plugin can take their names; so are the
+#: generic commands of the built-in kinds (:attr:`lamina.kinds.Kind.commands`).
 HOST_COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": (
         "lamina.host_commands:plugins",
@@ -61,14 +62,6 @@ HOST_COMMANDS: dict[str, tuple[str, str]] = {
     "check": (
         "lamina.host_commands:check",
         "Run the conformance suite on PLUGINs (default: every plugin); exit 1 on a failure.",
-    ),
-    "learn": (
-        "lamina.learn_commands:learn",
-        "Accuracy, fit and predict time of LEARNER on a table (stratified k-fold or a test file).",
-    ),
-    "datasets": (
-        "lamina.learn_commands:datasets",
-        "List the bundled example tables, or describe table NAME.",
     ),
     "run": (
         "lamina.pipeline.cli:run",
@@ -101,6 +94,7 @@ class PluginInfo:
     components: list[ComponentInfo] = field(default_factory=list)
     operations: list[OperationInfo] = field(default_factory=list)
     commands: list[CommandInfo] = field(default_factory=list)
+    kinds: list[KindInfo] = field(default_factory=list)
     load_seconds: float | None = None  # import plus registration hooks
     module: Any = None
 
@@ -119,6 +113,7 @@ class PluginInfo:
             "components": [{"kind": c.kind, "name": c.name} for c in self.components],
             "operations": [o.name for o in self.operations],
             "commands": [c.name for c in self.commands],
+            "kinds": [k.name for k in self.kinds],
         }
 
 
@@ -154,9 +149,14 @@ class Host:
         self.pm = pluggy.PluginManager("lamina")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
-        self._components: dict[str, dict[str, ComponentInfo]] = {kind: {} for kind in KINDS}
+        self._kinds: dict[str, KindInfo] = {}
+        self._components: dict[str, dict[str, ComponentInfo]] = {}
         self._operations: dict[str, OperationInfo] = {}
         self._commands: dict[str, CommandInfo] = _host_commands()
+        from lamina import __version__ as version  # lamina/__init__ has read it already
+
+        for kind in builtin_kinds():
+            self._install_kind(KindInfo(kind, "lamina", "lamina", version))
         self.disabled = (
             set(disabled) if disabled is not None else _env_list("LAMINA_DISABLE_PLUGINS")
         )
@@ -176,19 +176,29 @@ class Host:
         # Built-ins first, then by name: the first registration of a name wins,
         # so the outcome of a clash never depends on installation order.
         described.sort(key=lambda item: (item[1] != "lamina", item[0].name))
-        for entry_point, distribution, version in described:
-            self._load_entry_point(entry_point, distribution, version)
+        loaded = [self._load_entry_point(*item) for item in described]
+        # Every plugin's kinds before anyone's components: a plugin may register
+        # components of a kind that a plugin loaded after it adds.
+        attached = [info for info in loaded if info is not None]
+        for info in attached:
+            self._timed(info, self._add_kinds)
+        for info in attached:
+            self._timed(info, self._register_hooks)
+        for info in self.plugins.values():
+            _warn_if_slow(info)
         self.raise_if_strict()
 
     # -- loading -----------------------------------------------------------
     def _load_entry_point(
         self, entry_point: metadata.EntryPoint, distribution: str, version: str
-    ) -> None:
+    ) -> PluginInfo | None:
+        """Import the plugin and attach it to pluggy; its record, or ``None`` when it
+        is disabled, clashes or failed (recorded)."""
         if entry_point.name in self.disabled:
             self.plugins[entry_point.name] = PluginInfo(
                 entry_point.name, distribution, version, status="disabled"
             )
-            return
+            return None
         info = PluginInfo(entry_point.name, distribution, version)
         if entry_point.name in self.plugins:
             first = self.plugins[entry_point.name]
@@ -198,9 +208,10 @@ class Host:
                 f"plugin name {entry_point.name!r} is already taken by "
                 f"{first.distribution} {first.version}",
             )
-            return
+            return None
         self.plugins[entry_point.name] = info
         started = time.perf_counter()
+        attached = False
         try:
             module = entry_point.load()
         except KeyboardInterrupt:
@@ -208,20 +219,15 @@ class Host:
         except BaseException as error:  # SystemExit too: a plugin cannot end the host
             self._fail(info, f"import failed: {_describe(error)}")
         else:
-            self._register_module(info, module)
+            attached = self._attach(info, module)
         info.load_seconds = time.perf_counter() - started
-        if info.load_seconds > SLOW_LOAD_SECONDS:
-            import logging  # only now: logging costs every start-up a few milliseconds
+        return info if attached else None
 
-            logging.getLogger("lamina").warning(
-                "lamina: warning: plugin %r (%s %s) took %.1f s to load and every command "
-                "waits for it; LAMINA_DISABLE_PLUGINS=%s skips it",
-                info.name,
-                info.distribution,
-                info.version,
-                info.load_seconds,
-                info.name,
-            )
+    def _timed(self, info: PluginInfo, step: Any) -> None:
+        """Run ``step(info)`` and add its time to the plugin's load time."""
+        started = time.perf_counter()
+        step(info)
+        info.load_seconds = (info.load_seconds or 0.0) + time.perf_counter() - started
 
     def register(
         self,
@@ -241,33 +247,73 @@ class Host:
         if name in self.disabled:
             info.status = "disabled"
             return info
-        self._register_module(info, plugin)
+        if self._attach(info, plugin):
+            self._add_kinds(info)
+            self._register_hooks(info)
         return info
 
-    def _register_module(self, info: PluginInfo, module: Any) -> None:
+    def _attach(self, info: PluginInfo, module: Any) -> bool:
+        """Register ``module`` with pluggy; ``False`` (recorded) when it is refused."""
         try:
             self.pm.register(module, name=info.name)
         except KeyboardInterrupt:
             raise
         except pluggy.PluginValidationError as error:
             self._fail(info, f"invalid hook implementation: {error}")
-            return
+            return False
         except BaseException as error:
             self._fail(info, f"registration failed: {_describe(error)}")
-            return
+            return False
         info.module = module
+        return True
+
+    def _add_kinds(self, info: PluginInfo) -> None:
+        """Call the plugin's ``lamina_register_kinds`` and install the kinds it adds."""
+        owner = {"plugin": info.name, "distribution": info.distribution, "version": info.version}
+        staged = self._call_hook(
+            info, "lamina_register_kinds", "registry", KindDefinitions(**owner)
+        )
+        self._commit(info, "kind", self._kinds, staged, info.kinds)
+        for record in info.kinds:
+            self._install_kind(record)
+            commands = [
+                CommandInfo(name, target, summary, *owner.values())
+                for name, target, summary in record.kind.commands
+            ]
+            self._commit(info, "command", self._commands, commands, info.commands)
+
+    def _install_kind(self, record: KindInfo) -> None:
+        """Add a kind's registration hook and its (empty) component table."""
+        self._kinds[record.name] = record
+        self._components[record.name] = {}
+        try:
+            self.pm.add_hookspecs(record.kind.hookspec())
+        except pluggy.PluginValidationError as error:
+            # A plugin attached earlier implements the new hook with other arguments.
+            culprit = self.plugins.get(self.pm.get_name(error.plugin) or "")
+            if culprit is not None:
+                self.pm.unregister(error.plugin)
+                self._fail(culprit, f"invalid hook implementation: {error}")
+
+    def _register_hooks(self, info: PluginInfo) -> None:
+        """Call the plugin's component, operation and command hooks."""
+        if info.module is None or not self.pm.is_registered(info.module):
+            return
         unknown = [
-            caller.name for caller in self.pm.get_hookcallers(module) or [] if caller.spec is None
+            caller.name
+            for caller in self.pm.get_hookcallers(info.module) or []
+            if caller.spec is None
         ]
         if unknown:
-            self.pm.unregister(module)
+            self.pm.unregister(info.module)
             known = ", ".join(sorted(n for n in dir(self.pm.hook) if n.startswith("lamina_")))
             self._fail(info, f"unknown hook(s) {', '.join(unknown)}; lamina's hooks are: {known}")
             return
         owner = {"plugin": info.name, "distribution": info.distribution, "version": info.version}
-        for kind, hook_name in hookspecs.KIND_HOOKS.items():
-            staged = self._call_hook(info, hook_name, "registry", KindRegistry(kind, **owner))
-            self._commit(info, kind, self._components[kind], staged, info.components)
+        for name, record in self._kinds.items():
+            registry = KindRegistry(record.kind, **owner)
+            staged = self._call_hook(info, record.kind.hook, "registry", registry)
+            self._commit(info, name, self._components[name], staged, info.components)
         staged = self._call_hook(
             info, "lamina_register_operations", "registry", OperationRegistry(**owner)
         )
@@ -329,15 +375,28 @@ class Host:
             raise PluginError("LAMINA_STRICT_PLUGINS is set and " + "; ".join(problems))
 
     # -- queries -----------------------------------------------------------
+    def kinds(self) -> list[Kind]:
+        """The kinds of component, lamina's own first, then those plugins added."""
+        return [record.kind for record in self._kinds.values()]
+
+    def kind(self, name: str) -> Kind:
+        """The kind ``name``; :class:`InputError` lists the kinds there are."""
+        try:
+            return self._kinds[name].kind
+        except KeyError:
+            raise InputError(
+                f"unknown component kind {name!r}; kinds are: {', '.join(self._kinds)}"
+            ) from None
+
     def components(self, kind: str | None = None) -> list[ComponentInfo]:
         """Registered components, optionally of one ``kind``, sorted by kind and name."""
-        kinds = KINDS if kind is None else (_check_kind(kind),)
+        kinds = list(self._kinds) if kind is None else [self.kind(kind).name]
         return [c for k in kinds for _, c in sorted(self._components[k].items())]
 
     def get(self, kind: str, name: str) -> ComponentInfo:
         """The component ``name`` of ``kind``; :class:`ComponentNotFound` suggests close names."""
         try:
-            return self._components[_check_kind(kind)][name]
+            return self._components[self.kind(kind).name][name]
         except KeyError:
             raise ComponentNotFound(kind, name, self._components[kind]) from None
 
@@ -371,12 +430,6 @@ class Host:
         return factory(**checked)
 
 
-def _check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise InputError(f"unknown component kind {kind!r}; kinds are: {', '.join(KINDS)}")
-    return kind
-
-
 def _describe(error: BaseException) -> str:
     if isinstance(error, SystemExit):
         return f"SystemExit({error.code!r}): the plugin tried to end the program"
@@ -386,10 +439,30 @@ def _describe(error: BaseException) -> str:
 def _host_commands() -> dict[str, CommandInfo]:
     from lamina import __version__ as version  # lamina/__init__ has read it already
 
+    own = [(name, target, summary) for name, (target, summary) in HOST_COMMANDS.items()]
+    own += [command for kind in builtin_kinds() for command in kind.commands]
     return {
         name: CommandInfo(name, target, summary, "lamina", "lamina", version)
-        for name, (target, summary) in HOST_COMMANDS.items()
+        for name, target, summary in own
     }
+
+
+def _warn_if_slow(info: PluginInfo) -> None:
+    """Name a plugin whose import and registration took longer than
+    :data:`SLOW_LOAD_SECONDS`: every command, ``--help`` included, waits for it."""
+    if info.load_seconds is None or info.load_seconds <= SLOW_LOAD_SECONDS:
+        return
+    import logging  # only now: logging costs every start-up a few milliseconds
+
+    logging.getLogger("lamina").warning(
+        "lamina: warning: plugin %r (%s %s) took %.1f s to load and every command "
+        "waits for it; LAMINA_DISABLE_PLUGINS=%s skips it",
+        info.name,
+        info.distribution,
+        info.version,
+        info.load_seconds,
+        info.name,
+    )
 
 
 def _distribution(entry_point: metadata.EntryPoint) -> tuple[str, str]:

@@ -8,10 +8,26 @@ import click
 
 import lamina
 from lamina.clitools import emit_json, json_option, print_table, stdout_console
-from lamina.scaffold import TEMPLATE_KINDS, write_plugin
-from lamina.types import KINDS
+from lamina.scaffold import template_kinds, write_plugin
 
 __all__ = ["check", "components", "describe", "new_plugin", "plugins"]
+
+
+class KindChoice(click.Choice):
+    """A kind of component: the host's kinds, read when the command line is parsed
+    (a plugin may add kinds), optionally only those ``lamina new-plugin`` can write."""
+
+    def __init__(self, *, with_template: bool = False) -> None:
+        # Not click.Choice.__init__: it stores fixed choices, and these are the host's.
+        self.case_sensitive = True
+        self.with_template = with_template
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+        if self.with_template:
+            return tuple(template_kinds())
+        return tuple(kind.name for kind in lamina.get_host().kinds())
+
 
 _STATUS_STYLE = {"loaded": "green", "failed": "red", "disabled": "yellow", "unavailable": "yellow"}
 
@@ -47,7 +63,7 @@ def plugins(as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.argument("kind", required=False, type=KindChoice())
 @json_option
 def components(kind: str | None, as_json: bool) -> None:
     """List registered components, optionally of one KIND."""
@@ -71,7 +87,7 @@ def components(kind: str | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(KINDS))
+@click.argument("kind", type=KindChoice())
 @click.argument("name")
 @json_option
 def describe(kind: str, name: str, as_json: bool) -> None:
@@ -136,7 +152,7 @@ def check(plugin_names: tuple[str, ...], as_json: bool) -> None:
 @click.option(
     "--kind",
     required=True,
-    type=click.Choice(TEMPLATE_KINDS),
+    type=KindChoice(with_template=True),
     help="The kind of component the plugin starts with.",
 )
 @click.option(

@@ -8,11 +8,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina.errors import PluginError
+from lamina.kinds import Tags
 from lamina.params import Parameter, factory_parameters
-from lamina.types import KINDS, Tags
+
+if TYPE_CHECKING:
+    from lamina.kinds import Kind
 
 __all__ = [
     "CommandInfo",
@@ -122,13 +125,14 @@ class KindRegistry:
     """The ``registry`` a plugin hook receives: ``add`` components of one kind.
 
     Additions are staged and only committed when the hook returns normally,
-    so a hook that raises half-way registers nothing.
+    so a hook that raises half-way registers nothing. Tags are checked against
+    the kind's (an unknown tag is a ``TypeError``) and the kind's defaults
+    filled in.
     """
 
-    def __init__(self, kind: str, *, plugin: str, distribution: str, version: str) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
-        self.kind = kind
+    def __init__(self, kind: Kind, *, plugin: str, distribution: str, version: str) -> None:
+        self.definition = kind
+        self.kind = kind.name
         self._owner = (plugin, distribution, version)
         self.staged: list[ComponentInfo] = []
 
@@ -159,7 +163,7 @@ class KindRegistry:
                 name=name,
                 factory=factory,
                 summary=summary,
-                tags=Tags.coerce(tags),
+                tags=self.definition.tags_for(Tags.coerce(tags)),
                 plugin=plugin,
                 distribution=distribution,
                 version=version,

@@ -1,7 +1,8 @@
 """Pickle-free storage of task results: JSON for structure, raw bytes for arrays.
 
-Only plain data and an allow-list of lamina's own dataclasses can be stored, so
-opening a cached result from elsewhere can never run code. Two containers:
+Only plain data, the result types of the kinds (:attr:`lamina.kinds.Kind.results`)
+and an allow-list of other dataclasses can be stored, so opening a cached result
+from elsewhere can never run code. Two containers:
 ``.npz`` (:func:`dump`, :func:`load`) for files users open, and the runner's
 own record (:func:`pack`, :func:`unpack`), a JSON header and the arrays' bytes
 in one buffer, read without a zip archive, so 2,000 stored results load in a
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.host import get_host
 from lamina.io import atomic_write
 
 __all__ = ["ALLOWED_TYPES", "dump", "load", "pack", "register_type", "unpack"]
@@ -29,12 +31,9 @@ __all__ = ["ALLOWED_TYPES", "dump", "load", "pack", "register_type", "unpack"]
 _MAGIC = b"LAMINA-RESULT-1\n"
 _ALIGN = 64
 
-#: "module:qualname" of dataclasses that may be stored; plugins add theirs.
+#: "module:qualname" of dataclasses that may be stored besides the kinds' result
+#: types; plugins add theirs.
 ALLOWED_TYPES: set[str] = {
-    "lamina.types:Rendering",
-    "lamina.types:RenderStats",
-    "lamina.types:ShiftEstimate",
-    "lamina.types:PointEstimates",
     "lamina.scene:Scene",
     "lamina.scene:Camera",
 }
@@ -46,6 +45,12 @@ def register_type(cls: type) -> type:
         raise TypeError(f"{cls.__name__} is not a dataclass")
     ALLOWED_TYPES.add(f"{cls.__module__}:{cls.__qualname__}")
     return cls
+
+
+def _allowed(name: str) -> bool:
+    return name in ALLOWED_TYPES or any(
+        result.target == name for kind in get_host().kinds() for result in kind.results
+    )
 
 
 def _encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
@@ -70,7 +75,7 @@ def _encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
         raise TypeError("only dicts with string keys can be stored")
     if dataclasses.is_dataclass(value):
         name = f"{type(value).__module__}:{type(value).__qualname__}"
-        if name not in ALLOWED_TYPES:
+        if not _allowed(name):
             raise TypeError(f"{name} is not registered with lamina.pipeline.codec.register_type")
         fields = {
             f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)
@@ -93,7 +98,7 @@ def _decode(tree: Any, arrays: Any) -> Any:
     if "__dict__" in tree:
         return {k: _decode(v, arrays) for k, v in tree["__dict__"].items()}
     name = tree["__dataclass__"]
-    if name not in ALLOWED_TYPES:
+    if not _allowed(name):
         raise InputError(f"stored result names type {name!r}, which is not allowed")
     module, _, qualname = name.partition(":")
     cls = getattr(importlib.import_module(module), qualname)

@@ -41,15 +41,7 @@ from lamina.params import Parameter, coerce_value, validate_parameters
 from lamina.pipeline.paths import RESERVED, STEP_NAME, STEP_SUFFIXES, relative_name
 from lamina.tomlfile import TomlFile
 
-__all__ = ["CORE_CALLS", "InputRef", "Pipeline", "Step", "load_pipeline", "parse_pipeline"]
-
-#: The method a ``uses`` step calls on each kind, and that method's arguments.
-CORE_CALLS: dict[str, dict[str, tuple[str, ...]]] = {
-    "renderer": {"render": ("scene", "camera", "size")},
-    "interpolator": {"resize": ("image", "shape")},
-    "position_estimator": {"estimate": ("reference", "moving"), "locate": ("image",)},
-    "learner": {},
-}
+__all__ = ["InputRef", "Pipeline", "Step", "load_pipeline", "parse_pipeline"]
 
 _STEP_KEYS = {
     "op",
@@ -230,7 +222,8 @@ def _parse_step(name: str, raw: Any, host: Host, fail: Any, base_dir: Path | Non
             raise fail(f"operation {raw['op']!r} takes no component; remove `uses`", f"{key}.uses")
     else:
         assert uses is not None
-        calls = CORE_CALLS[uses[0]]
+        # The methods a ``uses`` step may call on its kind, with their arguments.
+        calls = host.kind(uses[0]).calls
         if not calls:
             raise fail(f'a {uses[0]} step needs an operation, e.g. op = "cross_validate"', key)
         call = call or next(iter(calls))

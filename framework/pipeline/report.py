@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lamina.io import atomic_write, unpremultiply
-from lamina.types import Rendering, ShiftEstimate
+from lamina.host import get_host
+from lamina.io import atomic_write
+from lamina.kinds import result_type
 
 if TYPE_CHECKING:
     from lamina.pipeline.runner import RunResult, StepResult
@@ -44,8 +45,9 @@ def _png(array: np.ndarray) -> str:
 def _picture(value: Any) -> np.ndarray | None:
     from lamina.pipeline.runner import is_image
 
-    if isinstance(value, Rendering):
-        return unpremultiply(value.image)
+    kind_result = result_type(value, get_host().kinds())
+    if kind_result is not None:
+        return kind_result.picture(value)
     return value if is_image(value) else None
 
 
@@ -107,16 +109,10 @@ def _plot(spec: dict[str, Any]) -> str:
 
 
 def _scalars(value: Any) -> dict[str, Any] | None:
-    if isinstance(value, ShiftEstimate):
-        return {
-            "dy": value.dy,
-            "dx": value.dx,
-            "sigma_dy": value.uncertainty[0],
-            "sigma_dx": value.uncertainty[1],
-        }
-    if isinstance(value, Rendering):
-        stats = value.stats.as_dict()
-        return {k: v for k, v in stats.items() if isinstance(v, (int, float, bool))}
+    kind_result = result_type(value, get_host().kinds())
+    row = kind_result.scalars(value) if kind_result is not None else None
+    if row is not None:
+        return row
     if dataclasses.is_dataclass(value):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, dict):

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError, LaminaError
-from lamina.io import remove_stale_parts, unpremultiply, write_image, write_json
+from lamina.host import get_host
+from lamina.io import remove_stale_parts, write_image, write_json
+from lamina.kinds import result_type
 from lamina.pipeline import codec
 from lamina.pipeline.cache import CACHE, Cache
 from lamina.pipeline.config import Pipeline
@@ -25,7 +27,6 @@ from lamina.pipeline.paths import inside
 from lamina.pipeline.plan import Plan, Selection, plan_pipeline
 from lamina.pipeline.record import RunLog, write_provenance
 from lamina.pipeline.tasks import Task, TaskFailed
-from lamina.types import Rendering
 
 __all__ = ["Interrupted", "RunResult", "StepResult", "is_image", "run_pipeline"]
 
@@ -118,9 +119,15 @@ def is_image(value: Any) -> bool:
     )
 
 
+def _tabular(value: Any) -> bool:
+    """Whether ``value`` belongs in JSON: not a kind's picture result (a rendering)."""
+    found = result_type(value, get_host().kinds())
+    return found is None or found.tabular
+
+
 def _plain(value: Any) -> Any:
     """A JSON-ready copy of small structured values (arrays left out)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, Rendering):
+    if dataclasses.is_dataclass(value) and _tabular(value):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {
@@ -136,12 +143,11 @@ def _plain(value: Any) -> Any:
 def _write_outputs(outdir: Path, stem_name: str, value: Any) -> list[str]:
     stem = inside(outdir, stem_name)
     durable = not _SYNC_AT_END
-    written = []
-    if isinstance(value, Rendering):
-        write_image(stem.with_suffix(".png"), unpremultiply(value.image), durable=durable)
-        write_image(stem.with_suffix(".npy"), value.image, durable=durable)
-        write_json(stem.with_suffix(".json"), value.stats.as_dict(), durable=durable)
-        written += [stem.with_suffix(s) for s in (".png", ".npy", ".json")]
+    written: list[Path] = []
+    kind_result = result_type(value, get_host().kinds())
+    own = kind_result.write(value, stem, durable=durable) if kind_result is not None else None
+    if own is not None:
+        written += own
     elif is_image(value):
         write_image(stem.with_suffix(".png"), np.clip(value, 0, 1), durable=durable)
         write_image(stem.with_suffix(".npy"), value, durable=durable)
@@ -471,7 +477,7 @@ def _write_records(result: RunResult, plan: Plan, run: _Run) -> None:
         for name, step in result.steps.items()
         if step.values
         and all(isinstance(v, dict) or dataclasses.is_dataclass(v) for v in step.values)
-        and not any(isinstance(v, Rendering) for v in step.values)
+        and all(_tabular(v) for v in step.values)
     }
     write_json(result.outdir / "metrics.json", {"run": result.summary(), "metrics": metrics})
     write_provenance(

@@ -166,7 +166,7 @@ def expand(
             continue
         n_items = step.n_tasks // len(step.sweep)
         gpu = step.uses is not None and (
-            step.uses[0] == "renderer" or host.get(*step.uses).tags.gpu
+            host.kind(step.uses[0]).exclusive or host.get(*step.uses).tags.gpu
         )
         providers = tuple(_providers(step, host))
         code = _digest(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.kinds.position_estimator import PointEstimates, ShiftEstimate
 from lamina.registry import ComponentInfo
 from lamina.testing._common import build, expect_input_error, unchanged
 from lamina.testing._runner import Check
-from lamina.types import PointEstimates, ShiftEstimate
 
 # The true shift used below: a sanity bound, not a precision test. Precision is
 # the business of each plugin's own tests against the Cramér-Rao bound.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.errors import LaminaError
+from lamina.kinds.renderer import Rendering
 from lamina.registry import ComponentInfo
 from lamina.testing._common import build, expect_input_error, unchanged
 from lamina.testing._runner import Check, SkipCheck
-from lamina.types import Rendering
 
 _SIZE = (24, 32)
 
@@ -64,7 +64,7 @@ def check_matches_reference(info: ComponentInfo) -> None:
     from lamina.host import get_host
 
     try:
-        reference = get_host().create("renderer", "reference")
+        reference = get_host().create(info.kind, "reference")
     except LaminaError as error:
         raise SkipCheck(f"no reference renderer: {error}") from None
     scene, camera = _scene()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lamina.host import Host, get_host
-from lamina.registry import ComponentInfo
+from lamina.registry import ComponentInfo, resolve_target
 
 __all__ = [
     "Check",
@@ -63,18 +63,16 @@ class CheckResult:
         }
 
 
-def checks_for(info: ComponentInfo) -> list[Check]:
+def checks_for(info: ComponentInfo, *, host: Host | None = None) -> list[Check]:
     """The checks that apply to ``info``: the common ones, then those of its kind
-    selected by its tags."""
-    from lamina.testing import _common, _interpolator, _learner, _position, _renderer
+    (:attr:`lamina.kinds.Kind.checks`, found in ``host``) selected by its tags."""
+    from lamina.testing import _common
 
-    by_kind = {
-        "renderer": _renderer.checks,
-        "interpolator": _interpolator.checks,
-        "position_estimator": _position.checks,
-        "learner": _learner.checks,
-    }
-    return [*_common.checks(info), *by_kind[info.kind](info)]
+    kind = (host or get_host()).kind(info.kind)
+    found = _common.checks(info)
+    if kind.checks is not None:
+        found += resolve_target(kind.checks, what=f"the checks of kind {kind.name!r}")(info)
+    return found
 
 
 def _run_one(info: ComponentInfo, check: Check, expected_failure: str | None) -> CheckResult:
@@ -127,7 +125,9 @@ def check_component(
         return [
             CheckResult(kind, name, "available", "skipped", f"unavailable: {info.install_hint}")
         ]
-    return [_run_one(info, check, expected.get(check.name)) for check in checks_for(info)]
+    return [
+        _run_one(info, check, expected.get(check.name)) for check in checks_for(info, host=host)
+    ]
 
 
 def check_plugin(plugin: str, *, host: Host | None = None) -> list[CheckResult]:
@@ -174,7 +174,7 @@ def parametrize_with_checks(
             )
             continue
         expected = dict(expected_failed_checks(info)) if expected_failed_checks else {}
-        for check in checks_for(info):
+        for check in checks_for(info, host=host):
             marks = []
             if check.name in expected:
                 marks.append(pytest.mark.xfail(strict=True, reason=expected[check.name]))

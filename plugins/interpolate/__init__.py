@@ -2,7 +2,8 @@
 
 Base interpolators (``nearest``, ``bilinear``, ``bicubic``, ``bspline3``,
 ``lanczos3``, ``lanczos4``) and ``stairstep``, which enlarges in small steps with any of
-them. The ``lamina resize`` command resizes image files.
+them. The interpolator kind's ``lamina resize`` command resizes image files with any
+of them.
 """
 
 from __future__ import annotations
@@ -32,13 +33,3 @@ def lamina_register_interpolators(registry: Any) -> None:
         ),
     ):
         registry.add(name, f"{_MODULE}.{factory}", summary=summary, tags=tags)
-
-
-@hookimpl
-def lamina_register_commands(cli: Any) -> None:
-    """Add ``lamina resize`` (its module is imported only when it runs)."""
-    cli.add(
-        "resize",
-        "lamina.plugins.interpolate.cli:resize",
-        summary="Resize image files or folders with any registered interpolator.",
-    )

@@ -3,7 +3,6 @@ guard, ``scale`` and parameter introspection."""
 
 from __future__ import annotations
 
-import math
 import numbers
 import operator
 from abc import ABC, abstractmethod
@@ -13,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.kinds.interpolator import scaled_shape
 from lamina.limits import MAX_IMAGE_SIDE
-from lamina.memory import array_bytes, check_allocation, format_bytes
+from lamina.memory import check_allocation
 from lamina.params import Parameterized
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "check_image",
     "check_memory_limit",
     "check_shape",
-    "scaled_shape",
 ]
 
 
@@ -82,36 +81,6 @@ def check_shape(
             )
         sizes.append(size)
     return sizes[0], sizes[1]
-
-
-def scaled_shape(shape: tuple[int, ...], factor: Any) -> tuple[int, int]:
-    """``shape[:2]`` times ``factor`` (one number or (fy, fx)), rounded half up;
-    each side must come out in 1..:data:`lamina.limits.MAX_IMAGE_SIDE`."""
-    if isinstance(factor, numbers.Real) and not isinstance(factor, bool):
-        factors = (float(factor), float(factor))
-    elif isinstance(factor, Sequence | np.ndarray) and len(factor) == 2:
-        try:
-            factors = (float(factor[0]), float(factor[1]))
-        except (TypeError, ValueError):
-            raise InputError(f"factor must be a number or (fy, fx), got {factor!r}") from None
-    else:
-        raise InputError(f"factor must be a positive number or (fy, fx), got {factor!r}")
-    if not all(math.isfinite(f) and f > 0 for f in factors):
-        raise InputError(f"factor must be finite and positive, got {factor!r}")
-    result = tuple(math.floor(n * f + 0.5) for n, f in zip(shape[:2], factors, strict=True))
-    if min(result) < 1:
-        raise InputError(
-            f"factor {factor!r} turns {shape[0]} x {shape[1]} pixels into {result[0]} x "
-            f"{result[1]}: an image needs at least one pixel per side"
-        )
-    if max(result) > MAX_IMAGE_SIDE:
-        estimate = format_bytes(array_bytes((*result, *shape[2:]), np.float32))
-        raise InputError(
-            f"factor {factor!r} turns {shape[0]} x {shape[1]} pixels into {result[0]} x "
-            f"{result[1]} (about {estimate} as float32); at most {MAX_IMAGE_SIDE} per side "
-            "(lamina.limits.MAX_IMAGE_SIDE): choose a smaller factor"
-        )
-    return result[0], result[1]
 
 
 def check_memory_limit(memory_limit: Any) -> int | None:
@@ -178,4 +147,3 @@ class ResizerBase(Parameterized, ABC):
 
     @abstractmethod
     def _working_bytes(self, in_shape: tuple[int, int, int], shape: tuple[int, int]) -> int: ...
-

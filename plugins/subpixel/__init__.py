@@ -8,8 +8,8 @@ Components (kind ``position_estimator``):
 - ``phase-correlation``: scikit-image's upsampled phase cross-correlation.
 - ``peak-fit``: correlation peak with a three-point Gaussian/parabolic fit.
 
-Commands: ``lamina estimate``, ``lamina locate``, ``lamina track``,
-``lamina field``, ``lamina feasibility``.
+Commands: ``lamina locate``, ``lamina track``, ``lamina field``,
+``lamina feasibility`` (and the position estimator kind's ``lamina estimate``).
 
 Sign convention: ``(dy, dx)`` is the displacement of the content from the
 reference to the moving image (``moving ≈ scipy.ndimage.shift(reference, (dy, dx))``),
@@ -21,11 +21,12 @@ from __future__ import annotations
 from typing import Any
 
 from lamina import Tags, hookimpl
+from lamina.kinds.position_estimator import DEFAULT
 
 __all__ = ["DEFAULT_ESTIMATOR", "DEFAULT_LOCATOR"]
 
 #: The position estimator lamina uses when none is named.
-DEFAULT_ESTIMATOR = "ml-refine"
+DEFAULT_ESTIMATOR = DEFAULT
 #: The estimator whose ``locate`` the ``lamina locate`` command uses by default.
 DEFAULT_LOCATOR = "ml-refine"
 
@@ -57,7 +58,6 @@ def lamina_register_position_estimators(registry: Any) -> None:
 def lamina_register_commands(cli: Any) -> None:
     # Each module is imported only when its command runs.
     for name, summary in (
-        ("estimate", "Shift (dy, dx) of MOVING relative to REFERENCE, with standard errors."),
         ("locate", "Sub-pixel positions (y, x) of the isolated point sources in IMAGE."),
         ("track", "Displacement (dy, dx) of every FRAME relative to the reference frame."),
         ("field", "Displacement field of MOVING relative to REFERENCE (image correlation)."),

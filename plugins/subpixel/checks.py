@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.kinds.estimate import select_channel
 
 __all__ = [
     "MIN_SIZE",
@@ -160,41 +161,6 @@ def as_stack(
     if len(shapes) > 1:
         raise InputError(f"{name} must all have one shape, got {sorted(shapes)}")
     return stack
-
-
-def select_channel(image: np.ndarray, channel: str | None, name: str = "image") -> np.ndarray:
-    """Reduce an (H, W, C) image to one channel, as the user asked explicitly.
-
-    ``channel`` is an index (``"0"``..``"3"``), ``"luminance"`` (Rec. 709 weights
-    via :func:`skimage.color.rgb2gray`, RGB or RGBA only) or ``"mean"``; ``None``
-    leaves grey images alone and rejects colour ones.
-    """
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        return image if image.ndim == 2 else image[:, :, 0]
-    if channel is None:
-        raise InputError(
-            f"{name} is a colour image of shape {image.shape}; choose a channel with "
-            "--channel (an index, 'luminance' or 'mean')"
-        )
-    channels = image.shape[2]
-    if channel == "mean":
-        return image.mean(axis=2, dtype=np.float64).astype(np.float32)
-    if channel == "luminance":
-        if channels not in (3, 4):
-            raise InputError(f"{name}: 'luminance' needs an RGB(A) image, got {channels} channels")
-        from skimage.color import rgb2gray
-
-        rgb = image[:, :, :3]
-        return rgb2gray(rgb).astype(np.float32)
-    try:
-        index = int(channel)
-    except ValueError:
-        raise InputError(
-            f"channel must be an index, 'luminance' or 'mean', got {channel!r}"
-        ) from None
-    if not 0 <= index < channels:
-        raise InputError(f"channel {index} does not exist in {name} with {channels} channels")
-    return image[:, :, index]
 
 
 def check_positive(value: float, name: str, *, allow_zero: bool = False) -> float:

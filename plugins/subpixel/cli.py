@@ -1,4 +1,5 @@
-"""Commands of the subpixel plugin: estimate, locate, track, feasibility."""
+"""Commands of the subpixel plugin: locate, track, field, feasibility (``lamina estimate``
+is the position estimator kind's, in :mod:`lamina.kinds.estimate`)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,21 @@ from lamina.clitools import (
     check_output_file,
     emit_json,
     json_option,
-    parse_settings,
     print_table,
     set_option,
 )
 from lamina.errors import InputError
+from lamina.kinds.estimate import (
+    channel_option,
+    create_estimator,
+    estimator_option,
+    image_path,
+    read_channel,
+    short,
+)
 from lamina.plugins.subpixel import DEFAULT_ESTIMATOR, DEFAULT_LOCATOR
 
-__all__ = ["estimate", "feasibility", "field", "locate", "track"]
+__all__ = ["feasibility", "field", "locate", "track"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,105 +42,11 @@ _CONVENTION = (
 )
 
 
-def _estimator_option(default: str) -> Callable[[F], F]:
-    return click.option(
-        "--estimator",
-        "-e",
-        default=default,
-        show_default=True,
-        help="Position estimator (`lamina components position_estimator` lists them).",
-    )
-
-
-def _channel_option(function: F) -> F:
-    return click.option(
-        "--channel",
-        default=None,
-        metavar="C",
-        help="For colour images: channel index, 'luminance' or 'mean' (required for colour).",
-    )(function)
-
-
-def _image_path(**kwargs: Any) -> click.Path:
-    return click.Path(dir_okay=False, **kwargs)
-
-
-def _read(path: str, channel: str | None) -> np.ndarray:
-    from lamina.io import read_image
-    from lamina.plugins.subpixel.checks import select_channel
-
-    image, _ = read_image(path)
-    return select_channel(image, channel, name=f"image {path!r}")
-
-
-def _create(name: str, settings: tuple[str, ...]) -> Any:
-    return lamina.create("position_estimator", name, **parse_settings(settings))
-
-
 @click.command()
-@click.argument("reference", type=_image_path())
-@click.argument("moving", type=_image_path())
-@_estimator_option(DEFAULT_ESTIMATOR)
+@click.argument("image", type=image_path())
+@estimator_option(DEFAULT_LOCATOR)
 @set_option
-@_channel_option
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Refuse (exit 2) an estimate that comes with warnings (low SNR, small overlap, ...).",
-)
-@json_option
-def estimate(
-    reference: str,
-    moving: str,
-    estimator: str,
-    settings: tuple[str, ...],
-    channel: str | None,
-    strict: bool,
-    as_json: bool,
-) -> None:
-    """Shift (dy, dx) of MOVING relative to REFERENCE, with standard errors.
-
-    (dy, dx) is the displacement of the content from REFERENCE to MOVING in
-    pixels (the opposite sign of skimage's phase_cross_correlation). Images:
-    PNG, TIFF or .npy. What limits the estimate (low SNR, small overlap,
-    periodic texture) is printed as warnings on stderr; --strict refuses it.
-    """
-    import warnings
-
-    component = _create(estimator, settings)
-    with warnings.catch_warnings():
-        # the constant-image warning is in the result's own warnings
-        warnings.simplefilter("ignore", UserWarning)
-        result = component.estimate(_read(reference, channel), _read(moving, channel))
-    notes = result.diagnostics.get("warnings", [])
-    if strict and notes:
-        raise InputError(f"refused (--strict): {'; '.join(notes)}")
-    for note in notes:
-        click.echo(f"warning: {note}", err=True)
-    if as_json:
-        emit_json(
-            {"reference": reference, "moving": moving, "estimator": estimator, **result.as_dict()}
-        )
-        return
-    sy, sx = result.uncertainty
-    print_table(
-        f"{estimator}: {moving} relative to {reference}",
-        ["axis", "shift (px)", "standard error (px)"],
-        [("dy", f"{result.dy:.6f}", f"{sy:.3g}"), ("dx", f"{result.dx:.6f}", f"{sx:.3g}")],
-    )
-    shown = {
-        k: result.diagnostics[k]
-        for k in ("feasible", "peak", "iterations", "converged", "noise_sigma")
-        if k in result.diagnostics
-    }
-    click.echo("  ".join(f"{key}={_short(value)}" for key, value in shown.items()))
-
-
-@click.command()
-@click.argument("image", type=_image_path())
-@_estimator_option(DEFAULT_LOCATOR)
-@set_option
-@_channel_option
+@channel_option
 @json_option
 def locate(
     image: str, estimator: str, settings: tuple[str, ...], channel: str | None, as_json: bool
@@ -148,8 +62,8 @@ def locate(
         raise InputError(
             f"position estimator {estimator!r} does not locate points; use one of {', '.join(locators)}"
         )
-    component = _create(estimator, settings)
-    found = component.locate(_read(image, channel))
+    component = create_estimator(estimator, settings)
+    found = component.locate(read_channel(image, channel))
     diagnostics = found.diagnostics
     if as_json:
         emit_json(
@@ -166,7 +80,7 @@ def locate(
         # data on stdout: an empty result is a result, with the reason beside it
         click.echo(
             f"0 points in {image}: {diagnostics.get('reason', 'no point source found')} "
-            f"(noise_sigma={_short(diagnostics['noise_sigma'])})"
+            f"(noise_sigma={short(diagnostics['noise_sigma'])})"
         )
         return
     rows = []
@@ -188,14 +102,14 @@ def locate(
         rows,
     )
     click.echo(
-        f"noise_sigma={_short(diagnostics['noise_sigma'])}  psf_fwhm={_short(diagnostics['psf_fwhm'])}  "
+        f"noise_sigma={short(diagnostics['noise_sigma'])}  psf_fwhm={short(diagnostics['psf_fwhm'])}  "
         f"detected={diagnostics['detected']}  rejected={diagnostics['rejected']}"
     )
 
 
 @click.command()
-@click.argument("frames", nargs=-1, required=True, type=_image_path())
-@_estimator_option(DEFAULT_ESTIMATOR)
+@click.argument("frames", nargs=-1, required=True, type=image_path())
+@estimator_option(DEFAULT_ESTIMATOR)
 @set_option
 @click.option(
     "--mode",
@@ -228,7 +142,7 @@ def locate(
     default=None,
     help="Frames per second: time in seconds and velocity in UNIT per second.",
 )
-@_channel_option
+@channel_option
 @json_option
 @click.option(
     "--csv",
@@ -275,7 +189,7 @@ def track(
     for name, value in (("--pixel-size", pixel_size), ("--fps", fps)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise InputError(f"{name} must be a finite number > 0, got {value}")
-    component = _create(estimator, settings)
+    component = create_estimator(estimator, settings)
     if csv_path:
         check_output_file(csv_path, name="--csv")
         check_output_file(Path(csv_path).with_suffix(".png"), name="--csv's plot")
@@ -345,9 +259,9 @@ def track(
 
 
 @click.command("field")
-@click.argument("reference", type=_image_path())
-@click.argument("moving", type=_image_path())
-@_estimator_option(DEFAULT_ESTIMATOR)
+@click.argument("reference", type=image_path())
+@click.argument("moving", type=image_path())
+@estimator_option(DEFAULT_ESTIMATOR)
 @set_option
 @click.option("--subset", type=int, default=32, show_default=True, help="Subset side (px).")
 @click.option("--step", type=int, default=None, help="Grid spacing (px); subset/2 by default.")
@@ -359,7 +273,7 @@ def track(
     help="Arrays (.npz: centre_y, centre_x, dy, dx, sigma_dy, sigma_dx, feasible); the "
     "quiver/heat-map PNG is written beside it.",
 )
-@_channel_option
+@channel_option
 @json_option
 def field(
     reference: str,
@@ -386,11 +300,11 @@ def field(
     check_output_file(output, name="--output")
     picture = str(Path(output).with_suffix(".png"))
     check_output_file(picture, name="--output's plot")
-    component = _create(estimator, settings)
-    first = _read(reference, channel)
+    component = create_estimator(estimator, settings)
+    first = read_channel(reference, channel)
     result = displacement_field(
         first,
-        _read(moving, channel),
+        read_channel(moving, channel),
         component,
         subset=subset,
         step=step,
@@ -433,8 +347,8 @@ def _registering(progress: Callable, description: str, items: Any) -> Any:
 
 
 @click.command()
-@click.argument("images", nargs=-1, required=True, type=_image_path())
-@_estimator_option(DEFAULT_ESTIMATOR)
+@click.argument("images", nargs=-1, required=True, type=image_path())
+@estimator_option(DEFAULT_ESTIMATOR)
 @set_option
 @click.option(
     "--pixel-size",
@@ -449,7 +363,7 @@ def _registering(progress: Callable, description: str, items: Any) -> Any:
     default=None,
     help="Precision wanted (in UNIT with --pixel-size, else px).",
 )
-@_channel_option
+@channel_option
 @json_option
 def feasibility(
     images: tuple[str, ...],
@@ -469,8 +383,8 @@ def feasibility(
     """
     from lamina.plugins.subpixel.feasibility import feasibility_report
 
-    component = _create(estimator, settings)
-    stack = [_read(path, channel) for path in images]
+    component = create_estimator(estimator, settings)
+    stack = [read_channel(path, channel) for path in images]
     report = feasibility_report(
         stack if len(stack) > 1 else stack[0],
         estimator=component,
@@ -486,7 +400,7 @@ def feasibility(
     locking = report.locking
     rows = [
         ("frames", report.frames),
-        ("noise sigma", _short(report.noise["used"])),
+        ("noise sigma", short(report.noise["used"])),
         (
             "PSF FWHM (px)",
             f"{psf['fwhm']:.3f} from {psf['method']} ({psf['count']})"
@@ -495,7 +409,7 @@ def feasibility(
         ),
         (
             "expected σ per pair",
-            " x ".join(_short(v) for v in precision["pair_sigma"])
+            " x ".join(short(v) for v in precision["pair_sigma"])
             + f" {precision['unit']} (dy x dx)"
             if "pair_sigma" in precision
             else precision["reason"],
@@ -504,9 +418,3 @@ def feasibility(
     ]
     print_table("feasibility", ["measure", "value"], rows)
     click.echo(report.verdict)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -44,6 +44,7 @@ def test_plugins_json_shape(runner: CliRunner) -> None:
             "components",
             "operations",
             "commands",
+            "kinds",
         }
         assert record["status"] in {"loaded", "failed", "disabled", "unavailable"}
         for component in record["components"]:

@@ -469,7 +469,7 @@ def test_parse_bytes_reads_every_suffix() -> None:
 
 
 def test_scaled_shapes_are_refused_exactly_beyond_the_side_limit() -> None:
-    from lamina.plugins.interpolate.common import scaled_shape
+    from lamina.kinds.interpolator import scaled_shape
 
     for _ in range(500):
         shape = tuple(int(n) for n in GRID.integers(1, 4000, 2))

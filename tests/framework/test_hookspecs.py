@@ -6,8 +6,10 @@ import inspect
 from types import ModuleType
 
 import pluggy
+import pytest
 
-from lamina import hookspecs
+from lamina import Host, hookspecs
+from lamina.kinds import Kind, builtin_kinds
 
 
 def undocumented_hookspecs(module: ModuleType) -> list[str]:
@@ -24,8 +26,20 @@ def test_every_hookspec_is_documented() -> None:
     specs = [
         n for n, f in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(f, "lamina_spec")
     ]
-    assert len(specs) == 6
+    assert specs == [
+        "lamina_register_commands",
+        "lamina_register_kinds",
+        "lamina_register_operations",
+    ]
     assert undocumented_hookspecs(hookspecs) == []
+
+
+@pytest.mark.parametrize("kind", builtin_kinds(), ids=lambda kind: kind.name)
+def test_every_kind_hookspec_is_documented_and_known_to_the_host(kind: Kind) -> None:
+    namespace = kind.hookspec()
+    assert undocumented_hookspecs(namespace) == []  # type: ignore[arg-type]
+    assert [n for n in dir(namespace) if n.startswith("lamina_")] == [kind.hook]
+    assert kind.hook in {caller.name for caller in Host(entry_points=[]).pm.hook.__dict__.values()}
 
 
 def test_an_undocumented_hookspec_is_caught() -> None:

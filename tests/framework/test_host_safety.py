@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from lamina import Host
 from lamina import host as host_module
 from lamina.cli import main
+from lamina.kinds import builtin_kinds
 
 from . import fake_plugins as fake
 
@@ -120,8 +121,9 @@ def test_slow_plugin_is_timed_and_named_in_a_warning(
 
 def test_command_clash_keeps_the_builtin_and_names_both_distributions(site: Path) -> None:
     host = _host_with_builtins(site)
+    # resize is the interpolator kind's generic command: the host's own.
     assert host.command("resize").distribution == "lamina"
-    assert host.command("resize").plugin == "interpolate"
+    assert host.command("resize").plugin == "lamina"
     record = host.plugins["takes-resize"]
     assert record.status == "failed"
     assert "command 'resize'" in record.error
@@ -130,12 +132,16 @@ def test_command_clash_keeps_the_builtin_and_names_both_distributions(site: Path
     assert [c.name for c in record.commands] == ["shout"]
 
 
-@pytest.mark.parametrize("name", sorted(host_module.HOST_COMMANDS))
+_KIND_COMMANDS = {name: target for kind in builtin_kinds() for name, target, _ in kind.commands}
+
+
+@pytest.mark.parametrize("name", sorted({**host_module.HOST_COMMANDS, **_KIND_COMMANDS}))
 def test_no_plugin_takes_a_host_command(name: str, tmp_path: Path) -> None:
     source = f"from lamina import hookimpl\n@hookimpl\ndef lamina_register_commands(cli):\n    cli.add({name!r}, 'm:c')\n"
     fake.install(tmp_path, "greedy-dist", "1", {"greedy": source})
     host = Host(entry_points=fake.entry_points(tmp_path))
-    assert host.command(name).target == host_module.HOST_COMMANDS[name][0]
+    own = host_module.HOST_COMMANDS[name][0] if name in host_module.HOST_COMMANDS else None
+    assert host.command(name).target == (own or _KIND_COMMANDS[name])
     assert "greedy-dist 1" in host.plugins["greedy"].error
 
 
@@ -155,7 +161,7 @@ def test_plugins_lists_clashes_timings_and_commands(cli_host: Host) -> None:
     assert records["takes-resize"]["status"] == "failed"
     assert "hijack-dist" in records["takes-resize"]["error"]
     assert records["takes-resize"]["commands"] == ["shout"]
-    assert "resize" in records["interpolate"]["commands"]
+    assert "resize" not in records["interpolate"]["commands"]  # the interpolator kind's
     assert records["sleeps-on-import"]["load_seconds"] >= 0.2
     table = CliRunner().invoke(main, ["plugins"])
     assert table.exit_code == 0 and "cmd:shout" in table.stdout

@@ -19,7 +19,9 @@ from click.testing import CliRunner
 import lamina
 from lamina import Camera, InputError, Scene
 from lamina.cli import main
-from lamina.scaffold import TEMPLATE_KINDS, write_plugin
+from lamina.scaffold import template_kinds, write_plugin
+
+TEMPLATE_KINDS = tuple(template_kinds())
 
 
 @pytest.mark.slow

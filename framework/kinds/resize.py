@@ -1,4 +1,5 @@
-"""``lamina resize``: resize PNG/TIFF/NPY image files with any interpolator."""
+"""``lamina resize``: resize PNG/TIFF/NPY image files with any interpolator
+(the interpolator kind's generic command)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from lamina.clitools import (
 from lamina.clitools import set_option as settings_option
 from lamina.errors import InputError
 from lamina.io import IMAGE_SUFFIXES, read_image, write_image
-from lamina.plugins.interpolate.common import scaled_shape
+from lamina.kinds.interpolator import DEFAULT, scaled_shape
 from lamina.progress import track
 
 __all__ = ["resize"]
@@ -111,7 +112,7 @@ def _default_depth(depth: int, target: Path) -> int:
     "--interpolator",
     "-i",
     "name",
-    default="bicubic",
+    default=DEFAULT,
     show_default=True,
     help="Interpolator name; `lamina components interpolator` lists them.",
 )
@@ -171,7 +172,7 @@ def resize(
         seconds = time.perf_counter() - start
         out_depth = int(bit_depth) if bit_depth is not None else _default_depth(depth, target)
         write_image(target, resized, bit_depth=out_depth)
-        record = {
+        record: dict[str, Any] = {
             "input": str(source),
             "output": str(target),
             "input_shape": list(image.shape),

@@ -1,0 +1,169 @@
+"""``lamina estimate``: the shift between two image files with any position
+estimator (the position estimator kind's generic command), and the options and
+readers that position-estimator commands share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import numpy as np
+
+import lamina
+from lamina.clitools import emit_json, json_option, parse_settings, print_table, set_option
+from lamina.errors import InputError
+from lamina.kinds.position_estimator import DEFAULT
+
+__all__ = [
+    "channel_option",
+    "create_estimator",
+    "estimate",
+    "estimator_option",
+    "image_path",
+    "read_channel",
+    "select_channel",
+    "short",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def estimator_option(default: str) -> Callable[[F], F]:
+    """``--estimator/-e NAME``, a position estimator defaulting to ``default``."""
+    return click.option(
+        "--estimator",
+        "-e",
+        default=default,
+        show_default=True,
+        help="Position estimator (`lamina components position_estimator` lists them).",
+    )
+
+
+def channel_option(function: F) -> F:
+    """``--channel C``: which channel of a colour image to measure on."""
+    return click.option(
+        "--channel",
+        default=None,
+        metavar="C",
+        help="For colour images: channel index, 'luminance' or 'mean' (required for colour).",
+    )(function)
+
+
+def image_path(**kwargs: Any) -> click.Path:
+    """An image file argument."""
+    return click.Path(dir_okay=False, **kwargs)
+
+
+def read_channel(path: str, channel: str | None) -> np.ndarray:
+    """The image at ``path`` as one channel (see :func:`select_channel`)."""
+    from lamina.io import read_image
+
+    image, _ = read_image(path)
+    return select_channel(image, channel, name=f"image {path!r}")
+
+
+def create_estimator(name: str, settings: tuple[str, ...]) -> Any:
+    """The position estimator ``name`` built with ``--set`` ``settings``."""
+    return lamina.create("position_estimator", name, **parse_settings(settings))
+
+
+def short(value: Any) -> str:
+    """A diagnostic value for a one-line summary (floats to four digits)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def select_channel(image: np.ndarray, channel: str | None, name: str = "image") -> np.ndarray:
+    """Reduce an (H, W, C) image to one channel, as the user asked explicitly.
+
+    ``channel`` is an index (``"0"``..``"3"``), ``"luminance"`` (Rec. 709 weights
+    via :func:`skimage.color.rgb2gray`, RGB or RGBA only) or ``"mean"``; ``None``
+    leaves grey images alone and rejects colour ones.
+    """
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return image if image.ndim == 2 else image[:, :, 0]
+    if channel is None:
+        raise InputError(
+            f"{name} is a colour image of shape {image.shape}; choose a channel with "
+            "--channel (an index, 'luminance' or 'mean')"
+        )
+    channels = image.shape[2]
+    if channel == "mean":
+        return image.mean(axis=2, dtype=np.float64).astype(np.float32)
+    if channel == "luminance":
+        if channels not in (3, 4):
+            raise InputError(f"{name}: 'luminance' needs an RGB(A) image, got {channels} channels")
+        from skimage.color import rgb2gray
+
+        rgb = image[:, :, :3]
+        return rgb2gray(rgb).astype(np.float32)
+    try:
+        index = int(channel)
+    except ValueError:
+        raise InputError(
+            f"channel must be an index, 'luminance' or 'mean', got {channel!r}"
+        ) from None
+    if not 0 <= index < channels:
+        raise InputError(f"channel {index} does not exist in {name} with {channels} channels")
+    return image[:, :, index]
+
+
+@click.command()
+@click.argument("reference", type=image_path())
+@click.argument("moving", type=image_path())
+@estimator_option(DEFAULT)
+@set_option
+@channel_option
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse (exit 2) an estimate that comes with warnings (low SNR, small overlap, ...).",
+)
+@json_option
+def estimate(
+    reference: str,
+    moving: str,
+    estimator: str,
+    settings: tuple[str, ...],
+    channel: str | None,
+    strict: bool,
+    as_json: bool,
+) -> None:
+    """Shift (dy, dx) of MOVING relative to REFERENCE, with standard errors.
+
+    (dy, dx) is the displacement of the content from REFERENCE to MOVING in
+    pixels (the opposite sign of skimage's phase_cross_correlation). Images:
+    PNG, TIFF or .npy. What limits the estimate (low SNR, small overlap,
+    periodic texture) is printed as warnings on stderr; --strict refuses it.
+    """
+    import warnings
+
+    component = create_estimator(estimator, settings)
+    with warnings.catch_warnings():
+        # the constant-image warning is in the result's own warnings
+        warnings.simplefilter("ignore", UserWarning)
+        result = component.estimate(read_channel(reference, channel), read_channel(moving, channel))
+    notes = result.diagnostics.get("warnings", [])
+    if strict and notes:
+        raise InputError(f"refused (--strict): {'; '.join(notes)}")
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
+    if as_json:
+        emit_json(
+            {"reference": reference, "moving": moving, "estimator": estimator, **result.as_dict()}
+        )
+        return
+    sy, sx = result.uncertainty
+    print_table(
+        f"{estimator}: {moving} relative to {reference}",
+        ["axis", "shift (px)", "standard error (px)"],
+        [("dy", f"{result.dy:.6f}", f"{sy:.3g}"), ("dx", f"{result.dx:.6f}", f"{sx:.3g}")],
+    )
+    shown = {
+        k: result.diagnostics[k]
+        for k in ("feasible", "peak", "iterations", "converged", "noise_sigma")
+        if k in result.diagnostics
+    }
+    click.echo("  ".join(f"{key}={short(value)}" for key, value in shown.items()))
