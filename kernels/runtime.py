@@ -65,6 +65,10 @@ def init(arch: str | None = None) -> str:
             "offline_cache_file_path": str(cache),
             "log_level": ti.WARN,
             "default_fp": ti.f32,
+            # IEEE arithmetic as written (no FMA contraction, no reciprocal division):
+            # the setup kernel (lamina.kernels.oit_setup) matches numpy's float64 bit
+            # for bit.
+            "fast_math": False,
             "random_seed": 0,
         }
         candidates = {"auto": [*_gpu_backends_present(), "cpu"], "cpu": ["cpu"]}.get(

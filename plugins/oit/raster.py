@@ -66,6 +66,7 @@ Colour
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -110,6 +111,10 @@ SETUP_CHUNK = 1 << 13
 #: clipped faces make up to 7 fan triangles, each as large).
 SETUP_BYTES_PER_FACE = 2048
 SETUP_CHUNK_BYTES = SETUP_CHUNK * SETUP_BYTES_PER_FACE
+#: Faces from which ``setup(..., arch=...)`` runs the Taichi setup kernel: below it
+#: the numpy setup (about 2.5 us per face) costs less than compiling the kernel on a
+#: process's first frame.
+SETUP_KERNEL_MIN_FACES = 1 << 14
 #: Bytes each raster triangle keeps after the setup (table, shade, bbox, face), at most
 #: (face colours keep 104 fewer).
 KEPT_BYTES_PER_TRIANGLE = 8 * (17 + 17 + 4 + 1)
@@ -226,12 +231,18 @@ class RasterTriangles:
         return ((z >> self.depth_shift) << self.id_bits) | index
 
 
-def setup(scene: Scene, camera: Camera, size: tuple[int, int]) -> RasterTriangles:
+def setup(
+    scene: Scene, camera: Camera, size: tuple[int, int], *, arch: str | None = None
+) -> RasterTriangles:
     """Transform, clip, snap and set up the triangles of ``scene`` for ``size`` = (h, w).
 
-    Faces are set up in chunks of :data:`SETUP_CHUNK`, so the scratch memory is
-    bounded whatever the triangle count; what stays is
-    :data:`KEPT_BYTES_PER_TRIANGLE` per raster triangle.
+    With ``arch=None`` (the reference implementation) faces are set up in float64
+    numpy in chunks of :data:`SETUP_CHUNK`, so the scratch memory is bounded
+    whatever the triangle count.  With a Taichi ``arch`` (``"auto"``, ``"cpu"``,
+    ...), scenes of at least :data:`SETUP_KERNEL_MIN_FACES` faces are set up by
+    :mod:`lamina.kernels.oit_setup`, parallel over faces and bit for bit the same
+    (only faces that need clipping go through numpy); its scratch is 17 bytes per
+    face.  What stays is :data:`KEPT_BYTES_PER_TRIANGLE` per raster triangle.
     """
     if not isinstance(scene, Scene):
         raise InputError(f"scene must be a lamina.scene.Scene, got {type(scene).__name__}")
@@ -239,18 +250,16 @@ def setup(scene: Scene, camera: Camera, size: tuple[int, int]) -> RasterTriangle
         raise InputError(f"camera must be a lamina.scene.Camera, got {type(camera).__name__}")
     height, width = check_size(size)
     matrix = camera.projection_matrix(width / height) @ camera.view_matrix()
-    clip = np.concatenate([scene.vertices, np.ones((scene.n_vertices, 1))], axis=1) @ matrix.T
     flat = scene.vertex_colors is None
-    parts = []
-    for first in range(0, scene.n_triangles, SETUP_CHUNK):
-        faces = scene.faces[first : first + SETUP_CHUNK]
-        if flat:
-            vertex_rgba = np.repeat(scene.face_colors[first : first + len(faces), None], 3, axis=1)
-        else:
-            vertex_rgba = scene.vertex_colors[faces]
-        positions, rgba, face = _clip(clip[faces], vertex_rgba, first + np.arange(len(faces)))
-        parts.append(_screen(positions, rgba, face, (height, width), flat=flat))
-    face, table, bbox, shade = (np.concatenate(columns) for columns in zip(*parts, strict=True))
+    if arch is not None and scene.n_triangles >= SETUP_KERNEL_MIN_FACES and _has_float64(arch):
+        face, table, bbox, shade, setup_bytes = _kernel_setup(scene, matrix, (height, width))
+    else:
+        clip = clip_positions(scene.vertices, matrix)
+        everything = np.arange(scene.n_triangles)
+        face, table, bbox, shade = _numpy_setup(
+            scene, everything, clip.__getitem__, (height, width)
+        )
+        setup_bytes = clip.nbytes + min(scene.n_triangles, SETUP_CHUNK) * SETUP_BYTES_PER_FACE
     id_bits = max(1, (len(face) - 1).bit_length())
     return RasterTriangles(
         size=(height, width),
@@ -262,8 +271,105 @@ def setup(scene: Scene, camera: Camera, size: tuple[int, int]) -> RasterTriangle
         id_bits=id_bits,
         depth_shift=max(0, DEPTH_BITS + id_bits - 63),
         background=np.asarray(scene.premultiplied_background(), dtype=np.float64),
-        setup_bytes=min(scene.n_triangles, SETUP_CHUNK) * SETUP_BYTES_PER_FACE,
+        setup_bytes=setup_bytes,
     )
+
+
+def clip_positions(vertices: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Homogeneous clip-space positions (V, 4) of ``vertices`` (V, 3) under the 4 x 4
+    ``matrix``: ``x * m0 + y * m1 + z * m2 + m3`` per row ``m``, summed left to right.
+
+    One fixed operation order (the setup kernel repeats it), where a BLAS matrix
+    product's order and use of fused multiply-adds depend on the machine.
+    """
+    x, y, z = vertices[:, 0], vertices[:, 1], vertices[:, 2]
+    clip = np.empty((len(vertices), 4))
+    for c, m in enumerate(matrix):
+        clip[:, c] = x * m[0] + y * m[1] + z * m[2] + m[3]
+    return clip
+
+
+def _numpy_setup(
+    scene: Scene,
+    faces: np.ndarray,
+    positions: Callable[[np.ndarray], np.ndarray],
+    size: tuple[int, int],
+) -> tuple[np.ndarray, ...]:
+    """(face, table, bbox, shade) of the scene faces ``faces`` (increasing indices), set
+    up in float64 numpy in chunks of :data:`SETUP_CHUNK` faces; ``positions`` gives
+    the clip-space positions (K, 3, 4) of the corners (K, 3) of K faces."""
+    flat = scene.vertex_colors is None
+    parts = [(np.zeros(0, np.int64), np.zeros((0, TABLE_COLUMNS), np.int64),
+              np.zeros((0, 4), np.int64), np.zeros((0, 4 if flat else SHADE_COLUMNS)))]  # fmt: skip
+    for first in range(0, len(faces), SETUP_CHUNK):
+        index = faces[first : first + SETUP_CHUNK]
+        corners = scene.faces[index]
+        if flat:
+            vertex_rgba = np.repeat(scene.face_colors[index, None], 3, axis=1)
+        else:
+            vertex_rgba = scene.vertex_colors[corners]
+        clipped, rgba, face = _clip(positions(corners), vertex_rgba, index)
+        parts.append(_screen(clipped, rgba, face, size, flat=flat))
+    if len(parts) == 2:
+        return parts[1]
+    return tuple(np.concatenate(columns) for columns in zip(*parts, strict=True))
+
+
+def _has_float64(arch: str) -> bool:
+    """Start Taichi on ``arch``; whether the kernel setup can run there (it needs
+    float64, which many Vulkan devices lack)."""
+    from lamina.kernels import runtime
+
+    return runtime.init(arch) != "vulkan"
+
+
+def _kernel_setup(
+    scene: Scene, matrix: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`setup`'s (face, table, bbox, shade) by :mod:`lamina.kernels.oit_setup`
+    (see its notes), and the scratch bytes it used."""
+    from lamina.kernels import oit_setup
+
+    kernel = oit_setup.build().setup
+    height, width = size
+    flat = scene.vertex_colors is None
+    n = scene.n_triangles
+    colors = np.ascontiguousarray(scene.face_colors if flat else scene.vertex_colors, np.float64)
+    faces = np.ascontiguousarray(scene.faces, np.int64)
+    vertices = np.ascontiguousarray(scene.vertices, np.float64)
+    matrix = np.ascontiguousarray(matrix, np.float64)
+    route = np.empty(n, np.int8)
+    start = np.zeros(n + 1, np.int64)
+    count = start[1:]  # per face, then its running sum in place
+    shade_columns = 4 if flat else SHADE_COLUMNS
+    one_row = (np.empty((1, TABLE_COLUMNS), np.int64), np.empty((1, 4), np.int64),
+               np.empty((1, shade_columns)), np.empty(1, np.int64))  # fmt: skip
+    extent = {"width": width, "height": height, "flat": int(flat)}
+    kernel(vertices, matrix, faces, colors, route, count, start, *one_row, **extent, fill=0)
+    # Faces that must be clipped: the numpy clipper's fans, counted with their face.
+    clipped = np.flatnonzero(route)
+    fans = _numpy_setup(
+        scene,
+        clipped,
+        lambda corners: clip_positions(scene.vertices[corners.ravel()], matrix).reshape(-1, 3, 4),
+        size,
+    )
+    count += np.bincount(fans[0], minlength=n)
+    np.cumsum(count, out=count)
+    rows = int(start[-1])
+    out = (np.empty(max(rows, 1), np.int64), np.empty((max(rows, 1), TABLE_COLUMNS), np.int64),
+           np.empty((max(rows, 1), 4), np.int64), np.empty((max(rows, 1), shade_columns)))  # fmt: skip
+    kernel(vertices, matrix, faces, colors, route, count, start, *out[1:], out[0], **extent,
+           fill=1)  # fmt: skip
+    face, table, bbox, shade = (a[:rows] for a in out)
+    if len(fans[0]):
+        # A face's fans are consecutive: they go to its rows in order.
+        first = np.searchsorted(fans[0], fans[0])
+        place = start[fans[0]] + np.arange(len(fans[0])) - first
+        for array, values in zip((face, table, bbox, shade), fans, strict=True):
+            array[place] = values
+    scratch = route.nbytes + start.nbytes + min(len(clipped), SETUP_CHUNK) * SETUP_BYTES_PER_FACE
+    return face, table, bbox, shade, scratch
 
 
 # Reductions over a triangle's three corners, as two elementwise operations: numpy's

@@ -86,7 +86,7 @@ class OITRenderer:
         """
         began = time.perf_counter()
         self._check_memory(scene, size)
-        tris = raster.setup(scene, camera, size)
+        tris = raster.setup(scene, camera, size, arch=self._setup_arch())
         image, depth_complexity, stats = self._render(tris)
         # Upper bound of the frame's peak: the setup's scratch or the render's buffers,
         # on top of the setup's arrays.
@@ -96,6 +96,10 @@ class OITRenderer:
         stats.notes.setdefault("raster_triangles", tris.n)
         stats.seconds = time.perf_counter() - began
         return Rendering(image=image, depth_complexity=depth_complexity, stats=stats)
+
+    def _setup_arch(self) -> str | None:
+        """Taichi backend for the triangle setup kernel; ``None``: the numpy setup."""
+        return None
 
     def _render(self, tris: raster.RasterTriangles) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         raise NotImplementedError

@@ -136,6 +136,9 @@ class TaichiRenderer(OITRenderer):
         self._buffers = {}
         self._lock = threading.Lock()
 
+    def _setup_arch(self) -> str | None:
+        return self.arch
+
     def _render(self, tris: raster.RasterTriangles) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         from lamina.kernels import runtime
 
