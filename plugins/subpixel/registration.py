@@ -92,7 +92,12 @@ _WINDOW_CONTRACTION = 0.01
 
 
 def gauss_newton(
-    spectrum: CrossSpectrum, start: np.ndarray, *, max_iter: int, tol: float
+    spectrum: CrossSpectrum,
+    start: np.ndarray,
+    *,
+    max_iter: int,
+    tol: float,
+    moments: Moments | None = None,
 ) -> tuple[np.ndarray, Moments, int, bool]:
     """Maximise the (weighted) Fourier-interpolated correlation from ``start``.
 
@@ -102,10 +107,12 @@ def gauss_newton(
     positive semi-definite, but its noise power shortens the steps). Steps are
     capped at one pixel and halved until the correlation does not drop. Returns
     the shift, the model there, the number of iterations and whether the last
-    step was shorter than ``tol`` pixels.
+    step was shorter than ``tol`` pixels. ``moments`` is the model at ``start``
+    when the caller has it already.
     """
     shift = np.asarray(start, dtype=np.float64).copy()
-    moments = spectrum.moments(shift)
+    if moments is None:
+        moments = spectrum.moments(shift)
     slack = 1e-6 if spectrum.cross.dtype == np.complex64 else 1e-12
     for iteration in range(1, max_iter + 1):
         matrix = moments.curvature
@@ -118,6 +125,10 @@ def gauss_newton(
                 "not feasible: the images carry no texture, so no shift can be measured"
             ) from None
         length = float(np.hypot(*step))
+        if length < tol:
+            # Converged: a step this short changes the model by less than its
+            # rounding, so it is taken without evaluating the model again.
+            return shift + step, moments, iteration, True
         if length > 1.0:
             step /= length
         for _ in range(12):
@@ -570,7 +581,9 @@ class MLRefine:
             sub_moments = spectrum.moments(shift)
             if np.linalg.eigvalsh(sub_moments.curvature)[0] <= 0:
                 return extra
-            sub_shift, _, _, _ = gauss_newton(spectrum, shift, max_iter=self.max_iter, tol=self.tol)
+            sub_shift, _, _, _ = gauss_newton(
+                spectrum, shift, max_iter=self.max_iter, tol=self.tol, moments=sub_moments
+            )
             ratio = np.diag(np.linalg.inv(sub_moments.curvature)) / np.diag(
                 np.linalg.inv(moments.curvature)
             )

@@ -169,11 +169,9 @@ class CrossSpectrum:
         self.shape: tuple[int, int] = reference.shape
         self.dtype = dtype
         self.grid = _grid(self.shape, dtype)
-        scale = dtype(1.0 / np.sqrt(reference.size))  # unitary: white noise keeps its variance
-        self.spectrum_r = scipy.fft.rfft2(reference.astype(dtype, copy=False))
-        self.spectrum_r *= scale
-        self.spectrum_m = scipy.fft.rfft2(moving.astype(dtype, copy=False))
-        self.spectrum_m *= scale
+        # unitary ("ortho"): white noise keeps its variance
+        self.spectrum_r = scipy.fft.rfft2(reference.astype(dtype, copy=False), norm="ortho")
+        self.spectrum_m = scipy.fft.rfft2(moving.astype(dtype, copy=False), norm="ortho")
         self.cross = self.spectrum_r * np.conj(self.spectrum_m)
         self.power_r = _power(self.spectrum_r)
         self.power_m = _power(self.spectrum_m)
@@ -181,17 +179,31 @@ class CrossSpectrum:
 
     def set_weights(self, weights: np.ndarray | None) -> None:
         """Use per-bin weights ``q`` (on top of the half-plane multiplicities); ``None``
-        for the plain least-squares fit."""
+        for the plain least-squares fit. The sums that depend on them are computed
+        when first needed: a fit sets weights several times per spectrum."""
         grid = self.grid
         #: Per-bin weights q (0 on the DC and Nyquist bins).
         self.bin_weights = grid.used if weights is None else grid.used * weights.astype(self.dtype)
         #: q times the half-plane multiplicity: what the sums over the half plane use.
         self.weights = grid.base * self.bin_weights
-        self._weighted = self.cross * self.weights
-        self._power_sum = _sum(self.weights, self.power_r) + _sum(self.weights, self.power_m)
-        self._power_kk: np.ndarray | None = None  # computed when Gauss-Newton needs it
-        #: Number of full-spectrum bins that enter the fit (with their weights).
-        self.n_bins = _sum(self.weights)
+        self._weighted: np.ndarray | None = None
+        self._power_sum: float | None = None
+        self._power_kk: np.ndarray | None = None
+        self._n_bins: float | None = None
+
+    def _weighted_cross(self) -> tuple[np.ndarray, float]:
+        """``q C`` with the multiplicities, and ``sum q (|R|**2 + |M|**2)``."""
+        if self._weighted is None or self._power_sum is None:
+            self._weighted = self.cross * self.weights
+            self._power_sum = _sum(self.weights, self.power_r) + _sum(self.weights, self.power_m)
+        return self._weighted, self._power_sum
+
+    @property
+    def n_bins(self) -> float:
+        """Number of full-spectrum bins that enter the fit (with their weights)."""
+        if self._n_bins is None:
+            self._n_bins = _sum(self.weights)
+        return self._n_bins
 
     def gauss_newton_matrix(self, moments: Moments) -> np.ndarray:
         """Gauss-Newton matrix ``sum q k k^T |A + B|^2 / 4`` of the symmetric residual:
@@ -249,7 +261,8 @@ class CrossSpectrum:
         rows = np.stack([phase_y, ky * phase_y, ky**2 * phase_y])[:, :, None]
         # Broadcast and sum rather than BLAS: OpenBLAS threads products of this size,
         # and its threads stall for milliseconds when the cores are busy.
-        projected = np.sum(rows * self._weighted[None], axis=1).astype(np.complex128)
+        weighted, power_sum = self._weighted_cross()
+        projected = np.sum(rows * weighted[None], axis=1).astype(np.complex128)
         kx = self.grid.kx.astype(np.float64)
         phase_x = np.exp(-1j * float(shift[1]) * kx)
         kx_phase = kx * phase_x
@@ -263,7 +276,7 @@ class CrossSpectrum:
         # d/dd Re sum C exp(-ik.d) = Re sum (-i k) C exp(-ik.d) = Im sum k C exp(-ik.d)
         gradient = np.array([s10.imag, s01.imag])
         curvature = np.array([[s20.real, s11.real], [s11.real, s02.real]])
-        residual = self._power_sum - 2.0 * correlation
+        residual = power_sum - 2.0 * correlation
         return Moments(correlation, gradient, curvature, max(residual, 0.0))
 
     def midpoint_power(self, shift: np.ndarray) -> np.ndarray:
@@ -393,8 +406,10 @@ class CrossSpectrum:
             spread = sigma**2 * self.kk_sum(q * q * (self.power_r + self.power_m))
             fourth = 1.0
         else:
-            spread = self._windowed_spread(shift, sigma, windows)
-            fourth = 0.5 * float(np.mean(windows[0] ** 4) + np.mean(windows[1] ** 4))
+            squares = (windows[0] * windows[0], windows[1] * windows[1])
+            spread = self._windowed_spread(shift, sigma, squares)
+            fourth = 0.5 * (_sum(squares[0], squares[0]) + _sum(squares[1], squares[1]))
+            fourth /= squares[0].size
         bilinear = sigma**4 * fourth * self.kk_sum(q * q)
         inverse = np.linalg.inv(moments.curvature)
         total = inverse @ (spread - bilinear) @ inverse
@@ -408,25 +423,26 @@ class CrossSpectrum:
         return _symmetric(total), _symmetric(first)
 
     def _windowed_spread(
-        self, shift: np.ndarray, sigma: float, windows: tuple[np.ndarray, np.ndarray]
+        self, shift: np.ndarray, sigma: float, squares: tuple[np.ndarray, np.ndarray]
     ) -> np.ndarray:
+        """``V`` of :meth:`covariance` for noise ``sigma * w(x)``, from the squared
+        windows ``w**2`` of reference and moving."""
         size = self.shape[0] * self.shape[1]
-        phase = self.phase(shift)
         # ds/dr(x) and ds/dm(x): inverse transforms of -i q k M exp(+ik.d) and
-        # -i q k R exp(-ik.d) (Hermitian, so irfft2 applies), times sqrt(N).
-        factor = (-1j * self.bin_weights).astype(self.cross.dtype)
+        # -i q k R exp(-ik.d) (Hermitian, so irfft2 applies), times sqrt(N); the
+        # four (two images, two axes) in one batched transform. -i conj(p) is
+        # conj(i p) and -i p is -(i p), a sign the products below square away.
+        turned = self.phase(shift) * self.cross.dtype.type(1j)
+        by_image = np.stack([self.spectrum_m * np.conj(turned), self.spectrum_r * turned])
+        ky, kx = self.grid.ky[:, None], self.grid.kx[None, :]
+        weighted_k = np.stack([self.bin_weights * ky, self.bin_weights * kx])
+        spectra = by_image[:, None] * weighted_k[None]  # (image, axis, H, W/2+1)
+        influences = scipy.fft.irfft2(spectra, s=self.shape, overwrite_x=True).reshape(2, 2, -1)
         spread = np.zeros((2, 2))
-        influences = (factor * self.spectrum_m * np.conj(phase), factor * self.spectrum_r * phase)
-        for spectrum, window in zip(influences, windows, strict=True):
-            influence = np.stack(
-                [
-                    scipy.fft.irfft2(spectrum * self.grid.ky[:, None], s=self.shape),
-                    scipy.fft.irfft2(spectrum * self.grid.kx[None, :], s=self.shape),
-                ]
-            ).reshape(2, -1)
-            weighted = influence * (window**2).reshape(1, -1).astype(influence.dtype)
-            spread += sigma**2 * size * np.einsum("in,jn->ij", weighted, influence)
-        return spread
+        for influence, square in zip(influences, squares, strict=True):
+            weighted = influence * square.reshape(1, -1)
+            spread += np.sum(weighted[:, None, :] * influence[None, :, :], axis=-1)
+        return sigma**2 * size * spread
 
 
 def noise_floor(spectrum: CrossSpectrum) -> float:
