@@ -41,7 +41,6 @@ OPERATION_NAMES = (
     "split",
     "cross_validate",
     "compare",
-    "score_shifts",
     "image_patches",
     "fit_generative",
 )

@@ -234,55 +234,6 @@ def compare(*, result: Any, reference: Any) -> dict[str, float]:
     }
 
 
-def _pair(item: Any) -> tuple[float, float]:
-    if isinstance(item, dict):
-        return float(item["dy"]), float(item["dx"])
-    if hasattr(item, "dy"):
-        return float(item.dy), float(item.dx)
-    dy, dx = item
-    return float(dy), float(dx)
-
-
-def score_shifts(*, estimates: Sequence[Any], truth: Sequence[Any]) -> dict[str, Any]:
-    """Compare shift estimates with the true shifts and with their reported uncertainty.
-
-    ``truth`` items are (dy, dx) pairs or anything with ``dy`` and ``dx``.
-    """
-    if len(estimates) != len(truth) or not estimates:
-        raise InputError(f"{len(estimates)} estimates but {len(truth)} true shifts")
-    found = np.array([_pair(e) for e in estimates], dtype=np.float64)
-    sigma = np.array([e.uncertainty for e in estimates], dtype=np.float64)
-    true = np.array([_pair(t) for t in truth], dtype=np.float64)
-    error = found - true
-    z = error / np.where(sigma > 0, sigma, np.nan)
-    rows = [
-        {
-            "true_dy": t[0],
-            "true_dx": t[1],
-            "dy": f[0],
-            "dx": f[1],
-            "sigma_dy": s[0],
-            "sigma_dx": s[1],
-        }
-        for t, f, s in zip(true, found, sigma, strict=True)
-    ]
-    return {
-        "rmse_px": float(np.sqrt(np.mean(error**2))),
-        "max_abs_error_px": float(np.abs(error).max()),
-        "mean_reported_sigma_px": float(np.nanmean(sigma)),
-        "within_2_sigma": float(np.nanmean(np.abs(z) <= 2)),
-        "table": rows,
-        "plot": {
-            "title": "shift estimate minus truth, with reported 1-sigma",
-            "xlabel": "frame",
-            "ylabel": "error (px)",
-            "x": list(range(len(rows))),
-            "series": {"dy": error[:, 0].tolist(), "dx": error[:, 1].tolist()},
-            "errors": {"dy": sigma[:, 0].tolist(), "dx": sigma[:, 1].tolist()},
-        },
-    }
-
-
 def image_patches(
     *, images: Sequence[Any], size: int = 8, stride: int = 8
 ) -> dict[str, np.ndarray]:
@@ -346,7 +297,6 @@ OPERATIONS = {
     "split": split,
     "cross_validate": cross_validate,
     "compare": compare,
-    "score_shifts": score_shifts,
     "image_patches": image_patches,
     "fit_generative": fit_generative,
 }

@@ -55,6 +55,16 @@ def lamina_register_position_estimators(registry: Any) -> None:
 
 
 @hookimpl
+def lamina_register_operations(registry: Any) -> None:
+    """Register the pipeline operations; their module is imported when a pipeline runs."""
+    registry.add(
+        "score_shifts",
+        "lamina.plugins.subpixel.operations:score_shifts",
+        summary="Shift estimates against the true shifts and their reported uncertainty.",
+    )
+
+
+@hookimpl
 def lamina_register_commands(cli: Any) -> None:
     # Each module is imported only when its command runs.
     for name, summary in (
