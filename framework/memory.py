@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -79,6 +80,13 @@ def format_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
+#: How long a reading of the machine's memory stands: a pipeline checks every
+#: small output it writes, and reading it (psutil, cgroup files) costs up to a
+#: millisecond each time. Keyed on LAMINA_MEMORY_LIMIT, so a new setting counts at once.
+_REREAD_S = 0.05
+_recent: tuple[str, float, tuple[tuple[int, str], ...]] | None = None
+
+
 def memory_budget(*, limit: int | None = None, limit_name: str = "memory_limit") -> tuple[int, str]:
     """Bytes lamina may allocate now, and where that figure comes from.
 
@@ -87,13 +95,19 @@ def memory_budget(*, limit: int | None = None, limit_name: str = "memory_limit")
     of it, ``LAMINA_MEMORY_LIMIT`` and what the machine, the address-space
     limit and the container leave.
     """
-    import psutil
-
-    candidates = [(int(psutil.virtual_memory().available), "the memory available now")]
-    candidates += _process_limits()
     configured = os.environ.get(MEMORY_LIMIT_ENV, "").strip()
-    if configured:
-        candidates.append((parse_bytes(configured), f"{MEMORY_LIMIT_ENV}={configured}"))
+    now = time.monotonic()
+    global _recent
+    if _recent is not None and _recent[0] == configured and now - _recent[1] < _REREAD_S:
+        candidates = list(_recent[2])
+    else:
+        import psutil
+
+        candidates = [(int(psutil.virtual_memory().available), "the memory available now")]
+        candidates += _process_limits()
+        if configured:
+            candidates.append((parse_bytes(configured), f"{MEMORY_LIMIT_ENV}={configured}"))
+        _recent = (configured, now, tuple(candidates))
     if limit is not None:
         candidates.append((int(limit), f"{limit_name}={limit}"))
     # Ties go to the explicit settings (listed last): they are what a user can change.

@@ -165,6 +165,8 @@ def plan_pipeline(
                 reasons[task.key] = _why(
                     task, before, any(d.startswith(task.key) for d in cache.damaged)
                 )
+    if load:
+        cache.repair()  # damage is reported once: what was found goes now
     run: dict[str, str] = {}
     wanted = [t for t in by_key.values() if t.step in selected and t.key in reasons]
     while wanted:

@@ -108,5 +108,6 @@ def write_provenance(
         "input_files": files,
         "tasks": rows,
     }
+    text = json.dumps(record, default=str)  # one shot: the C encoder (json.dump's is Python)
     with atomic_write(path, "w") as handle:
-        json.dump(record, handle, default=str)
+        handle.write(text)

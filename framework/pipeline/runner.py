@@ -140,8 +140,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _write_outputs(outdir: Path, stem_name: str, value: Any) -> list[str]:
-    stem = inside(outdir, stem_name)
+def _write_outputs(outdir: Path, stem: Path, value: Any) -> list[str]:
+    """Write ``value``'s files at ``stem`` (a path inside ``outdir``, which is resolved);
+    returns their names relative to ``outdir``."""
     durable = not _SYNC_AT_END
     written: list[Path] = []
     kind_result = result_type(value, get_host().kinds())
@@ -162,8 +163,7 @@ def _write_outputs(outdir: Path, stem_name: str, value: Any) -> list[str]:
         except TypeError:
             codec.dump(stem.with_suffix(".npz"), value, durable=durable)
             written.append(stem.with_suffix(".npz"))
-    root = outdir.resolve()
-    return [str(p.relative_to(root)) for p in written]
+    return [str(p.relative_to(outdir)) for p in written]
 
 
 def _stat(path: Path) -> list[int] | None:
@@ -197,6 +197,7 @@ class _Run:
         self.workers: dict[str, str] = {}
         self.failures: list[TaskFailed] = []
         self.sharing: dict[str, list[Task]] = {}
+        self.folders: dict[str, Path] = {}  # output folder name -> resolved and checked
         for step_tasks in plan.tasks.values():
             for task in step_tasks:
                 self.sharing.setdefault(task.key, []).append(task)
@@ -208,11 +209,23 @@ class _Run:
         self.stores.append((task, self.pool.submit(self.cache.store, task.key, value)))
         for same in self.sharing[task.key]:
             if self.plan.pipeline.steps[same.step].save:
-                self.files[same.label] = self.pool.submit(
-                    _write_outputs, self.plan.outdir, _stem(self.plan, same), value
-                )
+                self.write(same, value)
             self.log.task(same, worker=worker, seconds=seconds, stored=False)
             self.display.advance(same.step, seconds, same.label)
+
+    def write(self, task: Task, value: Any) -> None:
+        """Write a saved task's files on the pool.
+
+        Each output folder is resolved (and checked to lie inside the output
+        folder) at its first write in the run, not for every file: resolving
+        a path costs a system call per part of it.
+        """
+        folder, _, leaf = _stem(self.plan, task).rpartition("/")
+        if folder not in self.folders:
+            self.folders[folder] = inside(self.plan.outdir, folder) if folder else self.plan.outdir
+        self.files[task.label] = self.pool.submit(
+            _write_outputs, self.plan.outdir, self.folders[folder] / leaf, value
+        )
 
     def settle(self) -> None:
         """Wait for every result to be stored (those that cannot be are logged)."""
@@ -225,6 +238,7 @@ class _Run:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.cache.close()
 
     def failed(self, task: Task, error: TaskFailed) -> None:
         self.failures.append(error)
@@ -409,9 +423,7 @@ def _write_step_outputs(
                     for r in previous
                 )
             ):
-                run.files[task.label] = run.pool.submit(
-                    _write_outputs, outdir, _stem(plan, task), run.values[task.key]
-                )
+                run.write(task, run.values[task.key])
             written = run.files.get(task.label)
             files = previous if written is None else written.result()
             steps[task.step].files += files

@@ -201,3 +201,25 @@ def test_sixteen_bit_png_with_a_transparent_colour_gets_pypng_alpha(tmp_path: Pa
     image, _ = read_image(path)
     assert image.shape == (1, 2, 2)  # grey + the alpha pypng derives from tRNS
     assert image == pytest.approx(_pypng_reference(path), abs=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (5, 7, 2), (5, 7, 3), (9, 4, 4), (64, 96, 3)])
+def test_eight_bit_png_has_the_bytes_imageio_writes(tmp_path: Path, shape: tuple[int, ...]) -> None:
+    # write_image calls Pillow directly (imageio's overhead is most of a small PNG's
+    # cost); the file must stay byte for byte what imageio, through Pillow, wrote.
+    import imageio.v3 as iio
+
+    image = np.random.default_rng(len(shape) * 100 + shape[-1]).random(shape).astype(np.float32)
+    image[0] = 0.5  # a flat row: a different filter choice would change the bytes
+    write_image(tmp_path / "a.png", image)
+    expected = np.rint(image * 255).astype(np.uint8)
+    assert (tmp_path / "a.png").read_bytes() == iio.imwrite("<bytes>", expected, extension=".png")
+
+
+def test_a_folder_removed_between_writes_is_created_again(tmp_path: Path) -> None:
+    # atomic_write creates a folder at its first write there, not at every write.
+    write_json(tmp_path / "sub" / "a.json", {"a": 1})
+    (tmp_path / "sub" / "a.json").unlink()
+    (tmp_path / "sub").rmdir()
+    write_json(tmp_path / "sub" / "b.json", {"b": 2})
+    assert json.loads((tmp_path / "sub" / "b.json").read_text()) == {"b": 2}

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from lamina import LaminaError, PluginError
-from lamina.pipeline import codec, load_pipeline, run_pipeline
-from lamina.pipeline.cache import SUFFIX
+from lamina.pipeline import load_pipeline, run_pipeline
+from lamina.pipeline.cache import CACHE, PACK, Cache
 from lamina.pipeline.runner import RunResult
 from lamina.pipeline.tasks import TaskFailed
 
@@ -399,12 +399,17 @@ def _contents(folder: Path) -> dict[str, object]:
         if name in NOT_COMPARED:
             continue
         data = path.read_bytes()
+        if name.endswith(PACK):
+            continue  # named by time, records in finishing order: compared by key below
         if name.endswith(".json"):
             found[name] = _without_varying(json.loads(data))
-        elif name.endswith(SUFFIX):  # a stored rendering holds its stats, seconds included
-            found[name] = _without_varying(codec.unpack(data))
         else:
             found[name] = data
+    cache = Cache(folder / CACHE)
+    for entry in cache.read_index()["tasks"].values():
+        # A stored rendering holds its stats, seconds included.
+        found[f"stored {entry['key']}"] = _without_varying(cache.load(entry["key"]))
+    assert not cache.damaged
     return found
 
 

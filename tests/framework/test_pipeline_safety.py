@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from lamina import ConfigError, InputError
 from lamina.cli import main
 from lamina.pipeline import load_pipeline, parse_pipeline, run_pipeline
-from lamina.pipeline.cache import CACHE, SUFFIX
+from lamina.pipeline.cache import CACHE, PACK
 from lamina.pipeline.paths import inside, relative_name
 
 BASE = """
@@ -156,25 +156,74 @@ def test_a_link_inside_the_folder_cannot_carry_a_write_outside(workdir: Path) ->
     assert list(elsewhere.iterdir()) == []
 
 
-@pytest.mark.parametrize("damage", [b"", b"garbage" * 50, b"PK\x03\x04truncated"])
+def test_a_sweep_folder_that_is_a_link_elsewhere_gets_no_file(workdir: Path) -> None:
+    # A sweep's files go in a folder named after the step; it is resolved once per
+    # run (not per file), and must still lie inside the output folder.
+    elsewhere = workdir.parent / "elsewhere"
+    elsewhere.mkdir()
+    (workdir / "out").mkdir()
+    (workdir / "out" / "small").symlink_to(elsewhere)
+    text = BASE.replace("factor = 2 }", "factor = 2 }\nsweep = { factor = [2, 4] }")
+    text = text.replace("with = { factor = 2 }\n", "")
+    (workdir / "p.toml").write_text(text)
+    result = CliRunner().invoke(main, ["run", str(workdir / "p.toml"), "-o", str(workdir / "out")])
+    assert result.exit_code == 2, result.output
+    assert "outside the output folder" in result.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
+def _flip(data: bytes, *positions: int) -> bytes:
+    changed = bytearray(data)
+    for position in positions:
+        changed[position] ^= 0x5A
+    return bytes(changed)
+
+
+def _after(data: bytes, key: str, offset: int) -> int:
+    """A position ``offset`` bytes after where ``key`` is written in a pack."""
+    return data.index(key.encode()) + len(key) + offset
+
+
+# Damage done to the run's pack of stored results (keys are the two tasks' keys,
+# image's first, as it finished first): (damage, reports, results recomputed).
+DAMAGE = {
+    "emptied": (lambda data, keys: b"", 0, 2),  # as a run killed before its first result
+    "filled with garbage": (lambda data, keys: b"garbage" * (len(data) // 7), 1, 2),
+    "cut short": (lambda data, keys: data[:-10], 1, 1),
+    "stray bytes at the end": (lambda data, keys: data + b"junk" * 9, 1, 0),
+    "a header's bytes changed": (lambda data, keys: _flip(data, _after(data, keys[0], -70)), 1, 1),
+    "both payloads changed": (
+        lambda data, keys: _flip(data, *(_after(data, k, 40) for k in keys)),
+        2,
+        2,
+    ),
+    "last payload byte changed": (lambda data, keys: _flip(data, len(data) - 1), 1, 1),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
 def test_a_damaged_stored_result_is_reported_once_and_recomputed(
-    workdir: Path, damage: bytes
+    workdir: Path, damage: str
 ) -> None:
+    import json
+
+    change, reports, recomputed = DAMAGE[damage]
     (workdir / "p.toml").write_text(BASE)
     pipeline = load_pipeline(workdir / "p.toml")
     first = run_pipeline(pipeline, workdir / "out", progress=False)
-    entries = sorted((workdir / "out" / CACHE).glob(f"*{SUFFIX}"))
-    assert len(entries) == 2
-    for entry in entries:
-        entry.write_bytes(damage)
+    packs = sorted((workdir / "out" / CACHE).glob(f"*{PACK}"))
+    assert len(packs) == 1
+    index = json.loads((workdir / "out" / CACHE / "index.json").read_text())
+    keys = [index["tasks"][label]["key"] for label in ("image[0]", "small[0]")]
+    packs[0].write_bytes(change(packs[0].read_bytes(), keys))
     again = run_pipeline(pipeline, workdir / "out", progress=False)
-    assert again.cached == 0
+    assert again.tasks - again.cached == recomputed
     np.testing.assert_array_equal(again.steps["small"].values[0], first.steps["small"].values[0])
     log = (workdir / "out" / "run.log").read_text()
-    assert log.count("discarded a damaged stored result") == 2
+    assert log.count("discarded a damaged stored result") == reports
     third = run_pipeline(pipeline, workdir / "out", progress=False)
     assert third.cached == third.tasks
-    assert (workdir / "out" / "run.log").read_text().count("discarded a damaged") == 2
+    assert (workdir / "out" / "run.log").read_text().count("discarded a damaged") == reports
 
 
 def test_exit_status_2_for_invalid_and_1_for_a_failed_run_naming_the_step(
