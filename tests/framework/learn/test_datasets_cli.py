@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from lamina.cli import main
-from lamina.datasets import read_csv
 from lamina.errors import InputError
+from lamina.learn.datasets import read_csv
 
 
 def _run(*args: str):

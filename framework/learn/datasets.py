@@ -1,5 +1,5 @@
-"""Tables for learners: CSV reading with column typing, bundled example tables,
-category encoding and stratified folds.
+"""Tables for learners: CSV reading with column typing, bundled example tables
+and category encoding (stratified folds: :mod:`lamina.learn.cv`).
 
 A :class:`Dataset` holds ``X`` as a 2-D object array whose numeric columns
 contain floats (``nan`` where missing) and whose categorical columns contain
@@ -7,14 +7,15 @@ strings (``None`` where missing), so one array carries a mixed table into any
 lamina learner; :meth:`Dataset.numeric` gives the float matrix that purely
 numeric learners want.
 
-Plugins ship example tables in their package's ``data/`` folder, described by
-``data/datasets.json``; :func:`load_dataset` finds them by name.
+The example tables ship in this package's ``data/`` folder, described by
+``data/datasets.json``; a plugin may ship more in its own ``data/`` folder.
+:func:`load_dataset` finds them by name.
 
 Examples
 --------
->>> from lamina.datasets import load_dataset
->>> iris = load_dataset("iris")  # doctest: +SKIP
->>> iris.X.shape, iris.feature_names[0]  # doctest: +SKIP
+>>> from lamina.learn.datasets import load_dataset
+>>> iris = load_dataset("iris")
+>>> iris.X.shape, iris.feature_names[0]
 ((150, 4), 'sepal_length')
 """
 
@@ -50,7 +51,6 @@ __all__ = [
     "numeric_columns",
     "read_csv",
     "read_table",
-    "stratified_folds",
     "table_options",
 ]
 
@@ -325,8 +325,8 @@ def read_csv(
         duplicates = sorted({h for h in header if header.count(h) > 1})
         raise InputError(f"{where}: duplicate column name(s) {duplicates}")
     categorical, numeric, ignore = set(categorical), set(numeric), set(ignore)
-    for label, names in (("categorical", categorical), ("numeric", numeric), ("ignore", ignore)):
-        unknown = sorted(names - set(header))
+    for label, marked in (("categorical", categorical), ("numeric", numeric), ("ignore", ignore)):
+        unknown = sorted(marked - set(header))
         if unknown:
             raise InputError(
                 f"{where}: no column(s) {shorten_list(unknown)} to mark {label}; "
@@ -356,7 +356,9 @@ def read_csv(
     for (number, _), label in zip(body, labels, strict=True):
         if label in missing:
             raise InputError(f"{where}, line {number}: the class ({target!r}) is missing")
-    features, names, kinds = [], [], []
+    features: list[list[Any]] = []
+    names: list[str] = []
+    kinds: list[bool] = []
     for index, (column_name, values) in enumerate(zip(header, columns, strict=True)):
         if index == target_index or column_name in ignore:
             continue
@@ -375,6 +377,7 @@ def read_csv(
                 f"{where}, line {bad[0]}: column {column_name!r} is numeric but holds {bad[1]!r}"
             )
         is_categorical = column_name in categorical or not all_numbers
+        values_out: list[Any]
         if is_categorical:
             values_out = [None if v in missing else v for v in stripped]
         else:
@@ -385,8 +388,8 @@ def read_csv(
     if not features:
         raise InputError(f"{where}: no feature columns besides the target {target!r}")
     X = np.empty((len(body), len(features)), dtype=object)
-    for j, values in enumerate(features):
-        X[:, j] = values
+    for j, column in enumerate(features):
+        X[:, j] = column
     return Dataset(
         name=name or source.stem,
         X=X,
@@ -401,10 +404,11 @@ def read_csv(
 
 # -- bundled tables ------------------------------------------------------------------------
 def _data_packages() -> list[str]:
-    """Packages that may ship ``data/datasets.json``: every loaded plugin's module."""
+    """Packages that may ship ``data/datasets.json``: this library (the bundled
+    tables, there whichever plugins are enabled), then every loaded plugin's module."""
     from lamina.host import get_host
 
-    names = []
+    names = ["lamina.learn"]
     for info in get_host().plugins.values():
         module = getattr(info, "module", None)
         if module is not None and getattr(module, "__name__", None):
@@ -473,35 +477,6 @@ def load_dataset(
 
 
 # -- folds ---------------------------------------------------------------------------
-def stratified_folds(
-    y: Sequence[Any] | np.ndarray,
-    n_splits: int = 10,
-    *,
-    shuffle: bool = True,
-    random_state: int | None = 0,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified k-fold splits as ``(train_indices, test_indices)`` pairs.
-
-    Each class is spread over the folds as evenly as possible (fold sizes
-    differ by at most one per class), which is what scikit-learn's
-    ``StratifiedKFold`` promises too.
-    """
-    labels = np.asarray(y)
-    n = labels.shape[0]
-    if isinstance(n_splits, bool) or not isinstance(n_splits, numbers.Integral) or n_splits < 2:
-        raise InputError(f"the number of folds must be an integer >= 2, got {n_splits!r}")
-    if n_splits > n:
-        raise InputError(f"cannot make {n_splits} folds from {n} samples")
-    rng = np.random.default_rng(random_state)
-    _, codes = np.unique(labels, return_inverse=True)
-    order = rng.permutation(n) if shuffle else np.arange(n)
-    # Grouping by class (stable) then dealing rows round-robin stratifies exactly.
-    order = order[np.argsort(codes[order], kind="stable")]
-    fold_of = np.empty(n, dtype=np.int64)
-    fold_of[order] = np.arange(n) % n_splits
-    return [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(n_splits)]
-
-
 # -- column types for learners -------------------------------------------------------------
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
@@ -587,7 +562,7 @@ def numeric_columns(
         return part.astype(np.float64)
     part = part.copy()
     if part.dtype.kind == "O":
-        part[np.equal(part, None)] = np.nan
+        part[np.equal(part, np.array(None, dtype=object))] = np.nan
     try:
         return part.astype(np.float64)
     except (TypeError, ValueError):

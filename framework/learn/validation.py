@@ -1,55 +1,30 @@
-"""The scikit-learn estimator API for lamina's learners, without importing scikit-learn.
+"""Input validation for learners, without importing scikit-learn: arrays, targets,
+sample weights and parameter values checked as scikit-learn checks them, with
+bad data turned into :class:`lamina.InputError` (exit 2 on the command line), and
+the two scores (accuracy, R²) the learners report.
 
-:class:`BaseLearner` gives ``get_params`` / ``set_params`` (read from the
-keyword-only ``__init__`` signature, nested ``a__b`` names included), an
-abbreviated ``repr``, the ``__sklearn_tags__`` that scikit-learn's
-``check_estimator`` reads, input validation that turns bad data into
-:class:`lamina.InputError`, and saving / loading of fitted models without
-pickle. :class:`ClassifierMixin` adds ``score`` and the classifier tags.
-
-scikit-learn is imported only when scikit-learn itself asks (``__sklearn_tags__``
-is only ever called by scikit-learn, and :class:`NotFittedError` is made a
-subclass of scikit-learn's when scikit-learn is already loaded), so lamina's
-learners drop into pipelines, ``cross_val_score`` and grid search while
-scikit-learn stays an optional, test-time dependency.
-
-Following scikit-learn (and its ``check_do_not_raise_errors_in_init_or_set_params``),
-``__init__`` and ``set_params`` only store values; ranges are checked by
-``validate_params()``, which ``fit`` calls first and which a caller that wants
-errors before any work (the command line) can call right after construction.
+Errors and warnings that scikit-learn's checks look for by class
+(:class:`NotFittedError`, :class:`DataConversionWarning`) are made subclasses of
+scikit-learn's own when scikit-learn is already loaded, so lamina's learners
+drop into scikit-learn while lamina never imports it.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import numbers
-import os
 import sys
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from lamina.errors import InputError, LaminaError
-from lamina.model_file import (
-    LEARNER_CLASSES,
-    decode_state,
-    encode_state,
-    json_default,
-    load_model,
-    write_model,
-)
-from lamina.params import Parameterized
 
 __all__ = [
-    "BaseLearner",
-    "ClassifierMixin",
     "DataConversionWarning",
     "InputTypeError",
     "NotFittedError",
-    "RegressorMixin",
     "accuracy",
     "assert_finite",
     "check_array",
@@ -59,10 +34,9 @@ __all__ = [
     "check_number",
     "check_regression_target",
     "check_sample_weight",
-    "clone_learner",
     "feature_names_of",
-    "load_model",
     "logsumexp",
+    "not_fitted_error",
     "r2_score",
 ]
 
@@ -113,7 +87,9 @@ def _sklearn_twin(cls: type) -> type:
     return twin
 
 
-def _not_fitted_error_class() -> type[NotFittedError]:
+def not_fitted_error() -> type[NotFittedError]:
+    """The class to raise for a learner used before ``fit``: :class:`NotFittedError`,
+    or its twin that also derives from scikit-learn's when scikit-learn is loaded."""
     return _sklearn_twin(NotFittedError)
 
 
@@ -134,7 +110,7 @@ def check_is_fitted(estimator: Any, attributes: str | Sequence[str] | None = Non
         names = [attributes] if isinstance(attributes, str) else list(attributes)
         fitted = all(hasattr(estimator, name) for name in names)
     if not fitted:
-        raise _not_fitted_error_class()(
+        raise not_fitted_error()(
             f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' "
             "with appropriate arguments before using this estimator."
         )
@@ -160,10 +136,11 @@ def check_number(
         raise InputError(
             f"parameter {name!r}{where} must be {kind}, got {value!r} ({type(value).__name__})"
         )
-    if not np.isfinite(value):
+    number = float(value)
+    if not np.isfinite(number):
         raise InputError(f"parameter {name!r}{where} must be finite, got {value!r}")
-    too_low = low is not None and (value < low if low_inclusive else value <= low)
-    too_high = high is not None and (value > high if high_inclusive else value >= high)
+    too_low = low is not None and (number < low if low_inclusive else number <= low)
+    too_high = high is not None and (number > high if high_inclusive else number >= high)
     if too_low or too_high:
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
@@ -387,7 +364,7 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
     if sample_weight is None:
         return np.ones(n_samples)
     if isinstance(sample_weight, numbers.Number):
-        weights = np.full(n_samples, float(sample_weight))
+        weights = np.full(n_samples, sample_weight, dtype=np.float64)
     else:
         try:
             weights = np.array(sample_weight, dtype=np.float64)
@@ -537,193 +514,6 @@ def logsumexp(a: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.squeeze(out, axis=axis)
 
 
-# -- the base class -----------------------------------------------------------------
-class BaseLearner(Parameterized):
-    """Base class of lamina's learners: the scikit-learn estimator protocol.
-
-    Subclasses take only keyword-only constructor parameters with defaults and
-    store each one unchanged under its own name (``get_params``, ``set_params``
-    and the ``repr`` come from :class:`lamina.params.Parameterized`); fitted
-    attributes end in ``_``.
-    A subclass checks its parameters in :meth:`_check_params`.
-
-    Examples
-    --------
-    >>> from lamina.estimator import BaseLearner
-    >>> class Smoother(BaseLearner):
-    ...     def __init__(self, *, alpha: float = 1.0) -> None:
-    ...         self.alpha = alpha
-    >>> Smoother(alpha=2.0)
-    Smoother(alpha=2.0)
-    >>> Smoother().set_params(alpha=0.5).get_params()
-    {'alpha': 0.5}
-    """
-
-    #: Attributes, besides those ending in ``_``, written by :meth:`save`.
-    _saved_extra: ClassVar[tuple[str, ...]] = ()
-
-    def validate_params(self) -> None:
-        """Check every parameter now; raise :class:`lamina.InputError` naming a bad one."""
-        self._check_params()
-
-    def _check_params(self) -> None:
-        """Subclasses check their parameters here (called at the start of ``fit``)."""
-
-    # -- scikit-learn protocol -------------------------------------------------------
-    def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "n_features_in_")
-
-    def __sklearn_tags__(self) -> Any:
-        """scikit-learn's tags; only scikit-learn calls this, so the import is free."""
-        from sklearn.utils import InputTags, Tags, TargetTags
-
-        return Tags(
-            estimator_type=None,
-            target_tags=TargetTags(required=False),
-            input_tags=InputTags(),
-        )
-
-    def _check_fitted(self) -> None:
-        if not self.__sklearn_is_fitted__():
-            raise _not_fitted_error_class()(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this estimator."
-            )
-
-    # -- input validation --------------------------------------------------------------
-    def _validate_x(self, X: Any, *, reset: bool, **kwargs: Any) -> Any:
-        """:func:`check_array` plus ``n_features_in_`` / ``feature_names_in_`` bookkeeping."""
-        names = feature_names_of(X)
-        array = check_array(X, owner=type(self).__name__, **kwargs)
-        self._check_features(array.shape[1], names, reset=reset)
-        return array
-
-    def _check_features(self, n_features: int, names: np.ndarray | None, *, reset: bool) -> None:
-        if reset:
-            self.n_features_in_ = n_features
-            if names is not None:
-                self.feature_names_in_ = names
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            return
-        fitted_names = getattr(self, "feature_names_in_", None)
-        cls = type(self).__name__
-        if names is not None and fitted_names is None:
-            warnings.warn(
-                f"X has feature names, but {cls} was fitted without feature names", stacklevel=4
-            )
-        elif names is None and fitted_names is not None:
-            warnings.warn(
-                f"X does not have valid feature names, but {cls} was fitted with feature names",
-                stacklevel=4,
-            )
-        elif names is not None and fitted_names is not None and list(names) != list(fitted_names):
-            unseen = sorted(set(names) - set(fitted_names))
-            missing = sorted(set(fitted_names) - set(names))
-            detail = f"unseen at fit time: {unseen}; " if unseen else ""
-            detail += f"seen at fit time, yet now missing: {missing}" if missing else ""
-            raise InputError(
-                "The feature names should match those that were passed during fit. "
-                + (detail or "Feature names must be in the same order as they were in fit.")
-            )
-        if n_features != self.n_features_in_:
-            raise InputError(
-                f"X has {n_features} features, but {cls} is expecting {self.n_features_in_} "
-                "features as input."
-            )
-
-    # -- persistence without pickle (the file format: lamina.model_file) -----------------
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """JSON-able values and arrays that describe the fitted model."""
-        names = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]
-        return encode_state({name: getattr(self, name) for name in [*names, *self._saved_extra]})
-
-    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        for name, value in decode_state(meta, arrays).items():
-            setattr(self, name, value)
-
-    def _check_state(self) -> None:
-        """Raise :class:`InputError` unless the fitted attributes (read from a model
-        file) are consistent; subclasses extend it with their own arrays."""
-        n_features = getattr(self, "n_features_in_", None)
-        if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
-            raise InputError(
-                f"fitted n_features_in_ must be a positive integer, got {n_features!r}"
-            )
-        names = getattr(self, "feature_names_in_", None)
-        if names is not None and (
-            not isinstance(names, np.ndarray) or names.shape != (n_features,)
-        ):
-            raise InputError(f"fitted feature_names_in_ must hold {n_features} names")
-        classes = getattr(self, "classes_", None)
-        if classes is not None:
-            if not isinstance(classes, np.ndarray) or classes.ndim != 1 or not classes.size:
-                raise InputError("fitted classes_ must be a non-empty 1-D array")
-            if classes.dtype.kind == "f" and not np.isfinite(classes).all():
-                raise InputError("fitted classes_ holds NaN or infinity")
-            if not np.array_equal(np.unique(classes), classes):
-                raise InputError("fitted classes_ must be sorted and distinct")
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the parameters and the fitted model to ``path`` (``.npz``), atomically.
-
-        The file holds plain arrays and one JSON document, never pickles, so
-        a model file from someone else is safe to open with :func:`load_model`.
-        """
-        self._check_fitted()
-        params = self.get_params(deep=False)
-        try:
-            json.dumps(params, default=json_default)
-        except TypeError as error:
-            raise InputError(f"{type(self).__name__} parameters cannot be saved: {error}") from None
-        meta, arrays = self._get_state()
-        write_model(
-            path,
-            class_name=f"{type(self).__module__}:{type(self).__qualname__}",
-            params=params,
-            meta=meta,
-            arrays=arrays,
-        )
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        LEARNER_CLASSES[f"{cls.__module__}:{cls.__qualname__}"] = cls
-
-
-def clone_learner(learner: BaseLearner) -> BaseLearner:
-    """An unfitted copy with the same parameters (scikit-learn's ``clone``)."""
-    params = {
-        k: clone_learner(v) if isinstance(v, BaseLearner) else copy.deepcopy(v)
-        for k, v in learner.get_params(deep=False).items()
-    }
-    return type(learner)(**params)
-
-
-# -- mixins -------------------------------------------------------------------------------
-class ClassifierMixin:
-    """``score`` (accuracy) and scikit-learn's classifier tags; put it left of
-    :class:`BaseLearner` in the bases."""
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """Mean accuracy of ``self.predict(X)`` against ``y`` (weighted if given)."""
-        predicted = self.predict(X)  # type: ignore[attr-defined]
-        truth = np.asarray(y)
-        if truth.ndim == 2 and truth.shape[1] == 1:
-            truth = truth.ravel()
-        check_consistent_length(predicted, truth, names=("X", "y"))
-        weights = check_sample_weight(sample_weight, len(truth))
-        return float(np.average(predicted == truth, weights=weights))
-
-    def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import ClassifierTags
-
-        tags = super().__sklearn_tags__()  # type: ignore[misc]
-        tags.estimator_type = "classifier"
-        tags.classifier_tags = ClassifierTags()
-        tags.target_tags.required = True
-        return tags
-
-
 def accuracy(y_true: Iterable[Any], y_pred: Iterable[Any]) -> float:
     """Fraction of equal labels."""
     truth, predicted = np.asarray(y_true), np.asarray(y_pred)
@@ -772,28 +562,3 @@ def r2_score(
         scores = np.where(total > 0, 1.0 - residual / np.where(total > 0, total, 1.0), 0.0)
     scores = np.where((total == 0) & (residual == 0), 1.0, scores)
     return float(np.mean(scores))
-
-
-class RegressorMixin:
-    """``score`` (R²) and scikit-learn's regressor tags; put it left of
-    :class:`lamina.estimator.BaseLearner` in the bases."""
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """R² of ``self.predict(X)`` against ``y``."""
-        predicted = self.predict(X)  # type: ignore[attr-defined]
-        target = check_regression_target(y, len(predicted))
-        if len(target) < 2:
-            warnings.warn("R^2 score is not well-defined with less than two samples.", stacklevel=2)
-            return float("nan")
-        return r2_score(target, predicted, sample_weight)
-
-    def __sklearn_tags__(self) -> Any:
-        from sklearn.utils import RegressorTags
-
-        tags = super().__sklearn_tags__()  # type: ignore[misc]
-        tags.estimator_type = "regressor"
-        tags.regressor_tags = RegressorTags()
-        tags.target_tags.required = True
-        tags.target_tags.multi_output = True
-        tags.target_tags.single_output = True
-        return tags

@@ -1,4 +1,4 @@
-"""lamina.estimator and lamina.datasets against scikit-learn's conventions."""
+"""lamina.learn.base and lamina.learn.datasets against scikit-learn's conventions."""
 
 from __future__ import annotations
 
@@ -7,23 +7,16 @@ import warnings
 import numpy as np
 import pytest
 
-from lamina.datasets import (
-    categorical_mask,
-    encode_column,
-    load_dataset,
-    read_csv,
-    stratified_folds,
-)
 from lamina.errors import InputError, LaminaError
-from lamina.estimator import (
-    BaseLearner,
-    ClassifierMixin,
+from lamina.learn.base import BaseLearner, ClassifierMixin, clone_learner
+from lamina.learn.cv import stratified_folds
+from lamina.learn.datasets import categorical_mask, encode_column, load_dataset, read_csv
+from lamina.learn.model_file import load_model
+from lamina.learn.validation import (
     NotFittedError,
     check_array,
     check_classification_targets,
     check_sample_weight,
-    clone_learner,
-    load_model,
 )
 
 sklearn = pytest.importorskip("sklearn")

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from lamina.errors import InputError
+from lamina.learn.model_file import load_model
 from lamina.memory import MemoryLimitError
-from lamina.model_file import load_model
 from lamina.plugins.bayes.categorical import CategoricalNB, MixedNB
 from lamina.plugins.bayes.discrete import BernoulliNB, ComplementNB, MultinomialNB
 from lamina.plugins.bayes.gaussian import GaussianNB

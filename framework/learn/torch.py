@@ -272,7 +272,7 @@ def build_for_state(
 
 
 class TorchStateMixin:
-    """Lets :meth:`lamina.estimator.BaseLearner.save` / ``load_model`` store fitted torch
+    """Lets :meth:`lamina.learn.base.BaseLearner.save` / ``load_model`` store fitted torch
     modules: their ``state_dict`` tensors go into the model file as plain arrays
     (no pickle), and loading rebuilds each module with ``_build_network()``
     (``_build_<name>()`` for modules other than ``model_``) before filling in

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.model_file import load_model
+from lamina.learn.model_file import load_model
 
 
 def loaded_or_refused(path: Any) -> Any | None:

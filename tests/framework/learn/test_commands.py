@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import lamina
 from lamina.cli import main
-from lamina.estimator import load_model
+from lamina.learn.model_file import load_model
 
 NAMES = [
     "gaussian-nb",

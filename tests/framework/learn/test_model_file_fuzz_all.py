@@ -4,7 +4,7 @@ For each learner registered with lamina that can be saved, a small model is
 fitted on tiny data and saved; truncated, bit-flipped and edited copies
 (state entries deleted or replaced, JSON leaves given hostile values, arrays
 given NaN, infinity, negative, huge values, wrong shapes and dtypes, members
-deleted) are thrown at :func:`lamina.estimator.load_model`. The only accepted
+deleted) are thrown at :func:`lamina.learn.model_file.load_model`. The only accepted
 outcomes are:
 
 * one single-line :class:`lamina.InputError` naming the file, at load; or
@@ -38,7 +38,7 @@ import pytest
 
 import lamina
 from lamina.errors import InputError
-from lamina.estimator import load_model
+from lamina.learn.model_file import load_model
 
 from .model_files import loaded_or_refused, model_members
 

@@ -3,8 +3,8 @@ table) and ``lamina datasets`` (the bundled example tables)."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-import time
 from typing import Any
 
 import click
@@ -19,15 +19,16 @@ from lamina.clitools import (
     print_table,
     set_option,
 )
-from lamina.datasets import (
+from lamina.errors import InputError, shorten_list
+from lamina.learn import cv
+from lamina.learn.base import clone_learner
+from lamina.learn.datasets import (
     Dataset,
     list_datasets,
     load_dataset,
     read_table,
-    stratified_folds,
     table_options,
 )
-from lamina.errors import InputError, shorten_list
 from lamina.progress import progress_bar
 
 __all__ = ["datasets", "learn", "prepare_learner"]
@@ -39,7 +40,7 @@ def prepare_learner(
     """Build learner ``name`` with ``--set`` values, tell it which columns are
     categorical, and return it with its fit keywords and the matching ``X``."""
     info = lamina.get_host().get("learner", name)
-    params = parse_settings(settings)
+    params: dict[str, Any] = dict(parse_settings(settings))
     parameters = {p.name for p in info.parameters}
     if "categorical_features" in parameters and "categorical_features" not in params:
         params["categorical_features"] = dataset.categorical_features or None
@@ -55,7 +56,7 @@ def prepare_learner(
 
 def _missing_value_error(
     error: InputError, dataset: Dataset, X: np.ndarray, learner: str
-) -> Exception:
+) -> InputError:
     """A learner's refusal of NaN or infinity, pointed at the file's line instead of
     the fold's row (a fold's row numbers mean nothing to someone looking at the file)."""
     text = str(error)
@@ -95,25 +96,6 @@ def _column_difference(test: Dataset, data: Dataset) -> str:
     if extra:
         parts.append(f"has {len(extra):,} columns --data lacks ({shorten_list(extra)})")
     return "; ".join(parts)
-
-
-def _evaluate(
-    learner: Any,
-    fit_keywords: dict[str, Any],
-    X_train: np.ndarray,
-    y_train: np.ndarray,
-    X_test: np.ndarray,
-    y_test: np.ndarray,
-) -> tuple[float, float, float]:
-    from lamina.estimator import clone_learner
-
-    model = clone_learner(learner)
-    start = time.perf_counter()
-    model.fit(X_train, y_train, **fit_keywords)
-    fitted = time.perf_counter()
-    predicted = model.predict(X_test)
-    done = time.perf_counter()
-    return float(np.mean(predicted == y_test)), fitted - start, done - fitted
 
 
 @click.command()
@@ -159,42 +141,43 @@ def learn(
         check_output_file(save_path, name="--save")
     dataset = read_table(data, target, categorical, numeric, ignore)
     model, fit_keywords, X = prepare_learner(learner, settings, dataset)
-    results = []
+    results: list[cv.FoldScore] = []
     if test_file is not None:
         test = read_table(test_file, dataset.target, categorical, numeric, ignore)
         if list(test.feature_names) != list(dataset.feature_names):
             raise InputError(f"--test {test_file!r} {_column_difference(test, dataset)}")
         _, _, X_test = prepare_learner(learner, settings, test)
         try:
-            results.append(_evaluate(model, fit_keywords, X, dataset.y, X_test, test.y))
+            results.append(
+                cv.evaluate(model, X, dataset.y, X_test, test.y, fit_keywords=fit_keywords)
+            )
         except InputError as error:
             error = _missing_value_error(error, dataset, X, learner)
             raise _missing_value_error(error, test, X_test, learner) from None
         protocol = f"train on {dataset.name}, test on {test.name}"
     else:
-        splits = stratified_folds(dataset.y, folds, random_state=seed)
         with progress_bar() as progress:
-            task = progress.add_task(f"{learner} on {dataset.name}", total=len(splits), status="")
-            for train, test_rows in splits:
-                try:
-                    results.append(
-                        _evaluate(
-                            model,
-                            fit_keywords,
-                            X[train],
-                            dataset.y[train],
-                            X[test_rows],
-                            dataset.y[test_rows],
-                        )
-                    )
-                except InputError as error:
-                    raise _missing_value_error(error, dataset, X, learner) from None
-                progress.update(
-                    task, advance=1, status=f"acc {np.mean([r[0] for r in results]):.3f}"
+            task = progress.add_task(f"{learner} on {dataset.name}", total=folds, status="")
+
+            def advance(scores: list[cv.FoldScore]) -> None:
+                accuracy = np.mean([s.accuracy for s in scores])
+                progress.update(task, advance=1, status=f"acc {accuracy:.3f}")
+
+            try:
+                results = cv.cross_validate(
+                    model,
+                    X,
+                    dataset.y,
+                    folds=folds,
+                    seed=seed,
+                    fit_keywords=fit_keywords,
+                    on_fold=advance,
                 )
+            except InputError as error:
+                raise _missing_value_error(error, dataset, X, learner) from None
         protocol = f"{folds}-fold stratified cross-validation (seed {seed})"
-    accuracy = np.array([r[0] for r in results])
-    majority = float(max(np.mean(dataset.y == c) for c in np.unique(dataset.y)))
+    accuracy = np.array([r.accuracy for r in results])
+    majority = cv.majority_baseline(dataset.y)
     report = {
         "learner": learner,
         "params": {k: v for k, v in model.get_params().items() if not hasattr(v, "get_params")},
@@ -205,15 +188,11 @@ def learn(
         "accuracy_mean": float(accuracy.mean()),
         "accuracy_std": float(accuracy.std()),
         "majority_baseline": majority,
-        "fit_seconds": float(sum(r[1] for r in results)),
-        "predict_seconds": float(sum(r[2] for r in results)),
-        "folds": [
-            {"accuracy": r[0], "fit_seconds": r[1], "predict_seconds": r[2]} for r in results
-        ],
+        "fit_seconds": float(sum(r.fit_seconds for r in results)),
+        "predict_seconds": float(sum(r.predict_seconds for r in results)),
+        "folds": [dataclasses.asdict(r) for r in results],
     }
     if save_path is not None:
-        from lamina.estimator import clone_learner
-
         final = clone_learner(model).fit(X, dataset.y, **fit_keywords)
         final.save(save_path)
         report["saved"] = save_path

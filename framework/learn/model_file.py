@@ -14,7 +14,7 @@ Examples
 --------
 >>> import numpy as np, tempfile, os
 >>> from lamina.plugins.bayes.gaussian import GaussianNB
->>> from lamina.model_file import load_model
+>>> from lamina.learn.model_file import load_model
 >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
 >>> GaussianNB().fit([[0.0], [1.0], [5.0], [6.0]], [0, 0, 1, 1]).save(path)
 >>> load_model(path).predict([[5.5]])
@@ -52,7 +52,7 @@ __all__ = [
 MODEL_FORMAT = "lamina-model"
 MODEL_VERSION = 1
 
-#: Learner classes by ``"module:qualname"``; :class:`lamina.estimator.BaseLearner` fills it.
+#: Learner classes by ``"module:qualname"``; :class:`lamina.learn.base.BaseLearner` fills it.
 LEARNER_CLASSES: dict[str, type] = {}
 
 _HEADER = "__header__"
@@ -96,10 +96,9 @@ def write_model(
         "state": meta,
     }
     header_bytes = np.frombuffer(json.dumps(header, default=json_default).encode(), np.uint8)
+    members: dict[str, Any] = {_HEADER: header_bytes, **{f"a:{k}": v for k, v in arrays.items()}}
     buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer, **{_HEADER: header_bytes}, **{f"a:{k}": v for k, v in arrays.items()}
-    )
+    np.savez_compressed(buffer, **members)
     with atomic_write(path) as handle:
         handle.write(buffer.getvalue())
 
@@ -147,7 +146,7 @@ def _plain(value: Any) -> Any:
 
 # -- reading -----------------------------------------------------------------------------
 def load_model(path: str | os.PathLike[str]) -> Any:
-    """Read a model written by :meth:`lamina.estimator.BaseLearner.save`.
+    """Read a model written by :meth:`lamina.learn.base.BaseLearner.save`.
 
     No pickle is ever loaded; the class must be a lamina learner (module
     ``lamina.*``) or one already imported.
@@ -246,7 +245,7 @@ def _check_header(header: Any) -> dict[str, Any]:
 
 
 def _rebuild(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    cls = _learner_class(header["class"])
+    cls: Any = _learner_class(header["class"])
     params = {k: _from_json(v) for k, v in header["params"].items()}
     known = set(cls._get_param_names())
     unknown = sorted(set(params) - known)

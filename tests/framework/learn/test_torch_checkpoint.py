@@ -1,4 +1,4 @@
-"""lamina.torchtools checkpoints: every damaged file is one InputError naming it.
+"""lamina.learn.torch checkpoints: every damaged file is one InputError naming it.
 
 The format-level fuzz is a seeded loop (hypothesis is not a dependency);
 ``LAMINA_FUZZ_CASES`` widens it, as in test_io_fuzz.py.
@@ -17,8 +17,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lamina.errors import InputError  # noqa: E402
+from lamina.learn.torch import build_for_state, load_checkpoint, save_checkpoint  # noqa: E402
 from lamina.testing.damage import bit_flipped, cut_out, truncated  # noqa: E402
-from lamina.torchtools import build_for_state, load_checkpoint, save_checkpoint  # noqa: E402
 
 CASES = int(os.environ.get("LAMINA_FUZZ_CASES", "60"))
 FORMAT = "lamina-test-checkpoint"
