@@ -267,7 +267,7 @@ def classification(quick: bool) -> list[dict[str, Any]]:
     from sklearn.metrics import log_loss
     from sklearn.neural_network import MLPClassifier
 
-    from lamina.datasets import load_dataset
+    from lamina.learn.datasets import load_dataset
 
     digits = load_dataset("digits")
     X, y = digits.numeric() / 16.0, digits.y

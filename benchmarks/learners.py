@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lamina.datasets import Dataset, load_dataset, read_csv, stratified_folds
+from lamina.learn.cv import stratified_folds
+from lamina.learn.datasets import Dataset, load_dataset, read_csv
 from lamina.plugins.bayes.discrete import MultinomialNB
 from lamina.plugins.bayes.gaussian import GaussianNB
 from lamina.plugins.cn2.cn2 import CN2Classifier

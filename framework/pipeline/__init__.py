@@ -37,12 +37,8 @@ OPERATION_NAMES = (
     "shift",
     "downsample",
     "to_grey",
-    "dataset",
-    "split",
-    "cross_validate",
     "compare",
     "image_patches",
-    "fit_generative",
 )
 
 __all__ = [

@@ -15,8 +15,6 @@ validation can check that the name stays inside the output folder.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,67 +142,6 @@ def to_grey(*, image: Any) -> np.ndarray:
     return (0.2126 * r + 0.7152 * g + 0.0722 * b).astype(np.float32)
 
 
-def _dataset(data: Any) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(data, dict) or "X" not in data or "y" not in data:
-        raise InputError("data must be a table with keys 'X' and 'y'")
-    X, y = np.asarray(data["X"]), np.asarray(data["y"])
-    if len(X) != len(y) or len(X) < 2:
-        raise InputError(f"data has {len(X)} rows of X and {len(y)} labels")
-    return X, y
-
-
-def dataset(*, name: str) -> dict[str, Any]:
-    """A bundled table (``lamina datasets``) as {"X", "y", "feature_names"}: numeric
-    columns as floats, categorical ones as text (missing values as "")."""
-    from lamina.datasets import load_dataset
-
-    table = load_dataset(name)
-    if any(table.categorical):
-        X = np.array([["" if v is None else str(v) for v in row] for row in table.X], dtype=str)
-    else:
-        X = table.X.astype(np.float64)
-    return {"X": X, "y": table.y.astype(str), "feature_names": list(table.feature_names)}
-
-
-def split(*, data: Any, test_fraction: float = 0.25, seed: int = 0) -> dict[str, Any]:
-    """Stratified train/test split of a table {"X", "y"}."""
-    from lamina.datasets import stratified_folds
-
-    if not 0 < test_fraction < 1:
-        raise InputError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    X, y = _dataset(data)
-    train, test = stratified_folds(y, round(1 / test_fraction), random_state=seed)[0]
-    return {"train": {"X": X[train], "y": y[train]}, "test": {"X": X[test], "y": y[test]}}
-
-
-def cross_validate(*, component: Any, data: Any, folds: int = 5, seed: int = 0) -> dict[str, Any]:
-    """Stratified k-fold accuracy of a classifier, with fit and predict times."""
-    from lamina.datasets import stratified_folds
-    from lamina.estimator import clone_learner
-
-    X, y = _dataset(data)
-    scores, fit_seconds, predict_seconds = [], 0.0, 0.0
-    for train, test in stratified_folds(y, folds, random_state=seed):
-        learner: Any = clone_learner(component)
-        start = time.perf_counter()
-        learner.fit(X[train], y[train])
-        fit_seconds += time.perf_counter() - start
-        start = time.perf_counter()
-        predicted = learner.predict(X[test])
-        predict_seconds += time.perf_counter() - start
-        scores.append(float(np.mean(predicted == y[test])))
-    majority = float(np.max(np.unique(y, return_counts=True)[1]) / len(y))
-    return {
-        "accuracy_mean": float(np.mean(scores)),
-        "accuracy_std": float(np.std(scores)),
-        "majority_baseline": majority,
-        "folds": folds,
-        "fold_accuracy": scores,
-        "fit_seconds": fit_seconds,
-        "predict_seconds": predict_seconds,
-    }
-
-
 def compare(*, result: Any, reference: Any) -> dict[str, float]:
     """Errors of ``result`` against ``reference``: max/mean absolute, RMSE, PSNR and SSIM."""
     from skimage.metrics import structural_similarity
@@ -264,27 +201,6 @@ def patch_grid(rows: np.ndarray, size: int, columns: int = 8) -> np.ndarray:
     return canvas
 
 
-def fit_generative(*, component: Any, data: Any, shown: int = 16, seed: int = 0) -> dict[str, Any]:
-    """Fit a generative learner on square patches {"X"}; report its ELBO and picture
-    originals, reconstructions and samples."""
-    X = np.asarray(data["X"] if isinstance(data, dict) else data, dtype=np.float32)
-    side = math.isqrt(X.shape[1])
-    if side * side != X.shape[1]:
-        raise InputError(f"rows of {X.shape[1]} values are not square patches")
-    start = time.perf_counter()
-    component.fit(X)
-    seconds = time.perf_counter() - start
-    picked = X[np.random.default_rng(seed).choice(len(X), size=min(shown, len(X)), replace=False)]
-    reconstructed = component.inverse_transform(component.transform(picked))
-    return {
-        "mean_elbo_nats": float(np.mean(component.score_samples(X))),
-        "fit_seconds": seconds,
-        "originals": patch_grid(picked, side),
-        "reconstructions": patch_grid(np.asarray(reconstructed), side),
-        "samples": patch_grid(np.asarray(component.sample(shown, random_state=seed)), side),
-    }
-
-
 OPERATIONS = {
     "load": load,
     "save": save,
@@ -293,10 +209,6 @@ OPERATIONS = {
     "shift": shift,
     "downsample": downsample,
     "to_grey": to_grey,
-    "dataset": dataset,
-    "split": split,
-    "cross_validate": cross_validate,
     "compare": compare,
     "image_patches": image_patches,
-    "fit_generative": fit_generative,
 }

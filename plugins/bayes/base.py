@@ -26,15 +26,14 @@ from lamina.array_api import (
 )
 from lamina.array_api import logsumexp as foreign_logsumexp
 from lamina.errors import InputError
-from lamina.estimator import (
-    BaseLearner,
-    ClassifierMixin,
+from lamina.learn.base import BaseLearner, ClassifierMixin
+from lamina.learn.model_file import check_fitted_array
+from lamina.learn.validation import (
     check_classification_targets,
     check_number,
     check_sample_weight,
     logsumexp,
 )
-from lamina.model_file import check_fitted_array
 
 __all__ = [
     "BaseNB",

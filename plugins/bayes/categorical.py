@@ -3,7 +3,7 @@
 :class:`CategoricalNB` models each feature with a categorical distribution
 per class; :class:`MixedNB` combines that for categorical columns with a
 Gaussian for numeric ones. Categories may be integers, strings, booleans or
-any other value (matched by their text, see :func:`lamina.datasets.category_key`).
+any other value (matched by their text, see :func:`lamina.learn.datasets.category_key`).
 A category never seen in training, or a missing value (``None`` / NaN),
 contributes no evidence: the feature is marginalised out for that sample
 instead of crashing prediction (scikit-learn's ``CategoricalNB`` raises an
@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from lamina.array_api import device_of, host, to_namespace
-from lamina.datasets import categorical_mask, column_keys, encode_column, numeric_columns
 from lamina.errors import InputError
-from lamina.estimator import check_array, check_number, feature_names_of
-from lamina.model_file import check_fitted_array
+from lamina.learn.datasets import categorical_mask, column_keys, encode_column, numeric_columns
+from lamina.learn.model_file import check_fitted_array
+from lamina.learn.validation import check_array, check_number, feature_names_of
 from lamina.plugins.bayes.base import (
     LOG_ONE_TOLERANCE,
     BaseNB,
@@ -258,7 +258,7 @@ class CategoricalNB(BaseNB):
     classes_, class_count_, class_log_prior_ : ndarray of shape (n_classes,)
     categories_ : list of ndarray of str
         The categories of each feature, in the order of the columns of
-        ``category_count_[j]`` (their text, see :func:`lamina.datasets.category_key`).
+        ``category_count_[j]`` (their text, see :func:`lamina.learn.datasets.category_key`).
     category_count_ : list of ndarray of shape (n_classes, n_categories_j)
     feature_log_prob_ : list of ndarray of shape (n_classes, n_categories_j)
     n_categories_ : ndarray of int, shape (n_features,)

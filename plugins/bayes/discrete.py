@@ -21,8 +21,8 @@ from lamina.array_api import (
     work_dtype,
 )
 from lamina.errors import InputError
-from lamina.estimator import assert_finite, check_number
-from lamina.model_file import check_fitted_array
+from lamina.learn.model_file import check_fitted_array
+from lamina.learn.validation import assert_finite, check_number
 from lamina.plugins.bayes.base import (
     LOG_RANGE,
     BaseNB,

@@ -16,8 +16,8 @@ from lamina.array_api import (
     work_dtype,
 )
 from lamina.errors import InputError
-from lamina.estimator import check_number
-from lamina.model_file import check_fitted_array
+from lamina.learn.model_file import check_fitted_array
+from lamina.learn.validation import check_number
 from lamina.plugins.bayes.base import (
     BaseNB,
     _check_prior,

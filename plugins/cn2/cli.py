@@ -14,8 +14,8 @@ from lamina.clitools import (
     set_option,
     stdout_console,
 )
-from lamina.datasets import read_table, table_options
 from lamina.io import atomic_write
+from lamina.learn.datasets import read_table, table_options
 
 __all__ = ["rules"]
 

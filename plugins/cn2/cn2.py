@@ -12,11 +12,10 @@ from typing import Any, Literal
 import numpy as np
 
 from lamina.array_api import foreign_namespace, labels_at
-from lamina.datasets import categorical_mask, encode_column, numeric_columns
 from lamina.errors import InputError
-from lamina.estimator import (
-    BaseLearner,
-    ClassifierMixin,
+from lamina.learn.base import BaseLearner, ClassifierMixin
+from lamina.learn.datasets import categorical_mask, encode_column, numeric_columns
+from lamina.learn.validation import (
     check_array,
     check_classification_targets,
     check_number,

@@ -3,7 +3,7 @@
 The rules are tested on the input's own array library and device: a numeric
 condition is a comparison of a column with its threshold; a categorical one
 compares the column with the number whose category key
-(:func:`lamina.datasets.column_keys`) is the condition's category, so a
+(:func:`lamina.learn.datasets.column_keys`) is the condition's category, so a
 foreign array gives exactly the coverage its NumPy copy gives. Foreign arrays
 hold numbers only; tables with text columns stay NumPy.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from lamina.array_api import check_foreign_array, device_of, numpy_dtype, work_dtype
-from lamina.datasets import column_keys
+from lamina.learn.datasets import column_keys
 from lamina.plugins.cn2.rules import Condition, Rule
 
 __all__ = ["category_number", "foreign_coverage", "foreign_probabilities"]

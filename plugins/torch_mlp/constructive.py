@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.estimator import BaseLearner, RegressorMixin, check_number, check_regression_target
+from lamina.learn.base import BaseLearner, RegressorMixin
+from lamina.learn.validation import check_number, check_regression_target
 from lamina.limits import MAX_INTERPOLANT_NODES
 from lamina.plugins.torch_mlp.fitted_state import (
     check_bounded,

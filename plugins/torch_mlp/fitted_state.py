@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.model_file import check_fitted_array
-from lamina.torchtools import WEIGHT_BOUND
+from lamina.learn.model_file import check_fitted_array
+from lamina.learn.torch import WEIGHT_BOUND
 
 __all__ = ["check_bounded", "check_outputs", "check_standardisation"]
 
@@ -39,7 +39,7 @@ def check_outputs(learner: Any) -> int:
 
 def check_bounded(learner: Any, name: str, shape: tuple[int, ...], value: Any = None) -> np.ndarray:
     """The fitted array ``name`` (or ``value``, called ``name``) of ``shape`` (-1: any
-    length), finite and within :data:`lamina.torchtools.WEIGHT_BOUND`."""
+    length), finite and within :data:`lamina.learn.torch.WEIGHT_BOUND`."""
     return check_fitted_array(
         getattr(learner, name, None) if value is None else value,
         f"{name} of {type(learner).__name__}",

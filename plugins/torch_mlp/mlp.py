@@ -18,19 +18,8 @@ from torch import nn
 from torch.nn import functional
 
 from lamina.errors import InputError
-from lamina.estimator import (
-    BaseLearner,
-    ClassifierMixin,
-    RegressorMixin,
-    check_classification_targets,
-    check_number,
-    check_regression_target,
-)
-from lamina.limits import MAX_LM_PARAMETERS
-from lamina.plugins.torch_mlp.fitted_state import check_outputs, check_standardisation
-from lamina.plugins.torch_mlp.networks import build_mlp, minimal_width
-from lamina.progress import progress_bar
-from lamina.torchtools import (
+from lamina.learn.base import BaseLearner, ClassifierMixin, RegressorMixin
+from lamina.learn.torch import (
     ACTIVATIONS,
     TorchStateMixin,
     cpu_threads,
@@ -41,6 +30,15 @@ from lamina.torchtools import (
     seed_from,
     seeded,
 )
+from lamina.learn.validation import (
+    check_classification_targets,
+    check_number,
+    check_regression_target,
+)
+from lamina.limits import MAX_LM_PARAMETERS
+from lamina.plugins.torch_mlp.fitted_state import check_outputs, check_standardisation
+from lamina.plugins.torch_mlp.networks import build_mlp, minimal_width
+from lamina.progress import progress_bar
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lamina.torchtools import activation_module
+from lamina.learn.torch import activation_module
 
 __all__ = ["RELU_LIKE", "build_mlp", "minimal_width"]
 

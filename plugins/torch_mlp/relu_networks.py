@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina.learn.torch import resolve_dtype
 from lamina.limits import MAX_HAT_NETWORK_NODES
 from lamina.plugins.torch_mlp.constructive import relu_layer_1d
-from lamina.torchtools import resolve_dtype
 
 __all__ = ["KuhnHatNetwork", "interpolant_network"]
 

@@ -21,7 +21,7 @@ __all__ = ["from_rows", "load_digits", "load_images", "montage", "to_rows"]
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """The 1,797 bundled handwritten digits as (1797, 8, 8, 1) images in [0, 1]
     (pixel counts 0..16 divided by 16) and their labels 0-9."""
-    from lamina.datasets import load_dataset
+    from lamina.learn.datasets import load_dataset
 
     table = load_dataset("digits")
     images = (table.numeric() / 16.0).astype(np.float32).reshape(-1, 8, 8, 1)

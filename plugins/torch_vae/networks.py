@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from lamina.torchtools import activation_module, largest_layer_work
+from lamina.learn.torch import activation_module, largest_layer_work
 
 __all__ = ["VAENetwork", "conv_sizes"]
 

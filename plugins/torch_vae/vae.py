@@ -12,18 +12,8 @@ import torch
 from torch.nn import functional
 
 from lamina.errors import InputError
-from lamina.estimator import BaseLearner, check_array, check_number
-from lamina.plugins.torch_vae.losses import (
-    bernoulli_log_prob,
-    gaussian_kl,
-    gaussian_log_prob,
-    mmd,
-    standard_normal_log_prob,
-)
-from lamina.plugins.torch_vae.networks import VAENetwork, parse_image_shape
-from lamina.plugins.torch_vae.noise import row_keyed_normals
-from lamina.progress import progress_bar
-from lamina.torchtools import (
+from lamina.learn.base import BaseLearner
+from lamina.learn.torch import (
     TorchStateMixin,
     build_for_state,
     cpu_threads,
@@ -35,6 +25,17 @@ from lamina.torchtools import (
     seed_from,
     seeded,
 )
+from lamina.learn.validation import check_array, check_number
+from lamina.plugins.torch_vae.losses import (
+    bernoulli_log_prob,
+    gaussian_kl,
+    gaussian_log_prob,
+    mmd,
+    standard_normal_log_prob,
+)
+from lamina.plugins.torch_vae.networks import VAENetwork, parse_image_shape
+from lamina.plugins.torch_vae.noise import row_keyed_normals
+from lamina.progress import progress_bar
 
 __all__ = ["CHECKPOINT_FORMAT", "VariationalAutoencoder"]
 

@@ -149,13 +149,18 @@ def test_check_exits_1_on_a_failing_plugin(monkeypatch: pytest.MonkeyPatch) -> N
 def test_operations_registered_by_name_match_their_modules() -> None:
     """Operations are registered as "module:attr" (imported when a pipeline runs);
     each resolves, and each plugin's names are exactly its module's table."""
+    from lamina.learn import operations as learn_operations
     from lamina.pipeline import operations as pipeline_operations
     from lamina.plugins.oit import operations as oit_operations
 
     host = lamina.get_host()
     for op in host.operations():
         assert callable(op.function), op.name
-    for plugin, module in (("pipeline", pipeline_operations), ("oit", oit_operations)):
+    for plugin, module in (
+        ("pipeline", pipeline_operations),
+        ("learn", learn_operations),
+        ("oit", oit_operations),
+    ):
         registered = {op.name for op in host.plugins[plugin].operations}
         assert registered == set(module.OPERATIONS), plugin
         for name in registered:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,11 @@ def test_wheel_contains_every_subpackage(tmp_path: Path) -> None:
     for data in data_folders_on_disk():
         folder = data.replace(".", "/") + "/"
         assert any(n.startswith(folder) and n.endswith(".csv") for n in names), data
+    # Every bundled table ships, with its manifest and licence notes (issue 14).
+    manifest = json.loads((ROOT / "framework/learn/data/datasets.json").read_text())
+    shipped = {f"lamina/learn/data/{e['file']}" for e in manifest.values()}
+    shipped |= {"lamina/learn/data/datasets.json", "lamina/learn/data/README.md"}
+    assert shipped <= set(names), shipped - set(names)
 
 
 @pytest.mark.parametrize("bare", ["framework", "plugins", "kernels"])

@@ -66,7 +66,8 @@ def test_learner_comparison_beats_the_majority_baseline(tmp_path: Path) -> None:
             assert value["accuracy_mean"] > value["majority_baseline"] + 0.2, step
     # Independent reference: scikit-learn's Gaussian naive Bayes on the same folds.
     sklearn = pytest.importorskip("sklearn.naive_bayes")
-    from lamina.datasets import load_dataset, stratified_folds
+    from lamina.learn.cv import stratified_folds
+    from lamina.learn.datasets import load_dataset
 
     iris = load_dataset("iris")
     X, y = iris.X.astype(float), iris.y.astype(str)

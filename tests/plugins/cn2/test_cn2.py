@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 import lamina
 from lamina.cli import main
-from lamina.datasets import load_dataset, stratified_folds
 from lamina.errors import InputError
+from lamina.learn.cv import stratified_folds
+from lamina.learn.datasets import load_dataset
 from lamina.plugins.cn2.cn2 import CN2Classifier, candidate_thresholds
 from lamina.plugins.cn2.search import pack_rows, popcount
 
@@ -161,7 +162,7 @@ def test_json_round_trip_is_exact(tmp_path):
         path = tmp_path / "model.npz"
         model.save(path)
         np.testing.assert_array_equal(
-            lamina.estimator.load_model(path).predict(iris.X), model.predict(iris.X)
+            lamina.learn.model_file.load_model(path).predict(iris.X), model.predict(iris.X)
         )
     with pytest.raises(InputError, match="lamina-cn2"):
         CN2Classifier.from_json(json.dumps({"format": "other"}))

@@ -20,8 +20,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("array_api_compat")
 
-from lamina.datasets import column_keys  # noqa: E402
 from lamina.errors import InputError  # noqa: E402
+from lamina.learn.datasets import column_keys  # noqa: E402
 from lamina.plugins.cn2.cn2 import CN2Classifier  # noqa: E402
 from lamina.plugins.cn2.foreign import category_number  # noqa: E402
 

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from lamina.cli import main
-from lamina.datasets import load_dataset
 from lamina.errors import InputError
+from lamina.learn.datasets import load_dataset
 from lamina.memory import MemoryLimitError
 from lamina.plugins.cn2.cn2 import CN2Classifier
 from lamina.testing.damage import bit_flipped, cut_out, truncated

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lamina.datasets import load_dataset, stratified_folds
+from lamina.learn.cv import stratified_folds
+from lamina.learn.datasets import load_dataset
 from lamina.plugins.cn2.cn2 import CN2Classifier
 
 sklearn = pytest.importorskip("sklearn")

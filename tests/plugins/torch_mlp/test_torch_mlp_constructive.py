@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lamina.errors import InputError  # noqa: E402
-from lamina.estimator import load_model  # noqa: E402
+from lamina.learn.model_file import load_model  # noqa: E402
 from lamina.plugins.torch_mlp.constructive import RandomFeatures, ReLUInterpolant  # noqa: E402
 
 

@@ -12,7 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lamina.errors import InputError  # noqa: E402
-from lamina.estimator import NotFittedError, load_model  # noqa: E402
+from lamina.learn.model_file import load_model  # noqa: E402
+from lamina.learn.validation import NotFittedError  # noqa: E402
 from lamina.plugins.torch_mlp.constructive import RandomFeatures, ReLUInterpolant  # noqa: E402
 from lamina.plugins.torch_mlp.mlp import MLPClassifier, MLPRegressor, _gauss_newton  # noqa: E402
 from lamina.plugins.torch_mlp.networks import build_mlp, minimal_width  # noqa: E402
@@ -157,7 +158,7 @@ def test_early_stopping_keeps_the_best_validation_weights():
 
 def test_classifier_on_digits_is_as_accurate_as_scikit_learn():
     sklearn_nn = pytest.importorskip("sklearn.neural_network")
-    from lamina.datasets import load_dataset
+    from lamina.learn.datasets import load_dataset
 
     digits = load_dataset("digits")
     X, y = digits.numeric() / 16.0, digits.y

@@ -11,7 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lamina.errors import InputError  # noqa: E402
-from lamina.estimator import NotFittedError, load_model  # noqa: E402
+from lamina.learn.model_file import load_model  # noqa: E402
+from lamina.learn.validation import NotFittedError  # noqa: E402
 from lamina.plugins.torch_vae.vae import VariationalAutoencoder  # noqa: E402
 
 
