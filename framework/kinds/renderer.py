@@ -188,6 +188,13 @@ KIND = Kind(
         RenderingResult("lamina.kinds.renderer:Rendering"),
         ResultType("lamina.kinds.renderer:RenderStats"),
     ),
+    commands=(
+        (
+            "render",
+            "lamina.scene.command:render",
+            "Render SCENE with exact order-independent transparency.",
+        ),
+    ),
     exclusive=True,
     template=Template("painter's algorithm: triangles sorted by depth", _TEMPLATE),
 )

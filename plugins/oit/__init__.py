@@ -44,16 +44,6 @@ def lamina_register_renderers(registry):  # type: ignore[no-untyped-def]
 
 
 @hookimpl
-def lamina_register_commands(cli):  # type: ignore[no-untyped-def]
-    # The module is imported only when the command runs.
-    cli.add(
-        "render",
-        "lamina.plugins.oit.cli:render",
-        summary="Render SCENE with exact order-independent transparency.",
-    )
-
-
-@hookimpl
 def lamina_register_operations(registry):  # type: ignore[no-untyped-def]
     """Register the pipeline operations; their module is imported when a pipeline runs."""
     for name, summary in (
