@@ -38,6 +38,7 @@ from lamina.learn.validation import (
 __all__ = [
     "BaseNB",
     "check_alpha",
+    "check_prior",
     "class_log_prior",
     "class_sums",
     "one_hot",
@@ -134,7 +135,7 @@ def class_log_prior(
     """Log prior: given (``class_prior``), fitted from counts, or uniform."""
     n_classes = class_count.shape[0]
     if class_prior is not None:
-        prior = _check_prior(class_prior, n_classes, "class_prior", owner)
+        prior = check_prior(class_prior, n_classes, "class_prior", owner)
         with np.errstate(divide="ignore"):
             return np.log(prior)
     if fit_prior:
@@ -143,7 +144,14 @@ def class_log_prior(
     return np.full(n_classes, -np.log(n_classes))
 
 
-def _check_prior(prior: Any, n_classes: int, name: str, owner: str) -> np.ndarray:
+def check_prior(prior: Any, n_classes: int, name: str, owner: str) -> np.ndarray:
+    """Class priors given by the user (parameter ``name`` of ``owner``) as a float64
+    array of ``n_classes`` finite, non-negative numbers; else :class:`InputError`
+    in scikit-learn's words.
+
+    >>> check_prior([0.25, 0.75], 2, "priors", "GaussianNB")
+    array([0.25, 0.75])
+    """
     try:
         values = np.asarray(prior, dtype=np.float64)
     except (TypeError, ValueError):

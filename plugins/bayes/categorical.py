@@ -24,8 +24,8 @@ from lamina.learn.validation import check_array, check_number, feature_names_of
 from lamina.plugins.bayes.base import (
     LOG_ONE_TOLERANCE,
     BaseNB,
-    _check_prior,
     check_alpha,
+    check_prior,
     class_log_prior,
     one_hot,
 )
@@ -521,7 +521,7 @@ class MixedNB(BaseNB):
         _CategoricalCounts.update(self, categorical, codes, weights, None)
         self.feature_log_prob_ = _CategoricalCounts.log_probabilities(self, float(self.alpha))
         if self.priors is not None:
-            prior = _check_prior(self.priors, n_classes, "priors", "MixedNB")
+            prior = check_prior(self.priors, n_classes, "priors", "MixedNB")
             if not np.isclose(prior.sum(), 1.0):
                 raise InputError(f"parameter 'priors' of MixedNB must sum to 1, got {prior.sum()}")
             self.class_prior_ = prior

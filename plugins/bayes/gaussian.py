@@ -20,7 +20,7 @@ from lamina.learn.model_file import check_fitted_array
 from lamina.learn.validation import check_number
 from lamina.plugins.bayes.base import (
     BaseNB,
-    _check_prior,
+    check_prior,
     class_sums,
     one_hot,
     row_blocks,
@@ -291,7 +291,7 @@ class GaussianNB(BaseNB):
         self.var_ = (variance + self.epsilon_).astype(dtype)
         self.class_count_ = count.astype(dtype)
         if self.priors is not None:
-            prior = _check_prior(self.priors, n_classes, "priors", type(self).__name__)
+            prior = check_prior(self.priors, n_classes, "priors", type(self).__name__)
             if not np.isclose(prior.sum(), 1.0):
                 raise InputError(
                     f"parameter 'priors' of {type(self).__name__}: The sum of the priors "

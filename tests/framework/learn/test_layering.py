@@ -101,3 +101,23 @@ def test_learner_commands_work_without_the_cn2_and_vae_plugins(command: list[str
         assert {"digits", "iris", "lenses", "titanic", "zoo"} <= set(report)
     elif command[0] == "learn":
         assert report["accuracy_mean"] > report["majority_baseline"]
+
+
+LEARNER_CODE = [
+    ROOT / "framework" / "learn",
+    *(ROOT / "plugins" / name for name in ("bayes", "cn2", "torch_mlp", "torch_vae")),
+]
+
+
+def test_learner_code_imports_no_private_name_from_another_module() -> None:
+    offenders = []
+    for folder in LEARNER_CODE:
+        for path in sorted(folder.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lamina"):
+                    offenders += [
+                        f"{path.relative_to(ROOT)}: {node.module}.{alias.name}"
+                        for alias in node.names
+                        if alias.name.startswith("_")
+                    ]
+    assert not offenders
