@@ -388,3 +388,34 @@ def test_learn_on_huge_values_exits_2_with_one_line(tmp_path, learner):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and "overflows float64" in lines[0] and "rescale X" in lines[0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("model_class", [CategoricalNB, MixedNB])
+def test_text_categories_equal_scikit_learn_with_an_ordinal_encoder(seed, model_class):
+    """scikit-learn's CategoricalNB refuses text ("invalid literal for int()") and
+    its users put an OrdinalEncoder in front; lamina reads text columns itself
+    (fixed-width or object arrays) and must give what that pipeline gives.
+    Deliberate difference: an unseen category adds no evidence here, where the
+    encoder raises "Found unknown categories"."""
+    from sklearn.preprocessing import OrdinalEncoder
+
+    rng = np.random.default_rng(seed)
+    n_features, n_classes = int(rng.integers(1, 5)), int(rng.integers(2, 5))
+    words = np.array(["red", "green", "blue", "a b", "Ünïcode", "-1", "0.5", ""])
+    per_column = rng.integers(1, len(words) + 1, n_features)
+    X = np.stack([rng.choice(words[:k], 150) for k in per_column], axis=1)
+    y = rng.integers(0, n_classes, 150)
+    alpha = float(rng.choice([0.1, 1.0, 2.5]))
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        sk.CategoricalNB().fit(X, y)
+    theirs = make_pipeline(OrdinalEncoder(), sk.CategoricalNB(alpha=alpha)).fit(X, y)
+    for data in (X, X.astype(object)):
+        ours = model_class(alpha=alpha).fit(data, y)
+        np.testing.assert_allclose(ours.predict_proba(data), theirs.predict_proba(X), rtol=1e-10)
+        np.testing.assert_array_equal(ours.predict(data), theirs.predict(X))
+    unseen = X[:3].copy()
+    unseen[:, 0] = "never seen"
+    with pytest.raises(ValueError, match="unknown categories"):
+        theirs.predict(unseen)
+    assert ours.predict(unseen).shape == (3,)
