@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ERROR_LINE_LIMIT",
     "STOP_GRACE",
+    "Terminated",
     "check_output_file",
     "check_output_folder",
     "emit_json",
@@ -231,6 +232,11 @@ def error_line(message: str, *, limit: int = ERROR_LINE_LIMIT) -> str:
     return f"{head} ... [{len(text) - len(head) - len(tail)} characters left out] ... {tail}"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM under :func:`standalone`: unwinds as Ctrl-C does, so a command keeps
+    what finished, and tells it apart (exit status 143, not 130)."""
+
+
 def standalone(invoke: Callable[[], Any], *, hard_exit: bool = False) -> NoReturn:
     """Run ``invoke`` (a click ``main(standalone_mode=False)``) and exit the lamina way.
 
@@ -247,7 +253,7 @@ def standalone(invoke: Callable[[], Any], *, hard_exit: bool = False) -> NoRetur
 
     def on_sigterm(signum: int, frame: Any) -> None:
         terminated.append(signum)
-        raise KeyboardInterrupt
+        raise Terminated
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None

@@ -147,7 +147,7 @@ def _execute(pipeline: Any, outdir: Path, options: dict[str, Any]) -> None:
         result = run_pipeline(pipeline, outdir, selection=selection, **options)
     except Interrupted as stop:
         # The wording of every other command's Ctrl-C (lamina.clitools.standalone).
-        click.echo(f"lamina: interrupted; {stop}", err=True)
+        click.echo(f"lamina: {stop.word}; {stop}", err=True)
         sys.exit(stop.exit_code)
     _finish(result, as_json)
 
@@ -168,7 +168,8 @@ def run(pipeline_file: Path, outdir: Path | None, **options: Any) -> None:
     """Run a pipeline: validate all of it, then execute, reusing stored results.
 
     Exit status 2 for an invalid pipeline or input, 1 for a failed run, 130
-    when interrupted (finished results are kept; a rerun continues).
+    when interrupted and 143 when terminated (SIGTERM); finished results are
+    kept and a rerun continues.
     """
     from lamina.pipeline import load_pipeline
 

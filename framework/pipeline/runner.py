@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lamina.clitools import Terminated
 from lamina.errors import InputError, LaminaError
 from lamina.host import get_host
 from lamina.io import remove_stale_parts, write_image, write_json
@@ -44,9 +45,15 @@ _SYNC_AT_END = hasattr(os, "sync")
 
 
 class Interrupted(LaminaError):
-    """Ctrl-C stopped a run; says what finished and what was kept."""
+    """Ctrl-C (exit status 130) or SIGTERM (143) stopped a run; says what finished
+    and what was kept."""
 
     exit_code = 130
+
+    def __init__(self, message: str, *, terminated: bool = False) -> None:
+        super().__init__(message)
+        self.word = "terminated" if terminated else "interrupted"
+        self.exit_code = 143 if terminated else 130
 
 
 @dataclass
@@ -318,17 +325,22 @@ def run_pipeline(
         try:
             if unique:  # a fully stored run starts no executor (no cluster)
                 runner.run(unique, plan.stored, run, base_dir, str(outdir), keep_going=keep_going)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             kept = len(run.seconds)
             run.settle()
             run.close()
             _finish_index(plan, run, cache, outputs=None)
-            log.line(f"interrupted by the user; {kept} tasks finished this run and were kept")
+            terminated = isinstance(stop, Terminated)
+            log.line(
+                f"{'terminated (SIGTERM)' if terminated else 'interrupted by the user'}; "
+                f"{kept} tasks finished this run and were kept"
+            )
             log.close()
             raise Interrupted(
                 f"{kept} of {len(unique)} tasks to run had finished; their "
                 f"results (and {len(plan.stored)} stored before) are kept in {outdir / CACHE}: "
-                "rerun to continue"
+                "rerun to continue",
+                terminated=terminated,
             ) from None
         except BaseException as error:
             run.settle()

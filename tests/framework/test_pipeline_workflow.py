@@ -324,7 +324,12 @@ def test_cache_info_and_prune(project: Path) -> None:
     assert missing.exit_code == 2
 
 
-def test_ctrl_c_stops_promptly_says_what_was_kept_and_exits_130(project: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop", "word", "status"), [("SIGINT", "interrupted", 130), ("SIGTERM", "terminated", 143)]
+)
+def test_ctrl_c_or_sigterm_stops_promptly_says_what_was_kept_and_exits_128_plus_it(
+    project: Path, stop: str, word: str, status: int
+) -> None:
     import signal
 
     np.save(project / "big.npy", np.random.default_rng(0).random((768, 768)).astype(np.float32))
@@ -349,7 +354,7 @@ def test_ctrl_c_stops_promptly_says_what_was_kept_and_exits_130(project: Path) -
     while not (log.is_file() and log.read_text().count(" computed ") >= 3):
         assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, stop))
     sent = time.monotonic()
     try:
         _, stderr = process.communicate(timeout=60)
@@ -358,14 +363,19 @@ def test_ctrl_c_stops_promptly_says_what_was_kept_and_exits_130(project: Path) -
         process.communicate()
         raise
     stopped = time.monotonic() - sent
-    assert process.returncode == 130, stderr
+    assert process.returncode == status, stderr
     lines = stderr.decode().strip().splitlines()
-    # The wording of every other command's Ctrl-C (lamina.clitools.standalone).
+    # The wording of every other command's Ctrl-C or SIGTERM (lamina.clitools.standalone).
     assert re.fullmatch(
-        r"lamina: interrupted; \d+ of \d+ tasks to run had finished; .* kept in .*: "
+        rf"lamina: {word}; \d+ of \d+ tasks to run had finished; .* kept in .*: "
         "rerun to continue",
         lines[-1],
     ), lines
+    assert sum(word in line for line in lines) == 1, lines  # one line says it
+    # Nothing half-written: no temporary file is left, every output is whole.
+    assert not list((project / "out").rglob("*.part"))
+    for output in (project / "out").rglob("*.npy"):
+        assert np.load(output).ndim == 2  # a cut-short .npy fails to load
     assert stopped < 30  # a hang guard, not the goal (the goal, < 1 s, is measured in the notes)
     resumed = plan_pipeline(load_pipeline(project / "slow.toml"), project / "out", load=False)
     assert resumed.summary()["stored"] >= 3
