@@ -38,8 +38,8 @@ import numpy as np
 
 import lamina
 from lamina.clitools import emit_json, print_table, stdout_console
-from lamina.plugins.oit.procedural import procedural_scene
 from lamina.scene import Camera, Scene
+from lamina.scene.procedural import procedural_scene
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
-"""``lamina render``: render a transparent scene to an image, or compare renderers.
+"""``lamina render``: render a scene to an image with any renderer, or compare them.
 
-This module imports no Taichi: the renderers load their kernels when they run.
+The renderer kind's generic command (registered by :mod:`lamina.kinds.renderer`):
+it loads scenes, lights and frames them host-side and asks the registry for the
+renderer, so it works with any renderer plugin. This module imports no Taichi:
+renderers load their kernels when they run.
 """
 
 from __future__ import annotations
@@ -26,12 +29,12 @@ from lamina.clitools import (
     set_option,
     stdout_console,
 )
-from lamina.errors import InputError, LaminaError
+from lamina.errors import ComponentNotFound, InputError, LaminaError
 from lamina.io import unpremultiply, write_image
 from lamina.limits import MAX_LIGHTS
 from lamina.memory import check_allocation
-from lamina.plugins.oit.frames import ANIMATION_SUFFIXES
 from lamina.progress import track
+from lamina.scene.frames import ANIMATION_SUFFIXES
 
 __all__ = ["OUTPUT_SUFFIXES", "render", "save_rendering", "unpremultiply"]
 
@@ -103,7 +106,7 @@ class _Job:
     loaded: Any
     scene: Any  # the loaded scene, recoloured and with its background
     camera: Any  # the loaded camera with the view's overrides
-    lighting: Any  # lamina.plugins.oit.lighting.Lighting or None
+    lighting: Any  # lamina.scene.lighting.Lighting or None
     size: tuple[int, int]
     render_size: tuple[int, int]  # size times the supersampling factor
     samples: int
@@ -128,8 +131,8 @@ def _vector(
 def _lighting(specs: tuple[str, ...], edge_opacity: float, source: str) -> Any:
     """The Lighting of ``--light`` options: none, headlight, or up to
     :data:`lamina.limits.MAX_LIGHTS` X,Y,Z[:INTENSITY]."""
-    from lamina.plugins.oit.lighting import Light, Lighting
-    from lamina.plugins.oit.loaders import MESH_SUFFIXES
+    from lamina.scene.lighting import Light, Lighting
+    from lamina.scene.meshes import MESH_SUFFIXES
 
     if not specs:
         # A mesh file's own colours are usually plain: light it so it reads as a shape.
@@ -163,8 +166,10 @@ def _prepare(
     drop: bool,
     view: _View,
 ) -> _Job:
-    from lamina.plugins.oit import view as views
-    from lamina.plugins.oit.loaders import DEFAULT_SIZE, fit_depth_range, load, recolor
+    from lamina.scene import view as views
+    from lamina.scene.camera import fit_depth_range
+    from lamina.scene.colors import recolor
+    from lamina.scene.files import DEFAULT_SIZE, load
 
     values = parse_settings(settings)
     shape = parse_size(size) if size is not None else None
@@ -195,6 +200,18 @@ def _prepare(
     return _Job(loaded, lit_scene, camera, lighting, final, render_size, view.samples, values)
 
 
+def _create_renderer(name: str, settings: dict[str, str]) -> Any:
+    """The renderer ``name`` with ``settings``; a clear InputError when none has that name."""
+    try:
+        return lamina.create("renderer", name, **settings)
+    except ComponentNotFound as error:
+        default = " (the default)" if name == DEFAULT_RENDERER else ""
+        raise InputError(
+            f"--renderer {name!r}{default}: {error}; `lamina components renderer` lists the "
+            "renderers installed (a disabled plugin's are left out: LAMINA_DISABLE_PLUGINS)"
+        ) from None
+
+
 def _check_memory(renderer: Any, job: _Job, *, frames: int) -> None:
     """Refuse, before rendering, a job whose frame and its writing cannot fit (the
     renderer checks its own buffers again; this adds what writing the file takes,
@@ -211,8 +228,8 @@ def _check_memory(renderer: Any, job: _Job, *, frames: int) -> None:
 
 def _draw(renderer: Any, job: _Job, camera: Any) -> Any:
     """Render one frame of ``job`` seen by ``camera``: lit, supersampled, filtered."""
-    from lamina.plugins.oit import view as views
-    from lamina.plugins.oit.lighting import shade
+    from lamina.scene import view as views
+    from lamina.scene.lighting import shade
 
     scene = job.scene if job.lighting is None else shade(job.scene, camera, job.lighting)
     result = renderer.render(scene, camera, job.render_size)
@@ -410,11 +427,11 @@ def render(
     target = _check_output(output, animation=orbit is not None)
     animated = target.suffix.lower() in ANIMATION_SUFFIXES
     job = _prepare(scene, size, settings, opacity, drop_degenerate, view)
-    renderer = lamina.create("renderer", renderer_name, **job.settings)
+    renderer = _create_renderer(renderer_name, job.settings)
     _check_memory(renderer, job, frames=(orbit or 1) if animated or show else 1)
     _start_arch(arch)
-    from lamina.plugins.oit import view as views
-    from lamina.plugins.oit.frames import write_animation, write_viewer
+    from lamina.scene import view as views
+    from lamina.scene.frames import write_animation, write_viewer
 
     cameras = (
         [job.camera] if orbit is None else [views.orbit(job.camera, k, orbit) for k in range(orbit)]

@@ -43,7 +43,7 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.limits import MAX_LIGHTS
-from lamina.scene import Camera, Scene
+from lamina.scene.core import Camera, Scene
 
 __all__ = ["MAX_LIGHTS", "Light", "Lighting", "shade", "vertex_normals"]
 
@@ -123,7 +123,7 @@ class Lighting:
                 f"at most {MAX_LIGHTS} lights (lamina.limits.MAX_LIGHTS), got {len(lights)}"
             )
         if not all(isinstance(light, Light) for light in lights):
-            raise InputError("lights must be lamina.plugins.oit.lighting.Light objects")
+            raise InputError("lights must be lamina.scene.lighting.Light objects")
         object.__setattr__(self, "lights", lights)
         for name in ("ambient", "diffuse", "specular", "edge_opacity"):
             object.__setattr__(self, name, _fraction(getattr(self, name), name))

@@ -1,5 +1,5 @@
-"""Pipeline operations of the oit plugin: load a scene, move it by sub-pixel amounts,
-turn renderings into a table for learners."""
+"""Pipeline operations on scenes and renderings (any renderer): load a scene, move it by
+sub-pixel amounts, turn renderings into a table for learners."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.pipeline.operations import Context
-from lamina.scene import Camera, Scene
+from lamina.scene.core import Camera, Scene
 from lamina.types import Rendering
 
 __all__ = ["OPERATIONS", "move_in_image", "patch_features", "scene"]
@@ -21,7 +21,7 @@ __all__ = ["OPERATIONS", "move_in_image", "patch_features", "scene"]
 def scene(*, source: str, context: Context, opacity: float | None = None) -> dict[str, Any]:
     """Load a scene: a mesh or ``.toml`` scene file (relative to the pipeline) or
     ``procedural:NAME[:N]``; returns ``{"scene", "camera", "size"}``."""
-    from lamina.plugins.oit.loaders import load
+    from lamina.scene.files import load
 
     where = source if source.startswith("procedural:") else context.base_dir / source
     loaded = load(where, opacity=opacity)

@@ -39,7 +39,7 @@ from lamina.limits import (
     MAX_SPHERE_SUBDIVISIONS,
     MAX_TORUS_SUBDIVISIONS,
 )
-from lamina.scene import Camera, Scene
+from lamina.scene.core import Camera, Scene
 
 __all__ = [
     "PROCEDURAL",
@@ -158,7 +158,7 @@ def stacked_quads(
 
     Examples
     --------
-    >>> from lamina.plugins.oit.procedural import stacked_quads
+    >>> from lamina.scene.procedural import stacked_quads
     >>> scene, camera = stacked_quads(4)
     >>> scene.n_triangles
     8
@@ -194,7 +194,7 @@ def partial_quads(
 
     Examples
     --------
-    >>> from lamina.plugins.oit.procedural import partial_quads
+    >>> from lamina.scene.procedural import partial_quads
     >>> scene, camera = partial_quads(3)
     >>> scene.n_triangles
     6
@@ -236,7 +236,7 @@ def intersecting_quads(
 
     Examples
     --------
-    >>> from lamina.plugins.oit.procedural import intersecting_quads
+    >>> from lamina.scene.procedural import intersecting_quads
     >>> scene, camera = intersecting_quads(5)
     >>> scene.n_triangles
     10
@@ -303,7 +303,7 @@ def coplanar_pair(*, opacity: float = 0.5) -> tuple[Scene, Camera]:
 
     Examples
     --------
-    >>> from lamina.plugins.oit.procedural import coplanar_pair
+    >>> from lamina.scene.procedural import coplanar_pair
     >>> scene, camera = coplanar_pair()
     >>> scene.n_triangles, float(abs(scene.vertices[:, 2]).max())
     (4, 0.0)
@@ -427,7 +427,7 @@ def nested_spheres(
 
     Examples
     --------
-    >>> from lamina.plugins.oit.procedural import nested_spheres
+    >>> from lamina.scene.procedural import nested_spheres
     >>> scene, camera = nested_spheres(2, subdivisions=1)
     >>> scene.n_triangles
     160
@@ -494,7 +494,7 @@ def torus(
 
     Examples
     --------
-    >>> from lamina.plugins.oit.procedural import torus
+    >>> from lamina.scene.procedural import torus
     >>> scene, camera = torus(2, segments=8, rings=4)
     >>> scene.n_triangles
     128
@@ -627,7 +627,7 @@ def procedural_scene(name: str, **kwargs: object) -> tuple[Scene, Camera]:
 
     Examples
     --------
-    >>> from lamina.plugins.oit.procedural import procedural_scene
+    >>> from lamina.scene.procedural import procedural_scene
     >>> scene, camera = procedural_scene("stacked_quads", n=3)
     >>> scene.n_triangles
     6

@@ -28,8 +28,8 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.limits import MAX_IMAGE_SIDE, MAX_SUPERSAMPLES
-from lamina.plugins.oit.procedural import axis_rotation
-from lamina.scene import Camera
+from lamina.scene.core import Camera
+from lamina.scene.procedural import axis_rotation
 
 __all__ = [
     "adjust_camera",

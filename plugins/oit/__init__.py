@@ -1,4 +1,9 @@
-"""lamina plugin oit: exact order-independent transparency renderers."""
+"""lamina plugin oit: exact order-independent transparency renderers.
+
+Only the renderers (and their raster setup, reference and kernels): scenes, scene
+files, lighting, ``lamina render`` and the scene pipeline operations belong to the
+host (:mod:`lamina.scene`), so they work with any renderer plugin.
+"""
 
 from lamina import Tags, hookimpl
 
@@ -41,14 +46,3 @@ RENDERERS = {
 def lamina_register_renderers(registry):  # type: ignore[no-untyped-def]
     for name, (factory, summary, tags) in RENDERERS.items():
         registry.add(name, factory, summary=summary, tags=tags)
-
-
-@hookimpl
-def lamina_register_operations(registry):  # type: ignore[no-untyped-def]
-    """Register the pipeline operations; their module is imported when a pipeline runs."""
-    for name, summary in (
-        ("scene", "Load a scene: a mesh, a .toml scene file or procedural:NAME[:N]."),
-        ("move_in_image", "Translate a scene so its picture moves by exactly (dy, dx) pixels."),
-        ("patch_features", "A table of patch features of renderings, classed by depth complexity."),
-    ):
-        registry.add(name, f"lamina.plugins.oit.operations:{name}", summary=summary)

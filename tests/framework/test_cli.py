@@ -151,7 +151,7 @@ def test_operations_registered_by_name_match_their_modules() -> None:
     each resolves, and each plugin's names are exactly its module's table."""
     from lamina.learn import operations as learn_operations
     from lamina.pipeline import operations as pipeline_operations
-    from lamina.plugins.oit import operations as oit_operations
+    from lamina.scene import operations as scene_operations
 
     host = lamina.get_host()
     for op in host.operations():
@@ -159,7 +159,7 @@ def test_operations_registered_by_name_match_their_modules() -> None:
     for plugin, module in (
         ("pipeline", pipeline_operations),
         ("learn", learn_operations),
-        ("oit", oit_operations),
+        ("scene", scene_operations),
     ):
         registered = {op.name for op in host.plugins[plugin].operations}
         assert registered == set(module.OPERATIONS), plugin

@@ -30,7 +30,8 @@ def modules_with_examples() -> list[str]:
 
 # Examples that start Taichi, train a network or sweep noise levels take seconds.
 SLOW = {
-    "lamina.plugins.oit.loaders",
+    "lamina.scene.files",
+    "lamina.scene.meshes",
     "lamina.plugins.oit.renderers.fragment_list",
     "lamina.plugins.oit.renderers.peeling",
     "lamina.plugins.subpixel.feasibility",

@@ -137,10 +137,10 @@ def test_limited_accepts_the_limit_and_refuses_past_it(floats: bool) -> None:
 
 def _component_checks() -> list[tuple[str, object]]:
     from lamina.pipeline.executors import make_executor
-    from lamina.plugins.oit import procedural
-    from lamina.plugins.oit.lighting import Light, Lighting
     from lamina.plugins.oit.renderers import MultiLayerDepthPeeling
-    from lamina.plugins.oit.view import supersampled_size
+    from lamina.scene import procedural
+    from lamina.scene.lighting import Light, Lighting
+    from lamina.scene.view import supersampled_size
 
     def over(name: str) -> int:
         return int(LIMITS[name].value) + 1

@@ -16,8 +16,8 @@ from PIL import Image
 
 import lamina
 from lamina.cli import main
-from lamina.plugins.oit.cli import unpremultiply
-from lamina.plugins.oit.loaders import load
+from lamina.scene.command import unpremultiply
+from lamina.scene.files import load
 
 SCENE = "procedural:nested_spheres:2"
 SIZE = "24x18"  # width x height
@@ -226,7 +226,7 @@ def test_unsupported_output_is_refused_before_rendering(tmp_path):
 
 
 def test_render_failure_leaves_no_partial_file(tmp_path, monkeypatch):
-    from lamina.plugins.oit import cli
+    from lamina.scene import command as cli
 
     def broken_write(path, image, **kwargs):  # type: ignore[no-untyped-def]
         from lamina.io import atomic_write
@@ -259,7 +259,7 @@ def test_usage_errors():
 
 def test_command_line_module_does_not_import_taichi():
     code = (
-        "import sys, lamina.plugins.oit.cli, lamina.plugins.oit.loaders; "
+        "import sys, lamina.scene.command, lamina.scene.files; "
         "from lamina.cli import main; main.get_command(None, 'render'); "
         "assert 'taichi' not in sys.modules, 'taichi imported'"
     )

@@ -20,10 +20,11 @@ from lamina.cli import main
 from lamina.errors import InputError
 from lamina.limits import MAX_IMAGE_SIDE
 from lamina.memory import MemoryLimitError
-from lamina.plugins.oit.loaders import load, load_mesh
 from lamina.plugins.oit.reference import Reference
 from lamina.plugins.oit.renderers import FragmentList
 from lamina.scene import Camera
+from lamina.scene.files import load
+from lamina.scene.meshes import load_mesh
 
 NESTED = Path(__file__).parents[3] / "examples" / "scenes" / "nested.toml"
 VARIANTS = 30  # per format: a third truncated, a third bit-flipped, a third edited
@@ -152,7 +153,7 @@ def test_peak_memory_counts_the_triangle_setup():
     """Issue 17: the setup's arrays (312 bytes per raster triangle) and its scratch were
     left out of peak_memory_bytes."""
     from lamina.plugins.oit import raster
-    from lamina.plugins.oit.procedural import random_triangles
+    from lamina.scene.procedural import random_triangles
 
     scene, camera = random_triangles(20_000)
     for renderer in (FragmentList(arch="cpu"), Reference()):

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 from lamina.errors import InputError
-from lamina.plugins.oit.lighting import MAX_LIGHTS, Light, Lighting, shade, vertex_normals
-from lamina.plugins.oit.procedural import nested_spheres
 from lamina.plugins.oit.reference import Reference
 from lamina.plugins.oit.renderers import (
     DepthPeeling,
@@ -18,6 +16,8 @@ from lamina.plugins.oit.renderers import (
     MultiLayerDepthPeeling,
 )
 from lamina.scene import Camera, Scene
+from lamina.scene.lighting import MAX_LIGHTS, Light, Lighting, shade, vertex_normals
+from lamina.scene.procedural import nested_spheres
 
 SQUARE = np.array([[-1, -1, 0], [1, -1, 0], [1, 1, 0], [-1, 1, 0]], float)
 FACES = np.array([[0, 1, 2], [0, 2, 3]])

@@ -293,7 +293,7 @@ def test_three_triangles_whose_centroid_pixel_lies_outside():
 
 def test_intersecting_quads_match_the_oracle():
     """Issue 17: 164 of these 64x64 pixels were wrong (1,310 at the default size)."""
-    from lamina.plugins.oit.procedural import intersecting_quads
+    from lamina.scene.procedural import intersecting_quads
 
     scene, camera = intersecting_quads(16, opacity=0.5, seed=1)
     assert _assert_matches_oracle(scene, camera, (64, 64)) > 0.85 * 64 * 64

@@ -574,7 +574,7 @@ def test_bad_scene_or_camera_type():
 def test_batched_lists_equal_the_unbudgeted_render(local, stop):
     """Tiles over the budget peel their lists in batches of ``local`` keys in each
     thread's own array (issue 17: the batched mode was 140x slower than unbudgeted)."""
-    from lamina.plugins.oit.procedural import intersecting_quads
+    from lamina.scene.procedural import intersecting_quads
 
     scene, camera = intersecting_quads(12, seed=3)
     size = (32, 48)

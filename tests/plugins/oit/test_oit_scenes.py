@@ -12,15 +12,10 @@ import trimesh
 
 import lamina
 from lamina import ConfigError, InputError
-from lamina.plugins.oit import procedural
-from lamina.plugins.oit.loaders import (
-    frame_camera,
-    load,
-    load_mesh,
-    load_scene_file,
-    transform_matrix,
-)
-from lamina.scene import Camera, Scene
+from lamina.scene import Camera, Scene, procedural
+from lamina.scene.camera import frame_camera, transform_matrix
+from lamina.scene.files import load, load_scene_file
+from lamina.scene.meshes import load_mesh
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "scenes"
 

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 import lamina
 from lamina.cli import main
-from lamina.plugins.oit.lighting import Light, Lighting, shade
-from lamina.plugins.oit.loaders import load
-from lamina.plugins.oit.view import adjust_camera, downsample
 from lamina.scene import Camera
+from lamina.scene.files import load
+from lamina.scene.lighting import Light, Lighting, shade
+from lamina.scene.view import adjust_camera, downsample
 
 SIZE = "24x18"  # width x height
 

@@ -1,0 +1,115 @@
+"""Cameras framed on a scene, and the transforms that move scenes and cameras."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from lamina.errors import InputError
+from lamina.scene.core import Camera, Scene
+
+__all__ = [
+    "bounding_sphere",
+    "clip_range",
+    "fit_depth_range",
+    "frame_camera",
+    "moved_camera",
+    "transform_matrix",
+]
+
+
+def frame_camera(
+    scene: Scene,
+    *,
+    direction: Sequence[float] = (0.35, 0.3, 1.0),
+    fov_y: float = 45.0,
+    margin: float = 1.05,
+) -> Camera:
+    """A perspective camera that sees all of ``scene`` from ``direction``.
+
+    The camera looks at the centre of the scene's bounding box from far enough
+    away that the bounding sphere fits the vertical field of view (``margin``
+    leaves a border); near and far hug the sphere, which keeps depth precise.
+
+    Examples
+    --------
+    >>> from lamina.scene.procedural import nested_spheres
+    >>> camera = frame_camera(nested_spheres(1, subdivisions=1)[0], direction=(0, 0, 1))
+    >>> [round(x, 2) for x in camera.eye]
+    [0.0, 0.0, 2.74]
+    """
+    centre, radius = bounding_sphere(scene)
+    view = np.asarray(direction, dtype=np.float64)
+    if view.shape != (3,) or not np.isfinite(view).all() or not np.linalg.norm(view):
+        raise InputError(f"direction must be a non-zero 3-vector, got {direction!r}")
+    view /= np.linalg.norm(view)
+    distance = margin * radius / math.sin(math.radians(fov_y) / 2.0)
+    up = (0.0, 1.0, 0.0) if abs(view[1]) < 0.99 else (0.0, 0.0, -1.0)
+    eye = centre + distance * view
+    near, far = clip_range(eye, centre, radius, "perspective")
+    return Camera.look_at(eye=eye, target=centre, up=up, fov_y=fov_y, near=near, far=far)
+
+
+def bounding_sphere(scene: Scene) -> tuple[np.ndarray, float]:
+    """Centre of the bounding box and the radius that holds every used vertex."""
+    centre = scene.bounds.mean(axis=0)
+    used = scene.vertices[np.unique(scene.faces)]
+    return centre, max(float(np.linalg.norm(used - centre, axis=1).max()), 1e-9)
+
+
+def clip_range(
+    eye: np.ndarray, centre: np.ndarray, radius: float, projection: str
+) -> tuple[float, float]:
+    """Near and far planes that hold the sphere (``centre``, ``radius``) seen from ``eye``,
+    with room to spare but no more than that: depth precision follows far / near."""
+    distance = float(np.linalg.norm(np.asarray(eye) - centre))
+    if projection == "orthographic":
+        return distance - 1.5 * radius, distance + 1.5 * radius
+    return max(distance - radius, 0.0) * 0.5 + 1e-6 * distance, (distance + radius) * 1.5
+
+
+def transform_matrix(
+    *,
+    translate: Sequence[float] = (0.0, 0.0, 0.0),
+    rotate: Sequence[float] = (0.0, 0.0, 0.0),
+    scale: float | Sequence[float] = 1.0,
+) -> np.ndarray:
+    """4x4 affine matrix: scale, then rotate (degrees about x, then y, then z, fixed
+    axes), then translate.
+
+    Examples
+    --------
+    >>> m = transform_matrix(translate=(1, 0, 0), rotate=(0, 0, 90), scale=2)
+    >>> np.round(m @ [1.0, 0.0, 0.0, 1.0], 6).tolist()
+    [1.0, 2.0, 0.0, 1.0]
+    """
+    s = np.broadcast_to(np.asarray(scale, dtype=np.float64), (3,))
+    rx, ry, rz = np.radians(np.asarray(rotate, dtype=np.float64))
+    cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
+    rot_x = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    rot_y = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rot_z = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    m = np.eye(4)
+    m[:3, :3] = rot_z @ rot_y @ rot_x @ np.diag(s)
+    m[:3, 3] = np.asarray(translate, dtype=np.float64)
+    return m
+
+
+def moved_camera(camera: Camera, matrix: np.ndarray) -> Camera:
+    """``camera`` carried along with geometry transformed by ``matrix``."""
+    linear = matrix[:3, :3]
+    eye = linear @ np.asarray(camera.eye) + matrix[:3, 3]
+    target = linear @ np.asarray(camera.target) + matrix[:3, 3]
+    up = linear @ np.asarray(camera.up)
+    return dataclasses.replace(camera, eye=tuple(eye), target=tuple(target), up=tuple(up))
+
+
+def fit_depth_range(camera: Camera, scene: Scene) -> Camera:
+    """``camera`` with near and far hugging ``scene``'s bounding sphere (for a camera
+    moved by hand: depth precision follows far / near)."""
+    centre, radius = bounding_sphere(scene)
+    near, far = clip_range(np.asarray(camera.eye), centre, radius, camera.projection)
+    return dataclasses.replace(camera, near=near, far=far)

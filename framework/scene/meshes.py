@@ -1,0 +1,242 @@
+"""Triangle mesh files read through :mod:`trimesh` into scenes.
+
+Colours of mesh files come from, in order of preference: per-vertex colours,
+per-face colours, the material (OBJ ``Kd`` with ``d``/``Tr`` opacity, glTF
+``baseColorFactor`` and texture), else light grey; an explicit ``color`` or
+``opacity`` overrides them. Every problem with a file raises :class:`FileError`
+naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lamina.errors import ConfigError, InputError
+from lamina.io import quiet_logger
+from lamina.scene.colors import color_override
+from lamina.scene.core import Scene, degenerate_faces
+
+__all__ = ["DEFAULT_COLOR", "MESH_SUFFIXES", "FileError", "load_mesh"]
+
+#: File types :func:`load_mesh` reads (through trimesh).
+MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
+#: Colour of meshes whose file carries none.
+DEFAULT_COLOR = (0.8, 0.8, 0.8, 1.0)
+#: Longest parser message quoted in an error (a damaged file can make it huge).
+_DETAIL_CHARS = 160
+
+
+class FileError(ConfigError, InputError):
+    """A mesh or scene file is missing, damaged or invalid: names the file (and the
+    key and line where there is one); bad input, so the command line exits 2."""
+
+
+def load_mesh(
+    path: str | Path,
+    *,
+    color: Sequence[float] | None = None,
+    opacity: float | None = None,
+    drop_degenerate: bool = False,
+) -> Scene:
+    """Read a triangle mesh file into a :class:`Scene`.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.obj`` (with its ``.mtl``), ``.ply``, ``.stl``, ``.glb``/``.gltf`` or
+        ``.off``. Multi-mesh files (OBJ groups by material, glTF node trees) are
+        flattened with their node transforms.
+    color : sequence of 3 or 4 floats in [0, 1], optional
+        Straight RGB(A) for every face instead of the file's colours.
+    opacity : float in [0, 1], optional
+        Opacity for every face instead of the file's (or ``color``'s) alpha.
+    drop_degenerate : bool, default False
+        Drop zero-area faces instead of refusing the file.
+
+    Returns
+    -------
+    Scene
+        Per-vertex colours when the file has them (or a texture), else per-face.
+
+    Raises
+    ------
+    lamina.ConfigError
+        Missing, unreadable or unsupported file, no triangles, degenerate faces.
+    lamina.InputError
+        ``color`` or ``opacity`` out of range.
+
+    Examples
+    --------
+    >>> import tempfile, trimesh
+    >>> from lamina.scene.files import load_mesh
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = trimesh.creation.box().export(f"{folder}/box.ply")
+    ...     scene = load_mesh(f"{folder}/box.ply", color=(1.0, 0.5, 0.0), opacity=0.4)
+    >>> scene.n_triangles, scene.face_colors[0].tolist()
+    (12, [1.0, 0.5, 0.0, 0.4])
+    """
+    source = Path(path)
+    override = color_override(color, opacity)
+    suffix = source.suffix.lower()
+    if suffix not in MESH_SUFFIXES:
+        raise FileError(
+            f"unsupported mesh file type {suffix or '(none)'!r}; "
+            f"expected one of {', '.join(MESH_SUFFIXES)}",
+            file=str(source),
+        )
+    if not source.is_file():
+        raise FileError("mesh file does not exist or is not a file", file=str(source))
+    import trimesh
+
+    try:
+        with quiet_logger("trimesh"):
+            # process=False keeps the file's vertices and faces as they are: merging
+            # vertices would blend per-vertex colours across seams.
+            loaded = trimesh.load(source, process=False)
+            parts = [
+                _mesh_to_scene(mesh, override, drop_degenerate, source)
+                for mesh in _triangle_meshes(loaded, trimesh)
+            ]
+    except ConfigError:
+        raise
+    except Exception as error:  # trimesh's parsers fail in many ways on damaged files
+        raise _damaged(source, error) from None
+    if not parts:
+        raise FileError("the file holds no triangles", file=str(source))
+    return parts[0] if len(parts) == 1 else Scene.concatenate(parts)
+
+
+def _damaged(source: Path, error: Exception) -> FileError:
+    """One clear line for a file a parser choked on."""
+    if isinstance(error, ModuleNotFoundError | UnicodeDecodeError):
+        # trimesh looks for a text-encoding detector when bytes are not UTF-8.
+        detail = "bytes that are not text where the format needs text"
+    else:
+        detail = f"{type(error).__name__}: {error}"
+        if len(detail) > _DETAIL_CHARS:
+            detail = detail[: _DETAIL_CHARS - 3] + "..."
+    kind = source.suffix.lstrip(".").upper()
+    return FileError(
+        f"not a readable {kind} mesh: the file is truncated, damaged or not in that format "
+        f"({detail})",
+        file=str(source),
+    )
+
+
+def _triangle_meshes(loaded: Any, trimesh: Any) -> list[Any]:
+    """The triangle meshes in whatever trimesh loaded, with scene-graph transforms."""
+    if isinstance(loaded, trimesh.Trimesh):
+        return [loaded]
+    if isinstance(loaded, trimesh.Scene):
+        meshes = []
+        for node in loaded.graph.nodes_geometry:
+            transform, name = loaded.graph[node]
+            geometry = loaded.geometry.get(name)
+            if isinstance(geometry, trimesh.Trimesh) and len(geometry.faces):
+                placed = geometry.copy()
+                placed.apply_transform(transform)
+                meshes.append(placed)
+        return meshes
+    return []
+
+
+def _mesh_to_scene(
+    mesh: Any,
+    override: tuple[np.ndarray | None, float | None],
+    drop_degenerate: bool,
+    source: Path,
+) -> Scene:
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    if len(faces) == 0:
+        raise FileError("a mesh in the file has no faces", file=str(source))
+    if not np.isfinite(vertices).all():
+        raise FileError("vertices contain NaN or infinite values", file=str(source))
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise FileError("face indices out of bounds of the vertex list", file=str(source))
+    color, opacity = override
+    if color is not None:
+        per_vertex, rgba = False, np.broadcast_to(color, (len(faces), 4)).copy()
+    else:
+        per_vertex, rgba = _file_colors(mesh)
+    if opacity is not None:
+        rgba[:, 3] = opacity
+    bad = degenerate_faces(vertices, faces)
+    if bad.any():
+        if not drop_degenerate:
+            raise FileError(
+                f"{int(bad.sum())} of {len(faces)} faces are degenerate (zero area); "
+                "drop them with drop_degenerate = true (command line: --drop-degenerate)",
+                file=str(source),
+            )
+        faces = faces[~bad]
+        if not per_vertex:
+            rgba = rgba[~bad]
+        if len(faces) == 0:
+            raise FileError("every face is degenerate", file=str(source))
+    try:
+        if per_vertex:
+            return Scene(vertices=vertices, faces=faces, vertex_colors=rgba)
+        return Scene(vertices=vertices, faces=faces, face_colors=rgba)
+    except InputError as error:
+        raise FileError(str(error), file=str(source)) from None
+
+
+def _file_colors(mesh: Any) -> tuple[bool, np.ndarray]:
+    """``(per_vertex, rgba)``: the mesh's own colours as straight float RGBA."""
+    visual = mesh.visual
+    kind = visual.kind
+    if kind == "vertex":
+        return True, np.asarray(visual.vertex_colors, dtype=np.float64)[:, :4] / 255.0
+    if kind == "face":
+        return False, np.asarray(visual.face_colors, dtype=np.float64)[:, :4] / 255.0
+    if kind == "texture":
+        material = visual.material
+        rgba = _material_rgba(material)
+        if _has_texture(material) and getattr(visual, "uv", None) is not None:
+            colors = np.asarray(visual.to_color().vertex_colors, dtype=np.float64) / 255.0
+            if colors.ndim == 2 and len(colors) == len(mesh.vertices):
+                # glTF multiplies the texture by baseColorFactor; an OBJ texture replaces
+                # Kd, but the material's opacity still applies.
+                pbr = getattr(material, "baseColorFactor", None) is not None
+                return True, colors[:, :4] * (rgba if pbr else np.array([1.0, 1.0, 1.0, rgba[3]]))
+        return False, np.tile(rgba, (len(mesh.faces), 1))
+    return False, np.tile(DEFAULT_COLOR, (len(mesh.faces), 1))
+
+
+def _has_texture(material: Any) -> bool:
+    return (
+        getattr(material, "image", None) is not None
+        or getattr(material, "baseColorTexture", None) is not None
+    )
+
+
+def _material_rgba(material: Any) -> np.ndarray:
+    """Straight RGBA of a trimesh material: glTF ``baseColorFactor`` (alpha only when
+    ``alphaMode`` is BLEND or MASK, as glTF says), or OBJ ``Kd`` with ``d`` / ``Tr``."""
+    factor = getattr(material, "baseColorFactor", None)
+    if factor is not None:
+        rgba = np.asarray(factor, dtype=np.float64)[:4] / 255.0
+        if getattr(material, "alphaMode", None) not in ("BLEND", "MASK"):
+            rgba[3] = 1.0
+        return rgba
+    extra = getattr(material, "kwargs", None) or {}
+    diffuse = getattr(material, "diffuse", None)
+    rgba = np.array(DEFAULT_COLOR)
+    if "kd" in extra:  # the .mtl's own floats, before trimesh rounds them to 8 bits
+        rgba[:3] = np.asarray(extra["kd"], dtype=np.float64)[:3]
+    elif diffuse is not None:
+        rgba = np.asarray(diffuse, dtype=np.float64)[:4] / 255.0
+    if "d" in extra:
+        rgba[3] = float(_first(extra["d"]))
+    elif "tr" in extra:
+        rgba[3] = 1.0 - float(_first(extra["tr"]))
+    return np.clip(rgba, 0.0, 1.0)
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, (list, tuple)) else value
