@@ -1,4 +1,5 @@
-"""TOML files with line numbers for error messages (``tomllib`` reports none)."""
+"""TOML files with line numbers for error messages (``tomllib`` reports none): the one
+locator of lamina's TOML files (pipelines, scene files)."""
 
 from __future__ import annotations
 
@@ -31,15 +32,24 @@ class TomlFile:
     ('b', 6)
     """
 
-    def __init__(self, text: str, *, file: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        text: str,
+        *,
+        file: str | Path | None = None,
+        error_type: type[ConfigError] = ConfigError,
+    ) -> None:
         self.file = str(file) if file is not None else None
+        #: What :meth:`error` (and a parse error) raises: ConfigError or a subclass.
+        self.error_type = error_type
         try:
             self.data: dict[str, Any] = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             found = re.search(r"line (\d+)", str(error))
-            raise ConfigError(
-                f"malformed TOML: {error}", file=self.file, line=int(found[1]) if found else None
-            ) from None
+            line = int(found[1]) if found else None
+            if line is None and "end of document" in str(error):
+                line = max(len(text.splitlines()), 1)  # e.g. a list never closed
+            raise error_type(f"malformed TOML: {error}", file=self.file, line=line) from None
         self._tables: dict[tuple[str, int], int] = {("", 0): 1}
         self._keys: dict[tuple[str, int, str], int] = {}
         counts: dict[str, int] = {}
@@ -61,14 +71,20 @@ class TomlFile:
                     self._keys.setdefault((*table, f"{name}.{inner[1]}"), number)
 
     @classmethod
-    def read(cls, path: str | Path, *, what: str = "file") -> TomlFile:
-        """Read and parse ``path``; :class:`ConfigError` when it cannot be read or parsed."""
+    def read(
+        cls,
+        path: str | Path,
+        *,
+        what: str = "file",
+        error_type: type[ConfigError] = ConfigError,
+    ) -> TomlFile:
+        """Read and parse ``path``; ``error_type`` when it cannot be read or parsed."""
         try:
             text = Path(path).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or error
-            raise ConfigError(f"cannot read {what}: {reason}", file=str(path)) from None
-        return cls(text, file=path)
+            raise error_type(f"cannot read {what}: {reason}", file=str(path)) from None
+        return cls(text, file=path, error_type=error_type)
 
     def line(self, path: str, *, occurrence: int = 0) -> int | None:
         """The line of dotted ``path`` (a table, a key, or the nearest enclosing one)."""
@@ -90,7 +106,7 @@ class TomlFile:
     def error(
         self, message: str, key: str, *, occurrence: int = 0, name: str | None = None
     ) -> ConfigError:
-        """A :class:`ConfigError` naming this file, the line of ``key`` and ``name`` (or ``key``)."""
-        return ConfigError(
+        """An :attr:`error_type` naming this file, the line of ``key`` and ``name`` (or ``key``)."""
+        return self.error_type(
             message, file=self.file, line=self.line(key, occurrence=occurrence), key=name or key
         )

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from lamina.scene.camera import (
 from lamina.scene.colors import color_override, recolored
 from lamina.scene.core import Camera, Scene
 from lamina.scene.meshes import MESH_SUFFIXES, FileError, load_mesh
+from lamina.tomlfile import TomlFile
 
 __all__ = ["DEFAULT_SIZE", "LoadedScene", "load", "load_scene_file"]
 
@@ -82,64 +81,22 @@ class LoadedScene:
     source: str
 
 
-class _Locator:
-    """Line numbers of keys in a TOML text, for messages (tomllib gives none)."""
-
-    _header = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
-
-    def __init__(self, text: str) -> None:
-        self.sections: list[tuple[str, int, int]] = []  # (name, occurrence, first line)
-        counts: dict[str, int] = {}
-        self.lines = text.splitlines()
-        self.sections.append(("", 0, 1))
-        for number, line in enumerate(self.lines, start=1):
-            match = self._header.match(line)
-            if match:
-                name = match.group(1)
-                self.sections.append((name, counts.get(name, 0), number))
-                counts[name] = counts.get(name, 0) + 1
-
-    def line(self, section: str, key: str | None = None, index: int = 0) -> int | None:
-        """Line of ``key`` in the ``index``-th ``[section]`` (``""``: the top level). A key
-        missing from a section gives the section's header line; a top-level key that
-        names a table gives the table's header."""
-        if not section and key is not None:
-            header = self.line(key)
-            if header is not None:
-                return header
-        for position, (name, occurrence, start) in enumerate(self.sections):
-            if name != section or occurrence != index:
-                continue
-            if key is None:
-                return start
-            end = (
-                self.sections[position + 1][2]
-                if position + 1 < len(self.sections)
-                else len(self.lines) + 1
-            )
-            pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-            for number in range(start, end):
-                if pattern.match(self.lines[number - 1]):
-                    return number
-            return start if section else None
-        return None
-
-
 class _SceneFile:
-    """One scene TOML file being read: raises :class:`ConfigError` with file, key, line."""
+    """One scene TOML file being read: raises :class:`FileError` with file, key, line."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            self.text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise FileError(f"cannot read scene file: {error}", file=str(path)) from None
-        self.locate = _Locator(self.text)
+        self.toml = TomlFile.read(path, what="scene file", error_type=FileError)
 
     def error(
         self, message: str, section: str = "", key: str | None = None, index: int = 0
     ) -> FileError:
-        line = self.locate.line(section, key, index) if section or key else None
+        """A FileError at ``key`` of the ``index``-th ``[section]`` (``""``: the top level;
+        a top-level key the file lacks has no line)."""
+        line = None
+        if section or (key is not None and key in self.toml.data):
+            dotted = ".".join(part for part in (section, key) if part)
+            line = self.toml.line(dotted, occurrence=index)
         if section == "mesh":
             name = f"mesh[{index}]" + (f".{key}" if key else "")
         else:
@@ -147,14 +104,7 @@ class _SceneFile:
         return FileError(message, file=str(self.path), line=line, key=name)
 
     def parse(self) -> dict[str, Any]:
-        try:
-            data = tomllib.loads(self.text)
-        except tomllib.TOMLDecodeError as error:
-            found = re.search(r"line (\d+)", str(error))
-            line = int(found.group(1)) if found else None
-            if line is None and "end of document" in str(error):
-                line = max(len(self.locate.lines), 1)
-            raise FileError(f"not valid TOML: {error}", file=str(self.path), line=line) from None
+        data = self.toml.data
         for key in data:
             if key not in _TOP_KEYS:
                 raise self.error(

@@ -489,7 +489,7 @@ def test_scene_file_errors_name_file_key_and_line(tmp_path, text, key, line, mes
 def test_invalid_toml_reports_its_line(tmp_path, text, line):
     error = _config_error(_write(tmp_path, text))
     assert error.line == line
-    assert "not valid TOML" in str(error)
+    assert "malformed TOML" in str(error)
 
 
 def test_mesh_problems_inside_a_scene_file_name_the_entry(tmp_path):
