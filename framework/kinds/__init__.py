@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-import pluggy
+from lamina.hookspecs import hookspec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -317,7 +317,7 @@ class Kind:
             f"Register {self.plural.replace('_', ' ')} with "
             "``registry.add(name, factory, summary=..., tags=...)``."
         )
-        setattr(namespace, self.hook, pluggy.HookspecMarker("lamina")(register))
+        setattr(namespace, self.hook, hookspec(register))
         return namespace
 
     def all_tags(self) -> tuple[TagField, ...]:
