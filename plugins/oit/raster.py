@@ -111,10 +111,14 @@ SETUP_CHUNK = 1 << 13
 #: clipped faces make up to 7 fan triangles, each as large).
 SETUP_BYTES_PER_FACE = 2048
 SETUP_CHUNK_BYTES = SETUP_CHUNK * SETUP_BYTES_PER_FACE
-#: Faces from which ``setup(..., arch=...)`` runs the Taichi setup kernel: below it
-#: the numpy setup (about 2.5 us per face) costs less than compiling the kernel on a
-#: process's first frame.
+#: Faces from which ``setup(..., arch=...)`` runs the Taichi setup kernel: on the
+#: process's first frame of at least :data:`SETUP_KERNEL_MIN_FACES` faces only from
+#: :data:`SETUP_KERNEL_FIRST_FACES` (the kernel's one-off front end and JIT, about
+#: 0.35 s with a warm offline cache, cost more than the numpy setup's 1.5-2.5 us per
+#: face below that), on every later frame from :data:`SETUP_KERNEL_MIN_FACES`.
 SETUP_KERNEL_MIN_FACES = 1 << 14
+SETUP_KERNEL_FIRST_FACES = 1 << 18
+_large_frames = 0  # frames of SETUP_KERNEL_MIN_FACES faces or more set up so far
 #: Bytes each raster triangle keeps after the setup (table, shade, bbox, face), at most
 #: (face colours keep 104 fewer).
 KEPT_BYTES_PER_TRIANGLE = 8 * (17 + 17 + 4 + 1)
@@ -239,7 +243,8 @@ def setup(
     With ``arch=None`` (the reference implementation) faces are set up in float64
     numpy in chunks of :data:`SETUP_CHUNK`, so the scratch memory is bounded
     whatever the triangle count.  With a Taichi ``arch`` (``"auto"``, ``"cpu"``,
-    ...), scenes of at least :data:`SETUP_KERNEL_MIN_FACES` faces are set up by
+    ...), scenes of at least :data:`SETUP_KERNEL_MIN_FACES` faces (on a process's
+    first such frame :data:`SETUP_KERNEL_FIRST_FACES`) are set up by
     :mod:`lamina.kernels.oit_setup`, parallel over faces and bit for bit the same
     (only faces that need clipping go through numpy); its scratch is 17 bytes per
     face.  What stays is :data:`KEPT_BYTES_PER_TRIANGLE` per raster triangle.
@@ -251,7 +256,7 @@ def setup(
     height, width = check_size(size)
     matrix = camera.projection_matrix(width / height) @ camera.view_matrix()
     flat = scene.vertex_colors is None
-    if arch is not None and scene.n_triangles >= SETUP_KERNEL_MIN_FACES and _has_float64(arch):
+    if arch is not None and _kernel_pays(scene.n_triangles) and _has_float64(arch):
         face, table, bbox, shade, setup_bytes = _kernel_setup(scene, matrix, (height, width))
     else:
         clip = clip_positions(scene.vertices, matrix)
@@ -313,6 +318,16 @@ def _numpy_setup(
     if len(parts) == 2:
         return parts[1]
     return tuple(np.concatenate(columns) for columns in zip(*parts, strict=True))
+
+
+def _kernel_pays(faces: int) -> bool:
+    """Whether the setup kernel beats the numpy setup for a frame of ``faces`` faces
+    (see :data:`SETUP_KERNEL_MIN_FACES`)."""
+    global _large_frames
+    if faces < SETUP_KERNEL_MIN_FACES:
+        return False
+    _large_frames += 1
+    return _large_frames > 1 or faces >= SETUP_KERNEL_FIRST_FACES
 
 
 def _has_float64(arch: str) -> bool:

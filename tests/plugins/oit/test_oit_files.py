@@ -149,12 +149,13 @@ def test_cli_size_limits_are_the_limits_table(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("o*"))
 
 
-def test_peak_memory_counts_the_triangle_setup():
+def test_peak_memory_counts_the_triangle_setup(monkeypatch):
     """Issue 17: the setup's arrays (312 bytes per raster triangle) and its scratch were
     left out of peak_memory_bytes."""
     from lamina.plugins.oit import raster
     from lamina.scene.procedural import random_triangles
 
+    monkeypatch.setattr(raster, "_large_frames", 1)  # past the first frame: kernel setup
     scene, camera = random_triangles(20_000)
     for renderer in (FragmentList(arch="cpu"), Reference()):
         # (the Taichi renderers set up a scene this large in a kernel, with less scratch)

@@ -55,6 +55,7 @@ def _degenerate(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 def always_kernel(monkeypatch):
     """The kernel setup for every scene size (it starts at SETUP_KERNEL_MIN_FACES)."""
     monkeypatch.setattr(raster, "SETUP_KERNEL_MIN_FACES", 1)
+    monkeypatch.setattr(raster, "SETUP_KERNEL_FIRST_FACES", 1)
 
 
 def assert_same_setup(
@@ -107,6 +108,23 @@ def test_renderings_with_the_kernel_setup_equal_the_numpy_setup(always_kernel, m
     with_numpy = renderer.render(scene, camera, (96, 128))
     assert with_kernel.image.tobytes() == with_numpy.image.tobytes()
     np.testing.assert_array_equal(with_kernel.depth_complexity, with_numpy.depth_complexity)
+
+
+def test_the_kernel_runs_from_the_first_frame_only_for_large_scenes(monkeypatch):
+    """Its one-off compilation pays on a first frame only for large scenes; on later
+    frames from SETUP_KERNEL_MIN_FACES faces."""
+    monkeypatch.setattr(raster, "_large_frames", 0)
+    monkeypatch.setattr(raster, "SETUP_KERNEL_MIN_FACES", 100)
+    monkeypatch.setattr(raster, "SETUP_KERNEL_FIRST_FACES", 1000)
+    assert [raster._kernel_pays(n) for n in (99, 500, 99, 500, 5000)] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
+    monkeypatch.setattr(raster, "_large_frames", 0)
+    assert raster._kernel_pays(1000)
 
 
 def test_constants_match_the_raster_setup():
