@@ -95,7 +95,7 @@ class _View:
     background: tuple[float, ...] | None = None
     color: tuple[float, ...] | None = None
     lights: tuple[str, ...] = ()
-    edge_opacity: float = 0.0
+    edge_opacity: float | None = None
     samples: int = 1
 
 
@@ -128,34 +128,19 @@ def _vector(
     return values
 
 
-def _lighting(specs: tuple[str, ...], edge_opacity: float, source: str) -> Any:
-    """The Lighting of ``--light`` options: none, headlight, or up to
-    :data:`lamina.limits.MAX_LIGHTS` X,Y,Z[:INTENSITY]."""
-    from lamina.scene.lighting import Light, Lighting
+def _lighting(view: _View, loaded: Any) -> Any:
+    """The Lighting of ``--light`` and ``--edge-opacity``, each defaulting to the scene
+    file's ``[lighting]`` table, else to a headlight for mesh files and none otherwise."""
+    from lamina.scene.lighting import parse_lights
     from lamina.scene.meshes import MESH_SUFFIXES
 
+    specs = view.lights or loaded.lights
     if not specs:
         # A mesh file's own colours are usually plain: light it so it reads as a shape.
-        specs = ("headlight",) if Path(source).suffix.lower() in MESH_SUFFIXES else ("none",)
-    words = {spec.strip().lower() for spec in specs}
-    if words & {"none", "headlight"}:
-        if len(specs) > 1:
-            raise InputError("--light none and --light headlight cannot be combined with others")
-        if "none" in words:
-            if edge_opacity:
-                return Lighting(ambient=1.0, diffuse=0.0, specular=0.0, edge_opacity=edge_opacity)
-            return None
-        return Lighting(edge_opacity=edge_opacity)
-    lights = []
-    for spec in specs:
-        direction, _, intensity = spec.partition(":")
-        vector = _vector(direction, "light")
-        try:
-            strength = float(intensity) if intensity else 1.0
-        except ValueError:
-            raise InputError(f"--light intensity must be a number, got {intensity!r}") from None
-        lights.append(Light(vector, intensity=strength))  # type: ignore[arg-type]
-    return Lighting(lights=tuple(lights), edge_opacity=edge_opacity)
+        mesh = Path(loaded.source).suffix.lower() in MESH_SUFFIXES
+        specs = ("headlight",) if mesh else ("none",)
+    edge_opacity = view.edge_opacity if view.edge_opacity is not None else loaded.edge_opacity
+    return parse_lights(specs, edge_opacity=edge_opacity or 0.0)
 
 
 def _prepare(
@@ -196,7 +181,7 @@ def _prepare(
     )
     if view.eye or view.target or view.azimuth or view.elevation:
         camera = fit_depth_range(camera, lit_scene)
-    lighting = _lighting(view.lights, view.edge_opacity, scene)
+    lighting = _lighting(view, loaded)
     return _Job(loaded, lit_scene, camera, lighting, final, render_size, view.samples, values)
 
 
@@ -298,13 +283,14 @@ def _view_options(function: Any) -> Any:
             multiple=True,
             metavar="SPEC",
             help="none, headlight, or X,Y,Z[:INTENSITY] (a direction towards the "
-            f"light; up to {MAX_LIGHTS}). Default: headlight for mesh files, none otherwise.",
+            f"light; up to {MAX_LIGHTS}). Default: the scene file's [lighting], else "
+            "headlight for mesh files, none otherwise.",
         ),
         click.option(
             "--edge-opacity",
             type=click.FloatRange(0, 1),
-            default=0.0,
-            help="Make surfaces seen edge-on more opaque (0: off, 1: opaque).",
+            help="Make surfaces seen edge-on more opaque (0: off, 1: opaque). Default: the "
+            "scene file's [lighting], else 0.",
         ),
         click.option(
             "--samples",

@@ -34,6 +34,7 @@ from lamina.scene.camera import (
 )
 from lamina.scene.colors import color_override, recolored
 from lamina.scene.core import Camera, Scene
+from lamina.scene.lighting import parse_lights
 from lamina.scene.meshes import MESH_SUFFIXES, FileError, load_mesh
 from lamina.tomlfile import TomlFile
 
@@ -44,9 +45,10 @@ DEFAULT_SIZE = (480, 640)
 
 _PROCEDURAL_PREFIX = "procedural:"
 
-_TOP_KEYS = {"camera", "image", "mesh"}
+_TOP_KEYS = {"camera", "image", "lighting", "mesh"}
 _CAMERA_KEYS = {"eye", "target", "up", "projection", "fov_y", "ortho_height", "near", "far"}
 _IMAGE_KEYS = {"width", "height", "background"}
+_LIGHTING_KEYS = {"light", "edge_opacity"}
 _MESH_KEYS = {
     "path",
     "procedural",
@@ -73,12 +75,20 @@ class LoadedScene:
         scenes, whose callers pick the size (:data:`DEFAULT_SIZE`).
     source : str
         What was loaded, for messages and JSON output.
+    lights : tuple of str
+        A scene file's ``[lighting]`` ``light`` specs (:func:`~lamina.scene.lighting.parse_lights`);
+        empty when it gives none. Lighting depends on the camera, so it is applied
+        per frame by the caller, not baked in here.
+    edge_opacity : float or None
+        A scene file's ``[lighting]`` ``edge_opacity``.
     """
 
     scene: Scene
     camera: Camera
     size: tuple[int, int] | None
     source: str
+    lights: tuple[str, ...] = ()
+    edge_opacity: float | None = None
 
 
 class _SceneFile:
@@ -199,6 +209,10 @@ def load_scene_file(
         near = 0.1
         far = 100
 
+        [lighting]                     # lamina render's defaults for --light, --edge-opacity
+        light = ["1, 1, 1:0.8", "0, -1, 0"]  # or "headlight", or "none" (the default)
+        edge_opacity = 0.5             # surfaces seen edge-on more opaque, in [0, 1]
+
         [[mesh]]
         path = "shell.obj"             # relative to this file
         color = [0.9, 0.3, 0.1]        # RGB or RGBA: overrides the file's colours
@@ -246,6 +260,7 @@ def load_scene_file(
     data = file.parse()
     image = file.table(data, "image", _IMAGE_KEYS)
     camera_table = file.table(data, "camera", _CAMERA_KEYS)
+    lights, edge_opacity = _lighting(file, file.table(data, "lighting", _LIGHTING_KEYS))
     meshes = data.get("mesh")
     if meshes is None:
         raise file.error("no [[mesh]] entries: the scene is empty", key="mesh")
@@ -283,7 +298,14 @@ def load_scene_file(
     if len(meshes) > 1 or suggested is None:
         suggested = frame_camera(scene)
     camera = _camera(file, camera_table, suggested, scene)
-    return LoadedScene(scene=scene, camera=camera, size=size, source=str(path))
+    return LoadedScene(
+        scene=scene,
+        camera=camera,
+        size=size,
+        source=str(path),
+        lights=lights,
+        edge_opacity=edge_opacity,
+    )
 
 
 def _load_entry(
@@ -368,6 +390,33 @@ def _procedural_entry(
     except InputError as error:
         key = "procedural" if "no procedural scene" in str(error) else "args"
         raise file.error(str(error), "mesh", key, index) from None
+
+
+def _lighting(file: _SceneFile, table: Mapping[str, Any]) -> tuple[tuple[str, ...], float | None]:
+    """The ``[lighting]`` table's light specs and edge opacity, checked as ``lamina render``
+    checks ``--light`` and ``--edge-opacity``."""
+    edge_opacity = None
+    if "edge_opacity" in table:
+        edge_opacity = float(file.number(table, "edge_opacity", "lighting"))
+        if not 0.0 <= edge_opacity <= 1.0:
+            raise file.error(f"must lie in [0, 1], got {edge_opacity}", "lighting", "edge_opacity")
+    lights: tuple[str, ...] = ()
+    if "light" in table:
+        value = table["light"]
+        specs = [value] if isinstance(value, str) else value
+        if not isinstance(specs, list) or not specs or not all(isinstance(s, str) for s in specs):
+            raise file.error(
+                'expected "none", "headlight" or a list of "X,Y,Z[:INTENSITY]" strings, '
+                f"got {value!r}",
+                "lighting",
+                "light",
+            )
+        lights = tuple(specs)
+        try:
+            parse_lights(lights, edge_opacity=edge_opacity or 0.0)
+        except InputError as error:
+            raise file.error(str(error), "lighting", "light") from None
+    return lights, edge_opacity
 
 
 def _camera(file: _SceneFile, table: Mapping[str, Any], suggested: Camera, scene: Scene) -> Camera:

@@ -45,7 +45,7 @@ from lamina.errors import InputError
 from lamina.limits import MAX_LIGHTS
 from lamina.scene.core import Camera, Scene
 
-__all__ = ["MAX_LIGHTS", "Light", "Lighting", "shade", "vertex_normals"]
+__all__ = ["MAX_LIGHTS", "Light", "Lighting", "parse_lights", "shade", "vertex_normals"]
 
 
 def _unit(vector: object, name: str) -> tuple[float, float, float]:
@@ -133,6 +133,45 @@ class Lighting:
         object.__setattr__(self, "shininess", shininess)
         if not isinstance(self.two_sided, bool):
             raise InputError(f"two_sided must be true or false, got {self.two_sided!r}")
+
+
+def parse_lights(specs: Sequence[str], *, edge_opacity: float = 0.0) -> Lighting | None:
+    """The :class:`Lighting` of light specs, as ``lamina render --light`` and a scene
+    file's ``[lighting]`` table give them: ``none``, ``headlight``, or up to
+    :data:`MAX_LIGHTS` directions towards lights ``X,Y,Z[:INTENSITY]``.
+
+    ``none`` is unlit (``None``) unless ``edge_opacity`` asks for the edge term
+    alone; ``InputError`` names a spec that is none of these.
+
+    >>> parse_lights(["1,1,0:0.5"]).lights[0].intensity
+    0.5
+    >>> parse_lights(["none"]) is None
+    True
+    """
+    words = {spec.strip().lower() for spec in specs}
+    if words & {"none", "headlight"}:
+        if len(specs) > 1:
+            raise InputError("light none and light headlight cannot be combined with others")
+        if "none" in words:
+            if edge_opacity:
+                return Lighting(ambient=1.0, diffuse=0.0, specular=0.0, edge_opacity=edge_opacity)
+            return None
+        return Lighting(edge_opacity=edge_opacity)
+    lights = []
+    for spec in specs:
+        direction, _, intensity = spec.partition(":")
+        try:
+            vector = tuple(float(v) for v in direction.split(","))
+            strength = float(intensity) if intensity else 1.0
+        except ValueError:
+            vector, strength = (), 1.0
+        if len(vector) != 3 or not np.isfinite([*vector, strength]).all():
+            raise InputError(
+                f"light {spec!r} must be none, headlight or X,Y,Z[:INTENSITY] "
+                "(numbers, comma-separated)"
+            )
+        lights.append(Light(vector, intensity=strength))  # type: ignore[arg-type]
+    return Lighting(lights=tuple(lights), edge_opacity=edge_opacity)
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -469,6 +469,45 @@ def _config_error(path: Path) -> ConfigError:
         ('[[mesh]]\npath = "missing.obj"\n', "mesh[0].path", 2, "does not exist"),
         ('[[mesh]]\nprocedural = "torus"\nscale = 0\n', "mesh[0].scale", 3, "zero"),
         ("[image]\nwidth = 10\n", "mesh", None, "empty"),
+        (
+            '[[mesh]]\nprocedural = "torus"\n[lighting]\nlights = 1\n',
+            "lighting.lights",
+            4,
+            "unknown key",
+        ),
+        ('[[mesh]]\nprocedural = "torus"\n[lighting]\nlight = 1\n', "lighting.light", 4, "X,Y,Z"),
+        ('[lighting]\nlight = []\n[[mesh]]\nprocedural = "torus"\n', "lighting.light", 2, "a list"),
+        (
+            '[lighting]\nlight = ["1,x,0"]\n[[mesh]]\nprocedural = "torus"\n',
+            "lighting.light",
+            2,
+            "1,x,0",
+        ),
+        (
+            '[lighting]\n\nlight = ["none", "0,0,1"]\n[[mesh]]\nprocedural = "torus"\n',
+            "lighting.light",
+            3,
+            "combined",
+        ),
+        (
+            '[lighting]\nlight = ["0,0,1"]\nedge_opacity = 2\n[[mesh]]\nprocedural = "torus"\n',
+            "lighting.edge_opacity",
+            3,
+            r"\[0, 1\]",
+        ),
+        (
+            '[lighting]\nlight = ["0,0,0"]\n[[mesh]]\nprocedural = "torus"\n',
+            "lighting.light",
+            2,
+            "non-zero",
+        ),
+        (
+            '[lighting]\nlight = ["0,0,1"]\n[[mesh]]\nprocedural = "torus"\n[lighting]\n',
+            None,
+            5,
+            "malformed TOML",
+        ),
+        ("lighting = 3\n[[mesh]]\nprocedural = 'torus'\n", "lighting", 1, "must be a table"),
     ],
 )
 def test_scene_file_errors_name_file_key_and_line(tmp_path, text, key, line, message):
@@ -490,6 +529,45 @@ def test_invalid_toml_reports_its_line(tmp_path, text, line):
     error = _config_error(_write(tmp_path, text))
     assert error.line == line
     assert "malformed TOML" in str(error)
+
+
+def test_lighting_table_is_the_render_commands_default(tmp_path):
+    """A scene file's [lighting] lights and edge opacity are what `lamina render` uses
+    unless --light / --edge-opacity say otherwise, each on its own; the image is the
+    API's (shade, then render) with those settings."""
+    from click.testing import CliRunner
+
+    from lamina.cli import main
+    from lamina.scene.lighting import Light, Lighting, shade
+
+    text = (
+        "[image]\nwidth = 24\nheight = 18\n"
+        '[lighting]\nlight = ["1, 1, 1:0.8", "0,-1,0"]\nedge_opacity = 0.5\n'
+        '[[mesh]]\nprocedural = "nested_spheres"\nargs = { n = 1 }\n'
+    )
+    path = _write(tmp_path, text)
+    loaded = load_scene_file(path)
+    assert loaded.lights == ("1, 1, 1:0.8", "0,-1,0") and loaded.edge_opacity == 0.5
+    lights = (Light((1, 1, 1), intensity=0.8), Light((0, -1, 0)))
+    renderer = lamina.create("renderer", "reference")
+
+    def expected(lighting):
+        lit = loaded.scene if lighting is None else shade(loaded.scene, loaded.camera, lighting)
+        return renderer.render(lit, loaded.camera, (18, 24)).image
+
+    cases = [
+        ([], Lighting(lights=lights, edge_opacity=0.5)),
+        (["--edge-opacity", "0"], Lighting(lights=lights)),
+        (["--light", "headlight"], Lighting(edge_opacity=0.5)),
+        (["--light", "none", "--edge-opacity", "0"], None),
+    ]
+    for options, lighting in cases:
+        out = tmp_path / "lit.npy"
+        args = ["render", str(path), "-o", str(out), "--renderer", "reference", *options]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        np.testing.assert_allclose(np.load(out), expected(lighting), rtol=0, atol=1e-7)
+    assert not np.allclose(expected(cases[0][1]), expected(None))  # the lighting shows
 
 
 def test_mesh_problems_inside_a_scene_file_name_the_entry(tmp_path):
