@@ -11,6 +11,7 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.limits import MAX_FRAGMENTS
 from lamina.memory import check_allocation
+from lamina.params import Parameterized
 from lamina.plugins.oit import raster
 from lamina.scene import Camera, Scene
 from lamina.types import Rendering, RenderStats
@@ -31,8 +32,9 @@ def default_max_fragments(bytes_per_fragment: int) -> int:
     return int(min(MAX_FRAGMENTS, max(MIN_BUDGET, available // 4 // bytes_per_fragment)))
 
 
-class OITRenderer:
-    """Parameter checks and the ``render`` frame shared by every renderer."""
+class OITRenderer(Parameterized):
+    """Parameter checks and the ``render`` frame shared by every renderer; its parameters
+    (``get_params``, ``set_params``, ``repr``) are :class:`lamina.params.Parameterized`'s."""
 
     #: Bytes one fragment record costs against ``max_fragments``.
     bytes_per_fragment = 8
@@ -64,10 +66,6 @@ class OITRenderer:
             )
         self.max_fragments = max_fragments
         self.early_stop_transmittance = float(early_stop_transmittance)
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__}({params})"
 
     def budget(self) -> int:
         """The fragment budget this frame works within."""

@@ -455,6 +455,27 @@ def test_renderers_pickle_without_their_buffers():
     np.testing.assert_array_equal(clone.render(scene, camera, SIZE).image, first)
 
 
+def test_parameters_follow_the_shared_params_protocol():
+    """get_params / set_params / repr are lamina.params.Parameterized's: set_params checks
+    again (through __init__) and a changed renderer renders as a new one would."""
+    renderer = MultiLayerDepthPeeling(k=2, arch="cpu")
+    assert repr(renderer) == "MultiLayerDepthPeeling(arch='cpu', k=2)"
+    assert repr(Reference()) == "Reference()"
+    assert renderer.get_params() == {
+        "arch": "cpu",
+        "early_stop_transmittance": 0.0,
+        "k": 2,
+        "max_fragments": None,
+    }
+    with pytest.raises(lamina.InputError, match="k must be"):
+        renderer.set_params(k=0)
+    scene, camera = SCENES["stacked"]
+    changed = renderer.set_params(k=3, max_fragments=4096).render(scene, camera, SIZE)
+    fresh = MultiLayerDepthPeeling(k=3, max_fragments=4096, arch="cpu").render(scene, camera, SIZE)
+    np.testing.assert_array_equal(changed.image, fresh.image)
+    assert changed.stats.geometry_passes == fresh.stats.geometry_passes
+
+
 def test_deterministic_and_input_untouched():
     scene, camera = SCENES["intersecting"]
     before = scene.vertices.copy()
