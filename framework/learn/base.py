@@ -23,7 +23,6 @@ errors before any work (the command line) can call right after construction.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import warnings
 from typing import Any, ClassVar, TypeVar
@@ -31,13 +30,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.learn.model_file import (
-    LEARNER_CLASSES,
-    decode_state,
-    encode_state,
-    json_default,
-    write_model,
-)
+from lamina.learn.model_file import LEARNER_CLASSES, write_model
 from lamina.learn.validation import (
     check_array,
     check_consistent_length,
@@ -149,13 +142,14 @@ class BaseLearner(Parameterized):
             )
 
     # -- persistence without pickle (the file format: lamina.learn.model_file) -----------------
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """JSON-able values and arrays that describe the fitted model."""
+    def _get_state(self) -> dict[str, Any]:
+        """The fitted attributes to save, by name (values :mod:`lamina.store` can hold)."""
         names = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]
-        return encode_state({name: getattr(self, name) for name in [*names, *self._saved_extra]})
+        return {name: getattr(self, name) for name in [*names, *self._saved_extra]}
 
-    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        for name, value in decode_state(meta, arrays).items():
+    def _set_state(self, state: dict[str, Any]) -> None:
+        """Set the fitted attributes read from a model file (checked next by :meth:`_check_state`)."""
+        for name, value in state.items():
             setattr(self, name, value)
 
     def _check_state(self) -> None:
@@ -183,22 +177,16 @@ class BaseLearner(Parameterized):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters and the fitted model to ``path`` (``.npz``), atomically.
 
-        The file holds plain arrays and one JSON document, never pickles, so
-        a model file from someone else is safe to open with :func:`lamina.learn.model_file.load_model`.
+        The file holds plain arrays and one JSON document, never pickles, so a
+        model file from someone else is safe to open with
+        :func:`lamina.learn.model_file.load_model`.
         """
         self._check_fitted()
-        params = self.get_params(deep=False)
-        try:
-            json.dumps(params, default=json_default)
-        except TypeError as error:
-            raise InputError(f"{type(self).__name__} parameters cannot be saved: {error}") from None
-        meta, arrays = self._get_state()
         write_model(
             path,
             class_name=f"{type(self).__module__}:{type(self).__qualname__}",
-            params=params,
-            meta=meta,
-            arrays=arrays,
+            params=self.get_params(deep=False),
+            state=self._get_state(),
         )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

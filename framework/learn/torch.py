@@ -281,39 +281,32 @@ class TorchStateMixin:
     #: Fitted attributes holding torch modules.
     _torch_modules: tuple[str, ...] = ("model_",)
 
-    def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        held = {
-            name: self.__dict__.pop(name) for name in self._torch_modules if name in self.__dict__
-        }
-        try:
-            meta, arrays = super()._get_state()  # type: ignore[misc]
-        finally:
-            self.__dict__.update(held)
-        for name, module in held.items():
-            state = module.state_dict()
-            for key, tensor in state.items():
-                arrays[f"{name}.{key}"] = tensor.detach().cpu().numpy()
-            meta[name] = {"value": {"torch_state_dict": list(state)}}
-        return meta, arrays
+    def _get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super()._get_state()  # type: ignore[misc]
+        for name in self._torch_modules:
+            if name in state:
+                weights = state[name].state_dict()
+                state[name] = {
+                    "torch_state_dict": {k: t.detach().cpu().numpy() for k, t in weights.items()}
+                }
+        return state
 
-    def _set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    def _set_state(self, state: dict[str, Any]) -> None:
         import torch
 
-        meta = dict(meta)
-        modules = {
-            name: meta.pop(name)["value"]["torch_state_dict"]
-            for name in self._torch_modules
-            if name in meta
-        }
-        super()._set_state(meta, arrays)  # type: ignore[misc]
+        state = dict(state)
+        modules = {name: state.pop(name) for name in self._torch_modules if name in state}
+        super()._set_state(state)  # type: ignore[misc]
         device = resolve_device(getattr(self, "device", "cpu"))
-        for name, keys in modules.items():
+        for name, stored in modules.items():
+            weights = stored.get("torch_state_dict") if isinstance(stored, dict) else None
+            if not isinstance(weights, dict) or not all(
+                isinstance(v, np.ndarray) for v in weights.values()
+            ):
+                raise InputError(f"model file holds no weights for {name}")
             builder = "_build_network" if name == "model_" else f"_build_{name.rstrip('_')}"
-            missing = [k for k in keys if f"{name}.{k}" not in arrays]
-            if missing:
-                raise InputError(f"model file lacks the weights {missing[:3]} of {name}")
-            state = {k: torch.from_numpy(np.array(arrays[f"{name}.{k}"])) for k in keys}
-            module = build_for_state(getattr(self, builder), state, source="model file")
+            tensors = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
+            module = build_for_state(getattr(self, builder), tensors, source="model file")
             setattr(self, name, module.to(device).eval())
         if modules and hasattr(self, "device_"):
             self.device_ = str(device)

@@ -232,3 +232,23 @@ def test_memory_guard_applies_to_model_files(tmp_path, monkeypatch):
     monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "64")
     with pytest.raises(MemoryLimitError, match=r"g\.npz"):
         load_model(path)
+
+
+def test_a_model_file_from_before_lamina_store_names_the_file_and_the_fix(tmp_path):
+    """Version 1 (state entries {"array": ...} / {"value": ...}, issue 16) is refused
+    with one line naming the file and saying how to get a file this lamina reads."""
+    path = tmp_path / "old.npz"
+    header = {
+        "format": "lamina-model",
+        "version": 1,
+        "class": "lamina.plugins.bayes.gaussian:GaussianNB",
+        "params": {"priors": None, "var_smoothing": 1e-9},
+        "state": {"theta_": {"array": "theta_"}, "n_features_in_": {"value": 2}},
+    }
+    _write(path, header, {"a:theta_": np.zeros((2, 2))})
+    with pytest.raises(InputError) as caught:
+        load_model(path)
+    message = str(caught.value)
+    assert str(path) in message and "\n" not in message
+    assert "format version 1 is not one this lamina reads (2)" in message
+    assert "save it again" in message
