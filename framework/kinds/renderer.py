@@ -187,6 +187,9 @@ KIND = Kind(
     results=(
         RenderingResult("lamina.kinds.renderer:Rendering"),
         ResultType("lamina.kinds.renderer:RenderStats"),
+        # What a renderer draws: pipelines pass scenes and cameras between steps.
+        ResultType("lamina.scene.core:Scene"),
+        ResultType("lamina.scene.core:Camera"),
     ),
     commands=(
         (

@@ -30,10 +30,7 @@ _KIND = "stored result"
 
 #: "module:qualname" of dataclasses that may be stored besides the kinds' result
 #: types; plugins add theirs.
-ALLOWED_TYPES: set[str] = {
-    "lamina.scene:Scene",
-    "lamina.scene:Camera",
-}
+ALLOWED_TYPES: set[str] = set()
 
 
 def register_type(cls: type) -> type:
