@@ -68,6 +68,14 @@ _BIAS_Z = 2.0
 #: Standard error (px) under which the window's aliasing bias is checked.
 _BIAS_CHECK_SIGMA = 0.02
 
+#: A placement step must exceed this many tolerances before the ratio of the next
+#: step to it is taken as the fixed point's contraction.
+_MEASURABLE_STEP = 100.0
+
+#: How far (px) the windows are moved off the estimate to measure the contraction
+#: when the passes did not (see MLRefine._probe_contraction).
+_PROBE_STEP = 0.1
+
 #: Largest contraction of the window-placement fixed point used to extrapolate.
 _MAX_CONTRACTION = 0.95
 
@@ -338,7 +346,16 @@ class MLRefine:
             motion along the other direction cannot be measured).
         """
         dtype = _DTYPES[self.precision]
-        if _is_volume(reference) and reference_mask is None and moving_mask is None:
+        masks = None
+        if reference_mask is not None or moving_mask is not None:
+            if self.boundary != "window":
+                raise InputError(
+                    "masks need boundary='window' (a masked scene is not a circular translate)"
+                )
+            reference, moving, masks = as_masked_pair(
+                reference, moving, reference_mask, moving_mask
+            )
+        if _is_volume(reference):
             from lamina.plugins.subpixel.volumes import register_volumes
 
             return register_volumes(
@@ -348,15 +365,8 @@ class MLRefine:
                 max_iter=self.max_iter,
                 tol=self.tol,
                 periodic=self.boundary == "periodic",
-            )
-        masks = None
-        if reference_mask is not None or moving_mask is not None:
-            if self.boundary != "window":
-                raise InputError(
-                    "masks need boundary='window' (a masked scene is not a circular translate)"
-                )
-            reference, moving, masks = as_masked_pair(
-                reference, moving, reference_mask, moving_mask
+                weighting=self.weighting,
+                masks=masks,
             )
         ref, mov = as_pair(reference, moving, dtype=dtype, min_size=_MIN_SIDE, integers=True)
         constant = [n for n, image in (("reference", ref), ("moving", mov)) if np.ptp(image) == 0]
@@ -668,6 +678,15 @@ class MLRefine:
         total, first = spectrum.covariance(
             shift, moments, sigma / noise_scale, (window_r, window_m)
         )
+        # The sandwich holds the windows still, but they sit where the estimate
+        # puts them: at the fixed point e = E(e) an error eps of the fit at fixed
+        # windows becomes eps / (1 - c) (c: the contraction along each axis).
+        settled, measured = _settled_contraction(steps, self.tol)
+        if not np.all(measured):
+            probed = self._probe_contraction(ref, mov, shift, weights, dtype, masks)
+            settled = np.where(measured, settled, probed)
+        amplification = np.outer(1.0 / (1.0 - settled), 1.0 / (1.0 - settled))
+        total, first = total * amplification, first * amplification
         total = total + self._model_error(spectrum, shift, moments, total, texture, crlb)
         warnings = texture.warnings()
         total = total + np.diag(lag**2)
@@ -683,6 +702,32 @@ class MLRefine:
         return _Fit(
             shift, total, first, crlb, sigma / noise_scale, iterations, converged, peak, warnings
         )
+
+    def _probe_contraction(
+        self,
+        ref: np.ndarray,
+        mov: np.ndarray,
+        shift: np.ndarray,
+        weights: np.ndarray | None,
+        dtype: type,
+        masks: tuple[np.ndarray, np.ndarray] | None,
+    ) -> np.ndarray:
+        """Contraction per axis measured by moving the windows ``_PROBE_STEP`` px off
+        the estimate (toward zero shift, so they still fit) and refitting: for when
+        the passes settled too fast for the ratio of their steps to tell it (small
+        shifts, where the fixed window already sat almost right)."""
+        step = np.where(shift > 0, -_PROBE_STEP, _PROBE_STEP)
+        if not _fits_windows(ref.shape, shift + step):
+            return np.zeros(2)
+        window_r, window_m = _windows(ref.shape, shift + step, self.taper, masks, dtype)
+        spectrum = CrossSpectrum(
+            apply_window(ref, window_r), apply_window(mov, window_m), dtype=dtype, weights=weights
+        )
+        try:
+            moved, _, _, _ = gauss_newton(spectrum, shift, max_iter=self.max_iter, tol=self.tol)
+        except InputError:
+            return np.zeros(2)
+        return np.clip((moved - shift) / step, 0.0, _MAX_CONTRACTION)
 
     def _window_bias(
         self,
@@ -816,6 +861,19 @@ def _peak_only(start: np.ndarray, shape: tuple[int, ...]) -> _Fit:
     )
     nan = np.full((2, 2), np.nan)
     return _Fit(start, covariance, covariance, nan, float("nan"), 0, False, float("nan"), [message])
+
+
+def _settled_contraction(steps: list[np.ndarray], tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Contraction of the window-placement fixed point per axis, from the first two
+    passes (the second placed at the first's estimate, with no extrapolation), and
+    where it was measured: not where the first step was too short for the ratio
+    to mean anything, or where the passes settled after one."""
+    if len(steps) < 2:
+        return np.zeros(2), np.zeros(2, dtype=bool)
+    first, second = steps[0], steps[1]
+    measurable = np.abs(first) > _MEASURABLE_STEP * tol
+    ratio = np.divide(second, first, out=np.zeros(2), where=measurable)
+    return np.clip(ratio, 0.0, _MAX_CONTRACTION), measurable
 
 
 def _floor_eigenvalues(information: np.ndarray, texture: Texture) -> np.ndarray:
