@@ -2,31 +2,46 @@
 
 The same model as for images (one unknown midpoint volume moved by -d/2 and +d/2
 plus white noise; least squares over it maximises the Fourier-interpolated
-cross-correlation ``Re sum R conj(M) exp(-i k.d)``), written for any number of
+cross-correlation ``Re sum q R conj(M) exp(-i k.d)``), written for any number of
 axes on the full FFT grid: the integer start is scikit-image's phase-correlation
 peak or one of its wrapped alternatives, whichever overlap correlates most
-significantly (:func:`.matching.choose_start`), then Newton steps with
-co-moving Tukey windows re-placed at each estimate. The uncertainty is the
-sandwich ``s**2 H^-1 S H^-1`` with ``S = sum k k^T (|R|**2 + |M|**2)`` (the
-two-volume Cramér-Rao bound at high SNR), noise from the residual, plus the
-stopping tolerance.
+significantly (:func:`.matching.choose_start`), or with masks scikit-image's
+masked normalised cross-correlation; then Newton steps with co-moving Tukey
+windows (times the masks, :func:`.windows.masked_windows`) re-placed at each
+estimate. As in 2-D, a plain fit gives the noise from its residual and the
+Wiener weights ``q = P / (P + s**2 / 2)`` (``P`` the smoothed mean power less
+its noise) the ML estimate with the scene marginalised. The uncertainty is the
+sandwich ``s**2 H^-1 (S - s**2 K) H^-1`` with ``S = sum q**2 k k^T (|R|**2 +
+|M|**2)`` and ``K = sum q**2 k k^T`` (the noise-times-noise part, once), which is
+the two-volume Cramér-Rao bound at high SNR without weights, plus the stopping
+tolerance.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import ndimage
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.matching import choose_start, independence
-from lamina.plugins.subpixel.windows import MIN_OVERLAP, tukey_profile
+from lamina.plugins.subpixel.matching import Match, choose_start, independence
+from lamina.plugins.subpixel.windows import (
+    MIN_OVERLAP,
+    apply_window,
+    comoving_windows,
+    masked_windows,
+)
 from lamina.types import ShiftEstimate
 
 __all__ = ["VolumeShiftEstimate", "register_volumes"]
 
 #: Window re-placements; each is a full Newton fit.
 _PASSES = 4
+
+#: Standard errors by which the half-band fit must differ to count as model error
+#: (as in 2-D).
+_MODEL_Z = 3.0
 
 
 @dataclass
@@ -52,9 +67,17 @@ def register_volumes(
     max_iter: int,
     tol: float,
     periodic: bool = False,
+    weighting: str = "wiener",
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> VolumeShiftEstimate:
-    """Shift (dz, dy, dx) of the content from ``reference`` to ``moving``;
-    ``periodic=True`` for circular translates (no windows, no wrapped candidates)."""
+    """Shift (dz, dy, dx) of the content from ``reference`` to ``moving``.
+
+    ``periodic=True`` for circular translates (no windows, no wrapped
+    candidates); ``weighting`` ``"wiener"`` or ``"none"`` as
+    :class:`~lamina.plugins.subpixel.registration.MLRefine`'s; ``masks`` (True
+    where a voxel is valid, as validated by :func:`.checks.as_masked_pair`)
+    leave voxels out of the match.
+    """
     from skimage.registration import phase_cross_correlation
 
     ref, mov = (_as_volume(v, name) for v, name in ((reference, "reference"), (moving, "moving")))
@@ -64,15 +87,20 @@ def register_volumes(
         )
     if np.ptp(ref) == 0 or np.ptp(mov) == 0:
         raise InputError("not feasible: a constant volume holds no shift")
-    coarse, _, _ = phase_cross_correlation(ref, mov)
-    power = np.abs(np.fft.fftn(ref - ref.mean())) ** 2
-    match = choose_start(
-        ref,
-        mov,
-        [-np.asarray(coarse, dtype=np.float64)],
-        wrap=not periodic,
-        independent=independence(power, np.ones(power.shape)),
-    )
+    if masks is None:
+        coarse, _, _ = phase_cross_correlation(ref, mov)
+        power = np.abs(np.fft.fftn(ref - ref.mean())) ** 2
+        match = choose_start(
+            ref,
+            mov,
+            [-np.asarray(coarse, dtype=np.float64)],
+            wrap=not periodic,
+            independent=independence(power, np.ones(power.shape)),
+        )
+    else:
+        masked = phase_cross_correlation(ref, mov, reference_mask=masks[0], moving_mask=masks[1])
+        start = -np.asarray(masked[0] if isinstance(masked, tuple) else masked, dtype=np.float64)
+        match = Match(start, float("inf"), np.zeros(3))
     shift = match.shift
     warnings = list(match.warnings)
     shape = np.array(ref.shape)
@@ -81,29 +109,41 @@ def register_volumes(
         covariance = np.eye(3) * 0.25 + np.diag(match.spread**2)
         return _result(shift, covariance, float("nan"), 0, False, warnings)
     iterations, converged = 0, False
-    for _ in range(_PASSES):
-        spectra = _windowed_spectra(ref, mov, shift, None if periodic else taper)
+    weights: np.ndarray | None = None
+    window_taper = None if periodic else taper
+    for index in range(_PASSES):
+        spectra = _windowed_spectra(ref, mov, shift, window_taper, masks, weights)
+        if index == 0 and weighting == "wiener":
+            # a plain fit first: its residual gives the noise the weights need
+            shift, _, more, _ = _newton(spectra, shift, max_iter=max_iter, tol=tol)
+            iterations += more
+            weights = _wiener_weights(spectra, _noise_power(spectra, shift))
+            spectra.weights = spectra.used * weights
         moved, hessian, more, converged = _newton(spectra, shift, max_iter=max_iter, tol=tol)
         iterations += more
         step = float(np.max(np.abs(moved - shift)))
         shift = moved
         if step < tol:
             break
-    sigma, covariance = _covariance(spectra, shift, hessian)
+    sigma2 = _noise_power(spectra, shift)
+    covariance = _covariance(spectra, hessian, sigma2)
+    covariance += _model_error(spectra, shift, covariance, sigma2, max_iter=max_iter, tol=tol)
     covariance += np.eye(3) * (2.0 * tol) ** 2 + np.diag(match.spread**2)
     if not periodic and taper < 1.0:
         # the window's aliasing bias (see MLRefine._window_bias): a Hann pass
-        hann_spectra = _windowed_spectra(ref, mov, shift, 1.0)
+        hann_spectra = _windowed_spectra(ref, mov, shift, 1.0, masks, weights)
         try:
             hann, hann_hessian, _, _ = _newton(hann_spectra, shift, max_iter=max_iter, tol=tol)
         except InputError:
             hann = None
         if hann is not None:
-            _, hann_covariance = _covariance(hann_spectra, hann, hann_hessian)
+            hann_covariance = _covariance(
+                hann_spectra, hann_hessian, _noise_power(hann_spectra, hann)
+            )
             difference = (hann - shift) ** 2
             expected = np.diag(covariance) + np.diag(hann_covariance)
             covariance += np.diag(np.where(difference > 9.0 * expected, difference, 0.0))
-    return _result(shift, covariance, sigma, iterations, converged, warnings)
+    return _result(shift, covariance, float(np.sqrt(sigma2)), iterations, converged, warnings)
 
 
 def _result(
@@ -153,22 +193,21 @@ class _Spectra:
     moving: np.ndarray
     k: list[np.ndarray]  # per-axis angular wavenumbers, broadcastable
     used: np.ndarray  # 1 where a bin enters the fit (no DC, no Nyquist planes)
+    weights: np.ndarray  # per-bin weights q, 0 where a bin is not used
 
 
 def _windowed_spectra(
-    ref: np.ndarray, mov: np.ndarray, shift: np.ndarray, taper: float | None
+    ref: np.ndarray,
+    mov: np.ndarray,
+    shift: np.ndarray,
+    taper: float | None,
+    masks: tuple[np.ndarray, np.ndarray] | None,
+    weights: np.ndarray | None,
 ) -> _Spectra:
-    """Spectra of the volumes under co-moving Tukey windows (none: ``taper=None``)."""
-    windows_r, windows_m, ks, used = [], [], [], np.ones(ref.shape)
+    """Spectra of the volumes under co-moving Tukey windows (none: ``taper=None``),
+    times the masks when there are any."""
+    ks, used = [], np.ones(ref.shape)
     for axis, size in enumerate(ref.shape):
-        length = size - 1.0 - abs(shift[axis])
-        centre = (size - 1) / 2.0
-        if taper is None:
-            windows_r.append(np.ones(size))
-            windows_m.append(np.ones(size))
-        else:
-            windows_r.append(tukey_profile(size, centre - shift[axis] / 2, length, taper))
-            windows_m.append(tukey_profile(size, centre + shift[axis] / 2, length, taper))
         view = [None] * ref.ndim
         view[axis] = slice(None)
         ks.append((2 * np.pi * np.fft.fftfreq(size))[tuple(view)])
@@ -177,14 +216,17 @@ def _windowed_spectra(
             plane[axis] = size // 2
             used[tuple(plane)] = 0.0
     used[(0,) * ref.ndim] = 0.0
-    spectra = []
-    for volume, profiles in ((ref, windows_r), (mov, windows_m)):
-        window = (
-            profiles[0][:, None, None] * profiles[1][None, :, None] * profiles[2][None, None, :]
-        )
-        mean = np.sum(window * volume) / np.sum(window)
-        spectra.append(np.fft.fftn(window * (volume - mean)) / np.sqrt(volume.size))
-    return _Spectra(spectra[0], spectra[1], ks, used)
+    if taper is None:
+        windows = (np.ones(ref.shape), np.ones(ref.shape))
+    elif masks is None:
+        windows = comoving_windows(ref.shape, shift, taper)
+    else:
+        windows = masked_windows(ref.shape, shift, taper, masks)
+    spectra = [
+        np.fft.fftn(apply_window(volume, window)) / np.sqrt(volume.size)
+        for volume, window in zip((ref, mov), windows, strict=True)
+    ]
+    return _Spectra(spectra[0], spectra[1], ks, used, used if weights is None else used * weights)
 
 
 def _phase(spectra: _Spectra, shift: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -195,7 +237,7 @@ def _phase(spectra: _Spectra, shift: np.ndarray, scale: float = 1.0) -> np.ndarr
 
 
 def _moments(spectra: _Spectra, shift: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    term = spectra.used * spectra.reference * np.conj(spectra.moving) * _phase(spectra, shift)
+    term = spectra.weights * spectra.reference * np.conj(spectra.moving) * _phase(spectra, shift)
     gradient = np.array([np.sum(k * term).imag for k in spectra.k])
     hessian = np.array([[np.sum(a * b * term).real for b in spectra.k] for a in spectra.k])
     return float(np.sum(term).real), gradient, hessian
@@ -224,14 +266,61 @@ def _newton(
     return shift, hessian, max_iter, False
 
 
-def _covariance(
-    spectra: _Spectra, shift: np.ndarray, hessian: np.ndarray
-) -> tuple[float, np.ndarray]:
+def _noise_power(spectra: _Spectra, shift: np.ndarray) -> float:
+    """Noise power per bin of the windowed spectra from the plain residual: each bin
+    of ``R exp(-ik.d/2) - M exp(+ik.d/2)`` holds noise of power 2 s**2."""
     half = _phase(spectra, shift, 0.5)
     residual = spectra.used * np.abs(spectra.reference * half - spectra.moving / half) ** 2
     bins = max(float(np.sum(spectra.used)) - 3.0, 1.0)
-    sigma2 = float(np.sum(residual)) / (2.0 * bins)
-    power = spectra.used * (np.abs(spectra.reference) ** 2 + np.abs(spectra.moving) ** 2)
+    return float(np.sum(residual)) / (2.0 * bins)
+
+
+def _wiener_weights(spectra: _Spectra, sigma2: float) -> np.ndarray:
+    """``P / (P + s**2 / 2)``, ``P`` the mean of the two volumes' powers (expectation
+    ``P + s**2``) averaged over 5 x 5 x 5 neighbouring bins, less ``s**2``: symmetric
+    in the two volumes, so the weights do not pull the shift (see
+    ``MLRefine._weights``)."""
+    mean_power = 0.5 * (np.abs(spectra.reference) ** 2 + np.abs(spectra.moving) ** 2)
+    signal = np.maximum(ndimage.uniform_filter(mean_power, 5, mode="wrap") - sigma2, 0.0)
+    denominator = signal + 0.5 * sigma2
+    return np.divide(signal, denominator, out=np.zeros_like(signal), where=denominator > 0)
+
+
+def _model_error(
+    spectra: _Spectra,
+    shift: np.ndarray,
+    covariance: np.ndarray,
+    sigma2: float,
+    *,
+    max_iter: int,
+    tol: float,
+) -> np.ndarray:
+    """Covariance the Fourier-shift model leaves out, as ``MLRefine._model_error``
+    finds it: the fit on the lower half of the band agrees with the full one to
+    within ``V_sub - V`` where the model holds; a larger difference (aliasing of
+    windowed content, the hard edges of masks) counts as model error."""
+    low = np.ones(spectra.used.shape)
+    for k in spectra.k:
+        low = low * (np.abs(k) <= 0.5 * np.pi)
+    sub = replace(spectra, weights=spectra.weights * low)
+    try:
+        sub_shift, sub_hessian, _, _ = _newton(sub, shift, max_iter=max_iter, tol=tol)
+    except InputError:
+        return np.zeros((3, 3))
+    expected = np.maximum(np.diag(_covariance(sub, sub_hessian, sigma2) - covariance), 0.0)
+    difference = (sub_shift - shift) ** 2
+    return np.diag(np.where(difference > _MODEL_Z**2 * expected, difference, 0.0))
+
+
+def _covariance(spectra: _Spectra, hessian: np.ndarray, sigma2: float) -> np.ndarray:
+    """Sandwich ``s**2 H^-1 (S - s**2 K) H^-1`` (see the module's description);
+    without the subtraction where noise makes it negative."""
+    squared = spectra.weights**2
+    power = squared * (np.abs(spectra.reference) ** 2 + np.abs(spectra.moving) ** 2)
     spread = np.array([[np.sum(a * b * power) for b in spectra.k] for a in spectra.k])
+    bilinear = sigma2 * np.array([[np.sum(a * b * squared) for b in spectra.k] for a in spectra.k])
     inverse = np.linalg.inv(hessian)
-    return float(np.sqrt(sigma2)), sigma2 * inverse @ spread @ inverse
+    total = sigma2 * inverse @ (spread - bilinear) @ inverse
+    if np.any(np.diag(total) <= 0):
+        total = sigma2 * inverse @ spread @ inverse
+    return 0.5 * (total + total.T)

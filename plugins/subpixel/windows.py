@@ -10,6 +10,8 @@ shift so that only the overlap of the two views is used.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from lamina.errors import InputError
@@ -38,13 +40,14 @@ def tukey_profile(size: int, centre: float, length: float, taper: float) -> np.n
 
 
 def comoving_windows(
-    shape: tuple[int, int], shift: np.ndarray, taper: float, *, dtype: type = np.float64
+    shape: tuple[int, ...], shift: np.ndarray, taper: float, *, dtype: type = np.float64
 ) -> tuple[np.ndarray, np.ndarray]:
     """Windows for reference and moving that sit on the same content for ``shift``.
 
     The reference window is centred at ``centre - shift / 2`` and the moving
     window at ``centre + shift / 2``; the support per axis is
-    ``size - 1 - |shift|`` so both stay inside the image.
+    ``size - 1 - |shift|`` so both stay inside the image. Any number of axes
+    (images, volumes): the window is the outer product of the axes' profiles.
     """
     profiles_r, profiles_m = [], []
     for axis, size in enumerate(shape):
@@ -58,8 +61,8 @@ def comoving_windows(
         centre = (size - 1) / 2.0
         profiles_r.append(tukey_profile(size, centre - offset / 2, length, taper))
         profiles_m.append(tukey_profile(size, centre + offset / 2, length, taper))
-    window_r = np.outer(*(p.astype(dtype) for p in profiles_r))
-    window_m = np.outer(*(p.astype(dtype) for p in profiles_m))
+    window_r = functools.reduce(np.multiply.outer, (p.astype(dtype) for p in profiles_r))
+    window_m = functools.reduce(np.multiply.outer, (p.astype(dtype) for p in profiles_m))
     return window_r, window_m
 
 
@@ -78,7 +81,7 @@ def apply_window(image: np.ndarray, window: np.ndarray) -> np.ndarray:
 
 
 def masked_windows(
-    shape: tuple[int, int],
+    shape: tuple[int, ...],
     shift: np.ndarray,
     taper: float,
     masks: tuple[np.ndarray, np.ndarray],
