@@ -334,26 +334,11 @@ def test_a_fully_stored_dask_run_starts_no_cluster(
     assert again.cached == again.tasks
 
 
-# The demo's imaging steps (Taichi render, float64 reference render, grey, reduce,
-# stairstep and direct enlargement, noise, registration and its score) at 128x128
-# instead of 384x384; the learners are left out to keep the three runs bounded.
-DEMO_IMAGING = {
-    "scene",
-    "moved",
-    "frames",
-    "frame0_reference",
-    "exact_fragment_list",
-    "grey_fine",
-    "grey",
-    "small",
-    "stairstep",
-    "direct",
-    "stairstep_quality",
-    "direct_quality",
-    "noisy",
-    "motion",
-    "motion_score",
-}
+# The whole demo, reduced to keep the three runs bounded: renders at 128x128
+# instead of 384x384 and the VAE trained for 3 epochs instead of 30 (each step's
+# code is the same; the learners' tables and fits are smaller or shorter).
+DEMO_REDUCED = {"size = [384, 384]": "size = [128, 128]", "max_epochs = 30": "max_epochs = 3"}
+
 
 # What may differ between runs of the same pipeline, each with why; everything
 # else in the output folder must be the same bytes.
@@ -372,6 +357,8 @@ VARYING_FIELDS = {
     "executor": "metrics.json and provenance.json name the executor",
     "finished": "provenance.json: the time the run finished",
     "worker": "provenance.json: where each task ran",
+    "fit_seconds": "a learner's fitting time (cross_validate, fit_generative)",
+    "predict_seconds": "a learner's prediction time (cross_validate)",
 }
 
 
@@ -388,6 +375,22 @@ def _without_varying(value: object) -> object:
     if isinstance(value, np.ndarray):
         return (value.dtype.str, value.shape, value.tobytes())
     return value
+
+
+def _difference(a: object, b: object, where: str = "") -> str:
+    """Where two decoded values first differ, for the failure message."""
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        return next((_difference(a[k], b[k], f"{where}/{k}") for k in a if a[k] != b[k]), where)
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return next(
+            (
+                _difference(x, y, f"{where}[{i}]")
+                for i, (x, y) in enumerate(zip(a, b, strict=True))
+                if x != y
+            ),
+            where,
+        )
+    return f"{where}: {str(a)[:60]} != {str(b)[:60]}"
 
 
 def _contents(folder: Path) -> dict[str, object]:
@@ -413,19 +416,19 @@ def _contents(folder: Path) -> dict[str, object]:
     return found
 
 
-def test_the_demo_imaging_steps_give_the_same_bytes_on_every_executor(
+def test_the_whole_demo_gives_the_same_bytes_on_every_executor(
     tmp_path: Path, cluster: Cluster
 ) -> None:
     from lamina.pipeline.cli import DEMO
 
-    head, *sections = DEMO.read_text().split("\n[steps.")
-    kept = [s for s in sections if s.split("]")[0].split(".")[0] in DEMO_IMAGING]
-    assert len(kept) == len(DEMO_IMAGING) + 1  # and [steps.moved.sweep]
+    pytest.importorskip("torch")  # the demo's VAE step
+    text = DEMO.read_text()
+    for before, after in DEMO_REDUCED.items():
+        assert before in text, before
+        text = text.replace(before, after)
     project = tmp_path / "demo"
     project.mkdir()
-    text = "\n[steps.".join([head, *kept])
-    assert text.count("size = [384, 384]") == 2
-    (project / "demo.toml").write_text(text.replace("size = [384, 384]", "size = [128, 128]"))
+    (project / "demo.toml").write_text(text)
     (project / "demo_scene.toml").write_bytes(DEMO.with_name("demo_scene.toml").read_bytes())
     pipeline = load_pipeline(project / "demo.toml")
 
@@ -440,9 +443,14 @@ def test_the_demo_imaging_steps_give_the_same_bytes_on_every_executor(
     )
     expected = _contents(project / "local")
     assert len(expected) > 100 and all(not s.skipped for s in local.steps.values())
-    assert remote.cached == 0 and {*remote.summary()["steps"]} == DEMO_IMAGING
+    assert remote.cached == 0 and all(not s.skipped for s in remote.steps.values())
+    assert {"naive_bayes", "cn2", "vae"} <= remote.steps.keys()
     for other in ("cluster", "loopback"):
         found = _contents(project / other)
         assert found.keys() == expected.keys(), other
-        differ = [name for name in expected if found[name] != expected[name]]
+        differ = [
+            f"{name} {_difference(expected[name], found[name])}"
+            for name in expected
+            if found[name] != expected[name]
+        ]
         assert not differ, f"{other}: {differ[:10]}"
