@@ -46,7 +46,8 @@ typecheck: $(VENV)/.dev
 	rm -rf build/typing && mkdir -p build/typing/lamina
 	ln -s $(CURDIR)/framework/* $(CURDIR)/plugins $(CURDIR)/kernels build/typing/lamina/
 	cd build/typing && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \
-		lamina/*.py lamina/kinds lamina/pipeline lamina/testing lamina/learn
+		lamina/*.py lamina/kinds lamina/pipeline lamina/testing lamina/learn \
+		lamina/scene
 
 # Peers that clash with our dependencies get venvs of their own: Orange3 pins an
 # older numpy (benchmarks/learners.py drives it as a subprocess).

@@ -15,7 +15,7 @@ __all__ = ["color_override", "recolor", "recolored"]
 
 
 def color_override(
-    color: Sequence[float] | None, opacity: float | None
+    color: Sequence[float] | np.ndarray | None, opacity: float | None
 ) -> tuple[np.ndarray | None, float | None]:
     """``(rgba, opacity)`` checked: RGB(A) in [0, 1] as RGBA (alpha 1 for RGB), opacity
     in [0, 1]; ``InputError`` when out of range. ``None`` stays ``None``."""
@@ -63,4 +63,6 @@ def recolored(scene: Scene, color: np.ndarray | None, opacity: float | None) -> 
             rgba[:, 3] = 1.0
     if opacity is not None:
         rgba[:, 3] = opacity
-    return dataclasses.replace(scene, **{key: rgba})
+    if key == "vertex_colors":
+        return dataclasses.replace(scene, vertex_colors=rgba)
+    return dataclasses.replace(scene, face_colors=rgba)

@@ -84,16 +84,17 @@ def save_rendering(path: str | Path, image: np.ndarray, *, png_alpha: str = "str
 class _View:
     """How the command line frames and lights the scene."""
 
-    eye: tuple[float, ...] | None = None
-    target: tuple[float, ...] | None = None
-    up: tuple[float, ...] | None = None
+    # As typed (checked and parsed by _prepare).
+    eye: str | None = None
+    target: str | None = None
+    up: str | None = None
     fov: float | None = None
     ortho: bool = False
     azimuth: float = 0.0
     elevation: float = 0.0
     zoom: float = 1.0
-    background: tuple[float, ...] | None = None
-    color: tuple[float, ...] | None = None
+    background: str | None = None
+    color: str | None = None
     lights: tuple[str, ...] = ()
     edge_opacity: float | None = None
     samples: int = 1
@@ -165,9 +166,8 @@ def _prepare(
     render_size = views.supersampled_size(final, view.samples)
     lit_scene = recolor(loaded.scene, color=color, opacity=opacity if color else None)
     if background is not None:
-        if len(background) == 3:
-            background = (*background, 1.0)
-        lit_scene = replace(lit_scene, background=background)
+        red, green, blue, *alpha = background
+        lit_scene = replace(lit_scene, background=(red, green, blue, alpha[0] if alpha else 1.0))
     camera = views.adjust_camera(
         loaded.camera,
         eye=_vector(view.eye, "eye"),

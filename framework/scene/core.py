@@ -250,6 +250,7 @@ class Scene:
 
     def _unshared(self) -> Scene:
         """The same faces with three private vertices each, coloured per vertex."""
+        assert self.face_colors is not None  # a scene without vertex colours has face colours
         return Scene(
             vertices=self.vertices[self.faces.reshape(-1)],
             faces=np.arange(3 * self.n_triangles).reshape(-1, 3),
@@ -357,7 +358,7 @@ class Camera:
             raise InputError("eye and target must differ")
         forward /= length
         side = np.cross(forward, up)
-        if np.linalg.norm(side) <= 1e-12 * max(np.linalg.norm(up), 1e-300):
+        if np.linalg.norm(side) <= 1e-12 * max(float(np.linalg.norm(up)), 1e-300):
             raise InputError(f"up {up} is parallel to the viewing direction (or zero)")
         side /= np.linalg.norm(side)
         true_up = np.cross(side, forward)
@@ -368,9 +369,9 @@ class Camera:
     @classmethod
     def look_at(
         cls,
-        eye: Sequence[float],
-        target: Sequence[float],
-        up: Sequence[float] = (0.0, 1.0, 0.0),
+        eye: Sequence[float] | np.ndarray,
+        target: Sequence[float] | np.ndarray,
+        up: Sequence[float] | np.ndarray = (0.0, 1.0, 0.0),
         **kw: object,
     ) -> Camera:
         """A camera at ``eye`` looking at ``target``; ``kw`` sets the other fields."""

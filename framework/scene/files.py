@@ -107,6 +107,7 @@ class _SceneFile:
         if section or (key is not None and key in self.toml.data):
             dotted = ".".join(part for part in (section, key) if part)
             line = self.toml.line(dotted, occurrence=index)
+        name: str | None
         if section == "mesh":
             name = f"mesh[{index}]" + (f".{key}" if key else "")
         else:
@@ -353,12 +354,13 @@ def _load_entry(
     if opacity is not None:
         scene = recolored(scene, None, opacity)
 
-    transform = {}
+    transform: dict[str, Any] = {}
     for key in ("translate", "rotate"):
         if key in entry:
             transform[key] = file.vector(entry, key, "mesh", index)
     if "scale" in entry:
         value = entry["scale"]
+        scale: np.ndarray | float
         if isinstance(value, list):
             scale = file.vector(entry, "scale", "mesh", index)
         else:
@@ -450,8 +452,8 @@ def _camera(file: _SceneFile, table: Mapping[str, Any], suggested: Camera, scene
     try:
         return dataclasses.replace(suggested, **values)
     except InputError as error:
-        key = next((k for k in values if k in str(error)), None)
-        raise file.error(str(error), "camera", key) from None
+        named = next((k for k in values if k in str(error)), None)
+        raise file.error(str(error), "camera", named) from None
 
 
 def load(

@@ -244,6 +244,7 @@ def shade(
     if scene.vertex_colors is not None:
         base = scene.vertex_colors[faces]
     else:
+        assert scene.face_colors is not None  # a scene without vertex colours has face colours
         base = np.repeat(scene.face_colors[:, None], 3, axis=1)
     rgba = _lit(points, corner_normals, base, camera, lighting)
     if scene.vertex_colors is not None:

@@ -38,7 +38,7 @@ class FileError(ConfigError, InputError):
 def load_mesh(
     path: str | Path,
     *,
-    color: Sequence[float] | None = None,
+    color: Sequence[float] | np.ndarray | None = None,
     opacity: float | None = None,
     drop_degenerate: bool = False,
 ) -> Scene:

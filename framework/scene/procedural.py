@@ -324,10 +324,12 @@ def coplanar_pair(*, opacity: float = 0.5) -> tuple[Scene, Camera]:
 ColorMode = Literal["vertex", "face"]
 
 
-def _check_color_mode(color_mode: str) -> str:
-    if color_mode not in ("vertex", "face"):
-        raise InputError(f"color_mode must be 'vertex' or 'face', got {color_mode!r}")
-    return color_mode
+def _check_color_mode(color_mode: str) -> Literal["vertex", "face"]:
+    if color_mode == "vertex":
+        return "vertex"
+    if color_mode == "face":
+        return "face"
+    raise InputError(f"color_mode must be 'vertex' or 'face', got {color_mode!r}")
 
 
 def _shells(
@@ -349,8 +351,11 @@ def _shells(
         faces.append(f + offset)
         offset += len(v)
     rgba = np.concatenate(colors)
-    key = "vertex_colors" if color_mode == "vertex" else "face_colors"
-    return Scene(vertices=np.concatenate(vertices), faces=np.concatenate(faces), **{key: rgba})
+    if color_mode == "vertex":
+        return Scene(
+            vertices=np.concatenate(vertices), faces=np.concatenate(faces), vertex_colors=rgba
+        )
+    return Scene(vertices=np.concatenate(vertices), faces=np.concatenate(faces), face_colors=rgba)
 
 
 def _direction_colour(points: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def adjust_camera(
     ``ortho`` switches to an orthographic view whose height is the perspective
     view's at the target's distance.
     """
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for name, value in (("eye", eye), ("target", target), ("up", up)):
         if value is not None:
             changes[name] = tuple(value)
