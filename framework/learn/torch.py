@@ -1,5 +1,5 @@
 """Torch plumbing shared by torch learner plugins: devices, dtypes, seeds, activations,
-weights-only checkpoints.
+checkpoints (through :mod:`lamina.store`, no pickle).
 
 torch is imported by the functions that need it, never by importing this module,
 so ``import lamina`` and ``lamina --help`` stay light.
@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
+import math
 import os
-import pickle
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from lamina import store
 from lamina.errors import InputError
-from lamina.io import atomic_write
 
 if TYPE_CHECKING:
     import torch
@@ -28,11 +26,13 @@ __all__ = [
     "ACTIVATIONS",
     "DTYPES",
     "WEIGHT_BOUND",
+    "EarlyStopping",
     "TorchStateMixin",
     "activation_module",
     "build_for_state",
     "cpu_threads",
     "generator",
+    "hold_out",
     "largest_layer_work",
     "load_checkpoint",
     "load_state",
@@ -160,54 +160,103 @@ def generator(seed: int, device: torch.device) -> torch.Generator:
     return result
 
 
-def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
-    """Write ``payload`` (tensors, numbers, strings, lists, tuples, dicts only) atomically
-    with ``torch.save``; it loads back with ``weights_only=True``."""
+#: The store format of checkpoints (what ``format`` names inside is the learner's).
+CHECKPOINT_STORE_FORMAT = "lamina-torch-checkpoint"
+CHECKPOINT_STORE_VERSION = 1
+_TENSOR = "torch:tensor"
+_PAIRS = "torch:pairs"
+
+
+def _to_plain(value: Any) -> Any:
+    """``value`` with tensors as arrays and dicts with non-string keys (an
+    optimiser's state) as key/value pairs, all marked, for :mod:`lamina.store`."""
     import torch
 
-    buffer = io.BytesIO()
-    torch.save(dict(payload), buffer)
-    with atomic_write(path) as handle:
-        handle.write(buffer.getvalue())
+    if isinstance(value, torch.Tensor):
+        return {_TENSOR: value.detach().cpu().numpy()}
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) for k in value):
+            return {k: _to_plain(v) for k, v in value.items()}
+        return {_PAIRS: [[k, _to_plain(v)] for k, v in value.items()]}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_plain(v) for v in value)
+    return value
+
+
+def _from_plain(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, dict):
+        if set(value) == {_TENSOR}:
+            array = value[_TENSOR]
+            if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+                raise InputError("a tensor entry holds no numeric array")
+            return torch.from_numpy(array)
+        if set(value) == {_PAIRS}:
+            pairs = value[_PAIRS]
+            if not isinstance(pairs, list) or not all(
+                isinstance(p, list) and len(p) == 2 and isinstance(p[0], int | str) for p in pairs
+            ):
+                raise InputError("a mapping entry is not a list of key/value pairs")
+            return {k: _from_plain(v) for k, v in pairs}
+        return {k: _from_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_from_plain(v) for v in value)
+    return value
+
+
+def _no_classes(name: str) -> bool:
+    """Checkpoints hold plain data and tensors only: no class is ever rebuilt."""
+    return False
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
+    """Write ``payload`` (tensors, numbers, strings, lists, tuples, dicts only)
+    atomically as a :mod:`lamina.store` file; :func:`load_checkpoint` reads it back."""
+    arrays: dict[str, np.ndarray] = {}
+    tree = store.encode(_to_plain(dict(payload)), arrays, allowed=_no_classes, name="payload")
+    header = {
+        "format": CHECKPOINT_STORE_FORMAT,
+        "version": CHECKPOINT_STORE_VERSION,
+        "payload": tree,
+    }
+    store.write_file(path, header, arrays)
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, format: str) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
+    """Load a checkpoint written by :func:`save_checkpoint`.
 
-    A file holding anything but tensors and plain containers (a pickled class, a
-    function, an ``os.system`` reducer) is refused before any of it runs; a file
-    that is not a torch checkpoint, is truncated, or was written for another
-    ``format`` is an :class:`InputError` too.
+    Nothing in the file can run code (it holds JSON and arrays; no class is
+    rebuilt). A file that is not a lamina checkpoint, is truncated or damaged,
+    was written for another ``format``, or by ``torch.save`` (checkpoints before
+    :mod:`lamina.store`) is an :class:`InputError` naming the file.
     """
-    import torch
-
-    source = Path(path)
-    if not source.is_file():
-        raise InputError(f"checkpoint {str(source)!r} does not exist or is not a file")
-    try:
-        payload = torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()
-        detail = next(
-            (line for line in reason if "Unsupported" in line), reason[0] if reason else ""
+    header, arrays = store.read_file(
+        path,
+        kind="checkpoint",
+        written_by="save_checkpoint() or checkpoint=",
+        earlier_formats={
+            "/data.pkl": "a torch.save pickle, as lamina wrote checkpoints before lamina.store "
+            "(refused unread); train again with this lamina to write a new checkpoint"
+        },
+    )
+    where = f"checkpoint {str(os.fspath(path))!r}"
+    if header.get("format") != CHECKPOINT_STORE_FORMAT or (
+        header.get("version") != CHECKPOINT_STORE_VERSION
+    ):
+        raise InputError(
+            f"{where} is not a {CHECKPOINT_STORE_FORMAT} version {CHECKPOINT_STORE_VERSION} file "
+            f"(found {header.get('format')!r} version {header.get('version')!r})"
         )
-        raise InputError(
-            f"checkpoint {str(source)!r} holds Python objects other than tensors and plain "
-            f"data; refusing to load it (weights_only=True): {detail.strip()}"
-        ) from None
+    try:
+        payload = _from_plain(store.decode(header.get("payload"), arrays, allowed=_no_classes))
+    except InputError as error:
+        raise InputError(f"{where}: {error}") from None
     except Exception as error:
-        # Damaged bytes provoke whatever the zip reader or the weights-only unpickler
-        # trips on (IndexError from an empty stack, struct.error, TypeError, KeyError,
-        # ...); neither runs code from the file, so every exception here is damage.
-        raise InputError(
-            f"checkpoint {str(source)!r} is not a readable torch checkpoint "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-        ) from None
+        raise InputError(f"{where} is damaged: {type(error).__name__}: {error}") from None
     if not isinstance(payload, dict) or payload.get("format") != format:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise InputError(
-            f"checkpoint {str(source)!r} is not a {format} checkpoint (found format {found!r})"
-        )
+        raise InputError(f"{where} is not a {format} checkpoint (found format {found!r})")
     return payload
 
 
@@ -269,6 +318,95 @@ def build_for_state(
     module = build()
     load_state(module, state, source=source)
     return module
+
+
+def hold_out(
+    n: int, *, fraction: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted training and held-out row indices for early stopping: ``fraction``
+    of the ``n`` rows (of each group, when ``groups`` labels the rows, so classes
+    keep their shares), drawn with ``seed``.
+
+    >>> hold_out(10, fraction=0.2, seed=0)[1]
+    array([4, 6])
+
+    Raises
+    ------
+    InputError
+        When either part would be empty.
+    """
+    rng = np.random.default_rng(seed)
+    strata = (
+        [np.arange(n)]
+        if groups is None
+        else [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    )
+    held = [rng.permutation(members)[: round(fraction * len(members))] for members in strata]
+    held_out = np.sort(np.concatenate(held))
+    train = np.setdiff1d(np.arange(n), held_out)
+    if len(held_out) == 0 or len(train) == 0:
+        raise InputError(
+            f"early_stopping with validation_fraction={fraction} leaves "
+            f"{len(train)} training and {len(held_out)} validation samples of {n}; "
+            "use more data, another fraction, or early_stopping=False"
+        )
+    return train, held_out
+
+
+class EarlyStopping:
+    """The stopping rule of the torch learners: training stops after ``patience``
+    updates without a relative improvement of ``tol`` on the watched loss, and
+    the weights of the best update are kept to be restored at the end.
+
+    ``best``, ``stale`` and ``best_state`` start from a checkpoint when resuming.
+
+    >>> rule = EarlyStopping(tol=0.1, patience=2)
+    >>> [rule.update(loss) for loss in (1.0, 0.95, 0.93, 0.5)], rule.exhausted
+    ([True, True, True, True], False)
+    >>> [rule.update(loss) for loss in (0.49, 0.48)], rule.exhausted
+    ([True, True], True)
+    """
+
+    def __init__(
+        self,
+        *,
+        tol: float,
+        patience: int,
+        best: float = math.inf,
+        stale: int = 0,
+        best_state: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        self.tol = float(tol)
+        self.patience = int(patience)
+        self.best = best
+        self.stale = stale
+        self.best_state = best_state
+
+    def update(self, value: float, module: torch.nn.Module | None = None) -> bool:
+        """Record the watched loss ``value``; return whether it is the best so far
+        (then ``module``'s weights, when given, are kept as the best)."""
+        if value < self.best - self.tol * abs(self.best) or self.best == math.inf:
+            self.stale = 0
+        else:
+            self.stale += 1
+        if not value < self.best:
+            return False
+        self.best = value
+        if module is not None:
+            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        return True
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether ``patience`` updates in a row brought no relative improvement."""
+        return self.stale >= self.patience
+
+    def restore(self, module: torch.nn.Module) -> bool:
+        """Load the best weights kept into ``module``; whether there were any."""
+        if self.best_state is None:
+            return False
+        module.load_state_dict(self.best_state)
+        return True
 
 
 class TorchStateMixin:

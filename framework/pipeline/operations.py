@@ -24,7 +24,7 @@ import numpy as np
 
 from lamina.errors import InputError
 
-__all__ = ["Context", "patch_grid"]
+__all__ = ["Context"]
 
 
 @dataclass(frozen=True)
@@ -185,20 +185,6 @@ def image_patches(
         windows = np.lib.stride_tricks.sliding_window_view(array, (size, size))[::stride, ::stride]
         rows.append(windows.reshape(-1, size * size))
     return {"X": np.concatenate(rows).astype(np.float32)}
-
-
-def patch_grid(rows: np.ndarray, size: int, columns: int = 8) -> np.ndarray:
-    """Rows of ``size`` x ``size`` patches as one picture, ``columns`` across,
-    separated by white lines."""
-    count = len(rows)
-    lines = -(-count // columns)
-    canvas = np.ones((lines * (size + 1) + 1, columns * (size + 1) + 1), np.float32)
-    for i, row in enumerate(rows):
-        y, x = divmod(i, columns)
-        canvas[
-            1 + y * (size + 1) : (y + 1) * (size + 1), 1 + x * (size + 1) : (x + 1) * (size + 1)
-        ] = np.clip(row.reshape(size, size), 0, 1)
-    return canvas
 
 
 OPERATIONS = {

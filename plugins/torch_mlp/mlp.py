@@ -21,9 +21,11 @@ from lamina.errors import InputError
 from lamina.learn.base import BaseLearner, ClassifierMixin, RegressorMixin
 from lamina.learn.torch import (
     ACTIVATIONS,
+    EarlyStopping,
     TorchStateMixin,
     cpu_threads,
     generator,
+    hold_out,
     largest_layer_work,
     resolve_device,
     resolve_dtype,
@@ -204,25 +206,7 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
     ) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.early_stopping:
             return np.arange(n), None
-        rng = np.random.default_rng(seed)
-        strata = (
-            [np.arange(n)]
-            if groups is None
-            else [np.flatnonzero(groups == g) for g in np.unique(groups)]
-        )
-        valid = []
-        for members in strata:
-            count = round(self.validation_fraction * len(members))
-            valid.append(rng.permutation(members)[:count])
-        held_out = np.sort(np.concatenate(valid))
-        train = np.setdiff1d(np.arange(n), held_out)
-        if len(held_out) == 0 or len(train) == 0:
-            raise InputError(
-                f"early_stopping with validation_fraction={self.validation_fraction} leaves "
-                f"{len(train)} training and {len(held_out)} validation samples of {n}; "
-                "use more data, another fraction, or early_stopping=False"
-            )
-        return train, held_out
+        return hold_out(n, fraction=self.validation_fraction, seed=seed, groups=groups)
 
     def _objective(self, data: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         inputs, target = data
@@ -340,9 +324,7 @@ class _Monitor:
 
     def __init__(self, learner: _BaseMLP) -> None:
         self.learner = learner
-        self.best = math.inf
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.stale = 0
+        self.stopping = EarlyStopping(tol=learner.tol, patience=learner.n_iter_no_change)
 
     def update(self, loss: float | None, validation: float | None, bar: Any, task: Any) -> bool:
         learner = self.learner
@@ -360,23 +342,14 @@ class _Monitor:
                 f"{type(learner).__name__} diverged (loss {watched}); lower learning_rate "
                 "or use standardize=True"
             )
-        if watched < self.best - learner.tol * abs(self.best) or self.best == math.inf:
-            self.stale = 0
-        else:
-            self.stale += 1
-        if watched < self.best:
-            self.best = watched
-            if validation is not None:
-                self.best_state = {
-                    k: v.detach().clone() for k, v in learner.model_.state_dict().items()
-                }
-        return self.stale >= learner.n_iter_no_change or watched == 0.0
+        # Only a validation loss picks weights to restore; the training loss only stops.
+        self.stopping.update(watched, learner.model_ if validation is not None else None)
+        return self.stopping.exhausted or watched == 0.0
 
     def finish(self) -> None:
         learner = self.learner
-        if self.best_state is not None:
-            learner.model_.load_state_dict(self.best_state)
-            learner.best_validation_loss_ = self.best
+        if self.stopping.restore(learner.model_):
+            learner.best_validation_loss_ = self.stopping.best
         learner.loss_ = learner.loss_curve_[-1] if learner.loss_curve_ else math.nan
 
 

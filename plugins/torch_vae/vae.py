@@ -14,10 +14,12 @@ from torch.nn import functional
 from lamina.errors import InputError
 from lamina.learn.base import BaseLearner
 from lamina.learn.torch import (
+    EarlyStopping,
     TorchStateMixin,
     build_for_state,
     cpu_threads,
     generator,
+    hold_out,
     load_checkpoint,
     load_state,
     resolve_device,
@@ -124,8 +126,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     tol : float, default=1e-4
     checkpoint : str or None, default=None
         Path of a training checkpoint written every ``checkpoint_every`` epochs
-        and at the end (weights, optimiser and random-generator states; loads
-        with ``weights_only=True``). ``fit(X, resume_from=path)`` continues it.
+        and at the end (weights, optimiser and random-generator states, in a
+        :mod:`lamina.store` file). ``fit(X, resume_from=path)`` continues it.
     checkpoint_every : int, default=10
     device : {"auto", "cpu", "cuda"}, default="auto"
     random_state : int or None, default=None
@@ -428,7 +430,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             self.history_["validation_loss"] = []
         self.n_epochs_ = 0
         self.best_epoch_ = 0
-        monitor = {"best": math.inf, "stale": 0, "best_state": None}
+        monitor = EarlyStopping(tol=self.tol, patience=self.n_iter_no_change)
         if resume_from is not None:
             monitor = self._resume(resume_from, optimizer, shuffle, noise)
         data = self._tensor(array)
@@ -441,9 +443,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             task = bar.add_task(
                 "VAE", total=int(self.max_epochs), completed=self.n_epochs_, status=""
             )
-            while (
-                self.n_epochs_ < int(self.max_epochs) and monitor["stale"] < self.n_iter_no_change
-            ):
+            while self.n_epochs_ < int(self.max_epochs) and not monitor.exhausted:
                 self._train_epoch(data[train], batch, optimizer, shuffle, noise)
                 status = f"loss {self.history_['loss'][-1]:.3f}"
                 if valid is not None:
@@ -455,22 +455,14 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
                     self._write_checkpoint(self.checkpoint, optimizer, (shuffle, noise), monitor)
         if self.checkpoint is not None:
             self._write_checkpoint(self.checkpoint, optimizer, (shuffle, noise), monitor)
-        if monitor["best_state"] is not None:
-            self.model_.load_state_dict(monitor["best_state"])
+        monitor.restore(self.model_)
         self.model_.eval()
         return self
 
     def _split(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         if not self.early_stopping:
             return np.arange(n), None
-        count = round(self.validation_fraction * n)
-        if count < 1 or count >= n:
-            raise InputError(
-                f"early_stopping with validation_fraction={self.validation_fraction} leaves "
-                f"{n - count} training and {count} validation samples of {n}"
-            )
-        order = np.random.default_rng(seed).permutation(n)
-        return np.sort(order[count:]), np.sort(order[:count])
+        return hold_out(n, fraction=self.validation_fraction, seed=seed)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         options: dict[str, Any] = {
@@ -514,22 +506,14 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             self.history_[key].append(value)
         self.n_epochs_ += 1
 
-    def _track_validation(self, data: torch.Tensor, monitor: dict[str, Any]) -> float:
+    def _track_validation(self, data: torch.Tensor, monitor: EarlyStopping) -> float:
         self.model_.eval()
         with torch.no_grad():
             # The same noise every epoch, so epochs are compared on equal terms.
             loss, _ = self._objective(data, generator(self._eval_seed, data.device))
         value = float(loss)
         self.history_["validation_loss"].append(value)
-        if value < monitor["best"] - self.tol * abs(monitor["best"]) or monitor["best"] == math.inf:
-            monitor["stale"] = 0
-        else:
-            monitor["stale"] += 1
-        if value < monitor["best"]:
-            monitor["best"] = value
-            monitor["best_state"] = {
-                k: v.detach().clone() for k, v in self.model_.state_dict().items()
-            }
+        if monitor.update(value, self.model_):
             self.best_epoch_ = self.n_epochs_
         return value
 
@@ -537,22 +521,22 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model as a weights-only checkpoint at ``path``.
 
-        The file holds tensors, numbers, strings and lists only (``torch.save``
-        of plain containers), so :meth:`load_checkpoint` and ``fit(resume_from=...)``
-        read it with ``torch.load(weights_only=True)``. Checkpoints written during
+        The file holds tensors, numbers, strings and lists only (a
+        :mod:`lamina.store` file, no pickle), so :meth:`load_checkpoint` and
+        ``fit(resume_from=...)`` read it without running anything. Checkpoints written during
         training (``checkpoint=``) also hold the optimiser and random-generator
         states, so that resuming reproduces an uninterrupted run; resuming from
         this one restarts those.
         """
         self._check_fitted()
-        self._write_checkpoint(path, None, None, {})
+        self._write_checkpoint(path, None, None, None)
 
     def _write_checkpoint(
         self,
         path: str | os.PathLike[str],
         optimizer: torch.optim.Optimizer | None,
         rngs: tuple[torch.Generator, ...] | None,
-        monitor: dict[str, Any],
+        monitor: EarlyStopping | None,
     ) -> None:
         params = self.get_params(deep=False)
         if not isinstance(params["random_state"], int | type(None)):
@@ -575,11 +559,11 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             "optimizer": optimizer.state_dict() if optimizer is not None else None,
             "rng": [r.get_state() for r in rngs] if rngs is not None else None,
             "monitor": {
-                "best": float(monitor.get("best", math.inf)),
-                "stale": int(monitor.get("stale", 0)),
+                "best": math.inf if monitor is None else float(monitor.best),
+                "stale": 0 if monitor is None else int(monitor.stale),
                 "best_state": (
-                    {k: v.detach().cpu() for k, v in monitor["best_state"].items()}
-                    if monitor.get("best_state") is not None
+                    {k: v.detach().cpu() for k, v in monitor.best_state.items()}
+                    if monitor is not None and monitor.best_state is not None
                     else None
                 ),
             },
@@ -590,8 +574,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     def load_checkpoint(
         cls, path: str | os.PathLike[str], *, device: Literal["auto", "cpu", "cuda"] | None = None
     ) -> VariationalAutoencoder:
-        """A fitted learner from a checkpoint (``weights_only=True``: a file holding any
-        pickled object is refused before it can run). ``device`` overrides the saved
+        """A fitted learner from a checkpoint (a :mod:`lamina.store` file: nothing in it
+        can run; a ``torch.save`` pickle is refused unread). ``device`` overrides the saved
         device setting, e.g. to load a CUDA-trained model on a CPU-only machine."""
         payload = load_checkpoint(path, format=CHECKPOINT_FORMAT)
         try:
@@ -648,7 +632,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         optimizer: torch.optim.Optimizer,
         shuffle: torch.Generator,
         noise: torch.Generator,
-    ) -> dict[str, Any]:
+    ) -> EarlyStopping:
         payload = load_checkpoint(path, format=CHECKPOINT_FORMAT)
         saved = payload.get("params", {})
         for name in ARCHITECTURE:
@@ -691,11 +675,13 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             raise InputError(
                 f"cannot resume from {str(path)!r}: early_stopping differs from the run that wrote it"
             )
-        return {
-            "best": float(saved_monitor.get("best", math.inf)),
-            "stale": int(saved_monitor.get("stale", 0)),
-            "best_state": best_state,
-        }
+        return EarlyStopping(
+            tol=self.tol,
+            patience=self.n_iter_no_change,
+            best=float(saved_monitor.get("best", math.inf)),
+            stale=int(saved_monitor.get("stale", 0)),
+            best_state=best_state,
+        )
 
     # -- inference -------------------------------------------------------------------------
     def _inference_network(self) -> VAENetwork:

@@ -1,6 +1,7 @@
 """``core <- learn <- plugins`` (issue 14): the host never imports ``lamina.learn`` at
-module level, ``lamina.learn`` never imports a plugin, and the bundled tables and the
-learner commands work whichever learner plugins are disabled."""
+module level, ``lamina.learn`` imports neither a plugin nor its peer ``lamina.pipeline``,
+and the bundled tables and the learner commands work whichever learner plugins are
+disabled."""
 
 from __future__ import annotations
 
@@ -58,12 +59,12 @@ def test_core_does_not_import_learn_at_module_level() -> None:
     assert not offenders
 
 
-def test_learn_imports_no_plugin() -> None:
+def test_learn_imports_no_plugin_and_not_its_peer_pipeline() -> None:
     offenders = [
         f"{path.relative_to(ROOT)} imports {name}"
         for path in sorted((ROOT / "framework" / "learn").rglob("*.py"))
         for name in module_level_imports(path)
-        if name.startswith("lamina.plugins")
+        if name.startswith(("lamina.plugins", "lamina.pipeline"))
     ]
     assert not offenders
 

@@ -3,7 +3,7 @@ working model or raise one InputError naming the file; nothing else escapes."""
 
 from __future__ import annotations
 
-import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +11,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from lamina.errors import InputError  # noqa: E402
+from lamina.learn.torch import load_checkpoint, save_checkpoint  # noqa: E402
 from lamina.plugins.torch_vae.vae import VariationalAutoencoder  # noqa: E402
 from lamina.testing.damage import bit_flipped, cut_out, truncated  # noqa: E402
 
+FORMAT = "lamina-vae-checkpoint"
 _HOSTILE = [None, -1, 0, 10**12, 1e308, float("nan"), "x", [], {}, True, [1, 2], (10**9,)]
 
 
@@ -45,17 +47,17 @@ def _replace(document, where, value):
     return True
 
 
-def _edited_payload(data: bytes, rng: np.random.Generator) -> bytes:
-    payload = torch.load(io.BytesIO(data), weights_only=True)
+def _edited_payload(data: bytes, rng: np.random.Generator, scratch: Path) -> bytes:
+    scratch.write_bytes(data)
+    payload = load_checkpoint(scratch, format=FORMAT)
     leaves = _leaves(payload)
     where = leaves[int(rng.integers(0, len(leaves)))]
     hostile = _HOSTILE[int(rng.integers(0, len(_HOSTILE)))]
     if where and "." in str(where[-1]):  # a weight of the wrong shape
         hostile = torch.zeros(int(rng.integers(1, 4)))
     _replace(payload, where, hostile)
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
+    save_checkpoint(scratch, payload)
+    return scratch.read_bytes()
 
 
 def test_damaged_checkpoints_give_only_input_errors(tmp_path, checkpoint):
@@ -74,7 +76,7 @@ def test_damaged_checkpoints_give_only_input_errors(tmp_path, checkpoint):
         elif kind == 2:
             mutated = cut_out(data, rng, 1 + trial % 7)
         else:
-            mutated = _edited_payload(data, rng)
+            mutated = _edited_payload(data, rng, tmp_path / "scratch.pt")
         bad.write_bytes(mutated)
         try:
             loaded = VariationalAutoencoder.load_checkpoint(bad)
@@ -91,9 +93,9 @@ def test_damaged_checkpoints_give_only_input_errors(tmp_path, checkpoint):
 
 def test_a_checkpoint_asking_for_a_huge_network_is_refused_before_building(tmp_path, checkpoint):
     path, _ = checkpoint
-    payload = torch.load(path, weights_only=True)
+    payload = load_checkpoint(path, format=FORMAT)
     payload["params"]["hidden"] = [10**9, 10**9]
     bad = tmp_path / "huge.pt"
-    torch.save(payload, bad)
+    save_checkpoint(bad, payload)
     with pytest.raises(InputError, match=r"huge\.pt.*does not fit"):
         VariationalAutoencoder.load_checkpoint(bad)

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 
 from lamina.errors import InputError  # noqa: E402
 from lamina.learn.model_file import load_model  # noqa: E402
+from lamina.learn.torch import load_checkpoint, save_checkpoint  # noqa: E402
 from lamina.learn.validation import NotFittedError  # noqa: E402
 from lamina.plugins.torch_vae.vae import VariationalAutoencoder  # noqa: E402
 
@@ -238,8 +239,10 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, fitted, binary_
         loaded.log_likelihood(binary_data[:5], k=50), fitted.log_likelihood(binary_data[:5], k=50)
     )
     assert loaded.get_params() == fitted.get_params()
-    # The file is plain tensors and containers: torch's weights-only loader takes it.
-    assert isinstance(torch.load(path, weights_only=True), dict)
+    # The file is a lamina.store file of plain values and arrays (no pickle).
+    assert (
+        load_checkpoint(path, format="lamina-vae-checkpoint")["format"] == "lamina-vae-checkpoint"
+    )
     # The lamina model format (npz, no pickle) round-trips too.
     fitted.save(tmp_path / "vae.npz")
     np.testing.assert_array_equal(
@@ -284,12 +287,12 @@ class _Payload:
 def test_a_checkpoint_holding_a_pickled_object_is_refused(tmp_path, fitted, binary_data, capsys):
     path = tmp_path / "evil.pt"
     fitted.save_checkpoint(path)
-    payload = torch.load(path, weights_only=True)
+    payload = load_checkpoint(path, format="lamina-vae-checkpoint")
     payload["params"]["extra"] = _Payload()
-    torch.save(payload, path)
-    with pytest.raises(InputError, match="refusing to load"):
+    torch.save(payload, path)  # a pickle, as checkpoints were before lamina.store
+    with pytest.raises(InputError, match=r"torch\.save pickle.*refused unread"):
         VariationalAutoencoder.load_checkpoint(path)
-    with pytest.raises(InputError, match="refusing to load"):
+    with pytest.raises(InputError, match=r"torch\.save pickle.*refused unread"):
         VariationalAutoencoder(latent_dim=1, hidden=(32,), max_epochs=61, device="cpu").fit(
             binary_data, resume_from=path
         )
@@ -300,16 +303,15 @@ def test_corrupt_or_foreign_checkpoints_are_input_errors(tmp_path, fitted):
     path = tmp_path / "vae.pt"
     fitted.save_checkpoint(path)
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(InputError, match="not a readable torch checkpoint"):
+    with pytest.raises(InputError, match=r"not a lamina checkpoint|is damaged"):
         VariationalAutoencoder.load_checkpoint(path)
-    torch.save({"format": "something-else"}, path)
+    save_checkpoint(path, {"format": "something-else"})
     with pytest.raises(InputError, match="not a lamina-vae-checkpoint"):
         VariationalAutoencoder.load_checkpoint(path)
-    payload = {"format": "lamina-vae-checkpoint"}
     fitted.save_checkpoint(path)
-    payload = torch.load(path, weights_only=True)
+    payload = load_checkpoint(path, format="lamina-vae-checkpoint")
     payload["model"]["to_latent.weight"] = torch.zeros(3, 3)
-    torch.save(payload, path)
+    save_checkpoint(path, payload)
     with pytest.raises(InputError, match="does not fit"):
         VariationalAutoencoder.load_checkpoint(path)
 
