@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.kinds import Tags
+from lamina.kinds import Kind, Tags
 from lamina.params import factory_signature
-from lamina.registry import ComponentInfo
+from lamina.registry import ComponentInfo, resolve_target
 from lamina.testing._runner import Check
 
 __all__ = ["build", "checks", "expect_input_error", "unchanged"]
@@ -89,9 +90,25 @@ def check_builds_with_defaults(info: ComponentInfo) -> None:
     assert component is not None
 
 
-def checks(info: ComponentInfo) -> list[Check]:
+def check_implements_protocol(info: ComponentInfo, *, protocol: str) -> None:
+    expected = resolve_target(protocol, what=f"the protocol of kind {info.kind!r}")
+    component = build(info)
+    methods = [name for name, value in vars(expected).items() if callable(value)]
+    missing = [
+        name for name in methods if not name.startswith("_") and not hasattr(component, name)
+    ]
+    assert not missing, f"{type(component).__name__} has no {', '.join(missing)} ({protocol})"
+    assert isinstance(component, expected), f"{type(component).__name__} is not a {protocol}"
+
+
+def checks(info: ComponentInfo, kind: Kind) -> list[Check]:
+    """The checks every component passes, whatever its ``kind``."""
     return [
         Check("registration", check_registration),
         Check("parameters_introspectable", check_parameters_introspectable),
         Check("builds_with_defaults", check_builds_with_defaults),
+        Check(
+            "implements_protocol",
+            functools.partial(check_implements_protocol, protocol=kind.protocol),
+        ),
     ]

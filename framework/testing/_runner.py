@@ -69,7 +69,7 @@ def checks_for(info: ComponentInfo, *, host: Host | None = None) -> list[Check]:
     from lamina.testing import _common
 
     kind = (host or get_host()).kind(info.kind)
-    found = _common.checks(info)
+    found = _common.checks(info, kind)
     if kind.checks is not None:
         found += resolve_target(kind.checks, what=f"the checks of kind {kind.name!r}")(info)
     return found

@@ -236,6 +236,13 @@ class RandomTieBreak(NearestCentroid):
         return np.where(flip, self.classes_[0], out)
 
 
+class NoResize:
+    """Registered as an interpolator, but has no ``resize``."""
+
+    def scale(self, image: np.ndarray, factor: float) -> np.ndarray:
+        return np.asarray(image, dtype=np.float32)
+
+
 REGISTRATIONS: dict[str, list[tuple[str, Any, str, dict[str, Any]]]] = {
     "interpolator": [
         ("good-resize", GoodResize, "nearest neighbour", {}),
@@ -248,6 +255,7 @@ REGISTRATIONS: dict[str, list[tuple[str, Any, str, dict[str, Any]]]] = {
         ("positional-parameter", PositionalParameter, "positional parameter", {}),
         ("raises-on-defaults", RaisesOnDefaults, "cannot be built", {}),
         ("no-summary", GoodResize, "", {}),
+        ("no-resize", NoResize, "resamples nothing", {}),
     ],
     "position_estimator": [
         ("centroid", CentroidShift, "intensity centroid", {"locate": True}),

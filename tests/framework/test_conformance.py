@@ -25,6 +25,8 @@ FAULTS = [
     ("interpolator", "no-summary", "registration"),
     ("interpolator", "positional-parameter", "parameters_introspectable"),
     ("interpolator", "raises-on-defaults", "builds_with_defaults"),
+    ("interpolator", "raises-on-defaults", "implements_protocol"),
+    ("interpolator", "no-resize", "implements_protocol"),
     ("interpolator", "returns-float64", "interpolator_output_shape_dtype"),
     ("interpolator", "modifies-input", "interpolator_output_shape_dtype"),
     ("interpolator", "overshoots", "interpolator_range_preserved"),
