@@ -120,7 +120,7 @@ KIND = Kind(
     summary="Resamples an image to a new shape: float32, gray or colour, range preserved.",
     protocol="lamina.kinds.interpolator:Interpolator",
     calls={"resize": ("image", "shape")},
-    checks="lamina.testing._interpolator:checks",
+    checks="lamina.testing.interpolator:checks",
     commands=(
         (
             "resize",

@@ -114,7 +114,7 @@ KIND = Kind(
             ("continuous", "counts", "binary", "categorical", "mixed"),
         ),
     ),
-    checks="lamina.testing._learner:checks",
+    checks="lamina.testing.learner:checks",
     commands=(
         (
             "learn",

@@ -155,7 +155,7 @@ KIND = Kind(
             (False, True),
         ),
     ),
-    checks="lamina.testing._position:checks",
+    checks="lamina.testing.position_estimator:checks",
     results=(
         ShiftResult("lamina.kinds.position_estimator:ShiftEstimate"),
         ResultType("lamina.kinds.position_estimator:PointEstimates"),

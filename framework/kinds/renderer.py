@@ -183,7 +183,7 @@ KIND = Kind(
             (False, True),
         ),
     ),
-    checks="lamina.testing._renderer:checks",
+    checks="lamina.testing.renderer:checks",
     results=(
         RenderingResult("lamina.kinds.renderer:Rendering"),
         ResultType("lamina.kinds.renderer:RenderStats"),

@@ -89,6 +89,8 @@ def check_bad_input(info: ComponentInfo) -> None:
 
 
 def checks(info: ComponentInfo) -> list[Check]:
+    """The renderer checks that apply to ``info``, chosen by its tags (the renderer
+    kind's :attr:`~lamina.kinds.Kind.checks`)."""
     result = [
         Check("renderer_rendering_well_formed", check_rendering_well_formed),
         Check("renderer_bad_input", check_bad_input),

@@ -62,6 +62,8 @@ def check_bad_input(info: ComponentInfo) -> None:
 
 
 def checks(info: ComponentInfo) -> list[Check]:
+    """The interpolator checks that apply to ``info``, chosen by its tags (the interpolator
+    kind's :attr:`~lamina.kinds.Kind.checks`)."""
     result = [
         Check("interpolator_output_shape_dtype", check_output_shape_dtype),
         Check("interpolator_range_preserved", check_range_preserved),

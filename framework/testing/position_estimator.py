@@ -90,6 +90,8 @@ def check_locate(info: ComponentInfo) -> None:
 
 
 def checks(info: ComponentInfo) -> list[Check]:
+    """The position estimator checks that apply to ``info``, chosen by its tags (the position estimator
+    kind's :attr:`~lamina.kinds.Kind.checks`)."""
     result = [
         Check("position_known_shift", check_known_shift),
         Check("position_uncertainty_reported", check_uncertainty_reported),

@@ -141,6 +141,8 @@ def check_bad_input(info: ComponentInfo) -> None:
 
 
 def checks(info: ComponentInfo) -> list[Check]:
+    """The learner checks that apply to ``info``, chosen by its tags (the learner
+    kind's :attr:`~lamina.kinds.Kind.checks`)."""
     round_trips = {
         "classifier": check_classifier_round_trip,
         "regressor": check_regressor_round_trip,
