@@ -7,13 +7,12 @@ bit depth on the way in and back on the way out.
 from __future__ import annotations
 
 import contextlib
-import functools
+import itertools
 import json
 import logging
 import math
 import os
 import re
-import tempfile
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -82,21 +81,25 @@ def remove_stale_parts(folder: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
-@functools.cache
-def _process_umask() -> int:
-    """The process's umask, read once.
+#: Temporary files' serial numbers: with the process id, a name no other writer
+#: uses (O_EXCL catches one that a killed process with the same id left).
+_serial = itertools.count()
 
-    Reading it means setting it (``os.umask``), and the umask is process-wide:
-    pipelines write from many threads, and a file another thread created in
-    that instant would get mode 0666. Linux reports it without setting it.
-    """
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    umask = os.umask(0o077)
-    os.umask(umask)
-    return umask
+
+def _create_beside(target: Path) -> tuple[int, str]:
+    """A new temporary file beside ``target``, named as :func:`remove_stale_parts`
+    expects, with the mode ``open()`` gives a new file: the kernel applies the
+    umask (mkstemp's private 0600 would need it, and only setting the
+    process-wide umask reads it, racing other threads' new files)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temporary = os.path.join(
+            target.parent, f".{target.name}.{os.getpid()}.{next(_serial)}.part"
+        )
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
 
 
 @contextlib.contextmanager
@@ -116,7 +119,6 @@ def atomic_write(
     check them first: :func:`lamina.clitools.check_output_file`).
     """
     target = Path(path)
-    prefix = f".{target.name}.{os.getpid()}."
     try:
         # Once per folder (as spelled): creating it and sweeping it cost a
         # system call per part of its path, too much for every small file.
@@ -125,12 +127,10 @@ def atomic_write(
             _swept.add(target.parent)
             remove_stale_parts(target.parent)
         try:
-            fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
+            fd, temporary = _create_beside(target)
         except FileNotFoundError:  # the folder was removed since
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=target.parent)
-        # mkstemp makes the file private (0600); give it the mode open() would.
-        os.fchmod(fd, 0o666 & ~_process_umask())
+            fd, temporary = _create_beside(target)
     except OSError as error:
         raise InputError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
     begin_write(temporary)

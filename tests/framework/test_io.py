@@ -223,3 +223,33 @@ def test_a_folder_removed_between_writes_is_created_again(tmp_path: Path) -> Non
     (tmp_path / "sub").rmdir()
     write_json(tmp_path / "sub" / "b.json", {"b": 2})
     assert json.loads((tmp_path / "sub" / "b.json").read_text()) == {"b": 2}
+
+
+def test_a_written_file_gets_the_mode_open_gives_under_any_umask(tmp_path: Path) -> None:
+    # The kernel applies the umask to the temporary file, as open() would; in a
+    # child process, as the umask is process-wide.
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; from lamina.io import write_json; os.umask(int(sys.argv[2], 8)); "
+        "write_json(sys.argv[1] + '/a.json', {}); open(sys.argv[1] + '/b.json', 'w').close()"
+    )
+    for umask in ("022", "077", "002"):
+        folder = tmp_path / umask
+        folder.mkdir()
+        subprocess.run([sys.executable, "-c", code, str(folder), umask], check=True)
+        modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+        assert modes["a.json"] == modes["b.json"] == 0o666 & ~int(umask, 8), modes
+
+
+def test_a_temporary_name_left_by_a_killed_writer_is_stepped_over(tmp_path: Path) -> None:
+    import os
+
+    import lamina.io
+
+    serial = next(lamina.io._serial)
+    for n in (1, 2):  # the next two names this process would take
+        (tmp_path / f".a.json.{os.getpid()}.{serial + n}.part").write_text("left")
+    write_json(tmp_path / "a.json", [1])
+    assert json.loads((tmp_path / "a.json").read_text()) == [1]
