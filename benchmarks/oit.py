@@ -76,7 +76,7 @@ VTK_METHODS = ("vtk-classic", "vtk-dual")
 #: Sweeps (issue 17): (name, generator, n, size, methods); one timed render per row
 #: after a warm-up, lamina only (VTK rows come from the cases above).
 SWEEP_METHODS = {
-    "triangles": ("fragment-list", "fragment-list budget=256", "reference"),
+    "triangles": ("fragment-list", "fragment-list budget=256", "reference", *VTK_METHODS),
     "resolution": ("fragment-list", "multilayer-depth-peeling"),
     "depth": (
         "fragment-list",
@@ -449,17 +449,23 @@ def _sweep_renderer(method: str) -> Any:
 
 
 def run_sweep_row(
-    sweep: str, generator: str, n: int, size: tuple[int, int]
+    sweep: str, generator: str, n: int, size: tuple[int, int], *, vtk: bool = False
 ) -> list[dict[str, Any]]:
     """One scene of a sweep with each of the sweep's methods: time, CPU time, throughput,
     peak memory (the renderer's own account and the process's peak RSS so far) and, where
-    the reference ran, the largest error against it."""
+    the reference ran, the largest error against it.  VTK's rows (``vtk``) render the
+    scene with colours quantised to 8 bits, as VTK stores them, peeling until a peel
+    writes nothing; their error includes that quantisation."""
     import resource
 
     scene, camera = procedural_scene(generator, n=n)
     rows, expected = [], None
     for method in SWEEP_METHODS[sweep]:
         if method == "reference" and scene.n_triangles > REFERENCE_LIMIT:
+            continue
+        if method in VTK_METHODS:
+            if vtk:
+                rows.append(_vtk_sweep_row(method, scene, camera, size, rows[0]))
             continue
         renderer = _sweep_renderer(method)
         renderer.render(scene, camera, (16, 16))  # compile outside the timing
@@ -597,6 +603,28 @@ def print_startup(rows: list[dict[str, Any]]) -> None:
             for r in rows
         ),
     )  # fmt: skip
+
+
+def _vtk_sweep_row(
+    method: str, scene: Scene, camera: Camera, size: tuple[int, int], lamina_row: dict[str, Any]
+) -> dict[str, Any]:
+    """A sweep row for VTK's ``method`` (one timed frame), beside ``lamina_row`` (the
+    same scene's fragment-list row, whose fragment count it shares)."""
+    import resource
+
+    peeling = VtkPeeling(quantised(scene), camera, size, dual=method == "vtk-dual")
+    image, timer, draws = peeling.render(lamina_row["max_depth_complexity"], 1)
+    return {
+        **{key: lamina_row[key] for key in ("sweep", "scene", "triangles", "size")},
+        "method": method,
+        "fragments": lamina_row["fragments"],
+        "max_depth_complexity": lamina_row["max_depth_complexity"],
+        "passes": draws,
+        "peak_memory_mib": math.nan,
+        "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "image": image,
+        **_times(timer, lamina_row["fragments"]),
+    }
 
 
 def print_sweeps(rows: list[dict[str, Any]]) -> None:
@@ -824,7 +852,7 @@ def main(argv: list[str] | None = None) -> int:
         for sweep, generator, n, size in QUICK_SWEEPS if args.quick else SWEEPS:
             if sweep in wanted:
                 print(f"running {sweep} sweep: {generator}({n}) at {size} ...", file=sys.stderr)
-                sweep_rows += run_sweep_row(sweep, generator, n, size)
+                sweep_rows += run_sweep_row(sweep, generator, n, size, vtk=not args.no_vtk)
         if not args.json:
             print_sweeps(sweep_rows)
     for case in cases:
