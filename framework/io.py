@@ -29,6 +29,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write",
     "dumps_json",
+    "patch_grid",
     "quiet_logger",
     "read_image",
     "read_npy_header",
@@ -187,6 +188,24 @@ def unpremultiply(rgba: np.ndarray) -> np.ndarray:
     alpha = rgba[..., 3:4]
     rgb = np.divide(rgba[..., :3], alpha, out=np.zeros_like(rgba[..., :3]), where=alpha > 0)
     return np.concatenate([np.clip(rgb, 0.0, 1.0), alpha], axis=-1)
+
+
+def patch_grid(rows: np.ndarray, size: int, columns: int = 8) -> np.ndarray:
+    """Rows of ``size`` x ``size`` patches as one picture, ``columns`` across,
+    separated by white lines (pipeline reports and the ``fit_generative`` operation).
+
+    >>> patch_grid(np.zeros((3, 4)), 2, columns=2).shape
+    (7, 7)
+    """
+    count = len(rows)
+    lines = -(-count // columns)
+    canvas = np.ones((lines * (size + 1) + 1, columns * (size + 1) + 1), np.float32)
+    for i, row in enumerate(rows):
+        y, x = divmod(i, columns)
+        canvas[
+            1 + y * (size + 1) : (y + 1) * (size + 1), 1 + x * (size + 1) : (x + 1) * (size + 1)
+        ] = np.clip(row.reshape(size, size), 0, 1)
+    return canvas
 
 
 def write_json(path: str | os.PathLike[str], data: Any, *, durable: bool = True) -> None:

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.io import patch_grid
 from lamina.learn import cv
 from lamina.learn.datasets import load_dataset
 
-__all__ = ["OPERATIONS", "cross_validate", "dataset", "fit_generative", "patch_grid", "split"]
+__all__ = ["OPERATIONS", "cross_validate", "dataset", "fit_generative", "split"]
 
 
 def _table(data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -60,20 +61,6 @@ def cross_validate(*, component: Any, data: Any, folds: int = 5, seed: int = 0) 
         "fit_seconds": sum(s.fit_seconds for s in scores),
         "predict_seconds": sum(s.predict_seconds for s in scores),
     }
-
-
-def patch_grid(rows: np.ndarray, size: int, columns: int = 8) -> np.ndarray:
-    """Rows of ``size`` x ``size`` patches as one picture, ``columns`` across,
-    separated by white lines."""
-    count = len(rows)
-    lines = -(-count // columns)
-    canvas = np.ones((lines * (size + 1) + 1, columns * (size + 1) + 1), np.float32)
-    for i, row in enumerate(rows):
-        y, x = divmod(i, columns)
-        canvas[
-            1 + y * (size + 1) : (y + 1) * (size + 1), 1 + x * (size + 1) : (x + 1) * (size + 1)
-        ] = np.clip(row.reshape(size, size), 0, 1)
-    return canvas
 
 
 def fit_generative(*, component: Any, data: Any, shown: int = 16, seed: int = 0) -> dict[str, Any]:
