@@ -115,11 +115,15 @@ def _quality(
 ) -> np.ndarray:
     """Heuristic value of candidates with class ``counts`` (m, K) covering ``n``
     examples each (at least one: the search drops empty candidates); higher is better."""
-    n = n.astype(np.float64)
     n_classes = counts.shape[1]
     if kind == "entropy" and target is None:
+        # A function of the proportions alone, so complexes with proportional
+        # counts tie exactly (and the larger one wins the tie).
         p = counts / n[:, None]
-        return (p * np.log2(np.where(p > 0, p, 1.0))).sum(axis=1)
+        p_log_p = np.log2(p, out=np.zeros(p.shape), where=counts > 0)
+        p_log_p *= p
+        return _class_total(p_log_p)
+    n = n.astype(np.float64)
     hits = counts[:, target] if target is not None else counts.max(axis=1)
     if kind == "laplace" or (kind == "entropy" and target is not None):
         return (hits + 1.0) / (n + n_classes)
@@ -128,12 +132,26 @@ def _quality(
     return (n / total) * (hits / n - base / total)
 
 
+def _own_statistic(space: ConditionSpace, counts: np.ndarray, target: int | None) -> np.ndarray:
+    """The part of :func:`_significant`'s statistic that depends on the candidates'
+    class ``counts`` (m, K) alone, ``sum f ln f - n ln n``: shared by the test
+    against the examples at hand and the one against the parent complex."""
+    T = space.x_log_x
+    n = _class_total(counts)
+    if target is not None:
+        hits = counts[:, target]
+        return T[hits] + T[n - hits] - T[n]
+    return _class_total(T[counts]) - T[n]
+
+
 def _significant(
     space: ConditionSpace,
     counts: np.ndarray,
     reference: np.ndarray,
     target: int | None,
     critical_value: np.ndarray,
+    *,
+    own: np.ndarray | None = None,
 ) -> np.ndarray:
     """Likelihood-ratio test of each candidate's class ``counts`` (m, K) against
     the class distribution ``reference``, one (K,) or one per candidate (m, K)
@@ -144,25 +162,25 @@ def _significant(
 
     With ``n`` covered and reference total ``R``, ``sum f ln(f / e) =
     sum f ln f - n ln n - sum f ln r + n ln R``: integer counts only, so every
-    logarithm comes from the space's tables.
+    logarithm comes from the space's tables. ``own`` is the first two terms
+    when the caller has them (:func:`_own_statistic`).
     """
-    T, L = space.x_log_x, space.log
+    L = space.log
+    if own is None:
+        own = _own_statistic(space, counts, target)
     n = _class_total(counts)
     total = _class_total(reference)
+    statistic = own + n * L[total]
     if target is not None:
-        hits, rest = counts[:, target], n - counts[:, target]
-        r_hits = reference[..., target]
-        statistic = (
-            T[hits] + T[rest] - T[n] - hits * L[r_hits] - rest * L[total - r_hits] + n * L[total]
-        )
+        hits, r_hits = counts[:, target], reference[..., target]
+        statistic -= hits * L[r_hits] + (n - hits) * L[total - r_hits]
         return 2.0 * statistic > critical_value[1]
-    statistic = T[counts].sum(axis=1) - T[n] + n * L[total]
     if reference.ndim == 1:
         statistic -= counts @ L[reference]
         nonzero = np.count_nonzero(reference)
     else:
-        statistic -= (counts * L[reference]).sum(axis=1)
-        nonzero = (reference > 0).sum(axis=1)
+        statistic -= _class_total(counts * L[reference])
+        nonzero = np.count_nonzero(reference, axis=1)
     dof = np.minimum(np.maximum(nonzero - 1, 1), len(critical_value) - 1)
     return 2.0 * statistic > critical_value[dof]
 
@@ -242,7 +260,27 @@ def find_best_complex(
         coverage = refined[first]
         beam_counts = counts[chosen]
         beam_totals = covered[chosen]
+        if (
+            best is not None
+            and _best_possible(beam_counts, settings.quality, target) <= best.quality
+        ):
+            break  # no refinement of the beam can beat the best: the answer is final
     return best
+
+
+def _best_possible(beam_counts: np.ndarray, kind: str, target: int | None) -> float:
+    """An upper bound on the quality of any refinement of the beam complexes with
+    class counts ``beam_counts`` (B, K). A refinement covers a subset, so no class
+    count grows: at best it keeps a complex's (target or largest) class count ``h``
+    and drops the rest, which scores 0 by entropy and ``(h + 1) / (h + K)`` by
+    Laplace accuracy (increasing in ``h``). Weighted relative accuracy is not bounded here."""
+    if kind == "entropy" and target is None:
+        return 0.0
+    if kind == "wracc":
+        return float("inf")
+    hits = beam_counts[:, target] if target is not None else beam_counts.max(axis=1)
+    h = float(hits.max())
+    return (h + 1.0) / (h + beam_counts.shape[1])
 
 
 def _first_significant(
@@ -264,8 +302,9 @@ def _first_significant(
     while start < len(candidates):
         chunk = candidates[start : start + size]
         chunk_counts = counts[chunk]
+        own = _own_statistic(space, chunk_counts, target)
         passed = (
-            _significant(space, chunk_counts, prior, target, settings.critical_value)
+            _significant(space, chunk_counts, prior, target, settings.critical_value, own=own)
             if settings.test
             else np.ones(len(chunk), dtype=bool)
         )
@@ -276,6 +315,7 @@ def _first_significant(
                 beam_counts[parents[chunk]],
                 target,
                 settings.parent_critical_value,
+                own=own,
             )
         first = int(np.argmax(passed))
         if passed[first]:
@@ -287,10 +327,13 @@ def _first_significant(
 def _first_distinct(rows: np.ndarray) -> np.ndarray:
     """Indices of the first occurrence of each distinct row, in order."""
     if len(rows) <= 64:
-        # A dict of byte strings beats numpy's sort for the few rows of a beam.
+        # A dict of byte strings beats numpy's sort for the few rows of a beam
+        # (sliced from one bytes copy: a view per row costs more than the lookup).
+        data = np.ascontiguousarray(rows).tobytes()
+        step = rows.shape[1] * rows.itemsize
         seen: dict[bytes, int] = {}
-        for index, row in enumerate(rows):
-            seen.setdefault(row.tobytes(), index)
+        for index in range(len(rows)):
+            seen.setdefault(data[index * step : (index + 1) * step], index)
         return np.fromiter(seen.values(), dtype=np.intp, count=len(seen))
     keys = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1] * 8))).ravel()
     return np.sort(np.unique(keys, return_index=True)[1])

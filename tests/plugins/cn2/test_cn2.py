@@ -308,3 +308,34 @@ def test_significance_test_matches_scipy_g_test(n_classes):
     np.testing.assert_array_equal(
         _significant(space, counts, reference, target, critical), expected
     )
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("kind", ["entropy", "laplace"])
+def test_search_stops_only_where_no_refinement_can_beat_the_best(seed, kind):
+    """The beam search ends early once ``_best_possible`` of the beam is no better
+    than the best complex. That is exact only if no refinement (a subset: no class
+    count grows) ever scores above the bound; checked on random counts and subsets."""
+    from lamina.plugins.cn2.search import _best_possible, _quality
+
+    rng = np.random.default_rng(seed)
+    n_classes = int(rng.integers(2, 7))
+    beam = rng.integers(0, 60, (int(rng.integers(1, 6)), n_classes))
+    beam[:, 0] += 1
+    prior = beam.sum(axis=0) + rng.integers(0, 50, n_classes)
+    for target in (None, int(rng.integers(n_classes))):
+        if kind == "entropy" and target is not None:
+            continue  # the learner searches unordered rules by Laplace accuracy
+        bound = _best_possible(beam, kind, target)
+        parents = rng.integers(0, len(beam), 4000)
+        children = rng.integers(0, beam[parents] + 1)  # each class count may only shrink
+        children = children[children.sum(axis=1) > 0]
+        quality = _quality(children, children.sum(axis=1), kind, target, prior)
+        assert quality.max() <= bound
+        # and the bound is reached: a pure subset of the best beam complex
+        hits = beam[:, target] if target is not None else beam.max(axis=1)
+        b = int(np.argmax(hits))
+        pure = np.zeros((1, n_classes), dtype=beam.dtype)
+        column = target if target is not None else int(np.argmax(beam[b]))
+        pure[0, column] = beam[b, column]
+        assert _quality(pure, pure.sum(axis=1), kind, target, prior)[0] == bound
