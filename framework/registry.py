@@ -11,11 +11,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import PluginError
-from lamina.kinds import Tags
 from lamina.params import Parameter, factory_parameters
 
 if TYPE_CHECKING:
-    from lamina.kinds import Kind
+    from lamina.kinds import Kind, Tags
 
 __all__ = [
     "CommandInfo",
@@ -163,7 +162,7 @@ class KindRegistry:
                 name=name,
                 factory=factory,
                 summary=summary,
-                tags=self.definition.tags_for(Tags.coerce(tags)),
+                tags=self.definition.tags_for(tags),
                 plugin=plugin,
                 distribution=distribution,
                 version=version,

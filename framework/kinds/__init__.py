@@ -17,7 +17,6 @@ Nothing here imports numpy: the host reads every kind at start-up, and
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from lamina.hookspecs import hookspec
+from lamina.registry import resolve_target
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,13 +53,6 @@ BUILTIN_KINDS: tuple[str, ...] = (
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-def _resolve(target: str) -> Any:
-    """Import ``"module:attr"`` (no error wrapping: targets here are lamina's or a kind's own,
-    and a registry wraps the failures that come from plugins)."""
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
 
 
 @dataclass(frozen=True)
@@ -228,7 +221,7 @@ class ResultType:
 
     @cached_property
     def cls(self) -> type:
-        return _resolve(self.target)  # type: ignore[no-any-return]
+        return resolve_target(self.target, what=f"result type {self.target!r}")  # type: ignore[no-any-return]
 
     def matches(self, value: Any) -> bool:
         return isinstance(value, self.cls)
@@ -324,14 +317,15 @@ class Kind:
         """The common tags, then this kind's."""
         return (*_COMMON_TAGS, *self.tags)
 
-    def tags_for(self, tags: Tags) -> Tags:
-        """``tags`` checked against this kind, with every tag of the kind set.
+    def tags_for(self, tags: Tags | Mapping[str, Any] | None) -> Tags:
+        """``tags`` (see :meth:`Tags.coerce`) checked against this kind, with every
+        tag of the kind set.
 
         Raises ``TypeError`` for a tag the kind does not have and ``ValueError``
         for a value outside a tag's choices.
         """
         known = {t.name: t for t in self.all_tags()}
-        given = tags.as_dict()
+        given = Tags.coerce(tags).as_dict()
         unknown = sorted(set(given) - set(known))
         if unknown:
             raise TypeError(
@@ -349,7 +343,7 @@ class Kind:
 @functools.cache
 def builtin_kinds() -> tuple[Kind, ...]:
     """lamina's own kinds, in the order the host lists them."""
-    return tuple(_resolve(target) for target in BUILTIN_KINDS)
+    return tuple(resolve_target(target, what="lamina's own kinds") for target in BUILTIN_KINDS)
 
 
 @dataclass(frozen=True)
