@@ -51,7 +51,8 @@ def plugins(as_json: bool) -> None:
                 f"[{_STATUS_STYLE[p.status]}]{p.status}[/]",
                 "" if p.load_seconds is None else f"{p.load_seconds:.3f}",
                 ", ".join(
-                    [c.name for c in p.components]
+                    [f"kind:{k.name}" for k in p.kinds]
+                    + [c.name for c in p.components]
                     + [f"op:{o.name}" for o in p.operations]
                     + [f"cmd:{c.name}" for c in p.commands]
                 ),

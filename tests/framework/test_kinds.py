@@ -57,6 +57,8 @@ def test_the_fifth_kind_is_listed_with_its_components(host: Host) -> None:
     }
     every = CliRunner().invoke(main, ["components", "--json"])
     assert {c["kind"] for c in json.loads(every.stdout)} == {k.name for k in host.kinds()}
+    table = CliRunner().invoke(main, ["plugins"], env={"COLUMNS": "250"})
+    assert "kind:denoiser, box, brightens" in table.stdout
 
 
 def test_describe_and_a_bad_kind_name(host: Host) -> None:
