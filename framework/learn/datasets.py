@@ -209,13 +209,17 @@ def column_keys(column: np.ndarray) -> np.ndarray:
     if column.dtype.kind in "iu":
         return column.astype(str).astype(object)
     if column.dtype.kind == "f":
+        # The keys category_key gives each value, vectorised where int64 holds them.
+        column = column.astype(np.float64, copy=False)
         out = np.empty(column.shape, dtype=object)
-        finite = ~np.isnan(column)
-        integral = finite & (column == np.round(column))
-        out[integral] = column[integral].astype(np.int64).astype(str)
-        rest = finite & ~integral
+        missing = np.isnan(column)
+        integral = np.isfinite(column) & (column == np.round(column))
+        small = integral & (np.abs(column) < 2.0**63)
+        out[small] = column[small].astype(np.int64).astype(str)
+        out[integral & ~small] = [str(int(v)) for v in column[integral & ~small]]
+        rest = ~missing & ~integral  # fractions and infinities
         out[rest] = [repr(float(v)) for v in column[rest]]
-        out[~finite] = None
+        out[missing] = None
         return out
     cells = column.tolist()
     if set(map(type, cells)) <= {str, type(None)}:

@@ -233,3 +233,20 @@ def test_integer_labels_encode_as_numpy_unique(labels):
     assert classes.dtype == expected_classes.dtype
     np.testing.assert_array_equal(classes, expected_classes)
     np.testing.assert_array_equal(codes, expected_codes)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_float_column_keys_are_the_keys_of_each_value(dtype):
+    # The vectorised keys of a float column against category_key, value by value:
+    # whole numbers past int64 (2**63 and up, 1e300), infinities, -0.0 and NaN included.
+    from lamina.learn.datasets import category_key, column_keys
+
+    rng = np.random.default_rng(63)
+    edges = [2.0**63, -(2.0**63), 2.0**64, 1e300, -1e300, np.inf, -np.inf, np.nan, -0.0, 0.5]
+    for _ in range(50):
+        magnitude = 10.0 ** rng.integers(-3, 40, 12)
+        values = np.round(rng.normal(size=12) * magnitude, int(rng.integers(0, 3)))
+        with np.errstate(over="ignore"):  # past float32's range: infinities
+            column = np.concatenate([values, rng.choice(edges, 4)]).astype(dtype)
+        expected = [category_key(v) for v in column.tolist()]
+        assert column_keys(column).tolist() == expected, column
