@@ -12,6 +12,7 @@ Modelled on scikit-learn's ``estimator_checks``. Plugin authors run it with
 
 from __future__ import annotations
 
+from lamina.testing._common import build, expect_input_error, unchanged
 from lamina.testing._runner import (
     Check,
     CheckResult,
@@ -26,8 +27,11 @@ __all__ = [
     "Check",
     "CheckResult",
     "SkipCheck",
+    "build",
     "check_component",
     "check_plugin",
     "checks_for",
+    "expect_input_error",
     "parametrize_with_checks",
+    "unchanged",
 ]
