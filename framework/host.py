@@ -273,7 +273,18 @@ class Host:
         staged = self._call_hook(
             info, "lamina_register_kinds", "registry", KindDefinitions(**owner)
         )
-        self._commit(info, "kind", self._kinds, staged, info.kinds)
+        hooks = {record.kind.hook: name for name, record in self._kinds.items()}
+        fresh = []
+        for record in staged:
+            taken = getattr(self.pm.hook, record.kind.hook, None)
+            if record.name not in self._kinds and taken is not None and taken.spec is not None:
+                by = f"kind {hooks[record.kind.hook]!r}" if record.kind.hook in hooks else "lamina"
+                self._fail(
+                    info, f"kind {record.name!r}: its hook {record.kind.hook} is used by {by}"
+                )
+                continue
+            fresh.append(record)
+        self._commit(info, "kind", self._kinds, fresh, info.kinds)
         for record in info.kinds:
             self._install_kind(record)
             commands = [

@@ -166,6 +166,29 @@ def test_a_kind_name_is_taken_by_its_first_provider(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("plural", "message"),
+    [
+        ("renderers", "hook lamina_register_renderers is used by kind 'renderer'"),
+        ("kinds", "hook lamina_register_kinds is used by lamina"),
+    ],
+)
+def test_a_kind_cannot_take_a_hook_in_use(tmp_path: Path, plural: str, message: str) -> None:
+    source = f"""
+        from lamina import hookimpl
+        from lamina.kinds import Kind
+        @hookimpl
+        def lamina_register_kinds(registry):
+            registry.add(Kind("painter", {plural!r}, "paints", "m:P"))
+    """
+    module = f"takes_{plural}"
+    fake.install(tmp_path, "hooks-dist", "1", {module: source})
+    host = Host(entry_points=fake.entry_points(tmp_path))
+    record = host.plugins[module.replace("_", "-")]
+    assert record.status == "failed" and message in record.error, record.error
+    assert "painter" not in [k.name for k in host.kinds()]
+
+
+@pytest.mark.parametrize(
     ("module", "tags", "message"),
     [
         ("tag_unknown", {"exact": True}, "unknown tag(s) ['exact'] for a denoiser"),
