@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,7 +223,7 @@ class Host:
         info.load_seconds = time.perf_counter() - started
         return info if attached else None
 
-    def _timed(self, info: PluginInfo, step: Any) -> None:
+    def _timed(self, info: PluginInfo, step: Callable[[PluginInfo], None]) -> None:
         """Run ``step(info)`` and add its time to the plugin's load time."""
         started = time.perf_counter()
         step(info)
