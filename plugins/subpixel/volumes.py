@@ -208,7 +208,7 @@ def _windowed_spectra(
     times the masks when there are any."""
     ks, used = [], np.ones(ref.shape)
     for axis, size in enumerate(ref.shape):
-        view = [None] * ref.ndim
+        view: list[slice | None] = [None] * ref.ndim
         view[axis] = slice(None)
         ks.append((2 * np.pi * np.fft.fftfreq(size))[tuple(view)])
         if size % 2 == 0:

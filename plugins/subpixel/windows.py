@@ -61,8 +61,12 @@ def comoving_windows(
         centre = (size - 1) / 2.0
         profiles_r.append(tukey_profile(size, centre - offset / 2, length, taper))
         profiles_m.append(tukey_profile(size, centre + offset / 2, length, taper))
-    window_r = functools.reduce(np.multiply.outer, (p.astype(dtype) for p in profiles_r))
-    window_m = functools.reduce(np.multiply.outer, (p.astype(dtype) for p in profiles_m))
+    window_r: np.ndarray = functools.reduce(
+        np.multiply.outer, (p.astype(dtype) for p in profiles_r)
+    )
+    window_m: np.ndarray = functools.reduce(
+        np.multiply.outer, (p.astype(dtype) for p in profiles_m)
+    )
     return window_r, window_m
 
 
