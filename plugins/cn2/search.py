@@ -198,6 +198,8 @@ def find_best_complex(
     condition; the best candidate that passes the significance test and
     covers at least ``min_covered_examples`` (of the target class, if any)
     becomes the answer. Ties prefer larger coverage, then earlier conditions.
+    The search ends early when no refinement of the beam can score above the
+    answer (:func:`_best_possible`), which leaves the answer unchanged.
     """
     prior = space.distribution(active)
     if prior.sum() == 0:
