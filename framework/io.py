@@ -87,16 +87,14 @@ def remove_stale_parts(folder: str | os.PathLike[str]) -> list[Path]:
 _serial = itertools.count()
 
 
-def _create_beside(target: Path) -> tuple[int, str]:
-    """A new temporary file beside ``target``, named as :func:`remove_stale_parts`
+def _create_beside(folder: Path, name: str) -> tuple[int, str]:
+    """A new temporary file for ``name`` in ``folder``, named as :func:`remove_stale_parts`
     expects, with the mode ``open()`` gives a new file: the kernel applies the
     umask (mkstemp's private 0600 would need it, and only setting the
     process-wide umask reads it, racing other threads' new files)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
-        temporary = os.path.join(
-            target.parent, f".{target.name}.{os.getpid()}.{next(_serial)}.part"
-        )
+        temporary = os.path.join(folder, f".{name}.{os.getpid()}.{next(_serial)}.part")
         try:
             return os.open(temporary, flags, 0o666), temporary
         except FileExistsError:
@@ -120,18 +118,19 @@ def atomic_write(
     check them first: :func:`lamina.clitools.check_output_file`).
     """
     target = Path(path)
+    folder = target.parent
     try:
         # Once per folder (as spelled): creating it and sweeping it cost a
         # system call per part of its path, too much for every small file.
-        if target.parent not in _swept:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _swept.add(target.parent)
-            remove_stale_parts(target.parent)
+        if folder not in _swept:
+            folder.mkdir(parents=True, exist_ok=True)
+            _swept.add(folder)
+            remove_stale_parts(folder)
         try:
-            fd, temporary = _create_beside(target)
+            fd, temporary = _create_beside(folder, target.name)
         except FileNotFoundError:  # the folder was removed since
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = _create_beside(target)
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, temporary = _create_beside(folder, target.name)
     except OSError as error:
         raise InputError(f"cannot write {str(target)!r}: {error.strerror or error}") from None
     begin_write(temporary)

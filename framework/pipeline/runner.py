@@ -157,9 +157,10 @@ def _write_outputs(outdir: Path, stem: Path, value: Any) -> list[str]:
     if own is not None:
         written += own
     elif is_image(value):
-        write_image(stem.with_suffix(".png"), np.clip(value, 0, 1), durable=durable)
-        write_image(stem.with_suffix(".npy"), value, durable=durable)
-        written += [stem.with_suffix(".png"), stem.with_suffix(".npy")]
+        picture, array = stem.with_suffix(".png"), stem.with_suffix(".npy")
+        write_image(picture, np.clip(value, 0, 1), durable=durable)
+        write_image(array, value, durable=durable)
+        written += [picture, array]
     elif isinstance(value, np.ndarray):
         codec.dump(stem.with_suffix(".npz"), value, durable=durable)
         written.append(stem.with_suffix(".npz"))

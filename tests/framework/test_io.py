@@ -231,15 +231,16 @@ def test_a_written_file_gets_the_mode_open_gives_under_any_umask(tmp_path: Path)
     import subprocess
     import sys
 
+    umasks = ("022", "077", "002")
     code = (
-        "import os, sys; from lamina.io import write_json; os.umask(int(sys.argv[2], 8)); "
-        "write_json(sys.argv[1] + '/a.json', {}); open(sys.argv[1] + '/b.json', 'w').close()"
+        "import os, sys; from lamina.io import write_json\n"
+        "for umask in sys.argv[2:]:\n"
+        "    os.umask(int(umask, 8)); folder = os.path.join(sys.argv[1], umask); os.mkdir(folder)\n"
+        "    write_json(folder + '/a.json', {}); open(folder + '/b.json', 'w').close()"
     )
-    for umask in ("022", "077", "002"):
-        folder = tmp_path / umask
-        folder.mkdir()
-        subprocess.run([sys.executable, "-c", code, str(folder), umask], check=True)
-        modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path), *umasks], check=True)
+    for umask in umasks:
+        modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / umask).iterdir()}
         assert modes["a.json"] == modes["b.json"] == 0o666 & ~int(umask, 8), modes
 
 
