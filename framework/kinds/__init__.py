@@ -53,6 +53,7 @@ BUILTIN_KINDS: tuple[str, ...] = (
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_COMMAND = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")  # as lamina.registry's command names
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,17 @@ class Kind:
         clash = {t.name for t in self.tags} & {t.name for t in _COMMON_TAGS}
         if clash:
             raise ValueError(f"kind {self.name!r} redefines the common tag(s) {sorted(clash)}")
+        targets = [self.protocol, self.checks, *(r.target for r in self.results)]
+        targets += [target for _, target, _ in self.commands]
+        for target in targets:
+            if target is not None and ":" not in target:
+                raise ValueError(f"kind {self.name!r}: {target!r} must look like 'module:attr'")
+        for command, _, _ in self.commands:
+            if not _COMMAND.match(command):
+                raise ValueError(
+                    f"kind {self.name!r}: command name {command!r} must be lower-case letters, "
+                    "digits, '-', '_' or '.'"
+                )
 
     @property
     def hook(self) -> str:

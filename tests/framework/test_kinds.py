@@ -231,11 +231,17 @@ def test_builtin_kind_tags_keep_working_for_plugins() -> None:
     }
 
 
-def test_a_kind_cannot_redefine_a_common_tag() -> None:
+def test_a_kind_is_checked_when_it_is_defined() -> None:
     from lamina.kinds import TagField
 
     with pytest.raises(ValueError, match="redefines the common tag"):
         Kind("widget", "widgets", "", "m:P", tags=(TagField("gpu", False, ""),))
+    with pytest.raises(ValueError, match=r"'widgets\.checks' must look like 'module:attr'"):
+        Kind("widget", "widgets", "", "m:P", checks="widgets.checks")
+    with pytest.raises(ValueError, match="command name 'Widget'"):
+        Kind("widget", "widgets", "", "m:P", commands=(("Widget", "m:c", ""),))
+    with pytest.raises(ValueError, match="must be lower-case"):
+        Kind("Widget", "widgets", "", "m:P")
 
 
 def test_the_host_names_no_kind_outside_lamina_kinds() -> None:
