@@ -26,7 +26,8 @@ __all__ = [
     "resolve_target",
 ]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+#: What a component, operation or command name may look like.
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 Factory = Callable[..., Any] | str
 
@@ -144,7 +145,7 @@ class KindRegistry:
         tags: Tags | Mapping[str, Any] | None = None,
     ) -> None:
         """Register component ``name`` built by ``factory`` (a callable or ``"module:attr"``)."""
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not NAME.match(name):
             raise ValueError(
                 f"component name {name!r} must be lower-case letters, digits, '-', '_' or '.'"
             )
@@ -208,7 +209,7 @@ class OperationRegistry:
     def add(self, name: str, function: Callable[..., Any] | str, *, summary: str = "") -> None:
         """Register operation ``name`` (a callable or ``"module:attr"``); pipeline
         steps call it as ``op = "name"``."""
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not NAME.match(name):
             raise ValueError(
                 f"operation name {name!r} must be lower-case letters, digits, '-', '_'"
             )
@@ -278,7 +279,7 @@ class CommandRegistry:
         self._stage(name or command.name, command, command.get_short_help_str(limit=80))
 
     def _stage(self, name: str, target: Any, summary: str) -> None:
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not NAME.match(name):
             raise ValueError(
                 f"command name {name!r} must be lower-case letters, digits, '-', '_' or '.'"
             )

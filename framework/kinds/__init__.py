@@ -26,7 +26,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from lamina.hookspecs import hookspec
-from lamina.registry import resolve_target
+from lamina.registry import NAME, resolve_target
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,7 +53,6 @@ BUILTIN_KINDS: tuple[str, ...] = (
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_COMMAND = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")  # as lamina.registry's command names
 
 
 @dataclass(frozen=True)
@@ -300,7 +299,7 @@ class Kind:
             if target is not None and ":" not in target:
                 raise ValueError(f"kind {self.name!r}: {target!r} must look like 'module:attr'")
         for command, _, _ in self.commands:
-            if not _COMMAND.match(command):
+            if not NAME.match(command):
                 raise ValueError(
                     f"kind {self.name!r}: command name {command!r} must be lower-case letters, "
                     "digits, '-', '_' or '.'"

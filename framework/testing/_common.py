@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,7 +13,7 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.kinds import Kind, Tags
 from lamina.params import factory_signature
-from lamina.registry import ComponentInfo, resolve_target
+from lamina.registry import NAME, ComponentInfo, resolve_target
 from lamina.testing._runner import Check
 
 __all__ = ["build", "checks", "expect_input_error", "unchanged"]
@@ -65,11 +64,8 @@ def expect_input_error(call: Callable[[], Any], what: str) -> None:
     raise AssertionError(f"{what}: no error raised")
 
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-
-
 def check_registration(info: ComponentInfo) -> None:
-    assert _NAME.match(info.name), f"name {info.name!r} is not lower-case kebab/snake case"
+    assert NAME.match(info.name), f"name {info.name!r} is not lower-case kebab/snake case"
     assert info.summary.strip(), "summary is empty: `lamina components` shows it"
     assert isinstance(info.tags, Tags), "tags are not a lamina.Tags"
     assert info.plugin and info.distribution, "plugin or distribution not recorded"
