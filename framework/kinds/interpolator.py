@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from lamina.errors import InputError
 from lamina.kinds import Kind, Template
-from lamina.limits import MAX_IMAGE_SIDE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,8 +34,9 @@ def scaled_shape(shape: tuple[int, ...], factor: Any) -> tuple[int, int]:
     >>> scaled_shape((3, 5), 2.5)
     (8, 13)
     """
-    import numpy as np
+    import numpy as np  # here, not at the top: the host reads this module at every start-up
 
+    from lamina.limits import MAX_IMAGE_SIDE
     from lamina.memory import array_bytes, format_bytes
 
     if isinstance(factor, numbers.Real) and not isinstance(factor, bool):
