@@ -141,8 +141,6 @@ class Moments:
     #: (2, 2) ``sum q k k^T Re C exp(-ik.d)``: minus the Hessian of the correlation,
     #: whose expectation is ``sum q k k^T P`` (no noise bias: the noises are independent).
     curvature: np.ndarray
-    #: ``sum q |R exp(-ik.d/2) - M exp(+ik.d/2)|^2``.
-    residual_power: float
 
 
 class CrossSpectrum:
@@ -191,12 +189,20 @@ class CrossSpectrum:
         self._power_kk: np.ndarray | None = None
         self._n_bins: float | None = None
 
-    def _weighted_cross(self) -> tuple[np.ndarray, float]:
-        """``q C`` with the multiplicities, and ``sum q (|R|**2 + |M|**2)``."""
-        if self._weighted is None or self._power_sum is None:
+    def _weighted_cross(self) -> np.ndarray:
+        """``q C`` with the multiplicities."""
+        if self._weighted is None:
             self._weighted = self.cross * self.weights
+        return self._weighted
+
+    def residual_power(self, moments: Moments) -> float:
+        """``sum q |R exp(-ik.d/2) - M exp(+ik.d/2)|^2`` at the shift of ``moments``
+        (evaluated with the current weights): ``sum q (|R|**2 + |M|**2)`` less twice
+        the correlation, the first sum accumulated in float64 (noise-free pairs
+        leave a residual many orders below it)."""
+        if self._power_sum is None:
             self._power_sum = _sum(self.weights, self.power_r) + _sum(self.weights, self.power_m)
-        return self._weighted, self._power_sum
+        return max(self._power_sum - 2.0 * moments.correlation, 0.0)
 
     @property
     def n_bins(self) -> float:
@@ -255,14 +261,13 @@ class CrossSpectrum:
 
     # -- the model at a shift ------------------------------------------------------
     def moments(self, shift: np.ndarray) -> Moments:
-        """Correlation, gradient, curvature, Gauss-Newton matrix and residual at ``shift``."""
+        """Correlation, its gradient and curvature at ``shift``."""
         ky = self.grid.ky
         phase_y = np.exp(-1j * float(shift[0]) * ky.astype(np.float64)).astype(self.cross.dtype)
         rows = np.stack([phase_y, ky * phase_y, ky**2 * phase_y])[:, :, None]
         # Broadcast and sum rather than BLAS: OpenBLAS threads products of this size,
         # and its threads stall for milliseconds when the cores are busy.
-        weighted, power_sum = self._weighted_cross()
-        projected = np.sum(rows * weighted[None], axis=1).astype(np.complex128)
+        projected = np.sum(rows * self._weighted_cross()[None], axis=1).astype(np.complex128)
         kx = self.grid.kx.astype(np.float64)
         phase_x = np.exp(-1j * float(shift[1]) * kx)
         kx_phase = kx * phase_x
@@ -276,8 +281,7 @@ class CrossSpectrum:
         # d/dd Re sum C exp(-ik.d) = Re sum (-i k) C exp(-ik.d) = Im sum k C exp(-ik.d)
         gradient = np.array([s10.imag, s01.imag])
         curvature = np.array([[s20.real, s11.real], [s11.real, s02.real]])
-        residual = power_sum - 2.0 * correlation
-        return Moments(correlation, gradient, curvature, max(residual, 0.0))
+        return Moments(correlation, gradient, curvature)
 
     def midpoint_power(self, shift: np.ndarray) -> np.ndarray:
         """Per-bin power ``|A + B|^2 / 4`` of the aligned mean of the two images, whose
@@ -286,10 +290,11 @@ class CrossSpectrum:
         return (self.power_r + self.power_m + 2.0 * aligned) / 4.0
 
     def noise_sigma(self, moments: Moments) -> float:
-        """Noise standard deviation per pixel from the residual: each bin of
-        ``R exp(-ik.d/2) - M exp(ik.d/2)`` holds noise of power 2 sigma**2."""
+        """Noise standard deviation per pixel from the residual (``moments`` evaluated
+        with the current weights): each bin of ``R exp(-ik.d/2) - M exp(ik.d/2)``
+        holds noise of power 2 sigma**2."""
         dof = max(self.n_bins - 2.0, 1.0)
-        return float(np.sqrt(moments.residual_power / (2.0 * dof)))
+        return float(np.sqrt(self.residual_power(moments) / (2.0 * dof)))
 
     def normalized_peak(self, moments: Moments) -> float:
         """Correlation at the shift over the geometric mean of the two powers, in [-1, 1]."""
