@@ -172,6 +172,10 @@ class Tags:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("lamina.Tags are frozen")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Copies and pickles are rebuilt through the constructor: attributes cannot be set.
+        return (Tags.coerce, (dict(self._values),))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Tags) and self._values == other._values
 

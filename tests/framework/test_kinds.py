@@ -4,7 +4,9 @@ and the host names no kind outside ``lamina.kinds``."""
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import re
 import sys
 from pathlib import Path
@@ -222,6 +224,8 @@ def test_builtin_kind_tags_keep_working_for_plugins() -> None:
         Tags().bogus  # noqa: B018
     with pytest.raises(AttributeError, match="frozen"):
         Tags().gpu = True  # type: ignore[misc]
+    tags = Tags(exact=True, requires=["torch"])
+    assert pickle.loads(pickle.dumps(tags)) == copy.deepcopy(tags) == tags
     renderer = lamina.get_host().get("renderer", "fragment-list").tags
     assert renderer.as_dict() == {
         "deterministic": True,
