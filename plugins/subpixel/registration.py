@@ -94,10 +94,6 @@ _MAX_BAND_CUT = 0.3
 #: keeps in view (its tapers take an eighth of each side).
 _FLAT_FRACTION = 0.25
 
-#: How much of a change of the window placement reaches the estimate (measured on
-#: camera crops: about 0.008 for taper 0.25, so 0.01 errs on the safe side).
-_WINDOW_CONTRACTION = 0.01
-
 
 def gauss_newton(
     spectrum: CrossSpectrum,
