@@ -29,11 +29,11 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write",
     "dumps_json",
-    "patch_grid",
     "quiet_logger",
     "read_image",
     "read_npy_header",
     "remove_stale_parts",
+    "tile_images",
     "unpremultiply",
     "write_image",
     "write_json",
@@ -189,22 +189,38 @@ def unpremultiply(rgba: np.ndarray) -> np.ndarray:
     return np.concatenate([np.clip(rgb, 0.0, 1.0), alpha], axis=-1)
 
 
-def patch_grid(rows: np.ndarray, size: int, columns: int = 8) -> np.ndarray:
-    """Rows of ``size`` x ``size`` patches as one picture, ``columns`` across,
-    separated by white lines (pipeline reports and the ``fit_generative`` operation).
+def tile_images(
+    images: np.ndarray,
+    columns: int,
+    *,
+    zoom: int = 1,
+    gap: int = 1,
+    background: float = 0.5,
+) -> np.ndarray:
+    """Tile (N, H, W) or (N, H, W, C) images row by row into one picture, ``columns``
+    across and ``gap`` pixels of ``background`` apart, each pixel enlarged ``zoom``
+    times (nearest neighbour) and clipped to [0, 1]; one channel gives a 2-D picture.
 
-    >>> patch_grid(np.zeros((3, 4)), 2, columns=2).shape
+    >>> tile_images(np.zeros((3, 2, 2)), 2, background=1.0).shape
     (7, 7)
     """
-    count = len(rows)
-    lines = -(-count // columns)
-    canvas = np.ones((lines * (size + 1) + 1, columns * (size + 1) + 1), np.float32)
-    for i, row in enumerate(rows):
-        y, x = divmod(i, columns)
-        canvas[
-            1 + y * (size + 1) : (y + 1) * (size + 1), 1 + x * (size + 1) : (x + 1) * (size + 1)
-        ] = np.clip(row.reshape(size, size), 0, 1)
-    return canvas
+    stack = np.asarray(images)
+    if stack.ndim == 3:
+        stack = stack[..., None]
+    n, height, width, channels = stack.shape
+    rows = -(-n // columns)
+    tile_h, tile_w = height * zoom, width * zoom
+    canvas = np.full(
+        (rows * tile_h + (rows + 1) * gap, columns * tile_w + (columns + 1) * gap, channels),
+        background,
+        dtype=np.float32,
+    )
+    enlarged = np.repeat(np.repeat(np.clip(stack, 0.0, 1.0), zoom, axis=1), zoom, axis=2)
+    for index, image in enumerate(enlarged):
+        r, c = divmod(index, columns)
+        top, left = gap + r * (tile_h + gap), gap + c * (tile_w + gap)
+        canvas[top : top + tile_h, left : left + tile_w] = image
+    return canvas[..., 0] if channels == 1 else canvas
 
 
 def write_json(path: str | os.PathLike[str], data: Any, *, durable: bool = True) -> None:

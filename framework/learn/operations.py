@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.io import patch_grid
+from lamina.io import tile_images
 from lamina.learn import cv
 from lamina.learn.datasets import load_dataset
 
@@ -75,13 +75,19 @@ def fit_generative(*, component: Any, data: Any, shown: int = 16, seed: int = 0)
     seconds = time.perf_counter() - start
     picked = X[np.random.default_rng(seed).choice(len(X), size=min(shown, len(X)), replace=False)]
     reconstructed = component.inverse_transform(component.transform(picked))
+    samples = np.asarray(component.sample(shown, random_state=seed))
     return {
         "mean_elbo_nats": float(np.mean(component.score_samples(X))),
         "fit_seconds": seconds,
-        "originals": patch_grid(picked, side),
-        "reconstructions": patch_grid(np.asarray(reconstructed), side),
-        "samples": patch_grid(np.asarray(component.sample(shown, random_state=seed)), side),
+        "originals": _patches(picked, side),
+        "reconstructions": _patches(np.asarray(reconstructed), side),
+        "samples": _patches(samples, side),
     }
+
+
+def _patches(rows: np.ndarray, side: int) -> np.ndarray:
+    """Rows of ``side`` x ``side`` patches as one picture, 8 across on white."""
+    return tile_images(rows.reshape(-1, side, side), 8, background=1.0)
 
 
 OPERATIONS = {

@@ -153,12 +153,12 @@ def _pictures(step: StepResult) -> list[tuple[np.ndarray, str]]:
 
 def _patches(X: np.ndarray) -> np.ndarray | None:
     """Rows of square patches (8x8 = 64 values) as one picture, or None."""
-    from lamina.io import patch_grid
+    from lamina.io import tile_images
 
     side = int(np.sqrt(X.shape[1])) if X.ndim == 2 else 0
     if side < 2 or side * side != X.shape[1] or X.dtype.kind != "f":
         return None
-    return patch_grid(X[:_PATCHES], side)
+    return tile_images(X[:_PATCHES].reshape(-1, side, side), 8, background=1.0)
 
 
 def _describe(value: Any) -> str:

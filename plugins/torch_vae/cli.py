@@ -26,12 +26,11 @@ from lamina.clitools import (
     set_option,
 )
 from lamina.errors import InputError
-from lamina.io import write_image, write_json
+from lamina.io import tile_images, write_image, write_json
 from lamina.plugins.torch_vae.data_sources import (
     from_rows,
     load_digits,
     load_images,
-    montage,
     to_rows,
 )
 
@@ -205,15 +204,19 @@ def vae(
     pairs = np.empty((2 * len(shown), rows.shape[1]), dtype=np.float32)
     pairs[0::2], pairs[1::2] = shown, model.reconstruct(shown)
     # Originals and reconstructions side by side: 8 pairs per row.
-    write_image(out_dir / "reconstructions.png", montage(from_rows(pairs, shape), 16, zoom=zoom))
+    write_image(
+        out_dir / "reconstructions.png", tile_images(from_rows(pairs, shape), 16, zoom=zoom)
+    )
     samples = model.sample(64, random_state=seed)
-    write_image(out_dir / "samples.png", montage(from_rows(samples, shape), 8, zoom=zoom))
+    write_image(out_dir / "samples.png", tile_images(from_rows(samples, shape), 8, zoom=zoom))
     mean, log_var = model.encode(rows[train])
     kl_per_dim = 0.5 * np.mean(mean**2 + np.exp(log_var) - 1.0 - log_var, axis=0)
     dims = [int(d) for d in np.argsort(-kl_per_dim)[: min(traverse, latent_dim)]]
     steps = 9
     traversal = _traversal(model, dims, steps, 3.0)
-    write_image(out_dir / "traversal.png", montage(from_rows(traversal, shape), steps, zoom=zoom))
+    write_image(
+        out_dir / "traversal.png", tile_images(from_rows(traversal, shape), steps, zoom=zoom)
+    )
 
     metrics = {
         "data": data,

@@ -15,7 +15,7 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.io import IMAGE_SUFFIXES, read_image
 
-__all__ = ["from_rows", "load_digits", "load_images", "montage", "to_rows"]
+__all__ = ["from_rows", "load_digits", "load_images", "to_rows"]
 
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -80,22 +80,3 @@ def from_rows(rows: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """(N, C*H*W) rows -> (N, H, W, C) images for ``shape`` = (H, W, C)."""
     height, width, channels = shape
     return rows.reshape(len(rows), channels, height, width).transpose(0, 2, 3, 1)
-
-
-def montage(images: np.ndarray, columns: int, *, zoom: int = 1, gap: int = 1) -> np.ndarray:
-    """Tile (N, H, W, C) images row by row into one picture, ``gap`` grey pixels apart,
-    each pixel enlarged ``zoom`` times (nearest neighbour)."""
-    n, height, width, channels = images.shape
-    rows = -(-n // columns)
-    tile_h, tile_w = height * zoom, width * zoom
-    canvas = np.full(
-        (rows * tile_h + (rows + 1) * gap, columns * tile_w + (columns + 1) * gap, channels),
-        0.5,
-        dtype=np.float32,
-    )
-    enlarged = np.repeat(np.repeat(np.clip(images, 0.0, 1.0), zoom, axis=1), zoom, axis=2)
-    for index, image in enumerate(enlarged):
-        r, c = divmod(index, columns)
-        top, left = gap + r * (tile_h + gap), gap + c * (tile_w + gap)
-        canvas[top : top + tile_h, left : left + tile_w] = image
-    return canvas[..., 0] if channels == 1 else canvas

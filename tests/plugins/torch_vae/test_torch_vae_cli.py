@@ -11,8 +11,8 @@ from click.testing import CliRunner
 torch = pytest.importorskip("torch")
 
 from lamina.cli import main  # noqa: E402
-from lamina.io import read_image  # noqa: E402
-from lamina.plugins.torch_vae.data_sources import from_rows, load_digits, montage, to_rows  # noqa: E402
+from lamina.io import read_image, tile_images  # noqa: E402
+from lamina.plugins.torch_vae.data_sources import from_rows, load_digits, to_rows  # noqa: E402
 
 
 def test_digits_are_scikit_learns():
@@ -30,7 +30,7 @@ def test_rows_and_montage():
     assert rows.shape == (5, 24)
     np.testing.assert_array_equal(rows[0, :12], images[0, :, :, 0].ravel())  # channels first
     np.testing.assert_array_equal(from_rows(rows, (3, 4, 2)), images)
-    picture = montage(images[..., :1], 2, zoom=2, gap=1)
+    picture = tile_images(images[..., :1], 2, zoom=2, gap=1)
     assert picture.shape == (3 * 6 + 4, 2 * 8 + 3)
     np.testing.assert_array_equal(picture[1:7, 1:9], np.kron(images[0, :, :, 0], np.ones((2, 2))))
 
