@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lamina.plugins.oit import raster
-from lamina.scene import Camera, Scene
+from lamina.scene import Camera, Scene, degenerate_faces
 
 CAMERAS = {
     "perspective": Camera.look_at((0.4, -0.3, 3.5), (0, 0, 0), fov_y=55, near=0.4, far=9.0),
@@ -36,19 +36,13 @@ def random_scene(seed: int, *, per_vertex: bool) -> Scene:
     mesh_faces = np.concatenate([quads[:, :3], quads[:, [0, 2, 3]]]) + 3 * n
     vertices = np.concatenate([loose.reshape(-1, 3), grid])
     faces = np.concatenate([np.arange(3 * n).reshape(n, 3), mesh_faces])
-    keep = ~_degenerate(vertices, faces)
+    keep = ~degenerate_faces(vertices, faces)
     faces = faces[keep]
     if per_vertex:
         colors = rng.uniform(0.05, 0.95, (len(vertices), 4))
         return Scene(vertices=vertices, faces=faces, vertex_colors=colors)
     colors = rng.uniform(0.05, 0.95, (len(faces), 4))
     return Scene(vertices=vertices, faces=faces, face_colors=colors)
-
-
-def _degenerate(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    from lamina.scene import degenerate_faces
-
-    return degenerate_faces(vertices, faces)
 
 
 @pytest.fixture
