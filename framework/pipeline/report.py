@@ -36,10 +36,12 @@ section{border-top:2px solid #eee;margin-top:1.5em}.skip{color:#a60}
 
 
 def _png(array: np.ndarray) -> str:
-    import imageio.v3 as iio
+    from PIL import Image  # directly: the bytes imageio writes through it, in less time
 
     data = np.rint(np.clip(array, 0, 1) * 255).astype(np.uint8)
-    return base64.b64encode(iio.imwrite("<bytes>", data, extension=".png")).decode()
+    buffer = io.BytesIO()
+    Image.fromarray(data).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def _picture(value: Any) -> np.ndarray | None:
