@@ -113,9 +113,10 @@ SETUP_BYTES_PER_FACE = 2048
 SETUP_CHUNK_BYTES = SETUP_CHUNK * SETUP_BYTES_PER_FACE
 #: Faces from which ``setup(..., arch=...)`` runs the Taichi setup kernel: on the
 #: process's first frame of at least :data:`SETUP_KERNEL_MIN_FACES` faces only from
-#: :data:`SETUP_KERNEL_FIRST_FACES` (the kernel's one-off front end and JIT, about
-#: 0.35 s with a warm offline cache, cost more than the numpy setup's 1.5-2.5 us per
-#: face below that), on every later frame from :data:`SETUP_KERNEL_MIN_FACES`.
+#: :data:`SETUP_KERNEL_FIRST_FACES` (the kernel's one-off front end and JIT with a
+#: warm offline cache, measured 0.19 s at load 2 and 0.9 s at load 11, cost more than
+#: it saves below that: about 0.7 of the numpy setup's 1.0-2.5 us per face), on every
+#: later frame from :data:`SETUP_KERNEL_MIN_FACES`.
 SETUP_KERNEL_MIN_FACES = 1 << 14
 SETUP_KERNEL_FIRST_FACES = 1 << 18
 _large_frames = 0  # frames of SETUP_KERNEL_MIN_FACES faces or more set up so far
