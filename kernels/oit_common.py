@@ -1,10 +1,13 @@
 """Rasterisation building blocks shared by the order-independent-transparency kernels.
 
 Pure compute on ``ti.types.ndarray`` arguments, no global fields.  The triangle
-setup (clipping, snapping, integer edge and depth planes) is done in float64
-numpy by :mod:`lamina.plugins.oit.raster`; these functions evaluate its
-integer formulas at a pixel centre, so every backend sees bit-identical
-coverage and sort keys.  Colour arithmetic uses the ``real`` type given to
+setup (clipping, snapping, integer edge and depth planes) is defined in float64
+numpy by :func:`lamina.plugins.oit.raster.setup` and, for the faces that need no
+clipping, run bit for bit the same by the :mod:`lamina.kernels.oit_setup`
+kernel; these functions evaluate its integer formulas at a pixel centre, so
+every backend sees bit-identical coverage and sort keys.  :func:`build`'s
+``bin_tiles`` bins the triangles into screen tiles, one compiled kernel for
+its three phases (count, fill, sort).  Colour arithmetic uses the ``real`` type given to
 :func:`build` (f64 on CPU/CUDA, f32 where the device lacks f64).
 
 Pixels are visited tile-major: pixel ``q`` of a launch is pixel
@@ -113,7 +116,7 @@ def build(real: object) -> SimpleNamespace:
         table: ti.template(), boxes: ti.template(), e: ti.i32, entry: ti.i32, i: ti.i32, j: ti.i32
     ) -> ti.i32:
         """:func:`hit` behind a cheap test of the triangle's pixel box within the tile
-        (``boxes[e]``, see ``bin_sort``): small triangles, most of a bin, are rejected
+        (``boxes[e]``, see ``sort_bin``): small triangles, most of a bin, are rejected
         without reading their row of the table."""
         box = boxes[e]
         li, lj = i % TILE, j % TILE
@@ -343,51 +346,36 @@ def build(real: object) -> SimpleNamespace:
             result = 0
         return result
 
-    @ti.kernel
-    def bin_count(
-        table: table_t,
-        bbox: map_i64_t,
-        total: entries_t,
+    @ti.func
+    def bin_triangle(
+        table: ti.template(),
+        bbox: ti.template(),
+        bin_start: ti.template(),
+        bin_entries: ti.template(),
+        cursor: ti.template(),
+        r: ti.i32,
+        fill: ti.i32,
         tiles_x: ti.i32,
         width: ti.i32,
         height: ti.i32,
     ):
-        """Per tile: how many triangles may cover a pixel centre."""
-        for r in range(table.shape[0]):
-            for ty in range(
-                ti.cast(bbox[r, 2], ti.i32) // TILE, ti.cast(bbox[r, 3], ti.i32) // TILE + 1
+        """Count triangle ``r`` in ``cursor`` for every tile it may cover, or (``fill``)
+        write ``2 * r + full`` into those tiles' bins, counting ``cursor`` back down
+        to 0 (in arbitrary order: the sort phase orders the bins)."""
+        for ty in range(
+            ti.cast(bbox[r, 2], ti.i32) // TILE, ti.cast(bbox[r, 3], ti.i32) // TILE + 1
+        ):
+            for tx in range(
+                ti.cast(bbox[r, 0], ti.i32) // TILE, ti.cast(bbox[r, 1], ti.i32) // TILE + 1
             ):
-                for tx in range(
-                    ti.cast(bbox[r, 0], ti.i32) // TILE, ti.cast(bbox[r, 1], ti.i32) // TILE + 1
-                ):
-                    if classify(table, r, tx, ty, width, height) > 0:
-                        ti.atomic_add(total[ty * tiles_x + tx], 1)
-
-    @ti.kernel
-    def bin_fill(
-        table: table_t,
-        bbox: map_i64_t,
-        bin_start: starts_t,
-        bin_entries: entries_t,
-        cursor: entries_t,
-        tiles_x: ti.i32,
-        width: ti.i32,
-        height: ti.i32,
-    ):
-        """Write ``2 * r + full`` into each tile's bin (in arbitrary order:
-        :func:`bin_sort` orders the bins)."""
-        for r in range(table.shape[0]):
-            for ty in range(
-                ti.cast(bbox[r, 2], ti.i32) // TILE, ti.cast(bbox[r, 3], ti.i32) // TILE + 1
-            ):
-                for tx in range(
-                    ti.cast(bbox[r, 0], ti.i32) // TILE, ti.cast(bbox[r, 1], ti.i32) // TILE + 1
-                ):
-                    kind = classify(table, r, tx, ty, width, height)
-                    t = ty * tiles_x + tx
-                    if kind > 0:
-                        slot = ti.atomic_add(cursor[t], 1)
+                kind = classify(table, r, tx, ty, width, height)
+                t = ty * tiles_x + tx
+                if kind > 0:
+                    if fill:
+                        slot = ti.atomic_sub(cursor[t], 1) - 1
                         bin_entries[ti.cast(bin_start[t], ti.i32) + slot] = 2 * r + kind // 2
+                    else:
+                        ti.atomic_add(cursor[t], 1)
 
     @ti.func
     def tile_boxes(bbox: ti.template(), bin_entries: ti.template(), boxes: ti.template(),
@@ -430,12 +418,34 @@ def build(real: object) -> SimpleNamespace:
             previous = ti.max(ti.max(a, b), ti.max(c, d))
         return result
 
+    @ti.func
+    def sort_bin(table: ti.template(), bbox: ti.template(), bin_start: ti.template(),
+                 bin_entries: ti.template(), scratch: ti.template(), gaps: ti.template(),
+                 boxes: ti.template(), ordered: ti.template(), t: ti.i32, tiles_x: ti.i32,
+                 width: ti.i32, height: ti.i32, id_bits: ti.i32, depth_shift: ti.i32):  # fmt: skip
+        """Order tile ``t``'s bin by the triangles' keys at the tile's centre pixel, so
+        the fragment lists built from it come out (nearly) sorted; write each entry's
+        pixel box (``tile_boxes``); flag the tile when its bin is in key order at
+        every pixel (``ordered[t]``, see ``tile_order``)."""
+        i = ti.min((t % tiles_x) * TILE + TILE // 2, width - 1)
+        j = ti.min((t // tiles_x) * TILE + TILE // 2, height - 1)
+        lo, hi = ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32)
+        for e in range(lo, hi):
+            scratch[e] = key(table, bin_entries[e] >> 1, i, j, id_bits, depth_shift)
+        shell_sort(scratch, bin_entries, gaps, lo, hi - lo)
+        tile_boxes(bbox, bin_entries, boxes, t, lo, hi, tiles_x)
+        ordered[t] = tile_order(
+            table, bin_entries, t, lo, hi, tiles_x, width, height, id_bits, depth_shift
+        )
+
     @ti.kernel
-    def bin_sort(
+    def bin_tiles(
+        phase: ti.i32,
         table: table_t,
         bbox: map_i64_t,
         bin_start: starts_t,
         bin_entries: entries_t,
+        cursor: entries_t,
         scratch: keys_t,
         gaps: keys_t,
         boxes: entries_t,
@@ -446,28 +456,37 @@ def build(real: object) -> SimpleNamespace:
         id_bits: ti.i32,
         depth_shift: ti.i32,
     ):
-        """Per tile, in one launch (each kernel costs compile time on a first render):
-        order the bin by the triangles' keys at the tile's centre pixel, so the
-        fragment lists built from it come out (nearly) sorted; write each entry's
-        pixel box (``tile_boxes``); flag the tile when its bin is in key order at
-        every pixel (``ordered[t]``, see ``tile_order``)."""
-        for t in range(bin_start.shape[0] - 1):
-            i = ti.min((t % tiles_x) * TILE + TILE // 2, width - 1)
-            j = ti.min((t // tiles_x) * TILE + TILE // 2, height - 1)
-            lo, hi = ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32)
-            for e in range(lo, hi):
-                scratch[e] = key(table, bin_entries[e] >> 1, i, j, id_bits, depth_shift)
-            shell_sort(scratch, bin_entries, gaps, lo, hi - lo)
-            tile_boxes(bbox, bin_entries, boxes, t, lo, hi, tiles_x)
-            ordered[t] = tile_order(
-                table, bin_entries, t, lo, hi, tiles_x, width, height, id_bits, depth_shift
-            )
+        """Bin the triangles into screen tiles, one ``phase`` per launch:
+
+        0. ``cursor[t]`` += how many triangles may cover a pixel centre of tile ``t``
+           (``cursor`` zeroed; the other buffers are not used and may be dummies);
+        1. with ``bin_start`` the exclusive prefix sum of those counts, write every
+           bin (``bin_triangle``), leaving ``cursor`` zero;
+        2. per tile, sort the bin and write its boxes and order flag (``sort_bin``).
+
+        One compiled kernel with a runtime phase, not three kernels (nor
+        ``ti.static`` phases, which compile separately): Taichi loads and
+        JIT-compiles every kernel once per process, 0.05-0.15 s each, a cost that
+        a first render pays.  Each phase is the kernel's one top-level loop, so it
+        runs in parallel."""
+        n = table.shape[0]
+        if phase == 2:
+            n = bin_start.shape[0] - 1
+        for q in range(n):
+            if phase == 2:
+                sort_bin(
+                    table, bbox, bin_start, bin_entries, scratch, gaps, boxes, ordered, q,
+                    tiles_x, width, height, id_bits, depth_shift,
+                )  # fmt: skip
+            else:
+                bin_triangle(
+                    table, bbox, bin_start, bin_entries, cursor, q, phase, tiles_x, width,
+                    height,
+                )  # fmt: skip
 
     return SimpleNamespace(
         classify=classify,
-        bin_count=bin_count,
-        bin_fill=bin_fill,
-        bin_sort=bin_sort,
+        bin_tiles=bin_tiles,
         hit_boxed=hit_boxed,
         sort_keys=sort_keys,
         shell_sort=shell_sort,

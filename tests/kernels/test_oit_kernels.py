@@ -154,27 +154,22 @@ def bin_triangles(common, tris: raster.RasterTriangles) -> tuple[int, int, np.nd
     height, width = tris.size
     tiles_x, tiles_y = -(-width // raster.TILE), -(-height // raster.TILE)
     n_tiles = tiles_x * tiles_y
-    total = np.zeros(n_tiles, np.int32)
+    counts = np.zeros(n_tiles, np.int32)
     extent = {"tiles_x": tiles_x, "width": width, "height": height}
-    common.bin_count(tris.table, tris.bbox, total, **extent)
-    start = np.concatenate([[0], np.cumsum(total)]).astype(np.int64)
+    extent.update(id_bits=tris.id_bits, depth_shift=tris.depth_shift)
+    gaps = oit_common.SHELL_GAPS
+    unused = {"i32": np.zeros(1, np.int32), "i64": np.zeros(1, np.int64)}
+    common.bin_tiles(0, tris.table, tris.bbox, unused["i64"], unused["i32"], counts,
+                     unused["i64"], gaps, unused["i32"], unused["i32"], **extent)  # fmt: skip
+    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     entries = np.zeros(max(1, start[-1]), np.int32)
-    common.bin_fill(tris.table, tris.bbox, start, entries, np.zeros(n_tiles, np.int32), **extent)
     boxes = np.zeros(len(entries), np.int32)
     ordered = np.full(n_tiles, -1, np.int32)
-    common.bin_sort(
-        tris.table,
-        tris.bbox,
-        start,
-        entries,
-        np.zeros(len(entries), np.int64),
-        oit_common.SHELL_GAPS,
-        boxes,
-        ordered,
-        **extent,
-        id_bits=tris.id_bits,
-        depth_shift=tris.depth_shift,
-    )
+    scratch = np.zeros(len(entries), np.int64)
+    for phase in (1, 2):
+        common.bin_tiles(phase, tris.table, tris.bbox, start, entries, counts, scratch, gaps,
+                         boxes, ordered, **extent)  # fmt: skip
+    assert not counts.any()  # phase 1 counts the cursors back down
     return tiles_x, n_tiles, start, entries, ordered, boxes
 
 

@@ -81,12 +81,16 @@ def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) 
     n_tiles = tiles_x * tiles_y
     table = device.upload(tris.table, held=True)
     bbox = device.upload(tris.bbox, held=True)
-    total = device.zeros((n_tiles,), np.int32)
+    counts = device.zeros((n_tiles,), np.int32)  # phase 0's counts, phase 1's cursors
+    gaps = device.upload(oit_common.SHELL_GAPS)
     extent = {"tiles_x": tiles_x, "width": width, "height": height}
+    extent.update(id_bits=tris.id_bits, depth_shift=tris.depth_shift)
+    unused = {"i32": device.empty((1,), np.int32), "i64": device.empty((1,), np.int64)}
     if tris.n:  # (the uploaded arrays are padded to one row when empty)
-        common.bin_count(table, bbox, total, **extent)
+        common.bin_tiles(0, table, bbox, unused["i64"], unused["i32"], counts, unused["i64"],
+                         gaps, unused["i32"], unused["i32"], **extent)  # fmt: skip
     start = np.zeros(n_tiles + 1, dtype=np.int64)
-    np.cumsum(device.download(total), out=start[1:])
+    np.cumsum(device.download(counts), out=start[1:])
     entries = int(start[-1])
     check_allocation(
         entries * 16,  # i32 entry and box, i64 sort key per (triangle, tile) pair
@@ -100,26 +104,13 @@ def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) 
         )
     bin_start = device.upload(start)
     bin_entries = device.empty((max(1, entries),), np.int32)
-    gaps = device.upload(oit_common.SHELL_GAPS)
     boxes = device.empty((max(1, entries),), np.int32)
     ordered = device.zeros((n_tiles,), np.int32)
     if entries:
-        common.bin_fill(
-            table, bbox, bin_start, bin_entries, device.zeros((n_tiles,), np.int32), **extent
-        )
-        common.bin_sort(
-            table,
-            bbox,
-            bin_start,
-            bin_entries,
-            device.empty((max(1, entries),), np.int64),
-            gaps,
-            boxes,
-            ordered,
-            **extent,
-            id_bits=tris.id_bits,
-            depth_shift=tris.depth_shift,
-        )
+        scratch = device.empty((max(1, entries),), np.int64)
+        for phase in (1, 2):
+            common.bin_tiles(phase, table, bbox, bin_start, bin_entries, counts, scratch, gaps,
+                             boxes, ordered, **extent)  # fmt: skip
     scene = (
         table,
         device.upload(tris.shade.astype(np.float32)),
