@@ -402,8 +402,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--sizes",
-        default="1000,5000,20000",
-        help="rows of the synthetic CN2 tables, comma-separated (default 1000,5000,20000)",
+        default=None,
+        help="rows of the synthetic CN2 tables, comma-separated, none with '' "
+        "(default 1000,5000,20000; with --quick 1000)",
     )
     parser.add_argument(
         "--large-folds",
@@ -413,7 +414,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     n, repeat = (100_000, 1) if args.quick else (1_000_000, 3)
-    sizes = (1000,) if args.quick else tuple(int(v) for v in args.sizes.split(",") if v)
+    sizes = (
+        tuple(int(v) for v in args.sizes.split(",") if v)
+        if args.sizes is not None
+        else (1000,)
+        if args.quick
+        else (1000, 5000, 20000)
+    )
     report: dict = {
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
