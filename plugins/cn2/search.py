@@ -202,14 +202,15 @@ def find_best_complex(
     answer (:func:`_best_possible`), which leaves the answer unchanged.
     """
     prior = space.distribution(active)
-    if prior.sum() == 0:
+    prior_total = int(prior.sum())
+    if prior_total == 0:
         return None
     # The beam as arrays: conditions, coverage bitsets, class counts, and which
     # conditions each complex may still take (one per slot).
     keys: list[tuple[int, ...]] = [()]
     coverage = active[None, :]
     beam_counts = prior[None, :]
-    beam_totals = np.array([prior.sum()])
+    beam_totals = np.array([prior_total])
     open_ = np.ones((1, space.bits.shape[0]), dtype=bool)
     best: Complex | None = None
     for depth in range(settings.max_rule_length):
@@ -253,7 +254,7 @@ def find_best_complex(
             size *= 8
         first = first[: settings.beam_width]
         chosen = look[first]
-        keys = [tuple(sorted((*keys[parents[k]], int(conditions[k])))) for k in chosen]
+        keys = [(*keys[parents[k]], int(conditions[k])) for k in chosen]
         # Compared per beam complex, not looked up in a (slots x conditions) table:
         # that table grows with the square of the column count.
         open_ = open_[parents[chosen]] & (
@@ -280,8 +281,7 @@ def _best_possible(beam_counts: np.ndarray, kind: str, target: int | None) -> fl
         return 0.0
     if kind == "wracc":
         return float("inf")
-    hits = beam_counts[:, target] if target is not None else beam_counts.max(axis=1)
-    h = float(hits.max())
+    h = float(beam_counts[:, target].max() if target is not None else beam_counts.max())
     return (h + 1.0) / (h + beam_counts.shape[1])
 
 
