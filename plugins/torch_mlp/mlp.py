@@ -5,17 +5,18 @@ depth and activation chosen freely (``width="minimal"`` picks the narrowest
 universal width), L-BFGS (full batch, optionally in float64) or Adam (full or
 mini-batch), early stopping on a validation split, deterministic under
 ``random_state``.
+
+torch (and the network builder on it) is imported by the methods that train or
+run the network, never by importing this module: constructing the learners,
+checking and describing their parameters stay free of torch's import time.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional
 
 from lamina.errors import InputError
 from lamina.learn.base import BaseLearner, ClassifierMixin, RegressorMixin
@@ -39,8 +40,11 @@ from lamina.learn.validation import (
 )
 from lamina.limits import MAX_LM_PARAMETERS
 from lamina.plugins.torch_mlp.fitted_state import check_outputs, check_standardisation
-from lamina.plugins.torch_mlp.networks import build_mlp, minimal_width
 from lamina.progress import progress_bar
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -143,6 +147,8 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
 
     # -- network ----------------------------------------------------------------------
     def _build_network(self) -> nn.Sequential:
+        from lamina.plugins.torch_mlp.networks import build_mlp
+
         return build_mlp(
             self.n_features_in_,
             self._n_network_outputs(),
@@ -161,6 +167,8 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
     # -- training -----------------------------------------------------------------------
     def _fit(self, X: np.ndarray, target: torch.Tensor, groups: np.ndarray | None) -> None:
         """Train on standardised ``X`` against ``target`` (already on the right dtype)."""
+        from lamina.plugins.torch_mlp.networks import minimal_width
+
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype)
         seeds = np.random.SeedSequence(seed_from(self.random_state)).generate_state(3)
@@ -209,6 +217,8 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
         return hold_out(n, fraction=self.validation_fraction, seed=seed, groups=groups)
 
     def _objective(self, data: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        from torch import nn
+
         inputs, target = data
         value = self._loss(self.model_(inputs), target)
         alpha = self._alpha()
@@ -218,12 +228,16 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
         return value
 
     def _evaluate(self, data: tuple[torch.Tensor, torch.Tensor] | None) -> float | None:
+        import torch
+
         if data is None:
             return None
         with torch.no_grad():
             return float(self._objective(data))
 
     def _train_lbfgs(self, data: Any, check: Any, bar: Any, task: Any) -> None:
+        import torch
+
         optimizer = torch.optim.LBFGS(
             self.model_.parameters(),
             lr=1.0,
@@ -260,6 +274,8 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
         monitor.finish()
 
     def _train_adam(self, data: Any, check: Any, bar: Any, task: Any, rng: torch.Generator) -> None:
+        import torch
+
         optimizer = torch.optim.Adam(self.model_.parameters(), lr=float(self.learning_rate))
         inputs, target = data
         n = len(inputs)
@@ -284,6 +300,8 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
 
     # -- prediction ---------------------------------------------------------------------
     def _to_tensor(self, X: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        import torch
+
         scaled = (np.asarray(X, dtype=np.float64) - self.x_mean_) / self.x_scale_
         return torch.as_tensor(scaled, dtype=dtype, device=device)
 
@@ -294,6 +312,8 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
         float32 matrix products round differently for different batch sizes,
         and a prediction should not depend on which other rows came with it.
         """
+        import torch
+
         self._check_fitted()
         array = self._validate_x(X, reset=False)
         device = next(self.model_.parameters()).device
@@ -446,6 +466,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def fit(self, X: Any, y: Any) -> MLPRegressor:
         """Train the network on ``X`` (n, d) and targets ``y`` (n,) or (n, k)."""
+        import torch
+
         self.validate_params()
         array = self._validate_x(X, reset=True)
         target = check_regression_target(y, len(array))
@@ -476,6 +498,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         relax ``mu`` by the gain ratio, else stiffen ``mu`` (by 2, 4, 8, ...) and
         retry — Nielsen's (1999) damping update, as in Madsen, Nielsen & Tingleff,
         "Methods for non-linear least squares problems" (2004)."""
+        import torch
+
         n_parameters = self.n_parameters_
         if n_parameters > MAX_LM_PARAMETERS:
             raise InputError(
@@ -535,6 +559,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         monitor.finish()
 
     def _loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        from torch.nn import functional
+
         return 0.5 * functional.mse_loss(output, target)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -577,6 +603,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
         """Train on ``X`` (n, d) and class labels ``y`` (n,)."""
+        import torch
+
         self.validate_params()
         array = self._validate_x(X, reset=True)
         self.classes_, encoded = check_classification_targets(y, len(array))
@@ -587,6 +615,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return len(self.classes_)
 
     def _loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        from torch.nn import functional
+
         return functional.cross_entropy(output, target)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
@@ -605,7 +635,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self.classes_[np.argmax(logits, axis=1)]
 
 
-@torch.no_grad()
 def _gauss_newton(
     model: nn.Sequential,
     inputs: torch.Tensor,
@@ -620,43 +649,49 @@ def _gauss_newton(
     with ``delta`` back-propagated from each output unit in turn — far cheaper
     than generic per-sample autograd.
     """
-    linears = [m for m in model if isinstance(m, nn.Linear)]
-    activations = [m for m in model if not isinstance(m, nn.Linear)]
-    n_parameters = sum(p.numel() for p in model.parameters())
-    outputs = target.shape[1]
-    normal = inputs.new_zeros((n_parameters, n_parameters))
-    gradient = inputs.new_zeros(n_parameters)
-    total = 0.0
-    rows = max(1, max_elements // (n_parameters * outputs))
-    for start in range(0, len(inputs), rows):
-        hidden = inputs[start : start + rows]
-        layer_inputs, slopes = [hidden], []
-        for linear, activation in zip(linears[:-1], activations, strict=True):
-            with torch.enable_grad():
-                pre = linear(hidden).detach().requires_grad_(True)
-                post = activation(pre)
-                (slope,) = torch.autograd.grad(post.sum(), pre)
-            hidden = post.detach()
-            layer_inputs.append(hidden)
-            slopes.append(slope)
-        residual = linears[-1](hidden) - target[start : start + rows]
-        total += float((residual * residual).sum())
-        m = len(residual)
-        jacobian = residual.new_empty((m, outputs, n_parameters))
-        for j in range(outputs):
-            delta = residual.new_zeros((m, outputs))
-            delta[:, j] = 1.0
-            blocks: list[torch.Tensor] = []
-            for layer in range(len(linears) - 1, -1, -1):
-                weight_block = (delta[:, :, None] * layer_inputs[layer][:, None, :]).reshape(m, -1)
-                blocks[:0] = [weight_block, delta]
-                if layer > 0:
-                    delta = (delta @ linears[layer].weight) * slopes[layer - 1]
-            jacobian[:, j, :] = torch.cat(blocks, dim=1)
-        flat = jacobian.reshape(m * outputs, n_parameters)
-        normal += flat.T @ flat
-        gradient += flat.T @ residual.reshape(-1)
-    return normal, gradient, total
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        linears = [m for m in model if isinstance(m, nn.Linear)]
+        activations = [m for m in model if not isinstance(m, nn.Linear)]
+        n_parameters = sum(p.numel() for p in model.parameters())
+        outputs = target.shape[1]
+        normal = inputs.new_zeros((n_parameters, n_parameters))
+        gradient = inputs.new_zeros(n_parameters)
+        total = 0.0
+        rows = max(1, max_elements // (n_parameters * outputs))
+        for start in range(0, len(inputs), rows):
+            hidden = inputs[start : start + rows]
+            layer_inputs, slopes = [hidden], []
+            for linear, activation in zip(linears[:-1], activations, strict=True):
+                with torch.enable_grad():
+                    pre = linear(hidden).detach().requires_grad_(True)
+                    post = activation(pre)
+                    (slope,) = torch.autograd.grad(post.sum(), pre)
+                hidden = post.detach()
+                layer_inputs.append(hidden)
+                slopes.append(slope)
+            residual = linears[-1](hidden) - target[start : start + rows]
+            total += float((residual * residual).sum())
+            m = len(residual)
+            jacobian = residual.new_empty((m, outputs, n_parameters))
+            for j in range(outputs):
+                delta = residual.new_zeros((m, outputs))
+                delta[:, j] = 1.0
+                blocks: list[torch.Tensor] = []
+                for layer in range(len(linears) - 1, -1, -1):
+                    weight_block = (delta[:, :, None] * layer_inputs[layer][:, None, :]).reshape(
+                        m, -1
+                    )
+                    blocks[:0] = [weight_block, delta]
+                    if layer > 0:
+                        delta = (delta @ linears[layer].weight) * slopes[layer - 1]
+                jacobian[:, j, :] = torch.cat(blocks, dim=1)
+            flat = jacobian.reshape(m * outputs, n_parameters)
+            normal += flat.T @ flat
+            gradient += flat.T @ residual.reshape(-1)
+        return normal, gradient, total
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...], owner: str) -> None:

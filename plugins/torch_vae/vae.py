@@ -1,15 +1,19 @@
-"""The variational autoencoder learner (Kingma & Welling 2014) with scikit-learn's API."""
+"""The variational autoencoder learner (Kingma & Welling 2014) with scikit-learn's API.
+
+torch (with the networks and losses built on it) is imported by the methods that
+train or run the network, never by importing this module: constructing the learner,
+checking and describing its parameters (``lamina describe vae``, validating a
+pipeline) stay free of torch's import time.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-from torch.nn import functional
 
 from lamina.errors import InputError
 from lamina.learn.base import BaseLearner
@@ -28,16 +32,13 @@ from lamina.learn.torch import (
     seeded,
 )
 from lamina.learn.validation import check_array, check_number
-from lamina.plugins.torch_vae.losses import (
-    bernoulli_log_prob,
-    gaussian_kl,
-    gaussian_log_prob,
-    mmd,
-    standard_normal_log_prob,
-)
-from lamina.plugins.torch_vae.networks import VAENetwork, parse_image_shape
 from lamina.plugins.torch_vae.noise import row_keyed_normals
 from lamina.progress import progress_bar
+
+if TYPE_CHECKING:
+    import torch
+
+    from lamina.plugins.torch_vae.networks import VAENetwork
 
 __all__ = ["CHECKPOINT_FORMAT", "VariationalAutoencoder"]
 
@@ -57,12 +58,8 @@ ARCHITECTURE = (
 )
 
 _ACTIVATIONS = ("relu", "leaky_relu", "tanh", "elu", "gelu", "silu", "softplus")
-_OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-    "sgd": torch.optim.SGD,
-}
+#: The ``optimizer`` parameter's values and their ``torch.optim`` classes.
+_OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop", "sgd": "SGD"}
 #: Elements (samples x draws x features) per chunk when scoring.
 _CHUNK_ELEMENTS = 4_000_000
 
@@ -320,6 +317,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         return array
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        import torch
+
         return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32), device=self._device())
 
     def _device(self) -> torch.device:
@@ -327,6 +326,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
 
     # -- network --------------------------------------------------------------------------
     def _build_network(self) -> VAENetwork:
+        from lamina.plugins.torch_vae.networks import VAENetwork
+
         return VAENetwork(
             self.n_features_in_,
             int(self.latent_dim),
@@ -338,6 +339,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         )
 
     def _log_scale(self, network: VAENetwork) -> torch.Tensor:
+        import torch
+
         if network.log_scale is not None:
             # A floor of 1e-3 keeps the likelihood bounded when a pixel is constant.
             return network.log_scale.clamp_min(math.log(1e-3))
@@ -349,6 +352,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     def _log_likelihood(
         self, x: torch.Tensor, output: torch.Tensor, network: VAENetwork
     ) -> torch.Tensor:
+        from lamina.plugins.torch_vae.losses import bernoulli_log_prob, gaussian_log_prob
+
         if self.decoder_ == "bernoulli":
             return bernoulli_log_prob(x, output)
         return gaussian_log_prob(x, output, self._log_scale(network))
@@ -361,6 +366,11 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         Written with batch means throughout (one fused binary cross-entropy for the
         Bernoulli decoder): the training loop's cost is the networks', not the loss's.
         """
+        import torch
+        from torch.nn import functional
+
+        from lamina.plugins.torch_vae.losses import gaussian_kl, gaussian_log_prob, mmd
+
         mean, log_var = self.model_.encode(x)
         eps = torch.randn(mean.shape, generator=noise, device=mean.device, dtype=mean.dtype)
         z = mean + torch.exp(0.5 * log_var) * eps
@@ -402,6 +412,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         self.validate_params()
         array = self._check_data(X, reset=True)
         if self.architecture == "conv":
+            from lamina.plugins.torch_vae.networks import parse_image_shape
+
             try:
                 self.image_shape_ = parse_image_shape(self.image_shape, array.shape[1])
             except ValueError as error:
@@ -469,7 +481,10 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             "lr": float(self.learning_rate),
             "weight_decay": float(self.weight_decay),
         }
-        return _OPTIMIZERS[self.optimizer](self.model_.parameters(), **options)
+        import torch
+
+        optimizer = getattr(torch.optim, _OPTIMIZERS[self.optimizer])
+        return optimizer(self.model_.parameters(), **options)
 
     def _train_epoch(
         self,
@@ -479,6 +494,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         shuffle: torch.Generator,
         noise: torch.Generator,
     ) -> None:
+        import torch
+
         self.model_.train()
         n = len(data)
         order = torch.randperm(n, generator=shuffle, device=shuffle.device)
@@ -507,6 +524,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         self.n_epochs_ += 1
 
     def _track_validation(self, data: torch.Tensor, monitor: EarlyStopping) -> float:
+        import torch
+
         self.model_.eval()
         with torch.no_grad():
             # The same noise every epoch, so epochs are compared on equal terms.
@@ -694,6 +713,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         return copy.deepcopy(self.model_).double().eval()
 
     def _as_tensor(self, array: np.ndarray, network: VAENetwork) -> torch.Tensor:
+        import torch
+
         parameter = next(network.parameters())
         return torch.as_tensor(
             np.ascontiguousarray(array), dtype=parameter.dtype, device=parameter.device
@@ -705,12 +726,16 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         """Standard normal draws (draws, n, latent_dim) that are a fixed function of each
         row's values and the seed: a row's estimate is then the same whatever else is
         scored with it, while different rows still get independent noise."""
+        import torch
+
         seed = self._eval_seed if random_state is None else seed_from(random_state)
         noise = row_keyed_normals(rows, draws, int(self.latent_dim), seed)
         return torch.from_numpy(noise).to(like.device, like.dtype)
 
     def encode(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Mean and log-variance of q(z|x), each (n_samples, latent_dim)."""
+        import torch
+
         network = self._inference_network()
         data = self._as_tensor(self._validate_x(X, reset=False), network)
         with torch.no_grad():
@@ -728,6 +753,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Decoder means for codes ``Z`` (n, latent_dim): pixel probabilities for
         Bernoulli, means for Gaussian; float32."""
+        import torch
+
         network = self._inference_network()
         codes = check_array(Z, name="Z", owner=type(self).__name__)
         if codes.shape[1] != self.latent_dim:
@@ -749,6 +776,8 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     ) -> np.ndarray:
         """Draw ``z ~ N(0, I)`` and decode: the decoder means (``mean=True``) or draws
         from p(x|z) (binary for Bernoulli). float32, (n_samples, n_features)."""
+        import torch
+
         network = self._inference_network()
         check_number("n_samples", n_samples, integer=True, low=1, owner="sample")
         rng = generator(seed_from(random_state), torch.device("cpu"))
@@ -775,6 +804,10 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         The draws are seeded (``random_state``, by default fixed at fit) and keyed
         by each row's values, so a row's score does not depend on the other rows.
         """
+        import torch
+
+        from lamina.plugins.torch_vae.losses import gaussian_kl
+
         network = self._inference_network()
         check_number("n_samples", n_samples, integer=True, low=1, owner="score_samples")
         array = self._check_data(X, reset=False)
@@ -806,6 +839,10 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         (k=1 is the ELBO) and reaches it as ``k -> inf``. The draws are seeded and
         keyed by each row, as in :meth:`score_samples`.
         """
+        import torch
+
+        from lamina.plugins.torch_vae.losses import standard_normal_log_prob
+
         network = self._inference_network()
         check_number("k", k, integer=True, low=1, owner="log_likelihood")
         array = self._check_data(X, reset=False)
