@@ -1,5 +1,5 @@
-"""Damaged image files: truncated, bit-flipped, edited headers and huge declared
-sizes thrown at :func:`lamina.io.read_image`, which may only succeed or raise
+"""Damaged image files: truncated, bit-flipped, cut-out, edited headers and huge
+declared sizes thrown at :func:`lamina.io.read_image`, which may only succeed or raise
 one :class:`~lamina.InputError` naming the file, with nothing on stderr.
 
 A seeded loop (hypothesis is not a dependency): ``LAMINA_FUZZ_CASES`` widens it.
@@ -18,8 +18,9 @@ import pytest
 from lamina.errors import InputError
 from lamina.io import read_image, write_image
 from lamina.memory import MemoryLimitError
+from lamina.testing.damage import bit_flipped, cut_out, truncated
 
-CASES = int(os.environ.get("LAMINA_FUZZ_CASES", "60"))
+CASES = int(os.environ.get("LAMINA_FUZZ_CASES", "75"))  # 15 of each kind on average
 RNG = np.random.default_rng(16)
 GREY = RNG.random((12, 10)).astype(np.float32)
 COLOUR = RNG.random((12, 10, 3)).astype(np.float32)
@@ -44,22 +45,23 @@ def _small_memory_budget(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _mutations(data: bytes, rng: np.random.Generator) -> list[tuple[str, bytes]]:
-    """Truncations, bit flips, header edits and huge numbers in the header."""
+    """Truncations, bit flips, cut-out runs, header edits and huge numbers in the header."""
     out = []
     for _ in range(CASES):
-        kind = ("truncate", "flip", "edit", "huge")[int(rng.integers(4))]
-        damaged = bytearray(data)
+        kind = ("truncate", "flip", "cut", "edit", "huge")[int(rng.integers(5))]
         if kind == "truncate":
-            damaged = damaged[: int(rng.integers(0, len(data)))]
+            out.append((kind, truncated(data, rng)))
         elif kind == "flip":
-            for _ in range(int(rng.integers(1, 9))):
-                damaged[int(rng.integers(len(data)))] ^= 1 << int(rng.integers(8))
+            out.append((kind, bit_flipped(data, rng, int(rng.integers(1, 9)))))
+        elif kind == "cut":
+            out.append((kind, cut_out(data, rng, int(rng.integers(1, 9)))))
         else:
+            damaged = bytearray(data)
             start = int(rng.integers(0, min(len(data), 160)))
             count = int(rng.integers(1, 5))
             value = b"\xff\xff\xff\x7f" if kind == "huge" else rng.bytes(count)
             damaged[start : start + len(value)] = value
-        out.append((kind, bytes(damaged)))
+            out.append((kind, bytes(damaged)))
     return out
 
 

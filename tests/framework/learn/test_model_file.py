@@ -1,9 +1,9 @@
-"""Model files under attack: truncated, bit-flipped, empty and edited copies of saved
+"""Model files under attack: truncated, bit-flipped, cut-out, empty and edited copies of saved
 models (issue #16). ``load_model`` must either refuse with one ``InputError`` that
 names the file, or return a model that predicts sensible probabilities.
 
 The fuzzing is seeded (``SEEDS``; widen it for a longer run): every truncation
-point on a grid, random bit flips, and structured edits of the JSON header and
+point on a grid, random bit flips and cut-out runs, and structured edits of the JSON header and
 of every saved array (NaN, infinity, negative values, wrong shapes and dtypes,
 missing entries, foreign classes, unknown versions).
 """
@@ -23,6 +23,7 @@ from lamina.memory import MemoryLimitError
 from lamina.plugins.bayes.categorical import CategoricalNB, MixedNB
 from lamina.plugins.bayes.discrete import BernoulliNB, ComplementNB, MultinomialNB
 from lamina.plugins.bayes.gaussian import GaussianNB
+from lamina.testing.damage import bit_flipped, cut_out
 
 from .model_files import loaded_or_refused, model_members
 
@@ -80,15 +81,14 @@ def test_truncated_copies_are_refused(saved, tmp_path):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_bit_flipped_copies_are_refused_or_load_sensibly(saved, tmp_path, seed):
+def test_bit_flipped_and_cut_out_copies_are_refused_or_load_sensibly(saved, tmp_path, seed):
     data, X, y = saved
     rng = np.random.default_rng(seed)
-    path = tmp_path / "flip.npz"
-    for _ in range(40):
-        damaged = bytearray(data)
-        at = int(rng.integers(len(damaged)))
-        damaged[at] ^= 1 << int(rng.integers(8))
-        path.write_bytes(bytes(damaged))
+    path = tmp_path / "damaged.npz"
+    for case in range(60):
+        # 40 single-bit flips, then 20 cut-out runs of 1 to 7 bytes.
+        damaged = bit_flipped(data, rng, 1) if case < 40 else cut_out(data, rng, 1 + case % 7)
+        path.write_bytes(damaged)
         _verdict(path, X, y)
 
 

@@ -1,7 +1,7 @@
 """Damaged model files of EVERY registered learner (issue #16 item 7).
 
 For each learner registered with lamina that can be saved, a small model is
-fitted on tiny data and saved; truncated, bit-flipped and edited copies
+fitted on tiny data and saved; truncated, bit-flipped, cut-out and edited copies
 (state entries deleted or replaced, JSON leaves given hostile values, arrays
 given NaN, infinity, negative, huge values, wrong shapes and dtypes, members
 deleted) are thrown at :func:`lamina.learn.model_file.load_model`. The only accepted
@@ -19,7 +19,7 @@ must be caught by the learner's ``_check_state``, at load.
 Seeded and bounded (a few seconds per learner). Deterministic edits
 (every truncation point of a grid, every state entry and array member) always
 run; ``LAMINA_MODEL_FUZZ_ROUNDS`` (default 1) sets how many seeded rounds of
-random bit flips and leaf edits run on top — raise it for a longer search.
+random bit flips, cut-out runs and leaf edits run on top — raise it for a longer search.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import pytest
 import lamina
 from lamina.errors import InputError
 from lamina.learn.model_file import load_model
+from lamina.testing.damage import bit_flipped, cut_out
 
 from .model_files import loaded_or_refused, model_members
 
@@ -218,11 +219,10 @@ def _copies(data: bytes) -> Iterator[tuple[str, bytes]]:
     leaves = [p for p in _leaves({"params": header["params"], "state": header["state"]}) if p]
     for seed in range(ROUNDS):
         rng = np.random.default_rng(seed)
-        for _ in range(40):
-            damaged = bytearray(data)
-            at = int(rng.integers(len(damaged)))
-            damaged[at] ^= 1 << int(rng.integers(8))
-            yield f"seed {seed} bit flip at {at}", bytes(damaged)
+        for flip in range(40):
+            yield f"seed {seed} bit flip {flip}", bit_flipped(data, rng, 1)
+        for cut in range(10):
+            yield f"seed {seed} cut-out {cut}", cut_out(data, rng, 1 + cut % 7)
         for where in rng.permutation(len(leaves))[: 4 * len(header["state"]) + 20]:
             path = leaves[int(where)]
             value = _HOSTILE[int(rng.integers(len(_HOSTILE)))]

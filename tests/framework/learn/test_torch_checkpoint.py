@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 from lamina.errors import InputError  # noqa: E402
 from lamina.learn.torch import build_for_state, load_checkpoint, save_checkpoint  # noqa: E402
-from lamina.testing.damage import bit_flipped, cut_out, truncated  # noqa: E402
+from lamina.testing.damage import damaged  # noqa: E402
 
 CASES = int(os.environ.get("LAMINA_FUZZ_CASES", "60"))
 FORMAT = "lamina-test-checkpoint"
@@ -113,13 +113,7 @@ def test_damaged_copies_give_only_input_errors(tmp_path, saved):
     path = tmp_path / "fuzz.pt"
     refused = 0
     for case in range(CASES):
-        if case % 3 == 0:
-            data = truncated(saved, rng)
-        elif case % 3 == 1:
-            data = bit_flipped(saved, rng, 1 + case % 5)
-        else:
-            data = cut_out(saved, rng, 1 + case % 7)
-        path.write_bytes(data)
+        path.write_bytes(damaged(saved, rng, case))
         try:
             loaded = load_checkpoint(path, format=FORMAT)
         except InputError as error:

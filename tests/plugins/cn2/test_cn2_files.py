@@ -15,7 +15,7 @@ from lamina.errors import InputError
 from lamina.learn.datasets import load_dataset
 from lamina.memory import MemoryLimitError
 from lamina.plugins.cn2.cn2 import CN2Classifier
-from lamina.testing.damage import bit_flipped, cut_out, truncated
+from lamina.testing.damage import damaged
 
 
 def _peak_fit_bytes(n_columns: int) -> int:
@@ -177,13 +177,8 @@ def test_damaged_rule_files_give_only_input_errors(tmp_path, titanic_rules):
     bad = tmp_path / "fuzz.json"
     loaded = 0
     for trial in range(300):
-        kind = trial % 4
-        if kind == 0:
-            mutated = truncated(data, rng)
-        elif kind == 1:
-            mutated = bit_flipped(data, rng, 1 + trial % 3)
-        elif kind == 2:
-            mutated = cut_out(data, rng, 1 + trial % 5)
+        if trial % 4 != 3:
+            mutated = damaged(data, rng, trial)
         else:
             copy = json.loads(data)
             where = leaves[int(rng.integers(0, len(leaves)))]

@@ -1,7 +1,7 @@
 """Hostile inputs to ``lamina render``: damaged files and sizes that cannot fit.
 
-Every mesh format and scene TOML is fuzzed with truncated, bit-flipped and
-edited copies (seeded; raise ``VARIANTS`` to widen): the loader may accept a
+Every mesh format and scene TOML is fuzzed with truncated, bit-flipped, cut-out
+and edited copies (seeded; raise ``VARIANTS`` to widen): the loader may accept a
 copy that still parses, and otherwise must raise one :class:`lamina.InputError`
 that names the file, never a parser's own exception.
 """
@@ -25,9 +25,10 @@ from lamina.plugins.oit.renderers import FragmentList
 from lamina.scene import Camera
 from lamina.scene.files import load
 from lamina.scene.meshes import load_mesh
+from lamina.testing.damage import damaged
 
 NESTED = Path(__file__).parents[3] / "examples" / "scenes" / "nested.toml"
-VARIANTS = 30  # per format: a third truncated, a third bit-flipped, a third edited
+VARIANTS = 40  # per format: a quarter each truncated, bit-flipped, cut-out and edited
 SCENE_TOML = """\
 [image]
 width = 32
@@ -62,14 +63,10 @@ def _mesh_bytes(folder: Path) -> dict[str, bytes]:
 
 
 def _damaged(data: bytes, variant: int, rng: np.random.Generator) -> bytes:
+    """Truncated, bit-flipped and cut-out copies, and every fourth one edited."""
+    if variant % 4 != 3:
+        return damaged(data, rng, variant)
     copy = bytearray(data)
-    if variant % 3 == 0:
-        return bytes(copy[: rng.integers(0, len(copy))])
-    if variant % 3 == 1:
-        for _ in range(rng.integers(1, 8)):
-            at = rng.integers(0, len(copy))
-            copy[at] ^= 1 << int(rng.integers(0, 8))
-        return bytes(copy)
     at = rng.integers(0, len(copy))
     text = rng.integers(32, 127, rng.integers(1, 20)).astype(np.uint8).tobytes()
     copy[at : at + rng.integers(1, 20)] = text
