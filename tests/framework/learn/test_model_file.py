@@ -11,7 +11,6 @@ missing entries, foreign classes, unknown versions).
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 
 import numpy as np
@@ -25,7 +24,7 @@ from lamina.plugins.bayes.discrete import BernoulliNB, ComplementNB, Multinomial
 from lamina.plugins.bayes.gaussian import GaussianNB
 from lamina.testing.damage import bit_flipped, cut_out
 
-from .model_files import loaded_or_refused, model_members
+from .model_files import array_edits, loaded_or_refused, model_bytes, model_members
 
 SEEDS = [0, 1]
 
@@ -64,12 +63,6 @@ def _verdict(path, X, y) -> str:
     assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1.0)
     assert set(np.asarray(model.predict(X)).tolist()) <= set(model.classes_.tolist())
     return "loaded"
-
-
-def _write(path, header: dict, arrays: dict[str, np.ndarray]) -> None:
-    blob = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    with open(path, "wb") as handle:
-        np.savez(handle, __header__=blob, **arrays)
 
 
 def test_truncated_copies_are_refused(saved, tmp_path):
@@ -134,22 +127,9 @@ def test_edited_headers_are_refused_or_load_sensibly(saved, tmp_path):
     path = tmp_path / "edited.npz"
     verdicts = []
     for edited in _header_edits(header):
-        _write(path, edited, arrays)
+        path.write_bytes(model_bytes(edited, arrays))
         verdicts.append(_verdict(path, X, y))
     assert verdicts.count("refused") > len(verdicts) // 2
-
-
-def _array_edits(array: np.ndarray) -> list[np.ndarray]:
-    edits = [array.reshape(-1)[:-1] if array.size else array, array[..., None], np.array(0.0)]
-    edits += [array.astype("<U3"), np.zeros((0, *array.shape[1:]), array.dtype)]
-    if array.dtype.kind == "f" and array.size:
-        for bad in (np.nan, np.inf, -np.inf, -1.0, 1e308):
-            edited = array.copy()
-            edited.reshape(-1)[0] = bad
-            edits.append(edited)
-    if array.ndim == 2 and array.shape[0] != array.shape[1]:
-        edits.append(array.T.copy())
-    return edits
 
 
 def test_edited_arrays_are_refused_or_load_sensibly(saved, tmp_path):
@@ -158,8 +138,8 @@ def test_edited_arrays_are_refused_or_load_sensibly(saved, tmp_path):
     path = tmp_path / "edited.npz"
     refused = 0
     for name, array in arrays.items():
-        for edited in _array_edits(array):
-            _write(path, header, {**arrays, name: edited})
+        for edited in array_edits(array):
+            path.write_bytes(model_bytes(header, {**arrays, name: edited}))
             refused += _verdict(path, X, y) == "refused"
     assert refused
 
@@ -175,16 +155,18 @@ def test_nan_and_negative_variances_and_wrong_shapes_are_named(tmp_path):
     ):
         var = arrays["a:var_"].copy()
         var[0, 0] = value
-        _write(path, header, {**arrays, "a:var_": var})
+        path.write_bytes(model_bytes(header, {**arrays, "a:var_": var}))
         with pytest.raises(InputError, match=message):
             load_model(path)
-    _write(path, header, {**arrays, "a:theta_": arrays["a:theta_"][:, :2]})
+    path.write_bytes(model_bytes(header, {**arrays, "a:theta_": arrays["a:theta_"][:, :2]}))
     with pytest.raises(InputError, match=r"theta_ of GaussianNB has shape \(3, 2\), expected"):
         load_model(path)
-    _write(path, {**header, "version": 99}, arrays)
+    path.write_bytes(model_bytes({**header, "version": 99}, arrays))
     with pytest.raises(InputError, match="format version 99 is not one this lamina reads"):
         load_model(path)
-    _write(path, {**header, "class": "lamina.plugins.bayes.gaussian:Unknown"}, arrays)
+    path.write_bytes(
+        model_bytes({**header, "class": "lamina.plugins.bayes.gaussian:Unknown"}, arrays)
+    )
     with pytest.raises(InputError, match="names unknown class"):
         load_model(path)
 
@@ -203,9 +185,7 @@ def test_empty_folder_garbage_and_pickles_are_refused(tmp_path):
     path = tmp_path / "g.npz"
     GaussianNB().fit(X, y).save(path)
     header, arrays = model_members(path.read_bytes())
-    blob = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    with open(path, "wb") as handle:
-        np.savez(handle, __header__=blob, **{**arrays, "a:theta_": np.array([object()])})
+    path.write_bytes(model_bytes(header, {**arrays, "a:theta_": np.array([object()])}))
     with pytest.raises(InputError, match="holds Python objects"):
         load_model(path)
 
@@ -245,7 +225,7 @@ def test_a_model_file_from_before_lamina_store_names_the_file_and_the_fix(tmp_pa
         "params": {"priors": None, "var_smoothing": 1e-9},
         "state": {"theta_": {"array": "theta_"}, "n_features_in_": {"value": 2}},
     }
-    _write(path, header, {"a:theta_": np.zeros((2, 2))})
+    path.write_bytes(model_bytes(header, {"a:theta_": np.zeros((2, 2))}))
     with pytest.raises(InputError) as caught:
         load_model(path)
     message = str(caught.value)

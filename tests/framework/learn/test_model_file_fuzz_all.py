@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import io
-import json
 import os
 import zipfile
 from collections.abc import Iterator
@@ -41,7 +39,7 @@ from lamina.errors import InputError
 from lamina.learn.model_file import load_model
 from lamina.testing.damage import bit_flipped, cut_out
 
-from .model_files import loaded_or_refused, model_members
+from .model_files import array_edits, loaded_or_refused, model_bytes, model_members
 
 ROUNDS = int(os.environ.get("LAMINA_MODEL_FUZZ_ROUNDS", "1"))
 
@@ -156,13 +154,6 @@ def _verdict(path: Any, X: np.ndarray, kind: str, reference: dict[str, tuple[int
 
 
 # -- the file's parts -------------------------------------------------------------------------
-def _pack(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    blob = np.frombuffer(json.dumps(header).encode(), np.uint8)
-    np.savez(buffer, __header__=blob, **arrays)
-    return buffer.getvalue()
-
-
 def _leaves(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     if isinstance(value, dict) and value:
         return [p for k, v in value.items() for p in _leaves(v, (*prefix, k))]
@@ -180,22 +171,6 @@ def _replaced(document: dict[str, Any], where: tuple[Any, ...], value: Any) -> d
     return edited
 
 
-def _array_edits(array: np.ndarray) -> list[np.ndarray]:
-    edits = [array.reshape(-1)[:-1], array[..., None], np.array(0.0), array.astype("<U3")]
-    edits.append(np.zeros((0, *array.shape[1:]), array.dtype))
-    if array.dtype.kind in "biuf":
-        edits.append(array.astype(np.int8))
-    if array.dtype.kind == "f" and array.size:
-        for bad in (np.nan, np.inf, -np.inf, -1.0, 1e308, -1e308):
-            edited = array.copy()
-            with np.errstate(over="ignore"):  # 1e308 in a float32 array is infinity
-                edited.reshape(-1)[int(np.argmax(np.abs(edited)))] = bad
-            edits.append(edited)
-    if array.ndim == 2 and array.shape[0] != array.shape[1]:
-        edits.append(array.T.copy())
-    return edits
-
-
 def _copies(data: bytes) -> Iterator[tuple[str, bytes]]:
     """Damaged copies of a model file: deterministic edits, then ``ROUNDS`` seeded rounds."""
     for cut in sorted({0, 1, 30, *np.linspace(2, len(data) - 1, 12).astype(int).tolist()}):
@@ -203,19 +178,19 @@ def _copies(data: bytes) -> Iterator[tuple[str, bytes]]:
     header, arrays = model_members(data)
     for key in header["state"]:
         state = {k: v for k, v in header["state"].items() if k != key}
-        yield f"state {key!r} deleted", _pack({**header, "state": state}, arrays)
+        yield f"state {key!r} deleted", model_bytes({**header, "state": state}, arrays)
     sample = np.random.default_rng(len(data))
     for name, array in arrays.items():
         yield (
             f"member {name!r} deleted",
-            _pack(header, {k: v for k, v in arrays.items() if k != name}),
+            model_bytes(header, {k: v for k, v in arrays.items() if k != name}),
         )
-        edits = list(enumerate(_array_edits(array)))
+        edits = list(enumerate(array_edits(array)))
         if len(arrays) > SAMPLED_EDITS:
             chosen = sample.permutation(len(edits))[: SAMPLED_EDITS * ROUNDS]
             edits = [edits[int(k)] for k in sorted(chosen)]
         for i, edited in edits:
-            yield f"member {name!r} edit {i}", _pack(header, {**arrays, name: edited})
+            yield f"member {name!r} edit {i}", model_bytes(header, {**arrays, name: edited})
     leaves = [p for p in _leaves({"params": header["params"], "state": header["state"]}) if p]
     for seed in range(ROUNDS):
         rng = np.random.default_rng(seed)
@@ -227,7 +202,7 @@ def _copies(data: bytes) -> Iterator[tuple[str, bytes]]:
             path = leaves[int(where)]
             value = _HOSTILE[int(rng.integers(len(_HOSTILE)))]
             edited = _replaced({"params": header["params"], "state": header["state"]}, path, value)
-            yield f"seed {seed} {path} = {value!r}", _pack({**header, **edited}, arrays)
+            yield f"seed {seed} {path} = {value!r}", model_bytes({**header, **edited}, arrays)
 
 
 def test_damaged_model_files_are_refused_at_load_or_predict_sensibly(saved, tmp_path):
@@ -267,7 +242,7 @@ def test_a_deleted_fitted_value_is_named_at_load(name, key, message, tmp_path):
     _save_fitted(next(info for info in _learners() if info.name == name), path)
     header, arrays = model_members(path.read_bytes())
     state = {k: v for k, v in header["state"].items() if k != key}
-    path.write_bytes(_pack({**header, "state": state}, arrays))
+    path.write_bytes(model_bytes({**header, "state": state}, arrays))
     with pytest.raises(InputError, match=message) as caught:
         load_model(path)
     assert str(path) in str(caught.value)
