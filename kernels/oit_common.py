@@ -76,9 +76,15 @@ def build(real: object) -> SimpleNamespace:
         )
 
     @ti.func
-    def bin_span(bin_start: ti.template(), t: ti.i32) -> ti.math.ivec2:
-        """[first, end) entries of tile ``t``'s bin."""
-        return ti.math.ivec2(ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32))
+    def bin_of(i: ti.i32, j: ti.i32, bins_x: ti.i32, bin_bits: ti.i32) -> ti.i32:
+        """The bin of pixel (i, j): bins are squares of ``2**bin_bits`` pixels, 8 or
+        16 (see :mod:`lamina.plugins.oit.renderers.binning`), ``bins_x`` to a row."""
+        return (j >> bin_bits) * bins_x + (i >> bin_bits)
+
+    @ti.func
+    def bin_span(bin_start: ti.template(), b: ti.i32) -> ti.math.ivec2:
+        """[first, end) entries of bin ``b``."""
+        return ti.math.ivec2(ti.cast(bin_start[b], ti.i32), ti.cast(bin_start[b + 1], ti.i32))
 
     @ti.func
     def id_mask(id_bits: ti.i32) -> ti.i64:
@@ -113,13 +119,20 @@ def build(real: object) -> SimpleNamespace:
 
     @ti.func
     def hit_boxed(
-        table: ti.template(), boxes: ti.template(), e: ti.i32, entry: ti.i32, i: ti.i32, j: ti.i32
+        table: ti.template(),
+        boxes: ti.template(),
+        e: ti.i32,
+        entry: ti.i32,
+        i: ti.i32,
+        j: ti.i32,
+        bin_bits: ti.i32,
     ) -> ti.i32:
-        """:func:`hit` behind a cheap test of the triangle's pixel box within the tile
+        """:func:`hit` behind a cheap test of the triangle's pixel box within the bin
         (``boxes[e]``, see ``sort_bin``): small triangles, most of a bin, are rejected
         without reading their row of the table."""
         box = boxes[e]
-        li, lj = i % TILE, j % TILE
+        last = (1 << bin_bits) - 1
+        li, lj = i & last, j & last
         inside = 0
         # (Taichi's `and` evaluates every side: all four are cheap comparisons.)
         if box & 15 <= li <= (box >> 4) & 15 and (box >> 8) & 15 <= lj <= (box >> 12) & 15:
@@ -320,14 +333,14 @@ def build(real: object) -> SimpleNamespace:
             image[j, i, c] = ti.cast(out[c], ti.f32)
 
     @ti.func
-    def classify(
-        table: ti.template(), r: ti.i32, tx: ti.i32, ty: ti.i32, width: ti.i32, height: ti.i32
-    ) -> ti.i32:
-        """0: no pixel centre of tile (tx, ty) is covered, 1: some may be, 2: all are.
-        Edge functions are affine, so their extremes over the tile are at its corners."""
-        i_lo, j_lo = tx * TILE, ty * TILE
-        i_span = ti.cast(ti.min(i_lo + TILE - 1, width - 1) - i_lo, ti.i64)
-        j_span = ti.cast(ti.min(j_lo + TILE - 1, height - 1) - j_lo, ti.i64)
+    def classify(table: ti.template(), r: ti.i32, bx: ti.i32, by: ti.i32, width: ti.i32,
+                 height: ti.i32, bin_bits: ti.i32) -> ti.i32:  # fmt: skip
+        """0: no pixel centre of bin (bx, by) is covered, 1: some may be, 2: all are.
+        Edge functions are affine, so their extremes over the bin are at its corners."""
+        size = 1 << bin_bits
+        i_lo, j_lo = bx * size, by * size
+        i_span = ti.cast(ti.min(i_lo + size - 1, width - 1) - i_lo, ti.i64)
+        j_span = ti.cast(ti.min(j_lo + size - 1, height - 1) - j_lo, ti.i64)
         x = ti.cast(i_lo, ti.i64) << SUBPIXEL_BITS
         y = ti.cast(j_lo, ti.i64) << SUBPIXEL_BITS
         rejected = 0
@@ -347,6 +360,16 @@ def build(real: object) -> SimpleNamespace:
         return result
 
     @ti.func
+    def bin_rect(b: ti.i32, bins_x: ti.i32, bin_bits: ti.i32, width: ti.i32,
+                 height: ti.i32) -> ti.math.ivec4:  # fmt: skip
+        """(i0, j0, i1, j1): the first and last pixel of bin ``b`` within the frame."""
+        size = 1 << bin_bits
+        i0, j0 = (b % bins_x) * size, (b // bins_x) * size
+        return ti.math.ivec4(
+            i0, j0, ti.min(i0 + size - 1, width - 1), ti.min(j0 + size - 1, height - 1)
+        )
+
+    @ti.func
     def bin_triangle(
         table: ti.template(),
         bbox: ti.template(),
@@ -355,55 +378,56 @@ def build(real: object) -> SimpleNamespace:
         cursor: ti.template(),
         r: ti.i32,
         fill: ti.i32,
-        tiles_x: ti.i32,
+        bins_x: ti.i32,
+        bin_bits: ti.i32,
         width: ti.i32,
         height: ti.i32,
     ):
-        """Count triangle ``r`` in ``cursor`` for every tile it may cover, or (``fill``)
-        write ``2 * r + full`` into those tiles' bins, counting ``cursor`` back down
-        to 0 (in arbitrary order: the sort phase orders the bins)."""
-        for ty in range(
-            ti.cast(bbox[r, 2], ti.i32) // TILE, ti.cast(bbox[r, 3], ti.i32) // TILE + 1
+        """Count triangle ``r`` in ``cursor`` for every bin it may cover, or (``fill``)
+        write ``2 * r + full`` into those bins, counting ``cursor`` back down to 0
+        (in arbitrary order: the sort phase orders the bins)."""
+        for by in range(
+            ti.cast(bbox[r, 2], ti.i32) >> bin_bits, (ti.cast(bbox[r, 3], ti.i32) >> bin_bits) + 1
         ):
-            for tx in range(
-                ti.cast(bbox[r, 0], ti.i32) // TILE, ti.cast(bbox[r, 1], ti.i32) // TILE + 1
+            for bx in range(
+                ti.cast(bbox[r, 0], ti.i32) >> bin_bits,
+                (ti.cast(bbox[r, 1], ti.i32) >> bin_bits) + 1,
             ):
-                kind = classify(table, r, tx, ty, width, height)
-                t = ty * tiles_x + tx
+                kind = classify(table, r, bx, by, width, height, bin_bits)
+                b = by * bins_x + bx
                 if kind > 0:
                     if fill:
-                        slot = ti.atomic_sub(cursor[t], 1) - 1
-                        bin_entries[ti.cast(bin_start[t], ti.i32) + slot] = 2 * r + kind // 2
+                        slot = ti.atomic_sub(cursor[b], 1) - 1
+                        bin_entries[ti.cast(bin_start[b], ti.i32) + slot] = 2 * r + kind // 2
                     else:
-                        ti.atomic_add(cursor[t], 1)
+                        ti.atomic_add(cursor[b], 1)
 
     @ti.func
-    def tile_boxes(bbox: ti.template(), bin_entries: ti.template(), boxes: ti.template(),
-                   t: ti.i32, lo: ti.i32, hi: ti.i32, tiles_x: ti.i32):  # fmt: skip
-        """``boxes[e]``: bin entry ``e``'s pixel box clipped to its tile, in tile
-        coordinates, 4 bits each: i0 | i1 << 4 | j0 << 8 | j1 << 12."""
-        i_lo, j_lo = (t % tiles_x) * TILE, (t // tiles_x) * TILE
+    def bin_boxes(bbox: ti.template(), bin_entries: ti.template(), boxes: ti.template(),
+                  rect: ti.math.ivec4, lo: ti.i32, hi: ti.i32, bin_bits: ti.i32):  # fmt: skip
+        """``boxes[e]``: bin entry ``e``'s pixel box clipped to its bin (``rect``), in
+        bin coordinates, 4 bits each: i0 | i1 << 4 | j0 << 8 | j1 << 12."""
+        last = (1 << bin_bits) - 1
         for e in range(lo, hi):
             r = bin_entries[e] >> 1
-            i0 = ti.max(ti.cast(bbox[r, 0], ti.i32) - i_lo, 0)
-            i1 = ti.min(ti.cast(bbox[r, 1], ti.i32) - i_lo, TILE - 1)
-            j0 = ti.max(ti.cast(bbox[r, 2], ti.i32) - j_lo, 0)
-            j1 = ti.min(ti.cast(bbox[r, 3], ti.i32) - j_lo, TILE - 1)
+            i0 = ti.max(ti.cast(bbox[r, 0], ti.i32) - rect[0], 0)
+            i1 = ti.min(ti.cast(bbox[r, 1], ti.i32) - rect[0], last)
+            j0 = ti.max(ti.cast(bbox[r, 2], ti.i32) - rect[1], 0)
+            j1 = ti.min(ti.cast(bbox[r, 3], ti.i32) - rect[1], last)
             boxes[e] = i0 | (i1 << 4) | (j0 << 8) | (j1 << 12)
 
     @ti.func
-    def tile_order(table: ti.template(), bin_entries: ti.template(), t: ti.i32, lo: ti.i32,
-                   hi: ti.i32, tiles_x: ti.i32, width: ti.i32, height: ti.i32,
-                   id_bits: ti.i32, depth_shift: ti.i32) -> ti.i32:  # fmt: skip
-        """1 when tile ``t``'s (sorted) bin is in key order at every pixel centre of
-        the tile, so every fragment list of the tile arrives sorted.
+    def bin_order(table: ti.template(), bin_entries: ti.template(), rect: ti.math.ivec4,
+                  lo: ti.i32, hi: ti.i32, id_bits: ti.i32, depth_shift: ti.i32) -> ti.i32:  # fmt: skip
+        """1 when the (sorted) bin ``bin_entries[lo:hi]`` of pixels ``rect`` is in key
+        order at every pixel centre of the bin, so every fragment list there
+        arrives sorted.
 
         The depth plane is affine and the key monotone in it, so a triangle's keys
-        over the tile's rectangle of centres lie between its keys at the corners;
+        over the bin's rectangle of centres lie between its keys at the corners;
         consecutive entries whose key ranges do not overlap keep their order
         everywhere (a sufficient condition, exact in integers)."""
-        i0, j0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
-        i1, j1 = ti.min(i0 + TILE - 1, width - 1), ti.min(j0 + TILE - 1, height - 1)
+        i0, j0, i1, j1 = rect[0], rect[1], rect[2], rect[3]
         result = 1
         previous = ti.i64(-1)  # the largest key of the entry before
         for e in range(lo, hi):
@@ -421,22 +445,20 @@ def build(real: object) -> SimpleNamespace:
     @ti.func
     def sort_bin(table: ti.template(), bbox: ti.template(), bin_start: ti.template(),
                  bin_entries: ti.template(), scratch: ti.template(), gaps: ti.template(),
-                 boxes: ti.template(), ordered: ti.template(), t: ti.i32, tiles_x: ti.i32,
-                 width: ti.i32, height: ti.i32, id_bits: ti.i32, depth_shift: ti.i32):  # fmt: skip
-        """Order tile ``t``'s bin by the triangles' keys at the tile's centre pixel, so
-        the fragment lists built from it come out (nearly) sorted; write each entry's
-        pixel box (``tile_boxes``); flag the tile when its bin is in key order at
-        every pixel (``ordered[t]``, see ``tile_order``)."""
-        i = ti.min((t % tiles_x) * TILE + TILE // 2, width - 1)
-        j = ti.min((t // tiles_x) * TILE + TILE // 2, height - 1)
-        lo, hi = ti.cast(bin_start[t], ti.i32), ti.cast(bin_start[t + 1], ti.i32)
+                 boxes: ti.template(), ordered: ti.template(), b: ti.i32, rect: ti.math.ivec4,
+                 bin_bits: ti.i32, id_bits: ti.i32, depth_shift: ti.i32):  # fmt: skip
+        """Order bin ``b`` (pixels ``rect``) by the triangles' keys at its centre
+        pixel, so the fragment lists built from it come out (nearly) sorted; write
+        each entry's pixel box (``bin_boxes``); flag the bin when it is in key
+        order at every pixel (``ordered[b]``, see ``bin_order``)."""
+        half = 1 << (bin_bits - 1)
+        i, j = ti.min(rect[0] + half, rect[2]), ti.min(rect[1] + half, rect[3])
+        lo, hi = ti.cast(bin_start[b], ti.i32), ti.cast(bin_start[b + 1], ti.i32)
         for e in range(lo, hi):
             scratch[e] = key(table, bin_entries[e] >> 1, i, j, id_bits, depth_shift)
         shell_sort(scratch, bin_entries, gaps, lo, hi - lo)
-        tile_boxes(bbox, bin_entries, boxes, t, lo, hi, tiles_x)
-        ordered[t] = tile_order(
-            table, bin_entries, t, lo, hi, tiles_x, width, height, id_bits, depth_shift
-        )
+        bin_boxes(bbox, bin_entries, boxes, rect, lo, hi, bin_bits)
+        ordered[b] = bin_order(table, bin_entries, rect, lo, hi, id_bits, depth_shift)
 
     @ti.kernel
     def bin_tiles(
@@ -450,19 +472,21 @@ def build(real: object) -> SimpleNamespace:
         gaps: keys_t,
         boxes: entries_t,
         ordered: entries_t,
-        tiles_x: ti.i32,
+        bins_x: ti.i32,
+        bin_bits: ti.i32,
         width: ti.i32,
         height: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
     ):
-        """Bin the triangles into screen tiles, one ``phase`` per launch:
+        """Bin the triangles into square bins of ``2**bin_bits`` pixels (8 or 16; a bin
+        never straddles two launch tiles), one ``phase`` per launch:
 
-        0. ``cursor[t]`` += how many triangles may cover a pixel centre of tile ``t``
+        0. ``cursor[b]`` += how many triangles may cover a pixel centre of bin ``b``
            (``cursor`` zeroed; the other buffers are not used and may be dummies);
         1. with ``bin_start`` the exclusive prefix sum of those counts, write every
            bin (``bin_triangle``), leaving ``cursor`` zero;
-        2. per tile, sort the bin and write its boxes and order flag (``sort_bin``).
+        2. per bin, sort it and write its boxes and order flag (``sort_bin``).
 
         One compiled kernel with a runtime phase, not three kernels (nor
         ``ti.static`` phases, which compile separately): Taichi loads and
@@ -474,14 +498,15 @@ def build(real: object) -> SimpleNamespace:
             n = bin_start.shape[0] - 1
         for q in range(n):
             if phase == 2:
+                rect = bin_rect(q, bins_x, bin_bits, width, height)
                 sort_bin(
                     table, bbox, bin_start, bin_entries, scratch, gaps, boxes, ordered, q,
-                    tiles_x, width, height, id_bits, depth_shift,
+                    rect, bin_bits, id_bits, depth_shift,
                 )  # fmt: skip
             else:
                 bin_triangle(
-                    table, bbox, bin_start, bin_entries, cursor, q, phase, tiles_x, width,
-                    height,
+                    table, bbox, bin_start, bin_entries, cursor, q, phase, bins_x, bin_bits,
+                    width, height,
                 )  # fmt: skip
 
     return SimpleNamespace(
@@ -493,6 +518,7 @@ def build(real: object) -> SimpleNamespace:
         vec4=vec4,
         real=real,
         bin_span=bin_span,
+        bin_of=bin_of,
         id_mask=id_mask,
         under=under,
         load4=load4,

@@ -55,6 +55,8 @@ def build(real: object) -> SimpleNamespace:
         tile0: ti.i32,
         n_pixels: ti.i32,
         tiles_x: ti.i32,
+        bins_x: ti.i32,
+        bin_bits: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
         background: common.background_t,
@@ -68,10 +70,10 @@ def build(real: object) -> SimpleNamespace:
                 low = ti.i64(common.MAX_KEY)
                 high = ti.i64(-1)
                 n = 0
-                span = c.bin_span(bin_start, p[0])
+                span = c.bin_span(bin_start, c.bin_of(i, j, bins_x, bin_bits))
                 for e in range(span[0], span[1]):
                     entry = bin_entries[e]
-                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
                         k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         n += 1
                         low = ti.min(low, k)
@@ -109,6 +111,8 @@ def build(real: object) -> SimpleNamespace:
         tile0: ti.i32,
         n_pixels: ti.i32,
         tiles_x: ti.i32,
+        bins_x: ti.i32,
+        bin_bits: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
         background: common.background_t,
@@ -127,10 +131,10 @@ def build(real: object) -> SimpleNamespace:
                 next_low = ti.i64(common.MAX_KEY)
                 next_high = ti.i64(-1)
                 between = 0
-                span = c.bin_span(bin_start, p[0])
+                span = c.bin_span(bin_start, c.bin_of(i, j, bins_x, bin_bits))
                 for e in range(span[0], span[1]):
                     entry = bin_entries[e]
-                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
                         k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         if low < k and k < high:
                             between += 1

@@ -8,9 +8,9 @@ no compare-and-swap is needed.  :func:`build` makes two kernels:
     list that fits in a per-thread array of ``local`` keys: it fills the
     array with 64-bit keys, sorts it (insertion sort, linear on the nearly
     sorted lists that depth-ordered bins give, with a Shell-sort fallback)
-    and composites it front to back.  In a tile whose bin is in key order at
-    every pixel (``tile_ordered``, see
-    :func:`lamina.kernels.oit_common.build`'s ``tile_order``) the lists
+    and composites it front to back.  In a bin that is in key order at
+    every pixel (``bin_ordered``, see
+    :func:`lamina.kernels.oit_common.build`'s ``bin_order``) the lists
     arrive sorted whatever their length: they are composited as they are
     gathered, without keys.  A longer list anywhere else is *spilled*: its
     count goes to ``pending`` and ``spilled[0]`` is set.
@@ -108,7 +108,7 @@ def build(real: object) -> SimpleNamespace:
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         bin_boxes: common.entries_t,
-        tile_ordered: common.entries_t,
+        bin_ordered: common.entries_t,
         gaps: common.keys_t,
         image: common.image_t,
         depth_complexity: common.map_i32_t,
@@ -118,6 +118,8 @@ def build(real: object) -> SimpleNamespace:
         spilled: common.entries_t,
         n_pixels: ti.i32,
         tiles_x: ti.i32,
+        bins_x: ti.i32,
+        bin_bits: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
         background: common.background_t,
@@ -135,17 +137,18 @@ def build(real: object) -> SimpleNamespace:
             p = c.pixel(q, 0, tiles_x)
             i, j = p[1], p[2]
             if i < width and j < height:
-                span = c.bin_span(bin_start, p[0])
+                b = c.bin_of(i, j, bins_x, bin_bits)
+                span = c.bin_span(bin_start, b)
                 acc = vec4(0.0)
                 transmittance = c.real(1.0)
                 done = 0
                 n = 0
                 spill = 0
-                if tile_ordered[p[0]]:
-                    # Every list of this tile arrives sorted: composite the hits as they come.
+                if bin_ordered[b]:
+                    # Every list of this bin arrives sorted: composite the hits as they come.
                     for e in range(span[0], span[1]):
                         entry = bin_entries[e]
-                        if c.hit_boxed(table, bin_boxes, e, entry, i, j):
+                        if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
                             n += 1
                             if not ti.static(stop) or transmittance >= threshold:
                                 c.under(shade, entry >> 1, i, j, flat, acc, transmittance)
@@ -159,7 +162,7 @@ def build(real: object) -> SimpleNamespace:
                     unsorted = 0
                     for e in range(span[0], span[1]):
                         entry = bin_entries[e]
-                        if c.hit_boxed(table, bin_boxes, e, entry, i, j):
+                        if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
                             k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                             if n < local:
                                 b = n
@@ -214,6 +217,8 @@ def build(real: object) -> SimpleNamespace:
         tile0: ti.i32,
         n_pixels: ti.i32,
         tiles_x: ti.i32,
+        bins_x: ti.i32,
+        bin_bits: ti.i32,
         base: ti.i64,
         id_bits: ti.i32,
         depth_shift: ti.i32,
@@ -234,10 +239,10 @@ def build(real: object) -> SimpleNamespace:
                 # Region-local list start; regions hold < 2**31 keys (the budget's bound).
                 start = ti.cast(tile_base[p[0]] + offsets[j, i] - base, ti.i32)
                 n = 0
-                span = c.bin_span(bin_start, p[0])
+                span = c.bin_span(bin_start, c.bin_of(i, j, bins_x, bin_bits))
                 for e in range(span[0], span[1]):
                     entry = bin_entries[e]
-                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
                         keys[start + n] = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         n += 1
                 c.sort_keys(keys, gaps, start, n)
@@ -264,6 +269,8 @@ def build(real: object) -> SimpleNamespace:
         residual: common.map_f32_t,
         n_pixels: ti.i32,
         tiles_x: ti.i32,
+        bins_x: ti.i32,
+        bin_bits: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
         background: common.background_t,
@@ -299,10 +306,10 @@ def build(real: object) -> SimpleNamespace:
                     if ti.static(stop) and transmittance < threshold:
                         break
                     held = 0
-                    span = c.bin_span(bin_start, p[0])
+                    span = c.bin_span(bin_start, c.bin_of(i, j, bins_x, bin_bits))
                     for e in range(span[0], span[1]):
                         entry = bin_entries[e]
-                        if c.hit_boxed(table, bin_boxes, e, entry, i, j):
+                        if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
                             key = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                             if key > behind:
                                 held = c.kbuffer_insert(keys, 0, held, local, key)

@@ -112,6 +112,8 @@ def build(real: object) -> SimpleNamespace:
         tile0: ti.i32,
         n_pixels: ti.i32,
         tiles_x: ti.i32,
+        bins_x: ti.i32,
+        bin_bits: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
         background: common.background_t,
@@ -140,10 +142,10 @@ def build(real: object) -> SimpleNamespace:
                 )  # fmt: skip
                 nearest = ti.i64(common.MAX_KEY)
                 remaining = 0
-                span = c.bin_span(bin_start, p[0])
+                span = c.bin_span(bin_start, c.bin_of(i, j, bins_x, bin_bits))
                 for e in range(span[0], span[1]):
                     entry = bin_entries[e]
-                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
                         k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         if k > behind:
                             remaining += 1
@@ -183,6 +185,8 @@ def build(real: object) -> SimpleNamespace:
         tile0: ti.i32,
         n_pixels: ti.i32,
         tiles_x: ti.i32,
+        bins_x: ti.i32,
+        bin_bits: ti.i32,
         id_bits: ti.i32,
         depth_shift: ti.i32,
         background: common.background_t,
@@ -213,10 +217,10 @@ def build(real: object) -> SimpleNamespace:
                 slot = ti.cast(q, ti.i64) * k
                 held = 0
                 remaining = 0
-                span = c.bin_span(bin_start, p[0])
+                span = c.bin_span(bin_start, c.bin_of(i, j, bins_x, bin_bits))
                 for e in range(span[0], span[1]):
                     entry = bin_entries[e]
-                    if c.hit_boxed(table, bin_boxes, e, entry, i, j):
+                    if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
                         key = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
                         if key > behind:
                             remaining += 1

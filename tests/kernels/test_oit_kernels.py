@@ -146,16 +146,18 @@ def test_sorts_equal_numpy(mode, probes):
             np.testing.assert_array_equal(original[values[segment]], keys[segment])
 
 
-def bin_triangles(common, tris: raster.RasterTriangles) -> tuple[int, int, np.ndarray, ...]:
-    """Bin ``tris`` into screen tiles with the kernels: (tiles_x, tiles, starts, entries,
-    per-tile order flags, per-entry pixel boxes)."""
+def bin_triangles(
+    common, tris: raster.RasterTriangles, bits: int
+) -> tuple[int, int, np.ndarray, ...]:
+    """Bin ``tris`` into bins of ``2**bits`` pixels with the kernels: (bins_x, bins,
+    starts, entries, per-bin order flags, per-entry pixel boxes)."""
     from lamina.kernels import oit_common
 
     height, width = tris.size
-    tiles_x, tiles_y = -(-width // raster.TILE), -(-height // raster.TILE)
+    tiles_x, tiles_y = -(-width >> bits), -(-height >> bits)
     n_tiles = tiles_x * tiles_y
     counts = np.zeros(n_tiles, np.int32)
-    extent = {"tiles_x": tiles_x, "width": width, "height": height}
+    extent = {"bins_x": tiles_x, "bin_bits": bits, "width": width, "height": height}
     extent.update(id_bits=tris.id_bits, depth_shift=tris.depth_shift)
     gaps = oit_common.SHELL_GAPS
     unused = {"i32": np.zeros(1, np.int32), "i64": np.zeros(1, np.int64)}
@@ -173,11 +175,12 @@ def bin_triangles(common, tris: raster.RasterTriangles) -> tuple[int, int, np.nd
     return tiles_x, n_tiles, start, entries, ordered, boxes
 
 
-def test_binning_is_conservative_and_exact_on_full_tiles(ti, common):
+@pytest.mark.parametrize("bits", [3, 4])
+def test_binning_is_conservative_and_exact_on_full_tiles(bits, ti, common):
     tris = raster.setup(random_scene(3), CAMERAS[0], SIZE)
     height, width = SIZE
-    tile = raster.TILE
-    tiles_x, n_tiles, start, entries, _, boxes = bin_triangles(common, tris)
+    tile = 1 << bits
+    tiles_x, n_tiles, start, entries, _, boxes = bin_triangles(common, tris, bits)
     jj, ii = np.mgrid[0:height, 0:width]
     for t in range(n_tiles):
         tx, ty = t % tiles_x, t // tiles_x
@@ -215,20 +218,21 @@ def screen_parallel_stack(n: int = 12) -> Scene:
     return Scene(vertices=np.concatenate(vertices), faces=faces, face_colors=(0.5, 0.5, 0.5, 0.5))
 
 
+@pytest.mark.parametrize("bits", [3, 4])
 @pytest.mark.parametrize("scene_name", ["random", "stack"])
-def test_tile_order_flags_only_tiles_whose_lists_arrive_sorted(scene_name, ti, common):
+def test_tile_order_flags_only_tiles_whose_lists_arrive_sorted(scene_name, bits, ti, common):
     scene, camera = {
         "random": (random_scene(3), CAMERAS[0]),
         "stack": (screen_parallel_stack(), CAMERAS[1]),
     }[scene_name]
     tris = raster.setup(scene, camera, SIZE)
-    tiles_x, n_tiles, start, entries, ordered, _ = bin_triangles(common, tris)
+    tiles_x, n_tiles, start, entries, ordered, _ = bin_triangles(common, tris, bits)
     assert set(np.unique(ordered)) <= {0, 1}
     jj, ii = np.mgrid[0 : SIZE[0], 0 : SIZE[1]]
     sorted_everywhere = np.zeros(n_tiles, bool)
     for t in range(n_tiles):
         tx, ty = t % tiles_x, t // tiles_x
-        in_tile = (ii // raster.TILE == tx) & (jj // raster.TILE == ty)
+        in_tile = (ii >> bits == tx) & (jj >> bits == ty)
         r = entries[start[t] : start[t + 1]] >> 1
         i, j = ii[in_tile], jj[in_tile]
         rr, pi = np.meshgrid(r, np.arange(len(i)), indexing="ij")
@@ -313,3 +317,53 @@ def test_clipping_removes_triangles_outside_the_frustum_corner():
     scene = Scene(vertices=vertices, faces=[[0, 1, 2], [3, 4, 5]], face_colors=(1, 0, 0, 0.5))
     tris = raster.setup(scene, camera, SIZE)
     np.testing.assert_array_equal(tris.face, [1])
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_bin_size_does_not_change_any_render(seed, ti, monkeypatch):
+    """8x8 and 16x16 bins give every renderer the same pixels bit for bit (a bin is
+    a work list: it changes the order of work, never a fragment), with the
+    reference's depth complexity."""
+    from lamina.plugins.oit import renderers
+    from lamina.plugins.oit.reference import Reference
+    from lamina.plugins.oit.renderers import binning
+
+    scene, camera = random_scene(seed, n=120, per_vertex=seed % 2 == 0), CAMERAS[seed % 2]
+    size = (37, 61)  # bins cut by the frame's edges
+    expected = Reference().render(scene, camera, size).depth_complexity
+    for renderer in (
+        renderers.FragmentList(),
+        renderers.DepthPeeling(),
+        renderers.DualDepthPeeling(),
+        renderers.MultiLayerDepthPeeling(k=3, max_fragments=1024),
+    ):
+        images = []
+        for small_box, bits in ((0, 4), (size[0] * size[1], 3)):
+            monkeypatch.setattr(binning, "SMALL_BOX", small_box)
+            assert binning.bin_bits(raster.setup(scene, camera, size)) == bits
+            found = renderer.render(scene, camera, size)
+            np.testing.assert_array_equal(found.depth_complexity, expected)
+            images.append(found.image)
+        np.testing.assert_array_equal(images[0], images[1])
+
+
+def test_bin_bits_follows_the_mean_pixel_box():
+    from lamina.plugins.oit.renderers import binning
+
+    rng = np.random.default_rng(3)
+    corners = rng.uniform(-1, 1, (500, 1, 3))
+    small = corners + rng.uniform(-0.02, 0.02, (500, 3, 3))  # a few pixels each
+    camera = Camera.look_at((0, 0, 4), (0, 0, 0), projection="orthographic", ortho_height=3)
+    large = rng.uniform(-9, 9, (500, 3, 3))  # most cover the frame
+    for vertices, bits in ((small, 3), (large, 4)):
+        scene = Scene(
+            vertices=vertices.reshape(-1, 3),
+            faces=np.arange(1500).reshape(500, 3),
+            face_colors=(0.5, 0.5, 0.5, 0.5),
+        )
+        tris = raster.setup(scene, camera, (256, 256))
+        b = tris.bbox
+        area = ((np.minimum(b[:, 1], 255) - np.maximum(b[:, 0], 0) + 1)
+                * (np.minimum(b[:, 3], 255) - np.maximum(b[:, 2], 0) + 1))  # fmt: skip
+        assert (area.mean() <= binning.SMALL_BOX) == (bits == 3)
+        assert binning.bin_bits(tris) == bits
