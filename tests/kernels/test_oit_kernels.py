@@ -342,6 +342,7 @@ def test_bin_size_does_not_change_any_render(seed, ti, monkeypatch):
             monkeypatch.setattr(binning, "SMALL_BOX", small_box)
             assert binning.bin_bits(raster.setup(scene, camera, size)) == bits
             found = renderer.render(scene, camera, size)
+            assert found.stats.notes["bin_size"] == 1 << bits
             np.testing.assert_array_equal(found.depth_complexity, expected)
             images.append(found.image)
         np.testing.assert_array_equal(images[0], images[1])

@@ -161,6 +161,7 @@ class TaichiRenderer(OITRenderer):
         stats.notes.update(
             arch=runtime.active_arch(),
             tile_size=raster.TILE,
+            bin_size=1 << frame.bin_bits,  # binning.bin_bits: 8 or 16, per frame
             bin_entries=frame.bin_entries,
             budget=frame.budget,
         )
