@@ -6,14 +6,16 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.pipeline.operations import Context
 from lamina.scene.core import Camera, Scene
 from lamina.types import Rendering
+
+if TYPE_CHECKING:  # scenes are core, the pipeline a layer above: only its type is named
+    from lamina.pipeline.operations import Context
 
 __all__ = ["OPERATIONS", "move_in_image", "patch_features", "scene"]
 

@@ -1,6 +1,7 @@
 """The import graph of lamina, read from the source with ``ast``: no cycles among
-module-level imports, the layers ``core <- learn <- plugins`` (kernels beside
-learn), no plugin importing another, and no private name used across modules.
+module-level imports, the layers ``core <- learn, pipeline <- plugins`` (learn and
+pipeline are peers; kernels beside them), no plugin importing another, and no private
+name used across modules.
 
 Module-level imports are those that run when a module is imported: statements
 at the top of a module, also inside ``if``/``try``/``with`` there, but not under
@@ -24,8 +25,9 @@ FOLDERS = {"framework": "lamina", "plugins": "lamina.plugins", "kernels": "lamin
 ALLOWED = {
     "core": {"core"},
     "learn": {"core", "learn"},
+    "pipeline": {"core", "pipeline"},
     "kernels": {"core", "kernels"},
-    "plugins": {"core", "learn", "kernels", "plugins"},
+    "plugins": {"core", "learn", "pipeline", "kernels", "plugins"},
 }
 
 
@@ -39,11 +41,11 @@ class Module:
 
 
 def layer(name: str) -> str:
-    """core, learn, kernels or plugins."""
-    for prefix, found in (("lamina.plugins", "plugins"), ("lamina.kernels", "kernels")):
-        if name == prefix or name.startswith(prefix + "."):
-            return found
-    return "learn" if name == "lamina.learn" or name.startswith("lamina.learn.") else "core"
+    """core, learn, pipeline, kernels or plugins."""
+    for prefix in ("plugins", "kernels", "learn", "pipeline"):
+        if name == f"lamina.{prefix}" or name.startswith(f"lamina.{prefix}."):
+            return prefix
+    return "core"
 
 
 def plugin_of(name: str) -> str | None:
@@ -225,7 +227,8 @@ FAKE = {
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lamina import learn\n"
         "def late():\n    from lamina.plugins import a\n"
     ),
-    "framework/learn/__init__.py": "",
+    "framework/learn/__init__.py": "import lamina.pipeline\n",
+    "framework/pipeline/__init__.py": "",
     "framework/learn/base.py": "from lamina.plugins.a import thing\n",
     "plugins/__init__.py": "",
     "plugins/a/__init__.py": "from lamina.plugins.b import x\nfrom lamina.learn import base\n",
@@ -246,6 +249,7 @@ def test_the_checks_find_made_up_violations(tmp_path: Path) -> None:
     ]
     assert layering_violations(fake) == [
         "lamina.host (core) imports lamina.learn.base",
+        "lamina.learn (learn) imports lamina.pipeline",
         "lamina.learn.base (learn) imports lamina.plugins.a",
         "plugin lamina.plugins.a imports plugin lamina.plugins.b",
     ]
