@@ -67,7 +67,7 @@ def remove_stale_parts(folder: str | os.PathLike[str]) -> list[Path]:
     Only lamina's own ``.NAME.PID.XXXX.part`` files whose process is gone are
     touched; returns what was removed.
     """
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

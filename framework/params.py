@@ -16,6 +16,7 @@ from lamina.errors import InputError
 __all__ = [
     "Parameter",
     "Parameterized",
+    "check_choice",
     "coerce_value",
     "factory_parameters",
     "factory_signature",
@@ -24,6 +25,21 @@ __all__ = [
 ]
 
 _MISSING = inspect.Parameter.empty
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    """``value`` must be one of ``choices``, else :class:`~lamina.InputError`.
+
+    Examples
+    --------
+    >>> check_choice("edge", "reflect", ("reflect", "constant"))
+    >>> check_choice("edge", "wrap", ("reflect", "constant"))
+    Traceback (most recent call last):
+    ...
+    lamina.errors.InputError: edge must be one of 'reflect', 'constant', got 'wrap'
+    """
+    if value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 class Parameterized:

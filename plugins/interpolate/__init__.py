@@ -20,12 +20,16 @@ def lamina_register_interpolators(registry: Any) -> None:
     """Register the base interpolators and stairstep."""
     tags = Tags(deterministic=True)
     for name, factory, summary in (
-        ("nearest", "base:Nearest", "nearest neighbour (baseline); antialias=True averages areas"),
-        ("bilinear", "base:Bilinear", "bilinear (triangle filter), anti-aliased reduction"),
-        ("bicubic", "base:Bicubic", "Keys cubic convolution (a=-0.5), anti-aliased reduction"),
-        ("bspline3", "base:BSpline3", "prefiltered cubic B-spline interpolation"),
-        ("lanczos3", "base:Lanczos3", "Lanczos, three lobes, anti-aliased reduction"),
-        ("lanczos4", "base:Lanczos4", "Lanczos, four lobes (OpenCV's INTER_LANCZOS4 kernel)"),
+        (
+            "nearest",
+            "separable:Nearest",
+            "nearest neighbour (baseline); antialias=True averages areas",
+        ),
+        ("bilinear", "separable:Bilinear", "bilinear (triangle filter), anti-aliased reduction"),
+        ("bicubic", "separable:Bicubic", "Keys cubic convolution (a=-0.5), anti-aliased reduction"),
+        ("bspline3", "separable:BSpline3", "prefiltered cubic B-spline interpolation"),
+        ("lanczos3", "separable:Lanczos3", "Lanczos, three lobes, anti-aliased reduction"),
+        ("lanczos4", "separable:Lanczos4", "Lanczos, four lobes (OpenCV's INTER_LANCZOS4 kernel)"),
         (
             "stairstep",
             "stairstep:Stairstep",

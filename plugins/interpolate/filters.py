@@ -25,7 +25,7 @@ __all__ = [
     "Filter",
     "Keys",
     "Lanczos",
-    "Nearest",
+    "PointSample",
     "Triangle",
 ]
 
@@ -211,7 +211,7 @@ class Area(Filter):
 
 
 @dataclass(frozen=True)
-class Nearest(Filter):
+class PointSample(Filter):
     """Point sampling of the input pixel whose area contains the sample
     position; with ``antialias`` a reduction averages areas instead."""
 

@@ -205,7 +205,7 @@ class Stairstep(ResizerBase):
 
     ``compose=False`` applies the steps one by one with the base, faithfully.
     So do bases that are not a
-    :class:`~lamina.plugins.interpolate.base.SeparableInterpolator` (such as
+    :class:`~lamina.plugins.interpolate.separable.SeparableInterpolator` (such as
     third-party interpolators, whose weights are unknown), and one-step
     schedules, which call the base directly.
 
@@ -297,7 +297,7 @@ class Stairstep(ResizerBase):
             import lamina
 
             return lamina.create("interpolator", base)
-        from lamina.plugins.interpolate.base import Nearest
+        from lamina.plugins.interpolate.separable import Nearest
 
         if isinstance(base, (Nearest, Stairstep)):
             raise InputError(
@@ -328,7 +328,7 @@ class Stairstep(ResizerBase):
 
     def _operator(self) -> AxisOperator | None:
         """The base's per-axis linear map when the steps may be composed."""
-        from lamina.plugins.interpolate.base import SeparableInterpolator
+        from lamina.plugins.interpolate.separable import SeparableInterpolator
 
         if self.compose and isinstance(self._base, SeparableInterpolator):
             return self._base.axis_operator

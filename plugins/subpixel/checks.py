@@ -21,7 +21,6 @@ __all__ = [
     "as_masked_pair",
     "as_pair",
     "as_stack",
-    "check_choice",
     "check_positive",
     "require_texture",
     "select_channel",
@@ -172,12 +171,6 @@ def check_positive(value: float, name: str, *, allow_zero: bool = False) -> floa
         expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
         raise InputError(f"{name} must be {expected}, got {value!r}")
     return float(value)
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    """``value`` must be one of ``choices``, else :class:`~lamina.InputError`."""
-    if value not in choices:
-        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 def require_texture(image: np.ndarray, name: str) -> None:

@@ -14,7 +14,8 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.memory import array_bytes, check_allocation
-from lamina.plugins.subpixel.checks import as_pair, check_choice, check_positive, require_texture
+from lamina.params import check_choice
+from lamina.plugins.subpixel.checks import as_pair, check_positive, require_texture
 from lamina.plugins.subpixel.noise import noise_from_image
 from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, texture_significance
 from lamina.plugins.subpixel.spectral import CrossSpectrum, noise_floor

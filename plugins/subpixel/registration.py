@@ -19,7 +19,8 @@ from typing import Any, Literal
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.checks import as_masked_pair, as_pair, check_choice, check_positive
+from lamina.params import check_choice
+from lamina.plugins.subpixel.checks import as_masked_pair, as_pair, check_positive
 from lamina.plugins.subpixel.matching import Match, choose_start, independence, secondary_peak
 from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, Texture, texture_significance
 from lamina.plugins.subpixel.spectral import CrossSpectrum, Moments, noise_floor, surface_peak

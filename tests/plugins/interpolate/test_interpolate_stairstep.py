@@ -14,8 +14,8 @@ import pytest
 
 import lamina
 from lamina import InputError, hookimpl
-from lamina.plugins.interpolate.base import Bicubic, Nearest
 from lamina.plugins.interpolate.engine import EDGE_MODES, apply_separable
+from lamina.plugins.interpolate.separable import Bicubic, Nearest
 from lamina.plugins.interpolate.stairstep import (
     Stairstep,
     axis_schedule,

@@ -8,6 +8,7 @@ from abc import abstractmethod
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.params import check_choice
 from lamina.plugins.interpolate.common import ResizerBase, check_memory_limit
 from lamina.plugins.interpolate.engine import (
     EDGE_MODES,
@@ -22,9 +23,9 @@ from lamina.plugins.interpolate.filters import (
     Filter,
     Keys,
     Lanczos,
+    PointSample,
     Triangle,
 )
-from lamina.plugins.interpolate.filters import Nearest as NearestFilter
 
 __all__ = [
     "BSpline3",
@@ -35,11 +36,6 @@ __all__ = [
     "Nearest",
     "SeparableInterpolator",
 ]
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -74,7 +70,7 @@ class SeparableInterpolator(ResizerBase):
         clip: bool = True,
         memory_limit: int | None = None,
     ) -> None:
-        _check_choice("edge", edge, EDGE_MODES)
+        check_choice("edge", edge, EDGE_MODES)
         _check_bool("antialias", antialias)
         _check_bool("clip", clip)
         self.edge = edge
@@ -164,7 +160,7 @@ class Nearest(SeparableInterpolator):
     Examples
     --------
     >>> import numpy as np
-    >>> from lamina.plugins.interpolate.base import Nearest
+    >>> from lamina.plugins.interpolate.separable import Nearest
     >>> Nearest().resize(np.array([[0.0, 1.0]], dtype=np.float32), (1, 4))
     array([[0., 0., 1., 1.]], dtype=float32)
     """
@@ -176,7 +172,7 @@ class Nearest(SeparableInterpolator):
 
     @property
     def filter(self) -> Filter:
-        return NearestFilter()
+        return PointSample()
 
 
 class Bilinear(SeparableInterpolator):
@@ -191,7 +187,7 @@ class Bilinear(SeparableInterpolator):
     Examples
     --------
     >>> import numpy as np
-    >>> from lamina.plugins.interpolate.base import Bilinear
+    >>> from lamina.plugins.interpolate.separable import Bilinear
     >>> Bilinear().resize(np.array([[0.0, 1.0]], dtype=np.float32), (1, 4))
     array([[0.  , 0.25, 0.75, 1.  ]], dtype=float32)
     """
@@ -233,7 +229,7 @@ class Bicubic(SeparableInterpolator):
     Examples
     --------
     >>> import numpy as np
-    >>> from lamina.plugins.interpolate.base import Bicubic
+    >>> from lamina.plugins.interpolate.separable import Bicubic
     >>> ramp = np.linspace(0, 1, 8, dtype=np.float32)[None, :].repeat(4, axis=0)
     >>> Bicubic().resize(ramp, (8, 16)).shape
     (8, 16)
@@ -294,7 +290,7 @@ class BSpline3(SeparableInterpolator):
     Examples
     --------
     >>> import numpy as np
-    >>> from lamina.plugins.interpolate.base import BSpline3
+    >>> from lamina.plugins.interpolate.separable import BSpline3
     >>> image = np.random.default_rng(0).random((16, 16), dtype=np.float32)
     >>> BSpline3().resize(image, (32, 48)).shape
     (32, 48)
@@ -370,7 +366,7 @@ class Lanczos3(SeparableInterpolator):
     Examples
     --------
     >>> import numpy as np
-    >>> from lamina.plugins.interpolate.base import Lanczos3
+    >>> from lamina.plugins.interpolate.separable import Lanczos3
     >>> Lanczos3().scale(np.full((4, 4), 0.25, dtype=np.float32), 2.5).shape
     (10, 10)
     """
@@ -398,7 +394,7 @@ class Lanczos4(Lanczos3):
     Examples
     --------
     >>> import numpy as np
-    >>> from lamina.plugins.interpolate.base import Lanczos4
+    >>> from lamina.plugins.interpolate.separable import Lanczos4
     >>> Lanczos4().resize(np.zeros((8, 8), dtype=np.float32), (3, 20)).shape
     (3, 20)
     """
