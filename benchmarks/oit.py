@@ -296,9 +296,9 @@ def lamina_methods() -> list[str]:
 
 
 def time_lamina(
-    name: str, scene: Scene, camera: Camera, size: tuple[int, int], repeat: int
+    name: str, scene: Scene, camera: Camera, size: tuple[int, int], repeat: int, **params: Any
 ) -> tuple[Any, Timer]:
-    renderer = lamina.create("renderer", name)
+    renderer = lamina.create("renderer", name, **params)
     renderer.render(scene, camera, (16, 16))  # compile the kernels outside the timing
     timer = Timer()
     for _ in range(repeat):
@@ -443,9 +443,10 @@ def run_case(case: Case, args: argparse.Namespace, methods: list[str]) -> dict[s
     }
 
 
-def _sweep_renderer(method: str) -> Any:
+def _sweep_renderer(method: str) -> tuple[str, dict[str, Any]]:
+    """The renderer name and parameters of a sweep ``method`` ("name [budget=N]")."""
     name, _, budget = method.partition(" budget=")
-    return lamina.create("renderer", name, **({"max_fragments": int(budget)} if budget else {}))
+    return name, ({"max_fragments": int(budget)} if budget else {})
 
 
 def run_sweep_row(
@@ -467,11 +468,8 @@ def run_sweep_row(
             if vtk:
                 rows.append(_vtk_sweep_row(method, scene, camera, size, rows[0]))
             continue
-        renderer = _sweep_renderer(method)
-        renderer.render(scene, camera, (16, 16))  # compile outside the timing
-        timer = Timer()
-        with timer:
-            result = renderer.render(scene, camera, size)
+        name, params = _sweep_renderer(method)
+        result, timer = time_lamina(name, scene, camera, size, 1, **params)
         if method == "reference":
             expected = result.image.astype(np.float64)
         rows.append(
@@ -492,9 +490,7 @@ def run_sweep_row(
         )
     for row in rows:
         image = row.pop("image")
-        row["max_error"] = (
-            None if expected is None else float(np.abs(image.astype(np.float64) - expected).max())
-        )
+        row["max_error"] = None if expected is None else errors(image, expected)["max_error"]
     return rows
 
 
