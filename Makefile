@@ -41,13 +41,14 @@ docs: $(VENV)/.dev
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs build/docs
 
 # mypy resolves `lamina` through a link tree that mirrors the package-dir mapping
-# (lamina -> framework/, lamina.plugins -> plugins/, lamina.kernels -> kernels/).
+# (lamina -> framework/, lamina.plugins -> plugins/, lamina.kernels -> kernels/);
+# it checks the host: framework's modules and every package under it.
+HOST_PACKAGES := $(patsubst framework/%/__init__.py,lamina/%,$(wildcard framework/*/__init__.py))
 typecheck: $(VENV)/.dev
 	rm -rf build/typing && mkdir -p build/typing/lamina
 	ln -s $(CURDIR)/framework/* $(CURDIR)/plugins $(CURDIR)/kernels build/typing/lamina/
 	cd build/typing && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \
-		lamina/*.py lamina/kinds lamina/pipeline lamina/testing lamina/learn \
-		lamina/scene
+		lamina/*.py $(HOST_PACKAGES)
 
 # Peers that clash with our dependencies get venvs of their own: Orange3 pins an
 # older numpy (benchmarks/learners.py drives it as a subprocess).
