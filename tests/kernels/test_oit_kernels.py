@@ -368,3 +368,20 @@ def test_bin_bits_follows_the_mean_pixel_box():
                 * (np.minimum(b[:, 3], 255) - np.maximum(b[:, 2], 0) + 1))  # fmt: skip
         assert (area.mean() <= binning.SMALL_BOX) == (bits == 3)
         assert binning.bin_bits(tris) == bits
+
+
+def test_compile_errors_still_name_the_file_line_and_source(ti):
+    # runtime._plain_source_positions replaces Taichi's formatting of source positions.
+    import inspect
+
+    line = inspect.currentframe().f_lineno + 4  # the return statement below
+
+    @ti.kernel
+    def broken() -> ti.i32:
+        return name_nobody_defined + 1  # noqa: F821
+
+    with pytest.raises(Exception) as caught:
+        broken()
+    message = str(caught.value)
+    assert f'File "{__file__}", line {line}, in broken' in message
+    assert "return name_nobody_defined + 1" in message
