@@ -180,7 +180,9 @@ class Tags:
         return isinstance(other, Tags) and self._values == other._values
 
     def __hash__(self) -> int:
-        return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
+        # The names only: equal Tags must hash equal, and equal values can differ in
+        # repr (exact=1 and exact=True) or be unhashable (a list a plugin passed).
+        return hash(frozenset(self._values))
 
     def __repr__(self) -> str:
         return f"Tags({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"

@@ -235,6 +235,22 @@ def test_builtin_kind_tags_keep_working_for_plugins() -> None:
     }
 
 
+def test_equal_tags_hash_equal() -> None:
+    variants = [
+        Tags(),
+        Tags(exact=True),
+        Tags(exact=1),
+        Tags(exact=True, gpu=True),
+        Tags(gpu=True, exact=True),
+        Tags(requires=["torch"]),
+        Tags(requires=("torch",)),
+        Tags(input_data="mixed", learner_type="classifier"),
+    ]
+    pairs = [(a, b) for a in variants for b in variants if a == b]
+    assert len(pairs) > len(variants)  # some distinct spellings compare equal
+    assert all(hash(a) == hash(b) for a, b in pairs)
+
+
 def test_a_kind_is_checked_when_it_is_defined() -> None:
     from lamina.kinds import TagField
 
