@@ -20,6 +20,7 @@ tolerance.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -238,9 +239,29 @@ def _phase(spectra: _Spectra, shift: np.ndarray, scale: float = 1.0) -> np.ndarr
 
 def _moments(spectra: _Spectra, shift: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     term = spectra.weights * spectra.reference * np.conj(spectra.moving) * _phase(spectra, shift)
-    gradient = np.array([np.sum(k * term).imag for k in spectra.k])
-    hessian = np.array([[np.sum(a * b * term).real for b in spectra.k] for a in spectra.k])
-    return float(np.sum(term).real), gradient, hessian
+    total, first, second = _k_moments(term, spectra.k)
+    return float(total.real), first.imag, second.real
+
+
+def _k_moments(field: np.ndarray, ks: list[np.ndarray]) -> tuple[Any, np.ndarray, np.ndarray]:
+    """``sum f``, ``sum k_a f`` and ``sum k_a k_b f`` over the grid, from the sums of
+    ``f`` over all but two axes (each ``k_a`` varies along axis ``a`` only): one
+    pass over ``f`` per pair of axes instead of one per moment."""
+    n = field.ndim
+    k = [np.ravel(k_a) for k_a in ks]
+    pairs = {
+        (a, b): field.sum(axis=tuple(c for c in range(n) if c not in (a, b)))
+        for a in range(n)
+        for b in range(a + 1, n)
+    }
+    lines = [pairs[(0, 1)].sum(axis=1), *(pairs[(0, a)].sum(axis=0) for a in range(1, n))]
+    first = np.array([k[a] @ lines[a] for a in range(n)])
+    second = np.empty((n, n), dtype=first.dtype)
+    for a in range(n):
+        second[a, a] = (k[a] ** 2) @ lines[a]
+    for (a, b), plane in pairs.items():
+        second[a, b] = second[b, a] = k[a] @ plane @ k[b]
+    return lines[0].sum(), first, second
 
 
 def _newton(
@@ -317,8 +338,8 @@ def _covariance(spectra: _Spectra, hessian: np.ndarray, sigma2: float) -> np.nda
     without the subtraction where noise makes it negative."""
     squared = spectra.weights**2
     power = squared * (np.abs(spectra.reference) ** 2 + np.abs(spectra.moving) ** 2)
-    spread = np.array([[np.sum(a * b * power) for b in spectra.k] for a in spectra.k])
-    bilinear = sigma2 * np.array([[np.sum(a * b * squared) for b in spectra.k] for a in spectra.k])
+    spread = _k_moments(power, spectra.k)[2]
+    bilinear = sigma2 * _k_moments(squared, spectra.k)[2]
     inverse = np.linalg.inv(hessian)
     total = sigma2 * inverse @ (spread - bilinear) @ inverse
     if np.any(np.diag(total) <= 0):
