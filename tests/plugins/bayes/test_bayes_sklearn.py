@@ -78,6 +78,28 @@ def test_discrete_models_match_sklearn(counts, ours, theirs, weighted):
     _same(ours, theirs, X)
 
 
+@pytest.mark.parametrize("model_class", [MultinomialNB, ComplementNB, BernoulliNB])
+def test_two_classes_match_sklearn(counts, model_class):
+    """Two classes take the per-class products of ``class_sums`` / ``thin_product``."""
+    X, y, w = counts
+    two = y < 2
+    ours = model_class().fit(X[two], y[two], sample_weight=w[two])
+    theirs = getattr(sk, model_class.__name__)().fit(X[two], y[two], sample_weight=w[two])
+    np.testing.assert_allclose(ours.feature_log_prob_, theirs.feature_log_prob_, rtol=1e-12)
+    _same(ours, theirs, X)
+
+
+def test_class_sums_and_thin_product_equal_the_plain_products():
+    from lamina.plugins.bayes.base import class_sums, thin_product
+
+    rng = np.random.default_rng(1)
+    X = rng.random((300, 7))
+    for k in (1, 2, 3, 5):
+        Y = rng.random((300, k))
+        np.testing.assert_allclose(class_sums(Y, X), Y.T @ X, rtol=1e-12)
+        np.testing.assert_allclose(thin_product(X, Y[:7]), X @ Y[:7], rtol=1e-12)
+
+
 def test_sparse_input_equals_dense(counts):
     scipy_sparse = pytest.importorskip("scipy.sparse")
     X, y, _ = counts

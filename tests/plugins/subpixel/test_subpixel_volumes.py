@@ -110,3 +110,21 @@ def test_wiener_weights_help_volumes_at_low_snr_and_stay_calibrated():
     z = np.array(z)
     assert np.all(np.abs(z) < 5)
     assert 0.6 < np.sqrt(np.mean(z**2)) < 1.5, z
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 3), (4, 5, 6), (7, 4, 9)])
+def test_k_moments_equal_the_direct_sums(shape):
+    from lamina.plugins.subpixel.volumes import _k_moments
+
+    rng = np.random.default_rng(sum(shape))
+    field = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    ks = [
+        (2 * np.pi * np.fft.fftfreq(n)).reshape([n if a == axis else 1 for a in range(3)])
+        for axis, n in enumerate(shape)
+    ]
+    total, first, second = _k_moments(field, ks)
+    np.testing.assert_allclose(total, field.sum(), atol=1e-12)
+    np.testing.assert_allclose(first, [np.sum(k * field) for k in ks], atol=1e-12)
+    np.testing.assert_allclose(
+        second, [[np.sum(a * b * field) for b in ks] for a in ks], atol=1e-12
+    )
