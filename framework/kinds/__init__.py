@@ -176,13 +176,28 @@ class Tags:
         # Copies and pickles are rebuilt through the constructor: attributes cannot be set.
         return (Tags.coerce, (dict(self._values),))
 
+    def _set_apart_from_defaults(self) -> dict[str, Any]:
+        # A tag left at its default equals one spelled out (Tags() == Tags(exact=False),
+        # as registration fills the kind's defaults in), for lamina's own kinds' tags.
+        defaults: dict[str, Any] = {"deterministic": True, "gpu": False, "requires": ()}
+        for kind in builtin_kinds():
+            defaults.update((tag.name, tag.default) for tag in kind.tags)
+        return {
+            name: value
+            for name, value in self._values.items()
+            if not (name in defaults and value == defaults[name])
+        }
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Tags) and self._values == other._values
+        return (
+            isinstance(other, Tags)
+            and self._set_apart_from_defaults() == other._set_apart_from_defaults()
+        )
 
     def __hash__(self) -> int:
         # The names only: equal Tags must hash equal, and equal values can differ in
         # repr (exact=1 and exact=True) or be unhashable (a list a plugin passed).
-        return hash(frozenset(self._values))
+        return hash(frozenset(self._set_apart_from_defaults()))
 
     def __repr__(self) -> str:
         return f"Tags({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"

@@ -251,6 +251,16 @@ def test_equal_tags_hash_equal() -> None:
     assert all(hash(a) == hash(b) for a, b in pairs)
 
 
+def test_a_tag_at_its_default_equals_one_left_out() -> None:
+    # As the dataclass Tags were: registration fills in the kind's defaults, and
+    # a registered renderer that set no tags still equals Tags().
+    assert Tags() == Tags(exact=False) == Tags(locate=False, input_data="continuous")
+    assert hash(Tags()) == hash(Tags(exact=False, deterministic=True))
+    assert Tags(exact=True) != Tags()
+    registered = [info for info in lamina.components("renderer") if info.name == "reference"]
+    assert registered and registered[0].tags == Tags(exact=True)
+
+
 def test_a_kind_is_checked_when_it_is_defined() -> None:
     from lamina.kinds import TagField
 
