@@ -160,7 +160,7 @@ def _write_outputs(outdir: Path, stem: Path, value: Any) -> list[str]:
         written += own
     elif is_image(value):
         picture, array = stem.with_suffix(".png"), stem.with_suffix(".npy")
-        write_image(picture, np.clip(value, 0, 1), durable=durable)
+        write_image(picture, value, durable=durable)  # clips to [0, 1] itself
         write_image(array, value, durable=durable)
         written += [picture, array]
     elif isinstance(value, np.ndarray):

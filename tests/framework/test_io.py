@@ -254,3 +254,15 @@ def test_a_temporary_name_left_by_a_killed_writer_is_stepped_over(tmp_path: Path
         (tmp_path / f".a.json.{os.getpid()}.{serial + n}.part").write_text("left")
     write_json(tmp_path / "a.json", [1])
     assert json.loads((tmp_path / "a.json").read_text()) == [1]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_png_of_values_outside_the_unit_range_is_that_of_the_clipped_image(
+    tmp_path: Path, dtype: type
+) -> None:
+    # The pipeline writes a result's picture unclipped: write_image clips (NaN to 0).
+    image = np.random.default_rng(7).normal(0.5, 0.8, (6, 9, 3)).astype(dtype)
+    image.flat[::5], image.flat[1::7], image.flat[2::11] = np.nan, np.inf, -np.inf
+    write_image(tmp_path / "raw.png", image)
+    write_image(tmp_path / "clipped.png", np.nan_to_num(np.clip(image, 0, 1), nan=0.0))
+    assert (tmp_path / "raw.png").read_bytes() == (tmp_path / "clipped.png").read_bytes()
