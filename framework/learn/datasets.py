@@ -480,7 +480,6 @@ def load_dataset(
     )
 
 
-# -- folds ---------------------------------------------------------------------------
 # -- column types for learners -------------------------------------------------------------
 def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
