@@ -206,6 +206,23 @@ def test_stratified_folds_are_as_balanced_as_sklearns():
             assert abs(np.sum(y[mine] == label) - np.sum(y[ref] == label)) <= 1
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_stratified_folds_partition_and_balance_random_labels(seed):
+    # A seeded grid of label sets: every row in exactly one test fold, train the
+    # complement, and each class spread over the folds within one row.
+    rng = np.random.default_rng(seed)
+    n_splits = int(rng.integers(2, 8))
+    y = rng.integers(0, int(rng.integers(1, 6)), int(rng.integers(n_splits, 200)))
+    folds = stratified_folds(y, n_splits, random_state=seed)
+    tests = np.concatenate([test for _, test in folds])
+    assert sorted(tests.tolist()) == list(range(len(y)))
+    for train, test in folds:
+        assert sorted([*train.tolist(), *test.tolist()]) == list(range(len(y)))
+    for label in np.unique(y):
+        per_fold = [int(np.sum(y[test] == label)) for _, test in folds]
+        assert max(per_fold) - min(per_fold) <= 1
+
+
 def test_encoding_and_categorical_mask():
     codes = encode_column(np.array(["b", None, "a", 1.0], dtype=object), np.array(["b", "1", "a"]))
     assert codes.codes.tolist() == [0, -1, 2, 1]
