@@ -197,11 +197,13 @@ def pack(value: Any, *, allowed: Allowed) -> bytes:
     """
     arrays: dict[str, np.ndarray] = {}
     tree = encode(value, arrays, allowed=allowed)
-    layout, offset, blobs = {}, 0, []
+    layout: dict[str, Any] = {}
+    blobs: list[Any] = []  # bytes and arrays' byte views
+    offset = 0
     for key, array in arrays.items():
         data = np.asarray(array, order="C")  # ascontiguousarray makes 0-d arrays 1-d
         padding = -offset % _ALIGN
-        blobs += [b"\0" * padding, data.tobytes()]
+        blobs += [b"\0" * padding, data.reshape(-1).view(np.uint8)]  # join copies it once
         offset += padding
         layout[key] = {"dtype": data.dtype.str, "shape": list(data.shape), "offset": offset}
         offset += data.nbytes
@@ -252,7 +254,7 @@ def write_file(
     buffer = io.BytesIO()
     (np.savez_compressed if compress else np.savez)(buffer, **members)
     with atomic_write(path, durable=durable) as handle:
-        handle.write(buffer.getvalue())
+        handle.write(buffer.getbuffer())  # getvalue() would copy the archive
 
 
 def read_file(

@@ -5,7 +5,7 @@ A run appends the results it computes to one pack of its own
 (``TIME-PID.pack``): creating a file per task cost more than running a tiny
 task. Each record is a header (a magic number, the key, the payload's size and
 CRC-32, and the header's own CRC-32) and the payload (:func:`codec.pack`),
-written with one append and no ``fsync`` (a run ends with one ``os.sync``
+appended (header, then payload) with no ``fsync`` (a run ends with one ``os.sync``
 when it wrote anything). A record is complete or detectably damaged: a run
 killed mid-write leaves a cut-short tail, a power cut at worst damaged bytes.
 The latest sound record of a key is its result.
@@ -49,11 +49,16 @@ _HEADER = _HEAD.size + _HEAD_CRC.size
 _MAX_KEY = 256
 
 
-def _record(key: str, payload: bytes) -> bytes:
-    """One pack record of ``payload`` under ``key``."""
+def _header(key: str, payload: bytes) -> bytes:
+    """What comes before ``payload`` in its pack record under ``key``."""
     name = key.encode()
     head = _HEAD.pack(_MAGIC, len(name), len(payload), zlib.crc32(payload))
-    return b"".join([head, _HEAD_CRC.pack(zlib.crc32(head + name)), name, payload])
+    return b"".join([head, _HEAD_CRC.pack(zlib.crc32(head + name)), name])
+
+
+def _record(key: str, payload: bytes) -> bytes:
+    """One pack record of ``payload`` under ``key``."""
+    return _header(key, payload) + payload
 
 
 @dataclass(frozen=True)
@@ -207,16 +212,18 @@ class Cache:
     def store(self, key: str, value: Any) -> None:
         """Append ``value`` under ``key`` to this run's pack; ``TypeError`` if it
         cannot be stored. Safe to call from many threads."""
-        data = _record(key, codec.pack(value))
+        payload = codec.pack(value)
+        header = _header(key, payload)  # written apart: joining them would copy the payload
         with self._lock:
             if self._out is None:
                 name = f"{time.time_ns():020d}-{os.getpid()}{PACK}"
                 self._out = os.open(
                     self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o666
                 )
-            view = memoryview(data)
-            while view:  # a large write may be partial
-                view = view[os.write(self._out, view) :]
+            for part in (header, payload):
+                view = memoryview(part)
+                while view:  # a large write may be partial
+                    view = view[os.write(self._out, view) :]
 
     def close(self) -> None:
         """Close this run's pack (stores after it start a new one)."""
