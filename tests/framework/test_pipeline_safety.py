@@ -226,6 +226,45 @@ def test_a_damaged_stored_result_is_reported_once_and_recomputed(
     assert (workdir / "out" / "run.log").read_text().count("discarded a damaged") == reports
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_seeded_random_damage_never_gives_a_wrong_result_and_is_reported_once(
+    tmp_path: Path, seed: int
+) -> None:
+    # Cuts, bit flips and inserted bytes anywhere in a pack of six records.
+    from lamina.pipeline.cache import MISSING, Cache
+
+    values = {f"key{i}": np.arange(i + 3.0) for i in range(6)}
+    cache = Cache(tmp_path)
+    for key, value in values.items():
+        cache.store(key, value)
+    cache.close()
+    (pack,) = tmp_path.glob(f"*{PACK}")
+    sound, rng = pack.read_bytes(), np.random.default_rng(seed)
+    for trial in range(60):
+        data = bytearray(sound)
+        if trial % 3 == 0:
+            del data[rng.integers(len(data)) :]
+        elif trial % 3 == 1:
+            for position in rng.integers(len(data), size=rng.integers(1, 6)):
+                data[position] ^= 1 << rng.integers(8)
+        else:
+            at = rng.integers(len(data))
+            data[at:at] = rng.bytes(rng.integers(1, 40))
+        pack.write_bytes(bytes(data))
+        damaged = Cache(tmp_path)
+        for key, value in values.items():
+            found = damaged.load(key)
+            assert found is MISSING or np.array_equal(found, value), (trial, key)
+        damaged.repair()
+        repaired = Cache(tmp_path)
+        for key in values:
+            repaired.load(key)
+        assert repaired.damaged == [], trial
+        for leftover in tmp_path.glob(f"*{PACK}"):
+            leftover.unlink()
+        pack.write_bytes(sound)
+
+
 def test_exit_status_2_for_invalid_and_1_for_a_failed_run_naming_the_step(
     workdir: Path,
 ) -> None:
