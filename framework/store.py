@@ -219,8 +219,15 @@ def unpack(record: bytes, *, allowed: Allowed) -> Any:
     size = int.from_bytes(record[len(_MAGIC) : start], "little")
     if size > len(record) - start:
         raise ValueError(f"header of {size} bytes, but only {len(record) - start} follow")
-    header = json.loads(record[start : start + size])
-    body = memoryview(record)[start + size :]
+    try:
+        return _unpacked(json.loads(record[start : start + size]), record, start + size, allowed)
+    except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as error:
+        # Edited or damaged JSON that still parses: its shape is wrong, say where.
+        raise ValueError(f"malformed record header: {type(error).__name__}: {error}") from None
+
+
+def _unpacked(header: Any, record: bytes, start: int, allowed: Allowed) -> Any:
+    body = memoryview(record)[start:]
     arrays = {}
     for key, spec in header["arrays"].items():
         dtype = np.dtype(spec["dtype"])

@@ -4,6 +4,7 @@ formats before it are refused with the file's name and what to do."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -15,6 +16,7 @@ import pytest
 
 from lamina import store
 from lamina.errors import InputError
+from lamina.testing import damage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +124,35 @@ def test_unknown_or_refused_classes_are_not_stored_or_rebuilt() -> None:
         store.decode({"__array__": "nowhere"}, {}, allowed=allowed)
     with pytest.raises(InputError, match="reversed"):  # from_dict checks what it reads
         store.decode({"__object__": f"{__name__}:Interval", "value": {"__dict__": {"low": 2, "high": 1}}}, {}, allowed=allowed)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_damaged_or_edited_record_is_a_value_error(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    value = {"p": Point(1.5, "a", np.arange(4.0)), "t": (np.ones((2, 3), np.float32), "x")}
+    record = store.pack(value, allowed=allowed)
+    magic = record[: record.index(b"\n") + 1]  # then the header's length, then the header
+    start = len(magic) + 8
+    size = int.from_bytes(record[len(magic) : start], "little")
+    header = json.loads(record[start : start + size])
+    edits = [
+        {"tree": header["tree"]},
+        {"arrays": header["arrays"], "tree": {"__dataclass__": 1}},
+        {"arrays": {"a": {"dtype": "<f8"}}, "tree": None},
+        {"arrays": [], "tree": None},
+        {"arrays": {"a": {"dtype": "no such dtype", "shape": [1], "offset": 0}}, "tree": 0},
+        [1, 2],
+        "text",
+        {"arrays": header["arrays"], "tree": {"__tuple__": 5}},
+        {"arrays": header["arrays"], "tree": {"__objects__": [1], "shape": "?"}},
+    ]
+    cases = [damage.damaged(record, rng, case) for case in range(60)]
+    for edit in edits:
+        text = json.dumps(edit).encode()
+        cases.append(magic + len(text).to_bytes(8, "little") + text)
+    for case in cases:
+        with contextlib.suppress(ValueError):  # InputError is one too; nothing else may escape
+            store.unpack(case, allowed=allowed)
 
 
 def test_lamina_classes_are_lamina_modules_only() -> None:
