@@ -163,7 +163,9 @@ class KindRegistry:
                 name=name,
                 factory=factory,
                 summary=summary,
-                tags=self.definition.tags_for(tags),
+                tags=self.definition.tags_for(
+                    tags, owner=f"plugin {plugin!r}, {self.kind} {name!r}"
+                ),
                 plugin=plugin,
                 distribution=distribution,
                 version=version,

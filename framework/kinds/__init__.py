@@ -68,7 +68,10 @@ class TagField:
     doc : str
         What the tag promises, for ``lamina describe`` readers and the docs.
     choices : tuple, optional
-        The values it may take; any value when omitted.
+        The values it may take; any value when omitted. A value matches a
+        choice of its own type only: ``True``/``False``/``None`` by identity
+        (``1`` is not ``True``), others by ``==`` on an instance of the
+        choice's type.
     """
 
     name: str
@@ -76,14 +79,32 @@ class TagField:
     doc: str
     choices: tuple[Any, ...] | None = None
 
+    def allows(self, value: Any) -> bool:
+        """Whether ``value`` is one of :attr:`choices` (any value when there are none)."""
+        return self.choices is None or any(_is_choice(value, c) for c in self.choices)
+
+
+def _is_choice(value: Any, choice: Any) -> bool:
+    # `value in choices` says 1 and 0.0 are True/False (bool is an int), and an array
+    # value makes `==` ambiguous: compare within the choice's own type only.
+    if isinstance(choice, bool) or choice is None:
+        return value is choice
+    return isinstance(value, type(choice)) and bool(value == choice)
+
 
 _COMMON_TAGS = (
     TagField(
         "deterministic",
         True,
         "The same input (and ``random_state``) gives the same output bit for bit.",
+        (False, True),
     ),
-    TagField("gpu", False, "Can run on a GPU backend (CUDA/Vulkan) when one is present."),
+    TagField(
+        "gpu",
+        False,
+        "Can run on a GPU backend (CUDA/Vulkan) when one is present.",
+        (False, True),
+    ),
     TagField(
         "requires",
         (),
@@ -131,7 +152,12 @@ class Tags:
         requires: Iterable[str] = (),
         **kind_tags: Any,
     ) -> None:
-        values = {"deterministic": deterministic, "gpu": gpu, "requires": tuple(requires)}
+        # A str is iterable too: requires="torch" would be five one-letter modules.
+        listed = isinstance(requires, Iterable) and not isinstance(requires, str)
+        modules = tuple(requires) if listed else ()
+        if not listed or not all(isinstance(module, str) for module in modules):
+            raise TypeError(f"tag requires={requires!r}: expected a tuple of module names")
+        values = {"deterministic": deterministic, "gpu": gpu, "requires": modules}
         object.__setattr__(self, "_values", {**values, **kind_tags})
 
     @classmethod
@@ -349,25 +375,32 @@ class Kind:
         """The common tags, then this kind's."""
         return (*_COMMON_TAGS, *self.tags)
 
-    def tags_for(self, tags: Tags | Mapping[str, Any] | None) -> Tags:
+    def tags_for(self, tags: Tags | Mapping[str, Any] | None, *, owner: str = "") -> Tags:
         """``tags`` (see :meth:`Tags.coerce`) checked against this kind, with every
         tag of the kind set.
 
         Raises ``TypeError`` for a tag the kind does not have and ``ValueError``
-        for a value outside a tag's choices.
+        for a value outside a tag's choices (:meth:`TagField.allows`: ``1`` is
+        not ``True``); the message starts with ``owner`` (who registers the
+        component, e.g. ``"plugin 'oit', renderer 'peeling'"``) when given.
         """
+        where = f"{owner}: " if owner else ""
         known = {t.name: t for t in self.all_tags()}
-        given = Tags.coerce(tags).as_dict()
+        try:
+            given = Tags.coerce(tags).as_dict()
+        except TypeError as error:  # not a mapping, or requires is not module names
+            raise TypeError(f"{where}{error}") from None
         unknown = sorted(set(given) - set(known))
         if unknown:
             raise TypeError(
-                f"unknown tag(s) {unknown} for a {self.name}; valid tags: {sorted(known)}"
+                f"{where}unknown tag(s) {unknown} for a {self.name}; valid tags: {sorted(known)}"
             )
         for name, value in given.items():
-            choices = known[name].choices
-            if choices is not None and value not in choices:
+            tag = known[name]
+            if not tag.allows(value):
                 raise ValueError(
-                    f"tag {name}={value!r} for a {self.name}: expected one of {list(choices)}"
+                    f"{where}tag {name}={value!r} ({type(value).__name__}) for a {self.name}: "
+                    f"expected one of {list(tag.choices or ())}"
                 )
         return Tags(**{name: given.get(name, tag.default) for name, tag in known.items()})
 

@@ -197,7 +197,13 @@ def test_a_kind_cannot_take_a_hook_in_use(tmp_path: Path, plural: str, message: 
         (
             "tag_bad_value",
             {"preserves_mean": "yes"},
-            "tag preserves_mean='yes' for a denoiser: expected one of",
+            "tag preserves_mean='yes' (str) for a denoiser: expected one of",
+        ),
+        (
+            "tag_int_bool",
+            {"preserves_mean": 1},
+            "plugin 'tag-int-bool', denoiser 'tagged': tag preserves_mean=1 (int) for a "
+            "denoiser: expected one of [True, False]",
         ),
     ],
 )
