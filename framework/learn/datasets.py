@@ -210,10 +210,13 @@ def column_keys(column: np.ndarray) -> np.ndarray:
         return column.astype(str).astype(object)
     if column.dtype.kind == "f":
         # The keys category_key gives each value, vectorised where int64 holds them.
-        column = column.astype(np.float64, copy=False)
+        # A signalling NaN (bits with the quiet bit clear, as read from a binary file)
+        # raises numpy's "invalid" in the widening cast and in round: it is missing.
+        with np.errstate(invalid="ignore"):
+            column = column.astype(np.float64, copy=False)
+            integral = np.isfinite(column) & (column == np.round(column))
         out = np.empty(column.shape, dtype=object)
         missing = np.isnan(column)
-        integral = np.isfinite(column) & (column == np.round(column))
         small = integral & (np.abs(column) < 2.0**63)
         out[small] = column[small].astype(np.int64).astype(str)
         out[integral & ~small] = [str(int(v)) for v in column[integral & ~small]]
