@@ -32,7 +32,7 @@ from lamina.plugins.subpixel.windows import (
 )
 from lamina.types import PointEstimates, ShiftEstimate
 
-__all__ = ["MLRefine", "gauss_newton"]
+__all__ = ["MLRefine", "gauss_newton", "settled_contraction"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -678,7 +678,7 @@ class MLRefine:
         # The sandwich holds the windows still, but they sit where the estimate
         # puts them: at the fixed point e = E(e) an error eps of the fit at fixed
         # windows becomes eps / (1 - c) (c: the contraction along each axis).
-        settled, measured = _settled_contraction(steps, self.tol)
+        settled, measured = settled_contraction(steps, self.tol)
         if not np.all(measured):
             probed = self._probe_contraction(ref, mov, shift, weights, dtype, masks)
             settled = np.where(measured, settled, probed)
@@ -860,16 +860,18 @@ def _peak_only(start: np.ndarray, shape: tuple[int, ...]) -> _Fit:
     return _Fit(start, covariance, covariance, nan, float("nan"), 0, False, float("nan"), [message])
 
 
-def _settled_contraction(steps: list[np.ndarray], tol: float) -> tuple[np.ndarray, np.ndarray]:
+def settled_contraction(steps: list[np.ndarray], tol: float) -> tuple[np.ndarray, np.ndarray]:
     """Contraction of the window-placement fixed point per axis, from the first two
     passes (the second placed at the first's estimate, with no extrapolation), and
     where it was measured: not where the first step was too short for the ratio
-    to mean anything, or where the passes settled after one."""
+    to mean anything, or where the passes settled after one. Any number of axes
+    (images, volumes)."""
+    axes = len(steps[0])
     if len(steps) < 2:
-        return np.zeros(2), np.zeros(2, dtype=bool)
+        return np.zeros(axes), np.zeros(axes, dtype=bool)
     first, second = steps[0], steps[1]
     measurable = np.abs(first) > _MEASURABLE_STEP * tol
-    ratio = np.divide(second, first, out=np.zeros(2), where=measurable)
+    ratio = np.divide(second, first, out=np.zeros(axes), where=measurable)
     return np.clip(ratio, 0.0, _MAX_CONTRACTION), measurable
 
 
