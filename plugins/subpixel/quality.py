@@ -30,7 +30,8 @@ _APERTURE_RATIO = 0.05
 
 @dataclass(frozen=True)
 class Texture:
-    """Gradient energy of the content along its two principal directions.
+    """Gradient energy of the content along its principal directions (two for
+    images, three for volumes).
 
     ``energy[i]`` is ``u_i^T G u_i`` for the eigenvectors ``u_i`` (columns of
     ``directions``) of the structure tensor ``G = sum w**2 grad g grad g^T`` with
@@ -49,33 +50,41 @@ class Texture:
         np.divide(self.energy, self.error, out=z, where=self.error > 0)
         return np.where((self.error > 0) | (self.energy > 0), z, 0.0)
 
-    @property
-    def weak_angle(self) -> float:
-        """Angle of the weakest direction, degrees from the x axis in [0, 180)."""
-        vy, vx = self.directions[:, 0]
-        return float(np.degrees(np.arctan2(vy, vx))) % 180.0
+    def direction(self, index: int = 0) -> str:
+        """Principal direction ``index`` (0: the weakest) in words: degrees from the x
+        axis for images, a unit vector (z, y, x) for volumes."""
+        vector = self.directions[:, index]
+        if len(vector) == 2:
+            return f"{np.degrees(np.arctan2(*vector)) % 180.0:.0f} degrees from the x axis"
+        vector = vector * np.sign(vector[np.argmax(np.abs(vector))])
+        return f"(z, y, x) = ({', '.join(f'{v:.2f}' for v in vector)})"
 
     def require_two_directions(self) -> None:
-        """Refuse texture that is one-directional beyond the noise (aperture problem):
-        strong along one direction, insignificant and far weaker along the other."""
-        weak, strong = self.energy
-        weak_z, strong_z = self.z
-        # Sure beyond the noise: even the weak direction's upper bound is small.
-        bound = weak + 3.0 * self.error[0]
-        if (
-            strong_z >= SIGNIFICANT_Z
-            and weak_z < _APERTURE_WEAK_Z
-            and bound <= 2 * _APERTURE_RATIO * strong
-        ):
-            raise InputError(
-                "not feasible: the images have texture in one direction only (aperture "
-                f"problem); motion along {self.weak_angle:.0f} degrees from the x axis cannot "
-                "be measured"
-            )
+        """Refuse texture that is one-directional (images; one- or two-directional for
+        volumes) beyond the noise (aperture problem): strong along one direction,
+        insignificant and far weaker along another."""
+        strong = self.energy[-1]
+        # Sure beyond the noise: even a weak direction's upper bound is small.
+        bounds = self.energy + 3.0 * self.error
+        weak = (self.z < _APERTURE_WEAK_Z) & (bounds <= 2 * _APERTURE_RATIO * strong)
+        if self.z[-1] < SIGNIFICANT_Z or not weak[0]:
+            return
+        count = int(np.count_nonzero(weak))
+        kept = len(self.energy) - count
+        which = "images" if len(self.energy) == 2 else "volumes"
+        lost = (
+            f"motion along {self.direction(0)} cannot be measured"
+            if count == 1
+            else f"only motion along {self.direction(-1)} can be measured"
+        )
+        texture = "one direction" if kept == 1 else "two directions"
+        raise InputError(
+            f"not feasible: the {which} have texture in {texture} only (aperture problem); {lost}"
+        )
 
     def warnings(self) -> list[str]:
         """``low SNR`` warnings for directions whose texture does not stand out of the noise."""
-        weak_z, strong_z = self.z
+        weak_z, strong_z = self.z[0], self.z[-1]
         if strong_z < SIGNIFICANT_Z:
             return [
                 f"low SNR: the texture stands only {max(strong_z, 0.0):.1f} standard errors above "
@@ -83,7 +92,7 @@ class Texture:
             ]
         if weak_z < SIGNIFICANT_Z:
             return [
-                f"low SNR: along {self.weak_angle:.0f} degrees from the x axis the texture stands "
+                f"low SNR: along {self.direction(0)} the texture stands "
                 f"only {max(weak_z, 0.0):.1f} standard errors above the noise"
             ]
         return []
@@ -95,7 +104,7 @@ def texture_significance(
     windows: tuple[np.ndarray, np.ndarray],
     sigma: float,
 ) -> Texture:
-    """Structure tensor of a windowed pair's content and its noise.
+    """Structure tensor of a windowed pair's content and its noise (images or volumes).
 
     The spectrum of a windowed image also holds the window's own edges, which
     move with the shift estimate and would pass for information; so the test uses
@@ -104,20 +113,20 @@ def texture_significance(
     its noise. Along a unit direction ``u``, ``u^T G u`` varies by
     ``4 (u.grad g)**2 n + 2 n**2`` per pixel with noise power ``n``.
     """
-    moments = np.zeros((2, 2))
+    axes = reference.ndim
+    moments = np.zeros((axes, axes))
     squared = np.zeros(2)
     noise = 0.5 * sigma**2
     for image, window in zip((reference, moving), windows, strict=True):
         # central differences on the interior (the windows vanish at the border)
-        gy = (image[2:, 1:-1] - image[:-2, 1:-1]) / 2
-        gx = (image[1:-1, 2:] - image[1:-1, :-2]) / 2
-        weight = window[1:-1, 1:-1] ** 2
-        yy = sum_product(weight, gy * gy)
-        yx = sum_product(weight, gy * gx)
-        xx = sum_product(weight, gx * gx)
-        moments += np.array([[yy, yx], [yx, xx]])
+        gradients = [_central_difference(image, axis) for axis in range(axes)]
+        weight = window[(slice(1, -1),) * axes] ** 2
+        for a in range(axes):
+            for b in range(a, axes):
+                moments[a, b] += sum_product(weight, gradients[a] * gradients[b])
+                moments[b, a] = moments[a, b]
         squared += [np.sum(weight, dtype=np.float64), sum_product(weight, weight)]
-    moments = moments / 2.0 - noise * squared[0] / 2.0 * np.eye(2)
+    moments = moments / 2.0 - noise * squared[0] / 2.0 * np.eye(axes)
     eigenvalues, vectors = np.linalg.eigh(moments)
     errors = np.sqrt(
         np.maximum(
@@ -127,3 +136,10 @@ def texture_significance(
         )
     )
     return Texture(eigenvalues, errors, vectors)
+
+
+def _central_difference(array: np.ndarray, axis: int) -> np.ndarray:
+    """``(a[i + 1] - a[i - 1]) / 2`` along ``axis``, on the interior of every axis."""
+    ahead, behind = [slice(1, -1)] * array.ndim, [slice(1, -1)] * array.ndim
+    ahead[axis], behind[axis] = slice(2, None), slice(None, -2)
+    return (array[tuple(ahead)] - array[tuple(behind)]) / 2
