@@ -16,6 +16,8 @@ all store through this module, so there is one encoding to trust and to harden:
   ``.npz`` archive (member ``__header__``: UTF-8 JSON; one ``a:NAME`` member per
   array), written atomically and read with every member's declared size checked
   against the archive and the memory guard before anything is allocated.
+- :func:`describe_file` / :func:`errors_naming`: what goes wrong reading or
+  rebuilding a stored file is one :class:`InputError` naming the file.
 
 Examples
 --------
@@ -37,7 +39,8 @@ import json
 import math
 import os
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +53,9 @@ from lamina.memory import check_allocation
 __all__ = [
     "HEADER",
     "decode",
+    "describe_file",
     "encode",
+    "errors_naming",
     "lamina_classes",
     "pack",
     "read_file",
@@ -283,15 +288,43 @@ def read_file(
         format lamina wrote before this store to what to do with such a file.
     """
     source = Path(path)
-    what = f"{kind} {str(source)!r}"
+    what = describe_file(kind, path)
     if source.is_dir():
         raise InputError(f"{what} is a folder; expected a file written by {written_by}")
     if not source.is_file():
         raise InputError(f"{what} does not exist")
     if source.stat().st_size == 0:
         raise InputError(f"{what} is empty")
-    try:
+    with errors_naming(what):
         return _read_archive(source, kind, earlier_formats or {})
+
+
+def describe_file(kind: str, path: str | os.PathLike[str]) -> str:
+    """How errors name a stored file: its kind, then its path as given
+    (``model file 'fit/model.npz'``)."""
+    return f"{kind} {str(os.fspath(path))!r}"
+
+
+@contextmanager
+def errors_naming(what: str) -> Iterator[None]:
+    """Make what goes wrong in the block one :class:`InputError` naming the file ``what``.
+
+    Reading a file, and rebuilding values from what it holds, must fail as an
+    :class:`InputError` about the file, whatever a damaged or edited file made the
+    code raise. Inside the block:
+
+    - an :class:`InputError` becomes ``"WHAT: MESSAGE"``, of its own class
+      (a :class:`~lamina.errors.MemoryLimitError` stays one);
+    - any other exception becomes ``"WHAT is damaged: TYPE: MESSAGE"``;
+    - ``KeyboardInterrupt`` and ``SystemExit`` pass unchanged.
+
+    Parameters
+    ----------
+    what : str
+        The file as messages name it, see :func:`describe_file`.
+    """
+    try:
+        yield
     except InputError as error:
         raise _renamed(error, f"{what}: {error}") from None
     except Exception as error:

@@ -103,13 +103,8 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         version, or fitted values that would predict nonsense.
     """
     header, arrays = store.read_file(path, kind=_KIND, written_by=_WRITTEN_BY)
-    where = f"{_KIND} {str(os.fspath(path))!r}"
-    try:
+    with store.errors_naming(store.describe_file(_KIND, path)):
         return _rebuild(_check_header(header), arrays)
-    except InputError as error:
-        raise InputError(f"{where}: {error}") from None
-    except Exception as error:
-        raise InputError(f"{where} is damaged: {type(error).__name__}: {error}") from None
 
 
 def _check_header(header: dict[str, Any]) -> dict[str, Any]:

@@ -240,7 +240,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, format: str) -> dict[str, A
             "(refused unread); train again with this lamina to write a new checkpoint"
         },
     )
-    where = f"checkpoint {str(os.fspath(path))!r}"
+    where = store.describe_file("checkpoint", path)
     if header.get("format") != CHECKPOINT_STORE_FORMAT or (
         header.get("version") != CHECKPOINT_STORE_VERSION
     ):
@@ -248,12 +248,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, format: str) -> dict[str, A
             f"{where} is not a {CHECKPOINT_STORE_FORMAT} version {CHECKPOINT_STORE_VERSION} file "
             f"(found {header.get('format')!r} version {header.get('version')!r})"
         )
-    try:
+    with store.errors_naming(where):
         payload = _from_plain(store.decode(header.get("payload"), arrays, allowed=_no_classes))
-    except InputError as error:
-        raise InputError(f"{where}: {error}") from None
-    except Exception as error:
-        raise InputError(f"{where} is damaged: {type(error).__name__}: {error}") from None
     if not isinstance(payload, dict) or payload.get("format") != format:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise InputError(f"{where} is not a {format} checkpoint (found format {found!r})")

@@ -86,15 +86,11 @@ def load(path: str | Path) -> Any:
         written_by="lamina run",
         earlier_formats={"__tree__.npy": "run the pipeline again to write it anew"},
     )
-    where = f"{_KIND} {str(path)!r}"
+    where = store.describe_file(_KIND, path)
     if header.get("format") != RESULT_FORMAT or header.get("version") != RESULT_VERSION:
         raise InputError(
             f"{where} is not a lamina result of format {RESULT_FORMAT} {RESULT_VERSION} "
             "(run the pipeline again to write it anew)"
         )
-    try:
+    with store.errors_naming(where):
         return store.decode(header["tree"], arrays, allowed=_allowed)
-    except InputError as error:
-        raise InputError(f"{where}: {error}") from None
-    except Exception as error:
-        raise InputError(f"{where} is damaged: {type(error).__name__}: {error}") from None

@@ -184,3 +184,77 @@ def test_results_stored_by_the_codec_load_back(tmp_path: Path) -> None:
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError, match=r"stored result '.*junk\.npz': not a lamina stored"):
         codec.load(tmp_path / "junk.npz")
+
+
+def test_errors_while_reading_name_the_file() -> None:
+    from lamina.memory import MemoryLimitError
+
+    what = store.describe_file("model file", Path("fit") / "m.npz")
+    assert what == "model file 'fit/m.npz'"
+    raised: list[BaseException] = [
+        InputError("its header is wrong"),
+        MemoryLimitError("needs 9 GiB"),
+        KeyError("tree"),
+        ValueError("cannot reshape"),
+    ]
+    expected = [
+        (InputError, "model file 'fit/m.npz': its header is wrong"),
+        (MemoryLimitError, "model file 'fit/m.npz': needs 9 GiB"),
+        (InputError, "model file 'fit/m.npz' is damaged: KeyError: 'tree'"),
+        (InputError, "model file 'fit/m.npz' is damaged: ValueError: cannot reshape"),
+    ]
+    for error, (cls, message) in zip(raised, expected, strict=True):
+        with pytest.raises(InputError) as caught, store.errors_naming(what):
+            raise error
+        assert type(caught.value) is cls and str(caught.value) == message
+    with pytest.raises(KeyboardInterrupt), store.errors_naming(what):
+        raise KeyboardInterrupt
+
+
+def _model_file(path: Path) -> tuple[Any, str]:
+    from lamina.learn.model_file import load_model
+    from lamina.plugins.bayes.gaussian import GaussianNB
+
+    GaussianNB().fit([[0.0], [1.0], [5.0], [6.0]], [0, 0, 1, 1]).save(path)
+    return load_model, "model file"
+
+
+def _checkpoint(path: Path) -> tuple[Any, str]:
+    from lamina.learn.torch import load_checkpoint, save_checkpoint
+
+    save_checkpoint(path, {"format": "grid", "epoch": 3})
+    return lambda p: load_checkpoint(p, format="grid"), "checkpoint"
+
+
+def _stored_result(path: Path) -> tuple[Any, str]:
+    from lamina.pipeline import codec
+
+    codec.dump(path, {"n": 3})
+    return codec.load, "stored result"
+
+
+@pytest.mark.parametrize("write", [_model_file, _checkpoint, _stored_result])
+def test_the_three_loaders_name_a_file_alike_whatever_breaks(
+    write: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A relative path as the user typed it ("./m.npz"), in every message: read_file's
+    # own and those from rebuilding the values, where a memory refusal stays one.
+    from lamina.memory import MemoryLimitError
+
+    monkeypatch.chdir(tmp_path)
+    load, kind = write(Path("m.npz"))
+    (tmp_path / "empty.npz").touch()
+    with pytest.raises(InputError, match=f"^{kind} './empty.npz' is empty$"):
+        load("./empty.npz")
+    for error, cls, message in [
+        (KeyError("tree"), InputError, f"{kind} './m.npz' is damaged: KeyError: 'tree'"),
+        (MemoryLimitError("needs 9 GiB"), MemoryLimitError, f"{kind} './m.npz': needs 9 GiB"),
+    ]:
+
+        def broken(*args: Any, error: Exception = error, **kwargs: Any) -> Any:
+            raise error
+
+        monkeypatch.setattr(store, "decode", broken)
+        with pytest.raises(InputError) as caught:
+            load("./m.npz")
+        assert type(caught.value) is cls and str(caught.value) == message
