@@ -314,7 +314,7 @@ def errors_naming(what: str) -> Iterator[None]:
     code raise. Inside the block:
 
     - an :class:`InputError` becomes ``"WHAT: MESSAGE"``, of its own class
-      (a :class:`~lamina.errors.MemoryLimitError` stays one);
+      (a :class:`~lamina.memory.MemoryLimitError` stays one);
     - any other exception becomes ``"WHAT is damaged: TYPE: MESSAGE"``;
     - ``KeyboardInterrupt`` and ``SystemExit`` pass unchanged.
 
