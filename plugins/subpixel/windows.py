@@ -40,7 +40,12 @@ def tukey_profile(size: int, centre: float, length: float, taper: float) -> np.n
 
 
 def comoving_windows(
-    shape: tuple[int, ...], shift: np.ndarray, taper: float, *, dtype: type = np.float64
+    shape: tuple[int, ...],
+    shift: np.ndarray,
+    taper: float,
+    *,
+    dtype: type = np.float64,
+    min_overlap: int = MIN_OVERLAP,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Windows for reference and moving that sit on the same content for ``shift``.
 
@@ -48,15 +53,16 @@ def comoving_windows(
     window at ``centre + shift / 2``; the support per axis is
     ``size - 1 - |shift|`` so both stay inside the image. Any number of axes
     (images, volumes): the window is the outer product of the axes' profiles.
+    A support under ``min_overlap`` is refused.
     """
     profiles_r, profiles_m = [], []
     for axis, size in enumerate(shape):
         offset = float(shift[axis])
         length = size - 1.0 - abs(offset)
-        if length < MIN_OVERLAP:
+        if length < min_overlap:
             raise InputError(
                 f"not feasible: a shift of {offset:.1f} px leaves {max(length, 0):.0f} px of "
-                f"overlap along axis {axis} (need {MIN_OVERLAP})"
+                f"overlap along axis {axis} (need {min_overlap})"
             )
         centre = (size - 1) / 2.0
         profiles_r.append(tukey_profile(size, centre - offset / 2, length, taper))
@@ -91,6 +97,7 @@ def masked_windows(
     masks: tuple[np.ndarray, np.ndarray],
     *,
     dtype: type = np.float64,
+    min_overlap: int = MIN_OVERLAP,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Co-moving windows that also leave out each image's invalid pixels.
 
@@ -103,7 +110,7 @@ def masked_windows(
     """
     from scipy import ndimage
 
-    window_r, window_m = comoving_windows(shape, shift, taper, dtype=dtype)
+    window_r, window_m = comoving_windows(shape, shift, taper, dtype=dtype, min_overlap=min_overlap)
     mask_r, mask_m = (mask.astype(np.float64) for mask in masks)
     moved_m = ndimage.shift(mask_m, -np.asarray(shift, dtype=np.float64), order=1, cval=0.0)
     moved_r = ndimage.shift(mask_r, np.asarray(shift, dtype=np.float64), order=1, cval=0.0)
