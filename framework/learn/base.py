@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -142,9 +143,14 @@ class BaseLearner(Parameterized):
             )
 
     # -- persistence without pickle (the file format: lamina.learn.model_file) -----------------
+    @staticmethod
+    def _fitted_name(name: str) -> bool:
+        """Whether ``name`` is a fitted attribute's (``classes_``; not ``_x_`` or ``__dict__``)."""
+        return name.isidentifier() and name.endswith("_") and not name.startswith("_")
+
     def _get_state(self) -> dict[str, Any]:
         """The fitted attributes to save, by name (values :mod:`lamina.store` can hold)."""
-        names = [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]
+        names = [k for k in vars(self) if self._fitted_name(k)]
         return {name: getattr(self, name) for name in [*names, *self._saved_extra]}
 
     def _set_state(self, state: dict[str, Any]) -> None:
@@ -173,6 +179,38 @@ class BaseLearner(Parameterized):
                 raise InputError("fitted classes_ holds NaN or infinity")
             if not np.array_equal(np.unique(classes), classes):
                 raise InputError("fitted classes_ must be sorted and distinct")
+
+    @classmethod
+    def from_state(cls: type[L], params: Mapping[str, Any], state: Mapping[str, Any]) -> L:
+        """The fitted learner that constructor parameters and fitted state read back
+        from a model file describe (:func:`lamina.learn.model_file.load_model`).
+
+        Nothing in them is trusted: ``params`` must be this class's constructor
+        parameters and pass :meth:`validate_params`; ``state`` may name only the
+        attributes :meth:`save` writes (fitted ones, ending in ``_``, and the
+        class's ``_saved_extra``), and the learner then checks the whole fitted
+        state (``_check_state``, which subclasses extend with their own arrays).
+
+        Raises
+        ------
+        InputError
+            Naming the unknown parameter or attribute, the bad parameter, or the
+            fitted value that is inconsistent.
+        """
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        if unknown:
+            raise InputError(f"{cls.__name__} has no parameter(s) {unknown}")
+        model = cls(**params)
+        model.validate_params()
+        for name in state:
+            if not (cls._fitted_name(name) or name in cls._saved_extra):
+                raise InputError(
+                    f"state names an attribute {name!r}, which {cls.__name__} does not save"
+                )
+        model._set_state(dict(state))
+        model._check_fitted()
+        model._check_state()
+        return model
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters and the fitted model to ``path`` (``.npz``), atomically.

@@ -6,9 +6,10 @@ the fitted state, as :func:`lamina.store.encode` trees) and one ``a:NAME`` membe
 per fitted array. Reading one trusts nothing: every member's declared size is
 checked against the archive and the memory guard before anything is allocated,
 the header is checked key by key, every class it names must be lamina's own,
-and the rebuilt model checks its own fitted state (shapes, finite and positive
-values) with ``_check_state`` before it is returned. Any damage, truncation,
-bit flip or edit is one :class:`InputError` naming the file and what is wrong.
+and the learner is rebuilt by :meth:`lamina.learn.base.BaseLearner.from_state`,
+which checks the parameters and the fitted state (shapes, finite and positive
+values) before it is returned. Any damage, truncation, bit flip or edit is one
+:class:`InputError` naming the file and what is wrong.
 
 Examples
 --------
@@ -25,12 +26,15 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lamina import store
 from lamina.errors import InputError
+
+if TYPE_CHECKING:  # lamina.learn.base imports this module to save
+    from lamina.learn.base import BaseLearner
 
 __all__ = [
     "LEARNER_CLASSES",
@@ -47,7 +51,7 @@ MODEL_FORMAT = "lamina-model"
 MODEL_VERSION = 2
 
 #: Learner classes by ``"module:qualname"``; :class:`lamina.learn.base.BaseLearner` fills it.
-LEARNER_CLASSES: dict[str, type] = {}
+LEARNER_CLASSES: dict[str, type[BaseLearner]] = {}
 
 _KIND = "model file"
 _WRITTEN_BY = "--save or .save()"
@@ -123,28 +127,19 @@ def _check_header(header: dict[str, Any]) -> dict[str, Any]:
     return header
 
 
-def _rebuild(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    cls: Any = _learner_class(header["class"])
+def _rebuild(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> BaseLearner:
+    cls = _learner_class(header["class"])
     params = store.decode(header["params"], arrays, allowed=store.lamina_classes)
     if not isinstance(params, dict):
         raise InputError("its header's 'params' is not a mapping")
-    unknown = sorted(set(params) - set(cls._get_param_names()))
-    if unknown:
-        raise InputError(f"{cls.__name__} has no parameter(s) {unknown}")
-    model = cls(**params)
-    model.validate_params()
-    state = {}
-    for name, tree in header["state"].items():
-        if not name.isidentifier():
-            raise InputError(f"state names an attribute {name!r}")
-        state[name] = store.decode(tree, arrays, allowed=store.lamina_classes)
-    model._set_state(state)
-    model._check_fitted()
-    model._check_state()
-    return model
+    state = {
+        name: store.decode(tree, arrays, allowed=store.lamina_classes)
+        for name, tree in header["state"].items()
+    }
+    return cls.from_state(params, state)
 
 
-def _learner_class(qualified: str) -> type:
+def _learner_class(qualified: str) -> type[BaseLearner]:
     cls = LEARNER_CLASSES.get(qualified)
     if cls is not None:
         return cls

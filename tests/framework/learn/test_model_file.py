@@ -232,3 +232,45 @@ def test_a_model_file_from_before_lamina_store_names_the_file_and_the_fix(tmp_pa
     assert str(path) in message and "\n" not in message
     assert "format version 1 is not one this lamina reads (2)" in message
     assert "save it again" in message
+
+
+def test_a_model_is_rebuilt_through_the_public_from_state(tmp_path):
+    # load_model rebuilds through BaseLearner.from_state (no protected learner methods
+    # called from model_file), and from_state refuses what save never writes.
+    X, y = _data(GaussianNB)
+    path = tmp_path / "g.npz"
+    fitted = GaussianNB(var_smoothing=1e-6).fit(X, y)
+    fitted.save(path)
+    header, arrays = model_members(path.read_bytes())
+    state = {name: value for name, value in vars(fitted).items() if name.endswith("_")}
+    rebuilt = GaussianNB.from_state(fitted.get_params(), state)
+    np.testing.assert_array_equal(rebuilt.predict_proba(X), load_model(path).predict_proba(X))
+    np.testing.assert_array_equal(rebuilt.predict_proba(X), fitted.predict_proba(X))
+    for stray in ("__dict__", "__class__", "_private", "not_fitted", "a b_"):
+        with pytest.raises(InputError, match=f"state names an attribute '{stray}', which Gaus"):
+            GaussianNB.from_state({}, {**state, stray: {}})
+        edited = {**header, "state": {**header["state"], stray: {"__dict__": {}}}}
+        path.write_bytes(model_bytes(edited, arrays))
+        with pytest.raises(InputError, match=f"g.npz': state names an attribute '{stray}'"):
+            load_model(path)
+    with pytest.raises(InputError, match=r"GaussianNB has no parameter\(s\) \['alpha'\]"):
+        GaussianNB.from_state({"alpha": 1.0}, state)
+    with pytest.raises(InputError, match="fitted n_features_in_ must be a positive integer"):
+        GaussianNB.from_state({}, {**state, "n_features_in_": 0})
+
+
+def test_model_file_calls_no_protected_method_of_a_learner():
+    import ast
+    import inspect
+
+    from lamina.learn import model_file
+
+    tree = ast.parse(inspect.getsource(model_file))
+    protected = [
+        f"line {node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+    ]
+    assert protected == []
