@@ -500,7 +500,11 @@ def _holds_non_numbers(cells: list[Any]) -> bool:
 
 
 def categorical_mask(
-    X: np.ndarray, spec: Any, feature_names: Sequence[str] | None = None, *, owner: str = ""
+    X: np.ndarray,
+    spec: Any,
+    feature_names: Sequence[str] | np.ndarray | None = None,
+    *,
+    owner: str = "",
 ) -> np.ndarray:
     """Which columns of ``X`` are categorical, as a boolean array.
 
@@ -559,7 +563,7 @@ def categorical_mask(
 
 
 def numeric_columns(
-    X: np.ndarray, columns: np.ndarray, feature_names: Sequence[str] | None = None
+    X: np.ndarray, columns: np.ndarray, feature_names: Sequence[str] | np.ndarray | None = None
 ) -> np.ndarray:
     """``X[:, columns]`` as float64 with ``None`` turned into NaN; a column
     holding text raises :class:`InputError` naming it and the row."""

@@ -12,7 +12,7 @@ import functools
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from lamina.errors import InputError
 
 if TYPE_CHECKING:
     import torch
+
+#: A torch module's type, kept through build_for_state.
+M = TypeVar("M", bound="torch.nn.Module")
 
 __all__ = [
     "ACTIVATIONS",
@@ -274,9 +277,7 @@ def load_state(module: torch.nn.Module, state: Any, *, source: str) -> None:
         ) from None
 
 
-def build_for_state(
-    build: Callable[[], torch.nn.Module], state: Any, *, source: str
-) -> torch.nn.Module:
+def build_for_state(build: Callable[[], M], state: Any, *, source: str) -> M:
     """The module ``build()`` makes, filled with the saved weights ``state``.
 
     The module is first built on torch's ``meta`` device (shapes, no memory) and

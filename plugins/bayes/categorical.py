@@ -172,7 +172,7 @@ class _CategoricalCounts:
     def log_probabilities(model: Any, alpha: float | np.ndarray) -> list[np.ndarray]:
         result = []
         for j, counts in enumerate(model.category_count_):
-            a = alpha if np.ndim(alpha) == 0 else alpha[j]
+            a = alpha if np.ndim(alpha) == 0 else np.asarray(alpha)[j]
             smoothed = counts + a
             with np.errstate(divide="ignore", invalid="ignore"):
                 result.append(np.log(smoothed) - np.log(smoothed.sum(axis=1, keepdims=True)))
@@ -277,6 +277,7 @@ class CategoricalNB(BaseNB):
     #: Category codes are >= 0 (checked here for NumPy input, by the array API check otherwise).
     _non_negative = True
     _allow_missing = True
+    categories_: list[np.ndarray]  # fitted, by _CategoricalCounts
 
     def __init__(
         self,

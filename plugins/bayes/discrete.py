@@ -147,6 +147,12 @@ class _BaseDiscreteNB(BaseNB):
     #: Whether X must be non-negative (counts); Bernoulli binarises instead.
     _non_negative = True
 
+    # The parameters every subclass takes, as their __init__ declare them.
+    alpha: float
+    force_alpha: bool
+    fit_prior: bool
+    class_prior: tuple[float, ...] | None
+
     def _binarize(self) -> float | None:
         return None
 

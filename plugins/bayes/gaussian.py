@@ -231,6 +231,12 @@ class GaussianNB(BaseNB):
     array([1])
     """
 
+    # Fitted attributes, read by partial_fit before this fit sets them (for mypy).
+    theta_: np.ndarray
+    var_: np.ndarray
+    class_count_: np.ndarray
+    epsilon_: float
+
     def __init__(
         self, *, priors: tuple[float, ...] | None = None, var_smoothing: float = 1e-9
     ) -> None:

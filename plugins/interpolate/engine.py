@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lamina.plugins.interpolate.filters import Filter
+from lamina.plugins.interpolate.filters import Filter, KernelFilter
 
 __all__ = [
     "EDGE_MODES",
@@ -435,6 +435,11 @@ class AxisOperator:
         """Extra prefiltered pixels needed past each border: the filter's reach."""
         if self.prefilter is None or n_in == n_out:
             return 0
+        if not isinstance(self.filter, KernelFilter):
+            raise TypeError(
+                f"a prefiltered axis needs a kernel filter of finite radius to pad by, "
+                f"not {type(self.filter).__name__}"
+            )
         stretch = n_in / n_out if self.antialias and n_out < n_in else 1.0
         return math.ceil(self.filter.radius * stretch) + 1
 
@@ -521,6 +526,7 @@ def apply_separable(
         return np.concatenate(planes, axis=2)
     rows, columns = plan(0, 1), plan(1, channels)
     data = image.reshape(height, width * channels)
+    passes: tuple[AxisPlan, ...]
     if rows is not None and columns is not None:
         rows_first = rows.flops * width * channels + columns.flops * shape[0]
         columns_first = columns.flops * height + rows.flops * shape[1] * channels

@@ -403,6 +403,7 @@ class Lanczos4(Lanczos3):
 
 
 for _cls in (Bilinear, Bicubic, BSpline3, Lanczos3, Lanczos4):
-    _cls.__doc__ = _cls.__doc__.replace("    {common}", _COMMON_PARAMETERS).replace(
-        "    {clip}", _CLIP_PARAMETER
-    )
+    if _cls.__doc__:  # None under python -OO
+        _cls.__doc__ = _cls.__doc__.replace("    {common}", _COMMON_PARAMETERS).replace(
+            "    {clip}", _CLIP_PARAMETER
+        )

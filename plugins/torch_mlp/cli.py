@@ -143,7 +143,7 @@ def _run_bytes(
 
 
 def _check_memory(
-    runs: list[tuple[str, Any, int]],
+    runs: list[tuple[str, int | str, int]],
     *,
     d: int,
     points: int,
@@ -154,14 +154,14 @@ def _check_memory(
     most demanding run within the memory budget."""
     sizes = []
     for method, width, depth in runs:
-        nodes = max(2, round(width ** (1.0 / d))) ** d if method == "constructive" else 0
-        if nodes > MAX_INTERPOLANT_NODES:
-            raise InputError(
-                f"--width {width:,} asks for a constructive network of {nodes:,} grid nodes; "
-                f"at most {MAX_INTERPOLANT_NODES:,} (lamina.limits.MAX_INTERPOLANT_NODES): choose a smaller --width"
-            )
         # The minimal universal width is at most d_in + d_out + 2 (networks.minimal_width).
         units = d + 3 if width == "minimal" else int(width)
+        nodes = max(2, round(units ** (1.0 / d))) ** d if method == "constructive" else 0
+        if nodes > MAX_INTERPOLANT_NODES:
+            raise InputError(
+                f"--width {units:,} asks for a constructive network of {nodes:,} grid nodes; "
+                f"at most {MAX_INTERPOLANT_NODES:,} (lamina.limits.MAX_INTERPOLANT_NODES): choose a smaller --width"
+            )
         size = _run_bytes(
             method, units, depth, d=d, points=points, grid_points=grid_points, itemsize=itemsize
         )
@@ -355,17 +355,16 @@ def approximate(
     for name, value in (("--points", points), ("--grid", grid_points)):
         if value < 2:
             raise InputError(f"{name} needs at least 2 points per axis, got {value}")
+    # (method, width or "minimal", depth) of each run
+    runs: list[tuple[str, int | str, int]]
     if sweep is None:
         runs = [(method or "train", width, depth)]
     elif sweep == "width":
         methods = [method] if method else list(METHODS)
         runs = [(m, w, depth) for w in _int_list(widths, "--widths") for m in methods]
     else:
-        narrow = (
-            "minimal"
-            if click.get_current_context().get_parameter_source("width").name == "DEFAULT"
-            else width
-        )
+        source = click.get_current_context().get_parameter_source("width")
+        narrow = "minimal" if source is click.core.ParameterSource.DEFAULT else width
         runs = [("train", narrow, k) for k in _int_list(depths, "--depths")]
     _check_memory(
         runs,
@@ -385,23 +384,27 @@ def approximate(
         **parse_settings(settings),
     }
     curvature = _second_derivative_bound(function, bounds)
-    common = {
-        "points": points,
-        "evaluation": evaluation,
-        "truth": truth,
-        "options": options,
-        "second_derivative": curvature,
-    }
     from lamina.progress import track
 
     rows = []
     for run_method, run_width, run_depth in track(runs, description="approximating"):
-        if run_width == "minimal":
+        if isinstance(run_width, str):  # "minimal"
             from lamina.plugins.torch_mlp.networks import minimal_width
 
             run_width = minimal_width(d, 1, activation)
         rows.append(
-            _fit_one(run_method, function, bounds, width=run_width, depth=run_depth, **common)
+            _fit_one(
+                run_method,
+                function,
+                bounds,
+                width=run_width,
+                depth=run_depth,
+                points=points,
+                evaluation=evaluation,
+                truth=truth,
+                options=options,
+                second_derivative=curvature,
+            )
         )
     title = f"{expression} on {domain}" + (f" ({d}-D)" if d > 1 else "")
     document: dict[str, Any] = {

@@ -14,6 +14,7 @@ import ast
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., np.ndarray], int]] = {
 
 CONSTANTS = {"pi": np.pi, "e": np.e}
 
-_BINARY = {
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -73,8 +74,11 @@ _BINARY = {
     ast.Pow: operator.pow,
     ast.Mod: np.mod,
 }
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-_COMPARE = {
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.UAdd: operator.pos,
+    ast.USub: operator.neg,
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt,
     ast.LtE: operator.le,
     ast.Gt: operator.gt,
@@ -196,8 +200,9 @@ def _check_node(node: ast.AST, text: str, variables: tuple[str, ...]) -> None:
     )
 
 
-def _evaluate(node: ast.AST, scope: dict[str, np.ndarray]) -> np.ndarray:
-    if isinstance(node, ast.Constant):
+def _evaluate(node: ast.AST, scope: dict[str, np.ndarray]) -> np.ndarray | np.float64:
+    # _check_node let through only numbers, known names, known calls and operators.
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return np.float64(node.value)
     if isinstance(node, ast.Name):
         if node.id in scope:
@@ -220,8 +225,8 @@ def _evaluate(node: ast.AST, scope: dict[str, np.ndarray]) -> np.ndarray:
     if isinstance(node, ast.IfExp):
         condition = _evaluate(node.test, scope) != 0
         return np.where(condition, _evaluate(node.body, scope), _evaluate(node.orelse, scope))
-    if isinstance(node, ast.Call):
-        function = FUNCTIONS[node.func.id][0]  # type: ignore[union-attr]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        function = FUNCTIONS[node.func.id][0]
         return function(*(_evaluate(a, scope) for a in node.args))
     raise InputError(f"cannot evaluate {type(node).__name__}")  # unreachable after _check_node
 

@@ -14,6 +14,7 @@ checking and describing their parameters stay free of torch's import time.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -60,6 +61,12 @@ class _BaseMLP(TorchStateMixin, BaseLearner):
     """Shared parameters, validation and training loop; see the subclasses."""
 
     _solvers: tuple[str, ...] = ("lbfgs", "adam")
+
+    # Defined by the learners whose _solvers include "lm" (the regressor).
+    _train_levenberg_marquardt: Callable[[Any, Any, Any, Any], None]
+    # Set when fitting ends (_Monitor.finish).
+    loss_: float
+    best_validation_loss_: float
 
     def __init__(
         self,

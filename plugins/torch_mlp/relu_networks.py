@@ -40,6 +40,10 @@ class KuhnHatNetwork(nn.Module):
     ``n_nodes`` wide.
     """
 
+    # Buffers (register_buffer), typed: nn.Module's __getattr__ says Tensor | Module.
+    nodes: torch.Tensor
+    values: torch.Tensor
+
     def __init__(
         self, axes: list[np.ndarray], values: np.ndarray, *, dtype: torch.dtype, chunk: int = 4096
     ) -> None:

@@ -175,6 +175,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
     """
 
     _saved_extra = ("_eval_seed",)
+    image_shape_: tuple[int, int, int] | None  # fitted: (channels, height, width) for "conv"
 
     def __init__(
         self,
@@ -637,9 +638,11 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         if self.decoder_ not in ("bernoulli", "gaussian"):
             raise InputError(f"decoder must be 'bernoulli' or 'gaussian', got {self.decoder_!r}")
         shape = fitted["image_shape"]
-        self.image_shape_ = (
-            None if shape is None else tuple(_count(s, "image_shape", low=1) for s in shape)
-        )
+        if shape is None:
+            self.image_shape_ = None
+        else:  # three sizes, or the ValueError of a malformed checkpoint
+            channels, height, width = (_count(s, "image_shape", low=1) for s in shape)
+            self.image_shape_ = (channels, height, width)
         self.n_epochs_ = _count(fitted["n_epochs"], "n_epochs")
         self.best_epoch_ = _count(fitted["best_epoch"], "best_epoch")
         self.history_ = {str(k): [float(v) for v in vs] for k, vs in fitted["history"].items()}

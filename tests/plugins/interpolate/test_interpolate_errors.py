@@ -140,3 +140,14 @@ def test_output_sides_beyond_the_limits_table_are_refused(name: str) -> None:
     # Inputs are not capped: only what lamina would allocate is.
     wide = np.zeros((1, MAX_IMAGE_SIDE + 7), np.float32)
     assert interpolator.resize(wide, (1, 9)).shape == (1, 9)
+
+
+def test_a_prefiltered_axis_needs_a_kernel_filter_to_pad_by() -> None:
+    # Padding past the borders is the kernel's reach; a box or point filter has none.
+    from lamina.plugins.interpolate.engine import AxisOperator
+    from lamina.plugins.interpolate.filters import Area, CubicBSpline, CubicBSplinePrefilter
+
+    spline = AxisOperator(CubicBSpline(), True, "reflect", CubicBSplinePrefilter())
+    assert spline.margin(10, 5) == 2 * 2 + 1  # radius 2, stretched by 2
+    with pytest.raises(TypeError, match="needs a kernel filter of finite radius.*not Area"):
+        AxisOperator(Area(), True, "reflect", CubicBSplinePrefilter()).margin(10, 5)
