@@ -25,7 +25,7 @@ __all__ = [
 
 _RECENT = 8
 _count = 0
-_recent: collections.deque[Path] = collections.deque(maxlen=_RECENT)
+_recent: collections.deque[str | os.PathLike[str]] = collections.deque(maxlen=_RECENT)
 _in_progress: set[str] = set()
 
 
@@ -39,7 +39,7 @@ def end_write(temporary: str) -> None:
     _in_progress.discard(temporary)
 
 
-def record_write(target: Path) -> None:
+def record_write(target: str | os.PathLike[str]) -> None:
     """Note that ``target`` was written completely."""
     global _count
     _count += 1
@@ -67,4 +67,4 @@ def writes_since(mark: int) -> tuple[int, list[Path]]:
     (0, [])
     """
     count = _count - mark
-    return count, list(_recent)[len(_recent) - min(count, _RECENT) :]
+    return count, [Path(p) for p in list(_recent)[len(_recent) - min(count, _RECENT) :]]

@@ -149,31 +149,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _write_outputs(outdir: Path, stem: Path, value: Any) -> list[str]:
-    """Write ``value``'s files at ``stem`` (a path inside ``outdir``, which is resolved);
-    returns their names relative to ``outdir``."""
+def _write_outputs(outdir: str, stem: str, value: Any) -> list[str]:
+    """Write ``value``'s files at ``stem``, a path inside the resolved ``outdir`` (as
+    text: a step name has no dot, so a suffix is appended, and string operations cost
+    a fraction of pathlib's parsing); returns their names relative to ``outdir``."""
     durable = not _SYNC_AT_END
-    written: list[Path] = []
     kind_result = result_type(value, get_host().kinds())
-    own = kind_result.write(value, stem, durable=durable) if kind_result is not None else None
+    own = kind_result.write(value, Path(stem), durable=durable) if kind_result is not None else None
     if own is not None:
-        written += own
-    elif is_image(value):
-        picture, array = stem.with_suffix(".png"), stem.with_suffix(".npy")
-        write_image(picture, value, durable=durable)  # clips to [0, 1] itself
-        write_image(array, value, durable=durable)
-        written += [picture, array]
+        return [str(p.relative_to(outdir)) for p in own]
+    if is_image(value):
+        written = [stem + ".png", stem + ".npy"]
+        write_image(written[0], value, durable=durable)  # clips to [0, 1] itself
+        write_image(written[1], value, durable=durable)
     elif isinstance(value, np.ndarray):
-        codec.dump(stem.with_suffix(".npz"), value, durable=durable)
-        written.append(stem.with_suffix(".npz"))
+        written = [stem + ".npz"]
+        codec.dump(written[0], value, durable=durable)
     else:
         try:
-            write_json(stem.with_suffix(".json"), _plain(value), durable=durable)
-            written.append(stem.with_suffix(".json"))
+            written = [stem + ".json"]
+            write_json(written[0], _plain(value), durable=durable)
         except TypeError:
-            codec.dump(stem.with_suffix(".npz"), value, durable=durable)
-            written.append(stem.with_suffix(".npz"))
-    return [str(p.relative_to(outdir)) for p in written]
+            written = [stem + ".npz"]
+            codec.dump(written[0], value, durable=durable)
+    start = len(os.path.join(outdir, ""))  # with its separator, even for a root folder
+    return [name[start:] for name in written]
 
 
 def _stat(path: Path) -> list[int] | None:
@@ -207,7 +207,8 @@ class _Run:
         self.workers: dict[str, str] = {}
         self.failures: list[TaskFailed] = []
         self.sharing: dict[str, list[Task]] = {}
-        self.folders: dict[str, Path] = {}  # output folder name -> resolved and checked
+        self.folders: dict[str, str] = {}  # output folder name -> resolved and checked
+        self.outdir = str(plan.outdir)
         for step_tasks in plan.tasks.values():
             for task in step_tasks:
                 self.sharing.setdefault(task.key, []).append(task)
@@ -232,9 +233,11 @@ class _Run:
         """
         folder, _, leaf = _stem(self.plan, task).rpartition("/")
         if folder not in self.folders:
-            self.folders[folder] = inside(self.plan.outdir, folder) if folder else self.plan.outdir
+            self.folders[folder] = str(
+                inside(self.plan.outdir, folder) if folder else self.plan.outdir
+            )
         self.files[task.label] = self.pool.submit(
-            _write_outputs, self.plan.outdir, self.folders[folder] / leaf, value
+            _write_outputs, self.outdir, os.path.join(self.folders[folder], leaf), value
         )
 
     def settle(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -266,3 +268,92 @@ def test_png_of_values_outside_the_unit_range_is_that_of_the_clipped_image(
     write_image(tmp_path / "raw.png", image)
     write_image(tmp_path / "clipped.png", np.nan_to_num(np.clip(image, 0, 1), nan=0.0))
     assert (tmp_path / "raw.png").read_bytes() == (tmp_path / "clipped.png").read_bytes()
+
+
+def _rows_of_every_kind(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """uint8 samples whose rows are flat, noise, ramps or repeats of the row above:
+    each of PNG's row filters wins somewhere, so a different choice changes the bytes."""
+    data = rng.integers(0, 256, shape, dtype=np.uint8)
+    for y in range(1, shape[0]):
+        kind = rng.integers(4)
+        if kind == 0:
+            data[y] = rng.integers(256)
+        elif kind == 1:
+            data[y] = data[y - 1]
+        elif kind == 2:
+            ramp = np.arange(shape[1]) * int(rng.integers(1, 9)) + int(rng.integers(256))
+            data[y] = (ramp % 256).astype(np.uint8).reshape(-1, *([1] * (len(shape) - 2)))
+    return data
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        *(
+            (int(h), int(w), *c)
+            for h, w, c in zip(
+                np.random.default_rng(5).integers(1, 40, 12),
+                np.random.default_rng(6).integers(1, 40, 12),
+                [(), (2,), (3,), (4,)] * 3,
+                strict=True,
+            )
+        ),
+        (300, 300, 3),  # noise: its compressed data spans several IDAT chunks
+        (2, 17000, 4),  # a row wider than Pillow's 64 KiB buffer: the buffer is 4 x width
+    ],
+)
+def test_eight_bit_png_is_byte_for_byte_what_pillow_saves(
+    tmp_path: Path, shape: tuple[int, ...]
+) -> None:
+    # write_image drives Pillow's PNG encoder itself and writes the chunks (Pillow's
+    # save path costs more than encoding a small image); the file must be the one
+    # Image.save writes, for every channel count, size and kind of row.
+    from PIL import Image
+
+    samples = _rows_of_every_kind(np.random.default_rng(sum(shape)), shape)
+    write_image(tmp_path / "a.png", samples.astype(np.float32) / 255)
+    expected = io.BytesIO()
+    Image.fromarray(samples).save(expected, format="PNG")
+    assert (tmp_path / "a.png").read_bytes() == expected.getvalue()
+
+
+@pytest.mark.parametrize("layout", ["C", "Fortran", "strided", "float64", "float16", "3-D"])
+def test_npy_image_is_byte_for_byte_what_np_save_writes(tmp_path: Path, layout: str) -> None:
+    # write_image builds the .npy header once per shape and writes the samples
+    # without a copy; the file must be np.save's, header, order and all.
+    rng = np.random.default_rng(len(layout))
+    image = {
+        "C": rng.random((5, 7), dtype=np.float32),
+        "Fortran": np.asfortranarray(rng.random((5, 7), dtype=np.float32)),
+        "strided": rng.random((10, 14), dtype=np.float32)[::2, 1::2],
+        "float64": rng.random((6, 3)),
+        "float16": rng.random((4, 4)).astype(np.float16),
+        "3-D": rng.random((3, 5, 4), dtype=np.float32),
+    }[layout]
+    for name in ("first.npy", "second.npy"):  # the second reuses the header
+        write_image(tmp_path / name, image)
+        expected = io.BytesIO()
+        np.save(expected, image.astype(np.float32, copy=False), allow_pickle=False)
+        assert (tmp_path / name).read_bytes() == expected.getvalue()
+
+
+def test_write_bytes_finishes_partial_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write may take fewer bytes than it is given (a signal, a pipe, a full quota
+    # being approached): what is left is written, in order.
+    import os
+
+    import lamina.io
+
+    class Trickle:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        def write(self, fd: int, data: Any) -> int:
+            return os.write(fd, bytes(data[:7]))
+
+    monkeypatch.setattr(lamina.io, "os", Trickle())
+    samples = np.arange(300, dtype=np.float32).reshape(20, 15)
+    lamina.io.write_bytes(tmp_path / "a.bin", b"head", samples.data, b"tail")
+    assert (tmp_path / "a.bin").read_bytes() == b"head" + samples.tobytes() + b"tail"

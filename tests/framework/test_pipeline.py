@@ -160,21 +160,20 @@ def test_disk_full_leaves_no_half_written_file(
     import lamina.io
 
     class DiskFull:
-        """lamina.io's view of ``os``: the disk is full from the sixth file it writes
-        (outputs are not fsynced one by one, so a full disk shows at the write)."""
+        """lamina.io's view of ``os``: the disk is full from the sixth write into an
+        output (outputs are not fsynced one by one, so a full disk shows at the write)."""
 
         def __init__(self) -> None:
-            self.opened = 0
+            self.writes = 0
 
         def __getattr__(self, name: str) -> Any:
             return getattr(os, name)
 
-        def fdopen(self, fd: int, *args: Any, **kwargs: Any) -> Any:
-            self.opened += 1
-            if self.opened > 5:
-                os.close(fd)
+        def write(self, fd: int, data: Any) -> int:
+            self.writes += 1
+            if self.writes > 5:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return os.fdopen(fd, *args, **kwargs)
+            return os.write(fd, data)
 
     monkeypatch.setattr(lamina.io, "os", DiskFull())
     with pytest.raises(InputError, match="No space left on device"):
