@@ -16,8 +16,9 @@ pixels of one tile, which share one bin of triangles, run together.
 
 Every kernel takes the same leading "scene" arguments, in this order:
 ``table`` (R, 17) i64, ``shade`` (R, 17) f32 (colour planes, see
-``RasterTriangles.shade``), ``bin_start`` (tiles + 1) i64, ``bin_entries`` (E) i32,
-``bin_boxes`` (E) i32 (each entry's pixel box within its tile).
+``RasterTriangles.shade``), ``bin_start`` (bins + 1) i64, ``bin_entries`` (E) i32,
+``bin_boxes`` (E) i64 (each entry's coverage mask of its 8x8 bin, or its pixel box
+within its 16x16 bin: see ``entry_box``).
 """
 
 import functools
@@ -53,6 +54,7 @@ shade_t = ti.types.ndarray(dtype=ti.f32, ndim=2)
 starts_t = ti.types.ndarray(dtype=ti.i64, ndim=1)
 entries_t = ti.types.ndarray(dtype=ti.i32, ndim=1)
 keys_t = ti.types.ndarray(dtype=ti.i64, ndim=1)
+boxes_t = keys_t
 map_i32_t = ti.types.ndarray(dtype=ti.i32, ndim=2)
 map_i64_t = ti.types.ndarray(dtype=ti.i64, ndim=2)
 map_f32_t = ti.types.ndarray(dtype=ti.f32, ndim=2)
@@ -127,15 +129,18 @@ def build(real: object) -> SimpleNamespace:
         j: ti.i32,
         bin_bits: ti.i32,
     ) -> ti.i32:
-        """:func:`hit` behind a cheap test of the triangle's pixel box within the bin
-        (``boxes[e]``, see ``sort_bin``): small triangles, most of a bin, are rejected
-        without reading their row of the table."""
+        """:func:`hit` from ``boxes[e]`` (see ``entry_box``): in an 8x8 bin the entry's
+        coverage mask, one bit per pixel, so no triangle is read at all; in a 16x16
+        bin a cheap test of the triangle's pixel box within the bin first, so small
+        triangles, most of a bin, are rejected without reading their row of the table."""
         box = boxes[e]
         last = (1 << bin_bits) - 1
         li, lj = i & last, j & last
         inside = 0
+        if bin_bits == 3:
+            inside = ti.cast((box >> ((lj << 3) | li)) & 1, ti.i32)
         # (Taichi's `and` evaluates every side: all four are cheap comparisons.)
-        if box & 15 <= li <= (box >> 4) & 15 and (box >> 8) & 15 <= lj <= (box >> 12) & 15:
+        elif box & 15 <= li <= (box >> 4) & 15 and (box >> 8) & 15 <= lj <= (box >> 12) & 15:
             inside = hit(table, entry, i, j)
         return inside
 
@@ -255,26 +260,28 @@ def build(real: object) -> SimpleNamespace:
             tile_max[t] = largest
 
     @ti.func
-    def shell_sort(
-        keys: ti.template(), values: ti.template(), gaps: ti.template(), start: ti.i32, n: ti.i32
-    ):
-        """Shell sort of ``keys[start:start + n]`` carrying ``values`` along (Ciura's gaps,
-        largest first in ``gaps``, the last one 1)."""
+    def shell_sort(keys: ti.template(), values: ti.template(), boxes: ti.template(),
+                   gaps: ti.template(), start: ti.i32, n: ti.i32):  # fmt: skip
+        """Shell sort of ``keys[start:start + n]`` carrying ``values`` and ``boxes`` along
+        (Ciura's gaps, largest first in ``gaps``, the last one 1)."""
         for g in range(gaps.shape[0]):
             h = ti.cast(ti.min(gaps[g], n), ti.i32)
             if h < n:
                 for a in range(start + h, start + n):
                     k = keys[a]
                     v = values[a]
+                    box = boxes[a]
                     b = a
                     while b >= start + h:
                         if keys[b - h] <= k:
                             break
                         keys[b] = keys[b - h]
                         values[b] = values[b - h]
+                        boxes[b] = boxes[b - h]
                         b -= h
                     keys[b] = k
                     values[b] = v
+                    boxes[b] = box
 
     @ti.func
     def sort_keys(keys: ti.template(), gaps: ti.template(), start: ti.i32, n: ti.i32):
@@ -360,11 +367,11 @@ def build(real: object) -> SimpleNamespace:
         return result
 
     @ti.func
-    def bin_rect(b: ti.i32, bins_x: ti.i32, bin_bits: ti.i32, width: ti.i32,
+    def bin_rect(bx: ti.i32, by: ti.i32, bin_bits: ti.i32, width: ti.i32,
                  height: ti.i32) -> ti.math.ivec4:  # fmt: skip
-        """(i0, j0, i1, j1): the first and last pixel of bin ``b`` within the frame."""
+        """(i0, j0, i1, j1): the first and last pixel of bin (bx, by) within the frame."""
         size = 1 << bin_bits
-        i0, j0 = (b % bins_x) * size, (b // bins_x) * size
+        i0, j0 = bx * size, by * size
         return ti.math.ivec4(
             i0, j0, ti.min(i0 + size - 1, width - 1), ti.min(j0 + size - 1, height - 1)
         )
@@ -376,6 +383,7 @@ def build(real: object) -> SimpleNamespace:
         bin_start: ti.template(),
         bin_entries: ti.template(),
         cursor: ti.template(),
+        boxes: ti.template(),
         r: ti.i32,
         fill: ti.i32,
         bins_x: ti.i32,
@@ -384,8 +392,9 @@ def build(real: object) -> SimpleNamespace:
         height: ti.i32,
     ):
         """Count triangle ``r`` in ``cursor`` for every bin it may cover, or (``fill``)
-        write ``2 * r + full`` into those bins, counting ``cursor`` back down to 0
-        (in arbitrary order: the sort phase orders the bins)."""
+        write ``2 * r + full`` and its ``entry_box`` into those bins, counting
+        ``cursor`` back down to 0 (in arbitrary order: the sort phase orders the
+        bins).  The box is made here, where the triangle's rows are in cache."""
         for by in range(
             ti.cast(bbox[r, 2], ti.i32) >> bin_bits, (ti.cast(bbox[r, 3], ti.i32) >> bin_bits) + 1
         ):
@@ -397,24 +406,67 @@ def build(real: object) -> SimpleNamespace:
                 b = by * bins_x + bx
                 if kind > 0:
                     if fill:
-                        slot = ti.atomic_sub(cursor[b], 1) - 1
-                        bin_entries[ti.cast(bin_start[b], ti.i32) + slot] = 2 * r + kind // 2
+                        e = ti.cast(bin_start[b], ti.i32) + ti.atomic_sub(cursor[b], 1) - 1
+                        bin_entries[e] = 2 * r + kind // 2
+                        rect = bin_rect(bx, by, bin_bits, width, height)
+                        boxes[e] = entry_box(table, bbox, r, kind == 2, rect, bin_bits)
                     else:
                         ti.atomic_add(cursor[b], 1)
 
     @ti.func
-    def bin_boxes(bbox: ti.template(), bin_entries: ti.template(), boxes: ti.template(),
-                  rect: ti.math.ivec4, lo: ti.i32, hi: ti.i32, bin_bits: ti.i32):  # fmt: skip
-        """``boxes[e]``: bin entry ``e``'s pixel box clipped to its bin (``rect``), in
-        bin coordinates, 4 bits each: i0 | i1 << 4 | j0 << 8 | j1 << 12."""
+    def entry_box(table: ti.template(), bbox: ti.template(), r: ti.i32, full: ti.i32,
+                  rect: ti.math.ivec4, bin_bits: ti.i32) -> ti.i64:  # fmt: skip
+        """The ``bin_boxes`` value of triangle ``r`` (``full``: it covers every pixel) in
+        the bin of pixels ``rect``.  In a 16x16 bin its pixel box clipped to the bin,
+        in bin coordinates, 4 bits each: i0 | i1 << 4 | j0 << 8 | j1 << 12.  In an 8x8
+        bin (``bin_bits`` 3) its coverage mask: bit ``8 * lj + li`` set when it covers
+        the bin's pixel (li, lj) (:func:`hit`, evaluated once per bin entry instead of
+        once per pixel and entry, stepping the integer edge functions exactly)."""
         last = (1 << bin_bits) - 1
-        for e in range(lo, hi):
-            r = bin_entries[e] >> 1
-            i0 = ti.max(ti.cast(bbox[r, 0], ti.i32) - rect[0], 0)
-            i1 = ti.min(ti.cast(bbox[r, 1], ti.i32) - rect[0], last)
-            j0 = ti.max(ti.cast(bbox[r, 2], ti.i32) - rect[1], 0)
-            j1 = ti.min(ti.cast(bbox[r, 3], ti.i32) - rect[1], last)
-            boxes[e] = i0 | (i1 << 4) | (j0 << 8) | (j1 << 12)
+        i0 = ti.max(ti.cast(bbox[r, 0], ti.i32) - rect[0], 0)
+        i1 = ti.min(ti.cast(bbox[r, 1], ti.i32) - rect[0], last)
+        j0 = ti.max(ti.cast(bbox[r, 2], ti.i32) - rect[1], 0)
+        j1 = ti.min(ti.cast(bbox[r, 3], ti.i32) - rect[1], last)
+        box = ti.cast(i0 | (i1 << 4) | (j0 << 8) | (j1 << 12), ti.i64)
+        if bin_bits == 3:
+            box = ti.i64(-1)  # a full entry covers every pixel
+            if not full:
+                box = coverage_mask(table, r, i0, i1, j0, j1, rect)
+        return box
+
+    @ti.func
+    def coverage_mask(table: ti.template(), r: ti.i32, i0: ti.i32, i1: ti.i32, j0: ti.i32,
+                      j1: ti.i32, rect: ti.math.ivec4) -> ti.i64:  # fmt: skip
+        """Bit ``8 * lj + li`` set for the pixels (li, lj) of 8x8 bin ``rect`` in the box
+        ``i0:i1, j0:j1`` (inclusive, bin coordinates) that triangle ``r`` covers: its
+        edge functions less their thresholds (inside when all are >= 0), stepped
+        exactly from the box's corner."""
+        x = ti.cast(rect[0] + i0, ti.i64) << SUBPIXEL_BITS
+        y = ti.cast(rect[1] + j0, ti.i64) << SUBPIXEL_BITS
+        e0 = edge(table, r, 0, x, y) - table[r, COL_EDGE + 3]
+        e1 = edge(table, r, 1, x, y) - table[r, COL_EDGE + 7]
+        e2 = edge(table, r, 2, x, y) - table[r, COL_EDGE + 11]
+        a0 = table[r, COL_EDGE] << SUBPIXEL_BITS
+        a1 = table[r, COL_EDGE + 4] << SUBPIXEL_BITS
+        a2 = table[r, COL_EDGE + 8] << SUBPIXEL_BITS
+        b0 = table[r, COL_EDGE + 1] << SUBPIXEL_BITS
+        b1 = table[r, COL_EDGE + 5] << SUBPIXEL_BITS
+        b2 = table[r, COL_EDGE + 9] << SUBPIXEL_BITS
+        mask = ti.i64(0)
+        for lj in range(j0, j1 + 1):
+            d0, d1, d2 = e0, e1, e2
+            bit = ti.i64(1) << ((lj << 3) | i0)
+            for _li in range(i0, i1 + 1):
+                # (Branch-free: the sign of the OR is set when any edge is negative.)
+                mask |= bit & ~((d0 | d1 | d2) >> 63)
+                bit <<= 1
+                d0 += a0
+                d1 += a1
+                d2 += a2
+            e0 += b0
+            e1 += b1
+            e2 += b2
+        return mask
 
     @ti.func
     def bin_order(table: ti.template(), bin_entries: ti.template(), rect: ti.math.ivec4,
@@ -443,21 +495,20 @@ def build(real: object) -> SimpleNamespace:
         return result
 
     @ti.func
-    def sort_bin(table: ti.template(), bbox: ti.template(), bin_start: ti.template(),
-                 bin_entries: ti.template(), scratch: ti.template(), gaps: ti.template(),
-                 boxes: ti.template(), ordered: ti.template(), b: ti.i32, rect: ti.math.ivec4,
-                 bin_bits: ti.i32, id_bits: ti.i32, depth_shift: ti.i32):  # fmt: skip
+    def sort_bin(table: ti.template(), bin_start: ti.template(), bin_entries: ti.template(),
+                 scratch: ti.template(), gaps: ti.template(), boxes: ti.template(),
+                 ordered: ti.template(), b: ti.i32, rect: ti.math.ivec4, bin_bits: ti.i32,
+                 id_bits: ti.i32, depth_shift: ti.i32):  # fmt: skip
         """Order bin ``b`` (pixels ``rect``) by the triangles' keys at its centre
-        pixel, so the fragment lists built from it come out (nearly) sorted; write
-        each entry's pixel box (``bin_boxes``); flag the bin when it is in key
-        order at every pixel (``ordered[b]``, see ``bin_order``)."""
+        pixel, so the fragment lists built from it come out (nearly) sorted, the
+        entries' boxes with them; flag the bin when it is in key order at every
+        pixel (``ordered[b]``, see ``bin_order``)."""
         half = 1 << (bin_bits - 1)
         i, j = ti.min(rect[0] + half, rect[2]), ti.min(rect[1] + half, rect[3])
         lo, hi = ti.cast(bin_start[b], ti.i32), ti.cast(bin_start[b + 1], ti.i32)
         for e in range(lo, hi):
             scratch[e] = key(table, bin_entries[e] >> 1, i, j, id_bits, depth_shift)
-        shell_sort(scratch, bin_entries, gaps, lo, hi - lo)
-        bin_boxes(bbox, bin_entries, boxes, rect, lo, hi, bin_bits)
+        shell_sort(scratch, bin_entries, boxes, gaps, lo, hi - lo)
         ordered[b] = bin_order(table, bin_entries, rect, lo, hi, id_bits, depth_shift)
 
     @ti.kernel
@@ -470,7 +521,7 @@ def build(real: object) -> SimpleNamespace:
         cursor: entries_t,
         scratch: keys_t,
         gaps: keys_t,
-        boxes: entries_t,
+        boxes: boxes_t,
         ordered: entries_t,
         bins_x: ti.i32,
         bin_bits: ti.i32,
@@ -485,8 +536,8 @@ def build(real: object) -> SimpleNamespace:
         0. ``cursor[b]`` += how many triangles may cover a pixel centre of bin ``b``
            (``cursor`` zeroed; the other buffers are not used and may be dummies);
         1. with ``bin_start`` the exclusive prefix sum of those counts, write every
-           bin (``bin_triangle``), leaving ``cursor`` zero;
-        2. per bin, sort it and write its boxes and order flag (``sort_bin``).
+           bin's entries and boxes (``bin_triangle``), leaving ``cursor`` zero;
+        2. per bin, sort it and write its order flag (``sort_bin``).
 
         One compiled kernel with a runtime phase, not three kernels (nor
         ``ti.static`` phases, which compile separately): Taichi loads and
@@ -498,15 +549,15 @@ def build(real: object) -> SimpleNamespace:
             n = bin_start.shape[0] - 1
         for q in range(n):
             if phase == 2:
-                rect = bin_rect(q, bins_x, bin_bits, width, height)
+                rect = bin_rect(q % bins_x, q // bins_x, bin_bits, width, height)
                 sort_bin(
-                    table, bbox, bin_start, bin_entries, scratch, gaps, boxes, ordered, q,
-                    rect, bin_bits, id_bits, depth_shift,
+                    table, bin_start, bin_entries, scratch, gaps, boxes, ordered, q, rect,
+                    bin_bits, id_bits, depth_shift,
                 )  # fmt: skip
             else:
                 bin_triangle(
-                    table, bbox, bin_start, bin_entries, cursor, q, phase, bins_x, bin_bits,
-                    width, height,
+                    table, bbox, bin_start, bin_entries, cursor, boxes, q, phase, bins_x,
+                    bin_bits, width, height,
                 )  # fmt: skip
 
     return SimpleNamespace(

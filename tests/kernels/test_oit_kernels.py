@@ -47,13 +47,18 @@ def probes(ti, common):
 
     @ti.kernel
     def sort_lists(
-        keys: oc.keys_t, starts: oc.keys_t, gaps: oc.keys_t, values: oc.entries_t, mode: ti.i32
+        keys: oc.keys_t,
+        starts: oc.keys_t,
+        gaps: oc.keys_t,
+        values: oc.entries_t,
+        boxes: oc.boxes_t,
+        mode: ti.i32,
     ):
         for s in range(starts.shape[0] - 1):
             start = ti.cast(starts[s], ti.i32)
             n = ti.cast(starts[s + 1], ti.i32) - start
             if mode == 1:
-                common.shell_sort(keys, values, gaps, start, n)
+                common.shell_sort(keys, values, boxes, gaps, start, n)
             elif mode == 0:
                 common.sort_keys(keys, gaps, start, n)
             elif n <= 64:  # in a thread's own array, as the fragment list does
@@ -135,8 +140,10 @@ def test_sorts_equal_numpy(mode, probes):
     keys = np.concatenate(lists)
     starts = np.cumsum([0] + [len(x) for x in lists])
     values = np.arange(len(keys), dtype=np.int32)
+    boxes = -3 * np.arange(len(keys), dtype=np.int64)  # a second payload, 64-bit
     original = keys.copy()
-    probes[1](keys, starts, oit_common.SHELL_GAPS, values, ["keys", "pairs", "local"].index(mode))
+    mode_index = ["keys", "pairs", "local"].index(mode)
+    probes[1](keys, starts, oit_common.SHELL_GAPS, values, boxes, mode_index)
     for s in range(len(lists)):
         segment = slice(starts[s], starts[s + 1])
         if mode == "local" and len(lists[s]) > 64:
@@ -144,13 +151,14 @@ def test_sorts_equal_numpy(mode, probes):
         np.testing.assert_array_equal(keys[segment], np.sort(original[segment]))
         if mode == "pairs":  # the values travelled with their keys
             np.testing.assert_array_equal(original[values[segment]], keys[segment])
+            np.testing.assert_array_equal(boxes[segment], -3 * values[segment].astype(np.int64))
 
 
 def bin_triangles(
     common, tris: raster.RasterTriangles, bits: int
 ) -> tuple[int, int, np.ndarray, ...]:
     """Bin ``tris`` into bins of ``2**bits`` pixels with the kernels: (bins_x, bins,
-    starts, entries, per-bin order flags, per-entry pixel boxes)."""
+    starts, entries, per-bin order flags, per-entry pixel boxes or coverage masks)."""
     from lamina.kernels import oit_common
 
     height, width = tris.size
@@ -162,10 +170,10 @@ def bin_triangles(
     gaps = oit_common.SHELL_GAPS
     unused = {"i32": np.zeros(1, np.int32), "i64": np.zeros(1, np.int64)}
     common.bin_tiles(0, tris.table, tris.bbox, unused["i64"], unused["i32"], counts,
-                     unused["i64"], gaps, unused["i32"], unused["i32"], **extent)  # fmt: skip
+                     unused["i64"], gaps, unused["i64"], unused["i32"], **extent)  # fmt: skip
     start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     entries = np.zeros(max(1, start[-1]), np.int32)
-    boxes = np.zeros(len(entries), np.int32)
+    boxes = np.zeros(len(entries), np.int64)
     ordered = np.full(n_tiles, -1, np.int32)
     scratch = np.zeros(len(entries), np.int64)
     for phase in (1, 2):
@@ -194,7 +202,12 @@ def test_binning_is_conservative_and_exact_on_full_tiles(bits, ti, common):
             listed = [e for e in binned if e >> 1 == r]
             if hits.any():
                 assert len(listed) == 1, (t, r)
-                # Every covered pixel lies in the entry's box (the pixels' cheap test).
+            if listed and bits == 3:
+                # 8x8 bins: the entry's coverage mask is the coverage, pixel for pixel.
+                mask = box_of[r] >> (8 * (j - ty * tile) + i - tx * tile) & 1
+                np.testing.assert_array_equal(mask, hits, str((t, r)))
+            elif hits.any():
+                # 16x16: every covered pixel lies in the entry's box (the pixels' cheap test).
                 box = box_of[r]
                 li, lj = i[hits] - tx * tile, j[hits] - ty * tile
                 assert (box & 15) <= li.min() and li.max() <= (box >> 4) & 15, (t, r)

@@ -122,12 +122,12 @@ def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) 
     unused = {"i32": device.empty((1,), np.int32), "i64": device.empty((1,), np.int64)}
     if tris.n:  # (the uploaded arrays are padded to one row when empty)
         common.bin_tiles(0, table, bbox, unused["i64"], unused["i32"], counts, unused["i64"],
-                         gaps, unused["i32"], unused["i32"], **extent)  # fmt: skip
+                         gaps, unused["i64"], unused["i32"], **extent)  # fmt: skip
     start = np.zeros(n_bins + 1, dtype=np.int64)
     np.cumsum(device.download(counts), out=start[1:])
     entries = int(start[-1])
     check_allocation(
-        entries * 16,  # i32 entry and box, i64 sort key per (triangle, bin) pair
+        entries * 20,  # i32 entry, i64 box (or mask) and sort key per (triangle, bin) pair
         what=f"{entries} (triangle, bin) pairs of a {width} x {height} frame",
         fix="choose a smaller size (--size) or a smaller scene",
     )
@@ -138,7 +138,7 @@ def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) 
         )
     bin_start = device.upload(start)
     bin_entries = device.empty((max(1, entries),), np.int32)
-    boxes = device.empty((max(1, entries),), np.int32)
+    boxes = device.empty((max(1, entries),), np.int64)
     ordered = device.zeros((n_bins,), np.int32)
     if entries:
         scratch = device.empty((max(1, entries),), np.int64)
