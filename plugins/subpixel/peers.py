@@ -88,7 +88,7 @@ def bound_at_shift(
         )
         noise_scale = float(np.sqrt(0.5 * (np.mean(window_r**2) + np.mean(window_m**2))))
     moments = spectrum.moments(shift)
-    sigma = noise * noise_scale if noise is not None else spectrum.noise_sigma(moments)
+    sigma = noise * noise_scale if noise is not None else spectrum.noise_sigma(shift)
     sigma = max(sigma, floor)
     information = spectrum.information(spectrum.midpoint_power(shift), sigma)
     crlb = spectrum.crlb(information, sigma)

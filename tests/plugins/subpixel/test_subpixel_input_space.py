@@ -296,6 +296,23 @@ def test_window_bias_of_small_smooth_views_is_in_the_uncertainty():
     assert np.all(z <= 5)
 
 
+def test_noise_free_uncertainty_follows_the_error_not_a_floor():
+    # Noise-free views sat on a stopping floor of 2e-5 px while their errors were
+    # about 1e-6 px; a detected window bias was counted as variance, which left
+    # each such estimate within about one standard error of the truth.
+    rng = np.random.default_rng(41)
+    z, sigma = [], []
+    for texture in ("natural", "speckle"):
+        for fraction in (0.05, 0.4):
+            for _ in range(3):
+                reference, moving, truth = view_pair(texture, 256, fraction, None, False, rng)
+                result = MLRefine().estimate(reference, moving)
+                sigma.append(result.uncertainty)
+                z.append(np.abs(result.shift - truth) / np.array(result.uncertainty))
+    assert np.median(sigma) < 5e-6, np.sort(np.ravel(sigma))
+    assert np.all(np.concatenate(z) <= 5), np.sort(np.concatenate(z))
+
+
 def test_hann_check_does_not_inflate_noisy_estimates(camera):
     # In the noise regime the Hann refit differs by noise alone (V_hann - V): the
     # reported uncertainty stays at the sandwich, near the Cramer-Rao bound.
