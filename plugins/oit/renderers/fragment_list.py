@@ -198,13 +198,10 @@ def _regions(tile_sum: np.ndarray, budget: int) -> list[tuple[int, int, int]]:
     regions = []
     t0, running = 0, 0
     for t, n in enumerate(tile_sum.tolist()):
+        # (A tile over the budget on its own stays open until this closes it.)
         if running + n > budget and t > t0:
             regions.append((t0, t, running))
             t0, running = t, 0
         running += n
-        if running > budget:  # a single tile over the budget
-            regions.append((t0, t + 1, running))
-            t0, running = t + 1, 0
-    if t0 < len(tile_sum):
-        regions.append((t0, len(tile_sum), running))
+    regions.append((t0, len(tile_sum), running))
     return regions
