@@ -27,6 +27,8 @@ from scipy import ndimage
 
 from lamina.errors import InputError
 from lamina.plugins.subpixel.matching import Match, choose_start, independence
+from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, Texture, texture_significance
+from lamina.plugins.subpixel.registration import settled_contraction
 from lamina.plugins.subpixel.windows import (
     MIN_OVERLAP,
     apply_window,
@@ -37,8 +39,30 @@ from lamina.types import ShiftEstimate
 
 __all__ = ["VolumeShiftEstimate", "register_volumes"]
 
-#: Window re-placements; each is a full Newton fit.
-_PASSES = 4
+#: Most window placements; each is a full Newton fit.
+_PASSES = 12
+
+#: Largest contraction of the window-placement fixed point used to extrapolate.
+_MAX_CONTRACTION = 0.95
+
+#: Volumes with a side under this are fitted under Hann windows on overlaps down to
+#: _SMALL_OVERLAP voxels (Tukey tapers need MIN_OVERLAP).
+_SMALL_SIDE = 16
+
+#: Smallest overlap (voxels per axis) fitted under the Hann windows of small volumes.
+_SMALL_OVERLAP = 4
+
+#: Largest fraction of the band left out next to Nyquist under windows.
+_MAX_BAND_CUT = 0.3
+
+#: Standard error (voxels) under which the window's aliasing bias is checked, and
+#: the standard errors of the difference by which the Hann pass must differ.
+_BIAS_SIGMA = 0.02
+_BIAS_Z = 2.0
+
+#: How far (voxels) the windows are moved off the estimate to measure the
+#: contraction of their placement when the passes did not.
+_PROBE_STEP = 0.1
 
 #: Standard errors by which the half-band fit must differ to count as model error
 #: (as in 2-D).
@@ -74,13 +98,16 @@ def register_volumes(
     """Shift (dz, dy, dx) of the content from ``reference`` to ``moving``.
 
     ``periodic=True`` for circular translates (no windows, no wrapped
-    candidates); ``weighting`` ``"wiener"`` or ``"none"`` as
-    :class:`~lamina.plugins.subpixel.registration.MLRefine`'s; ``masks`` (True
-    where a voxel is valid, as validated by :func:`.checks.as_masked_pair`)
-    leave voxels out of the match.
+    candidates); volumes with a side under 16 voxels are fitted under Hann
+    windows, with a warning. ``weighting`` ``"wiener"`` or ``"none"``
+    as :class:`~lamina.plugins.subpixel.registration.MLRefine`'s; ``masks``
+    (True where a voxel is valid, as validated by :func:`.checks.as_masked_pair`)
+    leave voxels out of the match. ``diagnostics["warnings"]`` names what limits
+    the estimate (low SNR, small overlap, periodic texture, a small volume, a
+    fit that did not settle) and ``diagnostics["feasible"]`` is False when one
+    says the estimate may be grossly wrong; texture in one or two directions
+    only (the aperture problem) is refused with the direction named.
     """
-    from skimage.registration import phase_cross_correlation
-
     ref, mov = (_as_volume(v, name) for v, name in ((reference, "reference"), (moving, "moving")))
     if ref.shape != mov.shape:
         raise InputError(
@@ -88,63 +115,224 @@ def register_volumes(
         )
     if np.ptp(ref) == 0 or np.ptp(mov) == 0:
         raise InputError("not feasible: a constant volume holds no shift")
-    if masks is None:
-        coarse, _, _ = phase_cross_correlation(ref, mov)
-        power = np.abs(np.fft.fftn(ref - ref.mean())) ** 2
-        match = choose_start(
-            ref,
-            mov,
-            [-np.asarray(coarse, dtype=np.float64)],
-            wrap=not periodic,
-            independent=independence(power, np.ones(power.shape)),
+    model = _Model(None if periodic else taper, masks, MIN_OVERLAP)
+    warnings: list[str] = []
+    if min(ref.shape) < _SMALL_SIDE and not periodic:
+        # too small for Tukey tapers: Hann windows over overlaps of a few voxels
+        model = _Model(1.0, masks, _SMALL_OVERLAP)
+        warnings.append(
+            f"small volume: {'x'.join(map(str, ref.shape))} voxels is fitted from few "
+            "frequencies under Hann windows"
         )
-    else:
-        masked = phase_cross_correlation(ref, mov, reference_mask=masks[0], moving_mask=masks[1])
-        start = -np.asarray(masked[0] if isinstance(masked, tuple) else masked, dtype=np.float64)
-        match = Match(start, float("inf"), np.zeros(3))
+    match = _start(ref, mov, periodic, masks)
     shift = match.shift
-    warnings = list(match.warnings)
-    shape = np.array(ref.shape)
-    if not periodic and np.any(shape - 1 - np.abs(shift) < MIN_OVERLAP):
-        warnings.append("small overlap: under 8 voxels on an axis; the integer peak (±0.5)")
+    warnings = match.warnings + warnings
+    if not model.fits(ref.shape, shift):
+        # the overlap is too thin to fit, but the scene can still be judged
+        plain = _windowed_spectra(ref, mov, shift, _Model(None, None, 0), None)
+        sigma = float(np.sqrt(_noise_power(plain, shift)))
+        flat = np.ones(ref.shape)
+        texture_significance(ref, mov, (flat, flat), sigma).require_two_directions()
+        warnings.append(
+            f"small overlap: under {model.min_overlap} voxels on an axis; the estimate is the "
+            "correlation peak (about 0.5 voxel)"
+        )
         covariance = np.eye(3) * 0.25 + np.diag(match.spread**2)
         return _result(shift, covariance, float("nan"), 0, False, warnings)
     iterations, converged = 0, False
     weights: np.ndarray | None = None
-    window_taper = None if periodic else taper
+    steps: list[np.ndarray] = []
+    estimates: list[np.ndarray] = []
+    placement, lag = shift, np.zeros(3)
     for index in range(_PASSES):
-        spectra = _windowed_spectra(ref, mov, shift, window_taper, masks, weights)
+        if index and not model.fits(ref.shape, placement):
+            converged = False
+            break
+        spectra = _windowed_spectra(ref, mov, placement, model, weights)
+        start = placement
         if index == 0 and weighting == "wiener":
             # a plain fit first: its residual gives the noise the weights need
-            shift, _, more, _ = _newton(spectra, shift, max_iter=max_iter, tol=tol)
+            start, _, more, _ = _newton(spectra, start, max_iter=max_iter, tol=tol)
             iterations += more
-            weights = _wiener_weights(spectra, _noise_power(spectra, shift))
+            weights = _wiener_weights(spectra, _noise_power(spectra, start))
             spectra.weights = spectra.used * weights
-        moved, hessian, more, converged = _newton(spectra, shift, max_iter=max_iter, tol=tol)
+        shift, hessian, more, converged = _newton(spectra, start, max_iter=max_iter, tol=tol)
         iterations += more
-        step = float(np.max(np.abs(moved - shift)))
-        shift = moved
-        if step < tol:
+        steps.append(shift - placement)
+        estimates.append(shift)
+        if model.taper is None:
             break
+        # The estimate is a fixed point of placement -> estimate(placement); smooth
+        # scenes contract slowly (c up to 0.7), so near it each axis is extrapolated
+        # (Aitken) by step c / (1 - c), never more than a tenth of a voxel per
+        # pass, and what the last placement may still be off by is reported.
+        contraction = np.full(3, 0.01)
+        if len(steps) >= 2:
+            ratio = np.divide(steps[-1], steps[-2], out=np.zeros(3), where=np.abs(steps[-2]) > 0)
+            contraction = np.clip(ratio, 0.01, _MAX_CONTRACTION)
+        lag = np.abs(steps[-1]) * contraction / (1.0 - contraction)
+        if np.max(lag) < tol:
+            break
+        jump = np.clip(steps[-1] * contraction / (1.0 - contraction), -0.1, 0.1)
+        placement = shift + (jump if index and np.max(np.abs(steps[-1])) < 0.1 else 0.0)
+    else:
+        converged = False
     sigma2 = _noise_power(spectra, shift)
+    sigma = float(np.sqrt(sigma2)) / spectra.noise_scale  # per voxel of the raw volumes
+    # gradients across a mask's edge reach into filled voxels: keep them out
+    inner = spectra.windows if masks is None else _eroded(spectra.windows)
+    texture = texture_significance(ref, mov, inner, sigma)
+    try:
+        texture.require_two_directions()
+    except InputError:
+        # The overlap lacks texture along a direction: refused only when the whole
+        # volumes do too; a small overlap of a textured scene is a low-SNR estimate.
+        flat = np.ones(ref.shape)
+        texture_significance(ref, mov, (flat, flat), sigma).require_two_directions()
+    warnings += texture.warnings()
     covariance = _covariance(spectra, hessian, sigma2)
+    if model.taper is not None:
+        # the windows sit where the estimate puts them: at that fixed point an
+        # error of the fit at fixed windows becomes error / (1 - c) per axis
+        contraction = _contraction(
+            ref, mov, shift, steps, spectra, model, max_iter=max_iter, tol=tol
+        )
+        covariance = covariance * np.outer(1.0 / (1.0 - contraction), 1.0 / (1.0 - contraction))
+    if np.any(texture.z < SIGNIFICANT_Z):
+        # the curvature is itself noise there: the bound with the texture energy
+        # floored at its noise takes over where it is larger
+        bound = np.diag(_floored_bound(texture, sigma))
+        covariance += np.diag(np.maximum(bound - np.diag(covariance), 0.0))
     covariance += _model_error(spectra, shift, covariance, sigma2, max_iter=max_iter, tol=tol)
-    covariance += np.eye(3) * (2.0 * tol) ** 2 + np.diag(match.spread**2)
-    if not periodic and taper < 1.0:
-        # the window's aliasing bias (see MLRefine._window_bias): a Hann pass
-        hann_spectra = _windowed_spectra(ref, mov, shift, 1.0, masks, weights)
-        try:
-            hann, hann_hessian, _, _ = _newton(hann_spectra, shift, max_iter=max_iter, tol=tol)
-        except InputError:
-            hann = None
-        if hann is not None:
-            hann_covariance = _covariance(
-                hann_spectra, hann_hessian, _noise_power(hann_spectra, hann)
-            )
-            difference = (hann - shift) ** 2
-            expected = np.diag(covariance) + np.diag(hann_covariance)
-            covariance += np.diag(np.where(difference > 9.0 * expected, difference, 0.0))
-    return _result(shift, covariance, float(np.sqrt(sigma2)), iterations, converged, warnings)
+    covariance += np.eye(3) * (2.0 * tol) ** 2 + np.diag(match.spread**2 + lag**2)
+    covariance += _window_bias(ref, mov, shift, covariance, model, weights, max_iter, tol)
+    if not converged and len(estimates) > 3:
+        # The placement wandered instead of settling: the estimate depends on where
+        # the windows cut the content by about the spread of the later passes.
+        covariance += np.cov(np.array(estimates[len(estimates) // 2 :]).T)
+    if not converged:
+        warnings.append("not converged: the fit or the window placement did not settle")
+    return _result(shift, covariance, sigma, iterations, converged, warnings)
+
+
+@dataclass(frozen=True)
+class _Model:
+    """How the volumes are windowed: co-moving windows with ``taper`` (None: none,
+    circular translates) times the ``masks``, on overlaps of ``min_overlap``
+    voxels or more."""
+
+    taper: float | None
+    masks: tuple[np.ndarray, np.ndarray] | None
+    min_overlap: int
+    #: The windows are raised to this power (2: smoother than Hann, for the bias check).
+    power: int = 1
+
+    def fits(self, shape: tuple[int, ...], shift: np.ndarray) -> bool:
+        """Whether the windows at ``shift`` keep ``min_overlap`` voxels on every axis."""
+        overlap = np.array(shape) - 1.0 - np.abs(shift)
+        return self.taper is None or bool(np.all(overlap >= self.min_overlap))
+
+
+def _eroded(windows: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each window at its smallest over the voxel's 3 x 3 x 3 neighbourhood."""
+    return (ndimage.minimum_filter(windows[0], 3), ndimage.minimum_filter(windows[1], 3))
+
+
+def _window_bias(
+    ref: np.ndarray,
+    mov: np.ndarray,
+    shift: np.ndarray,
+    covariance: np.ndarray,
+    model: _Model,
+    weights: np.ndarray | None,
+    max_iter: int,
+    tol: float,
+) -> np.ndarray:
+    """Covariance of the bias the window's own aliasing leaves, as
+    ``MLRefine._window_bias`` finds it: where the estimate is precise enough for
+    it to matter, a pass at the estimate under smoother windows (Hann for Tukey
+    windows, squared Hann for the Hann windows of small volumes, which fold
+    most), whose difference from it varies by about ``V_smooth - V`` where there
+    is no bias."""
+    if model.taper is None:
+        return np.zeros((3, 3))
+    smoother = replace(model, taper=1.0) if model.taper < 1.0 else replace(model, power=2)
+    if not smoother.fits(ref.shape, shift):
+        return np.zeros((3, 3))
+    spectra = _windowed_spectra(ref, mov, shift, smoother, weights)
+    try:
+        hann, _, _, _ = _newton(spectra, shift, max_iter=max_iter, tol=tol)
+    except InputError:
+        return np.zeros((3, 3))
+    difference = (hann - shift) ** 2
+    return np.diag(difference)
+
+
+def _start(
+    ref: np.ndarray,
+    mov: np.ndarray,
+    periodic: bool,
+    masks: tuple[np.ndarray, np.ndarray] | None,
+) -> Match:
+    """The integer start and its doubts (:func:`.matching.choose_start`): the peaks of
+    the phase and the plain correlation (with masks, of scikit-image's masked
+    normalised cross-correlation too) and, for views, their wrapped alternatives;
+    the candidate whose overlap correlates most significantly wins."""
+    from skimage.registration import phase_cross_correlation
+
+    peaks = [
+        -np.asarray(phase_cross_correlation(ref, mov, normalization=norm)[0], dtype=np.float64)
+        for norm in ("phase", None)
+    ]
+    if masks is not None:
+        masked = phase_cross_correlation(ref, mov, reference_mask=masks[0], moving_mask=masks[1])
+        peaks.insert(0, -np.asarray(masked[0] if isinstance(masked, tuple) else masked, float))
+    power = np.abs(np.fft.fftn(ref - ref.mean())) ** 2
+    return choose_start(
+        ref, mov, peaks, wrap=not periodic, independent=independence(power, np.ones(power.shape))
+    )
+
+
+def _contraction(
+    ref: np.ndarray,
+    mov: np.ndarray,
+    shift: np.ndarray,
+    steps: list[np.ndarray],
+    spectra: _Spectra,
+    model: _Model,
+    *,
+    max_iter: int,
+    tol: float,
+) -> np.ndarray:
+    """Contraction per axis of the window-placement fixed point: from the first two
+    passes where their steps tell it (:func:`.registration.settled_contraction`),
+    else measured by moving the windows ``_PROBE_STEP`` voxels off the estimate
+    (toward zero shift, so they still fit) and refitting."""
+    settled, measured = settled_contraction(steps, tol)
+    if np.all(measured):
+        return settled
+    probe = np.where(shift > 0, -_PROBE_STEP, _PROBE_STEP)
+    if not model.fits(ref.shape, shift + probe):
+        return settled
+    moved_spectra = replace(
+        _windowed_spectra(ref, mov, shift + probe, model, None), weights=spectra.weights
+    )
+    try:
+        moved, _, _, _ = _newton(moved_spectra, shift, max_iter=max_iter, tol=tol)
+    except InputError:
+        return settled
+    probed, _ = settled_contraction([probe, moved - shift], tol)
+    return np.where(measured, settled, probed)
+
+
+def _floored_bound(texture: Texture, sigma: float) -> np.ndarray:
+    """Cramér-Rao bound ``2 sigma**2 G^-1`` with each eigenvalue of the texture's
+    structure tensor ``G`` at least its noise standard error, so it stays finite
+    (and large) where the texture does not stand out of the noise."""
+    floor = float(np.min(texture.error)) if np.all(np.isfinite(texture.error)) else 0.0
+    values = np.maximum(texture.energy, max(floor, np.finfo(float).tiny))
+    vectors = texture.directions
+    return 2.0 * sigma**2 * (vectors / values) @ vectors.T
 
 
 def _result(
@@ -195,18 +383,22 @@ class _Spectra:
     k: list[np.ndarray]  # per-axis angular wavenumbers, broadcastable
     used: np.ndarray  # 1 where a bin enters the fit (no DC, no Nyquist planes)
     weights: np.ndarray  # per-bin weights q, 0 where a bin is not used
+    windows: tuple[np.ndarray, np.ndarray]
+    #: Noise standard deviation of the windowed volumes per unit voxel noise.
+    noise_scale: float
 
 
 def _windowed_spectra(
     ref: np.ndarray,
     mov: np.ndarray,
     shift: np.ndarray,
-    taper: float | None,
-    masks: tuple[np.ndarray, np.ndarray] | None,
+    model: _Model,
     weights: np.ndarray | None,
 ) -> _Spectra:
-    """Spectra of the volumes under co-moving Tukey windows (none: ``taper=None``),
-    times the masks when there are any."""
+    """Spectra of the volumes under the ``model``'s windows at ``shift``, and the bins
+    the fit uses: no DC, no Nyquist planes, and with windows none next to Nyquist
+    where the windowed content aliases (see ``registration._alias_free_band``:
+    ``3 / t`` of the band per axis, at most 30 %, for tapers of ``t`` voxels)."""
     ks, used = [], np.ones(ref.shape)
     for axis, size in enumerate(ref.shape):
         view: list[slice | None] = [None] * ref.ndim
@@ -217,17 +409,25 @@ def _windowed_spectra(
             plane[axis] = size // 2
             used[tuple(plane)] = 0.0
     used[(0,) * ref.ndim] = 0.0
+    taper, masks, least = model.taper, model.masks, model.min_overlap
     if taper is None:
         windows = (np.ones(ref.shape), np.ones(ref.shape))
-    elif masks is None:
-        windows = comoving_windows(ref.shape, shift, taper)
     else:
-        windows = masked_windows(ref.shape, shift, taper, masks)
+        for k, size, offset in zip(ks, ref.shape, shift, strict=True):
+            taper_voxels = max(taper * (size - 1.0 - abs(float(offset))) / 2.0, 1.0)
+            used = used * (np.abs(k) <= np.pi * (1.0 - min(_MAX_BAND_CUT, 3.0 / taper_voxels)))
+        if masks is None:
+            windows = comoving_windows(ref.shape, shift, taper, min_overlap=least)
+        else:
+            windows = masked_windows(ref.shape, shift, taper, masks, min_overlap=least)
+        windows = (windows[0] ** model.power, windows[1] ** model.power)
     spectra = [
         np.fft.fftn(apply_window(volume, window)) / np.sqrt(volume.size)
         for volume, window in zip((ref, mov), windows, strict=True)
     ]
-    return _Spectra(spectra[0], spectra[1], ks, used, used if weights is None else used * weights)
+    scale = float(np.sqrt(0.5 * (np.mean(windows[0] ** 2) + np.mean(windows[1] ** 2))))
+    weighted = used if weights is None else used * weights
+    return _Spectra(spectra[0], spectra[1], ks, used, weighted, windows, scale)
 
 
 def _phase(spectra: _Spectra, shift: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -267,12 +467,15 @@ def _k_moments(field: np.ndarray, ks: list[np.ndarray]) -> tuple[Any, np.ndarray
 def _newton(
     spectra: _Spectra, start: np.ndarray, *, max_iter: int, tol: float
 ) -> tuple[np.ndarray, np.ndarray, int, bool]:
-    """Damped Newton ascent of the correlation, steps capped at one voxel."""
+    """Damped Newton ascent of the correlation, steps capped at one voxel: with the
+    observed curvature where it is positive definite, else with the Gauss-Newton
+    matrix of the symmetric residual (as :func:`.registration.gauss_newton`).
+    Returns the shift, the matrix of the last step, the iterations and whether the
+    last step was shorter than ``tol``."""
     shift = start.copy()
-    value, gradient, hessian = _moments(spectra, shift)
+    value, gradient, curvature = _moments(spectra, shift)
     for iteration in range(1, max_iter + 1):
-        if np.linalg.eigvalsh(hessian)[0] <= 0:
-            raise InputError("not feasible: the volumes carry too little texture to register")
+        hessian = _positive_curvature(spectra, curvature)
         step = np.linalg.solve(hessian, gradient)
         step /= max(1.0, float(np.max(np.abs(step))))
         for _ in range(12):
@@ -281,10 +484,23 @@ def _newton(
                 break
             step = step / 2.0
         shift = shift + step
-        value, gradient, hessian = trial
+        value, gradient, curvature = trial
         if float(np.max(np.abs(step))) < tol:
-            return shift, hessian, iteration, True
-    return shift, hessian, max_iter, False
+            return shift, _positive_curvature(spectra, curvature), iteration, True
+    return shift, _positive_curvature(spectra, curvature), max_iter, False
+
+
+def _positive_curvature(spectra: _Spectra, curvature: np.ndarray) -> np.ndarray:
+    """The curvature where it is positive definite, else the Gauss-Newton matrix
+    ``sum q k k^T |A + B|**2 / 4`` (positive semi-definite everywhere); only
+    volumes with no texture at all leave that singular."""
+    if np.linalg.eigvalsh(curvature)[0] > 0:
+        return curvature
+    power = spectra.weights * (np.abs(spectra.reference) ** 2 + np.abs(spectra.moving) ** 2)
+    matrix = (_k_moments(power, spectra.k)[2].real + 2.0 * curvature) / 4.0
+    if np.linalg.eigvalsh(matrix)[0] <= 0:
+        raise InputError("not feasible: the volumes carry no texture, so no shift can be measured")
+    return matrix
 
 
 def _noise_power(spectra: _Spectra, shift: np.ndarray) -> float:
