@@ -420,8 +420,17 @@ class MLRefine:
         registration = phase_cross_correlation(
             ref, mov, reference_mask=masks[0], moving_mask=masks[1]
         )
-        start = -np.asarray(registration[0] if isinstance(registration, tuple) else registration)
-        match = Match(start.astype(np.float64), float("inf"), np.zeros(2))
+        masked = -np.asarray(registration[0] if isinstance(registration, tuple) else registration)
+        # On small or mostly masked views the masked NCC peaks at spurious thin
+        # overlaps: it competes with the correlation peaks of the filled images by
+        # how significantly each candidate's overlap correlates.
+        small = min(ref.shape) < _SMALL_SIDE
+        window = _static_window(ref.shape, dtype) if not small else np.ones(ref.shape, dtype)
+        coarse = CrossSpectrum(
+            window * (ref - ref.mean()), window * (mov - mov.mean()), dtype=dtype
+        )
+        match = self._coarse_start(ref, mov, coarse, "window", extra=[masked.astype(np.float64)])
+        start = match.shift
         if not _fits_windows(ref.shape, start):
             return self._result(ref.shape, _peak_only(start, ref.shape), match, "window", False)
         fit = self._fit_windowed(ref, mov, start, dtype, 0, masks)
@@ -476,7 +485,12 @@ class MLRefine:
         return (_ROUNDING[self.precision] * max(shape)) ** 2
 
     def _coarse_start(
-        self, ref: np.ndarray, mov: np.ndarray, spectrum: CrossSpectrum, boundary: str
+        self,
+        ref: np.ndarray,
+        mov: np.ndarray,
+        spectrum: CrossSpectrum,
+        boundary: str,
+        extra: list[np.ndarray] | None = None,
     ) -> Match:
         """Integer (+ parabola) start, with its doubts (:mod:`.matching`).
 
@@ -486,11 +500,12 @@ class MLRefine:
         a second peak of a repeating scene is a candidate too. The circular
         correlation cannot tell d from d - N; for views (``boundary="window"``)
         each peak's wrapped alternatives are candidates too. The candidate whose
-        overlapping pixels correlate most significantly wins.
+        overlapping pixels correlate most significantly wins. ``extra`` peaks
+        (masked registration's) are candidates too.
         """
         whiten = {"cross": [False], "phase": [True], "auto": [False, True]}[self.coarse]
         surfaces = [spectrum.correlation_surface(phase=flag) for flag in whiten]
-        peaks = [surface_peak(surface)[0] for surface in surfaces]
+        peaks = [surface_peak(surface)[0] for surface in surfaces] + (extra or [])
         second = secondary_peak(surfaces[0])
         if second is not None:
             peaks.append(second)
