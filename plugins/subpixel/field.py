@@ -10,6 +10,7 @@ the subset's estimate.
 
 from __future__ import annotations
 
+import inspect
 import io
 import warnings
 from collections.abc import Callable, Iterable
@@ -19,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.checks import as_pair
+from lamina.plugins.subpixel.checks import as_masked_pair, as_pair
 from lamina.protocols import PositionEstimator
+from lamina.types import ShiftEstimate
 
 __all__ = ["DisplacementField", "displacement_field", "plot_field"]
 
@@ -70,9 +72,15 @@ def displacement_field(
     *,
     subset: int = 32,
     step: int | None = None,
+    reference_mask: np.ndarray | None = None,
+    moving_mask: np.ndarray | None = None,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
 ) -> DisplacementField:
     """Register ``subset`` x ``subset`` windows every ``step`` pixels.
+
+    ``reference_mask`` and ``moving_mask`` (True where a pixel is valid) are
+    handed, cut like the images, to the estimator's masked registration; a subset
+    with no valid pixel is NaN.
 
     Examples
     --------
@@ -85,6 +93,12 @@ def displacement_field(
     >>> result.dy.shape
     (3, 3)
     """
+    masks: dict[str, np.ndarray] = {}
+    if reference_mask is not None or moving_mask is not None:
+        reference, moving, (valid_r, valid_m) = as_masked_pair(
+            reference, moving, reference_mask, moving_mask
+        )
+        masks = {"reference_mask": valid_r, "moving_mask": valid_m}
     ref, mov = as_pair(reference, moving, integers=True)
     for name, value in (("subset", subset), ("step", step)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
@@ -100,7 +114,15 @@ def displacement_field(
         from lamina.plugins.subpixel.registration import MLRefine
 
         estimator = MLRefine()
-    whole = estimator.estimate(ref, mov)
+    # masks go through the estimator's masked registration, which the
+    # PositionEstimator protocol does not promise
+    register: Callable[..., ShiftEstimate] = estimator.estimate
+    if masks and "reference_mask" not in inspect.signature(register).parameters:
+        raise InputError(
+            f"masks need an estimator with masked registration (ml-refine); "
+            f"{type(estimator).__name__} has none"
+        )
+    whole = register(ref, mov, **masks)
     offset = np.round(np.nan_to_num(whole.shift)).astype(int)
     tops = np.arange(0, ref.shape[0] - subset + 1, step)
     lefts = np.arange(0, ref.shape[1] - subset + 1, step)
@@ -119,10 +141,16 @@ def displacement_field(
             continue
         window = (slice(top, top + subset), slice(left, left + subset))
         moved = (slice(moved_top, moved_top + subset), slice(moved_left, moved_left + subset))
+        cut = {
+            name: mask[moved if name == "moving_mask" else window] for name, mask in masks.items()
+        }
+        if any(not np.any(mask) for mask in cut.values()):
+            reasons[f"{i},{j}"] = "no valid pixel in the subset"
+            continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # constant subsets: NaN below
-                estimate = estimator.estimate(ref[window], mov[moved])
+                estimate = register(ref[window], mov[moved], **cut)
         except InputError as error:  # e.g. one-directional texture in this subset
             reasons[f"{i},{j}"] = str(error)
             continue

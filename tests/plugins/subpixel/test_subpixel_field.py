@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import imageio.v3 as iio
 import numpy as np
@@ -72,3 +73,73 @@ def test_field_bad_input(tmp_path, scene, options, message):
     assert result.exit_code == 2 and message in result.stderr
     with pytest.raises(lamina.InputError):
         displacement_field(scene, scene, subset=500)
+
+
+# -- a seeded grid a reviewer can widen (LAMINA_FIELD_CASES=200) ----------------------
+def _field_case(scene: np.ndarray, shifted, rng: np.random.Generator) -> dict:
+    """One random pair: odd or even sides, a random subset and step, a uniform shift
+    (up to 0.8 subset per axis: often beyond half a subset), noise or none, and
+    sometimes a block of garbage (NaN) masked out of the moving image."""
+    height, width = (int(v) for v in rng.integers(61, 150, 2))
+    subset = int(rng.choice([16, 24, 31, 32, 47]))
+    subset = min(subset, height, width)
+    step = int(rng.choice([subset // 2, subset, subset - 3]))
+    shift = rng.uniform(-0.8, 0.8, 2) * subset
+    top, left = rng.integers(40, 512 - 40 - max(height, width), 2)
+    view = (slice(top, top + height), slice(left, left + width))
+    reference, moving = scene[view], shifted(scene, shift)[view]
+    sigma = float(rng.choice([0.0, 0.01, 0.05]))
+    reference = reference + rng.normal(0, sigma, reference.shape)
+    moving = moving + rng.normal(0, sigma, moving.shape)
+    mask = None
+    if rng.random() < 0.3:
+        y0, x0 = rng.integers(0, height // 2), rng.integers(0, width // 2)
+        moving[y0 : y0 + height // 3, x0 : x0 + width // 3] = np.nan
+        mask = np.isfinite(moving)
+    return {"reference": reference, "moving": moving, "mask": mask, "shift": shift,
+            "subset": subset, "step": step}  # fmt: skip
+
+
+def _field_grid(scene: np.ndarray, shifted, cases: int, seed: int = 12) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    records = []
+    for _ in range(cases):
+        case = _field_case(scene, shifted, rng)
+        result = displacement_field(
+            case["reference"], case["moving"], subset=case["subset"], step=case["step"],
+            moving_mask=case["mask"],
+        )  # fmt: skip
+        for values, sigma, truth in ((result.dy, result.sigma_dy, case["shift"][0]),
+                                     (result.dx, result.sigma_dx, case["shift"][1])):  # fmt: skip
+            measured = np.isfinite(values)
+            for error, s in zip(values[measured] - truth, sigma[measured], strict=True):
+                records.append({"error": error, "sigma": s, "masked": case["mask"] is not None})
+    return records
+
+
+def test_seeded_grid_of_random_fields_within_the_uncertainty(large_scene, shifted):
+    cases = int(os.environ.get("LAMINA_FIELD_CASES", "12"))
+    records = _field_grid(large_scene, shifted, cases)
+    error = np.array([r["error"] for r in records])
+    sigma = np.array([r["sigma"] for r in records])
+    z = np.abs(error) / sigma
+    assert len(records) >= 20 * cases  # most subsets are measured
+    assert np.mean(z <= 5) >= 0.995, np.sort(z)[-8:]
+    assert not np.any((np.abs(error) > 0.5) & (sigma < 0.05))
+    assert 0.85 <= np.mean(z <= 2) <= 0.99, np.mean(z <= 2)
+
+
+def test_masked_field_leaves_invalid_subsets_out(scene, shifted):
+    from lamina.plugins.subpixel.peers import PhaseCorrelation
+
+    moving = shifted(scene, (0.4, -0.3))
+    mask = np.ones(scene.shape, dtype=bool)
+    mask[:40, :40] = False  # the first subset holds no valid pixel
+    moving[~mask] = np.nan
+    result = displacement_field(scene, moving, subset=32, step=32, moving_mask=mask)
+    assert np.isnan(result.dy[0, 0]) and result.reasons["0,0"] == "no valid pixel in the subset"
+    measured = np.isfinite(result.dy)
+    assert np.count_nonzero(measured) == 15
+    assert np.all(np.abs(result.dy[measured] - 0.4) <= 5 * result.sigma_dy[measured])
+    with pytest.raises(lamina.InputError, match="masked registration"):
+        displacement_field(scene, moving, PhaseCorrelation(), subset=32, moving_mask=mask)
