@@ -15,6 +15,7 @@ Usage::
 
     python benchmarks/learners.py [--quick] [--json] [--orange-python PATH]
         [--repeat 1] [--sizes 1000,5000,20000] [--large-folds 2] [--skip-nb] [--skip-cn2]
+        [--tables iris,lenses,titanic,zoo,heart_disease,breast-cancer-wisconsin]
 
 ``--orange-python`` (or ``LAMINA_ORANGE_PYTHON``) names the Python of a venv with
 ``pip install orange3``; without it the Orange columns stay empty.
@@ -227,6 +228,10 @@ ORANGE_SETTINGS = {
     "negations": True,
     "rule_distribution": "remaining",
 }
+#: The CN2 tables: lamina's bundled ones, Orange's heart_disease (read from the Orange
+#: venv) and scikit-learn's Wisconsin breast-cancer table, which stands in for the
+#: breast-cancer table Orange 3.40 does not ship.
+CN2_TABLES = ("iris", "lenses", "titanic", "zoo", "heart_disease", "breast-cancer-wisconsin")
 LAMINA_VARIANTS = (
     ("ordered", True, {}),
     ("unordered", False, {}),
@@ -407,6 +412,13 @@ def main() -> None:
         "(default 1000,5000,20000; with --quick 1000)",
     )
     parser.add_argument(
+        "--tables",
+        default=None,
+        help="the CN2 tables to run, comma-separated (default all: "
+        f"{','.join(CN2_TABLES)}; heart_disease and breast cancer not with --quick); "
+        "the synthetic ones come from --sizes",
+    )
+    parser.add_argument(
         "--large-folds",
         type=int,
         default=2,
@@ -429,13 +441,25 @@ def main() -> None:
     if not args.skip_nb:
         report["naive_bayes"] = bench_naive_bayes(n, 100, repeat)
     if not args.skip_cn2:
-        tables = [load_dataset(name) for name in ("iris", "lenses", "titanic", "zoo")]
-        if not args.quick:
-            # Orange 3.40 ships heart_disease but no breast-cancer table: scikit-learn's
-            # bundled Wisconsin table stands in for it.
-            heart = _orange_table(args.orange_python, "heart_disease")
-            tables += [heart] if heart is not None else []
-            tables.append(breast_cancer())
+        names = (
+            [n for n in args.tables.split(",") if n]
+            if args.tables is not None
+            else CN2_TABLES[:4]
+            if args.quick
+            else CN2_TABLES
+        )
+        unknown = sorted(set(names) - set(CN2_TABLES))
+        if unknown:
+            parser.error(f"unknown --tables {unknown}; choose from {','.join(CN2_TABLES)}")
+        tables = []
+        for name in names:
+            if name == "heart_disease":
+                heart = _orange_table(args.orange_python, "heart_disease")
+                tables += [heart] if heart is not None else []
+            elif name == "breast-cancer-wisconsin":
+                tables.append(breast_cancer())
+            else:
+                tables.append(load_dataset(name))
         tables += [synthetic(size) for size in sizes]
         report["cn2"] = bench_cn2(tables, args.orange_python, args.large_folds, args.repeat)
     if args.json:
