@@ -316,8 +316,8 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         """Refuse, before building it, a condition space that cannot fit.
 
         Per candidate condition: its boolean coverage row and the copy
-        ``np.concatenate`` makes (``2 n`` bytes), its bitset and its bitset per
-        class (``8 w (K + 1)``), its ``Condition`` object, and per beam complex
+        ``np.concatenate`` makes (``2 n`` bytes), its bitset, its bitset per class
+        and its bitset again beside those (``8 w (K + 2)``), its ``Condition`` object, and per beam complex
         its refined class counts, their gathered copy and the search's
         per-candidate vectors (``B (8 K + 64)``); plus the fixed-size blocks the
         refined counts are computed in. Linear in rows x columns: nothing is per
@@ -327,7 +327,7 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         words = (n_samples + 63) // 64
         per_condition = (
             2 * n_samples
-            + 8 * words * (n_classes + 1)
+            + 8 * words * (n_classes + 2)
             + _CONDITION_OBJECT_BYTES
             + self.beam_width * (8 * n_classes + 64)
         )

@@ -10,6 +10,7 @@ condition is a handful of vectorised operations with no loop over examples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -51,22 +52,29 @@ class ConditionSpace:
     bits: np.ndarray  # (n_conditions, n_words) uint64
     class_bits: np.ndarray  # (n_classes, n_words) uint64
     slot: np.ndarray  # (n_conditions,) int
-    # Word-major (n_words, n_conditions, n_classes): summing popcounts over the
-    # leading axis is one vectorised add per word, fast even for a few words.
+    # (n_conditions * (n_classes + 1), n_words): each condition's bitset ANDed with
+    # each class's, then the condition's own, so that one popcount pass gives a
+    # refinement's class counts and (last) how many examples it covers. One row per
+    # (condition, column) with the words innermost: numpy's inner loops run over a
+    # row's words rather than over a few classes.
     by_class: np.ndarray = field(init=False)
     # ln k and k ln k for every count k (ln 0 = 0 ln 0 = 0): the likelihood-ratio
     # statistic of integer counts becomes table lookups instead of logarithms.
     log: np.ndarray = field(init=False)
     x_log_x: np.ndarray = field(init=False)
+    # The empty complex excludes no condition (read-only: the search only indexes it).
+    all_open: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        n_samples = 64 * self.class_bits.shape[1]
-        k = np.arange(n_samples + 1, dtype=np.float64)
+        n_words = self.class_bits.shape[1]
+        k = np.arange(64 * n_words + 1, dtype=np.float64)
         self.log = np.log(np.maximum(k, 1.0))
         self.x_log_x = k * self.log
-        self.by_class = np.ascontiguousarray(
-            (self.bits[:, None, :] & self.class_bits[None, :, :]).transpose(2, 0, 1)
-        )
+        every = np.full((1, n_words), np.iinfo(np.uint64).max, dtype=np.uint64)
+        masks = np.concatenate((self.class_bits, every))
+        self.by_class = (self.bits[:, None, :] & masks[None, :, :]).reshape(-1, n_words)
+        self.all_open = np.ones((1, self.bits.shape[0]), dtype=bool)
+        self.all_open.flags.writeable = False
 
     @property
     def n_classes(self) -> int:
@@ -132,57 +140,88 @@ def _quality(
     return (n / total) * (hits / n - base / total)
 
 
-def _own_statistic(space: ConditionSpace, counts: np.ndarray, target: int | None) -> np.ndarray:
-    """The part of :func:`_significant`'s statistic that depends on the candidates'
-    class ``counts`` (m, K) alone, ``sum f ln f - n ln n``: shared by the test
-    against the examples at hand and the one against the parent complex."""
+@dataclass(frozen=True)
+class _Test:
+    """The likelihood-ratio test of candidates' class counts against reference
+    counts (Clark & Niblett 1989), ``G = 2 sum f ln(f / e)`` with ``e`` the counts
+    the reference's proportions predict, significant above the chi-square critical
+    value. With ``n`` covered and reference total ``R``, ``G / 2 = sum f ln f -
+    n ln n + sum f (ln R - ln r)``: the first two terms are the candidate's own
+    (:func:`_own_statistic`), the last weighs its counts by the reference's
+    ``weights``. For a target class against the rest (one degree of freedom) the
+    two columns are the target and the others.
+
+    One reference (the examples at hand) gives ``weights`` (J,) and one
+    ``half_critical``; ``per_parent`` ones (the complexes a beam refines) give a
+    row each, picked by the candidate's parent."""
+
+    weights: np.ndarray
+    half_critical: np.ndarray
+    per_parent: bool
+
+
+def _reference_test(
+    space: ConditionSpace,
+    reference: np.ndarray,
+    target: int | None,
+    critical_value: np.ndarray,
+    *,
+    per_parent: bool,
+) -> _Test:
+    """The :class:`_Test` against class counts ``reference``: (K,), or (B, K) one
+    per parent complex. ``critical_value`` is indexed by degrees of freedom."""
+    L = space.log
+    total = _class_total(reference)
+    if target is not None:
+        # Filled in place: np.stack costs tens of microseconds on the 0-d counts of
+        # one reference, a tenth of a whole search on a small table.
+        columns = np.empty((*reference.shape[:-1], 2), dtype=reference.dtype)
+        columns[..., 0] = reference[..., target]
+        columns[..., 1] = total - columns[..., 0]
+        dof: Any = 1
+    else:
+        columns = reference
+        nonzero = np.count_nonzero(reference, axis=-1)
+        dof = np.minimum(np.maximum(nonzero - 1, 1), len(critical_value) - 1)
+    # Halving is exact in binary floating point: G > c exactly when G / 2 > c / 2.
+    half_critical = np.broadcast_to(critical_value[dof] / 2.0, total.shape)
+    return _Test(L[total][..., None] - L[columns], half_critical, per_parent=per_parent)
+
+
+def _own_statistic(
+    space: ConditionSpace, counts: np.ndarray, n: np.ndarray, target: int | None
+) -> np.ndarray:
+    """``sum f ln f - n ln n`` of candidates with class ``counts`` (m, K) covering
+    ``n``: the part of :class:`_Test`'s statistic that depends on them alone, so
+    shared by the test against the examples at hand and the one against the parent."""
     T = space.x_log_x
-    n = _class_total(counts)
     if target is not None:
         hits = counts[:, target]
         return T[hits] + T[n - hits] - T[n]
     return _class_total(T[counts]) - T[n]
 
 
-def _significant(
-    space: ConditionSpace,
+def _passes(
+    test: _Test,
     counts: np.ndarray,
-    reference: np.ndarray,
+    n: np.ndarray,
+    own: np.ndarray,
+    parents: np.ndarray,
     target: int | None,
-    critical_value: np.ndarray,
-    *,
-    own: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Likelihood-ratio test of each candidate's class ``counts`` (m, K) against
-    the class distribution ``reference``, one (K,) or one per candidate (m, K)
-    (Clark & Niblett 1989): ``G = 2 sum f ln(f / e)`` with ``e`` the counts the
-    reference's proportions predict, above the chi-square critical value
-    (indexed by degrees of freedom). For the target class against the rest
-    (one degree of freedom) the two columns are ``target`` and the others.
-
-    With ``n`` covered and reference total ``R``, ``sum f ln(f / e) =
-    sum f ln f - n ln n - sum f ln r + n ln R``: integer counts only, so every
-    logarithm comes from the space's tables. ``own`` is the first two terms
-    when the caller has them (:func:`_own_statistic`).
-    """
-    L = space.log
-    if own is None:
-        own = _own_statistic(space, counts, target)
-    n = _class_total(counts)
-    total = _class_total(reference)
-    statistic = own + n * L[total]
+    """Which candidates (class ``counts`` (m, K), ``n`` covered, :func:`_own_statistic`
+    ``own``, refining beam complexes ``parents``) are significant by ``test``."""
+    weights, half_critical = test.weights, test.half_critical
+    if test.per_parent:
+        weights, half_critical = weights[parents], half_critical[parents]
     if target is not None:
-        hits, r_hits = counts[:, target], reference[..., target]
-        statistic -= hits * L[r_hits] + (n - hits) * L[total - r_hits]
-        return 2.0 * statistic > critical_value[1]
-    if reference.ndim == 1:
-        statistic -= counts @ L[reference]
-        nonzero = np.count_nonzero(reference)
+        hits = counts[:, target]
+        statistic = own + hits * weights[..., 0] + (n - hits) * weights[..., 1]
+    elif weights.ndim == 1:
+        statistic = own + counts @ weights
     else:
-        statistic -= _class_total(counts * L[reference])
-        nonzero = np.count_nonzero(reference, axis=1)
-    dof = np.minimum(np.maximum(nonzero - 1, 1), len(critical_value) - 1)
-    return 2.0 * statistic > critical_value[dof]
+        statistic = own + _class_total(counts * weights)
+    return statistic > half_critical
 
 
 def find_best_complex(
@@ -205,38 +244,52 @@ def find_best_complex(
     prior_total = int(prior.sum())
     if prior_total == 0:
         return None
+    n_classes = space.n_classes
+    tests: list[_Test] = []
+    if settings.test:
+        tests.append(
+            _reference_test(space, prior, target, settings.critical_value, per_parent=False)
+        )
     # The beam as arrays: conditions, coverage bitsets, class counts, and which
     # conditions each complex may still take (one per slot).
     keys: list[tuple[int, ...]] = [()]
     coverage = active[None, :]
     beam_counts = prior[None, :]
     beam_totals = np.array([prior_total])
-    open_ = np.ones((1, space.bits.shape[0]), dtype=bool)
+    open_ = space.all_open
     best: Complex | None = None
     for depth in range(settings.max_rule_length):
-        # Every beam complex against every condition at once: (B, C, K) counts.
-        counts = _refined_counts(coverage, space.by_class)
-        covered = _class_total(counts)
-        hits = counts[:, :, target] if target is not None else covered
+        # Every beam complex against every condition at once: (B, C, K + 1) counts,
+        # the examples covered last.
+        refined_counts = _refined_counts(coverage, space.by_class, n_classes + 1)
+        covered = refined_counts[..., n_classes]
+        hits = refined_counts[..., target] if target is not None else covered
         # min_covered_examples >= 1, so every useful candidate covers something.
         useful = open_ & (hits >= settings.min_covered_examples) & (covered < beam_totals[:, None])
         parents, conditions = np.nonzero(useful)
         if not parents.size:
             break
-        counts, covered = counts[parents, conditions], covered[parents, conditions]
+        gathered = refined_counts[parents, conditions]
+        counts, covered = gathered[:, :n_classes], gathered[:, n_classes]
         quality = _quality(counts, covered, settings.quality, target, prior)
         # Candidates come in (parent, condition) order and lexsort is stable: ties
         # on quality and coverage keep that order.
         order = np.lexsort((-covered, -quality))
         # Only candidates better than the best so far can replace it.
         better = order if best is None else order[quality[order] > best.quality]
-        w = _first_significant(
-            space, better, counts, prior, beam_counts, parents, target, settings, depth
-        )
+        if better.size and depth and settings.parent_test:
+            tests = [
+                *tests[: int(settings.test)],
+                _reference_test(
+                    space, beam_counts, target, settings.parent_critical_value, per_parent=True
+                ),
+            ]
+        w = _first_significant(space, better, counts, covered, parents, target, tests)
         if w is not None:
+            parent, condition = int(parents[w]), int(conditions[w])
             best = Complex(
-                tuple(sorted((*keys[parents[w]], int(conditions[w])))),
-                coverage[parents[w]] & space.bits[conditions[w]],
+                tuple(sorted((*keys[parent], condition))),
+                coverage[parent] & space.bits[condition],
                 counts[w],
                 float(quality[w]),
             )
@@ -254,11 +307,15 @@ def find_best_complex(
             size *= 8
         first = first[: settings.beam_width]
         chosen = look[first]
-        keys = [(*keys[parents[k]], int(conditions[k])) for k in chosen]
+        chosen_parents, chosen_conditions = parents[chosen], conditions[chosen]
+        keys = [
+            (*keys[p], c)
+            for p, c in zip(chosen_parents.tolist(), chosen_conditions.tolist(), strict=True)
+        ]
         # Compared per beam complex, not looked up in a (slots x conditions) table:
         # that table grows with the square of the column count.
-        open_ = open_[parents[chosen]] & (
-            space.slot[None, :] != space.slot[conditions[chosen]][:, None]
+        open_ = open_[chosen_parents] & (
+            space.slot[None, :] != space.slot[chosen_conditions][:, None]
         )
         coverage = refined[first]
         beam_counts = counts[chosen]
@@ -289,36 +346,25 @@ def _first_significant(
     space: ConditionSpace,
     candidates: np.ndarray,
     counts: np.ndarray,
-    prior: np.ndarray,
-    beam_counts: np.ndarray,
+    covered: np.ndarray,
     parents: np.ndarray,
     target: int | None,
-    settings: SearchSettings,
-    depth: int,
+    tests: list[_Test],
 ) -> int | None:
-    """The first of ``candidates`` (indices, best first) that is significant
-    against the examples at hand (so noise earns no rule) and, past the first
-    condition, against the complex it refines. Tested in growing chunks: the
+    """The first of ``candidates`` (indices, best first) that passes every one of
+    ``tests``: against the examples at hand (so noise earns no rule) and, past the
+    first condition, against the complex it refines. Tested in growing chunks: the
     answer is usually among the first few."""
+    if not tests:
+        return int(candidates[0]) if candidates.size else None
     start, size = 0, 16
     while start < len(candidates):
         chunk = candidates[start : start + size]
-        chunk_counts = counts[chunk]
-        own = _own_statistic(space, chunk_counts, target)
-        passed = (
-            _significant(space, chunk_counts, prior, target, settings.critical_value, own=own)
-            if settings.test
-            else np.ones(len(chunk), dtype=bool)
-        )
-        if depth and settings.parent_test:
-            passed &= _significant(
-                space,
-                chunk_counts,
-                beam_counts[parents[chunk]],
-                target,
-                settings.parent_critical_value,
-                own=own,
-            )
+        chunk_counts, chunk_covered, chunk_parents = counts[chunk], covered[chunk], parents[chunk]
+        own = _own_statistic(space, chunk_counts, chunk_covered, target)
+        passed = _passes(tests[0], chunk_counts, chunk_covered, own, chunk_parents, target)
+        for test in tests[1:]:
+            passed &= _passes(test, chunk_counts, chunk_covered, own, chunk_parents, target)
         first = int(np.argmax(passed))
         if passed[first]:
             return int(chunk[first])
@@ -347,16 +393,17 @@ _BLOCK_WORDS = 1 << 21
 REFINED_BLOCK_BYTES = 9 * _BLOCK_WORDS
 
 
-def _refined_counts(coverage: np.ndarray, by_class: np.ndarray) -> np.ndarray:
-    """Class counts ``(B, C, K)`` of each of ``B`` coverages ANDed with each of
-    ``C`` conditions, in blocks of conditions to bound the temporary."""
+def _refined_counts(coverage: np.ndarray, by_class: np.ndarray, n_columns: int) -> np.ndarray:
+    """Class counts ``(B, C, J)`` of each of ``B`` coverages ANDed with each of ``C``
+    conditions' ``J = n_columns`` bitsets (``by_class``: ``(C J, n_words)``), in
+    blocks of conditions to bound the temporary."""
     n_beam, n_words = coverage.shape
-    n_conditions, n_classes = by_class.shape[1:]
-    counts = np.empty((n_beam, n_conditions, n_classes), dtype=np.int32)
-    step = max(1, _BLOCK_WORDS // max(1, n_beam * n_classes * n_words))
-    for start in range(0, n_conditions, step):
-        block = coverage[:, :, None, None] & by_class[None, :, start : start + step]
+    n_rows = by_class.shape[0]
+    step = n_columns * max(1, _BLOCK_WORDS // max(1, n_beam * n_columns * n_words))
+    counts = np.empty((n_beam, n_rows), dtype=np.int32)
+    for start in range(0, n_rows, step):
+        block = coverage[:, None, :] & by_class[None, start : start + step]
         np.add.reduce(
-            np.bitwise_count(block), axis=1, dtype=np.int32, out=counts[:, start : start + step]
+            np.bitwise_count(block), axis=2, dtype=np.int32, out=counts[:, start : start + step]
         )
-    return counts
+    return counts.reshape(n_beam, -1, n_columns)

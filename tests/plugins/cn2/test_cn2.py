@@ -268,7 +268,20 @@ def test_registered_and_cli(tmp_path):
 def test_significance_test_matches_scipy_g_test(n_classes):
     from scipy.stats import chi2, power_divergence
 
-    from lamina.plugins.cn2.search import ConditionSpace, _significant
+    from lamina.plugins.cn2.search import (
+        ConditionSpace,
+        _own_statistic,
+        _passes,
+        _reference_test,
+    )
+
+    def significant(counts, reference, target):
+        """Each candidate's test against ``reference``: one (K,), or one row per candidate."""
+        per_parent = reference.ndim == 2
+        test = _reference_test(space, reference, target, critical, per_parent=per_parent)
+        n = counts.sum(axis=1)
+        own = _own_statistic(space, counts, n, target)
+        return _passes(test, counts, n, own, np.arange(len(counts)), target)
 
     rng = np.random.default_rng(n_classes)
     space = ConditionSpace(
@@ -292,22 +305,26 @@ def test_significance_test_matches_scipy_g_test(n_classes):
 
     dof = max(1, int(np.count_nonzero(reference)) - 1)
     expected = np.array([g(c, reference) > critical[dof] for c in counts])
-    np.testing.assert_array_equal(_significant(space, counts, reference, None, critical), expected)
+    np.testing.assert_array_equal(significant(counts, reference, None), expected)
     # Per-candidate references (the test against the parent complex).
     parents = counts + rng.integers(0, 20, counts.shape) * (reference > 0)
     expected = [
         g(c, p) > critical[max(1, int(np.count_nonzero(p)) - 1)]
         for c, p in zip(counts, parents, strict=True)
     ]
-    np.testing.assert_array_equal(_significant(space, counts, parents, None, critical), expected)
+    np.testing.assert_array_equal(significant(counts, parents, None), expected)
     # One class against the rest: one degree of freedom.
     target = n_classes - 1
     binary = np.column_stack((counts[:, target], counts.sum(axis=1) - counts[:, target]))
     ref2 = np.array([reference[target], reference.sum() - reference[target]])
     expected = [g(b, ref2) > critical[1] for b in binary]
-    np.testing.assert_array_equal(
-        _significant(space, counts, reference, target, critical), expected
-    )
+    np.testing.assert_array_equal(significant(counts, reference, target), expected)
+    # ... and against one parent per candidate.
+    expected = [
+        g(b, np.array([p[target], p.sum() - p[target]])) > critical[1]
+        for b, p in zip(binary, parents, strict=True)
+    ]
+    np.testing.assert_array_equal(significant(counts, parents, target), expected)
 
 
 @pytest.mark.parametrize("seed", range(8))
