@@ -356,3 +356,76 @@ def test_search_stops_only_where_no_refinement_can_beat_the_best(seed, kind):
         column = target if target is not None else int(np.argmax(beam[b]))
         pure[0, column] = beam[b, column]
         assert _quality(pure, pure.sum(axis=1), kind, target, prior)[0] == bound
+
+
+def _random_table(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """A small mixed table: text categories and rounded numbers (ties, repeated
+    values), missing cells in both, 2-4 classes that depend on the first column
+    through label noise; returns X (object), y and the categorical columns."""
+    n, d = int(rng.integers(20, 250)), int(rng.integers(1, 5))
+    columns, categorical = [], []
+    for j in range(d):
+        if rng.random() < 0.5:
+            column = rng.choice(["a", "b", "c", "d"][: int(rng.integers(2, 5))], n).astype(object)
+            column[rng.random(n) < 0.05] = None
+            categorical.append(j)
+        else:
+            column = np.round(rng.normal(size=n), int(rng.integers(0, 3))).astype(object)
+            column[rng.random(n) < 0.05] = np.nan
+        columns.append(column)
+    X = np.column_stack(columns)
+    n_classes = int(rng.integers(2, 5))
+    signal = np.unique(X[:, 0].astype(str), return_inverse=True)[1] % n_classes
+    y = np.where(rng.random(n) < 0.7, signal, rng.integers(0, n_classes, n))
+    return X, np.asarray([f"c{v}" for v in y]), tuple(categorical)
+
+
+def _random_settings(rng: np.random.Generator, *, qualities: tuple[str, ...]) -> dict:
+    return {
+        "ordered": bool(rng.random() < 0.5),
+        "quality": str(rng.choice(qualities)),
+        "beam_width": int(rng.integers(1, 7)),
+        "max_rule_length": int(rng.integers(1, 6)),
+        "min_covered_examples": int(rng.integers(1, 4)),
+        "alpha": float(rng.choice([0.05, 0.5, 1.0])),
+        "parent_alpha": [None, 0.2, 1.0][int(rng.integers(3))],
+        "negations": bool(rng.random() < 0.5),
+        "rule_distribution": str(rng.choice(["training", "remaining"])),
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_early_stop_leaves_the_rules_unchanged(seed, monkeypatch):
+    """The whole learner with and without the search's early stop (``_best_possible``
+    made unbeatable) on random tables and settings: the same rules, qualities and
+    distributions; and the stop does cut searches short on this grid."""
+    from lamina.plugins.cn2 import search
+
+    refined = search._refined_counts
+    depths = {"calls": 0}
+
+    def counted(*args):
+        depths["calls"] += 1
+        return refined(*args)
+
+    monkeypatch.setattr(search, "_refined_counts", counted)
+    rng = np.random.default_rng(seed)
+    with_stop = without_stop = 0
+    for _ in range(12):
+        X, y, categorical = _random_table(rng)
+        params = _random_settings(rng, qualities=("entropy", "laplace"))
+        params["categorical_features"] = categorical or None
+
+        def fit(params=params, X=X, y=y):
+            depths["calls"] = 0
+            rules = [r.to_dict() for r in CN2Classifier(**params).fit(X, y).rules_]
+            return rules, depths["calls"]
+
+        stopped, calls = fit()
+        with_stop += calls
+        with monkeypatch.context() as patch:
+            patch.setattr(search, "_best_possible", lambda *args: float("inf"))
+            exhaustive, calls = fit()
+        without_stop += calls
+        assert stopped == exhaustive, params
+    assert with_stop < without_stop

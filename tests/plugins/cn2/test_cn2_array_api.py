@@ -124,3 +124,63 @@ def test_bad_foreign_input_is_one_input_error():
     bad[3, 1] = float("inf")
     with pytest.raises(InputError, match="infinity"):
         model.predict_proba(bad)
+
+
+def _random_numeric_table(
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
+    """A random numeric table as a foreign array holds one: continuous columns,
+    integer-coded and fractional (0.5, 0.25 steps, negative) categorical columns,
+    0/1 flags; missing cells; 2-4 classes driven by two of the columns."""
+    n, d = int(rng.integers(30, 200)), int(rng.integers(1, 6))
+    columns, categorical = [], []
+    for j in range(d):
+        kind = int(rng.integers(4))
+        if kind == 0:
+            column = np.round(rng.normal(size=n), int(rng.integers(0, 4)))
+        elif kind == 1:
+            column = rng.integers(-2, 5, n).astype(float)
+            categorical.append(j)
+        elif kind == 2:
+            column = rng.integers(0, 5, n) * float(rng.choice([0.5, 0.25, -1.5]))
+            categorical.append(j)
+        else:
+            column = (rng.random(n) < 0.5).astype(float)
+            if rng.random() < 0.5:
+                categorical.append(j)
+        columns.append(column)
+    X = np.column_stack(columns)
+    n_classes = int(rng.integers(2, 5))
+    y = (np.digitize(X[:, 0], np.quantile(X[:, 0], [0.3, 0.6, 0.8])) + (X[:, -1] > 0)) % n_classes
+    y = np.where(rng.random(n) < 0.2, rng.integers(0, n_classes, n), y)
+    X[rng.random(X.shape) < 0.04] = np.nan
+    return X, y, tuple(categorical)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_tables_and_settings_match_numpy(seed):
+    """Foreign (torch CPU) prediction equals the NumPy path on the host copy over
+    random numeric tables and settings: float64 and float32 tensors (float32 turns
+    fractional categories into unseen ones, in both paths alike), int64 and bool
+    tensors of the same rows rounded / thresholded, rows with missing cells and
+    unseen categories."""
+    rng = np.random.default_rng(seed)
+    for _ in range(8):
+        X, y, categorical = _random_numeric_table(rng)
+        params = {
+            "ordered": bool(rng.random() < 0.5),
+            "negations": bool(rng.random() < 0.5),
+            "max_rule_length": int(rng.integers(1, 5)),
+            "alpha": float(rng.choice([0.05, 1.0])),
+            "rule_distribution": str(rng.choice(["training", "remaining"])),
+        }
+        model = CN2Classifier(categorical_features=categorical or None, **params).fit(X, y)
+        test = X[rng.permutation(len(X))].copy()
+        test[rng.random(test.shape) < 0.05] = np.nan
+        unseen = rng.random(len(test)) < 0.1
+        test[unseen, int(rng.integers(test.shape[1]))] = 9.0  # never a training value
+        for dtype in (torch.float64, torch.float32):
+            _assert_same(model, torch.asarray(test, dtype=dtype), "cpu")
+        whole = np.round(np.nan_to_num(test, nan=0.0))
+        _assert_same(model, torch.asarray(whole.astype(np.int64)), "cpu")
+        _assert_same(model, torch.asarray(whole > 0), "cpu")
