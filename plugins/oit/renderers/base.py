@@ -84,7 +84,7 @@ class OITRenderer(Parameterized):
         """
         began = time.perf_counter()
         self._check_memory(scene, size)
-        tris = raster.setup(scene, camera, size, arch=self._setup_arch())
+        tris = self._setup(scene, camera, size)
         image, depth_complexity, stats = self._render(tris)
         # Upper bound of the frame's peak: the setup's scratch or the render's buffers,
         # on top of the setup's arrays.
@@ -95,9 +95,9 @@ class OITRenderer(Parameterized):
         stats.seconds = time.perf_counter() - began
         return Rendering(image=image, depth_complexity=depth_complexity, stats=stats)
 
-    def _setup_arch(self) -> str | None:
-        """Taichi backend for the triangle setup kernel; ``None``: the numpy setup."""
-        return None
+    def _setup(self, scene: Scene, camera: Camera, size: tuple[int, int]) -> raster.RasterTriangles:
+        """The frame's triangle setup (here the numpy one)."""
+        return raster.setup(scene, camera, size)
 
     def _render(self, tris: raster.RasterTriangles) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         raise NotImplementedError

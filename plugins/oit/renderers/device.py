@@ -12,7 +12,8 @@ from lamina.errors import InputError
 from lamina.plugins.oit import raster
 from lamina.plugins.oit.renderers.base import OITRenderer
 from lamina.plugins.oit.renderers.binning import Frame, bin_triangles
-from lamina.types import RenderStats
+from lamina.scene import Camera, Scene
+from lamina.types import Rendering, RenderStats
 
 __all__ = ["Device", "TaichiRenderer"]
 
@@ -74,13 +75,22 @@ class Device:
         self.bytes += int(np.prod(held[1])) * dtype.itemsize
         return held[0]
 
-    def upload(self, array: np.ndarray, *, held: bool = False) -> Any:
+    def upload(
+        self, array: np.ndarray, *, held: bool = False, dtype: Any = None, keep: str | None = None
+    ) -> Any:
         """``array`` for the kernels; ``held``: the caller keeps it anyway (the setup's
-        arrays), so on the host, where it is passed as it is, it costs nothing more."""
+        arrays), so on the host, where it is passed as it is, it costs nothing more.
+        ``dtype`` converts it on the way, on the host into the pooled buffer ``keep``."""
         # A frame with nothing visible still passes (unused) triangle arrays.
         array = np.ascontiguousarray(
             array if len(array) else np.zeros((1, *array.shape[1:]), array.dtype)
         )
+        if dtype is not None and array.dtype != dtype:
+            if self.host:
+                converted = self.empty(array.shape, dtype, keep=keep)
+                converted[...] = array
+                return converted
+            array = array.astype(dtype)
         if self.host:
             self.bytes += 0 if held else array.nbytes
             return array
@@ -125,27 +135,34 @@ class TaichiRenderer(OITRenderer):
             raise InputError(f"arch must be one of {', '.join(ARCHES)}, got {arch!r}")
         self.arch = arch
         self._buffers: dict = {}
+        self._setup_buffers: dict = {}
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict:
         # Pickled for other processes (e.g. Dask workers): no buffers, no lock.
-        return {k: v for k, v in vars(self).items() if k not in ("_buffers", "_lock")}
+        skip = ("_buffers", "_setup_buffers", "_lock")
+        return {k: v for k, v in vars(self).items() if k not in skip}
 
     def __setstate__(self, state: dict) -> None:
         vars(self).update(state)
         self._buffers = {}
+        self._setup_buffers = {}
         self._lock = threading.Lock()
 
-    def _setup_arch(self) -> str | None:
-        return self.arch
+    def render(self, scene: Scene, camera: Camera, size: tuple[int, int]) -> Rendering:
+        # One frame at a time: frames share the pooled buffers, the setup's included.
+        with self._lock:
+            return super().render(scene, camera, size)
+
+    def _setup(self, scene: Scene, camera: Camera, size: tuple[int, int]) -> raster.RasterTriangles:
+        return raster.setup(scene, camera, size, arch=self.arch, pool=self._setup_buffers)
 
     def _render(self, tris: raster.RasterTriangles) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         from lamina.kernels import runtime
 
-        with self._lock:  # one frame at a time: frames share the pooled buffers
-            # runtime.init before any Taichi import keeps the banner off stdout.
-            device = Device(runtime.init(self.arch), pool=self._buffers)
-            return self._draw(bin_triangles(tris, device, budget=self.budget()))
+        # runtime.init before any Taichi import keeps the banner off stdout.
+        device = Device(runtime.init(self.arch), pool=self._buffers)
+        return self._draw(bin_triangles(tris, device, budget=self.budget()))
 
     def _stats(
         self, frame: Frame, layers: np.ndarray, residual: np.ndarray, **fields: Any

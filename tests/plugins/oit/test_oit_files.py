@@ -156,7 +156,7 @@ def test_peak_memory_counts_the_triangle_setup(monkeypatch):
     scene, camera = random_triangles(20_000)
     for renderer in (FragmentList(arch="cpu"), Reference()):
         # (the Taichi renderers set up a scene this large in a kernel, with less scratch)
-        tris = raster.setup(scene, camera, (64, 64), arch=renderer._setup_arch())
+        tris = renderer._setup(scene, camera, (64, 64))
         stats = renderer.render(scene, camera, (64, 64)).stats
         assert stats.peak_memory_bytes >= tris.nbytes + tris.setup_bytes
         assert tris.nbytes <= tris.n * raster.KEPT_BYTES_PER_TRIANGLE

@@ -451,7 +451,8 @@ def test_renderers_pickle_without_their_buffers():
     renderer = MultiLayerDepthPeeling(k=2, max_fragments=4096)
     first = renderer.render(scene, camera, SIZE).image
     clone = pickle.loads(pickle.dumps(renderer))
-    assert clone.k == 2 and clone.max_fragments == 4096 and clone._buffers == {}
+    assert clone.k == 2 and clone.max_fragments == 4096
+    assert clone._buffers == {} and clone._setup_buffers == {}
     np.testing.assert_array_equal(clone.render(scene, camera, SIZE).image, first)
 
 
@@ -483,6 +484,41 @@ def test_deterministic_and_input_untouched():
         first = cls().render(scene, camera, SIZE).image
         np.testing.assert_array_equal(first, cls().render(scene, camera, SIZE).image)
     np.testing.assert_array_equal(scene.vertices, before)
+
+
+def test_pooled_buffers_never_carry_over_between_frames(monkeypatch):
+    """A renderer keeps its buffers (the setup's, the bins', the pixels') for the next
+    frame: frames of other scenes and sizes, in any order and from several threads at
+    once, are bit for bit what a fresh renderer makes."""
+    import threading
+
+    from lamina.scene.procedural import random_triangles
+
+    monkeypatch.setattr(raster, "_large_frames", 1)  # past the first frame: kernel setup
+    frames = [
+        (*random_triangles(30_000, seed=1), (40, 72)),  # setup kernel, 8x8 bins
+        (*SCENES["intersecting"], SIZE),  # numpy setup, 16x16 bins
+        (*random_triangles(20_000, seed=2, opacity=0.6), (56, 48)),  # fewer, smaller
+    ]
+    expected = [FragmentList(arch="cpu").render(*frame) for frame in frames]
+    renderer = FragmentList(arch="cpu")
+    for k in (0, 1, 2, 0, 2, 1, 0):
+        out = renderer.render(*frames[k])
+        np.testing.assert_array_equal(out.image, expected[k].image)
+        np.testing.assert_array_equal(out.depth_complexity, expected[k].depth_complexity)
+    results: dict[int, list] = {}
+
+    def render_all(k: int) -> None:
+        results[k] = [renderer.render(*frames[k]).image for _ in range(3)]
+
+    threads = [threading.Thread(target=render_all, args=(k,)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for k, images in results.items():
+        for image in images:
+            np.testing.assert_array_equal(image, expected[k].image)
 
 
 # ---------------------------------------------------------------- bounded memory
