@@ -140,7 +140,8 @@ def locate(
     "--fps",
     type=float,
     default=None,
-    help="Frames per second: time in seconds and velocity in UNIT per second.",
+    help="Frames per second: time in seconds and velocity in UNIT per second. Without "
+    "it, a single video's own timestamps give them (variable frame rate included).",
 )
 @channel_option
 @json_option
@@ -175,6 +176,7 @@ def track(
     """
     from lamina.io import atomic_write
     from lamina.plugins.subpixel.footage import (
+        frame_times,
         parse_roi,
         physical_series,
         plot_tracks,
@@ -193,7 +195,10 @@ def track(
     if csv_path:
         check_output_file(csv_path, name="--csv")
         check_output_file(Path(csv_path).with_suffix(".png"), name="--csv's plot")
-    stack, labels = read_frames(list(progress(list(frames), description="reading")), channel)
+    stack, labels, stamps = read_frames(
+        list(progress(list(frames), description="reading")), channel
+    )
+    time = frame_times(stamps, fps, frames[0])
     regions = [parse_roi(text, stack[0].shape) for text in rois] if rois else [None]
     shown_unit = unit if pixel_size is not None else "px"
     series, rows, results = [], [], []
@@ -210,7 +215,7 @@ def track(
         for row, label in zip(frame_rows, labels, strict=True):
             row["file"] = label
         physical = physical_series(
-            result.displacement, result.uncertainty, pixel_size=pixel_size, fps=fps
+            result.displacement, result.uncertainty, pixel_size=pixel_size, fps=fps, time=time
         )
         series.append((text, physical))
         rows += series_rows(text, frame_rows, physical, shown_unit)
@@ -232,7 +237,7 @@ def track(
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-        plot = plot_tracks(series, unit=shown_unit, seconds=fps is not None)
+        plot = plot_tracks(series, unit=shown_unit, seconds=fps is not None or time is not None)
         plot_path = str(Path(csv_path).with_suffix(".png"))
         with atomic_write(csv_path, "w") as handle:
             handle.write(buffer.getvalue())

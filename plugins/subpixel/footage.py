@@ -1,15 +1,18 @@
-"""Real footage for ``lamina track``: frames from image files, multi-page TIFF stacks
-and video files; regions of interest; physical units; the displacement plot.
+"""Real footage for ``lamina track``: frames from image files, multi-page TIFF stacks,
+``.npy`` stacks and video files; regions of interest; physical units (a video's own
+timestamps where no frame rate is given, variable rates included); the
+displacement plot.
 
-Videos are decoded by imageio's ``pyav`` plugin with the FFmpeg libraries that
-the PyAV wheel ships (no system ffmpeg). Every stack is sized before it
-is decoded and goes through :func:`lamina.memory.check_allocation`.
+Videos are decoded by PyAV with the FFmpeg libraries that its wheel ships (no
+system ffmpeg). Every stack is sized before it is decoded and goes through
+:func:`lamina.memory.check_allocation`.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from lamina.memory import array_bytes, check_allocation
 __all__ = [
     "VIDEO_SUFFIXES",
     "Physical",
+    "frame_times",
     "parse_roi",
     "physical_series",
     "plot_tracks",
@@ -32,6 +36,8 @@ __all__ = [
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 
 _STACK_SUFFIXES = (".tif", ".tiff")
+
+_FEWER = "cut the file to fewer or smaller frames"
 
 _ROI = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*$")
 
@@ -57,61 +63,149 @@ def parse_roi(text: str, shape: tuple[int, int]) -> tuple[slice, slice]:
     return slice(y0, y1), slice(x0, x1)
 
 
-def read_frames(paths: list[str], channel: str | None) -> tuple[list[np.ndarray], list[str]]:
-    """Frames from image files (one frame each), multi-page TIFF stacks and videos,
-    in the order given, as float32 grey images in [0, 1], and a label per frame
-    (the file, with ``#page`` for stacks and videos)."""
+def read_frames(
+    paths: list[str], channel: str | None
+) -> tuple[list[np.ndarray], list[str], np.ndarray | None]:
+    """Frames from image files (one frame each), multi-page TIFF stacks, ``.npy``
+    stacks (N, H, W) and videos, in the order given, as float32 grey images in
+    [0, 1], a label per frame (the file, with ``#page`` for stacks and videos),
+    and the frames' times in seconds when they all come from one video (its
+    timestamps, from the first frame; None otherwise).
+
+    Integer pixels (8, 16 bit, signed or not, boolean) are scaled as
+    :func:`skimage.util.img_as_float32` does, float pages are kept; colour
+    frames (RGB, RGBA, video) need ``channel``. Whatever cannot be tracked is
+    one :class:`~lamina.InputError` naming the file and the fix: complex or NaN
+    pixels, frames of different sizes, fewer than two frames in all.
+    """
     from lamina.plugins.subpixel.checks import select_channel
 
     frames: list[np.ndarray] = []
     labels: list[str] = []
+    times: np.ndarray | None = None
     for path in paths:
         suffix = Path(path).suffix.lower()
-        if suffix in VIDEO_SUFFIXES or suffix in _STACK_SUFFIXES:
-            pages = _read_stack(path, suffix)
+        stamps = None
+        if suffix in VIDEO_SUFFIXES:
+            pages, stamps = _read_video(path)
+        elif suffix in _STACK_SUFFIXES:
+            pages = _read_tiff(path)
+        elif suffix == ".npy" and _is_npy_stack(path):
+            pages = _read_npy_stack(path)
         else:
             from lamina.io import read_image
 
             pages = [read_image(path)[0]]
-        frames += [
-            select_channel(page, channel, name=f"frame {i} of {path!r}")
-            for i, page in enumerate(pages)
-        ]
         many = suffix in VIDEO_SUFFIXES or len(pages) > 1
-        labels += [f"{path}#{i}" if many else path for i in range(len(pages))]
-    return frames, labels
+        for i, page in enumerate(pages):
+            label = f"{path}#{i}" if many else path
+            frame = select_channel(page, channel, name=f"frame {i} of {path!r}")
+            if frames and frame.shape != frames[0].shape:
+                raise InputError(
+                    f"frame {label!r} is {frame.shape[0]}x{frame.shape[1]} but {labels[0]!r} is "
+                    f"{frames[0].shape[0]}x{frames[0].shape[1]}: crop or resize the frames to one size"
+                )
+            frames.append(frame)
+            labels.append(label)
+        times = stamps if len(paths) == 1 else None
+    if len(frames) < 2:
+        raise InputError(
+            f"{', '.join(map(repr, paths))} hold{'s' if len(paths) == 1 else ''} one frame; "
+            "tracking needs at least two: give more files or a stack of frames"
+        )
+    return frames, labels, times
 
 
-def _read_stack(path: str, suffix: str) -> list[np.ndarray]:
-    import imageio.v3 as iio
+def frame_times(times: np.ndarray | None, fps: float | None, path: str) -> np.ndarray | None:
+    """The time axis of a track: a video's own timestamps where ``fps`` is not given;
+    with ``fps`` none (a constant rate), which a variable-rate video refuses."""
+    if times is None or len(times) < 2:
+        return None
+    intervals = np.diff(times)
+    variable = float(np.ptp(intervals)) > 0.01 * float(np.median(intervals))
+    if fps is None:
+        return times
+    if variable:
+        raise InputError(
+            f"--fps {fps:g} assumes a constant frame rate, but {path!r} has variable frame "
+            f"intervals ({intervals.min():.3g}-{intervals.max():.3g} s); leave --fps out to use "
+            "the video's timestamps"
+        )
+    return None
 
+
+def _decoded(path: str, kind: str, read: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+    """The pages ``read()`` decodes from ``path``, as unit floats; a missing, damaged
+    or empty file is one error naming it."""
     if not Path(path).is_file():
         raise InputError(f"file {path!r} does not exist or is not a file")
-    what = f"the frames of {path!r}"
-    fix = "cut the file to fewer or smaller frames"
     try:
-        if suffix in VIDEO_SUFFIXES:
-            # PyAV decodes in-process (its wheel ships FFmpeg's libraries), and
-            # its container header gives the frame count before any decoding
-            shape = iio.improps(path, plugin="pyav").shape
-            check_allocation(2 * array_bytes(shape, np.float32), what=what, fix=fix)
-            with iio.imopen(path, "r", plugin="pyav") as video:
-                pages = [np.asarray(frame) for frame in video.iter()]
-        else:
-            import tifffile
-
-            with tifffile.TiffFile(path) as tiff:
-                shapes = [page.shape for page in tiff.pages]
-                needed = sum(2 * array_bytes(shape, np.float32) for shape in shapes)
-                check_allocation(needed, what=what, fix=fix)
-                pages = [page.asarray() for page in tiff.pages]
+        pages = read()
     except InputError:
         raise
     except Exception as error:  # a damaged file: one line naming it
-        raise InputError(f"file {path!r} cannot be read as a stack or video: {error}") from None
+        raise InputError(f"file {path!r} cannot be read as a {kind}: {error}") from None
     if not pages:
         raise InputError(f"file {path!r} holds no frame")
     return [_as_unit_float(page, path) for page in pages]
+
+
+def _read_video(path: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """RGB frames and their timestamps (s, from the first). PyAV decodes in-process
+    (its wheel ships FFmpeg's libraries), and the container header gives the
+    frame count before any decoding."""
+    stamps: list[float] = []
+
+    def read() -> list[np.ndarray]:
+        import av
+        import imageio.v3 as iio
+
+        shape = iio.improps(path, plugin="pyav").shape
+        check_allocation(
+            2 * array_bytes(shape, np.float32), what=f"the frames of {path!r}", fix=_FEWER
+        )
+        pages = []
+        with av.open(path) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                pages.append(frame.to_ndarray(format="rgb24"))
+                stamps.append(float(frame.time) if frame.time is not None else float(index))
+        return pages
+
+    pages = _decoded(path, "video", read)
+    return pages, np.array(stamps) - stamps[0]
+
+
+def _read_tiff(path: str) -> list[np.ndarray]:
+    def read() -> list[np.ndarray]:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tiff:
+            shapes = [page.shape for page in tiff.pages]
+            needed = sum(2 * array_bytes(shape, np.float32) for shape in shapes)
+            check_allocation(needed, what=f"the frames of {path!r}", fix=_FEWER)
+            return [page.asarray() for page in tiff.pages]
+
+    return _decoded(path, "TIFF stack", read)
+
+
+def _is_npy_stack(path: str) -> bool:
+    """A ``.npy`` file of shape (N, H, W) (a last axis over 4: not colour channels)."""
+    try:
+        shape = np.load(path, mmap_mode="r").shape
+    except Exception:  # not readable as a header: read_image says why
+        return False
+    return len(shape) == 3 and shape[2] > 4
+
+
+def _read_npy_stack(path: str) -> list[np.ndarray]:
+    def read() -> list[np.ndarray]:
+        stack = np.load(path, mmap_mode="r")
+        check_allocation(
+            2 * array_bytes(stack.shape, np.float32), what=f"the frames of {path!r}", fix=_FEWER
+        )
+        return [np.asarray(page) for page in stack]
+
+    return _decoded(path, "stack", read)
 
 
 def _as_unit_float(page: np.ndarray, path: str) -> np.ndarray:
@@ -119,6 +213,11 @@ def _as_unit_float(page: np.ndarray, path: str) -> np.ndarray:
         from skimage.util import img_as_float32
 
         return img_as_float32(page)
+    if page.dtype.kind != "f":
+        raise InputError(
+            f"file {path!r} has {page.dtype} pixels; frames must be real (integer or float): "
+            "save the magnitude or one component"
+        )
     data = page.astype(np.float32)
     if not np.all(np.isfinite(data)):
         raise InputError(f"file {path!r} contains NaN or infinite values")
@@ -142,20 +241,24 @@ def physical_series(
     *,
     pixel_size: float | None,
     fps: float | None,
+    time: np.ndarray | None = None,
 ) -> Physical:
-    """Scale a track to physical units; with ``fps`` also the velocity.
+    """Scale a track to physical units; with ``fps`` (or the frames' own ``time`` in
+    seconds, a video's timestamps) also the velocity.
 
-    The velocity is the central difference ``(d[i+1] - d[i-1]) / (2 dt)`` (one-sided
-    at the ends), its standard error from the two displacements' standard errors
+    The velocity is the central difference ``(d[i+1] - d[i-1]) / (t[i+1] - t[i-1])``
+    (one-sided at the ends), its standard error from the two displacements' standard errors
     taken as independent (an upper bound in reference mode, where they share the
     reference frame's noise with a positive correlation).
     """
     scale = 1.0 if pixel_size is None else float(pixel_size)
     count = len(displacement)
-    time = np.arange(count, dtype=np.float64) / (fps if fps else 1.0)
+    timed = bool(fps) or time is not None
+    if time is None:
+        time = np.arange(count, dtype=np.float64) / (fps if fps else 1.0)
     moved = displacement * scale
     sigma = uncertainty * scale
-    if not fps or count < 2:
+    if not timed or count < 2:
         return Physical(time, moved, sigma, None, None)
     low = np.clip(np.arange(count) - 1, 0, count - 1)
     high = np.clip(np.arange(count) + 1, 0, count - 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from fractions import Fraction
 
 import imageio.v3 as iio
 import numpy as np
@@ -62,8 +63,9 @@ def test_video_file(tmp_path, moving_scene):
     # PyAV's wheel ships FFmpeg's libraries: no system ffmpeg needed
     rgb = np.repeat(moving_scene[..., None], 3, axis=3)
     iio.imwrite(video, rgb, plugin="pyav", fps=5, codec="libx264")
-    frames, labels = read_frames([str(video)], "mean")
+    frames, labels, times = read_frames([str(video)], "mean")
     assert len(frames) == 6 and labels[0].endswith("clip.mp4#0")
+    assert np.allclose(times, np.arange(6) / 5)  # the container's timestamps
     result = CliRunner().invoke(
         main, ["track", str(video), "--channel", "mean", "--fps", "5", "--json"]
     )
@@ -100,3 +102,126 @@ def test_physical_series_velocity_is_a_central_difference():
     assert np.allclose(data.time, np.arange(5) / 4.0)
     assert np.allclose(data.velocity[:, 0], 0.5 * 2.0 * 4.0)
     assert np.allclose(data.velocity_sigma[1:-1, 0], np.sqrt(2) * 0.02 / 0.5)
+
+
+def _unit(frames: np.ndarray) -> np.ndarray:
+    return frames.astype(np.float64) / 255.0
+
+
+# Each pixel format the footage reader meets: how to write the moving_scene frames
+# (uint8) in it, and the --channel it needs.
+FORMATS = {
+    "uint16.tif": (lambda f: (_unit(f) * 65535).astype(np.uint16), None),
+    "int16.tif": (lambda f: (_unit(f) * 30000 - 15000).astype(np.int16), None),
+    "float32.tif": (lambda f: _unit(f).astype(np.float32), None),
+    "float64.tif": (lambda f: _unit(f), None),
+    "rgb.tif": (lambda f: np.repeat(f[..., None], 3, axis=3), "luminance"),
+    "rgba.tif": (
+        lambda f: np.concatenate(
+            [np.repeat(f[..., None], 3, axis=3), np.full((*f.shape, 1), 255, np.uint8)], axis=3
+        ),
+        "luminance",
+    ),
+    "stack.npy": (lambda f: _unit(f).astype(np.float32), None),
+}
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_pixel_formats_are_tracked(tmp_path, moving_scene, name):
+    convert, channel = FORMATS[name]
+    path = tmp_path / name
+    data = convert(moving_scene)
+    if name.endswith(".npy"):
+        np.save(path, data)
+    else:
+        import tifffile
+
+        tifffile.imwrite(path, data, photometric="rgb" if data.ndim == 4 else None)
+    options = ["--channel", channel] if channel else []
+    result = CliRunner().invoke(main, ["track", str(path), *options, "--json"])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.stdout)["rows"][-1]
+    assert last["file"].endswith(f"{name}#5")
+    for axis, step in zip(("dy", "dx"), STEP, strict=True):
+        assert abs(last[f"{axis}_px"] - 5 * step) <= max(5 * last[f"sigma_{axis}_px"], 0.02)
+
+
+def test_sixteen_bit_png_frames(tmp_path, moving_scene):
+    paths = []
+    for i, frame in enumerate(moving_scene[:3]):
+        paths.append(str(tmp_path / f"frame{i}.png"))
+        iio.imwrite(paths[-1], (_unit(frame) * 65535).astype(np.uint16))
+    frames, labels, times = read_frames(paths, None)
+    assert labels == paths and times is None
+    assert frames[1].dtype == np.float32 and np.allclose(
+        frames[1], _unit(moving_scene[1]), atol=1e-4
+    )
+
+
+def _write_tiff(path, pages):
+    import tifffile
+
+    with tifffile.TiffWriter(path) as tiff:
+        for page in pages:
+            tiff.write(page)
+
+
+@pytest.mark.parametrize(
+    ("pages", "channel", "message"),
+    [
+        ([np.zeros((40, 40, 3), np.uint8)] * 2, None, "colour image.*--channel"),
+        ([np.ones((40, 40), np.complex64)] * 2, None, "complex64 pixels.*magnitude"),
+        ([np.full((40, 40), np.nan, np.float32)] * 2, None, "NaN"),
+        ([np.zeros((40, 40), np.float32), np.zeros((30, 40), np.float32)], None, "one size"),
+        ([np.zeros((40, 40), np.uint16)], None, "one frame.*at least two"),
+    ],
+    ids=["rgb-without-channel", "complex", "nan", "mixed-sizes", "single-frame"],
+)
+def test_untrackable_stacks_are_one_error_naming_the_file(tmp_path, pages, channel, message):
+    path = tmp_path / "odd.tif"
+    _write_tiff(path, pages)
+    with pytest.raises(lamina.InputError, match=message) as caught:
+        read_frames([str(path)], channel)
+    assert "odd.tif" in str(caught.value)
+    result = CliRunner().invoke(main, ["track", str(path)])
+    assert result.exit_code == 2 and "odd.tif" in result.stderr
+
+
+def test_single_frame_stacks_join_other_files(tmp_path, moving_scene):
+    paths = [str(tmp_path / f"one{i}.tif") for i in range(2)]
+    for path, frame in zip(paths, moving_scene[:2], strict=True):
+        _write_tiff(path, [frame])
+    frames, labels, _ = read_frames(paths, None)
+    assert len(frames) == 2 and labels == paths
+
+
+def _variable_rate_video(path, frames, times_ms):
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for frame, stamp in zip(frames, times_ms, strict=True):
+            picture = av.VideoFrame.from_ndarray(np.repeat(frame[..., None], 3, axis=2), "rgb24")
+            picture.pts, picture.time_base = stamp, Fraction(1, 1000)
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())
+
+
+def test_variable_frame_rate_video_uses_its_timestamps(tmp_path, moving_scene):
+    video = tmp_path / "vfr.mp4"
+    stamps = [0, 40, 120, 160, 300, 340]  # ms: intervals of 40, 80 and 140 ms
+    _variable_rate_video(video, moving_scene, stamps)
+    _, _, times = read_frames([str(video)], "mean")
+    assert np.allclose(times, np.array(stamps) / 1000)
+    result = CliRunner().invoke(main, ["track", str(video), "--channel", "mean", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert [row["time"] for row in rows] == pytest.approx(np.array(stamps) / 1000)
+    # frame 2 (t = 0.12 s): (d[3] - d[1]) / (t[3] - t[1]) = 0.6 px / 0.12 s, within
+    # the compression's error (a constant 25 frames/s would give 7.5 px/s)
+    assert rows[2]["vy_px_per_s"] == pytest.approx(2 * STEP[0] / 0.12, rel=0.2)
+    result = CliRunner().invoke(main, ["track", str(video), "--channel", "mean", "--fps", "25"])
+    assert result.exit_code == 2 and "vfr.mp4" in result.stderr and "timestamps" in result.stderr
