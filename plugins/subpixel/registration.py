@@ -573,7 +573,7 @@ class MLRefine:
                 spectrum, shift, max_iter=self.max_iter, tol=self.tol
             )
             iterations += more
-        total, first = spectrum.covariance(shift, moments, sigma)
+        total, first = spectrum.covariance(moments, sigma)
         total = total + self._model_error(spectrum, shift, moments, total, texture, crlb)
         return _Fit(
             shift, total, first, crlb, sigma, iterations, converged, peak, texture.warnings()
@@ -695,9 +695,7 @@ class MLRefine:
         information = spectrum.information(spectrum.midpoint_power(shift), sigma, check=False)
         crlb = spectrum.crlb(_floor_eigenvalues(information, texture), sigma)
         spectrum.set_weights(weights)
-        total, first = spectrum.covariance(
-            shift, moments, sigma / noise_scale, (window_r, window_m)
-        )
+        total, first = spectrum.covariance(moments, sigma / noise_scale, (window_r, window_m))
         # The sandwich holds the windows still, but they sit where the estimate
         # puts them: at the fixed point e = E(e) an error eps of the fit at fixed
         # windows becomes eps / (1 - c) (c: the contraction along each axis).
@@ -795,7 +793,7 @@ class MLRefine:
         spectrum.set_weights(band)
         hann_sigma = self._sigma(spectrum, hann, noise_scale) / noise_scale
         spectrum.set_weights(band if weights is None else band * weights)
-        hann_covariance, _ = spectrum.covariance(hann, moments, hann_sigma, (window_r, window_m))
+        hann_covariance, _ = spectrum.covariance(moments, hann_sigma, (window_r, window_m))
         gain = 1.0 / (1.0 - fit.contraction)
         hann_covariance = hann_covariance * np.outer(gain, gain)
         # Both fits see the same noise, so their difference varies by about
