@@ -3,24 +3,36 @@
 The same model as for images (one unknown midpoint volume moved by -d/2 and +d/2
 plus white noise; least squares over it maximises the Fourier-interpolated
 cross-correlation ``Re sum q R conj(M) exp(-i k.d)``), written for any number of
-axes on the full FFT grid: the integer start is scikit-image's phase-correlation
-peak or one of its wrapped alternatives, whichever overlap correlates most
-significantly (:func:`.matching.choose_start`), or with masks scikit-image's
-masked normalised cross-correlation; then Newton steps with co-moving Tukey
-windows (times the masks, :func:`.windows.masked_windows`) re-placed at each
-estimate. As in 2-D, a plain fit gives the noise from its residual and the
-Wiener weights ``q = P / (P + s**2 / 2)`` (``P`` the smoothed mean power less
-its noise) the ML estimate with the scene marginalised. The uncertainty is the
-sandwich ``s**2 H^-1 (S - s**2 K) H^-1`` with ``S = sum q**2 k k^T (|R|**2 +
-|M|**2)`` and ``K = sum q**2 k k^T`` (the noise-times-noise part, once), which is
-the two-volume Cramér-Rao bound at high SNR without weights, plus the stopping
-tolerance.
+axes on the full FFT grid. The integer start is the candidate whose overlap
+correlates most significantly (:func:`.matching.choose_start`) among the peaks of
+the phase and the plain correlation, scikit-image's masked normalised
+cross-correlation with masks, and their wrapped alternatives. Newton steps follow
+(Gauss-Newton where the curvature is not positive definite) with co-moving Tukey
+windows (times the masks, :func:`.windows.masked_windows`; Hann windows on
+overlaps under 16 voxels) re-placed at each estimate until the placement settles,
+extrapolated (Aitken) where it contracts slowly. As in 2-D, a plain fit gives the
+noise from its residual and the Wiener weights ``q = P / (P + s**2 / 2)`` (``P``
+the smoothed mean power less its noise) the ML estimate with the scene
+marginalised, and bins next to Nyquist that the windows alias are left out.
+
+The uncertainty is the sandwich ``s**2 H^-1 (S - s**2 K) H^-1`` with ``S = sum
+q**2 k k^T (|R|**2 + |M|**2)`` and ``K = sum q**2 k k^T`` (the noise-times-noise
+part, once), the two-volume Cramér-Rao bound at high SNR without weights, times
+``1 / (1 - c)`` per axis for the placement's fixed point (``c`` its contraction),
+plus what the placement may still be off by, the bound with the texture floored
+at its noise where the texture does not stand out of it, the half-band
+model-error check, the difference from a pass under smoother windows (the
+windows' aliasing bias), the doubts of the start and the stopping tolerance. The
+texture diagnostics are :mod:`.quality`'s: ``feasible`` and warnings name low SNR,
+small overlaps, periodic texture and unsettled fits; texture in one or two
+directions only is refused, naming the direction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Any
+from warnings import warn
 
 import numpy as np
 from scipy import ndimage
@@ -113,8 +125,18 @@ def register_volumes(
         raise InputError(
             f"reference and moving must have the same shape, got {ref.shape} and {mov.shape}"
         )
-    if np.ptp(ref) == 0 or np.ptp(mov) == 0:
-        raise InputError("not feasible: a constant volume holds no shift")
+    constant = [name for name, v in (("reference", ref), ("moving", mov)) if np.ptp(v) == 0]
+    if constant:
+        # as images (and scikit-image): a warning and a result no one can
+        # mistake for a measurement
+        message = (
+            f"constant volume: {' and '.join(constant)} {'is' if len(constant) == 1 else 'are'} "
+            "constant, so no shift can be measured"
+        )
+        warn(message, UserWarning, stacklevel=3)
+        result = _result(np.full(3, np.nan), np.diag([np.inf] * 3), float("nan"), 0, False, [])
+        result.diagnostics.update(warnings=[message], feasible=False)
+        return result
     model = _Model(None if periodic else taper, masks, MIN_OVERLAP)
     warnings: list[str] = []
     if min(ref.shape) < _SMALL_SIDE and not periodic:

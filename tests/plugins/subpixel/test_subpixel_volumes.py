@@ -52,8 +52,10 @@ def test_bad_volumes():
     volume = np.random.default_rng(1).random((8, 8, 8))
     with pytest.raises(lamina.InputError, match="same shape"):
         MLRefine().estimate(volume, volume[:-1])
-    with pytest.raises(lamina.InputError, match="constant"):
-        MLRefine().estimate(volume, np.zeros_like(volume))
+    with pytest.warns(UserWarning, match="constant volume: moving is constant"):
+        empty = MLRefine().estimate(volume, np.zeros_like(volume))
+    assert np.all(np.isnan(empty.shift)) and empty.diagnostics["feasible"] is False
+    assert np.all(np.isinf(empty.diagnostics["uncertainty_zyx"]))
     broken = volume.copy()
     broken[1, 2, 3] = np.nan
     with pytest.raises(lamina.InputError, match="NaN"):
