@@ -111,7 +111,7 @@ def choose_start(
         if scores[index] >= score - _RUNNER_UP_Z and np.max(np.abs(other - best)) > 1.5:
             spread = np.maximum(spread, np.abs(other - best) / 2.0)
             warnings.append(
-                f"periodic texture: a shift of ({other[0]:.0f}, {other[1]:.0f}) px matches "
+                f"periodic texture: a shift of ({', '.join(f'{v:.0f}' for v in other)}) px matches "
                 "nearly as well as the estimate"
             )
             break
