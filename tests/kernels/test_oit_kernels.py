@@ -369,16 +369,17 @@ def test_bin_bits_follows_the_mean_pixel_box():
     small = corners + rng.uniform(-0.02, 0.02, (500, 3, 3))  # a few pixels each
     camera = Camera.look_at((0, 0, 4), (0, 0, 0), projection="orthographic", ortho_height=3)
     large = rng.uniform(-9, 9, (500, 3, 3))  # most cover the frame
+    side = 1024  # frame-sized boxes above binning.SMALL_BOX
     for vertices, bits in ((small, 3), (large, 4)):
         scene = Scene(
             vertices=vertices.reshape(-1, 3),
             faces=np.arange(1500).reshape(500, 3),
             face_colors=(0.5, 0.5, 0.5, 0.5),
         )
-        tris = raster.setup(scene, camera, (256, 256))
+        tris = raster.setup(scene, camera, (side, side))
         b = tris.bbox
-        area = ((np.minimum(b[:, 1], 255) - np.maximum(b[:, 0], 0) + 1)
-                * (np.minimum(b[:, 3], 255) - np.maximum(b[:, 2], 0) + 1))  # fmt: skip
+        area = ((np.minimum(b[:, 1], side - 1) - np.maximum(b[:, 0], 0) + 1)
+                * (np.minimum(b[:, 3], side - 1) - np.maximum(b[:, 2], 0) + 1))  # fmt: skip
         assert (area.mean() <= binning.SMALL_BOX) == (bits == 3)
         assert binning.bin_bits(tris) == bits
 

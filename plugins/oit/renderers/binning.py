@@ -2,9 +2,10 @@
 bins of 8x8 or 16x16 pixels, each bin in depth order (:mod:`lamina.kernels.oit_common`).
 
 Every pixel walks its bin, so the resolve costs about (pixels per bin) x (entries
-per bin) box tests: for small triangles that is 4x less with 8x8 bins, while a
-triangle that spans many bins costs 4x the entries and bin sorting with them.
-:func:`bin_bits` picks per frame from the triangles' mean pixel box."""
+per bin) tests: 4x fewer with 8x8 bins, whose entries also carry exact coverage
+masks (one bit per pixel, see ``lamina.kernels.oit_common``), while a triangle that
+spans many bins costs 4x the entries and bin sorting with them.  :func:`bin_bits`
+picks per frame from the triangles' mean pixel box."""
 
 from __future__ import annotations
 
@@ -24,11 +25,15 @@ if TYPE_CHECKING:
 __all__ = ["SMALL_BOX", "Frame", "bin_bits", "bin_triangles"]
 
 #: Mean pixel-box area (within the frame) up to which a frame is binned in 8x8
-#: bins instead of 16x16.  Measured (fragment-list, CPU, median frame times, load
-#: 3): 8x8 / 16x16 = 0.53 for 100k random triangles at 1024x1024 (mean box 156 px),
-#: 0.75 for 1 M (16 px), 0.97 for 10k (1,537 px), 1.35 for 16 stacked full-screen
-#: quads at 3840x2160 (the whole frame).
-SMALL_BOX = 1024
+#: bins instead of 16x16.  Since 8x8 entries carry coverage masks (a pixel tests one
+#: bit instead of a box and three edge functions), 8x8 wins up to frame-sized
+#: triangles; 16x16 only saves binning 4x the entries of triangles larger still.
+#: Measured (fragment-list, CPU, median of 3 rounds of best-of-3 frames, load 8-10):
+#: 8x8 / 16x16 = 0.59 for 10k random triangles at 1024x1024 (mean box 1,537 px),
+#: 0.68 for 1k (14,508 px), 0.86 for 50 partial quads at 512x512 (42,587 px), 0.93
+#: for 50 intersecting quads at 512x512 (241,992 px), 0.82 for 16 stacked full-frame
+#: quads at 512x512 (262,144 px), 1.0 at 1024x1024 and 1920x1080, 1.14 at 3840x2160.
+SMALL_BOX = 1 << 19
 
 
 @dataclass
