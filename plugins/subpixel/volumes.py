@@ -153,8 +153,7 @@ def register_volumes(
         # the overlap is too thin to fit, but the scene can still be judged
         plain = _windowed_spectra(ref, mov, shift, _Model(None, None, 0), None)
         sigma = float(np.sqrt(_noise_power(plain, shift)))
-        flat = np.ones(ref.shape)
-        texture_significance(ref, mov, (flat, flat), sigma).require_two_directions()
+        _require_texture(ref, mov, masks, sigma)
         warnings.append(
             f"small overlap: under {model.min_overlap} voxels on an axis; the estimate is the "
             "correlation peak (about 0.5 voxel)"
@@ -209,8 +208,7 @@ def register_volumes(
     except InputError:
         # The overlap lacks texture along a direction: refused only when the whole
         # volumes do too; a small overlap of a textured scene is a low-SNR estimate.
-        flat = np.ones(ref.shape)
-        texture_significance(ref, mov, (flat, flat), sigma).require_two_directions()
+        _require_texture(ref, mov, masks, sigma)
     warnings += texture.warnings()
     covariance = _covariance(spectra, hessian, sigma2)
     if model.taper is not None:
@@ -253,6 +251,19 @@ class _Model:
         """Whether the windows at ``shift`` keep ``min_overlap`` voxels on every axis."""
         overlap = np.array(shape) - 1.0 - np.abs(shift)
         return self.taper is None or bool(np.all(overlap >= self.min_overlap))
+
+
+def _require_texture(
+    ref: np.ndarray,
+    mov: np.ndarray,
+    masks: tuple[np.ndarray, np.ndarray] | None,
+    sigma: float,
+) -> None:
+    """Refuse volumes whose valid voxels, all of them, hold texture in one or two
+    directions only (the edges of masked-out blocks are no texture)."""
+    flat = np.ones(ref.shape)
+    valid = (flat, flat) if masks is None else _eroded((masks[0] * flat, masks[1] * flat))
+    texture_significance(ref, mov, valid, sigma).require_two_directions()
 
 
 def _eroded(windows: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
