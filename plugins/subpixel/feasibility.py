@@ -382,7 +382,8 @@ def pixel_locking(
     bias = errors.mean(axis=1)
     phases = 2 * np.pi * np.repeat(grid, repeats)
     design = np.stack([np.sin(phases), np.cos(phases), np.ones_like(phases)], axis=1)
-    amplitude, amplitude_error = [], []
+    amplitude: list[float] = []
+    amplitude_error: list[float] = []
     for axis in range(2):
         target = errors[:, :, axis].ravel()
         coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
@@ -390,10 +391,9 @@ def pixel_locking(
         dof = max(len(target) - 3, 1)
         scale = float(np.sum(residual**2) / dof)
         covariance = scale * np.linalg.inv(design.T @ design)
-        value = float(np.hypot(coefficients[0], coefficients[1]))
-        amplitude.append(value)
+        amplitude.append(float(np.hypot(coefficients[0], coefficients[1])))
         amplitude_error.append(float(np.sqrt((covariance[0, 0] + covariance[1, 1]) / 2.0)))
-    estimates = []
+    estimates: list[float] = []
     for _ in range(random_shifts):
         shift = rng.uniform(-3.0, 3.0, size=2)
         estimates.extend(_register(estimator, data, spectrum, shift, noise, rng))

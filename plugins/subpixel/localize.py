@@ -252,40 +252,38 @@ def locate_points(
         rejected["crowded"] = int(np.count_nonzero(~isolated))
         peaks = peaks[isolated]
     result = _refine(data, peaks, radius, psf_sigma, sigma_image)
-    keep = result["keep"]
+    keep = result.keep
     rejected["fit"] = int(np.count_nonzero(~keep))
     # Merged neighbours fit wide, hot pixels narrow: neither is an isolated point.
-    width = result["params"][:, 3]
+    width = result.params[:, 3]
     shaped = (width <= _WIDTH_RATIO * psf_sigma) & (width >= psf_sigma / _WIDTH_RATIO)
     rejected["shape"] = int(np.count_nonzero(keep & ~shaped))
     keep = keep & shaped
-    sigma = float(noise) if noise is not None else result["noise_sigma"]
-    positions = result["positions"][keep]
-    covariance = result["unscaled"][keep][:, 1:3, 1:3] * sigma**2
+    sigma = float(noise) if noise is not None else result.noise_sigma
+    positions = result.positions[keep]
+    covariance = result.unscaled[keep][:, 1:3, 1:3] * sigma**2
     uncertainty = np.sqrt(np.stack([covariance[:, 0, 0], covariance[:, 1, 1]], axis=1))
-    widths = result["params"][keep, 3]
+    widths = result.params[keep, 3]
     fitted_psf = float(np.median(widths)) if len(widths) else float("nan")
     diagnostics = {
         "estimator": "ml-refine.locate",
         "detected": int(len(peaks) + rejected["crowded"]),
         "rejected": rejected,
         "noise_sigma": sigma,
-        "noise_source": noise_source
-        if noise is not None or result["dof"] == 0
-        else "fit residuals",
+        "noise_source": noise_source if noise is not None or result.dof == 0 else "fit residuals",
         "noise_sigma_image": sigma_image,
         "psf_sigma": fitted_psf,
         "psf_fwhm": float(2.0 * np.sqrt(2.0 * np.log(2.0)) * fitted_psf),
         "detection_sigma": float(psf_sigma),
         "fit_radius": radius,
-        "centroid": result["centroids"][keep],
-        "amplitude": result["params"][keep, 0],
+        "centroid": result.centroids[keep],
+        "amplitude": result.params[keep, 0],
         "sigma": widths,
-        "background": result["params"][keep, 4],
-        "snr": result["params"][keep, 0] / sigma if sigma > 0 else np.full(len(widths), np.inf),
-        "chi2": result["residual_sum"][keep] / ((2 * radius + 1) ** 2 - 5) / sigma_image**2,
-        "iterations": result["iterations"][keep],
-        "converged": result["converged"][keep],
+        "background": result.params[keep, 4],
+        "snr": result.params[keep, 0] / sigma if sigma > 0 else np.full(len(widths), np.inf),
+        "chi2": result.residual_sum[keep] / ((2 * radius + 1) ** 2 - 5) / sigma_image**2,
+        "iterations": result.iterations[keep],
+        "converged": result.converged[keep],
     }
     return PointEstimates(positions=positions, uncertainty=uncertainty, diagnostics=diagnostics)
 
@@ -299,7 +297,7 @@ def _estimate_psf_sigma(
     if len(peaks) == 0:
         return None
     result = _refine(data, peaks[:_PSF_SAMPLE], 4, 1.5, noise)
-    widths = result["params"][result["keep"], 3]
+    widths = result.params[result.keep, 3]
     return float(np.median(widths)) if len(widths) else None
 
 
@@ -351,26 +349,42 @@ def _detect(
     return peaks[~removed]
 
 
+@dataclass(frozen=True)
+class _Refined:
+    """Per-peak fits of `_refine`; ``keep`` marks the isolated, well-shaped ones."""
+
+    positions: np.ndarray  # (n, 2) fitted (y, x)
+    centroids: np.ndarray  # (n, 2) background-subtracted centroids
+    params: np.ndarray  # (n, 5) amplitude, y, x, width, background (box coordinates)
+    unscaled: np.ndarray  # (n, 5, 5) covariance for unit noise
+    residual_sum: np.ndarray
+    iterations: np.ndarray
+    converged: np.ndarray
+    keep: np.ndarray
+    noise_sigma: float  # pooled from the kept fits' residuals (or the given noise)
+    dof: int
+
+
 def _refine(
     data: np.ndarray, peaks: np.ndarray, radius: int, psf_sigma: float, noise: float
-) -> dict[str, np.ndarray | float]:
+) -> _Refined:
     """Centroid and Gaussian fit in a box around each peak."""
     count = len(peaks)
     size = 2 * radius + 1
     if count == 0:
         empty = np.zeros((0, 2))
-        return {
-            "positions": empty,
-            "centroids": empty,
-            "params": np.zeros((0, 5)),
-            "unscaled": np.zeros((0, 5, 5)),
-            "residual_sum": np.zeros(0),
-            "iterations": np.zeros(0, dtype=int),
-            "converged": np.zeros(0, dtype=bool),
-            "keep": np.zeros(0, dtype=bool),
-            "noise_sigma": noise,
-            "dof": 0,
-        }
+        return _Refined(
+            positions=empty,
+            centroids=empty,
+            params=np.zeros((0, 5)),
+            unscaled=np.zeros((0, 5, 5)),
+            residual_sum=np.zeros(0),
+            iterations=np.zeros(0, dtype=int),
+            converged=np.zeros(0, dtype=bool),
+            keep=np.zeros(0, dtype=bool),
+            noise_sigma=noise,
+            dof=0,
+        )
     offsets = np.arange(-radius, radius + 1)
     rows = peaks[:, 0, None, None] + offsets[None, :, None]
     cols = peaks[:, 1, None, None] + offsets[None, None, :]
@@ -419,15 +433,15 @@ def _refine(
     pooled = float(np.sqrt(fits.residual_sum[keep].sum() / dof)) if dof > 0 else noise
     positions = params[:, 1:3] + peaks - radius
     centroids = np.stack([centre, centre_x], axis=1) + peaks - radius
-    return {
-        "positions": positions,
-        "centroids": centroids,
-        "params": params,
-        "unscaled": fits.unscaled_covariance,
-        "residual_sum": fits.residual_sum,
-        "iterations": fits.iterations,
-        "converged": fits.converged,
-        "keep": keep,
-        "noise_sigma": pooled,
-        "dof": dof,
-    }
+    return _Refined(
+        positions=positions,
+        centroids=centroids,
+        params=params,
+        unscaled=fits.unscaled_covariance,
+        residual_sum=fits.residual_sum,
+        iterations=fits.iterations,
+        converged=fits.converged,
+        keep=keep,
+        noise_sigma=pooled,
+        dof=dof,
+    )
