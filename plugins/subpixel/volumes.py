@@ -198,7 +198,10 @@ def register_volumes(
         placement = shift + (jump if index and np.max(np.abs(steps[-1])) < 0.1 else 0.0)
     else:
         converged = False
-    sigma2 = _noise_power(spectra, shift)
+    # integer voxels carry at least their rounding noise (step**2 / 12): without it
+    # the aliasing of rounded one-directional texture passes for texture
+    rounding = max(_rounding_step(ref, masks, 0), _rounding_step(mov, masks, 1)) / np.sqrt(12.0)
+    sigma2 = max(_noise_power(spectra, shift), (rounding * spectra.noise_scale) ** 2)
     sigma = float(np.sqrt(sigma2)) / spectra.noise_scale  # per voxel of the raw volumes
     # gradients across a mask's edge reach into filled voxels: keep them out
     inner = spectra.windows if masks is None else _eroded(spectra.windows)
@@ -251,6 +254,20 @@ class _Model:
         """Whether the windows at ``shift`` keep ``min_overlap`` voxels on every axis."""
         overlap = np.array(shape) - 1.0 - np.abs(shift)
         return self.taper is None or bool(np.all(overlap >= self.min_overlap))
+
+
+def _rounding_step(
+    volume: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None, index: int
+) -> float:
+    """The step of integer voxels as :func:`skimage.util.img_as_float` scales them
+    (8 or 16 bit, unsigned or signed), found from the valid voxels' values; 0 for
+    other data."""
+    values = volume if masks is None else volume[masks[index]]
+    for levels in (255, 127, 65535, 32767):
+        scaled = values * levels
+        if np.all(np.abs(scaled - np.round(scaled)) < 1e-6):
+            return 1.0 / levels
+    return 0.0
 
 
 def _require_texture(
