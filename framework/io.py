@@ -473,7 +473,7 @@ def write_image(
     else:
         scaled = array.astype(np.float32)
         # Clipped to [0, 1] with NaN to 0: fmax and fmin return the number of a
-        # (NaN, number) pair, in two passes where nan_to_num and clip take six.
+        # (NaN, number) pair, so two passes do what nan_to_num's several and clip did.
         np.fmax(scaled, 0.0, out=scaled)
         np.fmin(scaled, 1.0, out=scaled)
         scaled *= 255 if bit_depth == 8 else 65535
