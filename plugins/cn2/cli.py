@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 import numpy as np
 
@@ -65,7 +67,7 @@ def rules(
         model = CN2Classifier.from_file(load_path)
         X = model.align_columns(X, dataset.feature_names, source=f"rule file {load_path!r}")
     else:
-        params = parse_settings(settings)
+        params: dict[str, Any] = dict(parse_settings(settings))
         params.setdefault("categorical_features", dataset.categorical_features or None)
         model = lamina.create("learner", "cn2", **params)
         model.validate_params()

@@ -628,7 +628,7 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
 
     @classmethod
     def _from_document(cls, document: dict[str, Any]) -> CN2Classifier:
-        params = {
+        params: dict[str, Any] = {
             k: (tuple(v) if isinstance(v, list) else v) for k, v in document["params"].items()
         }
         model = cls(**params)
