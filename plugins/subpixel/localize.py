@@ -351,7 +351,9 @@ def _detect(
 
 @dataclass(frozen=True)
 class _Refined:
-    """Per-peak fits of `_refine`; ``keep`` marks the isolated, well-shaped ones."""
+    """Per-peak fits of `_refine`; ``keep`` marks those that converged inside the box
+    with a positive amplitude and a width in [0.3, radius] (the caller judges the
+    width against the PSF)."""
 
     positions: np.ndarray  # (n, 2) fitted (y, x)
     centroids: np.ndarray  # (n, 2) background-subtracted centroids

@@ -767,12 +767,14 @@ class MLRefine:
         exact Fourier translates; on noise-free views that moves the estimate by
         up to a few 1e-2 px, far beyond a noise-only uncertainty. A Hann window
         (taper 1) folds far less: when the estimate is precise enough for that to
-        matter (standard error under 0.02 px), one Hann pass at the estimate is
-        run, and a difference beyond two standard errors *of the difference*
-        (about ``V_hann - V``) is bias. Then the Hann estimate is the better one
-        and is taken, with its own noise: counting the difference as variance
-        instead left every such estimate within about one reported standard error
-        (+-2 sigma coverage 0.99-1.0 on noise-free views).
+        matter (standard error under ``_BIAS_CHECK_SIGMA``), one Hann pass at the
+        estimate is run. A difference beyond ``_SWITCH_Z`` standard errors *of the
+        difference* (about ``V_hann - V``) is bias: the Hann estimate is the better
+        one and is taken, with its own noise (counting the difference as variance
+        instead left every such estimate within about one reported standard error,
+        +-2 sigma coverage 0.99-1.0 on noise-free views). A difference between
+        ``_BIAS_Z`` and ``_SWITCH_Z`` standard errors may be chance and counts as
+        variance.
         """
         variance = np.diag(fit.covariance)
         if self.taper >= 1.0 or np.max(variance) >= _BIAS_CHECK_SIGMA**2:
