@@ -230,9 +230,12 @@ def register_volumes(
     covariance += np.eye(3) * (2.0 * tol) ** 2 + np.diag(match.spread**2 + lag**2)
     covariance += _window_bias(ref, mov, shift, covariance, model, weights, max_iter, tol)
     if not converged and len(estimates) > 3:
-        # The placement wandered instead of settling: the estimate depends on where
-        # the windows cut the content by about the spread of the later passes.
-        covariance += np.cov(np.array(estimates[len(estimates) // 2 :]).T)
+        # The placement wandered or drifted instead of settling: the estimate
+        # depends on where the windows cut the content by about the spread of the
+        # later passes, or by how far they still moved.
+        later = np.array(estimates[len(estimates) // 2 :])
+        drift = (later[-1] - later[0]) ** 2
+        covariance += np.cov(later.T) + np.diag(drift)
     if not converged:
         warnings.append("not converged: the fit or the window placement did not settle")
     return _result(shift, covariance, sigma, iterations, converged, warnings)
