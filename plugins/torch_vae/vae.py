@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from lamina import store
 from lamina.errors import InputError
 from lamina.learn.base import BaseLearner
 from lamina.learn.torch import (
@@ -598,7 +599,7 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         can run; a ``torch.save`` pickle is refused unread). ``device`` overrides the saved
         device setting, e.g. to load a CUDA-trained model on a CPU-only machine."""
         payload = load_checkpoint(path, format=CHECKPOINT_FORMAT)
-        try:
+        with store.errors_naming(store.describe_file("checkpoint", path)):
             params = dict(payload["params"])
             if device is not None:
                 params["device"] = device
@@ -612,19 +613,6 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
             # last epoch's weights (which resuming continues from).
             best = (payload.get("monitor") or {}).get("best_state")
             state = best if best is not None else payload.get("model")
-        except InputError as error:
-            raise InputError(f"checkpoint {str(path)!r}: {error}") from None
-        except (
-            KeyError,
-            TypeError,
-            ValueError,
-            AttributeError,
-            IndexError,
-            OverflowError,
-        ) as error:
-            raise InputError(
-                f"checkpoint {str(path)!r} is malformed: {type(error).__name__}: {error}"
-            ) from None
         target = resolve_device(learner.device)
         learner.model_ = build_for_state(learner._build_network, state, source=str(path))
         learner.model_.to(target).eval()
@@ -656,54 +644,57 @@ class VariationalAutoencoder(TorchStateMixin, BaseLearner):
         noise: torch.Generator,
     ) -> EarlyStopping:
         payload = load_checkpoint(path, format=CHECKPOINT_FORMAT)
-        saved = payload.get("params", {})
-        for name in ARCHITECTURE:
-            mine, theirs = getattr(self, name), saved.get(name)
-            if isinstance(theirs, list):
-                theirs = tuple(theirs)
-            if isinstance(mine, list):
-                mine = tuple(mine)
-            if mine != theirs:
+        # What a damaged or edited checkpoint makes this raise is one InputError
+        # naming the file, so the messages here leave the name out.
+        where = store.describe_file("checkpoint", path)
+        with store.errors_naming(where):
+            saved = payload.get("params", {})
+            for name in ARCHITECTURE:
+                mine, theirs = getattr(self, name), saved.get(name)
+                if isinstance(theirs, list):
+                    theirs = tuple(theirs)
+                if isinstance(mine, list):
+                    mine = tuple(mine)
+                if mine != theirs:
+                    raise InputError(
+                        f"cannot resume from it: it was trained with {name}={theirs!r}, "
+                        f"this learner has {name}={mine!r}"
+                    )
+            fitted = payload.get("fitted") or {}
+            if fitted.get("n_features_in") != self.n_features_in_:
                 raise InputError(
-                    f"cannot resume from {str(path)!r}: it was trained with {name}={theirs!r}, "
-                    f"this learner has {name}={mine!r}"
+                    "cannot resume from it: it was trained on "
+                    f"{fitted.get('n_features_in')} features, X has {self.n_features_in_}"
                 )
-        fitted = payload.get("fitted") or {}
-        if fitted.get("n_features_in") != self.n_features_in_:
-            raise InputError(
-                f"cannot resume from {str(path)!r}: it was trained on "
-                f"{fitted.get('n_features_in')} features, X has {self.n_features_in_}"
-            )
         load_state(self.model_, payload.get("model"), source=str(path))
-        self._restore_fitted(fitted)
-        if payload.get("optimizer") is not None:
-            try:
-                optimizer.load_state_dict(payload["optimizer"])
-            except (ValueError, KeyError, RuntimeError) as error:
+        with store.errors_naming(where):
+            self._restore_fitted(fitted)
+            if payload.get("optimizer") is not None:
+                try:
+                    optimizer.load_state_dict(payload["optimizer"])
+                except (ValueError, KeyError, RuntimeError) as error:
+                    raise InputError(f"optimiser state does not fit: {error}") from None
+                for group in optimizer.param_groups:  # this learner's settings win
+                    group["lr"] = float(self.learning_rate)
+                    group["weight_decay"] = float(self.weight_decay)
+            if payload.get("rng") is not None:
+                for rng, state in zip((shuffle, noise), payload["rng"], strict=True):
+                    rng.set_state(state)
+            saved_monitor = payload.get("monitor") or {}
+            best_state = saved_monitor.get("best_state")
+            if best_state is not None:
+                best_state = {k: v.to(self._device()) for k, v in best_state.items()}
+            if self.early_stopping != ("validation_loss" in self.history_):
                 raise InputError(
-                    f"checkpoint {str(path)!r}: optimiser state does not fit: {error}"
-                ) from None
-            for group in optimizer.param_groups:  # this learner's settings win
-                group["lr"] = float(self.learning_rate)
-                group["weight_decay"] = float(self.weight_decay)
-        if payload.get("rng") is not None:
-            for rng, state in zip((shuffle, noise), payload["rng"], strict=True):
-                rng.set_state(state)
-        saved_monitor = payload.get("monitor") or {}
-        best_state = saved_monitor.get("best_state")
-        if best_state is not None:
-            best_state = {k: v.to(self._device()) for k, v in best_state.items()}
-        if self.early_stopping != ("validation_loss" in self.history_):
-            raise InputError(
-                f"cannot resume from {str(path)!r}: early_stopping differs from the run that wrote it"
+                    "cannot resume from it: early_stopping differs from the run that wrote it"
+                )
+            return EarlyStopping(
+                tol=self.tol,
+                patience=self.n_iter_no_change,
+                best=float(saved_monitor.get("best", math.inf)),
+                stale=int(saved_monitor.get("stale", 0)),
+                best_state=best_state,
             )
-        return EarlyStopping(
-            tol=self.tol,
-            patience=self.n_iter_no_change,
-            best=float(saved_monitor.get("best", math.inf)),
-            stale=int(saved_monitor.get("stale", 0)),
-            best_state=best_state,
-        )
 
     # -- inference -------------------------------------------------------------------------
     def _inference_network(self) -> VAENetwork:

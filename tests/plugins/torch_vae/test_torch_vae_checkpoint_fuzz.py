@@ -93,3 +93,44 @@ def test_a_checkpoint_asking_for_a_huge_network_is_refused_before_building(tmp_p
     save_checkpoint(bad, payload)
     with pytest.raises(InputError, match=r"huge\.pt.*does not fit"):
         VariationalAutoencoder.load_checkpoint(bad)
+
+
+_REMOVED = object()
+
+
+def test_resuming_from_an_edited_checkpoint_gives_only_input_errors(tmp_path, checkpoint):
+    """Seeded: a hostile value at a random leaf of the saved state (fitted values,
+    monitor, generators, optimiser), and three edits that raised KeyError,
+    AttributeError and ValueError from ``fit(resume_from=...)``; each resume either
+    runs or raises one InputError naming the file."""
+    path, X = checkpoint
+    payload = load_checkpoint(path, format=FORMAT)
+    edits = [
+        (("fitted", "n_epochs"), _REMOVED),
+        (("fitted", "history"), [1]),
+        (("fitted", "image_shape"), [1, 2]),
+    ]
+    rng = np.random.default_rng(1)
+    leaves = [p for p in _leaves(payload) if p[0] in ("fitted", "monitor", "rng", "optimizer")]
+    for _ in range(24):
+        where = leaves[int(rng.integers(0, len(leaves)))]
+        edits.append((where, _HOSTILE[int(rng.integers(0, len(_HOSTILE)))]))
+    bad = tmp_path / "edited.pt"
+    refused = 0
+    for where, value in edits:
+        edited = load_checkpoint(path, format=FORMAT)
+        if value is _REMOVED:
+            del edited[where[0]][where[1]]
+        elif not _replace(edited, where, value):
+            continue
+        save_checkpoint(bad, edited)
+        learner = VariationalAutoencoder(
+            latent_dim=2, hidden=(4,), max_epochs=3, random_state=0, device="cpu"
+        )
+        try:
+            learner.fit(X, resume_from=bad)
+        except InputError as error:
+            assert str(error).startswith(f"checkpoint {str(bad)!r}"), (where, error)
+            assert "\n" not in str(error)
+            refused += 1
+    assert refused >= 3
