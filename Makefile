@@ -43,9 +43,9 @@ docs: $(VENV)/.dev
 # mypy resolves `lamina` through a link tree that mirrors the package-dir mapping
 # (lamina -> framework/, lamina.plugins -> plugins/, lamina.kernels -> kernels/);
 # it checks the host (framework's modules and every package under it) and the
-# plugins listed here (subpixel and oit are not clean yet).
+# plugins listed here (subpixel is not clean yet).
 HOST_PACKAGES := $(patsubst framework/%/__init__.py,lamina/%,$(wildcard framework/*/__init__.py))
-TYPED_PLUGINS := $(addprefix lamina/plugins/,bayes cn2 interpolate torch_mlp torch_vae)
+TYPED_PLUGINS := $(addprefix lamina/plugins/,bayes cn2 interpolate oit torch_mlp torch_vae)
 typecheck: $(VENV)/.dev
 	rm -rf build/typing && mkdir -p build/typing/lamina
 	ln -s $(CURDIR)/framework/* $(CURDIR)/plugins $(CURDIR)/kernels build/typing/lamina/

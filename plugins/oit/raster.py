@@ -69,6 +69,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import cast
 
 import numpy as np
 
@@ -131,7 +132,7 @@ SHADE_COLUMNS = 17
 def check_size(size: object) -> tuple[int, int]:
     """Validate an image ``size`` = (height, width); return it as ints."""
     try:
-        height, width = size  # type: ignore[misc]
+        height, width = cast("tuple[object, object]", size)
     except (TypeError, ValueError):
         raise InputError(f"size must be (height, width), got {size!r}") from None
     out = []

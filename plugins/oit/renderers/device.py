@@ -69,7 +69,7 @@ class Device:
             and held[2] == dtype
             and (held[1] == shape or (len(shape) == 1 and held[1][0] >= shape[0]))
         )
-        if not fits:
+        if not fits or held is None:
             self.pool.pop(keep, None)  # free before allocating the replacement
             held = self.pool[keep] = (self._allocate(shape, dtype), shape, dtype)
         self.bytes += int(np.prod(held[1])) * dtype.itemsize
@@ -144,7 +144,7 @@ class TaichiRenderer(OITRenderer):
         return {k: v for k, v in vars(self).items() if k not in skip}
 
     def __setstate__(self, state: dict) -> None:
-        vars(self).update(state)
+        self.__dict__.update(state)
         self._buffers = {}
         self._setup_buffers = {}
         self._lock = threading.Lock()
