@@ -518,9 +518,22 @@ def _png8(data: np.ndarray) -> bytes:
     2, 3 or 4 channels), through Pillow's own encoder and chunk layout: the bytes
     imageio wrote, without the ~0.2 ms that ``save``'s Python path costs per file
     (pipelines write thousands of small PNGs)."""
-    from PIL import Image, ImageFile, PngImagePlugin
+    from PIL import Image
 
     image = Image.fromarray(data)
+    try:
+        return _png8_encoded(image)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        # Pillow's encoder internals are not its public API: if a release changes
+        # them, the public path writes the same file, only slower.
+        encoded = io.BytesIO()
+        image.save(encoded, format="PNG")
+        return encoded.getvalue()
+
+
+def _png8_encoded(image: Any) -> bytes:
+    from PIL import Image, ImageFile, PngImagePlugin
+
     rawmode, depth, colour = PngImagePlugin._OUTMODES[image.mode]
     width, height = image.size
     parts = [

@@ -317,6 +317,27 @@ def test_eight_bit_png_is_byte_for_byte_what_pillow_saves(
     assert (tmp_path / "a.png").read_bytes() == expected.getvalue()
 
 
+def test_eight_bit_png_falls_back_to_pillows_public_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fast path uses Pillow internals (Image._getencoder, PngImagePlugin._OUTMODES);
+    # a Pillow release that renames or reshapes them must still get the same file
+    # through Image.save (which uses them too, so the change is simulated here).
+    from PIL import Image
+
+    import lamina.io
+
+    def changed_internals(image: object) -> bytes:
+        raise AttributeError("module 'PIL.Image' has no attribute '_getencoder'")
+
+    samples = _rows_of_every_kind(np.random.default_rng(3), (9, 13, 3))
+    expected = io.BytesIO()
+    Image.fromarray(samples).save(expected, format="PNG")
+    monkeypatch.setattr(lamina.io, "_png8_encoded", changed_internals)
+    write_image(tmp_path / "a.png", samples.astype(np.float32) / 255)
+    assert (tmp_path / "a.png").read_bytes() == expected.getvalue()
+
+
 @pytest.mark.parametrize("layout", ["C", "Fortran", "strided", "float64", "float16", "3-D"])
 def test_npy_image_is_byte_for_byte_what_np_save_writes(tmp_path: Path, layout: str) -> None:
     # write_image builds the .npy header once per shape and writes the samples
