@@ -54,6 +54,9 @@ __all__ = ["VolumeShiftEstimate", "register_volumes"]
 #: Most window placements; each is a full Newton fit.
 _PASSES = 12
 
+#: Standard errors under which a direction's texture carries no information.
+_GUESS_Z = 2.0
+
 #: Largest contraction of the window-placement fixed point used to extrapolate.
 _MAX_CONTRACTION = 0.95
 
@@ -226,6 +229,12 @@ def register_volumes(
         # floored at its noise takes over where it is larger
         bound = np.diag(_floored_bound(texture, sigma))
         covariance += np.diag(np.maximum(bound - np.diag(covariance), 0.0))
+        # along a direction without texture above the noise the estimate is a
+        # guess anywhere in the search range (as a low-SNR start's), +-N per axis
+        for index in np.flatnonzero(texture.z < _GUESS_Z):
+            direction = texture.directions[:, index]
+            reach = float(np.abs(direction) @ np.array(ref.shape))
+            covariance += reach**2 / 3.0 * np.outer(direction, direction)
     covariance += _model_error(spectra, shift, covariance, sigma2, max_iter=max_iter, tol=tol)
     covariance += np.eye(3) * (2.0 * tol) ** 2 + np.diag(match.spread**2 + lag**2)
     covariance += _window_bias(ref, mov, shift, covariance, model, weights, max_iter, tol)
