@@ -231,8 +231,7 @@ def register_volumes(
         covariance += np.diag(np.maximum(bound - np.diag(covariance), 0.0))
         # along a direction without texture above the noise the estimate is a
         # guess anywhere in the search range (as a low-SNR start's), +-N per axis
-        for index in np.flatnonzero(texture.z < _GUESS_Z):
-            direction = texture.directions[:, index]
+        for direction in texture.directions[:, texture.z < _GUESS_Z].T:
             reach = float(np.abs(direction) @ np.array(ref.shape))
             covariance += reach**2 / 3.0 * np.outer(direction, direction)
     covariance += _model_error(spectra, shift, covariance, sigma2, max_iter=max_iter, tol=tol)
