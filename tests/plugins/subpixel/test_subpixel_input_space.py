@@ -298,24 +298,26 @@ def test_a_clear_window_bias_takes_the_hann_estimate():
     assert np.median(errors) < 5 * np.median(hann), (np.median(errors), np.median(hann))
 
 
-def test_an_estimate_past_the_thinnest_window_overlap_gets_no_hann_pass():
-    # Truth just past 8 px of overlap (55 px on 64 px views): the windowed fit ends a
-    # little beyond where co-moving windows fit, so the Hann bias check must not
-    # place windows there (it raised "not feasible"). No estimate is gross; their
-    # uncertainty there is a known gap (z up to 5.1: windows that cannot follow the
-    # estimate leave it short by more than the lag counted).
-    rng = np.random.default_rng(5)
-    errors = []
-    for _ in range(3):
+def test_an_estimate_past_the_thinnest_window_overlap_is_covered():
+    # Truth around 8 px of overlap (55 px on 64 px views): the windowed fit may end
+    # past where co-moving windows fit. No Hann pass may be placed there (it raised
+    # "not feasible"), and windows that could not follow the estimate leave a bias
+    # of several standard errors (z up to 6.8 here): it keeps the correlation
+    # peak's half-pixel precision, as a start past that overlap does.
+    rng = np.random.default_rng(11)
+    z = []
+    for sign in (1, -1, 1):
         whole = scene("speckle", 64, rng)
-        for dy in (55.005, 55.01, 55.015, 55.02, 55.03):
-            truth = np.array([dy, rng.uniform(-3, 3)])
+        for dy in np.linspace(54.9, 55.4, 11):
+            truth = sign * np.array([dy, rng.uniform(-3, 3)])
             moved = fourier_shift(whole, truth)
             view = (slice(32, 96),) * 2
             result = MLRefine().estimate(whole[view], moved[view])
             if result.diagnostics["feasible"]:
-                errors.append(np.abs(result.shift - truth))
-    assert len(errors) >= 12 and np.max(errors) < 0.5, errors
+                z.append(np.abs(result.shift - truth) / np.array(result.uncertainty))
+                if abs(result.dy) > 55:  # under 8 px of overlap
+                    assert min(result.uncertainty) >= 0.5, result
+    assert len(z) >= 25 and np.all(np.concatenate(z) <= 5), np.sort(np.concatenate(z))
 
 
 def test_hann_check_does_not_inflate_noisy_estimates(camera):
