@@ -187,9 +187,10 @@ class BaseLearner(Parameterized):
 
         Nothing in them is trusted: ``params`` must be this class's constructor
         parameters and pass :meth:`validate_params`; ``state`` may name only the
-        attributes :meth:`save` writes (fitted ones, ending in ``_``, and the
-        class's ``_saved_extra``), and the learner then checks the whole fitted
-        state (``_check_state``, which subclasses extend with their own arrays).
+        attributes :meth:`save` writes (fitted ones, ending in ``_``, that the class
+        does not define itself as a property or method, such as ``n_parameters_``;
+        and the class's ``_saved_extra``), and the learner then checks the whole
+        fitted state (``_check_state``, which subclasses extend with their own arrays).
 
         Raises
         ------
@@ -203,7 +204,10 @@ class BaseLearner(Parameterized):
         model = cls(**params)
         model.validate_params()
         for name in state:
-            if not (cls._fitted_name(name) or name in cls._saved_extra):
+            # save writes instance attributes only: a name the class defines (a
+            # property or method) is not one, and setting it fails or replaces code.
+            fitted = cls._fitted_name(name) and not hasattr(cls, name)
+            if not (fitted or name in cls._saved_extra):
                 raise InputError(
                     f"state names an attribute {name!r}, which {cls.__name__} does not save"
                 )

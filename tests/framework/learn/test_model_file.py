@@ -259,6 +259,32 @@ def test_a_model_is_rebuilt_through_the_public_from_state(tmp_path):
         GaussianNB.from_state({}, {**state, "n_features_in_": 0})
 
 
+class _GaussianWithSpread(GaussianNB):
+    """A learner with a computed fitted-looking property, as the torch learners'
+    ``n_parameters_``."""
+
+    @property
+    def spread_(self) -> float:
+        return float(np.max(self.var_))
+
+    def centre_(self) -> float:
+        return float(np.mean(self.theta_))
+
+
+def test_state_may_not_name_what_the_class_defines(tmp_path):
+    # A property or method ending in "_" is no attribute save writes: setting it
+    # raised a bare AttributeError (a property) or replaced the method.
+    X, y = _data(GaussianNB)
+    fitted = _GaussianWithSpread().fit(X, y)
+    state = {name: value for name, value in vars(fitted).items() if name.endswith("_")}
+    for name in ("spread_", "centre_"):
+        with pytest.raises(InputError, match=f"names an attribute '{name}', which _Gaussian"):
+            _GaussianWithSpread.from_state({}, {**state, name: 3.0})
+    path = tmp_path / "s.npz"
+    fitted.save(path)
+    assert load_model(path).spread_ == fitted.spread_
+
+
 def test_model_file_calls_no_protected_method_of_a_learner():
     import ast
     import inspect
