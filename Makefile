@@ -42,15 +42,14 @@ docs: $(VENV)/.dev
 
 # mypy resolves `lamina` through a link tree that mirrors the package-dir mapping
 # (lamina -> framework/, lamina.plugins -> plugins/, lamina.kernels -> kernels/);
-# it checks the host (framework's modules and every package under it) and the
-# plugins listed here (subpixel is not clean yet).
+# it checks the host (framework's modules and every package under it) and every
+# built-in plugin.
 HOST_PACKAGES := $(patsubst framework/%/__init__.py,lamina/%,$(wildcard framework/*/__init__.py))
-TYPED_PLUGINS := $(addprefix lamina/plugins/,bayes cn2 interpolate oit torch_mlp torch_vae)
 typecheck: $(VENV)/.dev
 	rm -rf build/typing && mkdir -p build/typing/lamina
 	ln -s $(CURDIR)/framework/* $(CURDIR)/plugins $(CURDIR)/kernels build/typing/lamina/
 	cd build/typing && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml \
-		lamina/*.py $(HOST_PACKAGES) $(TYPED_PLUGINS)
+		lamina/*.py $(HOST_PACKAGES) lamina/plugins
 
 # Peers that clash with our dependencies get venvs of their own: Orange3 pins an
 # older numpy (benchmarks/learners.py drives it as a subprocess).

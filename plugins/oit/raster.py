@@ -316,16 +316,19 @@ def _numpy_setup(
     """(face, table, bbox, shade) of the scene faces ``faces`` (increasing indices), set
     up in float64 numpy in chunks of :data:`SETUP_CHUNK` faces; ``positions`` gives
     the clip-space positions (K, 3, 4) of the corners (K, 3) of K faces."""
-    flat = scene.vertex_colors is None
+    vertex_colors = scene.vertex_colors
+    flat = vertex_colors is None
     parts = [(np.zeros(0, np.int64), np.zeros((0, TABLE_COLUMNS), np.int64),
               np.zeros((0, 4), np.int64), np.zeros((0, 4 if flat else SHADE_COLUMNS)))]  # fmt: skip
     for first in range(0, len(faces), SETUP_CHUNK):
         index = faces[first : first + SETUP_CHUNK]
         corners = scene.faces[index]
-        if flat:
+        if vertex_colors is None:
+            # A Scene fills face colours when it has no vertex colours.
+            assert scene.face_colors is not None
             vertex_rgba = np.repeat(scene.face_colors[index, None], 3, axis=1)
         else:
-            vertex_rgba = scene.vertex_colors[corners]
+            vertex_rgba = vertex_colors[corners]
         clipped, rgba, face = _clip(positions(corners), vertex_rgba, index)
         parts.append(_screen(clipped, rgba, face, size, flat=flat))
     if len(parts) == 2:

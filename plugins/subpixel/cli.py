@@ -316,7 +316,9 @@ def field(
         progress=lambda cells: progress(list(cells), description="subsets"),
     )
     buffer = io.BytesIO()
-    np.savez(buffer, **result.arrays())
+    # Typed as dict[str, Any]: numpy's stub would match the arrays to savez's allow_pickle.
+    arrays: dict[str, Any] = result.arrays()
+    np.savez(buffer, **arrays)
     with atomic_write(output, "wb") as handle:
         handle.write(buffer.getvalue())
     with atomic_write(picture, "wb") as handle:

@@ -310,7 +310,7 @@ def _window_bias(
     tol: float,
 ) -> np.ndarray:
     """Covariance of the bias the window's own aliasing leaves, as
-    ``MLRefine._window_bias`` finds it: where the estimate is precise enough for
+    ``MLRefine._remove_window_bias`` finds it: where the estimate is precise enough for
     it to matter, a pass at the estimate under smoother windows (Hann for Tukey
     windows, squared Hann for the Hann windows of small volumes, which fold
     most), whose difference from it varies by about ``V_smooth - V`` where there
