@@ -48,7 +48,7 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.io import atomic_write, read_npy_header
-from lamina.memory import check_allocation
+from lamina.memory import MemoryLimitError, check_allocation
 
 __all__ = [
     "HEADER",
@@ -315,6 +315,8 @@ def errors_naming(what: str) -> Iterator[None]:
 
     - an :class:`InputError` becomes ``"WHAT: MESSAGE"``, of its own class
       (a :class:`~lamina.memory.MemoryLimitError` stays one);
+    - a :class:`MemoryError` (the machine ran out, which is no damage) becomes a
+      :class:`~lamina.memory.MemoryLimitError` naming the file and the fix;
     - any other exception becomes ``"WHAT is damaged: TYPE: MESSAGE"``;
     - ``KeyboardInterrupt`` and ``SystemExit`` pass unchanged.
 
@@ -327,6 +329,14 @@ def errors_naming(what: str) -> Iterator[None]:
         yield
     except InputError as error:
         raise _renamed(error, f"{what}: {error}") from None
+    except MemoryError as error:
+        # Out of memory while rebuilding is this machine's limit, not damage to the file
+        # (a damaged header asking for too much may cause it too, hence both fixes).
+        detail = f" ({error})" if str(error) else ""
+        raise MemoryLimitError(
+            f"{what}: not enough memory to read it{detail}; free memory, "
+            "or check that the file is one lamina wrote"
+        ) from None
     except Exception as error:
         raise InputError(f"{what} is damaged: {type(error).__name__}: {error}") from None
 

@@ -196,12 +196,25 @@ def test_errors_while_reading_name_the_file() -> None:
         MemoryLimitError("needs 9 GiB"),
         KeyError("tree"),
         ValueError("cannot reshape"),
+        MemoryError("Unable to allocate 8.00 EiB"),
+        MemoryError(),
     ]
     expected = [
         (InputError, "model file 'fit/m.npz': its header is wrong"),
         (MemoryLimitError, "model file 'fit/m.npz': needs 9 GiB"),
         (InputError, "model file 'fit/m.npz' is damaged: KeyError: 'tree'"),
         (InputError, "model file 'fit/m.npz' is damaged: ValueError: cannot reshape"),
+        # Running out of memory is no damage: a memory error naming the file.
+        (
+            MemoryLimitError,
+            "model file 'fit/m.npz': not enough memory to read it (Unable to allocate "
+            "8.00 EiB); free memory, or check that the file is one lamina wrote",
+        ),
+        (
+            MemoryLimitError,
+            "model file 'fit/m.npz': not enough memory to read it; free memory, "
+            "or check that the file is one lamina wrote",
+        ),
     ]
     for error, (cls, message) in zip(raised, expected, strict=True):
         with pytest.raises(InputError) as caught, store.errors_naming(what):
