@@ -245,16 +245,55 @@ def column_keys(column: np.ndarray) -> np.ndarray:
 def encode_column(column: np.ndarray, categories: np.ndarray | None = None) -> CategoryCodes:
     """Encode a 1-D column as indices into ``categories`` (learned, sorted, when
     not given; any order when given); missing and unseen values get code -1."""
-    cells = column_keys(np.asarray(column)).tolist()
+    column = np.asarray(column)
+    inverse = None
+    if column.dtype.kind in "biufU":
+        # Equal numbers or fixed-width strings have equal keys: key the distinct
+        # values only and spread their codes. (A signalling NaN raises numpy's
+        # "invalid" in the comparisons; it is missing, as in column_keys.)
+        with np.errstate(invalid="ignore"):
+            distinct, inverse = np.unique(column, return_inverse=True)
+        cells = column_keys(distinct).tolist()
+        keys = set(cells)
+    else:
+        cells, keys = _text_cells(column) or _keyed_cells(column)
     if categories is None:
-        categories = np.array(sorted(set(cells) - {None}), dtype=str)
+        categories = np.array(sorted(keys - {None}), dtype=str)
     categories = np.asarray(categories, dtype=str)
     # A dict lookup per cell: categorical columns are short text, for which this
     # beats numpy's string sort and search several times over. Missing (None)
     # and unseen values are not in the dict: code -1.
     lookup = {category: index for index, category in enumerate(categories.tolist())}
     codes = np.fromiter(map(lookup.get, cells, repeat(-1)), np.int64, len(cells))
-    return CategoryCodes(codes, categories)
+    return CategoryCodes(codes if inverse is None else codes[inverse], categories)
+
+
+def _keyed_cells(column: np.ndarray) -> tuple[list[Any], set[Any]]:
+    """The keys of a column's cells, and the set of them."""
+    cells = column_keys(column).tolist()
+    return cells, set(cells)
+
+
+def _text_cells(column: np.ndarray) -> tuple[list[Any], set[Any]] | None:
+    """The cells of an object column that holds only text and ``None``, which are
+    their own keys (see :func:`category_key`), and the set of them; ``None`` for
+    any other column.
+
+    Only the distinct cells' types are checked: one pass over the cells fewer
+    than :func:`column_keys` makes. A cell the set merged into an equal text
+    (one hashing and comparing equal to a ``str`` without being one) is taken
+    as that text.
+    """
+    if column.dtype.kind != "O":
+        return None
+    cells = column.tolist()
+    try:
+        distinct = set(cells)
+    except TypeError:  # an unhashable cell
+        return None
+    if all(isinstance(value, str) or value is None for value in distinct):
+        return cells, distinct
+    return None
 
 
 # -- CSV -----------------------------------------------------------------------------
