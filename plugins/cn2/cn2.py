@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lamina import store
 from lamina.array_api import foreign_namespace, labels_at
 from lamina.errors import InputError
 from lamina.learn.base import BaseLearner, ClassifierMixin
@@ -597,14 +598,8 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
                 f"{source} has format version {version!r}; this lamina reads version "
                 f"{RULES_VERSION} (learn the rules again with this lamina)"
             )
-        try:
+        with store.errors_naming(source):
             return cls._from_document(document)
-        except InputError as error:
-            raise InputError(f"{source}: {error}") from None
-        except KeyError as error:
-            raise InputError(f"{source} lacks the key {error}") from None
-        except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as error:
-            raise InputError(f"{source} is damaged: {error}") from None
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> CN2Classifier:
