@@ -169,7 +169,8 @@ def category_key(value: Any) -> str | None:
     """The text a categorical value is matched by (``None`` for missing).
 
     Integral numbers lose a trailing ``.0`` (``1``, ``1.0`` and ``"1"`` are the
-    same category), other floats use their shortest round-trip form.
+    same category), other floats use their shortest round-trip form; a long
+    double that float64 does not hold keeps its own exact key.
     """
     if value is None:
         return None
@@ -183,12 +184,27 @@ def category_key(value: Any) -> str | None:
         number = float(value)
         if math.isnan(number):
             return None
+        if isinstance(value, np.floating) and number != value:
+            return _longdouble_key(value)
         if number.is_integer():
             return str(int(number))
         return repr(number)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
+
+
+def _longdouble_key(value: np.floating[Any]) -> str:
+    """The key of a long double that float64 does not hold (more digits, or past
+    its range): exact, as readable as it can be, and never another value's key."""
+    if value == np.floor(value):
+        return str(int(value))
+    text = str(value)  # the shortest decimal that reads back as this long double
+    if repr(float(text)) == text:
+        # Also the key of the nearest float64 (long double 0.1 is not float64's 0.1):
+        # past float64's 17 digits it is no float64's key.
+        return np.format_float_scientific(value, unique=True, min_digits=17)
+    return text
 
 
 @dataclass
@@ -212,17 +228,22 @@ def column_keys(column: np.ndarray) -> np.ndarray:
         # The keys category_key gives each value, vectorised where int64 holds them.
         # A signalling NaN (bits with the quiet bit clear, as read from a binary file)
         # raises numpy's "invalid" in the widening cast and in round: it is missing.
-        with np.errstate(invalid="ignore"):
-            column = column.astype(np.float64, copy=False)
-            integral = np.isfinite(column) & (column == np.round(column))
-        out = np.empty(column.shape, dtype=object)
-        missing = np.isnan(column)
-        small = integral & (np.abs(column) < 2.0**63)
-        out[small] = column[small].astype(np.int64).astype(str)
-        out[integral & ~small] = [str(int(v)) for v in column[integral & ~small]]
+        # A long double float64 does not hold (more digits, or past its range: the
+        # cast overflows) is keyed by category_key, exactly.
+        with np.errstate(invalid="ignore", over="ignore"):
+            wide = column.astype(np.float64, copy=False)
+            integral = np.isfinite(wide) & (wide == np.round(wide))
+            unheld = (wide != column) & ~np.isnan(column) if column.dtype.itemsize > 8 else None
+        out = np.empty(wide.shape, dtype=object)
+        missing = np.isnan(wide)
+        small = integral & (np.abs(wide) < 2.0**63)
+        out[small] = wide[small].astype(np.int64).astype(str)
+        out[integral & ~small] = [str(int(v)) for v in wide[integral & ~small]]
         rest = ~missing & ~integral  # fractions and infinities
-        out[rest] = [repr(float(v)) for v in column[rest]]
+        out[rest] = [repr(float(v)) for v in wide[rest]]
         out[missing] = None
+        if unheld is not None:
+            out[unheld] = [category_key(v) for v in column[unheld]]
         return out
     cells = column.tolist()
     if set(map(type, cells)) <= {str, type(None)}:

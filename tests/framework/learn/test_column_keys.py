@@ -4,7 +4,7 @@ The reference keys nothing: it sorts values into equality classes with
 :class:`fractions.Fraction` (exact for every finite float), infinities by sign and
 NaN as missing. Equal values must share a key and distinct values never may,
 across float16, float32 and float64 columns and against integer columns (``1.0``
-and ``1`` are one category).
+and ``1`` are one category), and for the long double values float64 does not hold.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from lamina.learn.datasets import column_keys
+from lamina.learn.datasets import category_key, column_keys
 
 #: Values where keying goes wrong first: signed zeros, subnormals, the normal range's
 #: ends, the last odd integers, int64's and uint64's edges, infinities and NaN.
@@ -94,6 +94,13 @@ def test_equal_floats_share_a_key_and_distinct_ones_never_do(seed: int) -> None:
             _reference_class(float(v)) if column.dtype.kind == "f" else Fraction(int(v))
             for v in column.tolist()
         ]
+    key_of = _one_key_per_class(keys, classes)
+    assert len(key_of) > 100  # many distinct values met, many of them more than once
+    assert sum(cls is None for cls in classes) > 0 and Fraction(0) in key_of
+
+
+def _one_key_per_class(keys: list[object], classes: list[object]) -> dict[object, object]:
+    """Check that equal classes share a key and distinct ones never do; the key of each."""
     assert len(keys) == len(classes)
     key_of: dict[object, object] = {}
     class_of: dict[object, object] = {}
@@ -105,8 +112,48 @@ def test_equal_floats_share_a_key_and_distinct_ones_never_do(seed: int) -> None:
         assert class_of.setdefault(key, cls) == cls, (
             f"{cls!r} and {class_of[key]!r} share key {key!r}"
         )
-    assert len(key_of) > 100  # many distinct values met, many of them more than once
-    assert sum(cls is None for cls in classes) > 0 and Fraction(0) in key_of
+    return key_of
+
+
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant,
+    reason="long double is float64 on this platform",
+)
+# numpy reads the smallest subnormals right, but warns of overflow doing so.
+@pytest.mark.filterwarnings("ignore:overflow encountered in conversion from string")
+@pytest.mark.parametrize("seed", range(6))
+def test_longdouble_values_that_float64_cannot_hold_keep_their_own_keys(seed: int) -> None:
+    # Each float64 value, its long double neighbours (between it and the next
+    # float64), values past float64's range and decimals read as long double
+    # (0.1 is not float64's 0.1), keyed with the float64 column they came from.
+    rng = np.random.default_rng(seed)
+    wide = _random_column(rng, np.float64, 40)
+    long = wide.astype(np.longdouble)
+    finite = long[np.isfinite(long)]
+    decimals = np.round(rng.normal(size=20) * 100, int(rng.integers(1, 4)))
+    parts = [
+        long,
+        np.nextafter(finite, np.longdouble(np.inf)),
+        np.nextafter(finite, np.longdouble(-np.inf)),
+        finite * np.longdouble(2.0) ** 2000,
+        np.array([str(v) for v in decimals]).astype(np.longdouble),
+    ]
+    column = rng.choice(np.concatenate(parts), 3 * len(long))  # equal values recur
+    keys = column_keys(wide).tolist() + column_keys(column).tolist()
+    classes = [_reference_class(v) for v in wide.tolist()]
+    classes += [
+        _reference_class(v) if not np.isfinite(v) else Fraction(*v.as_integer_ratio())
+        for v in column
+    ]
+    key_of = _one_key_per_class(keys, classes)
+    assert len(key_of) > 100
+    assert column_keys(column).tolist() == [category_key(v) for v in column]  # cell by cell alike
+    # Readable: the key reads back as the value, in float64 where float64 holds it.
+    for value, key in zip(column, column_keys(column).tolist(), strict=True):
+        if np.isnan(value):
+            assert key is None
+        else:
+            assert float(key) == value or np.longdouble(key) == value, (value, key)
 
 
 def test_keys_are_readable_numbers() -> None:
