@@ -79,8 +79,9 @@ def select_channel(image: np.ndarray, channel: str | None, name: str = "image") 
     """Reduce an (H, W, C) image to one channel, as the user asked explicitly.
 
     ``channel`` is an index (``"0"``..``"3"``), ``"luminance"`` (Rec. 709 weights
-    via :func:`skimage.color.rgb2gray`, RGB or RGBA only) or ``"mean"``; ``None``
-    leaves grey images alone and rejects colour ones.
+    via :func:`skimage.color.rgb2gray`, RGB or RGBA only) or ``"mean"`` (of the
+    colour channels: the alpha of a 2- or 4-channel image, its last, is coverage,
+    not brightness); ``None`` leaves grey images alone and rejects colour ones.
     """
     if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
         return image if image.ndim == 2 else image[:, :, 0]
@@ -91,7 +92,8 @@ def select_channel(image: np.ndarray, channel: str | None, name: str = "image") 
         )
     channels = image.shape[2]
     if channel == "mean":
-        return image.mean(axis=2, dtype=np.float64).astype(np.float32)
+        colour = image[:, :, : channels - 1] if channels in (2, 4) else image
+        return colour.mean(axis=2, dtype=np.float64).astype(np.float32)
     if channel == "luminance":
         if channels not in (3, 4):
             raise InputError(f"{name}: 'luminance' needs an RGB(A) image, got {channels} channels")

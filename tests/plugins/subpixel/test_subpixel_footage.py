@@ -225,3 +225,28 @@ def test_variable_frame_rate_video_uses_its_timestamps(tmp_path, moving_scene):
     assert rows[2]["vy_px_per_s"] == pytest.approx(2 * STEP[0] / 0.12, rel=0.2)
     result = CliRunner().invoke(main, ["track", str(video), "--channel", "mean", "--fps", "25"])
     assert result.exit_code == 2 and "vfr.mp4" in result.stderr and "timestamps" in result.stderr
+
+
+def test_mean_channel_averages_colour_not_alpha(tmp_path):
+    # RGBA frames whose alpha varies from pixel to pixel: alpha is coverage, not
+    # brightness, so "mean" is the average of R, G and B alone.
+    rng = np.random.default_rng(11)
+    pixels = rng.integers(0, 256, (2, 24, 32, 4), dtype=np.uint8)
+    paths = [str(tmp_path / f"frame{i}.png") for i in range(2)]
+    for path, frame in zip(paths, pixels, strict=True):
+        iio.imwrite(path, frame)
+    frames, _, _ = read_frames(paths, "mean")
+    for frame, rgba in zip(frames, pixels, strict=True):
+        expected = (rgba[..., 0] / 255.0 + rgba[..., 1] / 255.0 + rgba[..., 2] / 255.0) / 3
+        np.testing.assert_allclose(frame, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+def test_mean_channel_leaves_out_the_alpha_of_grey_and_colour_images(channels):
+    # Two channels are grey and alpha, four RGB and alpha (PNG's and TIFF's layouts).
+    from lamina.kinds.estimate import select_channel
+
+    image = np.random.default_rng(channels).random((8, 9, channels), dtype=np.float32)
+    colour = {2: [0], 3: [0, 1, 2], 4: [0, 1, 2]}[channels]
+    expected = sum(image[..., c].astype(np.float64) for c in colour) / len(colour)
+    np.testing.assert_allclose(select_channel(image, "mean"), expected, rtol=1e-6)
