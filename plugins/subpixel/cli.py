@@ -279,6 +279,14 @@ def track(
     "quiver/heat-map PNG is written beside it.",
 )
 @channel_option
+@click.option(
+    "--reference-mask",
+    type=image_path(),
+    default=None,
+    help="Black-and-white image of REFERENCE's size: white marks the pixels to use, "
+    "black those to leave out (needs masked registration: ml-refine).",
+)
+@click.option("--moving-mask", type=image_path(), default=None, help="The same for MOVING.")
 @json_option
 def field(
     reference: str,
@@ -289,12 +297,15 @@ def field(
     step: int | None,
     output: str,
     channel: str | None,
+    reference_mask: str | None,
+    moving_mask: str | None,
     as_json: bool,
 ) -> None:
     """Displacement field of MOVING relative to REFERENCE (digital image correlation).
 
     Subsets of --subset pixels every --step pixels are registered one by one,
-    each with its standard error; subsets that cannot be measured are NaN.
+    each with its standard error; subsets that cannot be measured (or hold no
+    pixel a mask marks valid) are NaN.
     """
     from lamina.io import atomic_write
     from lamina.plugins.subpixel.field import displacement_field, plot_field
@@ -307,12 +318,15 @@ def field(
     check_output_file(picture, name="--output's plot")
     component = create_estimator(estimator, settings)
     first = read_channel(reference, channel)
+    second = read_channel(moving, channel)
     result = displacement_field(
         first,
-        read_channel(moving, channel),
+        second,
         component,
         subset=subset,
         step=step,
+        reference_mask=_read_mask(reference_mask, "--reference-mask", first),
+        moving_mask=_read_mask(moving_mask, "--moving-mask", second),
         progress=lambda cells: progress(list(cells), description="subsets"),
     )
     buffer = io.BytesIO()
@@ -347,6 +361,32 @@ def field(
         f"{measured}/{result.dy.size} subsets measured ({summary['feasible']} feasible) on a "
         f"{result.dy.shape[0]}x{result.dy.shape[1]} grid; wrote {output} and {picture}"
     )
+
+
+def _read_mask(path: str | None, option: str, image: np.ndarray) -> np.ndarray | None:
+    """The mask file given to ``option`` for ``image`` as True where a pixel is valid
+    (``None`` without one): any image file lamina reads, white (full scale, 1.0 or
+    True) marking a valid pixel and black (0) one to leave out."""
+    if path is None:
+        return None
+    from lamina.io import read_image
+
+    try:
+        mask, _ = read_image(path)
+    except InputError as error:
+        raise InputError(f"{option}: {error}") from None
+    if mask.shape != image.shape:
+        raise InputError(
+            f"{option} {path!r} has shape {mask.shape}; a mask holds one value per pixel "
+            f"of its image, of shape {image.shape}"
+        )
+    grey = (mask != 0) & (mask != 1)
+    if grey.any():
+        raise InputError(
+            f"{option} {path!r} must be black and white (white: a valid pixel, black: one "
+            f"to leave out), got {float(mask[grey][0]):.3g} on a scale of 0 to 1"
+        )
+    return mask == 1
 
 
 def _registering(progress: Callable, description: str, items: Any) -> Any:

@@ -75,6 +75,64 @@ def test_field_bad_input(tmp_path, scene, options, message):
         displacement_field(scene, scene, subset=500)
 
 
+def test_field_command_takes_mask_files(tmp_path, scene, shifted):
+    # A block of the moving image is garbage (finite: image files hold no NaN) and
+    # a black-and-white PNG marks it; the command gives what the API gives.
+    from lamina.io import read_image
+
+    moving = shifted(scene, (0.4, -0.3))
+    moving[:40, :40] = np.random.default_rng(5).random((40, 40))
+    valid = np.ones(scene.shape, dtype=bool)
+    valid[:40, :40] = False
+    paths = {name: tmp_path / f"{name}.npy" for name in ("a", "b")}
+    np.save(paths["a"], scene)
+    np.save(paths["b"], moving)
+    mask = tmp_path / "mask.png"
+    iio.imwrite(mask, np.where(valid, 255, 0).astype(np.uint8))
+    out = tmp_path / "field.npz"
+    images = [str(paths["a"]), str(paths["b"]), "--subset", "32", "--step", "32", "-o", str(out)]
+    result = CliRunner().invoke(main, ["field", *images, "--moving-mask", str(mask), "--json"])
+    assert result.exit_code == 0, result.output
+    expected = displacement_field(
+        read_image(paths["a"])[0], read_image(paths["b"])[0], subset=32, step=32,
+        moving_mask=valid,
+    )  # fmt: skip
+    assert json.loads(result.stdout)["reasons"] == {"0,0": "no valid pixel in the subset"}
+    with np.load(out) as arrays:
+        for name, values in expected.arrays().items():
+            np.testing.assert_array_equal(arrays[name], values, err_msg=name)
+    # the same mask for the reference, as a boolean .npy
+    np.save(tmp_path / "mask.npy", valid)
+    result = CliRunner().invoke(
+        main, ["field", *images, "--reference-mask", str(tmp_path / "mask.npy")]
+    )
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "mask", "message"),
+    [
+        ("--moving-mask", np.ones((64, 128), bool), "shape"),
+        ("--reference-mask", np.ones((128, 128, 3), np.uint8) * 255, "shape"),
+        ("--moving-mask", np.full((128, 128), 0.5, np.float32), "black and white"),
+        ("--reference-mask", np.ones((128, 128), np.int32), "int32"),
+    ],
+    ids=["short", "colour", "grey", "int32"],
+)
+def test_field_refuses_a_mask_file_naming_its_option(tmp_path, scene, option, mask, message):
+    path = tmp_path / "a.npy"
+    np.save(path, scene)
+    np.save(tmp_path / "mask.npy", mask)
+    result = CliRunner().invoke(
+        main,
+        ["field", str(path), str(path), "-o", str(tmp_path / "f.npz"),
+         option, str(tmp_path / "mask.npy")],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert option in result.stderr and message in result.stderr, result.stderr
+    assert not (tmp_path / "f.npz").exists()
+
+
 # -- a seeded grid a reviewer can widen (LAMINA_FIELD_CASES=200) ----------------------
 def _field_case(scene: np.ndarray, shifted, rng: np.random.Generator) -> dict:
     """One random pair: odd or even sides, a random subset and step, a uniform shift
