@@ -268,10 +268,11 @@ def encode_column(column: np.ndarray, categories: np.ndarray | None = None) -> C
     not given; any order when given); missing and unseen values get code -1."""
     column = np.asarray(column)
     inverse = None
-    if column.dtype.kind in "biufU":
-        # Equal numbers or fixed-width strings have equal keys: key the distinct
-        # values only and spread their codes. (A signalling NaN raises numpy's
-        # "invalid" in the comparisons; it is missing, as in column_keys.)
+    if column.dtype.kind in "biuf":
+        # Equal numbers have equal keys: key the distinct values only and spread
+        # their codes (fixed-width text sorts slower than it keys). A signalling
+        # NaN raises numpy's "invalid" in the comparisons; it is missing, as in
+        # column_keys.
         with np.errstate(invalid="ignore"):
             distinct, inverse = np.unique(column, return_inverse=True)
         cells = column_keys(distinct).tolist()
