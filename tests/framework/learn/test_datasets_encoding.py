@@ -3,9 +3,9 @@
 The reference keys every cell on its own with :func:`category_key` (the text a
 value is matched by) and looks each key up: learned categories are the sorted
 distinct keys, given ones keep their order, missing and unseen cells get -1.
-``encode_column`` keys only the distinct values of numeric and fixed-width text
-columns, and takes an object column of text as its own keys; codes and
-categories must come out the same for every dtype.
+``encode_column`` keys only the distinct values of numeric columns, and takes an
+object column of text as its own keys; codes and categories must come out the
+same for every dtype.
 """
 
 from __future__ import annotations
