@@ -66,6 +66,17 @@ class LaminaGroup(click.Group):
             return super().invoke(ctx)
         except LaminaError as error:
             _fail(error, traceback=bool(ctx.params.get("traceback")))
+        except MemoryError as error:
+            # Sizes are checked before allocating (lamina.memory); this is what those
+            # checks could not foresee, so the run failed (exit 1), not its input.
+            reason = str(error) or "an allocation failed"
+            _fail(
+                LaminaError(
+                    f"out of memory ({reason}); free memory, use smaller inputs, or set "
+                    "LAMINA_MEMORY_LIMIT so that lamina refuses such sizes up front"
+                ),
+                traceback=bool(ctx.params.get("traceback")),
+            )
 
     def main(
         self,

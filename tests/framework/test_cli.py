@@ -194,3 +194,21 @@ def test_taichi_banner_only_with_verbose(tmp_path: Path) -> None:
         assert "Taichi" not in done.stdout
     assert "Taichi" not in runs[()].stderr
     assert "[Taichi] Starting on arch=" in runs[("-v",)].stderr
+
+
+@pytest.mark.parametrize("message", ["Unable to allocate 8.00 EiB for an array", ""])
+def test_running_out_of_memory_is_one_line_and_exit_1(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, message: str
+) -> None:
+    # What lamina.memory's checks cannot foresee (another process took the memory)
+    # fails the run with one line, never a traceback.
+    def exhausted(kind: str | None = None) -> list[object]:
+        raise MemoryError(message) if message else MemoryError
+
+    monkeypatch.setattr(lamina, "components", exhausted)
+    result = runner.invoke(main, ["components"])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lamina: error: out of memory ("), lines
+    assert (message or "an allocation failed") in lines[0] and "LAMINA_MEMORY_LIMIT" in lines[0]
+    assert "Traceback" not in result.output
