@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from lamina.errors import InputError
 from lamina.plugins.subpixel.windows import sum_product
 
-__all__ = ["Texture", "texture_significance"]
+__all__ = ["Texture", "require_texture", "rounding_noise", "texture_significance", "valid_interior"]
 
 #: Standard errors a direction's gradient energy must reach to count as texture.
 SIGNIFICANT_Z = 5.0
@@ -26,6 +27,10 @@ SIGNIFICANT_Z = 5.0
 _APERTURE_WEAK_Z = 2.0
 #: ... and below this fraction of the strong direction's energy.
 _APERTURE_RATIO = 0.05
+
+#: Levels of the integer pixels :func:`skimage.util.img_as_float` scales to [0, 1]
+#: or [-1, 1] (8 and 16 bit, unsigned and signed).
+_INTEGER_LEVELS = (255, 127, 65535, 32767)
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,55 @@ def texture_significance(
         )
     )
     return Texture(eigenvalues, errors, vectors)
+
+
+def valid_interior(windows: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each window at its smallest over the pixel's (voxel's) 3 x ... x 3
+    neighbourhood: the central differences of the texture test reach one sample
+    past a mask's edge, into what fills the invalid samples."""
+    return (ndimage.minimum_filter(windows[0], 3), ndimage.minimum_filter(windows[1], 3))
+
+
+def require_texture(
+    reference: np.ndarray,
+    moving: np.ndarray,
+    masks: tuple[np.ndarray, np.ndarray] | None,
+    sigma: float,
+) -> None:
+    """Refuse a pair whose valid samples, all of them, hold texture in one direction
+    only (images; one or two for volumes): the aperture problem of the whole scene,
+    not of an overlap too small to show its texture (that is a low-SNR estimate).
+    The edges of masked-out blocks are no texture."""
+    flat = np.ones(reference.shape)
+    valid = (flat, flat) if masks is None else valid_interior((masks[0] * flat, masks[1] * flat))
+    texture_significance(reference, moving, valid, sigma).require_two_directions()
+
+
+def rounding_noise(
+    reference: np.ndarray, moving: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None
+) -> float:
+    """Standard deviation ``step / sqrt(12)`` of the rounding of integer samples (8 or
+    16 bit, as :func:`skimage.util.img_as_float` scales them), found from the valid
+    samples' values, so masked and already converted input counts too; 0 for other
+    data. No fit may report less noise: the aliasing of rounded one-directional
+    texture would pass for texture across it."""
+    steps = [0.0]
+    for index, image in enumerate((reference, moving)):
+        values = np.ravel(image) if masks is None else image[masks[index]]
+        # converted input rounds once more to its float type
+        tolerance = 4.0 * float(np.finfo(values.dtype).eps) if values.dtype.kind == "f" else 0.0
+        for levels in _INTEGER_LEVELS:
+            # a few values first: other data fails there at no cost
+            if _on_levels(values[:64], levels, tolerance) and _on_levels(values, levels, tolerance):
+                steps.append(1.0 / levels)
+                break
+    return max(steps) / float(np.sqrt(12.0))
+
+
+def _on_levels(values: np.ndarray, levels: int, tolerance: float) -> bool:
+    """Whether every value is a multiple of ``1 / levels``."""
+    scaled = values.astype(np.float64) * levels
+    return bool(np.all(np.abs(scaled - np.round(scaled)) < max(1e-6, levels * tolerance)))
 
 
 def _central_difference(array: np.ndarray, axis: int) -> np.ndarray:

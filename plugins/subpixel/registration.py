@@ -22,7 +22,15 @@ from lamina.errors import InputError
 from lamina.params import check_choice
 from lamina.plugins.subpixel.checks import as_masked_pair, as_pair, check_positive
 from lamina.plugins.subpixel.matching import Match, choose_start, independence, secondary_peak
-from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, Texture, texture_significance
+from lamina.plugins.subpixel.noise import noise_from_image
+from lamina.plugins.subpixel.quality import (
+    SIGNIFICANT_Z,
+    Texture,
+    require_texture,
+    rounding_noise,
+    texture_significance,
+    valid_interior,
+)
 from lamina.plugins.subpixel.spectral import CrossSpectrum, Moments, noise_floor, surface_peak
 from lamina.plugins.subpixel.windows import (
     MIN_OVERLAP,
@@ -401,9 +409,10 @@ class MLRefine:
         )
         match = self._coarse_start(ref, mov, coarse, boundary)
         start = match.shift
+        rounding = rounding_noise(ref, mov, None)
         if boundary == "periodic":
             spectrum = CrossSpectrum(ref - ref.mean(), mov - mov.mean(), dtype=dtype)
-            fit = self._fit_periodic(ref, mov, spectrum, start)
+            fit = self._fit_periodic(ref, mov, spectrum, start, rounding)
         else:
             # Close enough for placing the first co-moving windows (1e-3 px).
             shift, _, iterations, _ = gauss_newton(
@@ -412,8 +421,8 @@ class MLRefine:
             if np.max(np.abs(shift - start)) > _STATIC_DRIFT:
                 shift = start
             if _fits_windows(ref.shape, shift):
-                fit = self._fit_windowed(ref, mov, shift, dtype, iterations)
-                self._remove_window_bias(ref, mov, fit, dtype)
+                fit = self._fit_windowed(ref, mov, shift, dtype, iterations, rounding)
+                self._remove_window_bias(ref, mov, fit, dtype, rounding)
             else:
                 fit = _peak_only(start, ref.shape)
         return self._result(ref.shape, fit, match, boundary, small)
@@ -441,8 +450,9 @@ class MLRefine:
         start = match.shift
         if not _fits_windows(ref.shape, start):
             return self._result(ref.shape, _peak_only(start, ref.shape), match, "window", False)
-        fit = self._fit_windowed(ref, mov, start, dtype, 0, masks)
-        self._remove_window_bias(ref, mov, fit, dtype, masks)
+        rounding = rounding_noise(ref, mov, masks)
+        fit = self._fit_windowed(ref, mov, start, dtype, 0, rounding, masks)
+        self._remove_window_bias(ref, mov, fit, dtype, rounding, masks)
         return self._result(ref.shape, fit, match, "window", False)
 
     def _result(
@@ -534,10 +544,13 @@ class MLRefine:
             independent=independence(power, spectrum.grid.base),
         )
 
-    def _sigma(self, spectrum: CrossSpectrum, shift: np.ndarray, noise_scale: float) -> float:
-        """Noise in the (windowed) spectrum: given, or from the plain residual."""
+    def _sigma(
+        self, spectrum: CrossSpectrum, shift: np.ndarray, noise_scale: float, rounding: float
+    ) -> float:
+        """Noise in the (windowed) spectrum: given, or from the plain residual; at
+        least the pixels' ``rounding`` noise (:func:`.quality.rounding_noise`)."""
         sigma = self.noise * noise_scale if self.noise is not None else spectrum.noise_sigma(shift)
-        return max(sigma, noise_floor(spectrum))
+        return max(sigma, noise_floor(spectrum), rounding * noise_scale)
 
     def _weights(self, spectrum: CrossSpectrum, sigma: float) -> np.ndarray | None:
         """Wiener weights ``P / (P + sigma**2 / 2)`` (or None for plain least squares).
@@ -561,13 +574,18 @@ class MLRefine:
         return weights
 
     def _fit_periodic(
-        self, ref: np.ndarray, mov: np.ndarray, spectrum: CrossSpectrum, start: np.ndarray
+        self,
+        ref: np.ndarray,
+        mov: np.ndarray,
+        spectrum: CrossSpectrum,
+        start: np.ndarray,
+        rounding: float,
     ) -> _Fit:
         """Plain least squares, noise from its residual, then the weighted pass."""
         shift, moments, iterations, converged = gauss_newton(
             spectrum, start, max_iter=self.max_iter, tol=self.tol
         )
-        sigma = self._sigma(spectrum, shift, 1.0)
+        sigma = self._sigma(spectrum, shift, 1.0, rounding)
         peak = spectrum.normalized_peak(moments)
         flat = np.ones(ref.shape)
         texture = texture_significance(ref, mov, (flat, flat), sigma)
@@ -638,6 +656,7 @@ class MLRefine:
         start: np.ndarray,
         dtype: type,
         iterations: int,
+        rounding: float,
         masks: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> _Fit:
         """Refit with co-moving windows until their placement stops moving.
@@ -670,9 +689,13 @@ class MLRefine:
             if outer == 0:
                 band = _alias_free_band(spectrum, ref.shape, placement, self.taper)
                 spectrum.set_weights(band)
-                sigma = self._sigma(spectrum, placement, noise_scale)
+                sigma = self._sigma(spectrum, placement, noise_scale, rounding)
                 weights = self._weights(spectrum, sigma)
                 weights = band if weights is None else weights * band
+                if not np.any(weights):
+                    # no bin of the band stands above the noise (16 px views at SNR
+                    # 0.5): the plain fit is kept, a low-SNR estimate, not no fit
+                    weights = band
                 spectrum.set_weights(weights)
             shift, moments, more, converged = gauss_newton(
                 spectrum, placement, max_iter=self.max_iter, tol=self.tol
@@ -696,9 +719,25 @@ class MLRefine:
         # Noise, bound and peak at the final shift, from the plain residual.
         spectrum.set_weights(band)
         plain = spectrum.moments(shift)
-        sigma = self._sigma(spectrum, shift, noise_scale)
-        texture = texture_significance(ref, mov, (window_r, window_m), sigma / noise_scale)
-        texture.require_two_directions()
+        sigma = self._sigma(spectrum, shift, noise_scale, rounding)
+        # gradients across a mask's edge reach into the filled pixels: kept out
+        inner = (window_r, window_m) if masks is None else valid_interior((window_r, window_m))
+        texture = texture_significance(ref, mov, inner, sigma / noise_scale)
+        try:
+            texture.require_two_directions()
+        except InputError:
+            # The overlap lacks texture along a direction: refused only when the
+            # whole scene does too; a small overlap of a textured scene (16-64 px
+            # natural views moved by 40-80 % of their side) is a low-SNR estimate.
+            # The residual of such an overlap holds the model's error as well as
+            # the noise (0.014-0.06 on noise-free 16-32 px natural views, which
+            # were refused): the scene is judged against the images' own noise
+            # where that is lower.
+            scene_sigma = sigma / noise_scale
+            if masks is None:
+                own = max(noise_from_image(ref), noise_from_image(mov), rounding)
+                scene_sigma = min(scene_sigma, own)
+            require_texture(ref, mov, masks, scene_sigma)
         peak = spectrum.normalized_peak(plain)
         information = spectrum.information(spectrum.midpoint_power(shift), sigma, check=False)
         crlb = spectrum.crlb(_floor_eigenvalues(information, texture), sigma)
@@ -774,6 +813,7 @@ class MLRefine:
         mov: np.ndarray,
         fit: _Fit,
         dtype: type,
+        rounding: float,
         masks: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Replace the fit by a Hann fit where the window's own aliasing biases it.
@@ -812,7 +852,7 @@ class MLRefine:
         # residual is the aliasing each window leaves, far less for Hann), by the
         # same sandwich as the estimate's, with the same fixed-point amplification.
         spectrum.set_weights(band)
-        hann_sigma = self._sigma(spectrum, hann, noise_scale) / noise_scale
+        hann_sigma = self._sigma(spectrum, hann, noise_scale, rounding) / noise_scale
         spectrum.set_weights(band if weights is None else band * weights)
         hann_covariance, _ = spectrum.covariance(moments, hann_sigma, (window_r, window_m))
         gain = 1.0 / (1.0 - fit.contraction)

@@ -39,7 +39,14 @@ from scipy import ndimage
 
 from lamina.errors import InputError
 from lamina.plugins.subpixel.matching import Match, choose_start, independence
-from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, Texture, texture_significance
+from lamina.plugins.subpixel.quality import (
+    SIGNIFICANT_Z,
+    Texture,
+    require_texture,
+    rounding_noise,
+    texture_significance,
+    valid_interior,
+)
 from lamina.plugins.subpixel.registration import settled_contraction
 from lamina.plugins.subpixel.windows import (
     MIN_OVERLAP,
@@ -156,7 +163,7 @@ def register_volumes(
         # the overlap is too thin to fit, but the scene can still be judged
         plain = _windowed_spectra(ref, mov, shift, _Model(None, None, 0), None)
         sigma = float(np.sqrt(_noise_power(plain, shift)))
-        _require_texture(ref, mov, masks, sigma)
+        require_texture(ref, mov, masks, sigma)
         warnings.append(
             f"small overlap: under {model.min_overlap} voxels on an axis; the estimate is the "
             "correlation peak (about 0.5 voxel)"
@@ -203,18 +210,18 @@ def register_volumes(
         converged = False
     # integer voxels carry at least their rounding noise (step**2 / 12): without it
     # the aliasing of rounded one-directional texture passes for texture
-    rounding = max(_rounding_step(ref, masks, 0), _rounding_step(mov, masks, 1)) / np.sqrt(12.0)
+    rounding = rounding_noise(ref, mov, masks)
     sigma2 = max(_noise_power(spectra, shift), (rounding * spectra.noise_scale) ** 2)
     sigma = float(np.sqrt(sigma2)) / spectra.noise_scale  # per voxel of the raw volumes
     # gradients across a mask's edge reach into filled voxels: keep them out
-    inner = spectra.windows if masks is None else _eroded(spectra.windows)
+    inner = spectra.windows if masks is None else valid_interior(spectra.windows)
     texture = texture_significance(ref, mov, inner, sigma)
     try:
         texture.require_two_directions()
     except InputError:
         # The overlap lacks texture along a direction: refused only when the whole
         # volumes do too; a small overlap of a textured scene is a low-SNR estimate.
-        _require_texture(ref, mov, masks, sigma)
+        require_texture(ref, mov, masks, sigma)
     warnings += texture.warnings()
     covariance = _covariance(spectra, hessian, sigma2)
     if model.taper is not None:
@@ -265,38 +272,6 @@ class _Model:
         """Whether the windows at ``shift`` keep ``min_overlap`` voxels on every axis."""
         overlap = np.array(shape) - 1.0 - np.abs(shift)
         return self.taper is None or bool(np.all(overlap >= self.min_overlap))
-
-
-def _rounding_step(
-    volume: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None, index: int
-) -> float:
-    """The step of integer voxels as :func:`skimage.util.img_as_float` scales them
-    (8 or 16 bit, unsigned or signed), found from the valid voxels' values; 0 for
-    other data."""
-    values = volume if masks is None else volume[masks[index]]
-    for levels in (255, 127, 65535, 32767):
-        scaled = values * levels
-        if np.all(np.abs(scaled - np.round(scaled)) < 1e-6):
-            return 1.0 / levels
-    return 0.0
-
-
-def _require_texture(
-    ref: np.ndarray,
-    mov: np.ndarray,
-    masks: tuple[np.ndarray, np.ndarray] | None,
-    sigma: float,
-) -> None:
-    """Refuse volumes whose valid voxels, all of them, hold texture in one or two
-    directions only (the edges of masked-out blocks are no texture)."""
-    flat = np.ones(ref.shape)
-    valid = (flat, flat) if masks is None else _eroded((masks[0] * flat, masks[1] * flat))
-    texture_significance(ref, mov, valid, sigma).require_two_directions()
-
-
-def _eroded(windows: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Each window at its smallest over the voxel's 3 x 3 x 3 neighbourhood."""
-    return (ndimage.minimum_filter(windows[0], 3), ndimage.minimum_filter(windows[1], 3))
 
 
 def _window_bias(
