@@ -48,12 +48,37 @@ def build(real: object) -> SimpleNamespace:
     vec4 = c.vec4
 
     @ti.func
+    def fragment_key(table: ti.template(), packed: ti.template(), r: ti.i32, i: ti.i32, j: ti.i32,
+            id_bits: ti.i32, depth_shift: ti.i32, flat: ti.template()) -> ti.i64:  # fmt: skip
+        """``key`` of :func:`lamina.kernels.oit_common.build`, reading a face-coloured
+        triangle's depth plane from its packed record (``pack``), beside its colour."""
+        result = ti.i64(0)
+        if ti.static(flat):
+            result = c.key(packed, r, i, j, id_bits, depth_shift)
+        else:
+            result = c.key(table, r, i, j, id_bits, depth_shift)
+        return result
+
+    @ti.func
+    def fragment_rgba(shade: ti.template(), packed: ti.template(), r: ti.i32, i: ti.i32,
+                      j: ti.i32, flat: ti.template()) -> vec4:  # fmt: skip
+        """``rgba`` of :func:`lamina.kernels.oit_common.build`, reading a face-coloured
+        triangle's colour from its packed record (``pack``), beside its depth plane."""
+        color = vec4(0.0)
+        # (Not a conditional expression: Taichi would compile both branches' reads.)
+        if ti.static(flat):  # noqa: SIM108
+            color = c.packed_rgba(packed, r)
+        else:
+            color = c.rgba(shade, r, i, j, flat)
+        return color
+
+    @ti.func
     def composite(
         keys: ti.template(),
         start: ti.i32,
         n: ti.i32,
-        table: ti.template(),
         shade: ti.template(),
+        packed: ti.template(),
         i: ti.i32,
         j: ti.i32,
         mask: ti.i64,
@@ -71,9 +96,8 @@ def build(real: object) -> SimpleNamespace:
         while done < n:
             if ti.static(stop) and transmittance < threshold:
                 break
-            c.under(
-                shade, ti.cast(keys[start + done] & mask, ti.i32), i, j, flat, acc, transmittance
-            )
+            r = ti.cast(keys[start + done] & mask, ti.i32)
+            c.behind(fragment_rgba(shade, packed, r, i, j, flat), acc, transmittance)
             done += 1
 
     @ti.func
@@ -108,6 +132,7 @@ def build(real: object) -> SimpleNamespace:
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         bin_boxes: common.boxes_t,
+        packed: common.table_t,
         bin_ordered: common.entries_t,
         gaps: common.keys_t,
         image: common.image_t,
@@ -151,7 +176,11 @@ def build(real: object) -> SimpleNamespace:
                         if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
                             n += 1
                             if not ti.static(stop) or transmittance >= threshold:
-                                c.under(shade, entry >> 1, i, j, flat, acc, transmittance)
+                                c.behind(
+                                    fragment_rgba(shade, packed, entry >> 1, i, j, flat),
+                                    acc,
+                                    transmittance,
+                                )
                                 done += 1
                 else:
                     # Insertion sort as the keys arrive (nearly sorted: few moves); past
@@ -163,7 +192,9 @@ def build(real: object) -> SimpleNamespace:
                     for e in range(span[0], span[1]):
                         entry = bin_entries[e]
                         if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
-                            k = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
+                            k = fragment_key(
+                                table, packed, entry >> 1, i, j, id_bits, depth_shift, flat
+                            )
                             if n < local:
                                 b = n
                                 if k < last:
@@ -185,7 +216,7 @@ def build(real: object) -> SimpleNamespace:
                         if unsorted:
                             c.sort_keys(keys, gaps, 0, n)
                         composite(
-                            keys, 0, n, table, shade, i, j, mask, threshold, flat, stop,
+                            keys, 0, n, shade, packed, i, j, mask, threshold, flat, stop,
                             acc, transmittance, done,
                         )  # fmt: skip
                 depth_complexity[j, i] = n
@@ -206,6 +237,7 @@ def build(real: object) -> SimpleNamespace:
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         bin_boxes: common.boxes_t,
+        packed: common.table_t,
         pending: common.map_i32_t,
         offsets: common.map_i64_t,
         tile_base: common.keys_t,
@@ -243,14 +275,16 @@ def build(real: object) -> SimpleNamespace:
                 for e in range(span[0], span[1]):
                     entry = bin_entries[e]
                     if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
-                        keys[start + n] = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
+                        keys[start + n] = fragment_key(
+                            table, packed, entry >> 1, i, j, id_bits, depth_shift, flat
+                        )
                         n += 1
                 c.sort_keys(keys, gaps, start, n)
                 acc = vec4(0.0)
                 transmittance = c.real(1.0)
                 done = 0
                 composite(
-                    keys, start, n, table, shade, i, j, mask, threshold, flat, stop,
+                    keys, start, n, shade, packed, i, j, mask, threshold, flat, stop,
                     acc, transmittance, done,
                 )  # fmt: skip
                 write(image, layers, residual, i, j, acc, transmittance, done, n, bg, stop)
@@ -262,6 +296,7 @@ def build(real: object) -> SimpleNamespace:
         bin_start: common.starts_t,
         bin_entries: common.entries_t,
         bin_boxes: common.boxes_t,
+        packed: common.table_t,
         pending: common.map_i32_t,
         batched: common.entries_t,
         image: common.image_t,
@@ -310,14 +345,16 @@ def build(real: object) -> SimpleNamespace:
                     for e in range(span[0], span[1]):
                         entry = bin_entries[e]
                         if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
-                            key = c.key(table, entry >> 1, i, j, id_bits, depth_shift)
+                            key = fragment_key(
+                                table, packed, entry >> 1, i, j, id_bits, depth_shift, flat
+                            )
                             if key > behind:
                                 held = c.kbuffer_insert(keys, 0, held, local, key)
                     if held == 0:
                         break  # (cannot happen: n counted these keys)
                     batch = 0
                     composite(
-                        keys, 0, held, table, shade, i, j, mask, threshold, flat, stop,
+                        keys, 0, held, shade, packed, i, j, mask, threshold, flat, stop,
                         acc, transmittance, batch,
                     )  # fmt: skip
                     done += batch

@@ -126,6 +126,43 @@ def test_coverage_and_keys_equal_the_numpy_definition(camera, probes):
     assert len(np.unique(expected_keys[:, 20, 20][inside[:, 20, 20]])) == inside[:, 20, 20].sum()
 
 
+def test_packed_records_hold_the_depth_planes_and_colours_bit_for_bit(ti, common):
+    """``pack`` copies the depth plane and the f32 RGBA bits (any sign and magnitude,
+    so the low word's sign does not leak into the high word); ``packed_rgba`` gives
+    ``rgba``'s premultiplied colour from it; each record is one aligned cache line."""
+    from lamina.kernels import oit_common as oc
+    from lamina.plugins.oit.renderers.device import Device
+
+    rng = np.random.default_rng(7)
+    n = 500
+    table = rng.integers(-(2**62), 2**62, (n, raster.TABLE_COLUMNS), dtype=np.int64)
+    shade = (rng.normal(size=(n, 4)) * 10.0 ** rng.integers(-40, 37, (n, 4))).astype(np.float32)
+    shade[:5] = [[-0.0, 0.0, -1.0, 1.0], [1e-45, -1e-45, 3e38, -3e38], [0.5] * 4, [0.0] * 4,
+                 [-2.0, 0.25, 1.0, -0.5]]  # fmt: skip
+    packed = Device("cpu").empty((n, oc.PACKED_COLUMNS), np.int64)
+    assert packed.ctypes.data % 64 == 0 and packed.strides[0] == 64
+    common.pack(table, shade, packed)
+    np.testing.assert_array_equal(packed[:, : oc.COL_ZHI + 1], table[:, : oc.COL_ZHI + 1])
+    colours = packed[:, oc.PACKED_RGBA : oc.PACKED_RGBA + 2].copy().view("<f4")
+    np.testing.assert_array_equal(colours.view(np.int32), shade.view(np.int32))
+
+    @ti.kernel
+    def both(packed: oc.table_t, shade: oc.shade_t, out: ti.types.ndarray(dtype=ti.f64, ndim=3)):
+        for r in range(out.shape[0]):
+            a = common.packed_rgba(packed, r)
+            b = common.rgba(shade, r, 0, 0, True)
+            for k in ti.static(range(4)):
+                out[r, 0, k] = a[k]
+                out[r, 1, k] = b[k]
+
+    out = np.zeros((n, 2, 4))
+    both(packed, shade, out)
+    np.testing.assert_array_equal(out[:, 0], out[:, 1])
+    straight = shade.astype(np.float64)
+    expected = np.concatenate([straight[:, :3] * straight[:, 3:], straight[:, 3:]], axis=1)
+    np.testing.assert_array_equal(out[:, 0], expected)
+
+
 @pytest.mark.parametrize("mode", ["keys", "pairs", "local"])
 def test_sorts_equal_numpy(mode, probes):
     from lamina.kernels import oit_common

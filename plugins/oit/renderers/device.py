@@ -17,6 +17,7 @@ from lamina.types import Rendering, RenderStats
 
 __all__ = ["Device", "TaichiRenderer"]
 
+_LINE = 64  # bytes of a cache line
 _TAICHI_DTYPES = {"int64": "i64", "int32": "i32", "float32": "f32", "float64": "f64"}
 
 
@@ -51,7 +52,12 @@ class Device:
 
     def _allocate(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
         if self.host:
-            return np.empty(shape, dtype=dtype)
+            # Cache-line aligned (malloc's large blocks are 16 bytes past a page), so a
+            # 64-byte record of the packed triangles is one line, not two.
+            size = int(np.prod(shape)) * dtype.itemsize
+            raw = np.empty(size + _LINE, dtype=np.uint8)
+            skip = -raw.ctypes.data % _LINE
+            return raw[skip : skip + size].view(dtype).reshape(shape)
         return self.ti.ndarray(getattr(self.ti, _TAICHI_DTYPES[dtype.name]), shape)
 
     def empty(self, shape: tuple[int, ...], dtype: Any, *, keep: str | None = None) -> Any:

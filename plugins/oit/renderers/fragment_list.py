@@ -91,8 +91,10 @@ class FragmentList(TaichiRenderer):
         pending = device.empty(size, np.int32, keep="pending")
         spilled = device.empty((1,), np.int32)
         device.clear_flag(spilled)
+        packed = self._packed(frame)
         kernels.resolve(
             *frame.scene,
+            packed,
             frame.ordered,  # tiles whose every list arrives sorted from the bin
             frame.gaps,
             out["image"],
@@ -109,7 +111,7 @@ class FragmentList(TaichiRenderer):
         passes, regions, batched, spilled_fragments = 1, 0, 0, 0
         if device.flag(spilled):
             passes, regions, batched, spilled_fragments = self._resolve_spilled(
-                frame, out, pending, kernels
+                frame, out, pending, packed, kernels
             )
         image, depth_complexity, layers, residual = frame.download(out)
         if not self.early_stop_transmittance:
@@ -125,8 +127,22 @@ class FragmentList(TaichiRenderer):
         stats.notes.update(batched_tiles=batched, spilled_fragments=spilled_fragments)
         return image, depth_complexity, stats
 
+    @staticmethod
+    def _packed(frame: Frame) -> Any:
+        """Face-coloured triangles' key and colour records (``oit_common.build``'s
+        ``pack``, pooled), read by the kernels in place of the table and shade: one
+        cache line per fragment; one unused row for vertex colours."""
+        device, table, shade = frame.device, frame.scene[0], frame.scene[1]
+        from lamina.kernels.oit_common import PACKED_COLUMNS
+
+        if not frame.tris.flat:
+            return device.empty((1, PACKED_COLUMNS), np.int64)
+        packed = device.empty((table.shape[0], PACKED_COLUMNS), np.int64, keep="packed")
+        frame.common.pack(table, shade, packed)
+        return packed
+
     def _resolve_spilled(
-        self, frame: Frame, out: dict, pending: Any, kernels: Any
+        self, frame: Frame, out: dict, pending: Any, packed: Any, kernels: Any
     ) -> tuple[int, int, int, int]:
         """The lists too long for a thread's array: count -> exclusive prefix sum ->
         fill, in runs of tiles whose spilled keys fit the budget.  Returns the geometry
@@ -154,6 +170,7 @@ class FragmentList(TaichiRenderer):
                 continue
             kernels.resolve_spilled(
                 *frame.scene,
+                packed,
                 pending,
                 offsets,
                 tile_base,
@@ -173,6 +190,7 @@ class FragmentList(TaichiRenderer):
         if batched:
             kernels.resolve_batched(
                 *frame.scene,
+                packed,
                 pending,
                 device.upload(over),
                 out["image"],
