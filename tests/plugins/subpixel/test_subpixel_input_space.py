@@ -392,6 +392,38 @@ def test_masked_stripes_are_refused():
     assert refused >= 12
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 12): noise-free stripes, 8-bit or float, are fitted with "
+    "standard errors of 1e-4-1e-3 px and errors of several px along them. The central "
+    "differences of the texture test turn the three wave numbers into three slightly "
+    "different gradient directions, a cross texture of 1e-4-1e-6 of the strong "
+    "direction that stands far above a noise-free residual; the rounding noise floor "
+    "(volumes' fix, applied in 2-D too) does not reach it",
+)
+@pytest.mark.parametrize("integer", [False, True])
+def test_noise_free_stripes_are_refused_or_honest(integer):
+    rng = np.random.default_rng(7)
+    for angle in (10, 30, 60, 89, 120, 170):
+        for size in (64, 128):
+            shift = rng.uniform(-0.4, 0.4, 2) * size
+            reference, moving = stripes(size, angle, shift, rng)
+            if integer:
+                low = min(reference.min(), moving.min())
+                span = max(reference.max(), moving.max()) - low
+                reference = np.round((reference - low) / span * 255).astype(np.uint8)
+                moving = np.round((moving - low) / span * 255).astype(np.uint8)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    result = MLRefine().estimate(reference, moving)
+            except lamina.InputError as error:
+                assert "aperture" in str(error), error
+                continue
+            sigma = np.array(result.uncertainty)
+            assert np.all(np.abs(result.shift - shift) <= 5 * sigma), (angle, size, result)
+
+
 def test_small_natural_views_moved_far_are_measured_not_refused():
     # 16-32 px natural views moved by up to 80 % of their side: the overlap lacks
     # texture along a direction, and its residual (content entering and leaving)
