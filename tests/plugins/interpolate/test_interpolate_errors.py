@@ -149,5 +149,5 @@ def test_a_prefiltered_axis_needs_a_kernel_filter_to_pad_by() -> None:
 
     spline = AxisOperator(CubicBSpline(), True, "reflect", CubicBSplinePrefilter())
     assert spline.margin(10, 5) == 2 * 2 + 1  # radius 2, stretched by 2
-    with pytest.raises(TypeError, match="needs a kernel filter of finite radius.*not Area"):
+    with pytest.raises(TypeError, match=r"needs a kernel filter of finite radius.*not Area"):
         AxisOperator(Area(), True, "reflect", CubicBSplinePrefilter()).margin(10, 5)
