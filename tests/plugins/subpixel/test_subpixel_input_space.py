@@ -392,17 +392,13 @@ def test_masked_stripes_are_refused():
     assert refused >= 12
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 12): noise-free stripes, 8-bit or float, are fitted with "
-    "standard errors of 1e-4-1e-3 px and errors of several px along them. The central "
-    "differences of the texture test turn the three wave numbers into three slightly "
-    "different gradient directions, a cross texture of 1e-4-1e-6 of the strong "
-    "direction that stands far above a noise-free residual; the rounding noise floor "
-    "(volumes' fix, applied in 2-D too) does not reach it",
-)
 @pytest.mark.parametrize("integer", [False, True])
 def test_noise_free_stripes_are_refused_or_honest(integer):
+    # Were fitted with standard errors of 1e-4-1e-3 px and errors of several px
+    # along the stripes: central differences turn the three wave numbers into three
+    # slightly different gradient directions, a cross texture of 1e-7-1e-4 of the
+    # strong direction that stands far above a noise-free residual (all 24 pairs
+    # are refused now)
     rng = np.random.default_rng(7)
     for angle in (10, 30, 60, 89, 120, 170):
         for size in (64, 128):
