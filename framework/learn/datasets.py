@@ -245,9 +245,9 @@ def column_keys(column: np.ndarray) -> np.ndarray:
         if unheld is not None:
             out[unheld] = [category_key(v) for v in column[unheld]]
         return out
-    cells = column.tolist()
-    if set(map(type, cells)) <= {str, type(None)}:
+    if _text_cells(column) is not None:  # text is its own key
         return column.astype(object, copy=True)
+    cells = column.tolist()
     keyed: dict[tuple[type, Any], Any] = {}
     try:
         # Categorical columns repeat a few values: key each distinct one once. The type
