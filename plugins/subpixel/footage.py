@@ -74,7 +74,8 @@ def read_frames(
 
     Integer pixels (8, 16 bit, signed or not, boolean) are scaled as
     :func:`skimage.util.img_as_float32` does, float pages are kept; colour
-    frames (RGB, RGBA, video) need ``channel``. Whatever cannot be tracked is
+    frames (RGB, RGBA, colour video) need ``channel``; grey video (``gray``,
+    ``gray16le``, ...) is grey, read at its own bit depth. Whatever cannot be tracked is
     one :class:`~lamina.InputError` naming the file and the fix: complex or NaN
     pixels, frames of different sizes, fewer than two frames in all.
     """
@@ -151,9 +152,10 @@ def _decoded(path: str, kind: str, read: Callable[[], list[np.ndarray]]) -> list
 
 
 def _read_video(path: str) -> tuple[list[np.ndarray], np.ndarray]:
-    """RGB frames and their timestamps (s, from the first). PyAV decodes in-process
-    (its wheel ships FFmpeg's libraries), and the container header gives the
-    frame count before any decoding."""
+    """Frames at their own depth (:func:`_native_depth`) and their timestamps (s,
+    from the first). PyAV decodes in-process (its wheel ships FFmpeg's
+    libraries), and the container header gives the frame count before any
+    decoding."""
     stamps: list[float] = []
 
     def read() -> list[np.ndarray]:
@@ -167,12 +169,27 @@ def _read_video(path: str) -> tuple[list[np.ndarray], np.ndarray]:
         pages = []
         with av.open(path) as container:
             for index, frame in enumerate(container.decode(video=0)):
-                pages.append(frame.to_ndarray(format="rgb24"))
+                pages.append(_native_depth(frame))
                 stamps.append(float(frame.time) if frame.time is not None else float(index))
         return pages
 
     pages = _decoded(path, "video", read)
     return pages, np.array(stamps) - stamps[0]
+
+
+def _native_depth(frame: Any) -> np.ndarray:
+    """A decoded video frame at its own bit depth: grey formats as one channel,
+    colour as RGB (alpha dropped), 8-bit or, past 8 bits a component, 16-bit.
+
+    Scientific cameras write 10-16 bit grey (FFV1, ProRes); converting them to
+    8-bit RGB would round away the precision sub-pixel tracking lives on.
+    """
+    components = frame.format.components
+    deep = max(component.bits for component in components) > 8
+    grey = sum(not component.is_alpha for component in components) == 1
+    if grey:
+        return frame.to_ndarray(format="gray16le" if deep else "gray")
+    return frame.to_ndarray(format="rgb48le" if deep else "rgb24")
 
 
 def _read_tiff(path: str) -> list[np.ndarray]:
