@@ -13,7 +13,7 @@ import numpy as np
 import lamina
 from lamina.clitools import emit_json, json_option, parse_settings, print_table, set_option
 from lamina.errors import InputError
-from lamina.kinds.position_estimator import DEFAULT
+from lamina.kinds.position_estimator import DEFAULT, require_masked_registration
 
 __all__ = [
     "channel_option",
@@ -21,7 +21,10 @@ __all__ = [
     "estimate",
     "estimator_option",
     "image_path",
+    "mask_options",
     "read_channel",
+    "read_mask",
+    "read_masks",
     "select_channel",
     "short",
 ]
@@ -48,6 +51,69 @@ def channel_option(function: F) -> F:
         metavar="C",
         help="For colour images: channel index, 'luminance' or 'mean' (required for colour).",
     )(function)
+
+
+def mask_options(function: F) -> F:
+    """``--reference-mask FILE`` and ``--moving-mask FILE``: the pixels of each image
+    to use (see :func:`read_masks`)."""
+    function = click.option(
+        "--moving-mask", type=image_path(), default=None, help="The same for MOVING."
+    )(function)
+    return click.option(
+        "--reference-mask",
+        type=image_path(),
+        default=None,
+        help="Black-and-white image of REFERENCE's size: white marks the pixels to use, "
+        "black those to leave out (needs an estimator with masked registration: ml-refine).",
+    )(function)
+
+
+def read_masks(
+    estimator: Any,
+    reference_mask: str | None,
+    moving_mask: str | None,
+    reference: np.ndarray,
+    moving: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The ``reference_mask=`` / ``moving_mask=`` keywords of ``estimator.estimate``
+    from the files of :func:`mask_options` (none without files; see
+    :func:`read_mask`)."""
+    files = {"--reference-mask": reference_mask, "--moving-mask": moving_mask}
+    given = [option for option, path in files.items() if path is not None]
+    if given:
+        require_masked_registration(estimator, " and ".join(given))
+    return {
+        option[2:].replace("-", "_"): read_mask(path, option, image)
+        for (option, path), image in zip(files.items(), (reference, moving), strict=True)
+        if path is not None
+    }
+
+
+def read_mask(path: str, option: str, image: np.ndarray) -> np.ndarray:
+    """The mask file given to ``option`` for ``image``, True where a pixel is valid.
+
+    Any image file lamina reads, white (full scale, 1.0 or True) marking a valid
+    pixel and black (0) one to leave out, of the image's shape. Refused, naming
+    the option: an unreadable file, another shape, grey values.
+    """
+    from lamina.io import read_image
+
+    try:
+        mask, _ = read_image(path)
+    except InputError as error:
+        raise InputError(f"{option}: {error}") from None
+    if mask.shape != image.shape:
+        raise InputError(
+            f"{option} {path!r} has shape {mask.shape}; a mask holds one value per pixel "
+            f"of its image, of shape {image.shape}"
+        )
+    grey = (mask != 0) & (mask != 1)
+    if grey.any():
+        raise InputError(
+            f"{option} {path!r} must be black and white (white: a valid pixel, black: one "
+            f"to leave out), got {float(mask[grey][0]):.3g} on a scale of 0 to 1"
+        )
+    return mask == 1
 
 
 def image_path(**kwargs: Any) -> click.Path:
@@ -118,6 +184,7 @@ def select_channel(image: np.ndarray, channel: str | None, name: str = "image") 
 @estimator_option(DEFAULT)
 @set_option
 @channel_option
+@mask_options
 @click.option(
     "--strict",
     is_flag=True,
@@ -130,6 +197,8 @@ def estimate(
     estimator: str,
     settings: tuple[str, ...],
     channel: str | None,
+    reference_mask: str | None,
+    moving_mask: str | None,
     strict: bool,
     as_json: bool,
 ) -> None:
@@ -139,14 +208,17 @@ def estimate(
     pixels (the opposite sign of skimage's phase_cross_correlation). Images:
     PNG, TIFF or .npy. What limits the estimate (low SNR, small overlap,
     periodic texture) is printed as warnings on stderr; --strict refuses it.
+    --reference-mask/--moving-mask leave pixels out of the match.
     """
     import warnings
 
     component = create_estimator(estimator, settings)
+    first, second = read_channel(reference, channel), read_channel(moving, channel)
+    masks = read_masks(component, reference_mask, moving_mask, first, second)
     with warnings.catch_warnings():
         # the constant-image warning is in the result's own warnings
         warnings.simplefilter("ignore", UserWarning)
-        result = component.estimate(read_channel(reference, channel), read_channel(moving, channel))
+        result = component.estimate(first, second, **masks)
     notes = result.diagnostics.get("warnings", [])
     if strict and notes:
         raise InputError(f"refused (--strict): {'; '.join(notes)}")

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -12,7 +13,16 @@ from lamina.kinds import Kind, ResultType, TagField, Template
 if TYPE_CHECKING:  # numpy is imported when first needed: `lamina --help` never needs it
     import numpy as np
 
-__all__ = ["DEFAULT", "KIND", "Locator", "PointEstimates", "PositionEstimator", "ShiftEstimate"]
+__all__ = [
+    "DEFAULT",
+    "KIND",
+    "Locator",
+    "PointEstimates",
+    "PositionEstimator",
+    "ShiftEstimate",
+    "accepts_masks",
+    "require_masked_registration",
+]
 
 #: The position estimator ``lamina estimate`` uses when none is named.
 DEFAULT = "ml-refine"
@@ -22,6 +32,25 @@ DEFAULT = "ml-refine"
 class PositionEstimator(Protocol):
     def estimate(self, reference: np.ndarray, moving: np.ndarray) -> ShiftEstimate:
         """Return the shift that maps ``reference`` onto ``moving``."""
+
+
+def accepts_masks(estimator: Any) -> bool:
+    """Whether ``estimator.estimate`` takes ``reference_mask=`` and ``moving_mask=``
+    (masked registration, which the position estimator protocol does not promise)."""
+    parameters = inspect.signature(estimator.estimate).parameters
+    return "reference_mask" in parameters and "moving_mask" in parameters
+
+
+def require_masked_registration(estimator: Any, what: str) -> None:
+    """Refuse masks (``what`` names the argument or option) for an estimator
+    without masked registration (see :func:`accepts_masks`)."""
+    if not accepts_masks(estimator):
+        from lamina.errors import InputError
+
+        raise InputError(
+            f"{what}: masks need an estimator with masked registration (ml-refine); "
+            f"{type(estimator).__name__} has none"
+        )
 
 
 @runtime_checkable

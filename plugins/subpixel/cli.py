@@ -27,9 +27,13 @@ from lamina.kinds.estimate import (
     create_estimator,
     estimator_option,
     image_path,
+    mask_options,
     read_channel,
+    read_mask,
+    read_masks,
     short,
 )
+from lamina.kinds.position_estimator import require_masked_registration
 from lamina.plugins.subpixel import DEFAULT_ESTIMATOR, DEFAULT_LOCATOR
 
 __all__ = ["feasibility", "field", "locate", "track"]
@@ -144,6 +148,15 @@ def locate(
     "it, a single video's own timestamps give them (variable frame rate included).",
 )
 @channel_option
+@click.option(
+    "--mask",
+    "mask_path",
+    type=image_path(),
+    default=None,
+    help="Black-and-white image of a frame's size: white marks the pixels to use in every "
+    "frame, black those to leave out (static occluders, burnt-in text); cut like the "
+    "frames by each --roi (needs masked registration: ml-refine).",
+)
 @json_option
 @click.option(
     "--csv",
@@ -164,6 +177,7 @@ def track(
     unit: str,
     fps: float | None,
     channel: str | None,
+    mask_path: str | None,
     as_json: bool,
     csv_path: str | None,
 ) -> None:
@@ -172,7 +186,8 @@ def track(
     FRAMES are image files (PNG, TIFF, .npy; one frame each), multi-page TIFF
     stacks and video files (MP4, AVI, MOV, MKV, WebM), in order. In
     sequential mode the frame-to-frame steps are summed and their uncertainties
-    combined, including the correlation of steps that share a frame.
+    combined, including the correlation of steps that share a frame. --mask
+    leaves the same pixels of every frame out.
     """
     from lamina.io import atomic_write
     from lamina.plugins.subpixel.footage import (
@@ -199,16 +214,24 @@ def track(
         list(progress(list(frames), description="reading")), channel
     )
     time = frame_times(stamps, fps, frames[0])
+    mask = None
+    if mask_path is not None:
+        require_masked_registration(component, "--mask")
+        mask = read_mask(mask_path, "--mask", stack[0])
     regions = [parse_roi(text, stack[0].shape) for text in rois] if rois else [None]
     shown_unit = unit if pixel_size is not None else "px"
     series, rows, results = [], [], []
     for text, region in zip(rois or ("all",), regions, strict=True):
         crops = stack if region is None else [frame[region] for frame in stack]
+        cut = mask if mask is None or region is None else mask[region]
+        if cut is not None and not cut.any():
+            raise InputError(f"--mask {mask_path!r} marks no pixel of --roi {text} valid")
         result = track_stack(
             crops,
             component,
             mode=mode,  # type: ignore[arg-type]
             reference=reference,
+            mask=cut,
             progress=functools.partial(_registering, progress, f"registering {text}"),
         )
         frame_rows = result.rows()
@@ -279,14 +302,7 @@ def track(
     "quiver/heat-map PNG is written beside it.",
 )
 @channel_option
-@click.option(
-    "--reference-mask",
-    type=image_path(),
-    default=None,
-    help="Black-and-white image of REFERENCE's size: white marks the pixels to use, "
-    "black those to leave out (needs masked registration: ml-refine).",
-)
-@click.option("--moving-mask", type=image_path(), default=None, help="The same for MOVING.")
+@mask_options
 @json_option
 def field(
     reference: str,
@@ -325,8 +341,7 @@ def field(
         component,
         subset=subset,
         step=step,
-        reference_mask=_read_mask(reference_mask, "--reference-mask", first),
-        moving_mask=_read_mask(moving_mask, "--moving-mask", second),
+        **read_masks(component, reference_mask, moving_mask, first, second),
         progress=lambda cells: progress(list(cells), description="subsets"),
     )
     buffer = io.BytesIO()
@@ -361,32 +376,6 @@ def field(
         f"{measured}/{result.dy.size} subsets measured ({summary['feasible']} feasible) on a "
         f"{result.dy.shape[0]}x{result.dy.shape[1]} grid; wrote {output} and {picture}"
     )
-
-
-def _read_mask(path: str | None, option: str, image: np.ndarray) -> np.ndarray | None:
-    """The mask file given to ``option`` for ``image`` as True where a pixel is valid
-    (``None`` without one): any image file lamina reads, white (full scale, 1.0 or
-    True) marking a valid pixel and black (0) one to leave out."""
-    if path is None:
-        return None
-    from lamina.io import read_image
-
-    try:
-        mask, _ = read_image(path)
-    except InputError as error:
-        raise InputError(f"{option}: {error}") from None
-    if mask.shape != image.shape:
-        raise InputError(
-            f"{option} {path!r} has shape {mask.shape}; a mask holds one value per pixel "
-            f"of its image, of shape {image.shape}"
-        )
-    grey = (mask != 0) & (mask != 1)
-    if grey.any():
-        raise InputError(
-            f"{option} {path!r} must be black and white (white: a valid pixel, black: one "
-            f"to leave out), got {float(mask[grey][0]):.3g} on a scale of 0 to 1"
-        )
-    return mask == 1
 
 
 def _registering(progress: Callable, description: str, items: Any) -> Any:

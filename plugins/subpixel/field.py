@@ -10,7 +10,6 @@ the subset's estimate.
 
 from __future__ import annotations
 
-import inspect
 import io
 import warnings
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.kinds.position_estimator import require_masked_registration
 from lamina.plugins.subpixel.checks import as_masked_pair, as_pair
 from lamina.protocols import PositionEstimator
 from lamina.types import ShiftEstimate
@@ -114,14 +114,9 @@ def displacement_field(
         from lamina.plugins.subpixel.registration import MLRefine
 
         estimator = MLRefine()
-    # masks go through the estimator's masked registration, which the
-    # PositionEstimator protocol does not promise
     register: Callable[..., ShiftEstimate] = estimator.estimate
-    if masks and "reference_mask" not in inspect.signature(register).parameters:
-        raise InputError(
-            f"masks need an estimator with masked registration (ml-refine); "
-            f"{type(estimator).__name__} has none"
-        )
+    if masks:
+        require_masked_registration(estimator, "reference_mask, moving_mask")
     whole = register(ref, mov, **masks)
     offset = np.round(np.nan_to_num(whole.shift)).astype(int)
     tops = np.arange(0, ref.shape[0] - subset + 1, step)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -9,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.kinds.position_estimator import require_masked_registration
 from lamina.plugins.subpixel.checks import as_stack
 from lamina.protocols import PositionEstimator
 from lamina.types import ShiftEstimate
@@ -91,6 +93,7 @@ def track_stack(
     *,
     mode: Literal["reference", "sequential"] = "reference",
     reference: int = 0,
+    mask: np.ndarray | None = None,
     progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
 ) -> Track:
     """Displacement of each frame relative to frame ``reference``.
@@ -108,6 +111,11 @@ def track_stack(
         steps (follows large or drifting motion and slowly changing scenes).
     reference : int
         Index of the frame whose displacement is zero.
+    mask : ndarray of bool, optional
+        True where a pixel is valid in every frame (what a fixed camera sees
+        through: a static occluder, a burnt-in timestamp, dead pixels are
+        False): both images of each pair are registered with it (masked
+        registration, which ``estimator`` must have).
     progress : callable, optional
         Wraps the iteration over pairs, e.g. :func:`lamina.progress.track`.
 
@@ -152,10 +160,20 @@ def track_stack(
         from lamina.plugins.subpixel.registration import MLRefine
 
         estimator = MLRefine()
+    register: Callable[..., ShiftEstimate] = estimator.estimate
+    if mask is not None:
+        require_masked_registration(estimator, "mask")
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != stack[0].shape or not mask.any():
+            raise InputError(
+                f"mask must be a boolean array of the frames' shape {stack[0].shape} with a "
+                f"valid (True) pixel, got {mask.dtype} of shape {mask.shape}"
+            )
+        register = functools.partial(register, reference_mask=mask, moving_mask=mask)
     wrap = progress if progress is not None else (lambda items: items)
     if mode == "reference":
-        return _against_reference(stack, estimator, reference, wrap)
-    return _sequential(stack, estimator, reference, wrap)
+        return _against_reference(stack, register, reference, wrap)
+    return _sequential(stack, register, reference, wrap)
 
 
 def _covariance(estimate: ShiftEstimate) -> np.ndarray:
@@ -167,7 +185,10 @@ def _covariance(estimate: ShiftEstimate) -> np.ndarray:
 
 
 def _against_reference(
-    stack: list[np.ndarray], estimator: PositionEstimator, reference: int, wrap: Callable
+    stack: list[np.ndarray],
+    register: Callable[..., ShiftEstimate],
+    reference: int,
+    wrap: Callable,
 ) -> Track:
     count = len(stack)
     displacement = np.zeros((count, 2))
@@ -175,7 +196,7 @@ def _against_reference(
     estimates = []
     others = [i for i in range(count) if i != reference]
     for i in wrap(others):
-        estimate = estimator.estimate(stack[reference], stack[i])
+        estimate = register(stack[reference], stack[i])
         estimates.append(estimate)
         displacement[i] = estimate.dy, estimate.dx
         covariance[i] = _covariance(estimate)
@@ -185,7 +206,10 @@ def _against_reference(
 
 
 def _sequential(
-    stack: list[np.ndarray], estimator: PositionEstimator, reference: int, wrap: Callable
+    stack: list[np.ndarray],
+    register: Callable[..., ShiftEstimate],
+    reference: int,
+    wrap: Callable,
 ) -> Track:
     count = len(stack)
     steps = np.zeros((count, 2))  # steps[j]: frame j-1 -> frame j (steps[0] = 0)
@@ -194,7 +218,7 @@ def _sequential(
     estimates = []
     correlated = True
     for j in wrap(range(1, count)):
-        estimate = estimator.estimate(stack[j - 1], stack[j])
+        estimate = register(stack[j - 1], stack[j])
         estimates.append(estimate)
         steps[j] = estimate.dy, estimate.dx
         step_covariance[j] = _covariance(estimate)

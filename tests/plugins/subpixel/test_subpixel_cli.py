@@ -171,3 +171,44 @@ def test_estimate_warnings_on_stderr_and_strict_refuses(tmp_path):
     assert "warning: low SNR" in plain.stderr
     strict = runner.invoke(main, ["estimate", str(first), str(second), "--strict"])
     assert strict.exit_code == 2 and "refused (--strict): low SNR" in strict.stderr
+
+
+def test_estimate_takes_mask_files_as_the_api_takes_masks(tmp_path, scene, shifted):
+    # A block of each image is garbage (finite: image files hold no NaN), marked
+    # by a black-and-white PNG (moving) and a boolean .npy (reference): the
+    # command gives exactly what the API gives with the same masks.
+    from lamina.io import read_image
+    from lamina.plugins.subpixel.registration import MLRefine
+
+    runner = CliRunner()
+    rng = np.random.default_rng(8)
+    truth = (0.8, -1.3)
+    reference = scene + rng.normal(0, 0.01, scene.shape)
+    moving = shifted(scene, truth) + rng.normal(0, 0.01, scene.shape)
+    valid_r, valid_m = np.ones(scene.shape, bool), np.ones(scene.shape, bool)
+    valid_r[80:, 90:] = False
+    valid_m[:50, :60] = False
+    reference[~valid_r] = rng.random(np.count_nonzero(~valid_r))
+    moving[:50, :60] = 3.0 * reference[:50, :60]  # a strong match at zero shift
+    paths = [str(tmp_path / name) for name in ("a.npy", "b.npy", "ra.npy", "mb.png")]
+    np.save(paths[0], reference)
+    np.save(paths[1], moving)
+    np.save(paths[2], valid_r)
+    iio.imwrite(paths[3], np.where(valid_m, 255, 0).astype(np.uint8))
+    masked = runner.invoke(
+        main,
+        ["estimate", *paths[:2], "--reference-mask", paths[2], "--moving-mask", paths[3],
+         "--json"],
+    )  # fmt: skip
+    assert masked.exit_code == 0, masked.output
+    found = json.loads(masked.stdout)
+    expected = MLRefine().estimate(
+        read_image(paths[0])[0], read_image(paths[1])[0], reference_mask=valid_r,
+        moving_mask=valid_m,
+    )  # fmt: skip
+    assert (found["dy"], found["dx"]) == (expected.dy, expected.dx)
+    assert found["uncertainty"] == list(expected.uncertainty)
+    assert np.all(np.abs(expected.shift - truth) <= 5 * np.array(expected.uncertainty))
+    # unmasked, the garbage leaves the estimate in doubt (its uncertainty says so)
+    plain = json.loads(runner.invoke(main, ["estimate", *paths[:2], "--json"]).stdout)
+    assert min(plain["uncertainty"]) > 100 * max(found["uncertainty"])

@@ -119,18 +119,34 @@ def test_field_command_takes_mask_files(tmp_path, scene, shifted):
     ],
     ids=["short", "colour", "grey", "int32"],
 )
-def test_field_refuses_a_mask_file_naming_its_option(tmp_path, scene, option, mask, message):
+@pytest.mark.parametrize("command", ["field", "estimate"])
+def test_a_mask_file_is_refused_naming_its_option(tmp_path, scene, command, option, mask, message):
+    # one reader for both commands: the same refusals, exit 2
     path = tmp_path / "a.npy"
     np.save(path, scene)
     np.save(tmp_path / "mask.npy", mask)
+    output = ["-o", str(tmp_path / "f.npz")] if command == "field" else []
     result = CliRunner().invoke(
-        main,
-        ["field", str(path), str(path), "-o", str(tmp_path / "f.npz"),
-         option, str(tmp_path / "mask.npy")],
-    )  # fmt: skip
+        main, [command, str(path), str(path), *output, option, str(tmp_path / "mask.npy")]
+    )
     assert result.exit_code == 2, result.output
     assert option in result.stderr and message in result.stderr, result.stderr
     assert not (tmp_path / "f.npz").exists()
+
+
+@pytest.mark.parametrize("command", ["field", "estimate"])
+def test_a_mask_needs_an_estimator_with_masked_registration(tmp_path, scene, command):
+    path = tmp_path / "a.npy"
+    np.save(path, scene)
+    np.save(tmp_path / "mask.npy", np.ones(scene.shape, bool))
+    output = ["-o", str(tmp_path / "f.npz")] if command == "field" else []
+    result = CliRunner().invoke(
+        main,
+        [command, str(path), str(path), *output, "-e", "peak-fit",
+         "--moving-mask", str(tmp_path / "mask.npy")],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "--moving-mask: masks need an estimator with masked registration" in result.stderr
 
 
 # -- a seeded grid a reviewer can widen (LAMINA_FIELD_CASES=200) ----------------------

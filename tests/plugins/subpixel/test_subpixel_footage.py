@@ -250,3 +250,53 @@ def test_mean_channel_leaves_out_the_alpha_of_grey_and_colour_images(channels):
     colour = {2: [0], 3: [0, 1, 2], 4: [0, 1, 2]}[channels]
     expected = sum(image[..., c].astype(np.float64) for c in colour) / len(colour)
     np.testing.assert_allclose(select_channel(image, "mean"), expected, rtol=1e-6)
+
+
+def test_track_mask_is_cut_by_each_roi(tmp_path, moving_scene):
+    # a static label in every frame, masked; each ROI's series is the API's with
+    # the mask cut like the frames
+    from lamina.plugins.subpixel.tracking import track_stack
+
+    frames = moving_scene.copy()
+    frames[:, 10:30, 5:60] = np.random.default_rng(3).integers(0, 256, (20, 55))
+    mask = np.ones((96, 96), bool)
+    mask[8:32, 3:62] = False
+    stack, mask_file = tmp_path / "stack.tif", tmp_path / "mask.png"
+    iio.imwrite(stack, frames)
+    iio.imwrite(mask_file, np.where(mask, 255, 0).astype(np.uint8))
+    rois = ["0:64,0:64", "30:96,20:90"]
+    result = CliRunner().invoke(
+        main,
+        ["track", str(stack), "--roi", rois[0], "--roi", rois[1], "--mask", str(mask_file),
+         "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    series = json.loads(result.stdout)["series"]
+    pages = read_frames([str(stack)], None)[0]
+    for text, found in zip(rois, series, strict=True):
+        region = parse_roi(text, (96, 96))
+        expected = track_stack([page[region] for page in pages], mask=mask[region])
+        assert [[f["dy"], f["dx"]] for f in found["frames"]] == expected.displacement.tolist()
+        assert [[f["sigma_dy"], f["sigma_dx"]] for f in found["frames"]] == (
+            expected.uncertainty.tolist()
+        )
+
+
+@pytest.mark.parametrize(
+    ("options", "mask", "message"),
+    [
+        ([], np.ones((96, 90), bool), "shape"),
+        (["-e", "peak-fit"], np.ones((96, 96), bool), "masked registration"),
+        (["--roi", "0:20,0:20"], np.pad(np.ones((70, 70), bool), ((26, 0), (26, 0))), "no pixel"),
+    ],
+    ids=["shape", "estimator", "empty-roi"],
+)
+def test_track_refuses_a_mask_naming_the_option(tmp_path, moving_scene, options, mask, message):
+    stack = tmp_path / "stack.tif"
+    iio.imwrite(stack, moving_scene)
+    np.save(tmp_path / "mask.npy", mask)
+    result = CliRunner().invoke(
+        main, ["track", str(stack), *options, "--mask", str(tmp_path / "mask.npy")]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--mask" in result.stderr and message in result.stderr, result.stderr

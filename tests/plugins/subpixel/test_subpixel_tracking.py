@@ -104,3 +104,43 @@ def test_bad_stacks(scene):
         track_stack([])
     with pytest.raises(lamina.InputError):
         track_stack(scene[:32, :32])  # one 2-D image is not a stack
+
+
+@pytest.mark.parametrize("mode", ["reference", "sequential"])
+def test_a_mask_leaves_static_content_out_of_every_pair(scene, shifted, mode):
+    # A burnt-in label (textured, the same in every frame) holds a match at zero
+    # shift: with it masked out, each pair is what masked registration gives, and
+    # the drift is recovered within the uncertainty.
+    rng = np.random.default_rng(4)
+    frames, positions = drifting_stack(scene[:96, :96], shifted, [[0.6, -0.9]] * 3, 0.005, rng)
+    label = rng.random((30, 60))
+    for frame in frames:
+        frame[60:90, 20:80] = label
+    mask = np.ones((96, 96), bool)
+    mask[58:92, 18:82] = False
+    track = track_stack(frames, mode=mode, mask=mask)
+    for (first, second), estimate in zip(track.pairs, track.estimates, strict=True):
+        expected = MLRefine().estimate(
+            frames[first], frames[second], reference_mask=mask, moving_mask=mask
+        )
+        assert (estimate.dy, estimate.dx) == (expected.dy, expected.dx)
+    error = track.displacement - positions
+    assert np.all(np.abs(error[1:]) < 5 * track.uncertainty[1:])
+    assert np.max(track.uncertainty) < 0.05
+    unmasked = track_stack(frames, mode=mode)
+    assert np.max(np.abs(unmasked.displacement - positions)) > 0.1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mask": np.ones((32, 40), bool)}, "shape"),
+        ({"mask": np.ones((32, 32), np.uint8)}, "boolean"),
+        ({"mask": np.zeros((32, 32), bool)}, "valid"),
+        ({"mask": np.ones((32, 32), bool), "estimator": PhaseCorrelation()}, "masked registration"),
+    ],
+    ids=["shape", "dtype", "empty", "estimator"],
+)
+def test_bad_masks(scene, kwargs, message):
+    with pytest.raises(lamina.InputError, match=message):
+        track_stack([scene[:32, :32]] * 3, **kwargs)
