@@ -424,7 +424,7 @@ class MLRefine:
                 fit = self._fit_windowed(ref, mov, shift, dtype, iterations, rounding)
                 self._remove_window_bias(ref, mov, fit, dtype, rounding)
             else:
-                fit = _peak_only(start, ref.shape)
+                fit = _peak_only(ref, mov, start, None, rounding)
         return self._result(ref.shape, fit, match, boundary, small)
 
     def _estimate_masked(
@@ -448,9 +448,10 @@ class MLRefine:
         )
         match = self._coarse_start(ref, mov, coarse, "window", extra=[masked.astype(np.float64)])
         start = match.shift
-        if not _fits_windows(ref.shape, start):
-            return self._result(ref.shape, _peak_only(start, ref.shape), match, "window", False)
         rounding = rounding_noise(ref, mov, masks)
+        if not _fits_windows(ref.shape, start):
+            fit = _peak_only(ref, mov, start, masks, rounding)
+            return self._result(ref.shape, fit, match, "window", False)
         fit = self._fit_windowed(ref, mov, start, dtype, 0, rounding, masks)
         self._remove_window_bias(ref, mov, fit, dtype, rounding, masks)
         return self._result(ref.shape, fit, match, "window", False)
@@ -946,9 +947,23 @@ def _fits_windows(shape: tuple[int, ...], shift: np.ndarray) -> bool:
     return bool(np.all(np.array(shape) - 1.0 - np.abs(shift) >= MIN_OVERLAP))
 
 
-def _peak_only(start: np.ndarray, shape: tuple[int, ...]) -> _Fit:
+def _peak_only(
+    ref: np.ndarray,
+    mov: np.ndarray,
+    start: np.ndarray,
+    masks: tuple[np.ndarray, np.ndarray] | None,
+    rounding: float,
+) -> _Fit:
     """The correlation peak as the estimate, for overlaps too thin for co-moving
-    windows: its three-point fit is good to about half a pixel."""
+    windows: its three-point fit is good to about half a pixel.
+
+    The whole views' texture is judged as on any other path (one-directional
+    texture is refused, naming the direction), against the images' own noise:
+    a thin overlap's residual measures nothing.
+    """
+    noise = max(noise_from_image(ref), noise_from_image(mov), rounding)
+    require_texture(ref, mov, masks, noise)
+    shape = ref.shape
     covariance = np.eye(2) * _THIN_OVERLAP_VARIANCE
     message = (
         f"small overlap: fewer than {MIN_OVERLAP} px overlap on an axis of the "
