@@ -92,7 +92,7 @@ def bound_at_shift(
     sigma = max(sigma, floor)
     information = spectrum.information(spectrum.midpoint_power(shift), sigma)
     crlb = spectrum.crlb(information, sigma)
-    return crlb, sigma / noise_scale, spectrum.normalized_peak(moments)
+    return crlb, sigma / noise_scale, spectrum.normalized_peak(moments.correlation)
 
 
 def _bound_or_failure(

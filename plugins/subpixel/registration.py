@@ -12,6 +12,7 @@ gives the shift that registers ``moving`` back onto ``reference``).
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -143,15 +144,10 @@ def gauss_newton(
     slack = 1e-6 if spectrum.cross.dtype == np.complex64 else 1e-12
     for iteration in range(1, max_iter + 1):
         matrix = moments.curvature
-        if np.linalg.eigvalsh(matrix)[0] <= 0:
+        if _smallest_eigenvalue(matrix) <= 0:
             matrix = spectrum.gauss_newton_matrix(moments)
-        try:
-            step = np.linalg.solve(matrix, moments.gradient)
-        except np.linalg.LinAlgError:
-            raise InputError(
-                "not feasible: the images carry no texture, so no shift can be measured"
-            ) from None
-        length = float(np.hypot(*step))
+        step = _solve(matrix, moments.gradient)
+        length = math.hypot(*step)
         if length < tol:
             # Converged: a step this short changes the model by less than its
             # rounding, so it is taken without evaluating the model again.
@@ -165,9 +161,27 @@ def gauss_newton(
                 break
             step = step / 2.0
         shift, moments = trial, trial_moments
-        if float(np.hypot(*step)) < tol:
+        if math.hypot(*step) < tol:
             return shift, moments, iteration, True
     return shift, moments, max_iter, False
+
+
+def _smallest_eigenvalue(matrix: np.ndarray) -> float:
+    """Smallest eigenvalue of a symmetric 2 x 2 matrix, in closed form: LAPACK's
+    call overhead is ten times the arithmetic, and the fits take it every step."""
+    (a, b), (_, d) = matrix.tolist()
+    return 0.5 * (a + d) - math.hypot(0.5 * (a - d), b)
+
+
+def _solve(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``matrix^-1 vector`` for a 2 x 2 ``matrix`` by Cramer's rule (see
+    :func:`_smallest_eigenvalue`); a singular one means no texture at all."""
+    (a, b), (c, d) = matrix.tolist()
+    determinant = a * d - b * c
+    if determinant == 0:
+        raise InputError("not feasible: the images carry no texture, so no shift can be measured")
+    y, x = vector.tolist()
+    return np.array([(d * y - b * x) / determinant, (a * x - c * y) / determinant])
 
 
 @dataclass
@@ -587,7 +601,7 @@ class MLRefine:
             spectrum, start, max_iter=self.max_iter, tol=self.tol
         )
         sigma = self._sigma(spectrum, shift, 1.0, rounding)
-        peak = spectrum.normalized_peak(moments)
+        peak = spectrum.normalized_peak(moments.correlation)
         flat = np.ones(ref.shape)
         texture = texture_significance(ref, mov, (flat, flat), sigma)
         texture.require_two_directions()
@@ -602,6 +616,7 @@ class MLRefine:
             iterations += more
         total, first = spectrum.covariance(moments, sigma)
         total = total + self._model_error(spectrum, shift, moments, total, texture, crlb)
+        total = total + texture.unmeasured(ref.shape)
         return _Fit(
             shift, total, first, crlb, sigma, iterations, converged, peak, texture.warnings()
         )
@@ -636,7 +651,7 @@ class MLRefine:
         spectrum.set_weights(weights * low)
         try:
             sub_moments = spectrum.moments(shift)
-            if np.linalg.eigvalsh(sub_moments.curvature)[0] <= 0:
+            if _smallest_eigenvalue(sub_moments.curvature) <= 0:
                 return extra
             sub_shift, _, _, _ = gauss_newton(
                 spectrum, shift, max_iter=self.max_iter, tol=self.tol, moments=sub_moments
@@ -719,7 +734,6 @@ class MLRefine:
             converged = False
         # Noise, bound and peak at the final shift, from the plain residual.
         spectrum.set_weights(band)
-        plain = spectrum.moments(shift)
         sigma = self._sigma(spectrum, shift, noise_scale, rounding)
         # gradients across a mask's edge reach into the filled pixels: kept out
         inner = (window_r, window_m) if masks is None else valid_interior((window_r, window_m))
@@ -739,7 +753,7 @@ class MLRefine:
                 own = max(noise_from_image(ref), noise_from_image(mov), rounding)
                 scene_sigma = min(scene_sigma, own)
             require_texture(ref, mov, masks, scene_sigma)
-        peak = spectrum.normalized_peak(plain)
+        peak = spectrum.normalized_peak(spectrum.correlation(shift))
         information = spectrum.information(spectrum.midpoint_power(shift), sigma, check=False)
         crlb = spectrum.crlb(_floor_eigenvalues(information, texture), sigma)
         spectrum.set_weights(weights)
@@ -754,6 +768,7 @@ class MLRefine:
         amplification = np.outer(1.0 / (1.0 - settled), 1.0 / (1.0 - settled))
         total, first = total * amplification, first * amplification
         total = total + self._model_error(spectrum, shift, moments, total, texture, crlb)
+        total = total + texture.unmeasured(ref.shape)
         warnings = texture.warnings()
         total = total + np.diag(lag**2)
         if not converged and len(estimates) > 3:
@@ -847,7 +862,7 @@ class MLRefine:
         hann, moments, _, _ = gauss_newton(
             spectrum, fit.shift, max_iter=self.max_iter, tol=self.tol
         )
-        if np.linalg.eigvalsh(moments.curvature)[0] <= 0:
+        if _smallest_eigenvalue(moments.curvature) <= 0:
             return
         # The Hann fit's noise from its own residual (on noise-free views the
         # residual is the aliasing each window leaves, far less for Hann), by the
