@@ -125,6 +125,22 @@ def build(real: object) -> SimpleNamespace:
             for channel in ti.static(range(4)):
                 image[j, i, channel] = ti.cast(out[channel], ti.f32)
 
+    @ti.func
+    def candidates(boxes: ti.template(), e: ti.i32, lj: ti.i32, half: ti.i32,
+                   bin_bits: ti.i32) -> ti.i32:  # fmt: skip
+        """Bit ``li`` set for each pixel ``li`` of a thread's 8 (row ``lj`` of its bin,
+        columns ``8 * half`` to ``8 * half + 7``) that bin entry ``e`` may cover: in an
+        8x8 bin exactly those it covers (row ``lj`` of its coverage mask), in a 16x16
+        bin those in its pixel box, each still to be tested with ``hit``."""
+        box = boxes[e]
+        m = ti.i64(0)
+        if bin_bits == 3:
+            m = (box >> (lj << 3)) & 255
+        elif (box >> 8) & 15 <= lj <= (box >> 12) & 15:
+            columns = ((ti.i64(2) << ((box >> 4) & 15)) - 1) & ~((ti.i64(1) << (box & 15)) - 1)
+            m = (columns >> (half << 3)) & 255
+        return ti.cast(m, ti.i32)
+
     @ti.kernel
     def resolve(
         table: common.table_t,
@@ -141,8 +157,6 @@ def build(real: object) -> SimpleNamespace:
         residual: common.map_f32_t,
         pending: common.map_i32_t,
         spilled: common.entries_t,
-        n_pixels: ti.i32,
-        tiles_x: ti.i32,
         bins_x: ti.i32,
         bin_bits: ti.i32,
         id_bits: ti.i32,
@@ -154,81 +168,103 @@ def build(real: object) -> SimpleNamespace:
         local: ti.template(),
     ):
         """Count every pixel's fragments and resolve the lists that fit ``local`` keys
-        or arrive sorted; mark the others in ``pending`` (their counts) and ``spilled``."""
+        or arrive sorted; mark the others in ``pending`` (their counts) and ``spilled``.
+
+        A thread takes 8 pixels of one bin row.  In a bin that is not in key order
+        it walks the bin once, handing each entry's covered pixels (``candidates``)
+        their keys, each pixel's list kept sorted by insertion (nearly sorted: few
+        moves; past 8 * local moves the rest is appended and Shell-sorted at the
+        end): a walk per 8 pixels instead of one per pixel, and a branch per entry
+        and fragment instead of one per entry and pixel."""
         height, width = image.shape[0], image.shape[1]
         bg = vec4(background)  # in the accumulation type
         mask = c.id_mask(id_bits)
-        for q in range(n_pixels):
-            p = c.pixel(q, 0, tiles_x)
-            i, j = p[1], p[2]
-            if i < width and j < height:
-                b = c.bin_of(i, j, bins_x, bin_bits)
-                span = c.bin_span(bin_start, b)
-                acc = vec4(0.0)
-                transmittance = c.real(1.0)
-                done = 0
-                n = 0
-                spill = 0
-                if bin_ordered[b]:
-                    # Every list of this bin arrives sorted: composite the hits as they come.
-                    for e in range(span[0], span[1]):
+        spread = 2 * bin_bits - 3  # log2 of the threads per bin
+        for q in range((bin_start.shape[0] - 1) << spread):
+            b = q >> spread
+            lj = (q >> (bin_bits - 3)) & ((1 << bin_bits) - 1)
+            half = q & ((1 << (bin_bits - 3)) - 1)
+            i0 = ((b % bins_x) << bin_bits) | (half << 3)
+            j = ((b // bins_x) << bin_bits) | lj
+            span = c.bin_span(bin_start, b)
+            ordered = bin_ordered[b]
+            keys = ti.Vector([0] * (8 * local), dt=ti.i64)
+            count = ti.Vector([0] * 8, dt=ti.i32)
+            last = ti.Vector([-1] * 8, dt=ti.i64)  # each list's largest key so far
+            moves = ti.Vector([0] * 8, dt=ti.i32)
+            unsorted = ti.Vector([0] * 8, dt=ti.i32)
+            if not ordered:
+                for e in range(span[0], span[1]):
+                    m = candidates(bin_boxes, e, lj, half, bin_bits)
+                    if m:
                         entry = bin_entries[e]
-                        if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
-                            n += 1
-                            if not ti.static(stop) or transmittance >= threshold:
-                                c.behind(
-                                    fragment_rgba(shade, packed, entry >> 1, i, j, flat),
-                                    acc,
-                                    transmittance,
-                                )
-                                done += 1
-                else:
-                    # Insertion sort as the keys arrive (nearly sorted: few moves); past
-                    # 8 * local moves the rest is appended and Shell-sorted at the end.
-                    keys = ti.Vector([0] * local, dt=ti.i64)
-                    last = ti.i64(-1)  # the largest key so far
-                    moves = 0
-                    unsorted = 0
-                    for e in range(span[0], span[1]):
-                        entry = bin_entries[e]
-                        if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
-                            k = fragment_key(
-                                table, packed, entry >> 1, i, j, id_bits, depth_shift, flat
-                            )
-                            if n < local:
-                                b = n
-                                if k < last:
-                                    if moves < 8 * local:
-                                        while b > 0:
-                                            if keys[b - 1] < k:
-                                                break
-                                            keys[b] = keys[b - 1]
-                                            b -= 1
-                                        moves += n - b
-                                    else:
-                                        unsorted = 1
-                                keys[b] = k
-                            last = ti.max(last, k)
-                            n += 1
-                    if n > local:
-                        spill = 1
-                    else:
-                        if unsorted:
-                            c.sort_keys(keys, gaps, 0, n)
+                        while m:
+                            low = m & -m
+                            m ^= low
+                            li = ti.math.popcnt(low - 1)
+                            covered = 1  # (Taichi's `or` would read the table anyway)
+                            if bin_bits != 3:
+                                covered = c.hit(table, entry, i0 + li, j)
+                            if covered:
+                                k = fragment_key(
+                                    table, packed, entry >> 1, i0 + li, j, id_bits, depth_shift,
+                                    flat,
+                                )  # fmt: skip
+                                n = count[li]
+                                if n < local:
+                                    slot = li * local
+                                    at = n
+                                    if k < last[li]:
+                                        if moves[li] < 8 * local:
+                                            while at > 0:
+                                                if keys[slot + at - 1] < k:
+                                                    break
+                                                keys[slot + at] = keys[slot + at - 1]
+                                                at -= 1
+                                            moves[li] += n - at
+                                        else:
+                                            unsorted[li] = 1
+                                    keys[slot + at] = k
+                                last[li] = ti.max(last[li], k)
+                                count[li] = n + 1
+            for li in range(8):
+                i = i0 + li
+                if i < width and j < height:
+                    acc = vec4(0.0)
+                    transmittance = c.real(1.0)
+                    done = 0
+                    n = count[li]
+                    if ordered:
+                        # Every list of this bin arrives sorted: composite the hits as
+                        # they come, whatever their number.
+                        for e in range(span[0], span[1]):
+                            entry = bin_entries[e]
+                            if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
+                                n += 1
+                                if not ti.static(stop) or transmittance >= threshold:
+                                    c.behind(
+                                        fragment_rgba(shade, packed, entry >> 1, i, j, flat),
+                                        acc,
+                                        transmittance,
+                                    )
+                                    done += 1
+                    elif n <= local:
+                        if unsorted[li]:
+                            c.sort_keys(keys, gaps, li * local, n)
                         composite(
-                            keys, 0, n, shade, packed, i, j, mask, threshold, flat, stop,
-                            acc, transmittance, done,
+                            keys, li * local, n, shade, packed, i, j, mask, threshold, flat,
+                            stop, acc, transmittance, done,
                         )  # fmt: skip
-                depth_complexity[j, i] = n
-                if spill:
-                    pending[j, i] = n
-                    spilled[0] = 1
-                else:
-                    pending[j, i] = 0
-                    write(
-                        image, layers, residual, i, j, acc, transmittance, done, n, bg,
-                        stop,
-                    )  # fmt: skip
+                    depth_complexity[j, i] = n
+                    if not ordered and n > local:
+                        pending[j, i] = n
+                        spilled[0] = 1
+                    else:
+                        pending[j, i] = 0
+                        write(
+                            image, layers, residual, i, j, acc, transmittance, done, n, bg,
+                            stop,
+                        )  # fmt: skip
 
     @ti.kernel
     def resolve_spilled(

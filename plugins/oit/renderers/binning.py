@@ -61,11 +61,12 @@ class Frame:
         """Pixels of all tiles, the launch size of a whole-frame pass."""
         return self.n_tiles * TILE_PIXELS
 
-    def args(self, threshold: float | None = None) -> dict[str, Any]:
-        """Keyword arguments shared by the compositing kernels."""
+    def args(self, threshold: float | None = None, *, tiles: bool = True) -> dict[str, Any]:
+        """Keyword arguments shared by the compositing kernels (``tiles``: with the
+        launch tiles' row length, for kernels that visit pixels tile by tile)."""
         bg = self.tris.background
-        args = {
-            "tiles_x": self.tiles_x,
+        args: dict[str, Any] = {"tiles_x": self.tiles_x} if tiles else {}
+        args |= {
             "bins_x": self.bins_x,
             "bin_bits": self.bin_bits,
             "id_bits": self.tris.id_bits,

@@ -103,8 +103,7 @@ class FragmentList(TaichiRenderer):
             out["residual"],
             pending,
             spilled,
-            n_pixels=frame.n_pixels,
-            **frame.args(self.early_stop_transmittance),
+            **frame.args(self.early_stop_transmittance, tiles=False),
             stop=self.early_stop_transmittance > 0,
             local=self._local_keys,
         )
