@@ -37,6 +37,9 @@ COL_Z, COL_GX, COL_GY, COL_ZLO, COL_ZHI = range(5)
 COL_EDGE = 5
 SHADE_ANCHOR = 15
 MAX_KEY = (1 << 63) - 1
+#: Set in the pixel box of a 16x16 bin's entry that covers the whole bin (its 4-bit
+#: corners take bits 0-15).
+FULL_BIT = 16
 #: ``pack``'s record: the depth plane, RGBA f32 bits from column PACKED_RGBA, padding
 #: to 64 bytes.
 PACKED_RGBA, PACKED_COLUMNS = COL_ZHI + 1, 8
@@ -300,28 +303,25 @@ def build(real: object) -> SimpleNamespace:
             tile_max[t] = largest
 
     @ti.func
-    def shell_sort(keys: ti.template(), values: ti.template(), boxes: ti.template(),
-                   gaps: ti.template(), start: ti.i32, n: ti.i32):  # fmt: skip
-        """Shell sort of ``keys[start:start + n]`` carrying ``values`` and ``boxes`` along
-        (Ciura's gaps, largest first in ``gaps``, the last one 1)."""
+    def shell_sort(keys: ti.template(), values: ti.template(), gaps: ti.template(),
+                   start: ti.i32, n: ti.i32):  # fmt: skip
+        """Shell sort of ``keys[start:start + n]`` carrying ``values`` along (Ciura's
+        gaps, largest first in ``gaps``, the last one 1)."""
         for g in range(gaps.shape[0]):
             h = ti.cast(ti.min(gaps[g], n), ti.i32)
             if h < n:
                 for a in range(start + h, start + n):
                     k = keys[a]
                     v = values[a]
-                    box = boxes[a]
                     b = a
                     while b >= start + h:
                         if keys[b - h] <= k:
                             break
                         keys[b] = keys[b - h]
                         values[b] = values[b - h]
-                        boxes[b] = boxes[b - h]
                         b -= h
                     keys[b] = k
                     values[b] = v
-                    boxes[b] = box
 
     @ti.func
     def sort_keys(keys: ti.template(), gaps: ti.template(), start: ti.i32, n: ti.i32):
@@ -424,17 +424,24 @@ def build(real: object) -> SimpleNamespace:
         bin_entries: ti.template(),
         cursor: ti.template(),
         boxes: ti.template(),
+        scratch: ti.template(),
         r: ti.i32,
         fill: ti.i32,
         bins_x: ti.i32,
         bin_bits: ti.i32,
         width: ti.i32,
         height: ti.i32,
+        id_bits: ti.i32,
+        depth_shift: ti.i32,
     ):
         """Count triangle ``r`` in ``cursor`` for every bin it may cover, or (``fill``)
-        write ``2 * r + full`` and its ``entry_box`` into those bins, counting
-        ``cursor`` back down to 0 (in arbitrary order: the sort phase orders the
-        bins).  The box is made here, where the triangle's rows are in cache."""
+        write its ``entry_box`` (with ``FULL_BIT`` set in a 16x16 bin it covers) and
+        its sort key (its key at the bin's centre pixel, which holds ``r``) into
+        those bins, counting ``cursor`` back down to 0 (in arbitrary order:
+        ``sort_bin`` orders the bins and writes their entries).  Box and key are made
+        here, where the triangle's row of the table is in cache (``sort_bin`` would
+        read the triangles in random order), and two scattered writes per entry are
+        what this phase's time goes to on large scenes: no third for the entry."""
         for by in range(
             ti.cast(bbox[r, 2], ti.i32) >> bin_bits, (ti.cast(bbox[r, 3], ti.i32) >> bin_bits) + 1
         ):
@@ -447,9 +454,11 @@ def build(real: object) -> SimpleNamespace:
                 if kind > 0:
                     if fill:
                         e = ti.cast(bin_start[b], ti.i32) + ti.atomic_sub(cursor[b], 1) - 1
-                        bin_entries[e] = 2 * r + kind // 2
                         rect = bin_rect(bx, by, bin_bits, width, height)
                         boxes[e] = entry_box(table, bbox, r, kind == 2, rect, bin_bits)
+                        half = 1 << (bin_bits - 1)
+                        i, j = ti.min(rect[0] + half, rect[2]), ti.min(rect[1] + half, rect[3])
+                        scratch[e] = key(table, r, i, j, id_bits, depth_shift)
                     else:
                         ti.atomic_add(cursor[b], 1)
 
@@ -458,7 +467,8 @@ def build(real: object) -> SimpleNamespace:
                   rect: ti.math.ivec4, bin_bits: ti.i32) -> ti.i64:  # fmt: skip
         """The ``bin_boxes`` value of triangle ``r`` (``full``: it covers every pixel) in
         the bin of pixels ``rect``.  In a 16x16 bin its pixel box clipped to the bin,
-        in bin coordinates, 4 bits each: i0 | i1 << 4 | j0 << 8 | j1 << 12.  In an 8x8
+        in bin coordinates, 4 bits each: i0 | i1 << 4 | j0 << 8 | j1 << 12, with
+        ``full << FULL_BIT`` (which the nibbles' readers mask off).  In an 8x8
         bin (``bin_bits`` 3) its coverage mask: bit ``8 * lj + li`` set when it covers
         the bin's pixel (li, lj) (:func:`hit`, evaluated once per bin entry instead of
         once per pixel and entry, stepping the integer edge functions exactly)."""
@@ -467,7 +477,7 @@ def build(real: object) -> SimpleNamespace:
         i1 = ti.min(ti.cast(bbox[r, 1], ti.i32) - rect[0], last)
         j0 = ti.max(ti.cast(bbox[r, 2], ti.i32) - rect[1], 0)
         j1 = ti.min(ti.cast(bbox[r, 3], ti.i32) - rect[1], last)
-        box = ti.cast(i0 | (i1 << 4) | (j0 << 8) | (j1 << 12), ti.i64)
+        box = ti.cast(i0 | (i1 << 4) | (j0 << 8) | (j1 << 12) | (full << FULL_BIT), ti.i64)
         if bin_bits == 3:
             box = ti.i64(-1)  # a full entry covers every pixel
             if not full:
@@ -518,7 +528,8 @@ def build(real: object) -> SimpleNamespace:
         The depth plane is affine and the key monotone in it, so a triangle's keys
         over the bin's rectangle of centres lie between its keys at the corners;
         consecutive entries whose key ranges do not overlap keep their order
-        everywhere (a sufficient condition, exact in integers)."""
+        everywhere (a sufficient condition, exact in integers).  It reads the
+        table only up to the first overlap, early in a bin of random triangles."""
         i0, j0, i1, j1 = rect[0], rect[1], rect[2], rect[3]
         result = 1
         previous = ti.i64(-1)  # the largest key of the entry before
@@ -540,15 +551,18 @@ def build(real: object) -> SimpleNamespace:
                  ordered: ti.template(), b: ti.i32, rect: ti.math.ivec4, bin_bits: ti.i32,
                  id_bits: ti.i32, depth_shift: ti.i32):  # fmt: skip
         """Order bin ``b`` (pixels ``rect``) by the triangles' keys at its centre
-        pixel, so the fragment lists built from it come out (nearly) sorted, the
-        entries' boxes with them; flag the bin when it is in key order at every
-        pixel (``ordered[b]``, see ``bin_order``)."""
-        half = 1 << (bin_bits - 1)
-        i, j = ti.min(rect[0] + half, rect[2]), ti.min(rect[1] + half, rect[3])
+        pixel (``scratch``, written by ``bin_triangle``), so the fragment lists built
+        from it come out (nearly) sorted, the entries' boxes with them; write the
+        entries (``2 * r + full``, ``r`` from the keys' low bits) and flag the bin
+        when it is in key order at every pixel (``ordered[b]``, see ``bin_order``)."""
         lo, hi = ti.cast(bin_start[b], ti.i32), ti.cast(bin_start[b + 1], ti.i32)
+        shell_sort(scratch, boxes, gaps, lo, hi - lo)
         for e in range(lo, hi):
-            scratch[e] = key(table, bin_entries[e] >> 1, i, j, id_bits, depth_shift)
-        shell_sort(scratch, bin_entries, boxes, gaps, lo, hi - lo)
+            box = boxes[e]
+            full = (box >> FULL_BIT) & 1  # a 16x16 box
+            if bin_bits == 3:
+                full = ti.cast(box == -1, ti.i64)  # a full 8x8 mask: every pixel covered
+            bin_entries[e] = ti.cast(((scratch[e] & id_mask(id_bits)) << 1) | full, ti.i32)
         ordered[b] = bin_order(table, bin_entries, rect, lo, hi, id_bits, depth_shift)
 
     @ti.kernel
@@ -576,7 +590,8 @@ def build(real: object) -> SimpleNamespace:
         0. ``cursor[b]`` += how many triangles may cover a pixel centre of bin ``b``
            (``cursor`` zeroed; the other buffers are not used and may be dummies);
         1. with ``bin_start`` the exclusive prefix sum of those counts, write every
-           bin's entries and boxes (``bin_triangle``), leaving ``cursor`` zero;
+           bin's entries, boxes and sort keys (``bin_triangle``), leaving ``cursor``
+           zero;
         2. per bin, sort it and write its order flag (``sort_bin``).
 
         One compiled kernel with a runtime phase, not three kernels (nor
@@ -596,8 +611,8 @@ def build(real: object) -> SimpleNamespace:
                 )  # fmt: skip
             else:
                 bin_triangle(
-                    table, bbox, bin_start, bin_entries, cursor, boxes, q, phase, bins_x,
-                    bin_bits, width, height,
+                    table, bbox, bin_start, bin_entries, cursor, boxes, scratch, q, phase,
+                    bins_x, bin_bits, width, height, id_bits, depth_shift,
                 )  # fmt: skip
 
     return SimpleNamespace(

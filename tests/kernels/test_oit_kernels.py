@@ -50,7 +50,6 @@ def probes(ti, common):
         keys: oc.keys_t,
         starts: oc.keys_t,
         gaps: oc.keys_t,
-        values: oc.entries_t,
         boxes: oc.boxes_t,
         mode: ti.i32,
     ):
@@ -58,7 +57,7 @@ def probes(ti, common):
             start = ti.cast(starts[s], ti.i32)
             n = ti.cast(starts[s + 1], ti.i32) - start
             if mode == 1:
-                common.shell_sort(keys, values, boxes, gaps, start, n)
+                common.shell_sort(keys, boxes, gaps, start, n)
             elif mode == 0:
                 common.sort_keys(keys, gaps, start, n)
             elif n <= 64:  # in a thread's own array, as the fragment list does
@@ -176,19 +175,17 @@ def test_sorts_equal_numpy(mode, probes):
     lists.append(rng.integers(0, 5, 40))  # many ties
     keys = np.concatenate(lists)
     starts = np.cumsum([0] + [len(x) for x in lists])
-    values = np.arange(len(keys), dtype=np.int32)
-    boxes = -3 * np.arange(len(keys), dtype=np.int64)  # a second payload, 64-bit
+    boxes = -3 * np.arange(len(keys), dtype=np.int64)  # a 64-bit payload
     original = keys.copy()
     mode_index = ["keys", "pairs", "local"].index(mode)
-    probes[1](keys, starts, oit_common.SHELL_GAPS, values, boxes, mode_index)
+    probes[1](keys, starts, oit_common.SHELL_GAPS, boxes, mode_index)
     for s in range(len(lists)):
         segment = slice(starts[s], starts[s + 1])
         if mode == "local" and len(lists[s]) > 64:
             continue  # left alone
         np.testing.assert_array_equal(keys[segment], np.sort(original[segment]))
-        if mode == "pairs":  # the values travelled with their keys
-            np.testing.assert_array_equal(original[values[segment]], keys[segment])
-            np.testing.assert_array_equal(boxes[segment], -3 * values[segment].astype(np.int64))
+        if mode == "pairs":  # the 64-bit payload travelled with its keys
+            np.testing.assert_array_equal(original[boxes[segment] // -3], keys[segment])
 
 
 def bin_triangles(
