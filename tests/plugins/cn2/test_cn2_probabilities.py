@@ -3,6 +3,8 @@ checked row by row against the rules, and ranking (ROC AUC) beside a decision tr
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,97 @@ def test_out_of_fold_roc_auc_no_worse_than_a_decision_tree(name, slack):
         return roc_auc_score(y, p, multi_class="ovr", labels=data.classes)
 
     assert auc(np.vstack(ours)) >= auc(np.vstack(tree)) - slack
+
+
+# Ten rows, one categorical column: "a" is always p; "b" is n three times in four.
+HAND_X = np.array([["a"]] * 6 + [["b"]] * 4, dtype=object)
+HAND_Y = np.array(["p"] * 6 + ["n"] * 3 + ["p"])
+HAND_QUERY = np.array([["a"], ["b"], ["unseen"]], dtype=object)
+
+
+@pytest.mark.parametrize(
+    ("ordered", "rules", "expected"),
+    [
+        # x == a covers [n 0, p 6]; x == b ([3, 1] among the four rows left) fails the
+        # significance test, so the default rule keeps the remainder's counts.
+        (True, ["IF x == a THEN class=p [0, 6]", "IF TRUE THEN class=n [3, 1]"], [[1, 7], [4, 2]]),
+        # Unordered: no rule for n passes the test ([3, 1] against [3, 7]: G = 3.44 < 3.84);
+        # the default rule holds the whole training set's counts.
+        (False, ["IF x == a THEN class=p [0, 6]", "IF TRUE THEN class=p [3, 7]"], [[1, 7], [4, 8]]),
+    ],
+)
+def test_probabilities_on_a_hand_table(ordered, rules, expected):
+    """Laplace on the counts of the rule that decides, worked out by hand:
+    ``(n_c + 1) / (n + K)``; a row no rule but the default covers (an unseen
+    category) gets the default rule's estimate."""
+    model = CN2Classifier(ordered=ordered).fit(HAND_X, HAND_Y, feature_names=["x"])
+    assert model.export_text().splitlines() == rules
+    a, rest = (np.array(row, dtype=float) / sum(row) for row in expected)
+    np.testing.assert_allclose(model.predict_proba(HAND_QUERY), [a, rest, rest], rtol=1e-15)
+    assert model.predict(HAND_QUERY).tolist() == [
+        "p",
+        "n" if ordered else "p",
+        "n" if ordered else "p",
+    ]
+
+
+def _rule(conditions, distribution, classes):
+    return {
+        "conditions": [{"feature": 0, "name": "x", "op": op, "value": v} for op, v in conditions],
+        "prediction": int(np.argmax(distribution)),
+        "class": classes[int(np.argmax(distribution))],
+        "distribution": [float(v) for v in distribution],
+        "classes": classes,
+        "quality": None,
+    }
+
+
+def test_unordered_rules_that_fire_are_summed_before_laplace():
+    """A hand-written rule set on one numeric column: x <= 2 [5, 1, 0] and x > 1
+    [0, 2, 4], default [7, 5, 6]. A row both fire on sums them ([5, 3, 4] -> 6/15,
+    4/15, 5/15); rows one fires on take its counts; none cannot (the two cover every
+    number), so a missing value takes the default."""
+    classes = ["k0", "k1", "k2"]
+    document = {
+        "format": "lamina-cn2",
+        "version": 1,
+        "params": {"ordered": False},
+        "classes": classes,
+        "classes_dtype": "<U2",
+        "feature_names": ["x"],
+        "feature_names_in": None,
+        "categorical": [False],
+        "categories": [[]],
+        "rules": [
+            _rule([("<=", 2.0)], [5, 1, 0], classes),
+            _rule([(">", 1.0)], [0, 2, 4], classes),
+            _rule([], [7, 5, 6], classes),
+        ],
+    }
+    model = CN2Classifier.from_json(json.dumps(document))
+    proba = model.predict_proba(np.array([[1.5], [0.0], [9.0], [np.nan]]))
+    expected = np.array([[6, 4, 5], [6, 2, 1], [1, 3, 5], [8, 6, 7]], dtype=float)
+    np.testing.assert_allclose(proba, expected / expected.sum(axis=1, keepdims=True), rtol=1e-15)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("ordered", [True, False])
+def test_proba_rows_sum_to_one_and_agree_with_predict(seed, ordered):
+    """Seeded random tables (categorical and numeric columns with missing values,
+    2-4 classes, label noise): every row of predict_proba is a positive
+    distribution, predict is its most probable class and predict_log_proba its log."""
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(20, 200)), int(rng.integers(2, 5))
+    letters = rng.choice(list("abcd"), size=n).astype(object)
+    numbers = rng.normal(size=n)
+    y = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), (numbers > 0) + 2 * (letters == "a"))
+    y = np.array([f"c{v % k}" for v in y])
+    numbers[rng.random(n) < 0.1] = np.nan
+    X = np.column_stack((letters, numbers)).astype(object)
+    y[:2] = ["c0", "c1"]  # two classes among the training rows
+    model = CN2Classifier(ordered=ordered).fit(X[: n // 2], y[: n // 2])
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert (proba > 0).all()
+    np.testing.assert_array_equal(model.predict(X), model.classes_[np.argmax(proba, axis=1)])
+    np.testing.assert_allclose(model.predict_log_proba(X), np.log(proba), rtol=1e-12)
