@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -268,20 +272,24 @@ def test_registered_and_cli(tmp_path):
 def test_significance_test_matches_scipy_g_test(n_classes):
     from scipy.stats import chi2, power_divergence
 
-    from lamina.plugins.cn2.search import (
-        ConditionSpace,
-        _own_statistic,
-        _passes,
-        _reference_test,
-    )
+    from lamina.plugins.cn2 import beam
+    from lamina.plugins.cn2.search import ConditionSpace
 
     def significant(counts, reference, target):
         """Each candidate's test against ``reference``: one (K,), or one row per candidate."""
-        per_parent = reference.ndim == 2
-        test = _reference_test(space, reference, target, critical, per_parent=per_parent)
-        n = counts.sum(axis=1)
-        own = _own_statistic(space, counts, n, target)
-        return _passes(test, counts, n, own, np.arange(len(counts)), target)
+        code = -1 if target is None else target
+        passed = []
+        for i, row in enumerate(counts):
+            weights = np.empty(n_classes)
+            half = beam.reference_test(
+                reference[i] if reference.ndim == 2 else reference,
+                code,
+                critical,
+                space.log,
+                weights,
+            )
+            passed.append(beam.significant(row, int(row.sum()), code, weights, half, space.x_log_x))
+        return np.array(passed)
 
     rng = np.random.default_rng(n_classes)
     space = ConditionSpace(
@@ -330,10 +338,23 @@ def test_significance_test_matches_scipy_g_test(n_classes):
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("kind", ["entropy", "laplace"])
 def test_search_stops_only_where_no_refinement_can_beat_the_best(seed, kind):
-    """The beam search ends early once ``_best_possible`` of the beam is no better
+    """The beam search ends early once ``best_possible`` of the beam is no better
     than the best complex. That is exact only if no refinement (a subset: no class
     count grows) ever scores above the bound; checked on random counts and subsets."""
-    from lamina.plugins.cn2.search import _best_possible, _quality
+    from lamina.plugins.cn2 import beam as compiled
+
+    code = compiled.QUALITY_CODES[kind]
+
+    def _best_possible(beam_counts, target):
+        return compiled.best_possible(beam_counts, code, -1 if target is None else target)
+
+    def _quality(counts, target, prior):
+        return np.array(
+            [
+                compiled.quality(c, int(c.sum()), code, -1 if target is None else target, prior)
+                for c in counts
+            ]
+        )
 
     rng = np.random.default_rng(seed)
     n_classes = int(rng.integers(2, 7))
@@ -343,11 +364,11 @@ def test_search_stops_only_where_no_refinement_can_beat_the_best(seed, kind):
     for target in (None, int(rng.integers(n_classes))):
         if kind == "entropy" and target is not None:
             continue  # the learner searches unordered rules by Laplace accuracy
-        bound = _best_possible(beam, kind, target)
+        bound = _best_possible(beam, target)
         parents = rng.integers(0, len(beam), 4000)
         children = rng.integers(0, beam[parents] + 1)  # each class count may only shrink
         children = children[children.sum(axis=1) > 0]
-        quality = _quality(children, children.sum(axis=1), kind, target, prior)
+        quality = _quality(children, target, prior)
         assert quality.max() <= bound
         # and the bound is reached: a pure subset of the best beam complex
         hits = beam[:, target] if target is not None else beam.max(axis=1)
@@ -355,7 +376,7 @@ def test_search_stops_only_where_no_refinement_can_beat_the_best(seed, kind):
         pure = np.zeros((1, n_classes), dtype=beam.dtype)
         column = target if target is not None else int(np.argmax(beam[b]))
         pure[0, column] = beam[b, column]
-        assert _quality(pure, pure.sum(axis=1), kind, target, prior)[0] == bound
+        assert _quality(pure, target, prior)[0] == bound
 
 
 def _random_table(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
@@ -394,13 +415,31 @@ def _random_settings(rng: np.random.Generator, *, qualities: tuple[str, ...]) ->
     }
 
 
+def _numpy_search():
+    """The numpy beam search the compiled one replaced (``numpy_search.py`` beside
+    this file), loaded by path: the test folders are not packages."""
+    name = "cn2_numpy_search"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).with_name("numpy_search.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while defining
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_early_stop_leaves_the_rules_unchanged(seed, monkeypatch):
-    """The whole learner with and without the search's early stop (``_best_possible``
-    made unbeatable) on random tables and settings: the same rules, qualities and
-    distributions; and the stop does cut searches short on this grid."""
-    from lamina.plugins.cn2 import search
+    """The whole learner on the numpy search with and without its early stop
+    (``_best_possible`` made unbeatable) on random tables and settings: the same
+    rules, qualities and distributions; and the stop does cut searches short on this
+    grid. The compiled search stops at the same bound and equals the numpy one
+    (``test_compiled_search_equals_the_numpy_search``)."""
+    from lamina.plugins.cn2 import cn2
 
+    search = _numpy_search()
+    monkeypatch.setattr(cn2, "find_best_complex", search.find_best_complex)
     refined = search._refined_counts
     depths = {"calls": 0}
 
@@ -429,3 +468,113 @@ def test_early_stop_leaves_the_rules_unchanged(seed, monkeypatch):
         without_stop += calls
         assert stopped == exhaustive, params
     assert with_stop < without_stop
+
+
+def _same_searches(monkeypatch) -> dict[str, int]:
+    """Make every search of the learner run both the compiled search and the numpy
+    one and check they agree exactly: the complex's conditions, coverage, class
+    counts and quality (bit for bit), or both None. Returns the counts of searches
+    and of answers, filled in as the learner runs."""
+    from lamina.plugins.cn2 import cn2
+    from lamina.plugins.cn2.search import find_best_complex
+
+    reference = _numpy_search().find_best_complex
+    seen = {"searches": 0, "answers": 0}
+    # Entropy takes log2 of class proportions: the compiled search the C library's,
+    # numpy its own where it has one (SVML on AVX-512 CPUs). Bit for bit only where
+    # the two agree; elsewhere within a few units in the last place.
+    proportions = np.array([k / n for n in range(1, 400) for k in range(1, n + 1)])
+    exact = all(np.log2(proportions) == [math.log2(p) for p in proportions])
+
+    def both(space, active, target, settings):
+        ours, theirs = (
+            find_best_complex(space, active, target, settings),
+            reference(space, active, target, settings),
+        )
+        seen["searches"] += 1
+        assert (ours is None) == (theirs is None), (target, settings)
+        if ours is not None:
+            seen["answers"] += 1
+            assert ours.conditions == theirs.conditions, (target, settings)
+            np.testing.assert_array_equal(ours.coverage, theirs.coverage)
+            np.testing.assert_array_equal(ours.counts, theirs.counts)
+            if exact:
+                assert ours.quality == theirs.quality, (ours.quality, theirs.quality)
+            else:
+                np.testing.assert_array_max_ulp(ours.quality, theirs.quality, maxulp=4)
+        return ours
+
+    monkeypatch.setattr(cn2, "find_best_complex", both)
+    return seen
+
+
+#: Orange's CN2 settings (no significance tests, wide beam, long rules, negations).
+_ORANGE_LIKE = {
+    "alpha": 1.0,
+    "parent_alpha": 1.0,
+    "beam_width": 10,
+    "max_rule_length": 5,
+    "negations": True,
+}
+
+
+@pytest.mark.parametrize("name", ["iris", "lenses", "titanic", "zoo"])
+def test_compiled_search_equals_the_numpy_search_on_the_bundled_tables(name, monkeypatch):
+    seen = _same_searches(monkeypatch)
+    data = load_dataset(name)
+    for ordered in (True, False):
+        for quality in ("entropy", "laplace", "wracc"):
+            for extra in ({}, _ORANGE_LIKE):
+                CN2Classifier(
+                    ordered=ordered,
+                    quality=quality,
+                    categorical_features=data.categorical_features or None,
+                    **extra,
+                ).fit(data.X, data.y)
+    assert seen["answers"] >= 12, seen
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_compiled_search_equals_the_numpy_search(seed, monkeypatch):
+    """Random mixed tables and settings (ordered and unordered, every quality, beam
+    widths 1-6, rule lengths 1-5, both tests on and off, negations): every search
+    gives the same answer, and some searches find nothing."""
+    seen = _same_searches(monkeypatch)
+    rng = np.random.default_rng(100 + seed)
+    for _ in range(15):
+        X, y, categorical = _random_table(rng)
+        params = _random_settings(rng, qualities=("entropy", "laplace", "wracc"))
+        params["categorical_features"] = categorical or None
+        CN2Classifier(**params).fit(X, y)
+    assert 0 < seen["answers"] < seen["searches"], seen
+
+
+def test_the_search_runs_compiled():
+    """One compiled signature, no interpreter fallback: numba's JIT is not disabled
+    and the search is a compiled dispatcher whose only overload was compiled (or
+    loaded) for the argument types the learner passes."""
+    import numba
+
+    from lamina.plugins.cn2 import beam
+
+    assert not numba.config.DISABLE_JIT
+    assert isinstance(beam._search, numba.core.registry.CPUDispatcher)
+    titanic = load_dataset("titanic")
+    CN2Classifier(ordered=False).fit(titanic.X, titanic.y)
+    assert len(beam._search.overloads) == 1
+
+
+def test_the_search_compiles_where_no_cache_can_be_written(monkeypatch):
+    """A read-only installation without a writable home (numba finds nowhere to keep
+    its cache) still compiles, uncached, instead of failing to import."""
+    from numba.core import caching
+
+    from lamina.plugins.cn2 import beam
+
+    def plus_one(x):
+        return x + 1
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    compiled = beam._jit("int64(int64)")(plus_one)
+    assert compiled(41) == 42
+    assert isinstance(compiled._cache, caching.NullCache)
