@@ -167,6 +167,34 @@ def test_memory_budget_is_the_smallest_of_its_sources(monkeypatch: pytest.Monkey
         check_allocation(2 * 2**20 + 1, what="x", fix="y", limit=2000)
 
 
+def test_a_small_request_reuses_the_last_reading_of_the_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Requests under 1/1024 of the last budget skip re-reading the machine, however old
+    # the reading; larger ones read it, and explicit limits always count as they are now.
+    import psutil
+
+    from lamina import memory
+
+    reads = []
+    real = psutil.virtual_memory
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: reads.append(1) or real())
+    monkeypatch.delenv("LAMINA_MEMORY_LIMIT", raising=False)
+    monkeypatch.setattr(memory, "_REREAD_S", 0.0)  # every reading is stale at once
+    budget = memory_budget()[0]
+    assert len(reads) == 1
+    small = budget // 1024
+    check_allocation(small, what="a small request", fix="none needed")
+    assert len(reads) == 1
+    check_allocation(2 * small, what="a larger one", fix="none needed")
+    assert len(reads) == 2
+    with pytest.raises(MemoryLimitError, match="memory_limit=10"):
+        check_allocation(small, what="x", fix="y", limit=10)
+    monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "1K")
+    with pytest.raises(MemoryLimitError, match="LAMINA_MEMORY_LIMIT=1K"):
+        check_allocation(2**11, what="x", fix="y")
+
+
 def _address_space(limit: int) -> Callable[[], None]:
     def apply() -> None:
         import resource
