@@ -89,7 +89,7 @@ class FragmentList(TaichiRenderer):
         out = frame.outputs()
         kernels = oit_fragments.build(device.real)
         pending = device.empty(size, np.int32, keep="pending")
-        spilled = device.empty((1,), np.int32)
+        spilled = device.empty((2,), np.int32)  # the flag and resolve's prefetch sink
         device.clear_flag(spilled)
         packed = self._packed(frame)
         kernels.resolve(
