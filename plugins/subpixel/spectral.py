@@ -38,7 +38,7 @@ import scipy.fft
 from scipy import ndimage
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.windows import sum_product
+from lamina.plugins.subpixel.windows import WindowPowers
 
 __all__ = [
     "CrossSpectrum",
@@ -220,10 +220,17 @@ class CrossSpectrum:
         weights), bin by bin: as ``sum q (|R|**2 + |M|**2)`` less twice the
         correlation it would cancel away all but the rounding of the FFT precision on
         noise-free pairs, whose residual (aliasing, model error) lies many orders
-        below the power."""
-        half = self.phase(shift, 0.5)
-        difference = self.spectrum_r * half - self.spectrum_m * np.conj(half)
+        below the power. The half-shift phases are unit numbers, so the difference
+        has the power of ``R - M exp(+ik.d)``: one phase product fewer."""
+        difference = self.spectrum_r - self.spectrum_m * self.phase(shift, -1.0)
         return _sum(self.weights, _power(difference))
+
+    @functools.cached_property
+    def mean_power(self) -> float:
+        """Mean power per half-plane bin of the two spectra (taken once: the noise
+        floor asks for it at every noise estimate)."""
+        total = np.sum(self.power_r) + np.sum(self.power_m)
+        return float(total) / (2.0 * self.power_r.size)
 
     @property
     def n_bins(self) -> float:
@@ -422,7 +429,7 @@ class CrossSpectrum:
         self,
         moments: Moments,
         sigma: float,
-        windows: tuple[np.ndarray, np.ndarray] | None = None,
+        windows: WindowPowers | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Covariance of the shift estimated with the current weights ``q``.
 
@@ -450,8 +457,8 @@ class CrossSpectrum:
             The model at the estimate.
         sigma : float
             Noise standard deviation per pixel of the raw images.
-        windows : (ndarray, ndarray) or None
-            The windows applied to reference and moving before the FFT.
+        windows : WindowPowers or None
+            The powers of the windows applied to reference and moving before the FFT.
 
         Returns
         -------
@@ -461,11 +468,8 @@ class CrossSpectrum:
         q = self.bin_weights
         gain_r = gain_m = fourth = 1.0
         if windows is not None:
-            squares = [window * window for window in windows]
-            seconds = [float(np.mean(square)) for square in squares]
-            fourths = [sum_product(square, square) / square.size for square in squares]
-            gain_r, gain_m = (f / s for f, s in zip(fourths, seconds, strict=True))
-            fourth = 0.5 * (fourths[0] + fourths[1])
+            gain_r, gain_m = (f / s for f, s in zip(windows.fourth, windows.second, strict=True))
+            fourth = 0.5 * (windows.fourth[0] + windows.fourth[1])
         spread = sigma**2 * self.kk_sum(q * q * (gain_r * self.power_m + gain_m * self.power_r))
         bilinear = sigma**4 * fourth * self.kk_sum(q * q)
         inverse = np.linalg.inv(moments.curvature)
@@ -483,8 +487,7 @@ class CrossSpectrum:
 def noise_floor(spectrum: CrossSpectrum) -> float:
     """Rounding noise of the FFTs: the smallest noise the residual can show."""
     eps = float(np.finfo(spectrum.cross.real.dtype).eps)
-    power = (np.sum(spectrum.power_r) + np.sum(spectrum.power_m)) / (2.0 * spectrum.power_r.size)
-    return eps * float(np.sqrt(power))
+    return eps * float(np.sqrt(spectrum.mean_power))
 
 
 def surface_peak(surface: np.ndarray, *, fit: str = "parabolic") -> tuple[np.ndarray, float]:

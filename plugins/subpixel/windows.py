@@ -11,12 +11,20 @@ shift so that only the overlap of the two views is used.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
 from lamina.errors import InputError
 
-__all__ = ["apply_window", "comoving_windows", "masked_windows", "sum_product", "tukey_profile"]
+__all__ = [
+    "WindowPowers",
+    "apply_window",
+    "comoving_windows",
+    "masked_windows",
+    "sum_product",
+    "tukey_profile",
+]
 
 #: Fewest pixels of overlap, per axis, left for the windowed fit.
 MIN_OVERLAP = 8
@@ -81,6 +89,31 @@ def sum_product(first: np.ndarray, second: np.ndarray) -> float:
     (relative error about ``eps log2(n)``: ample for means and moments), without
     threaded BLAS and three times faster than an einsum that casts to float64."""
     return float(np.sum(first * second))
+
+
+@dataclass(frozen=True)
+class WindowPowers:
+    """Mean second and fourth powers of the windows of a registration pair: what the
+    noise model needs of them (see :meth:`.spectral.CrossSpectrum.covariance`),
+    taken once per placement."""
+
+    #: ``mean(w**2)`` of the reference and the moving window.
+    second: tuple[float, float]
+    #: ``mean(w**4)`` of each.
+    fourth: tuple[float, float]
+
+    @classmethod
+    def of(cls, windows: tuple[np.ndarray, np.ndarray]) -> WindowPowers:
+        squares = [window * window for window in windows]
+        second = [float(np.mean(square)) for square in squares]
+        fourth = [sum_product(square, square) / square.size for square in squares]
+        return cls((second[0], second[1]), (fourth[0], fourth[1]))
+
+    @property
+    def noise_scale(self) -> float:
+        """RMS window: white noise of sigma per pixel has sigma times this per bin of
+        the windowed spectra."""
+        return float(np.sqrt(0.5 * (self.second[0] + self.second[1])))
 
 
 def apply_window(image: np.ndarray, window: np.ndarray) -> np.ndarray:
