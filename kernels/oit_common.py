@@ -420,12 +420,11 @@ def build(real: object) -> SimpleNamespace:
     def bin_triangle(
         table: ti.template(),
         bbox: ti.template(),
-        bin_start: ti.template(),
-        bin_entries: ti.template(),
         cursor: ti.template(),
         boxes: ti.template(),
         scratch: ti.template(),
         r: ti.i32,
+        chunk: ti.i32,
         fill: ti.i32,
         bins_x: ti.i32,
         bin_bits: ti.i32,
@@ -434,10 +433,10 @@ def build(real: object) -> SimpleNamespace:
         id_bits: ti.i32,
         depth_shift: ti.i32,
     ):
-        """Count triangle ``r`` in ``cursor`` for every bin it may cover, or (``fill``)
-        write its ``entry_box`` (with ``FULL_BIT`` set in a 16x16 bin it covers) and
-        its sort key (its key at the bin's centre pixel, which holds ``r``) into
-        those bins, counting ``cursor`` back down to 0 (in arbitrary order:
+        """Count triangle ``r`` in its ``chunk``'s row of ``cursor`` for every bin it may
+        cover, or (``fill``) write its ``entry_box`` (with ``FULL_BIT`` set in a 16x16
+        bin it covers) and its sort key (its key at the bin's centre pixel, which
+        holds ``r``) at those bins' cursors, advancing them (in arbitrary order:
         ``sort_bin`` orders the bins and writes their entries).  Box and key are made
         here, where the triangle's row of the table is in cache (``sort_bin`` would
         read the triangles in random order), and two scattered writes per entry are
@@ -453,14 +452,15 @@ def build(real: object) -> SimpleNamespace:
                 b = by * bins_x + bx
                 if kind > 0:
                     if fill:
-                        e = ti.cast(bin_start[b], ti.i32) + ti.atomic_sub(cursor[b], 1) - 1
+                        e = cursor[chunk, b]
+                        cursor[chunk, b] = e + 1
                         rect = bin_rect(bx, by, bin_bits, width, height)
                         boxes[e] = entry_box(table, bbox, r, kind == 2, rect, bin_bits)
                         half = 1 << (bin_bits - 1)
                         i, j = ti.min(rect[0] + half, rect[2]), ti.min(rect[1] + half, rect[3])
                         scratch[e] = key(table, r, i, j, id_bits, depth_shift)
                     else:
-                        ti.atomic_add(cursor[b], 1)
+                        cursor[chunk, b] += 1
 
     @ti.func
     def entry_box(table: ti.template(), bbox: ti.template(), r: ti.i32, full: ti.i32,
@@ -572,7 +572,7 @@ def build(real: object) -> SimpleNamespace:
         bbox: map_i64_t,
         bin_start: starts_t,
         bin_entries: entries_t,
-        cursor: entries_t,
+        cursor: map_i32_t,
         scratch: keys_t,
         gaps: keys_t,
         boxes: boxes_t,
@@ -587,21 +587,28 @@ def build(real: object) -> SimpleNamespace:
         """Bin the triangles into square bins of ``2**bin_bits`` pixels (8 or 16; a bin
         never straddles two launch tiles), one ``phase`` per launch:
 
-        0. ``cursor[b]`` += how many triangles may cover a pixel centre of bin ``b``
-           (``cursor`` zeroed; the other buffers are not used and may be dummies);
-        1. with ``bin_start`` the exclusive prefix sum of those counts, write every
-           bin's entries, boxes and sort keys (``bin_triangle``), leaving ``cursor``
-           zero;
-        2. per bin, sort it and write its order flag (``sort_bin``).
+        0. ``cursor[c, b]`` += how many triangles of chunk ``c`` may cover a pixel
+           centre of bin ``b`` (``cursor`` zeroed; the other buffers are not used and
+           may be dummies);
+        1. with ``cursor[c, b]`` where chunk ``c``'s entries of bin ``b`` start (see
+           ``lamina.plugins.oit.renderers.binning.cursors``), write every bin's boxes
+           and sort keys (``bin_triangle``);
+        2. per bin, sort it, write its entries and its order flag (``sort_bin``).
+
+        Phases 0 and 1 run a thread per chunk of consecutive triangles, one chunk
+        per row of ``cursor``: no atomics, and no cursor's cache line passing
+        between cores, which at 1M random triangles (each bin's count touched
+        from either core in turn) cost more than the rest of the phases.
 
         One compiled kernel with a runtime phase, not three kernels (nor
         ``ti.static`` phases, which compile separately): Taichi loads and
         JIT-compiles every kernel once per process, 0.05-0.15 s each, a cost that
         a first render pays.  Each phase is the kernel's one top-level loop, so it
         runs in parallel."""
-        n = table.shape[0]
+        n = cursor.shape[0]
         if phase == 2:
             n = bin_start.shape[0] - 1
+        size = (table.shape[0] + cursor.shape[0] - 1) // cursor.shape[0]  # of a chunk
         for q in range(n):
             if phase == 2:
                 rect = bin_rect(q % bins_x, q // bins_x, bin_bits, width, height)
@@ -610,10 +617,11 @@ def build(real: object) -> SimpleNamespace:
                     bin_bits, id_bits, depth_shift,
                 )  # fmt: skip
             else:
-                bin_triangle(
-                    table, bbox, bin_start, bin_entries, cursor, boxes, scratch, q, phase,
-                    bins_x, bin_bits, width, height, id_bits, depth_shift,
-                )  # fmt: skip
+                for r in range(q * size, ti.min(q * size + size, table.shape[0])):
+                    bin_triangle(
+                        table, bbox, cursor, boxes, scratch, r, q, phase, bins_x, bin_bits,
+                        width, height, id_bits, depth_shift,
+                    )  # fmt: skip
 
     return SimpleNamespace(
         classify=classify,

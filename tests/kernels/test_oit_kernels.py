@@ -194,26 +194,31 @@ def bin_triangles(
     """Bin ``tris`` into bins of ``2**bits`` pixels with the kernels: (bins_x, bins,
     starts, entries, per-bin order flags, per-entry pixel boxes or coverage masks)."""
     from lamina.kernels import oit_common
+    from lamina.plugins.oit.renderers import binning
 
     height, width = tris.size
     tiles_x, tiles_y = -(-width >> bits), -(-height >> bits)
     n_tiles = tiles_x * tiles_y
-    counts = np.zeros(n_tiles, np.int32)
+    # Chunks of a few triangles each, so that the scenes here span several.
+    counts = np.zeros((min(7, tris.n), n_tiles), np.int32)
     extent = {"bins_x": tiles_x, "bin_bits": bits, "width": width, "height": height}
     extent.update(id_bits=tris.id_bits, depth_shift=tris.depth_shift)
     gaps = oit_common.SHELL_GAPS
     unused = {"i32": np.zeros(1, np.int32), "i64": np.zeros(1, np.int64)}
     common.bin_tiles(0, tris.table, tris.bbox, unused["i64"], unused["i32"], counts,
                      unused["i64"], gaps, unused["i64"], unused["i32"], **extent)  # fmt: skip
-    start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    start = np.concatenate([[0], np.cumsum(counts.sum(axis=0))]).astype(np.int64)
     entries = np.zeros(max(1, start[-1]), np.int32)
     boxes = np.zeros(len(entries), np.int64)
     ordered = np.full(n_tiles, -1, np.int32)
     scratch = np.zeros(len(entries), np.int64)
+    cursor = binning.cursors(counts, start)
     for phase in (1, 2):
-        common.bin_tiles(phase, tris.table, tris.bbox, start, entries, counts, scratch, gaps,
+        common.bin_tiles(phase, tris.table, tris.bbox, start, entries, cursor, scratch, gaps,
                          boxes, ordered, **extent)  # fmt: skip
-    assert not counts.any()  # phase 1 counts the cursors back down
+    # Each chunk's cursors end where the next chunk's begin, the last at the bin's end.
+    np.testing.assert_array_equal(cursor[:-1], binning.cursors(counts, start)[1:])
+    np.testing.assert_array_equal(cursor[-1], start[1:])
     return tiles_x, n_tiles, start, entries, ordered, boxes
 
 

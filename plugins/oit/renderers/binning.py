@@ -22,7 +22,7 @@ from lamina.plugins.oit.renderers.base import TILE_PIXELS
 if TYPE_CHECKING:
     from lamina.plugins.oit.renderers.device import Device
 
-__all__ = ["SMALL_BOX", "Frame", "bin_bits", "bin_triangles"]
+__all__ = ["SMALL_BOX", "Frame", "bin_bits", "bin_triangles", "chunks", "cursors"]
 
 #: Mean pixel-box area (within the frame) up to which a frame is binned in 8x8
 #: bins instead of 16x16.  Since 8x8 entries carry coverage masks (a pixel tests one
@@ -34,6 +34,13 @@ __all__ = ["SMALL_BOX", "Frame", "bin_bits", "bin_triangles"]
 #: for 50 intersecting quads at 512x512 (241,992 px), 0.82 for 16 stacked full-frame
 #: quads at 512x512 (262,144 px), 1.0 at 1024x1024 and 1920x1080, 1.14 at 3840x2160.
 SMALL_BOX = 1 << 19
+#: The count and fill phases of binning run a thread per chunk of consecutive
+#: triangles, each with its own row of bin cursors (see ``oit_common``'s
+#: ``bin_tiles``): at most this many chunks, of at least CHUNK_TRIANGLES triangles,
+#: and at most MAX_CURSORS cursors (4 bytes each) in all.
+MAX_CHUNKS = 32
+CHUNK_TRIANGLES = 2048
+MAX_CURSORS = 1 << 22
 
 
 @dataclass
@@ -107,6 +114,21 @@ def bin_bits(tris: raster.RasterTriangles) -> int:
     return 3 if area.mean() <= SMALL_BOX else 4
 
 
+def chunks(n_triangles: int, n_bins: int) -> int:
+    """How many chunks (rows of bin cursors) binning ``n_triangles`` into ``n_bins``
+    bins takes: see :data:`MAX_CHUNKS`."""
+    return max(1, min(MAX_CHUNKS, n_triangles // CHUNK_TRIANGLES, MAX_CURSORS // n_bins))
+
+
+def cursors(counts: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """The fill phase's cursors from the count phase's ``counts`` (chunks, bins) and
+    ``start``, the exclusive prefix sum of the bins' totals: chunk ``c``'s entries of
+    bin ``b`` start after those of the chunks before it (int32: the caller has
+    checked that the entries number under 2**31)."""
+    before = np.cumsum(counts, axis=0, dtype=np.int64) - counts
+    return (before + start[:-1]).astype(np.int32)
+
+
 def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) -> Frame:
     """Upload ``tris`` to ``device`` (Taichi started) and bin them into bins of
     ``2**bin_bits(tris)`` pixels; ``budget`` is the frame's fragment budget."""
@@ -121,7 +143,7 @@ def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) 
     n_bins = bins_x * bins_y
     table = device.upload(tris.table, held=True)
     bbox = device.upload(tris.bbox, held=True)
-    counts = device.zeros((n_bins,), np.int32)  # phase 0's counts, phase 1's cursors
+    counts = device.zeros((chunks(tris.n, n_bins), n_bins), np.int32)
     gaps = device.upload(oit_common.SHELL_GAPS)
     extent = {"bins_x": bins_x, "bin_bits": bits, "width": width, "height": height}
     extent.update(id_bits=tris.id_bits, depth_shift=tris.depth_shift)
@@ -129,8 +151,9 @@ def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) 
     if tris.n:  # (the uploaded arrays are padded to one row when empty)
         common.bin_tiles(0, table, bbox, unused["i64"], unused["i32"], counts, unused["i64"],
                          gaps, unused["i64"], unused["i32"], **extent)  # fmt: skip
+    counts = np.asarray(device.download(counts))
     start = np.zeros(n_bins + 1, dtype=np.int64)
-    np.cumsum(device.download(counts), out=start[1:])
+    np.cumsum(counts.sum(axis=0, dtype=np.int64), out=start[1:])
     entries = int(start[-1])
     check_allocation(
         entries * 20,  # i32 entry, i64 box (or mask) and sort key per (triangle, bin) pair
@@ -150,8 +173,9 @@ def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) 
     ordered = device.zeros((n_bins,), np.int32)
     if entries:
         scratch = device.empty((max(1, entries),), np.int64, keep="bin_keys")
+        cursor = device.upload(cursors(counts, start))
         for phase in (1, 2):
-            common.bin_tiles(phase, table, bbox, bin_start, bin_entries, counts, scratch, gaps,
+            common.bin_tiles(phase, table, bbox, bin_start, bin_entries, cursor, scratch, gaps,
                              boxes, ordered, **extent)  # fmt: skip
     scene = (
         table,
