@@ -25,6 +25,7 @@ import itertools
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from functools import cache
 
 import numpy as np
@@ -434,20 +435,7 @@ def test_noise_free_stripes_are_refused_or_honest(integer):
     # strong direction that stands far above a noise-free residual (all 24 pairs
     # are refused now)
     rng = np.random.default_rng(7)
-    for angle in (10, 30, 60, 89, 120, 170):
-        for size in (64, 128):
-            shift = rng.uniform(-0.4, 0.4, 2) * size
-            reference, moving = stripes(size, angle, shift, rng)
-            reference, moving = _noisy(reference, moving, None, integer, rng)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    result = MLRefine().estimate(reference, moving)
-            except lamina.InputError as error:
-                assert "aperture" in str(error), error
-                continue
-            sigma = np.array(result.uncertainty)
-            assert np.all(np.abs(result.shift - shift) <= 5 * sigma), (angle, size, result)
+    _check_stripes((10, 30, 60, 89, 120, 170), itertools.product((64, 128), [None]), integer, rng)
 
 
 @pytest.mark.parametrize("integer", [False, True])
@@ -460,25 +448,42 @@ def test_noisy_stripes_are_refused_or_honest(integer):
     # to stand 5 standard errors above the noise. Where the weak direction still
     # looks like texture to the test, the fit's curvature along it is the windows'
     # edges and the pixel grid's, and the estimate a guess (errors of 1-10 px at
-    # 0.01-0.3 px before).
+    # 0.01-0.3 px before). With the noise power's own doubt in the test, all 84
+    # pairs are refused, naming the direction (80 without it, 4 returned as guesses).
     rng = np.random.default_rng(13)
-    for angle in (10.0, 28.0, 60.0, 89.0, 125.0, 137.0, 170.0):
-        for size, snr in itertools.product((64, 128), (1000.0, 100.0, 30.0)):
-            shift = rng.uniform(-0.4, 0.4, 2) * size
-            reference, moving = stripes(size, angle, shift, rng)
-            reference, moving = _noisy(reference, moving, snr, integer, rng)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    result = MLRefine().estimate(reference, moving)
-            except lamina.InputError as error:
-                assert "aperture" in str(error), error
-                continue
-            sigma = np.array(result.uncertainty)
-            error = np.abs(result.shift - shift)
-            assert np.all(error <= 5 * sigma), (angle, size, snr, result)
-            assert not np.any((error > 0.5) & (sigma < 0.05)), (angle, size, snr, result)
-            assert not result.diagnostics["feasible"], (angle, size, snr, result)
+    angles = (10.0, 28.0, 60.0, 89.0, 125.0, 137.0, 170.0)
+    conditions = itertools.product((64, 128), (1000.0, 100.0, 30.0))
+    assert _check_stripes(angles, conditions, integer, rng) >= 41
+
+
+def _check_stripes(
+    angles: tuple[float, ...],
+    conditions: Iterable[tuple[int, float | None]],
+    integer: bool,
+    rng: np.random.Generator,
+) -> int:
+    """Stripes at each angle and (size, SNR) are refused (the aperture problem) or
+    come back infeasible within five standard errors, never confidently wrong; the
+    number refused."""
+    refused = 0
+    for angle, (size, snr) in itertools.product(angles, list(conditions)):
+        shift = rng.uniform(-0.4, 0.4, 2) * size
+        reference, moving = stripes(size, angle, shift, rng)
+        reference, moving = _noisy(reference, moving, snr, integer, rng)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = MLRefine().estimate(reference, moving)
+        except lamina.InputError as error:
+            assert "aperture" in str(error), error
+            refused += 1
+            continue
+        sigma = np.array(result.uncertainty)
+        error = np.abs(result.shift - shift)
+        assert np.all(error <= 5 * sigma), (angle, size, snr, result)
+        assert not np.any((error > 0.5) & (sigma < 0.05)), (angle, size, snr, result)
+        assert not result.diagnostics["feasible"], (angle, size, snr, result)
+    return refused
 
 
 def test_small_natural_views_moved_far_are_measured_not_refused():
@@ -563,10 +568,6 @@ def _print_table() -> None:  # pragma: no cover - the reviewer's report
     print_coverage(records, _cell)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    _print_table()
-
-
 @pytest.mark.parametrize("integer", [False, True])
 def test_a_thin_overlap_of_stripes_is_refused_naming_the_direction(monkeypatch, integer):
     # Overlaps under MIN_OVERLAP px on an axis keep the correlation peak as the
@@ -576,7 +577,6 @@ def test_a_thin_overlap_of_stripes_is_refused_naming_the_direction(monkeypatch, 
     # The coarse stage rarely starts at a thin overlap of stripes (they match
     # better elsewhere): it is given one here.
     from lamina.plugins.subpixel.matching import Match
-    from lamina.plugins.subpixel.registration import MLRefine
 
     rng = np.random.default_rng(11)
     starts: list[np.ndarray] = []
@@ -613,3 +613,7 @@ def test_a_thin_overlap_of_stripes_is_refused_naming_the_direction(monkeypatch, 
                 result = MLRefine().estimate(reference, moving)
             assert any(w.startswith("small overlap") for w in result.diagnostics["warnings"])
             assert np.all(np.abs(result.shift - truth) <= 5 * np.array(result.uncertainty))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _print_table()
