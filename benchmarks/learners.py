@@ -203,6 +203,22 @@ def _orange(python: str | None, job: dict) -> dict | None:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def orange_job(data: Dataset, folds: list, repeats: int) -> dict:
+    """What the Orange subprocess fits: the table (missing values as null), the folds
+    and how many timed fits per fold."""
+    return {
+        "X": [
+            [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in row]
+            for row in data.X.tolist()
+        ],
+        "y": data.y.tolist(),
+        "names": list(data.feature_names),
+        "categorical": list(data.categorical),
+        "folds": [[tr.tolist(), te.tolist()] for tr, te in folds],
+        "repeat": repeats,
+    }
+
+
 def _orange_table(python: str | None, name: str) -> Dataset | None:
     """A table shipped with Orange (read there, never copied into lamina)."""
     if not python:
@@ -232,6 +248,25 @@ ORANGE_SETTINGS = {
 #: venv) and scikit-learn's Wisconsin breast-cancer table, which stands in for the
 #: breast-cancer table Orange 3.40 does not ship.
 CN2_TABLES = ("iris", "lenses", "titanic", "zoo", "heart_disease", "breast-cancer-wisconsin")
+
+
+def cn2_tables(names: list[str], orange_python: str | None) -> list[Dataset]:
+    """The named tables of :data:`CN2_TABLES` (heart_disease only with Orange's venv)."""
+    unknown = sorted(set(names) - set(CN2_TABLES))
+    if unknown:
+        raise ValueError(f"unknown --tables {unknown}; choose from {','.join(CN2_TABLES)}")
+    tables = []
+    for name in names:
+        if name == "heart_disease":
+            heart = _orange_table(orange_python, "heart_disease")
+            tables += [heart] if heart is not None else []
+        elif name == "breast-cancer-wisconsin":
+            tables.append(breast_cancer())
+        else:
+            tables.append(load_dataset(name))
+    return tables
+
+
 LAMINA_VARIANTS = (
     ("ordered", True, {}),
     ("unordered", False, {}),
@@ -321,18 +356,7 @@ def bench_cn2(
             ),
             data.classes,
         )
-        job = {
-            "X": [
-                [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in row_]
-                for row_ in data.X.tolist()
-            ],
-            "y": data.y.tolist(),
-            "names": list(data.feature_names),
-            "categorical": list(data.categorical),
-            "folds": [[tr.tolist(), te.tolist()] for tr, te in folds],
-            "repeat": repeats,
-        }
-        orange = _orange(orange_python, job)
+        orange = _orange(orange_python, orange_job(data, folds, repeats))
         for label in ("ordered", "unordered"):
             if orange:
                 row[f"orange_{label}_acc"] = orange[label]["accuracy"]
@@ -448,18 +472,10 @@ def main() -> None:
             if args.quick
             else CN2_TABLES
         )
-        unknown = sorted(set(names) - set(CN2_TABLES))
-        if unknown:
-            parser.error(f"unknown --tables {unknown}; choose from {','.join(CN2_TABLES)}")
-        tables = []
-        for name in names:
-            if name == "heart_disease":
-                heart = _orange_table(args.orange_python, "heart_disease")
-                tables += [heart] if heart is not None else []
-            elif name == "breast-cancer-wisconsin":
-                tables.append(breast_cancer())
-            else:
-                tables.append(load_dataset(name))
+        try:
+            tables = cn2_tables(names, args.orange_python)
+        except ValueError as error:
+            parser.error(str(error))
         tables += [synthetic(size) for size in sizes]
         report["cn2"] = bench_cn2(tables, args.orange_python, args.large_folds, args.repeat)
     if args.json:
