@@ -611,7 +611,7 @@ class MLRefine:
         )
         sigma = self._sigma(spectrum, shift, 1.0, rounding)
         peak = spectrum.normalized_peak(moments.correlation)
-        flat = np.ones(ref.shape)
+        flat = np.ones(ref.shape, dtype=ref.dtype)  # float64 ones cast every product
         texture = texture_significance(ref, mov, (flat, flat), sigma)
         texture.require_two_directions()
         information = spectrum.information(spectrum.midpoint_power(shift), sigma, check=False)
