@@ -91,7 +91,7 @@ _BIAS_CHECK_SIGMA = 0.005
 
 #: Side (px) beyond which that threshold falls with the square of the smaller side,
 #: as the bias does: |Hann - Tukey| of noise-free views (natural, blobs, speckle; 8
-#: pairs each) is at most 1e-2 px at 32 px, 3e-2 at 64, 9e-5 at 128 and 256. A
+#: pairs each) is at most 1e-2 px at 32 px, 3e-2 at 64, 2e-4 at 128, 1e-4 at 256. A
 #: check where the bias cannot reach the noise only adds chance differences as
 #: variance (256 px camera views at noise 0.01: 7 of 50, no switch) at a quarter
 #: of the registration's time.

@@ -356,11 +356,9 @@ def test_skipping_the_unwindowed_search_changes_no_result(large_scene, shifted, 
         assert np.array_equal(fast.shift, full.shift) and fast.uncertainty == full.uncertainty
 
 
-def test_the_hann_check_runs_only_on_precise_estimates(large_scene, shifted, monkeypatch):
-    # The Hann refit costs a fifth of a registration, and where the standard error
-    # is over 0.005 px it finds chance differences, counted as variance (at 0.02 px
-    # it ran on every 256 px view at noise 0.05). Noise-free views still get it.
-    tapers = []
+def _hann_spy(monkeypatch) -> list[float]:
+    """The tapers of the windowed fits of the next registrations (1.0: a Hann pass)."""
+    tapers: list[float] = []
     band = registration._alias_free_band
 
     def spy(spectrum, shape, shift, taper):
@@ -368,6 +366,14 @@ def test_the_hann_check_runs_only_on_precise_estimates(large_scene, shifted, mon
         return band(spectrum, shape, shift, taper)
 
     monkeypatch.setattr(registration, "_alias_free_band", spy)
+    return tapers
+
+
+def test_the_hann_check_runs_only_on_precise_estimates(large_scene, shifted, monkeypatch):
+    # The Hann refit costs a fifth of a registration, and where the standard error
+    # is over 0.005 px it finds chance differences, counted as variance (at 0.02 px
+    # it ran on every 256 px view at noise 0.05). Noise-free views still get it.
+    tapers = _hann_spy(monkeypatch)
     rng = np.random.default_rng(8)
     view = (slice(128, 384), slice(128, 384))
     for noise in (0.0, 0.05, 0.05, 0.05):
@@ -379,3 +385,42 @@ def test_the_hann_check_runs_only_on_precise_estimates(large_scene, shifted, mon
         assert (1.0 in tapers) == (noise == 0.0), result
         if noise:
             assert 0.005 < max(result.uncertainty) < 0.02, result
+
+
+def test_the_hann_check_threshold_falls_with_the_side(large_scene, shifted, monkeypatch):
+    # Past 64 px the 0.005 px threshold falls with the square of the side, as the
+    # taper's bias does: a 256 px view at noise 0.01 (standard error about 1e-3 px)
+    # is not refitted, a 64 px view at a smaller standard error still is.
+    tapers = _hann_spy(monkeypatch)
+    rng = np.random.default_rng(9)
+    for size, noise, refit in ((256, 0.01, False), (64, 0.001, True), (128, 0.0, True)):
+        view = (slice(128, 128 + size), slice(160, 160 + size))
+        shift = rng.uniform(-3, 3, 2)
+        reference = large_scene[view] + rng.normal(0, noise, (size, size))
+        moving = shifted(large_scene, shift)[view] + rng.normal(0, noise, (size, size))
+        tapers.clear()
+        result = MLRefine().estimate(reference, moving)
+        assert (1.0 in tapers) == refit, (size, noise, result)
+        assert max(result.uncertainty) < 0.005, result
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_window_bias_of_large_views_is_far_under_the_hann_check_threshold(
+    large_scene, shifted, monkeypatch, size
+):
+    # What lets the check skip large views: on noise-free ones (where nothing hides
+    # it) the Tukey fit differs from a Hann-window fit (the independent reference)
+    # by under half the threshold at that side (here at most 2.1e-4 px at 128 px and
+    # 4.8e-5 at 256, a third of it; the check would fail with the cube of the side).
+    monkeypatch.setattr(MLRefine, "_remove_window_bias", lambda *args, **kwargs: None)
+    threshold = 0.005 * (64 / size) ** 2
+    rng = np.random.default_rng(size)
+    blobs = ndimage.gaussian_filter(rng.normal(size=(512, 512)), size / 16, mode="wrap")
+    for whole in (large_scene, blobs / np.ptp(blobs)):
+        for _ in range(3):
+            shift = rng.uniform(-0.4, 0.4, 2) * size
+            view = (slice(96, 96 + size), slice(128, 128 + size))
+            reference, moving = whole[view], shifted(whole, shift)[view]
+            tukey = MLRefine().estimate(reference, moving)
+            hann = MLRefine(taper=1.0).estimate(reference, moving)
+            assert np.max(np.abs(tukey.shift - hann.shift)) < threshold / 2, (shift, tukey, hann)
