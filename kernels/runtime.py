@@ -5,12 +5,15 @@ or ``auto`` (the first GPU backend that starts, else the CPU). Taichi's banner
 is kept off stdout and logged at INFO on the ``lamina`` logger (``lamina -v``
 shows it), and compiled kernels go to Taichi's offline cache in the
 user cache directory, so only the first run in a fresh environment pays for
-compilation.
+Taichi's compilation; every process still runs Taichi's Python front end
+(shortened by :mod:`lamina.kernels.frontend`) and LLVM's code generation for
+each kernel it launches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -19,7 +22,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 __all__ = ["ARCHES", "active_arch", "init", "offline_cache_dir"]
 
@@ -34,39 +36,15 @@ def offline_cache_dir() -> Path:
     return Path(base) / "lamina" / "taichi"
 
 
+@functools.cache  # Taichi is imported and patched once per process
 def _import_taichi() -> ModuleType:
     os.environ.setdefault("ENABLE_TAICHI_HEADER_PRINT", "0")
     import taichi
 
-    _plain_source_positions()
+    from lamina.kernels import frontend
+
+    frontend.install()
     return taichi
-
-
-def _plain_source_positions() -> None:
-    """Make Taichi's front end label AST nodes with a plain ``File, line`` header and
-    the source line.
-
-    Taichi 1.7 runs its Python front end for every kernel in every process, even
-    when the offline cache holds the compiled kernel, and for every AST node it
-    visits it formats a caret-marked, ``textwrap``-wrapped excerpt of the source
-    (``ASTTransformerContext.get_pos_info``), used only in error messages and
-    debug info: 40 % of the front end's time on a first render (measured 0.71 ->
-    0.42 s for a fragment-list frame's four kernels).  Error messages keep the
-    file, line, function and source line.  A Taichi without that method is left
-    as it is.
-    """
-    try:
-        from taichi.lang.ast.ast_transformer_utils import ASTTransformerContext
-    except ImportError:
-        return
-    if not hasattr(ASTTransformerContext, "get_pos_info"):
-        return
-
-    def get_pos_info(self: Any, node: Any) -> str:
-        where = f'File "{self.file}", line {node.lineno + self.lineno_offset}'
-        return f"{where}, in {self.func.func.__name__}:\n{self.src[node.lineno - 1]}\n"
-
-    ASTTransformerContext.get_pos_info = get_pos_info
 
 
 def init(arch: str | None = None) -> str:

@@ -424,7 +424,7 @@ def test_bin_bits_follows_the_mean_pixel_box():
 
 
 def test_compile_errors_still_name_the_file_line_and_source(ti):
-    # runtime._plain_source_positions replaces Taichi's formatting of source positions.
+    # lamina.kernels.frontend replaces Taichi's source reader and position format.
     import inspect
 
     line = inspect.currentframe().f_lineno + 4  # the return statement below

@@ -1,0 +1,188 @@
+"""Shortcuts through Taichi's Python front end, installed once by
+:func:`lamina.kernels.runtime.init` before any kernel is compiled.
+
+Taichi 1.7 runs its front end (Python source -> AST -> Taichi IR) for every kernel
+in every process, even when the offline cache holds the compiled kernel: the IR
+is what the cache key is computed from.  On a warm-cache first render that front
+end is about a third of the time (the rest is LLVM compiling the cached IR to
+machine code, which Taichi does in every process and lamina cannot skip).  The
+shortcuts below change no IR (the cache keys stay the same) and no error message
+beyond the excerpt format of :func:`_plain_source_positions`.  Taichi is pinned
+(1.7.4); each shortcut leaves a Taichi without the names it replaces as it is.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import linecache
+import sys
+import textwrap
+from collections.abc import Iterable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+__all__ = ["install"]
+
+
+def install() -> None:
+    """Install every shortcut (idempotent per process: called under runtime's lock)."""
+    _plain_source_positions()
+    _source_read_once()
+    _class_check_from_linecache()
+
+
+def _plain_source_positions() -> None:
+    """Make Taichi's front end label AST nodes with a plain ``File, line`` header and
+    the source line.
+
+    For every AST node it visits, Taichi formats a caret-marked,
+    ``textwrap``-wrapped excerpt of the source
+    (``ASTTransformerContext.get_pos_info``), used only in error messages and
+    debug info: 40 % of the front end's time on a first render (measured 0.71 ->
+    0.42 s for a fragment-list frame's four kernels).  Error messages keep the
+    file, line, function and source line.
+    """
+    try:
+        from taichi.lang.ast.ast_transformer_utils import ASTTransformerContext
+    except ImportError:
+        return
+    if not hasattr(ASTTransformerContext, "get_pos_info"):
+        return
+
+    def get_pos_info(self: Any, node: Any) -> str:
+        where = f'File "{self.file}", line {node.lineno + self.lineno_offset}'
+        return f"{where}, in {self.func.func.__name__}:\n{self.src[node.lineno - 1]}\n"
+
+    ASTTransformerContext.get_pos_info = get_pos_info
+
+
+def _source_read_once() -> None:
+    """Read each kernel's and ``ti.func``'s source once per process, from one parse
+    of its file.
+
+    Taichi inlines a ``ti.func`` at every call site and reads its source again each
+    time, through ``inspect.getsourcelines`` (which scans ``sys.modules`` for the
+    function's module and tokenises the file from its first line to find where it
+    ends) and a ``textwrap.fill`` of every line: a fragment-list frame's three
+    kernels read 52 sources of 29 functions.  Here a function's lines are those
+    ``inspect.getsourcelines`` returns, from its first decorator to the last line
+    of its last statement, found in a parse of its file made once; the lines of a
+    code object are kept, so a process's kernels also stay consistent with
+    themselves if their file is edited while it runs.  A function the parse does
+    not place (no file, no ``def`` at its first line) is read by Taichi's own
+    reader.
+    """
+    from taichi.lang import kernel_impl
+
+    names = ("getsourcelines", "getsourcefile", "textwrap")
+    if not all(hasattr(kernel_impl, name) for name in names):
+        return
+    read_lines, read_file = kernel_impl.getsourcelines, kernel_impl.getsourcefile
+    lines_of: dict[Any, tuple[tuple[str, ...], int]] = {}
+    file_of: dict[Any, str] = {}
+
+    def getsourcelines(function: Any) -> tuple[list[str], int]:
+        code = function.__code__
+        if code not in lines_of:
+            placed = _definition_lines(code.co_filename, code.co_firstlineno)
+            if placed is None:
+                lines, first = read_lines(function)
+                placed = (tuple(lines), first)
+            lines_of[code] = placed
+        lines, first = lines_of[code]
+        return list(lines), first
+
+    def getsourcefile(function: Any) -> str:
+        code = function.__code__
+        if code not in file_of:
+            file_of[code] = read_file(function)
+        return file_of[code]
+
+    kernel_impl.getsourcelines, kernel_impl.getsourcefile = getsourcelines, getsourcefile
+    # kernel_impl uses textwrap only to fill each source line (a pure function).
+    kernel_impl.textwrap = SimpleNamespace(
+        fill=functools.cache(textwrap.fill), dedent=textwrap.dedent
+    )
+
+
+def _definition_lines(filename: str, first: int) -> tuple[tuple[str, ...], int] | None:
+    """The lines of the ``def`` whose first decorator (or ``def``) is on line
+    ``first`` of ``filename``, with ``first``, as ``inspect.getsourcelines`` gives
+    them; ``None`` when the file has no such definition."""
+    end = _definition_ends(filename).get(first)
+    if end is None:
+        return None
+    return tuple(linecache.getlines(filename)[first - 1 : end]), first
+
+
+@functools.cache
+def _definition_ends(filename: str) -> dict[int, int]:
+    """First line -> last line of every function definition in ``filename`` (empty
+    when it cannot be read or parsed), as ``inspect.getblock`` ends them: the last
+    line of the last statement, or of a comment after it indented as deep as the
+    body."""
+    linecache.checkcache(filename)  # as inspect does: the file as it is now
+    lines = linecache.getlines(filename)
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        return {}
+    ends = {}
+    for node in _definitions(tree.body):
+        end = node.end_lineno
+        if end is None:
+            continue
+        # The body's column, when it starts on a line of its own (Python's INDENT).
+        body = node.body[0].col_offset if node.body[0].lineno > node.lineno else None
+        for number in range(end + 1, len(lines) + 1):
+            line = lines[number - 1]
+            text = line.lstrip()
+            if text and not text.startswith("#"):
+                break
+            if text and body is not None and len(line) - len(text) >= body:
+                end = number
+        ends[min([node.lineno, *(d.lineno for d in node.decorator_list)])] = end
+    return ends
+
+
+def _definitions(nodes: Iterable[ast.AST]) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The function definitions among ``nodes`` and the statements nested in them
+    (a definition is a statement: expressions, most of a tree, are not visited)."""
+    for node in nodes:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node
+        yield from _definitions(
+            child
+            for child in ast.iter_child_nodes(node)
+            if isinstance(child, ast.stmt | ast.excepthandler | ast.match_case)
+        )
+
+
+def _class_check_from_linecache() -> None:
+    """Let ``ti.func``/``ti.kernel`` read the line that decorates them from
+    ``linecache`` to tell whether they are defined in a class.
+
+    Taichi's ``_inside_class`` calls ``inspect.getframeinfo``, which finds the
+    frame's module by scanning ``sys.modules``, for every decorated function:
+    about 0.3 ms each, for the ~70 functions a first render decorates and the
+    ~150 of ``taichi.lang.matrix_ops`` (which Taichi imports on the first kernel:
+    18 -> 3 ms).  The decision is the same: the line the frame ``level`` above is
+    at, matched against Taichi's own patterns.
+    """
+    from taichi.lang import kernel_impl
+
+    patterns = getattr(kernel_impl, "_KERNEL_CLASS_STACKFRAME_STMT_RES", None)
+    if patterns is None or not hasattr(kernel_impl, "_inside_class"):
+        return
+
+    def _inside_class(level_of_class_stackframe: int) -> bool:
+        try:
+            # The same frame as Taichi's: this function replaces it one to one.
+            frame = sys._getframe(level_of_class_stackframe)
+        except ValueError:
+            return False
+        line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+        return any(pattern.match(line) for pattern in patterns)
+
+    kernel_impl._inside_class = _inside_class

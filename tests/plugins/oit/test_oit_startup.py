@@ -1,0 +1,185 @@
+"""What a process's first frame compiles (issue 17 Must 4): one instantiation per
+kernel and frame, a bounded number of kernels per first frame, and the front-end
+shortcuts of lamina.kernels.frontend reading exactly what Taichi's own readers read."""
+
+import inspect
+import textwrap
+import types
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lamina.scene import Scene
+from lamina.scene.procedural import procedural_scene
+
+#: Kernels a fragment-list frame of a small face-coloured scene launches (and a
+#: first frame compiles): binning, packing the records, resolving.
+FRAGMENT_LIST_FIRST_FRAME = 3
+
+
+@pytest.fixture(scope="module")
+def ti():
+    from lamina.kernels import runtime
+
+    runtime.init("cpu")
+    import taichi
+
+    return taichi
+
+
+@pytest.fixture
+def launches(ti, monkeypatch):
+    """Kernel name -> ids of the compiled instances launched, while the test runs."""
+    from taichi.lang import kernel_impl
+
+    seen: dict[str, set[int]] = defaultdict(set)
+    launch = kernel_impl.Kernel.launch_kernel
+
+    def recorded(self, compiled, *args):
+        seen[self.func.__name__].add(id(compiled))
+        return launch(self, compiled, *args)
+
+    monkeypatch.setattr(kernel_impl.Kernel, "launch_kernel", recorded)
+    return seen
+
+
+def vertex_coloured(scene: Scene, seed: int) -> Scene:
+    rng = np.random.default_rng(seed)
+    colours = np.column_stack([rng.uniform(0, 1, (len(scene.vertices), 3)),
+                               rng.uniform(0.2, 0.8, len(scene.vertices))])  # fmt: skip
+    return Scene(vertices=scene.vertices, faces=scene.faces, vertex_colors=colours)
+
+
+def test_a_fragment_list_frame_launches_three_kernels_once_each(ti, launches):
+    import lamina
+
+    scene, camera = procedural_scene("random_triangles", n=500, seed=4)
+    lamina.create("renderer", "fragment-list", arch="cpu").render(scene, camera, (48, 64))
+    assert all(len(ids) == 1 for ids in launches.values()), dict(launches)
+    assert len(launches) <= FRAGMENT_LIST_FIRST_FRAME, sorted(launches)
+
+
+@pytest.mark.parametrize(
+    "method", ["fragment-list", "depth-peeling", "dual-depth-peeling", "multilayer-depth-peeling"]
+)
+@pytest.mark.parametrize("colours", ["face", "vertex"])
+def test_one_instantiation_per_kernel_whatever_the_frame(ti, launches, method, colours):
+    """Sizes, scenes and budgets change arguments, never a kernel's signature: a new
+    instantiation would be compiled (front end and JIT) in every process."""
+    import lamina
+
+    frames = [("random_triangles", 300, (40, 56), None),
+              ("intersecting_quads", 8, (33, 70), None),
+              ("stacked_quads", 12, (64, 64), 256)]  # fmt: skip
+    for k, (generator, n, size, budget) in enumerate(frames):
+        scene, camera = procedural_scene(generator, n=n)
+        if colours == "vertex":
+            scene = vertex_coloured(scene, k)
+        renderer = lamina.create("renderer", method, arch="cpu", max_fragments=budget)
+        renderer.render(scene, camera, size)
+    assert launches
+    assert all(len(ids) == 1 for ids in launches.values()), dict(launches)
+
+
+EDGE_CASES = '''
+import functools
+
+def plain(a):
+    return a + 1
+
+@functools.lru_cache(
+    maxsize=None,
+)
+def decorated(a):
+    """Doc."""
+    if a:
+        return a
+        # a comment as deep as the body: inspect keeps it
+
+    # one at the body's depth after a blank line: kept too
+# one at column 0: left out
+def one_liner(a): return a
+
+def outer(a):
+    def inner(b):
+        return b
+    # between
+    class Local:
+        def method(self):
+            return (1,
+    2)
+    return inner
+
+async def coroutine():
+    try:
+        pass
+    except ValueError:
+        def in_handler():
+            pass
+    finally:
+        pass
+'''
+
+
+def functions(code: types.CodeType):
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            if constant.co_flags & inspect.CO_NEWLOCALS and not constant.co_name.startswith("<"):
+                yield constant
+            yield from functions(constant)
+
+
+def kernel_sources() -> list[Path]:
+    import lamina.kernels
+
+    return [*sorted(Path(lamina.kernels.__file__).parent.glob("*.py")), Path(__file__)]
+
+
+def test_definitions_read_as_inspect_reads_them(tmp_path):
+    """lamina.kernels.frontend places every function of the kernel modules, this
+    file and a file of edge cases (decorators over several lines, trailing comments
+    at and below the body's depth, one-liners, nested and async definitions) at the
+    lines inspect.getsourcelines gives; a class body is left to Taichi's reader."""
+    from lamina.kernels import frontend
+
+    edge = tmp_path / "edge_cases.py"
+    edge.write_text(textwrap.dedent(EDGE_CASES))
+    checked = 0
+    for path in [edge, *kernel_sources()]:
+        top = compile(path.read_text(), str(path), "exec")
+        for code in functions(top):
+            lines, first = inspect.getsourcelines(code)
+            assert frontend._definition_lines(str(path), code.co_firstlineno) == (
+                tuple(lines),
+                first,
+            ), (path.name, code.co_name)
+            checked += 1
+        assert frontend._definition_lines(str(path), 1) is None  # no def on line 1
+    assert checked > 60
+
+
+def test_a_kernel_of_a_data_oriented_class_still_binds_its_instance(ti):
+    """The class check (lamina.kernels.frontend) still tells a method kernel from a
+    function: a method taken for a function would get ``self`` as an argument."""
+
+    @ti.data_oriented
+    class Scaler:
+        def __init__(self, factor: float) -> None:
+            self.factor = factor
+
+        @ti.kernel
+        def scale(self, values: ti.types.ndarray(dtype=ti.f64, ndim=1)):
+            for i in values:
+                values[i] *= self.factor
+
+    @ti.kernel
+    def add_one(values: ti.types.ndarray(dtype=ti.f64, ndim=1)):
+        for i in values:
+            values[i] += 1.0
+
+    values = np.arange(5.0)
+    Scaler(3.0).scale(values)
+    add_one(values)
+    np.testing.assert_array_equal(values, np.arange(5.0) * 3.0 + 1.0)
