@@ -104,9 +104,30 @@ def init(arch: str | None = None) -> str:
 def _gpu_backends_present() -> list[str]:
     """GPU backends worth trying: those whose driver library is installed, so that
     ``auto`` on a machine without a GPU starts quietly on the CPU."""
-    import ctypes.util
+    return [name for name in ("cuda", "vulkan") if _library_present(name)]
 
-    return [name for name in ("cuda", "vulkan") if ctypes.util.find_library(name)]
+
+def _library_present(name: str) -> bool:
+    """Whether the driver library ``name`` loads (``cuda``, ``vulkan``: their sonames
+    are ``libcuda.so.1`` and ``libvulkan.so.1``).
+
+    On Linux ``ctypes.util.find_library`` runs ``ldconfig -p`` (and, failing
+    that, the C compiler and linker) in subprocesses: 60-120 ms of every
+    ``auto`` start on this machine.  The dynamic loader answers directly, and
+    a backend Taichi then starts loads the same library anyway."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        import ctypes.util
+
+        return ctypes.util.find_library(name) is not None  # no subprocess elsewhere
+    for soname in (f"lib{name}.so.1", f"lib{name}.so"):
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ kernel and frame, a bounded number of kernels per first frame, and the front-end
 shortcuts of lamina.kernels.frontend reading exactly what Taichi's own readers read."""
 
 import inspect
+import sys
 import textwrap
 import types
 from collections import defaultdict
@@ -183,3 +184,17 @@ def test_a_kernel_of_a_data_oriented_class_still_binds_its_instance(ti):
     Scaler(3.0).scale(values)
     add_one(values)
     np.testing.assert_array_equal(values, np.arange(5.0) * 3.0 + 1.0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the loader path is Linux's")
+def test_gpu_drivers_are_found_as_find_library_finds_them():
+    """runtime asks the dynamic loader for libcuda/libvulkan (ctypes.util.find_library
+    spawns ldconfig and a compiler on Linux); the answer is find_library's."""
+    import ctypes.util
+
+    from lamina.kernels import runtime
+
+    expected = [name for name in ("cuda", "vulkan") if ctypes.util.find_library(name)]
+    assert runtime._gpu_backends_present() == expected
+    assert runtime._library_present("z")  # zlib's soname is libz.so.1, like the drivers'
+    assert not runtime._library_present("lamina_no_such_library")
