@@ -39,6 +39,11 @@ def offline_cache_dir() -> Path:
 @functools.cache  # Taichi is imported and patched once per process
 def _import_taichi() -> ModuleType:
     os.environ.setdefault("ENABLE_TAICHI_HEADER_PRINT", "0")
+    # ti.init would start a thread that posts the Taichi version, platform and a
+    # machine id to metadata.taichi.graphics once a day: a library makes no network
+    # calls of its own accord, and the thread competes for the GIL with the first
+    # frame's compilation.  (Set TI_SKIP_VERSION_CHECK=OFF to have it.)
+    os.environ.setdefault("TI_SKIP_VERSION_CHECK", "ON")
     import taichi
 
     from lamina.kernels import frontend

@@ -3,6 +3,8 @@ kernel and frame, a bounded number of kernels per first frame, and the front-end
 shortcuts of lamina.kernels.frontend reading exactly what Taichi's own readers read."""
 
 import inspect
+import os
+import subprocess
 import sys
 import textwrap
 import types
@@ -198,3 +200,31 @@ def test_gpu_drivers_are_found_as_find_library_finds_them():
     assert runtime._gpu_backends_present() == expected
     assert runtime._library_present("z")  # zlib's soname is libz.so.1, like the drivers'
     assert not runtime._library_present("lamina_no_such_library")
+
+
+def test_starting_taichi_starts_no_version_check():
+    """Taichi's ti.init posts its version and a machine id to taichi.graphics from a
+    thread; lamina's runtime turns that off (TI_SKIP_VERSION_CHECK), unless asked."""
+    code = (
+        "import os, threading\n"
+        "os.environ['ENABLE_TAICHI_HEADER_PRINT'] = '0'\n"
+        "from taichi import _version_check\n"
+        "calls = []\n"
+        "_version_check.try_check_version = lambda: calls.append(1)\n"
+        "from lamina.kernels import runtime\n"
+        "runtime.init('cpu')\n"
+        "for thread in threading.enumerate():\n"
+        "    if thread is not threading.main_thread():\n"
+        "        thread.join(5)\n"
+        "print(len(calls))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TI_SKIP_VERSION_CHECK"}
+    for extra, calls in (({}, "0"), ({"TI_SKIP_VERSION_CHECK": "OFF"}, "1")):
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert done.stdout.strip().splitlines()[-1] == calls, extra
