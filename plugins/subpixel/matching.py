@@ -108,9 +108,8 @@ def choose_start(
         # judged on the content left when the blur is taken out, which keeps
         # pixel-scale detail, many independent samples. A wrong match stays in
         # doubt on both.
-        sharp = [image - ndimage.gaussian_filter(image, _HIGH_PASS_SIGMA, mode="nearest")
-                 for image in (np.asarray(reference, np.float64), np.asarray(moving, np.float64))]  # fmt: skip
-        power = sum(np.abs(np.fft.fftn(image - image.mean())) ** 2 for image in sharp)
+        sharp = [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
+        power = np.abs(np.fft.fftn(sharp[0])) ** 2 + np.abs(np.fft.fftn(sharp[1])) ** 2
         detail = independence(power, np.ones(power.shape))
         scores = np.maximum(scores, _scores(sharp[0], sharp[1], candidates, detail, wrap))
     order = np.argsort(scores)[::-1]
@@ -148,6 +147,12 @@ def _scores(
     return np.array(
         [_overlap_significance(reference, moving, c, independent, wrap) for c in candidates]
     )
+
+
+def _detail(image: np.ndarray) -> np.ndarray:
+    """``image`` less its Gaussian blur (``_HIGH_PASS_SIGMA``), mean removed."""
+    sharp = image - ndimage.gaussian_filter(image, _HIGH_PASS_SIGMA, mode="nearest")
+    return sharp - sharp.mean()
 
 
 def _in_doubt(scores: np.ndarray, candidates: list[np.ndarray]) -> bool:
