@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import functools
 import linecache
+import os
 import sys
 import textwrap
 from collections.abc import Iterable, Iterator
@@ -108,26 +109,33 @@ def _source_read_once() -> None:
 
 def _definition_lines(filename: str, first: int) -> tuple[tuple[str, ...], int] | None:
     """The lines of the ``def`` whose first decorator (or ``def``) is on line
-    ``first`` of ``filename``, with ``first``, as ``inspect.getsourcelines`` gives
-    them; ``None`` when the file has no such definition."""
-    end = _definition_ends(filename).get(first)
+    ``first`` of ``filename`` as it is now, with ``first``, as
+    ``inspect.getsourcelines`` gives them; ``None`` when there is no such file or
+    definition."""
+    try:
+        stat = os.stat(filename)
+    except (OSError, ValueError):
+        return None
+    lines, ends = _definitions_in(filename, stat.st_mtime_ns, stat.st_size)
+    end = ends.get(first)
     if end is None:
         return None
-    return tuple(linecache.getlines(filename)[first - 1 : end]), first
+    return tuple(lines[first - 1 : end]), first
 
 
-@functools.cache
-def _definition_ends(filename: str) -> dict[int, int]:
-    """First line -> last line of every function definition in ``filename`` (empty
-    when it cannot be read or parsed), as ``inspect.getblock`` ends them: the last
-    line of the last statement, or of a comment after it indented as deep as the
-    body."""
+@functools.lru_cache(maxsize=64)
+def _definitions_in(filename: str, mtime_ns: int, size: int) -> tuple[list[str], dict[int, int]]:
+    """The lines of ``filename`` (as of ``mtime_ns`` and ``size``: an edited file,
+    reloaded into a running process, is parsed again) and first line -> last line of
+    every function definition in it (none when it cannot be parsed), ended as
+    ``inspect.getblock`` ends them: the last line of the last statement, or of a
+    comment after it indented as deep as the body."""
     linecache.checkcache(filename)  # as inspect does: the file as it is now
     lines = linecache.getlines(filename)
     try:
         tree = ast.parse("".join(lines))
     except (SyntaxError, ValueError):
-        return {}
+        return lines, {}
     ends = {}
     for node in _definitions(tree.body):
         end = node.end_lineno
@@ -143,7 +151,7 @@ def _definition_ends(filename: str) -> dict[int, int]:
             if text and body is not None and len(line) - len(text) >= body:
                 end = number
         ends[min([node.lineno, *(d.lineno for d in node.decorator_list)])] = end
-    return ends
+    return lines, ends
 
 
 def _definitions(nodes: Iterable[ast.AST]) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:

@@ -163,6 +163,23 @@ def test_definitions_read_as_inspect_reads_them(tmp_path):
     assert checked > 60
 
 
+def test_an_edited_file_is_read_again(tmp_path):
+    """A module edited and reloaded into a running process (say, under IPython's
+    autoreload) is parsed again: its functions' lines are the new file's."""
+    from lamina.kernels import frontend
+
+    path = tmp_path / "edited.py"
+    path.write_text("def f():\n    return 1\n")
+    assert frontend._definition_lines(str(path), 1) == (("def f():\n", "    return 1\n"), 1)
+    path.write_text("# moved down\ndef f():\n    x = 2\n    return x\n")
+    os.utime(path, ns=(1, 1))  # a distinct time even on a coarse clock
+    assert frontend._definition_lines(str(path), 1) is None
+    assert frontend._definition_lines(str(path), 2) == (
+        ("def f():\n", "    x = 2\n", "    return x\n"),
+        2,
+    )
+
+
 def test_a_kernel_of_a_data_oriented_class_still_binds_its_instance(ti):
     """The class check (lamina.kernels.frontend) still tells a method kernel from a
     function: a method taken for a function would get ``self`` as an argument."""
