@@ -162,6 +162,21 @@ def build(real: object) -> SimpleNamespace:
         if touch == ti.i64(common.MAX_KEY):
             sink[1] = 1
 
+    @ti.func
+    def settle(image: ti.template(), depth_complexity: ti.template(), layers: ti.template(),
+               residual: ti.template(), pending: ti.template(), spilled: ti.template(),
+               i: ti.i32, j: ti.i32, acc: vec4, transmittance: real, done: ti.i32, n: ti.i32,
+               spill: ti.i32, background: vec4, stop: ti.template()):  # fmt: skip
+        """``resolve``'s end of a pixel with ``n`` fragments: its depth complexity, and
+        either its finished colour or (``spill``) its count left for the spilled pass."""
+        depth_complexity[j, i] = n
+        if spill:
+            pending[j, i] = n
+            spilled[0] = 1
+        else:
+            pending[j, i] = 0
+            write(image, layers, residual, i, j, acc, transmittance, done, n, background, stop)
+
     @ti.kernel
     def resolve(
         table: common.table_t,
@@ -209,15 +224,38 @@ def build(real: object) -> SimpleNamespace:
             i0 = ((b % bins_x) << bin_bits) | (half << 3)
             j = ((b // bins_x) << bin_bits) | lj
             span = c.bin_span(bin_start, b)
-            ordered = bin_ordered[b]
-            keys = ti.Vector([0] * (8 * local), dt=ti.i64)
-            count = ti.Vector([0] * 8, dt=ti.i32)
-            last = ti.Vector([-1] * 8, dt=ti.i64)  # each list's largest key so far
-            moves = ti.Vector([0] * 8, dt=ti.i32)
-            unsorted = ti.Vector([0] * 8, dt=ti.i32)
             if q & ((1 << spread) - 1) == 0:  # the bin's first thread
                 prefetch(table, shade, packed, bin_entries, span, spilled, flat)
-            if not ordered:
+            if bin_ordered[b]:
+                # Every list of this bin arrives sorted: each pixel composites its hits
+                # as they come, whatever their number.
+                for li in range(8):
+                    i = i0 + li
+                    if i < width and j < height:
+                        acc = vec4(0.0)
+                        transmittance = c.real(1.0)
+                        done = 0
+                        n = 0
+                        for e in range(span[0], span[1]):
+                            entry = bin_entries[e]
+                            if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
+                                n += 1
+                                if not ti.static(stop) or transmittance >= threshold:
+                                    c.behind(
+                                        fragment_rgba(shade, packed, entry >> 1, i, j, flat),
+                                        acc,
+                                        transmittance,
+                                    )
+                                    done += 1
+                        settle(image, depth_complexity, layers, residual, pending, spilled, i, j,
+                               acc, transmittance, done, n, 0, bg, stop)  # fmt: skip
+            else:
+                # (Declared here: Taichi zeroes a thread's arrays, 4 KiB of keys.)
+                keys = ti.Vector([0] * (8 * local), dt=ti.i64)
+                count = ti.Vector([0] * 8, dt=ti.i32)
+                last = ti.Vector([-1] * 8, dt=ti.i64)  # each list's largest key so far
+                moves = ti.Vector([0] * 8, dt=ti.i32)
+                unsorted = ti.Vector([0] * 8, dt=ti.i32)
                 for e in range(span[0], span[1]):
                     m = candidates(bin_boxes, e, lj, half, bin_bits)
                     if m:
@@ -251,44 +289,22 @@ def build(real: object) -> SimpleNamespace:
                                     keys[slot + at] = k
                                 last[li] = ti.max(last[li], k)
                                 count[li] = n + 1
-            for li in range(8):
-                i = i0 + li
-                if i < width and j < height:
-                    acc = vec4(0.0)
-                    transmittance = c.real(1.0)
-                    done = 0
-                    n = count[li]
-                    if ordered:
-                        # Every list of this bin arrives sorted: composite the hits as
-                        # they come, whatever their number.
-                        for e in range(span[0], span[1]):
-                            entry = bin_entries[e]
-                            if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
-                                n += 1
-                                if not ti.static(stop) or transmittance >= threshold:
-                                    c.behind(
-                                        fragment_rgba(shade, packed, entry >> 1, i, j, flat),
-                                        acc,
-                                        transmittance,
-                                    )
-                                    done += 1
-                    elif n <= local:
-                        if unsorted[li]:
-                            c.sort_keys(keys, gaps, li * local, n)
-                        composite(
-                            keys, li * local, n, shade, packed, i, j, mask, threshold, flat,
-                            stop, acc, transmittance, done,
-                        )  # fmt: skip
-                    depth_complexity[j, i] = n
-                    if not ordered and n > local:
-                        pending[j, i] = n
-                        spilled[0] = 1
-                    else:
-                        pending[j, i] = 0
-                        write(
-                            image, layers, residual, i, j, acc, transmittance, done, n, bg,
-                            stop,
-                        )  # fmt: skip
+                for li in range(8):
+                    i = i0 + li
+                    if i < width and j < height:
+                        acc = vec4(0.0)
+                        transmittance = c.real(1.0)
+                        done = 0
+                        n = count[li]
+                        if n <= local:
+                            if unsorted[li]:
+                                c.sort_keys(keys, gaps, li * local, n)
+                            composite(
+                                keys, li * local, n, shade, packed, i, j, mask, threshold, flat,
+                                stop, acc, transmittance, done,
+                            )  # fmt: skip
+                        settle(image, depth_complexity, layers, residual, pending, spilled, i, j,
+                               acc, transmittance, done, n, n > local, bg, stop)  # fmt: skip
 
     @ti.kernel
     def resolve_spilled(
