@@ -19,7 +19,7 @@ from lamina.plugins.subpixel.checks import as_pair, check_positive, require_text
 from lamina.plugins.subpixel.noise import noise_from_image
 from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, texture_significance
 from lamina.plugins.subpixel.spectral import CrossSpectrum, noise_floor
-from lamina.plugins.subpixel.windows import apply_window, comoving_windows
+from lamina.plugins.subpixel.windows import WindowPowers, apply_window, comoving_windows
 from lamina.types import ShiftEstimate
 
 __all__ = ["PeakFit", "PhaseCorrelation", "bound_at_shift"]
@@ -86,7 +86,7 @@ def bound_at_shift(
         spectrum = CrossSpectrum(
             apply_window(reference, window_r), apply_window(moving, window_m), dtype=np.float64
         )
-        noise_scale = float(np.sqrt(0.5 * (np.mean(window_r**2) + np.mean(window_m**2))))
+        noise_scale = WindowPowers.of((window_r, window_m)).noise_scale
     moments = spectrum.moments(shift)
     sigma = noise * noise_scale if noise is not None else spectrum.noise_sigma(shift)
     sigma = max(sigma, floor)

@@ -50,6 +50,7 @@ from lamina.plugins.subpixel.quality import (
 from lamina.plugins.subpixel.registration import settled_contraction
 from lamina.plugins.subpixel.windows import (
     MIN_OVERLAP,
+    WindowPowers,
     apply_window,
     comoving_windows,
     masked_windows,
@@ -461,7 +462,7 @@ def _windowed_spectra(
         np.fft.fftn(apply_window(volume, window)) / np.sqrt(volume.size)
         for volume, window in zip((ref, mov), windows, strict=True)
     ]
-    scale = float(np.sqrt(0.5 * (np.mean(windows[0] ** 2) + np.mean(windows[1] ** 2))))
+    scale = WindowPowers.of(windows).noise_scale
     weighted = used if weights is None else used * weights
     return _Spectra(spectra[0], spectra[1], ks, used, weighted, windows, scale)
 
