@@ -177,6 +177,31 @@ def build(real: object) -> SimpleNamespace:
             pending[j, i] = 0
             write(image, layers, residual, i, j, acc, transmittance, done, n, background, stop)
 
+    @ti.func
+    def ordered_pixel(table: ti.template(), shade: ti.template(), bin_entries: ti.template(),
+                      bin_boxes: ti.template(), packed: ti.template(), image: ti.template(),
+                      depth_complexity: ti.template(), layers: ti.template(),
+                      residual: ti.template(), pending: ti.template(), spilled: ti.template(),
+                      span: ti.math.ivec2, i: ti.i32, j: ti.i32, bin_bits: ti.i32,
+                      background: vec4, threshold: ti.f32, flat: ti.template(),
+                      stop: ti.template()):  # fmt: skip
+        """``resolve``'s pixel (i, j) of a bin whose every list arrives sorted: it
+        composites its hits as they come, whatever their number, and keeps no key."""
+        acc = vec4(0.0)
+        transmittance = c.real(1.0)
+        done = 0
+        n = 0
+        for e in range(span[0], span[1]):
+            entry = bin_entries[e]
+            if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
+                n += 1
+                if not ti.static(stop) or transmittance >= threshold:
+                    c.behind(fragment_rgba(shade, packed, entry >> 1, i, j, flat), acc,
+                             transmittance)  # fmt: skip
+                    done += 1
+        settle(image, depth_complexity, layers, residual, pending, spilled, i, j, acc,
+               transmittance, done, n, 0, background, stop)  # fmt: skip
+
     @ti.kernel
     def resolve(
         table: common.table_t,
@@ -227,28 +252,11 @@ def build(real: object) -> SimpleNamespace:
             if q & ((1 << spread) - 1) == 0:  # the bin's first thread
                 prefetch(table, shade, packed, bin_entries, span, spilled, flat)
             if bin_ordered[b]:
-                # Every list of this bin arrives sorted: each pixel composites its hits
-                # as they come, whatever their number.
                 for li in range(8):
-                    i = i0 + li
-                    if i < width and j < height:
-                        acc = vec4(0.0)
-                        transmittance = c.real(1.0)
-                        done = 0
-                        n = 0
-                        for e in range(span[0], span[1]):
-                            entry = bin_entries[e]
-                            if c.hit_boxed(table, bin_boxes, e, entry, i, j, bin_bits):
-                                n += 1
-                                if not ti.static(stop) or transmittance >= threshold:
-                                    c.behind(
-                                        fragment_rgba(shade, packed, entry >> 1, i, j, flat),
-                                        acc,
-                                        transmittance,
-                                    )
-                                    done += 1
-                        settle(image, depth_complexity, layers, residual, pending, spilled, i, j,
-                               acc, transmittance, done, n, 0, bg, stop)  # fmt: skip
+                    if i0 + li < width and j < height:
+                        ordered_pixel(table, shade, bin_entries, bin_boxes, packed, image,
+                                      depth_complexity, layers, residual, pending, spilled, span,
+                                      i0 + li, j, bin_bits, bg, threshold, flat, stop)  # fmt: skip
             else:
                 # (Declared here: Taichi zeroes a thread's arrays, 4 KiB of keys.)
                 keys = ti.Vector([0] * (8 * local), dt=ti.i64)
