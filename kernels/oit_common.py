@@ -40,6 +40,8 @@ MAX_KEY = (1 << 63) - 1
 #: Set in the pixel box of a 16x16 bin's entry that covers the whole bin (its 4-bit
 #: corners take bits 0-15).
 FULL_BIT = 16
+#: Loop iterations per binning chunk (see ``bin_tiles``): Taichi's CPU task size.
+CHUNK_STRIDE = 512
 #: ``pack``'s record: the depth plane, RGBA f32 bits from column PACKED_RGBA, padding
 #: to 64 bytes.
 PACKED_RGBA, PACKED_COLUMNS = COL_ZHI + 1, 8
@@ -598,14 +600,18 @@ def build(real: object) -> SimpleNamespace:
         Phases 0 and 1 run a thread per chunk of consecutive triangles, one chunk
         per row of ``cursor``: no atomics, and no cursor's cache line passing
         between cores, which at 1M random triangles (each bin's count touched
-        from either core in turn) cost more than the rest of the phases.
+        from either core in turn) cost more than the rest of the phases.  A chunk
+        is every CHUNK_STRIDE-th iteration of the loop, the others idle: Taichi's
+        CPU backend runs a loop in tasks of 512 iterations (its adaptive block
+        size, which ``ti.loop_config`` does not override), so 32 chunks in 32
+        iterations would all run on one core.
 
         One compiled kernel with a runtime phase, not three kernels (nor
         ``ti.static`` phases, which compile separately): Taichi loads and
         JIT-compiles every kernel once per process, 0.05-0.15 s each, a cost that
         a first render pays.  Each phase is the kernel's one top-level loop, so it
         runs in parallel."""
-        n = cursor.shape[0]
+        n = cursor.shape[0] * CHUNK_STRIDE
         if phase == 2:
             n = bin_start.shape[0] - 1
         size = (table.shape[0] + cursor.shape[0] - 1) // cursor.shape[0]  # of a chunk
@@ -616,11 +622,12 @@ def build(real: object) -> SimpleNamespace:
                     table, bin_start, bin_entries, scratch, gaps, boxes, ordered, q, rect,
                     bin_bits, id_bits, depth_shift,
                 )  # fmt: skip
-            else:
-                for r in range(q * size, ti.min(q * size + size, table.shape[0])):
+            elif q % CHUNK_STRIDE == 0:
+                chunk = q // CHUNK_STRIDE
+                for r in range(chunk * size, ti.min(chunk * size + size, table.shape[0])):
                     bin_triangle(
-                        table, bbox, cursor, boxes, scratch, r, q, phase, bins_x, bin_bits,
-                        width, height, id_bits, depth_shift,
+                        table, bbox, cursor, boxes, scratch, r, chunk, phase, bins_x,
+                        bin_bits, width, height, id_bits, depth_shift,
                     )  # fmt: skip
 
     return SimpleNamespace(
