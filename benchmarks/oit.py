@@ -73,8 +73,9 @@ QUICK = [
 ]
 VTK_METHODS = ("vtk-classic", "vtk-dual")
 
-#: Sweeps (issue 17): (name, generator, n, size, methods); one timed render per row
-#: after a warm-up, lamina only (VTK rows come from the cases above).
+#: Sweeps (issue 17): (name, generator, n, size, methods); ``--repeat`` timed renders
+#: per row after a warm-up (the float64 reference: one), the best and the first
+#: reported, lamina only (VTK rows come from the cases above).
 SWEEP_METHODS = {
     "triangles": ("fragment-list", "fragment-list budget=256", "reference", *VTK_METHODS),
     "resolution": ("fragment-list", "multilayer-depth-peeling"),
@@ -115,18 +116,24 @@ def build_case(case: Case) -> tuple[Scene, Camera]:
 
 class Timer:
     """Best wall-clock and best process CPU time (all threads: Taichi's and llvmpipe's)
-    over the timed runs. On a shared machine CPU time is the steadier measure."""
+    over the timed runs, and the first run's wall time (a renderer's first frame at a
+    size also allocates and first-touches its pooled buffers). On a shared machine
+    CPU time is the steadier measure."""
 
     def __init__(self) -> None:
         self.wall = math.inf
         self.cpu = math.inf
+        self.first_wall = math.nan
 
     def __enter__(self) -> Timer:
         self._wall, self._cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *_: Any) -> None:
-        self.wall = min(self.wall, time.perf_counter() - self._wall)
+        wall = time.perf_counter() - self._wall
+        if math.isnan(self.first_wall):
+            self.first_wall = wall
+        self.wall = min(self.wall, wall)
         self.cpu = min(self.cpu, time.process_time() - self._cpu)
 
 
@@ -450,7 +457,7 @@ def _sweep_renderer(method: str) -> tuple[str, dict[str, Any]]:
 
 
 def run_sweep_row(
-    sweep: str, generator: str, n: int, size: tuple[int, int], *, vtk: bool = False
+    sweep: str, generator: str, n: int, size: tuple[int, int], *, repeat: int, vtk: bool = False
 ) -> list[dict[str, Any]]:
     """One scene of a sweep with each of the sweep's methods: time, CPU time, throughput,
     peak memory (the renderer's own account and the process's peak RSS so far) and, where
@@ -469,7 +476,8 @@ def run_sweep_row(
                 rows.append(_vtk_sweep_row(method, scene, camera, size, rows[0]))
             continue
         name, params = _sweep_renderer(method)
-        result, timer = time_lamina(name, scene, camera, size, 1, **params)
+        times = 1 if method == "reference" else repeat
+        result, timer = time_lamina(name, scene, camera, size, times, **params)
         if method == "reference":
             expected = result.image.astype(np.float64)
         rows.append(
@@ -485,6 +493,7 @@ def run_sweep_row(
                 "peak_memory_mib": result.stats.peak_memory_bytes / 2**20,
                 "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "image": result.image,
+                "first_ms": timer.first_wall * 1e3,
                 **_times(timer, result.stats.fragments),
             }
         )
@@ -664,11 +673,11 @@ def print_sweeps(rows: list[dict[str, Any]]) -> None:
         print_table(
             f"{sweep} sweep",
             ["scene", "size", "method", "fragments", "depth", "passes", "ms", "cpu ms",
-             "Mfrag/s", "peak MiB", "max RSS MiB", "max err"],
+             "first ms", "Mfrag/s", "peak MiB", "max RSS MiB", "max err"],
             (
                 [r["scene"], f"{r['size'][0]}x{r['size'][1]}", r["method"], f"{r['fragments']:,}",
                  r["max_depth_complexity"], r["passes"], f"{r['ms']:.1f}", f"{r['cpu_ms']:.1f}",
-                 f"{r['mfragments_per_s']:.1f}", f"{r['peak_memory_mib']:.0f}",
+                 f"{r.get('first_ms', math.nan):.1f}", f"{r['mfragments_per_s']:.1f}", f"{r['peak_memory_mib']:.0f}",
                  f"{r['max_rss_mib']:.0f}",
                  "n/a" if r["max_error"] is None else f"{r['max_error']:.1e}"]
                 for r in mine
@@ -843,7 +852,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small scenes, a smoke run")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    parser.add_argument("--repeat", type=int, default=3, help="timed renders per 512x512 case")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="timed renders per 512x512 case and per sweep row"
+    )
     parser.add_argument("--arch", default=None, help="Taichi backend: cpu, cuda, vulkan, auto")
     parser.add_argument("--no-vtk", action="store_true", help="lamina's renderers only")
     parser.add_argument("--cases", default=None, help="comma-separated case names to run")
@@ -882,7 +893,9 @@ def main(argv: list[str] | None = None) -> int:
         for sweep, generator, n, size in QUICK_SWEEPS if args.quick else SWEEPS:
             if sweep in wanted:
                 print(f"running {sweep} sweep: {generator}({n}) at {size} ...", file=sys.stderr)
-                sweep_rows += run_sweep_row(sweep, generator, n, size, vtk=not args.no_vtk)
+                sweep_rows += run_sweep_row(
+                    sweep, generator, n, size, repeat=args.repeat, vtk=not args.no_vtk
+                )
         if not args.json:
             print_sweeps(sweep_rows)
     for case in cases:
