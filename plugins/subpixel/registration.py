@@ -760,8 +760,7 @@ class MLRefine:
             # where that is lower.
             scene_sigma = sigma / noise_scale
             if masks is None:
-                own = max(noise_from_image(ref), noise_from_image(mov), rounding)
-                scene_sigma = min(scene_sigma, own)
+                scene_sigma = min(scene_sigma, _own_noise(ref, mov, rounding))
             require_texture(ref, mov, masks, scene_sigma)
         peak = spectrum.normalized_peak(spectrum.correlation(shift))
         information = spectrum.information(spectrum.midpoint_power(shift), sigma, check=False)
@@ -975,6 +974,12 @@ def _fits_windows(shape: tuple[int, ...], shift: np.ndarray) -> bool:
     return bool(np.all(np.array(shape) - 1.0 - np.abs(shift) >= MIN_OVERLAP))
 
 
+def _own_noise(ref: np.ndarray, mov: np.ndarray, rounding: float) -> float:
+    """The images' own noise (the larger image estimate, at least the rounding):
+    what texture is judged against where a residual holds more than noise."""
+    return max(noise_from_image(ref), noise_from_image(mov), rounding)
+
+
 def _peak_only(
     ref: np.ndarray,
     mov: np.ndarray,
@@ -989,8 +994,7 @@ def _peak_only(
     texture is refused, naming the direction), against the images' own noise:
     a thin overlap's residual measures nothing.
     """
-    noise = max(noise_from_image(ref), noise_from_image(mov), rounding)
-    require_texture(ref, mov, masks, noise)
+    require_texture(ref, mov, masks, _own_noise(ref, mov, rounding))
     shape = ref.shape
     covariance = np.eye(2) * _THIN_OVERLAP_VARIANCE
     message = (
