@@ -51,14 +51,26 @@ def _jit(signature: str) -> Callable[[Callable[..., Any]], Any]:
     constant arguments (literals to numba) are not compiled apart."""
 
     def compiled(function: Callable[..., Any]) -> Any:
+        dispatcher: Any  # numba's Dispatcher; its stubs leave out the cache
         try:
-            return numba.njit(signature, cache=True, nogil=True)(function)
+            dispatcher = numba.njit(cache=True, nogil=True)(function)
         except RuntimeError as error:
             if "no locator available" not in str(error):
                 raise
             # Nowhere to keep a cache (a read-only installation, no writable home
             # and no NUMBA_CACHE_DIR): the same code, compiled in every process.
-            return numba.njit(signature, nogil=True)(function)
+            dispatcher = numba.njit(nogil=True)(function)
+        try:
+            dispatcher.compile(signature)
+        except Exception:
+            # numba unpickles its cache files unguarded: a truncated or edited one
+            # fails every import. Its entries are dropped and the function compiled
+            # afresh (and cached again); a genuine compile error raises again here.
+            dispatcher._cache.flush()
+            dispatcher.compile(signature)
+        # What numba.njit(signature) does: no other signature is ever compiled.
+        dispatcher.disable_compile()
+        return dispatcher
 
     return compiled
 

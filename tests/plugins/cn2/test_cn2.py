@@ -578,3 +578,36 @@ def test_the_search_compiles_where_no_cache_can_be_written(monkeypatch):
     compiled = beam._jit("int64(int64)")(plus_one)
     assert compiled(41) == 42
     assert isinstance(compiled._cache, caching.NullCache)
+
+
+def test_a_damaged_cache_is_compiled_afresh(tmp_path, monkeypatch):
+    """numba unpickles its cache files unguarded, so a truncated or edited one used
+    to fail every import of the search (UnpicklingError). Now the entry is dropped,
+    the function compiled afresh and cached again (the next load hits the cache);
+    a genuine compile error still raises."""
+    import numba
+    from numba.core.errors import TypingError
+
+    from lamina.plugins.cn2 import beam
+
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path))
+
+    def plus_two(x):
+        return x + 2
+
+    assert beam._jit("int64(int64)")(plus_two)(40) == 42
+    files = sorted(tmp_path.rglob("*plus_two*"))
+    assert {path.suffix for path in files} == {".nbi", ".nbc"}
+    for damage in (lambda data: data[:20], lambda data: b"garbage", lambda data: b""):
+        for path in files:
+            path.write_bytes(damage(path.read_bytes()))
+        assert beam._jit("int64(int64)")(plus_two)(40) == 42
+        reloaded = beam._jit("int64(int64)")(plus_two)
+        assert sum(reloaded.stats.cache_hits.values()) == 1
+        assert reloaded(1) == 3
+
+    def broken(x):
+        return x.no_such_attribute
+
+    with pytest.raises(TypingError):
+        beam._jit("int64(int64)")(broken)
