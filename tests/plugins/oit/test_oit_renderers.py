@@ -165,6 +165,30 @@ def references():
     }
 
 
+@pytest.mark.parametrize(
+    ("n", "seed", "size"),
+    [(5_000, 0, (40, 56)), (9_000, 1, (24, 32)), (20_000, 2, (56, 40)), (40_000, 3, (32, 48))],
+)
+def test_many_triangles_bin_in_chunks_and_equal_reference(n, seed, size, monkeypatch):
+    """Scenes of thousands of triangles, which the SCENES above are not: binning
+    splits them into 2-8 chunks with their own cursors (2,048 triangles or more
+    each) and, from 2**14 faces, sets them up in a kernel; every pixel's fragments
+    are still those of the float64 reference."""
+    from lamina.plugins.oit.renderers import binning
+    from lamina.scene.procedural import random_triangles
+
+    monkeypatch.setattr(raster, "_large_frames", 1)  # past the first frame: kernel setup
+    scene, camera = random_triangles(n, seed=seed)
+    assert binning.chunks(n, 1) >= 2
+    expected = Reference().render(scene, camera, size)
+    for method in ("fragment-list", "fragment-list-spilled", "dual-depth-peeling"):
+        found = METHODS[method]().render(scene, camera, size)
+        np.testing.assert_array_equal(found.depth_complexity, expected.depth_complexity)
+        assert found.stats.fragments == expected.stats.fragments > 0
+        error = np.abs(found.image.astype(np.float64) - expected.image).max()
+        assert error <= 1e-5, f"{method}, {n} triangles: max error {error:.3g}"
+
+
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("name", SCENES)
 def test_taichi_methods_equal_reference(method, name, references):
