@@ -202,6 +202,89 @@ def build(real: object) -> SimpleNamespace:
         settle(image, depth_complexity, layers, residual, pending, spilled, i, j, acc,
                transmittance, done, n, 0, background, stop)  # fmt: skip
 
+    @ti.func
+    def row_of(q: ti.i32, bins_x: ti.i32, bin_bits: ti.i32) -> ti.math.ivec4:
+        """(i0, j, lj, half) of ``resolve``'s row ``q`` of 8 pixels: pixels i0 to i0 + 7
+        of image row j, row ``lj`` of its bin, columns from ``8 * half`` (a bin has
+        ``2**(bin_bits - 3)`` rows of 8 pixels to a pixel row)."""
+        b = q >> (2 * bin_bits - 3)
+        lj = (q >> (bin_bits - 3)) & ((1 << bin_bits) - 1)
+        half = q & ((1 << (bin_bits - 3)) - 1)
+        return ti.math.ivec4(
+            ((b % bins_x) << bin_bits) | (half << 3), ((b // bins_x) << bin_bits) | lj, lj, half
+        )
+
+    @ti.func
+    def resolve_row(table: ti.template(), shade: ti.template(), bin_entries: ti.template(),
+                    bin_boxes: ti.template(), packed: ti.template(), gaps: ti.template(),
+                    image: ti.template(), depth_complexity: ti.template(),
+                    layers: ti.template(), residual: ti.template(), pending: ti.template(),
+                    spilled: ti.template(), keys: ti.template(), span: ti.math.ivec2,
+                    row: ti.math.ivec4, bin_bits: ti.i32, id_bits: ti.i32, depth_shift: ti.i32,
+                    mask: ti.i64, background: vec4, threshold: ti.f32, flat: ti.template(),
+                    stop: ti.template(), local: ti.template()):  # fmt: skip
+        """``resolve``'s 8 pixels ``row`` (``row_of``) of a bin that is not in key
+        order: it walks the bin once, handing each entry's
+        covered pixels (``candidates``) their keys, each pixel's list kept sorted by
+        insertion in its ``local`` slots of ``keys`` (nearly sorted: few moves; past
+        8 * local moves the rest is appended and Shell-sorted at the end): a walk per
+        8 pixels instead of one per pixel, and a branch per entry and fragment
+        instead of one per entry and pixel."""
+        height, width = image.shape[0], image.shape[1]
+        i0, j, lj, half = row[0], row[1], row[2], row[3]
+        count = ti.Vector([0] * 8, dt=ti.i32)
+        last = ti.Vector([-1] * 8, dt=ti.i64)  # each list's largest key so far
+        moves = ti.Vector([0] * 8, dt=ti.i32)
+        unsorted = ti.Vector([0] * 8, dt=ti.i32)
+        for e in range(span[0], span[1]):
+            m = candidates(bin_boxes, e, lj, half, bin_bits)
+            if m:
+                entry = bin_entries[e]
+                while m:
+                    low = m & -m
+                    m ^= low
+                    li = ti.math.popcnt(low - 1)
+                    covered = 1  # (Taichi's `or` would read the table anyway)
+                    if bin_bits != 3:
+                        covered = c.hit(table, entry, i0 + li, j)
+                    if covered:
+                        k = fragment_key(
+                            table, packed, entry >> 1, i0 + li, j, id_bits, depth_shift, flat
+                        )
+                        n = count[li]
+                        if n < local:
+                            slot = li * local
+                            at = n
+                            if k < last[li]:
+                                if moves[li] < 8 * local:
+                                    while at > 0:
+                                        if keys[slot + at - 1] < k:
+                                            break
+                                        keys[slot + at] = keys[slot + at - 1]
+                                        at -= 1
+                                    moves[li] += n - at
+                                else:
+                                    unsorted[li] = 1
+                            keys[slot + at] = k
+                        last[li] = ti.max(last[li], k)
+                        count[li] = n + 1
+        for li in range(8):
+            i = i0 + li
+            if i < width and j < height:
+                acc = vec4(0.0)
+                transmittance = c.real(1.0)
+                done = 0
+                n = count[li]
+                if n <= local:
+                    if unsorted[li]:
+                        c.sort_keys(keys, gaps, li * local, n)
+                    composite(
+                        keys, li * local, n, shade, packed, i, j, mask, threshold, flat, stop,
+                        acc, transmittance, done,
+                    )  # fmt: skip
+                settle(image, depth_complexity, layers, residual, pending, spilled, i, j, acc,
+                       transmittance, done, n, n > local, background, stop)  # fmt: skip
+
     @ti.kernel
     def resolve(
         table: common.table_t,
@@ -227,92 +310,44 @@ def build(real: object) -> SimpleNamespace:
         flat: ti.template(),
         stop: ti.template(),
         local: ti.template(),
+        rows: ti.template(),
     ):
         """Count every pixel's fragments and resolve the lists that fit ``local`` keys
         or arrive sorted; mark the others in ``pending`` (their counts) and
         ``spilled[0]`` (``spilled[1]``: ``prefetch``'s sink).
 
-        A thread takes 8 pixels of one bin row.  In a bin that is not in key order
-        it walks the bin once, handing each entry's covered pixels (``candidates``)
-        their keys, each pixel's list kept sorted by insertion (nearly sorted: few
-        moves; past 8 * local moves the rest is appended and Shell-sorted at the
-        end): a walk per 8 pixels instead of one per pixel, and a branch per entry
-        and fragment instead of one per entry and pixel."""
+        A thread takes ``rows`` rows of 8 pixels of one bin, one after the other
+        (``resolve_row``): 8, a whole 8x8 bin, on the CPU, where the zeroing of the
+        key array is per thread; 1 on a GPU, for parallelism."""
         height, width = image.shape[0], image.shape[1]
         bg = vec4(background)  # in the accumulation type
         mask = c.id_mask(id_bits)
-        spread = 2 * bin_bits - 3  # log2 of the threads per bin
-        for q in range((bin_start.shape[0] - 1) << spread):
-            b = q >> spread
-            lj = (q >> (bin_bits - 3)) & ((1 << bin_bits) - 1)
-            half = q & ((1 << (bin_bits - 3)) - 1)
-            i0 = ((b % bins_x) << bin_bits) | (half << 3)
-            j = ((b // bins_x) << bin_bits) | lj
+        spread = 2 * bin_bits - 3  # log2 of the rows of 8 pixels per bin
+        for t in range(((bin_start.shape[0] - 1) << spread) // rows):
+            b = (t * rows) >> spread  # (rows divides a bin's rows: all of t's are in b)
             span = c.bin_span(bin_start, b)
-            if q & ((1 << spread) - 1) == 0:  # the bin's first thread
+            if (t * rows) & ((1 << spread) - 1) == 0:  # the bin's first thread
                 prefetch(table, shade, packed, bin_entries, span, spilled, flat)
             if bin_ordered[b]:
-                for li in range(8):
-                    if i0 + li < width and j < height:
-                        ordered_pixel(table, shade, bin_entries, bin_boxes, packed, image,
-                                      depth_complexity, layers, residual, pending, spilled, span,
-                                      i0 + li, j, bin_bits, bg, threshold, flat, stop)  # fmt: skip
+                for u in range(rows):
+                    row = row_of(t * rows + u, bins_x, bin_bits)
+                    for li in range(8):
+                        if row[0] + li < width and row[1] < height:
+                            ordered_pixel(table, shade, bin_entries, bin_boxes, packed, image,
+                                          depth_complexity, layers, residual, pending, spilled,
+                                          span, row[0] + li, row[1], bin_bits, bg, threshold,
+                                          flat, stop)  # fmt: skip
             else:
-                # (Declared here: Taichi zeroes a thread's arrays, 4 KiB of keys.)
+                # (Declared here, once per thread: Taichi zeroes a thread's arrays, 4 KiB
+                # of keys, which cost as much as a tenth of the resolve when every row of
+                # 8 pixels was a thread.)
                 keys = ti.Vector([0] * (8 * local), dt=ti.i64)
-                count = ti.Vector([0] * 8, dt=ti.i32)
-                last = ti.Vector([-1] * 8, dt=ti.i64)  # each list's largest key so far
-                moves = ti.Vector([0] * 8, dt=ti.i32)
-                unsorted = ti.Vector([0] * 8, dt=ti.i32)
-                for e in range(span[0], span[1]):
-                    m = candidates(bin_boxes, e, lj, half, bin_bits)
-                    if m:
-                        entry = bin_entries[e]
-                        while m:
-                            low = m & -m
-                            m ^= low
-                            li = ti.math.popcnt(low - 1)
-                            covered = 1  # (Taichi's `or` would read the table anyway)
-                            if bin_bits != 3:
-                                covered = c.hit(table, entry, i0 + li, j)
-                            if covered:
-                                k = fragment_key(
-                                    table, packed, entry >> 1, i0 + li, j, id_bits, depth_shift,
-                                    flat,
-                                )  # fmt: skip
-                                n = count[li]
-                                if n < local:
-                                    slot = li * local
-                                    at = n
-                                    if k < last[li]:
-                                        if moves[li] < 8 * local:
-                                            while at > 0:
-                                                if keys[slot + at - 1] < k:
-                                                    break
-                                                keys[slot + at] = keys[slot + at - 1]
-                                                at -= 1
-                                            moves[li] += n - at
-                                        else:
-                                            unsorted[li] = 1
-                                    keys[slot + at] = k
-                                last[li] = ti.max(last[li], k)
-                                count[li] = n + 1
-                for li in range(8):
-                    i = i0 + li
-                    if i < width and j < height:
-                        acc = vec4(0.0)
-                        transmittance = c.real(1.0)
-                        done = 0
-                        n = count[li]
-                        if n <= local:
-                            if unsorted[li]:
-                                c.sort_keys(keys, gaps, li * local, n)
-                            composite(
-                                keys, li * local, n, shade, packed, i, j, mask, threshold, flat,
-                                stop, acc, transmittance, done,
-                            )  # fmt: skip
-                        settle(image, depth_complexity, layers, residual, pending, spilled, i, j,
-                               acc, transmittance, done, n, n > local, bg, stop)  # fmt: skip
+                for u in range(rows):
+                    row = row_of(t * rows + u, bins_x, bin_bits)
+                    resolve_row(table, shade, bin_entries, bin_boxes, packed, gaps, image,
+                                depth_complexity, layers, residual, pending, spilled, keys, span,
+                                row, bin_bits, id_bits, depth_shift, mask, bg, threshold, flat,
+                                stop, local)  # fmt: skip
 
     @ti.kernel
     def resolve_spilled(

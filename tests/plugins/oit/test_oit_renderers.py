@@ -454,6 +454,35 @@ def test_fragment_list_sorts_in_threads_and_spills_long_lists(references):
     assert 0 < error <= stopped.stats.early_stop_error + 1e-6
 
 
+@pytest.mark.parametrize("small_box", [0, None])
+@pytest.mark.parametrize("name", [*SCENES, "random"])
+def test_fragment_list_rows_per_thread_give_the_same_bits(name, small_box, monkeypatch):
+    """The CPU resolve's threads take a bin's rows of 8 pixels one after the other; a
+    GPU's take one row each.  Every split gives the same image, bit for bit, in 8x8
+    bins and (``SMALL_BOX`` 0) 16x16 ones, early stopping and spilling included."""
+    from lamina.plugins.oit.renderers import binning, fragment_list
+    from lamina.scene.procedural import random_triangles
+
+    if small_box is not None:
+        monkeypatch.setattr(binning, "SMALL_BOX", small_box)
+    scene, camera = random_triangles(3_000, seed=4) if name == "random" else SCENES[name]
+    size = (40, 56)
+    renders = {}
+    for rows in (1, 8):
+        monkeypatch.setattr(fragment_list, "_THREAD_ROWS", rows)
+        for params in ({}, {"early_stop_transmittance": 0.4}):
+            for local in (64, 2):
+                renderer = FragmentList(**params)
+                renderer._local_keys = local
+                out = renderer.render(scene, camera, size)
+                assert out.stats.notes["bin_size"] == (16 if small_box == 0 else 8)
+                renders.setdefault((local, *params), []).append(out)
+    for outs in renders.values():
+        for out in outs[1:]:
+            np.testing.assert_array_equal(out.image, outs[0].image)
+            np.testing.assert_array_equal(out.depth_complexity, outs[0].depth_complexity)
+
+
 def test_empty_view_renders_background():
     scene = Scene(
         vertices=np.add(SQUARE, (10, 0, 0)),
