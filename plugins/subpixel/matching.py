@@ -98,7 +98,7 @@ def choose_start(
             for axis, size in enumerate(reference.shape):
                 options += [_wrapped(option, axis, size) for option in options]
         for option in options:
-            if not any(np.all(np.abs(option - seen) <= 1.0) for seen in candidates):
+            if not any(_distance(option, seen) <= 1.0 for seen in candidates):
                 candidates.append(option)
     scores = _scores(reference, moving, candidates, independent, wrap)
     if _in_doubt(scores, candidates):
@@ -127,7 +127,7 @@ def choose_start(
         return Match(best, score, spread, warnings)
     for index in order[1:]:
         other = candidates[index]
-        if scores[index] >= score - _RUNNER_UP_Z and np.max(np.abs(other - best)) > 1.5:
+        if scores[index] >= score - _RUNNER_UP_Z and _distance(other, best) > 1.5:
             spread = np.maximum(spread, np.abs(other - best) / 2.0)
             warnings.append(
                 f"periodic texture: a shift of ({', '.join(f'{v:.0f}' for v in other)}) px matches "
@@ -163,7 +163,7 @@ def _in_doubt(scores: np.ndarray, candidates: list[np.ndarray]) -> bool:
         return True
     return any(
         scores[index] >= scores[best] - _RUNNER_UP_Z
-        and np.max(np.abs(candidates[index] - candidates[best])) > 1.5
+        and _distance(candidates[index], candidates[best]) > 1.5
         for index in range(len(candidates))
         if index != best
     )
@@ -189,11 +189,11 @@ def secondary_peak(surface: np.ndarray) -> np.ndarray | None:
         reach = [int(np.argmax(side < 0.5 * top)) or size // 2 for side in (ahead, behind)]
         half = min(2 * max(reach), size // 2)
         index.append(np.arange(peak[axis] - half, peak[axis] + half + 1) % size)
-    outside = np.ones(surface.shape, dtype=bool)
-    outside[np.ix_(*index)] = False
-    if not np.any(outside):
-        return None
-    flat = int(np.argmax(np.where(outside, surface, -np.inf)))
+    if all(np.unique(i).size == n for i, n in zip(index, surface.shape, strict=True)):
+        return None  # the lobe covers the whole surface
+    outside = surface.copy()
+    outside[np.ix_(*index)] = -np.inf
+    flat = int(np.argmax(outside))
     if surface.flat[flat] < _SECOND_PEAK * top:
         return None
     second = np.unravel_index(flat, surface.shape)
@@ -201,6 +201,13 @@ def secondary_peak(surface: np.ndarray) -> np.ndarray | None:
         [s - n if s > n / 2 else s for s, n in zip(second, surface.shape, strict=True)],
         dtype=np.float64,
     )
+
+
+def _distance(first: np.ndarray, second: np.ndarray) -> float:
+    """Largest per-axis difference of two shifts, in Python floats: numpy's call
+    overhead on two-element arrays, over every pair of candidates, took 3 % of a
+    registration."""
+    return max(abs(a - b) for a, b in zip(first.tolist(), second.tolist(), strict=True))
 
 
 def _wrapped(shift: np.ndarray, axis: int, size: int) -> np.ndarray:

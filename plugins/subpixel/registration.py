@@ -32,7 +32,13 @@ from lamina.plugins.subpixel.quality import (
     texture_significance,
     valid_interior,
 )
-from lamina.plugins.subpixel.spectral import CrossSpectrum, Moments, noise_floor, surface_peak
+from lamina.plugins.subpixel.spectral import (
+    CrossSpectrum,
+    Moments,
+    noise_floor,
+    surface_peak,
+    wavenumbers,
+)
 from lamina.plugins.subpixel.windows import (
     MIN_OVERLAP,
     WindowPowers,
@@ -653,11 +659,8 @@ class MLRefine:
         extra = np.zeros((2, 2))
         if texture.z[1] < SIGNIFICANT_Z or texture.z[0] < SIGNIFICANT_Z:
             extra += np.diag(np.maximum(np.diag(crlb) - np.diag(covariance), 0.0))
-        weights = spectrum.bin_weights.copy()
-        low = (np.abs(spectrum.grid.ky)[:, None] <= 0.5 * np.pi) & (
-            np.abs(spectrum.grid.kx)[None, :] <= 0.5 * np.pi
-        )
-        spectrum.set_weights(weights * low)
+        weights = spectrum.bin_weights
+        spectrum.set_weights(weights * _lower_half_band(spectrum.shape, spectrum.dtype))
         try:
             sub_moments = spectrum.moments(shift)
             if _smallest_eigenvalue(sub_moments.curvature) <= 0:
@@ -1055,3 +1058,16 @@ def _static_window(shape: tuple[int, int], dtype: type) -> np.ndarray:
     window, _ = comoving_windows(shape, np.zeros(2), _COARSE_TAPER, dtype=dtype)
     window.flags.writeable = False
     return window
+
+
+@functools.lru_cache(maxsize=8)
+def _lower_half_band(shape: tuple[int, int], dtype: type) -> np.ndarray:
+    """1 on the half-plane bins with both wavenumbers up to pi / 2 (read-only)."""
+    # compared in the grid's precision, as the fit's wavenumbers are
+    ky, kx = wavenumbers(shape)
+    low = (np.abs(ky.astype(dtype))[:, None] <= 0.5 * np.pi) & (
+        np.abs(kx.astype(dtype))[None, :] <= 0.5 * np.pi
+    )
+    low = low.astype(dtype)
+    low.flags.writeable = False
+    return low

@@ -106,6 +106,8 @@ class _Grid:
     base: np.ndarray  # half-plane multiplicity, 0 at DC and Nyquist
     used: np.ndarray  # 1 where a bin enters the fit
     products: tuple[np.ndarray, np.ndarray, np.ndarray]  # ky^2, ky kx, kx^2 grids
+    ky_powers: np.ndarray  # (H, 3) float64: 1, ky, ky^2
+    kx_powers: np.ndarray  # (W//2+1, 3): 1, kx, kx^2 in the grid's precision
 
 
 @functools.lru_cache(maxsize=32)
@@ -128,16 +130,23 @@ def _grid(shape: tuple[int, int], dtype: type) -> _Grid:
         value = value.astype(dtype)
         value.flags.writeable = False
         products.append(value)
-    return _Grid(products=tuple(products), **frozen)
+    powers = {"ky_powers": _powers(ky), "kx_powers": _powers(kx).astype(dtype)}
+    for value in powers.values():
+        value.flags.writeable = False
+    return _Grid(products=tuple(products), **powers, **frozen)
 
 
 @dataclass(frozen=True)
 class _Support:
     """The weighted cross spectrum on the rows and columns with a weighted bin."""
 
-    weighted: np.ndarray  # q C with the multiplicities
-    ky: np.ndarray  # float64 wavenumbers of its rows
-    kx: np.ndarray  # wavenumbers of its columns
+    #: ``q C`` with the multiplicities, as real numbers: (rows, 2 columns), real and
+    #: imaginary parts interleaved.
+    interleaved: np.ndarray
+    #: (rows, 3) float64: 1, ky and ky**2 of its rows.
+    ky_powers: np.ndarray
+    #: (columns, 3) float64: 1, kx and kx**2 of its columns.
+    kx_powers: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,7 @@ class CrossSpectrum:
         self.cross = self.spectrum_r * np.conj(self.spectrum_m)
         self.power_r = _power(self.spectrum_r)
         self.power_m = _power(self.spectrum_m)
+        self._aligned_at: tuple[tuple[float, float], np.ndarray] | None = None
         self.set_weights(weights)
 
     def set_weights(self, weights: np.ndarray | None) -> None:
@@ -199,19 +209,19 @@ class CrossSpectrum:
         self._n_bins: float | None = None
 
     def _weighted_cross(self) -> _Support:
-        """``q C`` with the multiplicities, cut to the rows and columns that hold a
-        weighted bin: the band and the Wiener weights leave out a fifth of the bins
-        of 256 px views, the half-band fit of the model check three quarters."""
+        """``q C`` with the multiplicities, cut to the columns up to the last that
+        holds a weighted bin (the band and the Wiener weights leave out the columns
+        next to Nyquist; a slice, where cutting rows took a copy that cost more
+        than the sums it saved)."""
         if self._support is None:
             weights = self.weights
-            rows = np.flatnonzero(np.any(weights, axis=1))
             columns = np.flatnonzero(np.any(weights, axis=0))
             width = int(columns[-1]) + 1 if columns.size else 0
-            cut: slice | np.ndarray = slice(None) if rows.size == len(weights) else rows
+            weighted = self.cross[:, :width] * weights[:, :width]
             self._support = _Support(
-                self.cross[cut, :width] * weights[cut, :width],
-                self.grid.ky[cut].astype(np.float64),
-                self.grid.kx[:width],
+                weighted.view(weighted.real.dtype),
+                self.grid.ky_powers,
+                self.grid.kx_powers[:width].astype(np.float64),
             )
         return self._support
 
@@ -254,16 +264,12 @@ class CrossSpectrum:
         ``multiplicity=False`` says it already is."""
         if multiplicity:
             values = values * self.grid.base
-        # k k^T is separable: row sums of values times 1, kx and kx**2 (pairwise along
-        # the contiguous axis, in float64), then weighted by ky**2, ky and 1
-        kx = self.grid.kx
-        ky = self.grid.ky.astype(np.float64)
-        rows = np.sum(values, axis=1, dtype=np.float64)
-        rows_x = np.sum(values * kx, axis=1, dtype=np.float64)
-        xx = float(np.sum(values * (kx * kx), dtype=np.float64))
-        yy = float(np.sum(ky * ky * rows))
-        yx = float(np.sum(ky * rows_x))
-        return np.array([[yy, yx], [yx, xx]])
+        # k k^T is separable: row sums of values times 1, kx and kx**2 (one matrix
+        # product, one pass), then sums over ky of them times 1, ky and ky**2 in
+        # float64; sums[a, b] is the sum of values ky**a kx**b
+        rows = (values.astype(self.dtype, copy=False) @ self.grid.kx_powers).astype(np.float64)
+        sums = self.grid.ky_powers.T @ rows
+        return np.array([[sums[2, 0], sums[1, 1]], [sums[1, 1], sums[0, 2]]])
 
     def coarse_shift(
         self, *, phase: bool = False, fit: str = "parabolic"
@@ -304,39 +310,34 @@ class CrossSpectrum:
     def moments(self, shift: np.ndarray) -> Moments:
         """Correlation, its gradient and curvature at ``shift``."""
         support = self._weighted_cross()
-        weighted, kx = support.weighted, support.kx
-        phase_x = np.exp(-1j * float(shift[1]) * kx.astype(np.float64)).astype(self.cross.dtype)
-        # One complex product and row sum per power of kx, not one broadcast product:
-        # complex-by-real products of the rows take a slow casting loop. Not BLAS:
-        # OpenBLAS threads products of this size, and its threads stall for
-        # milliseconds when the cores are busy. The sums run along the contiguous
-        # last axis, where numpy sums pairwise: along the rows it adds one by one,
-        # rounding by about eps * H terms that cancel at the optimum (float32 fits of
-        # noise-free 64-256 px views strayed 1.3-1.5x farther from float64 ones).
-        rows = [
-            np.sum(weighted * column, axis=1).astype(np.complex128)
-            for column in (phase_x, kx * phase_x, kx**2 * phase_x)
-        ]
-        ky = support.ky
-        phase_y = np.exp(-1j * float(shift[0]) * ky)
-        ky_phase = ky * phase_y
-        s00 = np.sum(rows[0] * phase_y)
-        s01 = np.sum(rows[1] * phase_y)
-        s10 = np.sum(rows[0] * ky_phase)
-        s02 = np.sum(rows[2] * phase_y)
-        s11 = np.sum(rows[1] * ky_phase)
-        s20 = np.sum(rows[0] * ky * ky_phase)
-        correlation = float(s00.real)
+        # The sums over kx of q C exp(-i kx dx) times 1, kx and kx**2 are one real
+        # matrix product of the interleaved spectrum, (rows, 2 columns) by
+        # (2 columns, 6): a single pass over the spectrum (the three complex
+        # products and row sums it replaces made six, each with a temporary).
+        columns = support.kx_powers * np.exp(-1j * float(shift[1]) * support.kx_powers[:, 1:2])
+        matrix = np.empty((2 * len(columns), 6), dtype=support.interleaved.dtype)
+        matrix[0::2, :3] = columns.real
+        matrix[1::2, :3] = -columns.imag
+        matrix[0::2, 3:] = columns.imag
+        matrix[1::2, 3:] = columns.real
+        products = (support.interleaved @ matrix).astype(np.float64)
+        rows = products[:, :3] + 1j * products[:, 3:]
+        # then over ky with exp(-i ky dy) times 1, ky and ky**2: sums[a, b] is the
+        # sum of ky**a kx**b q C exp(-ik.d)
+        ky_powers = support.ky_powers
+        sums = (ky_powers * np.exp(-1j * float(shift[0]) * ky_powers[:, 1:2])).T @ rows
+        correlation = float(sums[0, 0].real)
         # d/dd Re sum C exp(-ik.d) = Re sum (-i k) C exp(-ik.d) = Im sum k C exp(-ik.d)
-        gradient = np.array([s10.imag, s01.imag])
-        curvature = np.array([[s20.real, s11.real], [s11.real, s02.real]])
+        gradient = np.array([sums[1, 0].imag, sums[0, 1].imag])
+        curvature = np.array(
+            [[sums[2, 0].real, sums[1, 1].real], [sums[1, 1].real, sums[0, 2].real]]
+        )
         return Moments(correlation, gradient, curvature)
 
     def midpoint_power(self, shift: np.ndarray) -> np.ndarray:
         """Per-bin power ``|A + B|^2 / 4`` of the aligned mean of the two images, whose
         expectation is the power of ``g`` plus ``sigma**2 / 2``."""
-        aligned = np.real(self.cross * self.phase(shift))
-        return (self.power_r + self.power_m + 2.0 * aligned) / 4.0
+        return (self.power_r + self.power_m + 2.0 * self._aligned(shift)) / 4.0
 
     def noise_sigma(self, shift: np.ndarray) -> float:
         """Noise standard deviation per pixel from the residual at ``shift`` (with the
@@ -347,7 +348,15 @@ class CrossSpectrum:
 
     def correlation(self, shift: np.ndarray) -> float:
         """``sum q Re C exp(-ik.d)`` alone: a third of the work of :meth:`moments`."""
-        return _sum(self.weights, np.real(self.cross * self.phase(shift)))
+        return _sum(self.weights, self._aligned(shift))
+
+    def _aligned(self, shift: np.ndarray) -> np.ndarray:
+        """``Re C exp(-ik.d)`` per bin, kept for the last ``shift``: the correlation and
+        the midpoint power are both taken at the estimate."""
+        key = (float(shift[0]), float(shift[1]))
+        if self._aligned_at is None or self._aligned_at[0] != key:
+            self._aligned_at = (key, np.real(self.cross * self.phase(shift)))
+        return self._aligned_at[1]
 
     def normalized_peak(self, correlation: float) -> float:
         """A ``correlation`` (:meth:`correlation`, or of :class:`Moments`) over the
@@ -470,8 +479,11 @@ class CrossSpectrum:
         if windows is not None:
             gain_r, gain_m = (f / s for f, s in zip(windows.fourth, windows.second, strict=True))
             fourth = 0.5 * (windows.fourth[0] + windows.fourth[1])
-        spread = sigma**2 * self.kk_sum(q * q * (gain_r * self.power_m + gain_m * self.power_r))
-        bilinear = sigma**4 * fourth * self.kk_sum(q * q)
+        squares = q * q * self.grid.base
+        spread = sigma**2 * self.kk_sum(
+            squares * (gain_r * self.power_m + gain_m * self.power_r), multiplicity=False
+        )
+        bilinear = sigma**4 * fourth * self.kk_sum(squares, multiplicity=False)
         inverse = np.linalg.inv(moments.curvature)
         total = inverse @ (spread - bilinear) @ inverse
         first = inverse @ (spread - 2.0 * bilinear) @ inverse
@@ -505,6 +517,12 @@ def surface_peak(surface: np.ndarray, *, fit: str = "parabolic") -> tuple[np.nda
         position = peak[axis] + _three_point(values, fit)
         shift[axis] = position - size if position > size / 2 else position
     return shift, float(surface[peak])
+
+
+def _powers(wavenumbers: np.ndarray) -> np.ndarray:
+    """(n, 3) float64: 1, k and k**2 of each wavenumber."""
+    k = wavenumbers.astype(np.float64)
+    return np.stack([np.ones_like(k), k, k * k], axis=1)
 
 
 def _power(spectrum: np.ndarray) -> np.ndarray:
