@@ -42,6 +42,9 @@ MAX_KEY = (1 << 63) - 1
 FULL_BIT = 16
 #: Loop iterations per binning chunk (see ``bin_tiles``): Taichi's CPU task size.
 CHUNK_STRIDE = 512
+#: Bins of up to this many entries are sorted by rank (``rank_sort``), larger ones by
+#: Shell sort.
+RANK_SORT = 64
 #: ``pack``'s record: the depth plane, RGBA f32 bits from column PACKED_RGBA, padding
 #: to 64 bytes.
 PACKED_RGBA, PACKED_COLUMNS = COL_ZHI + 1, 8
@@ -326,6 +329,26 @@ def build(real: object) -> SimpleNamespace:
                     values[b] = v
 
     @ti.func
+    def rank_sort(keys: ti.template(), values: ti.template(), start: ti.i32, n: ti.i32):
+        """Sort the distinct ``keys[start:start + n]`` (n <= RANK_SORT) carrying
+        ``values`` along: each key goes to its rank, the count of smaller keys, taken
+        from a copy in the thread's own arrays.  n**2 comparisons, but without the
+        branches of insertion or Shell sort, which on the random order of a bin's
+        fill mispredict at about every other comparison."""
+        held = ti.Vector([0] * RANK_SORT, dt=ti.i64)
+        carried = ti.Vector([0] * RANK_SORT, dt=ti.i64)
+        for a in range(n):
+            held[a] = keys[start + a]
+            carried[a] = values[start + a]
+        for a in range(n):
+            k = held[a]
+            rank = 0
+            for c in range(n):
+                rank += ti.select(held[c] < k, 1, 0)
+            keys[start + rank] = k
+            values[start + rank] = carried[a]
+
+    @ti.func
     def sort_keys(keys: ti.template(), gaps: ti.template(), start: ti.i32, n: ti.i32):
         """Sort ``keys[start:start + n]``: insertion sort, which is linear on the nearly
         sorted lists that sorted bins give, falling back to Shell sort (Ciura's
@@ -558,7 +581,10 @@ def build(real: object) -> SimpleNamespace:
         entries (``2 * r + full``, ``r`` from the keys' low bits) and flag the bin
         when it is in key order at every pixel (``ordered[b]``, see ``bin_order``)."""
         lo, hi = ti.cast(bin_start[b], ti.i32), ti.cast(bin_start[b + 1], ti.i32)
-        shell_sort(scratch, boxes, gaps, lo, hi - lo)
+        if hi - lo <= RANK_SORT:
+            rank_sort(scratch, boxes, lo, hi - lo)
+        else:
+            shell_sort(scratch, boxes, gaps, lo, hi - lo)
         for e in range(lo, hi):
             box = boxes[e]
             full = (box >> FULL_BIT) & 1  # a 16x16 box
@@ -636,6 +662,7 @@ def build(real: object) -> SimpleNamespace:
         hit_boxed=hit_boxed,
         sort_keys=sort_keys,
         shell_sort=shell_sort,
+        rank_sort=rank_sort,
         vec4=vec4,
         real=real,
         bin_span=bin_span,
