@@ -38,7 +38,7 @@ import scipy.fft
 from scipy import ndimage
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.windows import WindowPowers
+from lamina.plugins.subpixel.windows import WindowPowers, sum_product
 
 __all__ = [
     "CrossSpectrum",
@@ -530,10 +530,12 @@ def _power(spectrum: np.ndarray) -> np.ndarray:
 
 
 def _sum(values: np.ndarray, other: np.ndarray | None = None) -> float:
-    """``sum(values * other)`` accumulated in float64 without threaded BLAS."""
+    """``sum(values * other)`` by pairwise summation in the inputs' precision (see
+    :func:`.windows.sum_product`; an einsum that casts to float64 took twice as
+    long, and the sums here are of terms of one sign or of noise)."""
     if other is None:
-        return float(np.sum(values, dtype=np.float64))
-    return float(np.einsum("ij,ij->", values, other, dtype=np.float64))
+        return float(np.sum(values))
+    return sum_product(values, other)
 
 
 def _three_point(values: list[float], fit: str) -> float:
