@@ -83,6 +83,9 @@ def rules(
                 "ordered": bool(model.ordered),
                 "accuracy_on_data": accuracy,
                 "rules": [dict(rule.to_dict(), text=str(rule)) for rule in model.rules_],
+                "ranking_rules": [
+                    dict(rule.to_dict(), text=str(rule)) for rule in model.ranking_rules_
+                ],
             }
         )
         return
@@ -93,5 +96,4 @@ def rules(
         markup=False,
         highlight=False,
     )
-    for rule in model.rules_:
-        click.echo(str(rule))
+    click.echo(model.export_text())

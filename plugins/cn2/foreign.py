@@ -43,8 +43,9 @@ def category_number(category: str, dtype: np.dtype) -> float | None:
 
 
 def foreign_coverage(model: Any, X: Any, xp: Any) -> Any:
-    """``(n_rules, n_samples)`` booleans of ``xp``: which of ``model.rules_`` fire on
-    which rows of the foreign array ``X`` (validated here; NaN = missing)."""
+    """``(n_rules, n_samples)`` booleans of ``xp``: which of ``model.rules_`` and
+    ``model.ranking_rules_`` fire on which rows of the foreign array ``X``
+    (validated here; NaN = missing)."""
     dtype = numpy_dtype(X)
     X = check_foreign_array(X, xp, owner="CN2Classifier", allow_nan=True)
     model._check_features(int(X.shape[1]), None, reset=False)
@@ -77,7 +78,7 @@ def foreign_coverage(model: Any, X: Any, xp: Any) -> Any:
 
     cache: dict[Condition, Any] = {}
     fired = []
-    for rule in model.rules_:
+    for rule in [*model.rules_, *model.ranking_rules_]:
         covered = xp.ones(X.shape[0], dtype=xp.bool, device=device_of(X))
         for condition in rule.conditions:
             if condition not in cache:
@@ -87,16 +88,26 @@ def foreign_coverage(model: Any, X: Any, xp: Any) -> Any:
     return xp.stack(fired)
 
 
-def foreign_probabilities(rules: list[Rule], fired: Any, xp: Any, *, ordered: bool) -> Any:
-    """Class probabilities from the coverage ``fired`` (as ``CN2Classifier.predict_proba``
-    computes them for NumPy input, in the same order of operations), in ``xp``."""
+def foreign_probabilities(
+    rules: list[Rule], ranking_rules: list[Rule], fired: Any, xp: Any, *, ordered: bool
+) -> Any:
+    """Class probabilities from the coverage ``fired`` of ``rules`` then
+    ``ranking_rules`` (as ``CN2Classifier.predict_proba`` computes them for NumPy
+    input, in the same order of operations), in ``xp``."""
     device = device_of(fired)
     dtype = work_dtype(xp, device)
     if ordered:
-        table = xp.asarray(
-            np.array([rule.probabilities() for rule in rules]), device=device, dtype=dtype
-        )
-        return xp.take(table, xp.argmax(xp.astype(fired, xp.int8), axis=0), axis=0)
+
+        def first_rule(rules: list[Rule], fired: Any) -> Any:
+            table = xp.asarray(
+                np.array([rule.probabilities() for rule in rules]), device=device, dtype=dtype
+            )
+            return xp.take(table, xp.argmax(xp.astype(fired, xp.int8), axis=0), axis=0)
+
+        proba = first_rule(rules, fired[: len(rules)])
+        if ranking_rules:
+            proba = (proba + first_rule(ranking_rules, fired[len(rules) :])) / 2.0
+        return proba
     counts = xp.asarray(np.array([rule.distribution for rule in rules]), device=device, dtype=dtype)
     summed = xp.zeros((fired.shape[1], counts.shape[1]), device=device, dtype=dtype)
     for r in range(len(rules) - 1):

@@ -66,7 +66,9 @@ def _assert_same(model: CN2Classifier, tensor, device: str) -> None:
     np.testing.assert_array_equal(proba.cpu().numpy(), model.predict_proba(host))
     log_proba = model.predict_log_proba(tensor)
     assert isinstance(log_proba, torch.Tensor)
-    np.testing.assert_array_equal(log_proba.cpu().numpy(), model.predict_log_proba(host))
+    # Each library's own log: they may differ in the last bit (torch's and NumPy's
+    # log of a ranking list's averaged probabilities do, at 0.717...).
+    np.testing.assert_array_max_ulp(log_proba.cpu().numpy(), model.predict_log_proba(host), 1)
     labels = model.predict(tensor)
     expected = model.predict(host)
     if expected.dtype.kind in "iufb":

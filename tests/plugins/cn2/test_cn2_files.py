@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from lamina.cli import main
 from lamina.errors import InputError
 from lamina.learn.datasets import load_dataset
+from lamina.learn.model_file import load_model, write_model
 from lamina.memory import MemoryLimitError
 from lamina.plugins.cn2.cn2 import CN2Classifier
 from lamina.testing.damage import damaged
@@ -147,6 +148,13 @@ EDITS = {
     "huge text class dtype": lambda d: d.update(classes_dtype="<U1000000000"),
     "categories for too few columns": lambda d: d.update(categories=d["categories"][:1]),
     "no default rule": lambda d: d.update(rules=d["rules"][:-1]),
+    "no ranking rules key": lambda d: d.pop("ranking_rules"),
+    "ranking rules as a number": lambda d: d.update(ranking_rules=3),
+    "no default ranking rule": lambda d: d.update(ranking_rules=d["ranking_rules"][:-1]),
+    "ranking rules in a rule set": lambda d: d["params"].update(ordered=False),
+    "ranking rule naming another column": lambda d: d["ranking_rules"][0]["conditions"][0].update(
+        name="other"
+    ),
     "params as a list": lambda d: d.update(params=[]),
     "rules as a number": lambda d: d.update(rules=3),
     "no classes key": lambda d: d.pop("classes"),
@@ -163,6 +171,34 @@ def test_edited_rule_files_are_refused_naming_the_file(tmp_path, titanic_rules, 
     with pytest.raises(InputError, match="rule file") as caught:
         CN2Classifier.from_file(bad)
     assert str(bad) in str(caught.value)
+
+
+def test_files_written_before_ranking_lists_predict_as_they_did(tmp_path, titanic_rules):
+    """A version-1 rule file and a model file saved without ``ranking_rules_`` hold
+    the decision list alone: they load, and predict as that list alone does."""
+    model, path = titanic_rules
+    titanic = load_dataset("titanic")
+    assert model.ranking_rules_
+    alone = CN2Classifier(ranking_list=False).fit(
+        titanic.X, titanic.y, feature_names=titanic.feature_names
+    )
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["version"] = 1
+    del document["ranking_rules"], document["params"]["ranking_list"]
+    old = CN2Classifier.from_json(json.dumps(document))
+    np.testing.assert_array_equal(old.predict_proba(titanic.X), alone.predict_proba(titanic.X))
+    state = {k: v for k, v in model._get_state().items() if k != "ranking_rules_"}
+    params = {k: v for k, v in model.get_params().items() if k != "ranking_list"}
+    write_model(tmp_path / "old.npz", class_name=_CLASS_NAME, params=params, state=state)
+    loaded = load_model(tmp_path / "old.npz")
+    np.testing.assert_array_equal(loaded.predict_proba(titanic.X), alone.predict_proba(titanic.X))
+    model.save(tmp_path / "new.npz")
+    np.testing.assert_array_equal(
+        load_model(tmp_path / "new.npz").predict_proba(titanic.X), model.predict_proba(titanic.X)
+    )
+
+
+_CLASS_NAME = f"{CN2Classifier.__module__}:{CN2Classifier.__qualname__}"
 
 
 def test_damaged_rule_files_give_only_input_errors(tmp_path, titanic_rules):

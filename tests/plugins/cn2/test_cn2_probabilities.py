@@ -10,7 +10,7 @@ import pytest
 
 from lamina.learn.cv import stratified_folds
 from lamina.learn.datasets import load_dataset
-from lamina.plugins.cn2.cn2 import CN2Classifier
+from lamina.plugins.cn2.cn2 import RANKING_HEADER, CN2Classifier
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.metrics import roc_auc_score  # noqa: E402
@@ -40,10 +40,19 @@ def test_probabilities_are_laplace_corrected_rule_coverage(name, ordered):
     model = CN2Classifier(ordered=ordered).fit(data.X, data.y, feature_names=data.feature_names)
     proba = model.predict_proba(data.X)
     k = len(model.classes_)
+
+    def laplace(counts):
+        return (counts + 1) / (counts.sum() + k)
+
     fired = np.array([_fires(rule, data.X) for rule in model.rules_])
+    ranking = np.array([_fires(rule, data.X) for rule in model.ranking_rules_])
+    assert bool(model.ranking_rules_) == ordered
     for i in range(len(data.X)):
-        if ordered:  # the first rule that fires
-            counts = np.asarray(model.rules_[int(np.argmax(fired[:, i]))].distribution)
+        if ordered:  # the first rule that fires; the mean over both lists
+            expected = laplace(np.asarray(model.rules_[int(np.argmax(fired[:, i]))].distribution))
+            if model.ranking_rules_:
+                first = model.ranking_rules_[int(np.argmax(ranking[:, i]))]
+                expected = (expected + laplace(np.asarray(first.distribution))) / 2
         else:  # all rules that fire, summed; the default rule when none does
             firing = [r for r, f in zip(model.rules_[:-1], fired[:-1, i], strict=True) if f]
             counts = (
@@ -51,7 +60,8 @@ def test_probabilities_are_laplace_corrected_rule_coverage(name, ordered):
                 if firing
                 else np.asarray(model.rules_[-1].distribution)
             )
-        np.testing.assert_allclose(proba[i], (counts + 1) / (counts.sum() + k), rtol=1e-12)
+            expected = laplace(counts)
+        np.testing.assert_allclose(proba[i], expected, rtol=1e-12)
     assert (proba > 0).all()
     np.testing.assert_allclose(np.exp(model.predict_log_proba(data.X)), proba, rtol=1e-12)
 
@@ -95,6 +105,37 @@ HAND_Y = np.array(["p"] * 6 + ["n"] * 3 + ["p"])
 HAND_QUERY = np.array([["a"], ["b"], ["unseen"]], dtype=object)
 
 
+def test_ranking_list_on_a_hand_table():
+    """Fourteen rows: "a" always p, "b" n three times in four, "c" p three times in
+    four. The decision list's tests stop after x == a and lump b and c into the
+    default rule [4, 4] (5/10 each); the test-free ranking list separates them:
+    x == b [3, 1] (4/6, 2/6), then its default rule [1, 3] (2/6, 4/6). Each row's
+    probabilities are the mean over both lists' first rule that fires."""
+    X = np.array([["a"]] * 6 + [["b"]] * 4 + [["c"]] * 4, dtype=object)
+    y = np.array(["p"] * 6 + ["n"] * 3 + ["p"] + ["n"] + ["p"] * 3)
+    model = CN2Classifier().fit(X, y, feature_names=["x"])
+    assert model.export_text().splitlines() == [
+        "IF x == a THEN class=p [0, 6]",
+        "IF TRUE THEN class=n [4, 4]",
+        RANKING_HEADER,
+        "IF x == a THEN class=p [0, 6]",
+        "IF x == b THEN class=n [3, 1]",
+        "IF TRUE THEN class=p [1, 3]",
+    ]
+    query = np.array([["a"], ["b"], ["c"], ["unseen"]], dtype=object)
+    a, b, c = [1 / 8, 7 / 8], [(5 / 10 + 4 / 6) / 2, (5 / 10 + 2 / 6) / 2], [7 / 12, 5 / 12][::-1]
+    np.testing.assert_allclose(model.predict_proba(query), [a, b, c, c], rtol=1e-15)
+    assert model.predict(query).tolist() == ["p", "n", "p", "p"]
+    # Without it, b and c tie at 5/10 and the first class decides both.
+    alone = CN2Classifier(ranking_list=False).fit(X, y, feature_names=["x"])
+    assert alone.ranking_rules_ == []
+    np.testing.assert_array_equal(alone.predict_proba(query)[1:], 0.5)
+    # Both tests off: the decision list is the test-free one; no second list.
+    untested = CN2Classifier(alpha=1.0, parent_alpha=1.0).fit(X, y, feature_names=["x"])
+    assert untested.ranking_rules_ == []
+    assert untested.export_text().splitlines() == model.export_text().splitlines()[3:]
+
+
 @pytest.mark.parametrize(
     ("ordered", "rules", "expected"),
     [
@@ -110,7 +151,9 @@ def test_probabilities_on_a_hand_table(ordered, rules, expected):
     """Laplace on the counts of the rule that decides, worked out by hand:
     ``(n_c + 1) / (n + K)``; a row no rule but the default covers (an unseen
     category) gets the default rule's estimate."""
-    model = CN2Classifier(ordered=ordered).fit(HAND_X, HAND_Y, feature_names=["x"])
+    model = CN2Classifier(ordered=ordered, ranking_list=False).fit(
+        HAND_X, HAND_Y, feature_names=["x"]
+    )
     assert model.export_text().splitlines() == rules
     a, rest = (np.array(row, dtype=float) / sum(row) for row in expected)
     np.testing.assert_allclose(model.predict_proba(HAND_QUERY), [a, rest, rest], rtol=1e-15)
