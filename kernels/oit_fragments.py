@@ -40,6 +40,10 @@ from lamina.kernels import oit_common as common
 
 __all__ = ["build"]
 
+#: Keys per pixel of ``resolve``'s whole-bin walk (``resolve_bin``): 8 KiB for an 8x8
+#: bin.  At 100k random triangles, 1024x1024, 0.04 % of the pixels hold more.
+BIN_KEYS = 16
+
 
 @functools.cache
 def build(real: object) -> SimpleNamespace:
@@ -203,6 +207,68 @@ def build(real: object) -> SimpleNamespace:
                transmittance, done, n, 0, background, stop)  # fmt: skip
 
     @ti.func
+    def resolve_bin(table: ti.template(), shade: ti.template(), bin_entries: ti.template(),
+                    bin_boxes: ti.template(), packed: ti.template(), image: ti.template(),
+                    depth_complexity: ti.template(), layers: ti.template(),
+                    residual: ti.template(), pending: ti.template(), spilled: ti.template(),
+                    keys: ti.template(), span: ti.math.ivec2, b: ti.i32, bins_x: ti.i32,
+                    id_bits: ti.i32, depth_shift: ti.i32, mask: ti.i64, background: vec4,
+                    threshold: ti.f32, flat: ti.template(), stop: ti.template(),
+                    capacity: ti.template()) -> ti.i32:  # fmt: skip
+        """``resolve``'s 64 pixels of 8x8 bin ``b`` (not in key order) at once, when no
+        list is longer than ``capacity`` keys: one walk of the bin, each entry's
+        coverage mask handing every covered pixel its key, kept sorted by insertion
+        in the pixel's ``capacity`` slots of ``keys``.  Returns 0, having written
+        nothing, as soon as a list would be longer (``resolve_row`` then takes the
+        bin row by row).  Against ``resolve_row``, the loop over an entry's covered
+        pixels runs once per entry instead of once per entry and row: its exit, a
+        mispredicted branch each time, was the largest cost of the resolve at 100k
+        random triangles, 1024x1024 (6 fragments per pixel, 27 entries per bin)."""
+        height, width = image.shape[0], image.shape[1]
+        i0, j0 = (b % bins_x) << 3, (b // bins_x) << 3
+        count = ti.Vector([0] * 64, dt=ti.i32)
+        last = ti.Vector([-1] * 64, dt=ti.i64)  # each list's largest key so far
+        fits = 1
+        for e in range(span[0], span[1]):
+            m = bin_boxes[e]  # (pixels outside the frame too, in a full entry)
+            r = bin_entries[e] >> 1
+            while m:
+                low = m & -m
+                m ^= low
+                p = ti.cast(ti.math.popcnt(low - 1), ti.i32)
+                n = count[p]
+                if n == capacity:
+                    fits = 0
+                    break
+                k = fragment_key(table, packed, r, i0 + (p & 7), j0 + (p >> 3), id_bits,
+                                 depth_shift, flat)  # fmt: skip
+                slot = p * capacity
+                at = n
+                if k < last[p]:
+                    while at > 0:
+                        if keys[slot + at - 1] < k:
+                            break
+                        keys[slot + at] = keys[slot + at - 1]
+                        at -= 1
+                keys[slot + at] = k
+                last[p] = ti.max(last[p], k)
+                count[p] = n + 1
+            if not fits:
+                break
+        if fits:
+            for p in range(64):
+                i, j = i0 + (p & 7), j0 + (p >> 3)
+                if i < width and j < height:
+                    acc = vec4(0.0)
+                    transmittance = c.real(1.0)
+                    done = 0
+                    composite(keys, p * capacity, count[p], shade, packed, i, j, mask, threshold,
+                              flat, stop, acc, transmittance, done)  # fmt: skip
+                    settle(image, depth_complexity, layers, residual, pending, spilled, i, j,
+                           acc, transmittance, done, count[p], 0, background, stop)  # fmt: skip
+        return fits
+
+    @ti.func
     def row_of(q: ti.i32, bins_x: ti.i32, bin_bits: ti.i32) -> ti.math.ivec4:
         """(i0, j, lj, half) of ``resolve``'s row ``q`` of 8 pixels: pixels i0 to i0 + 7
         of image row j, row ``lj`` of its bin, columns from ``8 * half`` (a bin has
@@ -322,6 +388,7 @@ def build(real: object) -> SimpleNamespace:
         height, width = image.shape[0], image.shape[1]
         bg = vec4(background)  # in the accumulation type
         mask = c.id_mask(id_bits)
+        bin_keys = ti.static(min(local, BIN_KEYS))
         spread = 2 * bin_bits - 3  # log2 of the rows of 8 pixels per bin
         for t in range(((bin_start.shape[0] - 1) << spread) // rows):
             b = (t * rows) >> spread  # (rows divides a bin's rows: all of t's are in b)
@@ -338,16 +405,23 @@ def build(real: object) -> SimpleNamespace:
                                           span, row[0] + li, row[1], bin_bits, bg, threshold,
                                           flat, stop)  # fmt: skip
             else:
-                # (Declared here, once per thread: Taichi zeroes a thread's arrays, 4 KiB
+                # (Declared here, once per thread: Taichi zeroes a thread's arrays, 4-8 KiB
                 # of keys, which cost as much as a tenth of the resolve when every row of
                 # 8 pixels was a thread.)
-                keys = ti.Vector([0] * (8 * local), dt=ti.i64)
-                for u in range(rows):
-                    row = row_of(t * rows + u, bins_x, bin_bits)
-                    resolve_row(table, shade, bin_entries, bin_boxes, packed, gaps, image,
-                                depth_complexity, layers, residual, pending, spilled, keys, span,
-                                row, bin_bits, id_bits, depth_shift, mask, bg, threshold, flat,
-                                stop, local)  # fmt: skip
+                keys = ti.Vector([0] * max(8 * local, 64 * bin_keys), dt=ti.i64)
+                whole = 0
+                if ti.static(rows == 8) and bin_bits == 3:  # the thread holds the whole bin
+                    whole = resolve_bin(table, shade, bin_entries, bin_boxes, packed, image,
+                                        depth_complexity, layers, residual, pending, spilled,
+                                        keys, span, b, bins_x, id_bits, depth_shift, mask, bg,
+                                        threshold, flat, stop, bin_keys)  # fmt: skip
+                if not whole:
+                    for u in range(rows):
+                        row = row_of(t * rows + u, bins_x, bin_bits)
+                        resolve_row(table, shade, bin_entries, bin_boxes, packed, gaps, image,
+                                    depth_complexity, layers, residual, pending, spilled, keys,
+                                    span, row, bin_bits, id_bits, depth_shift, mask, bg,
+                                    threshold, flat, stop, local)  # fmt: skip
 
     @ti.kernel
     def resolve_spilled(

@@ -457,15 +457,17 @@ def test_fragment_list_sorts_in_threads_and_spills_long_lists(references):
 @pytest.mark.parametrize("small_box", [0, None])
 @pytest.mark.parametrize("name", [*SCENES, "random"])
 def test_fragment_list_rows_per_thread_give_the_same_bits(name, small_box, monkeypatch):
-    """The CPU resolve's threads take a bin's rows of 8 pixels one after the other; a
-    GPU's take one row each.  Every split gives the same image, bit for bit, in 8x8
-    bins and (``SMALL_BOX`` 0) 16x16 ones, early stopping and spilling included."""
+    """The CPU resolve's threads take a bin's rows of 8 pixels one after the other,
+    an 8x8 bin all at once while its lists fit ``BIN_KEYS`` keys; a GPU's take one
+    row each.  Every split gives the same image, bit for bit, in 8x8 bins and
+    (``SMALL_BOX`` 0) 16x16 ones, early stopping and spilling included."""
+    from lamina.kernels.oit_fragments import BIN_KEYS
     from lamina.plugins.oit.renderers import binning, fragment_list
     from lamina.scene.procedural import random_triangles
 
     if small_box is not None:
         monkeypatch.setattr(binning, "SMALL_BOX", small_box)
-    scene, camera = random_triangles(3_000, seed=4) if name == "random" else SCENES[name]
+    scene, camera = random_triangles(12_000, seed=4) if name == "random" else SCENES[name]
     size = (40, 56)
     renders = {}
     for rows in (1, 8):
@@ -481,6 +483,9 @@ def test_fragment_list_rows_per_thread_give_the_same_bits(name, small_box, monke
         for out in outs[1:]:
             np.testing.assert_array_equal(out.image, outs[0].image)
             np.testing.assert_array_equal(out.depth_complexity, outs[0].depth_complexity)
+    if name == "random":  # bins whose lists fit BIN_KEYS keys, and bins that fall back
+        depth = outs[0].depth_complexity.reshape(5, 8, 7, 8).max(axis=(1, 3))
+        assert (depth <= BIN_KEYS).any() and (depth > BIN_KEYS).any()
 
 
 def test_empty_view_renders_background():
