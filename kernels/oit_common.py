@@ -275,13 +275,20 @@ def build(real: object) -> SimpleNamespace:
         elif key < keys[slot + k - 1]:
             place = k - 1  # the farthest held key drops out
         if place >= 0:
-            while place > 0:
-                if keys[slot + place - 1] < key:
-                    break
-                keys[slot + place] = keys[slot + place - 1]
-                place -= 1
-            keys[slot + place] = key
+            insert(keys, slot, place, key)
         return held
+
+    @ti.func
+    def insert(keys: ti.template(), slot: ti.template(), at: ti.i32, key: ti.i64) -> ti.i32:
+        """Insert ``key`` into the sorted ``keys[slot:slot + at]``, moving the larger keys
+        up one place; return where it went (``keys`` as in ``kbuffer_insert``)."""
+        while at > 0:
+            if keys[slot + at - 1] < key:
+                break
+            keys[slot + at] = keys[slot + at - 1]
+            at -= 1
+        keys[slot + at] = key
+        return at
 
     @ti.kernel
     def tile_scan(
@@ -675,6 +682,7 @@ def build(real: object) -> SimpleNamespace:
         load4=load4,
         store4=store4,
         kbuffer_insert=kbuffer_insert,
+        insert=insert,
         pixel=pixel,
         covers=covers,
         hit=hit,

@@ -227,7 +227,6 @@ def build(real: object) -> SimpleNamespace:
         height, width = image.shape[0], image.shape[1]
         i0, j0 = (b % bins_x) << 3, (b // bins_x) << 3
         count = ti.Vector([0] * 64, dt=ti.i32)
-        last = ti.Vector([-1] * 64, dt=ti.i64)  # each list's largest key so far
         fits = 1
         for e in range(span[0], span[1]):
             m = bin_boxes[e]  # (pixels outside the frame too, in a full entry)
@@ -242,16 +241,7 @@ def build(real: object) -> SimpleNamespace:
                     break
                 k = fragment_key(table, packed, r, i0 + (p & 7), j0 + (p >> 3), id_bits,
                                  depth_shift, flat)  # fmt: skip
-                slot = p * capacity
-                at = n
-                if k < last[p]:
-                    while at > 0:
-                        if keys[slot + at - 1] < k:
-                            break
-                        keys[slot + at] = keys[slot + at - 1]
-                        at -= 1
-                keys[slot + at] = k
-                last[p] = ti.max(last[p], k)
+                c.insert(keys, p * capacity, n, k)  # (few moves: the bin is nearly in order)
                 count[p] = n + 1
             if not fits:
                 break
@@ -319,19 +309,11 @@ def build(real: object) -> SimpleNamespace:
                         )
                         n = count[li]
                         if n < local:
-                            slot = li * local
-                            at = n
-                            if k < last[li]:
-                                if moves[li] < 8 * local:
-                                    while at > 0:
-                                        if keys[slot + at - 1] < k:
-                                            break
-                                        keys[slot + at] = keys[slot + at - 1]
-                                        at -= 1
-                                    moves[li] += n - at
-                                else:
-                                    unsorted[li] = 1
-                            keys[slot + at] = k
+                            if k < last[li] and moves[li] < 8 * local:
+                                moves[li] += n - c.insert(keys, li * local, n, k)
+                            else:
+                                unsorted[li] |= ti.cast(k < last[li], ti.i32)
+                                keys[li * local + n] = k
                         last[li] = ti.max(last[li], k)
                         count[li] = n + 1
         for li in range(8):
