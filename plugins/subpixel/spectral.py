@@ -201,7 +201,9 @@ class CrossSpectrum:
         when first needed: a fit sets weights several times per spectrum."""
         grid = self.grid
         #: Per-bin weights q (0 on the DC and Nyquist bins).
-        self.bin_weights = grid.used if weights is None else grid.used * weights.astype(self.dtype)
+        self.bin_weights = (
+            grid.used if weights is None else grid.used * weights.astype(self.dtype, copy=False)
+        )
         #: q times the half-plane multiplicity: what the sums over the half plane use.
         self.weights = grid.base * self.bin_weights
         self._support: _Support | None = None
