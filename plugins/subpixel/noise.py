@@ -10,7 +10,7 @@ import numpy as np
 
 from lamina.plugins.subpixel.checks import as_image, as_stack
 
-__all__ = ["StackNoise", "noise_from_image", "noise_from_stack"]
+__all__ = ["StackNoise", "haar_diagonal", "noise_from_image", "noise_from_stack"]
 
 #: Median of |N(0, 1)|: turns a median absolute value into a standard deviation.
 _MAD_TO_SIGMA = 0.6744897501960817
@@ -34,12 +34,17 @@ def noise_from_image(image: np.ndarray) -> float:
     0.02
     """
     data = as_image(image, "image", min_size=2)
-    height, width = (data.shape[0] // 2) * 2, (data.shape[1] // 2) * 2
-    blocks = data[:height, :width]
-    diagonal = (
-        blocks[0::2, 0::2] - blocks[0::2, 1::2] - blocks[1::2, 0::2] + blocks[1::2, 1::2]
-    ) / 2
-    return float(np.median(np.abs(diagonal)) / _MAD_TO_SIGMA)
+    return float(np.median(np.abs(haar_diagonal(data))) / _MAD_TO_SIGMA)
+
+
+def haar_diagonal(image: np.ndarray) -> np.ndarray:
+    """The finest diagonal Haar wavelet coefficients ``(a - b - c + d) / 2`` of the
+    2x2 blocks of a 2-D array (an odd last row or column left out): white noise of
+    variance sigma**2 per pixel gives them variance sigma**2, smooth content
+    almost nothing."""
+    height, width = (image.shape[0] // 2) * 2, (image.shape[1] // 2) * 2
+    blocks = image[:height, :width]
+    return (blocks[0::2, 0::2] - blocks[0::2, 1::2] - blocks[1::2, 0::2] + blocks[1::2, 1::2]) / 2
 
 
 @dataclass
