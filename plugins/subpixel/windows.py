@@ -107,7 +107,7 @@ def taper_limits(image: np.ndarray) -> np.ndarray | None:
     stand above the noise's).
 
     A taper costs precision twice. Its share ``a`` of the support ``L`` grows the
-    windowed fit's variance by ``mean(w**4) / mean(w**2)**2``, about ``1 + a / 2``
+    windowed fit's variance by ``mean(w**4) / mean(w**2)**2``, about ``1 + 0.6 a``
     per axis (1.15 for the usual quarter, 1.07 for an eighth). A short taper
     instead makes the estimate follow the windows' placement: the fixed point's
     contraction ``c`` (:func:`.registration.settled_contraction`), whose
@@ -116,7 +116,7 @@ def taper_limits(image: np.ndarray) -> np.ndarray | None:
     (``lambda`` 15-28 px) gives ``c`` 0.012, 0.022, 0.044 for 32, 16 and 8 px
     tapers, smooth blobs (81 px) 0.12 and 0.27 for 32 and 16 px. Their product is
     least near ``t = 0.35-0.5 lambda``. So half the wavelength: camera views of
-    256 px get 16 px tapers instead of 32 (RMS 0.94x at noise 0.01 over 240
+    256 px get 16-19 px tapers instead of 32 (RMS 0.95x at noise 0.01 over 240
     pairs), while smooth content keeps the quarter of the support (1024 px views
     of 64 px blobs with 16 px tapers did not settle).
 
