@@ -371,6 +371,7 @@ def build(real: object) -> SimpleNamespace:
         bg = vec4(background)  # in the accumulation type
         mask = c.id_mask(id_bits)
         bin_keys = ti.static(min(local, BIN_KEYS))
+        whole_keys = ti.static(64 * bin_keys if rows == 8 else 0)  # resolve_bin's keys
         spread = 2 * bin_bits - 3  # log2 of the rows of 8 pixels per bin
         for t in range(((bin_start.shape[0] - 1) << spread) // rows):
             b = (t * rows) >> spread  # (rows divides a bin's rows: all of t's are in b)
@@ -387,16 +388,20 @@ def build(real: object) -> SimpleNamespace:
                                           span, row[0] + li, row[1], bin_bits, bg, threshold,
                                           flat, stop)  # fmt: skip
             else:
-                # (Declared here, once per thread: Taichi zeroes a thread's arrays, 4-8 KiB
-                # of keys, which cost as much as a tenth of the resolve when every row of
-                # 8 pixels was a thread.)
-                keys = ti.Vector([0] * max(8 * local, 64 * bin_keys), dt=ti.i64)
+                # (Declared here, once per thread: Taichi zeroes a thread's arrays, 4 KiB
+                # of keys (8 KiB with a whole bin's), which cost as much as a tenth of the
+                # resolve when every row of 8 pixels was a thread.)
+                keys = ti.Vector([0] * max(8 * local, whole_keys), dt=ti.i64)
                 whole = 0
-                if ti.static(rows == 8) and bin_bits == 3:  # the thread holds the whole bin
-                    whole = resolve_bin(table, shade, bin_entries, bin_boxes, packed, image,
-                                        depth_complexity, layers, residual, pending, spilled,
-                                        keys, span, b, bins_x, id_bits, depth_shift, mask, bg,
-                                        threshold, flat, stop, bin_keys)  # fmt: skip
+                # (Nested: Taichi compiles away only a whole `if ti.static(...)`; a GPU's
+                # kernel goes without.)
+                if ti.static(whole_keys):  # noqa: SIM102
+                    if bin_bits == 3:  # the thread holds the whole bin
+                        whole = resolve_bin(table, shade, bin_entries, bin_boxes, packed,
+                                            image, depth_complexity, layers, residual, pending,
+                                            spilled, keys, span, b, bins_x, id_bits,
+                                            depth_shift, mask, bg, threshold, flat, stop,
+                                            bin_keys)  # fmt: skip
                 if not whole:
                     for u in range(rows):
                         row = row_of(t * rows + u, bins_x, bin_bits)
