@@ -42,7 +42,7 @@ MAX_KEY = (1 << 63) - 1
 FULL_BIT = 16
 #: Loop iterations per binning chunk (see ``bin_tiles``): Taichi's CPU task size.
 CHUNK_STRIDE = 512
-#: Bins of up to this many entries are sorted by rank (``rank_sort``), larger ones by
+#: Bins of up to this many entries are sorted by rank (``rank_bin``), larger ones by
 #: Shell sort.
 RANK_SORT = 64
 #: ``pack``'s record: the depth plane, RGBA f32 bits from column PACKED_RGBA, padding
@@ -336,24 +336,33 @@ def build(real: object) -> SimpleNamespace:
                     values[b] = v
 
     @ti.func
-    def rank_sort(keys: ti.template(), values: ti.template(), start: ti.i32, n: ti.i32):
-        """Sort the distinct ``keys[start:start + n]`` (n <= RANK_SORT) carrying
-        ``values`` along: each key goes to its rank, the count of smaller keys, taken
-        from a copy in the thread's own arrays.  n**2 comparisons, but without the
-        branches of insertion or Shell sort, which on the random order of a bin's
-        fill mispredict at about every other comparison."""
-        held = ti.Vector([0] * RANK_SORT, dt=ti.i64)
+    def rank_bin(scratch: ti.template(), boxes: ti.template(), bin_entries: ti.template(),
+                 lo: ti.i32, n: ti.i32, bin_bits: ti.i32, id_bits: ti.i32):  # fmt: skip
+        """``sort_bin`` of a bin of ``n`` <= RANK_SORT entries from ``lo``: each entry
+        goes to its rank, the count of smaller keys (the keys are distinct: each
+        holds its triangle), its box with it from a copy in the thread's own array
+        (the keys are left in place).  n**2 comparisons, but without the branches of
+        insertion or Shell sort, which on the random order of a bin's fill
+        mispredict at about every other comparison."""
         carried = ti.Vector([0] * RANK_SORT, dt=ti.i64)
         for a in range(n):
-            held[a] = keys[start + a]
-            carried[a] = values[start + a]
+            carried[a] = boxes[lo + a]
         for a in range(n):
-            k = held[a]
+            k = scratch[lo + a]
             rank = 0
             for c in range(n):
-                rank += ti.select(held[c] < k, 1, 0)
-            keys[start + rank] = k
-            values[start + rank] = carried[a]
+                rank += ti.select(scratch[lo + c] < k, 1, 0)
+            boxes[lo + rank] = carried[a]
+            bin_entries[lo + rank] = entry_of(k, carried[a], bin_bits, id_bits)
+
+    @ti.func
+    def entry_of(k: ti.i64, box: ti.i64, bin_bits: ti.i32, id_bits: ti.i32) -> ti.i32:
+        """The bin entry (``2 * r + full``) of sort key ``k`` (``r`` its low bits) and
+        its ``entry_box``."""
+        full = (box >> FULL_BIT) & 1  # a 16x16 box
+        if bin_bits == 3:
+            full = ti.cast(box == -1, ti.i64)  # a full 8x8 mask: every pixel covered
+        return ti.cast(((k & id_mask(id_bits)) << 1) | full, ti.i32)
 
     @ti.func
     def sort_keys(keys: ti.template(), gaps: ti.template(), start: ti.i32, n: ti.i32):
@@ -589,15 +598,11 @@ def build(real: object) -> SimpleNamespace:
         when it is in key order at every pixel (``ordered[b]``, see ``bin_order``)."""
         lo, hi = ti.cast(bin_start[b], ti.i32), ti.cast(bin_start[b + 1], ti.i32)
         if hi - lo <= RANK_SORT:
-            rank_sort(scratch, boxes, lo, hi - lo)
+            rank_bin(scratch, boxes, bin_entries, lo, hi - lo, bin_bits, id_bits)
         else:
             shell_sort(scratch, boxes, gaps, lo, hi - lo)
-        for e in range(lo, hi):
-            box = boxes[e]
-            full = (box >> FULL_BIT) & 1  # a 16x16 box
-            if bin_bits == 3:
-                full = ti.cast(box == -1, ti.i64)  # a full 8x8 mask: every pixel covered
-            bin_entries[e] = ti.cast(((scratch[e] & id_mask(id_bits)) << 1) | full, ti.i32)
+            for e in range(lo, hi):
+                bin_entries[e] = entry_of(scratch[e], boxes[e], bin_bits, id_bits)
         ordered[b] = bin_order(table, bin_entries, rect, lo, hi, id_bits, depth_shift)
 
     @ti.kernel
@@ -669,7 +674,6 @@ def build(real: object) -> SimpleNamespace:
         hit_boxed=hit_boxed,
         sort_keys=sort_keys,
         shell_sort=shell_sort,
-        rank_sort=rank_sort,
         vec4=vec4,
         real=real,
         bin_span=bin_span,
