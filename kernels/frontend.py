@@ -59,8 +59,8 @@ def _plain_source_positions() -> None:
 
 
 def _source_read_once() -> None:
-    """Read each kernel's and ``ti.func``'s source once per process, from one parse
-    of its file.
+    """Read each kernel's and ``ti.func``'s source once per process, from a parse
+    of its own lines.
 
     Taichi inlines a ``ti.func`` at every call site and reads its source again each
     time, through ``inspect.getsourcelines`` (which scans ``sys.modules`` for the
@@ -68,11 +68,11 @@ def _source_read_once() -> None:
     ends) and a ``textwrap.fill`` of every line: a fragment-list frame's three
     kernels read 52 sources of 29 functions.  Here a function's lines are those
     ``inspect.getsourcelines`` returns, from its first decorator to the last line
-    of its last statement, found in a parse of its file made once; the lines of a
-    code object are kept, so a process's kernels also stay consistent with
-    themselves if their file is edited while it runs.  A function the parse does
-    not place (no file, no ``def`` at its first line) is read by Taichi's own
-    reader.
+    of its last statement, found in a parse of its own lines (of its whole file
+    where those do not parse alone); the lines of a code object are kept, so a
+    process's kernels also stay consistent with themselves if their file is edited
+    while it runs.  A function the parse does not place (no file, no ``def`` at its
+    first line) is read by Taichi's own reader.
     """
     from taichi.lang import kernel_impl
 
@@ -116,42 +116,101 @@ def _definition_lines(filename: str, first: int) -> tuple[tuple[str, ...], int] 
         stat = os.stat(filename)
     except (OSError, ValueError):
         return None
-    lines, ends = _definitions_in(filename, stat.st_mtime_ns, stat.st_size)
-    end = ends.get(first)
+    version = (filename, stat.st_mtime_ns, stat.st_size)
+    lines = _lines_of(*version)
+    end = _own_end(*version, first)
+    if end is None:  # not placed by its own lines: the whole file's parse decides
+        end = _definitions_in(*version).get(first)
     if end is None:
         return None
     return tuple(lines[first - 1 : end]), first
 
 
 @functools.lru_cache(maxsize=64)
-def _definitions_in(filename: str, mtime_ns: int, size: int) -> tuple[list[str], dict[int, int]]:
-    """The lines of ``filename`` (as of ``mtime_ns`` and ``size``: an edited file,
-    reloaded into a running process, is parsed again) and first line -> last line of
-    every function definition in it (none when it cannot be parsed), ended as
-    ``inspect.getblock`` ends them: the last line of the last statement, or of a
-    comment after it indented as deep as the body."""
+def _lines_of(filename: str, mtime_ns: int, size: int) -> list[str]:
+    """The lines of ``filename`` as of ``mtime_ns`` and ``size`` (an edited file,
+    reloaded into a running process, is read again)."""
     linecache.checkcache(filename)  # as inspect does: the file as it is now
-    lines = linecache.getlines(filename)
+    return linecache.getlines(filename)
+
+
+@functools.lru_cache(maxsize=4096)
+def _own_end(filename: str, mtime_ns: int, size: int, first: int) -> int | None:
+    """The last line of the definition starting on line ``first``, from a parse of
+    its own lines only; ``None`` when they do not parse as one.
+
+    Parsing a whole file costs 8-30 ms for a kernel module of 700 lines, of which
+    a frame's kernels use a few functions.  The candidate lines run from ``first``
+    to the next line of code (after the decorators and signature) at or left of
+    the definition's own column: a definition's body lies right of that column
+    except inside a string or brackets, and a candidate cut inside one does not
+    parse, so a candidate that parses holds the whole definition."""
+    lines = _lines_of(filename, mtime_ns, size)
+    if not 0 < first <= len(lines):
+        return None
+    head = lines[first - 1]
+    column = len(head) - len(head.lstrip())
+    signature = head.lstrip().startswith(("def ", "async def "))
+    stop = len(lines) + 1
+    for number in range(first + 1, len(lines) + 1):
+        line = lines[number - 1]
+        text = line.lstrip()
+        if not text or text.startswith("#") or len(line) - len(text) > column:
+            continue
+        if not signature and text.startswith(("def ", "async def ")):
+            signature = True
+        elif text.startswith((")", "]", "}")) or (not signature and text.startswith("@")):
+            continue  # a closing bracket of the signature or of a decorator's call
+        else:
+            stop = number
+            break
+    # An indented definition is parsed as the body of an `if`: same lines, same columns.
+    prefix = "if 1:\n" if column else ""
+    try:
+        tree = ast.parse(prefix + "".join(lines[first - 1 : stop - 1]))
+    except (SyntaxError, ValueError):
+        return None
+    offset = first - 1 - len(prefix.splitlines())
+    for node in _definitions(tree.body):
+        if _first_line(node) + offset == first:
+            return _last_line(node, lines, offset)
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _definitions_in(filename: str, mtime_ns: int, size: int) -> dict[int, int]:
+    """First line -> last line of every function definition in ``filename`` (as of
+    ``mtime_ns`` and ``size``; none when it cannot be parsed)."""
+    lines = _lines_of(filename, mtime_ns, size)
     try:
         tree = ast.parse("".join(lines))
     except (SyntaxError, ValueError):
-        return lines, {}
-    ends = {}
-    for node in _definitions(tree.body):
-        end = node.end_lineno
-        if end is None:
-            continue
-        # The body's column, when it starts on a line of its own (Python's INDENT).
-        body = node.body[0].col_offset if node.body[0].lineno > node.lineno else None
-        for number in range(end + 1, len(lines) + 1):
-            line = lines[number - 1]
-            text = line.lstrip()
-            if text and not text.startswith("#"):
-                break
-            if text and body is not None and len(line) - len(text) >= body:
-                end = number
-        ends[min([node.lineno, *(d.lineno for d in node.decorator_list)])] = end
-    return lines, ends
+        return {}
+    return {_first_line(node): _last_line(node, lines, 0) for node in _definitions(tree.body)}
+
+
+def _first_line(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """The line of a definition's first decorator, or of its ``def``."""
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
+
+def _last_line(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str], offset: int) -> int:
+    """The last line in ``lines`` of the definition ``node`` parsed from lines
+    ``offset + 1`` on, ended as ``inspect.getblock`` ends it: the last line of the
+    last statement, or of a comment after it indented as deep as the body."""
+    end = node.end_lineno
+    assert end is not None  # set by ast.parse
+    end += offset
+    # The body's column, when it starts on a line of its own (Python's INDENT).
+    body = node.body[0].col_offset if node.body[0].lineno > node.lineno else None
+    for number in range(end + 1, len(lines) + 1):
+        line = lines[number - 1]
+        text = line.lstrip()
+        if text and not text.startswith("#"):
+            break
+        if text and body is not None and len(line) - len(text) >= body:
+            end = number
+    return end
 
 
 def _definitions(nodes: Iterable[ast.AST]) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:

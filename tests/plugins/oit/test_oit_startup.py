@@ -180,6 +180,27 @@ def test_an_edited_file_is_read_again(tmp_path):
     )
 
 
+def test_definitions_are_placed_from_their_own_lines(tmp_path):
+    """Every function of the kernel modules is placed by a parse of its own lines,
+    without parsing its whole file; one whose lines do not parse alone (a bracket
+    closed left of its column) is placed by the whole file's parse, as inspect
+    places it."""
+    from lamina.kernels import frontend
+
+    frontend._definitions_in.cache_clear()
+    for path in kernel_sources():
+        for code in functions(compile(path.read_text(), str(path), "exec")):
+            assert frontend._definition_lines(str(path), code.co_firstlineno) is not None
+    assert frontend._definitions_in.cache_info().misses == 0
+    path = tmp_path / "edge_cases.py"
+    path.write_text(textwrap.dedent(EDGE_CASES))
+    method = next(code for code in functions(compile(path.read_text(), str(path), "exec"))
+                  if code.co_name == "method")  # fmt: skip
+    lines, first = inspect.getsourcelines(method)
+    assert frontend._definition_lines(str(path), first) == (tuple(lines), first)
+    assert frontend._definitions_in.cache_info().misses == 1
+
+
 def test_a_kernel_of_a_data_oriented_class_still_binds_its_instance(ti):
     """The class check (lamina.kernels.frontend) still tells a method kernel from a
     function: a method taken for a function would get ``self`` as an argument."""
