@@ -223,11 +223,15 @@ def bin_triangles(
 
 
 @pytest.mark.parametrize("bits", [3, 4])
-def test_binning_is_conservative_and_exact_on_full_tiles(bits, ti, common):
-    tris = raster.setup(random_scene(3), CAMERAS[0], SIZE)
+@pytest.mark.parametrize("n", [40, 150])  # bins sorted by rank (<= 64 entries), by Shell sort
+def test_binning_is_conservative_and_exact_on_full_tiles(bits, n, ti, common):
+    from lamina.kernels.oit_common import RANK_SORT
+
+    tris = raster.setup(random_scene(3, n), CAMERAS[0], SIZE)
     height, width = SIZE
     tile = 1 << bits
     tiles_x, n_tiles, start, entries, _, boxes = bin_triangles(common, tris, bits)
+    assert (np.diff(start).max() > RANK_SORT) == (n > RANK_SORT)
     jj, ii = np.mgrid[0:height, 0:width]
     for t in range(n_tiles):
         tx, ty = t % tiles_x, t // tiles_x
