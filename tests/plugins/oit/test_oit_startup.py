@@ -201,6 +201,29 @@ def test_definitions_are_placed_from_their_own_lines(tmp_path):
     assert frontend._definitions_in.cache_info().misses == 1
 
 
+def test_source_lines_are_filled_as_textwrap_fills_them():
+    """The fill Taichi's front end gets (lamina.kernels.frontend._fill) equals
+    textwrap.fill, with Taichi's options and the defaults, on every line of lamina's
+    kernels and plugins and of Taichi's language package, and on lines textwrap
+    reshapes or wraps."""
+    import taichi
+
+    from lamina.kernels import frontend
+
+    project = Path(frontend.__file__).parents[1]
+    roots = [project / "kernels", project / "plugins", Path(taichi.__file__).parent / "lang"]
+    lines = {line for root in roots for path in root.rglob("*.py")
+             for line in path.read_text().splitlines(keepends=True)}  # fmt: skip
+    edges = ["", "\n", "   \n", "\tx = 1\n", "x\t= 1", "a\r\n", "a\x0bb", "a\x0c", "a\nb\n",
+             "  a  b  ", "x" * 69 + " y", "x" * 9999, "x" * 10_000, "  " + "y " * 40]  # fmt: skip
+    assert len(lines) > 10_000
+    for line in [*lines, *edges]:
+        assert frontend._fill(line, tabsize=4, width=9999) == textwrap.fill(
+            line, tabsize=4, width=9999
+        ), repr(line)
+        assert frontend._fill(line) == textwrap.fill(line), repr(line)
+
+
 def test_a_kernel_of_a_data_oriented_class_still_binds_its_instance(ti):
     """The class check (lamina.kernels.frontend) still tells a method kernel from a
     function: a method taken for a function would get ``self`` as an argument."""
