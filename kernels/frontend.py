@@ -122,7 +122,8 @@ def _fill(text: str, **options: Any) -> str:
     ``width`` is one line of chunks whose only dropped whitespace is at its end.
     """
     line = text.rstrip(" \n")
-    if len(line) <= options.get("width", 70) and not _RESHAPED.search(line):
+    plain = options.keys() <= {"width", "tabsize"}  # Taichi's: the rest as by default
+    if plain and len(line) <= options.get("width", 70) and not _RESHAPED.search(line):
         return line
     return _wrapped(text, **options)
 

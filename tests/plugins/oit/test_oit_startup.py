@@ -204,8 +204,8 @@ def test_definitions_are_placed_from_their_own_lines(tmp_path):
 def test_source_lines_are_filled_as_textwrap_fills_them():
     """The fill Taichi's front end gets (lamina.kernels.frontend._fill) equals
     textwrap.fill, with Taichi's options and the defaults, on every line of lamina's
-    kernels and plugins and of Taichi's language package, and on lines textwrap
-    reshapes or wraps."""
+    kernels and plugins and of Taichi's language package, on lines textwrap reshapes
+    or wraps, and with options that keep whitespace."""
     import taichi
 
     from lamina.kernels import frontend
@@ -222,6 +222,8 @@ def test_source_lines_are_filled_as_textwrap_fills_them():
             line, tabsize=4, width=9999
         ), repr(line)
         assert frontend._fill(line) == textwrap.fill(line), repr(line)
+    kept = {"drop_whitespace": False, "initial_indent": "> "}  # other options: textwrap's
+    assert frontend._fill("  x  \n", **kept) == textwrap.fill("  x  \n", **kept) == ">   x   "
 
 
 def test_a_kernel_of_a_data_oriented_class_still_binds_its_instance(ti):
