@@ -611,3 +611,52 @@ def test_a_damaged_cache_is_compiled_afresh(tmp_path, monkeypatch):
 
     with pytest.raises(TypingError):
         beam._jit("int64(int64)")(broken)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ranking_list_is_the_decision_list_without_tests(seed):
+    """Seeded random tables and settings: a decision list's ``ranking_rules_`` are the
+    ``rules_`` the same learner finds with both tests off (``alpha = parent_alpha = 1``)
+    and its probabilities the mean of those two lists' (bit for bit); a rule set, a
+    learner with ``ranking_list`` off or one with both tests off has none, and
+    ``ranking_list`` never changes ``rules_``."""
+    rng = np.random.default_rng(300 + seed)
+    for _ in range(6):
+        X, y, categorical = _random_table(rng)
+        params = _random_settings(rng, qualities=("entropy", "laplace", "wracc"))
+        params["categorical_features"] = categorical or None
+        model = CN2Classifier(**params).fit(X, y)
+        alone = CN2Classifier(**params, ranking_list=False).fit(X, y)
+        untested = CN2Classifier(**{**params, "alpha": 1.0, "parent_alpha": 1.0}).fit(X, y)
+        assert alone.ranking_rules_ == [] and untested.ranking_rules_ == []
+        assert alone.export_text() == "\n".join(str(rule) for rule in model.rules_)
+        if not (params["ordered"] and (params["alpha"] < 1 or model._parent_alpha() < 1)):
+            assert model.ranking_rules_ == [], params
+            np.testing.assert_array_equal(model.predict_proba(X), alone.predict_proba(X))
+            continue
+        assert [r.to_dict() for r in model.ranking_rules_] == [
+            r.to_dict() for r in untested.rules_
+        ], params
+        np.testing.assert_array_equal(
+            model.predict_proba(X), (alone.predict_proba(X) + untested.predict_proba(X)) / 2.0
+        )
+
+
+def test_rules_json_lists_the_ranking_rules():
+    """``lamina rules --json`` gives both lists, each rule with its text as
+    ``export_text`` prints it (the ranking list after its header line)."""
+    from lamina.plugins.cn2.cn2 import RANKING_HEADER
+
+    result = CliRunner().invoke(main, ["rules", "--data", "lenses", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    texts = [[rule["text"] for rule in document[key]] for key in ("rules", "ranking_rules")]
+    assert texts[1], document
+    lenses = load_dataset("lenses")
+    model = CN2Classifier(categorical_features=lenses.categorical_features or None).fit(
+        lenses.X, lenses.y, feature_names=lenses.feature_names
+    )
+    assert model.export_text().splitlines() == [*texts[0], RANKING_HEADER, *texts[1]]
+    assert [rule["class"] for rule in document["ranking_rules"]] == [
+        rule.to_dict()["class"] for rule in model.ranking_rules_
+    ]
