@@ -427,6 +427,31 @@ def test_bin_bits_follows_the_mean_pixel_box():
         assert binning.bin_bits(tris) == bits
 
 
+def test_chunks_and_cursors_on_a_seeded_grid():
+    """binning.chunks stays within its bounds (chunks, triangles a chunk, cursors) on
+    a grid of scene and frame sizes, and binning.cursors equals numpy's exclusive
+    cumulative sum down the chunks, offset by the bins' starts, on seeded counts."""
+    from lamina.plugins.oit.renderers import binning
+
+    for n in (0, 1, 2047, 2048, 4095, 4096, 16_385, 10**6, 10**8):
+        for n_bins in (1, 7, 4096, 1 << 20, binning.MAX_CURSORS, binning.MAX_CURSORS + 1):
+            k = binning.chunks(n, n_bins)
+            assert 1 <= k <= binning.MAX_CHUNKS, (n, n_bins)
+            if k > 1:
+                assert n // k >= binning.CHUNK_TRIANGLES and k * n_bins <= binning.MAX_CURSORS
+            if n >= binning.MAX_CHUNKS * binning.CHUNK_TRIANGLES and n_bins <= 4096:
+                assert k == binning.MAX_CHUNKS, (n, n_bins)
+    rng = np.random.default_rng(11)
+    for shape in ((1, 1), (1, 9), (3, 5), (8, 300)):
+        counts = rng.integers(0, 50, shape).astype(np.int32)
+        start = np.zeros(shape[1] + 1, np.int64)
+        np.cumsum(counts.sum(axis=0), out=start[1:])
+        expected = start[:-1] + np.cumsum(counts, axis=0) - counts
+        found = binning.cursors(counts, start)
+        assert found.dtype == np.int32
+        np.testing.assert_array_equal(found, expected)
+
+
 def test_compile_errors_still_name_the_file_line_and_source(ti):
     # lamina.kernels.frontend replaces Taichi's source reader and position format.
     import inspect
