@@ -125,15 +125,14 @@ def choose_start(
             "chance (noise, or an overlap too small to carry it); the estimate may be anywhere"
         )
         return Match(best, score, spread, warnings)
-    for index in order[1:]:
-        other = candidates[index]
-        if scores[index] >= score - _RUNNER_UP_Z and _distance(other, best) > 1.5:
-            spread = np.maximum(spread, np.abs(other - best) / 2.0)
-            warnings.append(
-                f"periodic texture: a shift of ({', '.join(f'{v:.0f}' for v in other)}) px matches "
-                "nearly as well as the estimate"
-            )
-            break
+    rival = _rival(scores, candidates, order)
+    if rival is not None:
+        other = candidates[rival]
+        spread = np.maximum(spread, np.abs(other - best) / 2.0)
+        warnings.append(
+            f"periodic texture: a shift of ({', '.join(f'{v:.0f}' for v in other)}) px matches "
+            "nearly as well as the estimate"
+        )
     return Match(best, score, spread, warnings)
 
 
@@ -161,12 +160,24 @@ def _in_doubt(scores: np.ndarray, candidates: list[np.ndarray]) -> bool:
     best = int(np.argmax(scores))
     if not scores[best] >= MATCH_Z:
         return True
-    return any(
-        scores[index] >= scores[best] - _RUNNER_UP_Z
-        and _distance(candidates[index], candidates[best]) > 1.5
-        for index in range(len(candidates))
-        if index != best
-    )
+    others = [index for index in range(len(candidates)) if index != best]
+    return _rival(scores, candidates, [best, *others]) is not None
+
+
+def _rival(
+    scores: np.ndarray, candidates: list[np.ndarray], order: np.ndarray | list[int]
+) -> int | None:
+    """The first candidate after ``order[0]`` (the best) in ``order`` that matches
+    nearly as well (within ``_RUNNER_UP_Z``) more than 1.5 px away from it: what
+    puts a match in doubt and, past the second look, widens its spread."""
+    best = order[0]
+    for index in order[1:]:
+        if (
+            scores[index] >= scores[best] - _RUNNER_UP_Z
+            and _distance(candidates[index], candidates[best]) > 1.5
+        ):
+            return int(index)
+    return None
 
 
 def secondary_peak(surface: np.ndarray) -> np.ndarray | None:
