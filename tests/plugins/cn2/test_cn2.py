@@ -231,6 +231,9 @@ def test_thresholds_print_as_the_midpoint_and_still_split():
         ({"parent_alpha": 1.5}, "parent_alpha"),
         ({"rule_distribution": "all"}, "rule_distribution"),
         ({"quality": "gini"}, "quality"),
+        ({"ranking_list": "yes"}, "'ranking_list' of CN2Classifier must be a bool"),
+        ({"ordered": 1}, "'ordered' of CN2Classifier must be a bool"),
+        ({"negations": None}, "'negations' of CN2Classifier must be a bool"),
     ],
 )
 def test_bad_parameters(params, message):
