@@ -239,15 +239,15 @@ def registration(
             rng = np.random.default_rng(seed)
             large = scenes["moon" if protocol == "low-snr" else "camera"]
             kind = "views" if protocol == "low-snr" else protocol
-            pairs = make_pairs(kind, sigma, count, rng, camera, large)
+            made = make_pairs(kind, sigma, count, rng, camera, large)
             bound, marginal = np.mean(
-                [bounds(shared_scene(kind, clean, shift), sigma) for _, _, shift, clean in pairs],
+                [bounds(shared_scene(kind, clean, shift), sigma) for _, _, shift, clean in made],
                 axis=0,
             )
             for name, run in chosen.items():
                 run(camera[200:264, 200:264], camera[201:265, 201:265])  # warm up (imports, caches)
                 errors, sigmas_reported, times, cpu, failed = [], [], [], [], 0
-                for reference, moving, shift, _ in pairs:
+                for reference, moving, shift, _ in made:
                     start, start_cpu = time.perf_counter(), time.process_time()
                     try:
                         estimate, uncertainty = run(reference, moving)
