@@ -40,6 +40,7 @@ from learners import (
     _all_classes,
     _auc,
     _orange,
+    cn2_fold_count,
     cn2_tables,
     orange_job,
     synthetic,
@@ -100,7 +101,7 @@ def column_orders(data: Dataset, count: int) -> list[Dataset]:
 def spread(data: Dataset, seeds: list[int], orders: int, python: str | None) -> list[dict]:
     """One row per mode: accuracy and AUC of both learners for each (column order,
     fold seed), and the gap's mean and sample standard deviation over them."""
-    n_folds = 24 if data.name == "lenses" else 10
+    n_folds = cn2_fold_count(data)
     ours: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
     theirs: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
     cases = []

@@ -250,6 +250,11 @@ ORANGE_SETTINGS = {
 CN2_TABLES = ("iris", "lenses", "titanic", "zoo", "heart_disease", "breast-cancer-wisconsin")
 
 
+def cn2_fold_count(data: Dataset) -> int:
+    """Folds of the CN2 comparison: leave one out on lenses (24 rows), ten elsewhere."""
+    return 24 if data.name == "lenses" else 10
+
+
 def cn2_tables(names: list[str], orange_python: str | None) -> list[Dataset]:
     """The named tables of :data:`CN2_TABLES` (heart_disease only with Orange's venv)."""
     unknown = sorted(set(names) - set(CN2_TABLES))
@@ -317,7 +322,7 @@ def bench_cn2(
     CN2Classifier().fit(lenses.X, lenses.y)
     rows = []
     for data in datasets:
-        n_folds = 24 if data.name == "lenses" else 10
+        n_folds = cn2_fold_count(data)
         folds = stratified_folds(data.y, n_folds, random_state=0)
         repeats = repeat
         if data.n_samples >= 5000:
