@@ -263,6 +263,45 @@ def test_binning_is_conservative_and_exact_on_full_tiles(bits, n, ti, common):
         assert np.all(np.diff(centre_keys) > 0)
 
 
+@pytest.mark.parametrize("bits", [3, 4])
+@pytest.mark.parametrize("n_full", [63, 64])  # bins of RANK_SORT - 1, RANK_SORT, RANK_SORT + 1
+def test_bins_either_side_of_the_rank_sort_carry_their_boxes(bits, n_full, ti, common):
+    """Bins of exactly RANK_SORT entries (the rank sort's largest) and one more (Shell
+    sort): triangles covering the whole frame at random tilts and one small triangle
+    in a few bins, its entry and box (the only partial ones) moved with it."""
+    from lamina.kernels.oit_common import FULL_BIT, RANK_SORT
+
+    rng = np.random.default_rng(n_full + bits)
+    big = np.array([[-6, -2, 0], [6, -2, 0], [0, 4.4, 0]], float)  # the frame, in the guard band
+    vertices = np.tile(big, (n_full + 1, 1, 1))
+    vertices[:, :, 2] = rng.uniform(-1, 1, (n_full + 1, 3))
+    small = rng.integers(n_full + 1)  # somewhere in the order of the faces
+    corner = np.array([[0, 0, 0], [0.25, 0, 0.1], [0, 0.25, -0.1]])
+    vertices[small] = corner + rng.uniform(-0.5, 0.5, 3)
+    faces = np.arange(3 * n_full + 3).reshape(-1, 3)
+    scene = Scene(vertices=vertices.reshape(-1, 3), faces=faces, face_colors=(0.5, 0.5, 0.5, 0.5))
+    tris = raster.setup(scene, CAMERAS[1], SIZE)
+    assert tris.n == n_full + 1
+    height, width = SIZE
+    tiles_x, n_tiles, start, entries, _, boxes = bin_triangles(common, tris, bits)
+    sizes = np.diff(start)
+    assert set(sizes) == {n_full, n_full + 1} and RANK_SORT in sizes
+    tile = 1 << bits
+    for t in range(n_tiles):
+        binned = entries[start[t] : start[t + 1]]
+        r, box = binned >> 1, boxes[start[t] : start[t + 1]]
+        assert sorted(r) == sorted({*range(tris.n)} - ({small} if len(r) == n_full else set()))
+        tx, ty = t % tiles_x, t // tiles_x
+        ci, cj = min(tx * tile + tile // 2, width - 1), min(ty * tile + tile // 2, height - 1)
+        assert np.all(np.diff(tris.keys(r, np.full(len(r), ci), np.full(len(r), cj))) > 0)
+        full = r != small
+        np.testing.assert_array_equal(binned & 1, full)
+        if bits == 3:
+            np.testing.assert_array_equal(box == -1, full)
+        else:
+            np.testing.assert_array_equal((box >> FULL_BIT) & 1, full)
+
+
 def screen_parallel_stack(n: int = 12) -> Scene:
     """Jittered quads facing an orthographic camera at distinct depths, plus a steep
     quad on the left crossing them: ordered tiles away from it, unordered near it."""
