@@ -138,13 +138,11 @@ def _grid(shape: tuple[int, int], dtype: type) -> _Grid:
 
 @dataclass(frozen=True)
 class _Support:
-    """The weighted cross spectrum on the rows and columns with a weighted bin."""
+    """The weighted cross spectrum on the columns up to the last with a weighted bin."""
 
     #: ``q C`` with the multiplicities, as real numbers: (rows, 2 columns), real and
     #: imaginary parts interleaved.
     interleaved: np.ndarray
-    #: (rows, 3) float64: 1, ky and ky**2 of its rows.
-    ky_powers: np.ndarray
     #: (columns, 3) float64: 1, kx and kx**2 of its columns.
     kx_powers: np.ndarray
 
@@ -222,7 +220,6 @@ class CrossSpectrum:
             weighted = self.cross[:, :width] * weights[:, :width]
             self._support = _Support(
                 weighted.view(weighted.real.dtype),
-                self.grid.ky_powers,
                 self.grid.kx_powers[:width].astype(np.float64),
             )
         return self._support
@@ -326,7 +323,7 @@ class CrossSpectrum:
         rows = products[:, :3] + 1j * products[:, 3:]
         # then over ky with exp(-i ky dy) times 1, ky and ky**2: sums[a, b] is the
         # sum of ky**a kx**b q C exp(-ik.d)
-        ky_powers = support.ky_powers
+        ky_powers = self.grid.ky_powers
         sums = (ky_powers * np.exp(-1j * float(shift[0]) * ky_powers[:, 1:2])).T @ rows
         correlation = float(sums[0, 0].real)
         # d/dd Re sum C exp(-ik.d) = Re sum (-i k) C exp(-ik.d) = Im sum k C exp(-ik.d)
