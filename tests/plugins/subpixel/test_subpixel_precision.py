@@ -105,3 +105,23 @@ def test_default_is_closer_to_the_views_bound_than_quarter_tapers(large_scene, s
         # issue 12's goal, 1.2x the Cramér-Rao bound, where that bound can be reached
         # (at 0.05 the bound with the scene marginalised is itself 1.17x it)
         assert rms[True] <= 1.2 * bound, (rms, bound)
+
+
+def test_taper_limits_of_two_sinusoids_are_half_their_rms_wavelengths_per_axis():
+    # Independent reference: cos(2 pi y / ly) + cos(2 pi x / lx) has variance 1 and
+    # mean square gradient (2 pi / l)**2 / 2 along each axis, so its RMS wavelength
+    # along y is ly sqrt(2) and the limit ly / sqrt(2) (at least MIN_TAPER). Seeded
+    # wavelengths and phases, unequal per axis (a swap of the axes fails), a little
+    # noise; the transposed scene gives the limits swapped.
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[0:256, 0:256]
+    for _ in range(8):
+        wavelengths = rng.uniform(12, 60), rng.uniform(60, 150)
+        scene = sum(
+            np.cos(2 * np.pi * axis / wavelength + rng.uniform(0, 2 * np.pi))
+            for axis, wavelength in zip((y, x), wavelengths, strict=True)
+        ) + rng.normal(0, 0.01, y.shape)
+        expected = np.maximum(np.array(wavelengths) / np.sqrt(2), MIN_TAPER)
+        limits = taper_limits(scene)
+        assert limits is not None and np.allclose(limits, expected, rtol=0.06), (limits, expected)
+        assert np.allclose(taper_limits(scene.T), limits[::-1], rtol=1e-9)

@@ -424,3 +424,77 @@ def test_window_bias_of_large_views_is_far_under_the_hann_check_threshold(
             tukey = MLRefine().estimate(reference, moving)
             hann = MLRefine(taper=1.0).estimate(reference, moving)
             assert np.max(np.abs(tukey.shift - hann.shift)) < threshold / 2, (shift, tukey, hann)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_spectral_sums_match_the_direct_half_plane_sums(dtype):
+    # The model's fast forms (moments as one real matrix product over the
+    # interleaved cross spectrum cut to the weighted columns, kk_sum as separable
+    # sums, the residual with one phase product, the cached correlation) against
+    # their definitions summed bin by bin in float64, on seeded odd and even
+    # shapes, random shifts and weights (some zeroing the columns next to Nyquist,
+    # as the band does).
+    from lamina.plugins.subpixel.spectral import CrossSpectrum, wavenumbers
+
+    rng = np.random.default_rng(31)
+    tolerance = 1e-11 if dtype == np.float64 else 2e-5
+    for shape in [(32, 32), (33, 40), (48, 31), (17, 64)]:
+        reference, moving = rng.normal(size=shape), rng.normal(size=shape)
+        ky, kx = wavenumbers(shape)
+        k = np.stack(np.broadcast_arrays(ky[:, None], kx[None, :]))
+        for case in range(3):
+            weights = None if case == 0 else rng.uniform(0, 1, (shape[0], shape[1] // 2 + 1))
+            if case == 2:
+                weights[:, -rng.integers(1, shape[1] // 4) :] = 0.0
+            spectrum = CrossSpectrum(reference, moving, dtype=dtype, weights=weights)
+            w = spectrum.weights.astype(np.float64)
+            cross = spectrum.cross.astype(np.complex128)
+            kk = np.einsum("a...,b...->ab...", k, k)
+            scale = float(np.sum(w * np.abs(cross) * (1.0 + np.sum(k * k, axis=0))))
+            kk_sum = np.sum(kk * spectrum.bin_weights * spectrum.grid.base, axis=(2, 3))
+            assert np.allclose(spectrum.kk_sum(spectrum.bin_weights), kk_sum, rtol=tolerance)
+            for _ in range(3):
+                shift = rng.uniform(-3, 3, 2)
+                aligned = cross * np.exp(-1j * np.einsum("a,a...->...", shift, k))
+                moments = spectrum.moments(shift)
+                expected = [
+                    (moments.correlation, np.sum(w * aligned.real)),
+                    (moments.gradient, np.sum(w * k * aligned, axis=(1, 2)).imag),
+                    (moments.curvature, np.sum(w * kk * aligned, axis=(2, 3)).real),
+                    (spectrum.correlation(shift), np.sum(w * aligned.real)),
+                ]
+                for found, wanted in expected:
+                    assert np.all(np.abs(found - wanted) <= tolerance * scale), (shape, case)
+                half = np.exp(-0.5j * np.einsum("a,a...->...", shift, k))
+                residual = np.sum(
+                    w
+                    * np.abs(
+                        spectrum.spectrum_r.astype(np.complex128) * half
+                        - spectrum.spectrum_m.astype(np.complex128) * np.conj(half)
+                    )
+                    ** 2
+                )
+                assert spectrum.residual_power(shift) == pytest.approx(residual, rel=tolerance)
+
+
+def test_closed_form_2x2_solve_and_eigenvalue_match_lapack():
+    # Gauss-Newton's closed forms against numpy's LAPACK on seeded symmetric 2 x 2
+    # matrices from well to badly conditioned, of either definiteness.
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        rotation = np.linalg.qr(rng.normal(size=(2, 2)))[0]
+        values = rng.choice([-1.0, 1.0], 2) * 10.0 ** rng.uniform(-6, 6, 2)
+        matrix = rotation @ np.diag(values) @ rotation.T
+        matrix = 0.5 * (matrix + matrix.T)
+        vector = rng.normal(size=2)
+        smallest = np.linalg.eigvalsh(matrix)[0]
+        largest = float(np.max(np.abs(values)))
+        assert registration._smallest_eigenvalue(matrix) == pytest.approx(
+            smallest, abs=1e-12 * largest
+        )
+        condition = largest / float(np.min(np.abs(values)))
+        solved = registration._solve(matrix, vector)
+        expected = np.linalg.solve(matrix, vector)
+        assert np.allclose(solved, expected, rtol=1e-12 * condition, atol=0)
+    with pytest.raises(lamina.InputError, match="no texture"):
+        registration._solve(np.zeros((2, 2)), np.ones(2))
