@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from array_api_compat import numpy as numpy_namespace
 
 from lamina import store
 from lamina.array_api import foreign_namespace, labels_at
@@ -24,8 +25,8 @@ from lamina.learn.validation import (
     feature_names_of,
 )
 from lamina.memory import array_bytes, check_allocation
-from lamina.plugins.cn2.foreign import foreign_coverage, foreign_probabilities
-from lamina.plugins.cn2.rules import Condition, Rule
+from lamina.plugins.cn2.foreign import foreign_probabilities
+from lamina.plugins.cn2.rules import Condition, Rule, flexible_counts
 from lamina.plugins.cn2.search import (
     ConditionSpace,
     SearchSettings,
@@ -41,9 +42,10 @@ _QUALITIES = ("entropy", "laplace", "wracc")
 
 #: The rule file's ``format`` and the one ``version`` this lamina writes and reads.
 RULES_FORMAT = "lamina-cn2"
-RULES_VERSION = 2
-#: Older versions this lamina still reads (version 1: no ranking list).
-_READABLE_VERSIONS = (1, 2)
+RULES_VERSION = 3
+#: Older versions this lamina still reads (version 1: no ranking list; 1 and 2:
+#: no flexible matching).
+_READABLE_VERSIONS = (1, 2, 3)
 #: The line before the ranking list in :meth:`CN2Classifier.export_text`.
 RANKING_HEADER = (
     "# ranking list (no significance tests; probabilities averaged with the list above)"
@@ -162,6 +164,17 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         titanic 0.7543 / 0.7552, zoo 0.979 / 0.986, accuracy within 0.01
         except synthetic-1000 (0.824 / 0.812). Fitting costs about twice as
         much. Nothing changes when both tests are off already.
+    flexible_matching : bool
+        Unordered rule sets only: a row no rule fires on takes the class
+        counts of every rule, each weighted by the fraction of the rule's
+        conditions the row satisfies (AQ15's flexible matching), instead of
+        the default rule's (which still answers for a row that satisfies no
+        condition at all). The rules of a rare class are specific, so its
+        examples are the ones most often left uncovered; the default rule
+        ranks them with the majority. Ten-fold ROC AUC over five fold seeds,
+        off / on: zoo 0.972 / 0.996 (Orange 0.973), lenses 0.886 / 0.899,
+        heart_disease 0.856 / 0.860, synthetic-1000 0.863 / 0.866, iris and
+        titanic unchanged.
 
     Attributes
     ----------
@@ -191,6 +204,9 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
        discovery with CN2-SD." JMLR 5: 153-188.
     .. [5] F. Provost, P. Domingos (2003). "Tree induction for probability-based
        ranking." Machine Learning 52(3): 199-215.
+    .. [6] R. S. Michalski, I. Mozetič, J. Hong, N. Lavrač (1986). "The
+       multi-purpose incremental learning system AQ15 and its testing
+       application to three medical domains." AAAI-86: 1041-1045.
 
     Examples
     --------
@@ -220,6 +236,7 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         rule_distribution: Literal["training", "remaining"] = "training",
         categorical_features: str | tuple[int, ...] | tuple[str, ...] | None = "auto",
         ranking_list: bool = True,
+        flexible_matching: bool = True,
     ) -> None:
         self.ordered = ordered
         self.beam_width = beam_width
@@ -233,10 +250,11 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         self.rule_distribution = rule_distribution
         self.categorical_features = categorical_features
         self.ranking_list = ranking_list
+        self.flexible_matching = flexible_matching
 
     def _check_params(self) -> None:
         owner = "CN2Classifier"
-        for name in ("ordered", "negations", "ranking_list"):
+        for name in ("ordered", "negations", "ranking_list", "flexible_matching"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise InputError(
                     f"parameter {name!r} of {owner} must be a bool, got {getattr(self, name)!r}"
@@ -521,24 +539,36 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         ``rules_`` then ``ranking_rules_``."""
         self._check_fitted()
         columns = self._table(X, reset=False)
-        n = len(columns[0])
+        return self._fired(self._condition_tests(columns), len(columns[0]))
+
+    def _condition_tests(self, columns: list[np.ndarray]) -> Callable[[Condition], np.ndarray]:
+        """Each condition's booleans over the rows of ``columns``, evaluated once."""
         cache: dict[Condition, np.ndarray] = {}
+
+        def test(condition: Condition) -> np.ndarray:
+            if condition not in cache:
+                cache[condition] = condition.evaluate(
+                    columns[condition.feature], self.categories_[condition.feature]
+                )
+            return cache[condition]
+
+        return test
+
+    def _fired(self, test: Callable[[Condition], np.ndarray], n_samples: int) -> np.ndarray:
         rules = [*self.rules_, *self.ranking_rules_]
-        fired = np.ones((len(rules), n), dtype=bool)
+        fired = np.ones((len(rules), n_samples), dtype=bool)
         for r, rule in enumerate(rules):
             for condition in rule.conditions:
-                if condition not in cache:
-                    cache[condition] = condition.evaluate(
-                        columns[condition.feature], self.categories_[condition.feature]
-                    )
-                fired[r] &= cache[condition]
+                fired[r] &= test(condition)
         return fired
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities: the (Laplace-corrected) distribution of the first
         rule that fires (ordered; the mean of the decision list's and the
-        ranking list's) or of the summed distributions of all rules that fire,
-        the default rule when none does (unordered).
+        ranking list's) or of the summed distributions of all rules that fire
+        (unordered). A row no rule of an unordered set fires on takes the
+        rules' distributions weighted by the fraction of their conditions it
+        satisfies (``flexible_matching``), or the default rule's.
 
         An array of another library (torch, CuPy, ...: the array API) is
         evaluated there, on its device, and the probabilities are returned there.
@@ -546,11 +576,11 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         xp = foreign_namespace(X)
         if xp is not None:
             self._check_fitted()
-            fired = foreign_coverage(self, X, xp)
-            return foreign_probabilities(
-                self.rules_, self.ranking_rules_, fired, xp, ordered=bool(self.ordered)
-            )
-        fired = self._coverage(X)
+            return foreign_probabilities(self, X, xp)
+        self._check_fitted()
+        columns = self._table(X, reset=False)
+        test = self._condition_tests(columns)
+        fired = self._fired(test, len(columns[0]))
         if self.ordered:
             n_rules = len(self.rules_)
             proba = _first_rule_probabilities(self.rules_, fired[:n_rules])
@@ -566,6 +596,18 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
             summed[fired[r]] += counts[r]
         none = ~fired[:-1].any(axis=0)
         summed[none] = counts[-1]
+        if self.flexible_matching and len(self.rules_) > 1 and none.any():
+            # Only the rows no rule fires on: rows [none] of every column.
+            rows = [column[none] for column in columns]
+            partial = flexible_counts(
+                self.rules_[:-1],
+                self._condition_tests(rows),
+                (len(rows[0]), counts.shape[1]),
+                numpy_namespace,
+                dtype=np.float64,
+            )
+            matched = partial.sum(axis=1) > 0
+            summed[np.flatnonzero(none)[matched]] = partial[matched]
         return (summed + 1.0) / (summed.sum(axis=1, keepdims=True) + summed.shape[1])
 
     def predict_log_proba(self, X: Any) -> Any:
@@ -678,6 +720,8 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         params: dict[str, Any] = {
             k: (tuple(v) if isinstance(v, list) else v) for k, v in document["params"].items()
         }
+        if document["version"] < 3:  # written before flexible matching: predicts as it did
+            params.setdefault("flexible_matching", False)
         # Version 1 was written before ranking lists: without one it predicts as it did.
         ranking_rules = document.get("ranking_rules") if document["version"] > 1 else []
         if not isinstance(ranking_rules, list):
@@ -712,6 +756,11 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         model.ranking_rules_ = [Rule.from_dict(r) for r in ranking_rules]
         model._check_rules()
         return model
+
+    @classmethod
+    def from_state(cls, params: Mapping[str, Any], state: Mapping[str, Any]) -> CN2Classifier:
+        # A model saved before flexible matching has no such parameter: it predicts as it did.
+        return super().from_state({"flexible_matching": False, **params}, state)
 
     def _set_state(self, state: dict[str, Any]) -> None:
         # A model saved before ranking lists has none: it predicts as it did.

@@ -11,15 +11,16 @@ hold numbers only; tables with text columns stay NumPy.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from lamina.array_api import check_foreign_array, device_of, numpy_dtype, work_dtype
 from lamina.learn.datasets import column_keys
-from lamina.plugins.cn2.rules import Condition, Rule
+from lamina.plugins.cn2.rules import Condition, Rule, flexible_counts
 
-__all__ = ["category_number", "foreign_coverage", "foreign_probabilities"]
+__all__ = ["category_number", "foreign_probabilities"]
 
 
 def category_number(category: str, dtype: np.dtype) -> float | None:
@@ -42,14 +43,55 @@ def category_number(category: str, dtype: np.dtype) -> float | None:
     return number if key == category else None
 
 
-def foreign_coverage(model: Any, X: Any, xp: Any) -> Any:
-    """``(n_rules, n_samples)`` booleans of ``xp``: which of ``model.rules_`` and
-    ``model.ranking_rules_`` fire on which rows of the foreign array ``X``
-    (validated here; NaN = missing)."""
+def foreign_probabilities(model: Any, X: Any, xp: Any) -> Any:
+    """``model.predict_proba`` of the foreign array ``X`` (validated here; NaN =
+    missing), computed in ``xp`` on ``X``'s device in the same order of
+    operations as for NumPy input."""
     dtype = numpy_dtype(X)
     X = check_foreign_array(X, xp, owner="CN2Classifier", allow_nan=True)
     model._check_features(int(X.shape[1]), None, reset=False)
-    X = xp.astype(X, work_dtype(xp, device_of(X)))
+    device = device_of(X)
+    work = work_dtype(xp, device)
+    X = xp.astype(X, work)
+    test = _condition_tests(model, X, dtype, xp)
+    rules = [*model.rules_, *model.ranking_rules_]
+    fired = []
+    for rule in rules:
+        covered = xp.ones(X.shape[0], dtype=xp.bool, device=device)
+        for condition in rule.conditions:
+            covered = covered & test(condition)
+        fired.append(covered)
+    if model.ordered:
+
+        def first_rule(rules: list[Rule], fired: list[Any]) -> Any:
+            table = xp.asarray(
+                np.array([rule.probabilities() for rule in rules]), device=device, dtype=work
+            )
+            return xp.take(table, xp.argmax(xp.astype(xp.stack(fired), xp.int8), axis=0), axis=0)
+
+        n_rules = len(model.rules_)
+        proba = first_rule(model.rules_, fired[:n_rules])
+        if model.ranking_rules_:
+            proba = (proba + first_rule(model.ranking_rules_, fired[n_rules:])) / 2.0
+        return proba
+    rules = model.rules_
+    counts = xp.asarray(np.array([rule.distribution for rule in rules]), device=device, dtype=work)
+    shape = (int(X.shape[0]), int(counts.shape[1]))
+    summed = xp.zeros(shape, device=device, dtype=work)
+    for r in range(len(rules) - 1):
+        summed = xp.where(fired[r][:, None], summed + counts[r], summed)
+    none = ~xp.any(xp.stack(fired[:-1]), axis=0) if len(rules) > 1 else xp.ones_like(fired[0])
+    default = counts[-1]
+    if model.flexible_matching and len(rules) > 1:
+        partial = flexible_counts(rules[:-1], test, shape, xp, dtype=work, device=device)
+        default = xp.where(xp.sum(partial, axis=1, keepdims=True) > 0, partial, default)
+    summed = xp.where(none[:, None], default, summed)
+    return (summed + 1.0) / (xp.sum(summed, axis=1, keepdims=True) + summed.shape[1])
+
+
+def _condition_tests(model: Any, X: Any, dtype: np.dtype, xp: Any) -> Callable[[Condition], Any]:
+    """Each condition's booleans over the rows of ``X`` (``xp``, converted from
+    ``dtype``), evaluated once."""
     known: dict[int, Any] = {}
 
     def category_test(feature: int, category: str) -> Any:
@@ -57,7 +99,7 @@ def foreign_coverage(model: Any, X: Any, xp: Any) -> Any:
         column = X[:, feature]
         return column == number if number is not None else xp.zeros_like(column, dtype=xp.bool)
 
-    def test(condition: Condition) -> Any:
+    def evaluate(condition: Condition) -> Any:
         column = X[:, condition.feature]
         if condition.numeric:
             return column <= condition.value if condition.op == "<=" else column > condition.value
@@ -77,41 +119,10 @@ def foreign_coverage(model: Any, X: Any, xp: Any) -> Any:
         return known[condition.feature] & ~equal
 
     cache: dict[Condition, Any] = {}
-    fired = []
-    for rule in [*model.rules_, *model.ranking_rules_]:
-        covered = xp.ones(X.shape[0], dtype=xp.bool, device=device_of(X))
-        for condition in rule.conditions:
-            if condition not in cache:
-                cache[condition] = test(condition)
-            covered = covered & cache[condition]
-        fired.append(covered)
-    return xp.stack(fired)
 
+    def test(condition: Condition) -> Any:
+        if condition not in cache:
+            cache[condition] = evaluate(condition)
+        return cache[condition]
 
-def foreign_probabilities(
-    rules: list[Rule], ranking_rules: list[Rule], fired: Any, xp: Any, *, ordered: bool
-) -> Any:
-    """Class probabilities from the coverage ``fired`` of ``rules`` then
-    ``ranking_rules`` (as ``CN2Classifier.predict_proba`` computes them for NumPy
-    input, in the same order of operations), in ``xp``."""
-    device = device_of(fired)
-    dtype = work_dtype(xp, device)
-    if ordered:
-
-        def first_rule(rules: list[Rule], fired: Any) -> Any:
-            table = xp.asarray(
-                np.array([rule.probabilities() for rule in rules]), device=device, dtype=dtype
-            )
-            return xp.take(table, xp.argmax(xp.astype(fired, xp.int8), axis=0), axis=0)
-
-        proba = first_rule(rules, fired[: len(rules)])
-        if ranking_rules:
-            proba = (proba + first_rule(ranking_rules, fired[len(rules) :])) / 2.0
-        return proba
-    counts = xp.asarray(np.array([rule.distribution for rule in rules]), device=device, dtype=dtype)
-    summed = xp.zeros((fired.shape[1], counts.shape[1]), device=device, dtype=dtype)
-    for r in range(len(rules) - 1):
-        summed = xp.where(fired[r][:, None], summed + counts[r], summed)
-    none = ~xp.any(fired[:-1], axis=0)
-    summed = xp.where(none[:, None], counts[-1], summed)
-    return (summed + 1.0) / (xp.sum(summed, axis=1, keepdims=True) + summed.shape[1])
+    return test

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from lamina.errors import InputError
 
-__all__ = ["OPERATORS", "Condition", "Rule", "format_value"]
+__all__ = ["OPERATORS", "Condition", "Rule", "flexible_counts", "format_value"]
 
 #: Tests on categorical (``==``, ``!=``) and numeric (``<=``, ``>``) attributes.
 OPERATORS = ("==", "!=", "<=", ">")
@@ -172,3 +173,31 @@ class Rule:
             raise InputError(f"a rule lacks the key {error}") from None
         except (TypeError, ValueError, OverflowError, AttributeError) as error:
             raise InputError(f"bad rule: {error}") from None
+
+
+def flexible_counts(
+    rules: Sequence[Rule],
+    test: Callable[[Condition], Any],
+    shape: tuple[int, int],
+    xp: Any,
+    *,
+    dtype: Any,
+    device: Any = None,
+) -> Any:
+    """Flexible matching (AQ15; Michalski et al. 1986): the class counts of all
+    ``rules`` (conditions required), each weighted by the fraction of its
+    conditions a row satisfies: an array of ``shape`` (rows, classes), zero for
+    a row that satisfies no condition of any rule.
+
+    ``test(condition)`` gives the condition's booleans over the rows, as an
+    array of the array-API namespace ``xp``; the sums run rule by rule in the
+    rules' order, so every namespace gives the same values.
+    """
+    counts = xp.zeros(shape, dtype=dtype, device=device)
+    for rule in rules:
+        satisfied = xp.zeros(shape[:1], dtype=dtype, device=device)
+        for condition in rule.conditions:
+            satisfied = satisfied + xp.astype(test(condition), dtype)
+        distribution = xp.asarray(rule.distribution, dtype=dtype, device=device)
+        counts = counts + (satisfied / len(rule.conditions))[:, None] * distribution
+    return counts

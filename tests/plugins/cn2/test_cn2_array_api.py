@@ -87,6 +87,8 @@ def test_torch_input_matches_numpy(device, seed, ordered, negations):
     model.fit(X, y)
     assert any(c.op in ("==", "!=") for r in model.rules_ for c in r.conditions)
     test = _hostile_rows(X, seed)
+    if not ordered:  # some rows fire no rule: flexible matching decides them
+        assert not model._coverage(test)[:-1].any(axis=0).all()
     for dtype in (torch.float64, torch.float32):
         _assert_same(model, torch.asarray(test, dtype=dtype, device=device), device)
 
@@ -175,6 +177,7 @@ def test_random_tables_and_settings_match_numpy(seed):
             "max_rule_length": int(rng.integers(1, 5)),
             "alpha": float(rng.choice([0.05, 1.0])),
             "rule_distribution": str(rng.choice(["training", "remaining"])),
+            "flexible_matching": bool(rng.random() < 0.7),
         }
         model = CN2Classifier(categorical_features=categorical or None, **params).fit(X, y)
         test = X[rng.permutation(len(X))].copy()

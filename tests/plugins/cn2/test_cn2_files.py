@@ -198,6 +198,44 @@ def test_files_written_before_ranking_lists_predict_as_they_did(tmp_path, titani
     )
 
 
+def test_files_written_before_flexible_matching_predict_as_they_did(tmp_path):
+    """A version-2 rule file and a model file saved without ``flexible_matching``
+    (an unordered rule set on half of zoo) predict the other half as the rules
+    without flexible matching do; files written now keep it."""
+    zoo = load_dataset("zoo")
+    rows = np.random.default_rng(0).permutation(len(zoo.y))
+    train, test = rows[:50], rows[50:]
+    model = CN2Classifier(ordered=False).fit(
+        zoo.X[train], zoo.y[train], feature_names=zoo.feature_names
+    )
+    without = CN2Classifier(ordered=False, flexible_matching=False).fit(
+        zoo.X[train], zoo.y[train], feature_names=zoo.feature_names
+    )
+    assert not np.array_equal(model.predict_proba(zoo.X[test]), without.predict_proba(zoo.X[test]))
+    document = json.loads(model.to_json())
+    assert document["version"] == 3 and document["params"]["flexible_matching"] is True
+    document["version"] = 2
+    del document["params"]["flexible_matching"]
+    old = CN2Classifier.from_json(json.dumps(document))
+    np.testing.assert_array_equal(
+        old.predict_proba(zoo.X[test]), without.predict_proba(zoo.X[test])
+    )
+    params = {k: v for k, v in model.get_params().items() if k != "flexible_matching"}
+    write_model(
+        tmp_path / "old.npz", class_name=_CLASS_NAME, params=params, state=model._get_state()
+    )
+    loaded = load_model(tmp_path / "old.npz")
+    np.testing.assert_array_equal(
+        loaded.predict_proba(zoo.X[test]), without.predict_proba(zoo.X[test])
+    )
+    model.save(tmp_path / "new.npz")
+    np.testing.assert_array_equal(
+        load_model(tmp_path / "new.npz").predict_proba(zoo.X[test]),
+        model.predict_proba(zoo.X[test]),
+    )
+    assert CN2Classifier.from_json(model.to_json()).flexible_matching is True
+
+
 _CLASS_NAME = f"{CN2Classifier.__module__}:{CN2Classifier.__qualname__}"
 
 
