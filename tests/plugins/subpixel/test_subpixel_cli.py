@@ -173,10 +173,11 @@ def test_estimate_warnings_on_stderr_and_strict_refuses(tmp_path):
     assert strict.exit_code == 2 and "refused (--strict): low SNR" in strict.stderr
 
 
-def test_estimate_takes_mask_files_as_the_api_takes_masks(tmp_path, scene, shifted):
+@pytest.mark.parametrize("white", [255, 65535], ids=["8-bit", "16-bit"])
+def test_estimate_takes_mask_files_as_the_api_takes_masks(tmp_path, scene, shifted, white):
     # A block of each image is garbage (finite: image files hold no NaN), marked
-    # by a black-and-white PNG (moving) and a boolean .npy (reference): the
-    # command gives exactly what the API gives with the same masks.
+    # by a black-and-white grey PNG of 8 or 16 bits (moving) and a boolean .npy
+    # (reference): the command gives exactly what the API gives with the same masks.
     from lamina.io import read_image
     from lamina.plugins.subpixel.registration import MLRefine
 
@@ -194,7 +195,10 @@ def test_estimate_takes_mask_files_as_the_api_takes_masks(tmp_path, scene, shift
     np.save(paths[0], reference)
     np.save(paths[1], moving)
     np.save(paths[2], valid_r)
-    iio.imwrite(paths[3], np.where(valid_m, 255, 0).astype(np.uint8))
+    iio.imwrite(
+        paths[3], np.where(valid_m, white, 0).astype(np.uint8 if white == 255 else np.uint16)
+    )
+    assert iio.imread(paths[3]).dtype == (np.uint8 if white == 255 else np.uint16)
     masked = runner.invoke(
         main,
         ["estimate", *paths[:2], "--reference-mask", paths[2], "--moving-mask", paths[3],
