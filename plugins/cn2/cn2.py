@@ -95,9 +95,10 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
     it covers, and remove the covered examples; classify by the first rule
     that fires. Unordered (Clark & Boswell 1991): learn rules for each class in
     turn, removing only the covered examples of that class; classify by
-    summing the class distributions of all rules that fire. Both end with a
-    default rule. Complexes are found by beam search and must pass the
-    likelihood-ratio significance test.
+    summing the class distributions of all rules that fire, and a row none
+    fires on by partial matches (``flexible_matching``, Michalski et al.
+    1986). Both end with a default rule. Complexes are found by beam search
+    and must pass the likelihood-ratio significance test.
 
     A decision list's probabilities are the mean of its own and those of a
     second, test-free list (``ranking_list``): the tests keep the decision
