@@ -808,8 +808,9 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         """Every rule names this model's classes and columns; each list ends with
         its default rule; only a decision list has a ranking list."""
         labels = tuple(str(c) for c in self.classes_)
-        for number, rule in enumerate([*self.rules_, *self.ranking_rules_], start=1):
-            self._check_rule(number, rule, labels)
+        for kind, rules in (("rule", self.rules_), ("ranking rule", self.ranking_rules_)):
+            for number, rule in enumerate(rules, start=1):
+                self._check_rule(f"{kind} {number}", rule, labels)
         if not self.rules_ or self.rules_[-1].conditions:
             raise InputError("the last rule must be the default rule (no conditions)")
         if self.ranking_rules_ and self.ranking_rules_[-1].conditions:
@@ -817,27 +818,26 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         if self.ranking_rules_ and not self.ordered:
             raise InputError("an unordered rule set has no ranking rules")
 
-    def _check_rule(self, number: int, rule: Rule, labels: tuple[str, ...]) -> None:
-        """A loaded rule names this model's classes and columns, each with a fitting test."""
+    def _check_rule(self, which: str, rule: Rule, labels: tuple[str, ...]) -> None:
+        """A loaded rule (``which``: "rule 3", "ranking rule 1") names this model's
+        classes and columns, each with a fitting test."""
         if rule.classes != labels:
-            raise InputError(
-                f"rule {number} has classes {list(rule.classes)}, the model {list(labels)}"
-            )
+            raise InputError(f"{which} has classes {list(rule.classes)}, the model {list(labels)}")
         for condition in rule.conditions:
             j = condition.feature
             if not 0 <= j < self.n_features_in_:
                 raise InputError(
-                    f"rule {number} tests column {j}, but the model has {self.n_features_in_} columns"
+                    f"{which} tests column {j}, but the model has {self.n_features_in_} columns"
                 )
             if condition.name != self.feature_names_[j]:
                 raise InputError(
-                    f"rule {number} calls column {j} {condition.name!r}, the model "
+                    f"{which} calls column {j} {condition.name!r}, the model "
                     f"{self.feature_names_[j]!r}"
                 )
             if condition.numeric == bool(self.categorical_[j]):
                 kind = "categorical" if self.categorical_[j] else "numeric"
                 raise InputError(
-                    f"rule {number} tests {kind} column {condition.name!r} with {condition.op!r}"
+                    f"{which} tests {kind} column {condition.name!r} with {condition.op!r}"
                 )
 
     def align_columns(self, X: Any, names: Sequence[str], *, source: str = "the model") -> Any:

@@ -155,6 +155,7 @@ EDITS = {
     "ranking rule naming another column": lambda d: d["ranking_rules"][0]["conditions"][0].update(
         name="other"
     ),
+    "flexible matching as text": lambda d: d["params"].update(flexible_matching="yes"),
     "params as a list": lambda d: d.update(params=[]),
     "rules as a number": lambda d: d.update(rules=3),
     "no classes key": lambda d: d.pop("classes"),
@@ -171,6 +172,18 @@ def test_edited_rule_files_are_refused_naming_the_file(tmp_path, titanic_rules, 
     with pytest.raises(InputError, match="rule file") as caught:
         CN2Classifier.from_file(bad)
     assert str(bad) in str(caught.value)
+
+
+def test_a_bad_ranking_rule_is_named_by_its_place_in_the_ranking_list(titanic_rules):
+    _, path = titanic_rules
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["ranking_rules"][1]["conditions"][0]["name"] = "other"
+    with pytest.raises(InputError, match=r"^rule file: ranking rule 2 calls column"):
+        CN2Classifier.from_json(json.dumps(document))
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["rules"][1]["conditions"][0]["name"] = "other"
+    with pytest.raises(InputError, match=r"^rule file: rule 2 calls column"):
+        CN2Classifier.from_json(json.dumps(document))
 
 
 def test_files_written_before_ranking_lists_predict_as_they_did(tmp_path, titanic_rules):
