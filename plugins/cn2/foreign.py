@@ -82,7 +82,7 @@ def foreign_probabilities(model: Any, X: Any, xp: Any) -> Any:
         summed = xp.where(fired[r][:, None], summed + counts[r], summed)
     none = ~xp.any(xp.stack(fired[:-1]), axis=0) if len(rules) > 1 else xp.ones_like(fired[0])
     default = counts[-1]
-    if model.flexible_matching and len(rules) > 1:
+    if model.flexible_matching and len(rules) > 1 and bool(xp.any(none)):
         partial = flexible_counts(rules[:-1], test, shape, xp, dtype=work, device=device)
         default = xp.where(xp.sum(partial, axis=1, keepdims=True) > 0, partial, default)
     summed = xp.where(none[:, None], default, summed)
