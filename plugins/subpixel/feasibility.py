@@ -35,8 +35,12 @@ __all__ = [
     "temporal_mean",
 ]
 
-#: Largest first-to-last shift (px) for which a stack counts as stationary.
+#: Largest first-to-last shift (px) for which a stack counts as stationary, or
+#: ``_MOTION_Z`` standard errors of its estimate where those are larger: a length
+#: within them is the estimate's own error (a 2-D length beyond 3 standard errors:
+#: about 1 % of the time), and at noise 0.1 camera views' errors are 0.025 px.
 _STATIONARY_PX = 0.02
+_MOTION_Z = 3.0
 
 #: FWHM of a Gaussian in units of its standard deviation, 2 sqrt(2 ln 2).
 FWHM_PER_SIGMA = float(2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -443,27 +447,69 @@ def _register(
 
 
 # -- expected precision and the report ---------------------------------------------
-def expected_precision(image: np.ndarray, noise: float, *, taper: float = 0.25) -> np.ndarray:
+def expected_precision(
+    image: np.ndarray, noise: float, *, image_noise: float | None = None, taper: float = 0.25
+) -> np.ndarray:
     """Cramér-Rao covariance of the shift between two frames of the scene in
     ``image`` with white noise ``noise`` on each (Robinson & Milanfar 2004),
     for the co-moving-window estimator: ``2 sigma_w**2 G^-1`` with ``G`` the
-    gradient moments of the windowed scene, its noise power subtracted.
+    gradient moments of the windowed scene, the noise ``image`` itself carries
+    subtracted from its power: ``image_noise``, by default ``noise`` (``image``
+    is one such frame; the mean of ``N`` frames carries ``noise / sqrt(N)``, a
+    noise-free scene 0).
 
-    Raises :class:`~lamina.InputError` ("not feasible: ...") when the scene has
-    no texture above the noise in some direction.
+    Raises :class:`~lamina.InputError` ("not feasible: ...") where the
+    estimator refuses or warns (:mod:`~lamina.plugins.subpixel.quality`'s
+    texture test of the windowed scene against ``image_noise``): texture in one
+    direction only, or too weak against the noise in some direction.
     """
+    from lamina.plugins.subpixel.quality import (
+        SIGNIFICANT_Z,
+        require_texture,
+        texture_significance,
+    )
     from lamina.plugins.subpixel.spectral import CrossSpectrum
     from lamina.plugins.subpixel.windows import comoving_windows
 
     data = as_image(image, "image")
     check_positive(noise, "noise", allow_zero=True)
+    if image_noise is None:
+        image_noise = noise
+    check_positive(image_noise, "image_noise", allow_zero=True)
     window, _ = comoving_windows(data.shape, np.zeros(2), taper)
+    # The estimator's own verdicts (MLRefine's final fit), not the spectrum's
+    # stricter per-direction test: that one refused camera views at noise 0.1 as
+    # one-directional (z 23 and 27). Refused only when the whole scene, unwindowed,
+    # is one-directional too; else too little texture along a direction is low SNR.
+    texture = texture_significance(data, data, (window, window), image_noise)
+    try:
+        texture.require_two_directions()
+    except InputError:
+        require_texture(data, data, None, image_noise)
+    if texture.z[-1] < SIGNIFICANT_Z:
+        raise InputError(
+            "not feasible: no texture above the noise (along its strongest direction the "
+            f"texture stands {max(float(texture.z[-1]), 0.0):.1f} standard errors above it)"
+        )
+    weak = texture.warnings()
+    if weak:
+        raise InputError(f"not feasible: {weak[0]}")
     windowed = window * (data - np.average(data, weights=window))
     spectrum = CrossSpectrum(windowed, windowed, dtype=np.float64)
-    sigma_w = max(noise, 1e-12 * float(np.ptp(data))) * float(np.sqrt(np.mean(window**2)))
-    # One image: its power holds noise sigma_w**2 per bin, which ``information``
-    # subtracts as (sqrt(2) sigma_w)**2 / 2.
-    information = spectrum.information(spectrum.midpoint_power(np.zeros(2)), np.sqrt(2.0) * sigma_w)
+    rms_window = float(np.sqrt(np.mean(window**2)))
+    floor = 1e-12 * float(np.ptp(data))
+    sigma_w = max(noise, floor) * rms_window
+    # One image: its power holds its own noise, image_noise_w**2 per bin, which
+    # ``information`` subtracts as (sqrt(2) image_noise_w)**2 / 2.
+    image_noise_w = max(image_noise, floor) * rms_window
+    information = spectrum.information(
+        spectrum.midpoint_power(np.zeros(2)), np.sqrt(2.0) * image_noise_w, check=False
+    )
+    if np.linalg.eigvalsh(information)[0] <= 0.0:
+        raise InputError(
+            "not feasible: low SNR: the scene's spectrum holds no texture above the noise "
+            "in some direction"
+        )
     return spectrum.crlb(information, sigma_w)
 
 
@@ -536,6 +582,7 @@ def feasibility_report(
     noise: dict[str, Any] = {"single_image": single}
     sigma = single
     scene = stack[0]
+    scene_noise = single
     if estimator is None:
         from lamina.plugins.subpixel.registration import MLRefine
 
@@ -544,11 +591,13 @@ def feasibility_report(
         measured: StackNoise = noise_from_stack(stack)
         noise["stack"] = measured.as_dict()
         motion = _motion(estimator, stack[0], stack[-1])
-        noise["motion_first_to_last_px"] = motion
-        if motion is not None and motion <= _STATIONARY_PX:
+        noise["motion_first_to_last_px"] = None if motion is None else motion[0]
+        noise["motion_standard_error_px"] = None if motion is None else motion[1]
+        if motion is not None and motion[0] <= max(_STATIONARY_PX, _MOTION_Z * motion[1]):
             sigma = measured.difference
             scene = temporal_mean(stack).astype(np.float64)
-            noise["mean_image"] = sigma / np.sqrt(len(stack))
+            scene_noise = sigma / np.sqrt(len(stack))
+            noise["mean_image"] = scene_noise
         else:
             # A moving scene inflates temporal fluctuations: use the frames one by one.
             sigma = float(np.median([noise_from_image(frame) for frame in stack]))
@@ -566,7 +615,7 @@ def feasibility_report(
             psf = {"method": None, "reason": f"points: {points_error}; edge: {edge_error}"}
     precision: dict[str, Any]
     try:
-        covariance = expected_precision(scene, sigma)
+        covariance = expected_precision(scene, sigma, image_noise=scene_noise)
         error = np.sqrt(np.diag(covariance))
         precision = {
             "pair_sigma_px": error.tolist(),
@@ -584,7 +633,7 @@ def feasibility_report(
             )
     except InputError as error_message:
         precision = {"reason": str(error_message)}
-        reasons.append(str(error_message))
+        reasons.append(str(error_message).removeprefix("not feasible: "))
     crop = _central_crop(scene, locking_size)
     try:
         locking = pixel_locking(estimator, crop, noise=sigma, seed=seed).as_dict()
@@ -613,13 +662,16 @@ def feasibility_report(
     )
 
 
-def _motion(estimator: PositionEstimator, first: np.ndarray, last: np.ndarray) -> float | None:
-    """Length of the shift between two frames, or None when it cannot be measured."""
+def _motion(
+    estimator: PositionEstimator, first: np.ndarray, last: np.ndarray
+) -> tuple[float, float] | None:
+    """Length of the shift between two frames and the larger standard error of its
+    estimate, or None when it cannot be measured."""
     try:
         estimate = estimator.estimate(first, last)
     except InputError:
         return None
-    return float(np.hypot(estimate.dy, estimate.dx))
+    return float(np.hypot(estimate.dy, estimate.dx)), float(np.max(estimate.uncertainty))
 
 
 def _central_crop(image: np.ndarray, size: int) -> np.ndarray:

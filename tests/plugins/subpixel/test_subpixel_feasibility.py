@@ -125,6 +125,46 @@ def test_expected_precision_matches_the_estimator(scene, shifted):
     assert np.all(observed > 0.7 * predicted) and np.all(observed < 1.6 * predicted)
 
 
+@pytest.mark.parametrize("sigma", [0.02, 0.05, 0.1])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_stationary_stack_predicts_the_clean_scenes_bound(scene, sigma, seed):
+    """Sixteen noisy frames of one scene: the report averages them and predicts the
+    clean scene's CRLB (the mean image's own noise, sigma / 4, taken out of its
+    power, not the frames' sigma: that made the prediction worse with more frames,
+    and at noise 0.1 the stack "not feasible: aperture problem" while its pairs
+    measure to 0.025 px)."""
+    rng = np.random.default_rng(seed)
+    frames = [scene + rng.normal(0, sigma, scene.shape) for _ in range(16)]
+    report = feasibility.feasibility_report(frames, locking_size=32)
+    assert report.feasible, report.verdict
+    assert report.noise["mean_image"] == pytest.approx(sigma / 4, rel=0.05)
+    clean = np.sqrt(np.diag(feasibility.expected_precision(scene, sigma, image_noise=0.0)))
+    np.testing.assert_allclose(report.precision["pair_sigma_px"], clean, rtol=0.03)
+
+
+def test_expected_precision_refuses_only_what_the_estimator_refuses(scene, shifted):
+    rng = np.random.default_rng(3)
+    # camera views at noise 0.1: the estimator measures them without a warning
+    frame = scene + rng.normal(0, 0.1, scene.shape)
+    moving = shifted(scene, (0.3, -0.7)) + rng.normal(0, 0.1, scene.shape)
+    estimate = MLRefine().estimate(frame, moving)
+    assert estimate.diagnostics["feasible"] and not estimate.diagnostics["warnings"]
+    predicted = np.sqrt(np.diag(feasibility.expected_precision(frame, 0.1)))
+    assert np.all(predicted < 0.05)
+    # stripes across the view: the estimator answers, not feasible, with an
+    # uncertainty of pixels; the prediction is not feasible along the stripes
+    yy, xx = np.mgrid[0:128, 0:128]
+    stripes = np.sin(2 * np.pi * (xx * np.cos(0.5) + yy * np.sin(0.5)) / 9.0)
+    stripes = stripes + rng.normal(0, 0.01, stripes.shape)
+    estimate = MLRefine().estimate(stripes, stripes + rng.normal(0, 0.01, stripes.shape))
+    assert not estimate.diagnostics["feasible"] and max(estimate.uncertainty) > 1.0
+    with pytest.raises(lamina.InputError, match=r"not feasible: .*120 degrees from the x axis"):
+        feasibility.expected_precision(stripes, 0.01)
+    # noise alone
+    with pytest.raises(lamina.InputError, match="no texture above the noise"):
+        feasibility.expected_precision(0.5 + rng.normal(0, 0.01, (64, 64)), 0.01)
+
+
 def test_feasibility_report_for_a_textured_scene(scene):
     report = feasibility.feasibility_report(scene, pixel_size=0.1, unit="m", locking_size=64)
     assert report.feasible and report.verdict.startswith("feasible")
