@@ -666,10 +666,13 @@ def _motion(
     estimator: PositionEstimator, first: np.ndarray, last: np.ndarray
 ) -> tuple[float, float] | None:
     """Length of the shift between two frames and the larger standard error of its
-    estimate, or None when it cannot be measured."""
+    estimate, or None when it cannot be measured (refused, or flagged not feasible:
+    a guess's standard error would pass any motion for none)."""
     try:
         estimate = estimator.estimate(first, last)
     except InputError:
+        return None
+    if not estimate.diagnostics.get("feasible", True):
         return None
     return float(np.hypot(estimate.dy, estimate.dx)), float(np.max(estimate.uncertainty))
 
