@@ -142,9 +142,15 @@ def as_masked_pair(
 
 
 def as_stack(
-    frames: Any, name: str = "frames", *, min_frames: int = 1, min_size: int = MIN_SIZE
+    frames: Any,
+    name: str = "frames",
+    *,
+    min_frames: int = 1,
+    min_size: int = MIN_SIZE,
+    integers: bool = False,
 ) -> list[np.ndarray]:
-    """Validate a stack: a sequence of 2-D images, or a 3-D array read as (N, H, W)."""
+    """Validate a stack: a sequence of 2-D images, or a 3-D array read as (N, H, W);
+    each frame as :func:`as_image` (``integers``: integer frames scaled as it says)."""
     if isinstance(frames, np.ndarray):
         if frames.ndim != 3:
             raise InputError(f"{name} as an array must be 3-D (N, H, W), got shape {frames.shape}")
@@ -155,7 +161,10 @@ def as_stack(
         raise InputError(f"{name} must be a sequence of images or an (N, H, W) array")
     if len(items) < min_frames:
         raise InputError(f"{name} needs at least {min_frames} frame(s), got {len(items)}")
-    stack = [as_image(f, f"{name}[{i}]", min_size=min_size) for i, f in enumerate(items)]
+    stack = [
+        as_image(f, f"{name}[{i}]", min_size=min_size, integers=integers)
+        for i, f in enumerate(items)
+    ]
     shapes = {f.shape for f in stack}
     if len(shapes) > 1:
         raise InputError(f"{name} must all have one shape, got {sorted(shapes)}")

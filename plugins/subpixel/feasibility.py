@@ -471,7 +471,7 @@ def expected_precision(
     from lamina.plugins.subpixel.spectral import CrossSpectrum
     from lamina.plugins.subpixel.windows import comoving_windows
 
-    data = as_image(image, "image")
+    data = as_image(image, "image", integers=True)
     check_positive(noise, "noise", allow_zero=True)
     if image_noise is None:
         image_noise = noise
@@ -547,7 +547,8 @@ def feasibility_report(
     ----------
     images : 2-D array or sequence of 2-D arrays
         One image, or a stack of frames of a stationary scene (then the noise comes
-        from the temporal fluctuations and the scene from their mean).
+        from the temporal fluctuations and the scene from their mean). Float
+        pixels, or integer ones scaled as :func:`skimage.util.img_as_float` does.
     estimator : position estimator, optional
         The estimator to check for pixel locking; ``ml-refine`` by default.
     pixel_size : float, optional
@@ -570,7 +571,10 @@ def feasibility_report(
     >>> report.feasible
     True
     """
-    stack = as_stack([images] if isinstance(images, np.ndarray) and images.ndim == 2 else images)
+    stack = as_stack(
+        [images] if isinstance(images, np.ndarray) and images.ndim == 2 else images,
+        integers=True,
+    )
     if pixel_size is not None:
         check_positive(pixel_size, "pixel_size")
     if target is not None:

@@ -142,6 +142,26 @@ def test_a_stationary_stack_predicts_the_clean_scenes_bound(scene, sigma, seed):
     np.testing.assert_allclose(report.precision["pair_sigma_px"], clean, rtol=0.03)
 
 
+def test_integer_frames_are_read_as_scikit_image_converts_them(scene):
+    """8-bit frames, as MLRefine takes them: the report equals that of their
+    img_as_float conversion."""
+    from skimage.util import img_as_float
+
+    rng = np.random.default_rng(4)
+    frames = [
+        np.clip(np.round(255 * scene + rng.normal(0, 2, scene.shape)), 0, 255).astype(np.uint8)
+        for _ in range(4)
+    ]
+    report = feasibility.feasibility_report(frames, locking_size=32)
+    converted = feasibility.feasibility_report([img_as_float(f) for f in frames], locking_size=32)
+    assert report.feasible and report.verdict == converted.verdict
+    assert report.precision["pair_sigma_px"] == converted.precision["pair_sigma_px"]
+    np.testing.assert_array_equal(
+        feasibility.expected_precision(frames[0], 2 / 255),
+        feasibility.expected_precision(img_as_float(frames[0]), 2 / 255),
+    )
+
+
 def test_expected_precision_refuses_only_what_the_estimator_refuses(scene, shifted):
     rng = np.random.default_rng(3)
     # camera views at noise 0.1: the estimator measures them without a warning
