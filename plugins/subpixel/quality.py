@@ -18,7 +18,14 @@ from scipy import ndimage
 from lamina.errors import InputError
 from lamina.plugins.subpixel.windows import sum_product
 
-__all__ = ["Texture", "require_texture", "rounding_noise", "texture_significance", "valid_interior"]
+__all__ = [
+    "Texture",
+    "require_texture",
+    "rounding_noise",
+    "saturation_warning",
+    "texture_significance",
+    "valid_interior",
+]
 
 #: Standard errors a direction's gradient energy must reach to count as texture.
 SIGNIFICANT_Z = 5.0
@@ -265,6 +272,41 @@ def require_texture(
     flat = np.ones(reference.shape)
     valid = (flat, flat) if masks is None else valid_interior((masks[0] * flat, masks[1] * flat))
     texture_significance(reference, moving, valid, sigma).require_two_directions()
+
+
+#: Share of an image's valid pixels exactly at an end of the [0, 1] range (where 8-
+#: and 16-bit pixels scale 0 and full scale) from which a pair is called saturated:
+#: 0.35 % of clipped pixels on 128 px views of the moon at high SNR gave +-2 sigma
+#: coverage 0.78.
+SATURATED_SHARE = 1e-3
+
+
+def saturation_warning(
+    reference: np.ndarray, moving: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None
+) -> str | None:
+    """A ``saturated`` warning when either image (within [0, 1]) holds at least
+    :data:`SATURATED_SHARE` of its valid pixels exactly at 0 or 1. Content clipped
+    after the motion (a camera's highlights and shadows) does not move with the
+    scene, and biases the estimate beyond its uncertainty (views of camera,
+    astronaut and moon clipped to 8 bits: coverage 0.73-0.88, |z| up to 8.8); left
+    out with the masks, the same pairs give 0.90-0.97."""
+    shares = []
+    for index, image in enumerate((reference, moving)):
+        values = image if masks is None else image[masks[index]]
+        if values.size == 0 or values.min() < 0 or values.max() > 1:
+            shares.append(0.0)
+            continue
+        shares.append(float(np.count_nonzero((values == 0) | (values == 1))) / values.size)
+    worst = int(np.argmax(shares))
+    if shares[worst] < SATURATED_SHARE:
+        return None
+    which = ("reference", "moving")[worst]
+    return (
+        f"saturated: {shares[worst]:.1%} of the {which} image's pixels sit at an end of its "
+        "range (0 or full scale); clipped content does not move with the scene and can "
+        "bias the estimate beyond its uncertainty: leave them out with reference_mask / "
+        "moving_mask"
+    )
 
 
 def rounding_noise(

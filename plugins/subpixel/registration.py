@@ -29,6 +29,7 @@ from lamina.plugins.subpixel.quality import (
     Texture,
     require_texture,
     rounding_noise,
+    saturation_warning,
     texture_significance,
     valid_interior,
 )
@@ -436,7 +437,7 @@ class MLRefine:
         if constant:
             return _constant_pair(constant)
         if masks is not None:
-            return self._estimate_masked(ref, mov, masks, dtype)
+            return _with_saturation(self._estimate_masked(ref, mov, masks, dtype), ref, mov, masks)
         boundary = self.boundary
         small = min(ref.shape) < _SMALL_SIDE
         if small:
@@ -467,7 +468,9 @@ class MLRefine:
                 self._remove_window_bias(ref, mov, fit, dtype, rounding)
             else:
                 fit = _peak_only(ref, mov, start, None, rounding)
-        return self._result(ref.shape, fit, match, boundary, small)
+        return _with_saturation(
+            self._result(ref.shape, fit, match, boundary, small), ref, mov, None
+        )
 
     def _estimate_masked(
         self, ref: np.ndarray, mov: np.ndarray, masks: tuple[np.ndarray, np.ndarray], dtype: type
@@ -988,6 +991,20 @@ def _windows(
     if masks is None:
         return comoving_windows(shape, placement, fraction, dtype=dtype, max_taper=longest)
     return masked_windows(shape, placement, fraction, masks, dtype=dtype, max_taper=longest)
+
+
+def _with_saturation(
+    result: ShiftEstimate,
+    ref: np.ndarray,
+    mov: np.ndarray,
+    masks: tuple[np.ndarray, np.ndarray] | None,
+) -> ShiftEstimate:
+    """``result`` with a ``saturated`` warning where the pair clips (see
+    :func:`.quality.saturation_warning`; it does not change ``feasible``)."""
+    warning = saturation_warning(ref, mov, masks)
+    if warning is not None:
+        result.diagnostics["warnings"].append(warning)
+    return result
 
 
 def _agree_small(peaks: list[np.ndarray], shape: tuple[int, ...]) -> bool:

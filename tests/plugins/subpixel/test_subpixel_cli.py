@@ -78,7 +78,7 @@ def test_colour_needs_an_explicit_channel(runner, tmp_path, scene):
         main, ["estimate", str(path), str(path), "--channel", "luminance", "--json"]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["dy"] == pytest.approx(0.0, abs=1e-3)
+    assert json.loads(result.stdout)["dy"] == pytest.approx(0.0, abs=1e-3)
     result = runner.invoke(main, ["estimate", str(path), str(path), "--channel", "7"])
     assert result.exit_code == 2
 

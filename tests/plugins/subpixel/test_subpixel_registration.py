@@ -527,3 +527,38 @@ def test_scattered_masks_keep_the_uncertainty_honest(large_scene, shifted, share
     z = np.abs(np.array(z))
     assert np.all(np.mean(z <= 2, axis=0) >= 0.85), np.mean(z <= 2, axis=0)
     assert z.max() <= 5.0
+
+
+def test_clipped_pairs_are_named_saturated_and_masks_keep_them_honest(large_scene, shifted):
+    """8-bit views of a scene whose range exceeds 8 bits, clipped after the shift
+    as a camera clips: warned of, without changing ``feasible``; left out with the
+    masks (and their neighbours), the clipped pixels no longer bias the estimate
+    beyond its uncertainty. The same views scaled into range are not warned of."""
+    rng = np.random.default_rng(5)
+    stretched = 255 * (large_scene - large_scene.mean()) / large_scene.std() / 3 + 128
+    z_plain, z_masked = [], []
+    for _ in range(20):
+        truth = rng.uniform(-2, 2, 2)
+        top, left = rng.integers(64, 512 - 64 - 128, 2)
+        view = (slice(top, top + 128), slice(left, left + 128))
+        pair = [stretched[view], shifted(stretched, truth)[view]]
+        pair = [p + rng.normal(0, 1.0, p.shape) for p in pair]  # a grey level of noise
+        clipped = [np.clip(np.round(p), 0, 255).astype(np.uint8) for p in pair]
+        # the clipped pixels and their neighbours
+        valid = [~ndimage.binary_dilation((c == 0) | (c == 255)) for c in clipped]
+        plain = MLRefine().estimate(*clipped)
+        if valid[0].all() and valid[1].all():
+            continue
+        assert any(w.startswith("saturated: ") for w in plain.diagnostics["warnings"])
+        assert plain.diagnostics["feasible"]
+        masked = MLRefine().estimate(*clipped, reference_mask=valid[0], moving_mask=valid[1])
+        assert not any(w.startswith("saturated") for w in masked.diagnostics["warnings"])
+        z_plain.append(np.abs(plain.shift - truth) / np.array(plain.uncertainty))
+        z_masked.append(np.abs(masked.shift - truth) / np.array(masked.uncertainty))
+        low, high = min(p.min() for p in pair), max(p.max() for p in pair)
+        inside = [np.round(20 + (p - low) / (high - low) * 215).astype(np.uint8) for p in pair]
+        unclipped = MLRefine().estimate(*inside)
+        assert not any(w.startswith("saturated") for w in unclipped.diagnostics["warnings"])
+    assert len(z_plain) >= 10
+    assert np.max(z_masked) <= 5.0 and np.mean(np.array(z_masked) <= 2) >= 0.85
+    assert np.max(z_plain) > 5.0  # what the warning is about
