@@ -598,12 +598,11 @@ class CN2Classifier(ClassifierMixin, BaseLearner):
         none = ~fired[:-1].any(axis=0)
         summed[none] = counts[-1]
         if self.flexible_matching and len(self.rules_) > 1 and none.any():
-            # Only the rows no rule fires on: rows [none] of every column.
-            rows = [column[none] for column in columns]
+            # Only the rows no rule fires on, from the tests the coverage evaluated.
             partial = flexible_counts(
                 self.rules_[:-1],
-                self._condition_tests(rows),
-                (len(rows[0]), counts.shape[1]),
+                lambda condition: test(condition)[none],
+                (int(np.count_nonzero(none)), counts.shape[1]),
                 numpy_namespace,
                 dtype=np.float64,
             )

@@ -463,11 +463,7 @@ def expected_precision(
     texture test of the windowed scene against ``image_noise``): texture in one
     direction only, or too weak against the noise in some direction.
     """
-    from lamina.plugins.subpixel.quality import (
-        SIGNIFICANT_Z,
-        require_texture,
-        texture_significance,
-    )
+    from lamina.plugins.subpixel.quality import SIGNIFICANT_Z, judged_texture
     from lamina.plugins.subpixel.spectral import CrossSpectrum
     from lamina.plugins.subpixel.windows import comoving_windows
 
@@ -479,13 +475,8 @@ def expected_precision(
     window, _ = comoving_windows(data.shape, np.zeros(2), taper)
     # The estimator's own verdicts (MLRefine's final fit), not the spectrum's
     # stricter per-direction test: that one refused camera views at noise 0.1 as
-    # one-directional (z 23 and 27). Refused only when the whole scene, unwindowed,
-    # is one-directional too; else too little texture along a direction is low SNR.
-    texture = texture_significance(data, data, (window, window), image_noise)
-    try:
-        texture.require_two_directions()
-    except InputError:
-        require_texture(data, data, None, image_noise)
+    # one-directional (z 23 and 27).
+    texture = judged_texture(data, data, (window, window), image_noise, None, lambda: image_noise)
     if texture.z[-1] < SIGNIFICANT_Z:
         raise InputError(
             "not feasible: no texture above the noise (along its strongest direction the "

@@ -10,6 +10,7 @@ named in a warning and is reflected in the reported uncertainty.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from lamina.plugins.subpixel.windows import sum_product
 
 __all__ = [
     "Texture",
+    "judged_texture",
     "require_texture",
     "rounding_noise",
     "saturation_warning",
@@ -272,6 +274,27 @@ def require_texture(
     flat = np.ones(reference.shape)
     valid = (flat, flat) if masks is None else valid_interior((masks[0] * flat, masks[1] * flat))
     texture_significance(reference, moving, valid, sigma).require_two_directions()
+
+
+def judged_texture(
+    reference: np.ndarray,
+    moving: np.ndarray,
+    windows: tuple[np.ndarray, np.ndarray],
+    sigma: float,
+    masks: tuple[np.ndarray, np.ndarray] | None,
+    scene_sigma: Callable[[], float],
+) -> Texture:
+    """The windowed pair's texture (:func:`texture_significance` against
+    ``sigma``), refused for the aperture problem only when the whole views are
+    one-directional too (:func:`require_texture` against ``scene_sigma()``,
+    asked for only then): an overlap that lacks texture along a direction is
+    otherwise a low-SNR estimate, named by :meth:`Texture.warnings`."""
+    texture = texture_significance(reference, moving, windows, sigma)
+    try:
+        texture.require_two_directions()
+    except InputError:
+        require_texture(reference, moving, masks, scene_sigma())
+    return texture
 
 
 #: Share of an image's valid pixels exactly at an end of the [0, 1] range (where 8-

@@ -27,6 +27,7 @@ from lamina.plugins.subpixel.noise import noise_from_image
 from lamina.plugins.subpixel.quality import (
     SIGNIFICANT_Z,
     Texture,
+    judged_texture,
     require_texture,
     rounding_noise,
     saturation_warning,
@@ -767,21 +768,21 @@ class MLRefine:
         sigma = self._sigma(spectrum, shift, noise_scale, rounding)
         # gradients across a mask's edge reach into the filled pixels: kept out
         inner = (window_r, window_m) if masks is None else valid_interior((window_r, window_m))
-        texture = texture_significance(ref, mov, inner, sigma / noise_scale)
-        try:
-            texture.require_two_directions()
-        except InputError:
-            # The overlap lacks texture along a direction: refused only when the
-            # whole scene does too; a small overlap of a textured scene (16-64 px
-            # natural views moved by 40-80 % of their side) is a low-SNR estimate.
-            # The residual of such an overlap holds the model's error as well as
-            # the noise (0.014-0.06 on noise-free 16-32 px natural views, which
-            # were refused): the scene is judged against the images' own noise
-            # where that is lower.
-            scene_sigma = sigma / noise_scale
-            if masks is None:
-                scene_sigma = min(scene_sigma, _own_noise(ref, mov, rounding))
-            require_texture(ref, mov, masks, scene_sigma)
+        # A small overlap of a textured scene (16-64 px natural views moved by 40-80 %
+        # of their side) is a low-SNR estimate, not refused. The residual of such an
+        # overlap holds the model's error as well as the noise (0.014-0.06 on
+        # noise-free 16-32 px natural views, which were refused): the whole scene is
+        # judged against the images' own noise where that is lower.
+        pixel_sigma = sigma / noise_scale
+
+        def scene_sigma() -> float:
+            return (
+                pixel_sigma
+                if masks is not None
+                else min(pixel_sigma, _own_noise(ref, mov, rounding))
+            )
+
+        texture = judged_texture(ref, mov, inner, pixel_sigma, masks, scene_sigma)
         peak = spectrum.normalized_peak(spectrum.correlation(shift))
         information = spectrum.information(spectrum.midpoint_power(shift), sigma, check=False)
         crlb = spectrum.crlb(_floor_eigenvalues(information, texture), sigma)

@@ -238,9 +238,9 @@ def masked_windows(
     )
     offset = np.asarray(shift, dtype=np.float64)
     mask_r, mask_m = (np.asarray(mask, dtype=bool) for mask in masks)
+    moved_m = ndimage.shift(mask_m.astype(np.float64), -offset, order=1, cval=0.0)
     # valid in the moving image all around the interpolated position
-    moved_m = ndimage.shift(mask_m.astype(np.float64), -offset, order=1, cval=0.0) > 1.0 - 1e-9
-    joint = mask_r & moved_m
+    joint = mask_r & (moved_m > 1.0 - 1e-9)
     core = ndimage.binary_erosion(joint, iterations=_HOLE_MARGIN, border_value=1)
     if np.count_nonzero(core) >= _MIN_CORE * np.count_nonzero(joint):
         step = ndimage.gaussian_filter(core.astype(np.float64), _HOLE_BLUR, mode="nearest")
@@ -251,8 +251,7 @@ def masked_windows(
         # Invalid pixels scattered too densely for a step between them (salt and
         # pepper): each image's own mask as it is, the other's moved linearly.
         moved_r = ndimage.shift(mask_r.astype(np.float64), offset, order=1, cval=0.0)
-        weight_r = mask_r * ndimage.shift(mask_m.astype(np.float64), -offset, order=1, cval=0.0)
-        weight_m = mask_m * moved_r
+        weight_r, weight_m = mask_r * moved_m, mask_m * moved_r
     window_r = window_r * weight_r.astype(dtype)
     window_m = window_m * weight_m.astype(dtype)
     if not (np.any(window_r > 0) and np.any(window_m > 0)):
