@@ -47,15 +47,21 @@ SIZE = (40, 48)
 # ---------------------------------------------------------------- the oracle
 
 
-def _camera_rays(camera: Camera, points: np.ndarray, size: tuple[int, int]):
-    """Ray origins and unit directions for screen ``points`` (..., 2) = (x, y) pixels,
-    and the forward axis (distances along it are compared with near and far)."""
-    height, width = size
+def _basis(camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The camera's forward, right and up unit vectors."""
     forward = np.subtract(camera.target, camera.eye)
     forward /= np.linalg.norm(forward)
     right = np.cross(forward, camera.up)
     right /= np.linalg.norm(right)
     up = np.cross(right, forward)
+    return forward, right, up
+
+
+def _camera_rays(camera: Camera, points: np.ndarray, size: tuple[int, int]):
+    """Ray origins and unit directions for screen ``points`` (..., 2) = (x, y) pixels,
+    and the forward axis (distances along it are compared with near and far)."""
+    height, width = size
+    forward, right, up = _basis(camera)
     u = (points[..., 0] / width * 2.0 - 1.0)[..., None]
     v = (1.0 - points[..., 1] / height * 2.0)[..., None]
     aspect = width / height
@@ -102,11 +108,7 @@ def _screen(camera: Camera, points: np.ndarray, size: tuple[int, int]) -> np.nda
     """Screen (x, y) pixels of world ``points`` (..., 3) in front of the eye: the
     inverse of :func:`_camera_rays`."""
     height, width = size
-    forward = np.subtract(camera.target, camera.eye)
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, camera.up)
-    right /= np.linalg.norm(right)
-    up = np.cross(right, forward)
+    forward, right, up = _basis(camera)
     relative = points - np.asarray(camera.eye, float)
     scale = np.ones(points.shape[:-1])
     half = camera.ortho_height / 2.0
@@ -124,8 +126,7 @@ def _edge_distance(
     """Distance in pixels from each of ``centres`` (..., 2) to the nearest edge of a
     triangle's part between the near and far distances, on screen: its clipped
     sides, and where the near and far planes cut it."""
-    forward = np.subtract(camera.target, camera.eye)
-    forward /= np.linalg.norm(forward)
+    forward = _basis(camera)[0]
     nearest = np.full(centres.shape[:-1], np.inf)
     for corners in scene.vertices[scene.faces]:
         depth = (corners - np.asarray(camera.eye, float)) @ forward
