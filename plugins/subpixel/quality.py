@@ -370,9 +370,14 @@ def rounding_noise(
 
 
 def _on_levels(values: np.ndarray, levels: int, tolerance: float) -> bool:
-    """Whether every value is a multiple of ``1 / levels``."""
+    """Whether every value is a multiple of ``1 / levels``, on more than one level:
+    values all within a millionth of a level of one another (a float image in units
+    of 1e-12) are no integer samples."""
     scaled = values.astype(np.float64) * levels
-    return bool(np.all(np.abs(scaled - np.round(scaled)) < max(1e-6, levels * tolerance)))
+    rounded = np.round(scaled)
+    return bool(
+        np.ptp(rounded) > 0 and np.all(np.abs(scaled - rounded) < max(1e-6, levels * tolerance))
+    )
 
 
 def _central_difference(array: np.ndarray, axis: int, *, step: int = 1) -> np.ndarray:

@@ -11,6 +11,7 @@ gives the shift that registers ``moving`` back onto ``reference``).
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import warnings
@@ -437,6 +438,27 @@ class MLRefine:
         constant = [n for n, image in (("reference", ref), ("moving", mov)) if np.ptp(image) == 0]
         if constant:
             return _constant_pair(constant)
+        scale = _exact_scale(ref, mov)
+        if scale == 1.0:
+            return self._estimate_pair(ref, mov, masks, dtype)
+        # Pixels of extreme magnitude (1e-30, 1e18) under- or overflow the spectra's
+        # float32 powers (refused as "no texture", or a NaN shift): the pair is
+        # measured scaled by a power of two, which rounds nothing, and the noise
+        # reported in the images' own units.
+        scaled = copy.copy(self)
+        scaled.noise = None if self.noise is None else self.noise * scale
+        estimate = scaled._estimate_pair(ref * scale, mov * scale, masks, dtype)
+        estimate.diagnostics["noise_sigma"] /= scale
+        return estimate
+
+    def _estimate_pair(
+        self,
+        ref: np.ndarray,
+        mov: np.ndarray,
+        masks: tuple[np.ndarray, np.ndarray] | None,
+        dtype: type,
+    ) -> ShiftEstimate:
+        """:meth:`estimate` of a validated, non-constant pair of images."""
         if masks is not None:
             return _with_saturation(self._estimate_masked(ref, mov, masks, dtype), ref, mov, masks)
         boundary = self.boundary
@@ -970,6 +992,21 @@ def _constant_pair(names: list[str]) -> ShiftEstimate:
         "covariance": np.diag([np.inf, np.inf]).tolist(),
     }
     return ShiftEstimate(float("nan"), float("nan"), (np.inf, np.inf), diagnostics)
+
+
+#: Largest pixel magnitude (a power of two) used as it comes: beyond it the powers
+#: of 4096 x 4096 float32 spectra would overflow (and below its inverse their noise
+#: would underflow), so the pair is scaled by a power of two first.
+_SAFE_MAGNITUDE = 2.0**32
+
+
+def _exact_scale(ref: np.ndarray, mov: np.ndarray) -> float:
+    """1, or the power of two that brings the pair's largest magnitude into [0.5, 1)
+    when it lies outside ``[1 / _SAFE_MAGNITUDE, _SAFE_MAGNITUDE]``."""
+    peak = float(max(np.max(np.abs(ref)), np.max(np.abs(mov))))
+    if 1.0 / _SAFE_MAGNITUDE <= peak <= _SAFE_MAGNITUDE:
+        return 1.0
+    return float(2.0 ** -np.frexp(peak)[1])
 
 
 def _is_volume(array: Any) -> bool:

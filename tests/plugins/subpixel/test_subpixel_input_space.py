@@ -558,6 +558,32 @@ def test_integer_input_is_converted_as_skimage_does(camera):
     assert np.allclose(wide.shift, (-3, 2), atol=1e-3)
 
 
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_the_estimate_does_not_depend_on_the_pixels_units(camera, precision):
+    # Images in units of 1e-12 (or 1e-30) were taken for 8-bit pixels (every value
+    # rounds to level 0), their noise floored at 1/255/sqrt(12): "low SNR" and
+    # standard errors of 1e8-1e26 px; in float32 those of 1e-30 and 1e18 or more
+    # under- and overflowed the spectra's powers ("no texture", a NaN shift).
+    rng = np.random.default_rng(3)
+    moved = fourier_shift(camera, (1.37, -2.61))
+    reference = camera[100:228, 100:228] + rng.normal(0, 0.01, (128, 128))
+    moving = moved[100:228, 100:228] + rng.normal(0, 0.01, (128, 128))
+    estimator = MLRefine(precision=precision)
+    unit = estimator.estimate(reference, moving)
+    for scale in (1e-30, 1e-16, 1e-12, 1e-8, 1e8, 1e18, 1e30):
+        scaled = estimator.estimate(reference * scale, moving * scale)
+        sigma = np.array(unit.uncertainty)
+        assert np.all(np.abs(scaled.shift - unit.shift) <= 1e-3 * sigma), scale
+        np.testing.assert_allclose(scaled.uncertainty, unit.uncertainty, rtol=1e-3)
+        noise = scaled.diagnostics["noise_sigma"] / scale
+        assert noise == pytest.approx(unit.diagnostics["noise_sigma"], rel=1e-3), scale
+        assert scaled.diagnostics["feasible"] and not scaled.diagnostics["warnings"], scale
+    # 64-bit integers scale as scikit-image's img_as_float does: to about 1e-16
+    counts = (camera * 1000).astype(np.int64)
+    wide = MLRefine().estimate(counts[100:228, 100:228], counts[103:231, 98:226])
+    assert np.allclose(wide.shift, (-3, 2), atol=1e-3) and max(wide.uncertainty) < 1e-3
+
+
 @pytest.mark.parametrize("side", [3, 5, 7, 12])
 def test_images_under_sixteen_pixels(camera, side):
     image = ndimage.gaussian_filter(camera, 1.0)[200 : 200 + side, 220 : 220 + side]
