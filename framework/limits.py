@@ -22,6 +22,7 @@ from dataclasses import dataclass
 __all__ = [
     "LIMITS",
     "MAX_COMPARE_REPEATS",
+    "MAX_COORDINATE",
     "MAX_EXPRESSION_LENGTH",
     "MAX_FPS",
     "MAX_FRAGMENTS",
@@ -138,6 +139,14 @@ _TABLE = (
         "what 8-bit output shows",
     ),
     Limit(
+        "MAX_COORDINATE",
+        1e150,
+        "absolute value of scene vertex coordinates and of a camera's eye, target, near, "
+        "far and orthographic height, in world units",
+        "lengths, normals and lighting square coordinates in float64, which overflows "
+        "past 1.3e154; the observable universe in metres is below 1e27",
+    ),
+    Limit(
         "MAX_LIGHTS",
         4,
         "directional lights of a render (`--light`, a scene's lights), besides the headlight",
@@ -237,6 +246,7 @@ MAX_FPS: int = int(LIMITS["MAX_FPS"].value)
 MAX_COMPARE_REPEATS: int = int(LIMITS["MAX_COMPARE_REPEATS"].value)
 MAX_SUPERSAMPLES: int = int(LIMITS["MAX_SUPERSAMPLES"].value)
 MAX_LIGHTS: int = int(LIMITS["MAX_LIGHTS"].value)
+MAX_COORDINATE: float = float(LIMITS["MAX_COORDINATE"].value)
 MAX_PEEL_LAYERS: int = int(LIMITS["MAX_PEEL_LAYERS"].value)
 MAX_FRAGMENTS: int = int(LIMITS["MAX_FRAGMENTS"].value)
 MAX_PROCEDURAL_LAYERS: int = int(LIMITS["MAX_PROCEDURAL_LAYERS"].value)

@@ -159,12 +159,12 @@ def _prepare(
 
     values = parse_settings(settings)
     shape = parse_size(size) if size is not None else None
-    background = _vector(view.background, "background", (3, 4)) if view.background else None
-    color = _vector(view.color, "color", (3, 4)) if view.color else None
+    background = _vector(view.background, "background", (3, 4))
+    color = _vector(view.color, "color", (3, 4))
     loaded = load(scene, opacity=opacity, drop_degenerate=drop)
     final = shape or loaded.size or DEFAULT_SIZE
     render_size = views.supersampled_size(final, view.samples)
-    lit_scene = recolor(loaded.scene, color=color, opacity=opacity if color else None)
+    lit_scene = recolor(loaded.scene, color=color, opacity=opacity if color is not None else None)
     if background is not None:
         red, green, blue, *alpha = background
         lit_scene = replace(lit_scene, background=(red, green, blue, alpha[0] if alpha else 1.0))
@@ -242,6 +242,14 @@ def _frame_path(output: Path, frame: int, frames: int) -> Path:
     return output.with_name(f"{output.stem}_{frame:0{digits}d}{output.suffix}")
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Refuse NaN and infinity, which click's float ranges let through (every comparison
+    with NaN is false)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number", ctx=ctx, param=param)
+    return value
+
+
 def _view_options(function: Any) -> Any:
     """The camera, colour, lighting and sampling options of ``lamina render``."""
     options = [
@@ -251,6 +259,7 @@ def _view_options(function: Any) -> Any:
         click.option(
             "--fov",
             type=click.FloatRange(0, 180, min_open=True, max_open=True),
+            callback=_finite,
             metavar="DEG",
             help="Vertical field of view in degrees.",
         ),
@@ -258,6 +267,7 @@ def _view_options(function: Any) -> Any:
         click.option(
             "--azimuth",
             type=float,
+            callback=_finite,
             default=0.0,
             metavar="DEG",
             help="Turn the camera about the up axis through the target.",
@@ -265,6 +275,7 @@ def _view_options(function: Any) -> Any:
         click.option(
             "--elevation",
             type=float,
+            callback=_finite,
             default=0.0,
             metavar="DEG",
             help="Turn the camera up over the target.",
@@ -272,6 +283,7 @@ def _view_options(function: Any) -> Any:
         click.option(
             "--zoom",
             type=click.FloatRange(0, min_open=True),
+            callback=_finite,
             default=1.0,
             help="Zoom factor (>1 narrows the view).",
         ),
@@ -289,6 +301,7 @@ def _view_options(function: Any) -> Any:
         click.option(
             "--edge-opacity",
             type=click.FloatRange(0, 1),
+            callback=_finite,
             help="Make surfaces seen edge-on more opaque (0: off, 1: opaque). Default: the "
             "scene file's [lighting], else 0.",
         ),
@@ -328,7 +341,12 @@ def _view_options(function: Any) -> Any:
     type=click.Choice(["auto", "cpu", "cuda", "vulkan"]),
     help="Taichi backend (default: LAMINA_ARCH, else auto).",
 )
-@click.option("--opacity", type=float, help="Override the opacity of every face, in [0, 1].")
+@click.option(
+    "--opacity",
+    type=float,
+    callback=_finite,
+    help="Override the opacity of every face, in [0, 1].",
+)
 @_view_options
 @click.option(
     "--drop-degenerate", is_flag=True, help="Drop zero-area faces of mesh files instead of failing."
@@ -349,6 +367,7 @@ def _view_options(function: Any) -> Any:
 )
 @click.option(
     "--fps", type=limited("MAX_FPS", floats=True), default=20.0, show_default=True,
+    callback=_finite,
     help="Frames per second of --orbit animations and the --show viewer.",
 )  # fmt: skip
 @click.option(

@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.limits import MAX_COORDINATE
 
-__all__ = ["Camera", "Scene", "degenerate_faces"]
+__all__ = ["Camera", "Scene", "check_vertices", "degenerate_faces"]
 
 #: A face whose doubled area is below this fraction of its longest squared edge
 #: is degenerate (collinear or repeated vertices): it has no interior to render.
@@ -47,6 +48,30 @@ def degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     area2 = np.linalg.norm(np.cross(e1, e2), axis=1)
     longest = np.max(np.stack([(e * e).sum(axis=1) for e in (e1, e2, e3)]), axis=0)
     return (area2 <= DEGENERATE_TOLERANCE * longest) | (longest == 0)
+
+
+def check_vertices(vertices: np.ndarray, name: str = "vertices") -> float:
+    """Refuse NaN, infinite or huge coordinates (beyond :data:`lamina.limits.MAX_COORDINATE`,
+    where squared lengths overflow float64), naming the first bad vertex; return the
+    largest coordinate magnitude.
+
+    >>> check_vertices(np.array([[0.0, 0.0, 0.0], [0.0, 2e150, 0.0]]))
+    Traceback (most recent call last):
+    ...
+    lamina.errors.InputError: vertices: vertex 1 has a coordinate of magnitude 2e+150, beyond 1e+150 (lamina.limits.MAX_COORDINATE); scale the scene down
+    """
+    finite = np.isfinite(vertices).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise InputError(f"{name} contain NaN or infinite values (first at vertex {bad})")
+    size = np.abs(vertices).max(axis=1) if len(vertices) else np.zeros(0)
+    if (size > MAX_COORDINATE).any():
+        bad = int(np.flatnonzero(size > MAX_COORDINATE)[0])
+        raise InputError(
+            f"{name}: vertex {bad} has a coordinate of magnitude {size[bad]:.3g}, beyond "
+            f"{MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE); scale the scene down"
+        )
+    return float(size.max()) if len(size) else 0.0
 
 
 def _float_array(value: object, name: str) -> np.ndarray:
@@ -145,9 +170,7 @@ class Scene:
         vertices = _float_array(self.vertices, "vertices")
         if vertices.ndim != 2 or vertices.shape[1] != 3:
             raise InputError(f"vertices must have shape (V, 3), got {vertices.shape}")
-        if not np.isfinite(vertices).all():
-            bad = int(np.flatnonzero(~np.isfinite(vertices).all(axis=1))[0])
-            raise InputError(f"vertices contain NaN or infinite values (first at vertex {bad})")
+        object.__setattr__(self, "_extent", check_vertices(vertices))
         faces = np.asarray(self.faces)
         if faces.size == 0:
             faces = faces.reshape(0, 3)
@@ -201,6 +224,12 @@ class Scene:
     def n_triangles(self) -> int:
         """Number of faces."""
         return len(self.faces)
+
+    @property
+    def extent(self) -> float:
+        """The largest absolute coordinate of any vertex (at most
+        :data:`lamina.limits.MAX_COORDINATE`)."""
+        return cast(float, self._extent)  # type: ignore[attr-defined]
 
     @property
     def n_vertices(self) -> int:
@@ -280,7 +309,22 @@ def _vec3(value: object, name: str) -> tuple[float, float, float]:
     array = _float_array(value, name)
     if array.shape != (3,) or not np.isfinite(array).all():
         raise InputError(f"{name} must be 3 finite floats, got {value!r}")
+    if np.abs(array).max() > MAX_COORDINATE:
+        raise InputError(
+            f"{name} {array.tolist()} has a coordinate beyond {MAX_COORDINATE:g} "
+            "(lamina.limits.MAX_COORDINATE)"
+        )
     return (float(array[0]), float(array[1]), float(array[2]))
+
+
+def _rescaled(vector: np.ndarray) -> np.ndarray | None:
+    """``vector`` times the power of two that brings its largest component into [0.5, 1),
+    or None when it is zero: exact, so unit vectors and cross products come out bit for
+    bit as unscaled, and neither huge nor subnormal vectors over- or underflow."""
+    largest = float(np.abs(vector).max())
+    if largest == 0.0:
+        return None
+    return np.ldexp(vector, -np.frexp(largest)[1])
 
 
 @dataclass(frozen=True)
@@ -343,6 +387,10 @@ class Camera:
                 raise InputError(f"{name} must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise InputError(f"{name} must be finite, got {value!r}")
+            if abs(value) > MAX_COORDINATE:
+                raise InputError(
+                    f"{name} {value:g} is beyond {MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE)"
+                )
             object.__setattr__(self, name, float(value))
         if not 0.0 < self.fov_y < 180.0:
             raise InputError(f"fov_y must lie in (0, 180) degrees, got {self.fov_y}")
@@ -352,14 +400,18 @@ class Camera:
             raise InputError(f"near must be positive for a perspective camera, got {self.near}")
         if self.far <= self.near:
             raise InputError(f"far ({self.far}) must be greater than near ({self.near})")
-        forward = np.subtract(target, eye)
-        length = np.linalg.norm(forward)
-        if length == 0.0:
+        forward = _rescaled(np.subtract(target, eye))
+        if forward is None:
             raise InputError("eye and target must differ")
-        forward /= length
-        side = np.cross(forward, up)
-        if np.linalg.norm(side) <= 1e-12 * max(float(np.linalg.norm(up)), 1e-300):
-            raise InputError(f"up {up} is parallel to the viewing direction (or zero)")
+        forward /= np.linalg.norm(forward)
+        scaled_up = _rescaled(np.asarray(up))
+        side = None if scaled_up is None else np.cross(forward, scaled_up)
+        # Nearly parallel: the side vector would be all rounding, and the image would spin.
+        if side is None or np.linalg.norm(side) <= 1e-12 * np.linalg.norm(scaled_up):
+            raise InputError(
+                f"up {up} is parallel to the viewing direction (or zero); choose an up "
+                "direction across the line of sight"
+            )
         side /= np.linalg.norm(side)
         true_up = np.cross(side, forward)
         basis = np.stack([side, true_up, -forward])

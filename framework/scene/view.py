@@ -86,6 +86,9 @@ def adjust_camera(
         distance = float(np.linalg.norm(np.subtract(camera.target, camera.eye)))
         height = 2.0 * distance * math.tan(math.radians(camera.fov_y) / 2.0)
         camera = dataclasses.replace(camera, projection="orthographic", ortho_height=height)
+    for name, degrees in (("azimuth", azimuth), ("elevation", elevation)):
+        if not math.isfinite(degrees):
+            raise InputError(f"{name} must be a finite number of degrees, got {degrees}")
     if azimuth:
         camera = _turned(camera, np.asarray(camera.up), azimuth)
     if elevation:
@@ -96,7 +99,13 @@ def adjust_camera(
     if zoom != 1.0:
         if camera.projection == "perspective":
             half = math.atan(math.tan(math.radians(camera.fov_y) / 2.0) / zoom)
-            camera = dataclasses.replace(camera, fov_y=math.degrees(2.0 * half))
+            fov_y = math.degrees(2.0 * half)
+            if not 0.0 < fov_y < 180.0:
+                raise InputError(
+                    f"zoom {zoom:g} turns the {camera.fov_y:g}-degree field of view into "
+                    f"{fov_y:g} degrees, outside (0, 180); choose a zoom nearer 1"
+                )
+            camera = dataclasses.replace(camera, fov_y=fov_y)
         else:
             camera = dataclasses.replace(camera, ortho_height=camera.ortho_height / zoom)
     return camera

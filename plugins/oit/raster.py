@@ -74,7 +74,7 @@ from typing import cast
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.limits import MAX_IMAGE_SIDE
+from lamina.limits import MAX_COORDINATE, MAX_IMAGE_SIDE
 from lamina.scene import Camera, Scene
 
 __all__ = [
@@ -268,6 +268,7 @@ def setup(
         raise InputError(f"camera must be a lamina.scene.Camera, got {type(camera).__name__}")
     height, width = check_size(size)
     matrix = camera.projection_matrix(width / height) @ camera.view_matrix()
+    _check_clip_range(scene, matrix)
     flat = scene.vertex_colors is None
     if arch is not None and _kernel_pays(scene.n_triangles) and _has_float64(arch):
         face, table, bbox, shade, setup_bytes = _kernel_setup(scene, matrix, (height, width), pool)
@@ -291,6 +292,20 @@ def setup(
         background=np.asarray(scene.premultiplied_background(), dtype=np.float64),
         setup_bytes=setup_bytes,
     )
+
+
+def _check_clip_range(scene: Scene, matrix: np.ndarray) -> None:
+    """Refuse a camera that maps the scene beyond :data:`lamina.limits.MAX_COORDINATE` in
+    clip space (a huge zoom, a field of view or orthographic height near zero), where
+    clipping's differences would overflow float64; bounded by the rows of ``matrix``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = np.abs(matrix[:, :3]).sum(axis=1) * scene.extent + np.abs(matrix[:, 3])
+    if not (np.isfinite(bound).all() and bound.max() <= MAX_COORDINATE):
+        raise InputError(
+            f"the camera maps the scene to clip-space coordinates up to {bound.max():.3g}, "
+            f"beyond {MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE): widen the view "
+            "(a smaller zoom, a larger field of view or orthographic height)"
+        )
 
 
 def clip_positions(vertices: np.ndarray, matrix: np.ndarray) -> np.ndarray:

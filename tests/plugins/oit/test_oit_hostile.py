@@ -1,0 +1,359 @@
+"""``lamina render`` under hostile and unpicked input: mesh files written byte by byte
+here (not by trimesh's exporters), camera and output options past their edges.
+
+Each bad input must give one ``InputError`` naming what is wrong (on the command line:
+one line on stderr, exit 2, nothing written); each good one the geometry that was
+written. Seeded grids: raise ``SEEDS`` to widen them.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import warnings
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lamina.cli import main
+from lamina.errors import InputError
+from lamina.limits import MAX_COORDINATE
+from lamina.memory import MemoryLimitError
+from lamina.plugins.oit.reference import Reference
+from lamina.scene import Camera, Scene
+from lamina.scene.meshes import load_mesh
+from lamina.scene.view import adjust_camera
+
+SEEDS = range(6)
+
+
+def random_mesh(seed: int, *, triangles: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (V, 3) and faces (F, 3) of a random non-degenerate soup."""
+    rng = np.random.default_rng(seed)
+    vertices = rng.normal(size=(triangles + 2, 3)).astype(np.float32).astype(np.float64)
+    faces = np.array([rng.permutation(len(vertices))[:3] for _ in range(triangles)])
+    return vertices, faces
+
+
+def ply_bytes(vertices: np.ndarray, faces: np.ndarray, encoding: str) -> bytes:
+    """A PLY file (float32 xyz, int32 indices) in ``encoding``: ascii, binary_little_endian
+    or binary_big_endian."""
+    header = (
+        f"ply\nformat {encoding} 1.0\nelement vertex {len(vertices)}\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n"
+    ).encode()
+    if encoding == "ascii":
+        body = "".join(f"{x!r} {y!r} {z!r}\n" for x, y, z in vertices.astype(np.float32).tolist())
+        body += "".join(f"3 {a} {b} {c}\n" for a, b, c in faces.tolist())
+        return header + body.encode()
+    order = "<" if encoding == "binary_little_endian" else ">"
+    body = b"".join(struct.pack(f"{order}3f", *v) for v in vertices)
+    body += b"".join(struct.pack(f"{order}B3i", 3, *f) for f in faces.tolist())
+    return header + body
+
+
+def stl_bytes(vertices: np.ndarray, faces: np.ndarray, *, count: int | None = None) -> bytes:
+    """A binary STL whose header says ``count`` triangles (default: the true count)."""
+    header = b"lamina test".ljust(80, b" ") + struct.pack(
+        "<I", len(faces) if count is None else count
+    )
+    rows = [struct.pack("<12fH", 0, 0, 0, *vertices[f].ravel(), 0) for f in faces]
+    return header + b"".join(rows)
+
+
+def invoke(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(main, ["render", *args])
+
+
+# ---------------------------------------------------------------- PLY
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ply_in_every_encoding_reads_the_written_geometry(tmp_path, seed):
+    vertices, faces = random_mesh(seed)
+    for encoding in ("ascii", "binary_little_endian", "binary_big_endian"):
+        path = tmp_path / f"{encoding}.ply"
+        path.write_bytes(ply_bytes(vertices, faces, encoding))
+        scene = load_mesh(path)
+        np.testing.assert_array_equal(scene.vertices, vertices, err_msg=encoding)
+        np.testing.assert_array_equal(scene.faces, faces, err_msg=encoding)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d[: len(d) - 7], "not a readable PLY"),  # truncated in the faces
+        (lambda d: d.replace(b"element vertex 14", b"element vertex 1000000000000"), "PLY"),
+        (lambda d: d.replace(b"binary_little_endian", b"binary_big_endian"), "out of bounds"),
+        (lambda d: d[:-4] + struct.pack("<i", 99), "out of bounds"),
+        (lambda d: d[:-4] + struct.pack("<i", -1), "out of bounds"),
+        (lambda d: d.replace(b"element face 12", b"element face 0"), "unexpected length"),
+    ],
+)
+def test_edited_binary_ply_is_refused_naming_the_file(tmp_path, edit, message):
+    vertices, faces = random_mesh(0)
+    path = tmp_path / "edited.ply"
+    path.write_bytes(edit(ply_bytes(vertices, faces, "binary_little_endian")))
+    with pytest.raises(InputError, match=message) as caught:
+        load_mesh(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.25", "nan", "inf"])
+def test_ply_float_colours_outside_0_1_are_refused_not_clipped(tmp_path, value):
+    """trimesh clips float colours to [0, 1] and reads NaN as 0, silently."""
+    header = (
+        "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+        "property float z\nproperty float red\nproperty float green\nproperty float blue\n"
+        "element face 1\nproperty list uchar int vertex_indices\nend_header\n"
+    )
+    rows = f"0 0 0 0.5 {value} 0.25\n1 0 0 1 1 1\n0 1 0 0 0 0\n3 0 1 2\n"
+    (tmp_path / "c.ply").write_text(header + rows)
+    with pytest.raises(InputError, match=r"c\.ply: vertex green .* outside \[0, 1\]"):
+        load_mesh(tmp_path / "c.ply")
+    (tmp_path / "ok.ply").write_text(header + rows.replace(value, "0.75", 1))
+    colors = load_mesh(tmp_path / "ok.ply").vertex_colors
+    np.testing.assert_allclose(colors[0], np.round(np.array([0.5, 0.75, 0.25, 1]) * 255) / 255)
+
+
+# ---------------------------------------------------------------- OBJ
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_obj_relative_indices_quads_and_texture_indices(tmp_path, seed):
+    """Negative (relative) indices, 'v/vt/vn' triples and quads read as the absolute
+    triangles they mean (OBJ spec: -1 is the last vertex defined so far)."""
+    vertices, faces = random_mesh(seed)
+    lines = [f"v {x!r} {y!r} {z!r}" for x, y, z in vertices.tolist()] + ["vt 0 0", "vn 0 0 1"]
+    absolute = [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces.tolist()]
+    relative = [
+        "f " + " ".join(f"{i - len(vertices)}/1/1" for i in face) for face in faces.tolist()
+    ]
+    (tmp_path / "abs.obj").write_text("\n".join(lines + absolute) + "\n")
+    (tmp_path / "rel.obj").write_text("\n".join(lines + relative) + "\n")
+    a, r = load_mesh(tmp_path / "abs.obj"), load_mesh(tmp_path / "rel.obj")
+    np.testing.assert_array_equal(a.vertices[a.faces], vertices[faces])
+    np.testing.assert_array_equal(r.vertices[r.faces], vertices[faces])
+    (tmp_path / "quad.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1 2 3 4\n")
+    quad = load_mesh(tmp_path / "quad.obj")
+    corners = quad.vertices[quad.faces]
+    areas = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])[:, 2] / 2
+    assert quad.n_triangles == 2 and np.abs(areas).sum() == 1.0  # the unit square, once
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf -3 -2 -5\n", "not a readable OBJ"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 99999999999999999999\n", "not a readable OBJ"),
+        ("f 1 2 3\n", "no triangles"),
+        ("", "no triangles"),
+        ("v 0 0 0\nv inf 0 0\nv 0 1 0\nf 1 2 3\n", "NaN or infinite"),
+        ("v 0 0 0\nv 1e200 0 0\nv 0 1e200 0\nf 1 2 3\n", "MAX_COORDINATE"),
+        ("v 0 0 0 2 -1 0.5\nv 1 0 0 1 1 1\nv 0 1 0 1 1 1\nf 1 2 3\n", "vertex colour"),
+        ("v 0 0 0 nan 0 0\nv 1 0 0 1 1 1\nv 0 1 0 1 1 1\nf 1 2 3\n", "vertex colour"),
+        ("v 0 0 0 255 0 0\nv 1 0 0 1 1 1\nv 0 1 0 1 1 1\nf 1 2 3\n", "divide by 255"),
+        ("v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n", "degenerate"),
+    ],
+)
+def test_bad_obj_files_are_refused_without_a_warning(tmp_path, text, message):
+    path = tmp_path / "bad.obj"
+    path.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warnings printed before the error
+        with pytest.raises(InputError, match=message) as caught:
+            load_mesh(path)
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_duplicate_faces_are_both_composited_in_face_order(tmp_path):
+    """A face listed twice is two layers (as VTK draws it): alpha 1 - (1 - a)^2."""
+    (tmp_path / "dup.obj").write_text("v -1 -1 0\nv 1 -1 0\nv 0 1 0\nf 1 2 3\nf 1 2 3\n")
+    scene = load_mesh(tmp_path / "dup.obj", opacity=0.3)
+    camera = Camera.look_at((0, 0, 3), (0, 0, 0), projection="orthographic", ortho_height=3)
+    image = Reference().render(scene, camera, (8, 8)).image
+    assert math.isclose(float(image[4, 4, 3]), 1 - 0.7**2, rel_tol=1e-6)
+
+
+# ---------------------------------------------------------------- STL
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 10**9, 2**32 - 1])
+def test_binary_stl_whose_count_disagrees_with_its_length_is_truncated(tmp_path, count):
+    vertices, faces = random_mesh(1, triangles=2)
+    path = tmp_path / "lie.stl"
+    path.write_bytes(stl_bytes(vertices, faces, count=count))
+    with pytest.raises(InputError, match=rf"says {count:,} triangles .* truncated or damaged"):
+        load_mesh(path)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_binary_stl_reads_the_written_triangles(tmp_path, seed):
+    vertices, faces = random_mesh(seed)
+    path = tmp_path / "ok.stl"
+    data = stl_bytes(vertices, faces)
+    path.write_bytes(b"solid but binary".ljust(80) + data[80:])  # a header may say "solid"
+    scene = load_mesh(path)
+    np.testing.assert_array_equal(scene.vertices[scene.faces], vertices[faces])
+    path.write_bytes(data[:-1])  # one byte short
+    with pytest.raises(InputError, match="truncated"):
+        load_mesh(path)
+
+
+def test_a_billion_triangle_stl_is_refused_by_the_memory_guard_before_reading(
+    tmp_path, monkeypatch
+):
+    """A consistent header and length (a sparse 50 GB file): refused from its size."""
+    path = tmp_path / "huge.stl"
+    with path.open("wb") as handle:
+        handle.write(b" " * 80 + struct.pack("<I", 10**9))
+        handle.truncate(84 + 50 * 10**9)
+    import trimesh
+
+    def never(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the file was parsed")
+
+    monkeypatch.setattr(trimesh, "load", never)
+    monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "4G")
+    with pytest.raises(MemoryLimitError, match="50,000,000,084-byte mesh file"):
+        load_mesh(path)
+
+
+# ---------------------------------------------------------------- cameras
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_camera_basis_is_the_same_at_every_scale(seed):
+    """Scaling eye, target and up by powers of two, up to MAX_COORDINATE and down to
+    subnormals, gives bit for bit the same view rotation (lengths no longer overflow)."""
+    rng = np.random.default_rng(seed)
+    eye, target, up = rng.normal(size=(3, 3))
+    base = Camera.look_at(eye, target, up).view_matrix()[:3, :3]
+    for power in (-1000, -600, -100, 100, 480):
+        s = 2.0**power  # eye and target stay within MAX_COORDINATE, up goes anywhere
+        scaled = Camera.look_at(eye * min(s, 2.0**100), target * min(s, 2.0**100), up * s)
+        np.testing.assert_array_equal(scaled.view_matrix()[:3, :3], base, err_msg=str(power))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"eye": (0, 0, 5), "target": (0, 0, 5)}, "eye and target must differ"),
+        ({"eye": (0, 0, 5), "target": (0, 0, 0), "up": (0, 0, 3)}, "parallel"),
+        ({"eye": (0, 0, 5), "target": (0, 0, 0), "up": (1e-300, 1e-300, 1)}, "parallel"),
+        ({"eye": (1e151, 0, 0), "target": (0, 0, 0)}, "MAX_COORDINATE"),
+        ({"eye": (0, 0, 5), "target": (0, 0, 0), "far": 1e200}, "MAX_COORDINATE"),
+        ({"eye": (0, 0, 5), "target": (0, 0, 0), "fov_y": 180.0}, "fov_y"),
+        ({"eye": (0, 0, 5), "target": (0, 0, 0), "near": 2.0, "far": 2.0}, "far"),
+        ({"eye": (0, 0, 5), "target": (0, 0, 0), "ortho_height": 0.0}, "ortho_height"),
+    ],
+)
+def test_impossible_cameras_are_refused_without_a_warning(kwargs, message):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=message):
+            Camera(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "camera",
+    [
+        Camera.look_at((0, 0, 5), (0, 0, 0), fov_y=1e-300),
+        Camera.look_at((0, 0, 5), (0, 0, 0), projection="orthographic", ortho_height=1e-300),
+    ],
+)
+def test_a_view_too_narrow_for_float64_is_refused_by_every_renderer(camera):
+    """Clip-space coordinates would overflow (they did, with RuntimeWarnings and an
+    empty image); now the setup every renderer shares refuses the camera."""
+    from lamina.plugins.oit.renderers import FragmentList
+
+    scene = Scene(
+        vertices=np.array([[-1, -1, 0], [1, -1, 0], [0, 1, 0]], float),
+        faces=np.array([[0, 1, 2]]),
+        face_colors=(1, 0, 0, 0.5),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for renderer in (Reference(), FragmentList(arch="cpu")):
+            with pytest.raises(InputError, match=r"MAX_COORDINATE.*widen the view"):
+                renderer.render(scene, camera, (8, 8))
+
+
+def test_zoom_that_opens_the_view_past_180_degrees_names_the_zoom():
+    camera = Camera.look_at((0, 0, 5), (0, 0, 0), fov_y=40)
+    with pytest.raises(InputError, match="zoom 1e-308 turns the 40-degree field of view"):
+        adjust_camera(camera, zoom=1e-308)
+    for name in ("azimuth", "elevation"):
+        with pytest.raises(InputError, match=f"{name} must be a finite number"):
+            adjust_camera(camera, **{name: math.inf})
+
+
+# ---------------------------------------------------------------- the command line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fps", "nan", "--orbit", "2", "-o", "x.gif"], "--fps"),  # was a traceback
+        (["--elevation", "inf"], "--elevation"),  # was a traceback (exit 1)
+        (["--azimuth", "nan"], "--azimuth"),
+        (["--zoom", "nan"], "--zoom"),
+        (["--fov", "nan"], "--fov"),
+        (["--opacity", "nan"], "--opacity"),
+        (["--edge-opacity", "nan"], "--edge-opacity"),
+        (["--color="], "--color"),  # was taken as no colour
+        (["--background="], "--background"),
+        (["--zoom", "1e-308"], "zoom 1e-308"),
+        (["--ortho", "--zoom", "1e308"], "widen the view"),  # was an image and warnings
+        (["--eye", "1e308,0,0"], "MAX_COORDINATE"),  # was 'up is parallel'
+        (["--up", "0,0,-2", "--eye", "0,0,4", "--target", "0,0,1"], "parallel"),
+        (["--light", "0,0,1:nan"], "light"),
+        (["--samples", "0"], "--samples"),
+        (["--orbit", "0"], "--orbit"),
+        (["-o", "x.jpg"], "unsupported file type"),
+    ],
+)
+def test_hostile_view_options_fail_in_one_line_writing_nothing(tmp_path, args, message):
+    if "-o" not in args:
+        args = [*args, "-o", "x.png"]
+    args = [str(tmp_path / a) if a.startswith("x.") else a for a in args]
+    result = invoke("procedural:stacked_quads:2", "--size", "8x6", "--renderer", "reference", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("lie.stl", b" " * 80 + struct.pack("<I", 10**9) + b"\0" * 50, "truncated"),
+        ("far.obj", b"v 0 0 0\nv 1e300 0 0\nv 0 1 0\nf 1 2 3\n", "MAX_COORDINATE"),
+        ("nan.obj", b"v 0 0 0 nan 0 0\nv 1 0 0 1 1 1\nv 0 1 0 1 1 1\nf 1 2 3\n", "colour"),
+        ("empty.ply", b"ply\nformat ascii 1.0\nelement vertex 0\nend_header\n", "no triangles"),
+    ],
+)
+def test_bad_mesh_files_on_the_command_line_keep_an_existing_output(tmp_path, name, data, message):
+    (tmp_path / name).write_bytes(data)
+    out = tmp_path / "out.png"
+    out.write_bytes(b"earlier image")
+    result = invoke(str(tmp_path / name), "-o", str(out), "--renderer", "reference")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and name in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert out.read_bytes() == b"earlier image"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "out.png"])
+
+
+def test_extent_is_the_largest_coordinate():
+    vertices, faces = random_mesh(3)
+    scene = Scene(vertices=vertices, faces=faces, face_colors=(1, 1, 1, 1))
+    assert scene.extent == np.abs(vertices).max()
+    assert MAX_COORDINATE == 1e150
+    with pytest.raises(InputError, match="vertex 2 has a coordinate of magnitude 2e\\+150"):
+        Scene(
+            vertices=np.vstack([vertices[:2], [[0, 2e150, 0]], vertices[3:]]),
+            faces=faces,
+            face_colors=(1, 1, 1, 1),
+        )
