@@ -135,6 +135,24 @@ def check_no_confident_gross_error(records: list[dict]) -> None:
             assert not np.any(wrong), record
 
 
+def measure_volumes(record: dict, register: Callable, *args: object, **kwargs: object) -> dict:
+    """Fill ``record`` (with its ``truth``) from ``register(*args, **kwargs)``, a
+    volume registration: ``error``, ``sigma`` (z, y, x), ``feasible`` and
+    ``warnings``, or ``refused``."""
+    import lamina
+
+    try:
+        estimate = register(*args, **kwargs)
+    except lamina.InputError as error:
+        record["refused"] = str(error)
+    else:
+        record["error"] = estimate.shift - record["truth"]
+        record["sigma"] = np.array(estimate.diagnostics["uncertainty_zyx"])
+        record["feasible"] = estimate.diagnostics["feasible"]
+        record["warnings"] = estimate.diagnostics["warnings"]
+    return record
+
+
 def coverage_outside(rows: list[dict]) -> list[dict]:
     """The cells whose +-2 sigma coverage of feasible estimates is outside [0.90, 0.98],
     widened by three binomial standard errors; cells of under 16 values are not
@@ -170,5 +188,6 @@ def contract():
         check_five_sigma = staticmethod(check_five_sigma)
         check_no_confident_gross_error = staticmethod(check_no_confident_gross_error)
         coverage_outside = staticmethod(coverage_outside)
+        measure_volumes = staticmethod(measure_volumes)
 
     return Contract

@@ -26,12 +26,12 @@ from __future__ import annotations
 import itertools
 import os
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-import lamina
 from lamina.plugins.subpixel.registration import MLRefine
 
 TEXTURES = ("phantom", "blobs", "speckle", "stripes")
@@ -119,7 +119,9 @@ def volume_pair(
     return reference, moving, mask, shift
 
 
-def run_grid(reps: int, shapes: list[tuple[int, int, int]], seed: int = 12) -> list[dict]:
+def run_grid(
+    reps: int, shapes: list[tuple[int, int, int]], measure_volumes: Callable, seed: int = 12
+) -> list[dict]:
     """Register every cell's pairs; one record per pair."""
     rng = np.random.default_rng(seed)
     estimator = MLRefine()
@@ -139,30 +141,23 @@ def run_grid(reps: int, shapes: list[tuple[int, int, int]], seed: int = 12) -> l
                 "masked": masked,
                 "truth": truth,
             }
-            try:
-                estimate = estimator.estimate(reference, moving, moving_mask=mask)
-            except lamina.InputError as error:
-                record["refused"] = str(error)
-            else:
-                record["error"] = estimate.shift - truth
-                record["sigma"] = np.array(estimate.diagnostics["uncertainty_zyx"])
-                record["feasible"] = estimate.diagnostics["feasible"]
-                record["warnings"] = estimate.diagnostics["warnings"]
-            records.append(record)
+            records.append(
+                measure_volumes(record, estimator.estimate, reference, moving, moving_mask=mask)
+            )
     return records
 
 
-def _grid_records() -> list[dict]:
+def _grid_records(measure_volumes: Callable) -> list[dict]:
     reps = int(os.environ.get("LAMINA_GRID3_REPS", "1"))
     shapes = _shapes(os.environ.get("LAMINA_GRID3_SHAPES", SHAPES))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_grid(reps, shapes)
+        return run_grid(reps, shapes, measure_volumes)
 
 
 @pytest.fixture(scope="module")
-def grid() -> list[dict]:
-    return _grid_records()
+def grid(contract) -> list[dict]:
+    return _grid_records(contract.measure_volumes)
 
 
 def _cell(record: dict) -> tuple:
@@ -200,9 +195,9 @@ def _print_table() -> None:  # pragma: no cover - the reviewer's report
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import print_coverage
+    from conftest import measure_volumes, print_coverage
 
-    records = _grid_records()
+    records = _grid_records(measure_volumes)
     print_coverage(records, _cell)
     worst = sorted(
         (r for r in records if "error" in r),
