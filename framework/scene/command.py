@@ -216,7 +216,10 @@ def _draw(renderer: Any, job: _Job, camera: Any) -> Any:
     from lamina.scene import view as views
     from lamina.scene.lighting import shade
 
-    scene = job.scene if job.lighting is None else shade(job.scene, camera, job.lighting)
+    if job.lighting is None:
+        scene = job.scene
+    else:
+        scene = shade(job.scene, camera, job.lighting, normals=job.loaded.normals)
     result = renderer.render(scene, camera, job.render_size)
     if job.samples > 1:
         result = replace(result, image=views.downsample(result.image, job.samples))

@@ -394,8 +394,21 @@ class Camera:
             object.__setattr__(self, name, float(value))
         if not 0.0 < self.fov_y < 180.0:
             raise InputError(f"fov_y must lie in (0, 180) degrees, got {self.fov_y}")
-        if self.ortho_height <= 0.0:
-            raise InputError(f"ortho_height must be positive, got {self.ortho_height}")
+        # The projection scales by 1 / tan(fov_y / 2) and 2 / ortho_height: bounded by
+        # MAX_COORDINATE as coordinates are (and clear of subnormals, which Taichi's
+        # flush-to-zero makes 0 in this process).
+        smallest = 1.0 / MAX_COORDINATE
+        if math.tan(math.radians(self.fov_y) / 2.0) < smallest:
+            narrowest = math.degrees(2.0 * math.atan(smallest))
+            raise InputError(
+                f"fov_y must be at least {narrowest:.3g} degrees (1 / "
+                f"lamina.limits.MAX_COORDINATE), got {self.fov_y:g}"
+            )
+        if self.ortho_height < smallest:
+            raise InputError(
+                f"ortho_height must be at least {smallest:g} (1 / lamina.limits.MAX_COORDINATE), "
+                f"got {self.ortho_height:g}"
+            )
         if self.projection == "perspective" and self.near <= 0.0:
             raise InputError(f"near must be positive for a perspective camera, got {self.near}")
         if self.far <= self.near:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from lamina.scene.camera import (
 from lamina.scene.colors import color_override, recolored
 from lamina.scene.core import Camera, Scene
 from lamina.scene.lighting import parse_lights
-from lamina.scene.meshes import MESH_SUFFIXES, FileError, load_mesh
+from lamina.scene.meshes import MESH_SUFFIXES, FileError, load_mesh, read_mesh
 from lamina.tomlfile import TomlFile
 
 __all__ = ["DEFAULT_SIZE", "LoadedScene", "load", "load_scene_file"]
@@ -81,6 +81,10 @@ class LoadedScene:
         per frame by the caller, not baked in here.
     edge_opacity : float or None
         A scene file's ``[lighting]`` ``edge_opacity``.
+    normals : (V, 3) array or None
+        A mesh file's own vertex normals (:func:`~lamina.scene.meshes.read_mesh`), for
+        :func:`~lamina.scene.lighting.shade`; None for scene files and procedural
+        scenes, whose normals are computed.
     """
 
     scene: Scene
@@ -89,6 +93,7 @@ class LoadedScene:
     source: str
     lights: tuple[str, ...] = ()
     edge_opacity: float | None = None
+    normals: np.ndarray | None = field(default=None, compare=False)
 
 
 class _SceneFile:
@@ -497,8 +502,10 @@ def load(
             f"file, a mesh ({', '.join(MESH_SUFFIXES)}) or procedural:NAME[:N]",
             file=text,
         )
-    scene = load_mesh(path, opacity=opacity, drop_degenerate=drop_degenerate)
-    return LoadedScene(scene=scene, camera=frame_camera(scene), size=None, source=text)
+    scene, normals = read_mesh(path, opacity=opacity, drop_degenerate=drop_degenerate)
+    return LoadedScene(
+        scene=scene, camera=frame_camera(scene), size=None, source=text, normals=normals
+    )
 
 
 def _procedural_spec(text: str) -> tuple[Scene, Camera]:

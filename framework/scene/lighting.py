@@ -216,7 +216,8 @@ def shade(
     lighting : Lighting, optional
         Default: ``Lighting()`` (headlight, two-sided, no edge opacity).
     normals : (V, 3) array, optional
-        Per-vertex normals from the mesh file; default: :func:`vertex_normals`.
+        Per-vertex normals from the mesh file (any non-zero length at the vertices
+        faces use; :func:`lamina.scene.meshes.read_mesh`); default: :func:`vertex_normals`.
 
     Returns
     -------
@@ -232,14 +233,15 @@ def shade(
         corner_normals = vertex_normals(scene.vertices, faces)
     else:
         given = np.asarray(normals, dtype=np.float64)
-        if given.shape != scene.vertices.shape or not np.isfinite(given).all():
+        if given.shape != scene.vertices.shape:
             raise InputError(
-                f"normals must be a finite ({scene.n_vertices}, 3) array, got shape {given.shape}"
+                f"normals must be a ({scene.n_vertices}, 3) array, got shape {given.shape}"
             )
-        length = np.linalg.norm(given, axis=1, keepdims=True)
-        if not (length > 0).all():
-            raise InputError("normals must be non-zero")
-        corner_normals = (given / length)[faces]
+        corners = given[faces]  # a vertex no face uses may have any normal
+        length = np.linalg.norm(corners, axis=-1, keepdims=True)
+        if not (np.isfinite(length) & (length > 0)).all():
+            raise InputError("normals must be finite and non-zero at every vertex a face uses")
+        corner_normals = corners / length
     points = scene.vertices[faces]  # (F, 3, 3)
     if scene.vertex_colors is not None:
         base = scene.vertex_colors[faces]

@@ -21,7 +21,7 @@ from lamina.memory import check_allocation
 from lamina.scene.colors import color_override
 from lamina.scene.core import Scene, check_vertices, degenerate_faces
 
-__all__ = ["DEFAULT_COLOR", "MESH_SUFFIXES", "FileError", "load_mesh"]
+__all__ = ["DEFAULT_COLOR", "MESH_SUFFIXES", "FileError", "load_mesh", "read_mesh"]
 
 #: File types :func:`load_mesh` reads (through trimesh).
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".glb", ".gltf", ".off")
@@ -86,6 +86,42 @@ def load_mesh(
     >>> scene.n_triangles, scene.face_colors[0].tolist()
     (12, [1.0, 0.5, 0.0, 0.4])
     """
+    return read_mesh(path, color=color, opacity=opacity, drop_degenerate=drop_degenerate)[0]
+
+
+def read_mesh(
+    path: str | Path,
+    *,
+    color: Sequence[float] | np.ndarray | None = None,
+    opacity: float | None = None,
+    drop_degenerate: bool = False,
+) -> tuple[Scene, np.ndarray | None]:
+    """:func:`load_mesh`'s scene and the file's own per-vertex normals.
+
+    Returns
+    -------
+    scene : Scene
+    normals : (V, 3) float64 array or None
+        The normals the file gives (PLY ``nx ny nz``, OBJ ``vn``, glTF ``NORMAL``), one
+        per vertex of ``scene``, for :func:`lamina.scene.lighting.shade`; None when it
+        gives none (or only some of its meshes do). Those of vertices no face uses are
+        not checked.
+
+    Raises
+    ------
+    lamina.ConfigError
+        As :func:`load_mesh`, and a normal of a used vertex that is zero or not finite.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder, "n.obj")
+    ...     _ = path.write_text("v 0 0 0\\nv 1 0 0\\nv 0 1 0\\nvn 0 0 2\\nf 1//1 2//1 3//1\\n")
+    ...     scene, normals = read_mesh(path)
+    >>> normals.tolist()
+    [[0.0, 0.0, 2.0], [0.0, 0.0, 2.0], [0.0, 0.0, 2.0]]
+    """
     source = Path(path)
     override = color_override(color, opacity)
     suffix = source.suffix.lower()
@@ -124,7 +160,14 @@ def load_mesh(
         raise _damaged(source, error) from None
     if not parts:
         raise FileError("the file holds no triangles", file=str(source))
-    return parts[0] if len(parts) == 1 else Scene.concatenate(parts)
+    scenes = [scene for scene, _ in parts]
+    scene = scenes[0] if len(scenes) == 1 else Scene.concatenate(scenes)
+    normals = [n for _, n in parts if n is not None]
+    # Concatenating face- with vertex-coloured meshes gives faces private vertices:
+    # the normals would no longer line up, so they are computed then.
+    if len(normals) < len(parts) or scene.n_vertices != sum(s.n_vertices for s in scenes):
+        return scene, None
+    return scene, np.concatenate(normals)
 
 
 def _check_stl_header(source: Path) -> None:
@@ -232,7 +275,7 @@ def _mesh_to_scene(
     override: tuple[np.ndarray | None, float | None],
     drop_degenerate: bool,
     source: Path,
-) -> Scene:
+) -> tuple[Scene, np.ndarray | None]:
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64)
     if len(faces) == 0:
@@ -263,12 +306,33 @@ def _mesh_to_scene(
             rgba = rgba[~bad]
         if len(faces) == 0:
             raise FileError("every face is degenerate", file=str(source))
+    colors = {"vertex_colors" if per_vertex else "face_colors": rgba}
     try:
-        if per_vertex:
-            return Scene(vertices=vertices, faces=faces, vertex_colors=rgba)
-        return Scene(vertices=vertices, faces=faces, face_colors=rgba)
+        scene = Scene(vertices=vertices, faces=faces, **colors)
     except InputError as error:
         raise FileError(str(error), file=str(source)) from None
+    return scene, _file_normals(mesh, faces, source)
+
+
+def _file_normals(mesh: Any, faces: np.ndarray, source: Path) -> np.ndarray | None:
+    """The vertex normals the file gave (trimesh caches them only then; reading
+    ``mesh.vertex_normals`` otherwise computes its own), checked on the used vertices."""
+    if "vertex_normals" not in mesh._cache:
+        return None
+    normals = np.asarray(mesh.vertex_normals, dtype=np.float64)
+    if normals.shape != (len(mesh.vertices), 3):
+        return None
+    used = np.unique(faces)
+    length = np.linalg.norm(normals[used], axis=1)
+    bad = ~(np.isfinite(length) & (length > 0))
+    if bad.any():
+        vertex = int(used[np.flatnonzero(bad)[0]])
+        raise FileError(
+            f"the normal of vertex {vertex} is {normals[vertex].tolist()}: zero or not a "
+            f"number ({int(bad.sum())} used vertices have such normals)",
+            file=str(source),
+        )
+    return normals
 
 
 def _file_colors(mesh: Any) -> tuple[bool, np.ndarray]:

@@ -107,7 +107,10 @@ def adjust_camera(
                 )
             camera = dataclasses.replace(camera, fov_y=fov_y)
         else:
-            camera = dataclasses.replace(camera, ortho_height=camera.ortho_height / zoom)
+            try:
+                camera = dataclasses.replace(camera, ortho_height=camera.ortho_height / zoom)
+            except InputError as error:
+                raise InputError(f"zoom {zoom:g}: {error}") from None
     return camera
 
 

@@ -248,6 +248,8 @@ def test_camera_basis_is_the_same_at_every_scale(seed):
         ({"eye": (0, 0, 5), "target": (0, 0, 0), "fov_y": 180.0}, "fov_y"),
         ({"eye": (0, 0, 5), "target": (0, 0, 0), "near": 2.0, "far": 2.0}, "far"),
         ({"eye": (0, 0, 5), "target": (0, 0, 0), "ortho_height": 0.0}, "ortho_height"),
+        ({"eye": (0, 0, 5), "target": (0, 0, 0), "ortho_height": 1e-300}, "MAX_COORDINATE"),
+        ({"eye": (0, 0, 5), "target": (0, 0, 0), "fov_y": 1e-300}, "MAX_COORDINATE"),
     ],
 )
 def test_impossible_cameras_are_refused_without_a_warning(kwargs, message):
@@ -260,17 +262,18 @@ def test_impossible_cameras_are_refused_without_a_warning(kwargs, message):
 @pytest.mark.parametrize(
     "camera",
     [
-        Camera.look_at((0, 0, 5), (0, 0, 0), fov_y=1e-300),
-        Camera.look_at((0, 0, 5), (0, 0, 0), projection="orthographic", ortho_height=1e-300),
+        Camera.look_at((0, 0, 5), (0, 0, 0), fov_y=1e-140),
+        Camera.look_at((0, 0, 5), (0, 0, 0), projection="orthographic", ortho_height=1e-140),
     ],
 )
 def test_a_view_too_narrow_for_float64_is_refused_by_every_renderer(camera):
     """Clip-space coordinates would overflow (they did, with RuntimeWarnings and an
-    empty image); now the setup every renderer shares refuses the camera."""
+    empty image); now the setup every renderer shares refuses the camera, from the
+    scene's extent (1e10 here) and the projection's scale (over 1e140)."""
     from lamina.plugins.oit.renderers import FragmentList
 
     scene = Scene(
-        vertices=np.array([[-1, -1, 0], [1, -1, 0], [0, 1, 0]], float),
+        vertices=np.array([[-1, -1, 0], [1, -1, 0], [0, 1, 0]], float) * 1e10,
         faces=np.array([[0, 1, 2]]),
         face_colors=(1, 0, 0, 0.5),
     )
@@ -306,7 +309,8 @@ def test_zoom_that_opens_the_view_past_180_degrees_names_the_zoom():
         (["--color="], "--color"),  # was taken as no colour
         (["--background="], "--background"),
         (["--zoom", "1e-300"], "zoom 1e-300"),
-        (["--ortho", "--zoom", "1e308"], "widen the view"),  # was an image and warnings
+        (["--ortho", "--zoom", "1e308"], "zoom 1e+308: ortho_height"),  # was warnings
+        (["--ortho", "--zoom", "1e149"], "widen the view"),
         (["--eye", "1e308,0,0"], "MAX_COORDINATE"),  # was 'up is parallel'
         (["--up", "0,0,-2", "--eye", "0,0,4", "--target", "0,0,1"], "parallel"),
         (["--light", "0,0,1:nan"], "light"),
@@ -357,3 +361,65 @@ def test_extent_is_the_largest_coordinate():
             faces=faces,
             face_colors=(1, 1, 1, 1),
         )
+
+
+# ---------------------------------------------------------------- normals in files
+
+
+def ply_with_normals(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray) -> str:
+    header = (
+        f"ply\nformat ascii 1.0\nelement vertex {len(vertices)}\n"
+        + "".join(f"property float {c}\n" for c in ("x", "y", "z", "nx", "ny", "nz"))
+        + f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n"
+    )
+    rows = [
+        " ".join(repr(float(x)) for x in (*v, *n)) for v, n in zip(vertices, normals, strict=True)
+    ]
+    return (
+        header + "\n".join(rows) + "\n" + "".join(f"3 {a} {b} {c}\n" for a, b, c in faces.tolist())
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_a_files_own_normals_light_the_command_lines_render(tmp_path, seed):
+    """Issue 17 Must 2, 'normals from the mesh': the command line computed them always."""
+    from lamina.scene.files import load
+    from lamina.scene.lighting import parse_lights, shade
+
+    vertices, faces = random_mesh(seed, triangles=6)
+    normals = np.random.default_rng(seed).normal(size=vertices.shape).astype(np.float32)
+    path = tmp_path / "n.ply"
+    path.write_text(ply_with_normals(vertices, faces, normals))
+    out = tmp_path / "out.npy"
+    result = invoke(str(path), "-o", str(out), "--size", "16x12", "--renderer", "reference",
+                    "--light", "1,0.5,1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    loaded = load(str(path))
+    np.testing.assert_array_equal(loaded.normals, normals)
+    lighting = parse_lights(["1,0.5,1"])
+    given = shade(loaded.scene, loaded.camera, lighting, normals=normals)
+    computed = shade(loaded.scene, loaded.camera, lighting)
+    expected = Reference().render(given, loaded.camera, (12, 16)).image
+    np.testing.assert_array_equal(np.load(out), expected)
+    assert (
+        np.abs(Reference().render(computed, loaded.camera, (12, 16)).image - expected).max() > 0.01
+    )
+
+
+def test_zero_or_nan_normals_are_refused_only_where_a_face_uses_them(tmp_path):
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [5, 5, 5]], float)
+    faces = np.array([[0, 1, 2]])
+    for bad in ([0, 0, 0], [float("nan"), 0, 1]):
+        normals = np.array([[0, 0, 1], bad, [0, 0, 1], [0, 0, 1]], float)
+        (tmp_path / "bad.ply").write_text(ply_with_normals(vertices, faces, normals))
+        with pytest.raises(InputError, match=r"bad\.ply: the normal of vertex 1 is"):
+            load_mesh(tmp_path / "bad.ply")
+        unused = normals[[0, 2, 3, 1]]  # the bad normal on vertex 3, which no face uses
+        (tmp_path / "ok.ply").write_text(ply_with_normals(vertices[[0, 2, 3, 1]], faces, unused))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            from lamina.scene.files import load
+            from lamina.scene.lighting import shade
+
+            loaded = load(str(tmp_path / "ok.ply"))
+            shade(loaded.scene, loaded.camera, normals=loaded.normals)  # no division by zero
