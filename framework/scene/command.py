@@ -444,13 +444,20 @@ def render(
     cameras = (
         [job.camera] if orbit is None else [views.orbit(job.camera, k, orbit) for k in range(orbit)]
     )
-    frames = []
-    for k, camera in enumerate(track(cameras, description=f"rendering {len(cameras)} frames")):
-        result = _draw(renderer, job, camera)
-        path = target if orbit is None or animated else _frame_path(target, k, orbit)
+    frames: list[tuple[Path, Any, Any]] = []
+    try:
+        for k, camera in enumerate(track(cameras, description=f"rendering {len(cameras)} frames")):
+            result = _draw(renderer, job, camera)
+            path = target if orbit is None or animated else _frame_path(target, k, orbit)
+            if not animated:
+                save_rendering(path, result.image, png_alpha=png_alpha)
+            frames.append((path, camera, result))
+    except BaseException:
+        # Part of an orbit's numbered frames is no output: remove those this run wrote.
         if not animated:
-            save_rendering(path, result.image, png_alpha=png_alpha)
-        frames.append((path, camera, result))
+            for path, _, _ in frames:
+                path.unlink(missing_ok=True)
+        raise
     if animated:
         write_animation(target, [r.image for _, _, r in frames], fps=fps)
     viewer = target.with_suffix(".html") if show else None

@@ -423,3 +423,25 @@ def test_zero_or_nan_normals_are_refused_only_where_a_face_uses_them(tmp_path):
 
             loaded = load(str(tmp_path / "ok.ply"))
             shade(loaded.scene, loaded.camera, normals=loaded.normals)  # no division by zero
+
+
+def test_an_orbit_that_fails_part_way_leaves_no_frames(tmp_path, monkeypatch):
+    """Frames 0 and 1 of 3 were left behind when frame 2 failed."""
+    from lamina.errors import LaminaError
+    from lamina.scene import command
+
+    drawn = []
+    real_draw = command._draw
+
+    def failing_draw(renderer, job, camera):  # type: ignore[no-untyped-def]
+        drawn.append(camera)
+        if len(drawn) == 3:
+            raise LaminaError("renderer failed on frame 2")
+        return real_draw(renderer, job, camera)
+
+    monkeypatch.setattr(command, "_draw", failing_draw)
+    out = tmp_path / "orbit.png"
+    result = invoke("procedural:stacked_quads:2", "-o", str(out), "--size", "8x6",
+                    "--renderer", "reference", "--orbit", "3")  # fmt: skip
+    assert result.exit_code == 1 and "frame 2" in result.stderr, result.output
+    assert len(drawn) == 3 and not any(tmp_path.iterdir())
