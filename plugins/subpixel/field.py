@@ -6,6 +6,15 @@ subset's place plus the integer part of that global shift, so a subset only has
 to find the local deviation (large global motion does not push its content out
 of the subset). The reported displacement is the global integer offset plus
 the subset's estimate.
+
+A subset registered as a whole (a zero-order shape function) measures the
+displacement averaged over its texture, not the one at its centre: where the
+field deforms, the two differ by the displacement gradient times how far the
+texture's weight sits off the centre, plus the curvature times its spread. The
+gradient and curvature come from the neighbouring subsets, and that deformation
+bias (:func:`deformation_bias`) is added to each subset's variance: on camera
+views under 0.3 % strain the +-2 sigma coverage was 0.74, under 1 % 0.54 (errors
+up to 22 standard errors).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from lamina.errors import InputError
 from lamina.kinds.position_estimator import require_masked_registration
@@ -24,7 +34,16 @@ from lamina.plugins.subpixel.checks import as_masked_pair, as_pair
 from lamina.protocols import PositionEstimator
 from lamina.types import ShiftEstimate
 
-__all__ = ["DisplacementField", "displacement_field", "plot_field"]
+#: Grid steps around a subset whose displacements give the field's local
+#: gradient and curvature (a 5 x 5 patch).
+_NEIGHBOURHOOD = 2
+
+#: Factor on the estimated deformation bias added to the variance: the errors of
+#: camera subsets under 0.3-1 % strain ran 1.1-1.4 times the estimate (its Hann
+#: weights stand for the estimator's own), correlation 0.3-0.7.
+_BIAS_SAFETY = 2.0
+
+__all__ = ["DisplacementField", "deformation_bias", "displacement_field", "plot_field"]
 
 
 @dataclass
@@ -149,10 +168,27 @@ def displacement_field(
         except InputError as error:  # e.g. one-directional texture in this subset
             reasons[f"{i},{j}"] = str(error)
             continue
+        if not np.all(np.isfinite(estimate.shift)):  # a constant subset: no estimate
+            said = estimate.diagnostics.get("warnings") or ["no shift could be measured"]
+            reasons[f"{i},{j}"] = str(said[0])
+            continue
         result["dy"][i, j] = estimate.dy + offset[0]
         result["dx"][i, j] = estimate.dx + offset[1]
         result["sigma_dy"][i, j], result["sigma_dx"][i, j] = estimate.uncertainty
         feasible[i, j] = bool(estimate.diagnostics.get("feasible", True))
+    bias_y, bias_x = deformation_bias(
+        ref,
+        result["dy"],
+        result["dx"],
+        tops=tops,
+        lefts=lefts,
+        subset=subset,
+        step=step,
+        trusted=feasible,
+        valid=masks.get("reference_mask"),
+    )
+    result["sigma_dy"] = np.hypot(result["sigma_dy"], _BIAS_SAFETY * bias_y)
+    result["sigma_dx"] = np.hypot(result["sigma_dx"], _BIAS_SAFETY * bias_x)
     return DisplacementField(
         centre_y=tops + (subset - 1) / 2.0,
         centre_x=lefts + (subset - 1) / 2.0,
@@ -163,6 +199,113 @@ def displacement_field(
         reasons=reasons,
         **result,
     )
+
+
+def deformation_bias(
+    reference: np.ndarray,
+    dy: np.ndarray,
+    dx: np.ndarray,
+    *,
+    tops: np.ndarray,
+    lefts: np.ndarray,
+    subset: int,
+    step: int,
+    trusted: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far (signed, per axis; NaN where a subset was not measured) each subset's
+    displacement may be from the one at its centre where the field deforms.
+
+    A translation fitted to a subset whose displacement varies as ``u(p)`` returns,
+    to first order, ``G^-1 sum_p w g(p) g(p)^T u(p)``: the displacement averaged
+    with the texture's weight (``g`` the reference's gradient, ``w`` a Hann
+    window standing for the estimator's tapers, ``G = sum w g g^T``). With ``u``
+    expanded about the centre ``c`` to second order (gradient ``A`` and
+    curvature ``H`` of a quadratic fitted to the ``trusted`` subsets of a 5 x 5
+    patch around it), the bias is ``G^-1 sum_p w g g^T (A (p - c) + (p - c)^T H
+    (p - c) / 2)``. It is an estimate (the true weights are the estimator's),
+    added in quadrature to the variance rather than subtracted. ``tops`` and
+    ``lefts`` place the subsets of side ``subset`` on the grid of ``step``
+    pixels; ``trusted`` (default: every measured subset) marks those whose
+    displacement enters the fit (feasible ones: a low-SNR guess would make up a
+    deformation); ``valid`` (True where a reference pixel is valid) keeps masked
+    pixels out of the weights.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> reference = rng.normal(size=(64, 64))
+    >>> shift = np.full((3, 3), 1.5)  # a translation: no deformation bias
+    >>> bias_y, _ = deformation_bias(
+    ...     reference, shift, shift, tops=np.arange(0, 33, 16), lefts=np.arange(0, 33, 16),
+    ...     subset=32, step=16)
+    >>> float(np.max(np.abs(bias_y))) < 1e-12
+    True
+    """
+    shape = dy.shape
+    field = np.stack([dy, dx])  # (2, rows, columns)
+    measured = np.all(np.isfinite(field), axis=0)
+    usable = measured if trusted is None else measured & trusted
+    derivatives = _grid_derivatives(np.where(usable, field, np.nan), float(step))
+    gradient_y, gradient_x = np.gradient(np.asarray(reference, dtype=np.float64))
+    if valid is not None:  # a gradient across a mask's edge is no texture
+        inside = ndimage.binary_erosion(valid, iterations=1)
+        gradient_y, gradient_x = gradient_y * inside, gradient_x * inside
+    taper = np.hanning(subset + 2)[1:-1]
+    window = np.outer(taper, taper)
+    offsets = np.arange(subset) - (subset - 1) / 2.0
+    oy, ox = np.meshgrid(offsets, offsets, indexing="ij")
+    bias = np.full((2, *shape), np.nan)
+    for i, j in zip(*np.nonzero(measured), strict=True):
+        cut = (slice(tops[i], tops[i] + subset), slice(lefts[j], lefts[j] + subset))
+        g = np.stack([gradient_y[cut], gradient_x[cut]])  # (2, s, s)
+        outer = window * g[:, None] * g[None, :]  # (2, 2, s, s): w g g^T
+        information = outer.sum(axis=(2, 3))
+        if np.linalg.cond(information) > 1e12:
+            bias[:, i, j] = 0.0
+            continue
+        first_y, first_x, second_yy, second_xx, second_yx = (
+            d[:, i, j] for d in derivatives
+        )  # each (2,): the derivative of (dy, dx)
+        change = (
+            first_y[:, None, None] * oy
+            + first_x[:, None, None] * ox
+            + 0.5 * second_yy[:, None, None] * oy**2
+            + 0.5 * second_xx[:, None, None] * ox**2
+            + second_yx[:, None, None] * oy * ox
+        )  # (2, s, s): u(p) - u(c)
+        weighted = np.einsum("abyx,byx->a", outer, change)
+        bias[:, i, j] = np.linalg.solve(information, weighted)
+    return bias[0], bias[1]
+
+
+def _grid_derivatives(field: np.ndarray, step: float) -> list[np.ndarray]:
+    """First and second derivatives (d/dy, d/dx, d2/dy2, d2/dx2, d2/dydx) per pixel of
+    each component of ``field`` (components, rows, columns), from a quadratic fitted
+    by least squares to the finite subsets within ``_NEIGHBOURHOOD`` grid steps
+    (a plane where fewer than 12 are measured, 0 where fewer than 4): each
+    subset's own deformation bias makes differences of next neighbours too noisy
+    to tell a strain of 0.3 %."""
+    derivatives = [np.zeros(field.shape) for _ in range(5)]
+    measured = np.all(np.isfinite(field), axis=0)
+    reach = _NEIGHBOURHOOD
+    for i, j in zip(*np.nonzero(measured), strict=True):
+        near = (slice(max(i - reach, 0), i + reach + 1), slice(max(j - reach, 0), j + reach + 1))
+        ii, jj = np.nonzero(measured[near])
+        if len(ii) < 4:
+            continue
+        y = (ii + near[0].start - i) * step
+        x = (jj + near[1].start - j) * step
+        terms = [np.ones_like(y), y, x]
+        if len(ii) >= 12 and np.ptp(y) > 0 and np.ptp(x) > 0:
+            terms += [0.5 * y * y, 0.5 * x * x, y * x]
+        design = np.stack(terms, axis=1)
+        values = field[:, near[0], near[1]][:, ii, jj].T  # (neighbours, components)
+        coefficients = np.linalg.lstsq(design, values, rcond=None)[0]
+        for index in range(len(terms) - 1):
+            derivatives[index][:, i, j] = coefficients[index + 1]
+    return derivatives
 
 
 def plot_field(result: DisplacementField, background: np.ndarray) -> bytes:
