@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import ConfigError, InputError
-from lamina.limits import MAX_IMAGE_SIDE
+from lamina.limits import MAX_COORDINATE, MAX_IMAGE_SIDE
 from lamina.scene.camera import (
     bounding_sphere,
     clip_range,
@@ -189,6 +189,14 @@ class _SceneFile:
                 f"expected a list of {shape} numbers, got {value!r}", section, key, index
             )
         array = np.asarray(value, dtype=np.float64)
+        if np.abs(array).max() > MAX_COORDINATE:  # before any arithmetic can overflow
+            raise self.error(
+                f"values must lie within +-{MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE), "
+                f"got {value!r}",
+                section,
+                key,
+                index,
+            )
         if unit and (array.min() < 0.0 or array.max() > 1.0):
             raise self.error(f"values must lie in [0, 1], got {value!r}", section, key, index)
         return array

@@ -445,3 +445,24 @@ def test_an_orbit_that_fails_part_way_leaves_no_frames(tmp_path, monkeypatch):
                     "--renderer", "reference", "--orbit", "3")  # fmt: skip
     assert result.exit_code == 1 and "frame 2" in result.stderr, result.output
     assert len(drawn) == 3 and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("camera", "key"),
+    [
+        ("eye = [1e200, 0, 0]", "camera.eye"),  # was an overflow warning, then the error
+        ("target = [0, -1e151, 0]", "camera.target"),
+        ("fov_y = 1e-300", "camera.fov_y"),
+        ('projection = "orthographic"\northo_height = 1e-300', "camera.ortho_height"),
+        ("near = 5.0\nfar = 5.0", "camera.near"),
+    ],
+)
+def test_scene_file_cameras_past_float64_name_the_key_without_a_warning(tmp_path, camera, key):
+    from lamina.scene.files import load_scene_file
+
+    path = tmp_path / "s.toml"
+    path.write_text(f'[camera]\n{camera}\n[[mesh]]\nprocedural = "stacked_quads"\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=rf"s\.toml:\d+ \[{key}\]"):
+            load_scene_file(path)
