@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,7 +34,8 @@ class Track:
         The pairwise estimates, one per entry of ``pairs``.
     pairs : list of (int, int)
         (reference frame, moving frame) of each estimate: (reference, i) in
-        ``mode="reference"``, (i - 1, i) in ``mode="sequential"``.
+        ``mode="reference"``, (i - 1, i) in ``mode="sequential"`` (or (k, i), k
+        the last frame before i whose step was usable, over a bridged frame).
     correlated_steps : bool
         Sequential mode: whether the shared-frame correlation of neighbouring
         steps was used (see :func:`track_stack`).
@@ -108,7 +110,10 @@ def track_stack(
         ``"reference"`` registers every frame to the reference frame directly
         (no accumulation of error; needs enough overlap with the reference).
         ``"sequential"`` registers each frame to the previous one and sums the
-        steps (follows large or drifting motion and slowly changing scenes).
+        steps (follows large or drifting motion and slowly changing scenes); a
+        frame whose step is not usable (no estimate, or not ``feasible``: a blank,
+        corrupt or unrecognisable frame) is bridged, the next frame registered to
+        the last frame that was.
     reference : int
         Index of the frame whose displacement is zero.
     mask : ndarray of bool, optional
@@ -212,42 +217,67 @@ def _sequential(
     wrap: Callable,
 ) -> Track:
     count = len(stack)
-    steps = np.zeros((count, 2))  # steps[j]: frame j-1 -> frame j (steps[0] = 0)
+    # links[j] = (parent, j): frame j registered to its parent, the last frame
+    # before it whose own link was usable, so one blank or corrupt frame (NaN or a
+    # guess with an uncertainty of tens of px) does not take every later frame with it
+    parent = np.zeros(count, dtype=int)
+    steps = np.zeros((count, 2))  # steps[j]: frame parent[j] -> frame j (steps[0] = 0)
     step_covariance = np.zeros((count, 2, 2))
     linear = np.zeros((count, 2, 2))
     estimates = []
     correlated = True
+    anchor = 0
     for j in wrap(range(1, count)):
-        estimate = register(stack[j - 1], stack[j])
+        estimate = register(stack[anchor], stack[j])
         estimates.append(estimate)
+        parent[j] = anchor
         steps[j] = estimate.dy, estimate.dx
         step_covariance[j] = _covariance(estimate)
         first_order = estimate.diagnostics.get("first_order_covariance")
-        if first_order is None:
-            correlated = False
-        else:
+        usable = _usable(estimate)
+        if first_order is not None:
             linear[j] = np.asarray(first_order, dtype=np.float64)
-    # neighbour[j] = Cov(step j, step j+1) + its transpose: minus the shared frame
-    # j's share, half the linear covariance of either step (averaged).
-    neighbour = np.zeros((count, 2, 2))
-    if correlated and count > 2:
-        shared = (linear[1:-1] + linear[2:]) / 4.0
-        neighbour[1:-1] = -(shared + np.transpose(shared, (0, 2, 1)))
-    position = np.cumsum(steps, axis=0)
-    summed_cov = np.cumsum(step_covariance, axis=0)
-    summed_neighbour = np.cumsum(neighbour, axis=0)
+        elif usable:  # a bridged frame's link ends in it: its own variance is huge
+            correlated = False
+        if usable:
+            anchor = j
+    paths = [_root_path(parent, i) for i in range(count)]
+    position = np.array([steps[path].sum(axis=0) for path in paths])
     displacement = position - position[reference]
     covariance = np.zeros((count, 2, 2))
     for i in range(count):
-        low, high = sorted((i, reference))
-        if low == high:
-            continue
-        # steps low+1 .. high, and the neighbour pairs (low+1, low+2) .. (high-1, high)
-        covariance[i] = (summed_cov[high] - summed_cov[low]) + (
-            summed_neighbour[high - 1] - summed_neighbour[low]
+        # the links from the frames' last common ancestor down to each, in order
+        ours, theirs = paths[i], paths[reference]
+        shared = next(
+            (k for k, (a, b) in enumerate(zip(ours, theirs)) if a != b),  # noqa: B905
+            min(len(ours), len(theirs)),
         )
+        chain = paths[reference][shared:][::-1] + paths[i][shared:]
+        covariance[i] = step_covariance[chain].sum(axis=0)
+        if correlated:
+            # consecutive links share a frame whose noise enters them with opposite
+            # signs along the chain: minus half the linear covariance of either
+            for first, second in itertools.pairwise(chain):
+                half = (linear[first] + linear[second]) / 4.0
+                covariance[i] -= half + half.T
     uncertainty = np.sqrt(np.clip(np.einsum("npp->np", covariance), 0.0, None))
-    pairs = [(j - 1, j) for j in range(1, count)]
+    pairs = [(int(parent[j]), j) for j in range(1, count)]
     return Track(
         "sequential", reference, displacement, uncertainty, covariance, estimates, pairs, correlated
     )
+
+
+def _usable(estimate: ShiftEstimate) -> bool:
+    """Whether later frames may be registered to this step's frame: a finite estimate
+    without a doubt (``feasible``)."""
+    finite = bool(np.all(np.isfinite([estimate.dy, estimate.dx, *estimate.uncertainty])))
+    return finite and bool(estimate.diagnostics.get("feasible", True))
+
+
+def _root_path(parent: np.ndarray, frame: int) -> list[int]:
+    """The links (named by their frame) from frame 0 down to ``frame``."""
+    path = []
+    while frame != 0:
+        path.append(frame)
+        frame = int(parent[frame])
+    return path[::-1]
