@@ -144,7 +144,9 @@ def read_mesh(
     import trimesh
 
     try:
-        with quiet_logger("trimesh"):
+        # Damaged numbers parse as NaN or inf, which the checks below refuse in one line;
+        # numpy's warnings while trimesh converts them would be more lines before it.
+        with quiet_logger("trimesh"), np.errstate(all="ignore"):
             # process=False keeps the file's vertices and faces as they are: merging
             # vertices would blend per-vertex colours across seams.
             loaded = trimesh.load(source, process=False)
