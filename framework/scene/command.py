@@ -445,30 +445,33 @@ def render(
         [job.camera] if orbit is None else [views.orbit(job.camera, k, orbit) for k in range(orbit)]
     )
     frames: list[tuple[Path, Any, Any]] = []
+    written: list[Path] = []
     try:
         for k, camera in enumerate(track(cameras, description=f"rendering {len(cameras)} frames")):
             result = _draw(renderer, job, camera)
             path = target if orbit is None or animated else _frame_path(target, k, orbit)
             if not animated:
                 save_rendering(path, result.image, png_alpha=png_alpha)
+                written.append(path)
             frames.append((path, camera, result))
+        if animated:
+            write_animation(target, [r.image for _, _, r in frames], fps=fps)
+            written.append(target)
+        viewer = target.with_suffix(".html") if show else None
+        if viewer is not None:
+            write_viewer(
+                viewer,
+                [r.image for _, _, r in frames],
+                title=f"lamina render {job.loaded.source}",
+                caption=f"{len(frames)} frame(s), {job.size[1]}x{job.size[0]}, {renderer_name}",
+                fps=fps,
+            )
     except BaseException:
-        # Part of an orbit's numbered frames is no output: remove those this run wrote.
-        if not animated:
-            for path, _, _ in frames:
-                path.unlink(missing_ok=True)
+        # Part of an orbit's numbered frames, or images without the viewer asked for,
+        # is no output: remove what this run wrote (each file itself is atomic).
+        for path in written:
+            path.unlink(missing_ok=True)
         raise
-    if animated:
-        write_animation(target, [r.image for _, _, r in frames], fps=fps)
-    viewer = target.with_suffix(".html") if show else None
-    if viewer is not None:
-        write_viewer(
-            viewer,
-            [r.image for _, _, r in frames],
-            title=f"lamina render {job.loaded.source}",
-            caption=f"{len(frames)} frame(s), {job.size[1]}x{job.size[0]}, {renderer_name}",
-            fps=fps,
-        )
     if as_json:
         emit_json(
             {

@@ -532,3 +532,35 @@ def test_damaged_meshes_are_refused_or_render_lit_without_a_warning(tmp_path, ki
                         normals=loaded.normals)  # fmt: skip
             image = Reference().render(lit, loaded.camera, (8, 8)).image
         assert np.isfinite(image).all() and image.min() >= 0 and image.max() <= 1 + 1e-6
+
+
+@pytest.mark.parametrize("output", ["still.png", "orbit.gif"])
+def test_a_viewer_that_cannot_be_written_takes_the_images_with_it(tmp_path, monkeypatch, output):
+    from lamina.scene import frames
+
+    def full_disk(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from lamina.io import atomic_write
+
+        with atomic_write(path, "w") as handle:
+            handle.write("<!doctype html>")
+            raise OSError("No space left on device")
+
+    monkeypatch.setattr(frames, "write_viewer", full_disk)
+    result = invoke("procedural:stacked_quads:2", "-o", str(tmp_path / output), "--size", "8x6",
+                    "--renderer", "reference", "--orbit", "2", "--show")  # fmt: skip
+    assert result.exit_code != 0 and "No space left" in result.stderr, result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_orbit_frames_and_viewer_stay_in_the_named_folder(tmp_path):
+    """'..' in -o is the user's own path: every file lands in the folder it names."""
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    out = tmp_path / "a" / "b" / ".." / "frames.png"
+    result = invoke("procedural:stacked_quads:2", "-o", str(out), "--size", "8x6",
+                    "--renderer", "reference", "--orbit", "3", "--show")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["b", "frames.html", "frames_0000.png", "frames_0001.png", "frames_0002.png"]
+    assert not any((tmp_path / "a" / "b").iterdir()) and sorted(tmp_path.iterdir()) == [
+        tmp_path / "a"
+    ]

@@ -20,7 +20,12 @@ import numpy as np
 import pytest
 
 from lamina.plugins.oit.reference import Reference
-from lamina.plugins.oit.renderers import DualDepthPeeling, FragmentList
+from lamina.plugins.oit.renderers import (
+    DepthPeeling,
+    DualDepthPeeling,
+    FragmentList,
+    MultiLayerDepthPeeling,
+)
 from lamina.scene import Camera, Scene
 from lamina.scene.lighting import Light, Lighting, shade
 
@@ -176,7 +181,9 @@ def test_the_grid_reaches_every_branch(rendered):
     assert any(c["normals"] is not None for c in cases) and any(c["edge"] for c in cases)
 
 
-@pytest.mark.parametrize("cls", [FragmentList, DualDepthPeeling])
+@pytest.mark.parametrize(
+    "cls", [FragmentList, DepthPeeling, DualDepthPeeling, MultiLayerDepthPeeling]
+)
 def test_taichi_renderers_shade_like_the_reference(rendered, cls):
     renderer = cls()
     for seed in SEEDS:
