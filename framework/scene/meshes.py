@@ -30,8 +30,8 @@ DEFAULT_COLOR = (0.8, 0.8, 0.8, 1.0)
 #: Longest parser message quoted in an error (a damaged file can make it huge).
 _DETAIL_CHARS = 160
 #: Peak bytes of reading a mesh file per byte of the file (trimesh's parse and the
-#: Scene), measured with tracemalloc on 5k-20k-triangle spheres: 9.4-9.8 for OBJ,
-#: 10-10.5 for binary STL, 18.4 for binary PLY.
+#: Scene), measured with tracemalloc on 5k-20k-triangle spheres: OBJ 6-10, binary
+#: STL 10-10.5, ASCII PLY 15, OFF 17, binary PLY 16-18.4, GLB 18.
 PARSE_BYTES_PER_FILE_BYTE = 20
 _STL_HEADER_BYTES = 84  # 80 bytes of text, then the triangle count (uint32)
 _STL_TRIANGLE_BYTES = 50
