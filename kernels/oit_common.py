@@ -34,6 +34,8 @@ TILE = 16
 SUBPIXEL_BITS = 8
 GRADIENT_BITS = 8
 COL_Z, COL_GX, COL_GY, COL_ZLO, COL_ZHI = range(5)
+#: The anchor pixel of a depth plane rides above its bounds in COL_ZLO and COL_ZHI.
+ANCHOR_SHIFT = 48
 COL_EDGE = 5
 SHADE_ANCHOR = 15
 MAX_KEY = (1 << 63) - 1
@@ -159,13 +161,16 @@ def build(real: object) -> SimpleNamespace:
     def key(
         table: ti.template(), r: ti.i32, i: ti.i32, j: ti.i32, id_bits: ti.i32, depth_shift: ti.i32
     ) -> ti.i64:
-        """``depth << id_bits | r``: the fragment's place in the depth order."""
+        """``depth << id_bits | r``: the fragment's place in the depth order (the plane
+        about its anchor pixel, clamped to the triangle's depth range)."""
+        low, high = table[r, COL_ZLO], table[r, COL_ZHI]
+        field = (ti.i64(1) << ANCHOR_SHIFT) - 1
         z = (
             table[r, COL_Z]
-            + table[r, COL_GX] * ti.cast(i, ti.i64)
-            + table[r, COL_GY] * ti.cast(j, ti.i64)
+            + table[r, COL_GX] * (ti.cast(i, ti.i64) - (low >> ANCHOR_SHIFT))
+            + table[r, COL_GY] * (ti.cast(j, ti.i64) - (high >> ANCHOR_SHIFT))
         ) >> GRADIENT_BITS
-        z = ti.min(ti.max(z, table[r, COL_ZLO]), table[r, COL_ZHI])
+        z = ti.min(ti.max(z, low & field), high & field)
         return ((z >> depth_shift) << id_bits) | ti.cast(r, ti.i64)
 
     @ti.func

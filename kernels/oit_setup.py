@@ -31,6 +31,7 @@ from types import SimpleNamespace
 import taichi as ti
 
 from lamina.kernels.oit_common import (
+    ANCHOR_SHIFT,
     COL_EDGE,
     COL_GX,
     COL_GY,
@@ -47,7 +48,8 @@ __all__ = ["DEPTH_BITS", "GUARD", "build"]
 # Must match lamina.plugins.oit.raster (checked by the tests).
 DEPTH_BITS = 40
 GUARD = 3.0
-MAX_GRADIENT_BITS = 47  # |gradient| <= 2**47
+GRADIENT_SPAN_BITS = 62  # |gradient| <= 2**62 >> bit_length(extent + 2 * BIN_REACH)
+BIN_REACH = 16
 ANCHOR_LIMIT_BITS = 52  # |depth at the anchor| <= 2**52
 SUBPIXEL_SCALE = float(1 << SUBPIXEL_BITS)
 _ROUNDER = 1.5 * 2.0**52  # rint's constant (needs fast_math=False: no reassociation)
@@ -132,7 +134,6 @@ def build() -> SimpleNamespace:
         scale = ti.f64(SUBPIXEL_SCALE)
         depth_scale = ti.cast(ti.i64(1) << DEPTH_BITS, ti.f64)
         depth_max = ti.cast((ti.i64(1) << DEPTH_BITS) - 1, ti.f64)
-        max_gradient = ti.cast(ti.i64(1) << MAX_GRADIENT_BITS, ti.f64)
         anchor_limit = ti.cast(ti.i64(1) << ANCHOR_LIMIT_BITS, ti.f64)
         gradient_scale = ti.f64(GRADIENT_SCALE)
         half = ti.i64(1 << (SUBPIXEL_BITS - 1))
@@ -253,20 +254,28 @@ def build() -> SimpleNamespace:
                     ax = ti.cast(iref, ti.f64) + 0.5 - pxs[0]
                     ay = ti.cast(jref, ti.f64) + 0.5 - pys[0]
                     plane = solve(depth, pxs, pys, det, ax, ay)
-                    gx = clamp(rint(plane[0] * gradient_scale), -max_gradient, max_gradient)
-                    gy = clamp(rint(plane[1] * gradient_scale), -max_gradient, max_gradient)
+                    # raster._screen's cap: 2**62 >> bit_length of the plane's reach
+                    reach = (
+                        ti.max(i1 - iref, iref - i0) + ti.max(j1 - jref, jref - j0) + 2 * BIN_REACH
+                    )
+                    bits = 0
+                    while reach >> bits:
+                        bits += 1
+                    cap = ti.cast(ti.i64(1) << (GRADIENT_SPAN_BITS - bits), ti.f64)
+                    gx = clamp(rint(plane[0] * gradient_scale), -cap, cap)
+                    gy = clamp(rint(plane[1] * gradient_scale), -cap, cap)
                     zref = clamp(rint(plane[2] * gradient_scale), -anchor_limit, anchor_limit)
                     table[row, COL_GX] = ti.cast(gx, ti.i64)
                     table[row, COL_GY] = ti.cast(gy, ti.i64)
-                    table[row, COL_Z] = (
-                        ti.cast(zref, ti.i64)
-                        - ti.cast(gx, ti.i64) * iref
-                        - ti.cast(gy, ti.i64) * jref
-                    )
+                    table[row, COL_Z] = ti.cast(zref, ti.i64)
                     low = ti.min(ti.min(depth[0], depth[1]), depth[2])
                     high = ti.max(ti.max(depth[0], depth[1]), depth[2])
-                    table[row, COL_ZLO] = ti.cast(clamp(ti.floor(low), 0.0, depth_max), ti.i64)
-                    table[row, COL_ZHI] = ti.cast(clamp(ti.ceil(high), 0.0, depth_max), ti.i64)
+                    table[row, COL_ZLO] = ti.cast(clamp(ti.floor(low), 0.0, depth_max), ti.i64) | (
+                        iref << ANCHOR_SHIFT
+                    )
+                    table[row, COL_ZHI] = ti.cast(clamp(ti.ceil(high), 0.0, depth_max), ti.i64) | (
+                        jref << ANCHOR_SHIFT
+                    )
                     if flat:
                         for c in ti.static(range(4)):
                             shade[row, c] = colors[f, c]

@@ -35,15 +35,17 @@ Coverage
 Depth
     Window depth ``(z_ndc + 1) / 2`` in [0, 1], which is affine in screen
     space for both projections, quantised to 40 bits: a plane
-    ``z = (z0 + gx * i + gy * j) >> 8`` with integer coefficients (8 extra
-    fractional bits).  The plane is solved from the exact (unsnapped)
+    ``z = (z_ref + gx * (i - i_ref) + gy * (j - j_ref)) >> 8`` with integer
+    coefficients (8 extra fractional bits) about an anchor pixel.  The plane is solved from the exact (unsnapped)
     screen positions and depths of the vertices and rounded once, at the
     centre of an anchor pixel near the triangle; it is never moved to fit a
     sample, and the clamp to the triangle's own vertex depth range only
     catches rounding at the tips of slivers.  So the depth at any pixel is
     the true depth to within about ``2**-34`` of the near-far range, however
     small, thin, steep or clipped the triangle (tested against an
-    independent float64 ray caster).
+    independent float64 ray caster), up to a gradient of its whole depth
+    range per ``2**-13`` of the triangle's extent (a sliver that much thinner
+    than long covers next to no pixel centre).
 Order
     Fragments at a pixel are ordered by the 64-bit key
     ``depth << id_bits | index`` where ``index`` is the raster triangle's
@@ -95,8 +97,21 @@ GUARD = 3.0
 #: Side of the square screen tiles the Taichi kernels bin triangles into.
 TILE = 16
 
-_MAX_GRADIENT = 1 << 47  # keeps z0 + gx * i + gy * j inside int64 (i, j < 2**14)
+#: Depth planes are evaluated from the anchor pixel: ``Z + GX (i - i_ref) + GY (j -
+#: j_ref)``, each gradient capped at ``2**GRADIENT_SPAN_BITS >> bit_length(extent)``
+#: (the extent: the triangle's box about its anchor plus ``_BIN_REACH``), so the sum
+#: stays inside int64 at every pixel a kernel evaluates it at.  A triangle whose box
+#: is small may be as steep as its depth range over a 1/256-pixel width; a global cap
+#: (2**47, for pixels up to 2**14 from (0, 0)) flattened the near-clipped pieces of a
+#: face 0.5 px wide, which then sorted behind faces 2.5 units farther.
+GRADIENT_SPAN_BITS = 62
+#: How far outside its box a triangle's plane is evaluated: the corners and centre of
+#: a bin it overlaps (bins are at most 16 px; ``oit_common.bin_order``).
+_BIN_REACH = 16
 _ANCHOR_LIMIT = 1 << 52  # depth at the anchor, in 1/256 units: far beyond [0, 2**48]
+#: The anchor pixel's column and row ride above the depth bounds in COL_ZLO and COL_ZHI.
+ANCHOR_SHIFT = 48
+_DEPTH_FIELD = (1 << ANCHOR_SHIFT) - 1
 _GRADIENT_SCALE = float(1 << GRADIENT_BITS)
 _DEPTH_MAX = (1 << DEPTH_BITS) - 1
 
@@ -232,8 +247,10 @@ class RasterTriangles:
     def keys(self, index: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """Sort keys (int64) of triangles ``index`` at pixels (i, j)."""
         column = self.table[:, COL_Z : COL_ZHI + 1].T
-        z0, gx, gy, zlo, zhi = (c[index] for c in column)
-        z = np.clip((z0 + gx * i + gy * j) >> GRADIENT_BITS, zlo, zhi)
+        zref, gx, gy, low, high = (c[index] for c in column)
+        di, dj = i - (low >> ANCHOR_SHIFT), j - (high >> ANCHOR_SHIFT)
+        z = (zref + gx * di + gy * dj) >> GRADIENT_BITS
+        z = np.clip(z, low & _DEPTH_FIELD, high & _DEPTH_FIELD)
         return ((z >> self.depth_shift) << self.id_bits) | index
 
 
@@ -439,6 +456,11 @@ def _kernel_setup(
 # Reductions over a triangle's three corners, as two elementwise operations: numpy's
 # axis reductions over a length-3 axis cost 10-20x more (measured 612 us against
 # 35 us for 8,192 triangles), and the setup makes a dozen of them per chunk.
+def _bit_length(values: np.ndarray) -> np.ndarray:
+    """``int.bit_length`` of non-negative int64 values below 2**53."""
+    return np.frexp(values.astype(np.float64))[1]
+
+
 def _corner_min(a: np.ndarray) -> np.ndarray:
     return np.minimum(np.minimum(a[:, 0], a[:, 1]), a[:, 2])
 
@@ -607,14 +629,19 @@ def _screen(
     # from the exact, unsnapped vertex positions, evaluated at the anchor pixel's centre.
     plane = _Planes(xs, ys, x, y, area2, iref, jref)
     gx, gy, zref = plane.solve(depth)
-    table[:, COL_GX] = np.clip(np.rint(gx * _GRADIENT_SCALE), -_MAX_GRADIENT, _MAX_GRADIENT)
-    table[:, COL_GY] = np.clip(np.rint(gy * _GRADIENT_SCALE), -_MAX_GRADIENT, _MAX_GRADIENT)
-    # z(i, j) = (Z + GX * i + GY * j) >> 8 equals the rounded plane at the anchor; the
-    # clamp to the vertex range only catches rounding at the edges of slivers.
+    extent = np.maximum(i1 - iref, iref - i0) + np.maximum(j1 - jref, jref - j0)
+    cap = np.ldexp(1.0, GRADIENT_SPAN_BITS - _bit_length(extent + 2 * _BIN_REACH))
+    table[:, COL_GX] = np.clip(np.rint(gx * _GRADIENT_SCALE), -cap, cap)
+    table[:, COL_GY] = np.clip(np.rint(gy * _GRADIENT_SCALE), -cap, cap)
+    # z(i, j) = (Z + GX (i - i_ref) + GY (j - j_ref)) >> 8 is the rounded plane at the
+    # anchor; the clamp to the vertex range only catches rounding at the edges of
+    # slivers.
     zref = np.clip(np.rint(zref * _GRADIENT_SCALE), -_ANCHOR_LIMIT, _ANCHOR_LIMIT)
-    table[:, COL_Z] = zref.astype(np.int64) - table[:, COL_GX] * iref - table[:, COL_GY] * jref
-    table[:, COL_ZLO] = np.clip(np.floor(_corner_min(depth)), 0, _DEPTH_MAX).astype(np.int64)
-    table[:, COL_ZHI] = np.clip(np.ceil(_corner_max(depth)), 0, _DEPTH_MAX).astype(np.int64)
+    table[:, COL_Z] = zref.astype(np.int64)
+    low = np.clip(np.floor(_corner_min(depth)), 0, _DEPTH_MAX).astype(np.int64)
+    high = np.clip(np.ceil(_corner_max(depth)), 0, _DEPTH_MAX).astype(np.int64)
+    table[:, COL_ZLO] = low | (iref << ANCHOR_SHIFT)
+    table[:, COL_ZHI] = high | (jref << ANCHOR_SHIFT)
 
     if flat:
         shade = np.ascontiguousarray(rgba[:, 0])  # the face's straight RGBA

@@ -95,7 +95,8 @@ CAMERAS = [
 def test_constants_match_the_raster_setup():
     from lamina.kernels import oit_common
 
-    for name in ("TILE", "SUBPIXEL_BITS", "GRADIENT_BITS", "COL_Z", "COL_GX", "COL_GY"):
+    names = ("TILE", "SUBPIXEL_BITS", "GRADIENT_BITS", "COL_Z", "COL_GX", "COL_GY", "ANCHOR_SHIFT")
+    for name in names:
         assert getattr(oit_common, name) == getattr(raster, name)
     assert (oit_common.COL_ZLO, oit_common.COL_ZHI, oit_common.COL_EDGE) == (
         raster.COL_ZLO,

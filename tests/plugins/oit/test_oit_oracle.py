@@ -376,6 +376,38 @@ def test_a_sliver_between_the_circle_points_is_not_compared():
     assert robust.mean() > 0.99  # only the sliver's own pixels are left out
 
 
+def test_a_steep_near_clipped_piece_keeps_its_depth():
+    """Held-out seed 199: the near plane cuts a face into pieces 0.5 px wide whose
+    depth rises from 0 to 0.93 across them; their gradients were capped at 2**47
+    (half the depth range per pixel), the plane at pixel (15, 16) then clamped to
+    the piece's far end, and the face (true depth 1.09) sorted behind one at 3.63:
+    error 0.025 in every renderer."""
+    corners = [[0.9054935148351279, 0.20850101312861208, 6.574001877575782],
+               [-0.8648556179398932, 0.17797840555088018, -0.6788739600366422],
+               [0.28507455989828556, -0.41500597200920164, 0.11406178341851225],
+               [-1.001004717464053, 0.1296085277337194, 0.8594241569630335],
+               [-0.49231674046094587, 0.06724513088713216, 0.8119614684850391],
+               [-0.9937653738880092, 0.5310801081879795, 0.8412190419194876]]  # fmt: skip
+    scene = Scene(
+        vertices=np.array(corners),
+        faces=[[0, 1, 2], [3, 4, 5]],
+        face_colors=[(0.6, 0.51, 0.86, 0.68), (0.82, 0.43, 0.62, 0.15)],
+    )
+    camera = Camera.look_at(
+        (0.9493523335951513, -0.19233970050029692, 4.106504062308904),
+        (0, 0, 0),
+        fov_y=69.97254235492356,
+        near=0.3,
+    )
+    expected, count, robust = ray_cast(scene, camera, SIZE)
+    assert robust[16, 15] and count[16, 15] == 2
+    for name, method in METHODS.items():
+        found = method().render(scene, camera, SIZE)
+        np.testing.assert_array_equal(found.depth_complexity[robust], count[robust])
+        error = np.abs(found.image.astype(np.float64) - expected)[robust].max()
+        assert error <= TOLERANCE, (name, error)
+
+
 def test_intersecting_quads_match_the_oracle():
     """Issue 17: 164 of these 64x64 pixels were wrong (1,310 at the default size)."""
     from lamina.scene.procedural import intersecting_quads

@@ -125,7 +125,8 @@ def test_constants_match_the_raster_setup():
     from lamina.kernels import oit_setup
 
     assert oit_setup.DEPTH_BITS == raster.DEPTH_BITS and oit_setup.GUARD == raster.GUARD
-    assert 1 << oit_setup.MAX_GRADIENT_BITS == raster._MAX_GRADIENT
+    assert oit_setup.GRADIENT_SPAN_BITS == raster.GRADIENT_SPAN_BITS
+    assert oit_setup.BIN_REACH == raster._BIN_REACH
     assert 1 << oit_setup.ANCHOR_LIMIT_BITS == raster._ANCHOR_LIMIT
 
 
