@@ -200,6 +200,7 @@ def _check_file_colors(loaded: Any, source: Path) -> None:
     columns: dict[str, np.ndarray] = {}
     raw = getattr(loaded, "metadata", {}).get("_ply_raw")
     if isinstance(raw, dict):
+        _check_ascii_ply_integers(source, raw)
         for element in ("vertex", "face"):
             data = raw.get(element, {}).get("data")
             if isinstance(data, dict):
@@ -222,6 +223,45 @@ def _check_file_colors(loaded: Any, source: Path) -> None:
                 "divide by 255)",
                 file=str(source),
             )
+
+
+def _check_ascii_ply_integers(source: Path, raw: dict[str, Any]) -> None:
+    """Refuse an ASCII PLY whose integer properties (colours, face indices) hold numbers
+    their type cannot: trimesh parses every number as a float and casts, so 300 in a
+    ``uchar`` red became 44 and 4294967296 in an ``int`` index 0, silently. Rows are
+    split as trimesh splits them (one line per row, elements in header order)."""
+    data = source.read_bytes()
+    header, found, body = data.partition(b"end_header")
+    if not found or b"format ascii" not in header:
+        return
+    lines = body.decode("utf-8", errors="replace").splitlines()[1:]
+    row = 0
+    for element, spec in raw.items():
+        length = int(spec.get("length", 0))
+        rows = [np.array(line.split(), dtype=np.float64) for line in lines[row : row + length]]
+        row += length
+        if not rows or len({len(r) for r in rows}) != 1:
+            continue  # lists of differing lengths: trimesh reads those row by row, uncast
+        table, column = np.vstack(rows), 0
+        for name, dtype in spec.get("properties", {}).items():
+            if "$LIST" in dtype:
+                count = int(table[0, column])
+                values, dtype = table[:, column + 1 : column + 1 + count], dtype.split(")")[-1]
+                column += count + 1
+            else:
+                values, column = table[:, column], column + 1
+            kind = np.dtype(dtype)
+            if kind.kind not in "iu" or not values.size:
+                continue
+            info = np.iinfo(kind)
+            bad = (values != np.round(values)) | (values < info.min) | (values > info.max)
+            if bad.any():
+                first = values[bad].ravel()[0]
+                raise FileError(
+                    f"{element} property {name!r} ({kind.name}) holds {first:g}, which that "
+                    f"type cannot ({info.min}..{info.max}, whole numbers)",
+                    file=str(source),
+                )
 
 
 def _obj_vertex_colors(source: Path) -> np.ndarray:

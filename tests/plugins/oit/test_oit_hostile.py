@@ -9,6 +9,7 @@ written. Seeded grids: raise ``SEEDS`` to widen them.
 from __future__ import annotations
 
 import math
+import re
 import struct
 import warnings
 
@@ -564,3 +565,30 @@ def test_orbit_frames_and_viewer_stay_in_the_named_folder(tmp_path):
     assert not any((tmp_path / "a" / "b").iterdir()) and sorted(tmp_path.iterdir()) == [
         tmp_path / "a"
     ]
+
+
+ASCII_PLY = (
+    "ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+    "property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\n"
+    "element face 1\nproperty list uchar int vertex_indices\nend_header\n"
+    "0 0 0 {red} 0 0\n1 0 0 0 255 0\n0 1 0 0 0 255\n3 0 1 {index}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("red", "index", "message"),
+    [
+        ("300", "2", "'red' (uint8) holds 300"),  # trimesh read 44
+        ("-5", "2", "'red' (uint8) holds -5"),  # trimesh read 251
+        ("255", str(2**32 + 2), "'vertex_indices' (int32) holds 4.29497e+09"),  # read 2
+        ("255", "1.5", "'vertex_indices' (int32) holds 1.5"),  # read 1
+    ],
+)
+def test_ascii_ply_integers_their_type_cannot_hold_are_refused(tmp_path, red, index, message):
+    (tmp_path / "wrap.ply").write_text(ASCII_PLY.format(red=red, index=index))
+    with pytest.raises(InputError, match=r"wrap\.ply: .*" + re.escape(message)) as caught:
+        load_mesh(tmp_path / "wrap.ply")
+    assert "\n" not in str(caught.value)
+    (tmp_path / "ok.ply").write_text(ASCII_PLY.format(red="255", index="2"))
+    scene = load_mesh(tmp_path / "ok.ply")
+    assert scene.vertex_colors[:, :3].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
