@@ -305,7 +305,7 @@ def _triangle_meshes(loaded: Any, trimesh: Any) -> list[Any]:
             transform, name = loaded.graph[node]
             geometry = loaded.geometry.get(name)
             if isinstance(geometry, trimesh.Trimesh) and len(geometry.faces):
-                placed = geometry.copy()
+                placed = geometry.copy(include_cache=True)  # keeps the file's normals
                 placed.apply_transform(transform)
                 meshes.append(placed)
         return meshes

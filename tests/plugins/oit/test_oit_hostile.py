@@ -592,3 +592,22 @@ def test_ascii_ply_integers_their_type_cannot_hold_are_refused(tmp_path, red, in
     (tmp_path / "ok.ply").write_text(ASCII_PLY.format(red="255", index="2"))
     scene = load_mesh(tmp_path / "ok.ply")
     assert scene.vertex_colors[:, :3].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_gltf_normals_are_read_and_turned_with_their_node(tmp_path):
+    """glTF's NORMAL was dropped: the node's mesh was copied without trimesh's cache."""
+    import trimesh
+
+    from lamina.scene.meshes import read_mesh
+
+    normal = [0.0, 0.6, 0.8]
+    mesh = trimesh.Trimesh(
+        [[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 1, 2]], vertex_normals=[normal] * 3, process=False
+    )
+    scene = trimesh.Scene()
+    scene.add_geometry(
+        mesh, transform=trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0])
+    )
+    scene.export(tmp_path / "turned.glb")
+    _, normals = read_mesh(tmp_path / "turned.glb")
+    np.testing.assert_allclose(normals, [[0.0, -0.8, 0.6]] * 3, atol=1e-6)  # x by 90 degrees
