@@ -19,7 +19,7 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.limits import MAX_COORDINATE
 
-__all__ = ["Camera", "Scene", "check_vertices", "degenerate_faces"]
+__all__ = ["Camera", "Scene", "check_vertices", "degenerate_faces", "rescaled_rows"]
 
 #: A face whose doubled area is below this fraction of its longest squared edge
 #: is degenerate (collinear or repeated vertices): it has no interior to render.
@@ -44,10 +44,25 @@ def degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     v = np.asarray(vertices, dtype=np.float64)
     f = np.asarray(faces, dtype=np.int64)
     a, b, c = v[f[:, 0]], v[f[:, 1]], v[f[:, 2]]
-    e1, e2, e3 = b - a, c - a, c - b
+    e1, e2, e3 = rescaled_rows(b - a, c - a, c - b)
     area2 = np.linalg.norm(np.cross(e1, e2), axis=1)
     longest = np.max(np.stack([(e * e).sum(axis=1) for e in (e1, e2, e3)]), axis=0)
     return (area2 <= DEGENERATE_TOLERANCE * longest) | (longest == 0)
+
+
+def rescaled_rows(*vectors: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``vectors`` (each (N, 3)) with row ``i`` of all of them times the one power of two
+    that brings their largest component into [0.5, 1): exact, so comparisons of cross
+    products and squared lengths come out as unscaled, but neither 4th powers of
+    coordinates near :data:`lamina.limits.MAX_COORDINATE` overflow nor those of tiny
+    edges underflow. All-zero rows stay zero.
+
+    >>> [v.tolist() for v in rescaled_rows(np.array([[6.0, 0, 0]]), np.array([[0, 2.0, 0]]))]
+    [[[0.75, 0.0, 0.0]], [[0.0, 0.25, 0.0]]]
+    """
+    largest = np.max([np.abs(v).max(axis=1) for v in vectors], axis=0)
+    exponent = np.frexp(largest)[1][:, None]
+    return tuple(np.ldexp(v, -exponent) for v in vectors)
 
 
 def check_vertices(vertices: np.ndarray, name: str = "vertices") -> float:

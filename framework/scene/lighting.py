@@ -185,7 +185,14 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
     """
     corners = vertices[faces]
-    face_normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    edges = corners[:, 1:] - corners[:, :1]
+    # One power of two for every face: the area weights keep their exact ratios, and
+    # the cross products' squares neither overflow (coordinates near MAX_COORDINATE)
+    # nor underflow (tiny meshes).
+    largest = float(np.abs(edges).max()) if edges.size else 0.0
+    if largest > 0.0:
+        edges = np.ldexp(edges, -np.frexp(largest)[1])
+    face_normal = np.cross(edges[:, 0], edges[:, 1])
     _, position = np.unique(vertices, axis=0, return_inverse=True)
     position = position.reshape(-1)[faces]  # (F, 3) position index of each corner
     summed = np.zeros((int(position.max()) + 1, 3))

@@ -85,6 +85,7 @@ __all__ = [
     "TILE",
     "RasterTriangles",
     "check_size",
+    "float32_shade",
     "setup",
 ]
 
@@ -144,6 +145,29 @@ SHADE_ANCHOR = 15
 SHADE_COLUMNS = 17
 
 
+#: Range of 1/w (the divisor plane of perspective-correct colour) that float32 kernels
+#: take as it is; outside it each triangle's planes are rescaled (:func:`float32_shade`).
+FLOAT32_SAFE_INV_W = (2.0**-60, 2.0**60)
+
+
+def float32_shade(tris: RasterTriangles) -> np.ndarray:
+    """``tris.shade`` for float32 kernels. Where 1/w may leave :data:`FLOAT32_SAFE_INV_W`
+    (a scene and camera at 2**100 world units have 1/w near 2**-100, which float32
+    flushed to 0: NaN pixels), each triangle's five planes are multiplied by the power
+    of two that brings its 1/w into [0.5, 1); only the ratio colour/w over 1/w is used,
+    so colours are unchanged bit for bit. The anchor columns stay. Decided from the
+    camera's range of 1/w, so ordinary frames pay nothing."""
+    low, high = FLOAT32_SAFE_INV_W
+    smallest, largest = tris.inv_w_range
+    if tris.flat or not len(tris.shade) or (smallest >= low and largest <= high):
+        return tris.shade
+    rescaled = tris.shade.copy()
+    # By 1/w's own power of two: the colour planes are at most 1/w, and the steps
+    # across a pixel stay within a few powers of two of it.
+    rescaled[:, :SHADE_ANCHOR] *= np.ldexp(1.0, -np.frexp(rescaled[:, 4])[1])[:, None]
+    return rescaled
+
+
 def check_size(size: object) -> tuple[int, int]:
     """Validate an image ``size`` = (height, width); return it as ints."""
     try:
@@ -195,6 +219,9 @@ class RasterTriangles:
         Premultiplied background colour.
     setup_bytes : int
         Estimated peak scratch memory of the setup (one chunk of faces).
+    inv_w_range : (float, float)
+        Bounds of 1/w over every fragment: (1/far, 1/near) in perspective (clipping
+        keeps w in [near, far]), (1, 1) orthographic.
     """
 
     size: tuple[int, int]
@@ -207,6 +234,7 @@ class RasterTriangles:
     depth_shift: int
     background: np.ndarray
     setup_bytes: int = 0
+    inv_w_range: tuple[float, float] = (1.0, 1.0)
 
     @property
     def nbytes(self) -> int:
@@ -308,6 +336,11 @@ def setup(
         depth_shift=max(0, DEPTH_BITS + id_bits - 63),
         background=np.asarray(scene.premultiplied_background(), dtype=np.float64),
         setup_bytes=setup_bytes,
+        inv_w_range=(
+            (1.0 / camera.far, 1.0 / camera.near)
+            if camera.projection == "perspective"
+            else (1.0, 1.0)
+        ),
     )
 
 

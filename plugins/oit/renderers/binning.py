@@ -187,7 +187,7 @@ def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) 
                              boxes, ordered, **extent)  # fmt: skip
     scene = (
         table,
-        device.upload(tris.shade, dtype=np.float32, keep="shade"),
+        device.upload(raster.float32_shade(tris), dtype=np.float32, keep="shade"),
         bin_start,
         bin_entries,
         boxes,

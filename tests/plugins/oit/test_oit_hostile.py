@@ -611,3 +611,43 @@ def test_gltf_normals_are_read_and_turned_with_their_node(tmp_path):
     scene.export(tmp_path / "turned.glb")
     _, normals = read_mesh(tmp_path / "turned.glb")
     np.testing.assert_allclose(normals, [[0.0, -0.8, 0.6]] * 3, atol=1e-6)  # x by 90 degrees
+
+
+@pytest.mark.parametrize("power", [-400, -60, 60, 400])
+def test_a_lit_scene_and_camera_scaled_by_a_power_of_two_render_bit_identical(power):
+    """Every length in the pipeline scales exactly by 2**power (clip coordinates, w,
+    lighting's unit vectors), so no absolute epsilon may show: 2**400 is 2.6e120,
+    within MAX_COORDINATE; 2**-400 is 3.9e-121. Before: 2**-400 made every face
+    'degenerate' (squared cross products underflowed), vertex normals overflowed at
+    2**400, and the Taichi renderers gave NaN pixels (1/w out of float32's range)."""
+    import dataclasses
+
+    from lamina.plugins.oit.renderers import (
+        DepthPeeling,
+        DualDepthPeeling,
+        FragmentList,
+        MultiLayerDepthPeeling,
+    )
+    from lamina.scene.lighting import Light, Lighting, shade
+    from lamina.scene.procedural import nested_spheres
+
+    scene, camera = nested_spheres(2, subdivisions=1)
+    s = 2.0**power
+    big = scene.transformed(np.diag([s, s, s, 1.0]))
+    moved = dataclasses.replace(
+        camera,
+        eye=tuple(np.multiply(camera.eye, s)),
+        target=tuple(np.multiply(camera.target, s)),
+        near=camera.near * s,
+        far=camera.far * s,
+        ortho_height=camera.ortho_height * s,
+    )
+    lighting = Lighting(lights=(Light((1, 2, 3)),), edge_opacity=0.4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for cls in (Reference, FragmentList, DepthPeeling, DualDepthPeeling,
+                    MultiLayerDepthPeeling):  # fmt: skip
+            renderer = cls()
+            expected = renderer.render(shade(scene, camera, lighting), camera, (12, 16)).image
+            found = renderer.render(shade(big, moved, lighting), moved, (12, 16)).image
+            np.testing.assert_array_equal(found, expected)
