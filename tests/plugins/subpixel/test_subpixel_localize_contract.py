@@ -113,9 +113,11 @@ def test_isolated_spots_reach_the_closed_form_cramer_rao_bound(white):
 
 @pytest.mark.slow
 def test_photon_noise_is_covered():
-    # One pooled variance for every pixel covered +-2 sigma 0.70-0.86 at SNR 100-1000:
-    # the position is learnt where the light, and its photon noise, is.
-    table = cells("photons", widths=(1.5, 2.5), snrs=(100.0, 1000.0), densities=("sparse",))
+    # One pooled variance for every pixel covered +-2 sigma 0.46-0.86 at SNR 100-1000:
+    # the position is learnt where the light, and its photon noise, is. Known gap:
+    # undersampled spots (PSF 0.7 px) at SNR 20-100 still cover 0.80-0.89 (the
+    # noise model's slope comes out at half the truth from their few bright pixels).
+    table = cells("photons", widths=(1.0, 1.5, 2.5), snrs=(100.0, 1000.0), densities=("sparse",))
     z = np.concatenate([np.abs(v["error"]) / v["sigma"] for v in table.values()]).ravel()
     assert np.mean(z <= 2) >= 0.90 and np.all(z <= 5), (np.mean(z <= 2), np.sort(z)[-4:])
 
