@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.scene.core import Camera, Scene
+from lamina.scene.core import Camera, Scene, lengths
 
 __all__ = [
     "bounding_sphere",
@@ -54,10 +54,12 @@ def frame_camera(
 
 
 def bounding_sphere(scene: Scene) -> tuple[np.ndarray, float]:
-    """Centre of the bounding box and the radius that holds every used vertex."""
+    """Centre of the bounding box and the radius that holds every used vertex (by
+    ``hypot``, which neither overflows nor underflows: an absolute floor or squared
+    lengths would frame a mesh at 1e-200 or 1e150 world units wrongly)."""
     centre = scene.bounds.mean(axis=0)
-    used = scene.vertices[np.unique(scene.faces)]
-    return centre, max(float(np.linalg.norm(used - centre, axis=1).max()), 1e-9)
+    radius = float(lengths(scene.vertices[np.unique(scene.faces)] - centre).max())
+    return centre, radius if radius > 0.0 else 1.0
 
 
 def clip_range(
@@ -65,7 +67,7 @@ def clip_range(
 ) -> tuple[float, float]:
     """Near and far planes that hold the sphere (``centre``, ``radius``) seen from ``eye``,
     with room to spare but no more than that: depth precision follows far / near."""
-    distance = float(np.linalg.norm(np.asarray(eye) - centre))
+    distance = float(lengths(np.asarray(eye) - centre))
     if projection == "orthographic":
         return distance - 1.5 * radius, distance + 1.5 * radius
     return max(distance - radius, 0.0) * 0.5 + 1e-6 * distance, (distance + radius) * 1.5

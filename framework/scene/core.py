@@ -19,8 +19,11 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.limits import MAX_COORDINATE
 
-__all__ = ["Camera", "Scene", "check_vertices", "degenerate_faces", "rescaled_rows"]
+__all__ = ["Camera", "Scene", "check_vertices", "degenerate_faces", "lengths", "rescaled_rows"]
 
+#: Smallest tan(fov_y / 2) and orthographic height: their reciprocals, divided by an
+#: aspect ratio down to 1/16384, stay below 1e305.
+_SMALLEST_SCALE = 1e-300
 #: A face whose doubled area is below this fraction of its longest squared edge
 #: is degenerate (collinear or repeated vertices): it has no interior to render.
 DEGENERATE_TOLERANCE = 1e-12
@@ -48,6 +51,17 @@ def degenerate_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     area2 = np.linalg.norm(np.cross(e1, e2), axis=1)
     longest = np.max(np.stack([(e * e).sum(axis=1) for e in (e1, e2, e3)]), axis=0)
     return (area2 <= DEGENERATE_TOLERANCE * longest) | (longest == 0)
+
+
+def lengths(vectors: np.ndarray) -> np.ndarray:
+    """Euclidean lengths of 3-vectors (..., 3) by ``hypot``, which neither overflows nor
+    underflows where a sum of squares would (lengths near 1e-160 or 1e155).
+
+    >>> lengths(np.array([[3e-200, 4e-200, 0.0], [0.0, 0.0, 2.0]])).tolist()
+    [5e-200, 2.0]
+    """
+    v = np.asarray(vectors, dtype=np.float64)
+    return np.hypot(np.hypot(v[..., 0], v[..., 1]), v[..., 2])
 
 
 def rescaled_rows(*vectors: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -409,20 +423,15 @@ class Camera:
             object.__setattr__(self, name, float(value))
         if not 0.0 < self.fov_y < 180.0:
             raise InputError(f"fov_y must lie in (0, 180) degrees, got {self.fov_y}")
-        # The projection scales by 1 / tan(fov_y / 2) and 2 / ortho_height: bounded by
-        # MAX_COORDINATE as coordinates are (and clear of subnormals, which Taichi's
-        # flush-to-zero makes 0 in this process).
-        smallest = 1.0 / MAX_COORDINATE
-        if math.tan(math.radians(self.fov_y) / 2.0) < smallest:
-            narrowest = math.degrees(2.0 * math.atan(smallest))
+        # The projection scales by 1 / tan(fov_y / 2) and 2 / ortho_height, then by the
+        # aspect ratio: these stay finite, and clear of subnormals (which Taichi's
+        # flush-to-zero makes 0 in this process), from _SMALLEST_SCALE up.
+        if math.tan(math.radians(self.fov_y) / 2.0) < _SMALLEST_SCALE:
+            narrowest = math.degrees(2.0 * math.atan(_SMALLEST_SCALE))
+            raise InputError(f"fov_y must be at least {narrowest:.3g} degrees, got {self.fov_y:g}")
+        if self.ortho_height < _SMALLEST_SCALE:
             raise InputError(
-                f"fov_y must be at least {narrowest:.3g} degrees (1 / "
-                f"lamina.limits.MAX_COORDINATE), got {self.fov_y:g}"
-            )
-        if self.ortho_height < smallest:
-            raise InputError(
-                f"ortho_height must be at least {smallest:g} (1 / lamina.limits.MAX_COORDINATE), "
-                f"got {self.ortho_height:g}"
+                f"ortho_height must be at least {_SMALLEST_SCALE:g}, got {self.ortho_height:g}"
             )
         if self.projection == "perspective" and self.near <= 0.0:
             raise InputError(f"near must be positive for a perspective camera, got {self.near}")
@@ -478,7 +487,7 @@ class Camera:
             m[0, 0] = t / aspect
             m[1, 1] = t
             m[2, 2] = -(f + n) / (f - n)
-            m[2, 3] = -2.0 * f * n / (f - n)
+            m[2, 3] = -2.0 * n * (f / (f - n))  # f * n underflows for scenes below 1e-154
             m[3, 2] = -1.0
         else:
             half_h = self.ortho_height / 2.0

@@ -33,7 +33,7 @@ from lamina.scene.camera import (
     transform_matrix,
 )
 from lamina.scene.colors import color_override, recolored
-from lamina.scene.core import Camera, Scene
+from lamina.scene.core import Camera, Scene, lengths
 from lamina.scene.lighting import parse_lights
 from lamina.scene.meshes import MESH_SUFFIXES, FileError, load_mesh, read_mesh
 from lamina.tomlfile import TomlFile
@@ -453,7 +453,7 @@ def _camera(file: _SceneFile, table: Mapping[str, Any], suggested: Camera, scene
         values["projection"] = projection
     if values.get("projection") == "orthographic" and "ortho_height" not in values:
         # Frame the target plane exactly as the suggested perspective camera does.
-        distance = float(np.linalg.norm(np.subtract(suggested.eye, suggested.target)))
+        distance = float(lengths(np.subtract(suggested.eye, suggested.target)))
         values["ortho_height"] = 2.0 * distance * math.tan(math.radians(suggested.fov_y) / 2.0)
     moved = any(key in values for key in ("eye", "target", "projection"))
     if moved and "near" not in values and "far" not in values:

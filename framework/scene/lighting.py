@@ -43,7 +43,7 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.limits import MAX_LIGHTS
-from lamina.scene.core import Camera, Scene
+from lamina.scene.core import Camera, Scene, lengths
 
 __all__ = ["MAX_LIGHTS", "Light", "Lighting", "parse_lights", "shade", "vertex_normals"]
 
@@ -286,10 +286,10 @@ def _lit(
 ) -> np.ndarray:
     """Lit straight RGBA (..., 4) at ``points`` with unit ``normals``."""
     forward = np.subtract(camera.target, camera.eye)
-    forward /= np.linalg.norm(forward)
+    forward /= lengths(forward)
     if camera.projection == "perspective":
         view = np.asarray(camera.eye) - points
-        view /= np.maximum(np.linalg.norm(view, axis=-1, keepdims=True), 1e-300)
+        view /= np.maximum(lengths(view)[..., None], 1e-300)
     else:
         view = np.broadcast_to(-forward, points.shape)
     facing = (normals * view).sum(-1, keepdims=True)

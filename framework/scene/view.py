@@ -29,7 +29,7 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.limits import MAX_IMAGE_SIDE, MAX_SUPERSAMPLES
-from lamina.scene.core import Camera
+from lamina.scene.core import Camera, lengths
 from lamina.scene.procedural import axis_rotation
 
 __all__ = [
@@ -83,7 +83,7 @@ def adjust_camera(
         changes["fov_y"] = fov
     camera = dataclasses.replace(camera, **changes)
     if ortho and camera.projection == "perspective":
-        distance = float(np.linalg.norm(np.subtract(camera.target, camera.eye)))
+        distance = float(lengths(np.subtract(camera.target, camera.eye)))
         height = 2.0 * distance * math.tan(math.radians(camera.fov_y) / 2.0)
         camera = dataclasses.replace(camera, projection="orthographic", ortho_height=height)
     for name, degrees in (("azimuth", azimuth), ("elevation", elevation)):
