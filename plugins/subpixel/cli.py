@@ -3,9 +3,12 @@ is the position estimator kind's, in :mod:`lamina.kinds.estimate`)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
+import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -189,8 +192,8 @@ def track(
     combined, including the correlation of steps that share a frame. --mask
     leaves the same pixels of every frame out.
     """
-    from lamina.io import atomic_write
     from lamina.plugins.subpixel.footage import (
+        check_unit,
         frame_times,
         parse_roi,
         physical_series,
@@ -206,34 +209,46 @@ def track(
     for name, value in (("--pixel-size", pixel_size), ("--fps", fps)):
         if value is not None and not (np.isfinite(value) and value > 0):
             raise InputError(f"{name} must be a finite number > 0, got {value}")
+    if pixel_size is None and unit != "px":
+        raise InputError(
+            f"--unit {unit!r} needs --pixel-size (the size of one pixel in {unit}); "
+            "without it the track is in pixels"
+        )
+    shown_unit = check_unit(unit)
     component = create_estimator(estimator, settings)
+    outputs: dict[str, Path] = {}
     if csv_path:
-        check_output_file(csv_path, name="--csv")
-        check_output_file(Path(csv_path).with_suffix(".png"), name="--csv's plot")
-    stack, labels, stamps = read_frames(
-        list(progress(list(frames), description="reading")), channel
-    )
+        if Path(csv_path).suffix.lower() != ".csv":
+            raise InputError(
+                f"--csv must end in .csv (its plot is written beside it as .png), got {csv_path!r}"
+            )
+        outputs = {"--csv": Path(csv_path), "--csv's plot": Path(csv_path).with_suffix(".png")}
+        _check_outputs(outputs, [*frames, *([mask_path] if mask_path else [])])
+    stack, labels, stamps = read_frames(list(frames), channel, progress=progress)
     time = frame_times(stamps, fps, frames[0])
     mask = None
     if mask_path is not None:
         require_masked_registration(component, "--mask")
         mask = read_mask(mask_path, "--mask", stack[0])
-    regions = [parse_roi(text, stack[0].shape) for text in rois] if rois else [None]
-    shown_unit = unit if pixel_size is not None else "px"
+    regions = _regions(rois, stack[0].shape, parse_roi)
     series, rows, results = [], [], []
     for text, region in zip(rois or ("all",), regions, strict=True):
         crops = stack if region is None else [frame[region] for frame in stack]
         cut = mask if mask is None or region is None else mask[region]
         if cut is not None and not cut.any():
-            raise InputError(f"--mask {mask_path!r} marks no pixel of --roi {text} valid")
-        result = track_stack(
-            crops,
-            component,
-            mode=mode,  # type: ignore[arg-type]
-            reference=reference,
-            mask=cut,
-            progress=functools.partial(_registering, progress, f"registering {text}"),
-        )
+            where = "" if region is None else f" of --roi {text}"
+            raise InputError(f"--mask {mask_path!r} marks no pixel{where} valid")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            result = track_stack(
+                crops,
+                component,
+                mode=mode,  # type: ignore[arg-type]
+                reference=reference,
+                mask=cut,
+                progress=functools.partial(_registering, progress, f"registering {text}"),
+            )
+        _report_unmeasured(text, result.rows(), caught)
         frame_rows = result.rows()
         for row, label in zip(frame_rows, labels, strict=True):
             row["file"] = label
@@ -261,12 +276,9 @@ def track(
         writer.writeheader()
         writer.writerows(rows)
         plot = plot_tracks(series, unit=shown_unit, seconds=fps is not None or time is not None)
-        plot_path = str(Path(csv_path).with_suffix(".png"))
-        with atomic_write(csv_path, "w") as handle:
-            handle.write(buffer.getvalue())
-        with atomic_write(plot_path, "wb") as handle:
-            handle.write(plot)
-        click.echo(f"wrote {len(rows)} rows to {csv_path} and the plot to {plot_path}", err=True)
+        table, picture = outputs.values()
+        _write_together({table: buffer.getvalue().encode("utf-8"), picture: plot})
+        click.echo(f"wrote {len(rows)} rows to {csv_path} and the plot to {picture}", err=True)
         return
     print_table(
         f"{estimator}, {mode} mode, reference frame {reference}",
@@ -323,15 +335,16 @@ def field(
     each with its standard error; subsets that cannot be measured (or hold no
     pixel a mask marks valid) are NaN.
     """
-    from lamina.io import atomic_write
     from lamina.plugins.subpixel.field import displacement_field, plot_field
     from lamina.progress import track as progress
 
     if not output.endswith(".npz"):
         raise InputError(f"--output must end in .npz, got {output!r}")
-    check_output_file(output, name="--output")
     picture = str(Path(output).with_suffix(".png"))
-    check_output_file(picture, name="--output's plot")
+    masks = [path for path in (reference_mask, moving_mask) if path is not None]
+    _check_outputs(
+        {"--output": Path(output), "--output's plot": Path(picture)}, [reference, moving, *masks]
+    )
     component = create_estimator(estimator, settings)
     first = read_channel(reference, channel)
     second = read_channel(moving, channel)
@@ -348,10 +361,7 @@ def field(
     # Typed as dict[str, Any]: numpy's stub would match the arrays to savez's allow_pickle.
     arrays: dict[str, Any] = result.arrays()
     np.savez(buffer, **arrays)
-    with atomic_write(output, "wb") as handle:
-        handle.write(buffer.getvalue())
-    with atomic_write(picture, "wb") as handle:
-        handle.write(plot_field(result, first))
+    _write_together({Path(output): buffer.getvalue(), Path(picture): plot_field(result, first)})
     measured = int(np.count_nonzero(np.isfinite(result.dy)))
     summary = {
         "reference": reference,
@@ -380,6 +390,63 @@ def field(
 
 def _registering(progress: Callable, description: str, items: Any) -> Any:
     return progress(list(items), description=description)
+
+
+def _regions(
+    rois: tuple[str, ...], shape: tuple[int, int], parse: Callable
+) -> list[tuple[slice, slice] | None]:
+    """Each --roi as slices (``[None]``, the whole frame, without one); a region
+    given twice would be two series under one label."""
+    regions = [parse(text, shape) for text in rois]
+    for i, region in enumerate(regions):
+        if region in regions[:i]:
+            first = rois[regions.index(region)]
+            raise InputError(f"--roi {rois[i]!r} is --roi {first!r} given twice; give it once")
+    return regions or [None]
+
+
+def _report_unmeasured(
+    roi: str, rows: list[dict[str, Any]], caught: list[warnings.WarningMessage]
+) -> None:
+    """The estimator's warnings about frames it could not measure, once each as one
+    line on stderr with the frames they concern (Python's own format takes two
+    lines per warning and repeats none)."""
+    unmeasured = [str(r["frame"]) for r in rows if not np.isfinite(r["dy"])]
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        frames = f" (frame {', '.join(unmeasured)})" if unmeasured else ""
+        click.echo(f"warning: --roi {roi}{frames}: {message}", err=True)
+
+
+def _same_file(first: Path, second: str) -> bool:
+    other = Path(second)
+    if first.exists() and other.exists():
+        return os.path.samefile(first, other)
+    return first.resolve() == other.resolve()
+
+
+def _check_outputs(outputs: dict[str, Path], inputs: list[str]) -> None:
+    """Refuse an output whose folder is missing, that is a folder, or that is one
+    of the command's ``inputs`` (a plot beside ``frame0.csv`` is ``frame0.png``)."""
+    for name, path in outputs.items():
+        check_output_file(path, name=name)
+        for source in inputs:
+            if _same_file(path, source):
+                raise InputError(
+                    f"{name} {str(path)!r} is the input {source!r} and would be overwritten; "
+                    "name the output otherwise"
+                )
+
+
+def _write_together(files: dict[Path, bytes]) -> None:
+    """Write ``files`` each atomically and as a set: every one goes to a temporary
+    file first and none is renamed into place until all are written, so a failure
+    (disk full, permissions, Ctrl-C) leaves the previous set whole, never a new
+    table beside an old plot."""
+    from lamina.io import atomic_write
+
+    with contextlib.ExitStack() as stack:
+        for path, content in files.items():
+            stack.enter_context(atomic_write(path, "wb")).write(content)
 
 
 @click.command()

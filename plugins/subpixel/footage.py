@@ -10,9 +10,12 @@ system ffmpeg). Every stack is sized before it is decoded and goes through
 
 from __future__ import annotations
 
+import contextlib
 import io
+import itertools
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from lamina.memory import array_bytes, check_allocation
 __all__ = [
     "VIDEO_SUFFIXES",
     "Physical",
+    "check_unit",
     "frame_times",
     "parse_roi",
     "physical_series",
@@ -39,7 +43,19 @@ _STACK_SUFFIXES = (".tif", ".tiff")
 
 _FEWER = "cut the file to fewer or smaller frames"
 
-_ROI = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*,\s*(\d+)\s*:\s*(\d+)\s*$")
+_ROI = re.compile(r"^\s*(-?\d+)\s*:\s*(-?\d+)\s*,\s*(-?\d+)\s*:\s*(-?\d+)\s*$", re.ASCII)
+
+#: A unit is a short name (letters, digits, ``µ``, ``°``, ``%``, ``/``, ``.``, ``_``,
+#: ``-``, ``^``): it names CSV columns and the plot's axes, where separators,
+#: quotes, spaces and matplotlib's ``$`` would break them.
+_UNIT = re.compile(r"^[\w°%/.^-]{1,16}$")
+
+#: Consumes an iterable of pages, e.g. :func:`lamina.progress.track`.
+Progress = Callable[..., Iterable[Any]]
+
+
+def _quiet(items: Iterable[Any], **_: Any) -> Iterable[Any]:
+    return items
 
 
 def parse_roi(text: str, shape: tuple[int, int]) -> tuple[slice, slice]:
@@ -50,21 +66,45 @@ def parse_roi(text: str, shape: tuple[int, int]) -> tuple[slice, slice]:
     """
     match = _ROI.match(text)
     if match is None:
-        raise InputError(f"--roi must look like y0:y1,x0:x1 (e.g. 10:74,20:84), got {text!r}")
+        raise InputError(
+            f"--roi must look like y0:y1,x0:x1 with whole numbers (e.g. 10:74,20:84), got {text!r}"
+        )
     y0, y1, x0, x1 = (int(v) for v in match.groups())
     height, width = shape
-    if not (y0 < y1 <= height and x0 < x1 <= width):
+    if min(y0, y1, x0, x1) < 0:
+        raise InputError(f"--roi {text!r}: coordinates are non-negative pixel indices")
+    for low, high, axis in ((y0, y1, "y"), (x0, x1, "x")):
+        if high <= low:
+            raise InputError(
+                f"--roi {text!r}: {axis}1={high} is not greater than {axis}0={low} "
+                f"(the region spans {axis}0..{axis}1-1)"
+            )
+    if y1 > height or x1 > width:
         raise InputError(
-            f"--roi {text!r} is not inside the {height}x{width} frames "
-            "(need y0 < y1 <= height and x0 < x1 <= width)"
+            f"--roi {text!r} reaches past the {height}x{width} frames "
+            f"(need y1 <= {height} and x1 <= {width})"
         )
     if min(y1 - y0, x1 - x0) < 3:
         raise InputError(f"--roi {text!r} is smaller than 3x3 pixels")
     return slice(y0, y1), slice(x0, x1)
 
 
+def check_unit(unit: str) -> str:
+    """``unit`` if it is a short unit name (see ``_UNIT``), else an error naming --unit.
+
+    >>> check_unit("µm")
+    'µm'
+    """
+    if not _UNIT.match(unit):
+        raise InputError(
+            f"--unit must be a short unit name (up to 16 letters, digits or °%/._-^, "
+            f"e.g. um, mm, deg), got {unit!r}"
+        )
+    return unit
+
+
 def read_frames(
-    paths: list[str], channel: str | None
+    paths: list[str], channel: str | None, *, progress: Progress = _quiet
 ) -> tuple[list[np.ndarray], list[str], np.ndarray | None]:
     """Frames from image files (one frame each), multi-page TIFF stacks, ``.npy``
     stacks (N, H, W) and videos, in the order given, as float32 grey images in
@@ -74,23 +114,30 @@ def read_frames(
 
     Integer pixels (8, 16 bit, signed or not, boolean) are scaled as
     :func:`skimage.util.img_as_float32` does, float pages are kept; colour
-    frames (RGB, RGBA, colour video) need ``channel``; grey video (``gray``,
-    ``gray16le``, ...) is grey, read at its own bit depth. Whatever cannot be tracked is
-    one :class:`~lamina.InputError` naming the file and the fix: complex or NaN
-    pixels, frames of different sizes, fewer than two frames in all.
+    frames (RGB, RGBA, colour video; TIFF pages stored plane by plane too)
+    need ``channel``; grey video (``gray``, ``gray16le``, ...) is grey, read at
+    its own bit depth. ``progress`` wraps the files, or the pages of a single
+    stack or video as they are decoded (``progress(items, description=...,
+    total=...)``). Whatever
+    cannot be tracked is one :class:`~lamina.InputError` naming the file and the
+    fix: a damaged or truncated file (never a silently shorter series), complex
+    or NaN pixels, pages of different pixel types, frames of different sizes,
+    fewer than two frames in all.
     """
     from lamina.plugins.subpixel.checks import select_channel
 
     frames: list[np.ndarray] = []
     labels: list[str] = []
     times: np.ndarray | None = None
-    for path in paths:
+    # one progress display at a time: over the files, or over the one file's pages
+    files, pages_of = (paths, progress) if len(paths) == 1 else (None, _quiet)
+    for path in files or progress(paths, description="reading"):
         suffix = Path(path).suffix.lower()
         stamps = None
         if suffix in VIDEO_SUFFIXES:
-            pages, stamps = _read_video(path)
+            pages, stamps = _read_video(path, pages_of)
         elif suffix in _STACK_SUFFIXES:
-            pages = _read_tiff(path)
+            pages = _read_tiff(path, pages_of)
         elif suffix == ".npy" and _is_npy_stack(path):
             pages = _read_npy_stack(path)
         else:
@@ -145,36 +192,69 @@ def _decoded(path: str, kind: str, read: Callable[[], list[np.ndarray]]) -> list
     except InputError:
         raise
     except Exception as error:  # a damaged file: one line naming it
-        raise InputError(f"file {path!r} cannot be read as a {kind}: {error}") from None
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise InputError(
+            f"file {path!r} is damaged or not a {kind} ({reason}); copy or export it again"
+        ) from None
     if not pages:
         raise InputError(f"file {path!r} holds no frame")
     return [_as_unit_float(page, path) for page in pages]
 
 
-def _read_video(path: str) -> tuple[list[np.ndarray], np.ndarray]:
+def _read_video(path: str, progress: Progress) -> tuple[list[np.ndarray], np.ndarray]:
     """Frames at their own depth (:func:`_native_depth`) and their timestamps (s,
     from the first). PyAV decodes in-process (its wheel ships FFmpeg's
-    libraries), and the container header gives the frame count before any
-    decoding."""
+    libraries). The memory guard sizes the frames the header promises before
+    decoding and again whenever more come; fewer than promised is a truncated
+    file (a cut Matroska or AVI decodes up to the cut without an error)."""
     stamps: list[float] = []
 
     def read() -> list[np.ndarray]:
         import av
-        import imageio.v3 as iio
 
-        shape = iio.improps(path, plugin="pyav").shape
-        check_allocation(
-            2 * array_bytes(shape, np.float32), what=f"the frames of {path!r}", fix=_FEWER
-        )
-        pages = []
         with av.open(path) as container:
-            for index, frame in enumerate(container.decode(video=0)):
+            if not container.streams.video:
+                raise InputError(f"file {path!r} holds no video stream")
+            stream = container.streams.video[0]
+            promised = _promised_frames(container, stream)
+            # decoded at most 16-bit RGB, then float32: twice a float32 RGB frame bounds both
+            side = (stream.codec_context.height or 1, stream.codec_context.width or 1, 3)
+            per_frame = 2 * array_bytes(side, np.float32)
+            sized = max(promised, 1)
+            check_allocation(sized * per_frame, what=f"the frames of {path!r}", fix=_FEWER)
+            pages = []
+            decoding = progress(
+                container.decode(stream),
+                description=f"reading {Path(path).name}",
+                total=promised or None,
+            )
+            for index, frame in enumerate(decoding):
+                if index == sized:  # more frames than promised: size them as they come
+                    sized *= 2
+                    check_allocation(sized * per_frame, what=f"the frames of {path!r}", fix=_FEWER)
                 pages.append(_native_depth(frame))
                 stamps.append(float(frame.time) if frame.time is not None else float(index))
+        if len(pages) < 0.95 * promised - 1:
+            raise InputError(
+                f"file {path!r} is truncated: its header promises {promised} frames but only "
+                f"{len(pages)} decode; copy or export it again"
+            )
         return pages
 
     pages = _decoded(path, "video", read)
     return pages, np.array(stamps) - stamps[0]
+
+
+def _promised_frames(container: Any, stream: Any) -> int:
+    """The frame count a video's header gives (MP4, MOV, AVI), else its duration
+    times its average rate (Matroska, WebM); 0 when it gives neither."""
+    if stream.frames > 0:
+        return int(stream.frames)
+    if container.duration and container.duration > 0 and stream.average_rate:
+        import av
+
+        return round(container.duration / av.time_base * float(stream.average_rate))
+    return 0
 
 
 def _native_depth(frame: Any) -> np.ndarray:
@@ -192,17 +272,101 @@ def _native_depth(frame: Any) -> np.ndarray:
     return frame.to_ndarray(format="rgb48le" if deep else "rgb24")
 
 
-def _read_tiff(path: str) -> list[np.ndarray]:
+def _read_tiff(path: str, progress: Progress) -> list[np.ndarray]:
+    """The pages of a TIFF file, colour channels last. Every page is read with its
+    own tags (by default tifffile reads a stack's later pages with the first
+    page's, which hides an edited page), sized by the memory guard from the
+    headers, and refused if tifffile found the file damaged."""
+
     def read() -> list[np.ndarray]:
         import tifffile
 
-        with tifffile.TiffFile(path) as tiff:
-            shapes = [page.shape for page in tiff.pages]
-            needed = sum(2 * array_bytes(shape, np.float32) for shape in shapes)
+        with _tifffile_damage(path) as damage, tifffile.TiffFile(path) as tiff:
+            tiff.pages.useframes = False
+            # an IFD takes at least 18 bytes: more pages than that is a loop in their chain
+            most = Path(path).stat().st_size // 18
+            pages = list(itertools.islice(tiff.pages, most + 1))
+            if len(pages) > most:
+                raise InputError(f"file {path!r} is damaged: its chain of pages loops")
+            needed = sum(2 * array_bytes(page.shape, np.float32) for page in pages)
             check_allocation(needed, what=f"the frames of {path!r}", fix=_FEWER)
-            return [page.asarray() for page in tiff.pages]
+            damage.check()
+            _same_pixel_type(pages, path)
+            decoded = [
+                _channel_last(page.asarray(), page.axes)
+                for page in progress(pages, description=f"reading {Path(path).name}")
+            ]
+            damage.check()
+            return decoded
 
     return _decoded(path, "TIFF stack", read)
+
+
+#: tifffile's warnings about a file's structure (the others concern metadata: an
+#: odd GeoTIFF key, a non-ASCII description), which it works around by returning
+#: fewer or misread pages.
+_STRUCTURE = re.compile(r"TiffPages|incorrect (Strip|Tile)|corrupted (IFD|tag list)|missing data")
+
+
+class _Damage(logging.Handler):
+    """tifffile's log records while it reads one file: its errors (a broken chain of
+    pages, a corrupted tag list) and its warnings about the structure are damage."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(logging.WARNING)
+        self.path = path
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def check(self) -> None:
+        for record in self.records:
+            message = record.getMessage()
+            if record.levelno >= logging.ERROR or _STRUCTURE.search(message):
+                # "<tifffile.TiffPages @8> invalid page offset 24832": the object is noise
+                reason = re.sub(r"^<[^>]*>\s*", "", message)
+                raise InputError(
+                    f"file {self.path!r} is damaged (truncated or edited): {reason}; "
+                    "copy or export it again"
+                )
+
+
+@contextlib.contextmanager
+def _tifffile_damage(path: str) -> Iterator[_Damage]:
+    """Collect tifffile's log records (off stderr) while ``path`` is read; the ones
+    that are not damage go to the ``lamina`` log (shown with ``lamina -v``)."""
+    logger = logging.getLogger("tifffile")
+    handler = _Damage(path)
+    propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        for record in handler.records:
+            logging.getLogger("lamina").info("%s: %s", path, record.getMessage())
+
+
+def _same_pixel_type(pages: list[Any], path: str) -> None:
+    """One stack, one pixel type: a uint16 page scales by 65535 and a uint8 one by
+    255, so a mixed stack is a damaged or spliced file."""
+    first = pages[0].dtype if pages else None
+    for index, page in enumerate(pages):
+        if page.dtype != first:
+            raise InputError(
+                f"page {path}#{index} has {page.dtype} pixels but page {path}#0 has {first}: "
+                "a stack holds one pixel type; convert its pages to one type"
+            )
+
+
+def _channel_last(page: np.ndarray, axes: str) -> np.ndarray:
+    """A page stored plane by plane (PlanarConfiguration 2, axes ``SYX``) with its
+    samples last, as the rest of lamina expects colour."""
+    if page.ndim == 3 and axes.startswith("S"):
+        return np.moveaxis(page, 0, -1)
+    return page
 
 
 def _is_npy_stack(path: str) -> bool:
@@ -271,18 +435,38 @@ def physical_series(
     scale = 1.0 if pixel_size is None else float(pixel_size)
     count = len(displacement)
     timed = bool(fps) or time is not None
-    if time is None:
-        time = np.arange(count, dtype=np.float64) / (fps if fps else 1.0)
-    moved = displacement * scale
-    sigma = uncertainty * scale
-    if not timed or count < 2:
-        return Physical(time, moved, sigma, None, None)
-    low = np.clip(np.arange(count) - 1, 0, count - 1)
-    high = np.clip(np.arange(count) + 1, 0, count - 1)
-    span = (time[high] - time[low])[:, None]
-    velocity = (moved[high] - moved[low]) / span
-    velocity_sigma = np.sqrt(sigma[high] ** 2 + sigma[low] ** 2) / span
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if time is None:
+            time = np.arange(count, dtype=np.float64) / (fps if fps else 1.0)
+        _finite(time, "the frame times", f"fps (--fps) = {fps:g}" if fps else "the timestamps")
+        moved = displacement * scale
+        sigma = uncertainty * scale
+        _finite(moved, "the displacements", f"pixel_size (--pixel-size) = {scale:g}", displacement)
+        _finite(sigma, "the uncertainties", f"pixel_size (--pixel-size) = {scale:g}", uncertainty)
+        if not timed or count < 2:
+            return Physical(time, moved, sigma, None, None)
+        low = np.clip(np.arange(count) - 1, 0, count - 1)
+        high = np.clip(np.arange(count) + 1, 0, count - 1)
+        span = (time[high] - time[low])[:, None]
+        velocity = (moved[high] - moved[low]) / span
+        velocity_sigma = np.sqrt(sigma[high] ** 2 + sigma[low] ** 2) / span
+        scales = f"pixel_size (--pixel-size) = {scale:g} over fps (--fps) = {fps or 0:g}"
+        # a velocity is measured where both of its displacements are
+        both = np.where(np.isfinite(moved[high]) & np.isfinite(moved[low]), 0.0, np.nan)
+        _finite(velocity, "the velocities", scales, both)
+        _finite(velocity_sigma, "the velocities' uncertainties", scales, both)
     return Physical(time, moved, sigma, velocity, velocity_sigma)
+
+
+def _finite(values: np.ndarray, what: str, cause: str, source: np.ndarray | None = None) -> None:
+    """Refuse ``values`` that overflowed where ``source`` (the values they were
+    computed from) was finite; a frame that was not measured stays NaN."""
+    measured = np.ones(values.shape, bool) if source is None else np.isfinite(source)
+    if not np.all(np.isfinite(values[measured])):
+        raise InputError(
+            f"{cause} makes {what} overflow a 64-bit float; give the scale in a unit "
+            "closer to the pixel (e.g. mm instead of km)"
+        )
 
 
 def plot_tracks(series: list[tuple[str, Physical]], *, unit: str, seconds: bool) -> bytes:
