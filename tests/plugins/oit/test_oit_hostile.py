@@ -670,3 +670,13 @@ def test_a_mesh_file_at_any_scale_is_framed_and_lit_alike(tmp_path, power):
         images.append(Reference().render(lit, loaded.camera, (12, 16)).image)
     assert images[0][..., 3].max() > 0.5
     np.testing.assert_allclose(images[1], images[0], rtol=0, atol=1e-6)
+
+
+def test_supersampling_past_memory_is_refused_by_the_guard_before_rendering(tmp_path, monkeypatch):
+    """--samples 8 at 2048x2048 renders 16384 x 16384 (10 GiB with its writing)."""
+    monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "2G")
+    result = invoke("procedural:stacked_quads:2", "-o", str(tmp_path / "x.png"),
+                    "--size", "2048x2048", "--samples", "8")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "LAMINA_MEMORY_LIMIT" in result.stderr and "fewer --samples" in result.stderr
+    assert result.stderr.count("\n") == 1 and not any(tmp_path.iterdir())
