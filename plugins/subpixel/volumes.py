@@ -388,32 +388,38 @@ def _scene_sigma(
     ref: np.ndarray, mov: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None, sigma: float
 ) -> float:
     """The noise the whole volumes' texture is judged against for the aperture
-    problem: the fit's ``sigma`` or, where it is larger, the volumes' own noise
-    (:func:`_own_noise`, at least the rounding), as in 2-D. An overlap's residual also
-    holds the content entering and leaving it (0.06 on noise-free 8x40x40 cells of
-    std 0.12 moved by 9.6 voxels), which buried isotropic texture and refused it as
-    two-directional. With masks the filled voxels would count as noise: the fit's
-    ``sigma`` stays."""
-    if masks is not None:
-        return sigma
-    own = max(_own_noise(volume) for volume in (ref, mov))
-    return min(sigma, max(own, rounding_noise(ref, mov, None)))
+    problem: the fit's ``sigma`` or, where it is larger, the volumes' own noise (the
+    larger :func:`_own_noise` of the two, over their valid voxels, at least the
+    rounding), as in 2-D. An overlap's residual also holds the content entering and
+    leaving it (0.06 on noise-free 8x40x40 cells of std 0.12 moved by 9.6 voxels),
+    and with masks the filled voxels' edges, which buried isotropic texture and
+    refused it as two-directional (noise-free blobs elongated along z, masked or
+    not)."""
+    valid = (None, None) if masks is None else masks
+    own = max(_own_noise(volume, mask) for volume, mask in zip((ref, mov), valid, strict=True))
+    return min(sigma, max(own, rounding_noise(ref, mov, masks)))
 
 
-def _own_noise(volume: np.ndarray) -> float:
+def _own_noise(volume: np.ndarray, valid: np.ndarray | None = None) -> float:
     """Standard deviation of white noise in a volume, robust to its content: the
     median absolute finest all-diagonal Haar coefficient of its 2 x 2 x 2 blocks
     (``sum (-1)**(i+j+k) v[i, j, k] / sqrt(8)``, variance ``sigma**2`` for white
-    noise) over 0.6745, the 3-D form of :func:`.noise.noise_from_image`. Content
-    smooth along any one axis leaves it nothing; the 2-D coefficients of the (y, x)
-    planes took 0.02 of noise-free blobs elongated along z for noise and refused
-    their weak but exact z texture."""
-    even = volume[tuple(slice(0, (n // 2) * 2) for n in volume.shape)]
+    noise) over 0.6745, the 3-D form of :func:`.noise.noise_from_image`, over the
+    blocks whose voxels are all ``valid`` (infinite where none is). Content smooth
+    along any one axis leaves it nothing; the 2-D coefficients of the (y, x) planes
+    took 0.02 of noise-free blobs elongated along z for noise and refused their
+    weak but exact z texture."""
+    even = tuple(slice(0, (n // 2) * 2) for n in volume.shape)
     coefficient = np.zeros(tuple(n // 2 for n in volume.shape))
+    whole = np.ones(coefficient.shape, dtype=bool)
     for corner in itertools.product((0, 1), repeat=3):
-        block = even[tuple(slice(c, None, 2) for c in corner)]
-        coefficient += (-1) ** sum(corner) * block
-    return float(np.median(np.abs(coefficient)) / np.sqrt(8.0) / _MAD_TO_SIGMA)
+        block = tuple(slice(c, None, 2) for c in corner)
+        coefficient += (-1) ** sum(corner) * volume[even][block]
+        if valid is not None:
+            whole &= valid[even][block]
+    if not np.any(whole):
+        return float("inf")
+    return float(np.median(np.abs(coefficient[whole])) / np.sqrt(8.0) / _MAD_TO_SIGMA)
 
 
 def _floored_bound(texture: Texture, sigma: float) -> np.ndarray:
