@@ -142,7 +142,12 @@ def locate(
     "series per region.",
 )
 @click.option("--pixel-size", type=float, default=None, help="Size of one pixel in UNIT.")
-@click.option("--unit", default="px", show_default=True, help="Unit of --pixel-size.")
+@click.option(
+    "--unit",
+    default="px",
+    show_default=True,
+    help="Unit of --pixel-size: a short name such as um, mm or deg (needs --pixel-size).",
+)
 @click.option(
     "--fps",
     type=float,
@@ -166,8 +171,8 @@ def locate(
     "csv_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write one row per frame and ROI to this CSV file, and the displacement plot "
-    "(±2σ bands) beside it as a PNG (both atomically).",
+    help="Write one row per frame and ROI to this .csv file, and the displacement plot "
+    "(±2σ bands) beside it as a .png (both atomically, as a pair; neither may be an input).",
 )
 def track(
     frames: tuple[str, ...],
@@ -440,8 +445,10 @@ def _check_outputs(outputs: dict[str, Path], inputs: list[str]) -> None:
 def _write_together(files: dict[Path, bytes]) -> None:
     """Write ``files`` each atomically and as a set: every one goes to a temporary
     file first and none is renamed into place until all are written, so a failure
-    (disk full, permissions, Ctrl-C) leaves the previous set whole, never a new
-    table beside an old plot."""
+    while writing (disk full, Ctrl-C) or at the first rename (permissions) leaves
+    the previous set whole, never a new table beside an old plot. The renames run
+    last file first, in one folder; only a rename failing after another succeeded
+    (a race with another process) could still mix two runs."""
     from lamina.io import atomic_write
 
     with contextlib.ExitStack() as stack:

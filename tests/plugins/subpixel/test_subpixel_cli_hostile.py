@@ -456,6 +456,26 @@ def test_a_failed_write_leaves_the_previous_outputs_whole(stack, tmp_path, monke
     assert listing(tmp_path) == {"stack.tif", "t.csv", "t.png"}
 
 
+def test_a_failed_field_write_leaves_the_previous_outputs_whole(tmp_path, frames, monkeypatch):
+    pair = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path, frame in zip(pair, frames[:2], strict=True):
+        iio.imwrite(path, frame)
+    out = tmp_path / "field.npz"
+    assert run("field", *pair, "-o", out, "--subset", "16").exit_code == 0
+    old = out.read_bytes(), out.with_suffix(".png").read_bytes()
+    real = os.replace
+
+    def refuse_the_picture(source, target, *args, **kwargs):
+        if str(target).endswith(".png"):
+            raise OSError(28, "No space left on device")
+        return real(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", refuse_the_picture)
+    refused(run("field", *pair, "-o", out, "--subset", "24"), "field.png", "No space left")
+    assert (out.read_bytes(), out.with_suffix(".png").read_bytes()) == old
+    assert listing(tmp_path) == {"a.png", "b.png", "field.npz", "field.png"}
+
+
 def test_existing_outputs_are_replaced_whole(stack, tmp_path):
     out = tmp_path / "t.csv"
     out.write_text("x" * 100_000)  # longer than the new table: no tail may remain
