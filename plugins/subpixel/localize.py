@@ -176,16 +176,22 @@ def locate_points(
     3. Refinement: background-subtracted intensity-weighted centroid in a box of
        half-width ``fit_radius``, then the maximum-likelihood Gaussian fit
        (amplitude, position, width, local background) started from it.
-    4. Uncertainty: ``sigma**2 (J^T J)^-1`` at the fit, the Cramér-Rao bound for
-       white Gaussian noise, with sigma pooled from the fit residuals.
+    4. Uncertainty: the least-squares sandwich ``(J^T J)^-1 J^T V J (J^T J)^-1``
+       with per-pixel noise variances ``V`` from a noise model fitted to the
+       residuals (``constant + per_signal * spot light``: white or photon noise;
+       the given ``noise`` is white), times the spot's reduced chi-square against
+       that model (``misfit``) where its fit is worse than its noise. For white
+       noise it is the Cramér-Rao bound ``sigma**2 (J^T J)^-1``.
 
     Spots whose boxes overlap another spot (closer than ``min_separation``), that
     touch the image border, whose fit fails (no convergence, position leaving the
     box, non-positive amplitude, width outside [0.3, fit_radius]) or whose width
     is more than 1.6 times off the PSF width (merged neighbours, hot pixels) are
     dropped and counted in ``diagnostics["rejected"]``. Pairs closer than about
-    2.5 PSF sigmas merge into one peak that a circular Gaussian still fits; the
-    per-spot ``chi2`` (far above 1) is then the sign to look for.
+    2.5 PSF sigmas merge into one peak that a circular Gaussian still fits: a spot
+    that fits worse than its noise and is 1.25 times wider than the PSF is taken
+    for such a pair and rejected as ``shape`` too (at SNR 5 a merged pair may
+    still pass; the per-spot ``chi2`` is then the sign to look for).
 
     Parameters
     ----------
@@ -210,8 +216,9 @@ def locate_points(
         ``positions`` and ``uncertainty`` (N, 2) as (y, x), brightest first;
         ``diagnostics`` holds per-spot arrays (``centroid``, ``amplitude``,
         ``sigma``, ``background``, ``snr``, ``chi2`` -- the reduced chi-square of
-        the fit against the image noise, near 1 for a Gaussian spot --,
-        ``converged``) and the run's
+        the fit against the image noise, near 1 for a Gaussian spot --, ``misfit``
+        -- the same against the noise model --, ``converged``) and the run's
+        ``noise_model`` (``constant``, ``per_signal``),
         ``noise_sigma``, ``psf_sigma``, ``psf_fwhm``, ``detected`` and
         ``rejected`` counts.
 
