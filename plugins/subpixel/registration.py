@@ -951,24 +951,36 @@ class MLRefine:
         hann_covariance, _ = spectrum.covariance(moments, hann_sigma, powers)
         gain = 1.0 / (1.0 - fit.contraction)
         hann_covariance = hann_covariance * np.outer(gain, gain)
-        # Both fits see the same noise, so their difference varies by about
-        # V_hann - V (Hausman 1978: a consistent, less efficient estimator minus
-        # the efficient one), not by V_hann + V, which let biases of two reported
-        # standard errors through on small smooth views.
-        noise = np.maximum(np.diag(hann_covariance) - np.diag(fit.first_order), 0.0)
-        noise = noise + self._floor(ref.shape)
-        step = hann - fit.shift
-        if not np.any(step**2 > _SWITCH_Z**2 * noise):
-            # A bias of a few standard errors, or chance: counted as variance.
-            significant = step**2 > _BIAS_Z**2 * noise
-            fit.covariance = fit.covariance + np.diag(np.where(significant, step**2, 0.0))
+        if not self._hann_differs(fit, hann, hann_covariance, ref.shape):
             return
+        step = hann - fit.shift
         # The Hann windows sit at the old estimate, |step| from their own fixed
         # point, which leaves the Hann estimate c |step| / (1 - c) short of it.
         lag = step * fit.contraction * gain
         fit.covariance = fit.covariance - fit.first_order + hann_covariance + np.diag(lag**2)
         fit.first_order = hann_covariance
         fit.shift = hann
+
+    def _hann_differs(
+        self, fit: _Fit, hann: np.ndarray, hann_covariance: np.ndarray, shape: tuple[int, int]
+    ) -> bool:
+        """Whether the Hann estimate ``hann`` differs from the fit by window bias, beyond
+        ``_SWITCH_Z`` standard errors of the difference; a difference between
+        ``_BIAS_Z`` and that is added to the fit's variance.
+
+        Both fits see the same noise, so their difference varies by about
+        ``V_hann - V`` (Hausman 1978: a consistent, less efficient estimator minus
+        the efficient one), not by ``V_hann + V``, which let biases of two reported
+        standard errors through on small smooth views."""
+        noise = np.maximum(np.diag(hann_covariance) - np.diag(fit.first_order), 0.0)
+        noise = noise + self._floor(shape)
+        step = hann - fit.shift
+        if np.any(step**2 > _SWITCH_Z**2 * noise):
+            return True
+        # A bias of a few standard errors, or chance: counted as variance.
+        significant = step**2 > _BIAS_Z**2 * noise
+        fit.covariance = fit.covariance + np.diag(np.where(significant, step**2, 0.0))
+        return False
 
     def _take_settled_hann(
         self,
@@ -984,12 +996,7 @@ class MLRefine:
         estimate, which on such views moves only part of the way (contraction
         about 0.9), and the same test of the difference."""
         hann = self._fit_windowed(ref, mov, fit.shift, dtype, 0, rounding, masks, hann=True)
-        noise = np.maximum(np.diag(hann.first_order) - np.diag(fit.first_order), 0.0)
-        noise = noise + self._floor(ref.shape)
-        step = hann.shift - fit.shift
-        if not np.any(step**2 > _SWITCH_Z**2 * noise):
-            significant = step**2 > _BIAS_Z**2 * noise
-            fit.covariance = fit.covariance + np.diag(np.where(significant, step**2, 0.0))
+        if not self._hann_differs(fit, hann.shift, hann.first_order, ref.shape):
             return
         fit.shift, fit.covariance, fit.first_order = hann.shift, hann.covariance, hann.first_order
         fit.iterations, fit.converged = fit.iterations + hann.iterations, hann.converged
