@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import io
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -243,16 +242,26 @@ def track(
         if cut is not None and not cut.any():
             where = "" if region is None else f" of --roi {text}"
             raise InputError(f"--mask {mask_path!r} marks no pixel{where} valid")
+        pairs = _Registering(progress, f"registering {text}")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
-            result = track_stack(
-                crops,
-                component,
-                mode=mode,  # type: ignore[arg-type]
-                reference=reference,
-                mask=cut,
-                progress=functools.partial(_registering, progress, f"registering {text}"),
-            )
+            try:
+                result = track_stack(
+                    crops,
+                    component,
+                    mode=mode,  # type: ignore[arg-type]
+                    reference=reference,
+                    mask=cut,
+                    progress=pairs,
+                )
+            except InputError as error:
+                if pairs.frame is None:  # refused before any pair: the stack's own fault
+                    raise
+                # one pair the estimator refuses ends the run: say which, with its reason
+                raise InputError(
+                    f"--roi {text}, frame {pairs.frame} ({labels[pairs.frame]}): {error}; "
+                    "choose another --roi or leave the frame out"
+                ) from None
         _report_unmeasured(text, result.rows(), caught)
         frame_rows = result.rows()
         for row, label in zip(frame_rows, labels, strict=True):
@@ -393,8 +402,19 @@ def field(
     )
 
 
-def _registering(progress: Callable, description: str, items: Any) -> Any:
-    return progress(list(items), description=description)
+class _Registering:
+    """``track_stack``'s progress: a progress display over its frames that also
+    keeps the frame being registered, to name it if the estimator refuses it."""
+
+    def __init__(self, progress: Callable, description: str) -> None:
+        self.progress = progress
+        self.description = description
+        self.frame: int | None = None
+
+    def __call__(self, items: Iterable[int]) -> Iterator[int]:
+        for frame in self.progress(list(items), description=self.description):
+            self.frame = frame
+            yield frame
 
 
 def _regions(

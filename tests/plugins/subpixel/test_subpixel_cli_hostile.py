@@ -344,6 +344,18 @@ def test_many_rois_each_give_a_series(stack):
             assert abs(frame["dx"] - i) <= max(5 * frame["sigma_dx"], 0.05), (found["roi"], i)
 
 
+def test_a_pair_the_estimator_refuses_is_named_by_roi_and_frame(tmp_path):
+    # stripes along y: motion along y cannot be measured, and the estimator says so
+    x = np.arange(SIDE)
+    stripes = [
+        np.tile(0.5 + 0.4 * np.sin(2 * np.pi * (x - 0.3 * i) / 8), (SIDE, 1)) for i in range(4)
+    ]
+    path = tmp_path / "stripes.tif"
+    tifffile.imwrite(path, np.stack(stripes).astype(np.float32), photometric="minisblack")
+    line = refused(run("track", path, "--roi", "4:40,2:42"), "--roi 4:40,2:42, frame 1")
+    assert "stripes.tif#1" in line
+
+
 @pytest.mark.parametrize("option", ["--pixel-size", "--fps"])
 @pytest.mark.parametrize("value", ["0", "-1", "-0.0", "nan", "inf", "-inf", "abc", ""])
 def test_non_positive_or_non_finite_scales(stack, option, value):
