@@ -363,9 +363,8 @@ class _NoiseModel:
         ``noise`` is taken as white."""
         if noise is not None or not np.any(keep):
             return cls((result.noise_sigma if noise is None else noise) ** 2, 0.0)
-        residual, signal, box = _residuals(result, keep)
-        # each box's residuals hold 5 fitted parameters' worth less variance
-        squared = (residual**2 * box / (box - 5.0)).ravel()
+        residual, signal, leverage = _residuals(result, keep)
+        squared = (residual**2 / (1.0 - leverage)).ravel()
         light = signal.ravel()
         order = np.argsort(light, kind="stable")
         bins = np.array_split(order, _NOISE_BINS)
@@ -423,13 +422,17 @@ def _box_model(result: _Refined, chosen: np.ndarray) -> tuple[np.ndarray, np.nda
     )
 
 
-def _residuals(result: _Refined, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Residuals and spot light (model less background) per pixel of the chosen boxes,
-    and the pixels per box."""
-    model, _ = _box_model(result, chosen)
+def _residuals(result: _Refined, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Residuals, spot light (model less background) and leverage per pixel of the
+    chosen boxes. A pixel's residual holds ``1 - leverage`` of its noise variance
+    (``leverage = J (J^T J)^-1 J^T`` on the diagonal): the fit absorbs most of the
+    noise of the few bright pixels of a small spot (leverage up to 0.6-0.8 at a
+    PSF of 0.7 px), which read photon noise's slope at half its value."""
+    model, jacobian = _box_model(result, chosen)
     data = result.boxes[chosen].reshape(model.shape)
     signal = np.clip(model - result.params[chosen, 4:5], 0.0, None)
-    return data - model, signal, model.shape[1]
+    leverage = np.einsum("nkp,npq,nkq->nk", jacobian, result.unscaled[chosen], jacobian)
+    return data - model, signal, np.clip(leverage, 0.0, 0.99)
 
 
 def _estimate_psf_sigma(

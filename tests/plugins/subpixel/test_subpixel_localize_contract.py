@@ -64,10 +64,12 @@ def measure(width: float, snr: float, density: str, noise: str, seed: int) -> di
     return {"error": error, "sigma": found.uncertainty, "crlb": NOISE / (snr * NOISE) * 0.7979}
 
 
-def cells(noise: str, widths=WIDTHS, snrs=SNRS, densities=("sparse", "crowded")) -> dict:
+def cells(
+    noise: str, widths=WIDTHS, snrs=SNRS, densities=("sparse", "crowded"), seeds=SEEDS
+) -> dict:
     table = {}
     for width, snr, density in itertools.product(widths, snrs, densities):
-        runs = [measure(width, snr, density, noise, seed) for seed in range(SEEDS)]
+        runs = [measure(width, snr, density, noise, seed) for seed in range(seeds)]
         table[(width, snr, density)] = {
             key: np.concatenate([run[key] for run in runs]) for key in ("error", "sigma")
         } | {"crlb": runs[0]["crlb"]}
@@ -114,12 +116,19 @@ def test_isolated_spots_reach_the_closed_form_cramer_rao_bound(white):
 @pytest.mark.slow
 def test_photon_noise_is_covered():
     # One pooled variance for every pixel covered +-2 sigma 0.46-0.86 at SNR 100-1000:
-    # the position is learnt where the light, and its photon noise, is. Known gap:
-    # undersampled spots (PSF 0.7 px) at SNR 20-100 still cover 0.80-0.89 (the
-    # noise model's slope comes out at half the truth from their few bright pixels).
-    table = cells("photons", widths=(1.0, 1.5, 2.5), snrs=(100.0, 1000.0), densities=("sparse",))
-    z = np.concatenate([np.abs(v["error"]) / v["sigma"] for v in table.values()]).ravel()
-    assert np.mean(z <= 2) >= 0.90 and np.all(z <= 5), (np.mean(z <= 2), np.sort(z)[-4:])
+    # the position is learnt where the light, and its photon noise, is; and without
+    # the pixels' leverage the noise model read the slope of photon noise at half
+    # its value for spots of 0.7 px (coverage 0.60-0.84).
+    table = cells(
+        "photons",
+        widths=WIDTHS,
+        snrs=(20.0, 100.0, 1000.0),
+        densities=("sparse",),
+        seeds=max(SEEDS, 4),
+    )
+    for cell, values in table.items():
+        z = (np.abs(values["error"]) / values["sigma"]).ravel()
+        assert coverage_ok(z) and np.all(z <= 5), (cell, np.mean(z <= 2), np.sort(z)[-4:])
 
 
 def test_merged_pairs_are_rejected_not_reported_to_a_fiftieth_of_a_pixel():
