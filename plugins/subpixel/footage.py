@@ -284,13 +284,15 @@ def _read_tiff(path: str, progress: Progress) -> list[np.ndarray]:
         with _tifffile_damage(path) as damage, tifffile.TiffFile(path) as tiff:
             tiff.pages.useframes = False
             # an IFD takes at least 18 bytes: more pages than that is a loop in their chain
-            most = Path(path).stat().st_size // 18
+            size = Path(path).stat().st_size
+            most = size // 18
             pages = list(itertools.islice(tiff.pages, most + 1))
             if len(pages) > most:
                 raise InputError(f"file {path!r} is damaged: its chain of pages loops")
             needed = sum(2 * array_bytes(page.shape, np.float32) for page in pages)
             check_allocation(needed, what=f"the frames of {path!r}", fix=_FEWER)
             damage.check()
+            _within_file(pages, path, size)
             _same_pixel_type(pages, path)
             decoded = [
                 _channel_last(page.asarray(), page.axes)
@@ -347,6 +349,18 @@ def _tifffile_damage(path: str) -> Iterator[_Damage]:
         logger.propagate = propagate
         for record in handler.records:
             logging.getLogger("lamina").info("%s: %s", path, record.getMessage())
+
+
+def _within_file(pages: list[Any], path: str, size: int) -> None:
+    """Refuse a page whose pixel data its tags place past the end of the file (a
+    cut file whose page chain survived), before anything is decoded."""
+    for index, page in enumerate(pages):
+        ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)]
+        if max(ends, default=0) > size:
+            raise InputError(
+                f"file {path!r} is damaged (truncated): the pixels of page {index} end at byte "
+                f"{max(ends)} of a {size}-byte file; copy or export it again"
+            )
 
 
 def _same_pixel_type(pages: list[Any], path: str) -> None:

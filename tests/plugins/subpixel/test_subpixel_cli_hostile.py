@@ -136,6 +136,17 @@ def test_empty_and_header_only_tiffs(tmp_path, content):
     refused(run("track", path), "head.tif")
 
 
+def test_a_strip_offset_past_the_end_is_refused_before_decoding(stack, tmp_path, monkeypatch):
+    offset = _tag_offset(stack, 3, "StripOffsets")
+    path = _edited(stack, tmp_path / "strip.tif", {offset: struct.pack("<I", 10**9)})
+
+    def never(*args, **kwargs):
+        raise AssertionError("a page was decoded")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", never)
+    refused(run("track", path), "strip.tif", "page 3", "truncated")
+
+
 def test_pages_of_different_pixel_types_are_refused(tmp_path, frames):
     # a uint16 page scales by 65535 and a uint8 one by 255: one stack, one camera
     path = tmp_path / "mixed.tif"
