@@ -166,10 +166,24 @@ def read_frames(
 
 def frame_times(times: np.ndarray | None, fps: float | None, path: str) -> np.ndarray | None:
     """The time axis of a track: a video's own timestamps where ``fps`` is not given;
-    with ``fps`` none (a constant rate), which a variable-rate video refuses."""
+    with ``fps`` none (a constant rate), which a variable-rate video refuses.
+    Timestamps that do not increase (a damaged or edited file) need ``fps``.
+
+    >>> frame_times(np.array([0.0, 0.04, 0.08]), None, "clip.mp4")
+    array([0.  , 0.04, 0.08])
+    """
     if times is None or len(times) < 2:
         return None
     intervals = np.diff(times)
+    if not np.all(intervals > 0):
+        if fps is not None:  # the constant rate the user gave replaces broken timestamps
+            return None
+        k = int(np.argmin(intervals > 0)) + 1
+        raise InputError(
+            f"the frame timestamps of {path!r} do not increase (frame {k} at {times[k]:.6g} s, "
+            f"frame {k - 1} at {times[k - 1]:.6g} s); give --fps to time the frames at a "
+            "constant rate"
+        )
     variable = float(np.ptp(intervals)) > 0.01 * float(np.median(intervals))
     if fps is None:
         return times

@@ -26,7 +26,12 @@ from skimage import data
 
 import lamina
 from lamina.cli import main
-from lamina.plugins.subpixel.footage import parse_roi, physical_series, read_frames
+from lamina.plugins.subpixel.footage import (
+    frame_times,
+    parse_roi,
+    physical_series,
+    read_frames,
+)
 
 SIDE = 48
 
@@ -280,6 +285,15 @@ def test_the_memory_guard_sizes_videos_without_a_frame_count(tmp_path, long_fram
     monkeypatch.setenv("LAMINA_MEMORY_LIMIT", "300K")
     with pytest.raises(lamina.InputError, match="memory"):
         read_frames([path], "0")
+
+
+@pytest.mark.parametrize("stamps", [[0.0, 0.2, 0.2, 0.6], [0.0, 0.4, 0.2, 0.6]])
+def test_timestamps_that_do_not_increase_need_a_frame_rate(stamps):
+    # a zero or negative interval would make the velocity infinite
+    times = np.array(stamps)
+    with pytest.raises(lamina.InputError, match=r"do not increase \(frame 2.*--fps"):
+        frame_times(times, None, "clip.mkv")
+    assert frame_times(times, 5.0, "clip.mkv") is None  # the given constant rate instead
 
 
 # ---------------------------------------------------------------- options
