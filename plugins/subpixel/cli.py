@@ -255,8 +255,10 @@ def track(
                     progress=pairs,
                 )
             except InputError as error:
-                if pairs.frame is None:  # refused before any pair: the stack's own fault
-                    raise
+                if pairs.frame is None:  # refused before any pair: the stack's or the ROI's
+                    if region is None:
+                        raise
+                    raise InputError(f"--roi {text}: {error}") from None
                 # one pair the estimator refuses ends the run: say which, with its reason
                 raise InputError(
                     f"--roi {text}, frame {pairs.frame} ({labels[pairs.frame]}): {error}; "
@@ -430,6 +432,10 @@ def _regions(
     return regions or [None]
 
 
+#: Unmeasured frames named in a warning line; the rest are counted.
+_LISTED = 10
+
+
 def _report_unmeasured(
     roi: str, rows: list[dict[str, Any]], caught: list[warnings.WarningMessage]
 ) -> None:
@@ -437,8 +443,11 @@ def _report_unmeasured(
     line on stderr with the frames they concern (Python's own format takes two
     lines per warning and repeats none)."""
     unmeasured = [str(r["frame"]) for r in rows if not np.isfinite(r["dy"])]
+    listed = ", ".join(unmeasured[:_LISTED])
+    if len(unmeasured) > _LISTED:
+        listed += f" and {len(unmeasured) - _LISTED} more"
+    frames = f" (frame{'s' if len(unmeasured) > 1 else ''} {listed})" if unmeasured else ""
     for message in dict.fromkeys(str(w.message) for w in caught):
-        frames = f" (frame {', '.join(unmeasured)})" if unmeasured else ""
         click.echo(f"warning: --roi {roi}{frames}: {message}", err=True)
 
 

@@ -381,6 +381,19 @@ def test_a_pair_the_estimator_refuses_is_named_by_roi_and_frame(tmp_path):
     assert "stripes.tif#1" in line
 
 
+def test_a_roi_too_small_for_the_estimator_is_named(stack):
+    refused(run("track", stack, "--roi", "0:5,0:48"), "--roi 0:5,0:48", "too small")
+
+
+def test_unmeasured_frames_are_one_bounded_line(tmp_path):
+    path = tmp_path / "flat.tif"
+    tifffile.imwrite(path, np.full((14, 16, 16), 3, np.uint8), photometric="minisblack")
+    result = run("track", path, "--json")
+    assert result.exit_code == 0, result.output
+    (line,) = result.stderr.splitlines()
+    assert "(frames 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 3 more)" in line and "constant" in line
+
+
 @pytest.mark.parametrize("option", ["--pixel-size", "--fps"])
 @pytest.mark.parametrize("value", ["0", "-1", "-0.0", "nan", "inf", "-inf", "abc", ""])
 def test_non_positive_or_non_finite_scales(stack, option, value):
