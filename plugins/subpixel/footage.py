@@ -260,15 +260,32 @@ def _read_video(path: str, progress: Progress) -> tuple[list[np.ndarray], np.nda
 
 
 def _promised_frames(container: Any, stream: Any) -> int:
-    """The frame count a video's header gives (MP4, MOV, AVI), else its duration
-    times its average rate (Matroska, WebM); 0 when it gives neither."""
+    """The frame count a video's header gives (MP4, MOV, AVI), else the video
+    stream's duration times its average rate (Matroska, WebM); 0 when it gives
+    neither. The container's duration counts only when the video is its one
+    stream: a longer audio track would promise frames that never were."""
     if stream.frames > 0:
         return int(stream.frames)
-    if container.duration and container.duration > 0 and stream.average_rate:
+    seconds = _stream_seconds(stream)
+    if seconds is None and len(container.streams) == 1 and container.duration:
         import av
 
-        return round(container.duration / av.time_base * float(stream.average_rate))
-    return 0
+        seconds = container.duration / av.time_base
+    if not seconds or seconds <= 0 or not stream.average_rate:
+        return 0
+    return round(seconds * float(stream.average_rate))
+
+
+def _stream_seconds(stream: Any) -> float | None:
+    """The video stream's own duration: its header field, or the ``DURATION`` tag
+    FFmpeg's Matroska muxer writes (``HH:MM:SS.fffffffff``)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    match = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", stream.metadata.get("DURATION", ""))
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _native_depth(frame: Any) -> np.ndarray:

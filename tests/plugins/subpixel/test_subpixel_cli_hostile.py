@@ -247,6 +247,29 @@ def test_a_truncated_video_is_damaged_not_a_shorter_track(tmp_path, long_frames)
     assert "30" in line  # the frames its header promises
 
 
+def test_a_longer_audio_track_does_not_make_a_video_truncated(tmp_path, frames):
+    # the container lasts 4 s (audio), the video 2 s: only the video's own length counts
+    import av
+
+    path = tmp_path / "sound.mkv"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("ffv1", rate=5)
+        video.width = video.height = SIDE
+        video.pix_fmt = "gray"
+        audio = container.add_stream("pcm_s16le", rate=8000)
+        audio.layout = "mono"
+        for frame in np.concatenate([frames, frames[:4]]):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="gray")))
+        container.mux(video.encode())
+        for second in range(4):
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.int16), layout="mono")
+            sound.sample_rate, sound.pts = 8000, second * 8000
+            container.mux(audio.encode(sound))
+        container.mux(audio.encode())
+    pages, _, times = read_frames([str(path)], None)
+    assert len(pages) == 10 and np.allclose(times, np.arange(10) / 5)
+
+
 @pytest.mark.parametrize(
     "content",
     [b"", b"not a video at all\n" * 20, b"\x00\x00\x00\x18ftypmp42" + bytes(100)],
