@@ -325,6 +325,7 @@ def _read_tiff(path: str, progress: Progress) -> list[np.ndarray]:
             damage.check()
             _within_file(pages, path, size)
             _same_pixel_type(pages, path)
+            _decodable(pages, path)
             decoded = [
                 _channel_last(page.asarray(), page.axes)
                 for page in progress(pages, description=f"reading {Path(path).name}")
@@ -392,6 +393,28 @@ def _within_file(pages: list[Any], path: str, size: int) -> None:
                 f"file {path!r} is damaged (truncated): the pixels of page {index} end at byte "
                 f"{max(ends)} of a {size}-byte file; copy or export it again"
             )
+
+
+def _decodable(pages: list[Any], path: str) -> None:
+    """Refuse, before decoding, a page whose compression tifffile cannot decode
+    here: LZW and JPEG need the optional imagecodecs package (the file is fine);
+    a code no TIFF reader knows is a damaged tag."""
+    from tifffile import COMPRESSION, TIFF
+
+    for index, page in enumerate(pages):
+        try:
+            TIFF.DECOMPRESSORS[page.compression]
+        except KeyError:
+            if not isinstance(page.compression, COMPRESSION):
+                raise InputError(
+                    f"file {path!r} is damaged or not a TIFF stack: page {index} declares an "
+                    f"unknown compression ({int(page.compression)}); copy or export it again"
+                ) from None
+            raise InputError(
+                f"file {path!r}: page {index} is {page.compression.name}-compressed, which "
+                "tifffile decodes only with the imagecodecs package: pip install imagecodecs, "
+                "or save the stack uncompressed"
+            ) from None
 
 
 def _same_pixel_type(pages: list[Any], path: str) -> None:

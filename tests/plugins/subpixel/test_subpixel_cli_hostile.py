@@ -152,6 +152,20 @@ def test_a_strip_offset_past_the_end_is_refused_before_decoding(stack, tmp_path,
     refused(run("track", path), "strip.tif", "page 3", "truncated")
 
 
+def test_a_compression_this_install_cannot_decode_says_so(stack, tmp_path):
+    # LZW (5) needs imagecodecs, an optional package; 12345 is no compression at all
+    offset = _tag_offset(stack, 0, "Compression")
+    lzw = _edited(stack, tmp_path / "lzw.tif", {offset: struct.pack("<H", 5)})
+    unknown = _edited(stack, tmp_path / "odd.tif", {offset: struct.pack("<H", 12345)})
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        refused(run("track", lzw), "lzw.tif", "page 0", "LZW", "imagecodecs")
+    else:  # decodable here: the edited page is garbage LZW, a damaged file
+        refused(run("track", lzw), "lzw.tif")
+    refused(run("track", unknown), "odd.tif", "unknown compression (12345)")
+
+
 def test_pages_of_different_pixel_types_are_refused(tmp_path, frames):
     # a uint16 page scales by 65535 and a uint8 one by 255: one stack, one camera
     path = tmp_path / "mixed.tif"
