@@ -37,6 +37,7 @@ from lamina.kinds.estimate import (
 )
 from lamina.kinds.position_estimator import require_masked_registration
 from lamina.plugins.subpixel import DEFAULT_ESTIMATOR, DEFAULT_LOCATOR
+from lamina.plugins.subpixel.checks import MIN_SIZE
 
 __all__ = ["feasibility", "field", "locate", "track"]
 
@@ -319,8 +320,19 @@ def track(
 @click.argument("moving", type=image_path())
 @estimator_option(DEFAULT_ESTIMATOR)
 @set_option
-@click.option("--subset", type=int, default=32, show_default=True, help="Subset side (px).")
-@click.option("--step", type=int, default=None, help="Grid spacing (px); subset/2 by default.")
+@click.option(
+    "--subset",
+    type=click.IntRange(min=MIN_SIZE),
+    default=32,
+    show_default=True,
+    help="Subset side (px), up to the smaller image side.",
+)
+@click.option(
+    "--step",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Grid spacing (px); subset/2 by default.",
+)
 @click.option(
     "--output",
     "-o",

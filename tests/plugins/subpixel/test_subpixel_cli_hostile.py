@@ -481,6 +481,25 @@ def test_a_reference_frame_outside_the_stack(stack, reference):
     refused(run("track", stack, "--reference", reference), "reference")
 
 
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        (["--subset", "0"], "--subset"),
+        (["--subset", "7"], "--subset"),
+        (["--subset", "-32"], "--subset"),
+        (["--subset", "abc"], "--subset"),
+        (["--step", "0"], "--step"),
+        (["--step", "-3"], "--step"),
+    ],
+)
+def test_field_grid_options_are_refused_by_name(tmp_path, frames, options, option):
+    pair = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path, frame in zip(pair, frames[:2], strict=True):
+        iio.imwrite(path, frame)
+    refused(run("field", *pair, "-o", tmp_path / "f.npz", *options), option)
+    assert listing(tmp_path) == {"a.png", "b.png"}
+
+
 # ---------------------------------------------------------------- outputs
 
 
