@@ -18,6 +18,10 @@ from lamina.types import ShiftEstimate
 
 __all__ = ["Track", "track_stack"]
 
+#: Standard error (fraction of the frame's smaller side) from which a sequential
+#: step is a guess that later frames are not registered through.
+_GUESS_FRACTION = 0.1
+
 
 @dataclass
 class Track:
@@ -111,9 +115,10 @@ def track_stack(
         (no accumulation of error; needs enough overlap with the reference).
         ``"sequential"`` registers each frame to the previous one and sums the
         steps (follows large or drifting motion and slowly changing scenes); a
-        frame whose step is not usable (no estimate, or not ``feasible``: a blank,
-        corrupt or unrecognisable frame) is bridged, the next frame registered to
-        the last frame that was.
+        frame whose step is no measurement (no estimate, or a guess with a
+        standard error over a tenth of the frame: a blank, corrupt or
+        unrecognisable frame) is bridged, the next frame registered to the last
+        frame that was.
     reference : int
         Index of the frame whose displacement is zero.
     mask : ndarray of bool, optional
@@ -234,7 +239,7 @@ def _sequential(
         steps[j] = estimate.dy, estimate.dx
         step_covariance[j] = _covariance(estimate)
         first_order = estimate.diagnostics.get("first_order_covariance")
-        usable = _usable(estimate)
+        usable = _usable(estimate, stack[j].shape)
         if first_order is not None:
             linear[j] = np.asarray(first_order, dtype=np.float64)
         elif usable:  # a bridged frame's link ends in it: its own variance is huge
@@ -267,11 +272,18 @@ def _sequential(
     )
 
 
-def _usable(estimate: ShiftEstimate) -> bool:
+def _usable(estimate: ShiftEstimate, shape: tuple[int, ...]) -> bool:
     """Whether later frames may be registered to this step's frame: a finite estimate
-    without a doubt (``feasible``)."""
-    finite = bool(np.all(np.isfinite([estimate.dy, estimate.dx, *estimate.uncertainty])))
-    return finite and bool(estimate.diagnostics.get("feasible", True))
+    that is more than a guess, its standard error under ``_GUESS_FRACTION`` of the
+    frame's smaller side (a blank frame gives NaN, pure noise or a half-read frame
+    a guess over the search range, 57-80 px on 96 px frames). An estimate that is
+    merely doubtful (``feasible`` False: low SNR everywhere) stays a link: bridging
+    every such frame made a noisy stack's sequential track its reference track,
+    with 3-13 times the uncertainty."""
+    values = [estimate.dy, estimate.dx, *estimate.uncertainty]
+    if not np.all(np.isfinite(values)):
+        return False
+    return max(estimate.uncertainty) < _GUESS_FRACTION * min(shape)
 
 
 def _root_path(parent: np.ndarray, frame: int) -> list[int]:

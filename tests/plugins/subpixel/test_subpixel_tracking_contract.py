@@ -103,3 +103,21 @@ def test_a_stationary_stack_stays_within_the_uncertainty_of_zero():
         track = track_stack(frames, mode=mode)
         z = np.abs(track.displacement[1:]) / track.uncertainty[1:]
         assert np.all(z <= 5) and np.all(track.uncertainty[1:] < 0.02), (mode, z)
+
+
+def test_a_uniformly_noisy_stack_is_not_bridged():
+    # Every step of a moon stack at SNR 0.4 is doubtful (feasible False) but still a
+    # measurement: bridging them all made the sequential track a reference track
+    # with 3-13 times the uncertainty and an error of 8 standard errors.
+    rng = np.random.default_rng(1)
+    motion = np.vstack([[0.0, 0.0], np.cumsum(rng.normal((1.5, -1.0), 0.5, (8, 2)), axis=0)])
+    spectrum = np.fft.fft2(data.moon() / 255.0)
+    frames = [
+        np.fft.ifft2(ndimage.fourier_shift(spectrum, shift)).real[100:164, 100:164]
+        + rng.normal(0, 0.1, (64, 64))
+        for shift in motion
+    ]
+    track = track_stack(frames, mode="sequential")
+    assert track.pairs == [(j - 1, j) for j in range(1, len(frames))]
+    error = np.abs(track.displacement - (motion - motion[0]))
+    assert np.all(error[1:] <= 5 * track.uncertainty[1:])
