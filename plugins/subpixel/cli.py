@@ -195,12 +195,13 @@ def track(
     stacks and video files (MP4, AVI, MOV, MKV, WebM), in order. In
     sequential mode the frame-to-frame steps are summed and their uncertainties
     combined, including the correlation of steps that share a frame. --mask
-    leaves the same pixels of every frame out.
+    leaves the same pixels of every frame out. A damaged or truncated file is
+    refused, never tracked as a shorter series.
     """
     from lamina.plugins.subpixel.footage import (
         check_unit,
         frame_times,
-        parse_roi,
+        parse_rois,
         physical_series,
         plot_tracks,
         read_frames,
@@ -235,7 +236,7 @@ def track(
     if mask_path is not None:
         require_masked_registration(component, "--mask")
         mask = read_mask(mask_path, "--mask", stack[0])
-    regions = _regions(rois, stack[0].shape, parse_roi)
+    regions: list[tuple[slice, slice] | None] = [*parse_rois(rois, stack[0].shape)] or [None]
     series, rows, results = [], [], []
     for text, region in zip(rois or ("all",), regions, strict=True):
         crops = stack if region is None else [frame[region] for frame in stack]
@@ -429,19 +430,6 @@ class _Registering:
         for frame in self.progress(list(items), description=self.description):
             self.frame = frame
             yield frame
-
-
-def _regions(
-    rois: tuple[str, ...], shape: tuple[int, int], parse: Callable
-) -> list[tuple[slice, slice] | None]:
-    """Each --roi as slices (``[None]``, the whole frame, without one); a region
-    given twice would be two series under one label."""
-    regions = [parse(text, shape) for text in rois]
-    for i, region in enumerate(regions):
-        if region in regions[:i]:
-            first = rois[regions.index(region)]
-            raise InputError(f"--roi {rois[i]!r} is --roi {first!r} given twice; give it once")
-    return regions or [None]
 
 
 #: Unmeasured frames named in a warning line; the rest are counted.

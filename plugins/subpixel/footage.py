@@ -31,6 +31,7 @@ __all__ = [
     "check_unit",
     "frame_times",
     "parse_roi",
+    "parse_rois",
     "physical_series",
     "plot_tracks",
     "read_frames",
@@ -87,6 +88,22 @@ def parse_roi(text: str, shape: tuple[int, int]) -> tuple[slice, slice]:
     if min(y1 - y0, x1 - x0) < 3:
         raise InputError(f"--roi {text!r} is smaller than 3x3 pixels")
     return slice(y0, y1), slice(x0, x1)
+
+
+def parse_rois(texts: Iterable[str], shape: tuple[int, int]) -> list[tuple[slice, slice]]:
+    """Each ``--roi`` text as slices (:func:`parse_roi`); a region given twice
+    (however spelled) would be two series under one label, and is refused.
+
+    >>> parse_rois(["0:8,0:8", "4:12,0:8"], (16, 16))[1]
+    (slice(4, 12, None), slice(0, 8, None))
+    """
+    texts = list(texts)
+    regions = [parse_roi(text, shape) for text in texts]
+    for i, region in enumerate(regions):
+        if region in regions[:i]:
+            first = texts[regions.index(region)]
+            raise InputError(f"--roi {texts[i]!r} is --roi {first!r} given twice; give it once")
+    return regions
 
 
 def check_unit(unit: str) -> str:
