@@ -137,6 +137,15 @@ def cursors(counts: np.ndarray, start: np.ndarray) -> np.ndarray:
     return result
 
 
+def _shade(tris: raster.RasterTriangles, device: Device) -> Any:
+    """The colour planes in the kernels' colour precision: the setup's own float64
+    array where that is float64 (on the host, no copy), else float32 planes rescaled
+    into float32's range (:func:`lamina.plugins.oit.raster.float32_shade`)."""
+    if device.real_np == np.float64:
+        return device.upload(tris.shade, held=True, dtype=np.float64)
+    return device.upload(raster.float32_shade(tris), dtype=np.float32, keep="shade")
+
+
 def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) -> Frame:
     """Upload ``tris`` to ``device`` (Taichi started) and bin them into bins of
     ``2**bin_bits(tris)`` pixels; ``budget`` is the frame's fragment budget."""
@@ -187,7 +196,7 @@ def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) 
                              boxes, ordered, **extent)  # fmt: skip
     scene = (
         table,
-        device.upload(raster.float32_shade(tris), dtype=np.float32, keep="shade"),
+        _shade(tris, device),
         bin_start,
         bin_entries,
         boxes,
