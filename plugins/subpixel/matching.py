@@ -18,6 +18,8 @@ candidates get a second look with the smooth content taken out.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +77,7 @@ def choose_start(
     *,
     wrap: bool,
     independent: float,
+    climb: bool = False,
 ) -> Match:
     """The candidate whose overlap correlates most significantly.
 
@@ -90,6 +93,10 @@ def choose_start(
     independent : float
         :func:`independence` of the scene: the effective sample count of ``n``
         overlapping pixels is ``n * independent``.
+    climb : bool
+        From the winner, step to the neighbouring integer shift whose overlap
+        correlates more significantly while there is one (small views, whose
+        windowed correlation peaks can sit pixels off the match).
     """
     candidates: list[np.ndarray] = []
     for peak in peaks:
@@ -101,6 +108,8 @@ def choose_start(
             if not any(_distance(option, seen) <= 1.0 for seen in candidates):
                 candidates.append(option)
     scores = _scores(reference, moving, candidates, independent, wrap)
+    sharp: list[np.ndarray] = []
+    detail = 1.0
     if _in_doubt(scores, candidates):
         # A smooth scene's few independent samples hold its match under MATCH_Z
         # however well it correlates (32 px natural views at SNR 1000, right to
@@ -108,13 +117,23 @@ def choose_start(
         # judged on the content left when the blur is taken out, which keeps
         # pixel-scale detail, many independent samples. A wrong match stays in
         # doubt on both.
-        sharp = [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
+        sharp += [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
         power = np.abs(np.fft.fftn(sharp[0])) ** 2 + np.abs(np.fft.fftn(sharp[1])) ** 2
         detail = independence(power, np.ones(power.shape))
         scores = np.maximum(scores, _scores(sharp[0], sharp[1], candidates, detail, wrap))
     order = np.argsort(scores)[::-1]
     best = candidates[order[0]]
     score = float(scores[order[0]])
+    if climb and np.isfinite(score):
+
+        def score_of(shift: np.ndarray) -> float:
+            value = _overlap_significance(reference, moving, shift, independent, wrap)
+            if sharp:
+                value = max(value, _overlap_significance(sharp[0], sharp[1], shift, detail, wrap))
+            return value
+
+        best, score = _climb(best, score, score_of, max(reference.shape))
+        candidates[order[0]], scores[order[0]] = best, score
     spread = np.zeros(len(best))
     warnings: list[str] = []
     if not score >= MATCH_Z:
@@ -136,6 +155,27 @@ def choose_start(
     return Match(best, score, spread, warnings)
 
 
+def _climb(
+    start: np.ndarray, score: float, score_of: Callable[[np.ndarray], float], limit: int
+) -> tuple[np.ndarray, float]:
+    """Greedy ascent of ``score_of`` over integer shifts from ``start`` (its score
+    ``score``), by steps that gain more than ``_RUNNER_UP_Z`` (smaller gains are
+    chance at low SNR, and walked noisy 16 px views off their match): ``start``
+    itself when no neighbour gains that much, else the integer shift where none
+    does. A 20 px view of camera moved by (0, 2) px correlated best,
+    windowed, at (0.1, 0.6), whose overlap scores 13 against the match's 137, and
+    was refined to a neighbouring fit 3 px off. At most ``limit`` steps."""
+    current, best = np.round(start), score
+    steps = [np.array(offset, dtype=np.float64) for offset in _NEIGHBOURS[len(start)]]
+    for _ in range(limit):
+        values = [score_of(current + step) for step in steps]
+        top = int(np.argmax(values))
+        if not values[top] > best + _RUNNER_UP_Z:
+            break
+        current, best = current + steps[top], values[top]
+    return (start, score) if best == score else (current, best)
+
+
 def _scores(
     reference: np.ndarray,
     moving: np.ndarray,
@@ -146,6 +186,12 @@ def _scores(
     return np.array(
         [_overlap_significance(reference, moving, c, independent, wrap) for c in candidates]
     )
+
+
+#: The integer steps to a shift's neighbours, per number of axes.
+_NEIGHBOURS = {
+    axes: [o for o in itertools.product((-1, 0, 1), repeat=axes) if any(o)] for axes in (2, 3)
+}
 
 
 def _detail(image: np.ndarray) -> np.ndarray:

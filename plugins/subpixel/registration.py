@@ -111,6 +111,11 @@ _BIAS_CHECK_SIDE = 64
 #: taking one Hann pass at the estimate (see :meth:`MLRefine._take_settled_hann`).
 _SETTLED_HANN_SIDE = 32
 
+#: Side (px) under which the integer start climbs to the best-correlating overlap
+#: (:func:`.matching.choose_start`): the fixed window's correlation peaks can sit
+#: pixels off the match there.
+_CLIMB_SIDE = 64
+
 #: A placement step must exceed this many tolerances before the ratio of the next
 #: step to it is taken as the fixed point's contraction.
 _MEASURABLE_STEP = 100.0
@@ -615,6 +620,7 @@ class MLRefine:
             peaks,
             wrap=boundary == "window",
             independent=independence(power, spectrum.grid.base),
+            climb=boundary == "window" and min(ref.shape) < _CLIMB_SIDE,
         )
 
     def _sigma(

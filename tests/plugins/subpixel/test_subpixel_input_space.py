@@ -528,6 +528,18 @@ def _check_stripes(
     return refused
 
 
+def test_a_twenty_pixel_view_starts_from_its_best_overlap(camera):
+    # 8-bit camera rolled 2 px along x, a 20 px ROI of it (the command line's --roi):
+    # the fixed window's correlation peaked at (0.1, 0.6), whose overlap scores 13
+    # standard errors against the match's 137, and the fit from there settled 3 px
+    # off (dx -0.94 +- 0.36, 8 standard errors, feasible).
+    pixels = (camera[100:148, 100:148] * 255).round().astype(np.uint8)
+    moved = np.roll(pixels, 2, axis=1)
+    result = MLRefine().estimate(pixels[24:44, 7:27], moved[24:44, 7:27])
+    assert np.all(np.abs(result.shift - (0.0, 2.0)) <= 5 * np.array(result.uncertainty))
+    assert max(result.uncertainty) < 0.05 and result.diagnostics["feasible"]
+
+
 def test_small_natural_views_moved_far_are_measured_not_refused():
     # 16-32 px natural views moved by up to 80 % of their side: the overlap lacks
     # texture along a direction, and its residual (content entering and leaving)
