@@ -400,7 +400,9 @@ class _NoiseModel:
         ``(J^T J)^-1 J^T V J (J^T J)^-1`` with this model's per-pixel variances ``V``,
         times the spot's reduced chi-square where its fit is worse than its noise
         (merged neighbours, a neighbour's tail in the box: those were 0.9 px off
-        at 0.02 px), and that chi-square."""
+        at 0.02 px), and that chi-square. A given noise of 0 (a noise-free image)
+        has no variance to compare a misfit with: the sandwich is then 0 and so is
+        the misfit, rather than 0/0."""
         if not np.any(keep):
             return np.zeros((0, 2, 2)), np.zeros(0)
         residual, signal, _ = _residuals(result, keep)
@@ -409,6 +411,8 @@ class _NoiseModel:
         bread = result.unscaled[keep]
         meat = np.einsum("nkp,nk,nkq->npq", jacobian, variance, jacobian)
         sandwich = bread @ meat @ bread
+        if self.constant == 0.0 and self.per_signal == 0.0:
+            return sandwich[:, 1:3, 1:3], np.zeros(len(sandwich))
         chi2 = self.reduced_chi2(residual, signal)
         return sandwich[:, 1:3, 1:3] * np.maximum(chi2, 1.0)[:, None, None], chi2
 

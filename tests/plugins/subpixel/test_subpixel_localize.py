@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,18 @@ def test_bad_options_raise_input_error(spots, options):
     image = spots.make((48, 48), np.array([[20.3, 25.7]]), sigma=1.5)
     with pytest.raises(lamina.InputError):
         locate_points(image, **options)
+
+
+@pytest.mark.parametrize("offset", [(20.3, 25.6), (17.81, 30.05), (24.5, 22.25)])
+def test_zero_noise_gives_zero_uncertainty_not_nan(spots, offset):
+    # noise=0 (``--set noise=0``) says the image is exact: the sandwich with zero
+    # pixel variance is 0 and there is no noise to measure a misfit against (it
+    # was 0/0: NaN uncertainties and a RuntimeWarning).
+    image = spots.make((48, 48), np.array([offset]), sigma=1.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = locate_points(image, noise=0.0)
+    assert len(found) == 1
+    np.testing.assert_allclose(found.positions, [offset], atol=1e-4)
+    assert np.all(found.uncertainty == 0.0)
+    assert np.all(found.diagnostics["misfit"] == 0.0)
