@@ -150,6 +150,9 @@ def read_mesh(
             # process=False keeps the file's vertices and faces as they are: merging
             # vertices would blend per-vertex colours across seams.
             loaded = trimesh.load(source, process=False)
+            raw = getattr(loaded, "metadata", {}).get("_ply_raw")
+            if isinstance(raw, dict):
+                _check_ascii_ply_integers(source, raw)  # face indices too: on every load
             if override[0] is None:
                 _check_file_colors(loaded, source)
             parts = [
@@ -195,12 +198,11 @@ def _check_stl_header(source: Path) -> None:
 def _check_file_colors(loaded: Any, source: Path) -> None:
     """Refuse float colours outside [0, 1] or not finite, which trimesh clips to 0 or 1
     (NaN to 0) without a word: PLY float colour properties and OBJ vertex colours.
-    (Integer PLY colours are read modulo 256 by trimesh's ASCII parser; out-of-range
-    ones cannot be told apart after it.)"""
+    (Integer PLY colours out of their type's range are refused by
+    :func:`_check_ascii_ply_integers`, which runs whether or not colours are overridden.)"""
     columns: dict[str, np.ndarray] = {}
     raw = getattr(loaded, "metadata", {}).get("_ply_raw")
     if isinstance(raw, dict):
-        _check_ascii_ply_integers(source, raw)
         for element in ("vertex", "face"):
             data = raw.get(element, {}).get("data")
             if isinstance(data, dict):

@@ -585,10 +585,17 @@ ASCII_PLY = (
     ],
 )
 def test_ascii_ply_integers_their_type_cannot_hold_are_refused(tmp_path, red, index, message):
+    """With a colour override too: the check was skipped then, and 1.5 read as 1."""
     (tmp_path / "wrap.ply").write_text(ASCII_PLY.format(red=red, index=index))
-    with pytest.raises(InputError, match=r"wrap\.ply: .*" + re.escape(message)) as caught:
-        load_mesh(tmp_path / "wrap.ply")
-    assert "\n" not in str(caught.value)
+    for color in (None, (0.2, 0.4, 0.6)):
+        with pytest.raises(InputError, match=r"wrap\.ply: .*" + re.escape(message)) as caught:
+            load_mesh(tmp_path / "wrap.ply", color=color)
+        assert "\n" not in str(caught.value)
+    from lamina.scene.files import load_scene_file
+
+    (tmp_path / "s.toml").write_text('[[mesh]]\npath = "wrap.ply"\ncolor = [1, 0, 0]\n')
+    with pytest.raises(InputError, match=r"s\.toml:2 \[mesh\[0\]\.path\]: .*" + re.escape(message)):
+        load_scene_file(tmp_path / "s.toml")
     (tmp_path / "ok.ply").write_text(ASCII_PLY.format(red="255", index="2"))
     scene = load_mesh(tmp_path / "ok.ply")
     assert scene.vertex_colors[:, :3].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
