@@ -196,7 +196,9 @@ def track(
     sequential mode the frame-to-frame steps are summed and their uncertainties
     combined, including the correlation of steps that share a frame. --mask
     leaves the same pixels of every frame out. A damaged or truncated file is
-    refused, never tracked as a shorter series.
+    refused, never tracked as a shorter series: a video whose header counts its
+    frames (MP4, MOV, AVI) must decode all of them but one; where only a duration
+    gives the count (MKV, WebM), up to 5 % fewer frames are tracked with a warning.
     """
     from lamina.plugins.subpixel.footage import (
         check_unit,
@@ -230,7 +232,11 @@ def track(
             )
         outputs = {"--csv": Path(csv_path), "--csv's plot": Path(csv_path).with_suffix(".png")}
         _check_outputs(outputs, [*frames, *([mask_path] if mask_path else [])])
-    stack, labels, stamps = read_frames(list(frames), channel, progress=progress)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        stack, labels, stamps = read_frames(list(frames), channel, progress=progress)
+    for message in dict.fromkeys(str(w.message) for w in caught):
+        click.echo(f"warning: {message}", err=True)
     time = frame_times(stamps, fps, frames[0])
     mask = None
     if mask_path is not None:

@@ -15,6 +15,7 @@ import io
 import itertools
 import logging
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,10 @@ def read_frames(
     stack or video as they are decoded (``progress(items, description=...,
     total=...)``). Whatever
     cannot be tracked is one :class:`~lamina.InputError` naming the file and the
-    fix: a damaged or truncated file (never a silently shorter series), complex
+    fix: a damaged or truncated file (never a silently shorter series: a video
+    whose header counts its frames must decode all but one of them; one whose
+    count comes from its duration may decode up to 5 % fewer, with a
+    ``UserWarning``), complex
     or NaN pixels, pages of different pixel types, frames of different sizes,
     fewer than two frames in all.
     """
@@ -247,7 +251,7 @@ def _read_video(path: str, progress: Progress) -> tuple[list[np.ndarray], np.nda
             if not container.streams.video:
                 raise InputError(f"file {path!r} holds no video stream")
             stream = container.streams.video[0]
-            promised = _promised_frames(container, stream)
+            promised, exact = _promised_frames(container, stream)
             # decoded at most 16-bit RGB, then float32: twice a float32 RGB frame bounds both
             side = (stream.codec_context.height or 1, stream.codec_context.width or 1, 3)
             per_frame = 2 * array_bytes(side, np.float32)
@@ -265,32 +269,58 @@ def _read_video(path: str, progress: Progress) -> tuple[list[np.ndarray], np.nda
                     check_allocation(sized * per_frame, what=f"the frames of {path!r}", fix=_FEWER)
                 pages.append(_native_depth(frame))
                 stamps.append(float(frame.time) if frame.time is not None else float(index))
-        if len(pages) < 0.95 * promised - 1:
-            raise InputError(
-                f"file {path!r} is truncated: its header promises {promised} frames but only "
-                f"{len(pages)} decode; copy or export it again"
-            )
+        _check_complete(path, len(pages), promised, exact=exact)
         return pages
 
     pages = _decoded(path, "video", read)
     return pages, np.array(stamps) - stamps[0]
 
 
-def _promised_frames(container: Any, stream: Any) -> int:
-    """The frame count a video's header gives (MP4, MOV, AVI), else the video
-    stream's duration times its average rate (Matroska, WebM); 0 when it gives
-    neither. The container's duration counts only when the video is its one
-    stream: a longer audio track would promise frames that never were."""
+#: Share of a duration-derived frame count that may fail to decode before a video
+#: is refused as truncated (short of it, it is tracked with a warning): a duration
+#: times an average rate is an estimate (variable rates, the last frame's length).
+_DERIVED_SHORTFALL = 0.05
+
+
+def _check_complete(path: str, decoded: int, promised: int, *, exact: bool) -> None:
+    """Refuse a video that decodes fewer frames than its header promises (a cut
+    Matroska or AVI decodes up to the cut without an error). One frame of slack
+    either way: a header's packet count may include one that decodes to no picture
+    (a frame an MP4 edit list hides, a dropped-frame packet in an AVI), and a
+    duration times a rate rounds. An exact count (a frame-count field) allows no
+    more; a count derived from a duration allows ``_DERIVED_SHORTFALL`` more, with
+    a warning, since it may be the estimate, not the file, that is off."""
+    if decoded >= promised - 1:
+        return
+    if exact or decoded < (1.0 - _DERIVED_SHORTFALL) * promised - 1:
+        raise InputError(
+            f"file {path!r} is truncated: its header promises {promised} frames but only "
+            f"{decoded} decode; copy or export it again"
+        )
+    message = (
+        f"{path!r} decodes {decoded} frames where its duration suggests {promised}; "
+        "tracking those (if the file was cut, copy or export it again)"
+    )
+    logging.getLogger("lamina").info("%s", message)
+    warnings.warn(message, UserWarning, stacklevel=2)
+
+
+def _promised_frames(container: Any, stream: Any) -> tuple[int, bool]:
+    """The frame count a video's header gives (MP4, MOV, AVI; exact), else the
+    video stream's duration times its average rate (Matroska, WebM; an estimate),
+    and whether it is exact; 0 when it gives neither. The container's duration
+    counts only when the video is its one stream: a longer audio track would
+    promise frames that never were."""
     if stream.frames > 0:
-        return int(stream.frames)
+        return int(stream.frames), True
     seconds = _stream_seconds(stream)
     if seconds is None and len(container.streams) == 1 and container.duration:
         import av
 
         seconds = container.duration / av.time_base
     if not seconds or seconds <= 0 or not stream.average_rate:
-        return 0
-    return round(seconds * float(stream.average_rate))
+        return 0, False
+    return round(seconds * float(stream.average_rate)), False
 
 
 def _stream_seconds(stream: Any) -> float | None:

@@ -261,6 +261,38 @@ def test_a_truncated_video_is_damaged_not_a_shorter_track(tmp_path, long_frames)
     assert "30" in line  # the frames its header promises
 
 
+@pytest.mark.parametrize("kept", [28, 27, 15])
+def test_a_video_cut_short_of_its_exact_frame_count_is_refused(tmp_path, long_frames, kept):
+    # an AVI header counts its frames exactly: a file cut at a packet boundary that
+    # loses two frames of 30 (under the 5 % a duration-derived count allows) was
+    # tracked as a shorter series
+    import av
+
+    whole = _video(tmp_path / "whole.avi", long_frames, codec="mpeg4")
+    with av.open(whole) as container:
+        starts = [p.pos for p in container.demux(container.streams.video[0]) if p.size]
+    path = tmp_path / "cut.avi"
+    path.write_bytes(Path(whole).read_bytes()[: starts[kept]])
+    line = refused(run("track", path, "--channel", "0"), "cut.avi", "truncated", "30")
+    assert str(kept) in line
+
+
+def test_a_video_short_of_its_duration_is_tracked_with_a_warning(tmp_path, long_frames):
+    # Matroska gives a duration, not a count: a few frames short of duration x rate
+    # may be the estimate's error, so it is tracked, but with a warning line
+    whole = _video(tmp_path / "whole.mkv", long_frames)
+    content = Path(whole).read_bytes()
+    path = tmp_path / "cut.mkv"
+    path.write_bytes(content[: int(len(content) * 0.95)])
+    with pytest.warns(UserWarning, match="decodes 28 frames where its duration suggests 30"):
+        pages, _, _ = read_frames([str(path)], "0")
+    assert len(pages) == 28
+    result = run("track", path, "--channel", "0", "--json")
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "cut.mkv" in warned[0] and "28" in warned[0], result.stderr
+
+
 def test_a_longer_audio_track_does_not_make_a_video_truncated(tmp_path, frames):
     # the container lasts 4 s (audio), the video 2 s: only the video's own length counts
     import av
