@@ -185,24 +185,25 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]
     """
     corners = vertices[faces]
-    edges = corners[:, 1:] - corners[:, :1]
-    # One power of two for every face: the area weights keep their exact ratios, and
-    # the cross products' squares neither overflow (coordinates near MAX_COORDINATE)
-    # nor underflow (tiny meshes).
-    largest = float(np.abs(edges).max()) if edges.size else 0.0
-    if largest > 0.0:
-        edges = np.ldexp(edges, -np.frexp(largest)[1])
+    # Each face's edges times the power of two that brings them near 1 (exact), so
+    # its cross product neither overflows (coordinates near MAX_COORDINATE) nor
+    # underflows (tiny faces, or tiny faces beside huge ones in one mesh).
+    exponent = np.frexp(np.abs(corners[:, 1:] - corners[:, :1]).max(axis=(1, 2)))[1]
+    edges = np.ldexp(corners[:, 1:] - corners[:, :1], -exponent[:, None, None])
     face_normal = np.cross(edges[:, 0], edges[:, 1])
     _, position = np.unique(vertices, axis=0, return_inverse=True)
     position = position.reshape(-1)[faces]  # (F, 3) position index of each corner
-    summed = np.zeros((int(position.max()) + 1, 3))
-    np.add.at(summed, position.reshape(-1), np.repeat(face_normal, 3, axis=0))
+    # Area weights around a position relative to its largest face's power of two:
+    # exact ratios, and only faces too small to change the sum underflow.
+    largest = np.full(int(position.max()) + 1, np.iinfo(exponent.dtype).min, exponent.dtype)
+    np.maximum.at(largest, position.reshape(-1), np.repeat(exponent, 3))
+    own = np.ldexp(face_normal[:, None], 2 * (exponent[:, None] - largest[position])[..., None])
+    summed = np.zeros((len(largest), 3))
+    np.add.at(summed, position.reshape(-1), own.reshape(-1, 3))
     normals = summed[position]
-    length = np.linalg.norm(normals, axis=-1, keepdims=True)
-    own = np.broadcast_to(face_normal[:, None], normals.shape)
-    tiny = length[..., 0] <= 1e-12 * np.linalg.norm(own, axis=-1)
-    normals = np.where(tiny[..., None], own, normals)
-    return normals / np.linalg.norm(normals, axis=-1, keepdims=True)
+    tiny = lengths(normals) <= 1e-12 * lengths(own)
+    normals = np.where(tiny[..., None], face_normal[:, None], normals)
+    return normals / lengths(normals)[..., None]
 
 
 def shade(

@@ -687,3 +687,61 @@ def test_supersampling_past_memory_is_refused_by_the_guard_before_rendering(tmp_
     assert result.exit_code == 2, result.output
     assert "LAMINA_MEMORY_LIMIT" in result.stderr and "fewer --samples" in result.stderr
     assert result.stderr.count("\n") == 1 and not any(tmp_path.iterdir())
+
+
+def random_face(rng: np.random.Generator, power: int) -> np.ndarray:
+    """Three corners (3, 3) of a random non-degenerate triangle scaled by 2**power."""
+    corners = rng.normal(size=(3, 3))
+    while np.linalg.norm(np.cross(corners[1] - corners[0], corners[2] - corners[0])) < 0.1:
+        corners = rng.normal(size=(3, 3))
+    return np.ldexp(corners, power)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_vertex_normals_of_faces_at_any_two_scales_are_each_faces_own(seed):
+    """A mesh mixing scales (a face at 2**480, one at 2**-1000): the smaller face's
+    normals were NaN (its cross product, under one rescale for the whole mesh, squared
+    to 0 in the norm). Each face alone and both in one mesh give the same unit normals,
+    bit for bit, for every pair of scales from subnormal-adjacent to MAX_COORDINATE."""
+    from lamina.scene.lighting import vertex_normals
+
+    rng = np.random.default_rng(seed)
+    powers = [-1000, -300, -83, 0, 200, 480]
+    faces = np.array([[0, 1, 2], [3, 4, 5]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for big in powers:
+            for small in powers:
+                a, b = random_face(rng, big), random_face(rng, small)
+                found = vertex_normals(np.vstack([a, b]), faces)
+                alone = [vertex_normals(f, faces[:1])[0] for f in (a, b)]
+                np.testing.assert_array_equal(found, alone, err_msg=f"{big}, {small}")
+                np.testing.assert_allclose(lengths_of(found), 1.0, rtol=1e-15)
+
+
+def lengths_of(vectors: np.ndarray) -> np.ndarray:
+    return np.sqrt((np.asarray(vectors, dtype=np.float64) ** 2).sum(axis=-1))
+
+
+def test_a_mesh_mixing_1e60_and_1e_25_renders_lit_from_the_command_line(tmp_path):
+    """The reviewer's file: a face at 1e60 and one at 1e-25 (NaN normals, then NaN
+    colours); and a vertex shared by a huge and a tiny face takes the huge face's
+    normal (area-weighted), finite."""
+    from lamina.scene.lighting import vertex_normals
+
+    (tmp_path / "mix.obj").write_text(
+        "v 0 0 0\nv 1e60 0 0\nv 0 1e60 0\nv 0 0 5\nv 1e-25 0 5\nv 0 1e-25 5\nf 1 2 3\nf 4 5 6\n"
+    )
+    out = tmp_path / "mix.npy"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = invoke(str(tmp_path / "mix.obj"), "-o", str(out), "--size", "8x8",
+                        "--renderer", "reference")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert np.isfinite(np.load(out)).all()
+    shared = np.array([[0, 0, 0], [1e60, 0, 0], [0, 1e60, 0], [0, 1e-30, 0], [0, 0, 1e-30]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        normals = vertex_normals(shared, np.array([[0, 1, 2], [0, 3, 4]]))
+    np.testing.assert_allclose(normals[:, 0], [[0, 0, 1]] * 2, rtol=0, atol=1e-150)
+    np.testing.assert_array_equal(normals[1, 1:], [[1, 0, 0]] * 2)  # the tiny face's own
