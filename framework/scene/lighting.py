@@ -43,7 +43,7 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.limits import MAX_LIGHTS
-from lamina.scene.core import Camera, Scene, lengths
+from lamina.scene.core import Camera, Scene, lengths, rescaled_rows
 
 __all__ = ["MAX_LIGHTS", "Light", "Lighting", "parse_lights", "shade", "vertex_normals"]
 
@@ -289,8 +289,11 @@ def _lit(
     forward = np.subtract(camera.target, camera.eye)
     forward /= lengths(forward)
     if camera.projection == "perspective":
-        view = np.asarray(camera.eye) - points
-        view /= np.maximum(lengths(view)[..., None], 1e-300)
+        # Each row brought near 1 by a power of two first (exact): views of a mesh near
+        # the smallest normal number would lose bits in subnormal lengths.
+        (view,) = rescaled_rows((np.asarray(camera.eye) - points).reshape(-1, 3))
+        length = lengths(view)[..., None]  # zero only at a vertex on the eye
+        view = (view / np.where(length > 0.0, length, 1.0)).reshape(points.shape)
     else:
         view = np.broadcast_to(-forward, points.shape)
     facing = (normals * view).sum(-1, keepdims=True)

@@ -745,3 +745,24 @@ def test_a_mesh_mixing_1e60_and_1e_25_renders_lit_from_the_command_line(tmp_path
         normals = vertex_normals(shared, np.array([[0, 1, 2], [0, 3, 4]]))
     np.testing.assert_allclose(normals[:, 0], [[0, 0, 1]] * 2, rtol=0, atol=1e-150)
     np.testing.assert_array_equal(normals[1, 1:], [[1, 0, 0]] * 2)  # the tiny face's own
+
+
+@pytest.mark.parametrize("power", [-1010, -1000, -990])
+def test_headlight_on_a_mesh_near_the_smallest_normal_number_lights_as_at_scale_1(power):
+    """The view vector was divided by max(length, 1e-300), so below 1e-300 it was not
+    normalised and the lighting of a triangle at 2**-1000 came out 0.49 off. (Not
+    below: once Taichi has run, this process flushes subnormals to zero, and the
+    framing camera's near plane at 2**-1020 is one.)"""
+    from lamina.scene.camera import frame_camera
+    from lamina.scene.lighting import Lighting, shade
+
+    colours = []
+    for scale in (1.0, 2.0**power):
+        scene = Scene(
+            vertices=np.array([[0, 0, 0], [scale, 0, 0], [0, scale, 0]]),
+            faces=np.array([[0, 1, 2]]),
+            vertex_colors=np.eye(3),
+        )
+        lit = shade(scene, frame_camera(scene), Lighting(edge_opacity=0.5))
+        colours.append(lit.vertex_colors)
+    np.testing.assert_allclose(colours[1], colours[0], rtol=0, atol=1e-12)
