@@ -237,6 +237,12 @@ def track(
         stack, labels, stamps = read_frames(list(frames), channel, progress=progress)
     for message in dict.fromkeys(str(w.message) for w in caught):
         click.echo(f"warning: {message}", err=True)
+    if not -len(stack) <= reference < len(stack):
+        # checked here, not left to each ROI's run, which would blame the --roi
+        raise InputError(
+            f"--reference {reference} is not one of the {len(stack)} frames read; give an index "
+            f"from {-len(stack)} to {len(stack) - 1} (-1 is the last frame)"
+        )
     time = frame_times(stamps, fps, frames[0])
     mask = None
     if mask_path is not None:

@@ -553,11 +553,17 @@ def physical_series(
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         if time is None:
             time = np.arange(count, dtype=np.float64) / (fps if fps else 1.0)
-        _finite(time, "the frame times", f"fps (--fps) = {fps:g}" if fps else "the timestamps")
+        _finite(
+            time,
+            "the frame times",
+            f"fps (--fps) = {fps:g}" if fps else "the timestamps",
+            _IN_FPS if fps else "give --fps to time the frames at a constant rate",
+        )
         moved = displacement * scale
         sigma = uncertainty * scale
-        _finite(moved, "the displacements", f"pixel_size (--pixel-size) = {scale:g}", displacement)
-        _finite(sigma, "the uncertainties", f"pixel_size (--pixel-size) = {scale:g}", uncertainty)
+        size = f"pixel_size (--pixel-size) = {scale:g}"
+        _finite(moved, "the displacements", size, _CLOSER_UNIT, displacement)
+        _finite(sigma, "the uncertainties", size, _CLOSER_UNIT, uncertainty)
         if not timed or count < 2:
             return Physical(time, moved, sigma, None, None)
         low = np.clip(np.arange(count) - 1, 0, count - 1)
@@ -568,20 +574,25 @@ def physical_series(
         scales = f"pixel_size (--pixel-size) = {scale:g} over fps (--fps) = {fps or 0:g}"
         # a velocity is measured where both of its displacements are
         both = np.where(np.isfinite(moved[high]) & np.isfinite(moved[low]), 0.0, np.nan)
-        _finite(velocity, "the velocities", scales, both)
-        _finite(velocity_sigma, "the velocities' uncertainties", scales, both)
+        fix = f"{_CLOSER_UNIT}, or {_IN_FPS}"
+        _finite(velocity, "the velocities", scales, fix, both)
+        _finite(velocity_sigma, "the velocities' uncertainties", scales, fix, both)
     return Physical(time, moved, sigma, velocity, velocity_sigma)
 
 
-def _finite(values: np.ndarray, what: str, cause: str, source: np.ndarray | None = None) -> None:
+_CLOSER_UNIT = "give the scale in a unit closer to the pixel (e.g. mm instead of km)"
+_IN_FPS = "give --fps in frames per second"
+
+
+def _finite(
+    values: np.ndarray, what: str, cause: str, fix: str, source: np.ndarray | None = None
+) -> None:
     """Refuse ``values`` that overflowed where ``source`` (the values they were
-    computed from) was finite; a frame that was not measured stays NaN."""
+    computed from) was finite, with ``fix`` for the ``cause``; a frame that was not
+    measured stays NaN."""
     measured = np.ones(values.shape, bool) if source is None else np.isfinite(source)
     if not np.all(np.isfinite(values[measured])):
-        raise InputError(
-            f"{cause} makes {what} overflow a 64-bit float; give the scale in a unit "
-            "closer to the pixel (e.g. mm instead of km)"
-        )
+        raise InputError(f"{cause} makes {what} overflow a 64-bit float; {fix}")
 
 
 def plot_tracks(series: list[tuple[str, Physical]], *, unit: str, seconds: bool) -> bytes:

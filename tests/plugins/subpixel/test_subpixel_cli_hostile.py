@@ -470,15 +470,19 @@ def test_non_positive_or_non_finite_scales(stack, option, value):
 
 
 @pytest.mark.parametrize(
-    ("options", "option"),
-    [(["--pixel-size", "1e308"], "--pixel-size"), (["--fps", "1e-310"], "--fps")],
+    ("options", "option", "fix"),
+    [
+        (["--pixel-size", "1e308"], "--pixel-size", "closer to the pixel"),
+        # the fix for an overflow --fps causes is about --fps, not the pixel size
+        (["--fps", "1e-310"], "--fps", "--fps in frames per second"),
+    ],
 )
-def test_scales_that_overflow_the_series_are_refused(stack, options, option):
+def test_scales_that_overflow_the_series_are_refused(stack, options, option, fix):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no numpy overflow warning either
         result = run("track", stack, *options, "--pixel-size" if option == "--fps" else "--fps",
                      "1e300" if option == "--fps" else "2")  # fmt: skip
-    refused(result, option, "overflow")
+    refused(result, option, "overflow", fix)
 
 
 def test_overflow_is_caught_in_the_library_too():
@@ -509,8 +513,13 @@ def test_a_unit_without_a_pixel_size_is_refused(stack):
 
 
 @pytest.mark.parametrize("reference", ["6", "-7", "99"])  # -1 is the last frame
-def test_a_reference_frame_outside_the_stack(stack, reference):
-    refused(run("track", stack, "--reference", reference), "reference")
+@pytest.mark.parametrize("roi", [[], ["--roi", "0:40,0:40"]], ids=["whole", "roi"])
+def test_a_reference_frame_outside_the_stack(stack, reference, roi):
+    # with a --roi the refusal blamed the --roi
+    line = refused(
+        run("track", stack, "--reference", reference, *roi), "--reference", "6 frames read"
+    )
+    assert "--roi" not in line
 
 
 @pytest.mark.parametrize(
