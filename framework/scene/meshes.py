@@ -178,12 +178,14 @@ def read_mesh(
 def _check_stl_header(source: Path) -> None:
     """Refuse a binary STL whose triangle count does not match its length (trimesh would
     fall back to reading it as text and report no triangles). A file starting with
-    ``solid`` is ASCII STL, unless its length matches its count (binary headers may
-    start with that word too)."""
+    ``solid`` (after a UTF-8 byte order mark, if any) is left to trimesh, which reads it
+    as binary when its length matches its count (binary headers may start with that
+    word too) and as ASCII otherwise."""
     size = source.stat().st_size
     with source.open("rb") as handle:
         head = handle.read(_STL_HEADER_BYTES)
-    if len(head) < _STL_HEADER_BYTES or head.lstrip().lower().startswith(b"solid"):
+    text = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark, as editors save
+    if len(head) < _STL_HEADER_BYTES or text.lstrip().lower().startswith(b"solid"):
         return
     count = int.from_bytes(head[80:84], "little")
     expected = _STL_HEADER_BYTES + _STL_TRIANGLE_BYTES * count

@@ -766,3 +766,20 @@ def test_headlight_on_a_mesh_near_the_smallest_normal_number_lights_as_at_scale_
         lit = shade(scene, frame_camera(scene), Lighting(edge_opacity=0.5))
         colours.append(lit.vertex_colors)
     np.testing.assert_allclose(colours[1], colours[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_ascii_stl_with_a_utf8_byte_order_mark_reads_the_written_triangles(tmp_path, seed):
+    """Editors on Windows save text with a BOM: such an ASCII STL was refused as a
+    truncated binary one (its first bytes are not 'solid')."""
+    vertices, faces = random_mesh(seed, triangles=4)
+    rows = "".join(
+        "facet normal 0 0 0\nouter loop\n"
+        + "".join(f"vertex {x!r} {y!r} {z!r}\n" for x, y, z in vertices[face].tolist())
+        + "endloop\nendfacet\n"
+        for face in faces
+    )
+    path = tmp_path / "bom.stl"
+    path.write_bytes(b"\xef\xbb\xbf" + f"solid t\n{rows}endsolid t\n".encode())
+    scene = load_mesh(path)
+    np.testing.assert_array_equal(scene.vertices[scene.faces], vertices[faces])
