@@ -585,42 +585,50 @@ def test_an_output_folder_that_is_a_file_or_missing(stack, tmp_path, command, fr
     assert listing(tmp_path) == {"stack.tif", "file"}
 
 
-def test_a_failed_write_leaves_the_previous_outputs_whole(stack, tmp_path, monkeypatch):
-    out = tmp_path / "t.csv"
-    assert run("track", stack, "--csv", out).exit_code == 0
-    old = out.read_bytes(), out.with_suffix(".png").read_bytes()
+def _inputs(command: str, tmp_path: Path, frames: np.ndarray) -> list[Path]:
+    """A stack for ``track``, a pair of images for ``field``, written in ``tmp_path``."""
+    if command == "track":
+        tifffile.imwrite(tmp_path / "stack.tif", frames)
+        return [tmp_path / "stack.tif"]
+    pair = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path, frame in zip(pair, frames[:2], strict=True):
+        iio.imwrite(path, frame)
+    return pair
+
+
+@pytest.mark.parametrize(
+    ("command", "out", "first", "second", "error"),
+    [
+        ("track", "t.csv", ["--csv"], ["--fps", "7"], PermissionError(13, "Permission denied")),
+        (
+            "field",
+            "f.npz",
+            ["--subset", "16", "-o"],
+            ["--subset", "24"],
+            OSError(28, "No space left"),
+        ),
+    ],
+)
+def test_a_failed_write_leaves_the_previous_outputs_whole(
+    tmp_path, frames, monkeypatch, command, out, first, second, error
+):
+    inputs = _inputs(command, tmp_path, frames)
+    out = tmp_path / out
+    plot = out.with_suffix(".png")
+    assert run(command, *inputs, *first, out).exit_code == 0
+    old = out.read_bytes(), plot.read_bytes()
     real = os.replace
 
     def refuse_the_plot(source, target, *args, **kwargs):
         if str(target).endswith(".png"):
-            raise PermissionError(13, "Permission denied")
+            raise error
         return real(source, target, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", refuse_the_plot)
-    refused(run("track", stack, "--csv", out, "--fps", "7"), "t.png", "Permission denied")
-    # the table is not replaced alone: a CSV and a plot of two different runs
-    assert (out.read_bytes(), out.with_suffix(".png").read_bytes()) == old
-    assert listing(tmp_path) == {"stack.tif", "t.csv", "t.png"}
-
-
-def test_a_failed_field_write_leaves_the_previous_outputs_whole(tmp_path, frames, monkeypatch):
-    pair = [tmp_path / "a.png", tmp_path / "b.png"]
-    for path, frame in zip(pair, frames[:2], strict=True):
-        iio.imwrite(path, frame)
-    out = tmp_path / "field.npz"
-    assert run("field", *pair, "-o", out, "--subset", "16").exit_code == 0
-    old = out.read_bytes(), out.with_suffix(".png").read_bytes()
-    real = os.replace
-
-    def refuse_the_picture(source, target, *args, **kwargs):
-        if str(target).endswith(".png"):
-            raise OSError(28, "No space left on device")
-        return real(source, target, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", refuse_the_picture)
-    refused(run("field", *pair, "-o", out, "--subset", "24"), "field.png", "No space left")
-    assert (out.read_bytes(), out.with_suffix(".png").read_bytes()) == old
-    assert listing(tmp_path) == {"a.png", "b.png", "field.npz", "field.png"}
+    refused(run(command, *inputs, *first, out, *second), plot.name, error.strerror)
+    # the data is not replaced alone: data and a plot of two different runs
+    assert (out.read_bytes(), plot.read_bytes()) == old
+    assert listing(tmp_path) == {path.name for path in (*inputs, out, plot)}
 
 
 def test_existing_outputs_are_replaced_whole(stack, tmp_path):

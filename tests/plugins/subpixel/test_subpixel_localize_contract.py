@@ -131,8 +131,11 @@ def test_photon_noise_is_covered():
         assert coverage_ok(z) and np.all(z <= 5), (cell, np.mean(z <= 2), np.sort(z)[-4:])
 
 
-def test_merged_pairs_are_rejected_not_reported_to_a_fiftieth_of_a_pixel():
-    values = measure(0.7, 1000.0, "crowded", "white", seed=0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_merged_pairs_are_rejected_not_reported_to_a_fiftieth_of_a_pixel(seed):
+    values = measure(0.7, 1000.0, "crowded", "white", seed=seed)
+    # of the 60 spots, 44-53 are kept; rejecting them all would pass the bound below
+    assert len(values["error"]) >= 30, len(values["error"])
     z = np.abs(values["error"]) / values["sigma"]
     assert np.all(z <= 5), np.sort(z.ravel())[-4:]
 
