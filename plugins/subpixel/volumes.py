@@ -189,7 +189,8 @@ def register_volumes(
     stranded = False  # the estimate left the windows too little overlap to follow it
     for index in range(_PASSES):
         if index and not model.fits(ref.shape, placement):
-            stranded = True
+            # the windows could not follow: the placement did not settle either
+            stranded, converged = True, False
             break
         spectra = _windowed_spectra(ref, mov, placement, model, weights)
         start = placement

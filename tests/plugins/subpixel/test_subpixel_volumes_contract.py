@@ -160,6 +160,9 @@ def test_an_estimate_leaving_the_windows_too_little_overlap_is_covered():
     sigma = np.array(estimate.diagnostics["uncertainty_zyx"])
     assert np.all(np.abs(estimate.shift - truth) <= 5 * sigma), (estimate.shift - truth, sigma)
     assert any(w.startswith("small overlap") for w in estimate.diagnostics["warnings"])
+    # the pass cut short (windows that cannot follow) did not settle: it said converged
+    assert estimate.diagnostics["converged"] is False
+    assert any(w.startswith("not converged") for w in estimate.diagnostics["warnings"])
 
 
 def test_content_entering_the_views_is_no_aperture_problem():
