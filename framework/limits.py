@@ -142,7 +142,8 @@ _TABLE = (
         "MAX_COORDINATE",
         1e150,
         "absolute value of scene vertex coordinates and of a camera's eye, target, near, "
-        "far and orthographic height, in world units",
+        "far and orthographic height, in world units (a mesh framed by the automatic "
+        "camera: a bounding-sphere radius up to 1.78e+149, its far plane 5.6 radii away)",
         "lengths, normals and lighting square coordinates in float64, which overflows "
         "past 1.3e154; the observable universe in metres is below 1e27",
     ),

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.limits import MAX_COORDINATE
 from lamina.scene.core import Camera, Scene, lengths
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "clip_range",
     "fit_depth_range",
     "frame_camera",
+    "largest_framed_radius",
     "moved_camera",
     "transform_matrix",
 ]
@@ -50,7 +52,32 @@ def frame_camera(
     up = (0.0, 1.0, 0.0) if abs(view[1]) < 0.99 else (0.0, 0.0, -1.0)
     eye = centre + distance * view
     near, far = clip_range(eye, centre, radius, "perspective")
+    if far > MAX_COORDINATE:
+        raise InputError(
+            f"the mesh's radius {radius:.3g} is too large to frame within MAX_COORDINATE "
+            f"{MAX_COORDINATE:g} (lamina.limits): the framing camera's far plane lies "
+            f"{far / radius:.3g} radii away, so radii up to "
+            f"{largest_framed_radius(fov_y=fov_y, margin=margin):.3g} fit; scale it down"
+        )
+    if np.abs(eye).max() > MAX_COORDINATE:
+        raise InputError(
+            f"the mesh's centre {centre.tolist()} lies too near MAX_COORDINATE "
+            f"{MAX_COORDINATE:g} (lamina.limits) for a camera {distance:.3g} away from it; "
+            "move it towards the origin"
+        )
     return Camera.look_at(eye=eye, target=centre, up=up, fov_y=fov_y, near=near, far=far)
+
+
+def largest_framed_radius(*, fov_y: float = 45.0, margin: float = 1.05) -> float:
+    """The largest bounding-sphere radius :func:`frame_camera` frames with its far plane
+    within :data:`lamina.limits.MAX_COORDINATE` (about 5.6 radii away by default).
+
+    >>> f"{largest_framed_radius():.3g}"
+    '1.78e+149'
+    """
+    eye = np.array([margin / math.sin(math.radians(fov_y) / 2.0), 0.0, 0.0])
+    _, far = clip_range(eye, np.zeros(3), 1.0, "perspective")  # for a unit sphere
+    return MAX_COORDINATE / far
 
 
 def bounding_sphere(scene: Scene) -> tuple[np.ndarray, float]:

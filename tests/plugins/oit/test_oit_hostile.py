@@ -783,3 +783,41 @@ def test_ascii_stl_with_a_utf8_byte_order_mark_reads_the_written_triangles(tmp_p
     path.write_bytes(b"\xef\xbb\xbf" + f"solid t\n{rows}endsolid t\n".encode())
     scene = load_mesh(path)
     np.testing.assert_array_equal(scene.vertices[scene.faces], vertices[faces])
+
+
+@pytest.mark.parametrize("size", [3e149, 5e149, 1e150])
+def test_a_mesh_too_large_to_frame_names_its_radius_not_the_far_plane(tmp_path, size):
+    """Automatic framing puts far at about 5.6 radii: a mesh within MAX_COORDINATE but of
+    radius over 1.78e149 was refused naming `far`, which the user never gave."""
+    (tmp_path / "big.obj").write_text(f"v 0 0 0\nv {size!r} 0 0\nv 0 {size!r} 0\nf 1 2 3\n")
+    result = invoke(str(tmp_path / "big.obj"), "-o", str(tmp_path / "big.png"), "--size", "8x8",
+                    "--renderer", "reference")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    radius = size / math.sqrt(2)  # centre of the bounding box to its far corners
+    message = f"the mesh's radius {radius:.3g} is too large to frame within MAX_COORDINATE"
+    assert message in result.stderr and "far plane lies 5.62 radii" in result.stderr
+    assert result.stderr.count("\n") == 1 and sorted(tmp_path.iterdir()) == [tmp_path / "big.obj"]
+
+
+def test_the_largest_mesh_the_readme_says_is_framed_is_framed():
+    from pathlib import Path
+
+    from lamina.scene.camera import frame_camera, largest_framed_radius
+
+    limit = largest_framed_radius()
+    readme = Path(__file__).parents[3] / "plugins" / "oit" / "README.md"
+    from lamina.limits import LIMITS
+
+    assert f"{limit:.3g}" in readme.read_text()
+    assert f"{limit:.3g}" in LIMITS["MAX_COORDINATE"].applies_to
+    for radius in (limit * 0.999, limit * 1.001):
+        scene = Scene(
+            vertices=np.array([[-radius, 0, 0], [radius, 0, 0], [0, radius, 0], [0, -radius, 0]]),
+            faces=np.array([[0, 1, 2], [0, 3, 1]]),
+            face_colors=(1, 1, 1, 1),
+        )
+        if radius < limit:
+            assert frame_camera(scene).far <= MAX_COORDINATE
+        else:
+            with pytest.raises(InputError, match="too large to frame"):
+                frame_camera(scene)
