@@ -324,7 +324,13 @@ class Scene:
             raise InputError(f"matrix must be a finite 4x4 array, got shape {m.shape}")
         if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], rtol=0, atol=1e-12):
             raise InputError(f"matrix must be affine (last row 0, 0, 0, 1), got {m[3].tolist()}")
-        vertices = self.vertices @ m[:3, :3].T + m[:3, 3]
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            vertices = self.vertices @ m[:3, :3].T + m[:3, 3]
+        if not np.isfinite(vertices).all():
+            raise InputError(
+                f"matrix carries the vertices beyond float64's range, far past "
+                f"{MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE); scale the scene down"
+            )
         return Scene(
             vertices=vertices,
             faces=self.faces,

@@ -383,9 +383,17 @@ def _load_entry(
         transform["scale"] = scale
     if transform:
         matrix = transform_matrix(**transform)
-        scene = scene.transformed(matrix)
-        if camera is not None:
-            camera = moved_camera(camera, matrix)
+        try:
+            scene = scene.transformed(matrix)
+            if camera is not None:
+                camera = moved_camera(camera, matrix)
+        except InputError as error:
+            # Scale, then rotation, then translation: the first the file gives is the
+            # likeliest to have carried the mesh out (rotations at most by sqrt(3)).
+            key = next(k for k in ("scale", "translate", "rotate") if k in transform)
+            raise file.error(
+                f"after the transform ({', '.join(transform)}): {error}", "mesh", key, index
+            ) from None
     return scene, camera
 
 

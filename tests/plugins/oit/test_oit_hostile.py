@@ -821,3 +821,35 @@ def test_the_largest_mesh_the_readme_says_is_framed_is_framed():
         else:
             with pytest.raises(InputError, match="too large to frame"):
                 frame_camera(scene)
+
+
+@pytest.mark.parametrize(
+    ("mesh", "transform", "key"),
+    [
+        ('procedural = "stacked_quads"', "scale = 1e149", "scale"),
+        ('procedural = "stacked_quads"', "scale = 1e300", "scale"),
+        ('procedural = "stacked_quads"', "scale = [1, 1e200, 1]", "scale"),
+        ('path = "far.obj"', "translate = [1e150, 0, 0]", "translate"),
+        ('path = "far.obj"', "rotate = [0, 0, 45]", "rotate"),
+        ('path = "far.obj"', "scale = 1e300\nrotate = [0, 0, 45]", "scale"),
+    ],
+)
+def test_a_scene_file_transform_past_max_coordinate_names_the_file_line_and_key(
+    tmp_path, mesh, transform, key
+):
+    """The error had no file, line or key (it came from the transformed vertices)."""
+    from lamina.scene.files import load_scene_file
+
+    (tmp_path / "far.obj").write_text("v 0 0 0\nv 9e149 0 0\nv 9e149 9e149 0\nf 1 2 3\n")
+    path = tmp_path / "s.toml"
+    path.write_text(f"[[mesh]]\n{mesh}\n{transform}\n")
+    line = 2 + [t.split(" =")[0] for t in transform.split("\n")].index(key) + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=rf"s\.toml:{line} \[mesh\[0\]\.{key}\]: ") as e:
+            load_scene_file(path)
+    assert "MAX_COORDINATE" in str(e.value) and "\n" not in str(e.value)
+    # Quads of side 1 moved to 9.9e149 lose their area to rounding: also the transform's.
+    path.write_text('[[mesh]]\nprocedural = "stacked_quads"\ntranslate = [9.9e149, 0, 0]\n')
+    with pytest.raises(InputError, match=r"s\.toml:3 \[mesh\[0\]\.translate\]: .*degenerate"):
+        load_scene_file(path)
