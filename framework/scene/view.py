@@ -105,12 +105,13 @@ def adjust_camera(
                     f"zoom {zoom:g} turns the {camera.fov_y:g}-degree field of view into "
                     f"{fov_y:g} degrees, outside (0, 180); choose a zoom nearer 1"
                 )
-            camera = dataclasses.replace(camera, fov_y=fov_y)
+            zoomed = {"fov_y": fov_y}
         else:
-            try:
-                camera = dataclasses.replace(camera, ortho_height=camera.ortho_height / zoom)
-            except InputError as error:
-                raise InputError(f"zoom {zoom:g}: {error}") from None
+            zoomed = {"ortho_height": camera.ortho_height / zoom}
+        try:
+            camera = dataclasses.replace(camera, **zoomed)
+        except InputError as error:  # the user gave the zoom, not the field it narrowed
+            raise InputError(f"zoom {zoom:g}: {error}") from None
     return camera
 
 
