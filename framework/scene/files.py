@@ -189,6 +189,8 @@ class _SceneFile:
                 f"expected a list of {shape} numbers, got {value!r}", section, key, index
             )
         array = np.asarray(value, dtype=np.float64)
+        if unit and (array.min() < 0.0 or array.max() > 1.0):  # colours: their own bound
+            raise self.error(f"values must lie in [0, 1], got {value!r}", section, key, index)
         if np.abs(array).max() > MAX_COORDINATE:  # before any arithmetic can overflow
             raise self.error(
                 f"values must lie within +-{MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE), "
@@ -197,8 +199,6 @@ class _SceneFile:
                 key,
                 index,
             )
-        if unit and (array.min() < 0.0 or array.max() > 1.0):
-            raise self.error(f"values must lie in [0, 1], got {value!r}", section, key, index)
         return array
 
 

@@ -854,3 +854,22 @@ def test_a_scene_file_transform_past_max_coordinate_names_the_file_line_and_key(
     path.write_text('[[mesh]]\nprocedural = "stacked_quads"\ntranslate = [9.9e149, 0, 0]\n')
     with pytest.raises(InputError, match=r"s\.toml:3 \[mesh\[0\]\.translate\]: .*degenerate"):
         load_scene_file(path)
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ('[[mesh]]\nprocedural = "stacked_quads"\ncolor = [1e200, 0, 0]', "mesh[0].color"),
+        ('[[mesh]]\nprocedural = "stacked_quads"\ncolor = [2, 0, 0]', "mesh[0].color"),
+        (
+            '[image]\nbackground = [0, -1e300, 0]\n[[mesh]]\nprocedural = "stacked_quads"',
+            "image.background",
+        ),
+    ],
+)
+def test_a_scene_file_colour_out_of_range_is_held_to_0_1_not_max_coordinate(tmp_path, table, key):
+    from lamina.scene.files import load_scene_file
+
+    (tmp_path / "s.toml").write_text(table + "\n")
+    with pytest.raises(InputError, match=re.escape(f"[{key}]: values must lie in [0, 1]")):
+        load_scene_file(tmp_path / "s.toml")
