@@ -226,10 +226,7 @@ def track(
     component = create_estimator(estimator, settings)
     outputs: dict[str, Path] = {}
     if csv_path:
-        if Path(csv_path).suffix.lower() != ".csv":
-            raise InputError(
-                f"--csv must end in .csv (its plot is written beside it as .png), got {csv_path!r}"
-            )
+        _require_suffix(csv_path, ".csv", "--csv")
         outputs = {"--csv": Path(csv_path), "--csv's plot": Path(csv_path).with_suffix(".png")}
         _check_outputs(outputs, [*frames, *([mask_path] if mask_path else [])])
     with warnings.catch_warnings(record=True) as caught:
@@ -379,8 +376,7 @@ def field(
     from lamina.plugins.subpixel.field import displacement_field, plot_field
     from lamina.progress import track as progress
 
-    if not output.endswith(".npz"):
-        raise InputError(f"--output must end in .npz, got {output!r}")
+    _require_suffix(output, ".npz", "--output")
     picture = str(Path(output).with_suffix(".png"))
     masks = [path for path in (reference_mask, moving_mask) if path is not None]
     _check_outputs(
@@ -461,6 +457,15 @@ def _report_unmeasured(
     frames = f" (frame{'s' if len(unmeasured) > 1 else ''} {listed})" if unmeasured else ""
     for message in dict.fromkeys(str(w.message) for w in caught):
         click.echo(f"warning: --roi {roi}{frames}: {message}", err=True)
+
+
+def _require_suffix(path: str, suffix: str, option: str) -> None:
+    """Refuse an output ``path`` not ending in ``suffix`` (in any case: ``.CSV`` is
+    a CSV file); its plot is written beside it with ``.png`` in its place."""
+    if Path(path).suffix.lower() != suffix:
+        raise InputError(
+            f"{option} must end in {suffix} (its plot is written beside it as .png), got {path!r}"
+        )
 
 
 def _same_file(first: Path, second: str) -> bool:

@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from lamina.errors import InputError
 from lamina.kinds.position_estimator import require_masked_registration
-from lamina.plugins.subpixel.checks import as_masked_pair, as_pair
+from lamina.plugins.subpixel.checks import MIN_SIZE, as_masked_pair, as_pair
 from lamina.protocols import PositionEstimator
 from lamina.types import ShiftEstimate
 
@@ -122,9 +122,10 @@ def displacement_field(
     for name, value in (("subset", subset), ("step", step)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise InputError(f"{name} must be an integer, got {value!r}")
-    if subset < 8 or subset > min(ref.shape):
+    if subset < MIN_SIZE or subset > min(ref.shape):
         raise InputError(
-            f"subset must be between 8 and the smaller image side {min(ref.shape)}, got {subset}"
+            f"subset must be between {MIN_SIZE} and the smaller image side {min(ref.shape)}, "
+            f"got {subset}"
         )
     step = subset // 2 if step is None else step
     if step < 1:

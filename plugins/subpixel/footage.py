@@ -25,6 +25,7 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.memory import array_bytes, check_allocation
+from lamina.plugins.subpixel.checks import MIN_SIZE
 
 __all__ = [
     "VIDEO_SUFFIXES",
@@ -86,8 +87,12 @@ def parse_roi(text: str, shape: tuple[int, int]) -> tuple[slice, slice]:
             f"--roi {text!r} reaches past the {height}x{width} frames "
             f"(need y1 <= {height} and x1 <= {width})"
         )
-    if min(y1 - y0, x1 - x0) < 3:
-        raise InputError(f"--roi {text!r} is smaller than 3x3 pixels")
+    if min(y1 - y0, x1 - x0) < MIN_SIZE:
+        # the estimators' own floor, said here in terms of --roi
+        raise InputError(
+            f"--roi {text!r} is too small ({y1 - y0}x{x1 - x0} pixels); give a region of at "
+            f"least {MIN_SIZE}x{MIN_SIZE}"
+        )
     return slice(y0, y1), slice(x0, x1)
 
 

@@ -343,8 +343,9 @@ _MEDIAN_CHI2_1 = 0.45493642311957283
 class _NoiseModel:
     """Pixel noise variance ``constant + per_signal * (model - background)``: white
     noise (``per_signal`` 0) or photon noise, whose variance grows with the spot's
-    own light, fitted to the squared residuals of the spots (Poisson spots at SNR 100-1000 covered +-2 sigma only 0.46-0.86 with one
-    pooled variance: the position is learnt where the light, and its noise, is)."""
+    own light, fitted to the squared residuals of the spots (Poisson spots at SNR
+    100-1000 covered +-2 sigma only 0.46-0.86 with one pooled variance: the
+    position is learnt where the light, and its noise, is)."""
 
     constant: float
     per_signal: float

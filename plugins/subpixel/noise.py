@@ -10,10 +10,10 @@ import numpy as np
 
 from lamina.plugins.subpixel.checks import as_image, as_stack
 
-__all__ = ["StackNoise", "haar_diagonal", "noise_from_image", "noise_from_stack"]
+__all__ = ["MAD_TO_SIGMA", "StackNoise", "haar_diagonal", "noise_from_image", "noise_from_stack"]
 
 #: Median of |N(0, 1)|: turns a median absolute value into a standard deviation.
-_MAD_TO_SIGMA = 0.6744897501960817
+MAD_TO_SIGMA = 0.6744897501960817
 
 
 def noise_from_image(image: np.ndarray) -> float:
@@ -34,7 +34,7 @@ def noise_from_image(image: np.ndarray) -> float:
     0.02
     """
     data = as_image(image, "image", min_size=2)
-    return float(np.median(np.abs(haar_diagonal(data))) / _MAD_TO_SIGMA)
+    return float(np.median(np.abs(haar_diagonal(data))) / MAD_TO_SIGMA)
 
 
 def haar_diagonal(image: np.ndarray) -> np.ndarray:

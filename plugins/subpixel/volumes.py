@@ -42,6 +42,7 @@ from scipy import fft, ndimage
 
 from lamina.errors import InputError
 from lamina.plugins.subpixel.matching import Match, choose_start, independence
+from lamina.plugins.subpixel.noise import MAD_TO_SIGMA
 from lamina.plugins.subpixel.quality import (
     SIGNIFICANT_Z,
     Texture,
@@ -93,9 +94,6 @@ _PROBE_STEP = 0.1
 #: Standard errors by which the half-band fit must differ to count as model error
 #: (as in 2-D).
 _MODEL_Z = 3.0
-
-#: Median of |N(0, 1)|: turns a median absolute value into a standard deviation.
-_MAD_TO_SIGMA = 0.6744897501960817
 
 #: Variance (voxels**2) of an estimate where the overlap is too thin for co-moving
 #: windows: the correlation peak's precision, about half a voxel (as in 2-D).
@@ -420,7 +418,7 @@ def _own_noise(volume: np.ndarray, valid: np.ndarray | None = None) -> float:
             whole &= valid[even][block]
     if not np.any(whole):
         return float("inf")
-    return float(np.median(np.abs(coefficient[whole])) / np.sqrt(8.0) / _MAD_TO_SIGMA)
+    return float(np.median(np.abs(coefficient[whole])) / np.sqrt(8.0) / MAD_TO_SIGMA)
 
 
 def _floored_bound(texture: Texture, sigma: float) -> np.ndarray:

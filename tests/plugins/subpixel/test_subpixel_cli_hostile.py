@@ -26,6 +26,7 @@ from skimage import data
 
 import lamina
 from lamina.cli import main
+from lamina.plugins.subpixel.checks import MIN_SIZE
 from lamina.plugins.subpixel.footage import (
     frame_times,
     parse_roi,
@@ -370,9 +371,9 @@ def test_timestamps_that_do_not_increase_need_a_frame_rate(stamps):
 
 def _valid_rois(rng: np.random.Generator, shape: tuple[int, int], count: int):
     for _ in range(count):
-        y0, x0 = (int(rng.integers(0, side - 3)) for side in shape)
-        y1 = int(rng.integers(y0 + 3, shape[0] + 1))
-        x1 = int(rng.integers(x0 + 3, shape[1] + 1))
+        y0, x0 = (int(rng.integers(0, side - MIN_SIZE + 1)) for side in shape)
+        y1 = int(rng.integers(y0 + MIN_SIZE, shape[0] + 1))
+        x1 = int(rng.integers(x0 + MIN_SIZE, shape[1] + 1))
         yield y0, y1, x0, x1
 
 
@@ -380,7 +381,7 @@ def test_every_valid_roi_parses_to_its_slices():
     # a seeded grid (widen ``count`` or the seeds to search further)
     for seed in range(3):
         rng = np.random.default_rng(seed)
-        shape = (int(rng.integers(3, 300)), int(rng.integers(3, 300)))
+        shape = (int(rng.integers(MIN_SIZE, 300)), int(rng.integers(MIN_SIZE, 300)))
         for y0, y1, x0, x1 in _valid_rois(rng, shape, 200):
             spaced = f" {y0} : {y1} , {x0}:{x1} "
             assert parse_roi(spaced, shape) == (slice(y0, y1), slice(x0, x1))
@@ -413,13 +414,25 @@ def test_every_roi_off_the_frame_or_reversed_is_refused():
         ("1.5:9,2:9", "y0:y1,x0:x1"),
         ("\u0661:\u0669,0:9", "y0:y1,x0:x1"),  # Arabic-Indic digits: ASCII only
         ("", "y0:y1,x0:x1"),
-        ("0:2,0:9", "3x3"),
+        ("0:2,0:9", "at least 8x8"),
+        ("0:5,0:5", "at least 8x8"),  # ended in the estimator's message, not naming --roi
+        ("0:7,0:40", "7x40"),
     ],
 )
 def test_malformed_rois_name_the_problem(text, message):
     with pytest.raises(lamina.InputError, match="--roi") as caught:
         parse_roi(text, (64, 64))
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("roi", ["0:5,0:5", "0:7,0:7", "0:5,0:48", "3:40,2:9"])
+def test_a_roi_too_small_for_the_estimator_is_named(stack, roi):
+    # under 8 px the estimator refused it in a message not naming --roi (0:5,0:5)
+    refused(run("track", stack, "--roi", roi), f"--roi '{roi}'", "too small", "at least 8x8")
+
+
+def test_a_roi_at_the_estimators_floor_is_tracked(stack):
+    assert run("track", stack, "--roi", "0:8,0:8", "--json").exit_code == 0
 
 
 def test_a_roi_given_twice_is_refused(stack):
@@ -448,10 +461,6 @@ def test_a_pair_the_estimator_refuses_is_named_by_roi_and_frame(tmp_path):
     tifffile.imwrite(path, np.stack(stripes).astype(np.float32), photometric="minisblack")
     line = refused(run("track", path, "--roi", "4:40,2:42"), "--roi 4:40,2:42, frame 1")
     assert "stripes.tif#1" in line
-
-
-def test_a_roi_too_small_for_the_estimator_is_named(stack):
-    refused(run("track", stack, "--roi", "0:5,0:48"), "--roi 0:5,0:48", "too small")
 
 
 def test_unmeasured_frames_are_one_bounded_line(tmp_path):
@@ -546,9 +555,23 @@ def test_field_grid_options_are_refused_by_name(tmp_path, frames, options, optio
 
 def test_the_csv_must_be_a_csv(stack, tmp_path):
     # --csv x.png would write the plot over the table
-    for name in ("track.png", "track", "track.txt"):
+    for name in ("track.png", "track", "track.txt", "track.csv.png"):
         refused(run("track", stack, "--csv", tmp_path / name), "--csv", ".csv")
     assert listing(tmp_path) == {"stack.tif"}
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "name"),
+    [("track", "--csv", "t.CSV"), ("track", "--csv", "t.Csv"), ("field", "-o", "f.NPZ")],
+)
+def test_output_suffixes_are_read_in_any_case(tmp_path, frames, command, option, name):
+    # one rule for both commands: field refused f.NPZ while track took t.CSV
+    inputs = _inputs(command, tmp_path, frames)
+    subset = ["--subset", "16"] if command == "field" else []
+    result = run(command, *inputs, *subset, option, tmp_path / name)
+    assert result.exit_code == 0, result.output
+    plot = Path(name).with_suffix(".png").name
+    assert listing(tmp_path) == {*(path.name for path in inputs), name, plot}
 
 
 def test_outputs_never_overwrite_an_input(tmp_path, frames):

@@ -13,6 +13,7 @@ from scipy import ndimage
 
 import lamina
 from lamina.cli import main
+from lamina.plugins.subpixel.checks import MIN_SIZE
 from lamina.plugins.subpixel.field import displacement_field
 
 
@@ -73,6 +74,13 @@ def test_field_bad_input(tmp_path, scene, options, message):
     assert result.exit_code == 2 and message in result.stderr
     with pytest.raises(lamina.InputError):
         displacement_field(scene, scene, subset=500)
+
+
+def test_subsets_under_the_estimators_floor_are_refused_by_name(scene):
+    # the floor is the estimators' own (checks.MIN_SIZE), not a second constant
+    with pytest.raises(lamina.InputError, match=f"subset must be between {MIN_SIZE} "):
+        displacement_field(scene, scene, subset=MIN_SIZE - 1)
+    assert displacement_field(scene[:24, :24], scene[:24, :24], subset=MIN_SIZE).dy.size
 
 
 def test_field_command_takes_mask_files(tmp_path, scene, shifted):
