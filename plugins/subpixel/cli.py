@@ -61,7 +61,10 @@ def locate(
     """Sub-pixel positions (y, x) of the isolated point sources in IMAGE.
 
     The centre of pixel [i, j] is at (i, j). Each position comes with its
-    standard error (Cramér-Rao bound of the Gaussian fit).
+    standard error from the Gaussian fit under a noise model fitted to the spots'
+    residuals (white or photon noise; the Cramér-Rao bound for white noise),
+    enlarged where a spot fits worse than its noise; spots that fit wide and
+    badly (two merged ones) are rejected. --set noise=S takes S as white noise.
     """
     info = lamina.get_host().get("position_estimator", estimator)
     if not info.tags.locate:
@@ -171,8 +174,9 @@ def locate(
     "csv_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Write one row per frame and ROI to this .csv file, and the displacement plot "
-    "(±2σ bands) beside it as a .png (both atomically, as a pair; neither may be an input).",
+    help="Write one row per frame and ROI to this file (its name ends in .csv, in any "
+    "case), and the displacement plot (±2σ bands) beside it as a .png (both atomically, "
+    "as a pair; neither may be an input).",
 )
 def track(
     frames: tuple[str, ...],
@@ -195,7 +199,10 @@ def track(
     stacks and video files (MP4, AVI, MOV, MKV, WebM), in order. In
     sequential mode the frame-to-frame steps are summed and their uncertainties
     combined, including the correlation of steps that share a frame. --mask
-    leaves the same pixels of every frame out. A damaged or truncated file is
+    leaves the same pixels of every frame out. In sequential mode a frame that
+    gives no measurement (blank, corrupt, unrecognisable: no estimate, or a
+    standard error over a tenth of the frame) is bridged: the next frame is
+    registered to the last one that did. A damaged or truncated file is
     refused, never tracked as a shorter series: a video whose header counts its
     frames (MP4, MOV, AVI) must decode all of them but one; where only a duration
     gives the count (MKV, WebM), up to 5 % fewer frames are tracked with a warning.
@@ -370,8 +377,11 @@ def field(
     """Displacement field of MOVING relative to REFERENCE (digital image correlation).
 
     Subsets of --subset pixels every --step pixels are registered one by one,
-    each with its standard error; subsets that cannot be measured (or hold no
-    pixel a mask marks valid) are NaN.
+    each with its standard error, which includes the deformation bias (a subset
+    measures the displacement averaged over its texture, which differs from the
+    one at its centre where the field deforms; estimated from the neighbouring
+    subsets); subsets that cannot be measured (or hold no pixel a mask marks
+    valid) are NaN. --output ends in .npz (in any case).
     """
     from lamina.plugins.subpixel.field import displacement_field, plot_field
     from lamina.progress import track as progress
