@@ -271,7 +271,12 @@ def test_a_view_too_narrow_for_float64_is_refused_by_every_renderer(camera):
     """Clip-space coordinates would overflow (they did, with RuntimeWarnings and an
     empty image); now the setup every renderer shares refuses the camera, from the
     scene's extent (1e10 here) and the projection's scale (over 1e140)."""
-    from lamina.plugins.oit.renderers import FragmentList
+    from lamina.plugins.oit.renderers import (
+        DepthPeeling,
+        DualDepthPeeling,
+        FragmentList,
+        MultiLayerDepthPeeling,
+    )
 
     scene = Scene(
         vertices=np.array([[-1, -1, 0], [1, -1, 0], [0, 1, 0]], float) * 1e10,
@@ -280,9 +285,10 @@ def test_a_view_too_narrow_for_float64_is_refused_by_every_renderer(camera):
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for renderer in (Reference(), FragmentList(arch="cpu")):
+        for cls in (Reference, FragmentList, DepthPeeling, DualDepthPeeling,
+                    MultiLayerDepthPeeling):  # fmt: skip
             with pytest.raises(InputError, match=r"MAX_COORDINATE.*widen the view"):
-                renderer.render(scene, camera, (8, 8))
+                cls().render(scene, camera, (8, 8))
 
 
 def test_zoom_that_opens_the_view_past_180_degrees_names_the_zoom():
@@ -356,7 +362,6 @@ def test_extent_is_the_largest_coordinate():
     vertices, faces = random_mesh(3)
     scene = Scene(vertices=vertices, faces=faces, face_colors=(1, 1, 1, 1))
     assert scene.extent == np.abs(vertices).max()
-    assert MAX_COORDINATE == 1e150
     with pytest.raises(InputError, match="vertex 2 has a coordinate of magnitude 2e\\+150"):
         Scene(
             vertices=np.vstack([vertices[:2], [[0, 2e150, 0]], vertices[3:]]),
@@ -536,8 +541,16 @@ def test_damaged_meshes_are_refused_or_render_lit_without_a_warning(tmp_path, ki
         assert np.isfinite(image).all() and image.min() >= 0 and image.max() <= 1 + 1e-6
 
 
-@pytest.mark.parametrize("output", ["still.png", "orbit.gif"])
-def test_a_viewer_that_cannot_be_written_takes_the_images_with_it(tmp_path, monkeypatch, output):
+@pytest.mark.parametrize(
+    ("output", "orbit"),
+    [("still.png", []), ("frames.png", ["--orbit", "2"]), ("orbit.gif", ["--orbit", "2"])],
+)
+def test_a_viewer_that_cannot_be_written_takes_the_images_with_it(
+    tmp_path, monkeypatch, output, orbit
+):
+    """A full disk while writing the --show viewer: one line, exit 2 (lamina.io reports
+    every OSError of a write as an InputError on the output path), and neither the
+    still, the numbered frames nor the animation is left behind."""
     from lamina.scene import frames
 
     def full_disk(path, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -549,8 +562,9 @@ def test_a_viewer_that_cannot_be_written_takes_the_images_with_it(tmp_path, monk
 
     monkeypatch.setattr(frames, "write_viewer", full_disk)
     result = invoke("procedural:stacked_quads:2", "-o", str(tmp_path / output), "--size", "8x6",
-                    "--renderer", "reference", "--orbit", "2", "--show")  # fmt: skip
-    assert result.exit_code != 0 and "No space left" in result.stderr, result.output
+                    "--renderer", "reference", *orbit, "--show")  # fmt: skip
+    assert result.exit_code == 2 and "No space left" in result.stderr, result.output
+    assert result.stderr.count("\n") == 1
     assert not any(tmp_path.iterdir())
 
 
@@ -626,8 +640,10 @@ def test_a_lit_scene_and_camera_scaled_by_a_power_of_two_render_bit_identical(po
     """Every length in the pipeline scales exactly by 2**power (clip coordinates, w,
     lighting's unit vectors), so no absolute epsilon may show: 2**400 is 2.6e120,
     within MAX_COORDINATE; 2**-400 is 3.9e-121. Before: 2**-400 made every face
-    'degenerate' (squared cross products underflowed), vertex normals overflowed at
-    2**400, and the Taichi renderers gave NaN pixels (1/w out of float32's range)."""
+    'degenerate' (squared cross products underflowed) and vertex normals overflowed at
+    2**400. On the host the Taichi renderers take the colour planes in float64; the
+    float32 planes of devices without float64 (Vulkan), where 1/w left float32's range
+    (NaN pixels), are tested on their own below."""
     import dataclasses
 
     from lamina.plugins.oit.renderers import (
@@ -658,6 +674,55 @@ def test_a_lit_scene_and_camera_scaled_by_a_power_of_two_render_bit_identical(po
             expected = renderer.render(shade(scene, camera, lighting), camera, (12, 16)).image
             found = renderer.render(shade(big, moved, lighting), moved, (12, 16)).image
             np.testing.assert_array_equal(found, expected)
+
+
+@pytest.mark.parametrize("power", [-400, -100, 100, 400])
+def test_float32_colour_planes_give_the_colours_of_scale_1_bit_for_bit(power):
+    """raster.float32_shade (the colour planes of float32 devices: Vulkan) called on the
+    setup of a lit scene and camera scaled by 2**power: 1/w is near 2**-power, which
+    float32 flushes to 0 or overflows (NaN colours); rescaled per triangle by a power of
+    two, the float32 colour ratios at every triangle's anchor pixel and at steps from it
+    are those of scale 1, bit for bit."""
+    import dataclasses
+
+    from lamina.plugins.oit.raster import SHADE_ANCHOR, float32_shade, setup
+    from lamina.scene.lighting import Lighting, shade
+    from lamina.scene.procedural import nested_spheres
+
+    scene, camera = nested_spheres(2, subdivisions=1)
+    s = 2.0**power
+    moved = dataclasses.replace(
+        camera,
+        eye=tuple(np.multiply(camera.eye, s)),
+        target=tuple(np.multiply(camera.target, s)),
+        near=camera.near * s,
+        far=camera.far * s,
+    )
+    lighting = Lighting(edge_opacity=0.4)
+    base = setup(shade(scene, camera, lighting), camera, (12, 16))
+    scaled = setup(shade(scene.transformed(np.diag([s, s, s, 1.0])), moved, lighting), moved,
+                   (12, 16))  # fmt: skip
+    assert float32_shade(base) is base.shade  # 1/w within float32's range: no copy
+    np.testing.assert_array_equal(scaled.table, base.table)  # the same raster triangles
+
+    def colours(planes: np.ndarray) -> np.ndarray:
+        """Straight RGBA in float32 at the anchor and 1-3 pixels from it in i and j."""
+        planes = planes[:, :SHADE_ANCHOR].astype(np.float32)
+        steps = np.array([[0, 0], [1, 0], [0, 1], [3, -2]], np.float32)[:, None, None]
+        at = planes[:, :5] + planes[:, 5:10] * steps[..., 0] + planes[:, 10:15] * steps[..., 1]
+        return at[..., :4] / at[..., 4:5]
+
+    expected = colours(base.shade)  # planes extend past a triangle: any finite colours
+    anchor = base.shade[:, SHADE_ANCHOR : SHADE_ANCHOR + 2].astype(np.int64).T
+    float64 = base.rgba(np.arange(base.n), *anchor)
+    np.testing.assert_allclose(expected[0], float64, rtol=1e-5, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        found = colours(float32_shade(scaled))
+    np.testing.assert_array_equal(found, expected)
+    if abs(power) > 128:  # without the rescale 1/w leaves float32's range
+        with np.errstate(all="ignore"):
+            assert not np.isfinite(colours(scaled.shade)).all()
 
 
 @pytest.mark.parametrize("power", [-600, -30, 30, 480])
