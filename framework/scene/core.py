@@ -19,7 +19,15 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.limits import MAX_COORDINATE
 
-__all__ = ["Camera", "Scene", "check_vertices", "degenerate_faces", "lengths", "rescaled_rows"]
+__all__ = [
+    "Camera",
+    "Scene",
+    "check_vertices",
+    "degenerate_faces",
+    "lengths",
+    "power_of_two_scaled",
+    "rescaled_rows",
+]
 
 #: Smallest tan(fov_y / 2) and orthographic height: their reciprocals, divided by an
 #: aspect ratio down to 1/16384, stay below 1e305.
@@ -64,19 +72,38 @@ def lengths(vectors: np.ndarray) -> np.ndarray:
     return np.hypot(np.hypot(v[..., 0], v[..., 1]), v[..., 2])
 
 
+def power_of_two_scaled(
+    values: np.ndarray, reference: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` times the power of two ``2**-e`` that brings ``|reference|`` into
+    [0.5, 1), and ``e`` (0 where ``reference`` is 0). ``reference`` holds one number per
+    leading index of ``values`` (a row's largest component, a plane's divisor). Exact:
+    ratios, comparisons and unit vectors come out bit for bit as unscaled, while squares
+    and cross products of huge or tiny values neither over- nor underflow. The one
+    place lamina rescales for range.
+
+    >>> scaled, exponent = power_of_two_scaled(np.array([[6.0, 2.0], [0.0, 0.0]]), [6.0, 0.0])
+    >>> scaled.tolist(), exponent.tolist()
+    ([[0.75, 0.25], [0.0, 0.0]], [3, 0])
+    """
+    exponent = np.frexp(np.asarray(reference, dtype=np.float64))[1]
+    values = np.asarray(values, dtype=np.float64)
+    shape = exponent.shape + (1,) * (values.ndim - exponent.ndim)
+    return np.ldexp(values, -exponent.reshape(shape)), exponent
+
+
 def rescaled_rows(*vectors: np.ndarray) -> tuple[np.ndarray, ...]:
     """``vectors`` (each (N, 3)) with row ``i`` of all of them times the one power of two
-    that brings their largest component into [0.5, 1): exact, so comparisons of cross
-    products and squared lengths come out as unscaled, but neither 4th powers of
-    coordinates near :data:`lamina.limits.MAX_COORDINATE` overflow nor those of tiny
-    edges underflow. All-zero rows stay zero.
+    that brings their largest component into [0.5, 1) (:func:`power_of_two_scaled`), so
+    comparisons of cross products and squared lengths come out as unscaled, but neither
+    4th powers of coordinates near :data:`lamina.limits.MAX_COORDINATE` overflow nor
+    those of tiny edges underflow. All-zero rows stay zero.
 
     >>> [v.tolist() for v in rescaled_rows(np.array([[6.0, 0, 0]]), np.array([[0, 2.0, 0]]))]
     [[[0.75, 0.0, 0.0]], [[0.0, 0.25, 0.0]]]
     """
     largest = np.max([np.abs(v).max(axis=1) for v in vectors], axis=0)
-    exponent = np.frexp(largest)[1][:, None]
-    return tuple(np.ldexp(v, -exponent) for v in vectors)
+    return tuple(power_of_two_scaled(v, largest)[0] for v in vectors)
 
 
 def check_vertices(vertices: np.ndarray, name: str = "vertices") -> float:
@@ -359,7 +386,7 @@ def _rescaled(vector: np.ndarray) -> np.ndarray | None:
     largest = float(np.abs(vector).max())
     if largest == 0.0:
         return None
-    return np.ldexp(vector, -np.frexp(largest)[1])
+    return power_of_two_scaled(vector, largest)[0]
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ import numpy as np
 
 from lamina.errors import InputError
 from lamina.limits import MAX_LIGHTS
-from lamina.scene.core import Camera, Scene, lengths, rescaled_rows
+from lamina.scene.core import Camera, Scene, lengths, power_of_two_scaled, rescaled_rows
 
 __all__ = ["MAX_LIGHTS", "Light", "Lighting", "parse_lights", "shade", "vertex_normals"]
 
@@ -188,8 +188,8 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     # Each face's edges times the power of two that brings them near 1 (exact), so
     # its cross product neither overflows (coordinates near MAX_COORDINATE) nor
     # underflows (tiny faces, or tiny faces beside huge ones in one mesh).
-    exponent = np.frexp(np.abs(corners[:, 1:] - corners[:, :1]).max(axis=(1, 2)))[1]
-    edges = np.ldexp(corners[:, 1:] - corners[:, :1], -exponent[:, None, None])
+    edges = corners[:, 1:] - corners[:, :1]
+    edges, exponent = power_of_two_scaled(edges, np.abs(edges).max(axis=(1, 2)))
     face_normal = np.cross(edges[:, 0], edges[:, 1])
     _, position = np.unique(vertices, axis=0, return_inverse=True)
     position = position.reshape(-1)[faces]  # (F, 3) position index of each corner

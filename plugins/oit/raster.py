@@ -78,6 +78,7 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.limits import MAX_COORDINATE, MAX_IMAGE_SIDE
 from lamina.scene import Camera, Scene
+from lamina.scene.core import power_of_two_scaled
 
 __all__ = [
     "DEPTH_BITS",
@@ -164,7 +165,7 @@ def float32_shade(tris: RasterTriangles) -> np.ndarray:
     rescaled = tris.shade.copy()
     # By 1/w's own power of two: the colour planes are at most 1/w, and the steps
     # across a pixel stay within a few powers of two of it.
-    rescaled[:, :SHADE_ANCHOR] *= np.ldexp(1.0, -np.frexp(rescaled[:, 4])[1])[:, None]
+    rescaled[:, :SHADE_ANCHOR] = power_of_two_scaled(rescaled[:, :SHADE_ANCHOR], rescaled[:, 4])[0]
     return rescaled
 
 
