@@ -198,8 +198,10 @@ class RasterTriangles:
     face : (R,) int64
         Scene face each raster triangle comes from (non-decreasing).
     table : (R, 17) int64
-        Per triangle: depth plane ``z0, gx, gy`` (depth at pixel (i, j) is
-        ``(z0 + gx * i + gy * j) >> 8``), depth clamp range, then
+        Per triangle: depth plane ``z_ref, gx, gy`` about its anchor pixel
+        (depth at pixel (i, j) is ``(z_ref + gx * (i - i_ref) + gy * (j - j_ref))
+        >> 8``), depth clamp range (the anchor's column and row above bit
+        ``ANCHOR_SHIFT`` of the two), then
         (A, B, C, threshold) of each edge, where the edge function at pixel
         (i, j) is ``A * (i << 8) + B * (j << 8) + C`` and the centre is inside
         the edge when it is ``>= threshold`` (0 on top-left edges, 1

@@ -64,8 +64,9 @@ def test_the_table_is_well_formed() -> None:
 
 
 def test_limits_other_code_depends_on() -> None:
-    # The rasteriser's fixed-point depth plane keeps z0 + gx * i + gy * j inside int64
-    # only for pixel indices below 2**14: a larger MAX_IMAGE_SIDE needs wider gradients.
+    # The rasteriser's fixed-point depth plane caps its gradients at 2**62 >> bit_length
+    # of the triangle's reach about its anchor, which stays at or above 2**47 only for
+    # pixel indices below 2**14: a larger MAX_IMAGE_SIDE needs wider gradients.
     assert lamina.limits.MAX_IMAGE_SIDE <= 1 << 14
     # Fragment indices are int32 in the kernels.
     assert lamina.limits.MAX_FRAGMENTS <= 2**31 - 1
