@@ -22,6 +22,7 @@ from lamina.limits import MAX_COORDINATE
 __all__ = [
     "Camera",
     "Scene",
+    "check_coordinates",
     "check_vertices",
     "degenerate_faces",
     "lengths",
@@ -32,6 +33,8 @@ __all__ = [
 #: Smallest tan(fov_y / 2) and orthographic height: their reciprocals, divided by an
 #: aspect ratio down to 1/16384, stay below 1e305.
 _SMALLEST_SCALE = 1e-300
+#: What to do about a camera beyond MAX_COORDINATE.
+_CAMERA_FIX = "scale the scene and camera down"
 #: A face whose doubled area is below this fraction of its longest squared edge
 #: is degenerate (collinear or repeated vertices): it has no interior to render.
 DEGENERATE_TOLERANCE = 1e-12
@@ -120,14 +123,31 @@ def check_vertices(vertices: np.ndarray, name: str = "vertices") -> float:
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         raise InputError(f"{name} contain NaN or infinite values (first at vertex {bad})")
-    size = np.abs(vertices).max(axis=1) if len(vertices) else np.zeros(0)
-    if (size > MAX_COORDINATE).any():
-        bad = int(np.flatnonzero(size > MAX_COORDINATE)[0])
-        raise InputError(
-            f"{name}: vertex {bad} has a coordinate of magnitude {size[bad]:.3g}, beyond "
-            f"{MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE); scale the scene down"
-        )
-    return float(size.max()) if len(size) else 0.0
+    return check_coordinates(vertices, name)
+
+
+def check_coordinates(values: object, name: str, *, fix: str = "scale the scene down") -> float:
+    """Refuse finite coordinates beyond :data:`lamina.limits.MAX_COORDINATE` (where
+    squared lengths overflow float64), in a scalar, a vector, or (N, 3) rows (naming
+    the first vertex beyond); return the largest magnitude. The one check of that bound.
+
+    >>> check_coordinates([0.0, -3e150, 1.0], "eye", fix="move the camera in")
+    Traceback (most recent call last):
+    ...
+    lamina.errors.InputError: eye [0.0, -3e+150, 1.0] has a coordinate of magnitude 3e+150, beyond 1e+150 (lamina.limits.MAX_COORDINATE); move the camera in
+    """
+    array = np.asarray(values, dtype=np.float64)
+    magnitude = np.abs(array).max(axis=-1) if array.ndim == 2 else np.abs(array).reshape(-1)
+    if not (magnitude > MAX_COORDINATE).any():
+        return float(magnitude.max()) if magnitude.size else 0.0
+    first = int(np.flatnonzero(magnitude > MAX_COORDINATE)[0])
+    if array.ndim == 2:
+        what = f"{name}: vertex {first} has a coordinate of magnitude {magnitude[first]:.3g},"
+    elif array.ndim == 1:
+        what = f"{name} {array.tolist()} has a coordinate of magnitude {magnitude[first]:.3g},"
+    else:
+        what = f"{name} {float(array):g} is"
+    raise InputError(f"{what} beyond {MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE); {fix}")
 
 
 def _float_array(value: object, name: str) -> np.ndarray:
@@ -371,11 +391,7 @@ def _vec3(value: object, name: str) -> tuple[float, float, float]:
     array = _float_array(value, name)
     if array.shape != (3,) or not np.isfinite(array).all():
         raise InputError(f"{name} must be 3 finite floats, got {value!r}")
-    if np.abs(array).max() > MAX_COORDINATE:
-        raise InputError(
-            f"{name} {array.tolist()} has a coordinate beyond {MAX_COORDINATE:g} "
-            "(lamina.limits.MAX_COORDINATE)"
-        )
+    check_coordinates(array, name, fix=_CAMERA_FIX)
     return (float(array[0]), float(array[1]), float(array[2]))
 
 
@@ -449,10 +465,7 @@ class Camera:
                 raise InputError(f"{name} must be a number, got {value!r}")
             if not math.isfinite(value):
                 raise InputError(f"{name} must be finite, got {value!r}")
-            if abs(value) > MAX_COORDINATE:
-                raise InputError(
-                    f"{name} {value:g} is beyond {MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE)"
-                )
+            check_coordinates(value, name, fix=_CAMERA_FIX)
             object.__setattr__(self, name, float(value))
         if not 0.0 < self.fov_y < 180.0:
             raise InputError(f"fov_y must lie in (0, 180) degrees, got {self.fov_y}")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import ConfigError, InputError
-from lamina.limits import MAX_COORDINATE, MAX_IMAGE_SIDE
+from lamina.limits import MAX_IMAGE_SIDE
 from lamina.scene.camera import (
     bounding_sphere,
     clip_range,
@@ -33,7 +33,7 @@ from lamina.scene.camera import (
     transform_matrix,
 )
 from lamina.scene.colors import color_override, recolored
-from lamina.scene.core import Camera, Scene, lengths
+from lamina.scene.core import Camera, Scene, check_coordinates, lengths
 from lamina.scene.lighting import parse_lights
 from lamina.scene.meshes import MESH_SUFFIXES, FileError, load_mesh, read_mesh
 from lamina.tomlfile import TomlFile
@@ -191,14 +191,10 @@ class _SceneFile:
         array = np.asarray(value, dtype=np.float64)
         if unit and (array.min() < 0.0 or array.max() > 1.0):  # colours: their own bound
             raise self.error(f"values must lie in [0, 1], got {value!r}", section, key, index)
-        if np.abs(array).max() > MAX_COORDINATE:  # before any arithmetic can overflow
-            raise self.error(
-                f"values must lie within +-{MAX_COORDINATE:g} (lamina.limits.MAX_COORDINATE), "
-                f"got {value!r}",
-                section,
-                key,
-                index,
-            )
+        try:
+            check_coordinates(array, key)  # before any arithmetic can overflow
+        except InputError as error:
+            raise self.error(str(error), section, key, index) from None
         return array
 
 
