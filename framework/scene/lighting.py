@@ -45,7 +45,15 @@ from lamina.errors import InputError
 from lamina.limits import MAX_LIGHTS
 from lamina.scene.core import Camera, Scene, lengths, power_of_two_scaled, rescaled_rows
 
-__all__ = ["MAX_LIGHTS", "Light", "Lighting", "parse_lights", "shade", "vertex_normals"]
+__all__ = [
+    "MAX_LIGHTS",
+    "Light",
+    "Lighting",
+    "check_normals",
+    "parse_lights",
+    "shade",
+    "vertex_normals",
+]
 
 
 def _unit(vector: object, name: str) -> tuple[float, float, float]:
@@ -206,6 +214,29 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return normals / lengths(normals)[..., None]
 
 
+def check_normals(normals: np.ndarray, faces: np.ndarray) -> None:
+    """Refuse a per-vertex normal (``normals`` (V, 3)) that is zero or not finite at a
+    vertex ``faces`` use, naming the first; any non-zero length is a direction, and a
+    vertex no face uses may have any normal.
+
+    >>> check_normals(np.array([[0, 0, 1], [0, 0, 0], [0, 0, 1e-300]]), np.array([[0, 1, 2]]))
+    Traceback (most recent call last):
+    ...
+    lamina.errors.InputError: the normal of vertex 1 is [0.0, 0.0, 0.0]: zero or not a number (1 used vertices have such normals); correct it, or leave the normals out to have them computed
+    """
+    used = np.unique(faces)
+    given = np.asarray(normals)[used]
+    finite = np.isfinite(given).all(axis=1)
+    bad = ~finite | ~(given != 0).any(axis=1)
+    if bad.any():
+        vertex = int(used[np.flatnonzero(bad)[0]])
+        raise InputError(
+            f"the normal of vertex {vertex} is {np.asarray(normals)[vertex].tolist()}: zero or "
+            f"not a number ({int(bad.sum())} used vertices have such normals); correct it, "
+            "or leave the normals out to have them computed"
+        )
+
+
 def shade(
     scene: Scene,
     camera: Camera,
@@ -245,11 +276,9 @@ def shade(
             raise InputError(
                 f"normals must be a ({scene.n_vertices}, 3) array, got shape {given.shape}"
             )
-        corners = given[faces]  # a vertex no face uses may have any normal
-        length = np.linalg.norm(corners, axis=-1, keepdims=True)
-        if not (np.isfinite(length) & (length > 0)).all():
-            raise InputError("normals must be finite and non-zero at every vertex a face uses")
-        corner_normals = corners / length
+        check_normals(given, faces)
+        (corners,) = rescaled_rows(given[faces].reshape(-1, 3))  # any length may be given
+        corner_normals = (corners / lengths(corners)[:, None]).reshape((*faces.shape, 3))
     points = scene.vertices[faces]  # (F, 3, 3)
     if scene.vertex_colors is not None:
         base = scene.vertex_colors[faces]

@@ -20,6 +20,7 @@ from lamina.io import quiet_logger
 from lamina.memory import check_allocation
 from lamina.scene.colors import color_override
 from lamina.scene.core import Scene, check_vertices, degenerate_faces
+from lamina.scene.lighting import check_normals
 
 __all__ = ["DEFAULT_COLOR", "MESH_SUFFIXES", "FileError", "load_mesh", "read_mesh"]
 
@@ -368,16 +369,10 @@ def _file_normals(mesh: Any, faces: np.ndarray, source: Path) -> np.ndarray | No
     normals = np.asarray(mesh.vertex_normals, dtype=np.float64)
     if normals.shape != (len(mesh.vertices), 3):
         return None
-    used = np.unique(faces)
-    length = np.linalg.norm(normals[used], axis=1)
-    bad = ~(np.isfinite(length) & (length > 0))
-    if bad.any():
-        vertex = int(used[np.flatnonzero(bad)[0]])
-        raise FileError(
-            f"the normal of vertex {vertex} is {normals[vertex].tolist()}: zero or not a "
-            f"number ({int(bad.sum())} used vertices have such normals)",
-            file=str(source),
-        )
+    try:
+        check_normals(normals, faces)
+    except InputError as error:
+        raise FileError(str(error), file=str(source)) from None
     return normals
 
 

@@ -938,3 +938,28 @@ def test_a_scene_file_colour_out_of_range_is_held_to_0_1_not_max_coordinate(tmp_
     (tmp_path / "s.toml").write_text(table + "\n")
     with pytest.raises(InputError, match=re.escape(f"[{key}]: values must lie in [0, 1]")):
         load_scene_file(tmp_path / "s.toml")
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_given_normals_of_any_length_light_alike_and_bad_ones_name_their_vertex(seed):
+    """shade(normals=...) took lengths by squares: normals of length 1e200 were refused as
+    'not finite' and those of 1e-200 as zero; its error named no vertex."""
+    from lamina.scene.lighting import Lighting, shade
+
+    vertices, faces = random_mesh(seed, triangles=6)
+    scene = Scene(vertices=vertices, faces=faces, face_colors=(0.8, 0.5, 0.3, 0.6))
+    camera = Camera.look_at((0.3, 0.2, 6), (0, 0, 0))
+    rng = np.random.default_rng(seed)
+    unit = rng.normal(size=vertices.shape)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    lighting = Lighting(edge_opacity=0.5)
+    expected = shade(scene, camera, lighting, normals=unit).vertex_colors
+    lengths = np.ldexp(1.0, rng.integers(-1000, 500, size=(len(vertices), 1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = shade(scene, camera, lighting, normals=unit * lengths).vertex_colors
+    np.testing.assert_allclose(found, expected, rtol=0, atol=1e-15)
+    bad = unit.copy()
+    bad[faces[2, 1]] = 0.0
+    with pytest.raises(InputError, match=rf"normal of vertex {faces[2, 1]} is \[0.0, 0.0, 0.0\]"):
+        shade(scene, camera, lighting, normals=bad)
