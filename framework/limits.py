@@ -36,6 +36,7 @@ __all__ = [
     "MAX_PREVIEW_ZOOM",
     "MAX_PROCEDURAL_LAYERS",
     "MAX_PROCEDURAL_SHELLS",
+    "MAX_PROJECTION_SCALE",
     "MAX_RANDOM_COVERAGE",
     "MAX_RANDOM_TRIANGLES",
     "MAX_SPHERE_SUBDIVISIONS",
@@ -148,6 +149,15 @@ _TABLE = (
         "past 1.3e154; the observable universe in metres is below 1e27",
     ),
     Limit(
+        "MAX_PROJECTION_SCALE",
+        1e300,
+        "a camera's 1 / tan(fov_y / 2) and 1 / orthographic height (so fov_y at least "
+        "1.15e-298 degrees, orthographic height at least 1e-300 world units)",
+        "the projection multiplies by these and then by the aspect ratio (down to 1/16384): "
+        "the products stay below 1e305, finite and clear of the subnormals that Taichi's "
+        "flush-to-zero makes 0",
+    ),
+    Limit(
         "MAX_LIGHTS",
         4,
         "directional lights of a render (`--light`, a scene's lights), besides the headlight",
@@ -248,6 +258,7 @@ MAX_COMPARE_REPEATS: int = int(LIMITS["MAX_COMPARE_REPEATS"].value)
 MAX_SUPERSAMPLES: int = int(LIMITS["MAX_SUPERSAMPLES"].value)
 MAX_LIGHTS: int = int(LIMITS["MAX_LIGHTS"].value)
 MAX_COORDINATE: float = float(LIMITS["MAX_COORDINATE"].value)
+MAX_PROJECTION_SCALE: float = float(LIMITS["MAX_PROJECTION_SCALE"].value)
 MAX_PEEL_LAYERS: int = int(LIMITS["MAX_PEEL_LAYERS"].value)
 MAX_FRAGMENTS: int = int(LIMITS["MAX_FRAGMENTS"].value)
 MAX_PROCEDURAL_LAYERS: int = int(LIMITS["MAX_PROCEDURAL_LAYERS"].value)

@@ -17,7 +17,7 @@ from typing import Literal, cast
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.limits import MAX_COORDINATE
+from lamina.limits import MAX_COORDINATE, MAX_PROJECTION_SCALE
 
 __all__ = [
     "Camera",
@@ -30,9 +30,8 @@ __all__ = [
     "rescaled_rows",
 ]
 
-#: Smallest tan(fov_y / 2) and orthographic height: their reciprocals, divided by an
-#: aspect ratio down to 1/16384, stay below 1e305.
-_SMALLEST_SCALE = 1e-300
+#: Smallest tan(fov_y / 2) and orthographic height (lamina.limits.MAX_PROJECTION_SCALE).
+_SMALLEST_SCALE = 1.0 / MAX_PROJECTION_SCALE
 #: What to do about a camera beyond MAX_COORDINATE.
 _CAMERA_FIX = "scale the scene and camera down"
 #: A face whose doubled area is below this fraction of its longest squared edge
@@ -474,10 +473,14 @@ class Camera:
         # flush-to-zero makes 0 in this process), from _SMALLEST_SCALE up.
         if math.tan(math.radians(self.fov_y) / 2.0) < _SMALLEST_SCALE:
             narrowest = math.degrees(2.0 * math.atan(_SMALLEST_SCALE))
-            raise InputError(f"fov_y must be at least {narrowest:.3g} degrees, got {self.fov_y:g}")
+            raise InputError(
+                f"fov_y must be at least {narrowest:.3g} degrees "
+                f"(lamina.limits.MAX_PROJECTION_SCALE), got {self.fov_y:g}"
+            )
         if self.ortho_height < _SMALLEST_SCALE:
             raise InputError(
-                f"ortho_height must be at least {_SMALLEST_SCALE:g}, got {self.ortho_height:g}"
+                f"ortho_height must be at least {_SMALLEST_SCALE:g} "
+                f"(lamina.limits.MAX_PROJECTION_SCALE), got {self.ortho_height:g}"
             )
         if self.projection == "perspective" and self.near <= 0.0:
             raise InputError(f"near must be positive for a perspective camera, got {self.near}")

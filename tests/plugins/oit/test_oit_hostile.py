@@ -963,3 +963,16 @@ def test_given_normals_of_any_length_light_alike_and_bad_ones_name_their_vertex(
     bad[faces[2, 1]] = 0.0
     with pytest.raises(InputError, match=rf"normal of vertex {faces[2, 1]} is \[0.0, 0.0, 0.0\]"):
         shade(scene, camera, lighting, normals=bad)
+
+
+def test_the_narrowest_view_is_the_projection_scale_limit():
+    """tan(fov_y / 2) and the orthographic height reach down to 1 / MAX_PROJECTION_SCALE,
+    and no further, naming the limit."""
+    from lamina.limits import MAX_PROJECTION_SCALE
+
+    smallest = 1.0 / MAX_PROJECTION_SCALE
+    fov = math.degrees(2.0 * math.atan(smallest))
+    for name, value in (("ortho_height", smallest), ("fov_y", fov * (1 + 1e-12))):
+        Camera.look_at((0, 0, 5), (0, 0, 0), **{name: value})
+        with pytest.raises(InputError, match=rf"{name} must be at least .*MAX_PROJECTION_SCALE"):
+            Camera.look_at((0, 0, 5), (0, 0, 0), **{name: value * (1 - 1e-9)})
