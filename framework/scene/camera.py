@@ -141,4 +141,13 @@ def fit_depth_range(camera: Camera, scene: Scene) -> Camera:
     moved by hand: depth precision follows far / near)."""
     centre, radius = bounding_sphere(scene)
     near, far = clip_range(np.asarray(camera.eye), centre, radius, camera.projection)
+    if far > MAX_COORDINATE:  # the user gave the eye, not far: name what they gave
+        distance = float(lengths(np.asarray(camera.eye) - centre))
+        if distance + radius > MAX_COORDINATE:
+            raise InputError(
+                f"eye {list(camera.eye)} lies {distance:.3g} from the centre of a mesh of "
+                f"radius {radius:.3g}, so its far side lies beyond MAX_COORDINATE "
+                f"{MAX_COORDINATE:g} (lamina.limits); move the eye nearer"
+            )
+        far = MAX_COORDINATE  # only the margin beyond the far side is cut
     return dataclasses.replace(camera, near=near, far=far)

@@ -976,3 +976,21 @@ def test_the_narrowest_view_is_the_projection_scale_limit():
         Camera.look_at((0, 0, 5), (0, 0, 0), **{name: value})
         with pytest.raises(InputError, match=rf"{name} must be at least .*MAX_PROJECTION_SCALE"):
             Camera.look_at((0, 0, 5), (0, 0, 0), **{name: value * (1 - 1e-9)})
+
+
+def test_an_eye_given_far_from_a_large_mesh_names_the_eye_not_far(tmp_path):
+    """The depth range fitted to a hand-placed eye put far at 1.5 x the far side: an eye
+    8e149 from a mesh of radius 7e148 was refused naming `far`, which the user
+    never gave. Far is cut to MAX_COORDINATE where the mesh's far side is within it;
+    beyond, the error names the eye."""
+    (tmp_path / "b.obj").write_text("v 0 0 0\nv 1e149 0 0\nv 0 1e149 0\nf 1 2 3\n")
+    out = tmp_path / "x.npy"
+    common = ["-o", str(out), "--size", "8x8", "--renderer", "reference"]
+    result = invoke(str(tmp_path / "b.obj"), *common, "--eye", "0,0,8e149")
+    assert result.exit_code == 0, result.output
+    assert np.load(out)[..., 3].max() > 0  # the mesh is in view
+    out.unlink()
+    result = invoke(str(tmp_path / "b.obj"), *common, "--eye", "0,0,1e150")
+    assert result.exit_code == 2, result.output
+    assert "far side lies beyond MAX_COORDINATE" in result.stderr and "eye [" in result.stderr
+    assert result.stderr.count("\n") == 1 and not out.exists()
