@@ -52,7 +52,7 @@ from lamina.plugins.subpixel.windows import (
 )
 from lamina.types import PointEstimates, ShiftEstimate
 
-__all__ = ["MLRefine", "gauss_newton", "settled_contraction"]
+__all__ = ["THIN_OVERLAP_VARIANCE", "MLRefine", "gauss_newton", "settled_contraction"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -132,9 +132,10 @@ _MAX_CONTRACTION = 0.95
 #: edge and its optimum drifts (18 px on 450 px views moved by 350 px).
 _STATIC_DRIFT = 1.0
 
-#: Variance (px^2) of an estimate where the overlap is too thin for co-moving
-#: windows: the correlation peak's three-point fit is good to about half a pixel.
-_THIN_OVERLAP_VARIANCE = 0.25
+#: Variance (px^2 per axis; voxels^2 for volumes) of an estimate where the overlap is
+#: too thin for co-moving windows: the correlation peak's three-point fit is good to
+#: about half a pixel.
+THIN_OVERLAP_VARIANCE = 0.25
 
 #: Taper of the fixed window of the integer search.
 _COARSE_TAPER = 0.25
@@ -852,7 +853,7 @@ class MLRefine:
             # standard errors there (z up to 9.5 on noise-free 64-128 px speckle views
             # at 7.6-8 px of overlap): it keeps the correlation peak's precision only,
             # which also keeps _remove_window_bias from placing windows there.
-            total = total + _THIN_OVERLAP_VARIANCE * np.eye(2)
+            total = total + THIN_OVERLAP_VARIANCE * np.eye(2)
             warnings.append(
                 f"small overlap: the estimate leaves under {MIN_OVERLAP} px of overlap on "
                 "an axis, where co-moving windows cannot follow it (about 0.5 px)"
@@ -1132,7 +1133,7 @@ def _peak_only(
     """
     require_texture(ref, mov, masks, _own_noise(ref, mov, rounding))
     shape = ref.shape
-    covariance = np.eye(2) * _THIN_OVERLAP_VARIANCE
+    covariance = np.eye(2) * THIN_OVERLAP_VARIANCE
     message = (
         f"small overlap: fewer than {MIN_OVERLAP} px overlap on an axis of the "
         f"{shape[0]}x{shape[1]} views; the estimate is the correlation peak (about 0.5 px)"

@@ -51,7 +51,7 @@ from lamina.plugins.subpixel.quality import (
     texture_significance,
     valid_interior,
 )
-from lamina.plugins.subpixel.registration import settled_contraction
+from lamina.plugins.subpixel.registration import THIN_OVERLAP_VARIANCE, settled_contraction
 from lamina.plugins.subpixel.windows import (
     MIN_OVERLAP,
     WindowPowers,
@@ -94,10 +94,6 @@ _PROBE_STEP = 0.1
 #: Standard errors by which the half-band fit must differ to count as model error
 #: (as in 2-D).
 _MODEL_Z = 3.0
-
-#: Variance (voxels**2) of an estimate where the overlap is too thin for co-moving
-#: windows: the correlation peak's precision, about half a voxel (as in 2-D).
-_THIN_OVERLAP_VARIANCE = 0.25
 
 
 @dataclass
@@ -177,7 +173,7 @@ def register_volumes(
             f"small overlap: under {model.min_overlap} voxels on an axis; the estimate is the "
             "correlation peak (about 0.5 voxel)"
         )
-        covariance = np.eye(3) * _THIN_OVERLAP_VARIANCE + np.diag(match.spread**2)
+        covariance = np.eye(3) * THIN_OVERLAP_VARIANCE + np.diag(match.spread**2)
         return _result(shift, covariance, float("nan"), 0, False, warnings)
     iterations, converged = 0, False
     weights: np.ndarray | None = None
@@ -268,7 +264,7 @@ def register_volumes(
         # check their bias (0.15-0.21 voxel at a standard error of 0.010 on noise-free
         # 16x32x24 cells at 7.7 voxels of overlap along z): the correlation peak's
         # precision only.
-        covariance += _THIN_OVERLAP_VARIANCE * np.eye(3)
+        covariance += THIN_OVERLAP_VARIANCE * np.eye(3)
         warnings.append(
             f"small overlap: the estimate leaves under {model.min_overlap} voxels of overlap "
             "on an axis, where co-moving windows cannot follow it (about 0.5 voxel)"
