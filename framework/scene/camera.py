@@ -15,6 +15,7 @@ from lamina.scene.core import Camera, Scene, lengths
 __all__ = [
     "bounding_sphere",
     "clip_range",
+    "depth_range",
     "fit_depth_range",
     "frame_camera",
     "largest_framed_radius",
@@ -139,15 +140,23 @@ def moved_camera(camera: Camera, matrix: np.ndarray) -> Camera:
 def fit_depth_range(camera: Camera, scene: Scene) -> Camera:
     """``camera`` with near and far hugging ``scene``'s bounding sphere (for a camera
     moved by hand: depth precision follows far / near)."""
+    near, far = depth_range(np.asarray(camera.eye), scene, camera.projection)
+    return dataclasses.replace(camera, near=near, far=far)
+
+
+def depth_range(eye: np.ndarray, scene: Scene, projection: str) -> tuple[float, float]:
+    """Near and far for an eye the user placed (:func:`clip_range` about ``scene``'s
+    bounding sphere), far cut to :data:`lamina.limits.MAX_COORDINATE` where only its
+    margin lies beyond; an eye too far for the mesh's far side is refused by name."""
     centre, radius = bounding_sphere(scene)
-    near, far = clip_range(np.asarray(camera.eye), centre, radius, camera.projection)
+    near, far = clip_range(eye, centre, radius, projection)
     if far > MAX_COORDINATE:  # the user gave the eye, not far: name what they gave
-        distance = float(lengths(np.asarray(camera.eye) - centre))
+        distance = float(lengths(eye - centre))
         if distance + radius > MAX_COORDINATE:
             raise InputError(
-                f"eye {list(camera.eye)} lies {distance:.3g} from the centre of a mesh of "
+                f"eye {eye.tolist()} lies {distance:.3g} from the centre of a mesh of "
                 f"radius {radius:.3g}, so its far side lies beyond MAX_COORDINATE "
                 f"{MAX_COORDINATE:g} (lamina.limits); move the eye nearer"
             )
         far = MAX_COORDINATE  # only the margin beyond the far side is cut
-    return dataclasses.replace(camera, near=near, far=far)
+    return near, far

@@ -26,8 +26,7 @@ import numpy as np
 from lamina.errors import ConfigError, InputError
 from lamina.limits import MAX_IMAGE_SIDE
 from lamina.scene.camera import (
-    bounding_sphere,
-    clip_range,
+    depth_range,
     frame_camera,
     moved_camera,
     transform_matrix,
@@ -460,13 +459,12 @@ def _camera(file: _SceneFile, table: Mapping[str, Any], suggested: Camera, scene
         distance = float(lengths(np.subtract(suggested.eye, suggested.target)))
         values["ortho_height"] = 2.0 * distance * math.tan(math.radians(suggested.fov_y) / 2.0)
     moved = any(key in values for key in ("eye", "target", "projection"))
-    if moved and "near" not in values and "far" not in values:
-        # The suggested clipping range was made for the suggested eye: fit it to this one.
-        centre, radius = bounding_sphere(scene)
-        eye = np.asarray(values.get("eye", suggested.eye))
-        projection = values.get("projection", suggested.projection)
-        values["near"], values["far"] = clip_range(eye, centre, radius, projection)
     try:
+        if moved and "near" not in values and "far" not in values:
+            # The suggested clipping range was made for the suggested eye: fit it to this.
+            eye = np.asarray(values.get("eye", suggested.eye))
+            projection = values.get("projection", suggested.projection)
+            values["near"], values["far"] = depth_range(eye, scene, projection)
         return dataclasses.replace(suggested, **values)
     except InputError as error:
         named = next((k for k in values if k in str(error)), None)

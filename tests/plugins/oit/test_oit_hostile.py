@@ -994,3 +994,13 @@ def test_an_eye_given_far_from_a_large_mesh_names_the_eye_not_far(tmp_path):
     assert result.exit_code == 2, result.output
     assert "far side lies beyond MAX_COORDINATE" in result.stderr and "eye [" in result.stderr
     assert result.stderr.count("\n") == 1 and not out.exists()
+    from lamina.scene.files import load_scene_file  # a scene file's [camera] alike
+
+    scene_file = tmp_path / "s.toml"
+    for eye, far in (("8e149", MAX_COORDINATE), ("1e150", None)):
+        scene_file.write_text(f'[camera]\neye = [0, 0, {eye}]\n[[mesh]]\npath = "b.obj"\n')
+        if far is not None:
+            assert load_scene_file(scene_file).camera.far == far
+        else:
+            with pytest.raises(InputError, match=r"s\.toml:2 \[camera\.eye\]: eye .* far side"):
+                load_scene_file(scene_file)
