@@ -493,7 +493,11 @@ class Camera:
         scaled_up = _rescaled(np.asarray(up))
         side = None if scaled_up is None else np.cross(forward, scaled_up)
         # Nearly parallel: the side vector would be all rounding, and the image would spin.
-        if side is None or np.linalg.norm(side) <= 1e-12 * np.linalg.norm(scaled_up):
+        if (
+            side is None
+            or scaled_up is None
+            or np.linalg.norm(side) <= 1e-12 * np.linalg.norm(scaled_up)
+        ):
             raise InputError(
                 f"up {up} is parallel to the viewing direction (or zero); choose an up "
                 "direction across the line of sight"

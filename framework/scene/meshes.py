@@ -353,9 +353,13 @@ def _mesh_to_scene(
             rgba = rgba[~bad]
         if len(faces) == 0:
             raise FileError("every face is degenerate", file=str(source))
-    colors = {"vertex_colors" if per_vertex else "face_colors": rgba}
     try:
-        scene = Scene(vertices=vertices, faces=faces, **colors)
+        scene = Scene(
+            vertices=vertices,
+            faces=faces,
+            face_colors=None if per_vertex else rgba,
+            vertex_colors=rgba if per_vertex else None,
+        )
     except InputError as error:
         raise FileError(str(error), file=str(source)) from None
     return scene, _file_normals(mesh, faces, source)

@@ -97,6 +97,7 @@ def adjust_camera(
     if not (math.isfinite(zoom) and zoom > 0):
         raise InputError(f"zoom must be a positive number, got {zoom}")
     if zoom != 1.0:
+        fov_y, height = camera.fov_y, camera.ortho_height
         if camera.projection == "perspective":
             half = math.atan(math.tan(math.radians(camera.fov_y) / 2.0) / zoom)
             fov_y = math.degrees(2.0 * half)
@@ -105,11 +106,10 @@ def adjust_camera(
                     f"zoom {zoom:g} turns the {camera.fov_y:g}-degree field of view into "
                     f"{fov_y:g} degrees, outside (0, 180); choose a zoom nearer 1"
                 )
-            zoomed = {"fov_y": fov_y}
         else:
-            zoomed = {"ortho_height": camera.ortho_height / zoom}
+            height = camera.ortho_height / zoom
         try:
-            camera = dataclasses.replace(camera, **zoomed)
+            camera = dataclasses.replace(camera, fov_y=fov_y, ortho_height=height)
         except InputError as error:  # the user gave the zoom, not the field it narrowed
             raise InputError(f"zoom {zoom:g}: {error}") from None
     return camera
