@@ -249,7 +249,8 @@ def deformation_bias(
     measured = np.all(np.isfinite(field), axis=0)
     usable = measured if trusted is None else measured & trusted
     derivatives = _grid_derivatives(np.where(usable, field, np.nan), float(step))
-    gradient_y, gradient_x = np.gradient(np.asarray(reference, dtype=np.float64))
+    gradients = np.gradient(np.asarray(reference, dtype=np.float64))
+    gradient_y, gradient_x = np.asarray(gradients[0]), np.asarray(gradients[1])
     if valid is not None:  # a gradient across a mask's edge is no texture
         inside = ndimage.binary_erosion(valid, iterations=1)
         gradient_y, gradient_x = gradient_y * inside, gradient_x * inside
