@@ -491,6 +491,12 @@ def test_scales_that_overflow_the_series_are_refused(stack, options, option, fix
         warnings.simplefilter("error")  # no numpy overflow warning either
         result = run("track", stack, *options, "--pixel-size" if option == "--fps" else "--fps",
                      "1e300" if option == "--fps" else "2")  # fmt: skip
+    if option == "--fps" and not float(options[1]) > 0.0:
+        # Only a subnormal rate overflows the times, and once Taichi has set the CPU to
+        # flush subnormals (any earlier render in this process) it reads as 0: refused
+        # as not positive, naming --fps all the same.
+        refused(result, option, "> 0")
+        return
     refused(result, option, "overflow", fix)
 
 
