@@ -8,10 +8,12 @@ written. Seeded grids: raise ``SEEDS`` to widen them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import struct
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -27,6 +29,15 @@ from lamina.scene.meshes import load_mesh
 from lamina.scene.view import adjust_camera
 
 SEEDS = range(6)
+
+
+@contextlib.contextmanager
+def refused_without_a_warning(match: str) -> Iterator[pytest.ExceptionInfo[InputError]]:
+    """Expect an ``InputError`` matching ``match``, with no warning printed before it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=match) as caught:
+            yield caught
 
 
 def random_mesh(seed: int, *, triangles: int = 12) -> tuple[np.ndarray, np.ndarray]:
@@ -162,10 +173,8 @@ def test_obj_relative_indices_quads_and_texture_indices(tmp_path, seed):
 def test_bad_obj_files_are_refused_without_a_warning(tmp_path, text, message):
     path = tmp_path / "bad.obj"
     path.write_text(text)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no overflow warnings printed before the error
-        with pytest.raises(InputError, match=message) as caught:
-            load_mesh(path)
+    with refused_without_a_warning(message) as caught:  # no overflow warning first
+        load_mesh(path)
     assert str(path) in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -254,10 +263,8 @@ def test_camera_basis_is_the_same_at_every_scale(seed):
     ],
 )
 def test_impossible_cameras_are_refused_without_a_warning(kwargs, message):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with pytest.raises(InputError, match=message):
-            Camera(**kwargs)
+    with refused_without_a_warning(message):
+        Camera(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -469,10 +476,8 @@ def test_scene_file_cameras_past_float64_name_the_key_without_a_warning(tmp_path
 
     path = tmp_path / "s.toml"
     path.write_text(f'[camera]\n{camera}\n[[mesh]]\nprocedural = "stacked_quads"\n')
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with pytest.raises(InputError, match=rf"s\.toml:\d+ \[{key}\]"):
-            load_scene_file(path)
+    with refused_without_a_warning(rf"s\.toml:\d+ \[{key}\]"):
+        load_scene_file(path)
 
 
 @pytest.mark.parametrize("bits", [0x7FBF28C0, 0x7F800001, 0x7FC00000, 0xFF800000])
@@ -483,10 +488,8 @@ def test_nan_and_inf_in_a_binary_stl_give_one_error_and_no_warning(tmp_path, bit
     data = bytearray(stl_bytes(vertices, faces))
     data[84 + 5 * 50 + 12 : 84 + 5 * 50 + 16] = struct.pack("<I", bits)  # triangle 5, x
     (tmp_path / "flip.stl").write_bytes(bytes(data))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with pytest.raises(InputError, match=r"flip\.stl: vertices contain NaN or infinite"):
-            load_mesh(tmp_path / "flip.stl")
+    with refused_without_a_warning(r"flip\.stl: vertices contain NaN or infinite"):
+        load_mesh(tmp_path / "flip.stl")
 
 
 FUZZ_VARIANTS = 100  # per format; 300 each found the STL NaN above and nothing else
@@ -910,10 +913,8 @@ def test_a_scene_file_transform_past_max_coordinate_names_the_file_line_and_key(
     path = tmp_path / "s.toml"
     path.write_text(f"[[mesh]]\n{mesh}\n{transform}\n")
     line = 2 + [t.split(" =")[0] for t in transform.split("\n")].index(key) + 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with pytest.raises(InputError, match=rf"s\.toml:{line} \[mesh\[0\]\.{key}\]: ") as e:
-            load_scene_file(path)
+    with refused_without_a_warning(rf"s\.toml:{line} \[mesh\[0\]\.{key}\]: ") as e:
+        load_scene_file(path)
     assert "MAX_COORDINATE" in str(e.value) and "\n" not in str(e.value)
     # Quads of side 1 moved to 9.9e149 lose their area to rounding: also the transform's.
     path.write_text('[[mesh]]\nprocedural = "stacked_quads"\ntranslate = [9.9e149, 0, 0]\n')
