@@ -82,7 +82,8 @@ def power_of_two_scaled(
     leading index of ``values`` (a row's largest component, a plane's divisor). Exact:
     ratios, comparisons and unit vectors come out bit for bit as unscaled, while squares
     and cross products of huge or tiny values neither over- nor underflow. The one
-    place lamina rescales for range.
+    place the scene and its renderers rescale for range (sub-pixel registration scales
+    a whole image pair by one power of two for its float32 spectra).
 
     >>> scaled, exponent = power_of_two_scaled(np.array([[6.0, 2.0], [0.0, 0.0]]), [6.0, 0.0])
     >>> scaled.tolist(), exponent.tolist()
