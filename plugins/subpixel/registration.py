@@ -444,21 +444,25 @@ class MLRefine:
                 weighting=self.weighting,
                 masks=masks,
             )
-        ref, mov = as_pair(reference, moving, dtype=dtype, min_size=_MIN_SIDE, integers=True)
+        # Validated in float64: pixels of extreme magnitude (1e-39, 1e18) would under-
+        # or overflow float32 before the pair could be scaled.
+        ref, mov = as_pair(reference, moving, min_size=_MIN_SIDE, integers=True)
+        exponent = _range_exponent(ref, mov)
+        if exponent:  # (ldexp rounds nothing, and its factor 2**-e never overflows)
+            ref, mov = np.ldexp(ref, -exponent), np.ldexp(mov, -exponent)
+        ref, mov = ref.astype(dtype, copy=False), mov.astype(dtype, copy=False)
         constant = [n for n, image in (("reference", ref), ("moving", mov)) if np.ptp(image) == 0]
         if constant:
             return _constant_pair(constant)
-        scale = _exact_scale(ref, mov)
-        if scale == 1.0:
+        if not exponent:
             return self._estimate_pair(ref, mov, masks, dtype)
-        # Pixels of extreme magnitude (1e-30, 1e18) under- or overflow the spectra's
-        # float32 powers (refused as "no texture", or a NaN shift): the pair is
-        # measured scaled by a power of two, which rounds nothing, and the noise
-        # reported in the images' own units.
+        # Measured scaled, the noise given and reported in the images' own units.
         scaled = copy.copy(self)
-        scaled.noise = None if self.noise is None else self.noise * scale
-        estimate = scaled._estimate_pair(ref * scale, mov * scale, masks, dtype)
-        estimate.diagnostics["noise_sigma"] /= scale
+        scaled.noise = None if self.noise is None else float(np.ldexp(self.noise, -exponent))
+        estimate = scaled._estimate_pair(ref, mov, masks, dtype)
+        estimate.diagnostics["noise_sigma"] = float(
+            np.ldexp(estimate.diagnostics["noise_sigma"], exponent)
+        )
         return estimate
 
     def _estimate_pair(
@@ -1053,13 +1057,15 @@ def _constant_pair(names: list[str]) -> ShiftEstimate:
 _SAFE_MAGNITUDE = 2.0**32
 
 
-def _exact_scale(ref: np.ndarray, mov: np.ndarray) -> float:
-    """1, or the power of two that brings the pair's largest magnitude into [0.5, 1)
-    when it lies outside ``[1 / _SAFE_MAGNITUDE, _SAFE_MAGNITUDE]``."""
+def _range_exponent(ref: np.ndarray, mov: np.ndarray) -> int:
+    """0, or the exponent ``e`` such that ``2**-e`` brings the pair's largest magnitude
+    into [0.5, 1), when it lies outside ``[1 / _SAFE_MAGNITUDE, _SAFE_MAGNITUDE]``
+    (spectra of float32 pixels of 1e-30 or 1e18 under- or overflow: "no texture", a
+    NaN shift)."""
     peak = float(max(np.max(np.abs(ref)), np.max(np.abs(mov))))
-    if 1.0 / _SAFE_MAGNITUDE <= peak <= _SAFE_MAGNITUDE:
-        return 1.0
-    return float(2.0 ** -np.frexp(peak)[1])
+    if peak == 0.0 or 1.0 / _SAFE_MAGNITUDE <= peak <= _SAFE_MAGNITUDE:
+        return 0
+    return int(np.frexp(peak)[1])
 
 
 def _is_volume(array: Any) -> bool:

@@ -595,14 +595,15 @@ def test_the_estimate_does_not_depend_on_the_pixels_units(camera, precision):
     # Images in units of 1e-12 (or 1e-30) were taken for 8-bit pixels (every value
     # rounds to level 0), their noise floored at 1/255/sqrt(12): "low SNR" and
     # standard errors of 1e8-1e26 px; in float32 those of 1e-30 and 1e18 or more
-    # under- and overflowed the spectra's powers ("no texture", a NaN shift).
+    # under- and overflowed the spectra's powers ("no texture", a NaN shift); below
+    # float32's range (1e-39) they were zero, or NaN after an overflowing 2**-e factor.
     rng = np.random.default_rng(3)
     moved = fourier_shift(camera, (1.37, -2.61))
     reference = camera[100:228, 100:228] + rng.normal(0, 0.01, (128, 128))
     moving = moved[100:228, 100:228] + rng.normal(0, 0.01, (128, 128))
     estimator = MLRefine(precision=precision)
     unit = estimator.estimate(reference, moving)
-    for scale in (1e-30, 1e-16, 1e-12, 1e-8, 1e8, 1e18, 1e30):
+    for scale in (1e-300, 1e-39, 1e-30, 1e-16, 1e-12, 1e-8, 1e8, 1e18, 1e30, 1e300):
         scaled = estimator.estimate(reference * scale, moving * scale)
         sigma = np.array(unit.uncertainty)
         assert np.all(np.abs(scaled.shift - unit.shift) <= 1e-3 * sigma), scale
