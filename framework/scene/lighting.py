@@ -224,12 +224,12 @@ def check_normals(normals: np.ndarray, faces: np.ndarray) -> None:
     ...
     lamina.errors.InputError: the normal of vertex 1 is [0.0, 0.0, 0.0]: zero or not a number (1 used vertices have such normals); correct it, or leave the normals out to have them computed
     """
-    used = np.unique(faces)
-    given = np.asarray(normals)[used]
-    finite = np.isfinite(given).all(axis=1)
-    bad = ~finite | ~(given != 0).any(axis=1)
+    given = np.asarray(normals)
+    used = np.zeros(len(given), dtype=bool)  # (a mask, not np.unique: no sort per frame)
+    used[faces] = True
+    bad = used & ~(np.isfinite(given).all(axis=1) & (given != 0).any(axis=1))
     if bad.any():
-        vertex = int(used[np.flatnonzero(bad)[0]])
+        vertex = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"the normal of vertex {vertex} is {np.asarray(normals)[vertex].tolist()}: zero or "
             f"not a number ({int(bad.sum())} used vertices have such normals); correct it, "
@@ -277,8 +277,9 @@ def shade(
                 f"normals must be a ({scene.n_vertices}, 3) array, got shape {given.shape}"
             )
         check_normals(given, faces)
-        (corners,) = rescaled_rows(given[faces].reshape(-1, 3))  # any length may be given
-        corner_normals = (corners / lengths(corners)[:, None]).reshape((*faces.shape, 3))
+        (rows,) = rescaled_rows(given)  # any length may be given
+        with np.errstate(invalid="ignore", divide="ignore"):  # (unused vertices: anything)
+            corner_normals = (rows / lengths(rows)[:, None])[faces]
     points = scene.vertices[faces]  # (F, 3, 3)
     if scene.vertex_colors is not None:
         base = scene.vertex_colors[faces]
