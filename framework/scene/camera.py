@@ -153,10 +153,12 @@ def depth_range(eye: np.ndarray, scene: Scene, projection: str) -> tuple[float, 
     if far > MAX_COORDINATE:  # the user gave the eye, not far: name what they gave
         distance = float(lengths(eye - centre))
         if distance + radius > MAX_COORDINATE:
+            fix = "scale the scene down" if radius > MAX_COORDINATE else "move the eye nearer"
             raise InputError(
                 f"eye {eye.tolist()} lies {distance:.3g} from the centre of a mesh of "
                 f"radius {radius:.3g}, so its far side lies beyond MAX_COORDINATE "
-                f"{MAX_COORDINATE:g} (lamina.limits); move the eye nearer"
+                f"{MAX_COORDINATE:g} (lamina.limits); {fix}"
             )
         far = MAX_COORDINATE  # only the margin beyond the far side is cut
-    return near, far
+    # (orthographic near may lie behind the eye; its margin is cut the same way)
+    return max(near, -MAX_COORDINATE), far

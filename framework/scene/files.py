@@ -383,7 +383,7 @@ def _load_entry(
             if camera is not None:
                 camera = moved_camera(camera, matrix)
         except InputError as error:
-            # Scale, then rotation, then translation: the first the file gives is the
+            # Scale, then translation, then rotation: the first the file gives is the
             # likeliest to have carried the mesh out (rotations at most by sqrt(3)).
             key = next(k for k in ("scale", "translate", "rotate") if k in transform)
             raise file.error(

@@ -1005,3 +1005,18 @@ def test_an_eye_given_far_from_a_large_mesh_names_the_eye_not_far(tmp_path):
         else:
             with pytest.raises(InputError, match=r"s\.toml:2 \[camera\.eye\]: eye .* far side"):
                 load_scene_file(scene_file)
+
+
+def test_depth_range_cuts_near_too_and_asks_for_a_smaller_scene_when_the_eye_cannot_help():
+    """An orthographic eye at the centre of a mesh of radius 8.7e149 got a near of
+    -1.3e150, beyond MAX_COORDINATE and named though the user never gave it; a mesh
+    whose radius alone is past the bound was told to move the eye nearer."""
+    from lamina.scene.camera import depth_range
+
+    corners = np.array([[-1, -1, -1], [1, 1, 1], [1, -1, 0]], dtype=float)
+    inside = Scene(vertices=0.5e150 * corners, faces=[[0, 1, 2]], face_colors=(1, 1, 1, 1))
+    near, far = depth_range(np.array([0.0, 0.0, 1.0]), inside, "orthographic")
+    assert (near, far) == (-MAX_COORDINATE, MAX_COORDINATE)
+    beyond = Scene(vertices=1e150 * corners, faces=[[0, 1, 2]], face_colors=(1, 1, 1, 1))
+    with pytest.raises(InputError, match="scale the scene down"):
+        depth_range(np.array([0.0, 0.0, 1.0]), beyond, "orthographic")
