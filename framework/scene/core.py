@@ -106,7 +106,8 @@ def rescaled_rows(*vectors: np.ndarray) -> tuple[np.ndarray, ...]:
     [[[0.75, 0.0, 0.0]], [[0.0, 0.25, 0.0]]]
     """
     largest = np.max([np.abs(v).max(axis=1) for v in vectors], axis=0)
-    return tuple(power_of_two_scaled(v, largest)[0] for v in vectors)
+    first, exponent = power_of_two_scaled(vectors[0], largest)
+    return (first, *(np.ldexp(np.asarray(v, np.float64), -exponent[:, None]) for v in vectors[1:]))
 
 
 def check_vertices(vertices: np.ndarray, name: str = "vertices") -> float:
