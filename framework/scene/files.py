@@ -305,7 +305,14 @@ def load_scene_file(
         scene = dataclasses.replace(scene, background=tuple(background))
 
     if len(meshes) > 1 or suggested is None:
-        suggested = frame_camera(scene)
+        try:
+            suggested = frame_camera(scene)
+        except InputError:
+            # a mesh too large for the automatic camera, placed by hand: the table's
+            # eye and target stand, with the defaults of a look-at camera
+            if not {"eye", "target"} <= camera_table.keys():
+                raise
+            suggested = Camera.look_at(eye=(0.0, 0.0, 1.0), target=(0.0, 0.0, 0.0))
     camera = _camera(file, camera_table, suggested, scene)
     return LoadedScene(
         scene=scene,

@@ -1020,3 +1020,19 @@ def test_depth_range_cuts_near_too_and_asks_for_a_smaller_scene_when_the_eye_can
     beyond = Scene(vertices=1e150 * corners, faces=[[0, 1, 2]], face_colors=(1, 1, 1, 1))
     with pytest.raises(InputError, match="scale the scene down"):
         depth_range(np.array([0.0, 0.0, 1.0]), beyond, "orthographic")
+
+
+def test_a_mesh_too_large_to_frame_loads_with_a_hand_placed_camera(tmp_path):
+    """A scene file whose [camera] gives eye and target was refused by the automatic
+    camera it never asked for ("too large to frame"); without them it still is."""
+    from lamina.scene.files import load_scene_file
+
+    (tmp_path / "tri.obj").write_text("v -1 -1 0\nv 1 1 0\nv 1 -1 0\nf 1 2 3\n")
+    mesh = '[[mesh]]\npath = "tri.obj"\nscale = 2e149\n'
+    placed = '[camera]\neye = [0, 0, 1]\ntarget = [0, 0, 0]\nprojection = "orthographic"\n'
+    (tmp_path / "s.toml").write_text(placed + "ortho_height = 1e149\n" + mesh)
+    camera = load_scene_file(tmp_path / "s.toml").camera
+    assert camera.eye == (0.0, 0.0, 1.0) and camera.far <= MAX_COORDINATE
+    (tmp_path / "s.toml").write_text(mesh)
+    with pytest.raises(InputError, match="too large to frame"):
+        load_scene_file(tmp_path / "s.toml")
