@@ -10,6 +10,12 @@ group and are created by kind and name::
 
 from __future__ import annotations
 
+# The guard goes first: Ctrl-C while the imports below run is one line, not a traceback.
+# ruff: noqa: E402
+from lamina.startup import guard_startup
+
+guard_startup()
+
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 

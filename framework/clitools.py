@@ -18,6 +18,7 @@ import click
 from lamina.errors import InputError
 from lamina.journal import discard_partial_writes, writes_mark, writes_since
 from lamina.limits import LIMITS, MAX_IMAGE_SIDE
+from lamina.startup import end_startup_guard
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -258,6 +259,7 @@ def standalone(invoke: Callable[[], Any], *, hard_exit: bool = False) -> NoRetur
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
     try:
+        end_startup_guard()  # from here Ctrl-C is a KeyboardInterrupt, handled below
         # The wakeup pipe and non-blocking fds it needs are POSIX's.
         watch = in_main and os.name == "posix"
         with _stop_promptly(mark) if watch else contextlib.nullcontext():

