@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -75,6 +76,15 @@ class LaminaGroup(click.Group):
                     f"out of memory ({reason}); free memory, use smaller inputs, or set "
                     "LAMINA_MEMORY_LIMIT so that lamina refuses such sizes up front"
                 ),
+                traceback=bool(ctx.params.get("traceback")),
+            )
+        except OSError as error:
+            # Writes through lamina.io say this themselves; a library's own file (a
+            # cache, an encoder's temporary file) on a full disk is a failed run too.
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            _fail(
+                LaminaError(f"the disk is full ({error}); free some space and run again"),
                 traceback=bool(ctx.params.get("traceback")),
             )
 

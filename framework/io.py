@@ -7,6 +7,7 @@ bit depth on the way in and back on the way out.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import io
 import itertools
@@ -24,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from lamina.errors import InputError
+from lamina.errors import InputError, LaminaError
 from lamina.journal import begin_write, end_write, record_write
 from lamina.memory import array_bytes, check_allocation
 
@@ -123,7 +124,21 @@ def _open_beside(target: str) -> tuple[int, str]:
             os.makedirs(folder, exist_ok=True)
             return _create_beside(folder, os.path.basename(target))
     except OSError as error:
-        raise InputError(f"cannot write {target!r}: {error.strerror or error}") from None
+        raise _write_error(target, error) from None
+
+
+#: Errors of a write that say the machine failed, not the path the user named: the
+#: run failed (exit 1); a missing folder, permissions or a read-only disk are bad input.
+_FAILED_RUN_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+
+
+def _write_error(target: str, error: OSError) -> LaminaError:
+    """One line for a write that failed: :class:`LaminaError` (a failed run) when the
+    disk is full or failing, :class:`InputError` (bad input) otherwise."""
+    message = f"cannot write {target!r}: {error.strerror or error}"
+    if error.errno in _FAILED_RUN_ERRNOS:
+        return LaminaError(f"{message}; the file was not written (any older one is intact)")
+    return InputError(message)
 
 
 @contextlib.contextmanager
@@ -145,7 +160,7 @@ def _replacing(path: str | os.PathLike[str], *, durable: bool) -> Iterator[int]:
         # Disk full, permissions, a folder in the way: the old file (if any) is intact.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-        raise InputError(f"cannot write {target!r}: {error.strerror or error}") from None
+        raise _write_error(target, error) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)

@@ -4,6 +4,8 @@ infinity in float options, a full disk. Each case failed before its fix."""
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import textwrap
@@ -14,7 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from lamina.cli import main
-from lamina.errors import InputError
+from lamina.errors import InputError, LaminaError
+from lamina.io import write_image
 from lamina.kinds.estimate import select_channel
 
 _SCRIPT = textwrap.dedent(
@@ -97,3 +100,70 @@ def test_estimate_refuses_a_channel_a_grey_image_lacks(tmp_path: Path, channel: 
     result = CliRunner().invoke(main, ["estimate", *map(str, paths), "--channel", channel])
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("lamina: error: --channel") and result.stderr.count("\n") == 1
+
+
+def _full_disk(monkeypatch: pytest.MonkeyPatch, code: int = errno.ENOSPC) -> None:
+    real_write = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        if fd > 2:  # files, not stdout or stderr
+            raise OSError(code, os.strerror(code))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EIO])
+def test_a_full_disk_is_a_failed_run_not_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    target = tmp_path / "out.npy"
+    _full_disk(monkeypatch, code)
+    with pytest.raises(LaminaError) as caught:
+        write_image(target, np.zeros((4, 4), np.float32))
+    assert not isinstance(caught.value, InputError) and caught.value.exit_code == 1
+    assert os.strerror(code) in str(caught.value) and list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_under_a_command_exits_1_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "in.npy"
+    np.save(source, np.random.default_rng(0).random((8, 8), dtype=np.float32))
+    _full_disk(monkeypatch)
+    result = CliRunner().invoke(
+        main, ["resize", str(source), str(tmp_path / "out.npy"), "--scale", "2"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("\n") == 1 and "No space left on device" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]
+
+
+def test_a_read_only_or_missing_place_is_still_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _full_disk(monkeypatch, errno.EROFS)
+    with pytest.raises(InputError):
+        write_image(tmp_path / "out.npy", np.zeros((4, 4), np.float32))
+
+
+def test_a_full_disk_outside_lamina_io_is_one_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a library writing its own file (a cache, an encoder's temporary file) meets it.
+    import lamina.kinds.resize as resize
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/tmp/cache")
+
+    source = tmp_path / "in.npy"
+    np.save(source, np.zeros((8, 8), np.float32))
+    monkeypatch.setattr(resize, "write_image", full)
+    result = CliRunner().invoke(
+        main, ["resize", str(source), str(tmp_path / "o.npy"), "--scale", "2"]
+    )
+    assert result.exit_code == 1, result.output
+    assert (
+        result.stderr.startswith("lamina: error: the disk is full")
+        and result.stderr.count("\n") == 1
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from lamina import ConfigError, InputError
+from lamina import ConfigError, InputError, LaminaError
 from lamina.cli import main
 from lamina.pipeline import load_pipeline, parse_pipeline, run_pipeline
 
@@ -176,8 +176,10 @@ def test_disk_full_leaves_no_half_written_file(
             return os.write(fd, data)
 
     monkeypatch.setattr(lamina.io, "os", DiskFull())
-    with pytest.raises(InputError, match="No space left on device"):
+    # A full disk is a failed run (exit 1), not bad input.
+    with pytest.raises(LaminaError, match="No space left on device") as failed:
         run_pipeline(load_pipeline(workdir / "shifts.toml"), workdir / "out", progress=False)
+    assert not isinstance(failed.value, InputError)
     assert not list((workdir / "out").rglob("*.part"))
     monkeypatch.undo()
     resumed = run_pipeline(load_pipeline(workdir / "shifts.toml"), workdir / "out", progress=False)

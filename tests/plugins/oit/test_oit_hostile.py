@@ -9,6 +9,7 @@ written. Seeded grids: raise ``SEEDS`` to widen them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import re
 import struct
@@ -551,9 +552,9 @@ def test_damaged_meshes_are_refused_or_render_lit_without_a_warning(tmp_path, ki
 def test_a_viewer_that_cannot_be_written_takes_the_images_with_it(
     tmp_path, monkeypatch, output, orbit
 ):
-    """A full disk while writing the --show viewer: one line, exit 2 (lamina.io reports
-    every OSError of a write as an InputError on the output path), and neither the
-    still, the numbered frames nor the animation is left behind."""
+    """A full disk while writing the --show viewer: one line, exit 1 (a failed run:
+    lamina.io reports a full disk as a LaminaError on the output path), and neither
+    the still, the numbered frames nor the animation is left behind."""
     from lamina.scene import frames
 
     def full_disk(path, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -561,12 +562,12 @@ def test_a_viewer_that_cannot_be_written_takes_the_images_with_it(
 
         with atomic_write(path, "w") as handle:
             handle.write("<!doctype html>")
-            raise OSError("No space left on device")
+            raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(frames, "write_viewer", full_disk)
     result = invoke("procedural:stacked_quads:2", "-o", str(tmp_path / output), "--size", "8x6",
                     "--renderer", "reference", *orbit, "--show")  # fmt: skip
-    assert result.exit_code == 2 and "No space left" in result.stderr, result.output
+    assert result.exit_code == 1 and "No space left" in result.stderr, result.output
     assert result.stderr.count("\n") == 1
     assert not any(tmp_path.iterdir())
 

@@ -654,7 +654,9 @@ def test_a_failed_write_leaves_the_previous_outputs_whole(
         return real(source, target, *args, **kwargs)
 
     monkeypatch.setattr(os, "replace", refuse_the_plot)
-    refused(run(command, *inputs, *first, out, *second), plot.name, error.strerror)
+    # a full disk is a failed run (exit 1), a permission bad input (exit 2)
+    code = 1 if error.errno == 28 else 2
+    refused(run(command, *inputs, *first, out, *second), plot.name, error.strerror, code=code)
     # the data is not replaced alone: data and a plot of two different runs
     assert (out.read_bytes(), plot.read_bytes()) == old
     assert listing(tmp_path) == {path.name for path in (*inputs, out, plot)}
