@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import signal
 import sys
@@ -31,6 +32,7 @@ __all__ = [
     "check_output_folder",
     "emit_json",
     "error_line",
+    "finite_float",
     "json_option",
     "limited",
     "parse_settings",
@@ -124,19 +126,49 @@ class _NamesLimit:
             return super().convert(value, param, ctx)  # type: ignore[misc]
         except click.BadParameter as error:
             number = self.base.convert(value, param, ctx)  # not a number: click's message
-            if number <= LIMITS[self.limit].value:
+            if not math.isfinite(number) or number <= LIMITS[self.limit].value:
                 raise
             raise click.BadParameter(
                 f"{error.message.rstrip('.')} (lamina.limits.{self.limit}).", ctx=ctx, param=param
             ) from None
 
 
+class _FiniteFloat(click.FloatRange):
+    """A click float range that refuses NaN and infinity first: click's ranges let
+    NaN through (every comparison with it is false), and an open top lets in ``inf``."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
 class _LimitedInt(_NamesLimit, click.IntRange):
     base = click.INT
 
 
-class _LimitedFloat(_NamesLimit, click.FloatRange):
+class _LimitedFloat(_NamesLimit, _FiniteFloat):
     base = click.FLOAT
+
+
+def finite_float(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> click.FloatRange:
+    """A click type for a float option: a finite number in ``low``..``high`` (either
+    bound optional, open or closed); NaN and infinity are refused naming the option.
+    Every float option of lamina's commands uses it (or :func:`limited`).
+
+    >>> finite_float(0, low_open=True).convert("nan", None, None)
+    Traceback (most recent call last):
+    ...
+    click.exceptions.BadParameter: 'nan' is not a finite number
+    """
+    return _FiniteFloat(low, high, min_open=low_open, max_open=high_open)
 
 
 def limited(limit: str, *, low: float = 1, low_open: bool = False, floats: bool = False) -> Any:

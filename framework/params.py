@@ -5,6 +5,7 @@ values against their hints, and :class:`Parameterized`, the one ``get_params`` /
 from __future__ import annotations
 
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -312,10 +313,13 @@ def coerce_value(value: Any, annotation: Any) -> Any:
     if annotation is float:
         if isinstance(value, bool):
             raise TypeError("a boolean is not a float")
-        if isinstance(value, (int, float)) or hasattr(value, "__float__"):
-            return float(value)
-        if isinstance(value, str):
-            return float(value)
+        if isinstance(value, (int, float, str)) or hasattr(value, "__float__"):
+            number = float(value)
+            # Every comparison with NaN is false, so no range check would refuse it;
+            # infinity stays (a parameter may mean "no bound" by it).
+            if math.isnan(number):
+                raise ValueError("NaN is not a number a parameter can take")
+            return number
         raise TypeError("not a number")
     if annotation is str:
         if isinstance(value, str):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +15,7 @@ from lamina.clitools import (
     check_output_file,
     check_output_folder,
     emit_json,
+    finite_float,
     json_option,
     parse_settings,
     parse_size,
@@ -106,7 +106,12 @@ def _default_depth(depth: int, target: Path) -> int:
 @click.argument(
     "paths", nargs=-1, required=True, metavar="INPUT... OUTPUT", type=click.Path(path_type=Path)
 )
-@click.option("--scale", "factor", type=float, help="Scale factor for both axes, e.g. 2 or 0.5.")
+@click.option(
+    "--scale",
+    "factor",
+    type=finite_float(0, low_open=True),
+    help="Scale factor for both axes, e.g. 2 or 0.5.",
+)
 @click.option("--size", "size_text", metavar="WxH", help="Output size in pixels, e.g. 1920x1080.")
 @click.option(
     "--interpolator",
@@ -149,8 +154,6 @@ def resize(
         raise InputError("resize needs at least one INPUT and an OUTPUT")
     if (factor is None) == (size_text is None):
         raise InputError("give exactly one of --scale and --size")
-    if factor is not None and not (math.isfinite(factor) and factor > 0):
-        raise InputError(f"--scale must be a finite number above 0, got {factor}")
     size = parse_size(size_text) if size_text is not None else None
     params: dict[str, Any] = parse_settings(settings)
     interpolator = lamina.create("interpolator", name, **params)

@@ -21,6 +21,7 @@ import lamina
 from lamina.clitools import (
     check_output_file,
     emit_json,
+    finite_float,
     json_option,
     limited,
     parse_settings,
@@ -245,14 +246,6 @@ def _frame_path(output: Path, frame: int, frames: int) -> Path:
     return output.with_name(f"{output.stem}_{frame:0{digits}d}{output.suffix}")
 
 
-def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    """Refuse NaN and infinity, which click's float ranges let through (every comparison
-    with NaN is false)."""
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a finite number", ctx=ctx, param=param)
-    return value
-
-
 def _view_options(function: Any) -> Any:
     """The camera, colour, lighting and sampling options of ``lamina render``."""
     options = [
@@ -261,32 +254,28 @@ def _view_options(function: Any) -> Any:
         click.option("--up", metavar="X,Y,Z", help="Camera up direction."),
         click.option(
             "--fov",
-            type=click.FloatRange(0, 180, min_open=True, max_open=True),
-            callback=_finite,
+            type=finite_float(0, 180, low_open=True, high_open=True),
             metavar="DEG",
             help="Vertical field of view in degrees.",
         ),
         click.option("--ortho", is_flag=True, help="Orthographic projection (same framing)."),
         click.option(
             "--azimuth",
-            type=float,
-            callback=_finite,
+            type=finite_float(),
             default=0.0,
             metavar="DEG",
             help="Turn the camera about the up axis through the target.",
         ),
         click.option(
             "--elevation",
-            type=float,
-            callback=_finite,
+            type=finite_float(),
             default=0.0,
             metavar="DEG",
             help="Turn the camera up over the target.",
         ),
         click.option(
             "--zoom",
-            type=click.FloatRange(0, min_open=True),
-            callback=_finite,
+            type=finite_float(0, low_open=True),
             default=1.0,
             help="Zoom factor (>1 narrows the view).",
         ),
@@ -303,8 +292,7 @@ def _view_options(function: Any) -> Any:
         ),
         click.option(
             "--edge-opacity",
-            type=click.FloatRange(0, 1),
-            callback=_finite,
+            type=finite_float(0, 1),
             help="Make surfaces seen edge-on more opaque (0: off, 1: opaque). Default: the "
             "scene file's [lighting], else 0.",
         ),
@@ -346,8 +334,7 @@ def _view_options(function: Any) -> Any:
 )
 @click.option(
     "--opacity",
-    type=float,
-    callback=_finite,
+    type=finite_float(),
     help="Override the opacity of every face, in [0, 1].",
 )
 @_view_options
@@ -370,7 +357,6 @@ def _view_options(function: Any) -> Any:
 )
 @click.option(
     "--fps", type=limited("MAX_FPS", floats=True), default=20.0, show_default=True,
-    callback=_finite,
     help="Frames per second of --orbit animations and the --show viewer.",
 )  # fmt: skip
 @click.option(

@@ -19,6 +19,7 @@ import lamina
 from lamina.clitools import (
     check_output_file,
     emit_json,
+    finite_float,
     json_option,
     print_table,
     set_option,
@@ -144,7 +145,12 @@ def locate(
     help="Track only this region (rows Y0..Y1-1, columns X0..X1-1); repeat for one "
     "series per region.",
 )
-@click.option("--pixel-size", type=float, default=None, help="Size of one pixel in UNIT.")
+@click.option(
+    "--pixel-size",
+    type=finite_float(0, low_open=True),
+    default=None,
+    help="Size of one pixel in UNIT.",
+)
 @click.option(
     "--unit",
     default="px",
@@ -153,7 +159,7 @@ def locate(
 )
 @click.option(
     "--fps",
-    type=float,
+    type=finite_float(0, low_open=True),
     default=None,
     help="Frames per second: time in seconds and velocity in UNIT per second. Without "
     "it, a single video's own timestamps give them (variable frame rate included).",
@@ -221,9 +227,6 @@ def track(
 
     if as_json and csv_path:
         raise click.UsageError("--json and --csv are exclusive")
-    for name, value in (("--pixel-size", pixel_size), ("--fps", fps)):
-        if value is not None and not (np.isfinite(value) and value > 0):
-            raise InputError(f"{name} must be a finite number > 0, got {value}")
     if pixel_size is None and unit != "px":
         raise InputError(
             f"--unit {unit!r} needs --pixel-size (the size of one pixel in {unit}); "
@@ -518,14 +521,14 @@ def _write_together(files: dict[Path, bytes]) -> None:
 @set_option
 @click.option(
     "--pixel-size",
-    type=float,
+    type=finite_float(0, low_open=True),
     default=None,
     help="Size of one pixel in UNIT, to state the precision physically.",
 )
 @click.option("--unit", default="m", show_default=True, help="Unit of --pixel-size and --target.")
 @click.option(
     "--target",
-    type=float,
+    type=finite_float(0, low_open=True),
     default=None,
     help="Precision wanted (in UNIT with --pixel-size, else px).",
 )

@@ -11,14 +11,18 @@ import sys
 import textwrap
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import lamina
 from lamina.cli import main
+from lamina.clitools import finite_float
 from lamina.errors import InputError, LaminaError
 from lamina.io import write_image
 from lamina.kinds.estimate import select_channel
+from lamina.params import coerce_value
 
 _SCRIPT = textwrap.dedent(
     """
@@ -167,3 +171,63 @@ def test_a_full_disk_outside_lamina_io_is_one_line_and_exit_1(
         result.stderr.startswith("lamina: error: the disk is full")
         and result.stderr.count("\n") == 1
     )
+
+
+def _float_options() -> list[tuple[tuple[str, ...], str, click.ParamType]]:
+    """Every float option of every lamina command (host, kinds and plugins)."""
+    context = click.Context(main)
+    found = []
+
+    def walk(command: click.Command, path: tuple[str, ...]) -> None:
+        if isinstance(command, click.Group):
+            for name in command.list_commands(context):
+                sub = command.get_command(context, name)
+                if sub is not None:
+                    walk(sub, (*path, name))
+            return
+        for param in command.params:
+            if isinstance(param.type, click.types.FloatParamType):
+                found.append((path, param.opts[0], param.type))
+
+    walk(main, ())
+    return found
+
+
+_FLOAT_OPTIONS = _float_options()
+# plugins/torch_vae's options are another area's; reported, and strict so that the
+# fix shows here.
+_ELSEWHERE = {("vae",): "torch_vae's CLI declares type=float: NaN and inf pass"}
+
+
+@pytest.mark.parametrize(
+    ("path", "option", "kind"),
+    [
+        pytest.param(*row, marks=[pytest.mark.xfail(strict=True, reason=_ELSEWHERE[row[0]])])
+        if row[0] in _ELSEWHERE
+        else row
+        for row in _FLOAT_OPTIONS
+    ],
+    ids=[f"{' '.join(path)} {option}" for path, option, _ in _FLOAT_OPTIONS],
+)
+def test_every_float_option_refuses_nan_and_infinity(
+    path: tuple[str, ...], option: str, kind: click.ParamType
+) -> None:
+    assert isinstance(kind, finite_float().__class__), kind  # the one mechanism
+    for value in ("nan", "inf", "-inf", "NaN"):
+        result = CliRunner().invoke(main, [*path, f"{option}={value}"])
+        assert result.exit_code == 2, (value, result.output)
+        assert result.stderr.count("\n") == 1 and option in result.stderr, result.stderr
+        assert "is not a finite number" in result.stderr
+
+
+def test_the_float_options_are_found() -> None:
+    # The walk above must see the commands it is meant to guard.
+    names = {(path, option) for path, option, _ in _FLOAT_OPTIONS}
+    assert {(("render",), "--zoom"), (("resize",), "--scale"), (("track",), "--fps")} <= names
+
+
+def test_a_nan_component_parameter_is_refused_naming_it() -> None:
+    for value in ("nan", float("nan")):
+        with pytest.raises(InputError, match=r"parameter 'cval'.*NaN"):
+            lamina.create("interpolator", "bilinear", cval=value)
+    assert coerce_value("inf", float) == float("inf")  # "no bound" stays a component's call

@@ -494,8 +494,8 @@ def test_scales_that_overflow_the_series_are_refused(stack, options, option, fix
     if option == "--fps" and not float(options[1]) > 0.0:
         # Only a subnormal rate overflows the times, and once Taichi has set the CPU to
         # flush subnormals (any earlier render in this process) it reads as 0: refused
-        # as not positive, naming --fps all the same.
-        refused(result, option, "> 0")
+        # as not positive (click's range, x>0), naming --fps all the same.
+        refused(result, option, "x>0")
         return
     refused(result, option, "overflow", fix)
 
