@@ -17,7 +17,7 @@ import math
 import os
 import re
 import struct
-import warnings
+import threading
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -317,10 +317,7 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         raise
     except Exception as error:
         raise InputError(f"image {str(source)!r} cannot be read: {error}") from None
-    if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[2] not in (1, 2, 3, 4)):
-        raise InputError(
-            f"image {str(source)!r} has shape {data.shape}; expected (H, W) or (H, W, C) with C <= 4"
-        )
+    _check_shape(source, data.shape)
     if data.size == 0:
         raise InputError(f"image {str(source)!r} is empty: shape {data.shape}")
     if data.dtype == np.uint8:
@@ -335,6 +332,14 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
             raise InputError(f"image {str(source)!r} contains NaN or infinite values")
         return image, 32
     raise InputError(f"image {str(source)!r} has unsupported pixel type {data.dtype}")
+
+
+def _check_shape(source: Path, shape: tuple[int, ...]) -> None:
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 2, 3, 4)):
+        raise InputError(
+            f"image {str(source)!r} has shape {tuple(shape)}; expected (H, W) or (H, W, C) "
+            "with C <= 4"
+        )
 
 
 def _decode(source: Path, suffix: str) -> np.ndarray:
@@ -357,8 +362,44 @@ def _decode(source: Path, suffix: str) -> np.ndarray:
         if not tif.series:
             raise InputError(f"image {str(source)!r} holds no image data")
         series = tif.series[0]
+        _check_shape(source, series.shape)  # a stack of pages is refused before it is read
         _check_declared(source, series.shape, series.dtype)
+        _check_tiff_data(source, series)
         return series.asarray()
+
+
+def _check_tiff_data(source: Path, series: Any) -> None:
+    """Refuse a TIFF whose pixel data, as its header places it, runs past the end of the
+    file, or whose uncompressed strips hold fewer bytes than its declared size (an
+    edited width or height): tifffile would allocate the declared size and then fail
+    reading, or decode garbage."""
+    size = source.stat().st_size
+    if series.dataoffset is not None:  # one contiguous block of uncompressed samples
+        spans = [(int(series.dataoffset), int(series.nbytes))]
+        declared = int(series.nbytes)
+    else:
+        spans = [
+            (int(offset), int(count))
+            for page in series.pages
+            for offset, count in zip(
+                getattr(page, "dataoffsets", ()), getattr(page, "databytecounts", ()), strict=False
+            )
+        ]
+        uncompressed = all(getattr(page, "compression", 1) == 1 for page in series.pages)
+        declared = int(series.nbytes) if uncompressed else 0
+    end = max((offset + count for offset, count in spans), default=0)
+    if end > size:
+        raise InputError(
+            f"image {str(source)!r} is truncated: its header places pixel data up to byte "
+            f"{end:,}, the file holds {size:,} bytes"
+        )
+    stored = sum(count for _, count in spans)
+    if stored < declared:
+        raise InputError(
+            f"image {str(source)!r} is damaged: its header declares {declared:,} bytes of "
+            f"pixels ({' x '.join(map(str, series.shape))} {series.dtype}), its strips hold "
+            f"{stored:,}"
+        )
 
 
 @contextlib.contextmanager
@@ -582,15 +623,32 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 def _read_png8(path: Path) -> np.ndarray:
     from PIL import Image
 
-    # lamina.memory has already judged the declared size; Pillow's own
-    # bomb warning would only be noise on stderr.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
-            if image.mode in ("P", "PA"):
-                transparent = image.mode == "PA" or "transparency" in image.info
-                return np.asarray(image.convert("RGBA" if transparent else "RGB"))
-            return np.asarray(image)
+    # lamina.memory has already judged the declared size; Pillow's own bomb check
+    # (in open: a warning, then an error past 2 x 89.5 megapixels) would refuse a
+    # large image the memory guard let through.
+    with _pillow_pixel_limit_off(Image):
+        opened = Image.open(path)
+    with opened as image:
+        if image.mode in ("P", "PA"):
+            transparent = image.mode == "PA" or "transparency" in image.info
+            return np.asarray(image.convert("RGBA" if transparent else "RGB"))
+        return np.asarray(image)
+
+
+_PILLOW_LIMIT = threading.Lock()
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit_off(image_module: Any) -> Iterator[None]:
+    """Pillow's process-wide ``MAX_IMAGE_PIXELS`` off while lamina opens a file whose
+    size it has checked, and back as it was (other code may rely on it)."""
+    with _PILLOW_LIMIT:
+        limit = image_module.MAX_IMAGE_PIXELS
+        image_module.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            image_module.MAX_IMAGE_PIXELS = limit
 
 
 def _read_png16(path: Path) -> np.ndarray:

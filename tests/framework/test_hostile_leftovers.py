@@ -20,7 +20,7 @@ import lamina
 from lamina.cli import main
 from lamina.clitools import finite_float
 from lamina.errors import InputError, LaminaError
-from lamina.io import write_image
+from lamina.io import read_image, write_image
 from lamina.kinds.estimate import select_channel
 from lamina.params import coerce_value
 
@@ -231,3 +231,83 @@ def test_a_nan_component_parameter_is_refused_naming_it() -> None:
         with pytest.raises(InputError, match=r"parameter 'cval'.*NaN"):
             lamina.create("interpolator", "bilinear", cval=value)
     assert coerce_value("inf", float) == float("inf")  # "no bound" stays a component's call
+
+
+def _edited_tiff(
+    tmp_path: Path, *, writer: str, width: int, height: int, keep: int | None = None
+) -> Path:
+    """A 64 x 64 8-bit TIFF whose header says ``width`` x ``height``, cut to ``keep`` bytes."""
+    import struct
+
+    import tifffile
+    from PIL import Image
+
+    source = tmp_path / f"{writer}.tif"
+    pixels = (np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64)
+    if writer == "pillow":
+        Image.fromarray(pixels).save(source)
+    else:
+        tifffile.imwrite(source, pixels, compression="zlib" if writer == "zlib" else None)
+    data = bytearray(source.read_bytes())
+    with tifffile.TiffFile(source) as tif:
+        tags = {code: tif.pages[0].tags[code] for code in (256, 257)}
+    for code, value in ((256, width), (257, height)):
+        struct.pack_into(
+            "<H" if tags[code].dtype == 3 else "<I", data, tags[code].valueoffset, value
+        )
+    edited = tmp_path / f"edited-{writer}.tif"
+    edited.write_bytes(bytes(data[:keep]))
+    return edited
+
+
+@pytest.mark.parametrize("writer", ["tifffile", "pillow"])
+@pytest.mark.parametrize("side", [4000, 60000])
+def test_a_tiff_header_edited_to_a_huge_size_is_refused_before_allocating(
+    tmp_path: Path, writer: str, side: int
+) -> None:
+    import tracemalloc
+
+    path = _edited_tiff(tmp_path, writer=writer, width=side, height=side)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="is truncated"):
+            read_image(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**22, peak  # nothing of the declared size (16 MB .. 3.6 GB)
+
+
+@pytest.mark.parametrize("writer", ["tifffile", "pillow", "zlib"])
+def test_a_truncated_tiff_is_one_clear_error(tmp_path: Path, writer: str) -> None:
+    (tmp_path / "whole").mkdir()
+    whole = _edited_tiff(tmp_path / "whole", writer=writer, width=64, height=64)
+    size = whole.stat().st_size
+    path = _edited_tiff(tmp_path, writer=writer, width=64, height=64, keep=size - 30)
+    with pytest.raises(InputError, match="is truncated"):
+        read_image(path)
+    assert read_image(whole)[0].shape == (64, 64)
+
+
+def test_a_tiff_stack_is_refused_by_its_header(tmp_path: Path) -> None:
+    import tifffile
+
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.zeros((3, 8, 8), np.uint8), photometric="minisblack")
+    with pytest.raises(InputError, match=r"shape \(3, 8, 8\)"):
+        read_image(path)
+
+
+def test_a_png_past_pillows_pixel_limit_is_read_when_memory_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pillow refuses past 2 x MAX_IMAGE_PIXELS (179 megapixels: a 14k x 14k scan);
+    # lamina's memory guard is the judge. A small limit stands in for the large image.
+    from PIL import Image
+
+    path = tmp_path / "big.png"
+    image = np.random.default_rng(0).random((64, 64), dtype=np.float32)
+    write_image(path, image)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    np.testing.assert_allclose(read_image(path)[0], np.round(image * 255) / 255, atol=1e-7)
+    assert Image.MAX_IMAGE_PIXELS == 100  # given back as it was
