@@ -32,6 +32,7 @@ from lamina.memory import array_bytes, check_allocation
 __all__ = [
     "IMAGE_SUFFIXES",
     "atomic_write",
+    "check_tiff_pages",
     "dumps_json",
     "quiet_logger",
     "read_image",
@@ -364,42 +365,49 @@ def _decode(source: Path, suffix: str) -> np.ndarray:
         series = tif.series[0]
         _check_shape(source, series.shape)  # a stack of pages is refused before it is read
         _check_declared(source, series.shape, series.dtype)
-        _check_tiff_data(source, series)
+        check_tiff_pages(list(series.pages), name=f"image {str(source)!r}")
         return series.asarray()
 
 
-def _check_tiff_data(source: Path, series: Any) -> None:
-    """Refuse a TIFF whose pixel data, as its header places it, runs past the end of the
-    file, or whose uncompressed strips hold fewer bytes than its declared size (an
-    edited width or height): tifffile would allocate the declared size and then fail
-    reading, or decode garbage."""
-    size = source.stat().st_size
-    if series.dataoffset is not None:  # one contiguous block of uncompressed samples
-        spans = [(int(series.dataoffset), int(series.nbytes))]
-        declared = int(series.nbytes)
-    else:
-        spans = [
-            (int(offset), int(count))
-            for page in series.pages
-            for offset, count in zip(
-                getattr(page, "dataoffsets", ()), getattr(page, "databytecounts", ()), strict=False
+def check_tiff_pages(pages: list[Any], *, name: str) -> None:
+    """Refuse, before anything is decoded, TIFF pages that tifffile would allocate
+    for and then fail on: pixel data that the tags place past the end of the file (a
+    cut file), uncompressed strips holding fewer bytes than the page's declared size
+    (an edited width or height), a compression tifffile cannot decode here.
+
+    ``name`` names the file in the :class:`InputError` (``"image 'a.tif'"``).
+    """
+    from tifffile import COMPRESSION, TIFF
+
+    for index, page in enumerate(pages):
+        where = f"page {index} of {name}"
+        size = page.parent.filehandle.size
+        offsets, counts = page.dataoffsets, page.databytecounts
+        end = max((o + n for o, n in zip(offsets, counts, strict=False)), default=0)
+        if end > size:
+            raise InputError(
+                f"{where} is damaged (truncated): its pixels end at byte {end:,} of a "
+                f"{size:,}-byte file; copy or export it again"
             )
-        ]
-        uncompressed = all(getattr(page, "compression", 1) == 1 for page in series.pages)
-        declared = int(series.nbytes) if uncompressed else 0
-    end = max((offset + count for offset, count in spans), default=0)
-    if end > size:
-        raise InputError(
-            f"image {str(source)!r} is truncated: its header places pixel data up to byte "
-            f"{end:,}, the file holds {size:,} bytes"
-        )
-    stored = sum(count for _, count in spans)
-    if stored < declared:
-        raise InputError(
-            f"image {str(source)!r} is damaged: its header declares {declared:,} bytes of "
-            f"pixels ({' x '.join(map(str, series.shape))} {series.dtype}), its strips hold "
-            f"{stored:,}"
-        )
+        if page.compression == COMPRESSION.NONE and sum(counts) < page.nbytes:
+            raise InputError(
+                f"{where} is damaged (edited): its header declares {page.nbytes:,} bytes of "
+                f"pixels ({' x '.join(map(str, page.shape))} {page.dtype}), its strips hold "
+                f"{sum(counts):,}; copy or export it again"
+            )
+        try:
+            TIFF.DECOMPRESSORS[page.compression]
+        except KeyError:
+            if not isinstance(page.compression, COMPRESSION):
+                raise InputError(
+                    f"{where} is damaged: it declares an unknown compression "
+                    f"({int(page.compression)}); copy or export it again"
+                ) from None
+            raise InputError(
+                f"{where} is {page.compression.name}-compressed, which tifffile decodes "
+                "only with the imagecodecs package: pip install imagecodecs, or save it "
+                "uncompressed"
+            ) from None
 
 
 @contextlib.contextmanager

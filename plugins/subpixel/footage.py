@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
+from lamina.io import check_tiff_pages
 from lamina.memory import array_bytes, check_allocation
 from lamina.plugins.subpixel.checks import MIN_SIZE
 
@@ -375,9 +376,8 @@ def _read_tiff(path: str, progress: Progress) -> list[np.ndarray]:
             needed = sum(2 * array_bytes(page.shape, np.float32) for page in pages)
             check_allocation(needed, what=f"the frames of {path!r}", fix=_FEWER)
             damage.check()
-            _within_file(pages, path, size)
+            check_tiff_pages(pages, name=f"file {path!r}")
             _same_pixel_type(pages, path)
-            _decodable(pages, path)
             decoded = [
                 _channel_last(page.asarray(), page.axes)
                 for page in progress(pages, description=f"reading {Path(path).name}")
@@ -433,40 +433,6 @@ def _tifffile_damage(path: str) -> Iterator[_Damage]:
         logger.propagate = propagate
         for record in handler.records:
             logging.getLogger("lamina").info("%s: %s", path, record.getMessage())
-
-
-def _within_file(pages: list[Any], path: str, size: int) -> None:
-    """Refuse a page whose pixel data its tags place past the end of the file (a
-    cut file whose page chain survived), before anything is decoded."""
-    for index, page in enumerate(pages):
-        ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts, strict=False)]
-        if max(ends, default=0) > size:
-            raise InputError(
-                f"file {path!r} is damaged (truncated): the pixels of page {index} end at byte "
-                f"{max(ends)} of a {size}-byte file; copy or export it again"
-            )
-
-
-def _decodable(pages: list[Any], path: str) -> None:
-    """Refuse, before decoding, a page whose compression tifffile cannot decode
-    here: LZW and JPEG need the optional imagecodecs package (the file is fine);
-    a code no TIFF reader knows is a damaged tag."""
-    from tifffile import COMPRESSION, TIFF
-
-    for index, page in enumerate(pages):
-        try:
-            TIFF.DECOMPRESSORS[page.compression]
-        except KeyError:
-            if not isinstance(page.compression, COMPRESSION):
-                raise InputError(
-                    f"file {path!r} is damaged or not a TIFF stack: page {index} declares an "
-                    f"unknown compression ({int(page.compression)}); copy or export it again"
-                ) from None
-            raise InputError(
-                f"file {path!r}: page {index} is {page.compression.name}-compressed, which "
-                "tifffile decodes only with the imagecodecs package: pip install imagecodecs, "
-                "or save the stack uncompressed"
-            ) from None
 
 
 def _same_pixel_type(pages: list[Any], path: str) -> None:
