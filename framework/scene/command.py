@@ -113,6 +113,7 @@ class _Job:
     render_size: tuple[int, int]  # size times the supersampling factor
     samples: int
     settings: dict[str, str]
+    corners: Any = None  # the scene's corner normals when lit: one geometry, every view
 
 
 def _vector(
@@ -157,6 +158,7 @@ def _prepare(
     from lamina.scene.camera import fit_depth_range
     from lamina.scene.colors import recolor
     from lamina.scene.files import DEFAULT_SIZE, load
+    from lamina.scene.lighting import corner_normals
 
     values = parse_settings(settings)
     shape = parse_size(size) if size is not None else None
@@ -183,7 +185,10 @@ def _prepare(
     if view.eye or view.target or view.azimuth or view.elevation:
         camera = fit_depth_range(camera, lit_scene)
     lighting = _lighting(view, loaded)
-    return _Job(loaded, lit_scene, camera, lighting, final, render_size, view.samples, values)
+    corners = None if lighting is None else corner_normals(lit_scene, loaded.normals)
+    return _Job(
+        loaded, lit_scene, camera, lighting, final, render_size, view.samples, values, corners
+    )
 
 
 def _create_renderer(name: str, settings: dict[str, str]) -> Any:
@@ -220,7 +225,7 @@ def _draw(renderer: Any, job: _Job, camera: Any) -> Any:
     if job.lighting is None:
         scene = job.scene
     else:
-        scene = shade(job.scene, camera, job.lighting, normals=job.loaded.normals)
+        scene = shade(job.scene, camera, job.lighting, corners=job.corners)
     result = renderer.render(scene, camera, job.render_size)
     if job.samples > 1:
         result = replace(result, image=views.downsample(result.image, job.samples))

@@ -50,6 +50,7 @@ __all__ = [
     "Light",
     "Lighting",
     "check_normals",
+    "corner_normals",
     "parse_lights",
     "shade",
     "vertex_normals",
@@ -237,12 +238,38 @@ def check_normals(normals: np.ndarray, faces: np.ndarray) -> None:
         )
 
 
+def corner_normals(scene: Scene, normals: np.ndarray | None = None) -> np.ndarray:
+    """Unit normals (F, 3, 3) at the corners of ``scene``'s faces, as :func:`shade`
+    lights them: ``normals`` (V, 3) from the mesh file normalised (any non-zero
+    length at the vertices faces use), else :func:`vertex_normals`. They depend on
+    the geometry only, so many views of one scene (an orbit) compute them once.
+
+    >>> from lamina.scene import Scene
+    >>> tri = Scene(vertices=np.eye(3), faces=np.array([[0, 1, 2]]), face_colors=(1, 1, 1, 1))
+    >>> corner_normals(tri, np.full((3, 3), 4.0))[0, 0].round(4).tolist()
+    [0.5774, 0.5774, 0.5774]
+    """
+    faces = scene.faces
+    if normals is None:
+        return vertex_normals(scene.vertices, faces)
+    given = np.asarray(normals, dtype=np.float64)
+    if given.shape != scene.vertices.shape:
+        raise InputError(
+            f"normals must be a ({scene.n_vertices}, 3) array, got shape {given.shape}"
+        )
+    check_normals(given, faces)
+    (rows,) = rescaled_rows(given)  # any length may be given
+    with np.errstate(invalid="ignore", divide="ignore"):  # (unused vertices: anything)
+        return (rows / lengths(rows)[:, None])[faces]
+
+
 def shade(
     scene: Scene,
     camera: Camera,
     lighting: Lighting | None = None,
     *,
     normals: np.ndarray | None = None,
+    corners: np.ndarray | None = None,
 ) -> Scene:
     """The scene with ``lighting`` seen from ``camera`` baked into vertex colours.
 
@@ -257,6 +284,9 @@ def shade(
     normals : (V, 3) array, optional
         Per-vertex normals from the mesh file (any non-zero length at the vertices
         faces use; :func:`lamina.scene.meshes.read_mesh`); default: :func:`vertex_normals`.
+    corners : (F, 3, 3) array, optional
+        Instead of ``normals``: :func:`corner_normals` of this scene, computed once
+        for many views of it.
 
     Returns
     -------
@@ -268,25 +298,22 @@ def shade(
     if not isinstance(scene, Scene) or not isinstance(camera, Camera):
         raise InputError("shade needs a lamina.scene.Scene and a lamina.scene.Camera")
     faces = scene.faces
-    if normals is None:
-        corner_normals = vertex_normals(scene.vertices, faces)
-    else:
-        given = np.asarray(normals, dtype=np.float64)
-        if given.shape != scene.vertices.shape:
-            raise InputError(
-                f"normals must be a ({scene.n_vertices}, 3) array, got shape {given.shape}"
-            )
-        check_normals(given, faces)
-        (rows,) = rescaled_rows(given)  # any length may be given
-        with np.errstate(invalid="ignore", divide="ignore"):  # (unused vertices: anything)
-            corner_normals = (rows / lengths(rows)[:, None])[faces]
+    if corners is None:
+        corners = corner_normals(scene, normals)
+    elif normals is not None:
+        raise InputError("shade takes normals or corners, not both")
+    elif np.shape(corners) != (scene.n_triangles, 3, 3):
+        raise InputError(
+            f"corners must be corner_normals of the scene, shape ({scene.n_triangles}, 3, 3); "
+            f"got shape {np.shape(corners)}"
+        )
     points = scene.vertices[faces]  # (F, 3, 3)
     if scene.vertex_colors is not None:
         base = scene.vertex_colors[faces]
     else:
         assert scene.face_colors is not None  # a scene without vertex colours has face colours
         base = np.repeat(scene.face_colors[:, None], 3, axis=1)
-    rgba = _lit(points, corner_normals, base, camera, lighting)
+    rgba = _lit(points, corners, base, camera, lighting)
     if scene.vertex_colors is not None:
         # Shared vertices keep their topology where every corner of a vertex got the
         # same colour (normals are per position; only the fallback to a face's own
