@@ -6,8 +6,9 @@ is kept off stdout and logged at INFO on the ``lamina`` logger (``lamina -v``
 shows it), and compiled kernels go to Taichi's offline cache in the
 user cache directory, so only the first run in a fresh environment pays for
 Taichi's compilation; every process still runs Taichi's Python front end
-(shortened by :mod:`lamina.kernels.frontend`) and LLVM's code generation for
-each kernel it launches.
+(shortened by :mod:`lamina.kernels.frontend`) and LLVM's optimisation and code
+generation for each kernel it launches (on the CPU with the loop options of
+:mod:`lamina.kernels.codegen`, which halve that).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+from lamina.kernels import codegen
+
 __all__ = ["ARCHES", "active_arch", "init", "offline_cache_dir"]
 
 ARCHES = ("auto", "cpu", "cuda", "vulkan")
@@ -33,7 +36,9 @@ _active: str | None = None
 
 def offline_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lamina" / "taichi"
+    # Taichi's cache keys do not cover LLVM's options (lamina.kernels.codegen), which
+    # shape the cached IR: the folder is named for them.
+    return Path(base) / "lamina" / f"taichi-{codegen.TAG}"
 
 
 @functools.cache  # Taichi is imported and patched once per process
@@ -101,9 +106,20 @@ def init(arch: str | None = None) -> str:
                 errors.append(f"{name}: not available")
                 ti.reset()
                 continue
+            if name == "cpu":
+                _set_llvm_options()
             _active = name
             return name
         raise InputError(f"no Taichi backend could start for arch={requested}: {'; '.join(errors)}")
+
+
+def _set_llvm_options() -> None:
+    """:mod:`lamina.kernels.codegen`'s options for the CPU kernels' LLVM code (GPU
+    backends keep LLVM's defaults)."""
+    library = sys.modules.get("taichi._lib.core.taichi_python")
+    path = getattr(library, "__file__", None)
+    if path is not None and not codegen.install(Path(path)):
+        logging.getLogger("lamina.kernels").info("LLVM's loop options not set (%s)", path)
 
 
 def _gpu_backends_present() -> list[str]:

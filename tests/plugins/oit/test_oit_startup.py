@@ -291,3 +291,79 @@ def test_starting_taichi_starts_no_version_check():
             check=True,
         )
         assert done.stdout.strip().splitlines()[-1] == calls, extra
+
+
+#: A kernel whose inner loop LLVM vectorises and unrolls at -O3, and what it then
+#: leaves in the offline cache's IR: vector loops, and remainder loops of unrolling.
+_LOOP_KERNEL = """
+import sys
+import taichi as ti
+{start}
+@ti.kernel
+def squares(values: ti.types.ndarray(dtype=ti.i64, ndim=1), out: ti.types.ndarray(dtype=ti.i64, ndim=1)):
+    for t in range(out.shape[0]):
+        total = ti.i64(0)
+        for k in range(values.shape[0]):
+            total += values[k] * values[k]
+        out[t] = total
+import numpy as np
+out = np.zeros(2, np.int64)
+squares(np.arange(10, dtype=np.int64), out)
+assert out.tolist() == [285, 285]
+"""
+_COPIES = (b"vector.body", b".epil", b".prol")
+
+
+def _cached_ir(tmp_path: Path, start: str) -> bytes:
+    """The offline cache's bytes after a fresh process ran ``_LOOP_KERNEL``."""
+    tmp_path.mkdir()
+    script = tmp_path / "squares.py"  # (Taichi reads a kernel's source from its file)
+    script.write_text(_LOOP_KERNEL.format(start=start))
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    subprocess.run([sys.executable, str(script)], env=env, check=True, capture_output=True)
+    files = list(tmp_path.rglob("*.tic"))
+    assert len(files) == 1
+    return files[0].read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="an ELF Taichi library")
+def test_cpu_kernels_are_compiled_without_loop_copies(tmp_path):
+    """runtime.init('cpu') sets lamina.kernels.codegen's LLVM options: the cached IR
+    of a loop LLVM would vectorise and unroll holds it once (Taichi's own start,
+    in a process beside it, leaves the copies: the options are what removes them)."""
+    lamina_ir = _cached_ir(tmp_path / "lamina", "from lamina.kernels import runtime\n"
+                           "runtime.init('cpu')")  # fmt: skip
+    plain = tmp_path / "plain"
+    taichi_ir = _cached_ir(plain, f"ti.init(arch=ti.x64, offline_cache=True, "
+                           f"offline_cache_file_path={str(plain)!r})")  # fmt: skip
+    assert all(copy not in lamina_ir for copy in _COPIES)
+    assert all(copy in taichi_ir for copy in _COPIES)
+
+
+def test_llvm_options_are_set_only_where_the_entry_point_is_found(tmp_path):
+    """A library that is not ELF, is missing or lacks the entry point gets nothing
+    called (kernels then compile with LLVM's defaults); Taichi's library has it."""
+    from lamina.kernels import codegen
+
+    not_elf = tmp_path / "not_elf.so"
+    not_elf.write_bytes(b"\0" * 4096)
+    assert not codegen.install(not_elf)
+    assert not codegen.install(tmp_path / "missing.so")
+    libz = Path(next(iter(_loaded("libz.so")), "/nonexistent"))
+    if libz.is_file():  # an ELF library without LLVM
+        assert codegen._functions(libz, (codegen._ENTRY,)) is None
+    import taichi  # noqa: F401  (loads the library)
+
+    library = Path(sys.modules["taichi._lib.core.taichi_python"].__file__)
+    values = codegen._functions(library, (codegen._ENTRY, codegen._EXPORTED))
+    assert values is not None and all(value > 0 for value in values)
+
+
+def _loaded(name: str) -> list[str]:
+    """Paths of the loaded libraries whose file name starts with ``name``."""
+    try:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return []
+    return sorted({line.split()[-1] for line in maps
+                   if line.split()[-1].rsplit("/", 1)[-1].startswith(name)})  # fmt: skip
