@@ -4,7 +4,8 @@ Colours of mesh files come from, in order of preference: per-vertex colours,
 per-face colours, the material (OBJ ``Kd`` with ``d``/``Tr`` opacity, glTF
 ``baseColorFactor`` and texture), else light grey; an explicit ``color`` or
 ``opacity`` overrides them. Every problem with a file raises :class:`FileError`
-naming the file.
+naming the file; so does a concave polygon that trimesh's triangle fan would draw
+wrongly (:mod:`lamina.scene.polygons`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from lamina.memory import check_allocation
 from lamina.scene.colors import color_override
 from lamina.scene.core import Scene, check_vertices, degenerate_faces
 from lamina.scene.lighting import check_normals
+from lamina.scene.polygons import wrong_fan
 
 __all__ = ["DEFAULT_COLOR", "MESH_SUFFIXES", "FileError", "load_mesh", "read_mesh"]
 
@@ -154,6 +156,9 @@ def read_mesh(
             raw = getattr(loaded, "metadata", {}).get("_ply_raw")
             if isinstance(raw, dict):
                 _check_ascii_ply_integers(source, raw)  # face indices too: on every load
+            fan = wrong_fan(source, loaded)
+            if fan is not None:
+                raise FileError(fan[0], file=str(source), line=fan[1])
             if override[0] is None:
                 _check_file_colors(loaded, source)
             parts = [

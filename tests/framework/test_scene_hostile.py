@@ -94,3 +94,143 @@ def test_shade_takes_corner_normals_or_normals_not_both() -> None:
         shade(scene, camera, normals=np.ones((scene.n_vertices, 3)), corners=corners)
     with pytest.raises(lamina.InputError, match="corners must be"):
         shade(scene, camera, corners=corners[:-1])
+
+
+# An L-shaped hexagon in z = 0 (area 3), concave at (1, 1). Started at (0, 0), which
+# sees every vertex, its fan is right; started at (2, 1) its first fan triangle,
+# (2, 1) (1, 1) (1, 2), lies outside it.
+_L_SHAPE = [(0, 0), (2, 0), (2, 1), (1, 1), (1, 2), (0, 2)]
+
+
+def _l_shape(start: int) -> list[tuple[int, int]]:
+    return _L_SHAPE[start:] + _L_SHAPE[:start]
+
+
+def _mesh_text(suffix: str, corners: list[tuple[int, int]]) -> str:
+    """One polygon face over ``corners`` (z = 0) as an OBJ, OFF or ASCII PLY file."""
+    n = len(corners)
+    points = "".join(f"{x} {y} 0\n" for x, y in corners)
+    if suffix == ".obj":
+        vertices = "".join(f"v {line}" for line in points.splitlines(keepends=True))
+        return f"{vertices}f {' '.join(str(i + 1) for i in range(n))}\n"
+    if suffix == ".off":
+        return f"OFF\n{n} 1 0\n{points}{n} {' '.join(map(str, range(n)))}\n"
+    return (
+        f"ply\nformat ascii 1.0\nelement vertex {n}\nproperty float x\nproperty float y\n"
+        "property float z\nelement face 1\nproperty list uchar int vertex_indices\n"
+        f"end_header\n{points}{n} {' '.join(map(str, range(n)))}\n"
+    )
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".ply", ".off"])
+def test_a_concave_polygon_whose_fan_leaves_it_is_refused_naming_the_face(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"l{suffix}"
+    path.write_text(_mesh_text(suffix, _l_shape(2)))
+    out = tmp_path / "l.npy"
+    result = CliRunner().invoke(
+        main, ["render", str(path), "-o", str(out), "--size", "8x8", "--renderer", "recorder"]
+    )
+    assert result.exit_code == 2, result.output
+    where = f"{path}:{len(_L_SHAPE) + 1}:" if suffix == ".obj" else "face 0:"
+    assert where in result.stderr and "concave" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".ply", ".off"])
+def test_a_concave_polygon_whose_fan_is_right_is_drawn_as_the_file_says(
+    tmp_path: Path, suffix: str
+) -> None:
+    from lamina.scene.meshes import load_mesh
+
+    path = tmp_path / f"l{suffix}"
+    path.write_text(_mesh_text(suffix, _l_shape(0)))
+    scene = load_mesh(path)
+    corners = scene.vertices[scene.faces][:, :, :2]
+    edges = corners[:, 1:] - corners[:, :1]
+    areas = (edges[:, 0, 0] * edges[:, 1, 1] - edges[:, 0, 1] * edges[:, 1, 0]) / 2
+    assert (areas > 0).all() and areas.sum() == 3.0  # no overlap, nothing outside
+
+
+def _crosses(p: np.ndarray, q: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether segments pq and ab meet (touching counts), in 2-D."""
+
+    def side(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> float:
+        return float((v[0] - u[0]) * (w[1] - u[1]) - (v[1] - u[1]) * (w[0] - u[0]))
+
+    d1, d2, d3, d4 = side(a, b, p), side(a, b, q), side(p, q, a), side(p, q, b)
+    return d1 * d2 <= 0 and d3 * d4 <= 0
+
+
+def _inside(point: np.ndarray, polygon: np.ndarray) -> bool:
+    """Even-odd rule, a ray towards +x."""
+    inside = False
+    for a, b in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        if (a[1] > point[1]) != (b[1] > point[1]):
+            x = a[0] + (point[1] - a[1]) * (b[0] - a[0]) / (b[1] - a[1])
+            inside ^= bool(point[0] < x)
+    return inside
+
+
+def _fan_is_right(polygon: np.ndarray) -> bool:
+    """O'Rourke's diagonal test: the fan from vertex 0 triangulates a simple polygon iff
+    every segment from vertex 0 to a vertex not beside it is a diagonal (meets no edge
+    away from its ends, and runs inside)."""
+    k = len(polygon)
+    for i in range(2, k - 1):
+        for j in range(k):
+            ends = {j, (j + 1) % k}
+            if 0 in ends or i in ends:
+                continue
+            if _crosses(polygon[0], polygon[i], polygon[j], polygon[(j + 1) % k]):
+                return False
+        if not _inside((polygon[0] + polygon[i]) / 2, polygon):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_fan_check_agrees_with_a_diagonal_oracle_on_random_polygons(seed: int) -> None:
+    # Random star-shaped (so simple) polygons of 4-9 vertices, a third convex, placed
+    # in a random plane, started at a random vertex, either way round.
+    from scipy.spatial.transform import Rotation
+
+    from lamina.scene.polygons import wrong_fans
+
+    rng = np.random.default_rng(seed)
+    verdicts = []
+    for _ in range(200):
+        k = int(rng.integers(4, 10))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, k))
+        radii = 1.0 if rng.random() < 1 / 3 else rng.uniform(0.15, 1.0, k)
+        flat = np.column_stack([radii * np.cos(angles), radii * np.sin(angles)])
+        flat = np.roll(flat, int(rng.integers(k)), axis=0)
+        if rng.random() < 0.5:
+            flat = flat[::-1]
+        rotation = Rotation.random(random_state=rng)
+        placed = rotation.apply(np.column_stack([flat, np.zeros(k)])) + rng.normal(0, 5, 3)
+        expected = _fan_is_right(flat)
+        assert wrong_fans(placed, np.arange(k)[None])[0] != expected, (seed, flat.tolist())
+        verdicts.append(expected)
+    assert 20 < sum(verdicts) < 180  # both answers are exercised
+
+
+@pytest.mark.parametrize(
+    ("corners", "right"),
+    [
+        # a pentagram: every turn the same way, but it winds twice round its centre
+        ([(np.cos(a), np.sin(a), 0) for a in np.arange(5) * 4 * np.pi / 5], False),
+        # a twisted quad (not planar): either diagonal is as good; accepted
+        ([(0, 0, 0), (1, 0, 0.2), (1, 1, 0), (0, 1, 0.2)], True),
+        # collinear vertices on a square's side: a degenerate fan triangle, not a notch
+        ([(0, 0, 0), (1, 0, 0), (2, 0, 0), (2, 2, 0), (0, 2, 0)], True),
+    ],
+)
+def test_the_fan_check_on_polygons_nobody_picks(
+    corners: list[tuple[float, float, float]], right: bool
+) -> None:
+    from lamina.scene.polygons import wrong_fans
+
+    points = np.array(corners, dtype=np.float64)
+    assert wrong_fans(points, np.arange(len(points))[None])[0] != right
