@@ -191,15 +191,17 @@ def texture_significance(
     squared = np.zeros(2)
     noise = 0.5 * sigma**2
     for image, window in zip((reference, moving), windows, strict=True):
-        # central differences on the interior (the windows vanish at the border)
-        gradients = [_central_difference(image, axis) for axis in range(axes)]
+        # central differences on the interior (the windows vanish at the border),
+        # left doubled: their halving is a power of two, taken out of the sums below
+        doubled = [_central_difference(image, axis, halved=False) for axis in range(axes)]
         weight = window[(slice(1, -1),) * axes] ** 2
+        weighted = [weight * gradient for gradient in doubled]
         for a in range(axes):
             for b in range(a, axes):
-                moments[a, b] += sum_product(weight, gradients[a] * gradients[b])
+                moments[a, b] += sum_product(weighted[a], doubled[b])
                 moments[b, a] = moments[a, b]
         squared += [np.sum(weight, dtype=np.float64), sum_product(weight, weight)]
-    moments = moments / 2.0 - noise * squared[0] / 2.0 * np.eye(axes)
+    moments = moments / 8.0 - noise * squared[0] / 2.0 * np.eye(axes)
     eigenvalues, vectors = np.linalg.eigh(moments)
     errors = np.sqrt(
         np.maximum(
@@ -361,12 +363,24 @@ def rounding_noise(
         values = np.ravel(image) if masks is None else image[masks[index]]
         # converted input rounds once more to its float type
         tolerance = 4.0 * float(np.finfo(values.dtype).eps) if values.dtype.kind == "f" else 0.0
-        for levels in _INTEGER_LEVELS:
-            # a few values first: other data fails there at no cost
-            if _on_levels(values[:64], levels, tolerance) and _on_levels(values, levels, tolerance):
+        # a few values first, on every level at once: other data fails there at
+        # the cost of one small array operation (one test per level took 0.2 ms)
+        for levels in _levels_of(values[:64], tolerance):
+            if _on_levels(values, levels, tolerance):
                 steps.append(1.0 / levels)
                 break
     return max(steps) / float(np.sqrt(12.0))
+
+
+def _levels_of(values: np.ndarray, tolerance: float) -> list[int]:
+    """The :data:`_INTEGER_LEVELS` on which every one of ``values`` lies, on more than
+    one level (as :func:`_on_levels` judges each), in their order."""
+    levels = np.array(_INTEGER_LEVELS, dtype=np.float64)
+    scaled = values.astype(np.float64)[:, None] * levels
+    rounded = np.round(scaled)
+    limits = np.maximum(1e-6, levels * tolerance)
+    on = np.all(np.abs(scaled - rounded) < limits, axis=0) & (np.ptp(rounded, axis=0) > 0)
+    return [int(level) for level, hit in zip(_INTEGER_LEVELS, on, strict=True) if hit]
 
 
 def _on_levels(values: np.ndarray, levels: int, tolerance: float) -> bool:
@@ -380,9 +394,12 @@ def _on_levels(values: np.ndarray, levels: int, tolerance: float) -> bool:
     )
 
 
-def _central_difference(array: np.ndarray, axis: int, *, step: int = 1) -> np.ndarray:
+def _central_difference(
+    array: np.ndarray, axis: int, *, step: int = 1, halved: bool = True
+) -> np.ndarray:
     """``(a[i + step] - a[i - step]) / (2 step)`` along ``axis``, on the interior
-    (``step`` samples in) of every axis."""
+    (``step`` samples in) of every axis; ``halved=False`` leaves out the division."""
     ahead, behind = [slice(step, -step)] * array.ndim, [slice(step, -step)] * array.ndim
     ahead[axis], behind[axis] = slice(2 * step, None), slice(None, -2 * step)
-    return (array[tuple(ahead)] - array[tuple(behind)]) / (2 * step)
+    difference = array[tuple(ahead)] - array[tuple(behind)]
+    return difference / (2 * step) if halved else difference

@@ -22,6 +22,7 @@ __all__ = [
     "MIN_TAPER",
     "WindowPowers",
     "apply_window",
+    "comoving_window_pair",
     "comoving_windows",
     "masked_windows",
     "sum_product",
@@ -78,6 +79,24 @@ def comoving_windows(
     :func:`taper_limits`) caps the cosine tapers' length: on a longer support
     the fraction ``taper`` shrinks to ``2 max_taper / support``.
     """
+    window_r, window_m, _ = comoving_window_pair(
+        shape, shift, taper, dtype=dtype, min_overlap=min_overlap, max_taper=max_taper
+    )
+    return window_r, window_m
+
+
+def comoving_window_pair(
+    shape: tuple[int, ...],
+    shift: np.ndarray,
+    taper: float,
+    *,
+    dtype: type = np.float64,
+    min_overlap: int = MIN_OVERLAP,
+    max_taper: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, WindowPowers]:
+    """:func:`comoving_windows` and their :class:`WindowPowers`, taken from the axes'
+    profiles: the mean of a power of a separable window is the product of its
+    profiles' means (two full-size passes per window fewer)."""
     profiles_r, profiles_m = [], []
     for axis, size in enumerate(shape):
         offset = float(shift[axis])
@@ -97,7 +116,19 @@ def comoving_windows(
     window_m: np.ndarray = functools.reduce(
         np.multiply.outer, (p.astype(dtype) for p in profiles_m)
     )
-    return window_r, window_m
+    second_r, fourth_r = _separable_means(profiles_r)
+    second_m, fourth_m = _separable_means(profiles_m)
+    return window_r, window_m, WindowPowers((second_r, second_m), (fourth_r, fourth_m))
+
+
+def _separable_means(profiles: list[np.ndarray]) -> tuple[float, float]:
+    """``mean(w**2)`` and ``mean(w**4)`` of the outer product ``w`` of ``profiles``."""
+    second = fourth = 1.0
+    for profile in profiles:
+        square = profile * profile
+        second *= float(np.sum(square)) / profile.size
+        fourth *= float(square @ square) / profile.size
+    return second, fourth
 
 
 def taper_limits(image: np.ndarray) -> np.ndarray | None:
@@ -191,8 +222,13 @@ class WindowPowers:
 def apply_window(image: np.ndarray, window: np.ndarray) -> np.ndarray:
     """``window * (image - its window-weighted mean)``: with co-moving windows the
     weighted means cover the same content, so brightness offsets cancel exactly."""
-    mean = sum_product(image, window) / np.sum(window, dtype=np.float64)
-    return window * (image - image.dtype.type(mean))
+    # the window's sum by pairwise summation in its precision (ample for a mean; a
+    # float64 accumulation casts every element), the product in place where the
+    # result keeps the centred image's type
+    mean = sum_product(image, window) / float(np.sum(window))
+    centred = image - image.dtype.type(mean)
+    in_place = centred.dtype == np.result_type(centred, window)
+    return np.multiply(centred, window, out=centred if in_place else None)
 
 
 #: A masked registration's windows rise from 0 at what is not valid in both

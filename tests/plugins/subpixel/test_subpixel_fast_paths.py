@@ -1,0 +1,185 @@
+"""The registration's fast paths against independent references (issue 12, Must 6).
+
+Each shortcut taken for speed must compute what the plain code did: the FFTs by
+ducc0 against scipy.fft, the window powers from the axes' profiles against the
+full windows, the structure tensor from doubled differences against float64
+``np.gradient`` sums, the rounding test of all integer levels at once against
+the test of each level, and the windowed images against a float64 reference.
+Every check runs on a seeded grid: widen ``SEEDS`` (or the shapes) to look harder.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.fft
+from skimage.util import img_as_float
+
+from lamina.plugins.subpixel import quality, spectral
+from lamina.plugins.subpixel.windows import (
+    WindowPowers,
+    apply_window,
+    comoving_window_pair,
+    comoving_windows,
+)
+
+SEEDS = range(3)
+
+#: Odd, even, tiny and tall shapes (the FFTs' radix paths and the half plane's Nyquist).
+SHAPES = [(3, 3), (3, 4), (8, 8), (17, 31), (64, 64), (255, 129), (256, 256)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ducc0_transforms_match_scipy_fft_in_the_input_precision(shape, dtype):
+    rng = np.random.default_rng(sum(shape))
+    image = rng.normal(size=shape).astype(dtype)
+    eps = float(np.finfo(dtype).eps)
+    for view in (image, image[:, ::-1]):  # contiguous and strided
+        expected = scipy.fft.rfft2(view, norm="ortho")
+        found = spectral._unitary_rfft2(view)
+        assert found.dtype == expected.dtype and found.shape == expected.shape
+        scale = np.abs(expected).max()
+        assert np.abs(found - expected).max() <= 64 * eps * scale
+    inverse = scipy.fft.irfft2(expected, s=shape)
+    found = spectral._irfft2(expected.copy(), shape[1])
+    assert found.dtype == inverse.dtype and found.shape == inverse.shape
+    assert np.abs(found - inverse).max() <= 64 * eps * np.abs(inverse).max()
+
+
+def _window_cases():
+    for seed in SEEDS:
+        rng = np.random.default_rng(seed)
+        for shape in [(32, 32), (130, 97), (256, 256), (24, 20, 40)]:
+            # at most 40 % of a side: MIN_OVERLAP px of overlap stay on every axis
+            shift = rng.uniform(-0.4, 0.4, len(shape)) * np.array(shape)
+            for taper in (0.1, 0.25, 1.0):
+                limits = rng.uniform(2.0, 20.0, len(shape)) if seed % 2 else None
+                yield shape, shift, taper, limits
+
+
+@pytest.mark.parametrize("case", list(_window_cases()), ids=lambda case: str(case[0]))
+def test_window_powers_from_profiles_equal_those_of_the_windows(case):
+    shape, shift, taper, limits = case
+    window_r, window_m, powers = comoving_window_pair(shape, shift, taper, max_taper=limits)
+    plain_r, plain_m = comoving_windows(shape, shift, taper, max_taper=limits)
+    assert np.array_equal(window_r, plain_r) and np.array_equal(window_m, plain_m)
+    direct = WindowPowers.of((window_r, window_m))
+    np.testing.assert_allclose(powers.second, direct.second, rtol=1e-12)
+    np.testing.assert_allclose(powers.fourth, direct.fourth, rtol=1e-12)
+    assert powers.noise_scale == pytest.approx(direct.noise_scale, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_applied_window_is_the_weighted_mean_removed_times_the_window(seed, dtype):
+    rng = np.random.default_rng(seed)
+    image = (5.0 + rng.normal(size=(64, 48))).astype(dtype)
+    window, _ = comoving_windows(image.shape, rng.uniform(-5, 5, 2), 0.25, dtype=dtype)
+    reference = image.astype(np.float64)
+    weights = window.astype(np.float64)
+    mean = np.sum(reference * weights) / np.sum(weights)
+    expected = weights * (reference - mean)
+    found = apply_window(image, window)
+    assert found.dtype == dtype
+    tolerance = 16 * float(np.finfo(dtype).eps) * np.abs(reference).max()
+    assert np.abs(found - expected).max() <= tolerance
+    # the weighted mean of the result is zero: brightness offsets cancel
+    assert abs(float(np.sum(found.astype(np.float64)))) <= tolerance * image.size
+    # the caller's image is never written to
+    assert np.array_equal(
+        image, (5.0 + np.random.default_rng(seed).normal(size=(64, 48))).astype(dtype)
+    )
+
+
+def test_applied_window_keeps_the_wider_type_of_image_and_window():
+    image = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+    window, _ = comoving_windows(image.shape, np.zeros(2), 0.25)  # float64
+    found = apply_window(image, window)
+    assert found.dtype == np.float64
+    mean = np.sum(image * window) / np.sum(window)
+    assert np.allclose(found, window * (image.astype(np.float64) - mean), atol=1e-6)
+
+
+def _reference_tensor(images, windows, sigma):
+    """``sum w**2 grad g grad g^T / 2`` less its noise, in float64 from np.gradient
+    (central differences on the interior), and the standard error of each
+    eigenvalue: what :func:`quality.texture_significance` computes."""
+    moments = np.zeros((2, 2))
+    total, squares = 0.0, 0.0
+    for image, window in zip(images, windows, strict=True):
+        gradients = [g[1:-1, 1:-1] for g in np.gradient(image.astype(np.float64))]
+        weight = window.astype(np.float64)[1:-1, 1:-1] ** 2
+        for a, b in itertools.product(range(2), repeat=2):
+            moments[a, b] += np.sum(weight * gradients[a] * gradients[b])
+        total += np.sum(weight)
+        squares += np.sum(weight * weight)
+    noise = 0.5 * sigma**2
+    moments = moments / 2.0 - noise * total / 2.0 * np.eye(2)
+    values = np.linalg.eigvalsh(moments)
+    errors = np.sqrt(4 * noise * np.maximum(values, 0) * squares / total + 2 * noise**2 * squares)
+    return values, errors
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["speckle", "stripes", "blobs"])
+def test_structure_tensor_matches_a_float64_gradient_reference(seed, dtype, kind):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:96, :80]
+    if kind == "speckle":
+        scene = rng.random((96, 80))
+    elif kind == "stripes":
+        scene = 0.5 + 0.4 * np.sin(rng.uniform(0.2, 1.0) * x + rng.uniform(0, 0.05) * y)
+    else:
+        scene = np.sin(x / rng.uniform(5, 12)) * np.cos(y / rng.uniform(5, 12))
+    sigma = [0.0, 0.01, 0.1][seed % 3]
+    images = [(scene + rng.normal(0, sigma, scene.shape)).astype(dtype) for _ in range(2)]
+    windows = comoving_windows(scene.shape, rng.uniform(-3, 3, 2), 0.25, dtype=dtype)
+    texture = quality.texture_significance(images[0], images[1], windows, sigma)
+    values, errors = _reference_tensor(images, windows, sigma)
+    scale = max(abs(values).max(), 1e-30)
+    rounding = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(texture.energy, values, rtol=0, atol=rounding * scale)
+    np.testing.assert_allclose(texture.error, errors, rtol=rounding**0.5, atol=rounding * scale)
+
+
+def _converted(levels: int, signed: bool, rng: np.random.Generator) -> np.ndarray:
+    dtype = {(255, False): np.uint8, (127, True): np.int8, (65535, False): np.uint16}.get(
+        (levels, signed), np.int16
+    )
+    info = np.iinfo(dtype)
+    return img_as_float(rng.integers(info.min, info.max, (40, 40), endpoint=True).astype(dtype))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rounding_of_every_level_at_once_agrees_with_each_level(seed):
+    rng = np.random.default_rng(seed)
+    cases = [
+        _converted(levels, signed, rng)
+        for levels, signed in [(255, False), (127, True), (65535, False), (32767, True)]
+    ]
+    cases += [
+        rng.random((40, 40)),
+        rng.random((40, 40)).astype(np.float32),
+        np.full((40, 40), 0.5),
+        np.round(rng.random((40, 40)) * 255) / 255 + 1e-3,
+    ]
+    for values in cases:
+        flat = values.ravel()
+        tolerance = 4.0 * float(np.finfo(flat.dtype).eps)
+        for head in (flat[:64], flat[:1], flat):
+            expected = [
+                level
+                for level in quality._INTEGER_LEVELS
+                if quality._on_levels(head, level, tolerance)
+            ]
+            assert quality._levels_of(head, tolerance) == expected
+    # and the rounding noise itself: step / sqrt(12) of the levels found
+    for levels, signed in [(255, False), (127, True), (65535, False), (32767, True)]:
+        image = _converted(levels, signed, rng)
+        expected = 1.0 / levels / np.sqrt(12.0)
+        assert quality.rounding_noise(image, image, None) == pytest.approx(expected)
+    assert quality.rounding_noise(rng.random((40, 40)), rng.random((40, 40)), None) == 0.0
