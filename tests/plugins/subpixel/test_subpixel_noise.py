@@ -182,6 +182,21 @@ def test_camera_roi_of_the_false_aperture_refusal_gets_an_honest_sigma():
     assert ROUNDING_8BIT <= estimate <= 1.1 * flat_scatter, (estimate, flat_scatter)
 
 
+def test_the_camera_roi_once_refused_as_an_aperture_problem_is_measured():
+    # registration judges texture against max(noise_from_image(ref), ...(mov),
+    # rounding): the wavelet median's 0.0029 refused this pair as an aperture
+    # problem; it now gets an estimate whose uncertainty covers its error
+    from lamina.plugins.subpixel.registration import MLRefine
+
+    roi = data.camera()[150:170, 390:414]
+    for axis in (0, 1):
+        truth = np.zeros(2)
+        truth[axis] = 4.0
+        result = MLRefine().estimate(roi, np.roll(roi, 4, axis=axis))
+        error = np.abs(np.asarray(result.shift) - truth)
+        assert np.all(error <= 5 * np.asarray(result.uncertainty)), (axis, result)
+
+
 # -- scikit-image's estimate_sigma cases ----------------------------------------------
 
 
