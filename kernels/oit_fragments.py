@@ -40,7 +40,7 @@ from lamina.kernels import oit_common as common
 
 __all__ = ["build"]
 
-#: Keys per pixel of ``resolve``'s whole-bin walk (``resolve_bin``): 8 KiB for an 8x8
+#: Keys per pixel of ``resolve``'s whole-bin walk (``gather_bin``): 8 KiB for an 8x8
 #: bin.  At 100k random triangles, 1024x1024, 0.04 % of the pixels hold more.
 BIN_KEYS = 16
 
@@ -182,18 +182,14 @@ def build(real: object) -> SimpleNamespace:
             write(image, layers, residual, i, j, acc, transmittance, done, n, background, stop)
 
     @ti.func
-    def ordered_pixel(table: ti.template(), shade: ti.template(), bin_entries: ti.template(),
-                      bin_boxes: ti.template(), packed: ti.template(), image: ti.template(),
-                      depth_complexity: ti.template(), layers: ti.template(),
-                      residual: ti.template(), pending: ti.template(), spilled: ti.template(),
-                      span: ti.math.ivec2, i: ti.i32, j: ti.i32, bin_bits: ti.i32,
-                      background: vec4, threshold: ti.f32, flat: ti.template(),
-                      stop: ti.template()):  # fmt: skip
-        """``resolve``'s pixel (i, j) of a bin whose every list arrives sorted: it
-        composites its hits as they come, whatever their number, and keeps no key."""
-        acc = vec4(0.0)
-        transmittance = c.real(1.0)
-        done = 0
+    def ordered_walk(table: ti.template(), shade: ti.template(), bin_entries: ti.template(),
+                     bin_boxes: ti.template(), packed: ti.template(), span: ti.math.ivec2,
+                     i: ti.i32, j: ti.i32, bin_bits: ti.i32, threshold: ti.f32,
+                     flat: ti.template(), stop: ti.template(), acc: ti.template(),
+                     transmittance: ti.template(), done: ti.template()) -> ti.i32:  # fmt: skip
+        """Pixel (i, j) of a bin whose every list arrives sorted: composite its hits
+        into the caller's ``acc``, ``transmittance`` and ``done`` as they come,
+        whatever their number, keeping no key; return the count."""
         n = 0
         for e in range(span[0], span[1]):
             entry = bin_entries[e]
@@ -203,31 +199,28 @@ def build(real: object) -> SimpleNamespace:
                     c.behind(fragment_rgba(shade, packed, entry >> 1, i, j, flat), acc,
                              transmittance)  # fmt: skip
                     done += 1
-        settle(image, depth_complexity, layers, residual, pending, spilled, i, j, acc,
-               transmittance, done, n, 0, background, stop)  # fmt: skip
+        return n
 
     @ti.func
-    def resolve_bin(table: ti.template(), shade: ti.template(), bin_entries: ti.template(),
-                    bin_boxes: ti.template(), packed: ti.template(), image: ti.template(),
-                    depth_complexity: ti.template(), layers: ti.template(),
-                    residual: ti.template(), pending: ti.template(), spilled: ti.template(),
-                    keys: ti.template(), span: ti.math.ivec2, b: ti.i32, bins_x: ti.i32,
-                    id_bits: ti.i32, depth_shift: ti.i32, mask: ti.i64, background: vec4,
-                    threshold: ti.f32, flat: ti.template(), stop: ti.template(),
-                    capacity: ti.template()) -> ti.i32:  # fmt: skip
-        """``resolve``'s 64 pixels of 8x8 bin ``b`` (not in key order) at once, when no
-        list is longer than ``capacity`` keys: one walk of the bin, each entry's
-        coverage mask handing every covered pixel its key, kept sorted by insertion
-        in the pixel's ``capacity`` slots of ``keys``.  Returns 0, having written
-        nothing, as soon as a list would be longer, without a walk when the bin's
-        coverage masks hold more fragments than 64 such lists (``resolve_row``
-        then takes the bin row by row).  Against ``resolve_row``, the loop over an entry's covered
-        pixels runs once per entry instead of once per entry and row: its exit, a
-        mispredicted branch each time, was the largest cost of the resolve at 100k
-        random triangles, 1024x1024 (6 fragments per pixel, 27 entries per bin)."""
-        height, width = image.shape[0], image.shape[1]
+    def gather_bin(table: ti.template(), bin_entries: ti.template(), bin_boxes: ti.template(),
+                   packed: ti.template(), keys: ti.template(), count: ti.template(),
+                   span: ti.math.ivec2, b: ti.i32, bins_x: ti.i32, id_bits: ti.i32,
+                   depth_shift: ti.i32, flat: ti.template(),
+                   capacity: ti.template()) -> ti.i32:  # fmt: skip
+        """The sorted lists of the 64 pixels of 8x8 bin ``b`` (not in key order) at
+        once, when none is longer than ``capacity`` keys: one walk of the bin, each
+        entry's coverage mask handing every covered pixel its key, kept sorted by
+        insertion in the pixel's ``capacity`` slots of ``keys`` (its count in
+        ``count``).  Returns 0 as soon as a list would be longer, without a walk
+        when the bin's coverage masks hold more fragments than 64 such lists
+        (``gather_row`` then takes the bin row by row).  Against ``gather_row``,
+        the loop over an entry's covered pixels runs once per entry instead of once
+        per entry and row: its exit, a mispredicted branch each time, was the
+        largest cost of the resolve at 100k random triangles, 1024x1024 (6
+        fragments per pixel, 27 entries per bin)."""
         i0, j0 = (b % bins_x) << 3, (b // bins_x) << 3
-        count = ti.Vector([0] * 64, dt=ti.i32)
+        for p in range(64):
+            count[p] = 0
         # More fragments than 64 lists of ``capacity`` hold: some list is longer (so
         # a bin of deep lists, such as intersecting quads', wastes no walk).
         covered = 0
@@ -251,17 +244,6 @@ def build(real: object) -> SimpleNamespace:
                 count[p] = n + 1
             if not fits:
                 break
-        if fits:
-            for p in range(64):
-                i, j = i0 + (p & 7), j0 + (p >> 3)
-                if i < width and j < height:
-                    acc = vec4(0.0)
-                    transmittance = c.real(1.0)
-                    done = 0
-                    composite(keys, p * capacity, count[p], shade, packed, i, j, mask, threshold,
-                              flat, stop, acc, transmittance, done)  # fmt: skip
-                    settle(image, depth_complexity, layers, residual, pending, spilled, i, j,
-                           acc, transmittance, done, count[p], 0, background, stop)  # fmt: skip
         return fits
 
     @ti.func
@@ -277,27 +259,25 @@ def build(real: object) -> SimpleNamespace:
         )
 
     @ti.func
-    def resolve_row(table: ti.template(), shade: ti.template(), bin_entries: ti.template(),
-                    bin_boxes: ti.template(), packed: ti.template(), gaps: ti.template(),
-                    image: ti.template(), depth_complexity: ti.template(),
-                    layers: ti.template(), residual: ti.template(), pending: ti.template(),
-                    spilled: ti.template(), keys: ti.template(), span: ti.math.ivec2,
-                    row: ti.math.ivec4, bin_bits: ti.i32, id_bits: ti.i32, depth_shift: ti.i32,
-                    mask: ti.i64, background: vec4, threshold: ti.f32, flat: ti.template(),
-                    stop: ti.template(), local: ti.template()):  # fmt: skip
-        """``resolve``'s 8 pixels ``row`` (``row_of``) of a bin that is not in key
-        order: it walks the bin once, handing each entry's
-        covered pixels (``candidates``) their keys, each pixel's list kept sorted by
-        insertion in its ``local`` slots of ``keys`` (nearly sorted: few moves; past
-        8 * local moves the rest is appended and Shell-sorted at the end): a walk per
-        8 pixels instead of one per pixel, and a branch per entry and fragment
+    def gather_row(table: ti.template(), bin_entries: ti.template(), bin_boxes: ti.template(),
+                   packed: ti.template(), keys: ti.template(), count: ti.template(),
+                   unsorted: ti.template(), span: ti.math.ivec2, row: ti.math.ivec4,
+                   bin_bits: ti.i32, id_bits: ti.i32, depth_shift: ti.i32, flat: ti.template(),
+                   local: ti.template()):  # fmt: skip
+        """The lists of the 8 pixels ``row`` (``row_of``) of a bin that is not in key
+        order: it walks the bin once, handing each entry's covered pixels
+        (``candidates``) their keys, each pixel's list kept sorted by insertion in
+        its ``local`` slots of ``keys`` (nearly sorted: few moves; past 8 * local
+        moves the rest is appended and ``unsorted`` flagged); ``count`` gets each
+        list's length, which may pass ``local`` (the list spills).  A walk per 8
+        pixels instead of one per pixel, and a branch per entry and fragment
         instead of one per entry and pixel."""
-        height, width = image.shape[0], image.shape[1]
         i0, j, lj, half = row[0], row[1], row[2], row[3]
-        count = ti.Vector([0] * 8, dt=ti.i32)
         last = ti.Vector([-1] * 8, dt=ti.i64)  # each list's largest key so far
         moves = ti.Vector([0] * 8, dt=ti.i32)
-        unsorted = ti.Vector([0] * 8, dt=ti.i32)
+        for li in range(8):
+            count[li] = 0
+            unsorted[li] = 0
         for e in range(span[0], span[1]):
             m = candidates(bin_boxes, e, lj, half, bin_bits)
             if m:
@@ -322,22 +302,6 @@ def build(real: object) -> SimpleNamespace:
                                 keys[li * local + n] = k
                         last[li] = ti.max(last[li], k)
                         count[li] = n + 1
-        for li in range(8):
-            i = i0 + li
-            if i < width and j < height:
-                acc = vec4(0.0)
-                transmittance = c.real(1.0)
-                done = 0
-                n = count[li]
-                if n <= local:
-                    if unsorted[li]:
-                        c.sort_keys(keys, gaps, li * local, n)
-                    composite(
-                        keys, li * local, n, shade, packed, i, j, mask, threshold, flat, stop,
-                        acc, transmittance, done,
-                    )  # fmt: skip
-                settle(image, depth_complexity, layers, residual, pending, spilled, i, j, acc,
-                       transmittance, done, n, n > local, background, stop)  # fmt: skip
 
     @ti.kernel
     def resolve(
@@ -371,50 +335,73 @@ def build(real: object) -> SimpleNamespace:
         ``spilled[0]`` (``spilled[1]``: ``prefetch``'s sink).
 
         A thread takes ``rows`` rows of 8 pixels of one bin, one after the other
-        (``resolve_row``): 8, a whole 8x8 bin, on the CPU, where the zeroing of the
-        key array is per thread; 1 on a GPU, for parallelism."""
+        (``gather_row``): 8, a whole 8x8 bin, on the CPU, where the zeroing of the
+        key array is per thread; 1 on a GPU, for parallelism.  On the CPU the lists
+        of a whole 8x8 bin are first tried at once (``gather_bin``).  Whichever way
+        a pixel's list came (sorted keys, or composited as it came in a bin in key
+        order), one piece of code composites and writes it: each copy of it was
+        compiled anew in every process."""
         height, width = image.shape[0], image.shape[1]
         bg = vec4(background)  # in the accumulation type
         mask = c.id_mask(id_bits)
         bin_keys = ti.static(min(local, BIN_KEYS))
-        whole_keys = ti.static(64 * bin_keys if rows == 8 else 0)  # resolve_bin's keys
+        whole_keys = ti.static(64 * bin_keys if rows == 8 else 0)  # gather_bin's keys
         spread = 2 * bin_bits - 3  # log2 of the rows of 8 pixels per bin
         for t in range(((bin_start.shape[0] - 1) << spread) // rows):
             b = (t * rows) >> spread  # (rows divides a bin's rows: all of t's are in b)
             span = c.bin_span(bin_start, b)
             if (t * rows) & ((1 << spread) - 1) == 0:  # the bin's first thread
                 prefetch(table, shade, packed, bin_entries, span, spilled, flat)
-            if bin_ordered[b]:
-                for u in range(rows):
-                    row = row_of(t * rows + u, bins_x, bin_bits)
-                    for li in range(8):
-                        if row[0] + li < width and row[1] < height:
-                            ordered_pixel(table, shade, bin_entries, bin_boxes, packed, image,
-                                          depth_complexity, layers, residual, pending, spilled,
-                                          span, row[0] + li, row[1], bin_bits, bg, threshold,
-                                          flat, stop)  # fmt: skip
-            else:
-                # (Declared here, once per thread: Taichi zeroes a thread's arrays, 4 KiB
-                # of keys (8 KiB with a whole bin's), which cost as much as a tenth of the
-                # resolve when every row of 8 pixels was a thread.)
-                keys = ti.Vector([0] * max(8 * local, whole_keys), dt=ti.i64)
-                whole = 0
-                # (Nested: Taichi compiles away only a whole `if ti.static(...)`; a GPU's
-                # kernel goes without.)
-                if ti.static(whole_keys):  # noqa: SIM102
-                    if bin_bits == 3:  # the thread holds the whole bin
-                        whole = resolve_bin(table, shade, bin_entries, bin_boxes, packed,
-                                            image, depth_complexity, layers, residual, pending,
-                                            spilled, keys, span, b, bins_x, id_bits,
-                                            depth_shift, mask, bg, threshold, flat, stop,
-                                            bin_keys)  # fmt: skip
-                if not whole:
-                    for u in range(rows):
-                        row = row_of(t * rows + u, bins_x, bin_bits)
-                        resolve_row(table, shade, bin_entries, bin_boxes, packed, gaps, image,
-                                    depth_complexity, layers, residual, pending, spilled, keys,
-                                    span, row, bin_bits, id_bits, depth_shift, mask, bg,
-                                    threshold, flat, stop, local)  # fmt: skip
+            ordered = bin_ordered[b]
+            # (Declared once per thread: Taichi zeroes a thread's arrays, 4 KiB of keys
+            # (8 KiB with a whole bin's), which cost as much as a tenth of the resolve
+            # when every row of 8 pixels was a thread.  Filled with one zero, not with
+            # 1024 literals, each of which Taichi's front end checks and converts.)
+            zero = ti.i64(0)
+            keys = ti.Vector([zero] * max(8 * local, whole_keys), dt=ti.i64)
+            count = ti.Vector([ti.i32(0)] * ti.static(64 if whole_keys else 8), dt=ti.i32)
+            unsorted = ti.Vector([0] * 8, dt=ti.i32)
+            whole = 0
+            # (Nested: Taichi compiles away only a whole `if ti.static(...)`; a GPU's
+            # kernel goes without.)
+            if ti.static(whole_keys):  # noqa: SIM102
+                if bin_bits == 3 and not ordered:  # the thread holds the whole bin
+                    whole = gather_bin(table, bin_entries, bin_boxes, packed, keys, count, span,
+                                       b, bins_x, id_bits, depth_shift, flat,
+                                       bin_keys)  # fmt: skip
+            capacity = local
+            if whole:
+                capacity = bin_keys
+            for u in range(1 if whole else rows):
+                row = row_of(t * rows + u, bins_x, bin_bits)
+                if not whole and not ordered:
+                    gather_row(table, bin_entries, bin_boxes, packed, keys, count, unsorted,
+                               span, row, bin_bits, id_bits, depth_shift, flat,
+                               local)  # fmt: skip
+                for p in range(64 if whole else 8):
+                    i, j = row[0] + p, row[1]
+                    if whole:
+                        i, j = ((b % bins_x) << 3) + (p & 7), ((b // bins_x) << 3) + (p >> 3)
+                    if i < width and j < height:
+                        acc = vec4(0.0)
+                        transmittance = c.real(1.0)
+                        done = 0
+                        n = 0
+                        start = p * capacity
+                        if ordered:
+                            n = ordered_walk(table, shade, bin_entries, bin_boxes, packed, span,
+                                             i, j, bin_bits, threshold, flat, stop, acc,
+                                             transmittance, done)  # fmt: skip
+                        else:
+                            n = count[p]
+                            if n <= capacity and unsorted[p] and not whole:
+                                c.sort_keys(keys, gaps, start, n)
+                        spill = n > capacity and not ordered
+                        if not spill:  # (in a bin in key order: composited already)
+                            composite(keys, start, n, shade, packed, i, j, mask, threshold,
+                                      flat, stop, acc, transmittance, done)  # fmt: skip
+                        settle(image, depth_complexity, layers, residual, pending, spilled, i,
+                               j, acc, transmittance, done, n, spill, bg, stop)  # fmt: skip
 
     @ti.kernel
     def resolve_spilled(

@@ -139,7 +139,7 @@ def build() -> SimpleNamespace:
         half = ti.i64(1 << (SUBPIXEL_BITS - 1))
         for f in range(faces.shape[0]):
             px, py, pz, pw = f64v3(0.0), f64v3(0.0), f64v3(0.0), f64v3(0.0)
-            for k in ti.static(range(3)):
+            for k in range(3):  # (loops over corners, not ti.static: one copy to compile)
                 # raster.clip_positions' operation order.
                 v = faces[f, k]
                 x, y, z = vertices[v, 0], vertices[v, 1], vertices[v, 2]
@@ -151,30 +151,22 @@ def build() -> SimpleNamespace:
             # when all three are behind one.
             inside = 1
             outside = 0
-            for plane in ti.static(range(6)):
+            for plane in range(6):  # (a loop, not ti.static: one copy to compile)
+                # w + z, w - z, G w - x, G w + x, G w - y, G w + y: the same bits as
+                # written out (1 * w is w; a - b is a + -b).
+                guard = ti.select(plane < 2, 1.0, GUARD)  # (not `scale`: the kernel's)
+                sign = ti.select(plane == 0 or plane == 3 or plane == 5, 1.0, -1.0)
                 behind = 0
-                for k in ti.static(range(3)):
-                    d = ti.f64(0.0)
-                    if ti.static(plane == 0):
-                        d = pw[k] + pz[k]
-                    elif ti.static(plane == 1):
-                        d = pw[k] - pz[k]
-                    elif ti.static(plane == 2):
-                        d = GUARD * pw[k] - px[k]
-                    elif ti.static(plane == 3):
-                        d = GUARD * pw[k] + px[k]
-                    elif ti.static(plane == 4):
-                        d = GUARD * pw[k] - py[k]
-                    else:
-                        d = GUARD * pw[k] + py[k]
-                    if d < 0.0:
+                for k in range(3):
+                    coordinate = ti.select(plane < 2, pz[k], ti.select(plane < 4, px[k], py[k]))
+                    if guard * pw[k] + sign * coordinate < 0.0:
                         behind += 1
                 if behind > 0:
                     inside = 0
                 if behind == 3:
                     outside = 1
             here = inside
-            for k in ti.static(range(3)):
+            for k in range(3):
                 if pw[k] <= 0.0:
                     here = 0
             if fill == 0:
@@ -186,7 +178,7 @@ def build() -> SimpleNamespace:
                 # raster._screen, corner by corner.
                 xs, ys, depth, inv_w = f64v3(0.0), f64v3(0.0), f64v3(0.0), f64v3(0.0)
                 x, y = i64v3(0), i64v3(0)
-                for k in ti.static(range(3)):
+                for k in range(3):
                     nx = px[k] / pw[k]
                     ny = py[k] / pw[k]
                     nz = pz[k] / pw[k]
@@ -222,7 +214,7 @@ def build() -> SimpleNamespace:
                     jref = clamp((y[0] + y[1] + y[2]) // (3 << SUBPIXEL_BITS), j0, j1)
                     xref = (iref << SUBPIXEL_BITS) + half
                     yref = (jref << SUBPIXEL_BITS) + half
-                    for k in ti.static(range(3)):
+                    for k in range(3):
                         n = (k + 1) % 3
                         dx, dy = x[n] - x[k], y[n] - y[k]
                         column = COL_EDGE + 4 * k
@@ -281,9 +273,10 @@ def build() -> SimpleNamespace:
                             shade[row, c] = colors[f, c]
                     else:
                         # Perspective-correct: colour / w and 1 / w are affine on screen.
-                        for c in ti.static(range(5)):
+                        # (A loop, not ti.static: one copy of solve to compile.)
+                        for c in range(5):
                             v = inv_w
-                            if ti.static(c < 4):
+                            if c < 4:
                                 for k in ti.static(range(3)):
                                     v[k] = colors[faces[f, k], c]
                                 if flip:
