@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.limits import MAX_COORDINATE
+from lamina.limits import MAX_COORDINATE, MAX_VIEW_MAGNIFICATION
 from lamina.scene.core import Camera, Scene, lengths
 
 __all__ = [
     "bounding_sphere",
+    "check_magnification",
     "clip_range",
     "depth_range",
     "fit_depth_range",
@@ -21,6 +22,7 @@ __all__ = [
     "largest_framed_radius",
     "moved_camera",
     "transform_matrix",
+    "view_magnification",
 ]
 
 
@@ -162,3 +164,60 @@ def depth_range(eye: np.ndarray, scene: Scene, projection: str) -> tuple[float, 
         far = MAX_COORDINATE  # only the margin beyond the far side is cut
     # (orthographic near may lie behind the eye; its margin is cut the same way)
     return max(near, -MAX_COORDINATE), far
+
+
+def view_magnification(camera: Camera, size: tuple[int, int]) -> float:
+    """How finely a ``size`` (height, width) image of ``camera`` divides space, relative to
+    the lengths the projection rounds: the largest side in pixels times the lengths of
+    eye, target and target - eye, over the view's width at the target. Rounding moves
+    a projected point by about 1e-16 of this many pixels (see
+    :data:`lamina.limits.MAX_VIEW_MAGNIFICATION`).
+
+    >>> camera = Camera.look_at((0, 0, 4), (0, 0, 0), fov_y=90)
+    >>> round(view_magnification(camera, (100, 200)), 9)  # 200 px * (4 + 0 + 4) / (2 * 4 * 1)
+    200.0
+    """
+    return max(size) * _reach(camera) / _view_width(camera)
+
+
+def _view_width(camera: Camera) -> float:
+    if camera.projection == "orthographic":
+        return camera.ortho_height
+    (distance,) = lengths(np.subtract(camera.target, camera.eye)[None])
+    return 2.0 * float(distance) * math.tan(math.radians(camera.fov_y) / 2.0)
+
+
+def _reach(camera: Camera) -> float:
+    eye, target = np.asarray(camera.eye), np.asarray(camera.target)
+    return float(lengths(np.stack([eye, target, target - eye])).sum())
+
+
+def check_magnification(camera: Camera, size: tuple[int, int], *, cause: str) -> None:
+    """Refuse a view so narrow for its size and its distances from the origin that the
+    float64 projection would misplace edges (:func:`view_magnification` above
+    :data:`lamina.limits.MAX_VIEW_MAGNIFICATION`); ``cause`` names what narrowed it
+    (``"--zoom 1e+14"``) and the message says how far it may go.
+
+    >>> camera = Camera.look_at((0, 0, 4), (0, 0, 0), fov_y=1e-11)
+    >>> check_magnification(camera, (480, 640), cause="--fov 1e-11")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    lamina.errors.InputError: --fov 1e-11: the view is magnified 7.3e+15 times (640 pixels ... --fov at least 7.3e-10 degrees), or bring the scene and the eye near the origin
+    """
+    magnification = view_magnification(camera, size)
+    if magnification <= MAX_VIEW_MAGNIFICATION:
+        return
+    wider = magnification / MAX_VIEW_MAGNIFICATION
+    # The command line frames orthographic views by --fov too (the height it spans at
+    # the target), so the fix is an angle either way.
+    (distance,) = lengths(np.subtract(camera.target, camera.eye)[None])
+    half = _view_width(camera) / (2.0 * float(distance))
+    other = f"--fov at least {math.degrees(2.0 * math.atan(half * wider)):.2g} degrees"
+    raise InputError(
+        f"{cause}: the view is magnified {magnification:.2g} times ({max(size)} pixels across "
+        f"{_view_width(camera):.2g} units at the target, with eye, target and their distance "
+        f"adding up to {_reach(camera):.3g}), past lamina.limits.MAX_VIEW_MAGNIFICATION = "
+        f"{MAX_VIEW_MAGNIFICATION:g}, where float64 rounding moves edges by more than 1/100 "
+        f"pixel; use a view at least {wider:.3g} times wider (a --zoom that much smaller, or "
+        f"{other}), or bring the scene and the eye near the origin"
+    )

@@ -155,7 +155,7 @@ def _prepare(
     view: _View,
 ) -> _Job:
     from lamina.scene import view as views
-    from lamina.scene.camera import fit_depth_range
+    from lamina.scene.camera import check_magnification, fit_depth_range
     from lamina.scene.colors import recolor
     from lamina.scene.files import DEFAULT_SIZE, load
     from lamina.scene.lighting import corner_normals
@@ -184,11 +184,24 @@ def _prepare(
     )
     if view.eye or view.target or view.azimuth or view.elevation:
         camera = fit_depth_range(camera, lit_scene)
+    check_magnification(camera, render_size, cause=_narrowed_by(view, scene))
     lighting = _lighting(view, loaded)
     corners = None if lighting is None else corner_normals(lit_scene, loaded.normals)
     return _Job(
         loaded, lit_scene, camera, lighting, final, render_size, view.samples, values, corners
     )
+
+
+def _narrowed_by(view: _View, scene: str) -> str:
+    """The options that set how narrow the view is, for a refusal (else the scene's camera)."""
+    given = [
+        f"--{name} {value:g}"
+        for name, value, default in (("zoom", view.zoom, 1.0), ("fov", view.fov, None))
+        if value is not None and value != default
+    ]
+    given += [f"--{name} {text}" for name, text in (("eye", view.eye), ("target", view.target))
+              if text is not None]  # fmt: skip
+    return ", ".join(given) or f"the camera of {scene!r}"
 
 
 def _create_renderer(name: str, settings: dict[str, str]) -> Any:

@@ -234,3 +234,99 @@ def test_the_fan_check_on_polygons_nobody_picks(
 
     points = np.array(corners, dtype=np.float64)
     assert wrong_fans(points, np.arange(len(points))[None])[0] != right
+
+
+def _zoomed(seed: int, magnification: float) -> tuple[Any, Any, tuple[int, int]]:
+    """Held-out oracle scene ``seed`` shrunk about its target and seen by its camera
+    zoomed by the same factor, so that the view's magnification is ``magnification``
+    and it still shows the whole scene (near and far as before, scaled)."""
+    import dataclasses
+
+    from lamina.scene.camera import view_magnification
+    from lamina.scene.view import adjust_camera
+    from tests.plugins.oit.test_oit_oracle import SIZE, random_scene
+
+    scene, camera = random_scene(seed)
+    zoom = magnification / view_magnification(camera, SIZE)
+    target = np.asarray(camera.target)
+    small = dataclasses.replace(scene, vertices=target + (scene.vertices - target) / zoom)
+    distance = float(np.linalg.norm(np.subtract(camera.eye, camera.target)))
+    near, far = (distance / 2, 2 * distance) if seed % 2 else (distance - 2, distance + 2)
+    view = dataclasses.replace(adjust_camera(camera, zoom=zoom), near=near, far=far)
+    return small, view, SIZE
+
+
+@pytest.mark.parametrize("seed", [1, 2])  # perspective, orthographic (widen: 0-5)
+def test_at_the_magnification_limit_coverage_matches_the_ray_caster(seed: int) -> None:
+    # Coverage (which triangles each robust pixel centre hits) is what the projection's
+    # rounding decides. Colours also depend on the order of fragments, whose 40-bit
+    # depth keys resolve 1e-12 of the depth range, coarser than such a view's depth
+    # differences: that departure is the renderer's depth resolution, reported apart.
+    from lamina.limits import MAX_VIEW_MAGNIFICATION
+    from lamina.plugins.oit.reference import Reference
+    from lamina.scene.camera import view_magnification
+    from tests.plugins.oit.test_oit_oracle import ray_cast
+
+    scene, camera, size = _zoomed(seed, MAX_VIEW_MAGNIFICATION)
+    assert view_magnification(camera, size) == pytest.approx(MAX_VIEW_MAGNIFICATION)
+    _, count, robust = ray_cast(scene, camera, size)
+    found = Reference().render(scene, camera, size)
+    assert robust.mean() > 0.8
+    np.testing.assert_array_equal(found.depth_complexity[robust], count[robust])
+
+
+def test_a_hundred_times_past_the_limit_coverage_departs() -> None:
+    # What the limit keeps out: measured first at 1.1e15 (MAX_VIEW_MAGNIFICATION's notes).
+    from lamina.limits import MAX_VIEW_MAGNIFICATION
+    from lamina.plugins.oit.reference import Reference
+    from tests.plugins.oit.test_oit_oracle import ray_cast
+
+    departed = 0
+    for seed in (1,):
+        scene, camera, size = _zoomed(seed, 100 * MAX_VIEW_MAGNIFICATION)
+        _, count, robust = ray_cast(scene, camera, size)
+        found = Reference().render(scene, camera, size)
+        departed += int((found.depth_complexity[robust] != count[robust]).sum())
+    assert departed > 10
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--zoom", "1e13"], "--zoom 1e+13"),
+        (["--fov", "1e-12"], "--fov 1e-12"),
+        (["--fov", "1e-12", "--ortho"], "--fov 1e-12"),
+        (["--zoom", "3e11", "--samples", "8"], "--zoom 3e+11"),  # the supersampled size counts
+    ],
+)
+def test_a_view_past_the_magnification_limit_is_refused_naming_the_option(
+    recorder: Any, tmp_path: Path, options: list[str], named: str
+) -> None:
+    out = tmp_path / "z.png"
+    result = CliRunner().invoke(
+        main,
+        ["render", "procedural:torus", "-o", str(out), "--size", "64x48", "--renderer",
+         "recorder", *options],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert line.startswith(f"lamina: error: {named}: ") and "\n" not in line
+    assert "MAX_VIEW_MAGNIFICATION" in line and "--fov at least" in line
+    assert not out.exists() and recorder.seen == []
+
+
+def test_a_view_at_the_magnification_limit_renders(recorder: Any, tmp_path: Path) -> None:
+    from lamina.limits import MAX_VIEW_MAGNIFICATION
+    from lamina.scene.camera import view_magnification
+    from lamina.scene.files import load
+    from lamina.scene.view import adjust_camera
+
+    camera = load("procedural:torus").camera
+    zoom = MAX_VIEW_MAGNIFICATION / view_magnification(camera, (48, 64)) * (1 - 1e-9)
+    result = CliRunner().invoke(
+        main,
+        ["render", "procedural:torus", "-o", str(tmp_path / "z.npy"), "--size", "64x48",
+         "--renderer", "recorder", "--zoom", repr(zoom)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert view_magnification(adjust_camera(camera, zoom=zoom), (48, 64)) <= MAX_VIEW_MAGNIFICATION
