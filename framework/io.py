@@ -321,18 +321,22 @@ def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     _check_shape(source, data.shape)
     if data.size == 0:
         raise InputError(f"image {str(source)!r} is empty: shape {data.shape}")
-    if data.dtype == np.uint8:
-        return data.astype(np.float32) / 255.0, 8
-    if data.dtype == np.uint16:
-        return data.astype(np.float32) / 65535.0, 16
-    if data.dtype == bool:
+    # By kind and size, not dtype equality: a big-endian file's '>u2' is uint16 too.
+    kind, size = data.dtype.kind, data.dtype.itemsize
+    if kind == "u" and size in (1, 2):
+        return data.astype(np.float32) / (255.0 if size == 1 else 65535.0), 8 * size
+    if kind == "b":
         return data.astype(np.float32), 8
-    if np.issubdtype(data.dtype, np.floating):
+    if kind == "f":
         image = data.astype(np.float32)
         if not np.all(np.isfinite(image)):
             raise InputError(f"image {str(source)!r} contains NaN or infinite values")
         return image, 32
-    raise InputError(f"image {str(source)!r} has unsupported pixel type {data.dtype}")
+    raise InputError(
+        f"image {str(source)!r} has pixel type {data.dtype}; lamina reads 8- and 16-bit "
+        "unsigned integers, booleans and floats: convert it (e.g. to uint16, or to float32 "
+        "scaled to [0, 1])"
+    )
 
 
 def _check_shape(source: Path, shape: tuple[int, ...]) -> None:

@@ -311,3 +311,25 @@ def test_a_png_past_pillows_pixel_limit_is_read_when_memory_allows(
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     np.testing.assert_allclose(read_image(path)[0], np.round(image * 255) / 255, atol=1e-7)
     assert Image.MAX_IMAGE_PIXELS == 100  # given back as it was
+
+
+@pytest.mark.parametrize("dtype", ["<u2", ">u2", "<u1", ">f4", "<f8", ">f2", "|b1"])
+def test_either_byte_order_reads_alike(tmp_path: Path, dtype: str) -> None:
+    # A big-endian '>u2' (as some writers store it) was refused as unsupported.
+    native = np.dtype(dtype).newbyteorder("=")
+    values = np.arange(12).reshape(3, 4) % (2 if native.kind == "b" else 7)
+    path = tmp_path / "a.npy"
+    np.save(path, values.astype(dtype))
+    np.save(tmp_path / "b.npy", values.astype(native))
+    image, depth = read_image(path)
+    expected, expected_depth = read_image(tmp_path / "b.npy")
+    np.testing.assert_array_equal(image, expected)
+    assert depth == expected_depth and image.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", ">i4", "uint32", "uint64", "complex64", "<U2"])
+def test_an_unsupported_pixel_type_is_refused_with_the_fix(tmp_path: Path, dtype: str) -> None:
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros((4, 4), dtype=dtype))
+    with pytest.raises(InputError, match=r"has pixel type .*convert it"):
+        read_image(path)
