@@ -32,7 +32,6 @@ directions only is refused, naming the direction.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, replace
 from typing import Any
 from warnings import warn
@@ -42,7 +41,7 @@ from scipy import fft, ndimage
 
 from lamina.errors import InputError
 from lamina.plugins.subpixel.matching import Match, choose_start, independence
-from lamina.plugins.subpixel.noise import MAD_TO_SIGMA
+from lamina.plugins.subpixel.noise import weak_texture_noise
 from lamina.plugins.subpixel.quality import (
     SIGNIFICANT_Z,
     Texture,
@@ -397,24 +396,13 @@ def _scene_sigma(
 
 def _own_noise(volume: np.ndarray, valid: np.ndarray | None = None) -> float:
     """Standard deviation of white noise in a volume, robust to its content: the
-    median absolute finest all-diagonal Haar coefficient of its 2 x 2 x 2 blocks
-    (``sum (-1)**(i+j+k) v[i, j, k] / sqrt(8)``, variance ``sigma**2`` for white
-    noise) over 0.6745, the 3-D form of :func:`.noise.noise_from_image`, over the
-    blocks whose voxels are all ``valid`` (infinite where none is). Content smooth
-    along any one axis leaves it nothing; the 2-D coefficients of the (y, x) planes
-    took 0.02 of noise-free blobs elongated along z for noise and refused their
-    weak but exact z texture."""
-    even = tuple(slice(0, (n // 2) * 2) for n in volume.shape)
-    coefficient = np.zeros(tuple(n // 2 for n in volume.shape))
-    whole = np.ones(coefficient.shape, dtype=bool)
-    for corner in itertools.product((0, 1), repeat=3):
-        block = tuple(slice(c, None, 2) for c in corner)
-        coefficient += (-1) ** sum(corner) * volume[even][block]
-        if valid is not None:
-            whole &= valid[even][block]
-    if not np.any(whole):
-        return float("inf")
-    return float(np.median(np.abs(coefficient[whole])) / np.sqrt(8.0) / MAD_TO_SIGMA)
+    3-D form of :func:`.noise.noise_from_image` (:func:`.noise.weak_texture_noise`),
+    over the cells whose voxels are all ``valid`` (infinite where none is). Its
+    measured band, the finest all-diagonal Haar coefficient of the 2 x 2 x 2
+    cells, holds nothing of content smooth along any one axis; the 2-D
+    coefficients of the (y, x) planes took 0.02 of noise-free blobs elongated
+    along z for noise and refused their weak but exact z texture."""
+    return weak_texture_noise(volume, valid=valid)
 
 
 def _floored_bound(texture: Texture, sigma: float) -> np.ndarray:
