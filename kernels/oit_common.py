@@ -167,7 +167,7 @@ def build(real: object) -> SimpleNamespace:
         """``depth << id_bits | r``: the fragment's place in the depth order (the plane
         about its anchor pixel, clamped to the triangle's depth range)."""
         low, high = table[r, COL_ZLO], table[r, COL_ZHI]
-        field = (ti.i64(1) << ANCHOR_SHIFT) - 1
+        field = ti.i64((1 << ANCHOR_SHIFT) - 1)
         z = (
             table[r, COL_Z]
             + table[r, COL_GX] * (ti.cast(i, ti.i64) - (low >> ANCHOR_SHIFT))
@@ -543,15 +543,12 @@ def build(real: object) -> SimpleNamespace:
         integers stepped from the bin's first column."""
         x = ti.cast(rect[0], ti.i64) << SUBPIXEL_BITS
         y = ti.cast(rect[1] + j0, ti.i64) << SUBPIXEL_BITS
-        e0 = edge(table, r, 0, x, y) - table[r, COL_EDGE + 3]
-        e1 = edge(table, r, 1, x, y) - table[r, COL_EDGE + 7]
-        e2 = edge(table, r, 2, x, y) - table[r, COL_EDGE + 11]
-        a0 = table[r, COL_EDGE] << SUBPIXEL_BITS
-        a1 = table[r, COL_EDGE + 4] << SUBPIXEL_BITS
-        a2 = table[r, COL_EDGE + 8] << SUBPIXEL_BITS
-        b0 = table[r, COL_EDGE + 1] << SUBPIXEL_BITS
-        b1 = table[r, COL_EDGE + 5] << SUBPIXEL_BITS
-        b2 = table[r, COL_EDGE + 9] << SUBPIXEL_BITS
+        zero = ti.i64(0)
+        e, a, b = ti.Vector([zero] * 3), ti.Vector([zero] * 3), ti.Vector([zero] * 3)
+        for k in range(3):  # (a loop: one copy of edge to compile)
+            e[k] = edge(table, r, k, x, y) - table[r, COL_EDGE + 4 * k + 3]
+            a[k] = table[r, COL_EDGE + 4 * k] << SUBPIXEL_BITS
+            b[k] = table[r, COL_EDGE + 4 * k + 1] << SUBPIXEL_BITS
         columns = ((ti.i64(2) << i1) - 1) & ~((ti.i64(1) << i0) - 1)
         mask = ti.i64(0)
         for lj in range(j0, j1 + 1):
@@ -560,12 +557,10 @@ def build(real: object) -> SimpleNamespace:
             # faster than looping over the box's columns at 100k random triangles.
             row = ti.i64(0)
             for li in range(8):
-                outside = ((e0 + a0 * li) | (e1 + a1 * li) | (e2 + a2 * li)) >> 63
+                outside = ((e[0] + a[0] * li) | (e[1] + a[1] * li) | (e[2] + a[2] * li)) >> 63
                 row |= (~outside & 1) << li
             mask |= (row & columns) << (lj << 3)
-            e0 += b0
-            e1 += b1
-            e2 += b2
+            e += b
         return mask
 
     @ti.func

@@ -273,8 +273,8 @@ def build(real: object) -> SimpleNamespace:
         pixels instead of one per pixel, and a branch per entry and fragment
         instead of one per entry and pixel."""
         i0, j, lj, half = row[0], row[1], row[2], row[3]
-        last = ti.Vector([-1] * 8, dt=ti.i64)  # each list's largest key so far
-        moves = ti.Vector([0] * 8, dt=ti.i32)
+        last = ti.Vector([ti.i64(-1)] * 8, dt=ti.i64)  # each list's largest key so far
+        moves = ti.Vector([ti.i32(0)] * 8, dt=ti.i32)  # (one literal each: see resolve's keys)
         for li in range(8):
             count[li] = 0
             unsorted[li] = 0
@@ -360,7 +360,7 @@ def build(real: object) -> SimpleNamespace:
             zero = ti.i64(0)
             keys = ti.Vector([zero] * max(8 * local, whole_keys), dt=ti.i64)
             count = ti.Vector([ti.i32(0)] * ti.static(64 if whole_keys else 8), dt=ti.i32)
-            unsorted = ti.Vector([0] * 8, dt=ti.i32)
+            unsorted = ti.Vector([ti.i32(0)] * 8, dt=ti.i32)
             whole = 0
             # (Nested: Taichi compiles away only a whole `if ti.static(...)`; a GPU's
             # kernel goes without.)
