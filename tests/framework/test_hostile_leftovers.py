@@ -333,3 +333,22 @@ def test_an_unsupported_pixel_type_is_refused_with_the_fix(tmp_path: Path, dtype
     np.save(path, np.zeros((4, 4), dtype=dtype))
     with pytest.raises(InputError, match=r"has pixel type .*convert it"):
         read_image(path)
+
+
+def test_an_output_that_is_a_symlink_is_replaced_not_written_through(tmp_path: Path) -> None:
+    # The link's target lies outside the folder the user named: it stays as it was.
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    victim = outside / "keep.npy"
+    np.save(victim, np.ones((2, 2), np.float32))
+    before = victim.read_bytes()
+    folder = tmp_path / "out"
+    folder.mkdir()
+    link = folder / "o.npy"
+    link.symlink_to(victim)
+    source = tmp_path / "in.npy"
+    np.save(source, np.zeros((8, 8), np.float32))
+    result = CliRunner().invoke(main, ["resize", str(source), str(link), "--scale", "2"])
+    assert result.exit_code == 0, result.output
+    assert victim.read_bytes() == before
+    assert not link.is_symlink() and read_image(link)[0].shape == (16, 16)
