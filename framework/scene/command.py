@@ -201,7 +201,7 @@ def _narrowed_by(view: _View, scene: str) -> str:
     ]
     given += [f"--{name} {text}" for name, text in (("eye", view.eye), ("target", view.target))
               if text is not None]  # fmt: skip
-    return ", ".join(given) or f"the camera of {scene!r}"
+    return ", ".join(given) or f"{scene} [camera]"
 
 
 def _create_renderer(name: str, settings: dict[str, str]) -> Any:

@@ -330,3 +330,13 @@ def test_a_view_at_the_magnification_limit_renders(recorder: Any, tmp_path: Path
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert view_magnification(adjust_camera(camera, zoom=zoom), (48, 64)) <= MAX_VIEW_MAGNIFICATION
+
+
+def test_a_scene_files_too_narrow_camera_is_named(recorder: Any, tmp_path: Path) -> None:
+    scene = tmp_path / "narrow.toml"
+    scene.write_text('[camera]\nfov_y = 1e-13\n[[mesh]]\nprocedural = "torus"\n')
+    result = CliRunner().invoke(
+        main, ["render", str(scene), "-o", str(tmp_path / "n.png"), "--renderer", "recorder"]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"lamina: error: {scene} [camera]: the view is magnified")
