@@ -21,13 +21,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from scipy import ndimage
+from scipy import fft, ndimage
 
 from lamina.plugins.subpixel.windows import MIN_OVERLAP
 
-__all__ = ["Match", "choose_start", "independence", "secondary_peak"]
+__all__ = ["Match", "choose_start", "independence", "secondary_peaks"]
 
 #: Fisher z a match must reach to stand out of chance.
 MATCH_Z = 5.0
@@ -38,8 +39,36 @@ _RUNNER_UP_Z = 4.0
 #: Most pixels used to correlate an overlap (a strided subsample beyond that).
 _MAX_SAMPLES = 16384
 
+#: Correlation coefficients closer than this are alike whatever their sample
+#: counts (see :func:`_rivals`).
+_ALIKE = 0.05
+
 #: A second correlation peak at least this fraction of the first is a candidate.
 _SECOND_PEAK = 0.5
+
+#: Most second peaks taken as candidates (a repeating scene's nearest aliases;
+#: each costs a correlation of its overlaps and of their wrapped alternatives).
+_MAX_SECOND_PEAKS = 8
+
+#: Largest side (px) of the crop whose autocorrelation proposes a scene's periods,
+#: and the longest lag tried as a fraction of it, per number of axes (a 32 voxel
+#: cube's lags out to 3/4 of its side cost half of its registration).
+_PERIOD_CROP = {2: 64, 3: 24}
+_PERIOD_LAGS = {2: 0.75, 3: 0.5}
+
+#: Correlation coefficient with itself at which a lag may be a scene's period: a
+#: repeating scene's at an SNR (std / noise) of 2; natural views' best lags reach
+#: 0.3-0.6 (median over crops of scikit-image's pictures), rarely 0.95.
+_PERIOD_CORRELATION = 0.8
+
+#: Most periods of a scene tried from the best match (each both ways).
+_MAX_PERIODS = 4
+
+#: Most points of a repeating scene's period lattice searched beyond its peaks.
+_MAX_LATTICE = 64
+
+#: Most steps along each period of the lattice (17 points per period, 289 in 2-D).
+_LATTICE_REACH = 8
 
 #: Standard deviation (px) of the Gaussian blur a doubtful match's second look
 #: subtracts: what is left varies nearly independently from pixel to pixel (32 px
@@ -107,33 +136,26 @@ def choose_start(
         for option in options:
             if not any(_distance(option, seen) <= 1.0 for seen in candidates):
                 candidates.append(option)
-    scores = _scores(reference, moving, candidates, independent, wrap)
-    sharp: list[np.ndarray] = []
-    detail = 1.0
-    if _in_doubt(scores, candidates):
+    scored = _Scored(reference, moving, independent, wrap)
+    scored.add(candidates)
+    if _rivals(scored, len(candidates)) or not scored.top >= MATCH_Z:
         # A smooth scene's few independent samples hold its match under MATCH_Z
         # however well it correlates (32 px natural views at SNR 1000, right to
         # 0.03 px, were reported anywhere in the view): the candidates are also
         # judged on the content left when the blur is taken out, which keeps
         # pixel-scale detail, many independent samples. A wrong match stays in
         # doubt on both.
-        sharp += [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
-        power = np.abs(np.fft.fftn(sharp[0])) ** 2 + np.abs(np.fft.fftn(sharp[1])) ** 2
-        detail = independence(power, np.ones(power.shape))
-        scores = np.maximum(scores, _scores(sharp[0], sharp[1], candidates, detail, wrap))
-    order = np.argsort(scores)[::-1]
-    best = candidates[order[0]]
-    score = float(scores[order[0]])
-    if climb and np.isfinite(score):
-
-        def score_of(shift: np.ndarray) -> float:
-            value = _overlap_significance(reference, moving, shift, independent, wrap)
-            if sharp:
-                value = max(value, _overlap_significance(sharp[0], sharp[1], shift, detail, wrap))
-            return value
-
-        best, score = _climb(best, score, score_of, max(reference.shape))
-        candidates[order[0]], scores[order[0]] = best, score
+        scored.take_second_look()
+    if climb and np.isfinite(scored.top):
+        winner = scored.best
+        shift, _ = _climb(
+            scored.shifts[winner],
+            scored.top,
+            lambda shift: float(scored.judge([shift])[0][0]),
+            max(reference.shape),
+        )
+        scored.replace(winner, shift)
+    best, score = scored.shifts[scored.best], scored.top
     spread = np.zeros(len(best))
     warnings: list[str] = []
     if not score >= MATCH_Z:
@@ -144,15 +166,223 @@ def choose_start(
             "chance (noise, or an overlap too small to carry it); the estimate may be anywhere"
         )
         return Match(best, score, spread, warnings)
-    rival = _rival(scores, candidates, order)
-    if rival is not None:
-        other = candidates[rival]
-        spread = np.maximum(spread, np.abs(other - best) / 2.0)
-        warnings.append(
-            f"periodic texture: a shift of ({', '.join(f'{v:.0f}' for v in other)}) px matches "
-            "nearly as well as the estimate"
+    peaks_scored = len(scored.shifts)
+    # A repeating scene also matches at the best plus any of its periods, where
+    # the correlation peaks of views may not show (windows fade them out).
+    scored.add(
+        [point for period in _periods(reference) for point in (best + period, best - period)]
+    )
+    rivals = _rivals(scored, peaks_scored)
+    # A repeating scene matches at every point of its period lattice, and its
+    # periods show only the nearest few: the lattice that the periods found to
+    # match span is searched, and the uncertainty covers every point that matches.
+    repeats = [scored.shifts[i] for i in rivals if i >= peaks_scored]
+    dense = False
+    if repeats:
+        points, dense = _lattice(
+            scored.shifts[scored.best], repeats, reference.shape, scored.shifts, wrap
         )
+        lattice = len(scored.shifts)
+        scored.add(points)
+        rivals = _rivals(scored, peaks_scored)
+        dense = dense and any(i >= lattice for i in rivals)
+    best, score = scored.shifts[scored.best], scored.top
+    if not rivals:
+        return Match(best, score, spread, warnings)
+    offsets = np.abs(np.array([scored.shifts[i] for i in rivals]) - best)
+    farthest = scored.shifts[rivals[int(np.argmax(np.max(offsets, axis=1)))]]
+    if dense:
+        # more aliases than were tried: anywhere in the search range, as a guess
+        spread = np.array(reference.shape, dtype=np.float64) / np.sqrt(3.0)
+        also = " and many more"
+    else:
+        spread = np.max(offsets, axis=0) / 2.0
+        also = f" and {len(rivals) - 1} more" if len(rivals) > 1 else ""
+    warnings.append(
+        f"periodic texture: a shift of ({', '.join(f'{v:.0f}' for v in farthest)}) px"
+        f"{also} match nearly as well as the estimate"
+    )
     return Match(best, score, spread, warnings)
+
+
+class _Scored:
+    """Candidate shifts and how their overlaps correlate (:func:`_overlap_match`):
+    the Fisher z, the effective sample count, and the look that gave them (0: the
+    images, 1: their detail, once :meth:`take_second_look` has taken it; the
+    better of the two). A candidate is scored on its integer overlap, so one
+    with the same rounded shift as another is not added."""
+
+    def __init__(
+        self, reference: np.ndarray, moving: np.ndarray, independent: float, wrap: bool
+    ) -> None:
+        self.looks_at = [(reference, moving, independent)]
+        self.wrap = wrap
+        self.shifts: list[np.ndarray] = []
+        self.scores = np.zeros(0)
+        self.samples = np.zeros(0)
+        self.looks = np.zeros(0, dtype=int)
+
+    @property
+    def best(self) -> int:
+        return int(np.argmax(self.scores))
+
+    @property
+    def top(self) -> float:
+        return float(np.max(self.scores))
+
+    def judge(
+        self, shifts: list[np.ndarray], look: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores, effective samples and looks of ``shifts``: in ``look``, or the
+        better look."""
+        looks = range(len(self.looks_at)) if look is None else [look]
+        best = None
+        for index in looks:
+            reference, moving, independent = self.looks_at[index]
+            matches = [_overlap_match(reference, moving, s, independent, self.wrap) for s in shifts]
+            found = (
+                np.array([m[0] for m in matches]),
+                np.array([m[1] for m in matches]),
+                np.full(len(shifts), index),
+            )
+            if best is None:
+                best = found
+            else:
+                better = found[0] > best[0]
+                best = (
+                    np.where(better, found[0], best[0]),
+                    np.where(better, found[1], best[1]),
+                    np.where(better, found[2], best[2]),
+                )
+        assert best is not None
+        return best
+
+    def add(self, shifts: list[np.ndarray]) -> None:
+        known = {tuple(np.round(s).tolist()) for s in self.shifts}
+        fresh = []
+        for shift in shifts:
+            if (key := tuple(np.round(shift).tolist())) not in known:
+                known.add(key)
+                fresh.append(np.asarray(shift, dtype=np.float64))
+        if not fresh:
+            return
+        scores, samples, looks = self.judge(fresh)
+        self.shifts += fresh
+        self.scores = np.concatenate([self.scores, scores])
+        self.samples = np.concatenate([self.samples, samples])
+        self.looks = np.concatenate([self.looks, looks])
+
+    def replace(self, index: int, shift: np.ndarray) -> None:
+        self.shifts[index] = shift
+        scores, samples, looks = self.judge([shift])
+        self.scores[index], self.samples[index], self.looks[index] = scores[0], samples[0], looks[0]
+
+    def take_second_look(self) -> None:
+        reference, moving, _ = self.looks_at[0]
+        sharp = [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
+        power = np.abs(np.fft.fftn(sharp[0])) ** 2 + np.abs(np.fft.fftn(sharp[1])) ** 2
+        self.looks_at.append((sharp[0], sharp[1], independence(power, np.ones(power.shape))))
+        self.scores, self.samples, self.looks = self.judge(self.shifts)
+
+
+def _periods(image: np.ndarray) -> list[np.ndarray]:
+    """The lags at which ``image`` resembles itself most outside its main lobe:
+    the highest local maxima (at most ``_MAX_PERIODS``) of the correlation
+    coefficient of a central crop (at most ``_PERIOD_CROP`` per axis) with
+    itself moved by the lag, over lags up to ``_PERIOD_LAGS`` of the crop that
+    leave at least ``MIN_OVERLAP`` overlapping, that reach ``_PERIOD_CORRELATION``. A repeating
+    scene's periods are among them (a circular autocorrelation of a view, whose
+    period does not divide its side, misplaced a checkerboard's by 2 px)."""
+    sides = [min(n, _PERIOD_CROP[image.ndim]) for n in image.shape]
+    crop = tuple(
+        slice((n - m) // 2, (n - m) // 2 + m) for n, m in zip(image.shape, sides, strict=True)
+    )
+    centred = np.asarray(image[crop], np.float64)
+    centred = centred - centred.mean()
+    axes = tuple(range(centred.ndim))
+    padded = [2 * m for m in sides]
+    spectrum = fft.rfftn(centred, s=padded, axes=axes)
+    products = fft.irfftn(spectrum.real**2 + spectrum.imag**2, s=padded, axes=axes)
+    # lags 0..L then -L..-1: a circular surface of side 2L + 1 whose index i is lag
+    # i up to L, as secondary_peaks reads it
+    lag = _PERIOD_LAGS[image.ndim]
+    reach = [max(min(m - max(m // 4, MIN_OVERLAP), int(lag * m)), 1) for m in sides]
+    lags = [np.r_[0 : r + 1, -r:0] for r in reach]
+    # the pixels x of each overlap (x + lag, the other end, is the overlap of -lag)
+    box = [
+        (np.maximum(0, -lag), m - np.maximum(0, lag)) for m, lag in zip(sides, lags, strict=True)
+    ]
+    count = np.ones(1)
+    for low, high in box:
+        count = np.multiply.outer(count, high - low)
+    count = count[0]
+    negated = tuple(slice(None, None, -1) for _ in sides)  # index i -> -i, then roll
+    sums, squares = (_box_sum(values, box) for values in (centred, centred**2))
+    moved_sums, moved_squares = (
+        np.roll(values[negated], 1, axis=axes) for values in (sums, squares)
+    )
+    covariance = products[np.ix_(*lags)] - sums * moved_sums / count
+    variances = (squares - sums**2 / count) * (moved_squares - moved_sums**2 / count)
+    scale = np.sqrt(np.maximum(variances, 0.0))
+    coefficient = np.divide(covariance, scale, out=np.zeros_like(covariance), where=scale > 0)
+    coefficient[(0,) * centred.ndim] = 1.0
+    return secondary_peaks(coefficient, fraction=_PERIOD_CORRELATION, origin=True)[:_MAX_PERIODS]
+
+
+def _box_sum(values: np.ndarray, box: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Sums of ``values`` over the boxes ``[low, high)`` per axis, one per
+    combination of the axes' entries (inclusion-exclusion on the summed-area table)."""
+    table = np.zeros([n + 1 for n in values.shape])
+    table[(slice(1, None),) * values.ndim] = values
+    for axis in range(values.ndim):
+        np.cumsum(table, axis=axis, out=table)
+    total = np.zeros([len(low) for low, _ in box])
+    for corner in itertools.product((0, 1), repeat=values.ndim):
+        index = [high if bit else low for bit, (low, high) in zip(corner, box, strict=True)]
+        sign = -1.0 if (values.ndim - sum(corner)) % 2 else 1.0
+        total += sign * table[np.ix_(*index)]
+    return total
+
+
+def _lattice(
+    best: np.ndarray,
+    rivals: list[np.ndarray],
+    shape: tuple[int, ...],
+    known: list[np.ndarray],
+    views: bool,
+) -> tuple[list[np.ndarray], bool]:
+    """The points of the period lattice that the rivals' offsets from ``best`` span
+    (its shortest independent offsets as basis) inside the search range (views:
+    an overlap of ``MIN_OVERLAP`` per axis; circular: half the size), not already
+    ``known``, nearest to ``best`` first; and whether the range holds more of
+    them than ``_MAX_LATTICE`` (then only the nearest are returned: the match may
+    be anywhere in the range)."""
+    offsets = sorted((np.round(r - best) for r in rivals), key=lambda v: float(np.max(np.abs(v))))
+    basis = [offsets[0]]
+    for offset in offsets[1:]:
+        stacked = np.array([*basis, offset])
+        if len(basis) < len(shape) and np.linalg.matrix_rank(stacked) > len(basis):
+            basis.append(offset)
+    sizes = np.array(shape, dtype=np.float64)
+    limit = sizes - np.minimum(MIN_OVERLAP, sizes) if views else sizes / 2
+    wanted = [int(np.ceil(2 * np.max(limit) / np.max(np.abs(v)))) for v in basis]
+    reach = [min(r, _LATTICE_REACH) for r in wanted]
+    grids = np.meshgrid(*(np.arange(-r, r + 1) for r in reach), indexing="ij")
+    coefficients = np.stack([grid.ravel() for grid in grids], axis=1)
+    points = best + coefficients @ np.array(basis)
+    inside = np.all(np.abs(points) <= limit, axis=1)
+    # a point on a capped step count still inside the range: the lattice goes on
+    capped = [
+        (np.abs(coefficients[:, k]) == r) & (w > r)
+        for k, (r, w) in enumerate(zip(reach, wanted, strict=True))
+    ]
+    points = points[inside]
+    dense = len(points) > _MAX_LATTICE or bool(np.any(inside & np.any(capped, axis=0)))
+    if known:  # the same integer overlap as a known candidate
+        gaps = np.max(np.abs(np.round(points)[:, None] - np.round(known)[None]), axis=2)
+        points = points[np.all(gaps > 0, axis=1)]
+    points = points[np.argsort(np.max(np.abs(points - best), axis=1), kind="stable")]
+    return list(points[:_MAX_LATTICE]), dense
 
 
 def _climb(
@@ -176,18 +406,6 @@ def _climb(
     return (start, score) if best == score else (current, best)
 
 
-def _scores(
-    reference: np.ndarray,
-    moving: np.ndarray,
-    candidates: list[np.ndarray],
-    independent: float,
-    wrap: bool,
-) -> np.ndarray:
-    return np.array(
-        [_overlap_significance(reference, moving, c, independent, wrap) for c in candidates]
-    )
-
-
 #: The integer steps to a shift's neighbours, per number of axes.
 _NEIGHBOURS = {
     axes: [o for o in itertools.product((-1, 0, 1), repeat=axes) if any(o)] for axes in (2, 3)
@@ -200,44 +418,73 @@ def _detail(image: np.ndarray) -> np.ndarray:
     return sharp - sharp.mean()
 
 
-def _in_doubt(scores: np.ndarray, candidates: list[np.ndarray]) -> bool:
-    """Whether the best candidate fails to stand out of chance, or another one more
-    than 1.5 px away matches nearly as well."""
-    best = int(np.argmax(scores))
-    if not scores[best] >= MATCH_Z:
-        return True
-    others = [index for index in range(len(candidates)) if index != best]
-    return _rival(scores, candidates, [best, *others]) is not None
+def _rivals(scored: _Scored, peaks: int) -> list[int]:
+    """The candidates, more than 1.5 px away from the best, that match nearly as
+    well: what puts a match in doubt and, past the second look, widens its spread.
+    The first ``peaks`` candidates are correlation peaks, the others a scene's
+    periods tried from the best.
+
+    Nearly as well is either of: a significance within ``_RUNNER_UP_Z`` of the
+    best's; or a separate match (the overlap halfway to the best correlates
+    significantly worse than both) that stands out of chance itself and whose
+    correlation does not differ significantly from the best's (Fisher
+    z-transforms within ``_RUNNER_UP_Z`` standard errors) or by more than
+    ``_ALIKE`` (noise-free aliases differ by what their overlaps' borders hold,
+    not by sampling: 0.95 against 0.99 for a checkerboard's). The second catches
+    repeating scenes, whose aliases correlate as well as the match but over a
+    smaller overlap: significance grows with the overlap, so a checkerboard view
+    moved by (16, 1) px was matched at its alias (-9, -24), 25 px off, reporting
+    0.001 px. The valley keeps a smooth scene's broad correlation peak, where a
+    shift 6 px off correlates nearly as well at low SNR, from counting as one; a
+    period tried from the best needs it in either case (a correlation peak is a
+    separate match already). The valley is measured in the candidate's own look.
+    """
+    scores, samples, shifts = scored.scores, scored.samples, scored.shifts
+    best = scored.best
+    transformed = scores / np.sqrt(samples)  # atanh(r) of each candidate's overlap
+    found = []
+    for index in np.argsort(scores)[::-1]:
+        if index == best or _distance(shifts[index], shifts[best]) <= 1.5:
+            continue
+        close = scores[index] >= scores[best] - _RUNNER_UP_Z
+        if close and index < peaks:
+            found.append(int(index))
+            continue
+        error = np.sqrt(1.0 / samples[index] + 1.0 / samples[best])
+        alike = transformed[best] - transformed[index] <= _RUNNER_UP_Z * error or (
+            np.tanh(transformed[best]) - np.tanh(transformed[index]) <= _ALIKE
+        )
+        if not close and not (scores[index] >= MATCH_Z and alike):
+            continue
+        middle = np.round((shifts[index] + shifts[best]) / 2)
+        middle_score, middle_samples, _ = scored.judge([middle], look=int(scored.looks[index]))
+        dip = np.sqrt(1.0 / samples[index] + 1.0 / middle_samples[0])
+        if transformed[index] - middle_score[0] / np.sqrt(middle_samples[0]) > _RUNNER_UP_Z * dip:
+            found.append(int(index))
+    return found
 
 
-def _rival(
-    scores: np.ndarray, candidates: list[np.ndarray], order: np.ndarray | list[int]
-) -> int | None:
-    """The first candidate after ``order[0]`` (the best) in ``order`` that matches
-    nearly as well (within ``_RUNNER_UP_Z``) more than 1.5 px away from it: what
-    puts a match in doubt and, past the second look, widens its spread."""
-    best = order[0]
-    for index in order[1:]:
-        if (
-            scores[index] >= scores[best] - _RUNNER_UP_Z
-            and _distance(candidates[index], candidates[best]) > 1.5
-        ):
-            return int(index)
-    return None
-
-
-def secondary_peak(surface: np.ndarray) -> np.ndarray | None:
-    """The highest value of a circular correlation ``surface`` outside the main
-    peak's lobe, as a shift in (-size/2, size/2], when it reaches half the main peak
-    (a repeating scene); None otherwise.
+def secondary_peaks(
+    surface: np.ndarray, *, fraction: float = _SECOND_PEAK, origin: bool = False
+) -> list[np.ndarray]:
+    """The local maxima of a circular correlation ``surface`` outside the main
+    peak's lobe that reach ``fraction`` of the main peak (by default half: a
+    repeating scene), highest first
+    (at most ``_MAX_SECOND_PEAKS``), as shifts in (-size/2, size/2].
 
     The lobe is the box around the peak out to where the axis profiles through it
-    first fall below half the peak, doubled.
+    first fall below half the peak, doubled; with ``origin`` the main peak is taken
+    at index 0 (an autocorrelation's zero lag). A repeating scene correlates at every
+    point of its period lattice: the match may be any of them (the alias with the
+    larger overlap often correlates highest), so all are candidates.
     """
-    peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    if origin:
+        peak: tuple[Any, ...] = (0,) * surface.ndim
+    else:
+        peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
     top = float(surface[peak])
     if top <= 0:
-        return None
+        return []
     index: list[np.ndarray] = []
     for axis, size in enumerate(surface.shape):
         profile = np.moveaxis(surface, axis, 0)[(slice(None), *np.delete(peak, axis))]
@@ -247,17 +494,23 @@ def secondary_peak(surface: np.ndarray) -> np.ndarray | None:
         half = min(2 * max(reach), size // 2)
         index.append(np.arange(peak[axis] - half, peak[axis] + half + 1) % size)
     if all(np.unique(i).size == n for i, n in zip(index, surface.shape, strict=True)):
-        return None  # the lobe covers the whole surface
+        return []  # the lobe covers the whole surface
     outside = surface.copy()
     outside[np.ix_(*index)] = -np.inf
-    flat = int(np.argmax(outside))
-    if surface.flat[flat] < _SECOND_PEAK * top:
-        return None
-    second = np.unravel_index(flat, surface.shape)
-    return np.array(
-        [s - n if s > n / 2 else s for s, n in zip(second, surface.shape, strict=True)],
-        dtype=np.float64,
+    if float(np.max(outside)) < fraction * top:
+        return []  # (most scenes: the local maxima below are not looked for)
+    local = (outside >= fraction * top) & (
+        outside == ndimage.maximum_filter(outside, size=3, mode="wrap")
     )
+    found = np.flatnonzero(local)
+    found = found[np.argsort(outside.flat[found])[::-1][:_MAX_SECOND_PEAKS]]
+    return [
+        np.array(
+            [s - n if s > n / 2 else s for s, n in zip(point, surface.shape, strict=True)],
+            dtype=np.float64,
+        )
+        for point in zip(*np.unravel_index(found, surface.shape), strict=True)
+    ]
 
 
 def _distance(first: np.ndarray, second: np.ndarray) -> float:
@@ -273,19 +526,19 @@ def _wrapped(shift: np.ndarray, axis: int, size: int) -> np.ndarray:
     return other
 
 
-def _overlap_significance(
+def _overlap_match(
     reference: np.ndarray,
     moving: np.ndarray,
     shift: np.ndarray,
     independent: float,
     views: bool = True,
-) -> float:
+) -> tuple[float, float]:
     """Fisher z-score ``atanh(r) sqrt(n_eff - 3)`` of the correlation ``r`` of the
     pixels that overlap for the integer part of ``shift`` (``moving[y + dy, x + dx]``
     against ``reference[y, x]``), ``n_eff`` their effective number: a good match over
     a large overlap beats a chance match over a sliver, and smooth scenes count as
-    the few samples they are. Circular translates (``views=False``) overlap
-    everywhere."""
+    the few samples they are; and ``n_eff - 3`` (at least 1). Circular translates
+    (``views=False``) overlap everywhere."""
     steps = np.round(shift).astype(int)
     if not views:
         moving = np.roll(moving, tuple(-steps), axis=tuple(range(moving.ndim)))
@@ -294,7 +547,7 @@ def _overlap_significance(
     count = 1
     for step, size in zip(steps, reference.shape, strict=True):
         if abs(step) > size - min(MIN_OVERLAP, size):
-            return -np.inf
+            return -np.inf, 1.0
         slices_r.append(slice(max(0, -step), min(size, size - step)))
         slices_m.append(slice(max(0, step), min(size, size + step)))
         count *= size - abs(step)
@@ -308,8 +561,8 @@ def _overlap_significance(
     # einsum, not BLAS dot: threaded BLAS stalls for milliseconds on busy cores
     denominator = np.sqrt(np.einsum("i,i->", first, first) * np.einsum("i,i->", second, second))
     if denominator <= 0:
-        return -np.inf
+        return -np.inf, 1.0
     product = np.einsum("i,i->", first, second)
     correlation = float(np.clip(product / denominator, -0.999999, 0.999999))
     effective = max(count * independent - 3.0, 1.0)
-    return float(np.arctanh(correlation) * np.sqrt(effective))
+    return float(np.arctanh(correlation) * np.sqrt(effective)), effective

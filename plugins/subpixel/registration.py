@@ -23,7 +23,7 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.params import check_choice
 from lamina.plugins.subpixel.checks import as_masked_pair, as_pair, check_positive
-from lamina.plugins.subpixel.matching import Match, choose_start, independence, secondary_peak
+from lamina.plugins.subpixel.matching import Match, choose_start, independence, secondary_peaks
 from lamina.plugins.subpixel.noise import noise_from_image
 from lamina.plugins.subpixel.quality import (
     SIGNIFICANT_Z,
@@ -606,7 +606,7 @@ class MLRefine:
         ``"auto"`` takes the peaks of both the plain correlation (resists noise) and
         the phase correlation (finds large shifts of smooth scenes) of the
         fixed-window pair, and for views the phase correlation without a window;
-        a second peak of a repeating scene is a candidate too. The circular
+        the second peaks of a repeating scene (its aliases) are candidates too. The circular
         correlation cannot tell d from d - N; for views (``boundary="window"``)
         each peak's wrapped alternatives are candidates too. The candidate whose
         overlapping pixels correlate most significantly wins. ``extra`` peaks
@@ -615,9 +615,7 @@ class MLRefine:
         whiten = {"cross": [False], "phase": [True], "auto": [False, True]}[self.coarse]
         surfaces = [spectrum.correlation_surface(phase=flag) for flag in whiten]
         peaks = [surface_peak(surface)[0] for surface in surfaces] + (extra or [])
-        second = secondary_peak(surfaces[0])
-        if second is not None:
-            peaks.append(second)
+        peaks += secondary_peaks(surfaces[0])
         if boundary == "window" and self.coarse != "cross" and not _agree_small(peaks, ref.shape):
             # The fixed window hides a small overlap in its tapers (a 100 px corner
             # of a 450 px view): the unwindowed phase correlation still sees it.
