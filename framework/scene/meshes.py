@@ -22,7 +22,7 @@ from lamina.memory import check_allocation
 from lamina.scene.colors import color_override
 from lamina.scene.core import Scene, check_vertices, degenerate_faces
 from lamina.scene.lighting import check_normals
-from lamina.scene.polygons import wrong_fan
+from lamina.scene.polygons import source_faces, wrong_fan
 
 __all__ = ["DEFAULT_COLOR", "MESH_SUFFIXES", "FileError", "load_mesh", "read_mesh"]
 
@@ -343,6 +343,16 @@ def _mesh_to_scene(
         per_vertex, rgba = False, np.broadcast_to(color, (len(faces), 4)).copy()
     else:
         per_vertex, rgba = _file_colors(mesh)
+        if not per_vertex and len(rgba) != len(faces):
+            # A PLY's polygon faces: one colour per face of the file, not per triangle.
+            owners = source_faces(mesh, faces)
+            if owners is None or owners.max() >= len(rgba):
+                raise FileError(
+                    f"{len(rgba)} face colours for {len(faces)} triangles that cannot be "
+                    "matched to the file's faces; triangulate the mesh before loading it",
+                    file=str(source),
+                )
+            rgba = rgba[owners]
     if opacity is not None:
         rgba[:, 3] = opacity
     bad = degenerate_faces(vertices, faces)

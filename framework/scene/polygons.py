@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FAN_TOLERANCE", "file_polygons", "wrong_fan", "wrong_fans"]
+__all__ = ["FAN_TOLERANCE", "file_polygons", "source_faces", "wrong_fan", "wrong_fans"]
 
 #: A fan triangle may turn against its polygon by this much (sine of the angle at the
 #: first vertex) and still count as collinear: rounding, not a notch. Collinear fan
@@ -163,21 +163,33 @@ def _obj_line(data: bytes, ordinal: int) -> int:
     return data.count(b"\n", 0, match.start()) + 1
 
 
+def _fields(element: Any) -> Any:
+    """The property names of a PLY element as trimesh keeps it: a dict of columns
+    (ASCII) or an array with one record per row (binary)."""
+    if isinstance(element, dict):
+        return element.keys()
+    return getattr(getattr(element, "dtype", None), "names", None) or ()
+
+
+def _ply_face_lists(raw: Any) -> list[np.ndarray] | None:
+    """The vertex lists of a PLY's faces as trimesh keeps them: a table (one size, ASCII),
+    rows of differing lengths, or a binary file's records of (count, indices)."""
+    face = raw.get("face", {}).get("data") if isinstance(raw, dict) else None
+    name = next((n for n in ("vertex_indices", "vertex_index") if n in _fields(face)), None)
+    if face is None or name is None:
+        return None
+    lists = face[name]
+    if isinstance(lists, np.ndarray) and lists.dtype.names:  # binary: (count, indices)
+        lists = lists[lists.dtype.names[-1]]
+    return [np.asarray(row, np.int64).reshape(-1) for row in lists]
+
+
 def _ply_polygons(raw: dict[str, Any]) -> tuple[np.ndarray, list[Group]]:
     vertex = raw.get("vertex", {}).get("data")
-    face = raw.get("face", {}).get("data")
-    if not isinstance(vertex, dict) or not isinstance(face, dict):
-        return np.zeros((0, 3)), []
-    lists = next((face[name] for name in ("vertex_indices", "vertex_index") if name in face), None)
-    if lists is None or not all(axis in vertex for axis in "xyz"):
+    rows = _ply_face_lists(raw)
+    if rows is None or not all(axis in _fields(vertex) for axis in "xyz"):
         return np.zeros((0, 3)), []
     vertices = np.column_stack([np.asarray(vertex[axis], np.float64) for axis in "xyz"])
-    table = np.asarray(lists) if not isinstance(lists, np.ndarray) else lists
-    if table.dtype != object and table.ndim == 2:  # one size: no Python loop
-        if table.shape[1] <= 3:
-            return vertices, []
-        return vertices, [(table.astype(np.int64), np.arange(len(table)))]
-    rows = [np.asarray(row, np.int64).reshape(-1) for row in lists]
     return vertices, _grouped(rows, np.arange(len(rows)))
 
 
@@ -201,3 +213,41 @@ def _off_polygons(data: bytes) -> tuple[np.ndarray, list[Group]]:
     except (IndexError, ValueError):
         return np.zeros((0, 3)), []  # trimesh's own parse reports the damage
     return vertices, _grouped(rows, np.arange(len(rows)))
+
+
+def source_faces(loaded: Any, triangles: np.ndarray) -> np.ndarray | None:
+    """For a PLY file trimesh loaded as ``loaded``, the index of the file's face that each
+    of ``triangles`` (trimesh's faces, (T, 3)) was cut from, or None (not a PLY, or a
+    triangle no face of the file holds). trimesh gives per-face colours one row per
+    face of the file, not per triangle, and orders its triangles by polygon size, so the
+    colours of polygon faces are matched to triangles by their vertices.
+
+    >>> raw = {"face": {"data": {"vertex_indices": np.array([[0, 1, 2, 3]])}}}
+    >>> loaded = type("Loaded", (), {"metadata": {"_ply_raw": raw}})()
+    >>> source_faces(loaded, np.array([[0, 1, 2], [2, 3, 0]])).tolist()
+    [0, 0]
+    """
+    rows = _ply_face_lists(getattr(loaded, "metadata", {}).get("_ply_raw"))
+    if rows is None:
+        return None
+    # Every fan triangle of every face (a quad's two halves are fan triangles too).
+    fans = [
+        (np.stack([np.repeat(row[0], len(row) - 2), row[1:-1], row[2:]], axis=1), index)
+        for index, row in enumerate(rows)
+        if len(row) >= 3
+    ]
+    if not fans:
+        return None
+    corners = np.concatenate([fan for fan, _ in fans])
+    owner = np.concatenate([np.full(len(fan), index) for fan, index in fans])
+    # Each triangle's corners rotated to start at its smallest index: a key that keeps
+    # its orientation (a face and its reversed twin, as double-sided sheets have, differ).
+    both = np.concatenate([corners, np.asarray(triangles, np.int64)])
+    start = np.argmin(both, axis=1)[:, None]
+    keys = np.take_along_axis(both, (start + np.arange(3)) % 3, axis=1)
+    _, group = np.unique(keys, axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    first_owner = np.full(group.max() + 1, -1, dtype=np.int64)
+    first_owner[group[: len(owner)][::-1]] = owner[::-1]  # the first face with that triangle
+    found = first_owner[group[len(owner) :]]
+    return None if (found < 0).any() else found

@@ -340,3 +340,72 @@ def test_a_scene_files_too_narrow_camera_is_named(recorder: Any, tmp_path: Path)
     )
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"lamina: error: {scene} [camera]: the view is magnified")
+
+
+def _polygon_ply(path: Path, polygons: list[np.ndarray], points: np.ndarray, colours: np.ndarray,
+                 *, binary: bool) -> None:  # fmt: skip
+    """A PLY of ``polygons`` (vertex indices) with one uchar RGB colour per face."""
+    import struct
+
+    fmt = "binary_little_endian" if binary else "ascii"
+    header = (
+        f"ply\nformat {fmt} 1.0\nelement vertex {len(points)}\nproperty float x\n"
+        "property float y\nproperty float z\n"
+        f"element face {len(polygons)}\nproperty list uchar int vertex_indices\n"
+        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )
+    if not binary:
+        body = "".join(f"{x} {y} {z}\n" for x, y, z in points) + "".join(
+            f"{len(p)} {' '.join(map(str, p))} {' '.join(map(str, c))}\n"
+            for p, c in zip(polygons, colours, strict=True)
+        )
+        path.write_text(header + body)
+        return
+    data = b"".join(struct.pack("<3f", *row) for row in points)
+    data += b"".join(
+        struct.pack(f"<B{len(p)}i3B", len(p), *p, *c)
+        for p, c in zip(polygons, colours, strict=True)
+    )
+    path.write_bytes(header.encode() + data)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("seed", range(3))
+def test_polygon_faces_keep_their_own_colour(tmp_path: Path, seed: int, binary: bool) -> None:
+    # trimesh gives a PLY's per-face colours one row per face of the file and orders
+    # the triangles by polygon size: such files were refused ("face_colors must have
+    # shape"). Each triangle must get the colour of the polygon that holds it, found
+    # here by vertex sets (each polygon has its own vertices).
+    from lamina.scene.meshes import load_mesh
+
+    rng = np.random.default_rng(seed)
+    polygons, points = [], []
+    size = int(rng.integers(4, 8))  # trimesh reads binary PLY faces of one size only
+    for face in range(int(rng.integers(2, 12))):
+        k = size if binary else int(rng.integers(3, 8))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, k))
+        ring = np.column_stack([np.cos(angles) + 3 * face, np.sin(angles), np.zeros(k)])
+        polygons.append(np.arange(len(points), len(points) + k))
+        points.extend(ring.tolist())
+    colours = rng.integers(0, 256, (len(polygons), 3))
+    path = tmp_path / "faces.ply"
+    _polygon_ply(path, polygons, np.array(points), colours, binary=binary)
+    scene = load_mesh(path, drop_degenerate=True)
+    for triangle, colour in zip(scene.faces, scene.face_colors, strict=True):
+        (owner,) = [i for i, p in enumerate(polygons) if set(triangle) <= set(p)]
+        np.testing.assert_allclose(colour[:3] * 255, colours[owner], atol=1e-9)
+    assert len(scene.faces) == sum(len(p) - 2 for p in polygons)
+
+
+def test_a_binary_ply_polygon_whose_fan_leaves_it_is_refused(tmp_path: Path) -> None:
+    from lamina.scene.meshes import FileError, load_mesh
+
+    path = tmp_path / "l.ply"
+    corners = np.array([(x, y, 0.0) for x, y in _l_shape(2)])
+    _polygon_ply(path, [np.arange(6)], corners, np.array([[9, 9, 9]]), binary=True)
+    with pytest.raises(FileError, match="face 0: a face of 6 vertices is concave"):
+        load_mesh(path)
+    _polygon_ply(
+        path, [np.arange(6)], np.roll(corners, 2, axis=0), np.array([[9, 9, 9]]), binary=True
+    )
+    assert load_mesh(path).n_triangles == 4
