@@ -273,8 +273,10 @@ def build() -> SimpleNamespace:
                             shade[row, c] = colors[f, c]
                     else:
                         # Perspective-correct: colour / w and 1 / w are affine on screen.
-                        # (A loop, not ti.static: one copy of solve to compile.)
-                        for c in range(5):
+                        # (A loop, not ti.static: one copy of solve to compile; over
+                        # the planes of shade's columns, 3 each and the anchor's 2, a
+                        # count LLVM cannot unroll.)
+                        for c in range((shade.shape[1] - 2) // 3):
                             v = inv_w
                             if c < 4:
                                 for k in ti.static(range(3)):
