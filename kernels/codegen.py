@@ -54,12 +54,19 @@ _SHT_SYMTAB, _STT_FUNC = 2, 2
 
 def install(library: Path) -> bool:
     """Set :data:`OPTIONS` in the LLVM linked into Taichi's ``library`` (its Python
-    extension module, already loaded); return whether they were set."""
+    extension module, already loaded); return whether they were set.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> install(Path("/nonexistent/taichi_python.so"))
+    False
+    """
     if not sys.platform.startswith("linux") or not library.is_file():
         return False
     try:
         values = _functions(library, (_ENTRY, _EXPORTED))
-    except (OSError, ValueError, struct.error) as error:
+    except (OSError, ValueError, IndexError, struct.error) as error:  # not such a library
         _log.debug("LLVM options not set: %s: %s", library, error)
         return False
     if values is None:
@@ -109,9 +116,11 @@ def _functions(library: Path, names: tuple[bytes, ...]) -> tuple[int, ...] | Non
             elf, dtype=symbol, count=symbols_size // symbol.itemsize, offset=symbols_at
         )
         functions = (symbols["info"] & 15 == _STT_FUNC) & (symbols["shndx"] != 0)
-        values = []
+        values: list[int] = []
         for offset in offsets:
             hits = np.flatnonzero(functions & (symbols["name"] == offset + 1 - strings_at))
-            values.append(int(symbols["value"][hits[0]]) if len(hits) == 1 else None)
+            if len(hits) != 1:
+                break
+            values.append(int(symbols["value"][hits[0]]))
         del symbols  # (a view of the map, which closes here)
-    return None if None in values else tuple(values)
+    return tuple(values) if len(values) == len(names) else None

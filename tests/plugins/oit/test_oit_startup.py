@@ -349,6 +349,11 @@ def test_llvm_options_are_set_only_where_the_entry_point_is_found(tmp_path):
     not_elf.write_bytes(b"\0" * 4096)
     assert not codegen.install(not_elf)
     assert not codegen.install(tmp_path / "missing.so")
+    for name, data in (("empty.so", b""), ("truncated.so", b"\x7fELF\x02\x01" + b"\0" * 10),
+                       ("no_sections.so", b"\x7fELF\x02\x01" + b"\0" * 122)):  # fmt: skip
+        damaged = tmp_path / name
+        damaged.write_bytes(data)
+        assert not codegen.install(damaged), name
     libz = Path(next(iter(_loaded("libz.so")), "/nonexistent"))
     if libz.is_file():  # an ELF library without LLVM
         assert codegen._functions(libz, (codegen._ENTRY,)) is None
