@@ -19,6 +19,7 @@ from lamina.clitools import (
     check_output_file,
     check_output_folder,
     emit_json,
+    finite_float,
     json_option,
     limited,
     parse_settings,
@@ -84,13 +85,13 @@ def _traversal(model: Any, dims: list[int], steps: int, span: float) -> np.ndarr
 )
 @click.option(
     "--binarize",
-    type=float,
+    type=finite_float(),
     default=None,
     help="Threshold images at this value first [default: 0.5 for digits].",
 )
 @click.option(
     "--test-fraction",
-    type=float,
+    type=finite_float(0, 1, low_open=True, high_open=True),
     default=0.2,
     show_default=True,
     help="Held out for the test metrics.",
@@ -157,8 +158,6 @@ def vae(
       lamina vae --architecture conv --latent 2 --out vae-conv
       lamina vae --data faces.npy --decoder gaussian --set beta=4 --out vae-beta
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise InputError(f"--test-fraction must be in (0, 1), got {test_fraction}")
     check_output_folder(out_dir, name="--out")
     if checkpoint is not None and checkpoint.parent != out_dir:  # OUT itself is made
         check_output_file(checkpoint, name="--checkpoint")

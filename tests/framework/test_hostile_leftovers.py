@@ -194,19 +194,11 @@ def _float_options() -> list[tuple[tuple[str, ...], str, click.ParamType]]:
 
 
 _FLOAT_OPTIONS = _float_options()
-# plugins/torch_vae's options are another area's; reported, and strict so that the
-# fix shows here.
-_ELSEWHERE = {("vae",): "torch_vae's CLI declares type=float: NaN and inf pass"}
 
 
 @pytest.mark.parametrize(
     ("path", "option", "kind"),
-    [
-        pytest.param(*row, marks=[pytest.mark.xfail(strict=True, reason=_ELSEWHERE[row[0]])])
-        if row[0] in _ELSEWHERE
-        else row
-        for row in _FLOAT_OPTIONS
-    ],
+    _FLOAT_OPTIONS,
     ids=[f"{' '.join(path)} {option}" for path, option, _ in _FLOAT_OPTIONS],
 )
 def test_every_float_option_refuses_nan_and_infinity(
