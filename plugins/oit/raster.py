@@ -78,6 +78,7 @@ import numpy as np
 from lamina.errors import InputError
 from lamina.limits import MAX_COORDINATE, MAX_IMAGE_SIDE
 from lamina.scene import Camera, Scene
+from lamina.scene.camera import check_magnification
 from lamina.scene.core import power_of_two_scaled
 
 __all__ = [
@@ -315,6 +316,9 @@ def setup(
     if not isinstance(camera, Camera):
         raise InputError(f"camera must be a lamina.scene.Camera, got {type(camera).__name__}")
     height, width = check_size(size)
+    # past it the float64 projection misplaces edges (the command line checks first,
+    # naming its options; this covers library calls)
+    check_magnification(camera, (height, width), cause="camera")
     matrix = camera.projection_matrix(width / height) @ camera.view_matrix()
     _check_clip_range(scene, matrix)
     flat = scene.vertex_colors is None

@@ -295,7 +295,8 @@ def test_a_view_too_narrow_for_float64_is_refused_by_every_renderer(camera):
         warnings.simplefilter("error")
         for cls in (Reference, FragmentList, DepthPeeling, DualDepthPeeling,
                     MultiLayerDepthPeeling):  # fmt: skip
-            with pytest.raises(InputError, match=r"MAX_COORDINATE.*widen the view"):
+            # (the magnification check comes first now; the clip range stays a guard)
+            with pytest.raises(InputError, match=r"MAX_VIEW_MAGNIFICATION.*wider"):
                 cls().render(scene, camera, (8, 8))
 
 
@@ -1039,3 +1040,14 @@ def test_a_mesh_too_large_to_frame_loads_with_a_hand_placed_camera(tmp_path):
     (tmp_path / "s.toml").write_text(mesh)
     with pytest.raises(InputError, match="too large to frame"):
         load_scene_file(tmp_path / "s.toml")
+
+
+def test_a_library_render_too_magnified_for_float64_is_refused():
+    """The command line refuses such a view naming --zoom/--fov; a library call to a
+    renderer is refused too, not drawn with edges moved by rounding."""
+    scene = Scene(
+        vertices=np.eye(3), faces=np.array([[0, 1, 2]]), face_colors=np.array([[1, 0, 0, 0.5]])
+    )
+    camera = Camera.look_at((0, 0, 4), (0, 0, 0), fov_y=1e-11)
+    with pytest.raises(InputError, match="MAX_VIEW_MAGNIFICATION"):
+        Reference().render(scene, camera, (64, 64))
