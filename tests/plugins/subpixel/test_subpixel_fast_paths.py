@@ -1,7 +1,7 @@
 """The registration's fast paths against independent references (issue 12, Must 6).
 
 Each shortcut taken for speed must compute what the plain code did: the FFTs by
-ducc0 against scipy.fft, the window powers from the axes' profiles against the
+ducc0 against scipy.fft (and scipy.fft itself where ducc0 is not installed), the window powers from the axes' profiles against the
 full windows, the structure tensor from doubled differences against float64
 ``np.gradient`` sums, the rounding test of all integer levels at once against
 the test of each level, and the windowed images against a float64 reference.
@@ -11,10 +11,13 @@ Every check runs on a seeded grid: widen ``SEEDS`` (or the shapes) to look harde
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import scipy.fft
+from skimage import data
 from skimage.util import img_as_float
 
 from lamina.plugins.subpixel import quality, spectral
@@ -47,6 +50,67 @@ def test_ducc0_transforms_match_scipy_fft_in_the_input_precision(shape, dtype):
     found = spectral._irfft2(expected.copy(), shape[1])
     assert found.dtype == inverse.dtype and found.shape == inverse.shape
     assert np.abs(found - inverse).max() <= 64 * eps * np.abs(inverse).max()
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (17, 31), (256, 256)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transforms_without_ducc0_are_scipy_fft_in_the_same_normalisation(
+    monkeypatch, shape, dtype
+):
+    # ducc0 is an optional speed-up: without it scipy.fft computes the same transforms
+    rng = np.random.default_rng(sum(shape) + 1)
+    image = rng.normal(size=shape).astype(dtype)
+    eps = float(np.finfo(dtype).eps)
+    fast_spectrum = spectral._unitary_rfft2(image)
+    fast_inverse = spectral._irfft2(fast_spectrum.copy(), shape[1])
+    monkeypatch.setattr(spectral, "ducc0", None)
+    spectrum = spectral._unitary_rfft2(image)
+    assert spectrum.dtype == fast_spectrum.dtype and spectrum.shape == fast_spectrum.shape
+    assert np.abs(spectrum - fast_spectrum).max() <= 64 * eps * np.abs(fast_spectrum).max()
+    inverse = spectral._irfft2(fast_spectrum.copy(), shape[1])
+    assert inverse.dtype == fast_inverse.dtype and inverse.shape == fast_inverse.shape
+    assert np.abs(inverse - fast_inverse).max() <= 64 * eps * np.abs(fast_inverse).max()
+    # the round trip restores the image: the inverse carries the 1/N the forward lacks
+    restored = spectral._irfft2(spectrum, shape[1]) * np.sqrt(np.prod(shape))
+    assert np.abs(restored - image).max() <= 64 * eps * np.abs(image).max()
+
+
+def test_registration_without_ducc0_gives_the_same_estimates(monkeypatch):
+    from lamina.plugins.subpixel.registration import MLRefine
+
+    scene = img_as_float(data.camera())[100:228, 150:278]
+    rng = np.random.default_rng(11)
+    pairs = [
+        (scene + rng.normal(0, 0.02, scene.shape), np.roll(scene, shift, axis=(0, 1)))
+        for shift in ((3, -2), (-7, 5))
+    ]
+    fast = [MLRefine().estimate(ref, mov) for ref, mov in pairs]
+    monkeypatch.setattr(spectral, "ducc0", None)
+    for (ref, mov), expected in zip(pairs, fast, strict=True):
+        found = MLRefine().estimate(ref, mov)
+        np.testing.assert_allclose(found.shift, expected.shift, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(found.uncertainty, expected.uncertainty, rtol=1e-6)
+
+
+def test_the_plugin_loads_and_registers_where_ducc0_is_not_installed():
+    # the host sets a plugin aside whose import fails: every subpixel command
+    # would be lost for want of an optional speed-up
+    script = (
+        "import sys; sys.modules['ducc0'] = None\n"
+        "import numpy as np\n"
+        "import lamina.plugins.subpixel\n"
+        "from lamina.plugins.subpixel import spectral\n"
+        "from lamina.plugins.subpixel.registration import MLRefine\n"
+        "assert spectral.ducc0 is None\n"
+        "scene = np.random.default_rng(0).random((64, 64))\n"
+        "print(MLRefine().estimate(scene, np.roll(scene, 3, axis=0)).shift)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    shift = np.array(done.stdout.strip("[] \n").split(), dtype=float)
+    np.testing.assert_allclose(shift, [3.0, 0.0], atol=0.05)
 
 
 def _window_cases():
