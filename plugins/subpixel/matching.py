@@ -187,7 +187,8 @@ def choose_start(
     # A repeating scene matches at every point of its period lattice, and its
     # periods show only the nearest few: the lattice that the periods found to
     # match span is searched, and the uncertainty covers every point that matches.
-    repeats = [scored.shifts[i] for i in rivals if i >= peaks_scored]
+    # (a correlation peak seeds it too when it is a match apart, not the best's lobe)
+    repeats = [scored.shifts[i] for i in rivals if i >= peaks_scored or _separated(scored, i)]
     dense = False
     if repeats:
         points, dense = _lattice(
@@ -474,12 +475,21 @@ def _rivals(scored: _Scored, peaks: int) -> list[int]:
         significant = scores[index] >= (MATCH_Z if index < peaks else _PERIOD_Z)
         if not close and not (significant and alike):
             continue
-        middle = np.round((shifts[index] + shifts[best]) / 2)
-        middle_score, middle_samples, _ = scored.judge([middle], look=int(scored.looks[index]))
-        dip = np.sqrt(1.0 / samples[index] + 1.0 / middle_samples[0])
-        if transformed[index] - middle_score[0] / np.sqrt(middle_samples[0]) > _PERIOD_Z * dip:
+        if _separated(scored, int(index)):
             found.append(int(index))
     return found
+
+
+def _separated(scored: _Scored, index: int) -> bool:
+    """Whether candidate ``index`` is a match apart from the best: the overlap halfway
+    between them correlates worse than it by ``_PERIOD_Z`` standard errors, in its
+    own look."""
+    shift, samples = scored.shifts[index], scored.samples[index]
+    middle = np.round((shift + scored.shifts[scored.best]) / 2)
+    middle_score, middle_samples, _ = scored.judge([middle], look=int(scored.looks[index]))
+    dip = np.sqrt(1.0 / samples + 1.0 / middle_samples[0])
+    transformed = scored.scores[index] / np.sqrt(samples)
+    return bool(transformed - middle_score[0] / np.sqrt(middle_samples[0]) > _PERIOD_Z * dip)
 
 
 def secondary_peaks(
