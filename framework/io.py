@@ -31,6 +31,7 @@ from lamina.memory import array_bytes, check_allocation
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "TiffDamage",
     "atomic_write",
     "check_tiff_pages",
     "dumps_json",
@@ -38,6 +39,7 @@ __all__ = [
     "read_image",
     "read_npy_header",
     "remove_stale_parts",
+    "tiff_damage",
     "tile_images",
     "unpremultiply",
     "write_bytes",
@@ -361,16 +363,22 @@ def _decode(source: Path, suffix: str) -> np.ndarray:
         return _read_png16(source) if depth == 16 else _read_png8(source)
     import tifffile
 
-    # tifffile logs what it finds wrong and carries on; what it cannot read
-    # it raises, and that is the one error the user sees.
-    with quiet_logger("tifffile"), tifffile.TiffFile(source) as tif:
+    # tifffile logs what it finds wrong and carries on (an edited height reads as
+    # rows of zeros): its records about the structure are damage, checked before
+    # and after decoding; what it cannot read it raises.
+    name = f"image {str(source)!r}"
+    with tiff_damage(name) as damage, tifffile.TiffFile(source) as tif:
         if not tif.series:
-            raise InputError(f"image {str(source)!r} holds no image data")
+            damage.check()
+            raise InputError(f"{name} holds no image data")
         series = tif.series[0]
         _check_shape(source, series.shape)  # a stack of pages is refused before it is read
         _check_declared(source, series.shape, series.dtype)
-        check_tiff_pages(list(series.pages), name=f"image {str(source)!r}")
-        return series.asarray()
+        damage.check()
+        check_tiff_pages(list(series.pages), name=name)
+        data = series.asarray()
+        damage.check()
+        return data
 
 
 def check_tiff_pages(pages: list[Any], *, name: str) -> None:
@@ -393,11 +401,13 @@ def check_tiff_pages(pages: list[Any], *, name: str) -> None:
                 f"{where} is damaged (truncated): its pixels end at byte {end:,} of a "
                 f"{size:,}-byte file; copy or export it again"
             )
-        if page.compression == COMPRESSION.NONE and sum(counts) < page.nbytes:
+        declared = _stored_bytes(page)
+        if page.compression == COMPRESSION.NONE and sum(counts) < declared:
             raise InputError(
-                f"{where} is damaged (edited): its header declares {page.nbytes:,} bytes of "
-                f"pixels ({' x '.join(map(str, page.shape))} {page.dtype}), its strips hold "
-                f"{sum(counts):,}; copy or export it again"
+                f"{where} is damaged (edited): its header declares {declared:,} bytes of "
+                f"pixels ({' x '.join(map(str, page.shape))} {page.dtype}, "
+                f"{page.bitspersample} bits a sample), its strips hold {sum(counts):,}; "
+                "copy or export it again"
             )
         try:
             TIFF.DECOMPRESSORS[page.compression]
@@ -412,6 +422,80 @@ def check_tiff_pages(pages: list[Any], *, name: str) -> None:
                 "only with the imagecodecs package: pip install imagecodecs, or save it "
                 "uncompressed"
             ) from None
+
+
+def _stored_bytes(page: Any) -> int:
+    """The bytes an uncompressed TIFF page's pixels take in the file: each row of
+    samples is packed to whole bytes, so a 1-bit (bilevel) or 12-bit page holds
+    fewer bytes than its decoded array (``page.nbytes``). Tiles pad their rows at
+    least as much as the image's."""
+    planes = page.samplesperpixel if page.planarconfig == 2 else 1
+    row_samples = page.imagewidth * page.samplesperpixel // planes
+    row_bytes = -(-row_samples * page.bitspersample // 8)
+    return int(page.imagedepth * planes * page.imagelength * row_bytes)
+
+
+#: tifffile's warnings about a file's structure (the others concern metadata: an
+#: odd GeoTIFF key, a non-ASCII description), which it works around by returning
+#: fewer, misread or zero-filled pages.
+_TIFF_STRUCTURE = re.compile(
+    r"TiffPages|incorrect (Strip|Tile)|corrupted (IFD|tag list)|missing data"
+)
+
+
+class TiffDamage(logging.Handler):
+    """tifffile's log records while it reads one file: its errors (a broken chain of
+    pages, a corrupted tag list, strip counts that disagree with an edited height)
+    and its warnings about the structure are damage.
+
+    ``name`` names the file in the :class:`InputError` (``"image 'a.tif'"``).
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(logging.WARNING)
+        self.name = name
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def check(self) -> None:
+        """Raise :class:`InputError` for the first record that is damage."""
+        for record in self.records:
+            message = record.getMessage()
+            if record.levelno >= logging.ERROR or _TIFF_STRUCTURE.search(message):
+                # "<tifffile.TiffPages @8> invalid page offset 24832": the object is noise
+                reason = re.sub(r"^<[^>]*>\s*", "", message)
+                raise InputError(
+                    f"{self.name} is damaged (truncated or edited): {reason}; "
+                    "copy or export it again"
+                )
+
+
+@contextlib.contextmanager
+def tiff_damage(name: str) -> Iterator[TiffDamage]:
+    """Collect tifffile's log records (off stderr) while the file ``name`` names is
+    read, for :meth:`TiffDamage.check`; the ones that are not damage go to the
+    ``lamina`` log (shown with ``lamina -v``).
+
+    >>> import logging
+    >>> with tiff_damage("image 'a.tif'") as damage:
+    ...     logging.getLogger("tifffile").error("<tifffile.TiffPage 0 @8> incorrect StripOffsets")
+    >>> damage.check()
+    Traceback (most recent call last):
+    lamina.errors.InputError: image 'a.tif' is damaged (truncated or edited): incorrect StripOffsets; copy or export it again
+    """
+    logger = logging.getLogger("tifffile")
+    handler = TiffDamage(name)
+    propagate, logger.propagate = logger.propagate, False
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        for record in handler.records:
+            logging.getLogger("lamina").info("%s: %s", name, record.getMessage())
 
 
 @contextlib.contextmanager

@@ -10,13 +10,12 @@ system ffmpeg). Every stack is sized before it is decoded and goes through
 
 from __future__ import annotations
 
-import contextlib
 import io
 import itertools
 import logging
 import re
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from lamina.errors import InputError
-from lamina.io import check_tiff_pages
+from lamina.io import check_tiff_pages, tiff_damage
 from lamina.memory import array_bytes, check_allocation
 from lamina.plugins.subpixel.checks import MIN_SIZE
 
@@ -365,7 +364,7 @@ def _read_tiff(path: str, progress: Progress) -> list[np.ndarray]:
     def read() -> list[np.ndarray]:
         import tifffile
 
-        with _tifffile_damage(path) as damage, tifffile.TiffFile(path) as tiff:
+        with tiff_damage(f"file {path!r}") as damage, tifffile.TiffFile(path) as tiff:
             tiff.pages.useframes = False
             # an IFD takes at least 18 bytes: more pages than that is a loop in their chain
             size = Path(path).stat().st_size
@@ -386,53 +385,6 @@ def _read_tiff(path: str, progress: Progress) -> list[np.ndarray]:
             return decoded
 
     return _decoded(path, "TIFF stack", read)
-
-
-#: tifffile's warnings about a file's structure (the others concern metadata: an
-#: odd GeoTIFF key, a non-ASCII description), which it works around by returning
-#: fewer or misread pages.
-_STRUCTURE = re.compile(r"TiffPages|incorrect (Strip|Tile)|corrupted (IFD|tag list)|missing data")
-
-
-class _Damage(logging.Handler):
-    """tifffile's log records while it reads one file: its errors (a broken chain of
-    pages, a corrupted tag list) and its warnings about the structure are damage."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(logging.WARNING)
-        self.path = path
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def check(self) -> None:
-        for record in self.records:
-            message = record.getMessage()
-            if record.levelno >= logging.ERROR or _STRUCTURE.search(message):
-                # "<tifffile.TiffPages @8> invalid page offset 24832": the object is noise
-                reason = re.sub(r"^<[^>]*>\s*", "", message)
-                raise InputError(
-                    f"file {self.path!r} is damaged (truncated or edited): {reason}; "
-                    "copy or export it again"
-                )
-
-
-@contextlib.contextmanager
-def _tifffile_damage(path: str) -> Iterator[_Damage]:
-    """Collect tifffile's log records (off stderr) while ``path`` is read; the ones
-    that are not damage go to the ``lamina`` log (shown with ``lamina -v``)."""
-    logger = logging.getLogger("tifffile")
-    handler = _Damage(path)
-    propagate, logger.propagate = logger.propagate, False
-    logger.addHandler(handler)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.propagate = propagate
-        for record in handler.records:
-            logging.getLogger("lamina").info("%s: %s", path, record.getMessage())
 
 
 def _same_pixel_type(pages: list[Any], path: str) -> None:
