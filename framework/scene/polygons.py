@@ -26,12 +26,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FAN_TOLERANCE", "file_polygons", "source_faces", "wrong_fan", "wrong_fans"]
+__all__ = [
+    "FAN_AREA_TOLERANCE",
+    "FAN_TOLERANCE",
+    "file_polygons",
+    "source_faces",
+    "wrong_fan",
+    "wrong_fans",
+]
 
 #: A fan triangle may turn against its polygon by this much (sine of the angle at the
 #: first vertex) and still count as collinear: rounding, not a notch. Collinear fan
 #: triangles are degenerate faces, which the mesh checks handle on their own.
 FAN_TOLERANCE = 1e-9
+
+#: A fan triangle turned against its polygon whose area is under this share of the
+#: polygon's is rounding too: a vertex on an edge (a T-junction, common in CAD and
+#: Blender n-gons) next to the first vertex makes a sliver of no area whose sine
+#: rounding to %.6f text or float32 throws far past ``FAN_TOLERANCE``.
+FAN_AREA_TOLERANCE = 1e-6
 
 #: An OBJ face line with at least four vertex references (the only ones fanned).
 _OBJ_POLYGON = re.compile(rb"^[ \t]*f(?:[ \t]+[^ \t\r\n#]+){4}", re.MULTILINE)
@@ -61,6 +74,8 @@ def wrong_fans(vertices: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     length = np.linalg.norm(normal, axis=1)  # twice the polygon's area
     spans = np.linalg.norm(spokes, axis=2)
     scale = spans[:, :-1] * spans[:, 1:] * length[:, None]
+    # turns / length is twice a wedge's area and length twice the polygon's
+    scale = np.maximum(scale, FAN_AREA_TOLERANCE / FAN_TOLERANCE * length[:, None] ** 2)
     wrong = (turns < -FAN_TOLERANCE * scale).any(axis=1)
     # The wedges' angles at the first vertex add up to its interior angle, under a
     # full turn for a simple polygon: more is a polygon winding round it twice.
