@@ -344,3 +344,26 @@ def test_an_output_that_is_a_symlink_is_replaced_not_written_through(tmp_path: P
     assert result.exit_code == 0, result.output
     assert victim.read_bytes() == before
     assert not link.is_symlink() and read_image(link)[0].shape == (16, 16)
+
+
+def test_a_users_own_script_named_lamina_keeps_its_ctrl_c(tmp_path: Path) -> None:
+    # A wrapper of the user's, named lamina, that uses lamina as a library: the
+    # start-up guard judged by the file name alone and exited 130 on its Ctrl-C.
+    script = tmp_path / "lamina"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, signal, time
+            import lamina
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                print("handled by the script")
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert (done.returncode, done.stdout) == (0, "handled by the script\n"), done.stderr[-2000:]
