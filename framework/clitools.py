@@ -135,7 +135,18 @@ class _NamesLimit:
 
 class _FiniteFloat(click.FloatRange):
     """A click float range that refuses NaN and infinity first: click's ranges let
-    NaN through (every comparison with it is false), and an open top lets in ``inf``."""
+    NaN through (every comparison with it is false), and an open top lets in ``inf``.
+    Without bounds it is a plain ``FLOAT`` in help texts (no ``[x<=None]``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.min is None and self.max is None:
+            self.name = "float"
+
+    def _describe_range(self) -> str:
+        if self.min is None and self.max is None:
+            return ""
+        return super()._describe_range()
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = click.FLOAT.convert(value, param, ctx)

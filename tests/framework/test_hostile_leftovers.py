@@ -367,3 +367,19 @@ def test_a_users_own_script_named_lamina_keeps_its_ctrl_c(tmp_path: Path) -> Non
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert (done.returncode, done.stdout) == (0, "handled by the script\n"), done.stderr[-2000:]
+
+
+def test_an_unbounded_float_option_is_a_plain_float_in_help() -> None:
+    # finite_float() with no bounds showed "FLOAT RANGE ... [x<=None]"
+    result = CliRunner().invoke(main, ["render", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "None]" not in result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines() if line.strip()}
+    assert lines["--opacity"].split()[1] == "FLOAT"
+    assert lines["--azimuth"].split()[1] == "DEG" and "[" not in lines["--azimuth"]
+    assert "[x>0]" in lines["--zoom"]  # a bounded one keeps its range
+    command = click.Command("c", params=[click.Option(["--x"], type=finite_float())])
+    assert "  --x FLOAT\n" in command.get_help(click.Context(command))
+    with pytest.raises(click.BadParameter, match="not a finite number"):
+        finite_float().convert("inf", None, None)
+    assert finite_float().convert("-1e300", None, None) == -1e300
