@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -81,10 +80,14 @@ class LaminaGroup(click.Group):
         except OSError as error:
             # Writes through lamina.io say this themselves; a library's own file (a
             # cache, an encoder's temporary file) on a full disk is a failed run too.
-            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            from lamina.io import failed_run
+
+            failure = failed_run(error)
+            if failure is None:
                 raise
+            meaning, fix = failure
             _fail(
-                LaminaError(f"the disk is full ({error}); free some space and run again"),
+                LaminaError(f"{meaning} ({error}); {fix} and run again"),
                 traceback=bool(ctx.params.get("traceback")),
             )
 

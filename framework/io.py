@@ -35,6 +35,8 @@ __all__ = [
     "atomic_write",
     "check_tiff_pages",
     "dumps_json",
+    "failed_run",
+    "os_error",
     "quiet_logger",
     "read_image",
     "read_npy_header",
@@ -131,15 +133,47 @@ def _open_beside(target: str) -> tuple[int, str]:
 
 
 #: Errors of a write that say the machine failed, not the path the user named: the
-#: run failed (exit 1); a missing folder, permissions or a read-only disk are bad input.
-_FAILED_RUN_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+#: run failed (exit 1); a missing folder, permissions or a read-only disk are bad
+#: input. Each with what it means and the fix.
+_FAILED_RUN_ERRNOS = {
+    errno.ENOSPC: ("the disk is full", "free some space"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space"),
+    errno.EIO: ("the disk failed to read or write", "check the disk"),
+    errno.EFBIG: ("a file grew past the file system's limit", "write to another disk"),
+}
+
+
+def failed_run(error: OSError) -> tuple[str, str] | None:
+    """What ``error`` says when the machine failed (disk full, quota, I/O error, file
+    too large), a failed run (exit 1), and its fix; None when it is about the path the
+    user gave (bad input, exit 2). Every place that turns an :class:`OSError` into
+    an exit status asks this.
+
+    >>> import errno
+    >>> failed_run(OSError(errno.ENOSPC, "No space left on device"))
+    ('the disk is full', 'free some space')
+    >>> failed_run(OSError(errno.EACCES, "Permission denied")) is None
+    True
+    """
+    return _FAILED_RUN_ERRNOS.get(error.errno) if error.errno is not None else None
+
+
+def os_error(what: str, error: OSError) -> LaminaError:
+    """``what`` (``"cannot create output folder 'out'"``) and the system's reason as one
+    error: :class:`LaminaError` (a failed run) when :func:`failed_run` says so, with
+    its fix, :class:`InputError` (bad input) otherwise."""
+    message = f"{what}: {error.strerror or error}"
+    failure = failed_run(error)
+    if failure is not None:
+        return LaminaError(f"{message} ({failure[0]}); {failure[1]} and run again")
+    return InputError(message)
 
 
 def _write_error(target: str, error: OSError) -> LaminaError:
     """One line for a write that failed: :class:`LaminaError` (a failed run) when the
     disk is full or failing, :class:`InputError` (bad input) otherwise."""
     message = f"cannot write {target!r}: {error.strerror or error}"
-    if error.errno in _FAILED_RUN_ERRNOS:
+    if failed_run(error) is not None:
         return LaminaError(f"{message}; the file was not written (any older one is intact)")
     return InputError(message)
 

@@ -17,7 +17,7 @@ import numpy as np
 from lamina.clitools import Terminated
 from lamina.errors import InputError, LaminaError
 from lamina.host import get_host
-from lamina.io import remove_stale_parts, write_image, write_json
+from lamina.io import os_error, remove_stale_parts, write_image, write_json
 from lamina.kinds import result_type
 from lamina.pipeline import codec
 from lamina.pipeline.cache import CACHE, Cache
@@ -115,7 +115,7 @@ def _prepare_outdir(outdir: Path) -> None:
     try:
         (outdir / CACHE).mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InputError(f"cannot create output folder {str(outdir)!r}: {error.strerror}") from None
+        raise os_error(f"cannot create output folder {str(outdir)!r}", error) from None
 
 
 def is_image(value: Any) -> bool:

@@ -383,3 +383,52 @@ def test_an_unbounded_float_option_is_a_plain_float_in_help() -> None:
     with pytest.raises(click.BadParameter, match="not a finite number"):
         finite_float().convert("inf", None, None)
     assert finite_float().convert("-1e300", None, None) == -1e300
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [(errno.ENOSPC, 1), (errno.EDQUOT, 1), (errno.EIO, 1), (errno.EFBIG, 1), (errno.EACCES, 2)],
+)
+def test_a_pipeline_output_folder_that_cannot_be_made_exits_by_the_one_errno_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, status: int
+) -> None:
+    # _prepare_outdir turned a full disk into bad input (exit 2)
+    from tests.framework.test_pipeline import PIPELINE
+
+    np.save(tmp_path / "image.npy", np.zeros((32, 40), np.float32))
+    (tmp_path / "shifts.toml").write_text(PIPELINE)
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        if self.is_relative_to(tmp_path / "out"):
+            raise OSError(code, os.strerror(code), str(self))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    result = CliRunner().invoke(
+        main, ["run", str(tmp_path / "shifts.toml"), "-o", str(tmp_path / "out")]
+    )
+    assert result.exit_code == status, result.output
+    assert result.stderr.count("\n") == 1 and os.strerror(code) in result.stderr
+    assert "cannot create output folder" in result.stderr
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.EFBIG, errno.EDQUOT])
+def test_a_failing_disk_outside_lamina_io_is_a_failed_run_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    # the command's own list had ENOSPC and EDQUOT only: EIO and EFBIG were tracebacks
+    import lamina.kinds.resize as resize
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise OSError(code, os.strerror(code), "/tmp/cache")
+
+    source = tmp_path / "in.npy"
+    np.save(source, np.zeros((8, 8), np.float32))
+    monkeypatch.setattr(resize, "write_image", failing)
+    result = CliRunner().invoke(
+        main, ["resize", str(source), str(tmp_path / "o.npy"), "--scale", "2"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("lamina: error: ") and result.stderr.count("\n") == 1
+    assert os.strerror(code) in result.stderr and "run again" in result.stderr
