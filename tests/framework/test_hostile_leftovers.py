@@ -151,14 +151,16 @@ def test_a_read_only_or_missing_place_is_still_bad_input(
         write_image(tmp_path / "out.npy", np.zeros((4, 4), np.float32))
 
 
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG])
 def test_a_full_disk_outside_lamina_io_is_one_line_and_exit_1(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
     # As a library writing its own file (a cache, an encoder's temporary file) meets it.
+    # The command's own list had ENOSPC and EDQUOT only: EIO and EFBIG were tracebacks.
     import lamina.kinds.resize as resize
 
     def full(*args: object, **kwargs: object) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/tmp/cache")
+        raise OSError(code, os.strerror(code), "/tmp/cache")
 
     source = tmp_path / "in.npy"
     np.save(source, np.zeros((8, 8), np.float32))
@@ -167,10 +169,9 @@ def test_a_full_disk_outside_lamina_io_is_one_line_and_exit_1(
         main, ["resize", str(source), str(tmp_path / "o.npy"), "--scale", "2"]
     )
     assert result.exit_code == 1, result.output
-    assert (
-        result.stderr.startswith("lamina: error: the disk is full")
-        and result.stderr.count("\n") == 1
-    )
+    assert result.stderr.count("\n") == 1 and os.strerror(code) in result.stderr
+    if code == errno.ENOSPC:
+        assert result.stderr.startswith("lamina: error: the disk is full")
 
 
 def _float_options() -> list[tuple[tuple[str, ...], str, click.ParamType]]:
@@ -411,24 +412,3 @@ def test_a_pipeline_output_folder_that_cannot_be_made_exits_by_the_one_errno_tab
     assert result.exit_code == status, result.output
     assert result.stderr.count("\n") == 1 and os.strerror(code) in result.stderr
     assert "cannot create output folder" in result.stderr
-
-
-@pytest.mark.parametrize("code", [errno.EIO, errno.EFBIG, errno.EDQUOT])
-def test_a_failing_disk_outside_lamina_io_is_a_failed_run_too(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
-) -> None:
-    # the command's own list had ENOSPC and EDQUOT only: EIO and EFBIG were tracebacks
-    import lamina.kinds.resize as resize
-
-    def failing(*args: object, **kwargs: object) -> None:
-        raise OSError(code, os.strerror(code), "/tmp/cache")
-
-    source = tmp_path / "in.npy"
-    np.save(source, np.zeros((8, 8), np.float32))
-    monkeypatch.setattr(resize, "write_image", failing)
-    result = CliRunner().invoke(
-        main, ["resize", str(source), str(tmp_path / "o.npy"), "--scale", "2"]
-    )
-    assert result.exit_code == 1, result.output
-    assert result.stderr.startswith("lamina: error: ") and result.stderr.count("\n") == 1
-    assert os.strerror(code) in result.stderr and "run again" in result.stderr
