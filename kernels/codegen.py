@@ -24,9 +24,11 @@ from __future__ import annotations
 import ctypes
 import logging
 import mmap
+import os
 import struct
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["OPTIONS", "TAG", "install"]
 
@@ -72,11 +74,20 @@ def install(library: Path) -> bool:
     if values is None:
         _log.debug("LLVM options not set: %s has no %s", library, _ENTRY.decode())
         return False
-    loaded = ctypes.CDLL(str(library))  # the handle of the copy Python loaded
+    try:  # the handle of the copy Python loaded; never a fresh load
+        loaded = ctypes.CDLL(str(library), mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+        return False
     bias = ctypes.cast(getattr(loaded, _EXPORTED.decode()), ctypes.c_void_p).value
     if bias is None:
         return False
     bias -= values[1]
+    notes = values[2:]  # (address, bytes) of the file's allocated notes: its build id
+    if not notes or any(ctypes.string_at(bias + at, len(data)) != data for at, data in notes):
+        # the image in memory is not the file read (replaced since it was loaded):
+        # its addresses are not these
+        _log.debug("LLVM options not set: %s is not the library loaded", library)
+        return False
     parse = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_char_p), ctypes.c_char_p)(
         bias + values[0]
     )
@@ -86,10 +97,11 @@ def install(library: Path) -> bool:
     return True
 
 
-def _functions(library: Path, names: tuple[bytes, ...]) -> tuple[int, ...] | None:
+def _functions(library: Path, names: tuple[bytes, ...]) -> tuple[Any, ...] | None:
     """The values (load-relative addresses) of the functions ``names`` in the ELF
-    symbol table of ``library`` (a 64-bit little-endian shared object), or
-    ``None`` when one is missing.  A few milliseconds: the string table is
+    symbol table of ``library`` (a 64-bit little-endian shared object), then the
+    (address, bytes) of each loaded note section (the build id), or ``None`` when a
+    function is missing.  A few milliseconds: the string table is
     searched for each name and the symbols are compared as one array."""
     import numpy as np  # (not at import: the CLI imports runtime, this module with it)
 
@@ -123,4 +135,6 @@ def _functions(library: Path, names: tuple[bytes, ...]) -> tuple[int, ...] | Non
                 break
             values.append(int(symbols["value"][hits[0]]))
         del symbols  # (a view of the map, which closes here)
-    return tuple(values) if len(values) == len(names) else None
+        # SHT_NOTE sections that are loaded (SHF_ALLOC): the build id among them
+        notes = [(s[3], bytes(elf[s[4] : s[4] + s[5]])) for s in sections if s[1] == 7 and s[2] & 2]
+    return (*values, *notes) if len(values) == len(names) else None
