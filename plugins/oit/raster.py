@@ -142,7 +142,9 @@ _large_frames = 0  # frames of SETUP_KERNEL_MIN_FACES faces or more set up so fa
 #: Bytes each raster triangle keeps after the setup (table, shade, bbox, face), at most
 #: (face colours keep 104 fewer).
 KEPT_BYTES_PER_TRIANGLE = 8 * (17 + 17 + 4 + 1)
-# RasterTriangles.shade: 5 planes (r/w, g/w, b/w, a/w, 1/w) as value, i step, j step.
+# RasterTriangles.shade: 5 planes (r/w, g/w, b/w, a/w, 1/w) as value, i step, j step,
+# then the anchor pixel. The setup kernel counts its planes from these columns
+# ((SHADE_COLUMNS - 2) // 3): a column added here is a plane there.
 SHADE_ANCHOR = 15
 SHADE_COLUMNS = 17
 
