@@ -151,6 +151,99 @@ def test_independent_reference_on_known_content():
         assert noise_from_image(noisy) == pytest.approx(immerkaer(noisy), rel=0.06)
 
 
+# -- signal-dependent (shot) noise: the flattest blocks are the darkest ----------------
+
+
+def shot(clean: np.ndarray, photons: int, rng: np.random.Generator) -> np.ndarray:
+    """``clean`` (>= 0, 1 = ``photons``) with Poisson noise: variance ``clean / photons``."""
+    return rng.poisson(clean * photons) / photons
+
+
+def test_shot_noise_on_known_content_reads_its_rms():
+    # the truth is the RMS of the noise actually drawn; the weak-texture blocks
+    # alone (the darkest) read 0.45-0.55 of it
+    for kind, seed, size, photons in itertools.product(
+        CONTENTS, SEEDS, (64, 128, 256), (20, 100, 1000)
+    ):
+        rng = np.random.default_rng([seed, size, photons, 5])
+        clean = content(kind, size, rng) + 0.25
+        noisy = shot(clean, photons, rng)
+        ratio = noise_from_image(noisy) / np.std(noisy - clean)
+        assert LOWEST[size] <= ratio <= HIGHEST[size], (kind, seed, size, photons, ratio)
+
+
+def test_shot_and_mixed_noise_on_natural_images_is_never_read_well_under(naturals):
+    # Poisson at 20-1000 photons at white, alone and with Gaussian read noise
+    # 0.01: 128-512 px crops. The upper bound is loose where texture (below 256
+    # px) or photon counts of 0 in dark parts (20 photons: two zeros in a cell
+    # read as clipping, so the brighter, noisier blocks measure) read high.
+    for (name, image), size, photons, read in itertools.product(
+        naturals.items(), (128, 256, 512), (20, 100, 1000), (0.0, 0.01)
+    ):
+        if size > min(image.shape):
+            continue
+        for seed in SEEDS:
+            rng = np.random.default_rng([seed, size, photons, len(name), int(read * 100)])
+            y, x = (rng.integers(0, n - size + 1) for n in image.shape)
+            clean = image[y : y + size, x : x + size]
+            noisy = shot(clean, photons, rng) + rng.normal(0, read, clean.shape)
+            ratio = noise_from_image(noisy) / np.std(noisy - clean)
+            lowest, highest = (0.9, 3.0) if size < 256 else (0.95, 1.5)
+            assert lowest <= ratio <= highest, (name, y, x, size, photons, read, ratio)
+
+
+def test_the_reviewers_camera_crop_with_shot_noise():
+    # issue 12 review: a 256 px camera crop at 100 photons read 0.0299 against
+    # 0.0635, so feasibility predicted a precision 4x too good
+    clean = img_as_float(data.camera())[:256, :256]
+    noisy = shot(clean, 100, np.random.default_rng(1))
+    assert noise_from_image(noisy) == pytest.approx(np.std(noisy - clean), rel=0.05)
+
+
+def test_shot_noise_estimate_keeps_the_symmetries():
+    # the level function is fitted in the brightness the image has: negated or
+    # offset images have the same noise. Not to 1e-6 as with Gaussian noise:
+    # Poisson samples are quantised, so blocks tie on brightness at a band's
+    # edge, and the rounding of the block sums (whose order a flip reverses)
+    # decides the side a tied block falls on (5e-5 here)
+    rng = np.random.default_rng(12)
+    clean = img_as_float(data.camera())[200:328, 100:228]
+    noisy = shot(clean, 100, rng)
+    base = noise_from_image(noisy)
+    assert base >= 0.95 * np.std(noisy - clean)
+    for variant in (noisy.T, noisy[::-1], noisy[:, ::-1], -noisy, noisy + 7.0):
+        assert noise_from_image(variant) == pytest.approx(base, rel=1e-3)
+
+
+def test_volumes_with_shot_noise():
+    for seed, photons in itertools.product(SEEDS, (100, 1000)):
+        rng = np.random.default_rng([seed, photons, 7])
+        clean = balls((16, 48, 48), rng)
+        noisy = shot(clean, photons, rng)
+        ratio = weak_texture_noise(noisy) / np.std(noisy - clean)
+        assert 0.9 <= ratio <= 1.2, (seed, photons, ratio)
+
+
+# -- a noise-free smooth region beside noisy content -----------------------------------
+
+
+def test_a_noise_free_smooth_region_does_not_drive_the_estimate_to_zero(naturals):
+    # issue 12 review: the 16 leftmost columns of a noisy camera crop replaced by
+    # 0.3 + 0.2 x + 0.1 y**2 read 1.3e-17: curvature gives those blocks texture,
+    # so they counted, but their diagonal energy is rounding only
+    rng = np.random.default_rng(1)
+    noisy = naturals["camera"][:256, :256] + rng.normal(0, 0.02, (256, 256))
+    yy, xx = np.mgrid[:256, :256] / 256
+    smooth = 0.3 + 0.2 * xx + 0.1 * yy**2
+    for width in (8, 16, 32, 128):
+        filled = noisy.copy()
+        filled[:, :width] = smooth[:, :width]
+        assert noise_from_image(filled) == pytest.approx(0.02, rel=0.05), width
+        assert noise_from_image(filled.astype(np.float32)) == pytest.approx(0.02, rel=0.05)
+    # the smooth region alone holds no noise
+    assert noise_from_image(smooth) < 1e-12
+
+
 # -- the defect: texture read as noise at high SNR ----------------------------------
 
 
@@ -159,7 +252,12 @@ def test_textured_crops_at_high_snr_read_far_less_texture_than_the_wavelet_media
 ):
     # camera, astronaut and coffee 256 px crops at sigma 0.005 (1.3 grey levels):
     # scikit-image's estimate_sigma (the all-blocks median lamina used) read
-    # 1.7-1.9x sigma; the truth is at most sqrt(0.005**2 + grain**2) ~ 1.2x
+    # 1.7-1.9x sigma; the truth is at most sqrt(0.005**2 + grain**2) ~ 1.2x.
+    # The bound against the peer was 0.8x until the noise level function (issue
+    # 12 review): at (40, 60) the camera's dark coat has grain (its flat blocks'
+    # diagonal energy 1.6x the sky's at this sigma) which the sky's blocks alone
+    # left out, so the level over the whole crop reads 0.0060 = 1.20 sigma, 0.82x
+    # the peer: within the truth's bound, so 0.85x.
     estimate_sigma = pytest.importorskip("skimage.restoration").estimate_sigma
     pytest.importorskip("pywt")
     rng = np.random.default_rng(3)
@@ -168,7 +266,7 @@ def test_textured_crops_at_high_snr_read_far_less_texture_than_the_wavelet_media
         for y, x in ((40, 60), (130, 200)):
             noisy = image[y : y + 256, x : x + 256] + rng.normal(0, 0.005, (256, 256))
             ours, peer = noise_from_image(noisy), float(estimate_sigma(noisy))
-            assert 0.005 * 0.95 <= ours <= 0.8 * peer, (name, y, x, ours, peer)
+            assert 0.005 * 0.95 <= ours <= 0.85 * peer, (name, y, x, ours, peer)
             assert ours <= 1.4 * 0.005, (name, y, x, ours)
 
 
