@@ -168,8 +168,10 @@ def locate_points(
 ) -> PointEstimates:
     """Find isolated point sources and localise each with a 2-D Gaussian fit.
 
-    1. Noise sigma from the image (wavelet MAD, :func:`~lamina.plugins.subpixel.noise.noise_from_image`)
-       unless ``noise`` is given; background from the median.
+    1. Noise sigma from the image unless ``noise`` is given: its RMS noise read off
+       its weak-texture blocks, by brightness where the noise grows with it
+       (:func:`~lamina.plugins.subpixel.noise.noise_from_image`); background from
+       the median.
     2. Detection: local maxima (:func:`skimage.feature.peak_local_max`) of the image
        filtered by a Gaussian of the PSF width (the matched filter), above
        ``threshold`` standard deviations of the filtered noise.
@@ -242,7 +244,7 @@ def locate_points(
         raise InputError("not feasible: image is constant, so it holds no point source")
     if noise is None:
         sigma_image = noise_from_image(data)
-        noise_source = "image (wavelet MAD)"
+        noise_source = "image (weak-texture blocks)"
     else:
         sigma_image = float(noise)
         noise_source = "given"
@@ -360,8 +362,9 @@ class _NoiseModel:
         merged neighbours (a third of the spots in crowded views) raise the noise
         40-180 fold and pass their own misfit for noise; where most spots are
         merged even the medians do, so the constant part stays under the image's
-        own noise ``ceiling`` (wavelet MAD, which content only raises). The given
-        ``noise`` is taken as white."""
+        own noise ``ceiling`` (:func:`.noise.noise_from_image`: the image's RMS noise,
+        which texture can raise, read under it only on small images with few flat
+        blocks). The given ``noise`` is taken as white."""
         if noise is not None or not np.any(keep):
             return cls((result.noise_sigma if noise is None else noise) ** 2, 0.0)
         residual, signal, leverage = _residuals(result, keep)
