@@ -48,8 +48,12 @@ FAN_AREA_TOLERANCE = 1e-6
 
 #: An OBJ face line with at least four vertex references (the only ones fanned).
 _OBJ_POLYGON = re.compile(rb"^[ \t]*f(?:[ \t]+[^ \t\r\n#]+){4}", re.MULTILINE)
-_OBJ_VERTEX = re.compile(rb"^[ \t]*v[ \t]+(\S+)[ \t]+(\S+)[ \t]+(\S+)", re.MULTILINE)
+_OBJ_VERTEX = re.compile(rb"^[ \t]*v[ \t]+(\S+[ \t]+\S+[ \t]+\S+)", re.MULTILINE)
 _OBJ_FACE = re.compile(rb"^[ \t]*f[ \t]+([^\r\n#]*)", re.MULTILINE)
+#: A face line's references: whole numbers, each perhaps with ``/texture/normal``.
+_OBJ_REFS = re.compile(rb"[ \t]*(?:[+-]?\d+(?:/[^ \t]*)?[ \t]*)*")
+#: What follows a vertex reference: its texture and normal references.
+_OBJ_SLASHED = re.compile(rb"(?<=\d)/[^ \t\n]*")
 
 #: Polygons of one size: vertex indices (n, k) and where each is in the file.
 Group = tuple[np.ndarray, np.ndarray]
@@ -130,11 +134,22 @@ def wrong_fan(source: Path, loaded: Any) -> tuple[str, int | None] | None:
     return f"face {place}: {message}", None
 
 
-def _grouped(rows: list[np.ndarray], places: np.ndarray) -> list[Group]:
-    sizes = np.array([len(row) for row in rows], dtype=np.int64)
+def _grouped(rows: list[np.ndarray], places: np.ndarray, *, smallest: int = 4) -> list[Group]:
+    """Rows of differing lengths as groups of one size each (``smallest`` and up)."""
+    sizes = np.fromiter((len(row) for row in rows), dtype=np.int64, count=len(rows))
+    flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    return _split(flat, sizes, places, smallest=smallest)
+
+
+def _split(
+    flat: np.ndarray, sizes: np.ndarray, places: np.ndarray, *, smallest: int
+) -> list[Group]:
+    """Rows laid end to end (``flat``, ``sizes`` each) as groups of one size each
+    (``smallest`` and up), by fancy indexing: no Python work per row."""
+    starts = np.cumsum(sizes) - sizes
     return [
-        (np.stack([rows[i] for i in np.flatnonzero(sizes == k)]), places[sizes == k])
-        for k in np.unique(sizes[sizes > 3])
+        (flat[starts[sizes == k][:, None] + np.arange(k)], places[sizes == k])
+        for k in np.unique(sizes[sizes >= smallest])
     ]
 
 
@@ -143,33 +158,63 @@ def _obj_polygons(data: bytes) -> tuple[np.ndarray, list[Group]]:
     :func:`_obj_line` turns into a line number for the one refused."""
     if _OBJ_POLYGON.search(data) is None:  # triangles only: nothing to parse
         return np.zeros((0, 3)), []
-    # findall and one C parse: no Python work per vertex (files of millions)
-    found = _OBJ_VERTEX.findall(data)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # numpy warns of text that is not a number
-            vertices = np.fromstring(b" ".join(itertools.chain.from_iterable(found)), sep=" ")
-    except (ValueError, DeprecationWarning):  # trimesh's own parse reports the damage
+    # findall and one C parse: no Python work per vertex or face (files of millions)
+    vertices = _numbers(b" ".join(_OBJ_VERTEX.findall(data)), float)
+    if vertices is None:  # trimesh's own parse reports the damage
         return np.zeros((0, 3)), []
     vertices = vertices.reshape(-1, 3)
-    lines = [line.split() for line in _OBJ_FACE.findall(data)]
-    groups = []
-    for k in sorted({len(words) for words in lines if len(words) > 3}):
-        ordinals = np.array([i for i, words in enumerate(lines) if len(words) == k])
-        words = np.array([lines[i] for i in ordinals], dtype=np.bytes_)
-        try:
-            refs = np.char.partition(words, b"/")[..., 0].astype(np.int64)
-        except ValueError:
-            continue  # trimesh's own parse decides what such lines mean
-        if (refs < 0).any():  # relative to the vertices read so far: count them
-            starts = np.array([m.start() for m in _OBJ_VERTEX.finditer(data)])
-            offsets = np.array([m.start() for m in _OBJ_FACE.finditer(data)])[ordinals]
-            count = np.searchsorted(starts, offsets)[:, None]
-            refs = np.where(refs > 0, refs - 1, count + refs)
-        else:
-            refs -= 1
-        groups.append((refs, ordinals))
-    return vertices, groups
+    lines = _OBJ_FACE.findall(data)
+    ordinals = np.arange(len(lines))
+    refs = _face_refs(lines)
+    if refs is None:  # lines that are not whole numbers: trimesh's parse decides them
+        kept = [i for i, line in enumerate(lines) if _OBJ_REFS.fullmatch(line)]
+        ordinals = np.array(kept, dtype=np.int64)
+        refs = _face_refs([lines[i] for i in ordinals])
+        if refs is None:
+            return vertices, []
+    flat, sizes = refs
+    if (flat < 0).any():  # relative to the vertices read so far: count them
+        starts = np.array([m.start() for m in _OBJ_VERTEX.finditer(data)], dtype=np.int64)
+        offsets = np.array([m.start() for m in _OBJ_FACE.finditer(data)])[ordinals]
+        count = np.repeat(np.searchsorted(starts, offsets), sizes)
+        flat = np.where(flat > 0, flat - 1, count + flat)
+    else:
+        flat = flat - 1
+    return vertices, _split(flat, sizes, ordinals, smallest=4)
+
+
+#: Ends each face line in the one parse of all of them: int64's least value, which no
+#: reference an OBJ reader accepts can be.
+_LINE_END = np.iinfo(np.int64).min
+
+
+def _face_refs(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The vertex references of OBJ face lines (before any ``/``), laid end to end,
+    and how many each line holds; None where a reference is not a whole number."""
+    text = b" %d " % _LINE_END
+    text = text.join([*lines, b""])
+    if b"/" in text:
+        text = _OBJ_SLASHED.sub(b"", text)
+    if re.fullmatch(rb"[0-9+\- \t]*", text) is None:
+        return None
+    values = _numbers(text, np.int64)  # integers parse several times faster than floats
+    if values is None:
+        return None
+    ends = np.flatnonzero(values == _LINE_END)
+    if len(ends) != len(lines):
+        return None
+    return values[values != _LINE_END], np.diff(ends, prepend=-1) - 1
+
+
+def _numbers(text: bytes, dtype: Any) -> np.ndarray | None:
+    """The whitespace-separated numbers of ``text`` in one C parse, or None where one
+    is not a number (numpy warns of such text and stops)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return np.fromstring(text, dtype=dtype, sep=" ")
+    except (ValueError, DeprecationWarning):
+        return None
 
 
 def _obj_line(data: bytes, ordinal: int) -> int:
@@ -186,9 +231,10 @@ def _fields(element: Any) -> Any:
     return getattr(getattr(element, "dtype", None), "names", None) or ()
 
 
-def _ply_face_lists(raw: Any) -> list[np.ndarray] | None:
-    """The vertex lists of a PLY's faces as trimesh keeps them: a table (one size, ASCII),
-    rows of differing lengths, or a binary file's records of (count, indices)."""
+def _ply_face_groups(raw: Any, *, smallest: int) -> list[Group] | None:
+    """The vertex lists of a PLY's faces of ``smallest`` vertices or more, grouped by
+    size, as trimesh keeps them: a table (one size: ASCII, or a binary file's records
+    of (count, indices)), or rows of differing lengths; None without faces."""
     face = raw.get("face", {}).get("data") if isinstance(raw, dict) else None
     name = next((n for n in ("vertex_indices", "vertex_index") if n in _fields(face)), None)
     if face is None or name is None:
@@ -196,16 +242,20 @@ def _ply_face_lists(raw: Any) -> list[np.ndarray] | None:
     lists = face[name]
     if isinstance(lists, np.ndarray) and lists.dtype.names:  # binary: (count, indices)
         lists = lists[lists.dtype.names[-1]]
-    return [np.asarray(row, np.int64).reshape(-1) for row in lists]
+    if isinstance(lists, np.ndarray) and lists.ndim == 2 and lists.dtype.kind in "iu":
+        table = lists.astype(np.int64)
+        return [(table, np.arange(len(table)))] if table.shape[1] >= smallest else []
+    rows = [np.asarray(row, np.int64).reshape(-1) for row in lists]
+    return _grouped(rows, np.arange(len(rows)), smallest=smallest)
 
 
 def _ply_polygons(raw: dict[str, Any]) -> tuple[np.ndarray, list[Group]]:
     vertex = raw.get("vertex", {}).get("data")
-    rows = _ply_face_lists(raw)
-    if rows is None or not all(axis in _fields(vertex) for axis in "xyz"):
+    groups = _ply_face_groups(raw, smallest=4)
+    if groups is None or not all(axis in _fields(vertex) for axis in "xyz"):
         return np.zeros((0, 3)), []
     vertices = np.column_stack([np.asarray(vertex[axis], np.float64) for axis in "xyz"])
-    return vertices, _grouped(rows, np.arange(len(rows)))
+    return vertices, groups
 
 
 def _off_polygons(data: bytes) -> tuple[np.ndarray, list[Group]]:
@@ -242,27 +292,46 @@ def source_faces(loaded: Any, triangles: np.ndarray) -> np.ndarray | None:
     >>> source_faces(loaded, np.array([[0, 1, 2], [2, 3, 0]])).tolist()
     [0, 0]
     """
-    rows = _ply_face_lists(getattr(loaded, "metadata", {}).get("_ply_raw"))
-    if rows is None:
+    groups = _ply_face_groups(getattr(loaded, "metadata", {}).get("_ply_raw"), smallest=3)
+    if not groups:
         return None
     # Every fan triangle of every face (a quad's two halves are fan triangles too).
-    fans = [
-        (np.stack([np.repeat(row[0], len(row) - 2), row[1:-1], row[2:]], axis=1), index)
-        for index, row in enumerate(rows)
-        if len(row) >= 3
-    ]
-    if not fans:
+    corners = np.concatenate([_fans(rows) for rows, _ in groups])
+    owner = np.concatenate([np.repeat(places, rows.shape[1] - 2) for rows, places in groups])
+    triangles = np.asarray(triangles, np.int64).reshape(-1, 3)
+    usable = (corners >= 0).all(axis=1)  # a damaged index matches no triangle
+    corners, owner = corners[usable], owner[usable]
+    if not len(corners) or not len(triangles) or triangles.min() < 0:
         return None
-    corners = np.concatenate([fan for fan, _ in fans])
-    owner = np.concatenate([np.full(len(fan), index) for fan, index in fans])
-    # Each triangle's corners rotated to start at its smallest index: a key that keeps
-    # its orientation (a face and its reversed twin, as double-sided sheets have, differ).
-    both = np.concatenate([corners, np.asarray(triangles, np.int64)])
+    fan_keys, triangle_keys = _triangle_keys(corners, triangles)
+    # The first face (lowest index) holding each triangle: sort by key, then by face.
+    order = np.lexsort((owner, fan_keys))
+    fan_keys, owner = fan_keys[order], owner[order]
+    first = np.ones(len(fan_keys), dtype=bool)
+    first[1:] = fan_keys[1:] != fan_keys[:-1]
+    keys, owners = fan_keys[first], owner[first]
+    at = np.minimum(np.searchsorted(keys, triangle_keys), len(keys) - 1)
+    if (keys[at] != triangle_keys).any():
+        return None
+    return owners[at]
+
+
+def _fans(rows: np.ndarray) -> np.ndarray:
+    """The fan triangles ``(0, i, i + 1)`` of polygons of one size, (n, k) -> (n (k - 2), 3)."""
+    first, middle, last = np.broadcast_arrays(rows[:, :1], rows[:, 1:-1], rows[:, 2:])
+    return np.stack([first, middle, last], axis=2).reshape(-1, 3)
+
+
+def _triangle_keys(*triangles: np.ndarray) -> list[np.ndarray]:
+    """One int64 key a triangle for each (T, 3) array of non-negative indices, equal
+    across them for the same triangle: its corners rotated to start at the smallest,
+    which keeps its orientation (a face and its reversed twin, as double-sided sheets
+    have, differ), packed 21 bits a corner (or numbered by ``np.unique`` past that)."""
+    both = np.concatenate(triangles)
     start = np.argmin(both, axis=1)[:, None]
-    keys = np.take_along_axis(both, (start + np.arange(3)) % 3, axis=1)
-    _, group = np.unique(keys, axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    first_owner = np.full(group.max() + 1, -1, dtype=np.int64)
-    first_owner[group[: len(owner)][::-1]] = owner[::-1]  # the first face with that triangle
-    found = first_owner[group[len(owner) :]]
-    return None if (found < 0).any() else found
+    rotated = np.take_along_axis(both, (start + np.arange(3)) % 3, axis=1)
+    if int(both.max()) < 1 << 21:
+        keys = (rotated[:, 0] << 42) | (rotated[:, 1] << 21) | rotated[:, 2]
+    else:
+        keys = np.unique(rotated, axis=0, return_inverse=True)[1].reshape(-1)
+    return np.split(keys, np.cumsum([len(t) for t in triangles])[:-1])
