@@ -186,6 +186,8 @@ def _obj_polygons(data: bytes) -> tuple[np.ndarray, list[Group]]:
 #: Ends each face line in the one parse of all of them: int64's least value, which no
 #: reference an OBJ reader accepts can be.
 _LINE_END = np.iinfo(np.int64).min
+#: A sign with no digit after it, which numpy's parse would join to the next number.
+_LONE_SIGN = re.compile(rb"[+-](?![0-9])")
 
 
 def _face_refs(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -195,7 +197,7 @@ def _face_refs(lines: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
     text = text.join([*lines, b""])
     if b"/" in text:
         text = _OBJ_SLASHED.sub(b"", text)
-    if re.fullmatch(rb"[0-9+\- \t]*", text) is None:
+    if re.fullmatch(rb"[0-9+\- \t]*", text) is None or _LONE_SIGN.search(text):
         return None
     values = _numbers(text, np.int64)  # integers parse several times faster than floats
     if values is None:

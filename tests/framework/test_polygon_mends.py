@@ -93,3 +93,77 @@ def test_source_faces_finds_each_triangles_face(seed: int) -> None:
     np.testing.assert_array_equal(found, order % 300)
     # a reversed triangle (the other side of a sheet) belongs to no face
     assert source_faces(loaded, rolled[:, ::-1]) is None
+
+
+def _reference_obj_faces(text: str) -> dict[int, list[int]]:
+    """An independent, line-by-line reading of an OBJ's polygon faces (four or more
+    references): face-line ordinal -> 0-based vertex indices; lines with a reference
+    that is not a whole number are left out (trimesh's own parse decides them)."""
+    faces, vertices, ordinal = {}, 0, 0
+    for line in text.splitlines():
+        words = line.split("#")[0].split()
+        if words[:1] == ["v"]:
+            vertices += 1
+        elif words[:1] == ["f"]:
+            try:
+                refs = [int(word.split("/")[0]) for word in words[1:]]
+            except ValueError:
+                refs = []
+            if len(refs) > 3:
+                faces[ordinal] = [r - 1 if r > 0 else vertices + r for r in refs]
+            ordinal += 1
+    return faces
+
+
+def _random_obj(rng: np.random.Generator) -> str:
+    lines, vertices = [], 0
+    for _ in range(60):
+        if rng.random() < 0.4 or vertices < 6:
+            lines.append("v " + " ".join(f"{c:.4f}" for c in rng.normal(size=3)))
+            vertices += 1
+            continue
+        k = int(rng.integers(3, 8))
+        refs = rng.integers(1, vertices + 1, k)
+        words = [str(r) if rng.random() < 0.7 else str(r - vertices - 1) for r in refs]
+        style = rng.integers(4)
+        words = [[w, f"{w}/1", f"{w}//2", f"{w}/3/4"][style] for w in words]
+        if rng.random() < 0.05:
+            words[int(rng.integers(k))] = ["x", "1.5", "/2", "-"][int(rng.integers(4))]
+        gap = [" ", "\t", "  "][int(rng.integers(3))]
+        comment = " # note" if rng.random() < 0.1 else ""
+        lines.append("f" + gap + gap.join(words) + comment)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(30))  # widen: range(2000)
+def test_obj_polygons_match_a_line_by_line_reading(tmp_path: Path, seed: int) -> None:
+    from lamina.scene.polygons import file_polygons
+
+    text = _random_obj(np.random.default_rng(seed))
+    path = tmp_path / "m.obj"
+    path.write_text(text)
+    _, groups, locator = file_polygons(path, None)
+    got = {
+        int(place): row.tolist()
+        for rows, places in groups
+        for row, place in zip(rows, places, strict=True)
+    }
+    assert locator == "line" and got == _reference_obj_faces(text)
+
+
+def test_source_faces_with_faces_of_mixed_sizes() -> None:
+    # rows of differing lengths (an ASCII PLY of triangles, quads and hexagons); the
+    # last face repeats face 5: a triangle two faces hold goes to the first of them
+    rng = np.random.default_rng(3)
+    rows = [rng.permutation(5000)[: rng.integers(3, 7)] for _ in range(40)]
+    rows.append(rows[5].copy())
+    raw = {"face": {"data": {"vertex_indices": np.array(rows, dtype=object)}}}
+    loaded = type("Loaded", (), {"metadata": {"_ply_raw": raw}})()
+    triangles, owners = [], []
+    for index, row in enumerate(rows):
+        for i in range(1, len(row) - 1):
+            triangles.append([row[0], row[i], row[i + 1]])
+            owners.append(5 if index == 40 else index)
+    found = source_faces(loaded, np.array(triangles))
+    assert found is not None
+    np.testing.assert_array_equal(found, owners)
