@@ -203,16 +203,16 @@ def test_the_reviewers_camera_crop_with_shot_noise():
 def test_shot_noise_estimate_keeps_the_symmetries():
     # the level function is fitted in the brightness the image has: negated or
     # offset images have the same noise. Not to 1e-6 as with Gaussian noise:
-    # Poisson samples are quantised, so blocks tie on brightness at a band's
-    # edge, and the rounding of the block sums (whose order a flip reverses)
-    # decides the side a tied block falls on (5e-5 here)
+    # Poisson samples are quantised, so blocks tie on brightness and texture at
+    # a band's edge or a threshold, and the rounding of the block sums (whose
+    # order a flip reverses) can decide a tie (up to 7e-4 here)
     rng = np.random.default_rng(12)
     clean = img_as_float(data.camera())[200:328, 100:228]
     noisy = shot(clean, 100, rng)
     base = noise_from_image(noisy)
     assert base >= 0.95 * np.std(noisy - clean)
     for variant in (noisy.T, noisy[::-1], noisy[:, ::-1], -noisy, noisy + 7.0):
-        assert noise_from_image(variant) == pytest.approx(base, rel=1e-3)
+        assert noise_from_image(variant) == pytest.approx(base, rel=2e-3)
 
 
 def test_volumes_with_shot_noise():
