@@ -70,23 +70,31 @@ def wrong_fans(vertices: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     >>> wrong_fans(dart, np.array([[0, 1, 2, 3], [3, 0, 1, 2]])).tolist()  # notch covered
     [True, False]
     """
-    points = vertices[polygons]  # (n, k, 3)
-    points = points - points.mean(axis=1, keepdims=True)  # rounding relative to size
-    normal = np.cross(points, np.roll(points, -1, axis=1)).sum(axis=1)  # Newell
-    spokes = points[:, 1:] - points[:, :1]  # first vertex to each other vertex
-    turns = np.einsum("nij,nj->ni", np.cross(spokes[:, :-1], spokes[:, 1:]), normal)
-    length = np.linalg.norm(normal, axis=1)  # twice the polygon's area
-    spans = np.linalg.norm(spokes, axis=2)
+    # coordinates first, (3, n, k): each product below is over contiguous rows
+    points = np.moveaxis(vertices[polygons], 2, 0)
+    points = points - points.mean(axis=2, keepdims=True)  # rounding relative to size
+    normal = _cross(points, np.roll(points, -1, axis=2)).sum(axis=2)  # Newell
+    spokes = points[:, :, 1:] - points[:, :, :1]  # first vertex to each other vertex
+    turns = (_cross(spokes[:, :, :-1], spokes[:, :, 1:]) * normal[:, :, None]).sum(axis=0)
+    length = np.sqrt((normal**2).sum(axis=0))  # twice the polygon's area
+    spans = np.sqrt((spokes**2).sum(axis=0))
     scale = spans[:, :-1] * spans[:, 1:] * length[:, None]
     # turns / length is twice a wedge's area and length twice the polygon's
     scale = np.maximum(scale, FAN_AREA_TOLERANCE / FAN_TOLERANCE * length[:, None] ** 2)
     wrong = (turns < -FAN_TOLERANCE * scale).any(axis=1)
     # The wedges' angles at the first vertex add up to its interior angle, under a
     # full turn for a simple polygon: more is a polygon winding round it twice.
-    dots = np.einsum("nij,nij->ni", spokes[:, :-1], spokes[:, 1:])
+    dots = (spokes[:, :, :-1] * spokes[:, :, 1:]).sum(axis=0)
     swept = np.arctan2(turns / np.maximum(length, 1e-300)[:, None], dots).sum(axis=1)
     wrong |= swept > 2 * np.pi - 1e-9
     return wrong & (length > 0)  # a polygon of no area: degenerate faces, refused so
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross products of vectors stored coordinates first ((3, ...) arrays)."""
+    return np.stack(
+        [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    )
 
 
 def file_polygons(source: Path, loaded: Any) -> tuple[np.ndarray, list[Group], str]:
