@@ -21,7 +21,7 @@ import re
 import sys
 import textwrap
 from collections.abc import Iterable, Iterator
-from types import SimpleNamespace
+from types import CodeType, SimpleNamespace
 from typing import Any
 
 __all__ = ["install"]
@@ -60,8 +60,8 @@ def _plain_source_positions() -> None:
 
 
 def _source_read_once() -> None:
-    """Read each kernel's and ``ti.func``'s source once per process, from a parse
-    of its own lines.
+    """Read each kernel's and ``ti.func``'s source once per process, placed by its
+    code object's source positions.
 
     Taichi inlines a ``ti.func`` at every call site and reads its source again each
     time, through ``inspect.getsourcelines`` (which scans ``sys.modules`` for the
@@ -69,11 +69,11 @@ def _source_read_once() -> None:
     ends) and a ``textwrap.fill`` of every line: a fragment-list frame's three
     kernels read 52 sources of 29 functions.  Here a function's lines are those
     ``inspect.getsourcelines`` returns, from its first decorator to the last line
-    of its last statement, found in a parse of its own lines (of its whole file
-    where those do not parse alone); the lines of a code object are kept, so a
-    process's kernels also stay consistent with themselves if their file is edited
-    while it runs.  A function the parse does not place (no file, no ``def`` at its
-    first line) is read by Taichi's own reader.
+    of its last statement, found from the lines its instructions span (from a parse
+    of its whole file where those may not tell, see ``_code_end``); the lines of a
+    code object are kept, so a process's kernels also stay consistent with
+    themselves if their file is edited while it runs.  A function not placed so (no
+    file, no ``def`` at its first line) is read by Taichi's own reader.
     """
     from taichi.lang import kernel_impl
 
@@ -87,7 +87,7 @@ def _source_read_once() -> None:
     def getsourcelines(function: Any) -> tuple[list[str], int]:
         code = function.__code__
         if code not in lines_of:
-            placed = _definition_lines(code.co_filename, code.co_firstlineno)
+            placed = _definition_lines(code)
             if placed is None:
                 lines, first = read_lines(function)
                 placed = (tuple(lines), first)
@@ -128,19 +128,19 @@ def _fill(text: str, **options: Any) -> str:
     return _wrapped(text, **options)
 
 
-def _definition_lines(filename: str, first: int) -> tuple[tuple[str, ...], int] | None:
-    """The lines of the ``def`` whose first decorator (or ``def``) is on line
-    ``first`` of ``filename`` as it is now, with ``first``, as
-    ``inspect.getsourcelines`` gives them; ``None`` when there is no such file or
-    definition."""
+def _definition_lines(code: CodeType) -> tuple[tuple[str, ...], int] | None:
+    """The lines of the function definition ``code`` was compiled from, with its first
+    line, as ``inspect.getsourcelines`` gives them, read from its file as it is now;
+    ``None`` when there is no such file or definition."""
+    filename, first = code.co_filename, code.co_firstlineno
     try:
         stat = os.stat(filename)
     except (OSError, ValueError):
         return None
     version = (filename, stat.st_mtime_ns, stat.st_size)
     lines = _lines_of(*version)
-    end = _own_end(*version, first)
-    if end is None:  # not placed by its own lines: the whole file's parse decides
+    end = _code_end(code, lines)
+    if end is None:  # not placed by its code: the whole file's parse decides
         end = _definitions_in(*version).get(first)
     if end is None:
         return None
@@ -155,47 +155,62 @@ def _lines_of(filename: str, mtime_ns: int, size: int) -> list[str]:
     return linecache.getlines(filename)
 
 
-@functools.lru_cache(maxsize=4096)
-def _own_end(filename: str, mtime_ns: int, size: int, first: int) -> int | None:
-    """The last line of the definition starting on line ``first``, from a parse of
-    its own lines only; ``None`` when they do not parse as one.
+def _code_end(code: CodeType, lines: list[str]) -> int | None:
+    """The last line in ``lines`` of the function definition compiled to ``code``,
+    from the source positions of its instructions; ``None`` where they may not
+    tell it.
 
-    Parsing a whole file costs 8-30 ms for a kernel module of 700 lines, of which
-    a frame's kernels use a few functions.  The candidate lines run from ``first``
-    to the next line of code (after the decorators and signature) at or left of
-    the definition's own column: a definition's body lies right of that column
-    except inside a string or brackets, and a candidate cut inside one does not
-    parse, so a candidate that parses holds the whole definition."""
-    lines = _lines_of(filename, mtime_ns, size)
-    if not 0 < first <= len(lines):
-        return None
+    Parsing a function's lines to find its end cost 17-20 ms CPU of a first frame
+    (37-42 functions); the positions are in the code objects already.  Python
+    records, for every instruction, the lines its expression spans, closing
+    brackets and string ends included (a ``pass`` or a constant statement gives a
+    no-op on its line).  Their last line ends the definition unless the next line
+    that is not blank is indented deeper than the ``def``: then it is a comment
+    ``inspect`` may keep (those as deep as the body) or a line no instruction
+    covers (a docstring over several lines, alone in its body), and the whole
+    file's parse decides.  So does a code
+    object compiled without column ranges (``-X no_debug_ranges``), whose
+    positions hold only first lines."""
+    first = code.co_firstlineno
+    if code.co_name.startswith("<") or not 0 < first <= len(lines):
+        return None  # a lambda, comprehension or module: no definition of its own
     head = lines[first - 1]
     column = len(head) - len(head.lstrip())
-    signature = head.lstrip().startswith(("def ", "async def "))
-    stop = len(lines) + 1
-    for number in range(first + 1, len(lines) + 1):
-        line = lines[number - 1]
-        text = line.lstrip()
-        if not text or text.startswith("#") or len(line) - len(text) > column:
-            continue
-        if not signature and text.startswith(("def ", "async def ")):
-            signature = True
-        elif text.startswith((")", "]", "}")) or (not signature and text.startswith("@")):
-            continue  # a closing bracket of the signature or of a decorator's call
-        else:
-            stop = number
-            break
-    # An indented definition is parsed as the body of an `if`: same lines, same columns.
-    prefix = "if 1:\n" if column else ""
-    try:
-        tree = ast.parse(prefix + "".join(lines[first - 1 : stop - 1]))
-    except (SyntaxError, ValueError):
+    signature = (f"def {code.co_name}", f"async def {code.co_name}")
+    # The `def` line: the first at the definition's column after its decorators.
+    starts = (
+        n for n in range(first, len(lines) + 1) if lines[n - 1][column:].startswith(signature)
+    )
+    start = next(starts, None)
+    end = _last_position(code)
+    if start is None or end is None or not start < end <= len(lines):
+        # (A body on its `def` line, or a docstring alone: its implicit return is
+        # placed there, whatever lines the docstring takes.)
         return None
-    offset = first - 1 - len(prefix.splitlines())
-    for node in _definitions(tree.body):
-        if _first_line(node) + offset == first:
-            return _last_line(node, lines, offset)
-    return None
+    for line in lines[end:]:
+        text = line.lstrip()
+        if text and (len(line) - len(text) > column or text.startswith((")", "]", "}"))):
+            return None  # (a closing bracket: of a signature none of whose lines is code)
+        if text and not text.startswith("#"):
+            break  # the next statement at or left of the definition's column
+    return end
+
+
+def _last_position(code: CodeType) -> int | None:
+    """The last line any instruction of ``code`` or of the code nested in it spans;
+    ``None`` without column ranges (then the end lines are the first lines)."""
+    ends, ranged = [code.co_firstlineno], False
+    for _, end, column, _ in code.co_positions():
+        if end is not None:
+            ends.append(end)
+        ranged = ranged or column is not None
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            nested = _last_position(constant)
+            if nested is None:
+                return None
+            ends.append(nested)
+    return max(ends) if ranged else None
 
 
 @functools.lru_cache(maxsize=64)

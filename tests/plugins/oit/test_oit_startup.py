@@ -115,6 +115,14 @@ def outer(a):
     2)
     return inner
 
+def doc_only():
+    """A docstring
+over several lines, alone: no instruction after the def line."""
+
+def doc_on_def_line(): """
+text at column 0
+"""
+
 async def coroutine():
     try:
         pass
@@ -140,65 +148,90 @@ def kernel_sources() -> list[Path]:
     return [*sorted(Path(lamina.kernels.__file__).parent.glob("*.py")), Path(__file__)]
 
 
+def _functions_of(path: Path) -> list[types.CodeType]:
+    return list(functions(compile(path.read_text(), str(path), "exec")))
+
+
 def test_definitions_read_as_inspect_reads_them(tmp_path):
     """lamina.kernels.frontend places every function of the kernel modules, this
     file and a file of edge cases (decorators over several lines, trailing comments
-    at and below the body's depth, one-liners, nested and async definitions) at the
-    lines inspect.getsourcelines gives; a class body is left to Taichi's reader."""
+    at and below the body's depth, one-liners, docstrings alone, nested and async
+    definitions, a bracket closed left of the body) at the lines
+    inspect.getsourcelines gives; a class body is left to Taichi's reader."""
     from lamina.kernels import frontend
 
     edge = tmp_path / "edge_cases.py"
     edge.write_text(textwrap.dedent(EDGE_CASES))
     checked = 0
     for path in [edge, *kernel_sources()]:
-        top = compile(path.read_text(), str(path), "exec")
-        for code in functions(top):
+        for code in _functions_of(path):
             lines, first = inspect.getsourcelines(code)
-            assert frontend._definition_lines(str(path), code.co_firstlineno) == (
-                tuple(lines),
-                first,
-            ), (path.name, code.co_name)
+            assert frontend._definition_lines(code) == (tuple(lines), first), (
+                path.name,
+                code.co_name,
+            )
             checked += 1
-        assert frontend._definition_lines(str(path), 1) is None  # no def on line 1
+        top = compile(path.read_text(), str(path), "exec")
+        assert frontend._definition_lines(top) is None  # a module: no def of its own
     assert checked > 60
 
 
 def test_an_edited_file_is_read_again(tmp_path):
     """A module edited and reloaded into a running process (say, under IPython's
-    autoreload) is parsed again: its functions' lines are the new file's."""
+    autoreload) is read again: its functions' lines are the new file's."""
     from lamina.kernels import frontend
 
     path = tmp_path / "edited.py"
     path.write_text("def f():\n    return 1\n")
-    assert frontend._definition_lines(str(path), 1) == (("def f():\n", "    return 1\n"), 1)
+    assert frontend._definition_lines(_functions_of(path)[0]) == (
+        ("def f():\n", "    return 1\n"),
+        1,
+    )
     path.write_text("# moved down\ndef f():\n    x = 2\n    return x\n")
     os.utime(path, ns=(1, 1))  # a distinct time even on a coarse clock
-    assert frontend._definition_lines(str(path), 1) is None
-    assert frontend._definition_lines(str(path), 2) == (
+    assert frontend._definition_lines(_functions_of(path)[0]) == (
         ("def f():\n", "    x = 2\n", "    return x\n"),
         2,
     )
 
 
-def test_definitions_are_placed_from_their_own_lines(tmp_path):
-    """Every function of the kernel modules is placed by a parse of its own lines,
-    without parsing its whole file; one whose lines do not parse alone (a bracket
-    closed left of its column) is placed by the whole file's parse, as inspect
-    places it."""
+def test_definitions_are_placed_from_their_code(tmp_path):
+    """Every function of the kernel modules is placed by its code object's source
+    positions, without parsing its file; where those may not tell (a trailing
+    comment deeper than the ``def``, a docstring alone, a body on the ``def`` line,
+    code compiled without column ranges) the whole file's parse places it, as
+    inspect places it."""
     from lamina.kernels import frontend
 
     frontend._definitions_in.cache_clear()
     for path in kernel_sources():
-        for code in functions(compile(path.read_text(), str(path), "exec")):
-            assert frontend._definition_lines(str(path), code.co_firstlineno) is not None
+        for code in _functions_of(path):
+            assert frontend._definition_lines(code) is not None
     assert frontend._definitions_in.cache_info().misses == 0
     path = tmp_path / "edge_cases.py"
     path.write_text(textwrap.dedent(EDGE_CASES))
-    method = next(code for code in functions(compile(path.read_text(), str(path), "exec"))
-                  if code.co_name == "method")  # fmt: skip
-    lines, first = inspect.getsourcelines(method)
-    assert frontend._definition_lines(str(path), first) == (tuple(lines), first)
-    assert frontend._definitions_in.cache_info().misses == 1
+    lines = path.read_text().splitlines(keepends=True)
+    by_name = {code.co_name: code for code in _functions_of(path)}
+    for name in ("plain", "outer", "inner", "method", "coroutine", "in_handler"):
+        assert frontend._code_end(by_name[name], lines) is not None, name
+    for name in ("decorated", "one_liner", "doc_only", "doc_on_def_line"):
+        assert frontend._code_end(by_name[name], lines) is None, name
+    assert frontend._definitions_in.cache_info().misses == 0
+    # Without column ranges (such as a .pyc written under -X no_debug_ranges) a
+    # position's end line is its first: a statement over several lines would end early.
+    done = subprocess.run(
+        [sys.executable, "-X", "no_debug_ranges", "-c",
+         "import sys\n"
+         "from lamina.kernels import frontend\n"
+         "path = sys.argv[1]\n"
+         "code = compile(open(path).read(), path, 'exec')\n"
+         "method = [c for c in code.co_consts if getattr(c, 'co_name', '') == 'outer'][0]\n"
+         "print(frontend._code_end(method, open(path).readlines()),\n"
+         "      len(frontend._definition_lines(method)[0]))\n",
+         str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["None", str(len(inspect.getsourcelines(by_name["outer"])[0]))]
 
 
 def test_source_lines_are_filled_as_textwrap_fills_them():
