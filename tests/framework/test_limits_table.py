@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NATURAL_BOUNDS = {
     ("render", "fov"): (180, "a perspective field of view is an angle below 180 degrees"),
     ("render", "edge_opacity"): (1, "an opacity is a fraction"),
+    ("vae", "test_fraction"): (1, "a share of the data set is a fraction"),
 }
 _RANGE = re.compile(r"\b(?:Int|Float)Range\(\s*([^,()]*),\s*([-+0-9_.eE]+)\b")
 
