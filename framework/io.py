@@ -489,9 +489,12 @@ class TiffDamage(logging.Handler):
         super().__init__(logging.WARNING)
         self.name = name
         self.records: list[logging.LogRecord] = []
+        # a pipeline's worker threads read files side by side: each its own records
+        self.thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+        if record.thread == self.thread:
+            self.records.append(record)
 
     def check(self) -> None:
         """Raise :class:`InputError` for the first record that is damage."""
@@ -504,6 +507,11 @@ class TiffDamage(logging.Handler):
                     f"{self.name} is damaged (truncated or edited): {reason}; "
                     "copy or export it again"
                 )
+
+
+_tiff_readers: list[TiffDamage] = []
+_tiff_propagate: list[bool] = []
+_tiff_readers_lock = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -521,13 +529,20 @@ def tiff_damage(name: str) -> Iterator[TiffDamage]:
     """
     logger = logging.getLogger("tifffile")
     handler = TiffDamage(name)
-    propagate, logger.propagate = logger.propagate, False
+    with _tiff_readers_lock:  # the first reader in takes the records off, the last gives back
+        if not _tiff_readers:
+            _tiff_propagate.append(logger.propagate)
+            logger.propagate = False
+        _tiff_readers.append(handler)
     logger.addHandler(handler)
     try:
         yield handler
     finally:
         logger.removeHandler(handler)
-        logger.propagate = propagate
+        with _tiff_readers_lock:
+            _tiff_readers.remove(handler)
+            if not _tiff_readers:
+                logger.propagate = _tiff_propagate.pop()
         for record in handler.records:
             logging.getLogger("lamina").info("%s: %s", name, record.getMessage())
 

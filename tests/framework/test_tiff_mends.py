@@ -97,7 +97,7 @@ def _taller(tmp_path: Path, compression: str | None, rows: int) -> Path:
     import tifffile
 
     pixels = np.random.default_rng(0).integers(0, 65536, (37, 53), dtype=np.uint16)
-    path = tmp_path / f"taller-{compression}.tif"
+    path = tmp_path / f"taller-{compression}-{rows}.tif"
     tifffile.imwrite(path, pixels, compression=compression, rowsperstrip=37)
     data = bytearray(path.read_bytes())
     with tifffile.TiffFile(path) as tif:
@@ -125,3 +125,53 @@ def test_tifffile_records_stay_off_stderr(tmp_path: Path, capfd: pytest.CaptureF
     with pytest.raises(InputError):
         read_image(_taller(tmp_path, "zlib", 74))
     assert capfd.readouterr().err == ""
+
+
+def test_tiff_readers_side_by_side_keep_their_own_records() -> None:
+    # a pipeline's worker threads read TIFFs at once: one file's damage is not
+    # another's, and the tifffile logger's propagate flag comes back as it was
+    import logging
+    import threading
+
+    from lamina.io import tiff_damage
+
+    logger = logging.getLogger("tifffile")
+    before = logger.propagate
+    first = tiff_damage("image 'a.tif'")
+    second = tiff_damage("image 'b.tif'")
+    damage_a = first.__enter__()
+    damage_b = second.__enter__()
+    other = threading.Thread(target=lambda: logger.error("incorrect StripOffsets count"))
+    other.start()
+    other.join()
+    first.__exit__(None, None, None)  # out of order: a leaves before b
+    second.__exit__(None, None, None)
+    damage_a.check()
+    damage_b.check()
+    assert logger.propagate == before
+
+
+def test_damaged_and_whole_tiffs_read_in_threads(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tifffile
+
+    whole = []
+    for i in range(12):
+        path = tmp_path / f"whole{i}.tif"
+        tifffile.imwrite(path, np.full((8, 8), i, np.uint8))
+        whole.append(path)
+    damaged = [_taller(tmp_path, "zlib", 74 + i) for i in range(4)]
+
+    def outcome(path: Path) -> str:
+        try:
+            read_image(path)
+        except InputError as error:
+            assert path.name in str(error)
+            return "damaged"
+        return "read"
+
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(3):
+            got = list(pool.map(outcome, whole + damaged))
+            assert got == ["read"] * 12 + ["damaged"] * 4
