@@ -509,9 +509,38 @@ class TiffDamage(logging.Handler):
                 )
 
 
-_tiff_readers: list[TiffDamage] = []
-_tiff_propagate: list[bool] = []
-_tiff_readers_lock = threading.Lock()
+#: Loggers lamina holds changed while it reads files, possibly on several threads at
+#: once: (logger name, attribute) -> (how many hold it, the value to give back).
+_held_loggers: dict[tuple[str, str], tuple[int, Any]] = {}
+_held_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _holding(logger: logging.Logger, attribute: str, value: Any) -> Iterator[None]:
+    """``logger.<attribute>`` set to ``value`` while any thread is inside; the first in
+    keeps the old value and the last out gives it back (in whatever order they leave)."""
+    key = (logger.name, attribute)
+    with _held_lock:
+        count, old = _held_loggers.get(key, (0, getattr(logger, attribute)))
+        if not count:
+            _set(logger, attribute, value)
+        _held_loggers[key] = (count + 1, old)
+    try:
+        yield
+    finally:
+        with _held_lock:
+            count, old = _held_loggers.pop(key)
+            if count > 1:
+                _held_loggers[key] = (count - 1, old)
+            else:
+                _set(logger, attribute, old)
+
+
+def _set(logger: logging.Logger, attribute: str, value: Any) -> None:
+    if attribute == "level":
+        logger.setLevel(value)  # which also clears the loggers' cached levels
+    else:
+        setattr(logger, attribute, value)
 
 
 @contextlib.contextmanager
@@ -529,20 +558,12 @@ def tiff_damage(name: str) -> Iterator[TiffDamage]:
     """
     logger = logging.getLogger("tifffile")
     handler = TiffDamage(name)
-    with _tiff_readers_lock:  # the first reader in takes the records off, the last gives back
-        if not _tiff_readers:
-            _tiff_propagate.append(logger.propagate)
-            logger.propagate = False
-        _tiff_readers.append(handler)
     logger.addHandler(handler)
     try:
-        yield handler
+        with _holding(logger, "propagate", False):
+            yield handler
     finally:
         logger.removeHandler(handler)
-        with _tiff_readers_lock:
-            _tiff_readers.remove(handler)
-            if not _tiff_readers:
-                logger.propagate = _tiff_propagate.pop()
         for record in handler.records:
             logging.getLogger("lamina").info("%s: %s", name, record.getMessage())
 
@@ -552,13 +573,8 @@ def quiet_logger(logger_name: str) -> Iterator[None]:
     """Keep a third-party library's log records (tracebacks of parse failures,
     warnings about damaged files) off stderr while lamina reads a file: the
     ``InputError`` raised for a damaged file says it once."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
+    with _holding(logging.getLogger(logger_name), "level", logging.CRITICAL):
         yield
-    finally:
-        logger.setLevel(level)
 
 
 def read_npy_header(handle: IO[bytes], *, what: str) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:

@@ -175,3 +175,22 @@ def test_damaged_and_whole_tiffs_read_in_threads(tmp_path: Path) -> None:
         for _ in range(3):
             got = list(pool.map(outcome, whole + damaged))
             assert got == ["read"] * 12 + ["damaged"] * 4
+
+
+def test_quiet_loggers_leaving_out_of_order_give_the_level_back() -> None:
+    # two mesh reads on a pipeline's threads: the second kept CRITICAL as "old"
+    # and, leaving last, left trimesh's log silenced for good
+    import logging
+
+    from lamina.io import quiet_logger
+
+    logger = logging.getLogger("trimesh")
+    before = logger.level
+    first, second = quiet_logger("trimesh"), quiet_logger("trimesh")
+    first.__enter__()
+    second.__enter__()
+    assert logger.level == logging.CRITICAL
+    first.__exit__(None, None, None)
+    assert logger.level == logging.CRITICAL  # the second still reads
+    second.__exit__(None, None, None)
+    assert logger.level == before
