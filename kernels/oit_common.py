@@ -225,23 +225,24 @@ def build(real: object) -> SimpleNamespace:
         ``acc`` and ``transmittance`` (see ``behind``)."""
         behind(rgba(shade, r, i, j, flat), acc, transmittance)
 
-    @ti.func
-    def pack_record(table: ti.template(), shade: ti.template(), packed: ti.template(), r: ti.i32):
-        """Face-coloured triangle ``r``'s record of ``PACKED_COLUMNS`` i64 (``bin_tiles``'
-        phase 3): its depth plane (``table``'s columns ``COL_Z`` to ``COL_ZHI``, so
-        :func:`key` reads the record as it reads the table), then its straight RGBA
-        f32 bits, two to a column (see ``packed_rgba``).  A fragment's key and colour
-        are then one 64-byte cache line instead of parts of a 136-byte table row and a
-        16-byte shade row: the resolve reads randomly ordered triangles, and these
-        first reads were half of its time at 1M random triangles."""
-        for k in ti.static(range(COL_ZHI + 1)):
-            packed[r, k] = table[r, k]
-        for k in ti.static(range(2)):
-            straight = ti.cast(shade[r, 2 * k], ti.f32), ti.cast(shade[r, 2 * k + 1], ti.f32)
-            low = ti.cast(ti.bit_cast(straight[0], ti.i32), ti.i64) & ti.i64(0xFFFFFFFF)
-            high = ti.cast(ti.bit_cast(straight[1], ti.i32), ti.i64) << 32
-            packed[r, PACKED_RGBA + k] = low | high
-        packed[r, PACKED_COLUMNS - 1] = 0
+    @ti.kernel
+    def pack(table: table_t, shade: shade_t, packed: table_t):
+        """Each face-coloured triangle's record of ``PACKED_COLUMNS`` i64: its depth
+        plane (``table``'s columns ``COL_Z`` to ``COL_ZHI``, so :func:`key` reads the
+        record as it reads the table), then its straight RGBA f32 bits, two to a
+        column (see ``packed_rgba``).  A fragment's key and colour are then one
+        64-byte cache line instead of parts of a 136-byte table row and a 16-byte
+        shade row: the resolve reads randomly ordered triangles, and these first
+        reads were half of its time at 1M random triangles."""
+        for r in range(packed.shape[0]):
+            for k in ti.static(range(COL_ZHI + 1)):
+                packed[r, k] = table[r, k]
+            for k in ti.static(range(2)):
+                straight = ti.cast(shade[r, 2 * k], ti.f32), ti.cast(shade[r, 2 * k + 1], ti.f32)
+                low = ti.cast(ti.bit_cast(straight[0], ti.i32), ti.i64) & ti.i64(0xFFFFFFFF)
+                high = ti.cast(ti.bit_cast(straight[1], ti.i32), ti.i64) << 32
+                packed[r, PACKED_RGBA + k] = low | high
+            packed[r, PACKED_COLUMNS - 1] = 0
 
     @ti.func
     def packed_rgba(packed: ti.template(), r: ti.i32) -> vec4:
@@ -621,8 +622,6 @@ def build(real: object) -> SimpleNamespace:
         gaps: keys_t,
         boxes: boxes_t,
         ordered: entries_t,
-        shade: shade_t,
-        packed: table_t,
         bins_x: ti.i32,
         bin_bits: ti.i32,
         width: ti.i32,
@@ -639,12 +638,7 @@ def build(real: object) -> SimpleNamespace:
         1. with ``cursor[c, b]`` where chunk ``c``'s entries of bin ``b`` start (see
            ``lamina.plugins.oit.renderers.binning.cursors``), write every bin's boxes
            and sort keys (``bin_triangle``);
-        2. per bin, sort it, write its entries and its order flag (``sort_bin``);
-        3. write every row of ``packed``: the face-coloured triangles' records
-           (``pack_record``) that the fragment lists read.
-
-        ``shade`` and ``packed`` are read in phase 3 only, the binning buffers in
-        phases 0 to 2 only (the others may be dummies).
+        2. per bin, sort it, write its entries and its order flag (``sort_bin``).
 
         Phases 0 and 1 run a thread per chunk of consecutive triangles, one chunk
         per row of ``cursor``: no atomics, and no cursor's cache line passing
@@ -655,22 +649,17 @@ def build(real: object) -> SimpleNamespace:
         size, which ``ti.loop_config`` does not override), so 32 chunks in 32
         iterations would all run on one core.
 
-        One compiled kernel with a runtime phase, not four kernels (nor
+        One compiled kernel with a runtime phase, not three kernels (nor
         ``ti.static`` phases, which compile separately): Taichi loads and
-        JIT-compiles every kernel once per process, a cost that a first render
-        pays (about 15 ms for the 173 lines of IR packing took as a kernel of its
-        own).  Each phase is the kernel's one top-level loop, so it runs in
-        parallel."""
+        JIT-compiles every kernel once per process, 0.05-0.15 s each, a cost that
+        a first render pays.  Each phase is the kernel's one top-level loop, so it
+        runs in parallel."""
         n = cursor.shape[0] * CHUNK_STRIDE
         if phase == 2:
             n = bin_start.shape[0] - 1
-        elif phase == 3:
-            n = packed.shape[0]
         size = (table.shape[0] + cursor.shape[0] - 1) // cursor.shape[0]  # of a chunk
         for q in range(n):
-            if phase == 3:
-                pack_record(table, shade, packed, q)
-            elif phase == 2:
+            if phase == 2:
                 rect = bin_rect(q % bins_x, q // bins_x, bin_bits, width, height)
                 sort_bin(
                     table, bin_start, bin_entries, scratch, gaps, boxes, ordered, q, rect,
@@ -684,30 +673,9 @@ def build(real: object) -> SimpleNamespace:
                         bin_bits, width, height, id_bits, depth_shift,
                     )  # fmt: skip
 
-    def bin_phase(
-        phase: int, *buffers: object, shade: object = None, packed: object = None, **extent: int
-    ) -> None:
-        """``bin_tiles(phase, *buffers, shade, packed, **extent)``, with one-row host
-        dummies for ``shade`` and ``packed`` when not given (the binning phases do
-        not read them; a renderer passes its own, so all its launches are one
-        instance)."""
-        if shade is None:
-            shade = np.zeros((1, SHADE_ANCHOR + 2), np.float32)
-        if packed is None:
-            packed = np.zeros((1, PACKED_COLUMNS), np.int64)
-        bin_tiles(phase, *buffers, shade, packed, **extent)
-
-    def pack(table: object, shade: object, packed: object) -> None:
-        """``bin_tiles``' phase 3 alone, on host arrays: every row of ``packed`` from
-        ``table`` and ``shade`` (see ``pack_record``), with no binning."""
-        i32, i64 = np.zeros(1, np.int32), np.zeros(1, np.int64)
-        maps = np.zeros((1, 1), np.int32), np.zeros((1, 1), np.int64)
-        bin_tiles(3, table, maps[1], i64, i32, maps[0], i64, i64, i64, i32, shade, packed,
-                  bins_x=1, bin_bits=3, width=1, height=1, id_bits=1, depth_shift=0)  # fmt: skip
-
     return SimpleNamespace(
         classify=classify,
-        bin_tiles=bin_phase,
+        bin_tiles=bin_tiles,
         hit_boxed=hit_boxed,
         sort_keys=sort_keys,
         shell_sort=shell_sort,

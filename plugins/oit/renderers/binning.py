@@ -65,9 +65,6 @@ class Frame:
     gaps: Any
     #: Per bin: 1 when it is in key order at every pixel (oit_common.bin_order).
     ordered: Any
-    #: Face-coloured triangles' key and colour records (oit_common's pack_record), read
-    #: in place of the table and shade; one unused row unless asked for and flat.
-    packed: Any
 
     @property
     def n_pixels(self) -> int:
@@ -149,14 +146,9 @@ def _shade(tris: raster.RasterTriangles, device: Device) -> Any:
     return device.upload(raster.float32_shade(tris), dtype=np.float32, keep="shade")
 
 
-def bin_triangles(
-    tris: raster.RasterTriangles, device: Device, *, budget: int, pack: bool = False
-) -> Frame:
+def bin_triangles(tris: raster.RasterTriangles, device: Device, *, budget: int) -> Frame:
     """Upload ``tris`` to ``device`` (Taichi started) and bin them into bins of
-    ``2**bin_bits(tris)`` pixels; ``budget`` is the frame's fragment budget.  With
-    ``pack``, face-coloured triangles also get their packed records (``Frame.packed``),
-    written by the binning kernel's last phase rather than by a kernel of their own
-    (Taichi compiles each kernel anew in every process)."""
+    ``2**bin_bits(tris)`` pixels; ``budget`` is the frame's fragment budget."""
     from lamina.kernels import oit_common
 
     common = oit_common.build(device.real)
@@ -168,21 +160,15 @@ def bin_triangles(
     n_bins = bins_x * bins_y
     table = device.upload(tris.table, held=True)
     bbox = device.upload(tris.bbox, held=True)
-    counted = device.zeros((chunks(tris.n, n_bins), n_bins), np.int32)
+    counts = device.zeros((chunks(tris.n, n_bins), n_bins), np.int32)
     gaps = device.upload(oit_common.SHELL_GAPS)
     extent = {"bins_x": bins_x, "bin_bits": bits, "width": width, "height": height}
     extent.update(id_bits=tris.id_bits, depth_shift=tris.depth_shift)
     unused = {"i32": device.empty((1,), np.int32), "i64": device.empty((1,), np.int64)}
-    shade = _shade(tris, device)
-    flat = pack and tris.flat
-    record = oit_common.PACKED_COLUMNS
-    packed = (device.empty((table.shape[0], record), np.int64, keep="packed") if flat
-              else device.empty((1, record), np.int64))  # fmt: skip
-    extent.update(shade=shade, packed=packed)  # (read by phase 3 only)
     if tris.n:  # (the uploaded arrays are padded to one row when empty)
-        common.bin_tiles(0, table, bbox, unused["i64"], unused["i32"], counted, unused["i64"],
+        common.bin_tiles(0, table, bbox, unused["i64"], unused["i32"], counts, unused["i64"],
                          gaps, unused["i64"], unused["i32"], **extent)  # fmt: skip
-    counts = np.asarray(device.download(counted))
+    counts = np.asarray(device.download(counts))
     start = np.zeros(n_bins + 1, dtype=np.int64)
     np.cumsum(counts.sum(axis=0, dtype=np.int64), out=start[1:])
     entries = int(start[-1])
@@ -208,12 +194,9 @@ def bin_triangles(
         for phase in (1, 2):
             common.bin_tiles(phase, table, bbox, bin_start, bin_entries, cursor, scratch, gaps,
                              boxes, ordered, **extent)  # fmt: skip
-    if flat:
-        common.bin_tiles(3, table, bbox, bin_start, bin_entries, counted, unused["i64"], gaps,
-                         boxes, ordered, **extent)  # fmt: skip
     scene = (
         table,
-        shade,
+        _shade(tris, device),
         bin_start,
         bin_entries,
         boxes,
@@ -231,5 +214,4 @@ def bin_triangles(
         scene=scene,
         gaps=gaps,
         ordered=ordered,
-        packed=packed,
     )

@@ -125,9 +125,6 @@ class Device:
 class TaichiRenderer(OITRenderer):
     """Taichi backend selection, binning and device upload."""
 
-    #: Whether the kernels read face-coloured triangles' packed records (``Frame.packed``).
-    _packs = False
-
     def __init__(
         self,
         *,
@@ -171,7 +168,7 @@ class TaichiRenderer(OITRenderer):
 
         # runtime.init before any Taichi import keeps the banner off stdout.
         device = Device(runtime.init(self.arch), pool=self._buffers)
-        return self._draw(bin_triangles(tris, device, budget=self.budget(), pack=self._packs))
+        return self._draw(bin_triangles(tris, device, budget=self.budget()))
 
     def _stats(
         self, frame: Frame, layers: np.ndarray, residual: np.ndarray, **fields: Any

@@ -87,7 +87,6 @@ class FragmentList(TaichiRenderer):
     #: thread); longer lists outside ordered tiles take the global count -> prefix sum
     #: -> fill path.
     _local_keys = 64
-    _packs = True
 
     def _draw(self, frame: Frame) -> tuple[np.ndarray, np.ndarray, RenderStats]:
         from lamina.kernels import oit_fragments
@@ -98,7 +97,7 @@ class FragmentList(TaichiRenderer):
         pending = device.empty(size, np.int32, keep="pending")
         spilled = device.empty((2,), np.int32)  # the flag and resolve's prefetch sink
         device.clear_flag(spilled)
-        packed = frame.packed
+        packed = self._packed(frame)
         kernels.resolve(
             *frame.scene,
             packed,
@@ -133,6 +132,20 @@ class FragmentList(TaichiRenderer):
         )
         stats.notes.update(batched_tiles=batched, spilled_fragments=spilled_fragments)
         return image, depth_complexity, stats
+
+    @staticmethod
+    def _packed(frame: Frame) -> Any:
+        """Face-coloured triangles' key and colour records (``oit_common.build``'s
+        ``pack``, pooled), read by the kernels in place of the table and shade: one
+        cache line per fragment; one unused row for vertex colours."""
+        device, table, shade = frame.device, frame.scene[0], frame.scene[1]
+        from lamina.kernels.oit_common import PACKED_COLUMNS
+
+        if not frame.tris.flat:
+            return device.empty((1, PACKED_COLUMNS), np.int64)
+        packed = device.empty((table.shape[0], PACKED_COLUMNS), np.int64, keep="packed")
+        frame.common.pack(table, shade, packed)
+        return packed
 
     def _resolve_spilled(
         self, frame: Frame, out: dict, pending: Any, packed: Any, kernels: Any

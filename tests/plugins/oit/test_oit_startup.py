@@ -18,8 +18,8 @@ from lamina.scene import Scene
 from lamina.scene.procedural import procedural_scene
 
 #: Kernels a fragment-list frame of a small face-coloured scene launches (and a
-#: first frame compiles): binning (with packing the records, its last phase), resolving.
-FRAGMENT_LIST_FIRST_FRAME = 2
+#: first frame compiles): binning, packing the records, resolving.
+FRAGMENT_LIST_FIRST_FRAME = 3
 
 
 @pytest.fixture(scope="module")
