@@ -406,3 +406,65 @@ def _loaded(name: str) -> list[str]:
         return []
     return sorted({line.split()[-1] for line in maps
                    if line.split()[-1].rsplit("/", 1)[-1].startswith(name)})  # fmt: skip
+
+
+#: Pieces of the random definitions of test_random_definitions_read_as_inspect_reads_them
+#: ("{i}": the body's indent; "{c}": a line continued at column 0).
+_BODIES = [
+    "{i}x = 1\n",
+    "{i}pass\n",
+    "{i}...\n",
+    '{i}"""A docstring\n{i}over two lines."""\n',
+    '{i}"""Short."""\n',
+    "{i}return (1,\n{c}2)\n",
+    "{i}if x:\n{i}    y = [\n{i}        1,\n{i}    ]\n{i}else:\n{i}    pass\n",
+    "{i}def nested():\n{i}    return 1\n",
+    "{i}s = '''\n{c}text at column 0\n{c}'''\n",
+    "{i}try:\n{i}    pass\n{i}except ValueError:\n{i}    pass\n",
+    "{i}x = f(\n{i}    1,\n{i})\n",
+]
+_SIGNATURES = ["def {name}(x=None):\n", "def {name}(\n{i}x=None,\n):\n",
+               "async def {name}(x=None):\n", "def {name}(x=None) -> int:\n"]  # fmt: skip
+_DECORATORS = ["", "@staticmethod\n", "@functools.lru_cache(\n    maxsize=None,\n)\n"]
+
+
+def _random_definitions(rng: np.random.Generator, count: int) -> str:
+    """A module of ``count`` random definitions, some nested in a class or an ``if``,
+    with random decorators, signatures, bodies, one-liners and comments after them
+    at random columns."""
+    out = ["import functools\nx = y = f = None\n"]
+    for k in range(count):
+        host = ["", "class Host{k}:\n", "if True:\n"][rng.integers(3)].format(k=k)
+        pad = "    " if host else ""
+        # (Decorators on methods only: a class keeps a @staticmethod's function.)
+        decorator = _DECORATORS[rng.integers(len(_DECORATORS))] if host.startswith("class") else ""
+        name = f"f{k}"
+        body_pad = pad + "    "
+        text = host + "".join(pad + line + "\n" for line in decorator.splitlines())
+        if rng.random() < 0.15:  # a one-liner
+            text += f"{pad}def {name}(): return 1\n"
+        else:
+            signature = _SIGNATURES[rng.integers(len(_SIGNATURES))]
+            text += pad + signature.format(name=name, i=body_pad).replace("\n):", f"\n{pad}):")
+            pieces = rng.choice(len(_BODIES), size=rng.integers(1, 4))
+            text += "".join(_BODIES[p].format(i=body_pad, c="") for p in pieces)
+        for _ in range(rng.integers(0, 3)):  # comments and blank lines after the body
+            text += "\n" if rng.random() < 0.3 else " " * int(rng.integers(0, 13)) + "# note\n"
+        out.append(text)
+    return "".join(out)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_definitions_read_as_inspect_reads_them(tmp_path, seed):
+    """Random definitions (widen the seeds to look further) are placed at the lines
+    inspect.getsourcelines gives, whether their code's positions place them or the
+    file's parse does."""
+    from lamina.kernels import frontend
+
+    path = tmp_path / f"random_{seed}.py"
+    path.write_text(_random_definitions(np.random.default_rng(seed), 40))
+    codes = _functions_of(path)
+    assert len(codes) >= 40
+    for code in codes:
+        lines, first = inspect.getsourcelines(code)
+        assert frontend._definition_lines(code) == (tuple(lines), first), code.co_name
