@@ -339,9 +339,9 @@ def _periods(image: np.ndarray) -> list[np.ndarray]:
     coefficient = np.divide(covariance, scale, out=np.zeros_like(covariance), where=scale > 0)
     coefficient[(0,) * centred.ndim] = 1.0
     periods: list[np.ndarray] = []
-    for lag in secondary_peaks(coefficient, fraction=_PERIOD_CORRELATION, origin=True):
-        if not any(np.array_equal(lag, -known) for known in periods):  # tried both ways
-            periods.append(lag)
+    for period in secondary_peaks(coefficient, fraction=_PERIOD_CORRELATION, origin=True):
+        if not any(np.array_equal(period, -known) for known in periods):  # tried both ways
+            periods.append(period)
     return periods[:_MAX_PERIODS]
 
 
