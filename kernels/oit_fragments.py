@@ -394,10 +394,12 @@ def build(real: object) -> SimpleNamespace:
                                              transmittance, done)  # fmt: skip
                         else:
                             n = count[p]
-                            if n <= capacity and unsorted[p] and not whole:
+                            # (p & 7: Taichi evaluates every operand of `and`, and a
+                            # whole bin's p runs to 63; unsorted holds a row's 8)
+                            if n <= capacity and unsorted[p & 7] and not whole:
                                 c.sort_keys(keys, gaps, start, n)
                         spill = n > capacity and not ordered
-                        if not spill:  # (in a bin in key order: composited already)
+                        if not spill and not ordered:  # (ordered: the walk composited)
                             composite(keys, start, n, shade, packed, i, j, mask, threshold,
                                       flat, stop, acc, transmittance, done)  # fmt: skip
                         settle(image, depth_complexity, layers, residual, pending, spilled, i,
