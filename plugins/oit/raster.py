@@ -420,6 +420,15 @@ def _kernel_pays(faces: int) -> bool:
     return _large_frames > 1 or faces >= SETUP_KERNEL_FIRST_FACES
 
 
+def kernels_pay(rows: int) -> bool:
+    """Whether a frame of ``rows`` raster triangles takes the kernels whose one-off
+    compilation pays only past a process's first large frame, as its setup did
+    (:func:`_kernel_pays`, which has counted the frame already)."""
+    return rows >= SETUP_KERNEL_MIN_FACES and (
+        _large_frames > 1 or rows >= SETUP_KERNEL_FIRST_FACES
+    )
+
+
 def _has_float64(arch: str) -> bool:
     """Start Taichi on ``arch``; whether the kernel setup can run there (it needs
     float64, which many Vulkan devices lack)."""

@@ -142,6 +142,14 @@ def test_packed_records_hold_the_depth_planes_and_colours_bit_for_bit(ti, common
     packed = Device("cpu").empty((n, oc.PACKED_COLUMNS), np.int64)
     assert packed.ctypes.data % 64 == 0 and packed.strides[0] == 64
     common.pack(table, shade, packed)
+    # the host's pack (what the CPU renders use) is the kernel's, bit for bit, from
+    # float32 and float64 shades alike
+    from lamina.plugins.oit.renderers.fragment_list import pack_on_host
+
+    for source in (shade, shade.astype(np.float64)):
+        on_host = np.full_like(packed, -1)
+        pack_on_host(table, source, on_host)
+        np.testing.assert_array_equal(on_host, packed)
     np.testing.assert_array_equal(packed[:, : oc.COL_ZHI + 1], table[:, : oc.COL_ZHI + 1])
     colours = packed[:, oc.PACKED_RGBA : oc.PACKED_RGBA + 2].copy().view("<f4")
     np.testing.assert_array_equal(colours.view(np.int32), shade.view(np.int32))
