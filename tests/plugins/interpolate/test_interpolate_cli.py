@@ -121,8 +121,8 @@ def test_float_tiff_round_trip(tmp_path: Path) -> None:
     [
         (["{g}", "{o}/x.png"], "exactly one of --scale and --size"),
         (["{g}", "{o}/x.png", "--scale", "2", "--size", "4x4"], "exactly one of"),
-        (["{g}", "{o}/x.png", "--scale", "0"], "--scale must be"),
-        (["{g}", "{o}/x.png", "--scale", "nan"], "--scale must be"),
+        (["{g}", "{o}/x.png", "--scale", "0"], "Invalid value for '--scale'"),
+        (["{g}", "{o}/x.png", "--scale", "nan"], "Invalid value for '--scale'"),
         (["{g}", "{o}/x.png", "--scale", "0.001"], "at least one pixel"),
         (["{g}", "{o}/x.png", "--size", "0x4"], "size"),
         (["{g}", "{o}/x.png", "--size", "4by4"], "WIDTHxHEIGHT"),
