@@ -251,6 +251,17 @@ class DaskExecutor:
                     settled.add(child.key)
                     events.failed(child, not_run(child, task))
 
+        def take(future: Any, results: dict[str, Any]) -> None:
+            for task in chunks[future.key]:
+                if task.key in settled:
+                    continue
+                outcome = results[task.key]
+                if outcome[0] == "done":
+                    settled.add(task.key)
+                    events.done(task, *outcome[1:])
+                else:
+                    failed(task, outcome[1])
+
         try:
             while not pending.is_empty():
                 if not pending.has_ready():
@@ -270,15 +281,7 @@ class DaskExecutor:
                     line = (str(error).splitlines() or [""])[0]
                     raise SchedulerLost(f"{type(error).__name__}: {line}") from None
                 for future, results in zip(finished, gathered, strict=True):
-                    for task in chunks[future.key]:
-                        if task.key in settled:
-                            continue
-                        outcome = results[task.key]
-                        if outcome[0] == "done":
-                            settled.add(task.key)
-                            events.done(task, *outcome[1:])
-                        else:
-                            failed(task, outcome[1])
+                    take(future, results)
                 for future in batch:
                     if future.status == "finished":
                         continue
@@ -287,6 +290,23 @@ class DaskExecutor:
                     for task in chunks[future.key]:
                         if task.key not in settled:
                             failed(task, self._failure(task, future.exception(), KilledWorker))
+            # A chunk whose result was lost with its worker as it was gathered can leave
+            # as_completed with its tasks unsettled (1 run in 3 with a worker killed
+            # mid-run returned a task with no value and no failure): gathered again,
+            # which waits for the recomputation; what still has no outcome stops the run.
+            lost = [holder[t.key] for t in tasks if t.key not in settled]
+            if lost:
+                futures = list({id(f): f for f in lost}.values())
+                try:
+                    gathered = client.gather(futures)
+                except Exception as error:
+                    line = (str(error).splitlines() or [""])[0]
+                    raise SchedulerLost(f"{type(error).__name__}: {line}") from None
+                for future, results in zip(futures, gathered, strict=True):
+                    take(future, results)
+            unsettled = sum(1 for t in tasks if t.key not in settled)
+            if unsettled:
+                raise SchedulerLost(f"{unsettled} tasks came back with no outcome")
         except SchedulerLost as error:
             raise SchedulerLost(
                 f"{error}; {len(settled)} of {len(tasks)} tasks had finished and their "
