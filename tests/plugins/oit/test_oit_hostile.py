@@ -651,7 +651,6 @@ def test_a_lit_scene_and_camera_scaled_by_a_power_of_two_render_bit_identical(po
     2**400. On the host the Taichi renderers take the colour planes in float64; the
     float32 planes of devices without float64 (Vulkan), where 1/w left float32's range
     (NaN pixels), are tested on their own below."""
-    import dataclasses
 
     from lamina.plugins.oit.renderers import (
         DepthPeeling,
@@ -665,13 +664,7 @@ def test_a_lit_scene_and_camera_scaled_by_a_power_of_two_render_bit_identical(po
     scene, camera = nested_spheres(2, subdivisions=1)
     s = 2.0**power
     big = scene.transformed(np.diag([s, s, s, 1.0]))
-    moved = dataclasses.replace(
-        camera,
-        eye=tuple(np.multiply(camera.eye, s)),
-        target=tuple(np.multiply(camera.target, s)),
-        near=camera.near * s,
-        far=camera.far * s,
-    )
+    moved = _scaled_camera(camera, s)
     lighting = Lighting(lights=(Light((1, 2, 3)),), edge_opacity=0.4)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -683,6 +676,19 @@ def test_a_lit_scene_and_camera_scaled_by_a_power_of_two_render_bit_identical(po
             np.testing.assert_array_equal(found, expected)
 
 
+def _scaled_camera(camera: Camera, s: float) -> Camera:
+    """``camera`` with its eye, target, near and far scaled by ``s``."""
+    import dataclasses
+
+    return dataclasses.replace(
+        camera,
+        eye=tuple(np.multiply(camera.eye, s)),
+        target=tuple(np.multiply(camera.target, s)),
+        near=camera.near * s,
+        far=camera.far * s,
+    )
+
+
 @pytest.mark.parametrize("power", [-400, -100, 100, 400])
 def test_float32_colour_planes_give_the_colours_of_scale_1_bit_for_bit(power):
     """raster.float32_shade (the colour planes of float32 devices: Vulkan) called on the
@@ -690,7 +696,6 @@ def test_float32_colour_planes_give_the_colours_of_scale_1_bit_for_bit(power):
     float32 flushes to 0 or overflows (NaN colours); rescaled per triangle by a power of
     two, the float32 colour ratios at every triangle's anchor pixel and at steps from it
     are those of scale 1, bit for bit."""
-    import dataclasses
 
     from lamina.plugins.oit.raster import SHADE_ANCHOR, float32_shade, setup
     from lamina.scene.lighting import Lighting, shade
@@ -698,13 +703,7 @@ def test_float32_colour_planes_give_the_colours_of_scale_1_bit_for_bit(power):
 
     scene, camera = nested_spheres(2, subdivisions=1)
     s = 2.0**power
-    moved = dataclasses.replace(
-        camera,
-        eye=tuple(np.multiply(camera.eye, s)),
-        target=tuple(np.multiply(camera.target, s)),
-        near=camera.near * s,
-        far=camera.far * s,
-    )
+    moved = _scaled_camera(camera, s)
     lighting = Lighting(edge_opacity=0.4)
     base = setup(shade(scene, camera, lighting), camera, (12, 16))
     scaled = setup(shade(scene.transformed(np.diag([s, s, s, 1.0])), moved, lighting), moved,
