@@ -251,16 +251,24 @@ class DaskExecutor:
                     settled.add(child.key)
                     events.failed(child, not_run(child, task))
 
-        def take(future: Any, results: dict[str, Any]) -> None:
-            for task in chunks[future.key]:
-                if task.key in settled:
-                    continue
-                outcome = results[task.key]
-                if outcome[0] == "done":
-                    settled.add(task.key)
-                    events.done(task, *outcome[1:])
-                else:
-                    failed(task, outcome[1])
+        def take(futures: list[Any]) -> None:
+            """Gather the chunks ``futures`` and settle their tasks; a cluster that
+            cannot give them back is a lost scheduler."""
+            try:
+                gathered = client.gather(futures) if futures else []
+            except Exception as error:
+                line = (str(error).splitlines() or [""])[0]
+                raise SchedulerLost(f"{type(error).__name__}: {line}") from None
+            for future, results in zip(futures, gathered, strict=True):
+                for task in chunks[future.key]:
+                    if task.key in settled:
+                        continue
+                    outcome = results[task.key]
+                    if outcome[0] == "done":
+                        settled.add(task.key)
+                        events.done(task, *outcome[1:])
+                    else:
+                        failed(task, outcome[1])
 
         try:
             while not pending.is_empty():
@@ -274,14 +282,7 @@ class DaskExecutor:
                     time.sleep(0.01)
                     continue
                 batch = pending.next_batch(block=False)
-                finished = [f for f in batch if f.status == "finished"]
-                try:
-                    gathered = client.gather(finished) if finished else []
-                except Exception as error:
-                    line = (str(error).splitlines() or [""])[0]
-                    raise SchedulerLost(f"{type(error).__name__}: {line}") from None
-                for future, results in zip(finished, gathered, strict=True):
-                    take(future, results)
+                take([f for f in batch if f.status == "finished"])
                 for future in batch:
                     if future.status == "finished":
                         continue
@@ -295,15 +296,7 @@ class DaskExecutor:
             # mid-run returned a task with no value and no failure): gathered again,
             # which waits for the recomputation; what still has no outcome stops the run.
             lost = [holder[t.key] for t in tasks if t.key not in settled]
-            if lost:
-                futures = list({id(f): f for f in lost}.values())
-                try:
-                    gathered = client.gather(futures)
-                except Exception as error:
-                    line = (str(error).splitlines() or [""])[0]
-                    raise SchedulerLost(f"{type(error).__name__}: {line}") from None
-                for future, results in zip(futures, gathered, strict=True):
-                    take(future, results)
+            take(list({id(f): f for f in lost}.values()))
             unsettled = sum(1 for t in tasks if t.key not in settled)
             if unsettled:
                 raise SchedulerLost(f"{unsettled} tasks came back with no outcome")
