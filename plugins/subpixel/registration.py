@@ -828,7 +828,9 @@ class MLRefine:
                 else min(pixel_sigma, _own_noise(ref, mov, rounding))
             )
 
-        texture = judged_texture(ref, mov, inner, pixel_sigma, masks, scene_sigma)
+        texture = judged_texture(
+            ref, mov, inner, pixel_sigma, masks, scene_sigma, profiles=powers.profiles
+        )
         peak = spectrum.normalized_peak(spectrum.correlation(shift))
         information = spectrum.information(spectrum.midpoint_power(shift), sigma, check=False)
         crlb = spectrum.crlb(_floor_eigenvalues(information, texture), sigma)

@@ -110,15 +110,14 @@ def comoving_window_pair(
         fraction = taper if max_taper is None else min(taper, 2.0 * max_taper[axis] / length)
         profiles_r.append(tukey_profile(size, centre - offset / 2, length, fraction))
         profiles_m.append(tukey_profile(size, centre + offset / 2, length, fraction))
-    window_r: np.ndarray = functools.reduce(
-        np.multiply.outer, (p.astype(dtype) for p in profiles_r)
-    )
-    window_m: np.ndarray = functools.reduce(
-        np.multiply.outer, (p.astype(dtype) for p in profiles_m)
-    )
+    cast_r = tuple(profile.astype(dtype) for profile in profiles_r)
+    cast_m = tuple(profile.astype(dtype) for profile in profiles_m)
+    window_r: np.ndarray = functools.reduce(np.multiply.outer, cast_r)
+    window_m: np.ndarray = functools.reduce(np.multiply.outer, cast_m)
     second_r, fourth_r = _separable_means(profiles_r)
     second_m, fourth_m = _separable_means(profiles_m)
-    return window_r, window_m, WindowPowers((second_r, second_m), (fourth_r, fourth_m))
+    powers = WindowPowers((second_r, second_m), (fourth_r, fourth_m), (cast_r, cast_m))
+    return window_r, window_m, powers
 
 
 def _separable_means(profiles: list[np.ndarray]) -> tuple[float, float]:
@@ -204,6 +203,10 @@ class WindowPowers:
     second: tuple[float, float]
     #: ``mean(w**4)`` of each.
     fourth: tuple[float, float]
+    #: Each window's per-axis profiles (in its precision) where it is their outer
+    #: product: sums weighted by a window take them a profile at a time (see
+    #: :func:`.quality.texture_significance`); None for other windows.
+    profiles: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] | None = None
 
     @classmethod
     def of(cls, windows: tuple[np.ndarray, np.ndarray]) -> WindowPowers:
