@@ -1,0 +1,164 @@
+"""The integer search's surfaces against plain references (issue 12, Must 6).
+
+The self-correlation over overlaps that proposes a scene's periods and the
+second peaks of a correlation surface were rewritten for speed (summed-area
+sums taken one axis at a time, a mask instead of a copy of the surface); each is
+checked here against a brute-force loop that shares none of their code, on a
+seeded grid of shapes and contents. Widen it with ``LAMINA_MATCHING_CASES``
+(cases per test, default 12).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from lamina.plugins.subpixel import matching
+
+CASES = int(os.environ.get("LAMINA_MATCHING_CASES", "12"))
+
+
+def _shape(rng: np.random.Generator, axes: int) -> tuple[int, ...]:
+    high = 40 if axes == 2 else 14
+    return tuple(int(n) for n in rng.integers(8, high, axes))
+
+
+def _content(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """White noise, a repeating pattern, or a repeating pattern with noise."""
+    grids = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+    periods = rng.integers(3, 9, len(shape))
+    pattern = np.prod([np.sin(2 * np.pi * g / p) for g, p in zip(grids, periods, strict=True)], 0)
+    kind = rng.integers(3)
+    if kind == 0:
+        return rng.normal(size=shape)
+    return pattern + (0.0 if kind == 1 else 0.3) * rng.normal(size=shape)
+
+
+def _lags(shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Each axis's lags in the order of the surface's indices (0..L, then -L..-1)."""
+    reach = [(n - 1) // 2 for n in matching._lag_table(shape).count.shape]
+    return [np.r_[0 : r + 1, -r:0] for r in reach]
+
+
+def _overlap(shape: tuple[int, ...], lag: tuple[int, ...]) -> tuple[tuple, tuple]:
+    """The pixels x whose x + lag lies inside, and those x + lag."""
+    here = tuple(slice(max(0, -d), n - max(0, d)) for d, n in zip(lag, shape, strict=True))
+    there = tuple(slice(max(0, d), n - max(0, -d)) for d, n in zip(lag, shape, strict=True))
+    return here, there
+
+
+@pytest.mark.parametrize("axes", [2, 3])
+def test_lag_correlation_is_the_coefficient_of_each_overlap(axes):
+    """Every lag's coefficient equals numpy's corrcoef of the two overlapping
+    pixel sets, and the overlap counts are the pixels of the overlaps."""
+    rng = np.random.default_rng(40 + axes)
+    for _ in range(CASES):
+        shape = _shape(rng, axes)
+        image = _content(rng, shape)
+        centred = image - image.mean()
+        coefficient = matching._lag_correlation(centred)
+        count = matching._lag_table(shape).count
+        lags = _lags(shape)
+        for index in itertools.product(*(range(len(lag)) for lag in lags)):
+            lag = tuple(int(lags[k][i]) for k, i in enumerate(index))
+            here, there = _overlap(shape, lag)
+            first, second = centred[here].ravel(), centred[there].ravel()
+            assert count[index] == first.size
+            if not any(lag):
+                assert coefficient[index] == 1.0
+            elif np.std(first) > 1e-9 and np.std(second) > 1e-9:
+                expected = np.corrcoef(first, second)[0, 1]
+                assert coefficient[index] == pytest.approx(expected, abs=1e-9), (shape, lag)
+
+
+@pytest.mark.parametrize("axes", [2, 3])
+def test_box_sum_sums_every_overlap(axes):
+    """The summed-area sums (with a leading axis kept) equal direct sums."""
+    rng = np.random.default_rng(50 + axes)
+    for _ in range(CASES):
+        shape = _shape(rng, axes)
+        values = rng.normal(size=(2, *shape))
+        sums = matching._box_sum(values, matching._lag_table(shape).corners)
+        lags = _lags(shape)
+        for index in itertools.product(*(range(len(lag)) for lag in lags)):
+            lag = tuple(int(lags[k][i]) for k, i in enumerate(index))
+            here, _ = _overlap(shape, lag)
+            for lead in range(2):
+                assert sums[(lead, *index)] == pytest.approx(values[(lead, *here)].sum(), abs=1e-9)
+
+
+def _lobe_reference(surface: np.ndarray, peak: tuple[int, ...]) -> list[set[int]]:
+    """Per axis, the indices within twice the distance at which the profile
+    through the peak first falls below half of it (either way, wrapping), at most
+    half the side."""
+    top, lobe = surface[peak], []
+    for axis, size in enumerate(surface.shape):
+        reaches = []
+        for step in (1, -1):
+            reach = 0
+            for distance in range(size // 2):
+                index = list(peak)
+                index[axis] = (peak[axis] + step * distance) % size
+                if surface[tuple(index)] < 0.5 * top:
+                    reach = distance
+                    break
+            reaches.append(reach or size // 2)
+        half = min(2 * max(reaches), size // 2)
+        lobe.append({(peak[axis] + d) % size for d in range(-half, half + 1)})
+    return lobe
+
+
+def _secondary_reference(surface: np.ndarray, fraction: float, origin: bool) -> list[tuple]:
+    """Local maxima (3 x 3 neighbourhood, wrapping) outside the main lobe that reach
+    ``fraction`` of the peak, highest first, at most eight, as signed shifts."""
+    peak = (0,) * surface.ndim if origin else np.unravel_index(np.argmax(surface), surface.shape)
+    top = surface[peak]
+    if top <= 0:
+        return []
+    lobe = _lobe_reference(surface, tuple(int(p) for p in peak))
+    if all(len(rows) == n for rows, n in zip(lobe, surface.shape, strict=True)):
+        return []
+    found = []
+    for index in itertools.product(*(range(n) for n in surface.shape)):
+        if all(i in rows for i, rows in zip(index, lobe, strict=True)):
+            continue
+        value = surface[index]
+        if value < fraction * top:
+            continue
+        neighbours = []
+        for offset in itertools.product((-1, 0, 1), repeat=surface.ndim):
+            other = tuple((i + o) % n for i, o, n in zip(index, offset, surface.shape, strict=True))
+            inside = all(i in rows for i, rows in zip(other, lobe, strict=True))
+            neighbours.append(-np.inf if inside else surface[other])
+        if value >= max(neighbours):
+            found.append((value, index))
+    found.sort(key=lambda item: -item[0])
+    return [
+        tuple(float(i - n if i > n / 2 else i) for i, n in zip(index, surface.shape, strict=True))
+        for _, index in found[:8]
+    ]
+
+
+@pytest.mark.parametrize("origin", [False, True])
+def test_secondary_peaks_are_the_local_maxima_outside_the_lobe(origin):
+    """Against a loop over every pixel: a correlation peak with planted rivals
+    (some above the fraction, some below), on 2-D and 3-D surfaces with distinct
+    values (ties would make the order arbitrary)."""
+    rng = np.random.default_rng(60 + origin)
+    for case in range(CASES):
+        shape = _shape(rng, 2 + case % 2)
+        surface = ndimage.gaussian_filter(rng.normal(size=shape), 1.0, mode="wrap")
+        peak = (0,) * len(shape) if origin else tuple(int(rng.integers(n)) for n in shape)
+        surface[peak] = 3.0 * np.abs(surface).max()
+        for _ in range(int(rng.integers(0, 4))):
+            where = tuple(int(rng.integers(n)) for n in shape)
+            surface[where] = rng.uniform(0.3, 0.9) * surface[peak]
+        for fraction in (0.5, 0.8):
+            found = matching.secondary_peaks(surface, fraction=fraction, origin=origin)
+            assert [tuple(p.tolist()) for p in found] == _secondary_reference(
+                surface, fraction, origin
+            )
