@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -292,8 +293,7 @@ class _Scored:
     def take_second_look(self) -> None:
         reference, moving, _ = self.looks_at[0]
         sharp = [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
-        power = np.abs(np.fft.fftn(sharp[0])) ** 2 + np.abs(np.fft.fftn(sharp[1])) ** 2
-        self.looks_at.append((sharp[0], sharp[1], independence(power, np.ones(power.shape))))
+        self.looks_at.append((sharp[0], sharp[1], independence(*_half_power(sharp))))
         self.scores, self.samples, self.looks = self.judge(self.shifts)
 
 
@@ -486,6 +486,20 @@ def _detail(image: np.ndarray) -> np.ndarray:
     return sharp - sharp.mean()
 
 
+def _half_power(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The summed power spectra of real ``images`` on the half spectrum of a real
+    FFT, and how many bins of the full spectrum each stands for (a real image's
+    spectrum is symmetric: the full complex FFTs took seven times as long)."""
+    spectra = fft.rfftn(np.stack(images), axes=tuple(range(1, images[0].ndim + 1)))
+    power = np.sum(spectra.real**2 + spectra.imag**2, axis=0)
+    multiplicity = np.full(power.shape, 2.0)
+    # the last axis's zero (and, for even sizes, Nyquist) frequency is its own mirror
+    multiplicity[..., 0] = 1.0
+    if images[0].shape[-1] % 2 == 0:
+        multiplicity[..., -1] = 1.0
+    return power, multiplicity
+
+
 def _rivals(scored: _Scored, peaks: int) -> list[int]:
     """The candidates, more than 1.5 px away from the best, that match nearly as
     well: what puts a match in doubt and, past the second look, widens its spread.
@@ -634,30 +648,44 @@ def _overlap_match(
     a large overlap beats a chance match over a sliver, and smooth scenes count as
     the few samples they are; and ``n_eff - 3`` (at least 1). Circular translates
     (``views=False``) overlap everywhere."""
-    steps = np.round(shift).astype(int)
-    if not views:
-        moving = np.roll(moving, tuple(-steps), axis=tuple(range(moving.ndim)))
-        steps = np.zeros_like(steps)
-    slices_r, slices_m = [], []
-    count = 1
-    for step, size in zip(steps, reference.shape, strict=True):
-        if abs(step) > size - min(MIN_OVERLAP, size):
+    # in Python numbers: numpy's call overhead on these few values was a fifth of
+    # a call, and a large shift's search scores dozens of candidates
+    steps = [round(v) for v in np.asarray(shift, dtype=np.float64).tolist()]
+    shape = reference.shape
+    if views:
+        if any(abs(s) > n - min(MIN_OVERLAP, n) for s, n in zip(steps, shape, strict=True)):
             return -np.inf, 1.0
-        slices_r.append(slice(max(0, -step), min(size, size - step)))
-        slices_m.append(slice(max(0, step), min(size, size + step)))
-        count *= size - abs(step)
-    stride = max(1, int(np.ceil(np.sqrt(count / _MAX_SAMPLES))))
-    sampled_r = tuple(slice(s.start, s.stop, stride) for s in slices_r)
-    sampled_m = tuple(slice(s.start, s.stop, stride) for s in slices_m)
-    first = reference[sampled_r].astype(np.float64).ravel()
-    second = moving[sampled_m].astype(np.float64).ravel()
-    first -= first.mean()
-    second -= second.mean()
+        count = math.prod(n - abs(s) for s, n in zip(steps, shape, strict=True))
+    else:
+        count = math.prod(shape)
+    stride = max(1, math.ceil(math.sqrt(count / _MAX_SAMPLES)))
+    if views:
+        first = reference[
+            tuple(
+                slice(max(0, -s), min(n, n - s), stride) for s, n in zip(steps, shape, strict=True)
+            )
+        ]
+        second = moving[
+            tuple(
+                slice(max(0, s), min(n, n + s), stride) for s, n in zip(steps, shape, strict=True)
+            )
+        ]
+    else:
+        # the moving image rolled back by the steps, at the sampled pixels only
+        first = reference[(slice(None, None, stride),) * reference.ndim]
+        second = _outer_take(
+            moving,
+            tuple((np.arange(0, n, stride) + s) % n for s, n in zip(steps, shape, strict=True)),
+        )
+    first = first.astype(np.float64).ravel()
+    second = second.astype(np.float64).ravel()
+    first -= first.sum() / first.size  # (the mean, without its wrapper's overhead)
+    second -= second.sum() / second.size
     # einsum, not BLAS dot: threaded BLAS stalls for milliseconds on busy cores
     denominator = np.sqrt(np.einsum("i,i->", first, first) * np.einsum("i,i->", second, second))
     if denominator <= 0:
         return -np.inf, 1.0
     product = np.einsum("i,i->", first, second)
-    correlation = float(np.clip(product / denominator, -0.999999, 0.999999))
+    correlation = min(max(float(product / denominator), -0.999999), 0.999999)
     effective = max(count * independent - 3.0, 1.0)
     return float(np.arctanh(correlation) * np.sqrt(effective)), effective

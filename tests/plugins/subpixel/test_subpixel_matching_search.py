@@ -162,3 +162,49 @@ def test_secondary_peaks_are_the_local_maxima_outside_the_lobe(origin):
             assert [tuple(p.tolist()) for p in found] == _secondary_reference(
                 surface, fraction, origin
             )
+
+
+@pytest.mark.parametrize("views", [True, False])
+def test_overlap_match_scores_the_overlap_correlation(views):
+    """The Fisher z of numpy's corrcoef over the pixels that overlap for the
+    rounded shift (views) or over the whole image rolled back by it (circular),
+    times the square root of the effective samples; a view shifted past its
+    last ``MIN_OVERLAP`` pixels scores minus infinity. (Images at most 128 px
+    per axis: every pixel is sampled.)"""
+    rng = np.random.default_rng(70 + views)
+    for case in range(4 * CASES):
+        shape = _shape(rng, 2 + case % 2) if case % 4 else (128, int(rng.integers(8, 128)))
+        reference = rng.normal(size=shape).astype(np.float32)
+        moving = (reference + rng.normal(size=shape)).astype(np.float32)
+        shift = rng.uniform(-1.0, 1.0, len(shape)) * np.array(shape)
+        independent = float(rng.uniform(0.05, 1.0))
+        steps = np.round(shift).astype(int)
+        score, effective = matching._overlap_match(reference, moving, shift, independent, views)
+        if views:
+            limit = np.array(shape) - np.minimum(matching.MIN_OVERLAP, shape)
+            if np.any(np.abs(steps) > limit):
+                assert score == -np.inf
+                continue
+            here, there = _overlap(shape, tuple(int(s) for s in steps))
+            first, second = reference[here], moving[there]
+        else:
+            first = reference
+            second = np.roll(moving, tuple(-steps), axis=tuple(range(len(shape))))
+        expected_samples = max(first.size * independent - 3.0, 1.0)
+        r = np.corrcoef(first.ravel().astype(np.float64), second.ravel().astype(np.float64))[0, 1]
+        assert effective == pytest.approx(expected_samples, rel=1e-12)
+        assert score == pytest.approx(np.arctanh(r) * np.sqrt(expected_samples), rel=1e-9)
+
+
+def test_half_spectrum_independence_equals_the_full_spectrum():
+    """The second look's independence from the real FFTs' half spectrum equals the
+    one from the full complex spectra, odd and even sizes, 2-D and 3-D."""
+    rng = np.random.default_rng(80)
+    for case in range(CASES):
+        shape = _shape(rng, 2 + case % 2)
+        images = [np.cumsum(rng.normal(size=shape), axis=case % 2) for _ in range(2)]
+        full = sum(np.abs(np.fft.fftn(image)) ** 2 for image in images)
+        expected = matching.independence(full, np.ones(full.shape))
+        assert matching.independence(*matching._half_power(images)) == pytest.approx(
+            expected, rel=1e-12
+        )
