@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.windows import sum_product
+from lamina.plugins.subpixel.windows import separable_sum, sum_product
 
 __all__ = [
     "Texture",
@@ -246,9 +246,8 @@ def _separable_gradient_moments(
     image: np.ndarray, profiles: Sequence[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_gradient_moments` of an image whose window is the outer product of
-    ``profiles`` (rows, columns): the products of the differences are summed along
-    the rows weighted by the column profile squared (a matrix product, in the
-    image's precision: sums of a row's terms), then down the columns in float64.
+    ``profiles`` (rows, columns): the products of the differences summed with the
+    profiles squared as weights (:func:`.windows.separable_sum`).
 
     Every array is whole rows, contiguous: a difference or product of 2-D slices
     cut on both axes took three times as long as over the same number of
@@ -258,26 +257,23 @@ def _separable_gradient_moments(
     """
     height, width = image.shape
     flat = np.ravel(image)
-    rows = image[2:] - image[:-2]
+    down = image[2:] - image[:-2]
     # along the row: sample (i, j) is the difference centred at flat index
     # i * width + j, for the interior rows i = 1 .. height - 2
     across = (flat[2:] - flat[:-2])[width - 1 : width - 1 + (height - 2) * width]
     across = across.reshape(height - 2, width)
-    products = np.empty((3, height - 2, width), dtype=rows.dtype)
-    np.multiply(rows, rows, out=products[0])
-    np.multiply(rows, across, out=products[1])
+    products = np.empty((3, height - 2, width), dtype=down.dtype)
+    np.multiply(down, down, out=products[0])
+    np.multiply(down, across, out=products[1])
     np.multiply(across, across, out=products[2])
-    column_profile, row_profile = (profile.astype(rows.dtype) for profile in profiles)
-    column_weights = np.zeros(width, dtype=rows.dtype)
-    column_weights[1:-1] = np.square(row_profile[1:-1])
-    row_weights = np.square(column_profile[1:-1]).astype(np.float64)
-    yy, yx, xx = ((products @ column_weights).astype(np.float64) @ row_weights).tolist()
+    squares_y, squares_x = (np.square(profile.astype(down.dtype)) for profile in profiles)
+    weights_y = squares_y[1:-1]
+    weights_x = np.zeros(width, dtype=down.dtype)
+    weights_x[1:-1] = squares_x[1:-1]
+    yy, yx, xx = separable_sum(products, (weights_y, weights_x)).tolist()
     moments = np.array([[yy, yx], [yx, xx]])
-    columns = column_weights.astype(np.float64)
-    totals = [
-        np.sum(row_weights) * np.sum(columns),
-        (row_weights @ row_weights) * (columns @ columns),
-    ]
+    wide_y, wide_x = weights_y.astype(np.float64), weights_x.astype(np.float64)
+    totals = [np.sum(wide_y) * np.sum(wide_x), (wide_y @ wide_y) * (wide_x @ wide_x)]
     return moments, np.array(totals)
 
 

@@ -772,12 +772,7 @@ class MLRefine:
                 converged = False
                 break
             window_r, window_m, powers = _windows(ref.shape, placement, taper, masks, dtype)
-            spectrum = CrossSpectrum(
-                apply_window(ref, window_r),
-                apply_window(mov, window_m),
-                dtype=dtype,
-                weights=weights,
-            )
+            spectrum = _windowed_spectrum(ref, mov, (window_r, window_m), dtype, weights)
             noise_scale = powers.noise_scale
             if outer == 0:
                 band = _alias_free_band(spectrum, ref.shape, placement, fraction)
@@ -894,9 +889,7 @@ class MLRefine:
         if not _fits_windows(ref.shape, shift + step):
             return np.zeros(2)
         window_r, window_m, _ = _windows(ref.shape, shift + step, taper, masks, dtype)
-        spectrum = CrossSpectrum(
-            apply_window(ref, window_r), apply_window(mov, window_m), dtype=dtype, weights=weights
-        )
+        spectrum = _windowed_spectrum(ref, mov, (window_r, window_m), dtype, weights)
         try:
             moved, _, _, _ = gauss_newton(spectrum, shift, max_iter=self.max_iter, tol=self.tol)
         except InputError:
@@ -946,9 +939,7 @@ class MLRefine:
             self._take_settled_hann(ref, mov, fit, dtype, rounding, masks)
             return
         window_r, window_m, powers = _windows(ref.shape, fit.shift, (1.0, None), masks, dtype)
-        spectrum = CrossSpectrum(
-            apply_window(ref, window_r), apply_window(mov, window_m), dtype=dtype
-        )
+        spectrum = _windowed_spectrum(ref, mov, (window_r, window_m), dtype)
         band = _alias_free_band(spectrum, ref.shape, fit.shift, 1.0)
         spectrum.set_weights(band)
         noise_scale = powers.noise_scale
@@ -1107,6 +1098,19 @@ def _windows(
         return comoving_window_pair(shape, placement, fraction, dtype=dtype, max_taper=longest)
     windows = masked_windows(shape, placement, fraction, masks, dtype=dtype, max_taper=longest)
     return windows[0], windows[1], WindowPowers.of(windows)
+
+
+def _windowed_spectrum(
+    ref: np.ndarray,
+    mov: np.ndarray,
+    windows: tuple[np.ndarray, np.ndarray],
+    dtype: type,
+    weights: np.ndarray | None = None,
+) -> CrossSpectrum:
+    """The pair's spectra under its windows (:func:`_windows`)."""
+    return CrossSpectrum(
+        apply_window(ref, windows[0]), apply_window(mov, windows[1]), dtype=dtype, weights=weights
+    )
 
 
 def _with_saturation(

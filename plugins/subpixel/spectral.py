@@ -193,8 +193,6 @@ class CrossSpectrum:
         self.spectrum_r = _unitary_rfft2(reference.astype(dtype, copy=False))
         self.spectrum_m = _unitary_rfft2(moving.astype(dtype, copy=False))
         self.cross = self.spectrum_r * np.conj(self.spectrum_m)
-        self.power_r = _power(self.spectrum_r)
-        self.power_m = _power(self.spectrum_m)
         self._aligned_at: tuple[tuple[float, float], np.ndarray] | None = None
         self.set_weights(weights)
 
@@ -239,6 +237,17 @@ class CrossSpectrum:
         has the power of ``R - M exp(+ik.d)``: one phase product fewer."""
         difference = self.spectrum_r - self.spectrum_m * self.phase(shift, -1.0)
         return _sum(self.weights, _power(difference))
+
+    @functools.cached_property
+    def power_r(self) -> np.ndarray:
+        """``|R|**2`` per bin (taken when first asked for: a fit's intermediate window
+        placements need the cross spectrum only)."""
+        return _power(self.spectrum_r)
+
+    @functools.cached_property
+    def power_m(self) -> np.ndarray:
+        """``|M|**2`` per bin (see :attr:`power_r`)."""
+        return _power(self.spectrum_m)
 
     @functools.cached_property
     def mean_power(self) -> float:

@@ -11,6 +11,7 @@ shift so that only the overlap of the two views is used.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ __all__ = [
     "comoving_window_pair",
     "comoving_windows",
     "masked_windows",
+    "separable_sum",
     "sum_product",
     "taper_limits",
     "tukey_profile",
@@ -49,15 +51,19 @@ def tukey_profile(size: int, centre: float, length: float, taper: float) -> np.n
     ``taper`` is the fraction of the support inside the two cosine tapers
     (0: rectangular, 1: Hann).
     """
-    u = (np.arange(size) - centre) / length + 0.5  # 0..1 across the support
-    window = np.zeros(size)
-    inside = (u > 0) & (u < 1)
-    window[inside] = 1.0
-    if taper > 0:
-        edge = np.minimum(u, 1.0 - u)
-        ramp = inside & (edge < taper / 2)
-        window[ramp] = 0.5 * (1.0 - np.cos(2.0 * np.pi * edge[ramp] / taper))
-    return window
+    return _tukey_profiles(size, np.array([centre]), length, taper)[0]
+
+
+def _tukey_profiles(size: int, centres: np.ndarray, length: float, taper: float) -> np.ndarray:
+    """:func:`tukey_profile` at each of ``centres`` (one row each): a co-moving pair's
+    two profiles of an axis in one set of array operations."""
+    u = (np.arange(size) - centres[:, None]) / length + 0.5  # 0..1 across the support
+    edge = np.minimum(u, 1.0 - u)  # positive inside the support only
+    if taper <= 0:
+        return (edge > 0).astype(np.float64)
+    # the cosine ramp over the tapers; its angle clipped to pi on the flat part
+    # (cos(pi) is -1 exactly: 1) and to 0 outside the support (0)
+    return 0.5 * (1.0 - np.cos(np.clip(2.0 * np.pi * edge / taper, 0.0, np.pi)))
 
 
 def comoving_windows(
@@ -97,7 +103,7 @@ def comoving_window_pair(
     """:func:`comoving_windows` and their :class:`WindowPowers`, taken from the axes'
     profiles: the mean of a power of a separable window is the product of its
     profiles' means (two full-size passes per window fewer)."""
-    profiles_r, profiles_m = [], []
+    profiles = []  # per axis: the reference's and the moving window's profile
     for axis, size in enumerate(shape):
         offset = float(shift[axis])
         length = size - 1.0 - abs(offset)
@@ -108,26 +114,22 @@ def comoving_window_pair(
             )
         centre = (size - 1) / 2.0
         fraction = taper if max_taper is None else min(taper, 2.0 * max_taper[axis] / length)
-        profiles_r.append(tukey_profile(size, centre - offset / 2, length, fraction))
-        profiles_m.append(tukey_profile(size, centre + offset / 2, length, fraction))
-    cast_r = tuple(profile.astype(dtype) for profile in profiles_r)
-    cast_m = tuple(profile.astype(dtype) for profile in profiles_m)
+        centres = np.array([centre - offset / 2, centre + offset / 2])
+        profiles.append(_tukey_profiles(size, centres, length, fraction))
+    cast = [pair.astype(dtype) for pair in profiles]
+    cast_r, cast_m = tuple(pair[0] for pair in cast), tuple(pair[1] for pair in cast)
     window_r: np.ndarray = functools.reduce(np.multiply.outer, cast_r)
     window_m: np.ndarray = functools.reduce(np.multiply.outer, cast_m)
-    second_r, fourth_r = _separable_means(profiles_r)
-    second_m, fourth_m = _separable_means(profiles_m)
-    powers = WindowPowers((second_r, second_m), (fourth_r, fourth_m), (cast_r, cast_m))
+    # the mean of a power of a separable window: the product of its profiles' means
+    second, fourth = np.ones(2), np.ones(2)
+    for pair in profiles:
+        square = pair * pair
+        second *= np.sum(square, axis=1) / pair.shape[1]
+        fourth *= np.sum(square * square, axis=1) / pair.shape[1]
+    powers = WindowPowers(
+        (float(second[0]), float(second[1])), (float(fourth[0]), float(fourth[1])), (cast_r, cast_m)
+    )
     return window_r, window_m, powers
-
-
-def _separable_means(profiles: list[np.ndarray]) -> tuple[float, float]:
-    """``mean(w**2)`` and ``mean(w**4)`` of the outer product ``w`` of ``profiles``."""
-    second = fourth = 1.0
-    for profile in profiles:
-        square = profile * profile
-        second *= float(np.sum(square)) / profile.size
-        fourth *= float(square @ square) / profile.size
-    return second, fourth
 
 
 def taper_limits(image: np.ndarray) -> np.ndarray | None:
@@ -232,6 +234,17 @@ def apply_window(image: np.ndarray, window: np.ndarray) -> np.ndarray:
     centred = image - image.dtype.type(mean)
     in_place = centred.dtype == np.result_type(centred, window)
     return np.multiply(centred, window, out=centred if in_place else None)
+
+
+def separable_sum(array: np.ndarray, profiles: Sequence[np.ndarray]) -> np.ndarray:
+    """``sum(array * w)`` for the outer product ``w`` of ``profiles``: along the last
+    axis in the array's precision (a matrix-vector product: sums of a row's terms),
+    along the others in float64. Stacked arrays (leading axes beyond the profiles')
+    give one sum each."""
+    sums = (array @ profiles[-1].astype(array.dtype, copy=False)).astype(np.float64)
+    for profile in profiles[-2::-1]:
+        sums = sums @ profile.astype(np.float64)
+    return sums
 
 
 #: A masked registration's windows rise from 0 at what is not valid in both
