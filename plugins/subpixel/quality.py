@@ -10,6 +10,7 @@ named in a warning and is reflected in the reported uncertainty.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -77,21 +78,30 @@ class Texture:
     subtraction: float = 0.0
     arithmetic: float = 0.0
 
-    @property
+    # The verdicts below ask for these several times each: taken once (the fields
+    # are frozen).
+    @functools.cached_property
     def z(self) -> np.ndarray:
         """Significance of each direction, in standard errors of the noise."""
         return _significance(self.energy, self.error)
+
+    @functools.cached_property
+    def _doubted(self) -> tuple[np.ndarray, np.ndarray]:
+        """Significance against the noise, its subtraction, the discretisation and
+        the arithmetic together; and which directions are far weaker than the
+        strongest."""
+        doubt = np.sqrt(
+            self.error**2 + self.discretisation**2 + self.subtraction**2 + self.arithmetic**2
+        )
+        return _significance(self.energy, doubt), _far_weaker(self.energy, self.error)
 
     def _unmeasured(self, threshold: float) -> np.ndarray:
         """Directions far weaker than the strongest whose texture stays under
         ``threshold`` standard errors against the noise, its subtraction, the
         discretisation and the arithmetic together: what one-directional content
         looks like."""
-        doubt = np.sqrt(
-            self.error**2 + self.discretisation**2 + self.subtraction**2 + self.arithmetic**2
-        )
-        significance = _significance(self.energy, doubt)
-        return (significance < threshold) & _far_weaker(self.energy, self.error)
+        significance, far_weaker = self._doubted
+        return (significance < threshold) & far_weaker
 
     def direction(self, index: int = 0) -> str:
         """Principal direction ``index`` (0: the weakest) in words: degrees from the x
