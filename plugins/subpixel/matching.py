@@ -23,6 +23,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import fft, ndimage
@@ -134,14 +135,17 @@ def choose_start(
         windowed correlation peaks can sit pixels off the match).
     """
     candidates: list[np.ndarray] = []
+    seen: list[list[float]] = []  # the candidates in Python floats (see _distance)
     for peak in peaks:
         options = [np.asarray(peak, dtype=np.float64)]
         if wrap:
             for axis, size in enumerate(reference.shape):
                 options += [_wrapped(option, axis, size) for option in options]
         for option in options:
-            if not any(_distance(option, seen) <= 1.0 for seen in candidates):
+            values = option.tolist()
+            if not any(_distance(values, other) <= 1.0 for other in seen):
                 candidates.append(option)
+                seen.append(values)
     scored = _Scored(reference, moving, independent, wrap)
     scored.add(candidates)
     if _rivals(scored, len(candidates)) or not scored.top >= MATCH_Z:
@@ -248,27 +252,23 @@ class _Scored:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Scores, effective samples and looks of ``shifts``: in ``look``, or the
         better look."""
-        looks = range(len(self.looks_at)) if look is None else [look]
-        best = None
-        for index in looks:
-            reference, moving, independent = self.looks_at[index]
-            matches = [_overlap_match(reference, moving, s, independent, self.wrap) for s in shifts]
-            found = (
-                np.array([m[0] for m in matches]),
-                np.array([m[1] for m in matches]),
-                np.full(len(shifts), index),
-            )
-            if best is None:
-                best = found
-            else:
-                better = found[0] > best[0]
-                best = (
-                    np.where(better, found[0], best[0]),
-                    np.where(better, found[1], best[1]),
-                    np.where(better, found[2], best[2]),
-                )
-        assert best is not None
+        if look is not None:
+            return self._in_look(shifts, look)
+        best = self._in_look(shifts, 0)
+        for index in range(1, len(self.looks_at)):
+            best = _better(best, self._in_look(shifts, index))
         return best
+
+    def _in_look(
+        self, shifts: list[np.ndarray], look: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        reference, moving, independent = self.looks_at[look]
+        matches = [_overlap_match(reference, moving, s, independent, self.wrap) for s in shifts]
+        return (
+            np.array([m[0] for m in matches]),
+            np.array([m[1] for m in matches]),
+            np.full(len(shifts), look),
+        )
 
     def add(self, shifts: list[np.ndarray]) -> None:
         known = {tuple(np.round(s).tolist()) for s in self.shifts}
@@ -294,7 +294,25 @@ class _Scored:
         reference, moving, _ = self.looks_at[0]
         sharp = [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
         self.looks_at.append((sharp[0], sharp[1], independence(*_half_power(sharp))))
-        self.scores, self.samples, self.looks = self.judge(self.shifts)
+        # the earlier looks' better scores are known: only the new look is scored
+        self.scores, self.samples, self.looks = _better(
+            (self.scores, self.samples, self.looks),
+            self._in_look(self.shifts, len(self.looks_at) - 1),
+        )
+
+
+def _better(
+    best: tuple[np.ndarray, np.ndarray, np.ndarray],
+    found: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate, the scores, samples and looks of ``found`` where it scores
+    higher than ``best`` (the earlier look on a tie)."""
+    better = found[0] > best[0]
+    return (
+        np.where(better, found[0], best[0]),
+        np.where(better, found[1], best[1]),
+        np.where(better, found[2], best[2]),
+    )
 
 
 def _periods(image: np.ndarray) -> list[np.ndarray]:
@@ -328,7 +346,7 @@ def _lag_correlation(centred: np.ndarray) -> np.ndarray:
     products = fft.irfftn(spectrum.real**2 + spectrum.imag**2, s=lags.padded, axes=axes)
     # sums[0] and sums[1]: the sums of the pixels and of their squares over each
     # lag's overlap at x (x + lag, the other end, is the overlap of -lag)
-    sums = _box_sum(np.stack((centred, centred * centred)), lags.corners)
+    sums = _box_sum(np.stack((centred, centred * centred)), lags)
     deviations = sums[1] - sums[0] ** 2 / lags.count  # count times the variance
     moved_sums, moved_deviations = (_outer_take(v, lags.negated) for v in (sums[0], deviations))
     covariance = _outer_take(products, lags.index) - sums[0] * moved_sums / lags.count
@@ -347,10 +365,12 @@ class _Lags:
     padded: tuple[int, ...]  # the zero-padded FFT shape: no lag wraps around
     index: tuple[np.ndarray, ...]  # each lag's entry of the padded autocorrelation
     negated: tuple[np.ndarray, ...]  # each lag's index of its negative
-    #: the overlaps' boxes of x, [low, high) per axis, as the signed corners of
-    #: their inclusion-exclusion on a summed-area table (see :func:`_box_sum`);
-    #: like the other indices, one array per axis (see :func:`_outer_take`)
-    corners: tuple[tuple[bool, tuple[np.ndarray, ...]], ...]
+    #: the overlaps' boxes of x, [low, high) per axis: their ends, the lows then
+    #: the highs, one array per axis (see :func:`_outer_take`), and the corners of
+    #: their inclusion-exclusion on a summed-area table (see :func:`_box_sum`):
+    #: added or subtracted, at the part of the ends (low or high per axis)
+    ends: tuple[np.ndarray, ...]
+    corners: tuple[tuple[bool, tuple[slice, ...]], ...]
     count: np.ndarray  # pixels in each lag's overlap
 
 
@@ -366,40 +386,43 @@ def _lag_table(sides: tuple[int, ...]) -> _Lags:
     count = np.ones(1)
     for low, high in box:
         count = np.multiply.outer(count, high - low)
+    ends = tuple(np.concatenate(pair) for pair in box)
     corners = tuple(
         (
             (len(sides) - sum(corner)) % 2 == 0,
-            tuple(high if bit else low for bit, (low, high) in zip(corner, box, strict=True)),
+            tuple(
+                slice(bit * len(lag), (bit + 1) * len(lag))
+                for bit, lag in zip(corner, lags, strict=True)
+            ),
         )
         for corner in itertools.product((0, 1), repeat=len(sides))
     )
     negated = tuple((-np.arange(len(lag))) % len(lag) for lag in lags)
     index = tuple(lags)
-    for array in (*negated, *index, *(a for _, ix in corners for a in ix), count):
+    for array in (*negated, *index, *ends, count):
         array.flags.writeable = False
-    return _Lags(tuple(2 * m for m in sides), index, negated, corners, count[0])
+    return _Lags(tuple(2 * m for m in sides), index, negated, ends, corners, count[0])
 
 
-def _box_sum(
-    values: np.ndarray, corners: tuple[tuple[bool, tuple[np.ndarray, ...]], ...]
-) -> np.ndarray:
-    """Sums of ``values`` over boxes of its last axes (leading axes are kept), one
-    per combination of the axes' entries: inclusion-exclusion on the summed-area
-    table, whose ``corners`` (added or subtracted, at indices per axis) are
-    those of :class:`_Lags`."""
+def _box_sum(values: np.ndarray, lags: _Lags) -> np.ndarray:
+    """Sums of ``values`` over the overlaps' boxes of :class:`_Lags` in its last
+    axes (leading axes are kept), one per lag: inclusion-exclusion on the
+    summed-area table, at its entries for every combination of the boxes' ends."""
     # (not running sums per axis, which cost the same: a noise-free repeating
     # scene's periods tie exactly, and another order of the sums picks another)
-    axes = len(corners[0][1])
+    axes = len(lags.ends)
     table = np.zeros(values.shape[:-axes] + tuple(n + 1 for n in values.shape[-axes:]))
-    table[(..., *(slice(1, None),) * axes)] = values
+    inside: tuple[Any, ...] = (..., *(slice(1, None),) * axes)
+    table[inside] = values
     for axis in range(table.ndim - axes, table.ndim):
         np.cumsum(table, axis=axis, out=table)
-    total = np.zeros(table.shape[:-axes] + tuple(len(i) for i in corners[0][1]))
-    for add, index in corners:
+    table = _outer_take(table, lags.ends)
+    total = np.zeros(table.shape[:-axes] + lags.count.shape)
+    for add, part in lags.corners:
         if add:
-            total += _outer_take(table, index)
+            total += table[(..., *part)]
         else:
-            total -= _outer_take(table, index)
+            total -= table[(..., *part)]
     return total
 
 
@@ -523,10 +546,11 @@ def _rivals(scored: _Scored, peaks: int) -> list[int]:
     """
     scores, samples, shifts = scored.scores, scored.samples, scored.shifts
     best = scored.best
+    best_values = shifts[best].tolist()
     transformed = scores / np.sqrt(samples)  # atanh(r) of each candidate's overlap
     found = []
     for index in np.argsort(scores)[::-1]:
-        if index == best or _distance(shifts[index], shifts[best]) <= 1.5:
+        if index == best or _distance(shifts[index].tolist(), best_values) <= 1.5:
             continue
         close = scores[index] >= scores[best] - _RUNNER_UP_Z
         if close and index < peaks:
@@ -581,7 +605,8 @@ def secondary_peaks(
         return []
     lobe = []  # per axis, whether an index lies in the lobe
     for axis, size in enumerate(surface.shape):
-        profile = surface[(*peak[:axis], slice(None), *peak[axis + 1 :])]
+        line: tuple[Any, ...] = (*peak[:axis], slice(None), *peak[axis + 1 :])
+        profile = surface[line]
         # the profile from the peak onward and backward, wrapping around
         around = np.concatenate((profile, profile))
         half, at = size // 2, peak[axis]
@@ -622,11 +647,11 @@ def secondary_peaks(
     ]
 
 
-def _distance(first: np.ndarray, second: np.ndarray) -> float:
-    """Largest per-axis difference of two shifts, in Python floats: numpy's call
-    overhead on two-element arrays, over every pair of candidates, took 3 % of a
-    registration."""
-    return max(abs(a - b) for a, b in zip(first.tolist(), second.tolist(), strict=True))
+def _distance(first: list[float], second: list[float]) -> float:
+    """Largest per-axis difference of two shifts, given as Python floats: numpy's
+    call overhead on two-element arrays, over every pair of candidates, took 3 % of
+    a registration."""
+    return max(abs(a - b) for a, b in zip(first, second, strict=True))
 
 
 def _wrapped(shift: np.ndarray, axis: int, size: int) -> np.ndarray:
