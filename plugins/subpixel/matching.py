@@ -1,0 +1,720 @@
+"""The integer start of a registration: which correlation peak, and how sure.
+
+A circular correlation cannot tell a shift ``d`` from ``d - N``, and a view that
+shares only a corner with the other hides its match in the tapers of a window.
+So the start is chosen among candidates (the peaks of several correlation
+surfaces and their wrapped alternatives) by how significantly the pixels they
+overlap correlate. Two doubts are reported rather than hidden:
+
+- the best match does not stand out of chance (low SNR, or an overlap too small
+  to carry the match): the estimate may be anywhere, and its uncertainty says so;
+- another candidate matches nearly as well (periodic or repetitive scenes): the
+  uncertainty covers it.
+
+Smooth content counts as few independent samples, so a small view's match can
+stay in doubt however well it correlates; before a doubt is reported, the
+candidates get a second look with the smooth content taken out.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import fft, ndimage
+
+from lamina.plugins.subpixel.windows import MIN_OVERLAP
+
+__all__ = ["Match", "choose_start", "independence", "secondary_peaks"]
+
+#: Fisher z a match must reach to stand out of chance.
+MATCH_Z = 5.0
+
+#: A runner-up within this many Fisher z of the best is not ruled out.
+_RUNNER_UP_Z = 4.0
+
+#: Most pixels used to correlate an overlap (a strided subsample beyond that).
+_MAX_SAMPLES = 16384
+
+#: Correlation coefficients closer than this are alike whatever their sample
+#: counts (see :func:`_rivals`).
+_ALIKE = 0.05
+
+#: A second correlation peak at least this fraction of the first is a candidate.
+_SECOND_PEAK = 0.5
+
+#: Most second peaks taken as candidates (a repeating scene's nearest aliases;
+#: each costs a correlation of its overlaps and of their wrapped alternatives).
+_MAX_SECOND_PEAKS = 8
+
+#: Largest side (px) of the crop whose autocorrelation proposes a scene's periods,
+#: and the longest lag tried as a fraction of it, per number of axes (a 32 voxel
+#: cube's lags out to 3/4 of its side cost half of its registration).
+_PERIOD_CROP = {2: 64, 3: 24}
+_PERIOD_LAGS = {2: 0.75, 3: 0.5}
+
+#: Correlation coefficient with itself at which a lag may be a scene's period: a
+#: repeating scene's at an SNR (std / noise) of 2; natural views' best lags reach
+#: 0.3-0.6 (median over crops of scikit-image's pictures), rarely 0.95.
+_PERIOD_CORRELATION = 0.8
+
+#: Fisher z a period tried from the best must reach to be an alias (a far one
+#: overlaps little: the truth of 48-64 px checkerboard views 35-50 px off scored
+#: 2.7-4.6).
+_PERIOD_Z = 2.0
+
+#: Most periods of a scene tried from the best match (each both ways).
+_MAX_PERIODS = 4
+
+#: Most points of a repeating scene's period lattice searched beyond its peaks.
+_MAX_LATTICE = 64
+
+#: Most steps along each period of the lattice (17 points per period, 289 in 2-D).
+_LATTICE_REACH = 8
+
+#: Standard deviation (px) of the Gaussian blur a doubtful match's second look
+#: subtracts: what is left varies nearly independently from pixel to pixel (32 px
+#: natural views: 0.05-0.6 of the pixels instead of 0.004-0.1).
+_HIGH_PASS_SIGMA = 1.5
+
+
+@dataclass
+class Match:
+    """The chosen start, its significance, and the doubts about it."""
+
+    shift: np.ndarray
+    score: float
+    #: Per-axis standard deviation the doubts add to the estimate's uncertainty.
+    spread: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+
+def independence(power: np.ndarray, multiplicity: np.ndarray) -> float:
+    """Fraction of a scene's pixels that vary independently: ``(sum P)**2 / (N sum P**2)``
+    over the ``N`` bins of its power spectrum ``P`` (1 for white texture, small for
+    smooth scenes, whose neighbouring pixels say the same thing)."""
+    total = float(np.sum(multiplicity * power, dtype=np.float64))
+    squares = float(np.sum(multiplicity * power * power, dtype=np.float64))
+    bins = float(np.sum(multiplicity, dtype=np.float64))
+    if total <= 0 or squares <= 0:
+        return 1.0
+    return min(1.0, total**2 / (bins * squares))
+
+
+def choose_start(
+    reference: np.ndarray,
+    moving: np.ndarray,
+    peaks: list[np.ndarray],
+    *,
+    wrap: bool,
+    independent: float,
+    climb: bool = False,
+) -> Match:
+    """The candidate whose overlap correlates most significantly.
+
+    Parameters
+    ----------
+    reference, moving : ndarray
+        The images (unwindowed).
+    peaks : list of ndarray
+        Correlation peaks (dy, dx), in (-size/2, size/2].
+    wrap : bool
+        Also try each peak's wrapped alternatives ``d - sign(d) N`` per axis (views
+        of a larger scene; not for circular translates).
+    independent : float
+        :func:`independence` of the scene: the effective sample count of ``n``
+        overlapping pixels is ``n * independent``.
+    climb : bool
+        From the winner, step to the neighbouring integer shift whose overlap
+        correlates more significantly while there is one (small views, whose
+        windowed correlation peaks can sit pixels off the match).
+    """
+    candidates: list[np.ndarray] = []
+    seen: list[list[float]] = []  # the candidates in Python floats (see _distance)
+    for peak in peaks:
+        options = [np.asarray(peak, dtype=np.float64)]
+        if wrap:
+            for axis, size in enumerate(reference.shape):
+                options += [_wrapped(option, axis, size) for option in options]
+        for option in options:
+            values = option.tolist()
+            if not any(_distance(values, other) <= 1.0 for other in seen):
+                candidates.append(option)
+                seen.append(values)
+    scored = _Scored(reference, moving, independent, wrap)
+    scored.add(candidates)
+    if _rivals(scored, len(candidates)) or not scored.top >= MATCH_Z:
+        # A smooth scene's few independent samples hold its match under MATCH_Z
+        # however well it correlates (32 px natural views at SNR 1000, right to
+        # 0.03 px, were reported anywhere in the view): the candidates are also
+        # judged on the content left when the blur is taken out, which keeps
+        # pixel-scale detail, many independent samples. A wrong match stays in
+        # doubt on both.
+        scored.take_second_look()
+    if climb and np.isfinite(scored.top):
+        winner = scored.best
+        shift, _ = _climb(
+            scored.shifts[winner],
+            scored.top,
+            lambda shift: float(scored.judge([shift])[0][0]),
+            max(reference.shape),
+        )
+        scored.replace(winner, shift)
+    best, score = scored.shifts[scored.best], scored.top
+    spread = np.zeros(len(best))
+    warnings: list[str] = []
+    if not score >= MATCH_Z:
+        # A guess anywhere in the search range: uniform over (-N, N) per axis.
+        spread = np.array(reference.shape, dtype=np.float64) / np.sqrt(3.0)
+        warnings.append(
+            f"low SNR: the best match stands only {max(score, 0.0):.1f} standard errors above "
+            "chance (noise, or an overlap too small to carry it); the estimate may be anywhere"
+        )
+        return Match(best, score, spread, warnings)
+    peaks_scored = len(scored.shifts)
+    # A repeating scene also matches at the best plus any of its periods, where
+    # the correlation peaks of views may not show (windows fade them out).
+    periods = _periods(reference)
+    scored.add([point for period in periods for point in (best + period, best - period)])
+    if len(scored.shifts) > peaks_scored and len(scored.looks_at) == 1:
+        # an alias far off overlaps little: its few independent samples need the
+        # second look too (a 64 px checkerboard view's truth scored 1.8 plain)
+        scored.take_second_look()
+    if scored.shifts[scored.best] is not best:  # a period won: its periods too
+        best = scored.shifts[scored.best]
+        scored.add([point for period in periods for point in (best + period, best - period)])
+    rivals = _rivals(scored, peaks_scored)
+    # A repeating scene matches at every point of its period lattice, and its
+    # periods show only the nearest few: the lattice that the periods found to
+    # match span is searched, and the uncertainty covers every point that matches.
+    # (a correlation peak seeds it too when it is a match apart, not the best's lobe)
+    repeats = [scored.shifts[i] for i in rivals if i >= peaks_scored or _separated(scored, i)]
+    dense = False
+    if repeats:
+        points, dense = _lattice(
+            scored.shifts[scored.best], repeats, reference.shape, scored.shifts, wrap
+        )
+        lattice = len(scored.shifts)
+        scored.add(points)
+        rivals = _rivals(scored, peaks_scored)
+        dense = dense and any(i >= lattice for i in rivals)
+    best, score = scored.shifts[scored.best], scored.top
+    if not rivals:
+        return Match(best, score, spread, warnings)
+    offsets = np.abs(np.array([scored.shifts[i] for i in rivals]) - best)
+    farthest = scored.shifts[rivals[int(np.argmax(np.max(offsets, axis=1)))]]
+    if dense:
+        # more aliases than were tried: anywhere in the search range, as a guess
+        spread = np.array(reference.shape, dtype=np.float64) / np.sqrt(3.0)
+        also = " and many more"
+    else:
+        spread = np.max(offsets, axis=0) / 2.0
+        also = f" and {len(rivals) - 1} more" if len(rivals) > 1 else ""
+    warnings.append(
+        f"periodic texture: a shift of ({', '.join(f'{v:.0f}' for v in farthest)}) px"
+        f"{also} match nearly as well as the estimate"
+    )
+    return Match(best, score, spread, warnings)
+
+
+class _Scored:
+    """Candidate shifts and how their overlaps correlate (:func:`_overlap_match`):
+    the Fisher z, the effective sample count, and the look that gave them (0: the
+    images, 1: their detail, once :meth:`take_second_look` has taken it; the
+    better of the two). A candidate is scored on its integer overlap, so one
+    with the same rounded shift as another is not added."""
+
+    def __init__(
+        self, reference: np.ndarray, moving: np.ndarray, independent: float, wrap: bool
+    ) -> None:
+        self.looks_at = [(reference, moving, independent)]
+        self.wrap = wrap
+        self.shifts: list[np.ndarray] = []
+        self.scores = np.zeros(0)
+        self.samples = np.zeros(0)
+        self.looks = np.zeros(0, dtype=int)
+
+    @property
+    def best(self) -> int:
+        return int(np.argmax(self.scores))
+
+    @property
+    def top(self) -> float:
+        return float(np.max(self.scores))
+
+    def judge(
+        self, shifts: list[np.ndarray], look: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scores, effective samples and looks of ``shifts``: in ``look``, or the
+        better look."""
+        if look is not None:
+            return self._in_look(shifts, look)
+        best = self._in_look(shifts, 0)
+        for index in range(1, len(self.looks_at)):
+            best = _better(best, self._in_look(shifts, index))
+        return best
+
+    def _in_look(
+        self, shifts: list[np.ndarray], look: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        reference, moving, independent = self.looks_at[look]
+        matches = [_overlap_match(reference, moving, s, independent, self.wrap) for s in shifts]
+        return (
+            np.array([m[0] for m in matches]),
+            np.array([m[1] for m in matches]),
+            np.full(len(shifts), look),
+        )
+
+    def add(self, shifts: list[np.ndarray]) -> None:
+        known = {tuple(np.round(s).tolist()) for s in self.shifts}
+        fresh = []
+        for shift in shifts:
+            if (key := tuple(np.round(shift).tolist())) not in known:
+                known.add(key)
+                fresh.append(np.asarray(shift, dtype=np.float64))
+        if not fresh:
+            return
+        scores, samples, looks = self.judge(fresh)
+        self.shifts += fresh
+        self.scores = np.concatenate([self.scores, scores])
+        self.samples = np.concatenate([self.samples, samples])
+        self.looks = np.concatenate([self.looks, looks])
+
+    def replace(self, index: int, shift: np.ndarray) -> None:
+        self.shifts[index] = shift
+        scores, samples, looks = self.judge([shift])
+        self.scores[index], self.samples[index], self.looks[index] = scores[0], samples[0], looks[0]
+
+    def take_second_look(self) -> None:
+        reference, moving, _ = self.looks_at[0]
+        sharp = [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
+        self.looks_at.append((sharp[0], sharp[1], independence(*_half_power(sharp))))
+        # the earlier looks' better scores are known: only the new look is scored
+        self.scores, self.samples, self.looks = _better(
+            (self.scores, self.samples, self.looks),
+            self._in_look(self.shifts, len(self.looks_at) - 1),
+        )
+
+
+def _better(
+    best: tuple[np.ndarray, np.ndarray, np.ndarray],
+    found: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per candidate, the scores, samples and looks of ``found`` where it scores
+    higher than ``best`` (the earlier look on a tie)."""
+    better = found[0] > best[0]
+    return (
+        np.where(better, found[0], best[0]),
+        np.where(better, found[1], best[1]),
+        np.where(better, found[2], best[2]),
+    )
+
+
+def _periods(image: np.ndarray) -> list[np.ndarray]:
+    """The lags at which ``image`` resembles itself most outside its main lobe:
+    the highest local maxima (at most ``_MAX_PERIODS``) of the correlation
+    coefficient of a central crop (at most ``_PERIOD_CROP`` per axis) with
+    itself moved by the lag, over lags up to ``_PERIOD_LAGS`` of the crop that
+    leave at least ``MIN_OVERLAP`` overlapping, that reach ``_PERIOD_CORRELATION``. A repeating
+    scene's periods are among them (a circular autocorrelation of a view, whose
+    period does not divide its side, misplaced a checkerboard's by 2 px)."""
+    sides = tuple(min(n, _PERIOD_CROP[image.ndim]) for n in image.shape)
+    crop = tuple(
+        slice((n - m) // 2, (n - m) // 2 + m) for n, m in zip(image.shape, sides, strict=True)
+    )
+    centred = np.asarray(image[crop], np.float64)
+    coefficient = _lag_correlation(centred - centred.mean())
+    periods: list[np.ndarray] = []
+    for period in secondary_peaks(coefficient, fraction=_PERIOD_CORRELATION, origin=True):
+        if not any(np.array_equal(period, -known) for known in periods):  # tried both ways
+            periods.append(period)
+    return periods[:_MAX_PERIODS]
+
+
+def _lag_correlation(centred: np.ndarray) -> np.ndarray:
+    """The correlation coefficient of the pixels of ``centred`` (mean 0) that
+    overlap for each lag of :func:`_lag_table` with the pixels they overlap (1 at
+    lag 0; 0 where either side is constant)."""
+    lags = _lag_table(centred.shape)
+    axes = tuple(range(centred.ndim))
+    spectrum = fft.rfftn(centred, s=lags.padded, axes=axes)
+    products = fft.irfftn(spectrum.real**2 + spectrum.imag**2, s=lags.padded, axes=axes)
+    # sums[0] and sums[1]: the sums of the pixels and of their squares over each
+    # lag's overlap at x (x + lag, the other end, is the overlap of -lag)
+    sums = _box_sum(np.stack((centred, centred * centred)), lags)
+    deviations = sums[1] - sums[0] ** 2 / lags.count  # count times the variance
+    moved_sums, moved_deviations = (_outer_take(v, lags.negated) for v in (sums[0], deviations))
+    covariance = _outer_take(products, lags.index) - sums[0] * moved_sums / lags.count
+    scale = np.sqrt(np.maximum(deviations * moved_deviations, 0.0))
+    coefficient = np.divide(covariance, scale, out=np.zeros_like(covariance), where=scale > 0)
+    coefficient[(0,) * centred.ndim] = 1.0
+    return coefficient
+
+
+@dataclass(frozen=True)
+class _Lags:
+    """The lags :func:`_periods` tries on a crop of one shape (read-only, cached):
+    per axis lags 0..L then -L..-1, a circular surface of side 2L + 1 whose index
+    i is lag i up to L, as :func:`secondary_peaks` reads it."""
+
+    padded: tuple[int, ...]  # the zero-padded FFT shape: no lag wraps around
+    index: tuple[np.ndarray, ...]  # each lag's entry of the padded autocorrelation
+    negated: tuple[np.ndarray, ...]  # each lag's index of its negative
+    #: the overlaps' boxes of x, [low, high) per axis: their ends, the lows then
+    #: the highs, one array per axis (see :func:`_outer_take`), and the corners of
+    #: their inclusion-exclusion on a summed-area table (see :func:`_box_sum`):
+    #: added or subtracted, at the part of the ends (low or high per axis; any
+    #: leading axes whole)
+    ends: tuple[np.ndarray, ...]
+    corners: tuple[tuple[bool, tuple[Any, ...]], ...]
+    count: np.ndarray  # pixels in each lag's overlap
+
+
+@functools.lru_cache(maxsize=8)
+def _lag_table(sides: tuple[int, ...]) -> _Lags:
+    """The :class:`_Lags` of a crop of shape ``sides``."""
+    lag = _PERIOD_LAGS[len(sides)]
+    reach = [max(min(m - max(m // 4, MIN_OVERLAP), int(lag * m)), 1) for m in sides]
+    lags = [np.r_[0 : r + 1, -r:0] for r in reach]
+    box = [
+        (np.maximum(0, -lag), m - np.maximum(0, lag)) for m, lag in zip(sides, lags, strict=True)
+    ]
+    count = np.ones(1)
+    for low, high in box:
+        count = np.multiply.outer(count, high - low)
+    ends = tuple(np.concatenate(pair) for pair in box)
+    corners = tuple(
+        (
+            (len(sides) - sum(corner)) % 2 == 0,
+            (
+                ...,
+                *(
+                    slice(bit * len(lag), (bit + 1) * len(lag))
+                    for bit, lag in zip(corner, lags, strict=True)
+                ),
+            ),
+        )
+        for corner in itertools.product((0, 1), repeat=len(sides))
+    )
+    negated = tuple((-np.arange(len(lag))) % len(lag) for lag in lags)
+    index = tuple(lags)
+    for array in (*negated, *index, *ends, count):
+        array.flags.writeable = False
+    return _Lags(tuple(2 * m for m in sides), index, negated, ends, corners, count[0])
+
+
+def _box_sum(values: np.ndarray, lags: _Lags) -> np.ndarray:
+    """Sums of ``values`` over the overlaps' boxes of :class:`_Lags` in its last
+    axes (leading axes are kept), one per lag: inclusion-exclusion on the
+    summed-area table, at its entries for every combination of the boxes' ends."""
+    # (not running sums per axis, which cost the same: a noise-free repeating
+    # scene's periods tie exactly, and another order of the sums picks another)
+    axes = len(lags.ends)
+    table = np.zeros(values.shape[:-axes] + tuple(n + 1 for n in values.shape[-axes:]))
+    inside: tuple[Any, ...] = (..., *(slice(1, None),) * axes)
+    table[inside] = values
+    for axis in range(table.ndim - axes, table.ndim):
+        np.cumsum(table, axis=axis, out=table)
+    table = _outer_take(table, lags.ends)
+    total = np.zeros(table.shape[:-axes] + lags.count.shape)
+    for add, part in lags.corners:
+        if add:
+            total += table[part]
+        else:
+            total -= table[part]
+    return total
+
+
+def _outer_take(values: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
+    """``values[..., *np.ix_(*index)]``: entries at every combination of an index
+    per axis of its last axes, taken one axis at a time (numpy's broadcast
+    fancy indexing took 10x the time)."""
+    for axis, entries in enumerate(index, start=values.ndim - len(index)):
+        values = np.take(values, entries, axis=axis)
+    return values
+
+
+def _lattice(
+    best: np.ndarray,
+    rivals: list[np.ndarray],
+    shape: tuple[int, ...],
+    known: list[np.ndarray],
+    views: bool,
+) -> tuple[list[np.ndarray], bool]:
+    """The points of the period lattice that the rivals' offsets from ``best`` span
+    (its shortest independent offsets as basis) inside the search range (views:
+    an overlap of ``MIN_OVERLAP`` per axis; circular: half the size), not already
+    ``known``, nearest to ``best`` first; and whether the range holds more of
+    them than ``_MAX_LATTICE`` (then only the nearest are returned: the match may
+    be anywhere in the range)."""
+    offsets = sorted((np.round(r - best) for r in rivals), key=lambda v: float(np.max(np.abs(v))))
+    basis = [offsets[0]]
+    for offset in offsets[1:]:
+        stacked = np.array([*basis, offset])
+        if len(basis) < len(shape) and np.linalg.matrix_rank(stacked) > len(basis):
+            basis.append(offset)
+    sizes = np.array(shape, dtype=np.float64)
+    limit = sizes - np.minimum(MIN_OVERLAP, sizes) if views else sizes / 2
+    wanted = [int(np.ceil(2 * np.max(limit) / np.max(np.abs(v)))) for v in basis]
+    reach = [min(r, _LATTICE_REACH) for r in wanted]
+    grids = np.meshgrid(*(np.arange(-r, r + 1) for r in reach), indexing="ij")
+    coefficients = np.stack([grid.ravel() for grid in grids], axis=1)
+    points = best + coefficients @ np.array(basis)
+    inside = np.all(np.abs(points) <= limit, axis=1)
+    # a point on a capped step count still inside the range: the lattice goes on
+    capped = [
+        (np.abs(coefficients[:, k]) == r) & (w > r)
+        for k, (r, w) in enumerate(zip(reach, wanted, strict=True))
+    ]
+    points = points[inside]
+    dense = len(points) > _MAX_LATTICE or bool(np.any(inside & np.any(capped, axis=0)))
+    if known:  # the same integer overlap as a known candidate
+        gaps = np.max(np.abs(np.round(points)[:, None] - np.round(known)[None]), axis=2)
+        points = points[np.all(gaps > 0, axis=1)]
+    points = points[np.argsort(np.max(np.abs(points - best), axis=1), kind="stable")]
+    return list(points[:_MAX_LATTICE]), dense
+
+
+def _climb(
+    start: np.ndarray, score: float, score_of: Callable[[np.ndarray], float], limit: int
+) -> tuple[np.ndarray, float]:
+    """Greedy ascent of ``score_of`` over integer shifts from ``start`` (its score
+    ``score``), by steps that gain more than ``_RUNNER_UP_Z`` (smaller gains are
+    chance at low SNR, and walked noisy 16 px views off their match): ``start``
+    itself when no neighbour gains that much, else the integer shift where none
+    does. A 20 px view of camera moved by (0, 2) px correlated best,
+    windowed, at (0.1, 0.6), whose overlap scores 13 against the match's 137, and
+    was refined to a neighbouring fit 3 px off. At most ``limit`` steps."""
+    current, best = np.round(start), score
+    steps = [np.array(offset, dtype=np.float64) for offset in _NEIGHBOURS[len(start)]]
+    for _ in range(limit):
+        values = [score_of(current + step) for step in steps]
+        top = int(np.argmax(values))
+        if not values[top] > best + _RUNNER_UP_Z:
+            break
+        current, best = current + steps[top], values[top]
+    return (start, score) if best == score else (current, best)
+
+
+#: The integer steps to a shift's neighbours, per number of axes.
+_NEIGHBOURS = {
+    axes: [o for o in itertools.product((-1, 0, 1), repeat=axes) if any(o)] for axes in (2, 3)
+}
+
+
+def _detail(image: np.ndarray) -> np.ndarray:
+    """``image`` less its Gaussian blur (``_HIGH_PASS_SIGMA``), mean removed."""
+    sharp = image - ndimage.gaussian_filter(image, _HIGH_PASS_SIGMA, mode="nearest")
+    return sharp - sharp.mean()
+
+
+def _half_power(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The summed power spectra of real ``images`` on the half spectrum of a real
+    FFT, and how many bins of the full spectrum each stands for (a real image's
+    spectrum is symmetric: the full complex FFTs took seven times as long)."""
+    spectra = fft.rfftn(np.stack(images), axes=tuple(range(1, images[0].ndim + 1)))
+    power = np.sum(spectra.real**2 + spectra.imag**2, axis=0)
+    multiplicity = np.full(power.shape, 2.0)
+    # the last axis's zero (and, for even sizes, Nyquist) frequency is its own mirror
+    multiplicity[..., 0] = 1.0
+    if images[0].shape[-1] % 2 == 0:
+        multiplicity[..., -1] = 1.0
+    return power, multiplicity
+
+
+def _rivals(scored: _Scored, peaks: int) -> list[int]:
+    """The candidates, more than 1.5 px away from the best, that match nearly as
+    well: what puts a match in doubt and, past the second look, widens its spread.
+    The first ``peaks`` candidates are correlation peaks, the others a scene's
+    periods tried from the best.
+
+    Nearly as well is either of: a significance within ``_RUNNER_UP_Z`` of the
+    best's; or a separate match (the overlap halfway to the best correlates
+    significantly worse than both) that stands out of chance itself and whose
+    correlation does not differ significantly from the best's (Fisher
+    z-transforms within ``_RUNNER_UP_Z`` standard errors) or by more than
+    ``_ALIKE`` (noise-free aliases differ by what their overlaps' borders hold,
+    not by sampling: 0.95 against 0.99 for a checkerboard's). The second catches
+    repeating scenes, whose aliases correlate as well as the match but over a
+    smaller overlap: significance grows with the overlap, so a checkerboard view
+    moved by (16, 1) px was matched at its alias (-9, -24), 25 px off, reporting
+    0.001 px. The valley keeps a smooth scene's broad correlation peak, where a
+    shift 6 px off correlates nearly as well at low SNR, from counting as one; a
+    period tried from the best needs it in either case (a correlation peak is a
+    separate match already). The valley is measured in the candidate's own look.
+    """
+    scores, samples, shifts = scored.scores, scored.samples, scored.shifts
+    best = scored.best
+    best_values = shifts[best].tolist()
+    transformed = scores / np.sqrt(samples)  # atanh(r) of each candidate's overlap
+    found = []
+    for index in np.argsort(scores)[::-1]:
+        if index == best or _distance(shifts[index].tolist(), best_values) <= 1.5:
+            continue
+        close = scores[index] >= scores[best] - _RUNNER_UP_Z
+        if close and index < peaks:
+            found.append(int(index))
+            continue
+        error = np.sqrt(1.0 / samples[index] + 1.0 / samples[best])
+        alike = transformed[best] - transformed[index] <= _RUNNER_UP_Z * error or (
+            np.tanh(transformed[best]) - np.tanh(transformed[index]) <= _ALIKE
+        )
+        # a period of the scene is an alias in its own right: it need only stand
+        # out of chance at _PERIOD_Z (far ones overlap little)
+        significant = scores[index] >= (MATCH_Z if index < peaks else _PERIOD_Z)
+        if not close and not (significant and alike):
+            continue
+        if _separated(scored, int(index)):
+            found.append(int(index))
+    return found
+
+
+def _separated(scored: _Scored, index: int) -> bool:
+    """Whether candidate ``index`` is a match apart from the best: the overlap halfway
+    between them correlates worse than it by ``_PERIOD_Z`` standard errors, in its
+    own look."""
+    shift, samples = scored.shifts[index], scored.samples[index]
+    middle = np.round((shift + scored.shifts[scored.best]) / 2)
+    middle_score, middle_samples, _ = scored.judge([middle], look=int(scored.looks[index]))
+    dip = np.sqrt(1.0 / samples + 1.0 / middle_samples[0])
+    transformed = scored.scores[index] / np.sqrt(samples)
+    return bool(transformed - middle_score[0] / np.sqrt(middle_samples[0]) > _PERIOD_Z * dip)
+
+
+def secondary_peaks(
+    surface: np.ndarray, *, fraction: float = _SECOND_PEAK, origin: bool = False
+) -> list[np.ndarray]:
+    """The local maxima of a circular correlation ``surface`` outside the main
+    peak's lobe that reach ``fraction`` of the main peak (by default half: a
+    repeating scene), highest first
+    (at most ``_MAX_SECOND_PEAKS``), as shifts in (-size/2, size/2].
+
+    The lobe is the box around the peak out to where the axis profiles through it
+    first fall below half the peak, doubled; with ``origin`` the main peak is taken
+    at index 0 (an autocorrelation's zero lag). A repeating scene correlates at every
+    point of its period lattice: the match may be any of them (the alias with the
+    larger overlap often correlates highest), so all are candidates.
+    """
+    if origin:
+        peak: tuple[int, ...] = (0,) * surface.ndim
+    else:
+        peak = tuple(int(i) for i in np.unravel_index(int(np.argmax(surface)), surface.shape))
+    top = float(surface[peak])
+    if top <= 0:
+        return []
+    lobe = []  # per axis, whether an index lies in the lobe
+    for axis, size in enumerate(surface.shape):
+        line: tuple[Any, ...] = (*peak[:axis], slice(None), *peak[axis + 1 :])
+        profile = surface[line]
+        # the profile from the peak onward and backward, wrapping around
+        around = np.concatenate((profile, profile))
+        half, at = size // 2, peak[axis]
+        ahead, behind = around[at : at + half], around[at + size - half + 1 : at + size + 1][::-1]
+        reach = [int(np.argmax(side < 0.5 * top)) or half for side in (ahead, behind)]
+        width = min(2 * max(reach), half)
+        if 2 * width + 1 >= size:
+            lobe.append(np.ones(size, dtype=bool))
+        else:
+            lobe.append(np.zeros(size, dtype=bool))
+            lobe[-1][np.arange(at - width, at + width + 1) % size] = True
+    if all(inside.all() for inside in lobe):
+        return []  # the lobe covers the whole surface
+    # the lobe is the box of the axes' intervals (a mask, not a copy of the
+    # surface: large copies take memcpy, which is 10x a ufunc's pass on AMD EPYC)
+    inside = functools.reduce(
+        np.logical_and,
+        (
+            axis.reshape([-1 if k == j else 1 for j in range(surface.ndim)])
+            for k, axis in enumerate(lobe)
+        ),
+    )
+    floor = surface.dtype.type(-np.inf)
+    if float(np.max(surface, where=~inside, initial=floor)) < fraction * top:
+        return []  # (most scenes: the local maxima below are not looked for)
+    outside = np.where(inside, floor, surface)
+    local = (outside >= fraction * top) & (
+        outside == ndimage.maximum_filter(outside, size=3, mode="wrap")
+    )
+    found = np.flatnonzero(local)
+    found = found[np.argsort(outside.flat[found])[::-1][:_MAX_SECOND_PEAKS]]
+    return [
+        np.array(
+            [s - n if s > n / 2 else s for s, n in zip(point, surface.shape, strict=True)],
+            dtype=np.float64,
+        )
+        for point in zip(*np.unravel_index(found, surface.shape), strict=True)
+    ]
+
+
+def _distance(first: list[float], second: list[float]) -> float:
+    """Largest per-axis difference of two shifts, given as Python floats: numpy's
+    call overhead on two-element arrays, over every pair of candidates, took 3 % of
+    a registration."""
+    return max(abs(a - b) for a, b in zip(first, second, strict=True))
+
+
+def _wrapped(shift: np.ndarray, axis: int, size: int) -> np.ndarray:
+    other = shift.copy()
+    other[axis] -= (1.0 if other[axis] >= 0 else -1.0) * size
+    return other
+
+
+def _overlap_match(
+    reference: np.ndarray,
+    moving: np.ndarray,
+    shift: np.ndarray,
+    independent: float,
+    views: bool = True,
+) -> tuple[float, float]:
+    """Fisher z-score ``atanh(r) sqrt(n_eff - 3)`` of the correlation ``r`` of the
+    pixels that overlap for the integer part of ``shift`` (``moving[y + dy, x + dx]``
+    against ``reference[y, x]``), ``n_eff`` their effective number: a good match over
+    a large overlap beats a chance match over a sliver, and smooth scenes count as
+    the few samples they are; and ``n_eff - 3`` (at least 1). Circular translates
+    (``views=False``) overlap everywhere."""
+    # in Python numbers: numpy's call overhead on these few values was a fifth of
+    # a call, and a large shift's search scores dozens of candidates
+    steps = [round(v) for v in np.asarray(shift, dtype=np.float64).tolist()]
+    shape = reference.shape
+    if views:
+        if any(abs(s) > n - min(MIN_OVERLAP, n) for s, n in zip(steps, shape, strict=True)):
+            return -np.inf, 1.0
+        count = math.prod(n - abs(s) for s, n in zip(steps, shape, strict=True))
+    else:
+        count = math.prod(shape)
+    stride = max(1, math.ceil(math.sqrt(count / _MAX_SAMPLES)))
+    if views:
+        first = reference[
+            tuple(
+                slice(max(0, -s), min(n, n - s), stride) for s, n in zip(steps, shape, strict=True)
+            )
+        ]
+        second = moving[
+            tuple(
+                slice(max(0, s), min(n, n + s), stride) for s, n in zip(steps, shape, strict=True)
+            )
+        ]
+    else:
+        # the moving image rolled back by the steps, at the sampled pixels only
+        first = reference[(slice(None, None, stride),) * reference.ndim]
+        second = _outer_take(
+            moving,
+            tuple((np.arange(0, n, stride) + s) % n for s, n in zip(steps, shape, strict=True)),
+        )
+    first = first.astype(np.float64).ravel()
+    second = second.astype(np.float64).ravel()
+    first -= first.sum() / first.size  # (the mean, without its wrapper's overhead)
+    second -= second.sum() / second.size
+    # einsum, not BLAS dot: threaded BLAS stalls for milliseconds on busy cores
+    denominator = np.sqrt(np.einsum("i,i->", first, first) * np.einsum("i,i->", second, second))
+    if denominator <= 0:
+        return -np.inf, 1.0
+    product = np.einsum("i,i->", first, second)
+    correlation = min(max(float(product / denominator), -0.999999), 0.999999)
+    effective = max(count * independent - 3.0, 1.0)
+    return float(np.arctanh(correlation) * np.sqrt(effective)), effective
