@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import fft, ndimage
 
+from lamina.plugins.subpixel.overlaps import overlap_peaks, overlap_significance
 from lamina.plugins.subpixel.windows import MIN_OVERLAP
 
 __all__ = ["Match", "choose_start", "independence", "secondary_peaks"]
@@ -130,22 +131,36 @@ def choose_start(
         :func:`independence` of the scene: the effective sample count of ``n``
         overlapping pixels is ``n * independent``.
     climb : bool
-        From the winner, step to the neighbouring integer shift whose overlap
-        correlates more significantly while there is one (small views, whose
-        windowed correlation peaks can sit pixels off the match).
+        Small views, whose windowed correlation peaks can sit pixels off the match
+        or miss it: the best-correlating overlaps of all integer shifts
+        (:func:`.overlaps.overlap_significance`) are candidates too, and from the
+        winner the start steps to the neighbouring integer shift whose overlap
+        correlates more significantly while there is one.
     """
-    candidates: list[np.ndarray] = []
-    seen: list[list[float]] = []  # the candidates in Python floats (see _distance)
+    options: list[np.ndarray] = []
     for peak in peaks:
-        options = [np.asarray(peak, dtype=np.float64)]
+        alternatives = [np.asarray(peak, dtype=np.float64)]
         if wrap:
             for axis, size in enumerate(reference.shape):
-                options += [_wrapped(option, axis, size) for option in options]
-        for option in options:
-            values = option.tolist()
-            if not any(_distance(values, other) <= 1.0 for other in seen):
-                candidates.append(option)
-                seen.append(values)
+                alternatives += [_wrapped(option, axis, size) for option in alternatives]
+        options += alternatives
+    if climb:
+        # A small view's windowed correlation peaks can all miss its match: every
+        # shift's overlap is scored too, in both looks (a checkerboard's edges
+        # stand out only in its detail).
+        for first, second, share in (
+            (reference, moving, independent),
+            _detail_look(reference, moving),
+        ):
+            significance = overlap_significance(first, second, share)
+            options += overlap_peaks(significance, _MAX_SECOND_PEAKS)
+    candidates: list[np.ndarray] = []
+    seen: list[list[float]] = []  # the candidates in Python floats (see _distance)
+    for option in options:
+        values = option.tolist()
+        if not any(_distance(values, other) <= 1.0 for other in seen):
+            candidates.append(option)
+            seen.append(values)
     scored = _Scored(reference, moving, independent, wrap)
     scored.add(candidates)
     if _rivals(scored, len(candidates)) or not scored.top >= MATCH_Z:
@@ -292,8 +307,7 @@ class _Scored:
 
     def take_second_look(self) -> None:
         reference, moving, _ = self.looks_at[0]
-        sharp = [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
-        self.looks_at.append((sharp[0], sharp[1], independence(*_half_power(sharp))))
+        self.looks_at.append(_detail_look(reference, moving))
         # the earlier looks' better scores are known: only the new look is scored
         self.scores, self.samples, self.looks = _better(
             (self.scores, self.samples, self.looks),
@@ -505,6 +519,13 @@ def _climb(
 _NEIGHBOURS = {
     axes: [o for o in itertools.product((-1, 0, 1), repeat=axes) if any(o)] for axes in (2, 3)
 }
+
+
+def _detail_look(reference: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The pair's detail (:func:`_detail`) and the fraction of its pixels that vary
+    independently (:func:`independence`)."""
+    sharp = [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
+    return sharp[0], sharp[1], independence(*_half_power(sharp))
 
 
 def _detail(image: np.ndarray) -> np.ndarray:
