@@ -569,19 +569,21 @@ def _rivals(scored: _Scored, peaks: int) -> list[int]:
     period tried from the best needs it in either case (a correlation peak is a
     separate match already). The valley is measured in the candidate's own look.
     """
-    scores, samples, shifts = scored.scores, scored.samples, scored.shifts
+    # the loop reads Python floats: numpy's scalar overhead was most of its time
+    scores, samples, shifts = scored.scores.tolist(), scored.samples.tolist(), scored.shifts
     best = scored.best
     best_values = shifts[best].tolist()
-    transformed = scores / np.sqrt(samples)  # atanh(r) of each candidate's overlap
+    # atanh(r) of each candidate's overlap
+    transformed = (scored.scores / np.sqrt(scored.samples)).tolist()
     found = []
-    for index in np.argsort(scores)[::-1]:
+    for index in np.argsort(scored.scores)[::-1].tolist():
         if index == best or _distance(shifts[index].tolist(), best_values) <= 1.5:
             continue
         close = scores[index] >= scores[best] - _RUNNER_UP_Z
         if close and index < peaks:
-            found.append(int(index))
+            found.append(index)
             continue
-        error = np.sqrt(1.0 / samples[index] + 1.0 / samples[best])
+        error = math.sqrt(1.0 / samples[index] + 1.0 / samples[best])
         alike = transformed[best] - transformed[index] <= _RUNNER_UP_Z * error or (
             np.tanh(transformed[best]) - np.tanh(transformed[index]) <= _ALIKE
         )
@@ -590,8 +592,8 @@ def _rivals(scored: _Scored, peaks: int) -> list[int]:
         significant = scores[index] >= (MATCH_Z if index < peaks else _PERIOD_Z)
         if not close and not (significant and alike):
             continue
-        if _separated(scored, int(index)):
-            found.append(int(index))
+        if _separated(scored, index):
+            found.append(index)
     return found
 
 
