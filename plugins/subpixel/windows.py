@@ -103,7 +103,7 @@ def comoving_window_pair(
     """:func:`comoving_windows` and their :class:`WindowPowers`, taken from the axes'
     profiles: the mean of a power of a separable window is the product of its
     profiles' means (two full-size passes per window fewer)."""
-    profiles = []  # per axis: the reference's and the moving window's profile
+    profiles: list[np.ndarray] = []  # per axis: the reference's and the moving profile
     for axis, size in enumerate(shape):
         offset = float(shift[axis])
         length = size - 1.0 - abs(offset)
@@ -116,7 +116,7 @@ def comoving_window_pair(
         fraction = taper if max_taper is None else min(taper, 2.0 * max_taper[axis] / length)
         centres = np.array([centre - offset / 2, centre + offset / 2])
         profiles.append(_tukey_profiles(size, centres, length, fraction))
-    cast = [pair.astype(dtype) for pair in profiles]
+    cast: list[np.ndarray] = [pair.astype(dtype) for pair in profiles]
     cast_r, cast_m = tuple(pair[0] for pair in cast), tuple(pair[1] for pair in cast)
     window_r: np.ndarray = functools.reduce(np.multiply.outer, cast_r)
     window_m: np.ndarray = functools.reduce(np.multiply.outer, cast_m)
