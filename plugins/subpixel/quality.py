@@ -11,6 +11,7 @@ named in a warning and is reflected in the reported uncertainty.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -441,12 +442,24 @@ def rounding_noise(
 def _levels_of(values: np.ndarray, tolerance: float) -> list[int]:
     """The :data:`_INTEGER_LEVELS` on which every one of ``values`` lies, on more than
     one level (as :func:`_on_levels` judges each), in their order."""
+    if values.size and not any(
+        _on_level(float(values[0]), level, tolerance) for level in _INTEGER_LEVELS
+    ):
+        # float data is off every level at its first value already: judged in Python
+        # floats (the same double arithmetic) without the array operations' overhead
+        return []
     levels = np.array(_INTEGER_LEVELS, dtype=np.float64)
     scaled = values.astype(np.float64)[:, None] * levels
     rounded = np.round(scaled)
     limits = np.maximum(1e-6, levels * tolerance)
     on = np.all(np.abs(scaled - rounded) < limits, axis=0) & (np.ptp(rounded, axis=0) > 0)
     return [int(level) for level, hit in zip(_INTEGER_LEVELS, on, strict=True) if hit]
+
+
+def _on_level(value: float, levels: int, tolerance: float) -> bool:
+    """Whether one value is a multiple of ``1 / levels`` (:func:`_levels_of`' test)."""
+    scaled = value * levels
+    return math.isfinite(scaled) and abs(scaled - round(scaled)) < max(1e-6, levels * tolerance)
 
 
 def _on_levels(values: np.ndarray, levels: int, tolerance: float) -> bool:
