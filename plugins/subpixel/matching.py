@@ -147,13 +147,13 @@ def choose_start(
     if climb:
         # A small view's windowed correlation peaks can all miss its match: every
         # shift's overlap is scored too, in both looks (a checkerboard's edges
-        # stand out only in its detail).
-        for first, second, share in (
-            (reference, moving, independent),
-            _detail_look(reference, moving),
-        ):
-            significance = overlap_significance(first, second, share)
-            options += overlap_peaks(significance, _MAX_SECOND_PEAKS)
+        # stand out only in its detail), and those that could win or rival the
+        # winner (see _rivals: within _RUNNER_UP_Z of the look's best, or standing
+        # out of chance) are candidates.
+        looks = [(reference, moving, independent), _detail_look(reference, moving)]
+        for significance in overlap_significance(looks):
+            floor = min(MATCH_Z, float(np.max(significance)) - _RUNNER_UP_Z)
+            options += overlap_peaks(significance, _MAX_SECOND_PEAKS, at_least=floor)
     candidates: list[np.ndarray] = []
     seen: list[list[float]] = []  # the candidates in Python floats (see _distance)
     for option in options:

@@ -45,14 +45,18 @@ def test_every_shift_scores_as_one_shift_does(shape, texture, independent):
     for seed in range(SEEDS):
         rng = np.random.default_rng(seed)
         reference, moving, _ = _pair(shape, texture, rng)
-        surface = overlap_significance(reference, moving, independent)
+        surface = overlap_significance([(reference, moving, independent)])[0]
         # SHIFTS random shifts per pair, thin overlaps included
         shifts = [rng.integers(-n + 1, n, SHIFTS) for n in shape]
+        reach = (np.array(surface.shape) - 1) // 2
+        assert np.array_equal(reach, [n - min(MIN_OVERLAP, n) for n in shape])
         for shift in zip(*(s.tolist() for s in shifts), strict=True):
             expected, _ = _overlap_match(reference, moving, np.array(shift, float), independent)
-            found = surface[tuple(s % n for s, n in zip(shift, surface.shape, strict=True))]
-            thin = any(abs(s) > n - min(MIN_OVERLAP, n) for s, n in zip(shift, shape, strict=True))
-            if thin or not np.isfinite(expected):
+            if np.any(np.abs(shift) > reach):  # under MIN_OVERLAP on an axis: not scored
+                assert expected == -np.inf, shift
+                continue
+            found = surface[tuple(np.array(shift) + reach)]
+            if not np.isfinite(expected):
                 assert found == -np.inf, shift
             else:
                 assert found == pytest.approx(expected, rel=1e-6, abs=1e-6), shift
@@ -62,12 +66,23 @@ def test_every_shift_scores_as_one_shift_does(shape, texture, independent):
 def test_the_match_is_the_highest_peak_in_the_lamina_sign(shape):
     rng = np.random.default_rng(3)
     reference, moving, truth = _pair(shape, "noise", rng)
-    peaks = overlap_peaks(overlap_significance(reference, moving, 1.0), 4)
+    peaks = overlap_peaks(overlap_significance([(reference, moving, 1.0)])[0], 4)
     assert np.array_equal(peaks[0], truth)
     assert all(np.all(np.abs(p) < np.array(shape)) for p in peaks)
 
 
 def test_constant_images_score_nothing():
-    surface = overlap_significance(np.ones((16, 16)), np.ones((16, 16)), 1.0)
+    surface = overlap_significance([(np.ones((16, 16)), np.ones((16, 16)), 1.0)])[0]
     assert np.all(surface == -np.inf)
     assert overlap_peaks(surface, 8) == []
+
+
+def test_looks_together_score_as_each_alone():
+    rng = np.random.default_rng(5)
+    looks = [
+        (*_pair((24, 30), texture, rng)[:2], share)
+        for texture, share in (("noise", 1.0), ("smooth", 0.05))
+    ]
+    together = overlap_significance(looks)
+    for look, surface in zip(looks, together, strict=True):
+        assert np.array_equal(surface, overlap_significance([look])[0])
