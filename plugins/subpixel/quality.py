@@ -52,6 +52,9 @@ _NOISE_POWER_PRECISION = 0.1
 #: pairwise summation's bound grows as log2 of the terms, 13-20 here.
 _SUM_ULPS = 16.0
 
+#: Samples per block of :func:`_on_levels`' float64 test.
+_LEVEL_BLOCK = 16384
+
 #: Levels of the integer pixels :func:`skimage.util.img_as_float` scales to [0, 1]
 #: or [-1, 1] (8 and 16 bit, unsigned and signed).
 _INTEGER_LEVELS = (255, 127, 65535, 32767)
@@ -466,11 +469,21 @@ def _on_levels(values: np.ndarray, levels: int, tolerance: float) -> bool:
     """Whether every value is a multiple of ``1 / levels``, on more than one level:
     values all within a millionth of a level of one another (a float image in units
     of 1e-12) are no integer samples."""
-    scaled = values.astype(np.float64) * levels
-    rounded = np.round(scaled)
-    return bool(
-        np.ptp(rounded) > 0 and np.all(np.abs(scaled - rounded) < max(1e-6, levels * tolerance))
-    )
+    limit = max(1e-6, levels * tolerance)
+    flat = np.ravel(values)
+    low, high = np.inf, -np.inf
+    # a block at a time, in place: whole-image float64 temporaries (0.5 MB at 256 x
+    # 256) took the allocator's fresh pages every call, 1.3 ms per image against 0.14
+    for start in range(0, flat.size, _LEVEL_BLOCK):
+        scaled = flat[start : start + _LEVEL_BLOCK].astype(np.float64)
+        scaled *= levels
+        rounded = np.round(scaled)
+        scaled -= rounded
+        np.abs(scaled, out=scaled)
+        if not scaled.max() < limit:  # (NaN is not below it)
+            return False
+        low, high = min(low, float(rounded.min())), max(high, float(rounded.max()))
+    return high > low
 
 
 def _central_difference(

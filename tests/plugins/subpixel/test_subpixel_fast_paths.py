@@ -313,3 +313,31 @@ def test_rounding_of_every_level_at_once_agrees_with_each_level(seed):
         expected = 1.0 / levels / np.sqrt(12.0)
         assert quality.rounding_noise(image, image, None) == pytest.approx(expected)
     assert quality.rounding_noise(rng.random((40, 40)), rng.random((40, 40)), None) == 0.0
+
+
+def _plain_on_levels(values, levels, tolerance):
+    """The level test over all samples at once (the reference)."""
+    scaled = values.astype(np.float64) * levels
+    rounded = np.round(scaled)
+    limit = max(1e-6, levels * tolerance)
+    return bool(np.ptp(rounded) > 0 and np.all(np.abs(scaled - rounded) < limit))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_level_test_by_blocks_agrees_with_all_samples_at_once(seed):
+    # sizes around and across the block, one sample off its level in any block,
+    # constant images, both precisions and every level
+    rng = np.random.default_rng(seed)
+    block = quality._LEVEL_BLOCK
+    for size in (1, 7, block - 1, block, block + 1, 3 * block + 5):
+        for levels in quality._INTEGER_LEVELS:
+            for dtype in (np.float32, np.float64):
+                values = (rng.integers(0, levels, size, endpoint=True) / levels).astype(dtype)
+                tolerance = 4.0 * float(np.finfo(dtype).eps)
+                cases = [values, np.full(size, values[0])]
+                off = values.copy()
+                off[rng.integers(size)] += dtype(0.37 / levels)
+                cases.append(off)
+                for case in cases:
+                    expected = _plain_on_levels(case, levels, tolerance)
+                    assert quality._on_levels(case, levels, tolerance) == expected
