@@ -447,9 +447,13 @@ def _box_sum(values: np.ndarray, lags: _Lags) -> np.ndarray:
 def _outer_take(values: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
     """``values[..., *np.ix_(*index)]``: entries at every combination of an index
     per axis of its last axes, taken one axis at a time (numpy's broadcast
-    fancy indexing took 10x the time)."""
-    for axis, entries in enumerate(index, start=values.ndim - len(index)):
-        values = np.take(values, entries, axis=axis)
+    fancy indexing took 10x the time), the last axis first: its entries are
+    gathered one by one, the other axes' in contiguous runs, so it is taken
+    while the array is smallest (half the time for the summed-area table's
+    ends)."""
+    first = values.ndim - len(index)
+    for axis in reversed(range(first, values.ndim)):
+        values = np.take(values, index[axis - first], axis=axis)
     return values
 
 
