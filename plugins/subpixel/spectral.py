@@ -46,6 +46,7 @@ from lamina.errors import InputError
 from lamina.plugins.subpixel.windows import WindowPowers, sum_product
 
 __all__ = [
+    "NO_TEXTURE",
     "CrossSpectrum",
     "Moments",
     "half_plane_weights",
@@ -54,6 +55,10 @@ __all__ = [
     "surface_peak",
     "wavenumbers",
 ]
+
+
+#: Why a pair whose model has no curvature along some direction is refused.
+NO_TEXTURE = "not feasible: the images carry no texture, so no shift can be measured"
 
 
 def periodic_component(image: np.ndarray) -> np.ndarray:
@@ -498,7 +503,7 @@ class CrossSpectrum:
             squares * (gain_r * self.power_m + gain_m * self.power_r), multiplicity=False
         )
         bilinear = sigma**4 * fourth * self.kk_sum(squares, multiplicity=False)
-        inverse = np.linalg.inv(moments.curvature)
+        inverse = _inverse_curvature(moments.curvature)
         total = inverse @ (spread - bilinear) @ inverse
         first = inverse @ (spread - 2.0 * bilinear) @ inverse
         # The subtractions are expectations; at very low SNR a noisy spread can
@@ -508,6 +513,16 @@ class CrossSpectrum:
         if np.any(np.diag(first) <= 0):
             first = total
         return _symmetric(total), _symmetric(first)
+
+
+def _inverse_curvature(curvature: np.ndarray) -> np.ndarray:
+    """The inverse of the model's curvature at the estimate; a singular one leaves a
+    direction without information, refused as the fit's own steps refuse it (numpy
+    raised ``LinAlgError`` out of ``estimate`` on 16 px checkerboard views)."""
+    try:
+        return np.linalg.inv(curvature)
+    except np.linalg.LinAlgError:
+        raise InputError(NO_TEXTURE) from None
 
 
 def noise_floor(spectrum: CrossSpectrum) -> float:

@@ -562,3 +562,14 @@ def test_clipped_pairs_are_named_saturated_and_masks_keep_them_honest(large_scen
     assert len(z_plain) >= 10
     assert np.max(z_masked) <= 5.0 and np.mean(np.array(z_masked) <= 2) >= 0.85
     assert np.max(z_plain) > 5.0  # what the warning is about
+
+
+def test_a_singular_curvature_is_refused_not_a_numpy_error():
+    """16 px checkerboard views reached the covariance with a curvature that was
+    exactly singular, and numpy's LinAlgError came out of ``estimate``."""
+    from lamina.plugins.subpixel.spectral import CrossSpectrum, Moments
+
+    image = np.random.default_rng(0).normal(size=(32, 32))
+    flat = Moments(0.0, np.zeros(2), np.zeros((2, 2)))
+    with pytest.raises(lamina.InputError, match="no texture"):
+        CrossSpectrum(image, image).covariance(flat, 0.1)
