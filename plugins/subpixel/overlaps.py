@@ -122,12 +122,12 @@ def _overlap_sums(values: np.ndarray, reach: tuple[int, ...], *, moved: bool) ->
         whole = _slab(running, axis, n - 1, n)
         first = _slab(running, axis, 0, r)  # the first 1..r entries' sums
         if moved:  # d < 0: the first n - |d|; d >= 0: the last n - d
-            pieces = (_slab(running, axis, n - r - 1, n - 1), whole, whole - first)
+            pieces = [_slab(running, axis, n - r - 1, n - 1), whole, whole - first]
         else:  # d < 0: the last n - |d|; d >= 0: the first n - d
-            pieces = (
+            pieces = [
                 whole - np.flip(first, axis=axis),
                 np.flip(_slab(running, axis, n - r - 1, n), axis=axis),
-            )
+            ]
         total = np.concatenate(pieces, axis=axis)
     return total
 
