@@ -18,7 +18,6 @@ candidates get a second look with the smooth content taken out.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -28,7 +27,14 @@ from typing import Any
 import numpy as np
 from scipy import fft, ndimage
 
-from lamina.plugins.subpixel.overlaps import overlap_peaks, overlap_significance
+from lamina.plugins.subpixel.overlaps import (
+    Lags,
+    lag_moments,
+    lag_table,
+    outer_take,
+    overlap_peaks,
+    overlap_significance,
+)
 from lamina.plugins.subpixel.windows import MIN_OVERLAP
 
 __all__ = ["Match", "choose_start", "independence", "secondary_peaks"]
@@ -138,6 +144,7 @@ def choose_start(
         correlates more significantly while there is one.
     """
     options: list[np.ndarray] = []
+    detail: tuple[np.ndarray, np.ndarray, float] | None = None  # the detail look, once taken
     for peak in peaks:
         alternatives = [np.asarray(peak, dtype=np.float64)]
         if wrap:
@@ -147,11 +154,12 @@ def choose_start(
     if climb:
         # A small view's windowed correlation peaks can all miss its match: every
         # shift's overlap is scored too, in both looks (a checkerboard's edges
-        # stand out only in its detail), and those that could win or rival the
-        # winner (see _rivals: within _RUNNER_UP_Z of the look's best, or standing
-        # out of chance) are candidates.
-        looks = [(reference, moving, independent), _detail_look(reference, moving)]
-        for significance in overlap_significance(looks):
+        # stand out only in its detail). The overlaps that could win or rival the
+        # winner outright (see _rivals: within _RUNNER_UP_Z of the look's best, or
+        # standing out of chance) are candidates; the others are not scored, nor
+        # known to the lattice search.
+        detail = _detail_look(reference, moving)
+        for significance in overlap_significance([(reference, moving, independent), detail]):
             floor = min(MATCH_Z, float(np.max(significance)) - _RUNNER_UP_Z)
             options += overlap_peaks(significance, _MAX_SECOND_PEAKS, at_least=floor)
     candidates: list[np.ndarray] = []
@@ -161,7 +169,7 @@ def choose_start(
         if not any(_distance(values, other) <= 1.0 for other in seen):
             candidates.append(option)
             seen.append(values)
-    scored = _Scored(reference, moving, independent, wrap)
+    scored = _Scored(reference, moving, independent, wrap, detail=detail)
     scored.add(candidates)
     if _rivals(scored, len(candidates)) or not scored.top >= MATCH_Z:
         # A smooth scene's few independent samples hold its match under MATCH_Z
@@ -245,10 +253,18 @@ class _Scored:
     with the same rounded shift as another is not added."""
 
     def __init__(
-        self, reference: np.ndarray, moving: np.ndarray, independent: float, wrap: bool
+        self,
+        reference: np.ndarray,
+        moving: np.ndarray,
+        independent: float,
+        wrap: bool,
+        *,
+        detail: tuple[np.ndarray, np.ndarray, float] | None = None,
     ) -> None:
         self.looks_at = [(reference, moving, independent)]
         self.wrap = wrap
+        #: the second look (:func:`_detail_look`) where the caller already took it
+        self.detail = detail
         self.shifts: list[np.ndarray] = []
         self.scores = np.zeros(0)
         self.samples = np.zeros(0)
@@ -307,7 +323,7 @@ class _Scored:
 
     def take_second_look(self) -> None:
         reference, moving, _ = self.looks_at[0]
-        self.looks_at.append(_detail_look(reference, moving))
+        self.looks_at.append(self.detail or _detail_look(reference, moving))
         # the earlier looks' better scores are known: only the new look is scored
         self.scores, self.samples, self.looks = _better(
             (self.scores, self.samples, self.looks),
@@ -352,109 +368,20 @@ def _periods(image: np.ndarray) -> list[np.ndarray]:
 
 def _lag_correlation(centred: np.ndarray) -> np.ndarray:
     """The correlation coefficient of the pixels of ``centred`` (mean 0) that
-    overlap for each lag of :func:`_lag_table` with the pixels they overlap (1 at
+    overlap for each lag of :func:`_period_lags` with the pixels they overlap (1 at
     lag 0; 0 where either side is constant)."""
-    lags = _lag_table(centred.shape)
-    axes = tuple(range(centred.ndim))
-    spectrum = fft.rfftn(centred, s=lags.padded, axes=axes)
-    products = fft.irfftn(spectrum.real**2 + spectrum.imag**2, s=lags.padded, axes=axes)
-    # sums[0] and sums[1]: the sums of the pixels and of their squares over each
-    # lag's overlap at x (x + lag, the other end, is the overlap of -lag)
-    sums = _box_sum(np.stack((centred, centred * centred)), lags)
-    deviations = sums[1] - sums[0] ** 2 / lags.count  # count times the variance
-    moved_sums, moved_deviations = (_outer_take(v, lags.negated) for v in (sums[0], deviations))
-    covariance = _outer_take(products, lags.index) - sums[0] * moved_sums / lags.count
-    scale = np.sqrt(np.maximum(deviations * moved_deviations, 0.0))
+    covariance, scale = lag_moments(centred, centred, _period_lags(centred.shape))
     coefficient = np.divide(covariance, scale, out=np.zeros_like(covariance), where=scale > 0)
     coefficient[(0,) * centred.ndim] = 1.0
     return coefficient
 
 
-@dataclass(frozen=True)
-class _Lags:
-    """The lags :func:`_periods` tries on a crop of one shape (read-only, cached):
-    per axis lags 0..L then -L..-1, a circular surface of side 2L + 1 whose index
-    i is lag i up to L, as :func:`secondary_peaks` reads it."""
-
-    padded: tuple[int, ...]  # the zero-padded FFT shape: no lag wraps around
-    index: tuple[np.ndarray, ...]  # each lag's entry of the padded autocorrelation
-    negated: tuple[np.ndarray, ...]  # each lag's index of its negative
-    #: the overlaps' boxes of x, [low, high) per axis: their ends, the lows then
-    #: the highs, one array per axis (see :func:`_outer_take`), and the corners of
-    #: their inclusion-exclusion on a summed-area table (see :func:`_box_sum`):
-    #: added or subtracted, at the part of the ends (low or high per axis; any
-    #: leading axes whole)
-    ends: tuple[np.ndarray, ...]
-    corners: tuple[tuple[bool, tuple[Any, ...]], ...]
-    count: np.ndarray  # pixels in each lag's overlap
-
-
-@functools.lru_cache(maxsize=8)
-def _lag_table(sides: tuple[int, ...]) -> _Lags:
-    """The :class:`_Lags` of a crop of shape ``sides``."""
+def _period_lags(sides: tuple[int, ...]) -> Lags:
+    """The lags :func:`_periods` tries on a crop of shape ``sides``: up to
+    ``_PERIOD_LAGS`` of it, leaving at least ``MIN_OVERLAP`` and a quarter of it."""
     lag = _PERIOD_LAGS[len(sides)]
-    reach = [max(min(m - max(m // 4, MIN_OVERLAP), int(lag * m)), 1) for m in sides]
-    lags = [np.r_[0 : r + 1, -r:0] for r in reach]
-    box = [
-        (np.maximum(0, -lag), m - np.maximum(0, lag)) for m, lag in zip(sides, lags, strict=True)
-    ]
-    count = np.ones(1)
-    for low, high in box:
-        count = np.multiply.outer(count, high - low)
-    ends = tuple(np.concatenate(pair) for pair in box)
-    corners = tuple(
-        (
-            (len(sides) - sum(corner)) % 2 == 0,
-            (
-                ...,
-                *(
-                    slice(bit * len(lag), (bit + 1) * len(lag))
-                    for bit, lag in zip(corner, lags, strict=True)
-                ),
-            ),
-        )
-        for corner in itertools.product((0, 1), repeat=len(sides))
-    )
-    negated = tuple((-np.arange(len(lag))) % len(lag) for lag in lags)
-    index = tuple(lags)
-    for array in (*negated, *index, *ends, count):
-        array.flags.writeable = False
-    return _Lags(tuple(2 * m for m in sides), index, negated, ends, corners, count[0])
-
-
-def _box_sum(values: np.ndarray, lags: _Lags) -> np.ndarray:
-    """Sums of ``values`` over the overlaps' boxes of :class:`_Lags` in its last
-    axes (leading axes are kept), one per lag: inclusion-exclusion on the
-    summed-area table, at its entries for every combination of the boxes' ends."""
-    # (not running sums per axis, which cost the same: a noise-free repeating
-    # scene's periods tie exactly, and another order of the sums picks another)
-    axes = len(lags.ends)
-    table = np.zeros(values.shape[:-axes] + tuple(n + 1 for n in values.shape[-axes:]))
-    inside: tuple[Any, ...] = (..., *(slice(1, None),) * axes)
-    table[inside] = values
-    for axis in range(table.ndim - axes, table.ndim):
-        np.cumsum(table, axis=axis, out=table)
-    table = _outer_take(table, lags.ends)
-    total = np.zeros(table.shape[:-axes] + lags.count.shape)
-    for add, part in lags.corners:
-        if add:
-            total += table[part]
-        else:
-            total -= table[part]
-    return total
-
-
-def _outer_take(values: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
-    """``values[..., *np.ix_(*index)]``: entries at every combination of an index
-    per axis of its last axes, taken one axis at a time (numpy's broadcast
-    fancy indexing took 10x the time), the last axis first: its entries are
-    gathered one by one, the other axes' in contiguous runs, so it is taken
-    while the array is smallest (half the time for the summed-area table's
-    ends)."""
-    first = values.ndim - len(index)
-    for axis in reversed(range(first, values.ndim)):
-        values = np.take(values, index[axis - first], axis=axis)
-    return values
+    reach = tuple(max(min(m - max(m // 4, MIN_OVERLAP), int(lag * m)), 1) for m in sides)
+    return lag_table(sides, reach)
 
 
 def _lattice(
@@ -753,7 +680,7 @@ def _overlap_match(
     else:
         # the moving image rolled back by the steps, at the sampled pixels only
         first = reference[(slice(None, None, stride),) * reference.ndim]
-        second = _outer_take(
+        second = outer_take(
             moving,
             tuple((np.arange(0, n, stride) + s) % n for s, n in zip(steps, shape, strict=True)),
         )

@@ -1,14 +1,15 @@
-"""How significantly the overlap of every integer shift correlates, by FFT.
+"""How the pixels that overlap at every lag correlate, by FFT.
 
-A registration pair's candidate shifts are judged by the correlation coefficient
-of the pixels they overlap (:func:`.matching.choose_start`). On small views the
-candidates from windowed correlation peaks can miss the match altogether: a
-32 px checkerboard view moved by (-12.5, 6) px was matched at an alias 25 px
-off, reporting 0.05 px, because no correlation surface peaked near the truth.
-Scoring every shift finds it. Each sum over an overlap is a correlation with the
-other image or with a box of ones, so five inverse FFTs of the zero-padded
-images give them all (Padfield's masked normalised cross-correlation, with
-full-image masks).
+Two users: the integer search of a registration pair judges candidate shifts
+by the correlation coefficient of the pixels they overlap
+(:func:`.matching.choose_start`), and on small views scores every shift at
+once (:func:`overlap_significance`): their windowed correlation peaks can miss
+the match altogether (a 32 px checkerboard view moved by (-12.5, 6) px was
+matched at an alias 25 px off, reporting 0.05 px); and a repeating scene's
+periods are the lags at which an image correlates with itself
+(:func:`.matching._periods`). Each sum over an overlap is a box sum, read off a
+summed-area table, and the cross term one inverse FFT of the zero-padded
+images (Padfield's masked normalised cross-correlation, with full-image masks).
 
 References
 ----------
@@ -19,19 +20,114 @@ Trans. Image Process. 21(5), 2706-2718.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import fft, ndimage
 
 from lamina.plugins.subpixel.windows import MIN_OVERLAP
 
-__all__ = ["overlap_peaks", "overlap_significance"]
+__all__ = [
+    "Lags",
+    "lag_moments",
+    "lag_table",
+    "outer_take",
+    "overlap_peaks",
+    "overlap_significance",
+]
 
 #: Correlation coefficients are clipped to this magnitude before the Fisher z
 #: (as :func:`.matching.choose_start` scores a single shift).
 _MAX_CORRELATION = 0.999999
+
+#: Variance product, against the images' whole power, under which an overlap counts
+#: as constant: far above the box sums' rounding, and an overlap this faint beside
+#: the rest of the scene carries no match worth a candidate.
+_CONSTANT = 1e-10
+
+
+@dataclass(frozen=True)
+class Lags:
+    """The lags up to a reach per axis on images of one shape (read-only, cached by
+    :func:`lag_table`): per axis lags 0..L then -L..-1, a circular surface of side
+    2L + 1 whose index i is lag i up to L, as :func:`.matching.secondary_peaks`
+    reads it."""
+
+    padded: tuple[int, ...]  # the zero-padded FFT shape: no lag wraps around
+    index: tuple[np.ndarray, ...]  # each lag's entry of the padded correlation
+    negated: tuple[np.ndarray, ...]  # each lag's index of its negative
+    #: the overlaps' boxes of x, [low, high) per axis: their ends, the lows then
+    #: the highs, one array per axis (see :func:`outer_take`), and the corners of
+    #: their inclusion-exclusion on a summed-area table (see :func:`_box_sum`):
+    #: added or subtracted, at the part of the ends (low or high per axis; any
+    #: leading axes whole)
+    ends: tuple[np.ndarray, ...]
+    corners: tuple[tuple[bool, tuple[Any, ...]], ...]
+    count: np.ndarray  # pixels in each lag's overlap
+
+
+@functools.lru_cache(maxsize=16)
+def lag_table(sides: tuple[int, ...], reach: tuple[int, ...]) -> Lags:
+    """The :class:`Lags` of images of shape ``sides`` out to ``reach`` per axis."""
+    lags = [np.r_[0 : r + 1, -r:0] for r in reach]
+    box = [
+        (np.maximum(0, -lag), m - np.maximum(0, lag)) for m, lag in zip(sides, lags, strict=True)
+    ]
+    count = np.ones(1)
+    for low, high in box:
+        count = np.multiply.outer(count, high - low)
+    ends = tuple(np.concatenate(pair) for pair in box)
+    corners = tuple(
+        (
+            (len(sides) - sum(corner)) % 2 == 0,
+            (
+                ...,
+                *(
+                    slice(bit * len(lag), (bit + 1) * len(lag))
+                    for bit, lag in zip(corner, lags, strict=True)
+                ),
+            ),
+        )
+        for corner in itertools.product((0, 1), repeat=len(sides))
+    )
+    negated = tuple((-np.arange(len(lag))) % len(lag) for lag in lags)
+    index = tuple(lags)
+    for array in (*negated, *index, *ends, count):
+        array.flags.writeable = False
+    return Lags(tuple(2 * m for m in sides), index, negated, ends, corners, count[0])
+
+
+def lag_moments(first: np.ndarray, second: np.ndarray, lags: Lags) -> tuple[np.ndarray, np.ndarray]:
+    """Per lag, the covariance of ``first[x]`` and ``second[x + lag]`` over the
+    ``x`` where both lie and the square root of the product of their variances,
+    both times the overlap's pixel count; ``first`` and ``second`` have mean 0 and
+    their images in the last axes (leading axes are kept). Pass the same array
+    twice for an image against itself (its lag 0 is then the variance)."""
+    axes = tuple(range(first.ndim - len(lags.padded), first.ndim))
+    spectrum = fft.rfftn(first, s=lags.padded, axes=axes)
+    if second is first:
+        power = spectrum.real**2 + spectrum.imag**2
+    else:
+        power = fft.rfftn(second, s=lags.padded, axes=axes) * np.conj(spectrum)
+    products = fft.irfftn(power, s=lags.padded, axes=axes)
+    # sums[0] and sums[1]: the sums of the pixels and of their squares over each
+    # lag's overlap at x (x + lag, the other end, is the overlap of -lag)
+    sums = _box_sum(np.stack((first, first * first)), lags)
+    deviations = sums[1] - sums[0] ** 2 / lags.count  # count times the variance
+    if second is not first:
+        moved = _box_sum(np.stack((second, second * second)), lags)
+        moved_sums, moved_deviations = moved[0], moved[1] - moved[0] ** 2 / lags.count
+    else:
+        moved_sums, moved_deviations = sums[0], deviations
+    moved_sums, moved_deviations = (
+        outer_take(v, lags.negated) for v in (moved_sums, moved_deviations)
+    )
+    covariance = outer_take(products, lags.index) - sums[0] * moved_sums / lags.count
+    scale = np.sqrt(np.maximum(deviations * moved_deviations, 0.0))
+    return covariance, scale
 
 
 def overlap_significance(looks: Sequence[tuple[np.ndarray, np.ndarray, float]]) -> np.ndarray:
@@ -42,9 +138,8 @@ def overlap_significance(looks: Sequence[tuple[np.ndarray, np.ndarray, float]]) 
     ``reference[x]`` over the ``n`` pixels both hold, ``independent`` the fraction
     of them that vary independently (:func:`.matching.independence`), for the
     shifts ``d`` that leave at least ``MIN_OVERLAP`` px on every axis (or the whole
-    of a shorter one): per axis ``-L..L`` with ``L`` the side less that overlap,
-    shift ``d`` at index ``d + L`` after the looks' axis. A constant overlap gets
-    ``-inf``. The looks go through each step together (one FFT call for all).
+    of a shorter one): per axis ``0..L`` then ``-L..-1`` (:class:`Lags`), after the
+    looks' axis. A constant overlap gets ``-inf``.
 
     Examples
     --------
@@ -52,89 +147,26 @@ def overlap_significance(looks: Sequence[tuple[np.ndarray, np.ndarray, float]]) 
     >>> rng = np.random.default_rng(0)
     >>> scene = rng.normal(size=(40, 40))
     >>> z = overlap_significance([(scene[:32, :32], scene[3:35, 5:37], 1.0)])
-    >>> z.shape, np.unravel_index(int(np.argmax(z[0])), z[0].shape)
-    ((1, 49, 49), (np.int64(21), np.int64(19)))
+    >>> z.shape, overlap_peaks(z[0], 1)
+    ((1, 49, 49), [array([-3., -5.])])
     """
-    grid = _lag_grid(looks[0][0].shape)
-    axes = tuple(range(1, len(grid.reach) + 1))
-    # mean removed first: the sums of squares then cancel little
+    shape = looks[0][0].shape
+    lags = lag_table(shape, tuple(n - min(MIN_OVERLAP, n) for n in shape))
     first, second = (np.stack([np.asarray(look[k], np.float64) for look in looks]) for k in (0, 1))
+    axes = tuple(range(1, first.ndim))
     first -= np.mean(first, axis=axes, keepdims=True)
     second -= np.mean(second, axis=axes, keepdims=True)
-    independent = np.array([look[2] for look in looks]).reshape((-1,) + (1,) * len(axes))
-    # the cross term by FFT (long enough that no lag in reach wraps around), the
-    # sums over each overlap from running sums
-    spectra = fft.rfftn(np.stack((first, second)), s=grid.padded)  # (the last axes)
-    products = fft.irfftn(spectra[1] * np.conj(spectra[0]), s=grid.padded)
-    products = products[(slice(None), *grid.index)]
-    sum_r, squares_r = _overlap_sums(np.stack((first, first * first)), grid.reach, moved=False)
-    sum_m, squares_m = _overlap_sums(np.stack((second, second * second)), grid.reach, moved=True)
-    covariance = products - sum_r * sum_m / grid.count
-    variances = np.maximum(squares_r - sum_r**2 / grid.count, 0.0) * np.maximum(
-        squares_m - sum_m**2 / grid.count, 0.0
-    )
-    # FFT rounding leaves about eps of the total power in a constant overlap
+    covariance, scale = lag_moments(first, second, lags)
     powers = np.sum(first * first, axis=axes, keepdims=True)
     powers = powers * np.sum(second * second, axis=axes, keepdims=True)
-    varied = variances > 1e-10 * powers
-    scale = np.sqrt(np.where(varied, variances, 1.0))
-    correlation = np.clip(covariance / scale, -_MAX_CORRELATION, _MAX_CORRELATION)
+    varied = scale**2 > _CONSTANT * powers
+    correlation = covariance / np.where(varied, scale, 1.0)
+    correlation = np.clip(correlation, -_MAX_CORRELATION, _MAX_CORRELATION)
+    independent = np.array([look[2] for look in looks]).reshape((-1,) + (1,) * len(axes))
     significance = np.arctanh(correlation)
-    significance *= np.sqrt(np.maximum(grid.count * independent - 3.0, 1.0))
+    significance *= np.sqrt(np.maximum(lags.count * independent - 3.0, 1.0))
     significance[~varied] = -np.inf
     return significance
-
-
-@dataclass(frozen=True)
-class _LagGrid:
-    """The shifts :func:`overlap_significance` scores on one shape (read-only,
-    cached)."""
-
-    reach: tuple[int, ...]  # L per axis: the shifts -L..L
-    padded: tuple[int, ...]  # the FFT shape: no shift in reach wraps around
-    index: tuple[np.ndarray, ...]  # each shift's entry of the padded correlation
-    count: np.ndarray  # pixels in each shift's overlap
-
-
-@functools.lru_cache(maxsize=16)
-def _lag_grid(shape: tuple[int, ...]) -> _LagGrid:
-    reach = tuple(n - min(MIN_OVERLAP, n) for n in shape)
-    lags = [np.arange(-r, r + 1) for r in reach]
-    padded = tuple(fft.next_fast_len(n + r, real=True) for n, r in zip(shape, reach, strict=True))
-    count = np.ones(())
-    for lag, n in zip(lags, shape, strict=True):
-        count = np.multiply.outer(count, (n - np.abs(lag)).astype(np.float64))
-    index = np.ix_(*(lag % length for lag, length in zip(lags, padded, strict=True)))
-    for array in (*index, count):
-        array.flags.writeable = False
-    return _LagGrid(reach, padded, index, count)
-
-
-def _overlap_sums(values: np.ndarray, reach: tuple[int, ...], *, moved: bool) -> np.ndarray:
-    """Sums of ``values`` (its leading axes kept) over the part of each axis that
-    the shifts ``-L..L`` overlap: the reference's ``[max(0, -d), min(n, n - d))``,
-    or with ``moved`` the moving image's ``[max(0, d), min(n, n + d))``. Per axis
-    these are prefix and suffix sums, read off one running sum by slicing."""
-    total = values
-    for axis, r in enumerate(reach, start=values.ndim - len(reach)):
-        n = total.shape[axis]
-        running = np.cumsum(total, axis=axis)  # running[i]: the entries up to i
-        whole = _slab(running, axis, n - 1, n)
-        first = _slab(running, axis, 0, r)  # the first 1..r entries' sums
-        if moved:  # d < 0: the first n - |d|; d >= 0: the last n - d
-            pieces = [_slab(running, axis, n - r - 1, n - 1), whole, whole - first]
-        else:  # d < 0: the last n - |d|; d >= 0: the first n - d
-            pieces = [
-                whole - np.flip(first, axis=axis),
-                np.flip(_slab(running, axis, n - r - 1, n), axis=axis),
-            ]
-        total = np.concatenate(pieces, axis=axis)
-    return total
-
-
-def _slab(array: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
-    """``array``'s entries ``start:stop`` along ``axis`` (a view)."""
-    return array[(slice(None),) * axis + (slice(start, stop),)]
 
 
 def overlap_peaks(
@@ -142,12 +174,45 @@ def overlap_peaks(
 ) -> list[np.ndarray]:
     """The ``count`` highest local maxima of an :func:`overlap_significance` surface
     that reach ``at_least``, as shifts."""
-    local = (significance >= at_least) & (
-        significance == ndimage.maximum_filter(significance, size=3, mode="constant", cval=-np.inf)
-    )
-    local &= np.isfinite(significance)
+    local = (significance >= at_least) & np.isfinite(significance)
+    local &= significance == ndimage.maximum_filter(significance, size=3, mode="wrap")
     found = np.flatnonzero(local)
     found = found[np.argsort(significance.flat[found])[::-1][:count]]
-    reach = (np.array(significance.shape) - 1) // 2
+    sides = np.array(significance.shape)
     points = np.stack(np.unravel_index(found, significance.shape), axis=1)
-    return list((points - reach).astype(np.float64))
+    return list(np.where(points > sides // 2, points - sides, points).astype(np.float64))
+
+
+def _box_sum(values: np.ndarray, lags: Lags) -> np.ndarray:
+    """Sums of ``values`` over the overlaps' boxes of :class:`Lags` in its last
+    axes (leading axes are kept), one per lag: inclusion-exclusion on the
+    summed-area table, at its entries for every combination of the boxes' ends."""
+    # (not running sums per axis, which cost the same: a noise-free repeating
+    # scene's periods tie exactly, and another order of the sums picks another)
+    axes = len(lags.ends)
+    table = np.zeros(values.shape[:-axes] + tuple(n + 1 for n in values.shape[-axes:]))
+    inside: tuple[Any, ...] = (..., *(slice(1, None),) * axes)
+    table[inside] = values
+    for axis in range(table.ndim - axes, table.ndim):
+        np.cumsum(table, axis=axis, out=table)
+    table = outer_take(table, lags.ends)
+    total = np.zeros(table.shape[:-axes] + lags.count.shape)
+    for add, part in lags.corners:
+        if add:
+            total += table[part]
+        else:
+            total -= table[part]
+    return total
+
+
+def outer_take(values: np.ndarray, index: tuple[np.ndarray, ...]) -> np.ndarray:
+    """``values[..., *np.ix_(*index)]``: entries at every combination of an index
+    per axis of its last axes, taken one axis at a time (numpy's broadcast
+    fancy indexing took 10x the time), the last axis first: its entries are
+    gathered one by one, the other axes' in contiguous runs, so it is taken
+    while the array is smallest (half the time for the summed-area table's
+    ends)."""
+    first = values.ndim - len(index)
+    for axis in reversed(range(first, values.ndim)):
+        values = np.take(values, index[axis - first], axis=axis)
+    return values

@@ -951,6 +951,8 @@ class MLRefine:
         ``_BIAS_Z`` and ``_SWITCH_Z`` standard errors may be chance and counts as
         variance.
         """
+        if not _fits_windows(ref.shape, fit.shift):
+            return  # (no Hann windows fit there either: see _fit_windowed)
         variance = np.diag(fit.covariance)
         # The windows span the overlap, so a view moved by most of its side is
         # windowed as a small view is: a noise-free 64 px page view moved by 49 px

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from lamina.plugins.subpixel import matching
+from lamina.plugins.subpixel import matching, overlaps
 
 CASES = int(os.environ.get("LAMINA_MATCHING_CASES", "12"))
 
@@ -40,7 +40,7 @@ def _content(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 def _lags(shape: tuple[int, ...]) -> list[np.ndarray]:
     """Each axis's lags in the order of the surface's indices (0..L, then -L..-1)."""
-    reach = [(n - 1) // 2 for n in matching._lag_table(shape).count.shape]
+    reach = [(n - 1) // 2 for n in matching._period_lags(shape).count.shape]
     return [np.r_[0 : r + 1, -r:0] for r in reach]
 
 
@@ -61,7 +61,7 @@ def test_lag_correlation_is_the_coefficient_of_each_overlap(axes):
         image = _content(rng, shape)
         centred = image - image.mean()
         coefficient = matching._lag_correlation(centred)
-        count = matching._lag_table(shape).count
+        count = matching._period_lags(shape).count
         lags = _lags(shape)
         for index in itertools.product(*(range(len(lag)) for lag in lags)):
             lag = tuple(int(lags[k][i]) for k, i in enumerate(index))
@@ -82,7 +82,7 @@ def test_box_sum_sums_every_overlap(axes):
     for _ in range(CASES):
         shape = _shape(rng, axes)
         values = rng.normal(size=(2, *shape))
-        sums = matching._box_sum(values, matching._lag_table(shape))
+        sums = overlaps._box_sum(values, matching._period_lags(shape))
         lags = _lags(shape)
         for index in itertools.product(*(range(len(lag)) for lag in lags)):
             lag = tuple(int(lags[k][i]) for k, i in enumerate(index))

@@ -48,14 +48,14 @@ def test_every_shift_scores_as_one_shift_does(shape, texture, independent):
         surface = overlap_significance([(reference, moving, independent)])[0]
         # SHIFTS random shifts per pair, thin overlaps included
         shifts = [rng.integers(-n + 1, n, SHIFTS) for n in shape]
-        reach = (np.array(surface.shape) - 1) // 2
+        reach = (np.array(surface.shape) - 1) // 2  # lags 0..L, then -L..-1
         assert np.array_equal(reach, [n - min(MIN_OVERLAP, n) for n in shape])
         for shift in zip(*(s.tolist() for s in shifts), strict=True):
             expected, _ = _overlap_match(reference, moving, np.array(shift, float), independent)
             if np.any(np.abs(shift) > reach):  # under MIN_OVERLAP on an axis: not scored
                 assert expected == -np.inf, shift
                 continue
-            found = surface[tuple(np.array(shift) + reach)]
+            found = surface[tuple(np.array(shift) % surface.shape)]
             if not np.isfinite(expected):
                 assert found == -np.inf, shift
             else:
