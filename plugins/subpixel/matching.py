@@ -37,7 +37,7 @@ from lamina.plugins.subpixel.overlaps import (
 )
 from lamina.plugins.subpixel.windows import MIN_OVERLAP
 
-__all__ = ["Match", "choose_start", "independence", "secondary_peaks"]
+__all__ = ["Match", "choose_start", "image_independence", "independence", "secondary_peaks"]
 
 #: Fisher z a match must reach to stand out of chance.
 MATCH_Z = 5.0
@@ -456,13 +456,19 @@ def _detail_look(reference: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray,
     """The pair's detail (:func:`_detail`) and the fraction of its pixels that vary
     independently (:func:`independence`)."""
     sharp = [_detail(np.asarray(image, np.float64)) for image in (reference, moving)]
-    return sharp[0], sharp[1], independence(*_half_power(sharp))
+    return sharp[0], sharp[1], image_independence(sharp)
 
 
 def _detail(image: np.ndarray) -> np.ndarray:
     """``image`` less its Gaussian blur (``_HIGH_PASS_SIGMA``), mean removed."""
     sharp = image - ndimage.gaussian_filter(image, _HIGH_PASS_SIGMA, mode="nearest")
     return sharp - sharp.mean()
+
+
+def image_independence(images: list[np.ndarray]) -> float:
+    """:func:`independence` of real ``images`` (mean removed) from their summed power
+    on the half spectrum."""
+    return independence(*_half_power(images))
 
 
 def _half_power(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -576,8 +582,8 @@ def secondary_peaks(
         return []  # the lobe covers the whole surface
     if _max_outside(surface, lobe) < fraction * top:
         return []  # (most scenes: the local maxima below are not looked for)
-    # the lobe blanked in a mask, not in a copy of the surface: large copies take
-    # memcpy, which is 10x a ufunc's pass on AMD EPYC
+    # the lobe blanked in a mask (its local maxima are looked for on the rare
+    # surfaces with a second peak high enough, see _max_outside)
     inside = np.zeros(surface.shape, dtype=bool)
     for box in itertools.product(
         *(

@@ -40,7 +40,7 @@ import numpy as np
 from scipy import fft, ndimage
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.matching import Match, choose_start, independence
+from lamina.plugins.subpixel.matching import Match, choose_start, image_independence
 from lamina.plugins.subpixel.noise import weak_texture_noise
 from lamina.plugins.subpixel.quality import (
     SIGNIFICANT_Z,
@@ -340,9 +340,8 @@ def _start(
     if masks is not None:
         masked = phase_cross_correlation(ref, mov, reference_mask=masks[0], moving_mask=masks[1])
         peaks.insert(0, -np.asarray(masked[0] if isinstance(masked, tuple) else masked, float))
-    power = np.abs(np.fft.fftn(ref - ref.mean())) ** 2
     return choose_start(
-        ref, mov, peaks, wrap=not periodic, independent=independence(power, np.ones(power.shape))
+        ref, mov, peaks, wrap=not periodic, independent=image_independence([ref - ref.mean()])
     )
 
 
