@@ -749,3 +749,16 @@ def test_a_view_moved_by_most_of_its_side_is_checked_for_window_bias():
         estimate = MLRefine().estimate(reference, moving)
     error = np.abs(estimate.shift - truth)
     assert np.all(error <= 5 * np.array(estimate.uncertainty)), (error, estimate.uncertainty)
+
+
+def test_a_small_view_settles_its_hann_windows_when_checking_window_bias():
+    """A noise-free 32 px checkerboard view moved by (0.76, -0.35) px (held-out grid,
+    seed 503): one Hann pass at the estimate stopped 0.0023 px short of the settled
+    Hann fit, and that fit was taken reporting +-0.00016 (z 14)."""
+    scene = data.checkerboard()[95:159, 30:94] / 255.0
+    scene = periodic_component((scene - scene.min()) / np.ptp(scene))
+    truth = np.array([0.75861338, -0.35028965])
+    view = (slice(16, 48),) * 2
+    estimate = MLRefine().estimate(scene[view], fourier_shift(scene, truth)[view])
+    error = np.abs(estimate.shift - truth)
+    assert np.all(error <= 5 * np.array(estimate.uncertainty)), (error, estimate.uncertainty)
