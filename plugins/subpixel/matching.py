@@ -31,7 +31,7 @@ from lamina.plugins.subpixel.overlaps import (
     Lags,
     lag_moments,
     lag_table,
-    outer_take,
+    overlap_match,
     overlap_peaks,
     overlap_significance,
 )
@@ -44,9 +44,6 @@ MATCH_Z = 5.0
 
 #: A runner-up within this many Fisher z of the best is not ruled out.
 _RUNNER_UP_Z = 4.0
-
-#: Most pixels used to correlate an overlap (a strided subsample beyond that).
-_MAX_SAMPLES = 16384
 
 #: Correlation coefficients closer than this are alike whatever their sample
 #: counts (see :func:`_rivals`).
@@ -246,8 +243,8 @@ def choose_start(
 
 
 class _Scored:
-    """Candidate shifts and how their overlaps correlate (:func:`_overlap_match`):
-    the Fisher z, the effective sample count, and the look that gave them (0: the
+    """Candidate shifts and how their overlaps correlate
+    (:func:`.overlaps.overlap_match`): the Fisher z, the effective sample count, and the look that gave them (0: the
     images, 1: their detail, once :meth:`take_second_look` has taken it; the
     better of the two). A candidate is scored on its integer overlap, so one
     with the same rounded shift as another is not added."""
@@ -294,7 +291,7 @@ class _Scored:
         self, shifts: list[np.ndarray], look: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         reference, moving, independent = self.looks_at[look]
-        matches = [_overlap_match(reference, moving, s, independent, self.wrap) for s in shifts]
+        matches = [overlap_match(reference, moving, s, independent, self.wrap) for s in shifts]
         return (
             np.array([m[0] for m in matches]),
             np.array([m[1] for m in matches]),
@@ -646,59 +643,3 @@ def _wrapped(shift: np.ndarray, axis: int, size: int) -> np.ndarray:
     other = shift.copy()
     other[axis] -= (1.0 if other[axis] >= 0 else -1.0) * size
     return other
-
-
-def _overlap_match(
-    reference: np.ndarray,
-    moving: np.ndarray,
-    shift: np.ndarray,
-    independent: float,
-    views: bool = True,
-) -> tuple[float, float]:
-    """Fisher z-score ``atanh(r) sqrt(n_eff - 3)`` of the correlation ``r`` of the
-    pixels that overlap for the integer part of ``shift`` (``moving[y + dy, x + dx]``
-    against ``reference[y, x]``), ``n_eff`` their effective number: a good match over
-    a large overlap beats a chance match over a sliver, and smooth scenes count as
-    the few samples they are; and ``n_eff - 3`` (at least 1). Circular translates
-    (``views=False``) overlap everywhere."""
-    # in Python numbers: numpy's call overhead on these few values was a fifth of
-    # a call, and a large shift's search scores dozens of candidates
-    steps = [round(v) for v in np.asarray(shift, dtype=np.float64).tolist()]
-    shape = reference.shape
-    if views:
-        if any(abs(s) > n - min(MIN_OVERLAP, n) for s, n in zip(steps, shape, strict=True)):
-            return -np.inf, 1.0
-        count = math.prod(n - abs(s) for s, n in zip(steps, shape, strict=True))
-    else:
-        count = math.prod(shape)
-    stride = max(1, math.ceil(math.sqrt(count / _MAX_SAMPLES)))
-    if views:
-        first = reference[
-            tuple(
-                slice(max(0, -s), min(n, n - s), stride) for s, n in zip(steps, shape, strict=True)
-            )
-        ]
-        second = moving[
-            tuple(
-                slice(max(0, s), min(n, n + s), stride) for s, n in zip(steps, shape, strict=True)
-            )
-        ]
-    else:
-        # the moving image rolled back by the steps, at the sampled pixels only
-        first = reference[(slice(None, None, stride),) * reference.ndim]
-        second = outer_take(
-            moving,
-            tuple((np.arange(0, n, stride) + s) % n for s, n in zip(steps, shape, strict=True)),
-        )
-    first = first.astype(np.float64).ravel()
-    second = second.astype(np.float64).ravel()
-    first -= first.sum() / first.size  # (the mean, without its wrapper's overhead)
-    second -= second.sum() / second.size
-    # einsum, not BLAS dot: threaded BLAS stalls for milliseconds on busy cores
-    denominator = np.sqrt(np.einsum("i,i->", first, first) * np.einsum("i,i->", second, second))
-    if denominator <= 0:
-        return -np.inf, 1.0
-    product = np.einsum("i,i->", first, second)
-    correlation = min(max(float(product / denominator), -0.999999), 0.999999)
-    effective = max(count * independent - 3.0, 1.0)
-    return float(np.arctanh(correlation) * np.sqrt(effective)), effective

@@ -518,34 +518,22 @@ class MLRefine:
                 shift = start
             if not _fits_windows(ref.shape, shift):
                 fit = _peak_only(ref, mov, start, None, rounding)
-            elif match.score >= MATCH_Z:
-                fit = self._fit_windowed(ref, mov, shift, dtype, iterations, rounding)
-                self._remove_window_bias(ref, mov, fit, dtype, rounding)
             else:
-                fit = self._fit_guess(ref, mov, shift, dtype, iterations, rounding)
+                try:
+                    fit = self._fit_windowed(ref, mov, shift, dtype, iterations, rounding)
+                except InputError:
+                    # A guess (a start that does not stand out of chance) may place
+                    # the windows where no bin stands above the noise (16 px speckle
+                    # views at SNR 0.5): the images do not support a refusal, and
+                    # the match's spread already says the estimate may be anywhere.
+                    if match.score >= MATCH_Z:
+                        raise
+                    fit = _peak_only(ref, mov, start, None, rounding, why="a guess")
+                else:
+                    self._remove_window_bias(ref, mov, fit, dtype, rounding)
         return _with_saturation(
             self._result(ref.shape, fit, match, boundary, small), ref, mov, None
         )
-
-    def _fit_guess(
-        self,
-        ref: np.ndarray,
-        mov: np.ndarray,
-        start: np.ndarray,
-        dtype: type,
-        iterations: int,
-        rounding: float,
-    ) -> _Fit:
-        """The windowed fit from a start that does not stand out of chance, or the
-        start itself where the windows placed there hold no bin above the noise
-        (16 px speckle views at SNR 0.5): the images do not support a refusal,
-        and the match's spread already says the estimate may be anywhere."""
-        try:
-            fit = self._fit_windowed(ref, mov, start, dtype, iterations, rounding)
-        except InputError:
-            return _peak_only(ref, mov, start, None, rounding, why="a guess")
-        self._remove_window_bias(ref, mov, fit, dtype, rounding)
-        return fit
 
     def _estimate_masked(
         self, ref: np.ndarray, mov: np.ndarray, masks: tuple[np.ndarray, np.ndarray], dtype: type

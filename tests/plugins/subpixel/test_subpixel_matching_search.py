@@ -179,7 +179,7 @@ def test_overlap_match_scores_the_overlap_correlation(views):
         shift = rng.uniform(-1.0, 1.0, len(shape)) * np.array(shape)
         independent = float(rng.uniform(0.05, 1.0))
         steps = np.round(shift).astype(int)
-        score, effective = matching._overlap_match(reference, moving, shift, independent, views)
+        score, effective = overlaps.overlap_match(reference, moving, shift, independent, views)
         if views:
             limit = np.array(shape) - np.minimum(matching.MIN_OVERLAP, shape)
             if np.any(np.abs(steps) > limit):

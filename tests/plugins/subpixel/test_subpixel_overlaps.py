@@ -1,5 +1,5 @@
 """Every integer shift's overlap correlation by FFT (:mod:`.overlaps`), against the
-one-shift score the integer search judges candidates by (``matching._overlap_match``,
+one-shift score the integer search judges candidates by (``overlaps.overlap_match``,
 which shares no code with it: a loop over slices of the two images).
 
 Widen the grid with ``LAMINA_OVERLAP_SEEDS`` (seeds per case, default 2) and
@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from lamina.plugins.subpixel.matching import _overlap_match
-from lamina.plugins.subpixel.overlaps import overlap_peaks, overlap_significance
+from lamina.plugins.subpixel.overlaps import overlap_match, overlap_peaks, overlap_significance
 from lamina.plugins.subpixel.windows import MIN_OVERLAP
 
 SEEDS = int(os.environ.get("LAMINA_OVERLAP_SEEDS", "2"))
@@ -51,7 +50,7 @@ def test_every_shift_scores_as_one_shift_does(shape, texture, independent):
         reach = (np.array(surface.shape) - 1) // 2  # lags 0..L, then -L..-1
         assert np.array_equal(reach, [n - min(MIN_OVERLAP, n) for n in shape])
         for shift in zip(*(s.tolist() for s in shifts), strict=True):
-            expected, _ = _overlap_match(reference, moving, np.array(shift, float), independent)
+            expected, _ = overlap_match(reference, moving, np.array(shift, float), independent)
             if np.any(np.abs(shift) > reach):  # under MIN_OVERLAP on an axis: not scored
                 assert expected == -np.inf, shift
                 continue
