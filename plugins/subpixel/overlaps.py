@@ -36,6 +36,7 @@ __all__ = [
     "lag_moments",
     "lag_table",
     "outer_take",
+    "overlap_match",
     "overlap_peaks",
     "overlap_significance",
 ]
