@@ -51,19 +51,26 @@ def tukey_profile(size: int, centre: float, length: float, taper: float) -> np.n
     ``taper`` is the fraction of the support inside the two cosine tapers
     (0: rectangular, 1: Hann).
     """
-    return _tukey_profiles(size, np.array([centre]), length, taper)[0]
+    return _tukey_profiles(size, [centre], [length], [taper])[0]
 
 
-def _tukey_profiles(size: int, centres: np.ndarray, length: float, taper: float) -> np.ndarray:
-    """:func:`tukey_profile` at each of ``centres`` (one row each): a co-moving pair's
-    two profiles of an axis in one set of array operations."""
-    u = (np.arange(size) - centres[:, None]) / length + 0.5  # 0..1 across the support
+def _tukey_profiles(
+    size: int, centres: Sequence[float], lengths: Sequence[float], tapers: Sequence[float]
+) -> np.ndarray:
+    """:func:`tukey_profile` of each centre, support and taper (one row each, ``size``
+    samples): a co-moving pair's profiles of every axis in one set of array
+    operations (each sample's arithmetic is the same as alone: same values)."""
+    column = np.array([centres, lengths, [1.0 if taper <= 0 else taper for taper in tapers]]).T
+    u = (np.arange(size) - column[:, 0:1]) / column[:, 1:2] + 0.5  # 0..1 across the support
     edge = np.minimum(u, 1.0 - u)  # positive inside the support only
-    if taper <= 0:
-        return (edge > 0).astype(np.float64)
-    # the cosine ramp over the tapers; its angle clipped to pi on the flat part
+    # the cosine ramp over the tapers; its angle held to pi on the flat part
     # (cos(pi) is -1 exactly: 1) and to 0 outside the support (0)
-    return 0.5 * (1.0 - np.cos(np.clip(2.0 * np.pi * edge / taper, 0.0, np.pi)))
+    angle = np.maximum(2.0 * np.pi * edge / column[:, 2:3], 0.0)
+    profiles = 0.5 * (1.0 - np.cos(np.minimum(angle, np.pi, out=angle)))
+    for row, taper in enumerate(tapers):
+        if taper <= 0:  # rectangular
+            profiles[row] = edge[row] > 0
+    return profiles
 
 
 def comoving_windows(
@@ -103,7 +110,10 @@ def comoving_window_pair(
     """:func:`comoving_windows` and their :class:`WindowPowers`, taken from the axes'
     profiles: the mean of a power of a separable window is the product of its
     profiles' means (two full-size passes per window fewer)."""
-    profiles: list[np.ndarray] = []  # per axis: the reference's and the moving profile
+    # per axis: the reference's and the moving profile's centre, support and taper
+    centres: list[float] = []
+    lengths: list[float] = []
+    fractions: list[float] = []
     for axis, size in enumerate(shape):
         offset = float(shift[axis])
         length = size - 1.0 - abs(offset)
@@ -114,21 +124,26 @@ def comoving_window_pair(
             )
         centre = (size - 1) / 2.0
         fraction = taper if max_taper is None else min(taper, 2.0 * max_taper[axis] / length)
-        centres = np.array([centre - offset / 2, centre + offset / 2])
-        profiles.append(_tukey_profiles(size, centres, length, fraction))
-    cast: list[np.ndarray] = [pair.astype(dtype) for pair in profiles]
-    cast_r, cast_m = tuple(pair[0] for pair in cast), tuple(pair[1] for pair in cast)
+        centres += [centre - offset / 2, centre + offset / 2]
+        lengths += [length, length]
+        fractions += [fraction, fraction]
+    # every axis's profiles as rows of one table as long as the longest axis
+    table = _tukey_profiles(max(shape), centres, lengths, fractions)
+    cast: np.ndarray = table.astype(dtype)
+    cast_r = tuple(cast[2 * axis, :size] for axis, size in enumerate(shape))
+    cast_m = tuple(cast[2 * axis + 1, :size] for axis, size in enumerate(shape))
     window_r: np.ndarray = functools.reduce(np.multiply.outer, cast_r)
     window_m: np.ndarray = functools.reduce(np.multiply.outer, cast_m)
     # the mean of a power of a separable window: the product of its profiles' means
-    second, fourth = np.ones(2), np.ones(2)
-    for pair in profiles:
-        square = pair * pair
-        second *= np.sum(square, axis=1) / pair.shape[1]
-        fourth *= np.sum(square * square, axis=1) / pair.shape[1]
-    powers = WindowPowers(
-        (float(second[0]), float(second[1])), (float(fourth[0]), float(fourth[1])), (cast_r, cast_m)
-    )
+    squares = table * table
+    fourths = squares * squares
+    second, fourth = [1.0, 1.0], [1.0, 1.0]
+    for axis, size in enumerate(shape):
+        rows = slice(2 * axis, 2 * axis + 2)
+        for means, terms in ((second, squares), (fourth, fourths)):
+            sums = np.add.reduce(terms[rows, :size], axis=1) / size
+            means[0], means[1] = means[0] * float(sums[0]), means[1] * float(sums[1])
+    powers = WindowPowers((second[0], second[1]), (fourth[0], fourth[1]), (cast_r, cast_m))
     return window_r, window_m, powers
 
 

@@ -127,7 +127,7 @@ def _window_cases():
         for shape in [(32, 32), (130, 97), (256, 256), (24, 20, 40)]:
             # at most 40 % of a side: MIN_OVERLAP px of overlap stay on every axis
             shift = rng.uniform(-0.4, 0.4, len(shape)) * np.array(shape)
-            for taper in (0.1, 0.25, 1.0):
+            for taper in (0.0, 0.1, 0.25, 1.0):
                 limits = rng.uniform(2.0, 20.0, len(shape)) if seed % 2 else None
                 yield shape, shift, taper, limits
 
