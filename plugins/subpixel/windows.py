@@ -11,6 +11,7 @@ shift so that only the overlap of the two views is used.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -239,13 +240,34 @@ class WindowPowers:
         return float(np.sqrt(0.5 * (self.second[0] + self.second[1])))
 
 
-def apply_window(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+def apply_window(
+    image: np.ndarray, window: np.ndarray, *, profiles: Sequence[np.ndarray] | None = None
+) -> np.ndarray:
     """``window * (image - its window-weighted mean)``: with co-moving windows the
-    weighted means cover the same content, so brightness offsets cancel exactly."""
-    # the window's sum by pairwise summation in its precision (ample for a mean; a
-    # float64 accumulation casts every element), the product in place where the
-    # result keeps the centred image's type
-    mean = sum_product(image, window) / float(np.sum(window))
+    weighted means cover the same content, so brightness offsets cancel exactly.
+
+    ``profiles``: the window's per-axis profiles where it is their outer product
+    (:attr:`WindowPowers.profiles`); the weighted mean is then taken a profile at
+    a time (:func:`separable_sum`: one matrix-vector product instead of the
+    product's pass and the two sums' passes over the whole image).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> window, _, powers = comoving_window_pair((16, 16), np.zeros(2), 1.0)
+    >>> image = np.arange(256.0).reshape(16, 16)
+    >>> bool(np.allclose(apply_window(image, window, profiles=powers.profiles[0]),
+    ...                  apply_window(image, window)))
+    True
+    """
+    if profiles is None:
+        # the window's sum by pairwise summation in its precision (ample for a
+        # mean; a float64 accumulation casts every element)
+        mean = sum_product(image, window) / float(np.sum(window))
+    else:
+        total = math.prod(float(np.sum(profile, dtype=np.float64)) for profile in profiles)
+        mean = float(separable_sum(image, profiles)) / total
+    # the product in place where the result keeps the centred image's type
     centred = image - image.dtype.type(mean)
     in_place = centred.dtype == np.result_type(centred, window)
     return np.multiply(centred, window, out=centred if in_place else None)

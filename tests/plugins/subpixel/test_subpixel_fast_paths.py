@@ -185,15 +185,23 @@ def test_tukey_profiles_equal_a_sample_by_sample_reference_bit_for_bit(seed):
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_applied_window_is_the_weighted_mean_removed_times_the_window(seed, dtype):
+@pytest.mark.parametrize("shape", [(64, 48), (256, 256), (9, 130), (12, 20, 16)])
+@pytest.mark.parametrize("separable", [False, True], ids=["window", "profiles"])
+def test_applied_window_is_the_weighted_mean_removed_times_the_window(
+    seed, dtype, shape, separable
+):
+    # the weighted mean from the whole window, or a profile at a time from its
+    # profiles (the default path), against a float64 reference; a bright offset
+    # (5) makes the mean's rounding show in the result
     rng = np.random.default_rng(seed)
-    image = (5.0 + rng.normal(size=(64, 48))).astype(dtype)
-    window, _ = comoving_windows(image.shape, rng.uniform(-5, 5, 2), 0.25, dtype=dtype)
+    image = (5.0 + rng.normal(size=shape)).astype(dtype)
+    shift = rng.uniform(-0.3, 0.3, len(shape)) * np.array(shape)
+    window, _, powers = comoving_window_pair(shape, shift, 0.25, dtype=dtype, min_overlap=2)
     reference = image.astype(np.float64)
     weights = window.astype(np.float64)
     mean = np.sum(reference * weights) / np.sum(weights)
     expected = weights * (reference - mean)
-    found = apply_window(image, window)
+    found = apply_window(image, window, profiles=powers.profiles[0] if separable else None)
     assert found.dtype == dtype
     tolerance = 16 * float(np.finfo(dtype).eps) * np.abs(reference).max()
     assert np.abs(found - expected).max() <= tolerance
@@ -201,7 +209,7 @@ def test_applied_window_is_the_weighted_mean_removed_times_the_window(seed, dtyp
     assert abs(float(np.sum(found.astype(np.float64)))) <= tolerance * image.size
     # the caller's image is never written to
     assert np.array_equal(
-        image, (5.0 + np.random.default_rng(seed).normal(size=(64, 48))).astype(dtype)
+        image, (5.0 + np.random.default_rng(seed).normal(size=shape)).astype(dtype)
     )
 
 
@@ -287,6 +295,41 @@ def test_structure_tensor_from_window_profiles_matches_the_reference(seed, dtype
         np.testing.assert_allclose(texture.error, errors, rtol=rounding**0.5, atol=rounding * scale)
     np.testing.assert_allclose(separable.subtraction, plain.subtraction, rtol=rounding)
     np.testing.assert_allclose(separable.arithmetic, plain.arithmetic, rtol=rounding, atol=1e-300)
+
+
+def _array_significance(energy, error):
+    """Significance as whole-array operations (the reference for the verdicts' Python
+    floats): energy / error, infinite for energy without error, 0 for none."""
+    with np.errstate(all="ignore"):
+        z = np.where(error > 0, energy / np.where(error > 0, error, 1.0), np.inf)
+    return np.where((error > 0) | (energy > 0), z, 0.0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_texture_significance_in_python_floats_equals_the_array_arithmetic(seed):
+    # bit for bit: a direction's significance decides warnings and the aperture
+    # refusal; zeros, infinities and NaN included, in images' and volumes' sizes
+    rng = np.random.default_rng(seed)
+    specials = [0.0, np.inf, np.nan, 1e-300, 5e-324]
+    for _ in range(600):
+        axes = int(rng.integers(2, 4))
+        fields = []
+        for _ in range(3):  # energy, error, discretisation
+            values = np.abs(rng.normal(size=axes)) * 10.0 ** rng.integers(-60, 60, axes)
+            values[rng.random(axes) < 0.1] = rng.choice(specials)
+            fields.append(values)
+        energy, error, discretisation = fields
+        energy = np.sort(energy * rng.choice([-1.0, 1.0], axes))
+        subtraction = np.float64(abs(rng.normal()) * 10.0 ** rng.integers(-60, 60))
+        arithmetic = float(abs(rng.normal()) * 10.0 ** rng.integers(-60, 60))
+        texture = quality.Texture(
+            energy, error, np.eye(axes), discretisation, subtraction, arithmetic
+        )
+        with np.errstate(all="ignore"):  # (infinite energies of both signs)
+            doubt = np.sqrt(error**2 + discretisation**2 + subtraction**2 + arithmetic**2)
+            significance, _ = texture._doubted
+        assert np.array_equal(texture.z, _array_significance(energy, error), equal_nan=True)
+        assert np.array_equal(significance, _array_significance(energy, doubt), equal_nan=True)
 
 
 def _converted(levels: int, signed: bool, rng: np.random.Generator) -> np.ndarray:
