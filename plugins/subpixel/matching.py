@@ -474,8 +474,11 @@ def _detail_look(reference: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray,
 
 def _detail(image: np.ndarray) -> np.ndarray:
     """``image`` less its Gaussian blur (``_HIGH_PASS_SIGMA``), mean removed."""
-    sharp = image - ndimage.gaussian_filter(image, _HIGH_PASS_SIGMA, mode="nearest")
-    return sharp - sharp.mean()
+    # in place, in the blur's array: a large view's fresh temporaries took pages
+    sharp = ndimage.gaussian_filter(image, _HIGH_PASS_SIGMA, mode="nearest")
+    np.subtract(image, sharp, out=sharp)
+    sharp -= sharp.mean()
+    return sharp
 
 
 def image_independence(images: list[np.ndarray]) -> float:
@@ -487,9 +490,17 @@ def image_independence(images: list[np.ndarray]) -> float:
 def _half_power(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The summed power spectra of real ``images`` on the half spectrum of a real
     FFT, and how many bins of the full spectrum each stands for (a real image's
-    spectrum is symmetric: the full complex FFTs took seven times as long)."""
-    spectra = fft.rfftn(np.stack(images), axes=tuple(range(1, images[0].ndim + 1)))
-    power = np.sum(spectra.real**2 + spectra.imag**2, axis=0)
+    spectrum is symmetric: the full complex FFTs took seven times as long), one
+    image at a time, summed in their order (stacking them took a copy of both)."""
+    power: np.ndarray | None = None
+    for image in images:
+        spectrum = fft.rfftn(image)
+        square = spectrum.real**2 + spectrum.imag**2
+        if power is None:
+            power = square
+        else:
+            power += square
+    assert power is not None  # (at least one image)
     multiplicity = np.full(power.shape, 2.0)
     # the last axis's zero (and, for even sizes, Nyquist) frequency is its own mirror
     multiplicity[..., 0] = 1.0
