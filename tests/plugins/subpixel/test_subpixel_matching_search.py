@@ -198,13 +198,48 @@ def test_overlap_match_scores_the_overlap_correlation(views):
 
 def test_half_spectrum_independence_equals_the_full_spectrum():
     """The second look's independence from the real FFTs' half spectrum equals the
-    one from the full complex spectra, odd and even sizes, 2-D and 3-D."""
+    one from the full complex spectra, odd and even sizes, 2-D and 3-D, of one
+    image (volumes) to three."""
     rng = np.random.default_rng(80)
     for case in range(CASES):
         shape = _shape(rng, 2 + case % 2)
-        images = [np.cumsum(rng.normal(size=shape), axis=case % 2) for _ in range(2)]
+        images = [np.cumsum(rng.normal(size=shape), axis=case % 2) for _ in range(1 + case % 3)]
         full = sum(np.abs(np.fft.fftn(image)) ** 2 for image in images)
         expected = matching.independence(full, np.ones(full.shape))
         assert matching.independence(*matching._half_power(images)) == pytest.approx(
             expected, rel=1e-12
         )
+
+
+def test_remembered_rivals_follow_the_candidates():
+    """The rivals a match remembers are what :func:`matching._rivals` finds on its
+    candidates and scores as they are: after the first asking, after candidates
+    are added, after one is replaced and after the second look rescored them.
+    Checkerboard views (period 8 px) whose aliases rival the match, with noise."""
+    rng = np.random.default_rng(90)
+    grid = (np.indices((96, 96)) // 4).sum(axis=0) % 2  # squares of 4 px
+    rivalled = 0
+    for _ in range(CASES):
+        scene = grid + 0.2 * rng.normal(size=grid.shape)
+        top, left = (int(v) for v in rng.integers(0, 16, 2))
+        dy, dx = (int(v) for v in rng.integers(-8, 9, 2))
+        reference = scene[16 + top : 80 + top, 16 + left : 80 + left]
+        moving = scene[16 + top + dy : 80 + top + dy, 16 + left + dx : 80 + left + dx]
+        scored = matching._Scored(reference, moving, 0.5, True)
+        truth = np.array([dy, dx], dtype=np.float64)
+        scored.add([truth + offset for offset in ([0, 0], [8, 0], [0, 8], [-8, -8])])
+        peaks = len(scored.shifts)
+
+        def fresh(scored: matching._Scored = scored, peaks: int = peaks) -> list[int]:
+            return matching._rivals(scored, peaks)
+
+        assert scored.rivals(peaks) == fresh()
+        assert scored.rivals(peaks) is scored.rivals(peaks)  # remembered
+        scored.add([truth + np.array([16, 0]), truth - np.array([0, 16])])
+        assert scored.rivals(peaks) == fresh()
+        scored.replace(1, truth + np.array([8, 8]))
+        assert scored.rivals(peaks) == fresh()
+        scored.take_second_look()
+        assert scored.rivals(peaks) == fresh()
+        rivalled += bool(fresh())
+    assert rivalled, "the aliases of a checkerboard rival its match"
