@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from lamina.errors import InputError
-from lamina.plugins.subpixel.windows import separable_sum, sum_product
+from lamina.plugins.subpixel.windows import Window, separable_sum, sum_product, window_array
 
 __all__ = [
     "Texture",
@@ -188,7 +188,7 @@ class Texture:
 def texture_significance(
     reference: np.ndarray,
     moving: np.ndarray,
-    windows: tuple[np.ndarray, np.ndarray],
+    windows: tuple[Window, Window],
     sigma: float,
     *,
     profiles: tuple[Sequence[np.ndarray], Sequence[np.ndarray]] | None = None,
@@ -212,7 +212,8 @@ def texture_significance(
 
     ``profiles`` (images: each window's two profiles, where the window is their
     outer product, as :attr:`.windows.WindowPowers.profiles`) gives the same sums
-    in fewer passes over the pair.
+    in fewer passes over the pair. ``windows`` may be given as profiles too
+    (:data:`.windows.Window`): the full windows are built only where needed.
     """
     axes = reference.ndim
     moments = np.zeros((axes, axes))
@@ -220,7 +221,7 @@ def texture_significance(
     noise = 0.5 * sigma**2
     for index, (image, window) in enumerate(zip((reference, moving), windows, strict=True)):
         if profiles is None or axes != 2:
-            image_moments, image_squared = _gradient_moments(image, window)
+            image_moments, image_squared = _gradient_moments(image, window_array(window))
         else:
             image_moments, image_squared = _separable_gradient_moments(image, profiles[index])
         moments += image_moments
@@ -306,7 +307,7 @@ def _far_weaker(energy: np.ndarray, error: np.ndarray) -> np.ndarray:
 
 
 def _discretisation(
-    reference: np.ndarray, moving: np.ndarray, windows: tuple[np.ndarray, np.ndarray], sigma: float
+    reference: np.ndarray, moving: np.ndarray, windows: tuple[Window, Window], sigma: float
 ) -> np.ndarray:
     """How much texture the central differences of :func:`texture_significance` may
     have made up along each principal direction (smallest first): the excess of
@@ -318,7 +319,7 @@ def _discretisation(
     for image, window in zip((reference, moving), windows, strict=True):
         # fourth-order differences reach two samples out: one past a mask's edge
         # that the central ones keep out of
-        weight = ndimage.minimum_filter(window, 3)[inner][inner] ** 2
+        weight = ndimage.minimum_filter(window_array(window), 3)[inner][inner] ** 2
         central = [_central_difference(image, axis)[inner] for axis in range(axes)]
         # (8 (g[i+1] - g[i-1]) - (g[i+2] - g[i-2])) / 12
         fourth = [
@@ -377,7 +378,7 @@ def require_texture(
 def judged_texture(
     reference: np.ndarray,
     moving: np.ndarray,
-    windows: tuple[np.ndarray, np.ndarray],
+    windows: tuple[Window, Window],
     sigma: float,
     masks: tuple[np.ndarray, np.ndarray] | None,
     scene_sigma: Callable[[], float],
