@@ -57,6 +57,9 @@ __all__ = [
 ]
 
 
+#: The complex type of each real precision.
+_COMPLEX = {np.float32: np.complex64, np.float64: np.complex128}
+
 #: Why a pair whose model has no curvature along some direction is refused.
 NO_TEXTURE = "not feasible: the images carry no texture, so no shift can be measured"
 
@@ -117,7 +120,10 @@ class _Grid:
     used: np.ndarray  # 1 where a bin enters the fit
     products: tuple[np.ndarray, np.ndarray, np.ndarray]  # ky^2, ky kx, kx^2 grids
     ky_powers: np.ndarray  # (H, 3) float64: 1, ky, ky^2
+    ky_complex: np.ndarray  # the same as complex numbers (mixed products cast each time)
     kx_powers: np.ndarray  # (W//2+1, 3): 1, kx, kx^2 in the grid's precision
+    kx_complex: np.ndarray  # (W//2+1,) complex128: kx (as the grid's precision has it)
+    kx_pairs: np.ndarray  # (W//2+1, 2, 3) complex128: 1, kx, kx^2 and i times them
 
 
 @functools.lru_cache(maxsize=32)
@@ -141,6 +147,10 @@ def _grid(shape: tuple[int, int], dtype: type) -> _Grid:
         value.flags.writeable = False
         products.append(value)
     powers = {"ky_powers": _powers(ky), "kx_powers": _powers(kx).astype(dtype)}
+    powers["ky_complex"] = powers["ky_powers"].astype(np.complex128)
+    kx_powers = powers["kx_powers"].astype(np.float64)
+    powers["kx_complex"] = kx_powers[:, 1].astype(np.complex128)
+    powers["kx_pairs"] = np.stack([kx_powers, 1j * kx_powers], axis=1)
     for value in powers.values():
         value.flags.writeable = False
     return _Grid(products=tuple(products), **powers, **frozen)
@@ -153,8 +163,10 @@ class _Support:
     #: ``q C`` with the multiplicities, as real numbers: (rows, 2 columns), real and
     #: imaginary parts interleaved.
     interleaved: np.ndarray
-    #: (columns, 3) float64: 1, kx and kx**2 of its columns.
-    kx_powers: np.ndarray
+    #: (columns,) complex128: kx of its columns.
+    kx: np.ndarray
+    #: (columns, 2, 3) complex128: 1, kx, kx**2 of its columns and i times them.
+    kx_pairs: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -197,25 +209,39 @@ class CrossSpectrum:
         # unitary ("ortho"): white noise keeps its variance
         self.spectrum_r = _unitary_rfft2(reference.astype(dtype, copy=False))
         self.spectrum_m = _unitary_rfft2(moving.astype(dtype, copy=False))
+        # not written over the conjugate: numpy multiplies complex arrays in place
+        # by another loop, whose products differ in the last bit
         self.cross = self.spectrum_r * np.conj(self.spectrum_m)
         self._aligned_at: tuple[tuple[float, float], np.ndarray] | None = None
+        self._phase_at: tuple[tuple[float, float], np.ndarray] | None = None
         self.set_weights(weights)
 
     def set_weights(self, weights: np.ndarray | None) -> None:
         """Use per-bin weights ``q`` (on top of the half-plane multiplicities); ``None``
         for the plain least-squares fit. The sums that depend on them are computed
         when first needed: a fit sets weights several times per spectrum."""
-        grid = self.grid
-        #: Per-bin weights q (0 on the DC and Nyquist bins).
-        self.bin_weights = (
-            grid.used if weights is None else grid.used * weights.astype(self.dtype, copy=False)
-        )
-        #: q times the half-plane multiplicity: what the sums over the half plane use
-        #: (the multiplicity itself for q = 1: it is 0 wherever ``used`` is).
-        self.weights = grid.base if weights is None else grid.base * self.bin_weights
+        self._given_weights = weights
+        # the products below are taken when first read: a fit sets weights it
+        # reads only in part (the covariance's q, never the multiplicities')
+        self.__dict__.pop("bin_weights", None)
+        self.__dict__.pop("weights", None)
         self._support: _Support | None = None
         self._power_kk: np.ndarray | None = None
         self._n_bins: float | None = None
+
+    @functools.cached_property
+    def bin_weights(self) -> np.ndarray:
+        """Per-bin weights q (0 on the DC and Nyquist bins)."""
+        weights, used = self._given_weights, self.grid.used
+        return used if weights is None else used * weights.astype(self.dtype, copy=False)
+
+    @functools.cached_property
+    def weights(self) -> np.ndarray:
+        """q times the half-plane multiplicity: what the sums over the half plane use
+        (the multiplicity itself for q = 1: it is 0 wherever ``used`` is)."""
+        if self._given_weights is None:
+            return self.grid.base
+        return self.grid.base * self.bin_weights
 
     def _weighted_cross(self) -> _Support:
         """``q C`` with the multiplicities, cut to the columns up to the last that
@@ -229,7 +255,8 @@ class CrossSpectrum:
             weighted = self.cross[:, :width] * weights[:, :width]
             self._support = _Support(
                 weighted.view(weighted.real.dtype),
-                self.grid.kx_powers[:width].astype(np.float64),
+                self.grid.kx_complex[:width],
+                self.grid.kx_pairs[:width],
             )
         return self._support
 
@@ -240,8 +267,17 @@ class CrossSpectrum:
         noise-free pairs, whose residual (aliasing, model error) lies many orders
         below the power. The half-shift phases are unit numbers, so the difference
         has the power of ``R - M exp(+ik.d)``: one phase product fewer."""
-        difference = self.spectrum_r - self.spectrum_m * self.phase(shift, -1.0)
-        return _sum(self.weights, _power(difference))
+        # exp(+ik.d) is the conjugate of exp(-ik.d) to the last bit (the cosine is
+        # even, the sine odd): the correlation at the same shift shares the phases
+        difference = self.spectrum_m * np.conj(self._unit_phase(shift))
+        np.subtract(self.spectrum_r, difference, out=difference)
+        # the same float products and pairwise sum as _sum(weights, _power(...)),
+        # in two temporaries where those took six
+        parts = difference.view(self.dtype)
+        np.multiply(parts, parts, out=parts)
+        power = np.add(parts[:, 0::2], parts[:, 1::2])
+        np.multiply(power, self.weights, out=power)
+        return float(np.sum(power))
 
     @functools.cached_property
     def power_r(self) -> np.ndarray:
@@ -272,9 +308,9 @@ class CrossSpectrum:
         """Gauss-Newton matrix ``sum q k k^T |A + B|^2 / 4`` of the symmetric residual:
         positive semi-definite everywhere, unlike the curvature."""
         if self._power_kk is None:
-            self._power_kk = self.kk_sum(
-                self.weights * (self.power_r + self.power_m), multiplicity=False
-            )
+            power = self.power_r + self.power_m
+            power *= self.weights
+            self._power_kk = self.kk_sum(power, multiplicity=False)
         return (self._power_kk + 2.0 * moments.curvature) / 4.0
 
     def kk_sum(self, values: np.ndarray, *, multiplicity: bool = True) -> np.ndarray:
@@ -310,9 +346,10 @@ class CrossSpectrum:
         spectrum = np.conj(self.cross)  # conj(R) M: its inverse transform peaks at +d
         if phase:
             magnitude = np.abs(spectrum)
+            np.maximum(magnitude, np.finfo(magnitude.dtype).tiny, out=magnitude)
             # times the reciprocal: dividing complex by real numbers takes numpy a
             # slow casting loop (about 10x the time of the product)
-            spectrum *= 1.0 / np.maximum(magnitude, np.finfo(magnitude.dtype).tiny)
+            spectrum *= np.divide(1.0, magnitude, out=magnitude)
         spectrum[0, 0] = 0
         return _irfft2(spectrum, self.shape[1])
 
@@ -332,31 +369,43 @@ class CrossSpectrum:
         # The sums over kx of q C exp(-i kx dx) times 1, kx and kx**2 are one real
         # matrix product of the interleaved spectrum, (rows, 2 columns) by
         # (2 columns, 6): a single pass over the spectrum (the three complex
-        # products and row sums it replaces made six, each with a temporary).
-        columns = support.kx_powers * np.exp(-1j * float(shift[1]) * support.kx_powers[:, 1:2])
-        matrix = np.empty((2 * len(columns), 6), dtype=support.interleaved.dtype)
-        matrix[0::2, :3] = columns.real
-        matrix[1::2, :3] = -columns.imag
-        matrix[0::2, 3:] = columns.imag
-        matrix[1::2, 3:] = columns.real
-        products = (support.interleaved @ matrix).astype(np.float64)
-        rows = products[:, :3] + 1j * products[:, 3:]
+        # products and row sums it replaces made six, each with a temporary). A
+        # column's two rows of the matrix hold kx**p e and i kx**p e (e = exp(-i kx
+        # dx)), real parts first: the spectrum's real part takes the first, its
+        # imaginary part the second; the product's first three columns are the real
+        # parts of the row sums, the last three their imaginary parts.
+        phase_x = np.exp(-1j * float(shift[1]) * support.kx)
+        pairs = np.multiply(
+            support.kx_pairs,
+            phase_x[:, None, None],
+            out=np.empty(support.kx_pairs.shape, _COMPLEX[support.interleaved.dtype.type]),
+            casting="same_kind",
+        )
+        matrix = np.ascontiguousarray(
+            pairs.view(support.interleaved.dtype).reshape(-1, 2, 3, 2).transpose(0, 1, 3, 2)
+        ).reshape(-1, 6)
+        products = support.interleaved @ matrix
+        rows = np.empty((len(products), 3), dtype=np.complex128)
+        rows.real = products[:, :3]
+        rows.imag = products[:, 3:]
         # then over ky with exp(-i ky dy) times 1, ky and ky**2: sums[a, b] is the
         # sum of ky**a kx**b q C exp(-ik.d)
-        ky_powers = self.grid.ky_powers
+        ky_powers = self.grid.ky_complex
         sums = (ky_powers * np.exp(-1j * float(shift[0]) * ky_powers[:, 1:2])).T @ rows
-        correlation = float(sums[0, 0].real)
+        (c00, c01, c02), (c10, c11, _), (c20, _, _) = sums.tolist()
+        correlation = c00.real
         # d/dd Re sum C exp(-ik.d) = Re sum (-i k) C exp(-ik.d) = Im sum k C exp(-ik.d)
-        gradient = np.array([sums[1, 0].imag, sums[0, 1].imag])
-        curvature = np.array(
-            [[sums[2, 0].real, sums[1, 1].real], [sums[1, 1].real, sums[0, 2].real]]
-        )
+        gradient = np.array([c10.imag, c01.imag])
+        curvature = np.array([[c20.real, c11.real], [c11.real, c02.real]])
         return Moments(correlation, gradient, curvature)
 
     def midpoint_power(self, shift: np.ndarray) -> np.ndarray:
         """Per-bin power ``|A + B|^2 / 4`` of the aligned mean of the two images, whose
         expectation is the power of ``g`` plus ``sigma**2 / 2``."""
-        return (self.power_r + self.power_m + 2.0 * self._aligned(shift)) / 4.0
+        power = self.power_r + self.power_m
+        power += 2.0 * self._aligned(shift)
+        power /= 4.0
+        return power
 
     def noise_sigma(self, shift: np.ndarray) -> float:
         """Noise standard deviation per pixel from the residual at ``shift`` (with the
@@ -374,8 +423,16 @@ class CrossSpectrum:
         the midpoint power are both taken at the estimate."""
         key = (float(shift[0]), float(shift[1]))
         if self._aligned_at is None or self._aligned_at[0] != key:
-            self._aligned_at = (key, np.real(self.cross * self.phase(shift)))
+            self._aligned_at = (key, np.real(self.cross * self._unit_phase(shift)))
         return self._aligned_at[1]
+
+    def _unit_phase(self, shift: np.ndarray) -> np.ndarray:
+        """:meth:`phase` at ``shift``, kept for the last ``shift``: the noise estimate
+        and the correlation are both taken at the estimate."""
+        key = (float(shift[0]), float(shift[1]))
+        if self._phase_at is None or self._phase_at[0] != key:
+            self._phase_at = (key, self.phase(shift))
+        return self._phase_at[1]
 
     def normalized_peak(self, correlation: float) -> float:
         """A ``correlation`` (:meth:`correlation`, or of :class:`Moments`) over the
@@ -398,10 +455,17 @@ class CrossSpectrum:
         bins, less its noise, floored at 0. It depends on the data only through
         quantities that are symmetric in the two images, so weights built from it do
         not bias the shift."""
-        power = midpoint
+        noise = self.dtype(0.5 * sigma**2)
         if smooth > 1:
-            power = ndimage.uniform_filter(power, smooth, mode=("wrap", "nearest"))
-        return np.maximum(power - self.dtype(0.5 * sigma**2), 0)
+            # ndimage.uniform_filter's two passes, without its wrapper (20 us), into
+            # one array
+            power = np.empty_like(midpoint)
+            ndimage.uniform_filter1d(midpoint, smooth, axis=0, output=power, mode="wrap")
+            ndimage.uniform_filter1d(power, smooth, axis=1, output=power, mode="nearest")
+            power -= noise
+        else:
+            power = midpoint - noise
+        return np.maximum(power, 0, out=power)
 
     def information(self, midpoint: np.ndarray, sigma: float, *, check: bool = True) -> np.ndarray:
         """Unbiased estimate of ``G = sum grad g grad g^T`` of the midpoint image.
@@ -415,9 +479,9 @@ class CrossSpectrum:
         is not feasible (``check=False`` returns ``G`` without judging it).
         """
         support = self.grid.base * (self.bin_weights > 0)  # the bins the fit uses
-        gradient_moments = self.kk_sum(
-            support * (midpoint - self.dtype(0.5 * sigma**2)), multiplicity=False
-        )
+        signal = midpoint - self.dtype(0.5 * sigma**2)
+        signal *= support
+        gradient_moments = self.kk_sum(signal, multiplicity=False)
         if not check:
             return gradient_moments
         eigenvalues, vectors = np.linalg.eigh(gradient_moments)
@@ -498,21 +562,31 @@ class CrossSpectrum:
         if windows is not None:
             gain_r, gain_m = (f / s for f, s in zip(windows.fourth, windows.second, strict=True))
             fourth = 0.5 * (windows.fourth[0] + windows.fourth[1])
-        squares = q * q * self.grid.base
-        spread = sigma**2 * self.kk_sum(
-            squares * (gain_r * self.power_m + gain_m * self.power_r), multiplicity=False
-        )
+        squares = q * q
+        squares *= self.grid.base
+        powers = gain_r * self.power_m
+        powers += gain_m * self.power_r
+        powers *= squares
+        spread = sigma**2 * self.kk_sum(powers, multiplicity=False)
         bilinear = sigma**4 * fourth * self.kk_sum(squares, multiplicity=False)
-        inverse = _inverse_curvature(moments.curvature)
-        total = inverse @ (spread - bilinear) @ inverse
-        first = inverse @ (spread - 2.0 * bilinear) @ inverse
-        # The subtractions are expectations; at very low SNR a noisy spread can
-        # fall below them. Never report less than the plug-in spread allows.
-        if np.any(np.diag(total) <= 0):
-            total = inverse @ spread @ inverse
-        if np.any(np.diag(first) <= 0):
-            first = total
-        return _symmetric(total), _symmetric(first)
+        return _sandwich(_inverse_curvature(moments.curvature), spread, bilinear)
+
+
+def _sandwich(
+    inverse: np.ndarray, spread: np.ndarray, bilinear: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The covariances ``H^-1 (V - B) H^-1`` and ``H^-1 (V - 2 B) H^-1`` of
+    :meth:`CrossSpectrum.covariance`, from ``inverse`` = ``H^-1``, the spread ``V``
+    and the noise-times-noise term ``B``."""
+    total = inverse @ (spread - bilinear) @ inverse
+    first = inverse @ (spread - 2.0 * bilinear) @ inverse
+    # The subtractions are expectations; at very low SNR a noisy spread can
+    # fall below them. Never report less than the plug-in spread allows.
+    if np.any(np.diag(total) <= 0):
+        total = inverse @ spread @ inverse
+    if np.any(np.diag(first) <= 0):
+        first = total
+    return _symmetric(total), _symmetric(first)
 
 
 def _inverse_curvature(curvature: np.ndarray) -> np.ndarray:
