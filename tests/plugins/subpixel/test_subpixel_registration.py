@@ -356,6 +356,38 @@ def test_skipping_the_unwindowed_search_changes_no_result(large_scene, shifted, 
         assert np.array_equal(fast.shift, full.shift) and fast.uncertainty == full.uncertainty
 
 
+def test_ending_the_passes_at_a_negligible_lag_moves_no_estimate(large_scene, shifted, monkeypatch):
+    # The window passes end once the lag left (counted in the covariance) is under
+    # 1 % of the fit's standard error while the steps shrink: against passes run to
+    # tol, a seeded grid of views (64-256 px, shifts up to 30 % of the side, noise
+    # 0.01-0.1 and noise-free) moves by at most 0.05 standard errors (the lag's own
+    # estimate is a ratio of two steps), with the uncertainty within 1 %. Widen the
+    # grid with more seeds.
+    from lamina.plugins.subpixel import registration
+
+    rng = np.random.default_rng(41)
+    cases = []
+    for _ in range(12):
+        size = int(rng.choice([64, 128, 256]))
+        shift = rng.uniform(-0.3, 0.3, 2) * size
+        top, left = rng.integers(0, 512 - size, 2)
+        view = (slice(top, top + size), slice(left, left + size))
+        sigma = rng.choice([0.0, 0.01, 0.05, 0.1])
+        cases.append(
+            (
+                large_scene[view] + rng.normal(0, sigma, (size, size)),
+                shifted(large_scene, tuple(shift))[view] + rng.normal(0, sigma, (size, size)),
+            )
+        )
+    early = [MLRefine().estimate(*case) for case in cases]
+    monkeypatch.setattr(registration, "_NEGLIGIBLE_LAG", 0.0)
+    full = [MLRefine().estimate(*case) for case in cases]
+    for fast, slow in zip(early, full, strict=True):
+        sigma = np.array(slow.uncertainty)
+        assert np.all(np.abs(fast.shift - slow.shift) <= 0.05 * sigma), (fast, slow)
+        assert np.allclose(fast.uncertainty, sigma, rtol=0.01), (fast, slow)
+
+
 def _hann_spy(monkeypatch) -> list[float]:
     """The tapers of the windowed fits of the next registrations (1.0: a Hann pass)."""
     tapers: list[float] = []
