@@ -609,17 +609,18 @@ def surface_peak(surface: np.ndarray, *, fit: str = "parabolic") -> tuple[np.nda
     """Highest value of a circular correlation surface, refined by a three-point fit
     per axis (see :meth:`CrossSpectrum.coarse_shift`): the shift in (-size/2, size/2]
     and the value at the integer peak."""
-    peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    # in Python numbers: numpy's per-call overhead was most of this function's time
+    peak = tuple(int(i) for i in np.unravel_index(int(np.argmax(surface)), surface.shape))
+    top = float(surface[peak])
     shift = np.zeros(surface.ndim)
     for axis, size in enumerate(surface.shape):
-        index = list(peak)
-        values = []
-        for offset in (-1, 0, 1):
-            index[axis] = (peak[axis] + offset) % size
-            values.append(float(surface[tuple(index)]))
+        below, above = list(peak), list(peak)
+        below[axis] = (peak[axis] - 1) % size
+        above[axis] = (peak[axis] + 1) % size
+        values = [float(surface[tuple(below)]), top, float(surface[tuple(above)])]
         position = peak[axis] + _three_point(values, fit)
         shift[axis] = position - size if position > size / 2 else position
-    return shift, float(surface[peak])
+    return shift, top
 
 
 def _unitary_rfft2(image: np.ndarray) -> np.ndarray:
@@ -666,7 +667,7 @@ def _three_point(values: list[float], fit: str) -> float:
     curvature = below - 2.0 * centre + above
     if curvature >= 0:
         return 0.0
-    return float(np.clip(0.5 * (below - above) / curvature, -0.5, 0.5))
+    return min(max(0.5 * (below - above) / curvature, -0.5), 0.5)
 
 
 def _symmetric(matrix: np.ndarray) -> np.ndarray:
