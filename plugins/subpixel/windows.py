@@ -222,20 +222,24 @@ def taper_limits(image: np.ndarray) -> np.ndarray | None:
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float64)
     # Every statistic from the 2x2 blocks' corners (a quarter of the pixels each),
-    # means of squares in the image's precision (see sum_product): all this only
-    # chooses a taper length, and full-size float64 passes cost 2.5 FFTs.
+    # means of squares in the image's precision: all this only chooses a taper
+    # length, and full-size float64 passes cost 2.5 FFTs. The corners are copied
+    # into contiguous planes once (differences and products of 2-D strided views
+    # took three times as long) and squared by BLAS dot products.
     diagonal = haar_diagonal(data)
-    noise = sum_product(diagonal, diagonal) / diagonal.size
-    corner = data[0 : 2 * diagonal.shape[0] : 2, 0 : 2 * diagonal.shape[1] : 2]
+    noise = _mean_square(diagonal)
+    rows, columns = diagonal.shape
+    corners = np.ascontiguousarray(
+        data[: 2 * rows, : 2 * columns].reshape(rows, 2, columns, 2).transpose(1, 3, 0, 2)
+    )
+    corner = corners[0, 0]
     centred = corner - data.dtype.type(np.mean(corner, dtype=np.float64))
-    variance = sum_product(centred, centred) / centred.size - noise
+    variance = _mean_square(centred) - noise
     limits = []
-    for axis in range(2):
+    for neighbour in (corners[1, 0], corners[0, 1]):  # the next row's, the next column's
         # forward differences from each corner (noise 2 sigma**2)
-        difference = (data[1::2, 0::2] if axis == 0 else data[0::2, 1::2])[
-            : diagonal.shape[0], : diagonal.shape[1]
-        ] - corner
-        gradient = sum_product(difference, difference) / difference.size - 2.0 * noise
+        difference = neighbour - corner
+        gradient = _mean_square(difference) - 2.0 * noise
         # what the noise alone makes that difference vary by: the mean squares of
         # the differences (each of variance 2 sigma**2) and of the Haar coefficients
         # (twice), each over a quarter of the pixels
@@ -247,6 +251,14 @@ def taper_limits(image: np.ndarray) -> np.ndarray | None:
         wavelength = 2.0 * np.pi * np.sqrt(variance / gradient)
         limits.append(max(MIN_TAPER, 0.5 * wavelength))
     return np.array(limits)
+
+
+def _mean_square(array: np.ndarray) -> float:
+    """``mean(array**2)`` of a contiguous array by one BLAS dot product in its
+    precision (single-threaded at these sizes; relative error about ``eps`` times
+    the square root of the count)."""
+    flat = np.ravel(array)
+    return float(np.dot(flat, flat)) / flat.size
 
 
 def sum_product(first: np.ndarray, second: np.ndarray) -> float:

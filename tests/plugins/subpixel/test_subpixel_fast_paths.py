@@ -353,6 +353,51 @@ def test_texture_of_windows_given_as_profiles_equals_that_of_the_full_windows(se
         assert quality._far_weaker(full.energy, full.error)[0]
 
 
+def _reference_taper_limits(image):
+    """taper_limits' statistics written out in float64 over the 2x2 blocks' corners
+    (the reference): the wavelength per axis, None where the gradients do not
+    stand out of the noise, and how far the decision is from its threshold."""
+    data = np.asarray(image, dtype=np.float64)
+    rows, columns = data.shape[0] // 2, data.shape[1] // 2
+    a, b = data[0 : 2 * rows : 2, 0 : 2 * columns : 2], data[0 : 2 * rows : 2, 1 : 2 * columns : 2]
+    c, d = data[1 : 2 * rows : 2, 0 : 2 * columns : 2], data[1 : 2 * rows : 2, 1 : 2 * columns : 2]
+    noise = np.mean(((a - b - c + d) / 2) ** 2)
+    variance = np.mean((a - a.mean()) ** 2) - noise
+    limits, margins = [], []
+    for neighbour in (c, b):
+        gradient = np.mean((neighbour - a) ** 2) - 2.0 * noise
+        error = 2.0 * noise * np.sqrt(12.0 / a.size)
+        margins.append(abs(gradient - 5.0 * error) / max(abs(gradient), 1e-300))
+        if not (variance > 0 and gradient > 5.0 * error):
+            return None, min([*margins, abs(variance) / max(np.mean(a**2), 1e-300)])
+        limits.append(max(16.0, np.pi * np.sqrt(variance / gradient)))
+    return np.array(limits), min(margins)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_taper_limits_match_a_float64_reference(seed):
+    # the corners' mean squares by BLAS dot products in the image's precision
+    # (contiguous copies of the corners) against float64 sums: the same taper to
+    # the input precision, the same verdict wherever it is not on its threshold
+    rng = np.random.default_rng(seed)
+    camera = img_as_float(data.camera())
+    for _ in range(60):
+        height, width = (int(side) for side in rng.integers(16, 300, 2))
+        top, left = rng.integers(0, 512 - height), rng.integers(0, 512 - width)
+        crop = camera[top : top + height, left : left + width]
+        crop = crop + rng.normal(0, rng.choice([0.0, 0.01, 0.05, 0.3]), crop.shape)
+        dtype = rng.choice([np.float32, np.float64])
+        image = crop.astype(dtype)
+        found = windows.taper_limits(image)
+        expected, margin = _reference_taper_limits(image)
+        if margin < 1e-3:
+            continue  # on the threshold: either verdict is right
+        assert (found is None) == (expected is None)
+        if expected is not None:
+            rounding = 1e-4 if dtype == np.float32 else 1e-10
+            np.testing.assert_allclose(found, expected, rtol=rounding)
+
+
 def _array_significance(energy, error):
     """Significance as whole-array operations (the reference for the verdicts' Python
     floats): energy / error, infinite for energy without error, 0 for none."""
