@@ -353,11 +353,12 @@ def _significance(energy: np.ndarray, error: np.ndarray) -> np.ndarray:
     )
 
 
-def valid_interior(windows: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Each window at its smallest over the pixel's (voxel's) 3 x ... x 3
-    neighbourhood: the central differences of the texture test reach one sample
-    past a mask's edge, into what fills the invalid samples."""
-    return (ndimage.minimum_filter(windows[0], 3), ndimage.minimum_filter(windows[1], 3))
+def valid_interior(windows: tuple[Window, Window]) -> tuple[np.ndarray, np.ndarray]:
+    """Each window (:data:`.windows.Window`) at its smallest over the pixel's (voxel's)
+    3 x ... x 3 neighbourhood: the central differences of the texture test reach
+    one sample past a mask's edge, into what fills the invalid samples."""
+    first, second = (window_array(window) for window in windows)
+    return (ndimage.minimum_filter(first, 3), ndimage.minimum_filter(second, 3))
 
 
 def require_texture(

@@ -215,29 +215,21 @@ def test_applied_window_is_the_weighted_mean_removed_times_the_window(
 
 @pytest.mark.parametrize("shape", [(64, 48), (256, 256), (9, 130), (12, 20, 16), (40,)])
 @pytest.mark.parametrize("types", [(np.float32, np.float32), (np.float32, np.float64)])
-@pytest.mark.parametrize("block", [1, 7, 1000])
-def test_window_from_profiles_is_multiplied_in_by_blocks_bit_for_bit(
-    monkeypatch, shape, types, block
-):
-    # any block size gives the product with the full window (one block holding
-    # all of it), sample by sample: the windows feed fits that may not settle
+def test_window_from_profiles_is_the_full_windows_product_bit_for_bit(shape, types):
+    # the centred image times the full window's samples, not a profile at a time
+    # (which rounds twice): the windows feed fits that may not settle
     image_type, window_type = types
-    rng = np.random.default_rng(len(shape) * block)
+    rng = np.random.default_rng(len(shape))
     image = rng.normal(size=shape).astype(image_type)
     shift = rng.uniform(-0.3, 0.3, len(shape)) * np.array(shape)
     profiles, _, _ = windows.comoving_profiles(shape, shift, 0.25, dtype=window_type, min_overlap=2)
-    monkeypatch.setattr(windows, "_WINDOW_BLOCK", 10**9)
-    whole = apply_window(image, profiles)
-    monkeypatch.setattr(windows, "_WINDOW_BLOCK", block)
-    blocked = apply_window(image, profiles)
-    assert blocked.dtype == whole.dtype == np.result_type(image_type, window_type)
-    assert np.array_equal(blocked, whole)
-    # the single block is the full window's product with the centred image (the
-    # mean taken a profile at a time, as apply_window takes it)
+    found = apply_window(image, profiles)
+    assert found.dtype == np.result_type(image_type, window_type)
+    # the mean as apply_window takes it, a profile at a time
     total = np.prod([np.sum(profile, dtype=np.float64) for profile in profiles])
     mean = float(windows.separable_sum(image, profiles)) / total
-    centred = (image - image.dtype.type(mean)).astype(whole.dtype)
-    assert np.array_equal(whole, centred * windows.window_array(profiles))
+    centred = (image - image.dtype.type(mean)).astype(found.dtype)
+    assert np.array_equal(found, centred * windows.window_array(profiles))
 
 
 def test_applied_window_keeps_the_wider_type_of_image_and_window():
