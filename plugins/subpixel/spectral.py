@@ -238,10 +238,12 @@ class CrossSpectrum:
     @functools.cached_property
     def weights(self) -> np.ndarray:
         """q times the half-plane multiplicity: what the sums over the half plane use
-        (the multiplicity itself for q = 1: it is 0 wherever ``used`` is)."""
+        (the multiplicity itself for q = 1: it is 0 wherever ``used`` is, so the given
+        weights times it are ``base * bin_weights`` to the last bit, NaN and the
+        sign of zero included, without taking ``bin_weights``)."""
         if self._given_weights is None:
             return self.grid.base
-        return self.grid.base * self.bin_weights
+        return self.grid.base * self._given_weights.astype(self.dtype, copy=False)
 
     def _weighted_cross(self) -> _Support:
         """``q C`` with the multiplicities, cut to the columns up to the last that

@@ -225,6 +225,28 @@ def test_weights_read_after_any_change_are_the_new_ones():
         ]
         for index in rng.permutation(len(reads)):
             _same(reads[index](spectrum), reads[index](fresh), f"read {index} at step {step}")
+        # the sums' weights are the multiplicity times q, bit for bit
+        _same(spectrum.weights, spectrum.grid.base * spectrum.bin_weights, "weights")
+
+
+def test_weights_are_the_multiplicity_times_q_for_any_values():
+    # weights is taken from the given weights without q: the same numbers, where the
+    # given ones hold NaN, infinities, negative numbers and signed zeros too.
+    rng = np.random.default_rng(20)
+    for dtype in (np.float32, np.float64):
+        for shape in [(8, 8), (9, 7), (16, 15)]:
+            half = (shape[0], shape[1] // 2 + 1)
+            given = rng.normal(size=half)
+            special = [np.nan, np.inf, -np.inf, 0.0, -0.0]
+            given.flat[rng.integers(0, given.size, 12)] = rng.choice(special, 12)
+            spectrum = CrossSpectrum(rng.normal(size=shape), rng.normal(size=shape), dtype=dtype)
+            spectrum.set_weights(given)
+            with np.errstate(invalid="ignore"):  # 0 * inf, in either form
+                wanted = spectrum.grid.base * (spectrum.grid.used * given.astype(dtype))
+                found = spectrum.weights
+            assert found.dtype == wanted.dtype
+            bits = found.view(f"u{found.itemsize}"), wanted.view(f"u{wanted.itemsize}")
+            assert np.array_equal(*bits)
 
 
 def test_kept_phases_and_correlations_follow_the_shift():
