@@ -296,14 +296,22 @@ def _separable_gradient_moments(
     yy, yx, xx = separable_sum(products, (weights_y, weights_x)).tolist()
     moments = np.array([[yy, yx], [yx, xx]])
     wide_y, wide_x = weights_y.astype(np.float64), weights_x.astype(np.float64)
-    totals = [np.sum(wide_y) * np.sum(wide_x), (wide_y @ wide_y) * (wide_x @ wide_x)]
+    totals = [np.add.reduce(wide_y) * np.add.reduce(wide_x), (wide_y @ wide_y) * (wide_x @ wide_x)]
     return moments, np.array(totals)
 
 
 def _far_weaker(energy: np.ndarray, error: np.ndarray) -> np.ndarray:
     """Directions sure to be far weaker than the strongest: even their upper bound is
     small."""
-    return energy + 3.0 * error <= 2 * _APERTURE_RATIO * energy[-1]
+    # in Python floats (the same double arithmetic) without the array operations'
+    # overhead: two or three directions, twice a registration
+    bound = 2 * _APERTURE_RATIO * float(energy[-1])
+    return np.array(
+        [
+            value + 3.0 * doubt <= bound
+            for value, doubt in zip(energy.tolist(), error.tolist(), strict=True)
+        ]
+    )
 
 
 def _discretisation(

@@ -322,7 +322,8 @@ def apply_window(image: np.ndarray, window: Window) -> np.ndarray:
         # mean; a float64 accumulation casts every element)
         mean = sum_product(image, window) / float(np.sum(window))
     else:
-        total = math.prod(float(np.sum(profile, dtype=np.float64)) for profile in window)
+        # (np.sum's own reduction, without its wrapper's 2 us a call)
+        total = math.prod(float(np.add.reduce(profile, dtype=np.float64)) for profile in window)
         mean = float(separable_sum(image, window)) / total
         window = window_array(window)
     centred = image - image.dtype.type(mean)

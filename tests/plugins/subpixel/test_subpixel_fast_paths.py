@@ -420,7 +420,9 @@ def test_texture_significance_in_python_floats_equals_the_array_arithmetic(seed)
         )
         with np.errstate(all="ignore"):  # (infinite energies of both signs)
             doubt = np.sqrt(error**2 + discretisation**2 + subtraction**2 + arithmetic**2)
-            significance, _ = texture._doubted
+            significance, far_weaker = texture._doubted
+            array_far_weaker = energy + 3.0 * error <= 2 * 0.05 * energy[-1]
+        assert np.array_equal(far_weaker, array_far_weaker)
         assert np.array_equal(texture.z, _array_significance(energy, error), equal_nan=True)
         assert np.array_equal(significance, _array_significance(energy, doubt), equal_nan=True)
 
