@@ -52,9 +52,10 @@ from lamina.plugins.subpixel.spectral import (
 )
 from lamina.plugins.subpixel.windows import (
     MIN_OVERLAP,
+    Window,
     WindowPowers,
     apply_window,
-    comoving_window_pair,
+    comoving_profiles,
     comoving_windows,
     masked_windows,
     taper_limits,
@@ -1140,12 +1141,12 @@ def _windows(
     taper: tuple[float, np.ndarray | None],
     masks: tuple[np.ndarray, np.ndarray] | None,
     dtype: type,
-) -> tuple[np.ndarray, np.ndarray, WindowPowers]:
+) -> tuple[Window, Window, WindowPowers]:
     """Co-moving windows (masked ones with ``masks``) and their powers; ``taper`` is the
     fraction and the longest taper per axis in px (see :func:`.windows.comoving_windows`)."""
     fraction, longest = taper
     if masks is None:
-        return comoving_window_pair(shape, placement, fraction, dtype=dtype, max_taper=longest)
+        return comoving_profiles(shape, placement, fraction, dtype=dtype, max_taper=longest)
     windows = masked_windows(shape, placement, fraction, masks, dtype=dtype, max_taper=longest)
     return windows[0], windows[1], WindowPowers.of(windows)
 
@@ -1153,7 +1154,7 @@ def _windows(
 def _windowed_spectrum(
     ref: np.ndarray,
     mov: np.ndarray,
-    windows: tuple[np.ndarray, np.ndarray],
+    windows: tuple[Window, Window],
     dtype: type,
     weights: np.ndarray | None = None,
 ) -> CrossSpectrum:
