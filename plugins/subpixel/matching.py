@@ -492,9 +492,13 @@ def _half_power(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     FFT, and how many bins of the full spectrum each stands for (a real image's
     spectrum is symmetric: the full complex FFTs took seven times as long), one
     image at a time, summed in their order (stacking them took a copy of both)."""
+    shapes = {image.shape for image in images}
+    if len(shapes) != 1:
+        raise ValueError(f"images of one shape expected, got shapes {sorted(shapes)}")
+    dtype = np.result_type(*images)  # (mixed precisions summed in the wider, as stacked)
     power: np.ndarray | None = None
     for image in images:
-        spectrum = fft.rfftn(image)
+        spectrum = fft.rfftn(image.astype(dtype, copy=False))
         square = spectrum.real**2 + spectrum.imag**2
         if power is None:
             power = square

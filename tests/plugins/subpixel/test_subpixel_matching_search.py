@@ -211,6 +211,19 @@ def test_half_spectrum_independence_equals_the_full_spectrum():
         )
 
 
+def test_half_spectrum_power_refuses_mixed_shapes_and_widens_mixed_precisions():
+    """Images of different shapes are refused (they would broadcast into one power
+    spectrum), and a float32 image summed with a float64 one counts in float64, as
+    the stacked transform did."""
+    rng = np.random.default_rng(81)
+    first, second = rng.normal(size=(2, 24, 24))
+    with pytest.raises(ValueError, match="one shape"):
+        matching._half_power([first, second[:1]])
+    mixed = matching._half_power([first.astype(np.float32), second])[0]
+    widened = matching._half_power([first.astype(np.float32).astype(np.float64), second])[0]
+    assert mixed.dtype == np.float64 and np.array_equal(mixed, widened)
+
+
 def test_remembered_rivals_follow_the_candidates():
     """The rivals a match remembers are what :func:`matching._rivals` finds on its
     candidates and scores as they are: after the first asking, after candidates
