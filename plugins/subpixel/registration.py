@@ -43,10 +43,11 @@ from lamina.plugins.subpixel.quality import (
     valid_interior,
 )
 from lamina.plugins.subpixel.spectral import (
-    NO_TEXTURE,
     CrossSpectrum,
     Moments,
+    inverse_2x2,
     noise_floor,
+    solve_2x2,
     surface_peak,
     wavenumbers,
 )
@@ -199,7 +200,7 @@ def gauss_newton(
         matrix = moments.curvature
         if _smallest_eigenvalue(matrix) <= 0:
             matrix = spectrum.gauss_newton_matrix(moments)
-        step = _solve(matrix, moments.gradient)
+        step = solve_2x2(matrix, moments.gradient)
         length = math.hypot(*step)
         if length < tol:
             # Converged: a step this short changes the model by less than its
@@ -224,17 +225,6 @@ def _smallest_eigenvalue(matrix: np.ndarray) -> float:
     call overhead is ten times the arithmetic, and the fits take it every step."""
     (a, b), (_, d) = matrix.tolist()
     return 0.5 * (a + d) - math.hypot(0.5 * (a - d), b)
-
-
-def _solve(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """``matrix^-1 vector`` for a 2 x 2 ``matrix`` by Cramer's rule (see
-    :func:`_smallest_eigenvalue`); a singular one means no texture at all."""
-    (a, b), (c, d) = matrix.tolist()
-    determinant = a * d - b * c
-    if determinant == 0:
-        raise InputError(NO_TEXTURE)
-    y, x = vector.tolist()
-    return np.array([(d * y - b * x) / determinant, (a * x - c * y) / determinant])
 
 
 @dataclass
@@ -762,8 +752,8 @@ class MLRefine:
             sub_shift, _, _, _ = gauss_newton(
                 spectrum, shift, max_iter=self.max_iter, tol=self.tol, moments=sub_moments
             )
-            ratio = np.diag(np.linalg.inv(sub_moments.curvature)) / np.diag(
-                np.linalg.inv(moments.curvature)
+            ratio = np.diag(inverse_2x2(sub_moments.curvature)) / np.diag(
+                inverse_2x2(moments.curvature)
             )
         finally:
             spectrum.set_weights(weights)

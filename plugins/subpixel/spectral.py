@@ -50,8 +50,10 @@ __all__ = [
     "CrossSpectrum",
     "Moments",
     "half_plane_weights",
+    "inverse_2x2",
     "noise_floor",
     "periodic_component",
+    "solve_2x2",
     "surface_peak",
     "wavenumbers",
 ]
@@ -218,7 +220,13 @@ class CrossSpectrum:
     def set_weights(self, weights: np.ndarray | None) -> None:
         """Use per-bin weights ``q`` (on top of the half-plane multiplicities); ``None``
         for the plain least-squares fit. The sums that depend on them are computed
-        when first needed: a fit sets weights several times per spectrum."""
+        when first needed (a fit sets weights several times per spectrum), so the
+        array is read later: it must not be changed while it is in use."""
+        if weights is not None and weights.shape != self.grid.used.shape:
+            raise ValueError(
+                f"weights of shape {self.grid.used.shape} expected (the half plane), "
+                f"got {weights.shape}"
+            )
         self._given_weights = weights
         # the products below are taken when first read: a fit sets weights it
         # reads only in part (the covariance's q, never the multiplicities')
@@ -510,7 +518,7 @@ class CrossSpectrum:
     def crlb(gradient_moments: np.ndarray, sigma: float) -> np.ndarray:
         """Cramér-Rao bound ``2 sigma**2 G^-1`` on the shift for two images with white
         noise ``sigma`` (Robinson & Milanfar 2004)."""
-        return _symmetric(2.0 * sigma**2 * _inverse_2x2(gradient_moments))
+        return _symmetric(2.0 * sigma**2 * inverse_2x2(gradient_moments))
 
     def covariance(
         self,
@@ -564,7 +572,7 @@ class CrossSpectrum:
         powers *= squares
         spread = sigma**2 * self.kk_sum(powers, multiplicity=False)
         bilinear = sigma**4 * fourth * self.kk_sum(squares, multiplicity=False)
-        return _sandwich(_inverse_2x2(moments.curvature), spread, bilinear)
+        return _sandwich(inverse_2x2(moments.curvature), spread, bilinear)
 
 
 def _sandwich(
@@ -584,7 +592,7 @@ def _sandwich(
     return _symmetric(total), _symmetric(first)
 
 
-def _inverse_2x2(matrix: np.ndarray) -> np.ndarray:
+def inverse_2x2(matrix: np.ndarray) -> np.ndarray:
     """The inverse of a 2 x 2 matrix (a curvature or a texture energy) by its
     adjugate, in Python floats: numpy's LAPACK call took 25-35 us inside a
     registration (its code cold in the caches), the arithmetic under a
@@ -596,6 +604,17 @@ def _inverse_2x2(matrix: np.ndarray) -> np.ndarray:
     if determinant == 0:
         raise InputError(NO_TEXTURE)
     return np.array([[d / determinant, -b / determinant], [-c / determinant, a / determinant]])
+
+
+def solve_2x2(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``matrix^-1 vector`` for a 2 x 2 ``matrix`` by Cramer's rule (see
+    :func:`inverse_2x2`); a singular one means no texture at all."""
+    (a, b), (c, d) = matrix.tolist()
+    determinant = a * d - b * c
+    if determinant == 0:
+        raise InputError(NO_TEXTURE)
+    y, x = vector.tolist()
+    return np.array([(d * y - b * x) / determinant, (a * x - c * y) / determinant])
 
 
 def noise_floor(spectrum: CrossSpectrum) -> float:

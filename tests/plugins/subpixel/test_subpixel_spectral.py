@@ -19,9 +19,9 @@ from scipy import ndimage
 from lamina.errors import InputError
 from lamina.plugins.subpixel.spectral import (
     CrossSpectrum,
-    _inverse_2x2,
     _irfft2,
     _sandwich,
+    inverse_2x2,
     surface_peak,
     wavenumbers,
 )
@@ -115,7 +115,7 @@ def _plain_covariance(spectrum: CrossSpectrum, curvature, sigma, windows):
         squares * (gain_r * power_m + gain_m * power_r), multiplicity=False
     )
     bilinear = sigma**4 * fourth * spectrum.kk_sum(squares, multiplicity=False)
-    return _sandwich(_inverse_2x2(curvature), spread, bilinear)
+    return _sandwich(inverse_2x2(curvature), spread, bilinear)
 
 
 def _same(found, wanted, what):
@@ -363,11 +363,22 @@ def test_closed_form_inverse_matches_lapack_and_refuses_singular_curvature():
             matrix = matrix + rng.normal(size=(2, 2)) * np.abs(values).min() * 0.1
         wanted = np.linalg.inv(matrix)
         condition = np.linalg.cond(matrix)
-        error = np.abs(_inverse_2x2(matrix) - wanted).max()
+        error = np.abs(inverse_2x2(matrix) - wanted).max()
         assert error <= 1e-13 * condition * np.abs(wanted).max(), (matrix, condition)
     with pytest.raises(InputError, match="no texture"):
-        _inverse_2x2(np.array([[1.0, 2.0], [2.0, 4.0]]))
-    assert np.all(np.isnan(_inverse_2x2(np.array([[np.nan, 0.0], [0.0, 1.0]]))))
+        inverse_2x2(np.array([[1.0, 2.0], [2.0, 4.0]]))
+    assert np.all(np.isnan(inverse_2x2(np.array([[np.nan, 0.0], [0.0, 1.0]]))))
     bound = CrossSpectrum.crlb(np.array([[4.0, 1.0], [1.0, 2.0]]), 0.5)
     assert np.allclose(bound, 0.5 * np.linalg.inv(np.array([[4.0, 1.0], [1.0, 2.0]])), rtol=1e-15)
     assert np.array_equal(bound, bound.T)
+
+
+def test_weights_of_another_shape_are_refused_when_set():
+    # the weights are read when first needed, so a wrongly shaped array would
+    # otherwise surface as a broadcasting error deep in a later sum
+    rng = np.random.default_rng(5)
+    spectrum = CrossSpectrum(rng.normal(size=(16, 16)), rng.normal(size=(16, 16)))
+    with pytest.raises(ValueError, match=r"\(16, 9\) expected"):
+        spectrum.set_weights(np.ones((16, 9, 3)))
+    spectrum.set_weights(np.ones((16, 9)))
+    assert spectrum.n_bins > 0
