@@ -190,8 +190,6 @@ def texture_significance(
     moving: np.ndarray,
     windows: tuple[Window, Window],
     sigma: float,
-    *,
-    profiles: tuple[Sequence[np.ndarray], Sequence[np.ndarray]] | None = None,
 ) -> Texture:
     """Structure tensor of a windowed pair's content and its noise (images or volumes).
 
@@ -210,20 +208,19 @@ def texture_significance(
     central ones), less its noise part; 0 where the noise alone rules out
     one-directional texture.
 
-    ``profiles`` (images: each window's two profiles, where the window is their
-    outer product, as :attr:`.windows.WindowPowers.profiles`) gives the same sums
-    in fewer passes over the pair. ``windows`` may be given as profiles too
-    (:data:`.windows.Window`): the full windows are built only where needed.
+    ``windows`` may be given as their per-axis profiles (:data:`.windows.Window`):
+    for images the sums then take them a profile at a time, the same sums in
+    fewer passes over the pair, and the full windows are built only where needed.
     """
     axes = reference.ndim
     moments = np.zeros((axes, axes))
     squared = np.zeros(2)
     noise = 0.5 * sigma**2
-    for index, (image, window) in enumerate(zip((reference, moving), windows, strict=True)):
-        if profiles is None or axes != 2:
+    for image, window in zip((reference, moving), windows, strict=True):
+        if isinstance(window, np.ndarray) or axes != 2:
             image_moments, image_squared = _gradient_moments(image, window_array(window))
         else:
-            image_moments, image_squared = _separable_gradient_moments(image, profiles[index])
+            image_moments, image_squared = _separable_gradient_moments(image, window)
         moments += image_moments
         squared += image_squared
     moments = moments / 8.0 - noise * squared[0] / 2.0 * np.eye(axes)
@@ -391,16 +388,13 @@ def judged_texture(
     sigma: float,
     masks: tuple[np.ndarray, np.ndarray] | None,
     scene_sigma: Callable[[], float],
-    *,
-    profiles: tuple[Sequence[np.ndarray], Sequence[np.ndarray]] | None = None,
 ) -> Texture:
     """The windowed pair's texture (:func:`texture_significance` against
     ``sigma``), refused for the aperture problem only when the whole views are
     one-directional too (:func:`require_texture` against ``scene_sigma()``,
     asked for only then): an overlap that lacks texture along a direction is
-    otherwise a low-SNR estimate, named by :meth:`Texture.warnings`. ``profiles`` as
-    in :func:`texture_significance`."""
-    texture = texture_significance(reference, moving, windows, sigma, profiles=profiles)
+    otherwise a low-SNR estimate, named by :meth:`Texture.warnings`."""
+    texture = texture_significance(reference, moving, windows, sigma)
     try:
         texture.require_two_directions()
     except InputError:

@@ -857,9 +857,7 @@ class MLRefine:
                 else min(pixel_sigma, _own_noise(ref, mov, rounding))
             )
 
-        texture = judged_texture(
-            ref, mov, inner, pixel_sigma, masks, scene_sigma, profiles=powers.profiles
-        )
+        texture = judged_texture(ref, mov, inner, pixel_sigma, masks, scene_sigma)
         peak = spectrum.normalized_peak(spectrum.correlation(shift))
         information = spectrum.information(spectrum.midpoint_power(shift), sigma, check=False)
         crlb = spectrum.crlb(_floor_eigenvalues(information, texture), sigma)
@@ -1246,11 +1244,9 @@ def _negligible_lag(lag: np.ndarray, curvature: np.ndarray, sigma: float) -> boo
     standard error, about ``sigma sqrt(2 diag H^-1)`` (``H``: the ``curvature``;
     ``sigma``: the noise per bin of the windowed spectra). That is the variance of
     the Wiener-weighted fit to first order, and under that of the unweighted one."""
-    (a, b), (_, d) = curvature.tolist()
-    determinant = a * d - b * b
-    if not (a > 0 and determinant > 0):
+    if _smallest_eigenvalue(curvature) <= 0:
         return False
-    variance = 2.0 * sigma**2 * np.array([d, a]) / determinant
+    variance = 2.0 * sigma**2 * np.diag(inverse_2x2(curvature))
     return bool(np.all(lag**2 < _NEGLIGIBLE_LAG**2 * variance))
 
 

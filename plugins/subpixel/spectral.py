@@ -599,22 +599,26 @@ def inverse_2x2(matrix: np.ndarray) -> np.ndarray:
     microsecond. A singular one leaves a direction without information, refused as
     the fit's own steps refuse it (numpy raised ``LinAlgError`` out of ``estimate``
     on 16 px checkerboard views)."""
-    (a, b), (c, d) = matrix.tolist()
-    determinant = a * d - b * c
-    if determinant == 0:
-        raise InputError(NO_TEXTURE)
+    (a, b), (c, d), determinant = _entries(matrix)
     return np.array([[d / determinant, -b / determinant], [-c / determinant, a / determinant]])
 
 
 def solve_2x2(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
     """``matrix^-1 vector`` for a 2 x 2 ``matrix`` by Cramer's rule (see
     :func:`inverse_2x2`); a singular one means no texture at all."""
-    (a, b), (c, d) = matrix.tolist()
+    (a, b), (c, d), determinant = _entries(matrix)
+    y, x = vector.tolist()
+    return np.array([(d * y - b * x) / determinant, (a * x - c * y) / determinant])
+
+
+def _entries(matrix: np.ndarray) -> tuple[list[float], list[float], float]:
+    """A 2 x 2 matrix's rows in Python floats and its determinant, refused as
+    :data:`NO_TEXTURE` when that is 0."""
+    (a, b), (c, d) = rows = matrix.tolist()
     determinant = a * d - b * c
     if determinant == 0:
         raise InputError(NO_TEXTURE)
-    y, x = vector.tolist()
-    return np.array([(d * y - b * x) / determinant, (a * x - c * y) / determinant])
+    return rows[0], rows[1], determinant
 
 
 def noise_floor(spectrum: CrossSpectrum) -> float:

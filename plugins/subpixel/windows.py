@@ -26,7 +26,6 @@ __all__ = [
     "WindowPowers",
     "apply_window",
     "comoving_profiles",
-    "comoving_window_pair",
     "comoving_windows",
     "masked_windows",
     "separable_sum",
@@ -100,27 +99,10 @@ def comoving_windows(
     :func:`taper_limits`) caps the cosine tapers' length: on a longer support
     the fraction ``taper`` shrinks to ``2 max_taper / support``.
     """
-    window_r, window_m, _ = comoving_window_pair(
+    profiles_r, profiles_m, _ = comoving_profiles(
         shape, shift, taper, dtype=dtype, min_overlap=min_overlap, max_taper=max_taper
     )
-    return window_r, window_m
-
-
-def comoving_window_pair(
-    shape: tuple[int, ...],
-    shift: np.ndarray,
-    taper: float,
-    *,
-    dtype: type = np.float64,
-    min_overlap: int = MIN_OVERLAP,
-    max_taper: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, WindowPowers]:
-    """:func:`comoving_windows` and their :class:`WindowPowers` (see
-    :func:`comoving_profiles`)."""
-    profiles_r, profiles_m, powers = comoving_profiles(
-        shape, shift, taper, dtype=dtype, min_overlap=min_overlap, max_taper=max_taper
-    )
-    return window_array(profiles_r), window_array(profiles_m), powers
+    return window_array(profiles_r), window_array(profiles_m)
 
 
 def comoving_profiles(
@@ -132,10 +114,10 @@ def comoving_profiles(
     min_overlap: int = MIN_OVERLAP,
     max_taper: np.ndarray | None = None,
 ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], WindowPowers]:
-    """:func:`comoving_window_pair` with each window given as its per-axis profiles
-    (a :data:`Window` that :func:`apply_window` and the texture test take), the
-    full windows never built: the mean of a power of a separable window is the
-    product of its profiles' means.
+    """:func:`comoving_windows` with each window given as its per-axis profiles
+    (a :data:`Window` that :func:`apply_window` and the texture test take), and
+    their :class:`WindowPowers`; the full windows are never built: the mean of a
+    power of a separable window is the product of its profiles' means.
 
     Examples
     --------
@@ -177,7 +159,7 @@ def comoving_profiles(
         for means, terms in ((second, squares), (fourth, fourths)):
             sums = np.add.reduce(terms[rows, :size], axis=1) / size
             means[0], means[1] = means[0] * float(sums[0]), means[1] * float(sums[1])
-    powers = WindowPowers((second[0], second[1]), (fourth[0], fourth[1]), (cast_r, cast_m))
+    powers = WindowPowers((second[0], second[1]), (fourth[0], fourth[1]))
     return cast_r, cast_m, powers
 
 
@@ -278,10 +260,6 @@ class WindowPowers:
     second: tuple[float, float]
     #: ``mean(w**4)`` of each.
     fourth: tuple[float, float]
-    #: Each window's per-axis profiles (in its precision) where it is their outer
-    #: product: sums weighted by a window take them a profile at a time (see
-    #: :func:`.quality.texture_significance`); None for other windows.
-    profiles: tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]] | None = None
 
     @classmethod
     def of(cls, windows: tuple[np.ndarray, np.ndarray]) -> WindowPowers:
@@ -302,7 +280,7 @@ def apply_window(image: np.ndarray, window: Window) -> np.ndarray:
     weighted means cover the same content, so brightness offsets cancel exactly.
 
     ``window``: the full array, or its per-axis profiles where it is their outer
-    product (:attr:`WindowPowers.profiles`). Given the profiles, the weighted mean
+    product (:func:`comoving_profiles`). Given the profiles, the weighted mean
     is taken a profile at a time (:func:`separable_sum`: one matrix-vector
     product instead of the product's pass and two sums' passes) and the full
     window is built only to be multiplied in: on a registration's own placements,
