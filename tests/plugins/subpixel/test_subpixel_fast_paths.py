@@ -399,6 +399,32 @@ def test_taper_limits_match_a_float64_reference(seed):
             np.testing.assert_allclose(found, expected, rtol=rounding)
 
 
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_estimates_do_not_depend_on_the_blas_thread_count(precision, large_scene, shifted):
+    # OpenBLAS splits a long dot product across its threads, summing in another
+    # order: float64 estimates used to change in their last bits with
+    # OPENBLAS_NUM_THREADS (taper_limits' mean squares by ddot)
+    from threadpoolctl import threadpool_limits
+
+    from lamina.plugins.subpixel.registration import MLRefine
+
+    rng = np.random.default_rng(17)
+    for _ in range(3):
+        shift = rng.uniform(-8, 8, 2)
+        view = (slice(100, 356), slice(120, 376))
+        pair = [
+            image[view] + rng.normal(0, 0.02, (256, 256))
+            for image in (large_scene, shifted(large_scene, tuple(shift)))
+        ]
+        estimator = MLRefine(precision=precision)
+        with threadpool_limits(1):
+            single = estimator.estimate(*pair)
+        with threadpool_limits(8):
+            threaded = estimator.estimate(*pair)
+        assert np.array_equal(single.shift, threaded.shift)
+        assert single.uncertainty == threaded.uncertainty
+
+
 def _array_significance(energy, error):
     """Significance as whole-array operations (the reference for the verdicts' Python
     floats): energy / error, infinite for energy without error, 0 for none."""
